@@ -1,0 +1,1 @@
+# agent: nothing built here yet (see agent/README.md).

@@ -1,0 +1,895 @@
+/*
+ * bench_store.c - how fast the durable store is, next to the raw disk.
+ *
+ * One run, in the directory named on the command line, measures first what
+ * the filesystem itself can do (fdatasync'd 1 KiB appends per second and
+ * sequential write bandwidth), then the store doing durable work: 1 KiB
+ * puts one per commit, group-committed from 1, 4 and 16 threads, batched
+ * 100 per call; 64 KiB puts and 16 MiB streamed puts; take+ack of a
+ * pre-filled queue.  Every store row is printed with its ratio to the raw
+ * figures, and a closing hint says what bounds the numbers.
+ *
+ * Each store row runs in a fresh store directory that is removed after it,
+ * for a bounded time or a fixed count, whichever ends first; BENCH_QUICK=1
+ * in the environment makes every row about five times shorter.  The
+ * program owns only the files it creates under the directory; it does not
+ * remove the directory itself (make bench does).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/vfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/ferry_err.h"
+#include "lib/ferry_msg.h"
+#include "store/store.h"
+
+#define BENCH_NODE "bench"
+#define BENCH_SMALL_BYTES 1024u
+#define BENCH_MEDIUM_BYTES (64u * 1024u)
+#define BENCH_LARGE_BYTES (16u * 1024u * 1024u)
+#define BENCH_PIECE_BYTES (256u * 1024u)
+#define BENCH_SEQ_BLOCK_BYTES (1024u * 1024u)
+#define BENCH_SEQ_BYTES (1024ull * 1024u * 1024u)
+#define BENCH_BATCH 100u
+#define BENCH_LEASE_MS 30000
+#define BENCH_PATH_MAX 4096
+#define BENCH_DETAIL_MAX 256
+#define BENCH_QUICK_DIV 5u
+
+/* The run's knobs: normal or BENCH_QUICK=1. */
+struct bench_cfg {
+	const char *dir;
+	double budget_s;	 /* each timed row */
+	double seq_budget_s;	 /* raw sequential writing, before the sync */
+	uint64_t seq_bytes;	 /* raw sequential size */
+	uint64_t small_max;	 /* cap on 1 KiB messages per row */
+	uint64_t medium_max;	 /* cap on 64 KiB messages */
+	uint64_t large_max;	 /* cap on 16 MiB messages */
+	uint64_t take_fill_max;	 /* cap on the take+ack pre-fill */
+	uint64_t take_fill_min;
+	int quick;
+};
+
+/* One printed row. */
+struct bench_row {
+	const char *label;
+	uint64_t count;	  /* operations completed */
+	uint64_t bytes;	  /* payload bytes in them */
+	double secs;	  /* wall time of the timed part */
+	uint64_t commits; /* store commits in the timed part; 0: not a store */
+	uint64_t ops;	  /* store operations in those commits */
+	int vs_fsync;	  /* compare ops/s with the raw fsync rate */
+	int vs_seq;	  /* compare MB/s with the raw sequential rate */
+	int show_rate;	  /* ops/s means something for this row */
+	const char *note;
+};
+
+/* The raw figures every store row is compared with. */
+struct bench_raw {
+	double fsync_per_s;
+	double seq_mb_s;
+};
+
+/* One put thread (or the main thread for the single-threaded rows). */
+struct put_worker {
+	pthread_t thread;
+	struct store *st;
+	const char *queue;
+	const void *payload;
+	size_t len;
+	double budget_s;
+	uint64_t max_count;
+	pthread_barrier_t *start; /* NULL: start at once */
+	uint64_t count;		  /* out */
+	int err;		  /* out: 0 or the first failure */
+	char detail[BENCH_DETAIL_MAX];
+};
+
+static const struct {
+	unsigned long magic;
+	const char *name;
+} fs_names[] = {
+	{0xef53UL, "ext2/3/4"},	  {0x58465342UL, "xfs"},
+	{0x9123683eUL, "btrfs"},  {0x01021994UL, "tmpfs"},
+	{0x858458f6UL, "ramfs"},  {0x794c7630UL, "overlayfs"},
+	{0x2fc12fc1UL, "zfs"},	  {0x6969UL, "nfs"},
+	{0xf2f52010UL, "f2fs"},	  {0x65735546UL, "fuse"},
+	{0x01021997UL, "9p"},	  {0x4d44UL, "vfat"},
+	{0x5346544eUL, "ntfs"},	  {0x73717368UL, "squashfs"},
+	{0xff534d42UL, "cifs"},	  {0xca451a4eUL, "bcachefs"},
+};
+
+static _Noreturn void
+bench_fail(const char *what, int code, const char *detail)
+{
+	fprintf(stderr, "bench_store: %s: %s%s%s\n", what,
+		ferry_strerror(code), detail[0] != '\0' ? ": " : "", detail);
+	exit(1);
+}
+
+static _Noreturn void
+bench_fail_errno(const char *what, const char *path)
+{
+	fprintf(stderr, "bench_store: %s%s%s: %s\n", what,
+		path[0] != '\0' ? " " : "", path, strerror(errno));
+	exit(1);
+}
+
+/* Format into a fixed-size cell; what does not fit is cut off. */
+static void __attribute__((format(printf, 3, 4)))
+cell(char *out, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(out, cap, fmt, ap);
+	va_end(ap);
+	if (n < 0 && cap > 0)
+		out[0] = '\0';
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+		bench_fail_errno("clock_gettime", "CLOCK_MONOTONIC");
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+		bench_fail_errno("clock_gettime", "CLOCK_REALTIME");
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+bench_path(char *out, const char *dir, const char *name)
+{
+	int n = snprintf(out, BENCH_PATH_MAX, "%s/%s", dir, name);
+
+	if (n < 0 || n >= BENCH_PATH_MAX) {
+		fprintf(stderr, "bench_store: path too long: %s/%s\n", dir,
+			name);
+		exit(2);
+	}
+}
+
+static void *
+bench_alloc(size_t len)
+{
+	uint8_t *p = malloc(len);
+
+	if (p == NULL)
+		bench_fail("malloc", FERRY_ENOMEM, "");
+	/* Not all zeroes, so no layer can shortcut the bytes. */
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)(i * 131u + 7u);
+	return p;
+}
+
+static void
+write_full(int fd, const void *buf, size_t len, const char *path)
+{
+	const uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			bench_fail_errno("write", path);
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+static int
+rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)type;
+	(void)ftw;
+	return remove(path);
+}
+
+static void
+rm_tree(const char *path)
+{
+	if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
+		bench_fail_errno("removing", path);
+}
+
+/* ---------------------------------------------------------------- output */
+
+static void
+print_ratio(char *out, size_t cap, int show, double num, double den)
+{
+	if (!show || den <= 0.0)
+		cell(out, cap, "-");
+	else if (num / den >= 100.0)
+		cell(out, cap, "x%.0f", num / den);
+	else
+		cell(out, cap, "x%.2f", num / den);
+}
+
+static void
+print_header(const struct bench_cfg *cfg)
+{
+	struct utsname u;
+	struct statfs sf;
+	const char *fs = "unknown";
+	char fs_hex[32];
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (uname(&u) != 0)
+		bench_fail_errno("uname", "");
+	if (statfs(cfg->dir, &sf) != 0)
+		bench_fail_errno("statfs", cfg->dir);
+	for (size_t i = 0; i < sizeof(fs_names) / sizeof(fs_names[0]); i++)
+		if ((unsigned long)sf.f_type == fs_names[i].magic)
+			fs = fs_names[i].name;
+	cell(fs_hex, sizeof(fs_hex), "0x%lx", (unsigned long)sf.f_type);
+
+	printf("ferry store benchmark: durable writes against the raw disk, "
+	       "one run, one filesystem\n");
+	printf("machine: %ld CPUs, filesystem %s (%s), %s %s %s\n", ncpu, fs,
+	       fs_hex, u.sysname, u.release, u.machine);
+	printf("dir:     %s\n", cfg->dir);
+	printf("budget:  %.1f s or a fixed count per row%s; "
+	       "MB = 10^6 bytes, KiB/MiB = 2^10/2^20\n",
+	       cfg->budget_s, cfg->quick ? " (BENCH_QUICK=1)" : "");
+	printf("ops/s:   durable operations completed per second "
+	       "(messages; take+ack: pairs)\n");
+	printf("x fsync: ops/s / raw fdatasync'd 1 KiB appends per s;  "
+	       "x seq: MB/s / raw sequential MB/s\n");
+	printf("ops/cmt: store operations per group commit "
+	       "(store_stats ops/commits)\n");
+	if ((unsigned long)sf.f_type == 0x01021994UL ||
+	    (unsigned long)sf.f_type == 0x858458f6UL)
+		printf("WARNING: %s keeps nothing across power loss and "
+		       "makes fsync free: these numbers say nothing about "
+		       "a disk\n",
+		       fs);
+	printf("\n%-34s %8s %6s %10s %9s %8s %7s %7s\n", "measurement", "n",
+	       "secs", "ops/s", "MB/s", "x fsync", "x seq", "ops/cmt");
+	printf("%-34s %8s %6s %10s %9s %8s %7s %7s\n", "-----------", "-",
+	       "----", "-----", "----", "-------", "-----", "-------");
+	if (fflush(stdout) != 0)
+		bench_fail_errno("writing", "stdout");
+}
+
+static void
+print_row(const struct bench_row *r, const struct bench_raw *raw)
+{
+	double rate = r->secs > 0.0 ? (double)r->count / r->secs : 0.0;
+	double mb_s = r->secs > 0.0 ? (double)r->bytes / r->secs / 1e6 : 0.0;
+	char rate_s[32], fs_s[32], seq_s[32], cmt_s[32];
+
+	if (r->show_rate)
+		cell(rate_s, sizeof(rate_s), "%.1f", rate);
+	else
+		cell(rate_s, sizeof(rate_s), "-");
+	print_ratio(fs_s, sizeof(fs_s), r->vs_fsync, rate, raw->fsync_per_s);
+	print_ratio(seq_s, sizeof(seq_s), r->vs_seq, mb_s, raw->seq_mb_s);
+	if (r->commits > 0)
+		cell(cmt_s, sizeof(cmt_s), "%.1f",
+		     (double)r->ops / (double)r->commits);
+	else
+		cell(cmt_s, sizeof(cmt_s), "-");
+	printf("%-34s %8llu %6.2f %10s %9.2f %8s %7s %7s%s%s\n", r->label,
+	       (unsigned long long)r->count, r->secs, rate_s, mb_s, fs_s,
+	       seq_s, cmt_s, r->note != NULL ? "  " : "",
+	       r->note != NULL ? r->note : "");
+	if (fflush(stdout) != 0)
+		bench_fail_errno("writing", "stdout");
+}
+
+static double
+row_rate(const struct bench_row *r)
+{
+	return r->secs > 0.0 ? (double)r->count / r->secs : 0.0;
+}
+
+static double
+row_mb_s(const struct bench_row *r)
+{
+	return r->secs > 0.0 ? (double)r->bytes / r->secs / 1e6 : 0.0;
+}
+
+/* ------------------------------------------------------------------ raw */
+
+static void
+bench_raw_fsync(const struct bench_cfg *cfg, struct bench_row *r)
+{
+	char path[BENCH_PATH_MAX];
+	uint8_t *buf = bench_alloc(BENCH_SMALL_BYTES);
+	double t0, t;
+	int fd;
+
+	bench_path(path, cfg->dir, "raw-fsync.dat");
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
+		  0600);
+	if (fd < 0)
+		bench_fail_errno("open", path);
+	t0 = now_s();
+	do {
+		write_full(fd, buf, BENCH_SMALL_BYTES, path);
+		if (fdatasync(fd) != 0)
+			bench_fail_errno("fdatasync", path);
+		r->count++;
+		t = now_s();
+	} while (t - t0 < cfg->budget_s && r->count < cfg->small_max);
+	r->secs = t - t0;
+	r->bytes = r->count * BENCH_SMALL_BYTES;
+	if (close(fd) != 0)
+		bench_fail_errno("close", path);
+	if (unlink(path) != 0)
+		bench_fail_errno("unlink", path);
+	free(buf);
+}
+
+static void
+bench_raw_seq(const struct bench_cfg *cfg, struct bench_row *r)
+{
+	char path[BENCH_PATH_MAX];
+	uint8_t *buf = bench_alloc(BENCH_SEQ_BLOCK_BYTES);
+	double t0;
+	int fd;
+
+	bench_path(path, cfg->dir, "raw-seq.dat");
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		bench_fail_errno("open", path);
+	t0 = now_s();
+	while (r->bytes < cfg->seq_bytes) {
+		write_full(fd, buf, BENCH_SEQ_BLOCK_BYTES, path);
+		r->bytes += BENCH_SEQ_BLOCK_BYTES;
+		r->count++;
+		if (now_s() - t0 >= cfg->seq_budget_s)
+			break;
+	}
+	/* The sync is part of the figure: the page cache is not a disk. */
+	if (fdatasync(fd) != 0)
+		bench_fail_errno("fdatasync", path);
+	r->secs = now_s() - t0;
+	if (close(fd) != 0)
+		bench_fail_errno("close", path);
+	if (unlink(path) != 0)
+		bench_fail_errno("unlink", path);
+	free(buf);
+}
+
+/* ---------------------------------------------------------------- store */
+
+static struct store *
+bench_store_open(const struct bench_cfg *cfg, char *path)
+{
+	struct store_opts o;
+	struct store *st = NULL;
+	int rc;
+
+	bench_path(path, cfg->dir, "store.XXXXXX");
+	if (mkdtemp(path) == NULL)
+		bench_fail_errno("mkdtemp", path);
+	store_opts_init(&o);
+	o.node_name = BENCH_NODE;
+	rc = store_open(path, &o, &st);
+	if (rc != 0)
+		bench_fail("store_open", rc, store_last_error());
+	return st;
+}
+
+static void
+bench_store_close(struct store *st, const char *path)
+{
+	store_close(st);
+	rm_tree(path);
+}
+
+static void
+bench_stats(struct store *st, uint64_t *commits, uint64_t *ops)
+{
+	struct store_stats s;
+	int rc = store_stats(st, &s);
+
+	if (rc != 0)
+		bench_fail("store_stats", rc, store_last_error());
+	*commits = s.commits;
+	*ops = s.ops;
+}
+
+/* Counts the commits and operations of the timed part of a row. */
+static void
+bench_stats_since(struct store *st, uint64_t commits0, uint64_t ops0,
+		  struct bench_row *r)
+{
+	uint64_t commits, ops;
+
+	bench_stats(st, &commits, &ops);
+	r->commits = commits - commits0;
+	r->ops = ops - ops0;
+}
+
+static int
+bench_msg_init(struct ferry_msg *m, const char *queue)
+{
+	int rc;
+
+	ferry_msg_init(m);
+	rc = ferry_id_generate(m->id);
+	if (rc != 0)
+		return rc;
+	if (strlen(BENCH_NODE) > FERRY_NODE_MAX ||
+	    strlen(queue) > FERRY_QUEUE_MAX)
+		return FERRY_EINVAL;
+	memcpy(m->src_node, BENCH_NODE, sizeof(BENCH_NODE));
+	memcpy(m->dst_node, BENCH_NODE, sizeof(BENCH_NODE));
+	memcpy(m->dst_queue, queue, strlen(queue) + 1);
+	m->created_ms = wall_ms();
+	return 0;
+}
+
+static void
+worker_fail(struct put_worker *w, int rc, const char *what)
+{
+	w->err = rc;
+	cell(w->detail, sizeof(w->detail), "%s: %s", what, store_last_error());
+}
+
+static void *
+put_worker_run(void *arg)
+{
+	struct put_worker *w = arg;
+	struct ferry_msg m;
+	double t0;
+	int rc;
+
+	if (w->start != NULL) {
+		rc = pthread_barrier_wait(w->start);
+		if (rc != 0 && rc != PTHREAD_BARRIER_SERIAL_THREAD) {
+			errno = rc;
+			bench_fail_errno("pthread_barrier_wait", "");
+		}
+	}
+	t0 = now_s();
+	while (w->count < w->max_count) {
+		rc = bench_msg_init(&m, w->queue);
+		if (rc != 0) {
+			worker_fail(w, rc, "ferry_id_generate");
+			break;
+		}
+		rc = store_put(w->st, &m, w->payload, w->len);
+		if (rc != 0) {
+			worker_fail(w, rc, "store_put");
+			break;
+		}
+		w->count++;
+		if (now_s() - t0 >= w->budget_s)
+			break;
+	}
+	return NULL;
+}
+
+/* nthreads == 0: one put at a time on this thread. */
+static void
+bench_puts(const struct bench_cfg *cfg, size_t len, unsigned nthreads,
+	   uint64_t max_count, struct bench_row *r)
+{
+	char path[BENCH_PATH_MAX];
+	struct store *st = bench_store_open(cfg, path);
+	unsigned nw = nthreads == 0 ? 1 : nthreads;
+	struct put_worker *w = calloc(nw, sizeof(*w));
+	void *payload = bench_alloc(len);
+	pthread_barrier_t start;
+	uint64_t commits0, ops0;
+	double t0;
+	int rc;
+
+	if (w == NULL)
+		bench_fail("calloc", FERRY_ENOMEM, "");
+	for (unsigned i = 0; i < nw; i++) {
+		w[i].st = st;
+		w[i].queue = "q1";
+		w[i].payload = payload;
+		w[i].len = len;
+		w[i].budget_s = cfg->budget_s;
+		w[i].max_count = max_count / nw > 0 ? max_count / nw : 1;
+	}
+	bench_stats(st, &commits0, &ops0);
+	if (nthreads == 0) {
+		t0 = now_s();
+		put_worker_run(&w[0]);
+	} else {
+		rc = pthread_barrier_init(&start, NULL, nw + 1);
+		if (rc != 0) {
+			errno = rc;
+			bench_fail_errno("pthread_barrier_init", "");
+		}
+		for (unsigned i = 0; i < nw; i++) {
+			w[i].start = &start;
+			rc = pthread_create(&w[i].thread, NULL, put_worker_run,
+					    &w[i]);
+			if (rc != 0) {
+				errno = rc;
+				bench_fail_errno("pthread_create", "");
+			}
+		}
+		rc = pthread_barrier_wait(&start);
+		if (rc != 0 && rc != PTHREAD_BARRIER_SERIAL_THREAD) {
+			errno = rc;
+			bench_fail_errno("pthread_barrier_wait", "");
+		}
+		t0 = now_s();
+		for (unsigned i = 0; i < nw; i++) {
+			rc = pthread_join(w[i].thread, NULL);
+			if (rc != 0) {
+				errno = rc;
+				bench_fail_errno("pthread_join", "");
+			}
+		}
+		rc = pthread_barrier_destroy(&start);
+		if (rc != 0) {
+			errno = rc;
+			bench_fail_errno("pthread_barrier_destroy", "");
+		}
+	}
+	r->secs = now_s() - t0;
+	for (unsigned i = 0; i < nw; i++) {
+		if (w[i].err != 0)
+			bench_fail(r->label, w[i].err, w[i].detail);
+		r->count += w[i].count;
+	}
+	r->bytes = r->count * len;
+	bench_stats_since(st, commits0, ops0, r);
+	bench_store_close(st, path);
+	free(payload);
+	free(w);
+}
+
+/* Put count 1 KiB messages into queue, BENCH_BATCH per commit. */
+static void
+bench_fill(struct store *st, const char *queue, uint64_t count,
+	   const void *payload)
+{
+	struct ferry_msg *m = calloc(BENCH_BATCH, sizeof(*m));
+	struct store_put_req *req = calloc(BENCH_BATCH, sizeof(*req));
+	uint64_t done = 0;
+	int rc;
+
+	if (m == NULL || req == NULL)
+		bench_fail("calloc", FERRY_ENOMEM, "");
+	while (done < count) {
+		size_t n = count - done < BENCH_BATCH ? (size_t)(count - done)
+						      : BENCH_BATCH;
+		for (size_t i = 0; i < n; i++) {
+			rc = bench_msg_init(&m[i], queue);
+			if (rc != 0)
+				bench_fail("ferry_id_generate", rc, "");
+			req[i].msg = &m[i];
+			req[i].payload = payload;
+			req[i].len = BENCH_SMALL_BYTES;
+			req[i].result = 1;
+		}
+		rc = store_put_batch(st, req, n);
+		if (rc != 0)
+			bench_fail("store_put_batch", rc, store_last_error());
+		for (size_t i = 0; i < n; i++)
+			if (req[i].result != 0)
+				bench_fail("store_put_batch (one message)",
+					   req[i].result, store_last_error());
+		done += n;
+	}
+	free(req);
+	free(m);
+}
+
+static void
+bench_batch(const struct bench_cfg *cfg, struct bench_row *r)
+{
+	char path[BENCH_PATH_MAX];
+	struct store *st = bench_store_open(cfg, path);
+	void *payload = bench_alloc(BENCH_SMALL_BYTES);
+	uint64_t commits0, ops0;
+	double t0;
+
+	bench_stats(st, &commits0, &ops0);
+	t0 = now_s();
+	do {
+		bench_fill(st, "q1", BENCH_BATCH, payload);
+		r->count += BENCH_BATCH;
+		r->secs = now_s() - t0;
+	} while (r->secs < cfg->budget_s && r->count < cfg->small_max);
+	r->bytes = r->count * BENCH_SMALL_BYTES;
+	bench_stats_since(st, commits0, ops0, r);
+	bench_store_close(st, path);
+	free(payload);
+}
+
+static void
+bench_stream(const struct bench_cfg *cfg, struct bench_row *r)
+{
+	char path[BENCH_PATH_MAX];
+	struct store *st = bench_store_open(cfg, path);
+	void *piece = bench_alloc(BENCH_PIECE_BYTES);
+	struct store_writer *w = NULL;
+	struct ferry_msg m;
+	uint64_t commits0, ops0;
+	double t0;
+	int rc;
+
+	bench_stats(st, &commits0, &ops0);
+	t0 = now_s();
+	do {
+		rc = bench_msg_init(&m, "q1");
+		if (rc != 0)
+			bench_fail("ferry_id_generate", rc, "");
+		rc = store_writer_open(st, &m, &w);
+		if (rc != 0)
+			bench_fail("store_writer_open", rc,
+				   store_last_error());
+		for (uint32_t off = 0; off < BENCH_LARGE_BYTES;
+		     off += BENCH_PIECE_BYTES) {
+			rc = store_writer_write(w, piece, BENCH_PIECE_BYTES);
+			if (rc != 0) {
+				store_writer_abort(w);
+				bench_fail("store_writer_write", rc,
+					   store_last_error());
+			}
+		}
+		rc = store_writer_commit(w);
+		if (rc != 0)
+			bench_fail("store_writer_commit", rc,
+				   store_last_error());
+		r->count++;
+		r->bytes += BENCH_LARGE_BYTES;
+		r->secs = now_s() - t0;
+	} while (r->secs < cfg->budget_s && r->count < cfg->large_max);
+	bench_stats_since(st, commits0, ops0, r);
+	bench_store_close(st, path);
+	free(piece);
+}
+
+static void
+bench_take_ack(const struct bench_cfg *cfg, const struct bench_raw *raw,
+	       struct bench_row *r)
+{
+	char path[BENCH_PATH_MAX];
+	struct store *st = bench_store_open(cfg, path);
+	void *payload = bench_alloc(BENCH_SMALL_BYTES);
+	struct store_msg_info info;
+	uint64_t commits0, ops0, token, fill;
+	double t0;
+	int rc;
+
+	/* Enough for the whole budget even if take+ack ran at the raw fsync
+	 * rate, so the queue seldom drains before the clock stops. */
+	fill = (uint64_t)(raw->fsync_per_s * cfg->budget_s * 1.5);
+	if (fill < cfg->take_fill_min)
+		fill = cfg->take_fill_min;
+	if (fill > cfg->take_fill_max)
+		fill = cfg->take_fill_max;
+	bench_fill(st, "q-take", fill, payload);
+
+	bench_stats(st, &commits0, &ops0);
+	t0 = now_s();
+	do {
+		rc = store_take(st, "q-take", BENCH_LEASE_MS, &info, &token);
+		if (rc == FERRY_EEMPTY) {
+			r->note = "(queue drained: raise the pre-fill)";
+			break;
+		}
+		if (rc != 0)
+			bench_fail("store_take", rc, store_last_error());
+		if (info.msg.payload_len != BENCH_SMALL_BYTES)
+			bench_fail("store_take (payload_len)", FERRY_ECORRUPT,
+				   "not the 1 KiB that was put");
+		rc = store_ack(st, info.msg.id, token);
+		if (rc != 0)
+			bench_fail("store_ack", rc, store_last_error());
+		r->count++;
+		r->secs = now_s() - t0;
+	} while (r->secs < cfg->budget_s);
+	r->secs = now_s() - t0;
+	r->bytes = r->count * BENCH_SMALL_BYTES;
+	bench_stats_since(st, commits0, ops0, r);
+	bench_store_close(st, path);
+	free(payload);
+}
+
+/* ---------------------------------------------------------------- hints */
+
+/*
+ * One line per question: is a small commit one fsync, does grouping or
+ * batching amortise it, do big payloads reach the disk's bandwidth; and a
+ * warning when the raw fsync rate itself moved during the run (shared or
+ * virtual disks do), since every "x fsync" ratio divides by it.
+ */
+static void
+print_hints(const struct bench_raw *raw, const struct bench_row *one,
+	    const struct bench_row *g16, const struct bench_row *batch,
+	    const struct bench_row *big, const struct bench_row *again)
+{
+	double f = raw->fsync_per_s, s = raw->seq_mb_s;
+	double p1 = f > 0.0 ? row_rate(one) / f : 0.0;
+	double p16 = f > 0.0 ? row_rate(g16) / f : 0.0;
+	double pb = f > 0.0 ? row_rate(batch) / f : 0.0;
+	double mb_big = s > 0.0 ? row_mb_s(big) / s : 0.0;
+	double opc16 = g16->commits > 0
+			       ? (double)g16->ops / (double)g16->commits
+			       : 0.0;
+	double drift = f > 0.0 ? row_rate(again) / f : 1.0;
+
+	printf("\nwhat bounds it:\n");
+	if (p1 > 1.25)
+		printf("  one put per commit runs x%.2f of raw fsync: the "
+		       "store's sync costs less than an appending "
+		       "fdatasync, or does not reach the disk\n",
+		       p1);
+	else if (p1 > 0.0)
+		printf("  one put per commit is fsync-bound: x%.2f of raw "
+		       "fsync, about %.1f raw fsync(s) per commit\n",
+		       p1, 1.0 / p1);
+	if (p16 < 1.0)
+		printf("  16 threads reach x%.2f of raw fsync "
+		       "(%.1f ops/commit): still fsync-bound, grouping does "
+		       "not pay for the sync\n",
+		       p16, opc16);
+	else if (opc16 >= 2.0)
+		printf("  group commit amortises the sync: 16 threads reach "
+		       "x%.1f of raw fsync at %.1f ops/commit; batching "
+		       "x%.1f\n",
+		       p16, opc16, pb);
+	else
+		printf("  16 threads reach x%.2f of raw fsync but only %.1f "
+		       "ops/commit: bound by the writer thread, not the "
+		       "sync; batching x%.1f\n",
+		       p16, opc16, pb);
+	if (mb_big >= 0.5)
+		printf("  16 MiB streams reach x%.2f of raw sequential MB/s: "
+		       "disk-bandwidth-bound\n",
+		       mb_big);
+	else
+		printf("  16 MiB streams reach x%.2f of raw sequential MB/s: "
+		       "bound by store overhead (payload written twice, log "
+		       "then pages, caps it near x0.5)\n",
+		       mb_big);
+	if (drift < 0.8 || drift > 1.25)
+		printf("  careful: the raw fsync rate moved to x%.2f of itself "
+		       "during the run; fsync ratios are that noisy\n",
+		       drift);
+}
+
+/* ----------------------------------------------------------------- main */
+
+static void
+bench_cfg_init(struct bench_cfg *cfg, const char *dir)
+{
+	const char *q = getenv("BENCH_QUICK");
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->dir = dir;
+	cfg->quick = q != NULL && q[0] != '\0' && strcmp(q, "0") != 0;
+	cfg->budget_s = 2.5;
+	cfg->seq_budget_s = 10.0;
+	cfg->seq_bytes = BENCH_SEQ_BYTES;
+	cfg->small_max = 1000000;
+	cfg->medium_max = 32768;  /* 2 GiB */
+	cfg->large_max = 64;	  /* 1 GiB */
+	cfg->take_fill_max = 200000;
+	cfg->take_fill_min = 2000;
+	if (cfg->quick) {
+		cfg->budget_s /= BENCH_QUICK_DIV;
+		cfg->seq_budget_s /= BENCH_QUICK_DIV;
+		cfg->seq_bytes = 200ull * BENCH_SEQ_BLOCK_BYTES;
+		cfg->small_max /= BENCH_QUICK_DIV;
+		cfg->medium_max /= BENCH_QUICK_DIV;
+		cfg->large_max = 13;
+		cfg->take_fill_max /= BENCH_QUICK_DIV;
+		cfg->take_fill_min /= BENCH_QUICK_DIV;
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct bench_cfg cfg;
+	struct bench_raw raw;
+	struct stat sb;
+	struct bench_row r_fsync = {.label = "raw 1 KiB append+fdatasync",
+				    .vs_fsync = 1, .show_rate = 1};
+	struct bench_row r_seq = {.label = "raw seq write, 1 MiB blocks",
+				  .vs_seq = 1};
+	struct bench_row r_one = {.label = "put 1 KiB, one per commit",
+				  .vs_fsync = 1, .show_rate = 1};
+	struct bench_row r_g1 = {.label = "put 1 KiB, grouped, 1 thread",
+				 .vs_fsync = 1, .show_rate = 1};
+	struct bench_row r_g4 = {.label = "put 1 KiB, grouped, 4 threads",
+				 .vs_fsync = 1, .show_rate = 1};
+	struct bench_row r_g16 = {.label = "put 1 KiB, grouped, 16 threads",
+				  .vs_fsync = 1, .show_rate = 1};
+	struct bench_row r_batch = {.label = "put_batch 1 KiB, 100 per call",
+				    .vs_fsync = 1, .vs_seq = 1,
+				    .show_rate = 1};
+	struct bench_row r_64k = {.label = "put 64 KiB, 1 thread",
+				  .vs_fsync = 1, .vs_seq = 1, .show_rate = 1};
+	struct bench_row r_16m = {.label = "writer 16 MiB, 256 KiB pieces",
+				  .vs_seq = 1, .show_rate = 1};
+	struct bench_row r_take = {.label = "take+ack 1 KiB, lease 30 s",
+				   .vs_fsync = 1, .show_rate = 1};
+	struct bench_row r_again = {
+		.label = "raw 1 KiB append+fdatasync, again",
+		.vs_fsync = 1,
+		.show_rate = 1,
+	};
+	double t_start;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: bench_store DIR   (BENCH_QUICK=1 for "
+				"a short run)\n");
+		return 2;
+	}
+	if (stat(argv[1], &sb) != 0)
+		bench_fail_errno("stat", argv[1]);
+	if (!S_ISDIR(sb.st_mode)) {
+		fprintf(stderr, "bench_store: %s: not a directory\n",
+			argv[1]);
+		return 2;
+	}
+	bench_cfg_init(&cfg, argv[1]);
+	t_start = now_s();
+	print_header(&cfg);
+
+	bench_raw_fsync(&cfg, &r_fsync);
+	raw.fsync_per_s = row_rate(&r_fsync);
+	raw.seq_mb_s = 0.0;
+	print_row(&r_fsync, &raw);
+	bench_raw_seq(&cfg, &r_seq);
+	raw.seq_mb_s = row_mb_s(&r_seq);
+	print_row(&r_seq, &raw);
+
+	bench_puts(&cfg, BENCH_SMALL_BYTES, 0, cfg.small_max, &r_one);
+	print_row(&r_one, &raw);
+	bench_puts(&cfg, BENCH_SMALL_BYTES, 1, cfg.small_max, &r_g1);
+	print_row(&r_g1, &raw);
+	bench_puts(&cfg, BENCH_SMALL_BYTES, 4, cfg.small_max, &r_g4);
+	print_row(&r_g4, &raw);
+	bench_puts(&cfg, BENCH_SMALL_BYTES, 16, cfg.small_max, &r_g16);
+	print_row(&r_g16, &raw);
+	bench_batch(&cfg, &r_batch);
+	print_row(&r_batch, &raw);
+	bench_puts(&cfg, BENCH_MEDIUM_BYTES, 0, cfg.medium_max, &r_64k);
+	print_row(&r_64k, &raw);
+	bench_stream(&cfg, &r_16m);
+	print_row(&r_16m, &raw);
+	bench_take_ack(&cfg, &raw, &r_take);
+	print_row(&r_take, &raw);
+	bench_raw_fsync(&cfg, &r_again);
+	print_row(&r_again, &raw);
+
+	print_hints(&raw, &r_one, &r_g16, &r_batch, &r_16m, &r_again);
+	printf("\nwhole run: %.1f s\n", now_s() - t_start);
+	if (fflush(stdout) != 0 || ferror(stdout))
+		bench_fail_errno("writing", "stdout");
+	return 0;
+}

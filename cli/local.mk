@@ -1,0 +1,1 @@
+# cli: nothing built here yet (see cli/README.md).

@@ -1,0 +1,1 @@
+# docs: nothing built here yet (see docs/README.md).

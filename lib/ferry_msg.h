@@ -1,0 +1,74 @@
+/*
+ * ferry_msg.h - the message model shared by the agent, the store and clients.
+ *
+ * A message is an id, a source, a destination node/queue, a priority, times,
+ * flags, optional reply-to and correlation id, and a payload of 0 bytes to
+ * many GiB.  The payload never lives in this struct: it is streamed.
+ * Names are NUL-terminated and validated by ferry_msg_validate().
+ */
+#ifndef FERRY_MSG_H
+#define FERRY_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/ferry_err.h"
+
+#define FERRY_ID_LEN 16
+#define FERRY_NODE_MAX 63	/* bytes of a node name, without the NUL */
+#define FERRY_QUEUE_MAX 127	/* bytes of a queue name, without the NUL */
+#define FERRY_CORR_MAX 127	/* bytes of a correlation id */
+#define FERRY_PRIO_MAX 7	/* 7 urgent ... 0 bulk */
+#define FERRY_PRIO_DEFAULT 3
+#define FERRY_ID_HEX_LEN (2 * FERRY_ID_LEN)
+
+/* Message flags. */
+#define FERRY_MSG_TRANSIENT 0x1u /* not fsync'd: may be lost on a crash */
+#define FERRY_MSG_RECEIPT 0x2u	 /* the source wants delivery receipts */
+#define FERRY_MSG_FLAGS_ALL (FERRY_MSG_TRANSIENT | FERRY_MSG_RECEIPT)
+
+/* The queue every node has for messages that could not be delivered. */
+#define FERRY_DEAD_QUEUE "dead"
+
+struct ferry_msg {
+	uint8_t id[FERRY_ID_LEN];
+	char src_node[FERRY_NODE_MAX + 1];
+	char reply_to[FERRY_QUEUE_MAX + 1]; /* queue on src_node, or "" */
+	char dst_node[FERRY_NODE_MAX + 1];
+	char dst_queue[FERRY_QUEUE_MAX + 1];
+	char correlation[FERRY_CORR_MAX + 1]; /* free text, or "" */
+	uint8_t priority;		      /* 0..FERRY_PRIO_MAX */
+	uint32_t flags;			      /* FERRY_MSG_* */
+	int64_t created_ms;		      /* wall clock, informational */
+	int64_t expires_ms;		      /* local wall clock; 0 = never */
+	uint64_t payload_len;
+};
+
+/* Zero m and set the default priority. */
+void ferry_msg_init(struct ferry_msg *m);
+
+/* Fill id with 16 random bytes from the kernel (getrandom). */
+FERRY_MUST_CHECK int ferry_id_generate(uint8_t id[FERRY_ID_LEN]);
+
+/* Lower-case hex of id into out (FERRY_ID_HEX_LEN + 1 bytes). */
+void ferry_id_to_hex(const uint8_t id[FERRY_ID_LEN],
+		     char out[FERRY_ID_HEX_LEN + 1]);
+
+/* Parse exactly 32 hex digits; FERRY_EINVAL otherwise. */
+FERRY_MUST_CHECK int ferry_id_from_hex(const char *hex,
+				       uint8_t id[FERRY_ID_LEN]);
+
+/*
+ * Node names: 1..63 of [a-z0-9-_.], not starting with '.' or '-'.
+ * Queue names: 1..127 of [A-Za-z0-9-_./], no empty path component, no "..".
+ */
+int ferry_node_name_valid(const char *name);
+int ferry_queue_name_valid(const char *name);
+
+/*
+ * Check every field of m: names, priority, flags, NUL termination.
+ * Returns 0 or FERRY_EINVAL.
+ */
+FERRY_MUST_CHECK int ferry_msg_validate(const struct ferry_msg *m);
+
+#endif

@@ -1,0 +1,1 @@
+# policy: nothing built here yet (see policy/README.md).

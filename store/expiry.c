@@ -1,0 +1,330 @@
+/*
+ * expiry.c - time-driven work: leases that ran out, messages past their
+ * expiry (to the dead queue), dedup entries past their retention, partial
+ * streams left idle, and explicit dead-lettering.
+ *
+ * The sweep works through the time-ordered indexes (lidx, eidx, seenx) from
+ * their start up to now, in bounded transactions, so its cost is the work
+ * due, not the size of the store.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <errno.h>
+#include <string.h>
+
+#include "store/store_int.h"
+
+static int
+op_dead(struct store *st, struct store_ctx *cx, struct store_op *op)
+{
+	struct msg_rec *r = malloc(sizeof(*r));
+	int rc;
+
+	if (r == NULL)
+		return FERRY_ENOMEM;
+	rc = msg_load(st, cx, op->u.m.id, r);
+	if (rc == 0 && r->h.info.dead_reason != STORE_DEAD_NONE)
+		rc = FERRY_ESTATE; /* dead already */
+	if (rc == 0)
+		rc = msg_dead(st, cx, r, (enum store_dead_reason)op->u.m.reason);
+	free(r);
+	return rc;
+}
+
+int
+store_dead_letter(struct store *st, const uint8_t id[FERRY_ID_LEN],
+		  enum store_dead_reason reason)
+{
+	struct store_op op;
+
+	if (id == NULL || reason <= STORE_DEAD_NONE ||
+	    reason > STORE_DEAD_TOO_LARGE)
+		return FERRY_EINVAL;
+	memset(&op, 0, sizeof(op));
+	op.fn = op_dead;
+	op.sync = 1;
+	op.u.m.id = id;
+	op.u.m.reason = reason;
+	return store_submit(st, &op);
+}
+
+/*
+ * The first key of time index db that is due (<= now), copying the id at
+ * byte 8 into id.  Returns 1 found, 0 none due, or STORE_EABORT.
+ */
+static int
+first_due(struct store_ctx *cx, DB *db, int64_t *t, uint8_t *id)
+{
+	uint8_t kbuf[8 + FERRY_ID_LEN];
+	DBC *c = NULL;
+	DBT k, v;
+	int rc;
+
+	rc = db->cursor(db, cx->txn, &c, 0);
+	if (rc != 0)
+		return store_dberr(cx, rc, "opening a cursor");
+	memset(&k, 0, sizeof(k));
+	memset(&v, 0, sizeof(v));
+	k.data = kbuf;
+	k.ulen = sizeof(kbuf);
+	k.flags = DB_DBT_USERMEM;
+	v.flags = DB_DBT_PARTIAL;
+	rc = c->get(c, &k, &v, DB_FIRST);
+	(void)c->close(c);
+	if (rc == DB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return store_dberr(cx, rc, "reading a time index");
+	if (k.size != sizeof(kbuf))
+		return store_dberr(cx, EINVAL, "time index is damaged");
+	*t = (int64_t)rec_get_be64(kbuf);
+	if (*t > cx->now)
+		return 0;
+	memcpy(id, kbuf + 8, FERRY_ID_LEN);
+	return 1;
+}
+
+static int
+del_tkey(struct store_ctx *cx, DB *db, int64_t t, const uint8_t *id)
+{
+	uint8_t k[8 + FERRY_ID_LEN];
+	int rc;
+
+	rec_tkey(k, t, id);
+	rc = store_db_del(db, cx->txn, k, sizeof(k));
+	if (rc != 0 && rc != DB_NOTFOUND)
+		return store_dberr(cx, rc, "updating a time index");
+	return 0;
+}
+
+/* Leases that ran out go back to their place in the queue. */
+static int
+sweep_leases(struct store *st, struct store_ctx *cx, struct store_op *op,
+	     struct msg_rec *r)
+{
+	uint8_t id[FERRY_ID_LEN];
+	int64_t t;
+	int rc;
+
+	while (cx->rows < STORE_BATCH_ROWS) {
+		rc = first_due(cx, st->lidx, &t, id);
+		if (rc <= 0)
+			return rc;
+		rc = msg_load(st, cx, id, r);
+		if (rc == STORE_EABORT)
+			return rc;
+		if (rc != 0 || r->h.info.state != STORE_LEASED ||
+		    r->h.info.lease_until_ms != t) {
+			/* A stray index entry: drop it. */
+			if ((rc = del_tkey(cx, st->lidx, t, id)) != 0)
+				return rc;
+			continue;
+		}
+		if ((rc = msg_pos_del(st, cx, &r->h)) != 0 ||
+		    (rc = msg_count(st, cx, &r->h, -1)) != 0)
+			return rc;
+		r->h.info.state = STORE_QUEUED;
+		r->h.info.lease_until_ms = 0;
+		r->h.token = 0;
+		if ((rc = msg_count(st, cx, &r->h, +1)) != 0 ||
+		    (rc = msg_pos_add(st, cx, &r->h)) != 0 ||
+		    (rc = msg_save(st, cx, r)) != 0)
+			return rc;
+		cx->rows++;
+		op->u.sw.stats->leases_returned++;
+	}
+	op->u.sw.more = 1;
+	return 0;
+}
+
+/*
+ * Messages past their expiry go to the dead queue.  Leased and in-flight
+ * ones are left for now: the holder may still ack, and take refuses an
+ * expired message when the lease returns it.  They stay in eidx, so the
+ * sweep looks again next time.
+ */
+static int
+sweep_expired(struct store *st, struct store_ctx *cx, struct store_op *op,
+	      struct msg_rec *r)
+{
+	uint8_t kbuf[8 + FERRY_ID_LEN];
+	DBC *c = NULL;
+	DBT k, v;
+	int rc;
+
+	rc = st->eidx->cursor(st->eidx, cx->txn, &c, 0);
+	if (rc != 0)
+		return store_dberr(cx, rc, "opening a cursor");
+	memset(&k, 0, sizeof(k));
+	memset(&v, 0, sizeof(v));
+	k.data = kbuf;
+	k.ulen = sizeof(kbuf);
+	k.flags = DB_DBT_USERMEM;
+	v.flags = DB_DBT_PARTIAL;
+	rc = c->get(c, &k, &v, DB_FIRST);
+	while (rc == 0 && cx->rows < STORE_BATCH_ROWS) {
+		if (k.size != sizeof(kbuf) ||
+		    (int64_t)rec_get_be64(kbuf) > cx->now)
+			break;
+		rc = msg_load(st, cx, kbuf + 8, r);
+		if (rc == STORE_EABORT)
+			break;
+		if (rc != 0) {
+			/* Stray entry (no such message): drop it. */
+			rc = c->del(c, 0);
+			if (rc != 0)
+				break;
+		} else if (r->h.info.state == STORE_QUEUED ||
+			   r->h.info.state == STORE_OUTBOUND) {
+			/* msg_dead removes the eidx entry under the cursor */
+			if (op->u.sw.ndead == STORE_SWEEP_DEAD_MAX) {
+				op->u.sw.more = 1;
+				break;
+			}
+			rc = msg_dead(st, cx, r, STORE_DEAD_EXPIRED);
+			if (rc != 0)
+				break;
+			op->u.sw.stats->expired++;
+			op->u.sw.dead[op->u.sw.ndead++] = r->h.info;
+		}
+		rc = c->get(c, &k, &v, DB_NEXT);
+	}
+	if (rc == 0 && cx->rows >= STORE_BATCH_ROWS)
+		op->u.sw.more = 1;
+	(void)c->close(c);
+	if (rc == STORE_EABORT)
+		return rc;
+	if (rc != 0 && rc != DB_NOTFOUND)
+		return store_dberr(cx, rc, "sweeping expired messages");
+	return 0;
+}
+
+static int
+sweep_seen(struct store *st, struct store_ctx *cx, struct store_op *op)
+{
+	uint8_t id[FERRY_ID_LEN];
+	int64_t t;
+	int rc;
+
+	while (cx->rows < STORE_BATCH_ROWS) {
+		rc = first_due(cx, st->seenx, &t, id);
+		if (rc <= 0)
+			return rc;
+		if ((rc = del_tkey(cx, st->seenx, t, id)) != 0)
+			return rc;
+		rc = store_db_del(st->seen, cx->txn, id, FERRY_ID_LEN);
+		if (rc != 0 && rc != DB_NOTFOUND)
+			return store_dberr(cx, rc, "pruning seen ids");
+		cx->rows++;
+		op->u.sw.stats->seen_pruned++;
+	}
+	op->u.sw.more = 1;
+	return 0;
+}
+
+/* Partial streams idle for longer than partial_max_idle_ms are dropped. */
+static int
+sweep_partials(struct store *st, struct store_ctx *cx, struct store_op *op)
+{
+	uint8_t kbuf[FERRY_ID_LEN], vbuf[STORE_HDR_MAX];
+	uint8_t victims[16][FERRY_ID_LEN];
+	size_t nv = 0;
+	DBC *c = NULL;
+	DBT k, v;
+	int rc;
+
+	rc = st->partials->cursor(st->partials, cx->txn, &c, 0);
+	if (rc != 0)
+		return store_dberr(cx, rc, "opening a cursor");
+	memset(&k, 0, sizeof(k));
+	memset(&v, 0, sizeof(v));
+	k.data = kbuf;
+	k.ulen = sizeof(kbuf);
+	k.flags = DB_DBT_USERMEM;
+	v.data = vbuf;
+	v.ulen = sizeof(vbuf);
+	v.flags = DB_DBT_USERMEM;
+	while (nv < 16 && (rc = c->get(c, &k, &v, DB_NEXT)) == 0) {
+		struct store_hdr h;
+		if (k.size != FERRY_ID_LEN)
+			continue;
+		if (rec_hdr_decode(vbuf, v.size, &h, NULL, NULL) != 0 ||
+		    h.info.stored_ms + st->opts.partial_max_idle_ms <= cx->now)
+			memcpy(victims[nv++], kbuf, FERRY_ID_LEN);
+	}
+	(void)c->close(c);
+	if (rc != 0 && rc != DB_NOTFOUND)
+		return store_dberr(cx, rc, "reading partial records");
+	for (size_t i = 0; i < nv; i++) {
+		if ((rc = chunks_delete(st, cx, victims[i])) != 0)
+			return rc;
+		rc = store_db_del(st->partials, cx->txn, victims[i],
+				  FERRY_ID_LEN);
+		if (rc != 0 && rc != DB_NOTFOUND)
+			return store_dberr(cx, rc, "dropping a partial");
+		op->u.sw.stats->partials_dropped++;
+		cx->rows++;
+	}
+	if (nv == 16)
+		op->u.sw.more = 1;
+	return 0;
+}
+
+static int
+op_sweep(struct store *st, struct store_ctx *cx, struct store_op *op)
+{
+	struct msg_rec *r = malloc(sizeof(*r));
+	int rc;
+
+	if (r == NULL)
+		return FERRY_ENOMEM;
+	op->u.sw.more = 0;
+	op->u.sw.ndead = 0;
+	memset(op->u.sw.stats, 0, sizeof(*op->u.sw.stats));
+	rc = sweep_leases(st, cx, op, r);
+	if (rc == 0)
+		rc = sweep_expired(st, cx, op, r);
+	if (rc == 0)
+		rc = sweep_seen(st, cx, op);
+	if (rc == 0)
+		rc = sweep_partials(st, cx, op);
+	free(r);
+	return rc;
+}
+
+int
+store_sweep(struct store *st, store_dead_fn fn, void *arg,
+	    struct store_sweep_stats *stats)
+{
+	struct store_sweep_stats total, round;
+	struct store_msg_info *dead;
+	struct store_op op;
+	int rc;
+
+	memset(&total, 0, sizeof(total));
+	dead = calloc(STORE_SWEEP_DEAD_MAX, sizeof(*dead));
+	if (dead == NULL)
+		return FERRY_ENOMEM;
+	do {
+		memset(&op, 0, sizeof(op));
+		op.fn = op_sweep;
+		op.sync = 0; /* redone after a crash */
+		op.u.sw.stats = &round;
+		op.u.sw.dead = dead;
+		rc = store_submit(st, &op);
+		if (rc != 0)
+			break;
+		total.expired += round.expired;
+		total.leases_returned += round.leases_returned;
+		total.seen_pruned += round.seen_pruned;
+		total.partials_dropped += round.partials_dropped;
+		/* Reported after the commit, so each message exactly once. */
+		for (size_t i = 0; fn != NULL && i < op.u.sw.ndead; i++)
+			fn(&dead[i], arg);
+	} while (op.u.sw.more);
+	free(dead);
+	if (stats != NULL)
+		*stats = total;
+	return rc;
+}

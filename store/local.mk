@@ -1,0 +1,11 @@
+# The durable store: the only code that includes db.h.
+noinst_LIBRARIES += store/libstore.a
+store_libstore_a_SOURCES = \
+	store/store.c store/store.h store/store_int.h \
+	store/record.c \
+	store/message.c \
+	store/writer.c \
+	store/queue.c \
+	store/outbound.c \
+	store/expiry.c
+STORE_LIBS = store/libstore.a lib/libferrycore.a $(DB_LIBS)

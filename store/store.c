@@ -1,0 +1,1216 @@
+/*
+ * store.c - the store's environment, its writer thread and its reads.
+ *
+ * Owns: the Berkeley DB environment and handles, the directory lock, the
+ * writer thread with its queue of operations, the queue-counter cache.
+ * Does not own: what each operation does (queue.c, outbound.c, writer.c,
+ * expiry.c) nor the byte layouts (record.c).
+ *
+ * Why a writer thread: Berkeley DB does not group separate commits well
+ * (one synchronous commit per put reaches ~7,000/s here, and 16 threads
+ * committing separately do no better), while 100 puts per commit reach
+ * ~52,000/s.  So callers queue operations; the thread runs everything that
+ * queued up during the previous flush in one transaction, flushes the log
+ * once, and answers them all (group commit).  A single writer also means
+ * writers never deadlock with each other.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/store_int.h"
+
+static __thread char last_error[512];
+
+void
+store_seterr(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+}
+
+const char *
+store_last_error(void)
+{
+	return last_error;
+}
+
+void
+store_opts_init(struct store_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->disk_reserve_bytes = 64ull << 20;
+	o->cache_bytes = 32ull << 20;
+	o->seen_retention_ms = 30LL * 24 * 3600 * 1000;
+	o->seen_margin_ms = 24LL * 3600 * 1000;
+	o->partial_max_idle_ms = 7LL * 24 * 3600 * 1000;
+}
+
+static int64_t
+real_clock_ms(void *arg)
+{
+	struct timespec ts;
+
+	(void)arg;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+store_now(struct store *st)
+{
+	return st->opts.clock_ms(st->opts.clock_arg);
+}
+
+int
+store_map_dberr(int rc)
+{
+	switch (rc) {
+	case 0:
+		return 0;
+	case ENOSPC:
+	case EDQUOT:
+		return FERRY_ENOSPC;
+	case EIO:
+		return FERRY_EIO;
+	case ENOMEM:
+		return FERRY_ENOMEM;
+	case DB_NOTFOUND:
+	case DB_KEYEMPTY:
+		return FERRY_ENOTFOUND;
+	default:
+		return FERRY_EDB;
+	}
+}
+
+int
+store_dberr(struct store_ctx *cx, int rc, const char *what)
+{
+	cx->dberr = rc;
+	snprintf(cx->errbuf, sizeof(cx->errbuf), "%s: %s", what,
+		 db_strerror(rc));
+	return STORE_EABORT;
+}
+
+/* ---------------------------------------------------------- db helpers */
+
+int
+store_db_get(DB *db, DB_TXN *t, const void *k, size_t klen, void *v,
+	     size_t cap, size_t *vlen, uint32_t flags)
+{
+	DBT key, val;
+	int rc;
+
+	memset(&key, 0, sizeof(key));
+	memset(&val, 0, sizeof(val));
+	key.data = (void *)k;
+	key.size = (uint32_t)klen;
+	val.data = v;
+	val.ulen = (uint32_t)cap;
+	val.flags = DB_DBT_USERMEM;
+	rc = db->get(db, t, &key, &val, flags);
+	if (rc == 0 && vlen != NULL)
+		*vlen = val.size;
+	return rc;
+}
+
+int
+store_db_put(DB *db, DB_TXN *t, const void *k, size_t klen, const void *v,
+	     size_t vlen)
+{
+	DBT key, val;
+
+	memset(&key, 0, sizeof(key));
+	memset(&val, 0, sizeof(val));
+	key.data = (void *)k;
+	key.size = (uint32_t)klen;
+	val.data = (void *)v;
+	val.size = (uint32_t)vlen;
+	return db->put(db, t, &key, &val, 0);
+}
+
+int
+store_db_del(DB *db, DB_TXN *t, const void *k, size_t klen)
+{
+	DBT key;
+
+	memset(&key, 0, sizeof(key));
+	key.data = (void *)k;
+	key.size = (uint32_t)klen;
+	return db->del(db, t, &key, 0);
+}
+
+/* ------------------------------------------------------ queue counters */
+
+static unsigned
+qhash(const char *s)
+{
+	unsigned h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h % STORE_QCACHE_BUCKETS;
+}
+
+static int
+qload(struct store *st, DB_TXN *t, struct store_qent *q)
+{
+	uint8_t buf[128];
+	size_t n;
+	const char *name = q->s.name;
+	int rc;
+
+	rc = store_db_get(st->queues, t, name, strlen(name), buf, sizeof(buf),
+			  &n, 0);
+	if (rc == DB_NOTFOUND) {
+		q->in_db = 0;
+		q->s.msgs = q->s.bytes = q->s.leased = 0;
+		q->s.max_bytes = q->s.max_msgs = 0;
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	q->in_db = 1;
+	if (rec_queue_decode(buf, n, &q->s) != 0) {
+		store_seterr("queue record of '%s' is damaged", name);
+		return EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * The cached counters of queue name, loaded on first use.  With create 0,
+ * NULL when the queue has no record.  Writer thread only.
+ */
+struct store_qent *
+store_qget(struct store *st, const char *name, int create)
+{
+	unsigned b = qhash(name);
+	struct store_qent *q;
+
+	for (q = st->qcache[b]; q != NULL; q = q->next)
+		if (strcmp(q->s.name, name) == 0)
+			return (q->in_db || create || q->dirty) ? q : NULL;
+	q = calloc(1, sizeof(*q));
+	if (q == NULL)
+		return NULL;
+	snprintf(q->s.name, sizeof(q->s.name), "%s", name);
+	if (qload(st, NULL, q) != 0) {
+		free(q);
+		return NULL;
+	}
+	q->next = st->qcache[b];
+	st->qcache[b] = q;
+	return (q->in_db || create) ? q : NULL;
+}
+
+void
+store_qdirty(struct store_ctx *cx, struct store_qent *q)
+{
+	if (!q->dirty) {
+		q->dirty = 1;
+		q->dirty_next = cx->dirty;
+		cx->dirty = q;
+	}
+}
+
+static void
+qcache_free(struct store *st)
+{
+	for (unsigned b = 0; b < STORE_QCACHE_BUCKETS; b++) {
+		struct store_qent *q = st->qcache[b], *next;
+		for (; q != NULL; q = next) {
+			next = q->next;
+			free(q);
+		}
+		st->qcache[b] = NULL;
+	}
+}
+
+/* ------------------------------------------------------------ meta */
+
+static int
+meta_load(struct store *st)
+{
+	uint8_t buf[64];
+	size_t n;
+	int rc;
+
+	rc = store_db_get(st->meta, NULL, "seq", 3, buf, sizeof(buf), &n, 0);
+	if (rc == 0 && n == 8)
+		st->seq = rec_get_be64(buf);
+	else if (rc != DB_NOTFOUND && rc != 0)
+		return rc;
+	memset(&st->tot, 0, sizeof(st->tot));
+	rc = store_db_get(st->meta, NULL, "totals", 6, buf, sizeof(buf), &n,
+			  0);
+	if (rc == 0 && n == 32) {
+		st->tot.msgs = rec_get_be64(buf);
+		st->tot.bytes = rec_get_be64(buf + 8);
+		st->tot.out_msgs = rec_get_be64(buf + 16);
+		st->tot.out_bytes = rec_get_be64(buf + 24);
+	} else if (rc != DB_NOTFOUND && rc != 0) {
+		return rc;
+	}
+	return 0;
+}
+
+static int
+meta_save(struct store *st, DB_TXN *t)
+{
+	uint8_t buf[32];
+	int rc;
+
+	rec_be64(buf, st->seq);
+	rc = store_db_put(st->meta, t, "seq", 3, buf, 8);
+	if (rc != 0)
+		return rc;
+	rec_be64(buf, st->tot.msgs);
+	rec_be64(buf + 8, st->tot.bytes);
+	rec_be64(buf + 16, st->tot.out_msgs);
+	rec_be64(buf + 24, st->tot.out_bytes);
+	return store_db_put(st->meta, t, "totals", 6, buf, 32);
+}
+
+/* ------------------------------------------------------ disk space */
+
+/*
+ * Refuse new data when the file system's free space minus need would fall
+ * below the reserve.  Urgent messages may use half of the reserve, so
+ * that they still get through when bulk traffic has filled the disk.
+ */
+int
+store_check_space(struct store *st, struct store_ctx *cx, uint64_t need,
+		  int priority)
+{
+	uint64_t reserve = st->opts.disk_reserve_bytes;
+
+	if (!cx->free_checked) {
+		struct statvfs sv;
+		if (statvfs(st->dir, &sv) != 0)
+			return 0; /* cannot tell: let the write decide */
+		cx->free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+		cx->free_checked = 1;
+	}
+	if (priority >= FERRY_PRIO_MAX)
+		reserve /= 2;
+	/* Berkeley DB writes the payload twice (log, then pages). */
+	if (cx->free_bytes < reserve || cx->free_bytes - reserve < 2 * need) {
+		snprintf(cx->errbuf, sizeof(cx->errbuf),
+			 "disk full: %llu bytes free in %s, reserve %llu",
+			 (unsigned long long)cx->free_bytes, st->dir,
+			 (unsigned long long)reserve);
+		return FERRY_ENOSPC;
+	}
+	cx->free_bytes -= 2 * need;
+	return 0;
+}
+
+/* ------------------------------------------------------- writer thread */
+
+static void
+batch_rollback(struct store *st, struct store_ctx *cx)
+{
+	struct store_qent *q;
+
+	for (q = cx->dirty; q != NULL; q = q->dirty_next) {
+		q->dirty = 0;
+		if (qload(st, NULL, q) != 0)
+			q->in_db = 0;
+	}
+	cx->dirty = NULL;
+	(void)meta_load(st);
+}
+
+static int
+batch_finish(struct store *st, struct store_ctx *cx)
+{
+	uint8_t buf[128];
+	struct store_qent *q;
+	int rc;
+
+	for (q = cx->dirty; q != NULL; q = q->dirty_next) {
+		size_t n = rec_queue_encode(&q->s, buf, sizeof(buf));
+		rc = store_db_put(st->queues, cx->txn, q->s.name,
+				  strlen(q->s.name), buf, n);
+		if (rc != 0)
+			return store_dberr(cx, rc, "saving queue counters");
+	}
+	rc = meta_save(st, cx->txn);
+	if (rc != 0)
+		return store_dberr(cx, rc, "saving store counters");
+	return 0;
+}
+
+static void
+batch_clean(struct store_ctx *cx)
+{
+	struct store_qent *q;
+
+	for (q = cx->dirty; q != NULL; q = q->dirty_next) {
+		q->dirty = 0;
+		q->in_db = 1;
+	}
+	cx->dirty = NULL;
+}
+
+/*
+ * Run ops (a list of n) in one transaction.  Returns 0 when committed (each
+ * op has its result), or the Berkeley DB error that aborted it (no op had
+ * any effect).
+ */
+static int
+batch_run(struct store *st, struct store_op *ops, size_t n)
+{
+	struct store_ctx cx;
+	struct store_op *op;
+	int rc, sync = 0;
+	size_t i;
+
+	memset(&cx, 0, sizeof(cx));
+	cx.now = store_now(st);
+	rc = st->env->txn_begin(st->env, NULL, &cx.txn, 0);
+	if (rc != 0) {
+		store_seterr("cannot begin a transaction: %s", db_strerror(rc));
+		return rc;
+	}
+	for (op = ops, i = 0; op != NULL && i < n; op = op->next, i++) {
+		op->result = op->fn(st, &cx, op);
+		if (op->result == STORE_EABORT || cx.dberr != 0)
+			break;
+		if (op->sync)
+			sync = 1;
+	}
+	if (cx.dberr == 0)
+		(void)batch_finish(st, &cx);
+	if (cx.dberr != 0) {
+		rc = cx.dberr;
+		store_seterr("%s", cx.errbuf);
+		(void)cx.txn->abort(cx.txn);
+		batch_rollback(st, &cx);
+		return rc;
+	}
+	rc = cx.txn->commit(cx.txn, sync ? 0 : DB_TXN_NOSYNC);
+	if (rc != 0) {
+		store_seterr("commit failed: %s", db_strerror(rc));
+		batch_rollback(st, &cx);
+		return rc;
+	}
+	batch_clean(&cx);
+	/* Keep the log short: checkpoint once 32 MiB of log has piled up. */
+	(void)st->env->txn_checkpoint(st->env, 32 * 1024, 0, 0);
+	return 0;
+}
+
+static void
+batch_execute(struct store *st, struct store_op *ops, size_t n)
+{
+	struct store_op *op;
+	size_t i;
+	int rc, tries = 0;
+
+	for (;;) {
+		rc = batch_run(st, ops, n);
+		if (rc != DB_LOCK_DEADLOCK || ++tries > 50)
+			break;
+	}
+	if (rc == 0)
+		return;
+	if (rc == DB_RUNRECOVERY) {
+		st->broken = 1;
+		store_seterr("the database environment failed (%s): restart "
+			     "ferryd to run recovery",
+			     db_strerror(rc));
+	}
+	if (n > 1 && !st->broken) {
+		/* Find the op at fault: run each alone. */
+		for (op = ops, i = 0; i < n; op = op->next, i++)
+			batch_execute(st, op, 1);
+		return;
+	}
+	for (op = ops, i = 0; i < n; op = op->next, i++)
+		op->result = store_map_dberr(rc);
+}
+
+static void *
+writer_main(void *arg)
+{
+	struct store *st = arg;
+
+	pthread_mutex_lock(&st->mu);
+	for (;;) {
+		struct store_op *ops, *op;
+		size_t n = 0;
+
+		while (st->head == NULL && !st->stopping)
+			pthread_cond_wait(&st->work_cv, &st->mu);
+		if (st->head == NULL)
+			break;
+		ops = st->head;
+		for (op = ops; op != NULL && n < STORE_BATCH_OPS; op = op->next)
+			n++;
+		/* Detach the first n ops. */
+		{
+			struct store_op *last = ops;
+			for (size_t i = 1; i < n; i++)
+				last = last->next;
+			st->head = last->next;
+			if (st->head == NULL)
+				st->tail = NULL;
+			last->next = NULL;
+		}
+		pthread_mutex_unlock(&st->mu);
+
+		if (st->broken) {
+			for (op = ops; op != NULL; op = op->next)
+				op->result = FERRY_EDB;
+		} else {
+			batch_execute(st, ops, n);
+		}
+
+		pthread_mutex_lock(&st->mu);
+		st->n_commits++;
+		st->n_ops += n;
+		for (op = ops; op != NULL;) {
+			struct store_op *next = op->next;
+			op->done = 1; /* op may vanish once done is seen */
+			op = next;
+		}
+		pthread_cond_broadcast(&st->done_cv);
+	}
+	pthread_mutex_unlock(&st->mu);
+	return NULL;
+}
+
+/* Queue op for the writer thread and wait for its result. */
+int
+store_submit(struct store *st, struct store_op *op)
+{
+	op->done = 0;
+	op->next = NULL;
+	op->result = 0;
+	pthread_mutex_lock(&st->mu);
+	if (st->stopping) {
+		pthread_mutex_unlock(&st->mu);
+		return FERRY_ECLOSED;
+	}
+	if (st->tail != NULL)
+		st->tail->next = op;
+	else
+		st->head = op;
+	st->tail = op;
+	pthread_cond_signal(&st->work_cv);
+	while (!op->done)
+		pthread_cond_wait(&st->done_cv, &st->mu);
+	pthread_mutex_unlock(&st->mu);
+	return op->result;
+}
+
+/* ---------------------------------------------------------- open/close */
+
+static void
+env_errcall(const DB_ENV *env, const char *pfx, const char *msg)
+{
+	(void)env;
+	(void)pfx;
+	store_seterr("berkeley db: %s", msg);
+}
+
+static int
+db_open(struct store *st, DB **dbp, const char *file, uint32_t pagesize)
+{
+	DB *db = NULL;
+	int rc;
+
+	rc = db_create(&db, st->env, 0);
+	if (rc != 0)
+		return rc;
+	if (pagesize != 0 && (rc = db->set_pagesize(db, pagesize)) != 0)
+		goto fail;
+	rc = db->open(db, NULL, file, NULL, DB_BTREE,
+		      DB_CREATE | DB_AUTO_COMMIT | DB_THREAD, 0600);
+	if (rc != 0)
+		goto fail;
+	*dbp = db;
+	return 0;
+fail:
+	store_seterr("cannot open %s/%s: %s", st->dir, file, db_strerror(rc));
+	(void)db->close(db, 0);
+	return rc;
+}
+
+static int
+schema_check(struct store *st)
+{
+	uint8_t buf[8];
+	size_t n;
+	uint32_t v;
+	int rc;
+
+	rc = store_db_get(st->meta, NULL, "schema", 6, buf, sizeof(buf), &n,
+			  0);
+	if (rc == DB_NOTFOUND) {
+		rec_be32(buf, STORE_SCHEMA_VERSION);
+		rc = store_db_put(st->meta, NULL, "schema", 6, buf, 4);
+		if (rc != 0) {
+			store_seterr("cannot record the schema version: %s",
+				     db_strerror(rc));
+			return store_map_dberr(rc);
+		}
+		return 0;
+	}
+	if (rc != 0 || n != 4) {
+		store_seterr("cannot read the schema version of %s", st->dir);
+		return rc != 0 ? store_map_dberr(rc) : FERRY_ECORRUPT;
+	}
+	v = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 |
+	    (uint32_t)buf[2] << 8 | buf[3];
+	if (v > STORE_SCHEMA_VERSION) {
+		store_seterr("store %s has schema version %u but this ferry "
+			     "reads up to %u: upgrade ferry, or move the "
+			     "directory aside",
+			     st->dir, v, STORE_SCHEMA_VERSION);
+		return FERRY_ESCHEMA;
+	}
+	return 0;
+}
+
+static void
+store_free(struct store *st)
+{
+	DB **dbs[] = {&st->msgs,  &st->chunks, &st->qidx,     &st->lidx,
+		      &st->oidx,  &st->eidx,   &st->seen,     &st->seenx,
+		      &st->queues, &st->partials, &st->meta};
+
+	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+		if (*dbs[i] != NULL)
+			(void)(*dbs[i])->close(*dbs[i], 0);
+		*dbs[i] = NULL;
+	}
+	if (st->env != NULL) {
+		if (!st->broken)
+			(void)st->env->txn_checkpoint(st->env, 0, 0, 0);
+		(void)st->env->close(st->env, 0);
+	}
+	qcache_free(st);
+	if (st->lock_fd >= 0)
+		close(st->lock_fd); /* releases the flock */
+	pthread_mutex_destroy(&st->mu);
+	pthread_cond_destroy(&st->work_cv);
+	pthread_cond_destroy(&st->done_cv);
+	free(st->dir);
+	free(st);
+}
+
+static int
+lock_dir(struct store *st)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/LOCK", st->dir);
+	st->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (st->lock_fd < 0) {
+		store_seterr("cannot open %s: %s", path, strerror(errno));
+		return errno == EACCES ? FERRY_EPERM : FERRY_EIO;
+	}
+	if (flock(st->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		store_seterr("store %s is in use by another process (is "
+			     "ferryd running?)",
+			     st->dir);
+		return FERRY_EBUSY;
+	}
+	return 0;
+}
+
+int
+store_open(const char *dir, const struct store_opts *o, struct store **out)
+{
+	struct store *st;
+	uint32_t flags;
+	int rc, err;
+
+	*out = NULL;
+	last_error[0] = '\0';
+	if (dir == NULL || o == NULL || o->node_name == NULL ||
+	    !ferry_node_name_valid(o->node_name)) {
+		store_seterr("store_open: a directory and a valid node name "
+			     "are needed");
+		return FERRY_EINVAL;
+	}
+	st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		return FERRY_ENOMEM;
+	st->lock_fd = -1;
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_cond_init(&st->work_cv, NULL);
+	pthread_cond_init(&st->done_cv, NULL);
+	st->opts = *o;
+	if (st->opts.clock_ms == NULL)
+		st->opts.clock_ms = real_clock_ms;
+	snprintf(st->node, sizeof(st->node), "%s", o->node_name);
+	st->opts.node_name = st->node;
+	st->dir = strdup(dir);
+	if (st->dir == NULL) {
+		free(st);
+		return FERRY_ENOMEM;
+	}
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		store_seterr("cannot create %s: %s", dir, strerror(errno));
+		err = errno == EACCES ? FERRY_EPERM : FERRY_EIO;
+		goto fail;
+	}
+	if ((err = lock_dir(st)) != 0)
+		goto fail;
+
+	rc = db_env_create(&st->env, 0);
+	if (rc != 0)
+		goto dbfail;
+	st->env->set_errcall(st->env, env_errcall);
+	{
+		uint64_t cache = st->opts.cache_bytes;
+		if (cache < (4u << 20))
+			cache = 4u << 20;
+		rc = st->env->set_cachesize(st->env, (uint32_t)(cache >> 30),
+					    (uint32_t)(cache & 0x3fffffff), 1);
+	}
+	if (rc == 0)
+		rc = st->env->set_lk_detect(st->env, DB_LOCK_DEFAULT);
+	if (rc == 0)
+		rc = st->env->set_lg_bsize(st->env, 4u << 20);
+	if (rc == 0)
+		rc = st->env->set_lg_max(st->env, 64u << 20);
+	if (rc == 0)
+		rc = st->env->set_lk_max_locks(st->env, 200000);
+	if (rc == 0)
+		rc = st->env->set_lk_max_objects(st->env, 200000);
+	if (rc == 0)
+		rc = st->env->set_lk_max_lockers(st->env, 10000);
+	if (rc == 0)
+		rc = st->env->set_tx_max(st->env, 1000);
+	if (rc != 0)
+		goto dbfail;
+	/* DB_PRIVATE: one process (ferryd) owns the store, guarded by the
+	 * LOCK file; the region lives in its heap. */
+	flags = DB_CREATE | DB_INIT_TXN | DB_INIT_LOG | DB_INIT_LOCK |
+		DB_INIT_MPOOL | DB_THREAD | DB_RECOVER | DB_PRIVATE;
+	rc = st->env->open(st->env, dir, flags, 0600);
+	if (rc != 0) {
+		if (last_error[0] == '\0')
+			store_seterr("cannot open the store in %s: %s", dir,
+				     db_strerror(rc));
+		goto dbfail;
+	}
+	rc = st->env->log_set_config(st->env, DB_LOG_AUTO_REMOVE, 1);
+	if (rc != 0)
+		goto dbfail;
+	if ((rc = db_open(st, &st->meta, "meta.db", 0)) != 0)
+		goto dbfail;
+	if ((err = schema_check(st)) != 0)
+		goto fail;
+	if ((rc = db_open(st, &st->msgs, "msgs.db", 8192)) != 0 ||
+	    (rc = db_open(st, &st->chunks, "chunks.db", 65536)) != 0 ||
+	    (rc = db_open(st, &st->qidx, "qidx.db", 0)) != 0 ||
+	    (rc = db_open(st, &st->lidx, "lidx.db", 0)) != 0 ||
+	    (rc = db_open(st, &st->oidx, "oidx.db", 0)) != 0 ||
+	    (rc = db_open(st, &st->eidx, "eidx.db", 0)) != 0 ||
+	    (rc = db_open(st, &st->seen, "seen.db", 0)) != 0 ||
+	    (rc = db_open(st, &st->seenx, "seenx.db", 0)) != 0 ||
+	    (rc = db_open(st, &st->queues, "queues.db", 0)) != 0 ||
+	    (rc = db_open(st, &st->partials, "partials.db", 0)) != 0)
+		goto dbfail;
+	if ((rc = meta_load(st)) != 0)
+		goto dbfail;
+	{
+		/* Lease tokens start at a random odd number, so a token from
+		 * before a restart does not match a lease after it. */
+		uint8_t rnd[FERRY_ID_LEN];
+		if (ferry_id_generate(rnd) == 0)
+			memcpy(&st->token_next, rnd, sizeof(st->token_next));
+		else
+			st->token_next = (uint64_t)real_clock_ms(NULL);
+		st->token_next |= 1;
+	}
+
+	if (pthread_create(&st->thread, NULL, writer_main, st) != 0) {
+		store_seterr("cannot start the store's writer thread");
+		err = FERRY_ENOMEM;
+		goto fail;
+	}
+	st->thread_started = 1;
+	*out = st;
+	return 0;
+dbfail:
+	if (last_error[0] == '\0')
+		store_seterr("cannot open the store in %s: %s", dir,
+			     db_strerror(rc));
+	err = store_map_dberr(rc);
+fail:
+	{
+		char keep[sizeof(last_error)];
+		memcpy(keep, last_error, sizeof(keep));
+		store_free(st);
+		memcpy(last_error, keep, sizeof(keep));
+	}
+	return err;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	pthread_mutex_lock(&st->mu);
+	st->stopping = 1;
+	pthread_cond_signal(&st->work_cv);
+	pthread_mutex_unlock(&st->mu);
+	if (st->thread_started)
+		pthread_join(st->thread, NULL);
+	store_free(st);
+}
+
+/* ----------------------------------------------------------------- reads */
+
+int
+store_get(struct store *st, const uint8_t id[FERRY_ID_LEN],
+	  struct store_msg_info *out)
+{
+	uint8_t buf[STORE_HDR_MAX];
+	struct store_hdr h;
+	size_t n;
+	int rc, tries = 0;
+
+	do {
+		rc = store_db_get(st->msgs, NULL, id, FERRY_ID_LEN, buf,
+				  sizeof(buf), &n, 0);
+	} while (rc == DB_LOCK_DEADLOCK && ++tries < 100);
+	if (rc != 0)
+		return store_map_dberr(rc);
+	if (rec_hdr_decode(buf, n, &h, NULL, NULL) != 0) {
+		store_seterr("message header is damaged");
+		return FERRY_ECORRUPT;
+	}
+	*out = h.info;
+	return 0;
+}
+
+int
+store_status(struct store *st, const uint8_t id[FERRY_ID_LEN],
+	     struct store_status *out)
+{
+	uint8_t buf[256];
+	struct store_seen s;
+	size_t n;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = store_get(st, id, &out->info);
+	if (rc == 0) {
+		out->kind = STORE_ST_PRESENT;
+		return 0;
+	}
+	if (rc != FERRY_ENOTFOUND)
+		return rc;
+	rc = store_db_get(st->seen, NULL, id, FERRY_ID_LEN, buf, sizeof(buf),
+			  &n, 0);
+	if (rc == DB_NOTFOUND) {
+		out->kind = STORE_ST_UNKNOWN;
+		return 0;
+	}
+	if (rc != 0)
+		return store_map_dberr(rc);
+	if (rec_seen_decode(buf, n, &s) != 0)
+		return FERRY_ECORRUPT;
+	out->kind = s.kind;
+	out->at_ms = s.at_ms;
+	memcpy(out->peer, s.peer, sizeof(out->peer));
+	return 0;
+}
+
+struct store_reader {
+	struct store *st;
+	uint8_t id[FERRY_ID_LEN];
+	uint64_t len, off;
+	uint8_t *inl; /* inline payload copy, or NULL */
+	uint8_t *chunk;
+	uint32_t chunk_idx; /* index held in chunk, or UINT32_MAX */
+	size_t chunk_len;
+};
+
+int
+store_reader_open(struct store *st, const uint8_t id[FERRY_ID_LEN],
+		  struct store_reader **out)
+{
+	uint8_t buf[STORE_HDR_MAX];
+	struct store_reader *r;
+	struct store_hdr h;
+	const uint8_t *inl;
+	size_t n, inl_len;
+	int rc;
+
+	*out = NULL;
+	rc = store_db_get(st->msgs, NULL, id, FERRY_ID_LEN, buf, sizeof(buf),
+			  &n, 0);
+	if (rc != 0)
+		return store_map_dberr(rc);
+	if (rec_hdr_decode(buf, n, &h, &inl, &inl_len) != 0)
+		return FERRY_ECORRUPT;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return FERRY_ENOMEM;
+	r->st = st;
+	memcpy(r->id, id, FERRY_ID_LEN);
+	r->len = h.info.msg.payload_len;
+	r->chunk_idx = UINT32_MAX;
+	if (h.has_inline) {
+		r->inl = malloc(inl_len ? inl_len : 1);
+		if (r->inl == NULL) {
+			free(r);
+			return FERRY_ENOMEM;
+		}
+		memcpy(r->inl, inl, inl_len);
+	}
+	*out = r;
+	return 0;
+}
+
+int
+store_reader_seek(struct store_reader *r, uint64_t offset)
+{
+	if (offset > r->len)
+		return FERRY_EINVAL;
+	r->off = offset;
+	return 0;
+}
+
+int
+store_reader_read(struct store_reader *r, void *buf, size_t cap, size_t *n)
+{
+	uint8_t key[FERRY_ID_LEN + 4];
+	uint32_t idx;
+	size_t in_chunk, take;
+	int rc, tries = 0;
+
+	*n = 0;
+	if (r->off >= r->len || cap == 0)
+		return 0;
+	if (r->inl != NULL) {
+		take = (size_t)(r->len - r->off) < cap ? (size_t)(r->len - r->off)
+						       : cap;
+		memcpy(buf, r->inl + r->off, take);
+		r->off += take;
+		*n = take;
+		return 0;
+	}
+	idx = (uint32_t)(r->off / STORE_CHUNK_BYTES);
+	if (idx != r->chunk_idx) {
+		if (r->chunk == NULL) {
+			r->chunk = malloc(STORE_CHUNK_BYTES);
+			if (r->chunk == NULL)
+				return FERRY_ENOMEM;
+		}
+		rec_ckey(key, r->id, idx);
+		do {
+			rc = store_db_get(r->st->chunks, NULL, key, sizeof(key),
+					  r->chunk, STORE_CHUNK_BYTES,
+					  &r->chunk_len, 0);
+		} while (rc == DB_LOCK_DEADLOCK && ++tries < 100);
+		if (rc != 0) {
+			r->chunk_idx = UINT32_MAX;
+			if (rc == DB_NOTFOUND)
+				store_seterr("payload chunk %u is missing (the "
+					     "message left the store?)",
+					     idx);
+			return store_map_dberr(rc);
+		}
+		r->chunk_idx = idx;
+	}
+	in_chunk = (size_t)(r->off % STORE_CHUNK_BYTES);
+	if (in_chunk >= r->chunk_len) {
+		store_seterr("payload chunk %u is short", idx);
+		return FERRY_ECORRUPT;
+	}
+	take = r->chunk_len - in_chunk;
+	if (take > cap)
+		take = cap;
+	if (take > r->len - r->off)
+		take = (size_t)(r->len - r->off);
+	memcpy(buf, r->chunk + in_chunk, take);
+	r->off += take;
+	*n = take;
+	return 0;
+}
+
+void
+store_reader_close(struct store_reader *r)
+{
+	if (r == NULL)
+		return;
+	free(r->inl);
+	free(r->chunk);
+	free(r);
+}
+
+/*
+ * Walk index db from key start while keys begin with prefix (plen bytes),
+ * calling fn with the message of each id.  The cursor is closed while fn
+ * runs, so fn may call into the store.
+ */
+static int
+index_walk(struct store *st, DB *db, const uint8_t *prefix, size_t plen,
+	   size_t limit, store_browse_fn fn, void *arg)
+{
+	uint8_t last[STORE_QKEY_MAX + 16];
+	size_t last_len = 0, seen = 0;
+	int have_last = 0, stop = 0;
+	uint8_t ids[64][FERRY_ID_LEN];
+
+	while (!stop) {
+		DBC *c = NULL;
+		DBT k, v;
+		uint8_t kbuf[STORE_QKEY_MAX + 16], vbuf[64];
+		size_t nids = 0;
+		int rc;
+
+		rc = db->cursor(db, NULL, &c, DB_READ_COMMITTED);
+		if (rc != 0)
+			return store_map_dberr(rc);
+		memset(&k, 0, sizeof(k));
+		memset(&v, 0, sizeof(v));
+		k.data = kbuf;
+		k.ulen = sizeof(kbuf);
+		k.flags = DB_DBT_USERMEM;
+		v.data = vbuf;
+		v.ulen = sizeof(vbuf);
+		v.flags = DB_DBT_USERMEM;
+		if (have_last) {
+			memcpy(kbuf, last, last_len);
+			k.size = (uint32_t)last_len;
+			rc = c->get(c, &k, &v, DB_SET_RANGE);
+		} else if (plen != 0) {
+			memcpy(kbuf, prefix, plen);
+			k.size = (uint32_t)plen;
+			rc = c->get(c, &k, &v, DB_SET_RANGE);
+		} else {
+			rc = c->get(c, &k, &v, DB_FIRST);
+		}
+		if (rc == 0 && have_last && k.size == last_len &&
+		    memcmp(kbuf, last, last_len) == 0)
+			rc = c->get(c, &k, &v, DB_NEXT);
+		while (rc == 0 && nids < 64) {
+			if (k.size < plen ||
+			    (plen != 0 && memcmp(kbuf, prefix, plen) != 0)) {
+				stop = 1;
+				break;
+			}
+			if (v.size == FERRY_ID_LEN)
+				memcpy(ids[nids++], vbuf, FERRY_ID_LEN);
+			memcpy(last, kbuf, k.size);
+			last_len = k.size;
+			have_last = 1;
+			rc = c->get(c, &k, &v, DB_NEXT);
+		}
+		(void)c->close(c);
+		if (rc == DB_LOCK_DEADLOCK)
+			continue;
+		if (rc != 0 && rc != DB_NOTFOUND)
+			return store_map_dberr(rc);
+		if (rc == DB_NOTFOUND)
+			stop = 1;
+		for (size_t i = 0; i < nids; i++) {
+			struct store_msg_info info;
+			if (store_get(st, ids[i], &info) != 0)
+				continue; /* left meanwhile */
+			if (fn(&info, arg) != 0 ||
+			    (limit != 0 && ++seen >= limit)) {
+				stop = 1;
+				break;
+			}
+		}
+	}
+	return 0;
+}
+
+struct browse_filter {
+	store_browse_fn fn;
+	void *arg;
+	int64_t now;
+};
+
+static int
+skip_expired(const struct store_msg_info *info, void *arg)
+{
+	struct browse_filter *f = arg;
+
+	if (info->dead_reason == STORE_DEAD_NONE && info->msg.expires_ms != 0 &&
+	    info->msg.expires_ms <= f->now)
+		return 0;
+	return f->fn(info, f->arg);
+}
+
+int
+store_browse(struct store *st, const char *queue, size_t limit,
+	     store_browse_fn fn, void *arg)
+{
+	uint8_t prefix[STORE_QKEY_MAX];
+	struct browse_filter f = {fn, arg, store_now(st)};
+
+	if (!ferry_queue_name_valid(queue))
+		return FERRY_EINVAL;
+	return index_walk(st, st->qidx, prefix, rec_qprefix(prefix, queue),
+			  limit, skip_expired, &f);
+}
+
+int
+store_out_browse(struct store *st, size_t limit, store_browse_fn fn,
+		 void *arg)
+{
+	return index_walk(st, st->oidx, NULL, 0, limit, fn, arg);
+}
+
+int
+store_queue_stats(struct store *st, const char *queue,
+		  struct store_queue_stats *out)
+{
+	uint8_t buf[128];
+	size_t n;
+	int rc;
+
+	if (!ferry_queue_name_valid(queue))
+		return FERRY_EINVAL;
+	memset(out, 0, sizeof(*out));
+	rc = store_db_get(st->queues, NULL, queue, strlen(queue), buf,
+			  sizeof(buf), &n, 0);
+	if (rc != 0)
+		return store_map_dberr(rc);
+	if (rec_queue_decode(buf, n, out) != 0)
+		return FERRY_ECORRUPT;
+	snprintf(out->name, sizeof(out->name), "%s", queue);
+	return 0;
+}
+
+int
+store_queue_list(struct store *st, store_queue_fn fn, void *arg)
+{
+	DBC *c = NULL;
+	DBT k, v;
+	uint8_t kbuf[FERRY_QUEUE_MAX + 1], vbuf[128];
+	int rc;
+
+	rc = st->queues->cursor(st->queues, NULL, &c, DB_READ_COMMITTED);
+	if (rc != 0)
+		return store_map_dberr(rc);
+	memset(&k, 0, sizeof(k));
+	memset(&v, 0, sizeof(v));
+	k.data = kbuf;
+	k.ulen = sizeof(kbuf) - 1;
+	k.flags = DB_DBT_USERMEM;
+	v.data = vbuf;
+	v.ulen = sizeof(vbuf);
+	v.flags = DB_DBT_USERMEM;
+	/* Queue records are few and small: collect, then call fn without
+	 * holding the cursor. */
+	{
+		struct store_queue_stats *all = NULL;
+		size_t n = 0, cap = 0;
+		while ((rc = c->get(c, &k, &v, DB_NEXT)) == 0) {
+			struct store_queue_stats s;
+			memset(&s, 0, sizeof(s));
+			if (rec_queue_decode(vbuf, v.size, &s) != 0)
+				continue;
+			memcpy(s.name, kbuf, k.size);
+			s.name[k.size] = '\0';
+			if (n == cap) {
+				size_t nc = cap ? 2 * cap : 16;
+				void *p = realloc(all, nc * sizeof(*all));
+				if (p == NULL) {
+					rc = ENOMEM;
+					break;
+				}
+				all = p;
+				cap = nc;
+			}
+			all[n++] = s;
+		}
+		(void)c->close(c);
+		if (rc == DB_NOTFOUND) {
+			rc = 0;
+			for (size_t i = 0; i < n; i++)
+				if (fn(&all[i], arg) != 0)
+					break;
+		}
+		free(all);
+	}
+	return store_map_dberr(rc);
+}
+
+int
+store_stats(struct store *st, struct store_stats *out)
+{
+	uint8_t buf[64];
+	size_t n;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = store_db_get(st->meta, NULL, "totals", 6, buf, sizeof(buf), &n,
+			  0);
+	if (rc == 0 && n == 32) {
+		out->msgs = rec_get_be64(buf);
+		out->bytes = rec_get_be64(buf + 8);
+		out->outbound_msgs = rec_get_be64(buf + 16);
+		out->outbound_bytes = rec_get_be64(buf + 24);
+	} else if (rc != 0 && rc != DB_NOTFOUND) {
+		return store_map_dberr(rc);
+	}
+	pthread_mutex_lock(&st->mu);
+	out->commits = st->n_commits;
+	out->ops = st->n_ops;
+	pthread_mutex_unlock(&st->mu);
+	out->quota_bytes = st->opts.quota_bytes;
+	return 0;
+}
+
+const char *
+store_state_name(enum store_state s)
+{
+	switch (s) {
+	case STORE_QUEUED:
+		return "queued";
+	case STORE_LEASED:
+		return "leased";
+	case STORE_OUTBOUND:
+		return "outbound";
+	case STORE_INFLIGHT:
+		return "in flight";
+	}
+	return "unknown";
+}
+
+const char *
+store_dead_reason_name(enum store_dead_reason r)
+{
+	switch (r) {
+	case STORE_DEAD_NONE:
+		return "none";
+	case STORE_DEAD_EXPIRED:
+		return "expired";
+	case STORE_DEAD_NO_ROUTE:
+		return "no route";
+	case STORE_DEAD_REJECTED:
+		return "rejected";
+	case STORE_DEAD_TOO_LARGE:
+		return "too large";
+	}
+	return "unknown";
+}

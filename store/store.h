@@ -1,0 +1,308 @@
+/*
+ * store.h - the front door of ferry's durable message store.
+ *
+ * One transactional Berkeley DB environment per node, recovered at open.
+ * Nothing outside store/ includes db.h; the rest of ferry sees only this.
+ *
+ * Threads: every function may be called from any thread.  All writes are
+ * executed by the store's own writer thread, which commits whatever has
+ * queued up while the previous commit was being flushed (group commit):
+ * a caller is answered only after the log flush that covers its write.
+ * Reads (get, browse, stats, status, readers) run on the caller's thread.
+ *
+ * Durability: a call that returned 0 for a persistent message has been
+ * fsync'd and survives kill -9 and power loss.  Messages flagged
+ * FERRY_MSG_TRANSIENT are committed without waiting for the flush.
+ *
+ * Delivery order of a queue: priority descending, then FIFO.
+ * Time: every time is wall-clock milliseconds from opts.clock_ms.
+ */
+#ifndef FERRY_STORE_H
+#define FERRY_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/ferry_err.h"
+#include "lib/ferry_msg.h"
+
+#define STORE_SCHEMA_VERSION 1
+#define STORE_CHUNK_BYTES (256u * 1024u) /* payload chunk size on disk */
+#define STORE_LEASE_MAX_MS (12LL * 3600 * 1000)
+
+struct store;
+struct store_writer;
+struct store_reader;
+
+typedef int64_t (*store_clock_fn)(void *arg);
+
+struct store_opts {
+	const char *node_name;	     /* required: messages for it are local */
+	uint64_t quota_bytes;	     /* whole store; 0 = unlimited */
+	uint64_t queue_quota_bytes;  /* default per queue; 0 = unlimited */
+	uint64_t queue_quota_msgs;   /* default per queue; 0 = unlimited */
+	uint64_t disk_reserve_bytes; /* refuse new messages below this free */
+	uint64_t cache_bytes;	     /* Berkeley DB cache */
+	int64_t seen_retention_ms;   /* dedup memory for messages without TTL */
+	int64_t seen_margin_ms;	     /* kept past a message's expiry */
+	int64_t partial_max_idle_ms; /* unfinished streams dropped after */
+	store_clock_fn clock_ms;     /* NULL: the real wall clock */
+	void *clock_arg;
+};
+
+/* Defaults: 32 MiB cache, 64 MiB disk reserve, 30 days seen retention,
+ * 1 day seen margin, 7 days partial idle, no quotas, real clock. */
+void store_opts_init(struct store_opts *o);
+
+/*
+ * Open (creating if needed) the store in directory dir, running recovery.
+ * Errors: FERRY_EBUSY (another process has it open), FERRY_ESCHEMA (written
+ * by a newer ferry), FERRY_EIO, FERRY_EDB, FERRY_EINVAL.
+ * On error *out is NULL and a reason is in store_last_error() of NULL.
+ */
+FERRY_MUST_CHECK int store_open(const char *dir, const struct store_opts *o,
+				struct store **out);
+
+/* Finish queued writes, checkpoint, close.  store_close(NULL) is a no-op. */
+void store_close(struct store *st);
+
+/* A human-readable detail of the last error on this thread, or "". */
+const char *store_last_error(void);
+
+/* ------------------------------------------------------------------ put */
+
+/*
+ * Accept a message with an in-memory payload of len bytes (m->payload_len
+ * is ignored and set from len).  A message for opts.node_name goes to the
+ * local queue m->dst_queue (created on first use); any other to the
+ * outbound side.  Returns 0, FERRY_EDUPLICATE (a no-op: the id was
+ * accepted before), FERRY_EQUOTA, FERRY_EQUEUEQUOTA, FERRY_ENOSPC,
+ * FERRY_EINVAL, FERRY_EIO, FERRY_EDB.
+ */
+FERRY_MUST_CHECK int store_put(struct store *st, const struct ferry_msg *m,
+			       const void *payload, size_t len);
+
+struct store_put_req {
+	const struct ferry_msg *msg;
+	const void *payload;
+	size_t len;
+	int result; /* out: as store_put */
+};
+
+/* Put n messages in one commit; each gets its own result.  Returns 0 when
+ * the batch was processed (look at each result), or an error for all. */
+FERRY_MUST_CHECK int store_put_batch(struct store *st,
+				     struct store_put_req *reqs, size_t n);
+
+/*
+ * Streamed put for payloads of any size, in bounded memory.  open refuses
+ * a known id (FERRY_EDUPLICATE) or one being streamed (FERRY_EBUSY) before
+ * any payload is sent.  write appends; progress is made durable every
+ * few MiB and by suspend.  commit makes the message visible atomically and
+ * durably, with payload_len = bytes written.  suspend keeps the partial
+ * payload for store_writer_resume() (after a broken link or a restart);
+ * abort discards it.  commit, suspend and abort free w.
+ */
+FERRY_MUST_CHECK int store_writer_open(struct store *st,
+				       const struct ferry_msg *m,
+				       struct store_writer **out);
+FERRY_MUST_CHECK int store_writer_resume(struct store *st,
+					 const uint8_t id[FERRY_ID_LEN],
+					 struct store_writer **out,
+					 uint64_t *offset);
+FERRY_MUST_CHECK int store_writer_write(struct store_writer *w,
+					const void *buf, size_t len);
+FERRY_MUST_CHECK int store_writer_commit(struct store_writer *w);
+FERRY_MUST_CHECK int store_writer_suspend(struct store_writer *w);
+void store_writer_abort(struct store_writer *w);
+
+/* ----------------------------------------------------------------- read */
+
+enum store_state {
+	STORE_QUEUED = 1,   /* in a local queue, available */
+	STORE_LEASED = 2,   /* in a local queue, taken under a lease */
+	STORE_OUTBOUND = 3, /* waiting for the next hop */
+	STORE_INFLIGHT = 4, /* being sent to peer hop_peer since hop_since */
+};
+
+enum store_dead_reason {
+	STORE_DEAD_NONE = 0,
+	STORE_DEAD_EXPIRED = 1,
+	STORE_DEAD_NO_ROUTE = 2,
+	STORE_DEAD_REJECTED = 3,
+	STORE_DEAD_TOO_LARGE = 4,
+};
+
+struct store_msg_info {
+	struct ferry_msg msg;
+	enum store_state state;
+	char queue[FERRY_QUEUE_MAX + 1]; /* local queue it sits in, or "" */
+	enum store_dead_reason dead_reason;
+	int64_t dead_ms;	/* when it was dead-lettered */
+	int64_t stored_ms;	/* when this node accepted it */
+	int64_t lease_until_ms; /* STORE_LEASED */
+	uint32_t deliveries;	/* times taken so far */
+	char hop_peer[FERRY_NODE_MAX + 1]; /* STORE_INFLIGHT */
+	int64_t hop_since_ms;
+	uint64_t hop_offset; /* payload bytes the next hop has stored */
+};
+
+/* Header of a stored message.  FERRY_ENOTFOUND if not in the store. */
+FERRY_MUST_CHECK int store_get(struct store *st,
+			       const uint8_t id[FERRY_ID_LEN],
+			       struct store_msg_info *out);
+
+/* Stream a stored payload in bounded memory.  read returns 0 with *n = 0
+ * at the end; FERRY_ENOTFOUND if the message left the store meanwhile. */
+FERRY_MUST_CHECK int store_reader_open(struct store *st,
+				       const uint8_t id[FERRY_ID_LEN],
+				       struct store_reader **out);
+FERRY_MUST_CHECK int store_reader_seek(struct store_reader *r,
+				       uint64_t offset);
+FERRY_MUST_CHECK int store_reader_read(struct store_reader *r, void *buf,
+				       size_t cap, size_t *n);
+void store_reader_close(struct store_reader *r);
+
+/* Called for each message in order; return non-zero to stop early. */
+typedef int (*store_browse_fn)(const struct store_msg_info *info, void *arg);
+
+/* Browse a local queue in delivery order (available messages first, then
+ * leased ones are not shown).  Takes nothing.  At most limit (0: all). */
+FERRY_MUST_CHECK int store_browse(struct store *st, const char *queue,
+				  size_t limit, store_browse_fn fn, void *arg);
+
+/* ---------------------------------------------------------- local queues */
+
+/*
+ * Take the next message of queue under a lease of lease_ms.  If not acked
+ * before it runs out, the message returns to its place in the queue.
+ * Expired messages are dead-lettered instead of delivered.
+ * Returns 0 (fills out and *token), FERRY_EEMPTY, FERRY_EINVAL.
+ */
+FERRY_MUST_CHECK int store_take(struct store *st, const char *queue,
+				int64_t lease_ms, struct store_msg_info *out,
+				uint64_t *token);
+
+/* Ack: the message is done and leaves the store (its id is remembered for
+ * dedup).  token 0 skips the lease check.  FERRY_ELEASE, FERRY_ENOTFOUND. */
+FERRY_MUST_CHECK int store_ack(struct store *st,
+			       const uint8_t id[FERRY_ID_LEN], uint64_t token);
+
+/* Nack: give a leased message back to its place in the queue at once. */
+FERRY_MUST_CHECK int store_nack(struct store *st,
+				const uint8_t id[FERRY_ID_LEN],
+				uint64_t token);
+
+struct store_queue_limits {
+	uint64_t max_bytes; /* 0: the store default */
+	uint64_t max_msgs;  /* 0: the store default */
+};
+
+struct store_queue_stats {
+	char name[FERRY_QUEUE_MAX + 1];
+	uint64_t msgs;	 /* all messages in the queue, leased included */
+	uint64_t bytes;	 /* payload bytes */
+	uint64_t leased; /* of msgs, how many under a lease */
+	uint64_t max_bytes;
+	uint64_t max_msgs;
+};
+
+/* Create queue (or change its limits).  Queues are also created on first
+ * put with the default limits. */
+FERRY_MUST_CHECK int store_queue_create(struct store *st, const char *queue,
+					const struct store_queue_limits *lim);
+FERRY_MUST_CHECK int store_queue_stats(struct store *st, const char *queue,
+				       struct store_queue_stats *out);
+typedef int (*store_queue_fn)(const struct store_queue_stats *s, void *arg);
+FERRY_MUST_CHECK int store_queue_list(struct store *st, store_queue_fn fn,
+				      void *arg);
+/* Remove every message of queue (leased ones too).  *removed may be NULL. */
+FERRY_MUST_CHECK int store_queue_purge(struct store *st, const char *queue,
+				       uint64_t *removed);
+
+/* ------------------------------------------------------------- outbound */
+
+/* Messages for other nodes in forwarding order (priority descending, then
+ * oldest first), waiting and in-flight alike. */
+FERRY_MUST_CHECK int store_out_browse(struct store *st, size_t limit,
+				      store_browse_fn fn, void *arg);
+
+/* Mark id as being sent to peer (STORE_INFLIGHT); FERRY_ESTATE if it is
+ * in flight to another peer already. */
+FERRY_MUST_CHECK int store_out_claim(struct store *st,
+				     const uint8_t id[FERRY_ID_LEN],
+				     const char *peer);
+/* Record that the next hop has stored offset payload bytes. */
+FERRY_MUST_CHECK int store_out_progress(struct store *st,
+					const uint8_t id[FERRY_ID_LEN],
+					uint64_t offset);
+/* Back to waiting (link lost); the offset is kept for resume. */
+FERRY_MUST_CHECK int store_out_release(struct store *st,
+				       const uint8_t id[FERRY_ID_LEN]);
+/* The next hop's custody receipt: drop the message, keep a record. */
+FERRY_MUST_CHECK int store_out_custody(struct store *st,
+				       const uint8_t id[FERRY_ID_LEN],
+				       const char *peer);
+
+/* --------------------------------------------------------------- status */
+
+enum store_status_kind {
+	STORE_ST_UNKNOWN = 0, /* never seen, or forgotten */
+	STORE_ST_PRESENT = 1, /* in the store: see info */
+	STORE_ST_ACKED = 2,   /* delivered and acked here at at_ms */
+	STORE_ST_HANDED = 3,  /* custody handed to peer at at_ms */
+	STORE_ST_PURGED = 4,  /* removed by a purge at at_ms */
+};
+
+struct store_status {
+	enum store_status_kind kind;
+	struct store_msg_info info; /* STORE_ST_PRESENT */
+	int64_t at_ms;
+	char peer[FERRY_NODE_MAX + 1]; /* STORE_ST_HANDED */
+};
+
+FERRY_MUST_CHECK int store_status(struct store *st,
+				  const uint8_t id[FERRY_ID_LEN],
+				  struct store_status *out);
+
+/* -------------------------------------------------------------- expiry */
+
+/* Move a message to the dead queue with a reason. */
+FERRY_MUST_CHECK int store_dead_letter(struct store *st,
+				       const uint8_t id[FERRY_ID_LEN],
+				       enum store_dead_reason reason);
+
+typedef void (*store_dead_fn)(const struct store_msg_info *info, void *arg);
+
+struct store_sweep_stats {
+	uint64_t expired;	  /* moved to dead */
+	uint64_t leases_returned; /* leases that ran out */
+	uint64_t seen_pruned;	  /* dedup entries forgotten */
+	uint64_t partials_dropped;
+};
+
+/*
+ * Return leases that ran out, move expired messages to the dead queue
+ * (calling fn once for each, which may be NULL), forget old dedup entries
+ * and drop stale partial streams.  Call it from a
+ * timer; it works in bounded batches until nothing is left.
+ */
+FERRY_MUST_CHECK int store_sweep(struct store *st, store_dead_fn fn,
+				 void *arg, struct store_sweep_stats *stats);
+
+struct store_stats {
+	uint64_t msgs;
+	uint64_t bytes;
+	uint64_t outbound_msgs;
+	uint64_t outbound_bytes;
+	uint64_t commits;	  /* writer-thread commits since open */
+	uint64_t ops;		  /* operations in them */
+	uint64_t quota_bytes;
+};
+
+FERRY_MUST_CHECK int store_stats(struct store *st, struct store_stats *out);
+
+const char *store_state_name(enum store_state s);
+const char *store_dead_reason_name(enum store_dead_reason r);
+
+#endif

@@ -1,0 +1,239 @@
+/*
+ * store_int.h - private to store/: the environment, the writer thread,
+ * record and key encodings.
+ *
+ * Databases (one file each, all in one transactional environment):
+ *   msgs      id -> header record (+ payload when <= STORE_INLINE_MAX)
+ *   chunks    id . be32 index -> up to STORE_CHUNK_BYTES of payload
+ *   qidx      queue . 0 . (7 - prio) . be64 seq -> id   (available msgs)
+ *   lidx      be64 lease_until . id -> ""               (leased msgs)
+ *   oidx      (7 - prio) . be64 seq -> id               (outbound msgs)
+ *   eidx      be64 expires . id -> ""                   (msgs with a TTL)
+ *   seen      id -> seen record (what became of a message that left)
+ *   seenx     be64 forget_at . id -> ""
+ *   queues    name -> queue record (counters and limits)
+ *   partials  id -> header record of a payload being streamed in
+ *   meta      "schema", "seq", "totals"
+ *
+ * Invariants (checked by the unit tests):
+ *  1. A header in msgs is in exactly one of qidx (QUEUED), lidx (LEASED)
+ *     or oidx (OUTBOUND, INFLIGHT), under the key its fields give.
+ *  2. A header with expires_ms != 0 and no dead_reason is in eidx.
+ *  3. An id is in at most one of msgs, seen, partials.  An id in any of
+ *     them is refused by put ("duplicate") or writer_open ("busy").
+ *  4. The queues record of Q counts exactly the headers whose queue is Q;
+ *     meta totals count all headers.  Both change in the same transaction
+ *     as the headers.
+ *  5. Every write runs on the writer thread; a caller is answered after
+ *     the commit (and, when the op asked for it, the log flush) that
+ *     covers it.
+ *
+ * Message life (function of each transition):
+ *   put ---> QUEUED --store_take--> LEASED --store_ack--> (seen: ACKED)
+ *              ^  <--nack / lease runs out (sweep)--'
+ *   put ---> OUTBOUND --out_claim--> INFLIGHT --out_custody--> (seen: HANDED)
+ *              ^  <------------out_release-----------'
+ *   QUEUED/OUTBOUND --expiry (sweep) or dead_letter--> QUEUED in "dead"
+ */
+#ifndef FERRY_STORE_INT_H
+#define FERRY_STORE_INT_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+
+#include <db.h>
+
+#include "store/store.h"
+
+#define STORE_INLINE_MAX 4096u	   /* payloads up to this live in msgs */
+#define STORE_HDR_MAX (1024u + STORE_INLINE_MAX)
+#define STORE_BATCH_OPS 512	   /* ops in one writer commit at most */
+#define STORE_BATCH_ROWS 4096	   /* messages touched in one commit */
+#define STORE_SYNC_EVERY (8u << 20) /* streamed bytes between log flushes */
+#define STORE_QKEY_MAX (FERRY_QUEUE_MAX + 1 + 1 + 8)
+#define STORE_QCACHE_BUCKETS 1024
+#define STORE_SWEEP_DEAD_MAX 128 /* reported per sweep transaction */
+
+/* Internal result: a database call failed; the batch is aborted. */
+#define STORE_EABORT (-1000)
+
+struct store_hdr {
+	struct store_msg_info info;
+	uint64_t seq;	/* position key in qidx / oidx */
+	uint64_t token; /* lease token when LEASED */
+	int has_inline; /* payload stored in the header record */
+};
+
+struct store_qent {
+	struct store_queue_stats s;
+	int in_db;	/* a record exists in queues */
+	int dirty;	/* changed in the running batch */
+	struct store_qent *next, *dirty_next;
+};
+
+struct store_totals {
+	uint64_t msgs, bytes, out_msgs, out_bytes;
+};
+
+struct store_ctx; /* one writer batch */
+struct store_op;
+typedef int (*store_op_fn)(struct store *st, struct store_ctx *cx,
+			   struct store_op *op);
+
+struct store_op {
+	store_op_fn fn;
+	int sync;   /* wants its commit flushed to disk */
+	int result; /* out */
+	int done;
+	struct store_op *next;
+	union {
+		struct {
+			struct store_put_req *reqs;
+			size_t n;
+		} put;
+		struct {
+			const uint8_t *id;
+			uint64_t token;
+			int64_t lease_ms;
+			const char *queue;
+			const char *peer;
+			uint64_t offset;
+			int reason;
+			struct store_msg_info *info;
+			uint64_t *token_out;
+			const struct store_queue_limits *lim;
+			uint64_t *count;
+		} m;
+		struct {
+			struct store_writer *w;
+			const void *buf;
+			size_t len;
+			int kind;
+		} wr;
+		struct {
+			struct store_sweep_stats *stats;
+			int more;
+			struct store_msg_info *dead; /* dead-lettered */
+			size_t ndead;
+		} sw;
+	} u;
+};
+
+struct store_ctx {
+	DB_TXN *txn;
+	int dberr;	    /* the Berkeley DB error that aborts the batch */
+	int64_t now;
+	int free_checked;   /* statvfs done in this batch */
+	uint64_t free_bytes;
+	unsigned rows;	    /* messages touched so far */
+	struct store_qent *dirty;
+	char errbuf[256];
+};
+
+struct store {
+	DB_ENV *env;
+	DB *msgs, *chunks, *qidx, *lidx, *oidx, *eidx, *seen, *seenx, *queues,
+	    *partials, *meta;
+	char *dir;
+	int lock_fd;
+	struct store_opts opts;
+	char node[FERRY_NODE_MAX + 1];
+
+	pthread_t thread;
+	int thread_started;
+	pthread_mutex_t mu;
+	pthread_cond_t work_cv, done_cv;
+	struct store_op *head, *tail;
+	int stopping;
+	int broken; /* the environment needs recovery: refuse writes */
+
+	/* Owned by the writer thread. */
+	uint64_t seq;
+	struct store_totals tot;
+	struct store_qent *qcache[STORE_QCACHE_BUCKETS];
+	uint64_t token_next;
+
+	/* Read under mu. */
+	uint64_t n_commits, n_ops;
+};
+
+/* store.c */
+int store_submit(struct store *st, struct store_op *op);
+void store_seterr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int store_dberr(struct store_ctx *cx, int rc, const char *what);
+int store_map_dberr(int rc);
+int64_t store_now(struct store *st);
+int store_check_space(struct store *st, struct store_ctx *cx, uint64_t need,
+		      int priority);
+struct store_qent *store_qget(struct store *st, const char *name, int create);
+void store_qdirty(struct store_ctx *cx, struct store_qent *q);
+int store_db_get(DB *db, DB_TXN *t, const void *k, size_t klen, void *v,
+		 size_t cap, size_t *vlen, uint32_t flags);
+int store_db_put(DB *db, DB_TXN *t, const void *k, size_t klen,
+		 const void *v, size_t vlen);
+int store_db_del(DB *db, DB_TXN *t, const void *k, size_t klen);
+
+/* record.c */
+void rec_be64(uint8_t *p, uint64_t v);
+uint64_t rec_get_be64(const uint8_t *p);
+void rec_be32(uint8_t *p, uint32_t v);
+size_t rec_hdr_encode(const struct store_hdr *h, const void *inl,
+		      size_t inl_len, uint8_t *buf, size_t cap);
+int rec_hdr_decode(const void *buf, size_t len, struct store_hdr *h,
+		   const uint8_t **inl, size_t *inl_len);
+size_t rec_qkey(uint8_t *k, const char *queue, uint8_t prio, uint64_t seq);
+size_t rec_qprefix(uint8_t *k, const char *queue);
+void rec_okey(uint8_t k[9], uint8_t prio, uint64_t seq);
+void rec_tkey(uint8_t k[8 + FERRY_ID_LEN], int64_t t,
+	      const uint8_t id[FERRY_ID_LEN]);
+void rec_ckey(uint8_t k[FERRY_ID_LEN + 4], const uint8_t id[FERRY_ID_LEN],
+	      uint32_t idx);
+
+struct store_seen {
+	enum store_status_kind kind;
+	int64_t at_ms;
+	int64_t forget_ms;
+	char peer[FERRY_NODE_MAX + 1];
+};
+size_t rec_seen_encode(const struct store_seen *s, uint8_t *buf, size_t cap);
+int rec_seen_decode(const void *buf, size_t len, struct store_seen *s);
+size_t rec_queue_encode(const struct store_queue_stats *s, uint8_t *buf,
+			size_t cap);
+int rec_queue_decode(const void *buf, size_t len, struct store_queue_stats *s);
+
+/* message.c: plumbing shared by every operation on a stored message.
+ * Functions taking a ctx run on the writer thread inside its transaction
+ * and return 0, a FERRY_E* code, or STORE_EABORT (cx->dberr is set). */
+struct msg_rec {
+	struct store_hdr h;
+	const uint8_t *inl; /* inline payload, points into raw */
+	size_t inl_len;
+	uint8_t raw[STORE_HDR_MAX];
+};
+int msg_load(struct store *st, struct store_ctx *cx, const uint8_t *id,
+	     struct msg_rec *r);
+int msg_save(struct store *st, struct store_ctx *cx, const struct msg_rec *r);
+int msg_pos_add(struct store *st, struct store_ctx *cx,
+		const struct store_hdr *h);
+int msg_pos_del(struct store *st, struct store_ctx *cx,
+		const struct store_hdr *h);
+int msg_exp_add(struct store *st, struct store_ctx *cx,
+		const struct store_hdr *h);
+int msg_exp_del(struct store *st, struct store_ctx *cx,
+		const struct store_hdr *h);
+int msg_count(struct store *st, struct store_ctx *cx,
+	      const struct store_hdr *h, int sign);
+int msg_remove(struct store *st, struct store_ctx *cx, struct msg_rec *r,
+	       enum store_status_kind why, const char *peer);
+int msg_dead(struct store *st, struct store_ctx *cx, struct msg_rec *r,
+	     enum store_dead_reason reason);
+int chunks_delete(struct store *st, struct store_ctx *cx, const uint8_t *id);
+/* 0 unknown, 1 accepted before (msgs or seen), 2 being streamed in. */
+int msg_known(struct store *st, struct store_ctx *cx, const uint8_t *id);
+int store_db_exists(DB *db, DB_TXN *t, const void *k, size_t klen);
+
+/* writer.c */
+int op_put(struct store *st, struct store_ctx *cx, struct store_op *op);
+
+#endif

@@ -1,0 +1,519 @@
+/*
+ * writer.c - accepting messages: in-memory puts, batches, and streamed
+ * payloads of any size in bounded memory.
+ *
+ * A streamed payload is written as chunks of STORE_CHUNK_BYTES under the
+ * message id, with a record in partials that holds the header and the
+ * durable offset.  Chunk and offset change in one transaction, so after a
+ * crash the offset always matches the chunks that survived; resume goes on
+ * from there.  commit turns the partial into a message atomically.
+ *
+ * States of a streamed message (function of each transition):
+ *   (none) --store_writer_open--> PARTIAL --store_writer_commit--> message
+ *   PARTIAL --store_writer_suspend--> PARTIAL (durable, writer freed)
+ *   PARTIAL --store_writer_resume--> PARTIAL (writer again)
+ *   PARTIAL --store_writer_abort, or idle sweep--> (none)
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <errno.h>
+#include <string.h>
+
+#include "store/store_int.h"
+
+struct store_writer {
+	struct store *st;
+	struct store_hdr h;  /* header; payload_len = durable offset */
+	uint8_t *buf;	     /* the chunk being filled */
+	size_t buf_len;
+	uint64_t off;	     /* bytes accepted by write, buffered included */
+	uint64_t synced;     /* offset at the last log flush */
+	int failed;	     /* an error was returned: only abort is allowed */
+};
+
+/* Quota and queue checks shared by put and commit. */
+static int
+check_limits(struct store *st, const struct ferry_msg *m, uint64_t len,
+	     int local)
+{
+	struct store_qent *q;
+	uint64_t max_bytes, max_msgs;
+
+	if (st->opts.quota_bytes != 0 &&
+	    (st->tot.bytes + len > st->opts.quota_bytes ||
+	     len > st->opts.quota_bytes))
+		return FERRY_EQUOTA;
+	if (!local)
+		return 0;
+	q = store_qget(st, m->dst_queue, 1);
+	if (q == NULL)
+		return FERRY_ENOMEM;
+	max_bytes = q->s.max_bytes ? q->s.max_bytes : st->opts.queue_quota_bytes;
+	max_msgs = q->s.max_msgs ? q->s.max_msgs : st->opts.queue_quota_msgs;
+	if ((max_bytes != 0 && q->s.bytes + len > max_bytes) ||
+	    (max_msgs != 0 && q->s.msgs + 1 > max_msgs))
+		return FERRY_EQUEUEQUOTA;
+	return 0;
+}
+
+static void
+hdr_from_msg(struct store *st, struct store_ctx *cx, struct store_hdr *h,
+	     const struct ferry_msg *m, uint64_t len)
+{
+	int local = strcmp(m->dst_node, st->node) == 0;
+
+	memset(h, 0, sizeof(*h));
+	h->info.msg = *m;
+	h->info.msg.payload_len = len;
+	h->info.state = local ? STORE_QUEUED : STORE_OUTBOUND;
+	if (local)
+		snprintf(h->info.queue, sizeof(h->info.queue), "%s",
+			 m->dst_queue);
+	h->info.stored_ms = cx->now;
+}
+
+/* Make h (payload already stored) a message: header, indexes, counters. */
+static int
+msg_insert(struct store *st, struct store_ctx *cx, struct msg_rec *r)
+{
+	int rc;
+
+	r->h.seq = ++st->seq;
+	if ((rc = msg_save(st, cx, r)) != 0 ||
+	    (rc = msg_pos_add(st, cx, &r->h)) != 0 ||
+	    (rc = msg_exp_add(st, cx, &r->h)) != 0 ||
+	    (rc = msg_count(st, cx, &r->h, +1)) != 0)
+		return rc;
+	cx->rows++;
+	return 0;
+}
+
+static int
+put_chunks(struct store *st, struct store_ctx *cx, const uint8_t *id,
+	   const uint8_t *p, uint64_t len)
+{
+	uint8_t key[FERRY_ID_LEN + 4];
+	uint32_t idx = 0;
+
+	for (uint64_t off = 0; off < len; off += STORE_CHUNK_BYTES, idx++) {
+		uint64_t n = len - off;
+		int rc;
+		if (n > STORE_CHUNK_BYTES)
+			n = STORE_CHUNK_BYTES;
+		rec_ckey(key, id, idx);
+		rc = store_db_put(st->chunks, cx->txn, key, sizeof(key),
+				  p + off, (size_t)n);
+		if (rc != 0)
+			return store_dberr(cx, rc, "writing a payload chunk");
+	}
+	return 0;
+}
+
+static int
+put_one(struct store *st, struct store_ctx *cx, const struct ferry_msg *m,
+	const void *payload, size_t len)
+{
+	struct msg_rec *r;
+	int local, rc;
+
+	if (m == NULL || (payload == NULL && len != 0) ||
+	    ferry_msg_validate(m) != 0)
+		return FERRY_EINVAL;
+	rc = msg_known(st, cx, m->id);
+	if (rc != 0)
+		return rc == 2 ? FERRY_EBUSY : rc == 1 ? FERRY_EDUPLICATE : rc;
+	local = strcmp(m->dst_node, st->node) == 0;
+	if ((rc = check_limits(st, m, len, local)) != 0)
+		return rc;
+	if ((rc = store_check_space(st, cx, len + 512, m->priority)) != 0)
+		return rc;
+	r = malloc(sizeof(*r));
+	if (r == NULL)
+		return FERRY_ENOMEM;
+	hdr_from_msg(st, cx, &r->h, m, len);
+	r->h.has_inline = len <= STORE_INLINE_MAX;
+	r->inl = payload;
+	r->inl_len = len;
+	if (!r->h.has_inline)
+		rc = put_chunks(st, cx, m->id, payload, len);
+	if (rc == 0)
+		rc = msg_insert(st, cx, r);
+	free(r);
+	return rc;
+}
+
+int
+op_put(struct store *st, struct store_ctx *cx, struct store_op *op)
+{
+	for (size_t i = 0; i < op->u.put.n; i++) {
+		struct store_put_req *q = &op->u.put.reqs[i];
+		q->result = put_one(st, cx, q->msg, q->payload, q->len);
+		if (q->result == STORE_EABORT)
+			return STORE_EABORT;
+	}
+	return 0;
+}
+
+static int
+submit_put(struct store *st, struct store_put_req *reqs, size_t n)
+{
+	struct store_op op;
+	int rc;
+
+	memset(&op, 0, sizeof(op));
+	op.fn = op_put;
+	op.u.put.reqs = reqs;
+	op.u.put.n = n;
+	for (size_t i = 0; i < n; i++) {
+		reqs[i].result = FERRY_EDB;
+		if (reqs[i].msg == NULL ||
+		    !(reqs[i].msg->flags & FERRY_MSG_TRANSIENT))
+			op.sync = 1;
+	}
+	rc = store_submit(st, &op);
+	if (rc != 0) {
+		for (size_t i = 0; i < n; i++)
+			reqs[i].result = rc;
+	}
+	return rc;
+}
+
+int
+store_put(struct store *st, const struct ferry_msg *m, const void *payload,
+	  size_t len)
+{
+	struct store_put_req req = {m, payload, len, 0};
+	int rc = submit_put(st, &req, 1);
+
+	return rc != 0 ? rc : req.result;
+}
+
+int
+store_put_batch(struct store *st, struct store_put_req *reqs, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (reqs == NULL)
+		return FERRY_EINVAL;
+	return submit_put(st, reqs, n);
+}
+
+/* ---------------------------------------------------------- streaming */
+
+enum { WR_OPEN, WR_CHUNK, WR_COMMIT, WR_SUSPEND, WR_ABORT, WR_RESUME };
+
+static int
+partial_save(struct store *st, struct store_ctx *cx, struct store_writer *w)
+{
+	uint8_t buf[STORE_HDR_MAX];
+	size_t n;
+	int rc;
+
+	w->h.info.stored_ms = cx->now; /* last activity, for the idle sweep */
+	n = rec_hdr_encode(&w->h, NULL, 0, buf, sizeof(buf));
+	if (n == 0)
+		return store_dberr(cx, EINVAL, "encoding a partial record");
+	rc = store_db_put(st->partials, cx->txn, w->h.info.msg.id,
+			  FERRY_ID_LEN, buf, n);
+	if (rc != 0)
+		return store_dberr(cx, rc, "writing a partial record");
+	return 0;
+}
+
+/* Write the buffered chunk and move the durable offset past it. */
+static int
+flush_chunk(struct store *st, struct store_ctx *cx, struct store_writer *w)
+{
+	uint8_t key[FERRY_ID_LEN + 4];
+	uint64_t durable = w->h.info.msg.payload_len;
+	uint32_t idx = (uint32_t)(durable / STORE_CHUNK_BYTES);
+	size_t start = (size_t)(durable % STORE_CHUNK_BYTES);
+	int rc;
+
+	if (w->buf_len == start)
+		return 0;
+	if (st->opts.quota_bytes != 0 &&
+	    st->tot.bytes + durable + w->buf_len - start > st->opts.quota_bytes)
+		return FERRY_EQUOTA;
+	rc = store_check_space(st, cx, w->buf_len - start,
+			       w->h.info.msg.priority);
+	if (rc != 0)
+		return rc;
+	rec_ckey(key, w->h.info.msg.id, idx);
+	rc = store_db_put(st->chunks, cx->txn, key, sizeof(key), w->buf,
+			  w->buf_len);
+	if (rc != 0)
+		return store_dberr(cx, rc, "writing a payload chunk");
+	w->h.info.msg.payload_len = (uint64_t)idx * STORE_CHUNK_BYTES +
+				    w->buf_len;
+	return partial_save(st, cx, w);
+}
+
+static int
+partial_drop(struct store *st, struct store_ctx *cx, const uint8_t *id)
+{
+	int rc;
+
+	if ((rc = chunks_delete(st, cx, id)) != 0)
+		return rc;
+	rc = store_db_del(st->partials, cx->txn, id, FERRY_ID_LEN);
+	if (rc != 0 && rc != DB_NOTFOUND)
+		return store_dberr(cx, rc, "deleting a partial record");
+	return 0;
+}
+
+static int
+wr_commit(struct store *st, struct store_ctx *cx, struct store_writer *w)
+{
+	struct msg_rec *r;
+	int local, rc;
+
+	rc = store_db_exists(st->partials, cx->txn, w->h.info.msg.id,
+			     FERRY_ID_LEN);
+	if (rc < 0)
+		return store_dberr(cx, -rc, "reading a partial record");
+	if (rc == 0)
+		return FERRY_ENOTFOUND; /* swept as idle meanwhile */
+	if ((rc = flush_chunk(st, cx, w)) != 0)
+		return rc;
+	local = w->h.info.state == STORE_QUEUED;
+	rc = check_limits(st, &w->h.info.msg, w->h.info.msg.payload_len,
+			  local);
+	if (rc != 0) {
+		int rc2 = partial_drop(st, cx, w->h.info.msg.id);
+		return rc2 != 0 ? rc2 : rc;
+	}
+	rc = store_db_del(st->partials, cx->txn, w->h.info.msg.id,
+			  FERRY_ID_LEN);
+	if (rc != 0)
+		return store_dberr(cx, rc, "deleting a partial record");
+	r = malloc(sizeof(*r));
+	if (r == NULL)
+		return FERRY_ENOMEM;
+	r->h = w->h;
+	r->h.has_inline = 0;
+	r->h.info.stored_ms = cx->now;
+	r->inl = NULL;
+	r->inl_len = 0;
+	rc = msg_insert(st, cx, r);
+	free(r);
+	return rc;
+}
+
+static int
+wr_resume(struct store *st, struct store_ctx *cx, struct store_writer *w)
+{
+	uint8_t buf[STORE_HDR_MAX], key[FERRY_ID_LEN + 4];
+	uint8_t id[FERRY_ID_LEN];
+	uint64_t off;
+	size_t n;
+	int rc;
+
+	memcpy(id, w->h.info.msg.id, FERRY_ID_LEN);
+	rc = store_db_get(st->partials, cx->txn, id, FERRY_ID_LEN, buf,
+			  sizeof(buf), &n, 0);
+	if (rc == DB_NOTFOUND)
+		return FERRY_ENOTFOUND;
+	if (rc != 0)
+		return store_dberr(cx, rc, "reading a partial record");
+	if (rec_hdr_decode(buf, n, &w->h, NULL, NULL) != 0)
+		return FERRY_ECORRUPT;
+	off = w->h.info.msg.payload_len;
+	w->off = w->synced = off;
+	w->buf_len = (size_t)(off % STORE_CHUNK_BYTES);
+	if (w->buf_len != 0) {
+		/* Reload the short last chunk: it is rewritten when full. */
+		rec_ckey(key, id, (uint32_t)(off / STORE_CHUNK_BYTES));
+		rc = store_db_get(st->chunks, cx->txn, key, sizeof(key),
+				  w->buf, STORE_CHUNK_BYTES, &n, 0);
+		if (rc != 0 || n != w->buf_len)
+			return rc != 0 && rc != DB_NOTFOUND
+				       ? store_dberr(cx, rc, "reading a chunk")
+				       : FERRY_ECORRUPT;
+	}
+	return 0;
+}
+
+static int
+op_writer(struct store *st, struct store_ctx *cx, struct store_op *op)
+{
+	struct store_writer *w = op->u.wr.w;
+	int rc;
+
+	switch (op->u.wr.kind) {
+	case WR_OPEN:
+		rc = msg_known(st, cx, w->h.info.msg.id);
+		if (rc != 0)
+			return rc == 2	 ? FERRY_EBUSY
+			       : rc == 1 ? FERRY_EDUPLICATE
+					 : rc;
+		rc = store_check_space(st, cx, 0, w->h.info.msg.priority);
+		if (rc != 0)
+			return rc;
+		return partial_save(st, cx, w);
+	case WR_CHUNK:
+	case WR_SUSPEND:
+		return flush_chunk(st, cx, w);
+	case WR_COMMIT:
+		return wr_commit(st, cx, w);
+	case WR_ABORT:
+		return partial_drop(st, cx, w->h.info.msg.id);
+	case WR_RESUME:
+		return wr_resume(st, cx, w);
+	}
+	return FERRY_EINVAL;
+}
+
+static int
+writer_op(struct store_writer *w, int kind, int sync)
+{
+	struct store_op op;
+
+	memset(&op, 0, sizeof(op));
+	op.fn = op_writer;
+	op.sync = sync;
+	op.u.wr.w = w;
+	op.u.wr.kind = kind;
+	return store_submit(w->st, &op);
+}
+
+static struct store_writer *
+writer_new(struct store *st)
+{
+	struct store_writer *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return NULL;
+	w->buf = malloc(STORE_CHUNK_BYTES);
+	if (w->buf == NULL) {
+		free(w);
+		return NULL;
+	}
+	w->st = st;
+	return w;
+}
+
+static void
+writer_free(struct store_writer *w)
+{
+	free(w->buf);
+	free(w);
+}
+
+int
+store_writer_open(struct store *st, const struct ferry_msg *m,
+		  struct store_writer **out)
+{
+	struct store_writer *w;
+	struct store_ctx cx;
+	int rc;
+
+	*out = NULL;
+	if (m == NULL || ferry_msg_validate(m) != 0)
+		return FERRY_EINVAL;
+	w = writer_new(st);
+	if (w == NULL)
+		return FERRY_ENOMEM;
+	memset(&cx, 0, sizeof(cx));
+	cx.now = store_now(st);
+	hdr_from_msg(st, &cx, &w->h, m, 0);
+	rc = writer_op(w, WR_OPEN, 0);
+	if (rc != 0) {
+		writer_free(w);
+		return rc;
+	}
+	*out = w;
+	return 0;
+}
+
+int
+store_writer_resume(struct store *st, const uint8_t id[FERRY_ID_LEN],
+		    struct store_writer **out, uint64_t *offset)
+{
+	struct store_writer *w;
+	int rc;
+
+	*out = NULL;
+	w = writer_new(st);
+	if (w == NULL)
+		return FERRY_ENOMEM;
+	memcpy(w->h.info.msg.id, id, FERRY_ID_LEN);
+	rc = writer_op(w, WR_RESUME, 0);
+	if (rc != 0) {
+		writer_free(w);
+		return rc;
+	}
+	if (offset != NULL)
+		*offset = w->off;
+	*out = w;
+	return 0;
+}
+
+int
+store_writer_write(struct store_writer *w, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	if (w->failed)
+		return FERRY_ESTATE;
+	while (len > 0) {
+		size_t room = STORE_CHUNK_BYTES - w->buf_len;
+		size_t n = len < room ? len : room;
+		memcpy(w->buf + w->buf_len, p, n);
+		w->buf_len += n;
+		w->off += n;
+		p += n;
+		len -= n;
+		if (w->buf_len == STORE_CHUNK_BYTES) {
+			int sync = w->off - w->synced >= STORE_SYNC_EVERY;
+			int rc = writer_op(w, WR_CHUNK, sync);
+			if (rc != 0) {
+				w->failed = 1;
+				return rc;
+			}
+			if (sync)
+				w->synced = w->off;
+			w->buf_len = 0;
+		}
+	}
+	return 0;
+}
+
+int
+store_writer_commit(struct store_writer *w)
+{
+	int rc;
+
+	if (w->failed) {
+		store_writer_abort(w);
+		return FERRY_ESTATE;
+	}
+	rc = writer_op(w, WR_COMMIT,
+		       !(w->h.info.msg.flags & FERRY_MSG_TRANSIENT));
+	if (rc != 0 && rc != FERRY_ENOTFOUND && rc != FERRY_EQUOTA &&
+	    rc != FERRY_EQUEUEQUOTA) {
+		/* Nothing was committed: do not leave chunks behind. */
+		(void)writer_op(w, WR_ABORT, 0);
+	}
+	writer_free(w);
+	return rc;
+}
+
+int
+store_writer_suspend(struct store_writer *w)
+{
+	int rc = writer_op(w, WR_SUSPEND, 1);
+
+	writer_free(w);
+	return rc;
+}
+
+void
+store_writer_abort(struct store_writer *w)
+{
+	if (w == NULL)
+		return;
+	(void)writer_op(w, WR_ABORT, 0);
+	writer_free(w);
+}

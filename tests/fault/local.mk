@@ -1,0 +1,11 @@
+# Fault tests of the store: kill -9 during commits, a disk that runs full.
+# Each runs through its .sh wrapper (TESTS), which finds the program in
+# $(top_builddir); FERRY_TEST_LONG=1 lengthens them.  See README.md.
+check_PROGRAMS += tests/fault/crash_store tests/fault/diskfull_store
+tests_fault_crash_store_SOURCES = tests/fault/crash_store.c
+tests_fault_crash_store_LDADD = $(STORE_LIBS)
+tests_fault_diskfull_store_SOURCES = tests/fault/diskfull_store.c
+tests_fault_diskfull_store_LDADD = $(STORE_LIBS)
+TESTS += tests/fault/crash_store.sh tests/fault/diskfull_store.sh
+EXTRA_DIST += tests/fault/crash_store.sh tests/fault/diskfull_store.sh \
+	tests/fault/README.md

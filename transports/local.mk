@@ -1,0 +1,1 @@
+# transports: nothing built here yet (see transports/README.md).
