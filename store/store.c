@@ -52,7 +52,7 @@ store_opts_init(struct store_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->disk_reserve_bytes = 64ull << 20;
-	o->cache_bytes = 32ull << 20;
+	o->cache_bytes = 16ull << 20;
 	o->seen_retention_ms = 30LL * 24 * 3600 * 1000;
 	o->seen_margin_ms = 24LL * 3600 * 1000;
 	o->partial_max_idle_ms = 7LL * 24 * 3600 * 1000;
@@ -692,11 +692,11 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 	if (rc == 0)
 		rc = st->env->set_lg_max(st->env, 64u << 20);
 	if (rc == 0)
-		rc = st->env->set_lk_max_locks(st->env, 200000);
+		rc = st->env->set_lk_max_locks(st->env, 50000);
 	if (rc == 0)
-		rc = st->env->set_lk_max_objects(st->env, 200000);
+		rc = st->env->set_lk_max_objects(st->env, 50000);
 	if (rc == 0)
-		rc = st->env->set_lk_max_lockers(st->env, 10000);
+		rc = st->env->set_lk_max_lockers(st->env, 2000);
 	if (rc == 0)
 		rc = st->env->set_tx_max(st->env, 1000);
 	if (rc != 0)

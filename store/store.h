@@ -50,7 +50,7 @@ struct store_opts {
 	void *clock_arg;
 };
 
-/* Defaults: 32 MiB cache, 64 MiB disk reserve, 30 days seen retention,
+/* Defaults: 16 MiB cache, 64 MiB disk reserve, 30 days seen retention,
  * 1 day seen margin, 7 days partial idle, no quotas, real clock. */
 void store_opts_init(struct store_opts *o);
 

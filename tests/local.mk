@@ -1,2 +1,18 @@
 # Tests: CUnit unit tests, integration and fault tests, fuzz targets.
+noinst_LIBRARIES += tests/unit/libtestutil.a
+tests_unit_libtestutil_a_SOURCES = tests/unit/testutil.c tests/unit/testutil.h
+TEST_LIBS = tests/unit/libtestutil.a $(STORE_LIBS) $(CUNIT_LIBS)
+
+check_PROGRAMS += tests/unit/test_store_queue
+tests_unit_test_store_queue_SOURCES = tests/unit/test_store_queue.c
+tests_unit_test_store_queue_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
+tests_unit_test_store_queue_LDADD = $(TEST_LIBS)
+TESTS += tests/unit/test_store_queue
+
+check_PROGRAMS += tests/unit/test_store_writer
+tests_unit_test_store_writer_SOURCES = tests/unit/test_store_writer.c
+tests_unit_test_store_writer_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
+tests_unit_test_store_writer_LDADD = $(TEST_LIBS)
+TESTS += tests/unit/test_store_writer
+
 include tests/fault/local.mk

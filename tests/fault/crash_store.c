@@ -425,7 +425,8 @@ fail(struct run *r, const uint8_t *id, const char *fmt, ...)
 	if (r->failures > FAIL_LINES_MAX)
 		return;
 	if (id != NULL)
-		printf("FAIL: cycle %" PRIu32 ": id %s: ", r->cycle, id_hex(id));
+		printf("FAIL: cycle %" PRIu32 ": id %s: ", r->cycle,
+		       id_hex(id));
 	else
 		printf("FAIL: cycle %" PRIu32 ": ", r->cycle);
 	va_start(ap, fmt);
@@ -613,7 +614,8 @@ take_record(struct run *r, const uint8_t *rec)
 	const uint8_t *id = rec + 8;
 
 	if (get_be32(rec + 28) != id_len(id))
-		fail(r, id, "child reported length %" PRIu32 ", id says %" PRIu32,
+		fail(r, id,
+		     "child reported length %" PRIu32 ", id says %" PRIu32,
 		     get_be32(rec + 28), id_len(id));
 	if (rec[0] == REC_STREAM) {
 		if (idvec_add(&r->pending, id) != 0)
@@ -785,12 +787,16 @@ resume_stream(struct run *r, struct store *st, const uint8_t *id)
 			fail(r, id, "stream still resumable after abort");
 		} else if (rc != FERRY_ENOTFOUND) {
 			fail(r, id, "resume after abort: %s, want %s",
-			     ferry_strerror(rc), ferry_strerror(FERRY_ENOTFOUND));
+			     ferry_strerror(rc),
+			     ferry_strerror(FERRY_ENOTFOUND));
 		}
 		return;
 	}
 	while (off < len) {
-		size_t n = len - off < IO_BYTES ? (size_t)(len - off) : IO_BYTES;
+		size_t n = IO_BYTES;
+
+		if (len - off < n)
+			n = (size_t)(len - off);
 
 		payload_fill(key, off, r->exp, n);
 		rc = store_writer_write(w, r->exp, n);
@@ -1132,8 +1138,8 @@ main(int argc, char **argv)
 	print_summary(&r, now_ms() - t0);
 	ret = r.failures ? T_FAIL : T_PASS;
 out:
-	if (dir[0] != '\0' && nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 &&
-	    ret == T_PASS)
+	if (dir[0] != '\0' &&
+	    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && ret == T_PASS)
 		ret = T_HARNESS;
 	free(r.want);
 	free(r.pending.ids);

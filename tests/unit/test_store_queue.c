@@ -1,0 +1,652 @@
+/*
+ * test_store_queue.c - CUnit tests of local queues, dedup, expiry, quotas,
+ * the outbound side and status, through store/store.h only.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/unit/testutil.h"
+
+static struct test_clock clk;
+static char *dir;
+static struct store *st;
+
+static int
+setup(void)
+{
+	clk.now_ms = 1700000000000LL;
+	dir = NULL;
+	st = test_store_open(&dir, &clk, NULL);
+	return st == NULL;
+}
+
+static int
+teardown(void)
+{
+	store_close(st);
+	st = NULL;
+	test_rmtree(dir);
+	dir = NULL;
+	return 0;
+}
+
+/* Each test gets a fresh store. */
+#define FRESH()                                                                \
+	do {                                                                   \
+		teardown();                                                    \
+		CU_ASSERT_FATAL(setup() == 0);                                 \
+	} while (0)
+
+static void
+put_local(struct ferry_msg *m, const char *queue, int prio, const char *body)
+{
+	test_msg(m, "here", queue, prio);
+	CU_ASSERT_EQUAL_FATAL(store_put(st, m, body, strlen(body)), 0);
+}
+
+struct collect {
+	struct store_msg_info infos[64];
+	size_t n;
+};
+
+static int
+collect_fn(const struct store_msg_info *info, void *arg)
+{
+	struct collect *c = arg;
+
+	if (c->n < 64)
+		c->infos[c->n++] = *info;
+	return 0;
+}
+
+static void
+test_put_take_ack_roundtrip(void)
+{
+	struct ferry_msg m;
+	struct store_msg_info info;
+	struct store_status s;
+	uint64_t tok = 0;
+	char buf[64];
+	size_t n = 0;
+	struct store_reader *r = NULL;
+
+	FRESH();
+	put_local(&m, "inbox", 3, "hello");
+	CU_ASSERT_EQUAL(store_take(st, "inbox", 30000, &info, &tok), 0);
+	CU_ASSERT(memcmp(info.msg.id, m.id, 16) == 0);
+	CU_ASSERT_EQUAL(info.state, STORE_LEASED);
+	CU_ASSERT_EQUAL(info.deliveries, 1);
+	CU_ASSERT_EQUAL(info.msg.payload_len, 5);
+	CU_ASSERT(tok != 0);
+	CU_ASSERT_EQUAL_FATAL(store_reader_open(st, m.id, &r), 0);
+	CU_ASSERT_EQUAL(store_reader_read(r, buf, sizeof(buf), &n), 0);
+	CU_ASSERT_EQUAL(n, 5);
+	CU_ASSERT(memcmp(buf, "hello", 5) == 0);
+	store_reader_close(r);
+	/* Nothing else to take while it is leased. */
+	CU_ASSERT_EQUAL(store_take(st, "inbox", 30000, &info, &tok),
+			FERRY_EEMPTY);
+	CU_ASSERT_EQUAL(store_ack(st, m.id, tok), 0);
+	CU_ASSERT_EQUAL(store_get(st, m.id, &info), FERRY_ENOTFOUND);
+	CU_ASSERT_EQUAL(store_status(st, m.id, &s), 0);
+	CU_ASSERT_EQUAL(s.kind, STORE_ST_ACKED);
+	CU_ASSERT_EQUAL(store_ack(st, m.id, tok), FERRY_ENOTFOUND);
+}
+
+static void
+test_priority_then_fifo_order(void)
+{
+	static const int prios[] = {0, 3, 7, 3, 0, 7, 5};
+	struct ferry_msg m[7];
+	struct collect c;
+	struct store_msg_info info;
+	uint64_t tok;
+	/* wanted order: 7(2), 7(5), 5(6), 3(1), 3(3), 0(0), 0(4) */
+	static const int want[] = {2, 5, 6, 1, 3, 0, 4};
+
+	FRESH();
+	for (int i = 0; i < 7; i++)
+		put_local(&m[i], "q", prios[i], "x");
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT_EQUAL(store_browse(st, "q", 0, collect_fn, &c), 0);
+	CU_ASSERT_EQUAL_FATAL(c.n, 7);
+	for (int i = 0; i < 7; i++)
+		CU_ASSERT(memcmp(c.infos[i].msg.id, m[want[i]].id, 16) == 0);
+	/* Browsing took nothing. */
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT_EQUAL(store_browse(st, "q", 3, collect_fn, &c), 0);
+	CU_ASSERT_EQUAL(c.n, 3);
+	for (int i = 0; i < 7; i++) {
+		CU_ASSERT_EQUAL_FATAL(store_take(st, "q", 1000, &info, &tok),
+				      0);
+		CU_ASSERT(memcmp(info.msg.id, m[want[i]].id, 16) == 0);
+	}
+}
+
+static void
+test_lease_expiry_returns_message(void)
+{
+	struct ferry_msg a, b;
+	struct store_msg_info info;
+	struct store_sweep_stats ss;
+	uint64_t tok, tok2;
+
+	FRESH();
+	put_local(&a, "q", 3, "a");
+	put_local(&b, "q", 3, "b");
+	CU_ASSERT_EQUAL(store_take(st, "q", 5000, &info, &tok), 0);
+	CU_ASSERT(memcmp(info.msg.id, a.id, 16) == 0);
+	clk.now_ms += 4999;
+	CU_ASSERT_EQUAL(store_sweep(st, NULL, NULL, &ss), 0);
+	CU_ASSERT_EQUAL(ss.leases_returned, 0);
+	clk.now_ms += 1;
+	CU_ASSERT_EQUAL(store_sweep(st, NULL, NULL, &ss), 0);
+	CU_ASSERT_EQUAL(ss.leases_returned, 1);
+	/* Back at its place: before b. */
+	CU_ASSERT_EQUAL(store_take(st, "q", 5000, &info, &tok2), 0);
+	CU_ASSERT(memcmp(info.msg.id, a.id, 16) == 0);
+	CU_ASSERT_EQUAL(info.deliveries, 2);
+	/* The old lease's token no longer settles it. */
+	CU_ASSERT_EQUAL(store_ack(st, a.id, tok), FERRY_ELEASE);
+	CU_ASSERT_EQUAL(store_ack(st, a.id, tok2), 0);
+}
+
+static void
+test_nack_returns_to_place(void)
+{
+	struct ferry_msg a, b;
+	struct store_msg_info info;
+	struct store_queue_stats qs;
+	uint64_t tok;
+
+	FRESH();
+	put_local(&a, "q", 3, "a");
+	put_local(&b, "q", 3, "b");
+	CU_ASSERT_EQUAL(store_take(st, "q", 5000, &info, &tok), 0);
+	CU_ASSERT_EQUAL(store_queue_stats(st, "q", &qs), 0);
+	CU_ASSERT_EQUAL(qs.leased, 1);
+	CU_ASSERT_EQUAL(store_nack(st, a.id, tok + 2), FERRY_ELEASE);
+	CU_ASSERT_EQUAL(store_nack(st, a.id, tok), 0);
+	CU_ASSERT_EQUAL(store_nack(st, a.id, tok), FERRY_ELEASE);
+	CU_ASSERT_EQUAL(store_queue_stats(st, "q", &qs), 0);
+	CU_ASSERT_EQUAL(qs.leased, 0);
+	CU_ASSERT_EQUAL(qs.msgs, 2);
+	CU_ASSERT_EQUAL(store_take(st, "q", 5000, &info, &tok), 0);
+	CU_ASSERT(memcmp(info.msg.id, a.id, 16) == 0);
+}
+
+static void
+test_ack_by_id_without_token(void)
+{
+	struct ferry_msg a;
+
+	FRESH();
+	put_local(&a, "q", 3, "a");
+	CU_ASSERT_EQUAL(store_ack(st, a.id, 0), 0);
+	CU_ASSERT_EQUAL(store_ack(st, a.id, 0), FERRY_ENOTFOUND);
+}
+
+static void
+test_duplicate_put_is_noop(void)
+{
+	struct ferry_msg m;
+	struct store_queue_stats qs;
+	struct store_msg_info info;
+	uint64_t tok;
+
+	FRESH();
+	put_local(&m, "q", 3, "one");
+	CU_ASSERT_EQUAL(store_put(st, &m, "two", 3), FERRY_EDUPLICATE);
+	CU_ASSERT_EQUAL(store_queue_stats(st, "q", &qs), 0);
+	CU_ASSERT_EQUAL(qs.msgs, 1);
+	CU_ASSERT_EQUAL(qs.bytes, 3);
+	/* Still a duplicate after it was delivered and acked. */
+	CU_ASSERT_EQUAL(store_take(st, "q", 1000, &info, &tok), 0);
+	CU_ASSERT_EQUAL(store_ack(st, m.id, tok), 0);
+	CU_ASSERT_EQUAL(store_put(st, &m, "one", 3), FERRY_EDUPLICATE);
+	CU_ASSERT_EQUAL(store_take(st, "q", 1000, &info, &tok), FERRY_EEMPTY);
+	/* And after a restart. */
+	store_close(st);
+	st = test_store_open(&dir, &clk, NULL);
+	CU_ASSERT_FATAL(st != NULL);
+	CU_ASSERT_EQUAL(store_put(st, &m, "one", 3), FERRY_EDUPLICATE);
+}
+
+static void
+test_seen_forgotten_after_retention(void)
+{
+	struct ferry_msg m;
+	struct store_sweep_stats ss;
+	struct store_opts o;
+
+	teardown();
+	store_opts_init(&o);
+	o.seen_retention_ms = 60000;
+	clk.now_ms = 1700000000000LL;
+	st = test_store_open(&dir, &clk, &o);
+	CU_ASSERT_FATAL(st != NULL);
+	put_local(&m, "q", 3, "one");
+	CU_ASSERT_EQUAL(store_ack(st, m.id, 0), 0);
+	clk.now_ms += 59999;
+	CU_ASSERT_EQUAL(store_sweep(st, NULL, NULL, &ss), 0);
+	CU_ASSERT_EQUAL(ss.seen_pruned, 0);
+	CU_ASSERT_EQUAL(store_put(st, &m, "one", 3), FERRY_EDUPLICATE);
+	clk.now_ms += 1;
+	CU_ASSERT_EQUAL(store_sweep(st, NULL, NULL, &ss), 0);
+	CU_ASSERT_EQUAL(ss.seen_pruned, 1);
+	CU_ASSERT_EQUAL(store_put(st, &m, "one", 3), 0);
+}
+
+static int dead_calls;
+
+static void
+count_dead(const struct store_msg_info *info, void *arg)
+{
+	(void)arg;
+	CU_ASSERT_EQUAL(info->dead_reason, STORE_DEAD_EXPIRED);
+	CU_ASSERT_STRING_EQUAL(info->queue, FERRY_DEAD_QUEUE);
+	dead_calls++;
+}
+
+static void
+test_expiry_moves_to_dead(void)
+{
+	struct ferry_msg a, b, c;
+	struct store_msg_info info;
+	struct store_sweep_stats ss;
+	struct store_queue_stats qs;
+	struct collect col;
+	uint64_t tok;
+
+	FRESH();
+	test_msg(&a, "here", "q", 3);
+	a.expires_ms = clk.now_ms + 1000;
+	CU_ASSERT_EQUAL(store_put(st, &a, "a", 1), 0);
+	test_msg(&b, "here", "q", 3);
+	b.expires_ms = clk.now_ms + 5000;
+	CU_ASSERT_EQUAL(store_put(st, &b, "b", 1), 0);
+	test_msg(&c, "far", "q", 3); /* outbound expires too */
+	c.expires_ms = clk.now_ms + 1000;
+	CU_ASSERT_EQUAL(store_put(st, &c, "c", 1), 0);
+	clk.now_ms += 1000;
+	dead_calls = 0;
+	CU_ASSERT_EQUAL(store_sweep(st, count_dead, NULL, &ss), 0);
+	CU_ASSERT_EQUAL(ss.expired, 2);
+	CU_ASSERT_EQUAL(dead_calls, 2);
+	/* Logged once: a second sweep finds nothing new. */
+	CU_ASSERT_EQUAL(store_sweep(st, count_dead, NULL, &ss), 0);
+	CU_ASSERT_EQUAL(ss.expired, 0);
+	CU_ASSERT_EQUAL(dead_calls, 2);
+	CU_ASSERT_EQUAL(store_get(st, a.id, &info), 0);
+	CU_ASSERT_STRING_EQUAL(info.queue, "dead");
+	CU_ASSERT_EQUAL(info.dead_reason, STORE_DEAD_EXPIRED);
+	CU_ASSERT_EQUAL(info.dead_ms, clk.now_ms);
+	CU_ASSERT_EQUAL(store_queue_stats(st, "dead", &qs), 0);
+	CU_ASSERT_EQUAL(qs.msgs, 2);
+	CU_ASSERT_EQUAL(store_queue_stats(st, "q", &qs), 0);
+	CU_ASSERT_EQUAL(qs.msgs, 1);
+	memset(&col, 0, sizeof(col));
+	CU_ASSERT_EQUAL(store_out_browse(st, 0, collect_fn, &col), 0);
+	CU_ASSERT_EQUAL(col.n, 0);
+	/* Dead messages can be received from the dead queue, and do not
+	 * expire again. */
+	clk.now_ms += 100000;
+	CU_ASSERT_EQUAL(store_sweep(st, NULL, NULL, &ss), 0);
+	CU_ASSERT_EQUAL(ss.expired, 1); /* b */
+	/* FIFO by dead-letter time: a and c (same sweep) before b. */
+	CU_ASSERT_EQUAL(store_take(st, "dead", 1000, &info, &tok), 0);
+	CU_ASSERT(memcmp(info.msg.id, b.id, 16) != 0);
+	CU_ASSERT_EQUAL(store_take(st, "dead", 1000, &info, &tok), 0);
+	CU_ASSERT(memcmp(info.msg.id, b.id, 16) != 0);
+	CU_ASSERT_EQUAL(store_take(st, "dead", 1000, &info, &tok), 0);
+	CU_ASSERT(memcmp(info.msg.id, b.id, 16) == 0);
+}
+
+static void
+test_take_never_delivers_expired(void)
+{
+	struct ferry_msg a, b;
+	struct store_msg_info info;
+	struct collect col;
+	uint64_t tok;
+
+	FRESH();
+	test_msg(&a, "here", "q", 7);
+	a.expires_ms = clk.now_ms + 10;
+	CU_ASSERT_EQUAL(store_put(st, &a, "a", 1), 0);
+	put_local(&b, "q", 0, "b");
+	clk.now_ms += 10;
+	memset(&col, 0, sizeof(col));
+	CU_ASSERT_EQUAL(store_browse(st, "q", 0, collect_fn, &col), 0);
+	CU_ASSERT_EQUAL(col.n, 1);
+	CU_ASSERT_EQUAL(store_take(st, "q", 1000, &info, &tok), 0);
+	CU_ASSERT(memcmp(info.msg.id, b.id, 16) == 0);
+	CU_ASSERT_EQUAL(store_get(st, a.id, &info), 0);
+	CU_ASSERT_EQUAL(info.dead_reason, STORE_DEAD_EXPIRED);
+}
+
+static void
+test_dead_letter_reason(void)
+{
+	struct ferry_msg a;
+	struct store_msg_info info;
+
+	FRESH();
+	test_msg(&a, "nowhere", "q", 3);
+	CU_ASSERT_EQUAL(store_put(st, &a, "a", 1), 0);
+	CU_ASSERT_EQUAL(store_dead_letter(st, a.id, STORE_DEAD_NO_ROUTE), 0);
+	CU_ASSERT_EQUAL(store_get(st, a.id, &info), 0);
+	CU_ASSERT_EQUAL(info.state, STORE_QUEUED);
+	CU_ASSERT_STRING_EQUAL(info.queue, "dead");
+	CU_ASSERT_EQUAL(info.dead_reason, STORE_DEAD_NO_ROUTE);
+	CU_ASSERT_STRING_EQUAL(store_dead_reason_name(info.dead_reason),
+			       "no route");
+	CU_ASSERT_EQUAL(store_dead_letter(st, a.id, STORE_DEAD_REJECTED),
+			FERRY_ESTATE);
+	CU_ASSERT_EQUAL(store_dead_letter(st, a.id, STORE_DEAD_NONE),
+			FERRY_EINVAL);
+}
+
+static void
+test_queue_quotas(void)
+{
+	struct store_queue_limits lim = {10, 3};
+	struct ferry_msg m[5];
+	struct store_queue_stats qs;
+
+	FRESH();
+	CU_ASSERT_EQUAL(store_queue_create(st, "small", &lim), 0);
+	test_msg(&m[0], "here", "small", 3);
+	CU_ASSERT_EQUAL(store_put(st, &m[0], "123456", 6), 0);
+	test_msg(&m[1], "here", "small", 3);
+	CU_ASSERT_EQUAL(store_put(st, &m[1], "12345", 5), FERRY_EQUEUEQUOTA);
+	CU_ASSERT_EQUAL(store_put(st, &m[1], "1234", 4), 0);
+	test_msg(&m[2], "here", "small", 3);
+	CU_ASSERT_EQUAL(store_put(st, &m[2], "", 0), 0);
+	test_msg(&m[3], "here", "small", 3);
+	CU_ASSERT_EQUAL(store_put(st, &m[3], "", 0), FERRY_EQUEUEQUOTA);
+	CU_ASSERT_EQUAL(store_queue_stats(st, "small", &qs), 0);
+	CU_ASSERT_EQUAL(qs.msgs, 3);
+	CU_ASSERT_EQUAL(qs.bytes, 10);
+	CU_ASSERT_EQUAL(qs.max_bytes, 10);
+	/* Refused messages were not remembered: they may come again. */
+	CU_ASSERT_EQUAL(store_ack(st, m[0].id, 0), 0);
+	CU_ASSERT_EQUAL(store_put(st, &m[3], "", 0), 0);
+	/* Other queues are not limited. */
+	test_msg(&m[4], "here", "big", 3);
+	CU_ASSERT_EQUAL(store_put(st, &m[4], "0123456789abc", 13), 0);
+}
+
+static void
+test_store_quota(void)
+{
+	struct store_opts o;
+	struct ferry_msg a, b, c;
+	static char big[600];
+
+	teardown();
+	store_opts_init(&o);
+	o.quota_bytes = 1000;
+	st = test_store_open(&dir, &clk, &o);
+	CU_ASSERT_FATAL(st != NULL);
+	test_msg(&a, "here", "q", 3);
+	CU_ASSERT_EQUAL(store_put(st, &a, big, 600), 0);
+	test_msg(&b, "far", "q", 3);
+	CU_ASSERT_EQUAL(store_put(st, &b, big, 600), FERRY_EQUOTA);
+	CU_ASSERT_EQUAL(store_put(st, &b, big, 400), 0);
+	test_msg(&c, "here", "q2", 3);
+	CU_ASSERT_EQUAL(store_put(st, &c, big, 1), FERRY_EQUOTA);
+	CU_ASSERT_STRING_EQUAL(ferry_strerror(FERRY_EQUOTA),
+			       "store quota exceeded");
+	/* What is stored is intact. */
+	CU_ASSERT(store_ack(st, a.id, 0) == 0);
+	CU_ASSERT_EQUAL(store_put(st, &c, big, 1), 0);
+}
+
+static void
+test_purge_removes_all(void)
+{
+	struct ferry_msg m;
+	struct store_msg_info info;
+	struct store_queue_stats qs;
+	struct store_stats ss;
+	uint64_t tok, n = 0;
+
+	FRESH();
+	for (int i = 0; i < 5000; i++) {
+		test_msg(&m, "here", "bulk", i % 8);
+		CU_ASSERT_EQUAL_FATAL(store_put(st, &m, "xyz", 3), 0);
+	}
+	put_local(&m, "other", 3, "keep");
+	CU_ASSERT_EQUAL(store_take(st, "bulk", 10000, &info, &tok), 0);
+	CU_ASSERT_EQUAL(store_queue_purge(st, "bulk", &n), 0);
+	CU_ASSERT_EQUAL(n, 5000);
+	CU_ASSERT_EQUAL(store_queue_stats(st, "bulk", &qs), 0);
+	CU_ASSERT_EQUAL(qs.msgs, 0);
+	CU_ASSERT_EQUAL(qs.leased, 0);
+	CU_ASSERT_EQUAL(qs.bytes, 0);
+	CU_ASSERT_EQUAL(store_take(st, "bulk", 1000, &info, &tok),
+			FERRY_EEMPTY);
+	CU_ASSERT_EQUAL(store_stats(st, &ss), 0);
+	CU_ASSERT_EQUAL(ss.msgs, 1);
+	CU_ASSERT_EQUAL(store_take(st, "other", 1000, &info, &tok), 0);
+}
+
+static int
+list_fn(const struct store_queue_stats *s, void *arg)
+{
+	int *seen = arg;
+
+	if (strcmp(s->name, "a") == 0 && s->msgs == 2)
+		seen[0]++;
+	if (strcmp(s->name, "b/c") == 0 && s->msgs == 1 && s->bytes == 3)
+		seen[1]++;
+	return 0;
+}
+
+static void
+test_queue_list_and_stats(void)
+{
+	struct ferry_msg m;
+	int seen[2] = {0, 0};
+	struct store_queue_stats qs;
+
+	FRESH();
+	put_local(&m, "a", 3, "1");
+	put_local(&m, "a", 3, "2");
+	put_local(&m, "b/c", 3, "333");
+	CU_ASSERT_EQUAL(store_queue_list(st, list_fn, seen), 0);
+	CU_ASSERT_EQUAL(seen[0], 1);
+	CU_ASSERT_EQUAL(seen[1], 1);
+	CU_ASSERT_EQUAL(store_queue_stats(st, "nope", &qs), FERRY_ENOTFOUND);
+	CU_ASSERT_EQUAL(store_queue_stats(st, "../x", &qs), FERRY_EINVAL);
+}
+
+static void
+test_invalid_messages_refused(void)
+{
+	struct ferry_msg m;
+
+	FRESH();
+	test_msg(&m, "here", "q", 3);
+	m.priority = 8;
+	CU_ASSERT_EQUAL(store_put(st, &m, "x", 1), FERRY_EINVAL);
+	test_msg(&m, "here", "bad queue", 3);
+	CU_ASSERT_EQUAL(store_put(st, &m, "x", 1), FERRY_EINVAL);
+	test_msg(&m, "Bad-Node", "q", 3);
+	CU_ASSERT_EQUAL(store_put(st, &m, "x", 1), FERRY_EINVAL);
+	test_msg(&m, "here", "q", 3);
+	CU_ASSERT_EQUAL(store_put(st, &m, NULL, 1), FERRY_EINVAL);
+	m.flags = 0x80;
+	CU_ASSERT_EQUAL(store_put(st, &m, "x", 1), FERRY_EINVAL);
+}
+
+static void
+test_batch_per_item_results(void)
+{
+	struct ferry_msg m[4];
+	struct store_put_req reqs[4];
+	struct store_queue_stats qs;
+
+	FRESH();
+	for (int i = 0; i < 4; i++) {
+		test_msg(&m[i], "here", "q", 3);
+		reqs[i].msg = &m[i];
+		reqs[i].payload = "abc";
+		reqs[i].len = 3;
+	}
+	m[2] = m[0]; /* a duplicate inside the batch */
+	m[3].priority = 9; /* invalid */
+	CU_ASSERT_EQUAL(store_put_batch(st, reqs, 4), 0);
+	CU_ASSERT_EQUAL(reqs[0].result, 0);
+	CU_ASSERT_EQUAL(reqs[1].result, 0);
+	CU_ASSERT_EQUAL(reqs[2].result, FERRY_EDUPLICATE);
+	CU_ASSERT_EQUAL(reqs[3].result, FERRY_EINVAL);
+	CU_ASSERT_EQUAL(store_queue_stats(st, "q", &qs), 0);
+	CU_ASSERT_EQUAL(qs.msgs, 2);
+}
+
+static void
+test_outbound_claim_progress_custody(void)
+{
+	struct ferry_msg bulk, urgent, mine;
+	struct collect col;
+	struct store_msg_info info;
+	struct store_status s;
+	struct store_stats ss;
+
+	FRESH();
+	test_msg(&bulk, "base", "reports", 0);
+	CU_ASSERT_EQUAL(store_put(st, &bulk, "bulk", 4), 0);
+	test_msg(&urgent, "base", "alerts", 7);
+	CU_ASSERT_EQUAL(store_put(st, &urgent, "urgent", 6), 0);
+	put_local(&mine, "q", 3, "local");
+	memset(&col, 0, sizeof(col));
+	CU_ASSERT_EQUAL(store_out_browse(st, 0, collect_fn, &col), 0);
+	CU_ASSERT_EQUAL_FATAL(col.n, 2);
+	CU_ASSERT(memcmp(col.infos[0].msg.id, urgent.id, 16) == 0);
+	CU_ASSERT(memcmp(col.infos[1].msg.id, bulk.id, 16) == 0);
+	CU_ASSERT_EQUAL(col.infos[0].state, STORE_OUTBOUND);
+	CU_ASSERT_EQUAL(store_stats(st, &ss), 0);
+	CU_ASSERT_EQUAL(ss.outbound_msgs, 2);
+	CU_ASSERT_EQUAL(ss.outbound_bytes, 10);
+	CU_ASSERT_EQUAL(ss.msgs, 3);
+	/* Applications cannot take or ack outbound messages. */
+	CU_ASSERT_EQUAL(store_ack(st, bulk.id, 0), FERRY_ESTATE);
+
+	CU_ASSERT_EQUAL(store_out_claim(st, bulk.id, "base"), 0);
+	CU_ASSERT_EQUAL(store_out_claim(st, bulk.id, "relay"), FERRY_ESTATE);
+	CU_ASSERT_EQUAL(store_out_progress(st, bulk.id, 3), 0);
+	CU_ASSERT_EQUAL(store_out_progress(st, bulk.id, 5), FERRY_EINVAL);
+	CU_ASSERT_EQUAL(store_get(st, bulk.id, &info), 0);
+	CU_ASSERT_EQUAL(info.state, STORE_INFLIGHT);
+	CU_ASSERT_STRING_EQUAL(info.hop_peer, "base");
+	CU_ASSERT_EQUAL(info.hop_since_ms, clk.now_ms);
+	CU_ASSERT_EQUAL(info.hop_offset, 3);
+	CU_ASSERT_EQUAL(store_out_release(st, bulk.id), 0);
+	CU_ASSERT_EQUAL(store_get(st, bulk.id, &info), 0);
+	CU_ASSERT_EQUAL(info.state, STORE_OUTBOUND);
+	CU_ASSERT_EQUAL(info.hop_offset, 3); /* kept for resume */
+	CU_ASSERT_EQUAL(store_out_claim(st, bulk.id, "relay"), 0);
+	clk.now_ms += 42;
+	CU_ASSERT_EQUAL(store_out_custody(st, bulk.id, "relay"), 0);
+	CU_ASSERT_EQUAL(store_status(st, bulk.id, &s), 0);
+	CU_ASSERT_EQUAL(s.kind, STORE_ST_HANDED);
+	CU_ASSERT_STRING_EQUAL(s.peer, "relay");
+	CU_ASSERT_EQUAL(s.at_ms, clk.now_ms);
+	CU_ASSERT_EQUAL(store_put(st, &bulk, "bulk", 4), FERRY_EDUPLICATE);
+	CU_ASSERT_EQUAL(store_out_claim(st, mine.id, "base"), FERRY_ESTATE);
+	CU_ASSERT_EQUAL(store_stats(st, &ss), 0);
+	CU_ASSERT_EQUAL(ss.outbound_msgs, 1);
+}
+
+static void
+test_reopen_keeps_order_and_counters(void)
+{
+	struct ferry_msg m[20];
+	struct store_msg_info info;
+	struct store_queue_stats qs;
+	uint64_t tok;
+
+	FRESH();
+	for (int i = 0; i < 20; i++)
+		put_local(&m[i], "q", i % 2 ? 7 : 1, "payload");
+	store_close(st);
+	st = test_store_open(&dir, &clk, NULL);
+	CU_ASSERT_FATAL(st != NULL);
+	CU_ASSERT_EQUAL(store_queue_stats(st, "q", &qs), 0);
+	CU_ASSERT_EQUAL(qs.msgs, 20);
+	CU_ASSERT_EQUAL(qs.bytes, 140);
+	for (int i = 0; i < 20; i++) {
+		int want = i < 10 ? 2 * i + 1 : 2 * (i - 10);
+		CU_ASSERT_EQUAL_FATAL(store_take(st, "q", 1000, &info, &tok),
+				      0);
+		CU_ASSERT(memcmp(info.msg.id, m[want].id, 16) == 0);
+	}
+}
+
+static void
+test_second_open_is_busy(void)
+{
+	struct store *other = NULL;
+	struct store_opts o;
+
+	FRESH();
+	store_opts_init(&o);
+	o.node_name = "here";
+	CU_ASSERT_EQUAL(store_open(dir, &o, &other), FERRY_EBUSY);
+	CU_ASSERT_PTR_NULL(other);
+	CU_ASSERT(strstr(store_last_error(), "in use") != NULL);
+}
+
+static void
+test_transient_message_accepted(void)
+{
+	struct ferry_msg m;
+	struct store_msg_info info;
+
+	FRESH();
+	test_msg(&m, "here", "q", 3);
+	m.flags = FERRY_MSG_TRANSIENT;
+	CU_ASSERT_EQUAL(store_put(st, &m, "t", 1), 0);
+	CU_ASSERT_EQUAL(store_get(st, m.id, &info), 0);
+	CU_ASSERT_EQUAL(info.msg.flags, FERRY_MSG_TRANSIENT);
+}
+
+static void
+add_suites(void)
+{
+	CU_pSuite s = CU_add_suite("store_queue", setup, teardown);
+
+	if (s == NULL)
+		abort();
+	TEST_ADD(s, test_put_take_ack_roundtrip);
+	TEST_ADD(s, test_priority_then_fifo_order);
+	TEST_ADD(s, test_lease_expiry_returns_message);
+	TEST_ADD(s, test_nack_returns_to_place);
+	TEST_ADD(s, test_ack_by_id_without_token);
+	TEST_ADD(s, test_duplicate_put_is_noop);
+	TEST_ADD(s, test_seen_forgotten_after_retention);
+	TEST_ADD(s, test_expiry_moves_to_dead);
+	TEST_ADD(s, test_take_never_delivers_expired);
+	TEST_ADD(s, test_dead_letter_reason);
+	TEST_ADD(s, test_queue_quotas);
+	TEST_ADD(s, test_store_quota);
+	TEST_ADD(s, test_purge_removes_all);
+	TEST_ADD(s, test_queue_list_and_stats);
+	TEST_ADD(s, test_invalid_messages_refused);
+	TEST_ADD(s, test_batch_per_item_results);
+	TEST_ADD(s, test_outbound_claim_progress_custody);
+	TEST_ADD(s, test_reopen_keeps_order_and_counters);
+	TEST_ADD(s, test_second_open_is_busy);
+	TEST_ADD(s, test_transient_message_accepted);
+}
+
+int
+main(void)
+{
+	return test_main("test_store_queue", add_suites);
+}

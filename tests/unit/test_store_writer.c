@@ -1,0 +1,284 @@
+/*
+ * test_store_writer.c - CUnit tests of payloads: sizes around the inline
+ * and chunk limits, streamed writes, suspend/resume across a restart,
+ * refusal of known ids before any payload, and a 1 GiB payload in bounded
+ * memory.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/unit/testutil.h"
+
+static char *dir;
+static struct store *st;
+
+static int
+setup(void)
+{
+	dir = NULL;
+	st = test_store_open(&dir, NULL, NULL);
+	return st == NULL;
+}
+
+static int
+teardown(void)
+{
+	store_close(st);
+	st = NULL;
+	test_rmtree(dir);
+	dir = NULL;
+	return 0;
+}
+
+static uint8_t *
+make_payload(const uint8_t id[16], size_t len)
+{
+	uint8_t *p = malloc(len ? len : 1);
+
+	CU_ASSERT_FATAL(p != NULL);
+	test_fill(id, 0, p, len);
+	return p;
+}
+
+static const size_t sizes[] = {
+	0, 1, 4095, 4096, 4097, STORE_CHUNK_BYTES - 1, STORE_CHUNK_BYTES,
+	STORE_CHUNK_BYTES + 1, 3 * STORE_CHUNK_BYTES + 5,
+};
+#define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
+
+static void
+test_put_sizes_read_back(void)
+{
+	for (size_t i = 0; i < NSIZES; i++) {
+		struct ferry_msg m;
+		struct store_msg_info info;
+		uint8_t *p;
+
+		test_msg(&m, "here", "sizes", 3);
+		p = make_payload(m.id, sizes[i]);
+		CU_ASSERT_EQUAL(store_put(st, &m, p, sizes[i]), 0);
+		free(p);
+		CU_ASSERT_EQUAL(store_get(st, m.id, &info), 0);
+		CU_ASSERT_EQUAL(info.msg.payload_len, sizes[i]);
+		CU_ASSERT(test_payload_ok(st, m.id, sizes[i]));
+	}
+}
+
+static void
+test_writer_sizes_read_back(void)
+{
+	for (size_t i = 0; i < NSIZES; i++) {
+		struct ferry_msg m;
+		struct store_writer *w = NULL;
+		uint8_t *p;
+		size_t off = 0, step = 1000 + 7 * i;
+
+		test_msg(&m, "here", "streamed", 3);
+		p = make_payload(m.id, sizes[i]);
+		CU_ASSERT_EQUAL_FATAL(store_writer_open(st, &m, &w), 0);
+		/* Odd write sizes, so writes straddle chunk edges. */
+		while (off < sizes[i]) {
+			size_t n = sizes[i] - off < step ? sizes[i] - off : step;
+			CU_ASSERT_EQUAL_FATAL(store_writer_write(w, p + off, n),
+					      0);
+			off += n;
+		}
+		CU_ASSERT_EQUAL(store_writer_commit(w), 0);
+		free(p);
+		CU_ASSERT(test_payload_ok(st, m.id, sizes[i]));
+	}
+}
+
+static void
+test_reader_seek(void)
+{
+	struct ferry_msg m;
+	struct store_reader *r = NULL;
+	size_t len = 2 * STORE_CHUNK_BYTES + 100, n = 0;
+	uint8_t *p, buf[64];
+	uint64_t off = STORE_CHUNK_BYTES - 10;
+
+	test_msg(&m, "here", "seek", 3);
+	p = make_payload(m.id, len);
+	CU_ASSERT_EQUAL_FATAL(store_put(st, &m, p, len), 0);
+	CU_ASSERT_EQUAL_FATAL(store_reader_open(st, m.id, &r), 0);
+	CU_ASSERT_EQUAL(store_reader_seek(r, off), 0);
+	/* A read stops at the chunk edge; the next goes on. */
+	CU_ASSERT_EQUAL(store_reader_read(r, buf, sizeof(buf), &n), 0);
+	CU_ASSERT_EQUAL(n, 10);
+	CU_ASSERT(memcmp(buf, p + off, n) == 0);
+	CU_ASSERT_EQUAL(store_reader_read(r, buf, sizeof(buf), &n), 0);
+	CU_ASSERT_EQUAL(n, sizeof(buf));
+	CU_ASSERT(memcmp(buf, p + off + 10, n) == 0);
+	CU_ASSERT_EQUAL(store_reader_seek(r, len + 1), FERRY_EINVAL);
+	CU_ASSERT_EQUAL(store_reader_seek(r, len), 0);
+	CU_ASSERT_EQUAL(store_reader_read(r, buf, sizeof(buf), &n), 0);
+	CU_ASSERT_EQUAL(n, 0);
+	store_reader_close(r);
+	free(p);
+}
+
+static void
+test_writer_refuses_known_ids_before_payload(void)
+{
+	struct ferry_msg m;
+	struct store_writer *w = NULL, *w2 = NULL;
+
+	test_msg(&m, "here", "q", 3);
+	CU_ASSERT_EQUAL(store_put(st, &m, "x", 1), 0);
+	CU_ASSERT_EQUAL(store_writer_open(st, &m, &w), FERRY_EDUPLICATE);
+	CU_ASSERT_PTR_NULL(w);
+	test_msg(&m, "here", "q", 3);
+	CU_ASSERT_EQUAL_FATAL(store_writer_open(st, &m, &w), 0);
+	CU_ASSERT_EQUAL(store_writer_open(st, &m, &w2), FERRY_EBUSY);
+	CU_ASSERT_EQUAL(store_put(st, &m, "x", 1), FERRY_EBUSY);
+	store_writer_abort(w);
+	/* Aborted: the id is free again and nothing was left behind. */
+	CU_ASSERT_EQUAL(store_put(st, &m, "x", 1), 0);
+}
+
+static void
+test_writer_abort_leaves_nothing(void)
+{
+	struct ferry_msg m;
+	struct store_writer *w = NULL;
+	struct store_status s;
+	struct store_stats before, after;
+	uint8_t *p;
+
+	CU_ASSERT_EQUAL(store_stats(st, &before), 0);
+	test_msg(&m, "here", "q", 3);
+	p = make_payload(m.id, 3 * STORE_CHUNK_BYTES);
+	CU_ASSERT_EQUAL_FATAL(store_writer_open(st, &m, &w), 0);
+	CU_ASSERT_EQUAL(store_writer_write(w, p, 3 * STORE_CHUNK_BYTES), 0);
+	store_writer_abort(w);
+	free(p);
+	CU_ASSERT_EQUAL(store_status(st, m.id, &s), 0);
+	CU_ASSERT_EQUAL(s.kind, STORE_ST_UNKNOWN);
+	CU_ASSERT_EQUAL(store_stats(st, &after), 0);
+	CU_ASSERT_EQUAL(after.msgs, before.msgs);
+	CU_ASSERT_EQUAL(after.bytes, before.bytes);
+}
+
+static void
+test_writer_suspend_resume_after_restart(void)
+{
+	struct ferry_msg m;
+	struct store_writer *w = NULL;
+	size_t len = 5 * STORE_CHUNK_BYTES / 2 + 333; /* 2.5 chunks + */
+	size_t cut = 3 * STORE_CHUNK_BYTES / 2 + 17;  /* 1.5 chunks + */
+	uint64_t off = 0;
+	uint8_t *p;
+
+	test_msg(&m, "far", "big", 3);
+	p = make_payload(m.id, len);
+	CU_ASSERT_EQUAL_FATAL(store_writer_open(st, &m, &w), 0);
+	CU_ASSERT_EQUAL(store_writer_write(w, p, cut), 0);
+	CU_ASSERT_EQUAL(store_writer_suspend(w), 0);
+	store_close(st);
+	st = test_store_open(&dir, NULL, NULL);
+	CU_ASSERT_FATAL(st != NULL);
+	CU_ASSERT_EQUAL_FATAL(store_writer_resume(st, m.id, &w, &off), 0);
+	CU_ASSERT_EQUAL(off, cut);
+	CU_ASSERT_EQUAL(store_writer_write(w, p + off, len - off), 0);
+	CU_ASSERT_EQUAL(store_writer_commit(w), 0);
+	CU_ASSERT(test_payload_ok(st, m.id, len));
+	free(p);
+	CU_ASSERT_EQUAL(store_writer_resume(st, m.id, &w, &off),
+			FERRY_ENOTFOUND);
+}
+
+static void
+test_streamed_queue_quota_refused_at_commit(void)
+{
+	struct store_queue_limits lim = {STORE_CHUNK_BYTES, 0};
+	struct ferry_msg m;
+	struct store_writer *w = NULL;
+	struct store_queue_stats qs;
+	uint8_t *p;
+
+	CU_ASSERT_EQUAL(store_queue_create(st, "tiny", &lim), 0);
+	test_msg(&m, "here", "tiny", 3);
+	p = make_payload(m.id, STORE_CHUNK_BYTES + 1);
+	CU_ASSERT_EQUAL_FATAL(store_writer_open(st, &m, &w), 0);
+	CU_ASSERT_EQUAL(store_writer_write(w, p, STORE_CHUNK_BYTES + 1), 0);
+	CU_ASSERT_EQUAL(store_writer_commit(w), FERRY_EQUEUEQUOTA);
+	free(p);
+	CU_ASSERT_EQUAL(store_queue_stats(st, "tiny", &qs), 0);
+	CU_ASSERT_EQUAL(qs.msgs, 0);
+}
+
+/* 1 GiB in, 1 GiB out, while the process stays under 64 MiB resident. */
+static void
+test_1gib_payload_bounded_memory(void)
+{
+	const uint64_t len = 1ull << 30;
+	static uint8_t buf[1 << 20];
+	struct ferry_msg m;
+	struct store_writer *w = NULL;
+	struct store_reader *r = NULL;
+	uint64_t off;
+	long rss;
+	int ok = 1;
+
+	printf("\n    peak RSS before: %ld KiB\n", test_peak_rss_kib());
+	test_msg(&m, "here", "huge", 3);
+	CU_ASSERT_EQUAL_FATAL(store_writer_open(st, &m, &w), 0);
+	for (off = 0; off < len; off += sizeof(buf)) {
+		test_fill(m.id, off, buf, sizeof(buf));
+		if (store_writer_write(w, buf, sizeof(buf)) != 0) {
+			ok = 0;
+			break;
+		}
+	}
+	CU_ASSERT_FATAL(ok);
+	CU_ASSERT_EQUAL_FATAL(store_writer_commit(w), 0);
+	CU_ASSERT_EQUAL_FATAL(store_reader_open(st, m.id, &r), 0);
+	for (off = 0; ok;) {
+		static uint8_t want[1 << 20];
+		size_t n = 0;
+		if (store_reader_read(r, buf, sizeof(buf), &n) != 0) {
+			ok = 0;
+			break;
+		}
+		if (n == 0)
+			break;
+		test_fill(m.id, off, want, n);
+		if (memcmp(buf, want, n) != 0)
+			ok = 0;
+		off += n;
+	}
+	store_reader_close(r);
+	CU_ASSERT(ok);
+	CU_ASSERT_EQUAL(off, len);
+	CU_ASSERT_EQUAL(store_ack(st, m.id, 0), 0);
+	rss = test_peak_rss_kib();
+	printf("\n    peak RSS after 1 GiB in and out: %ld KiB\n", rss);
+	CU_ASSERT(rss > 0 && rss < 64 * 1024);
+}
+
+static void
+add_suites(void)
+{
+	CU_pSuite s = CU_add_suite("store_writer", setup, teardown);
+
+	if (s == NULL)
+		abort();
+	TEST_ADD(s, test_put_sizes_read_back);
+	TEST_ADD(s, test_writer_sizes_read_back);
+	TEST_ADD(s, test_reader_seek);
+	TEST_ADD(s, test_writer_refuses_known_ids_before_payload);
+	TEST_ADD(s, test_writer_abort_leaves_nothing);
+	TEST_ADD(s, test_writer_suspend_resume_after_restart);
+	TEST_ADD(s, test_streamed_queue_quota_refused_at_commit);
+	TEST_ADD(s, test_1gib_payload_bounded_memory);
+}
+
+int
+main(void)
+{
+	return test_main("test_store_writer", add_suites);
+}
