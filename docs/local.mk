@@ -1,1 +1,3 @@
-# docs: nothing built here yet (see docs/README.md).
+# Documentation shipped in the tarball.
+EXTRA_DIST += docs/store.md agent/README.md transports/README.md \
+	policy/README.md cli/README.md

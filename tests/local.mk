@@ -16,3 +16,20 @@ tests_unit_test_store_writer_LDADD = $(TEST_LIBS)
 TESTS += tests/unit/test_store_writer
 
 include tests/fault/local.mk
+
+check_PROGRAMS += tests/unit/test_store_record
+tests_unit_test_store_record_SOURCES = tests/unit/test_store_record.c
+tests_unit_test_store_record_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
+tests_unit_test_store_record_LDADD = $(TEST_LIBS)
+TESTS += tests/unit/test_store_record
+
+check_PROGRAMS += tests/unit/test_lib_msg
+tests_unit_test_lib_msg_SOURCES = tests/unit/test_lib_msg.c
+tests_unit_test_lib_msg_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
+tests_unit_test_lib_msg_LDADD = $(TEST_LIBS)
+TESTS += tests/unit/test_lib_msg
+
+# `make smoke` runs this narrated tour of the store.
+noinst_PROGRAMS += tests/store_smoke
+tests_store_smoke_SOURCES = tests/store_smoke.c
+tests_store_smoke_LDADD = $(STORE_LIBS)

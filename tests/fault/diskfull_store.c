@@ -1,7 +1,7 @@
 /*
  * diskfull_store.c - fault test: the store on a disk that runs full.
  *
- * Mounts a 48 MiB tmpfs on DIR inside a private mount namespace, so the
+ * Mounts a 128 MiB tmpfs on DIR inside a private mount namespace, so the
  * mount vanishes with this process even if it crashes, puts a ballast file
  * there and opens a store beside it with a 4 MiB disk reserve and an 8 MiB
  * cache.  Then, phase by phase:
@@ -53,8 +53,9 @@
 
 #define NODE "full"
 #define QUEUE "full/q"
-#define TMPFS_OPTS "size=48m,mode=0700"
-#define BALLAST_BYTES (16u << 20)
+#define TMPFS_MIB 128	/* room for a 64 MiB Berkeley DB log file */
+#define TMPFS_OPTS "size=128m,mode=0700"
+#define BALLAST_BYTES (32u << 20)
 #define RESERVE_BYTES (4u << 20)
 #define CACHE_BYTES (8u << 20)
 #define MSG_MIN_BYTES 1024u
@@ -525,7 +526,8 @@ check_absent(struct test *t, const uint8_t *id, const char *what)
 
 /* Put until a put fails; returns its code (0 if none did). */
 static int
-fill_store(struct test *t, uint64_t *put_bytes, size_t *puts)
+fill_store(struct test *t, uint32_t fixed_len, uint64_t *put_bytes,
+	   size_t *puts)
 {
 	uint8_t id[FERRY_ID_LEN];
 	int rc = 0;
@@ -533,7 +535,7 @@ fill_store(struct test *t, uint64_t *put_bytes, size_t *puts)
 	*put_bytes = 0;
 	*puts = 0;
 	while (*put_bytes < FILL_MAX_BYTES) {
-		uint32_t len = msg_size(t);
+		uint32_t len = fixed_len ? fixed_len : msg_size(t);
 
 		rc = put_one(t, len, id);
 		if (rc != 0) {
@@ -550,39 +552,20 @@ fill_store(struct test *t, uint64_t *put_bytes, size_t *puts)
 		*put_bytes += len;
 		(*puts)++;
 	}
-	fail(t, NULL, "%" PRIu64 " MiB put into a 48 MiB file system and no "
+	fail(t, NULL, "%" PRIu64 " MiB put into a %d MiB file system and no "
 		      "put failed",
-	     *put_bytes >> 20);
+	     *put_bytes >> 20, TMPFS_MIB);
 	return 0;
 }
 
-/* Phase 1: fill up, then prove the full store refuses cleanly. */
+/* A batch on the full disk: every message refused, none left behind. */
 static void
-phase_fill(struct test *t)
+batch_refused(struct test *t)
 {
 	struct ferry_msg m[BATCH_N];
 	struct store_put_req reqs[BATCH_N];
-	struct store_msg_info info;
-	uint8_t id[FERRY_ID_LEN];
-	uint64_t put_bytes, token = 0;
-	size_t puts;
 	int rc;
 
-	t->phase = P_FILL;
-	if (ballast_add(t, BALLAST_BYTES) < 0)
-		return;
-	if (fill_store(t, &put_bytes, &puts) != FERRY_ENOSPC)
-		return;
-	note(t, "%zu puts (%" PRIu64 " KiB) before FERRY_ENOSPC, %" PRIu64
-		" KiB free, store files %" PRIu64 " KiB",
-	     puts, put_bytes >> 10, fs_free(t) >> 10, store_kib(t));
-	for (int i = 0; i < 3; i++) {
-		rc = put_one(t, MSG_MIN_BYTES, id);
-		if (rc != FERRY_ENOSPC)
-			fail(t, id, "another 1 KiB put: %s, want %s",
-			     ferry_strerror(rc), ferry_strerror(FERRY_ENOSPC));
-		check_absent(t, id, "another refused put");
-	}
 	for (size_t i = 0; i < BATCH_N; i++) {
 		uint8_t *p = t->batch + i * MSG_MAX_BYTES;
 
@@ -607,6 +590,39 @@ phase_fill(struct test *t)
 		if (res != 0)
 			check_absent(t, m[i].id, "a refused batch put");
 	}
+}
+
+/*
+ * Phase 1: put random sizes until refused, then 1 KiB until refused too;
+ * after that the store must go on refusing, and keep delivering.
+ */
+static void
+phase_fill(struct test *t)
+{
+	struct store_msg_info info;
+	uint8_t id[FERRY_ID_LEN];
+	uint64_t put_bytes, small_bytes, token = 0;
+	size_t puts, small;
+	int rc;
+
+	t->phase = P_FILL;
+	if (ballast_add(t, BALLAST_BYTES) < 0)
+		return;
+	if (fill_store(t, 0, &put_bytes, &puts) != FERRY_ENOSPC ||
+	    fill_store(t, MSG_MIN_BYTES, &small_bytes, &small) !=
+		    FERRY_ENOSPC)
+		return;
+	note(t, "%zu puts (%" PRIu64 " KiB) and %zu of 1 KiB before "
+		"FERRY_ENOSPC; %" PRIu64 " KiB free, store files %" PRIu64
+		" KiB",
+	     puts, put_bytes >> 10, small, fs_free(t) >> 10, store_kib(t));
+	rc = put_one(t, MSG_MIN_BYTES, id);
+	if (rc != FERRY_ENOSPC)
+		fail(t, id, "1 KiB put after a refused one: %s, want %s",
+		     ferry_strerror(rc), ferry_strerror(FERRY_ENOSPC));
+	if (rc != 0)
+		check_absent(t, id, "the refused put");
+	batch_refused(t);
 	verify_all(t, "full");
 	/* Delivering out must go on while the disk is full. */
 	rc = store_take(t->st, QUEUE, 60000, &info, &token);
@@ -754,7 +770,7 @@ phase_noreserve(struct test *t)
 		return;
 	if (ballast_add(t, BALLAST_BYTES) < 0)
 		return;
-	rc = fill_store(t, &put_bytes, &puts);
+	rc = fill_store(t, 0, &put_bytes, &puts);
 	note(t, "%zu puts (%" PRIu64 " KiB) before %s, %" PRIu64 " KiB free, "
 		"store files %" PRIu64 " KiB",
 	     puts, put_bytes >> 10, ferry_strerror(rc), fs_free(t) >> 10,

@@ -1,0 +1,158 @@
+/*
+ * test_lib_msg.c - CUnit tests of the message model: name rules, field
+ * validation, id hex round trips.  Tables of cases: label, input, wanted.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/unit/testutil.h"
+
+struct name_case {
+	const char *label;
+	const char *name;
+	int valid;
+};
+
+static const struct name_case node_cases[] = {
+	{"plain", "base", 1},
+	{"digits and punctuation", "field-07_a.b", 1},
+	{"empty", "", 0},
+	{"upper case", "Base", 0},
+	{"leading dot", ".base", 0},
+	{"leading dash", "-base", 0},
+	{"slash", "a/b", 0},
+	{"space", "a b", 0},
+	{"63 bytes", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	 1},
+	{"64 bytes",
+	 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 0},
+	{"non-ascii", "b\xc3\xa4se", 0},
+};
+
+static const struct name_case queue_cases[] = {
+	{"plain", "reports", 1},
+	{"path", "base/reports/daily", 1},
+	{"mixed case", "Inbox.2", 1},
+	{"empty", "", 0},
+	{"leading slash", "/reports", 0},
+	{"trailing slash", "reports/", 0},
+	{"double slash", "a//b", 0},
+	{"dot dot", "a/../b", 0},
+	{"lone dot dot", "..", 0},
+	{"dots inside a name", "a..b", 1},
+	{"space", "a b", 0},
+	{"newline", "a\nb", 0},
+};
+
+static void
+test_node_names(void)
+{
+	for (size_t i = 0; i < sizeof(node_cases) / sizeof(node_cases[0]);
+	     i++) {
+		int got = ferry_node_name_valid(node_cases[i].name);
+		if (got != node_cases[i].valid)
+			fprintf(stderr, "node case '%s' failed\n",
+				node_cases[i].label);
+		CU_ASSERT_EQUAL(got, node_cases[i].valid);
+	}
+}
+
+static void
+test_queue_names(void)
+{
+	char long_name[200];
+
+	for (size_t i = 0; i < sizeof(queue_cases) / sizeof(queue_cases[0]);
+	     i++) {
+		int got = ferry_queue_name_valid(queue_cases[i].name);
+		if (got != queue_cases[i].valid)
+			fprintf(stderr, "queue case '%s' failed\n",
+				queue_cases[i].label);
+		CU_ASSERT_EQUAL(got, queue_cases[i].valid);
+	}
+	memset(long_name, 'q', sizeof(long_name));
+	long_name[FERRY_QUEUE_MAX] = '\0';
+	CU_ASSERT(ferry_queue_name_valid(long_name));
+	long_name[FERRY_QUEUE_MAX] = 'q';
+	long_name[FERRY_QUEUE_MAX + 1] = '\0';
+	CU_ASSERT(!ferry_queue_name_valid(long_name));
+}
+
+static void
+test_msg_validate(void)
+{
+	struct ferry_msg m;
+
+	test_msg(&m, "base", "reports", 3);
+	CU_ASSERT_EQUAL(ferry_msg_validate(&m), 0);
+	m.priority = 8;
+	CU_ASSERT_EQUAL(ferry_msg_validate(&m), FERRY_EINVAL);
+	test_msg(&m, "base", "reports", 3);
+	snprintf(m.reply_to, sizeof(m.reply_to), "answers");
+	CU_ASSERT_EQUAL(ferry_msg_validate(&m), 0);
+	snprintf(m.reply_to, sizeof(m.reply_to), "bad//reply");
+	CU_ASSERT_EQUAL(ferry_msg_validate(&m), FERRY_EINVAL);
+	test_msg(&m, "base", "reports", 3);
+	m.expires_ms = -1;
+	CU_ASSERT_EQUAL(ferry_msg_validate(&m), FERRY_EINVAL);
+	test_msg(&m, "base", "reports", 3);
+	memset(m.correlation, 'c', sizeof(m.correlation)); /* no NUL */
+	CU_ASSERT_EQUAL(ferry_msg_validate(&m), FERRY_EINVAL);
+	test_msg(&m, "base", "reports", 3);
+	m.flags = FERRY_MSG_FLAGS_ALL;
+	CU_ASSERT_EQUAL(ferry_msg_validate(&m), 0);
+	m.flags = 0x100;
+	CU_ASSERT_EQUAL(ferry_msg_validate(&m), FERRY_EINVAL);
+}
+
+static void
+test_id_hex_round_trip(void)
+{
+	uint8_t id[16], back[16];
+	char hex[FERRY_ID_HEX_LEN + 1];
+
+	CU_ASSERT_EQUAL_FATAL(ferry_id_generate(id), 0);
+	ferry_id_to_hex(id, hex);
+	CU_ASSERT_EQUAL(strlen(hex), 32);
+	CU_ASSERT_EQUAL(ferry_id_from_hex(hex, back), 0);
+	CU_ASSERT(memcmp(id, back, 16) == 0);
+	CU_ASSERT_EQUAL(ferry_id_from_hex("00112233445566778899AABBCCDDEEFF",
+					  back),
+			0);
+	CU_ASSERT_EQUAL(back[15], 0xff);
+	CU_ASSERT_EQUAL(ferry_id_from_hex("0011", back), FERRY_EINVAL);
+	CU_ASSERT_EQUAL(ferry_id_from_hex("0011223344556677889900112233445g",
+					  back),
+			FERRY_EINVAL);
+	CU_ASSERT_EQUAL(ferry_id_from_hex(NULL, back), FERRY_EINVAL);
+}
+
+static void
+test_strerror_names_every_code(void)
+{
+	for (int c = 0; c >= FERRY_ERR_MIN; c--)
+		CU_ASSERT(strcmp(ferry_strerror(c), "unknown error") != 0);
+	CU_ASSERT_STRING_EQUAL(ferry_strerror(-999), "unknown error");
+}
+
+static void
+add_suites(void)
+{
+	CU_pSuite s = CU_add_suite("lib_msg", NULL, NULL);
+
+	if (s == NULL)
+		abort();
+	TEST_ADD(s, test_node_names);
+	TEST_ADD(s, test_queue_names);
+	TEST_ADD(s, test_msg_validate);
+	TEST_ADD(s, test_id_hex_round_trip);
+	TEST_ADD(s, test_strerror_names_every_code);
+}
+
+int
+main(void)
+{
+	return test_main("test_lib_msg", add_suites);
+}

@@ -1,0 +1,243 @@
+/*
+ * test_store_record.c - CUnit tests of the store's record layouts: round
+ * trips, and damaged bytes refused (every truncation, every single-byte
+ * change that breaks a length or a range) without reading past the buffer.
+ * Also the schema check at open.  As a test of the store room it may use
+ * the room's private header and Berkeley DB directly.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_int.h"
+#include "tests/unit/testutil.h"
+
+static void
+sample(struct store_hdr *h)
+{
+	memset(h, 0, sizeof(*h));
+	test_msg(&h->info.msg, "base", "reports/daily", 5);
+	snprintf(h->info.msg.correlation, sizeof(h->info.msg.correlation),
+		 "req-17");
+	snprintf(h->info.msg.reply_to, sizeof(h->info.msg.reply_to),
+		 "answers");
+	h->info.msg.flags = FERRY_MSG_RECEIPT;
+	h->info.msg.created_ms = 1700000000123LL;
+	h->info.msg.expires_ms = 1700000999999LL;
+	h->info.msg.payload_len = 5;
+	h->info.state = STORE_LEASED;
+	snprintf(h->info.queue, sizeof(h->info.queue), "reports/daily");
+	h->info.lease_until_ms = 1700000005000LL;
+	h->info.deliveries = 3;
+	h->seq = 99;
+	h->token = 12345;
+	h->has_inline = 1;
+}
+
+static void
+test_header_round_trip(void)
+{
+	struct store_hdr h, back;
+	uint8_t buf[STORE_HDR_MAX];
+	const uint8_t *inl;
+	size_t n, inl_len;
+
+	sample(&h);
+	n = rec_hdr_encode(&h, "hello", 5, buf, sizeof(buf));
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_EQUAL_FATAL(rec_hdr_decode(buf, n, &back, &inl, &inl_len),
+			      0);
+	CU_ASSERT(memcmp(&back.info.msg, &h.info.msg, sizeof(h.info.msg)) ==
+		  0);
+	CU_ASSERT_EQUAL(back.info.state, STORE_LEASED);
+	CU_ASSERT_EQUAL(back.info.lease_until_ms, h.info.lease_until_ms);
+	CU_ASSERT_EQUAL(back.seq, 99);
+	CU_ASSERT_EQUAL(back.token, 12345);
+	CU_ASSERT_EQUAL(inl_len, 5);
+	CU_ASSERT(memcmp(inl, "hello", 5) == 0);
+	/* Too small an output buffer is refused, not overrun. */
+	CU_ASSERT_EQUAL(rec_hdr_encode(&h, "hello", 5, buf, 20), 0);
+}
+
+static void
+test_header_truncations_refused(void)
+{
+	struct store_hdr h, back;
+	uint8_t buf[STORE_HDR_MAX];
+	size_t n;
+
+	sample(&h);
+	n = rec_hdr_encode(&h, "hello", 5, buf, sizeof(buf));
+	for (size_t cut = 0; cut < n; cut++) {
+		/* Copy into an exact-size heap block so ASan sees overreads. */
+		uint8_t *p = malloc(cut ? cut : 1);
+		memcpy(p, buf, cut);
+		CU_ASSERT_EQUAL(rec_hdr_decode(p, cut, &back, NULL, NULL),
+				FERRY_ECORRUPT);
+		free(p);
+	}
+	/* Trailing garbage is damage too. */
+	buf[n] = 0;
+	CU_ASSERT_EQUAL(rec_hdr_decode(buf, n + 1, &back, NULL, NULL),
+			FERRY_ECORRUPT);
+}
+
+static void
+test_header_byte_flips_never_overread(void)
+{
+	struct store_hdr h, back;
+	uint8_t buf[STORE_HDR_MAX];
+	size_t n;
+	int refused = 0;
+
+	sample(&h);
+	n = rec_hdr_encode(&h, "hello", 5, buf, sizeof(buf));
+	for (size_t i = 0; i < n; i++) {
+		for (int v = 0; v < 256; v += 51) {
+			uint8_t *p = malloc(n);
+			const uint8_t *inl = NULL;
+			size_t inl_len = 0;
+			memcpy(p, buf, n);
+			p[i] = (uint8_t)v;
+			if (rec_hdr_decode(p, n, &back, &inl, &inl_len) != 0)
+				refused++;
+			else if (back.has_inline)
+				CU_ASSERT(inl != NULL &&
+					  inl + inl_len <= p + n);
+			free(p);
+		}
+	}
+	CU_ASSERT(refused > 0);
+}
+
+static void
+test_bad_states_refused(void)
+{
+	struct store_hdr h, back;
+	uint8_t buf[STORE_HDR_MAX];
+	size_t n;
+
+	sample(&h);
+	h.info.state = 9;
+	n = rec_hdr_encode(&h, "hello", 5, buf, sizeof(buf));
+	CU_ASSERT_EQUAL(rec_hdr_decode(buf, n, &back, NULL, NULL),
+			FERRY_ECORRUPT);
+	sample(&h);
+	h.info.msg.priority = 8;
+	n = rec_hdr_encode(&h, "hello", 5, buf, sizeof(buf));
+	CU_ASSERT_EQUAL(rec_hdr_decode(buf, n, &back, NULL, NULL),
+			FERRY_ECORRUPT);
+	sample(&h); /* inline length must match payload_len */
+	n = rec_hdr_encode(&h, "hell", 4, buf, sizeof(buf));
+	CU_ASSERT_EQUAL(rec_hdr_decode(buf, n, &back, NULL, NULL),
+			FERRY_ECORRUPT);
+}
+
+static void
+test_seen_and_queue_records(void)
+{
+	struct store_seen s = {STORE_ST_HANDED, 5, 6, "relay"}, sb;
+	struct store_queue_stats q = {"", 1, 2, 3, 4, 5}, qb;
+	uint8_t buf[128];
+	size_t n;
+
+	n = rec_seen_encode(&s, buf, sizeof(buf));
+	CU_ASSERT_EQUAL_FATAL(rec_seen_decode(buf, n, &sb), 0);
+	CU_ASSERT_EQUAL(sb.kind, STORE_ST_HANDED);
+	CU_ASSERT_STRING_EQUAL(sb.peer, "relay");
+	CU_ASSERT_EQUAL(rec_seen_decode(buf, n - 1, &sb), FERRY_ECORRUPT);
+	buf[1] = 77;
+	CU_ASSERT_EQUAL(rec_seen_decode(buf, n, &sb), FERRY_ECORRUPT);
+	n = rec_queue_encode(&q, buf, sizeof(buf));
+	CU_ASSERT_EQUAL_FATAL(rec_queue_decode(buf, n, &qb), 0);
+	CU_ASSERT_EQUAL(qb.max_msgs, 5);
+	CU_ASSERT_EQUAL(rec_queue_decode(buf, n - 1, &qb), FERRY_ECORRUPT);
+}
+
+static void
+test_key_order_is_delivery_order(void)
+{
+	uint8_t a[STORE_QKEY_MAX], b[STORE_QKEY_MAX];
+	size_t na, nb;
+
+	/* Higher priority sorts first, whatever the sequence. */
+	na = rec_qkey(a, "q", 7, 1000);
+	nb = rec_qkey(b, "q", 6, 1);
+	CU_ASSERT(na == nb && memcmp(a, b, na) < 0);
+	/* Same priority: FIFO by sequence, across byte boundaries. */
+	na = rec_qkey(a, "q", 3, 255);
+	nb = rec_qkey(b, "q", 3, 256);
+	CU_ASSERT(memcmp(a, b, na) < 0);
+	/* A queue's keys never interleave with a longer name's. */
+	na = rec_qkey(a, "q", 0, UINT64_MAX);
+	nb = rec_qkey(b, "q2", 7, 0);
+	CU_ASSERT(memcmp(a, b, 2) < 0);
+}
+
+static void
+test_newer_schema_refused(void)
+{
+	char *dir = NULL;
+	struct store *st = test_store_open(&dir, NULL, NULL);
+	struct store *again = NULL;
+	struct store_opts o;
+	DB_ENV *env = NULL;
+	DB *db = NULL;
+	uint8_t v[4];
+	DBT k, d;
+	int rc;
+
+	CU_ASSERT_FATAL(st != NULL);
+	store_close(st);
+	/* Write schema version 2 as a future ferry would. */
+	CU_ASSERT_EQUAL_FATAL(db_env_create(&env, 0), 0);
+	rc = env->open(env, dir,
+		       DB_CREATE | DB_INIT_TXN | DB_INIT_LOG | DB_INIT_LOCK |
+			       DB_INIT_MPOOL | DB_RECOVER | DB_PRIVATE,
+		       0600);
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	CU_ASSERT_EQUAL_FATAL(db_create(&db, env, 0), 0);
+	CU_ASSERT_EQUAL_FATAL(db->open(db, NULL, "meta.db", NULL, DB_BTREE,
+				       DB_AUTO_COMMIT, 0600),
+			      0);
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	rec_be32(v, STORE_SCHEMA_VERSION + 1);
+	k.data = "schema";
+	k.size = 6;
+	d.data = v;
+	d.size = 4;
+	CU_ASSERT_EQUAL(db->put(db, NULL, &k, &d, DB_AUTO_COMMIT), 0);
+	db->close(db, 0);
+	env->close(env, 0);
+
+	store_opts_init(&o);
+	o.node_name = "here";
+	CU_ASSERT_EQUAL(store_open(dir, &o, &again), FERRY_ESCHEMA);
+	CU_ASSERT_PTR_NULL(again);
+	CU_ASSERT(strstr(store_last_error(), "schema version 2") != NULL);
+	test_rmtree(dir);
+}
+
+static void
+add_suites(void)
+{
+	CU_pSuite s = CU_add_suite("store_record", NULL, NULL);
+
+	if (s == NULL)
+		abort();
+	TEST_ADD(s, test_header_round_trip);
+	TEST_ADD(s, test_header_truncations_refused);
+	TEST_ADD(s, test_header_byte_flips_never_overread);
+	TEST_ADD(s, test_bad_states_refused);
+	TEST_ADD(s, test_seen_and_queue_records);
+	TEST_ADD(s, test_key_order_is_delivery_order);
+	TEST_ADD(s, test_newer_schema_refused);
+}
+
+int
+main(void)
+{
+	return test_main("test_store_record", add_suites);
+}
