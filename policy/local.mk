@@ -1,1 +1,1 @@
-# policy: nothing built here yet (see policy/README.md).
+# policy/: ferry.conf and decisions (see policy/README.md).

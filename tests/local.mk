@@ -33,3 +33,6 @@ TESTS += tests/unit/test_lib_msg
 noinst_PROGRAMS += tests/store_smoke
 tests_store_smoke_SOURCES = tests/store_smoke.c
 tests_store_smoke_LDADD = $(STORE_LIBS)
+
+include tests/unit/policy.mk
+include tests/unit/identity.mk

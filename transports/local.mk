@@ -1,1 +1,1 @@
-# transports: nothing built here yet (see transports/README.md).
+# transports/: hop crypto and transports (see transports/README.md).

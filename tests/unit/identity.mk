@@ -1,0 +1,1 @@
+# unit tests of identity (fragment included from tests/local.mk)

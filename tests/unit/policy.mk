@@ -1,0 +1,1 @@
+# unit tests of policy (fragment included from tests/local.mk)
