@@ -3,7 +3,7 @@
  */
 #include "config.h"
 
-#include "lib/ferry_err.h"
+#include "ferry_err.h"
 
 const char *
 ferry_strerror(int code)
@@ -49,6 +49,13 @@ ferry_strerror(int code)
 		return "permission denied";
 	case FERRY_EPROTO:
 		return "protocol error";
+	case FERRY_EAGAIN:
+		return "nothing available yet";
+	case FERRY_ECONNECT:
+		return "cannot connect to ferryd: is it running, and is the "
+		       "socket path right?";
+	case FERRY_ETIMEDOUT:
+		return "timed out";
 	}
 	return "unknown error";
 }

@@ -31,9 +31,12 @@ enum ferry_err {
 	FERRY_EDB = -17,	/* unexpected database error (see the log) */
 	FERRY_EPERM = -18,	/* permission denied */
 	FERRY_EPROTO = -19,	/* malformed frame or protocol violation */
+	FERRY_EAGAIN = -20,	/* nothing yet (non-blocking mode) */
+	FERRY_ECONNECT = -21,	/* cannot reach ferryd */
+	FERRY_ETIMEDOUT = -22,	/* waited long enough */
 };
 
-#define FERRY_ERR_MIN (-19)
+#define FERRY_ERR_MIN (-22)
 
 /* A static string describing code; never NULL, also for unknown codes. */
 const char *ferry_strerror(int code);

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "lib/ferry_msg.h"
+#include "ferry_msg.h"
 
 void
 ferry_msg_init(struct ferry_msg *m)

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lib/ferry_err.h"
+#include "ferry_err.h"
 
 #define FERRY_ID_LEN 16
 #define FERRY_NODE_MAX 63	/* bytes of a node name, without the NUL */

@@ -1,0 +1,211 @@
+/*
+ * ferry.h - libferry, the client library of the ferry message agent.
+ *
+ * An application connects to the local ferryd over its Unix socket and
+ * hands it messages for "node/queue" addresses; ferryd keeps them durably
+ * and delivers or forwards them.  Calls block until ferryd answers.  For
+ * event loops, ferry_fd() can be polled and ferry_next_msg() called with a
+ * timeout of 0 (FERRY_EAGAIN when nothing is there yet).
+ *
+ * Errors are negative FERRY_E* codes (ferry_err.h); ferry_strerror() names
+ * them and ferry_last_error() has the agent's own words for the last one.
+ * A connection is used by one thread at a time.
+ *
+ * Link with `pkg-config --libs ferry`.
+ */
+#ifndef FERRY_H
+#define FERRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry_err.h"
+#include "ferry_msg.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ferry;
+struct ferry_stream;
+
+/* FERRY_SOCKET, else $XDG_STATE_HOME/ferry/ferry.sock (or
+ * ~/.local/state/ferry/ferry.sock), else /run/ferry/ferry.sock: the first
+ * of the last two that exists. */
+const char *ferry_default_socket(void);
+
+/* Connect (path NULL: ferry_default_socket()).  FERRY_ECONNECT when no
+ * agent listens there, FERRY_EPERM when the socket refuses this user. */
+FERRY_MUST_CHECK int ferry_connect(const char *path, struct ferry **out);
+void ferry_close(struct ferry *c); /* NULL is fine */
+int ferry_fd(const struct ferry *c);
+/* The agent's text for the last error on c, or "". */
+const char *ferry_last_error(const struct ferry *c);
+
+/* ------------------------------------------------------------- sending */
+
+#define FERRY_TTL_DEFAULT (-1) /* the agent's default_ttl */
+#define FERRY_TTL_NONE 0       /* never expires */
+
+struct ferry_send_opts {
+	int priority;		 /* 0..7; default FERRY_PRIO_DEFAULT */
+	int64_t ttl_ms;		 /* FERRY_TTL_DEFAULT, FERRY_TTL_NONE, or ms */
+	uint32_t flags;		 /* FERRY_MSG_TRANSIENT | FERRY_MSG_RECEIPT */
+	const char *reply_to;	 /* queue on this node, or NULL */
+	const char *correlation; /* or NULL */
+	const uint8_t *id;	 /* choose the id (idempotent retry), or NULL */
+};
+
+void ferry_send_opts_init(struct ferry_send_opts *o);
+
+/* Send len bytes to dest ("node/queue").  Returns after ferryd has
+ * committed the message durably (transient: accepted); id_out (may be
+ * NULL) gets its id.  FERRY_EDUPLICATE when opts->id was accepted before
+ * (nothing new is stored; the message is not lost). */
+FERRY_MUST_CHECK int ferry_send(struct ferry *c, const char *dest,
+				const void *data, size_t len,
+				const struct ferry_send_opts *o,
+				uint8_t id_out[FERRY_ID_LEN]);
+
+#define FERRY_LEN_UNKNOWN UINT64_MAX
+
+/* Streamed send of any size: begin, write as often as needed, end. */
+FERRY_MUST_CHECK int ferry_send_begin(struct ferry *c, const char *dest,
+				      uint64_t len,
+				      const struct ferry_send_opts *o,
+				      struct ferry_stream **out);
+FERRY_MUST_CHECK int ferry_stream_write(struct ferry_stream *s,
+					const void *data, size_t len);
+/* Finish; frees s. */
+FERRY_MUST_CHECK int ferry_send_end(struct ferry_stream *s,
+				    uint8_t id_out[FERRY_ID_LEN]);
+/* Give up; nothing is stored; frees s. */
+void ferry_send_abort(struct ferry_stream *s);
+
+/* ----------------------------------------------------------- receiving */
+
+struct ferry_recv_opts {
+	int64_t lease_ms; /* 0: the agent's default_lease */
+	int64_t wait_ms;  /* 0: do not wait; -1: wait for ever */
+	int peek;	  /* look at the next message without taking it */
+};
+
+void ferry_recv_opts_init(struct ferry_recv_opts *o);
+
+enum ferry_msg_state {
+	FERRY_STATE_QUEUED = 1,
+	FERRY_STATE_LEASED = 2,
+	FERRY_STATE_OUTBOUND = 3,
+	FERRY_STATE_INFLIGHT = 4,
+};
+
+struct ferry_msg_info {
+	struct ferry_msg msg;
+	uint64_t token;	/* lease token: give it to ferry_ack/nack */
+	int state;	/* enum ferry_msg_state */
+	char queue[FERRY_QUEUE_MAX + 1];
+	int dead_reason; /* 0, or why it is in the dead queue */
+	int64_t dead_ms, stored_ms, lease_until_ms;
+	uint32_t deliveries;
+};
+
+/*
+ * Take the next message of a local queue under a lease.  info gets its
+ * header; if payload is not NULL, *payload is a stream to read the payload
+ * with ferry_stream_read (it must be read to its end or closed before the
+ * next call on c).  FERRY_EEMPTY when the queue stayed empty.
+ */
+FERRY_MUST_CHECK int ferry_recv(struct ferry *c, const char *queue,
+				const struct ferry_recv_opts *o,
+				struct ferry_msg_info *info,
+				struct ferry_stream **payload);
+/* Read up to cap bytes; *n = 0 at the end. */
+FERRY_MUST_CHECK int ferry_stream_read(struct ferry_stream *s, void *buf,
+				       size_t cap, size_t *n);
+/* Close a payload stream (reading and discarding what is left). */
+void ferry_stream_close(struct ferry_stream *s);
+
+/* Done with a message: it leaves the queue.  token 0: by id alone. */
+FERRY_MUST_CHECK int ferry_ack(struct ferry *c,
+			       const uint8_t id[FERRY_ID_LEN], uint64_t token);
+/* Give it back to its place in the queue at once. */
+FERRY_MUST_CHECK int ferry_nack(struct ferry *c,
+				const uint8_t id[FERRY_ID_LEN],
+				uint64_t token);
+
+typedef int (*ferry_browse_fn)(const struct ferry_msg_info *info, void *arg);
+/* Headers of the available messages in delivery order (limit 0: all). */
+FERRY_MUST_CHECK int ferry_browse(struct ferry *c, const char *queue,
+				  size_t limit, ferry_browse_fn fn,
+				  void *arg);
+
+/* Push delivery: after subscribe, messages arrive leased, at most credit
+ * at a time not yet acked by ferry_credit; read them with
+ * ferry_next_msg (timeout_ms 0 for poll() users, -1 to block). */
+FERRY_MUST_CHECK int ferry_subscribe(struct ferry *c, const char *queue,
+				     uint32_t credit, int64_t lease_ms);
+FERRY_MUST_CHECK int ferry_credit(struct ferry *c, uint32_t credit);
+FERRY_MUST_CHECK int ferry_next_msg(struct ferry *c, int timeout_ms,
+				    struct ferry_msg_info *info,
+				    struct ferry_stream **payload);
+
+/* --------------------------------------------------------------- admin */
+
+struct ferry_queue_info {
+	char name[FERRY_QUEUE_MAX + 1];
+	uint64_t msgs, bytes, leased, max_bytes, max_msgs;
+};
+
+FERRY_MUST_CHECK int ferry_queue_create(struct ferry *c, const char *queue,
+					uint64_t max_bytes,
+					uint64_t max_msgs);
+typedef int (*ferry_queue_fn)(const struct ferry_queue_info *q, void *arg);
+FERRY_MUST_CHECK int ferry_queue_list(struct ferry *c, ferry_queue_fn fn,
+				      void *arg);
+FERRY_MUST_CHECK int ferry_queue_stats(struct ferry *c, const char *queue,
+				       struct ferry_queue_info *out);
+FERRY_MUST_CHECK int ferry_queue_purge(struct ferry *c, const char *queue,
+				       uint64_t *removed);
+
+enum ferry_status_kind {
+	FERRY_STATUS_UNKNOWN = 0, /* never seen here, or forgotten */
+	FERRY_STATUS_PRESENT = 1, /* held here: see info */
+	FERRY_STATUS_ACKED = 2,	  /* delivered and acked at at_ms */
+	FERRY_STATUS_HANDED = 3,  /* handed to peer at at_ms */
+	FERRY_STATUS_PURGED = 4,  /* removed by a purge at at_ms */
+};
+
+struct ferry_status {
+	int kind; /* enum ferry_status_kind */
+	struct ferry_msg_info info;
+	int64_t at_ms;
+	char peer[FERRY_NODE_MAX + 1];
+};
+
+FERRY_MUST_CHECK int ferry_status(struct ferry *c,
+				  const uint8_t id[FERRY_ID_LEN],
+				  struct ferry_status *out);
+
+struct ferry_node_info {
+	char node[FERRY_NODE_MAX + 1];
+	char card[160];	      /* public card, for peers' ferry.conf */
+	char fingerprint[32]; /* abcd-efgh-ijkl-mnop */
+	uint32_t version;     /* protocol version */
+	uint64_t msgs, bytes, out_msgs, out_bytes;
+};
+
+FERRY_MUST_CHECK int ferry_info(struct ferry *c, struct ferry_node_info *out);
+
+/* "node/queue" into its parts; FERRY_EINVAL if either part is invalid. */
+FERRY_MUST_CHECK int ferry_parse_dest(const char *dest,
+				      char node[FERRY_NODE_MAX + 1],
+				      char queue[FERRY_QUEUE_MAX + 1]);
+
+const char *ferry_state_name(int state);
+const char *ferry_dead_reason_name(int reason);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
