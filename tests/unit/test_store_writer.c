@@ -257,7 +257,12 @@ test_1gib_payload_bounded_memory(void)
 	CU_ASSERT_EQUAL(store_ack(st, m.id, 0), 0);
 	rss = test_peak_rss_kib();
 	printf("\n    peak RSS after 1 GiB in and out: %ld KiB\n", rss);
+#ifdef FERRY_UNDER_ASAN
+	/* ASan's shadow memory and quarantine are not ferry's. */
+	printf("    RSS bound not checked under AddressSanitizer\n");
+#else
 	CU_ASSERT(rss > 0 && rss < 64 * 1024);
+#endif
 }
 
 static void

@@ -13,6 +13,14 @@
 
 #include "store/store.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define FERRY_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FERRY_UNDER_ASAN 1
+#endif
+#endif
+
 struct test_clock {
 	int64_t now_ms;
 };
