@@ -1,0 +1,172 @@
+/*
+ * agent.h - ferryd's internals shared by the files of agent/.
+ *
+ * One libevent loop owns every piece of state here; blocking store calls
+ * run as jobs (jobs.h) and come back to the loop.  The policy is read and
+ * replaced (SIGHUP) on the loop thread only; jobs get copies of what they
+ * need, never a pointer into it.
+ *
+ * A client connection (control.c) handles one request at a time, in the
+ * order they arrive.  Its states (function of each transition):
+ *
+ *   IDLE --dispatch (requests.c)--> BUSY (a job in flight)
+ *   BUSY --job done--> IDLE, or STREAM_IN / STREAM_OUT / WAITING
+ *   STREAM_IN  (SEND payload: DATA frames until FIN; send_data)
+ *   STREAM_OUT (RECV/FETCH payload: DATA frames as the socket drains;
+ *               stream_out_next)
+ *   WAITING    (RECV --wait: until a message, or the timer; notify.c)
+ *   any --EOF, error or protocol violation--> DEAD (freed when no job
+ *               holds it: client_unref)
+ *
+ * Invariants:
+ *  1. At most one job in flight per client, except the subscription's
+ *     push job, which has its own flag (sub_busy).
+ *  2. A client with refs > 0 is not freed; a job done() on a DEAD client
+ *     only cleans up.
+ *  3. Memory per client is bounded: the input buffer by the read high
+ *     watermark, the SEND staging buffer by FERRY_DATA_MAX * 2, the output
+ *     by one frame of a stream at a time (write low watermark).
+ */
+#ifndef FERRY_AGENT_H
+#define FERRY_AGENT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "agent/jobs.h"
+#include "agent/log.h"
+#include "lib/frame.h"
+#include "policy/policy.h"
+#include "store/store.h"
+#include "transports/identity.h"
+
+#define AGENT_INPUT_MAX (2u * (FERRY_FRAME_MAX + 4)) /* read watermark */
+#define AGENT_OUTPUT_LOW (512u * 1024u) /* refill streams below this */
+#define AGENT_STAGE_MAX (2u * FERRY_DATA_MAX)
+#define AGENT_BROWSE_MAX 10000u /* headers per browse answer */
+
+struct client;
+
+struct agent {
+	struct event_base *base;
+	char conf_path[POLICY_PATH_MAX];
+	struct policy pol;
+	struct store *store;
+	struct identity *id;
+	char card[IDENTITY_CARD_MAX];
+	char fpr[IDENTITY_FPR_LEN + 1];
+	struct jobs *jobs;
+	struct evconnlistener *listener;
+	struct event *ev_term, *ev_int, *ev_hup, *ev_sweep, *ev_stop;
+	struct client *clients; /* doubly linked */
+	unsigned nclients;
+	uint64_t next_client_id;
+	uid_t uid;
+	int stopping;
+	int sweep_busy;
+	uint64_t notify_gen; /* bumped by every notify: no lost wake-ups */
+	int exit_code;
+	int sock_fd;
+	uint8_t *scratch; /* FERRY_FRAME_MAX + 4, loop thread only */
+};
+
+enum client_state {
+	CS_IDLE = 0,
+	CS_BUSY,
+	CS_STREAM_IN,
+	CS_STREAM_OUT,
+	CS_WAITING,
+	CS_DEAD,
+};
+
+struct client {
+	struct agent *ag;
+	struct client *prev, *next;
+	struct bufferevent *bev;
+	uint64_t cid; /* for logs */
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups;
+	int ngroups;
+	enum client_state state;
+	int refs;
+	int closing; /* close once the output is flushed */
+
+	/* the request being served */
+	uint32_t reqid;
+	uint8_t type;
+
+	/* STREAM_IN: a streamed SEND */
+	struct store_writer *writer;
+	struct ferry_msg in_msg;
+	uint8_t *stage;
+	size_t stage_len;
+	uint64_t in_total, in_declared, in_max;
+	int in_error; /* refused: discard DATA until FIN, then answer */
+
+	/* STREAM_OUT: a payload going out */
+	struct store_reader *reader;
+	uint64_t out_left;
+	uint32_t out_reqid;
+	int out_busy; /* a read job is in flight */
+
+	/* WAITING: a RECV with --wait */
+	struct event *wait_timer;
+	int64_t wait_until_ms; /* monotonic; -1: for ever */
+	char wait_queue[FERRY_QUEUE_MAX + 1];
+	int64_t wait_lease_ms;
+	int wait_peek;
+
+	/* subscription */
+	uint32_t sub_reqid; /* 0: none */
+	char sub_queue[FERRY_QUEUE_MAX + 1];
+	uint32_t credit;
+	int64_t sub_lease_ms;
+	int sub_busy;	/* a take for the subscription is in flight */
+	int sub_wanted; /* something may have arrived meanwhile */
+};
+
+/* control.c */
+int control_open(struct agent *ag);
+void control_close(struct agent *ag);
+void client_ref(struct client *c);
+void client_unref(struct client *c);
+void client_kill(struct client *c, const char *why);
+/* Queue a frame built in b (begun with agent_frame). */
+void client_send(struct client *c, struct ferry_fbuf *b);
+void client_error(struct client *c, uint32_t reqid, int code,
+		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* The request is answered: parse what is buffered next. */
+void client_idle(struct client *c);
+/* Parse and hand out buffered frames as the state allows. */
+void client_process(struct client *c);
+void agent_frame(struct agent *ag, struct ferry_fbuf *b, uint8_t type,
+		 uint8_t flags, uint32_t reqid);
+int client_allowed(struct client *c, unsigned op, const char *target);
+
+/* requests.c */
+void request_dispatch(struct client *c, const struct ferry_frame *f);
+void request_data(struct client *c, const struct ferry_frame *f);
+void stream_out_next(struct client *c);
+void request_take(struct client *c, uint32_t reqid, const char *queue,
+		  int64_t lease_ms, int peek);
+void client_cleanup_streams(struct client *c);
+
+/* notify.c */
+void notify_queue(struct agent *ag, const char *queue);
+void notify_all(struct agent *ag);
+void notify_wait(struct client *c, const char *queue, int64_t lease_ms,
+		 int peek);
+void notify_cancel(struct client *c);
+void subscription_push(struct client *c);
+
+/* sweep.c */
+int sweep_start(struct agent *ag);
+
+#endif

@@ -1,0 +1,454 @@
+/*
+ * control.c - the local control socket: listening, accepting, reading
+ * frames off each client, writing answers, closing.  What a request means
+ * is requests.c's business.
+ *
+ * Bytes from a client are hostile: a frame's length is checked before
+ * anything is read or allocated for it; a malformed frame gets an ERROR
+ * frame and closes that client only.  A slow client only fills its own
+ * buffers, which are bounded (agent.h, invariant 3).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+
+void
+agent_frame(struct agent *ag, struct ferry_fbuf *b, uint8_t type,
+	    uint8_t flags, uint32_t reqid)
+{
+	ferry_fbuf_begin(b, ag->scratch, FERRY_FRAME_MAX + 4, type, flags,
+			 reqid);
+}
+
+void
+client_send(struct client *c, struct ferry_fbuf *b)
+{
+	size_t len;
+
+	if (c->state == CS_DEAD)
+		return;
+	if (ferry_fbuf_end(b, &len) != 0) {
+		log_error("client %llu: an answer did not fit in a frame",
+			  (unsigned long long)c->cid);
+		return;
+	}
+	if (bufferevent_write(c->bev, b->p, len) != 0)
+		client_kill(c, "cannot queue output");
+}
+
+void
+client_error(struct client *c, uint32_t reqid, int code, const char *fmt, ...)
+{
+	struct ferry_fbuf b;
+	char text[500];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	agent_frame(c->ag, &b, FERRY_F_ERROR, 0, reqid);
+	ferry_fbuf_u32(&b, FERRY_T_CODE, (uint32_t)code);
+	ferry_fbuf_str(&b, FERRY_T_TEXT, text);
+	client_send(c, &b);
+}
+
+int
+client_allowed(struct client *c, unsigned op, const char *target)
+{
+	return policy_acl_check(&c->ag->pol, c->ag->uid, c->uid, c->groups,
+				(size_t)c->ngroups, op, target);
+}
+
+void
+client_ref(struct client *c)
+{
+	c->refs++;
+}
+
+static void
+client_free(struct client *c)
+{
+	struct agent *ag = c->ag;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else if (ag->clients == c)
+		ag->clients = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	ag->nclients--;
+	free(c->groups);
+	free(c->stage);
+	free(c);
+}
+
+void
+client_unref(struct client *c)
+{
+	if (--c->refs == 0 && c->state == CS_DEAD)
+		client_free(c);
+}
+
+/* Close the connection now; the struct goes when no job holds it. */
+void
+client_kill(struct client *c, const char *why)
+{
+	if (c->state == CS_DEAD)
+		return;
+	log_debug("client %llu (pid %ld, uid %ld): closed: %s",
+		  (unsigned long long)c->cid, (long)c->pid, (long)c->uid, why);
+	notify_cancel(c);
+	c->sub_reqid = 0;
+	c->state = CS_DEAD;
+	client_cleanup_streams(c);
+	if (c->bev != NULL) {
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+	}
+	c->refs++;
+	client_unref(c);
+}
+
+/* A protocol violation: say why, then close once it is written. */
+static void
+client_violation(struct client *c, const char *why)
+{
+	log_warn("client %llu (pid %ld, uid %ld): protocol error: %s; "
+		 "closing that connection",
+		 (unsigned long long)c->cid, (long)c->pid, (long)c->uid, why);
+	client_error(c, 0, FERRY_EPROTO, "protocol error: %s", why);
+	c->closing = 1;
+	bufferevent_disable(c->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		client_kill(c, "protocol error");
+}
+
+void
+client_idle(struct client *c)
+{
+	if (c->state == CS_DEAD)
+		return;
+	c->state = CS_IDLE;
+	client_process(c);
+	if (c->state == CS_IDLE && c->sub_reqid != 0)
+		subscription_push(c);
+}
+
+/*
+ * Parse and hand out the frames buffered, while the client can take them:
+ * new requests only when IDLE, DATA frames when STREAM_IN, CREDIT and
+ * UNSUBSCRIBE whenever.
+ */
+void
+client_process(struct client *c)
+{
+	while (c->state == CS_IDLE || c->state == CS_STREAM_IN ||
+	       c->state == CS_WAITING) {
+		struct evbuffer *in;
+		struct ferry_frame f;
+		uint8_t head[4];
+		size_t total;
+		uint8_t *p;
+		int rc;
+
+		if (c->closing || c->bev == NULL)
+			return;
+		in = bufferevent_get_input(c->bev);
+		if (evbuffer_copyout(in, head, 4) < 4)
+			return;
+		rc = ferry_frame_size(head, 4, &total);
+		if (rc != 0) {
+			client_violation(c, "frame length out of range");
+			return;
+		}
+		if (evbuffer_get_length(in) < total)
+			return;
+		if (c->state == CS_WAITING) {
+			/* Only CREDIT may overtake a wait: look at the type
+			 * before taking the frame. */
+			uint8_t hdr[FERRY_FRAME_HDR];
+			if (evbuffer_copyout(in, hdr, sizeof(hdr)) <
+			    (ssize_t)sizeof(hdr))
+				return;
+			if (hdr[4] != FERRY_F_CREDIT)
+				return;
+		}
+		p = evbuffer_pullup(in, (ssize_t)total);
+		if (p == NULL) {
+			client_kill(c, "out of memory");
+			return;
+		}
+		if (ferry_frame_decode(p, total, &f) != 0) {
+			client_violation(c, "bad frame header");
+			return;
+		}
+		client_ref(c);
+		if (c->state == CS_STREAM_IN) {
+			if (f.type == FERRY_F_DATA)
+				request_data(c, &f);
+			else if (f.type == FERRY_F_CREDIT)
+				request_dispatch(c, &f);
+			else
+				client_violation(c, "a request inside a "
+						    "payload stream");
+		} else if (f.type == FERRY_F_DATA) {
+			client_violation(c, "DATA outside a payload stream");
+		} else {
+			request_dispatch(c, &f);
+		}
+		if (c->state != CS_DEAD && c->bev != NULL)
+			evbuffer_drain(in, total);
+		client_unref(c);
+	}
+}
+
+static void
+on_read(struct bufferevent *bev, void *arg)
+{
+	struct client *c = arg;
+
+	(void)bev;
+	client_ref(c);
+	client_process(c);
+	client_unref(c);
+}
+
+static void
+on_write(struct bufferevent *bev, void *arg)
+{
+	struct client *c = arg;
+
+	(void)bev;
+	if (c->closing) {
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+			client_kill(c, "closed after an error");
+		return;
+	}
+	if (c->state == CS_STREAM_OUT)
+		stream_out_next(c);
+}
+
+static void
+on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct client *c = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_EOF)
+		client_kill(c, "end of connection");
+	else if (what & BEV_EVENT_ERROR)
+		client_kill(c, strerror(errno));
+}
+
+static int
+peer_creds(struct client *c, int fd)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	struct passwd pw, *pwp = NULL;
+	char buf[4096];
+	int n = 32;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0)
+		return -1;
+	c->pid = cr.pid;
+	c->uid = cr.uid;
+	c->gid = cr.gid;
+	if (getpwuid_r(cr.uid, &pw, buf, sizeof(buf), &pwp) != 0 ||
+	    pwp == NULL) {
+		/* No passwd entry: the primary group only. */
+		c->groups = malloc(sizeof(gid_t));
+		if (c->groups == NULL)
+			return -1;
+		c->groups[0] = cr.gid;
+		c->ngroups = 1;
+		return 0;
+	}
+	for (;;) {
+		gid_t *g = realloc(c->groups, (size_t)n * sizeof(gid_t));
+		int want = n;
+		if (g == NULL)
+			return -1;
+		c->groups = g;
+		if (getgrouplist(pw.pw_name, cr.gid, c->groups, &want) >= 0) {
+			c->ngroups = want;
+			return 0;
+		}
+		if (want <= n || want > 65536)
+			return -1;
+		n = want;
+	}
+}
+
+static void
+on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+	  int salen, void *arg)
+{
+	struct agent *ag = arg;
+	struct client *c;
+
+	(void)l;
+	(void)sa;
+	(void)salen;
+	if (ag->stopping) {
+		close(fd);
+		return;
+	}
+	if (ag->nclients >= ag->pol.max_clients) {
+		log_warn("refusing a client: %u clients connected already "
+			 "(max_clients in ferry.conf)",
+			 ag->nclients);
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		close(fd);
+		return;
+	}
+	c->ag = ag;
+	c->cid = ++ag->next_client_id;
+	if (peer_creds(c, fd) != 0) {
+		log_warn("refusing a client: cannot read its credentials");
+		free(c->groups);
+		free(c);
+		close(fd);
+		return;
+	}
+	c->bev = bufferevent_socket_new(ag->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		free(c->groups);
+		free(c);
+		close(fd);
+		return;
+	}
+	c->next = ag->clients;
+	if (ag->clients != NULL)
+		ag->clients->prev = c;
+	ag->clients = c;
+	ag->nclients++;
+	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, AGENT_INPUT_MAX);
+	bufferevent_setwatermark(c->bev, EV_WRITE, AGENT_OUTPUT_LOW, 0);
+	if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) != 0) {
+		client_kill(c, "cannot enable events");
+		return;
+	}
+	log_debug("client %llu connected (pid %ld, uid %ld)",
+		  (unsigned long long)c->cid, (long)c->pid, (long)c->uid);
+}
+
+static void
+on_listen_error(struct evconnlistener *l, void *arg)
+{
+	(void)l;
+	(void)arg;
+	/* EMFILE and friends: libevent retries on the next event. */
+	log_warn("accepting a client failed: %s (too many open files?)",
+		 strerror(errno));
+}
+
+int
+control_open(struct agent *ag)
+{
+	const char *path = ag->pol.socket_path;
+	struct sockaddr_un sa;
+	mode_t old;
+	int fd, probe;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		log_error("socket path %s is too long (max %zu bytes)", path,
+			  sizeof(sa.sun_path) - 1);
+		return -1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path));
+	/* A socket file left by a crash is removed; a live one is not. */
+	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (probe >= 0 &&
+	    connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		close(probe);
+		log_error("another ferryd is listening on %s", path);
+		return -1;
+	}
+	if (probe >= 0)
+		close(probe);
+	if (unlink(path) != 0 && errno != ENOENT) {
+		log_error("cannot remove the old socket %s: %s", path,
+			  strerror(errno));
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		log_error("socket: %s", strerror(errno));
+		return -1;
+	}
+	old = umask(0177);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		umask(old);
+		log_error("cannot bind %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	umask(old);
+	if (ag->pol.socket_group[0] != '\0') {
+		struct group gr, *grp = NULL;
+		char buf[4096];
+		if (getgrnam_r(ag->pol.socket_group, &gr, buf, sizeof(buf),
+			       &grp) != 0 ||
+		    grp == NULL) {
+			log_error("socket_group '%s' is not a group on this "
+				  "system",
+				  ag->pol.socket_group);
+			close(fd);
+			return -1;
+		}
+		if (chown(path, (uid_t)-1, grp->gr_gid) != 0) {
+			log_error("cannot give %s to group %s: %s", path,
+				  ag->pol.socket_group, strerror(errno));
+			close(fd);
+			return -1;
+		}
+	}
+	if (chmod(path, ag->pol.socket_mode) != 0) {
+		log_error("cannot chmod %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	ag->listener = evconnlistener_new(ag->base, on_accept, ag,
+					  LEV_OPT_CLOSE_ON_FREE, 128, fd);
+	if (ag->listener == NULL) {
+		log_error("cannot listen on %s", path);
+		close(fd);
+		return -1;
+	}
+	evconnlistener_set_error_cb(ag->listener, on_listen_error);
+	ag->sock_fd = fd;
+	log_info("listening on %s (mode %04o%s%s)", path, ag->pol.socket_mode,
+		 ag->pol.socket_group[0] ? ", group " : "",
+		 ag->pol.socket_group);
+	return 0;
+}
+
+void
+control_close(struct agent *ag)
+{
+	if (ag->listener != NULL) {
+		evconnlistener_free(ag->listener);
+		ag->listener = NULL;
+		(void)unlink(ag->pol.socket_path);
+	}
+}

@@ -1,0 +1,164 @@
+/*
+ * jobs.c - see jobs.h.  Completions travel back through one eventfd.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "agent/jobs.h"
+#include "agent/log.h"
+
+struct jobs {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct job *todo_head, *todo_tail;
+	struct job *done_head, *done_tail;
+	pthread_t *threads;
+	unsigned nthreads;
+	unsigned pending; /* loop thread only */
+	int stopping;
+	int efd;
+	struct event *ev;
+};
+
+static void
+list_add(struct job **head, struct job **tail, struct job *j)
+{
+	j->next = NULL;
+	if (*tail != NULL)
+		(*tail)->next = j;
+	else
+		*head = j;
+	*tail = j;
+}
+
+static void *
+worker(void *arg)
+{
+	struct jobs *js = arg;
+
+	pthread_mutex_lock(&js->mu);
+	for (;;) {
+		struct job *j;
+		uint64_t one = 1;
+
+		while (js->todo_head == NULL && !js->stopping)
+			pthread_cond_wait(&js->cv, &js->mu);
+		if (js->todo_head == NULL)
+			break;
+		j = js->todo_head;
+		js->todo_head = j->next;
+		if (js->todo_head == NULL)
+			js->todo_tail = NULL;
+		pthread_mutex_unlock(&js->mu);
+		j->run(j);
+		pthread_mutex_lock(&js->mu);
+		list_add(&js->done_head, &js->done_tail, j);
+		if (write(js->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			log_error("jobs: cannot wake the loop: %s",
+				  "eventfd write failed");
+	}
+	pthread_mutex_unlock(&js->mu);
+	return NULL;
+}
+
+static void
+run_done(struct jobs *js)
+{
+	struct job *list, *next;
+
+	pthread_mutex_lock(&js->mu);
+	list = js->done_head;
+	js->done_head = js->done_tail = NULL;
+	pthread_mutex_unlock(&js->mu);
+	for (; list != NULL; list = next) {
+		next = list->next;
+		js->pending--;
+		list->done(list);
+	}
+}
+
+static void
+on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t n;
+
+	(void)what;
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_warn("jobs: eventfd read failed");
+	run_done(arg);
+}
+
+int
+jobs_new(struct event_base *base, unsigned n, struct jobs **out)
+{
+	struct jobs *js = calloc(1, sizeof(*js));
+
+	*out = NULL;
+	if (js == NULL)
+		return -1;
+	pthread_mutex_init(&js->mu, NULL);
+	pthread_cond_init(&js->cv, NULL);
+	js->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	js->threads = calloc(n, sizeof(*js->threads));
+	if (js->efd < 0 || js->threads == NULL)
+		goto fail;
+	js->ev = event_new(base, js->efd, EV_READ | EV_PERSIST, on_wake, js);
+	if (js->ev == NULL || event_add(js->ev, NULL) != 0)
+		goto fail;
+	for (unsigned i = 0; i < n; i++) {
+		if (pthread_create(&js->threads[i], NULL, worker, js) != 0)
+			break;
+		js->nthreads++;
+	}
+	if (js->nthreads == 0)
+		goto fail;
+	*out = js;
+	return 0;
+fail:
+	jobs_free(js);
+	return -1;
+}
+
+void
+jobs_submit(struct jobs *js, struct job *j)
+{
+	pthread_mutex_lock(&js->mu);
+	list_add(&js->todo_head, &js->todo_tail, j);
+	pthread_cond_signal(&js->cv);
+	pthread_mutex_unlock(&js->mu);
+	js->pending++;
+}
+
+unsigned
+jobs_pending(const struct jobs *js)
+{
+	return js->pending;
+}
+
+void
+jobs_free(struct jobs *js)
+{
+	if (js == NULL)
+		return;
+	pthread_mutex_lock(&js->mu);
+	js->stopping = 1;
+	pthread_cond_broadcast(&js->cv);
+	pthread_mutex_unlock(&js->mu);
+	for (unsigned i = 0; i < js->nthreads; i++)
+		pthread_join(js->threads[i], NULL);
+	run_done(js);
+	if (js->ev != NULL)
+		event_free(js->ev);
+	if (js->efd >= 0)
+		close(js->efd);
+	free(js->threads);
+	pthread_mutex_destroy(&js->mu);
+	pthread_cond_destroy(&js->cv);
+	free(js);
+}

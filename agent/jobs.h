@@ -1,0 +1,32 @@
+/*
+ * jobs.h - a pool of threads that run blocking store calls for the event
+ * loop.  A job's run() executes on a pool thread; its done() runs later on
+ * the loop thread, in the order jobs finish.  The loop never blocks on the
+ * store, and concurrent jobs let the store group their commits.
+ */
+#ifndef FERRY_JOBS_H
+#define FERRY_JOBS_H
+
+#include <event2/event.h>
+
+struct job;
+typedef void (*job_fn)(struct job *j);
+
+struct job {
+	job_fn run;  /* pool thread */
+	job_fn done; /* loop thread */
+	struct job *next;
+};
+
+struct jobs;
+
+/* Start n threads; completions are delivered on base. */
+int jobs_new(struct event_base *base, unsigned n, struct jobs **out);
+void jobs_submit(struct jobs *js, struct job *j);
+/* Jobs submitted and not yet done. */
+unsigned jobs_pending(const struct jobs *js);
+/* Let running jobs finish, join the threads, free.  Pending done()
+ * callbacks are run first. */
+void jobs_free(struct jobs *js);
+
+#endif

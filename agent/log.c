@@ -1,0 +1,78 @@
+/*
+ * log.c - see log.h.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "agent/log.h"
+
+static enum log_level level = LOG_LVL_INFO;
+static int to_syslog;
+
+int
+log_level_parse(const char *name)
+{
+	static const char *names[] = {"error", "warn", "info", "debug"};
+
+	for (int i = 0; i < 4; i++)
+		if (strcmp(name, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+void
+log_set_level(enum log_level lvl)
+{
+	level = lvl;
+}
+
+void
+log_use_syslog(void)
+{
+	openlog("ferryd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	to_syslog = 1;
+}
+
+static void
+vlog(enum log_level lvl, const char *fmt, va_list ap)
+{
+	static const char *tags[] = {"error", "warn", "info", "debug"};
+	static const int prios[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+	char line[1024];
+
+	if (lvl > level)
+		return;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (to_syslog) {
+		syslog(prios[lvl], "%s", line);
+	} else {
+		struct timespec ts;
+		struct tm tm;
+		char stamp[32];
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+		/* One write per line, so lines of threads do not mix. */
+		fprintf(stderr, "%s.%03ldZ ferryd %s: %s\n", stamp,
+			ts.tv_nsec / 1000000, tags[lvl], line);
+	}
+}
+
+#define LOG_FN(name, lvl)                                                      \
+	void name(const char *fmt, ...)                                        \
+	{                                                                      \
+		va_list ap;                                                    \
+		va_start(ap, fmt);                                             \
+		vlog(lvl, fmt, ap);                                            \
+		va_end(ap);                                                    \
+	}
+
+LOG_FN(log_error, LOG_LVL_ERROR)
+LOG_FN(log_warn, LOG_LVL_WARN)
+LOG_FN(log_info, LOG_LVL_INFO)
+LOG_FN(log_debug, LOG_LVL_DEBUG)

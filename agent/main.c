@@ -1,0 +1,406 @@
+/*
+ * main.c - ferryd: configuration, start-up, signals, shutdown.
+ *
+ *   ferryd -c ferry.conf [--daemon] [--pid-file PATH] [--log-level L]
+ *
+ * Start-up order: configuration, state directory, identity, store, worker
+ * threads, control socket, timers; only then does --daemon let the
+ * starting shell go, so a zero exit means the agent is ready.
+ * SIGTERM/SIGINT: stop accepting, let every job in flight commit or roll
+ * back, abandon unfinished streamed sends (nothing half-stored), close the
+ * store.  SIGHUP: reload ferry.conf; a bad file keeps the old one.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ferryd -c FILE [--daemon] [--pid-file PATH] "
+		"[--log-level LEVEL]\n"
+		"\n"
+		"The ferry agent: keeps messages durably and delivers them.\n"
+		"\n"
+		"  -c, --config FILE    ferry.conf to use (made by `ferry "
+		"init`)\n"
+		"  -d, --daemon         detach, log to syslog, write a pid "
+		"file\n"
+		"  -p, --pid-file PATH  pid file (default: pid_file of "
+		"ferry.conf)\n"
+		"  -l, --log-level L    error, warn, info or debug\n"
+		"  -V, --version        print the version\n"
+		"  -h, --help           this help\n"
+		"\n"
+		"See ferryd(8) and ferry.conf(5).\n");
+}
+
+static void
+store_opts_from_policy(const struct policy *p, struct store_opts *o)
+{
+	store_opts_init(o);
+	o->node_name = p->node_name;
+	o->quota_bytes = p->store_quota_bytes;
+	o->queue_quota_bytes = p->queue_quota_bytes;
+	o->queue_quota_msgs = p->queue_quota_msgs;
+	o->disk_reserve_bytes = p->disk_reserve_bytes;
+	if (p->cache_bytes != 0)
+		o->cache_bytes = p->cache_bytes;
+}
+
+static void
+on_stop_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent *ag = arg;
+	static int rounds;
+
+	(void)fd;
+	(void)what;
+	if (jobs_pending(ag->jobs) == 0 || ++rounds > 200) {
+		if (jobs_pending(ag->jobs) != 0)
+			log_warn("stopping with %u store operations still "
+				 "running",
+				 jobs_pending(ag->jobs));
+		event_base_loopexit(ag->base, NULL);
+	}
+}
+
+static void
+agent_stop(struct agent *ag, const char *why)
+{
+	struct client *c, *next;
+	struct timeval tv = {0, 50000};
+
+	if (ag->stopping)
+		return;
+	ag->stopping = 1;
+	log_info("%s: stopping (letting %u store operations finish)", why,
+		 jobs_pending(ag->jobs));
+	control_close(ag);
+	if (ag->ev_sweep != NULL)
+		event_del(ag->ev_sweep);
+	for (c = ag->clients; c != NULL; c = next) {
+		next = c->next;
+		/* A busy client's job finishes; its answer goes nowhere,
+		 * and an unfinished streamed send is abandoned. */
+		client_kill(c, "agent stopping");
+	}
+	ag->ev_stop = event_new(ag->base, -1, EV_PERSIST, on_stop_check, ag);
+	if (ag->ev_stop == NULL || event_add(ag->ev_stop, &tv) != 0)
+		event_base_loopexit(ag->base, NULL);
+}
+
+static void
+on_term(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	agent_stop(arg, sig == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void
+on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct agent *ag = arg;
+	struct policy np;
+	char err[1024];
+	int lvl;
+
+	(void)sig;
+	(void)what;
+	if (policy_load(ag->conf_path, &np, err, sizeof(err)) != 0) {
+		log_error("SIGHUP: %s; keeping the configuration in use", err);
+		policy_cleanup(&np);
+		return;
+	}
+	if (strcmp(np.node_name, ag->pol.node_name) != 0 ||
+	    strcmp(np.state_dir, ag->pol.state_dir) != 0 ||
+	    strcmp(np.socket_path, ag->pol.socket_path) != 0 ||
+	    np.workers != ag->pol.workers || np.cache_bytes != ag->pol.cache_bytes)
+		log_warn("SIGHUP: name, state_dir, socket, workers and cache "
+			 "take effect only at the next start");
+	memcpy(np.node_name, ag->pol.node_name, sizeof(np.node_name));
+	memcpy(np.state_dir, ag->pol.state_dir, sizeof(np.state_dir));
+	memcpy(np.socket_path, ag->pol.socket_path, sizeof(np.socket_path));
+	np.workers = ag->pol.workers;
+	np.cache_bytes = ag->pol.cache_bytes;
+	policy_cleanup(&ag->pol);
+	ag->pol = np;
+	lvl = log_level_parse(ag->pol.log_level);
+	if (lvl >= 0)
+		log_set_level((enum log_level)lvl);
+	(void)sweep_start(ag);
+	log_info("SIGHUP: configuration reloaded from %s (%zu ACL rules)",
+		 ag->conf_path, ag->pol.nacl);
+}
+
+static int
+write_pid_file(const char *path)
+{
+	char buf[32];
+	int fd, n;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		log_error("cannot write the pid file %s: %s", path,
+			  strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		log_error("pid file %s is locked: another ferryd runs", path);
+		close(fd);
+		return -1;
+	}
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || write(fd, buf, (size_t)n) != n) {
+		log_error("cannot write the pid file %s: %s", path,
+			  strerror(errno));
+		close(fd);
+		return -1;
+	}
+	/* Kept open (and locked) until exit. */
+	return 0;
+}
+
+/* Fork; the parent waits until the child says it is ready. */
+static int
+daemonize(int *ready_fd)
+{
+	int p[2];
+	pid_t pid;
+	char c = 1;
+
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0) {
+		close(p[1]);
+		if (read(p[0], &c, 1) != 1)
+			_exit(1); /* the child failed: its log says why */
+		_exit(c == 0 ? 0 : 1);
+	}
+	close(p[0]);
+	if (setsid() < 0)
+		return -1;
+	*ready_fd = p[1];
+	return 0;
+}
+
+static void
+detach_stdio(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	(void)dup2(fd, 0);
+	(void)dup2(fd, 1);
+	(void)dup2(fd, 2);
+	if (fd > 2)
+		close(fd);
+}
+
+static int
+apply_queue_limits(struct agent *ag)
+{
+	for (size_t i = 0; i < ag->pol.nqueues; i++) {
+		const struct policy_queue *q = &ag->pol.queues[i];
+		struct store_queue_limits lim = {q->max_bytes, q->max_msgs};
+		int rc = store_queue_create(ag->store, q->name, &lim);
+		if (rc != 0) {
+			log_error("cannot set the limits of queue %s: %s",
+				  q->name, ferry_strerror(rc));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"daemon", no_argument, NULL, 'd'},
+		{"pid-file", required_argument, NULL, 'p'},
+		{"log-level", required_argument, NULL, 'l'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct agent ag;
+	struct store_opts so;
+	const char *conf = NULL, *pid_file = NULL, *level = NULL;
+	char err[1024];
+	int daemon_mode = 0, ready_fd = -1, opt, rc, lvl;
+
+	memset(&ag, 0, sizeof(ag));
+	ag.sock_fd = -1;
+	ag.exit_code = 1;
+	while ((opt = getopt_long(argc, argv, "c:dp:l:Vh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'd':
+			daemon_mode = 1;
+			break;
+		case 'p':
+			pid_file = optarg;
+			break;
+		case 'l':
+			level = optarg;
+			break;
+		case 'V':
+			printf("ferryd %s (local API version %d)\n",
+			       PACKAGE_VERSION, FERRY_PROTO_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (conf == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(ag.conf_path, sizeof(ag.conf_path), "%s", conf);
+	if (policy_load(conf, &ag.pol, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ferryd: %s\n", err);
+		policy_cleanup(&ag.pol);
+		return 1;
+	}
+	lvl = log_level_parse(level != NULL ? level : ag.pol.log_level);
+	if (lvl < 0) {
+		fprintf(stderr, "ferryd: unknown log level '%s'\n", level);
+		policy_cleanup(&ag.pol);
+		return 2;
+	}
+	log_set_level((enum log_level)lvl);
+	if (daemon_mode) {
+		if (daemonize(&ready_fd) != 0) {
+			fprintf(stderr, "ferryd: cannot detach: %s\n",
+				strerror(errno));
+			return 1;
+		}
+		log_use_syslog();
+		detach_stdio();
+	}
+	ag.uid = geteuid();
+	if (mkdir(ag.pol.state_dir, 0700) != 0 && errno != EEXIST) {
+		log_error("cannot create the state directory %s: %s",
+			  ag.pol.state_dir, strerror(errno));
+		goto out;
+	}
+	rc = identity_load(ag.pol.state_dir, &ag.id, err, sizeof(err));
+	if (rc != 0) {
+		log_error("%s%s", err,
+			  rc == FERRY_ENOTFOUND
+				  ? " (create a node with `ferry init`)"
+				  : "");
+		goto out;
+	}
+	if (identity_card(ag.id, ag.card, sizeof(ag.card)) != 0)
+		goto out;
+	identity_fingerprint(identity_sign_pk(ag.id), identity_kx_pk(ag.id),
+			     ag.fpr);
+	{
+		char dir[POLICY_PATH_MAX + 8];
+		snprintf(dir, sizeof(dir), "%s/store", ag.pol.state_dir);
+		store_opts_from_policy(&ag.pol, &so);
+		rc = store_open(dir, &so, &ag.store);
+		if (rc != 0) {
+			log_error("cannot open the store: %s (%s)",
+				  ferry_strerror(rc), store_last_error());
+			goto out;
+		}
+	}
+	if (apply_queue_limits(&ag) != 0)
+		goto out;
+	ag.scratch = malloc(FERRY_FRAME_MAX + 4);
+	ag.base = event_base_new();
+	if (ag.scratch == NULL || ag.base == NULL)
+		goto out;
+	if (jobs_new(ag.base, ag.pol.workers, &ag.jobs) != 0) {
+		log_error("cannot start %u worker threads", ag.pol.workers);
+		goto out;
+	}
+	if (control_open(&ag) != 0)
+		goto out;
+	ag.ev_term = evsignal_new(ag.base, SIGTERM, on_term, &ag);
+	ag.ev_int = evsignal_new(ag.base, SIGINT, on_term, &ag);
+	ag.ev_hup = evsignal_new(ag.base, SIGHUP, on_hup, &ag);
+	if (ag.ev_term == NULL || ag.ev_int == NULL || ag.ev_hup == NULL ||
+	    event_add(ag.ev_term, NULL) != 0 ||
+	    event_add(ag.ev_int, NULL) != 0 ||
+	    event_add(ag.ev_hup, NULL) != 0 || sweep_start(&ag) != 0)
+		goto out;
+	if (daemon_mode || pid_file != NULL) {
+		if (write_pid_file(pid_file != NULL ? pid_file
+						    : ag.pol.pid_file) != 0)
+			goto out;
+	}
+	log_info("node %s (fingerprint %s) ready, ferryd %s", ag.pol.node_name,
+		 ag.fpr, PACKAGE_VERSION);
+	if (ready_fd >= 0) {
+		char ok = 0;
+		if (write(ready_fd, &ok, 1) != 1)
+			log_warn("could not tell the starting shell we are "
+				 "ready");
+		close(ready_fd);
+		ready_fd = -1;
+	}
+	event_base_dispatch(ag.base);
+	ag.exit_code = 0;
+	log_info("stopped cleanly");
+out:
+	control_close(&ag);
+	jobs_free(ag.jobs);
+	/* Clients left only by a stop that timed out. */
+	while (ag.clients != NULL) {
+		struct client *c = ag.clients;
+		ag.clients = c->next;
+		free(c->groups);
+		free(c->stage);
+		free(c);
+	}
+	store_close(ag.store);
+	identity_free(ag.id);
+	if (ag.ev_term)
+		event_free(ag.ev_term);
+	if (ag.ev_int)
+		event_free(ag.ev_int);
+	if (ag.ev_hup)
+		event_free(ag.ev_hup);
+	if (ag.ev_sweep)
+		event_free(ag.ev_sweep);
+	if (ag.ev_stop)
+		event_free(ag.ev_stop);
+	if (ag.base)
+		event_base_free(ag.base);
+	free(ag.scratch);
+	policy_cleanup(&ag.pol);
+	if (ready_fd >= 0) {
+		char bad = 1;
+		if (write(ready_fd, &bad, 1) != 1)
+			ready_fd = -1;
+	}
+	return ag.exit_code;
+}

@@ -1,0 +1,93 @@
+/*
+ * sweep.c - the expiry timer: every sweep_interval the store returns
+ * leases that ran out, moves expired messages to the dead queue (each is
+ * logged once, here), forgets old dedup entries and drops idle partial
+ * payloads.  One sweep runs at a time, as a job.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include "agent/agent.h"
+
+struct sweep_job {
+	struct job job;
+	struct agent *ag;
+	int rc;
+	struct store_sweep_stats stats;
+};
+
+static void
+log_dead(const struct store_msg_info *info, void *arg)
+{
+	char hex[FERRY_ID_HEX_LEN + 1];
+
+	(void)arg;
+	ferry_id_to_hex(info->msg.id, hex);
+	log_info("message %s for %s/%s expired (%s) after %lld s; moved to "
+		 "the dead queue",
+		 hex, info->msg.dst_node, info->msg.dst_queue,
+		 store_dead_reason_name(info->dead_reason),
+		 (long long)((info->dead_ms - info->msg.created_ms) / 1000));
+}
+
+static void
+sweep_run(struct job *j)
+{
+	struct sweep_job *s = (struct sweep_job *)j;
+
+	s->rc = store_sweep(s->ag->store, log_dead, NULL, &s->stats);
+}
+
+static void
+sweep_done(struct job *j)
+{
+	struct sweep_job *s = (struct sweep_job *)j;
+	struct agent *ag = s->ag;
+
+	ag->sweep_busy = 0;
+	if (s->rc != 0)
+		log_warn("expiry sweep failed: %s (%s); trying again at the "
+			 "next interval",
+			 ferry_strerror(s->rc), store_last_error());
+	if (s->stats.leases_returned > 0 || s->stats.expired > 0)
+		notify_all(ag);
+	if (s->stats.partials_dropped > 0)
+		log_info("dropped %llu unfinished payloads left idle",
+			 (unsigned long long)s->stats.partials_dropped);
+	free(s);
+}
+
+static void
+on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent *ag = arg;
+	struct sweep_job *s;
+
+	(void)fd;
+	(void)what;
+	if (ag->sweep_busy || ag->stopping)
+		return;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return;
+	s->job.run = sweep_run;
+	s->job.done = sweep_done;
+	s->ag = ag;
+	ag->sweep_busy = 1;
+	jobs_submit(ag->jobs, &s->job);
+}
+
+int
+sweep_start(struct agent *ag)
+{
+	int64_t ms = ag->pol.sweep_interval_ms > 0 ? ag->pol.sweep_interval_ms
+						   : 1000;
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+
+	if (ag->ev_sweep == NULL)
+		ag->ev_sweep = event_new(ag->base, -1, EV_PERSIST, on_sweep, ag);
+	if (ag->ev_sweep == NULL)
+		return -1;
+	return event_add(ag->ev_sweep, &tv);
+}
