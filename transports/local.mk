@@ -1,1 +1,12 @@
 # transports/: hop crypto and transports (see transports/README.md).
+
+# Node identity: secret seed, key pairs, card, node id, fingerprint and
+# labelled signatures (docs/identity.md).  A crypto file: sodium.h allowed.
+noinst_LIBRARIES += transports/libidentity.a
+transports_libidentity_a_SOURCES = \
+	transports/identity.c transports/identity.h \
+	transports/base32.c transports/base32.h
+transports_libidentity_a_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
+IDENTITY_LIBS = transports/libidentity.a lib/libferrycore.a $(SODIUM_LIBS)
+
+EXTRA_DIST += docs/identity.md
