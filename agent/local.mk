@@ -1,1 +1,16 @@
-# agent: nothing built here yet (see agent/README.md).
+# ferryd, the agent.
+sbin_PROGRAMS += agent/ferryd
+agent_ferryd_SOURCES = \
+	agent/main.c agent/agent.h \
+	agent/control.c \
+	agent/requests.c \
+	agent/notify.c \
+	agent/sweep.c \
+	agent/jobs.c agent/jobs.h \
+	agent/log.c agent/log.h
+agent_ferryd_CPPFLAGS = $(AM_CPPFLAGS) $(EVENT_CFLAGS) $(SODIUM_CFLAGS) \
+	$(INIH_CFLAGS)
+agent_ferryd_LDADD = $(POLICY_LIBS) $(IDENTITY_LIBS) $(STORE_LIBS) \
+	$(EVENT_LIBS) $(SODIUM_LIBS)
+EXTRA_DIST += agent/README.md
+dist_man_MANS += docs/ferryd.8

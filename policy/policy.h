@@ -1,0 +1,174 @@
+/*
+ * policy.h - the front door of ferry's policy: ferry.conf and the
+ * decisions made from it.
+ *
+ * policy_load() reads one INI file (libinih) into a plain struct policy;
+ * everything else here is pure computation on that struct.  The only I/O
+ * this room does is reading the config file and resolving user and group
+ * names (getpwnam_r/getgrnam_r).  It owns no sockets, no files of the
+ * store and no threads; every function may be called from any thread, on
+ * distinct structs.  The format is documented in ferry.conf(5).
+ */
+#ifndef FERRY_POLICY_H
+#define FERRY_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lib/ferry_err.h"
+#include "lib/ferry_msg.h"
+
+/* Operations an ACL rule grants or refuses. */
+#define POLICY_OP_SEND	0x1u /* put messages into a queue (node/queue) */
+#define POLICY_OP_RECV	0x2u /* take/peek/ack/nack/subscribe, local queue */
+#define POLICY_OP_ADMIN 0x4u /* create/purge queues, info, others' status */
+#define POLICY_OP_ALL	(POLICY_OP_SEND | POLICY_OP_RECV | POLICY_OP_ADMIN)
+
+/* Principal kinds of an ACL rule. */
+#define POLICY_ANY   0
+#define POLICY_USER  1
+#define POLICY_GROUP 2
+
+/* Explicit caps on what a config file can make us allocate. */
+#define POLICY_ACL_MAX	       4096 /* rules in [acl] */
+#define POLICY_QUEUES_MAX      4096 /* [queue NAME] sections */
+#define POLICY_LINE_MAX	       8192 /* bytes of one line of ferry.conf */
+#define POLICY_PATH_MAX	       4096 /* bytes of a path, with the NUL */
+#define POLICY_SOCKET_PATH_MAX 107  /* sun_path minus the NUL */
+#define POLICY_LEASE_MAX_MS    (12LL * 3600 * 1000) /* the store's cap */
+
+struct policy_acl_rule {
+	int allow;    /* 1 allow, 0 deny */
+	int kind;     /* POLICY_ANY, POLICY_USER, POLICY_GROUP */
+	uid_t uid;    /* POLICY_USER */
+	gid_t gid;    /* POLICY_GROUP */
+	unsigned ops; /* POLICY_OP_* bits */
+	char pattern[FERRY_QUEUE_MAX + FERRY_NODE_MAX + 2]; /* fnmatch(3) */
+	int line; /* line of ferry.conf, for messages */
+};
+
+/*
+ * Limits of one queue named in a [queue NAME] section.  After
+ * policy_load() both fields are effective: a key the section leaves out
+ * is copied from [limits] (queue_quota, queue_max_messages).  0 means
+ * unlimited.
+ */
+struct policy_queue {
+	char name[FERRY_QUEUE_MAX + 1];
+	uint64_t max_bytes;
+	uint64_t max_msgs;
+};
+
+struct policy {
+	char node_name[FERRY_NODE_MAX + 1];
+	char state_dir[POLICY_PATH_MAX];   /* default: the config's directory */
+	char socket_path[POLICY_PATH_MAX]; /* default: <state_dir>/ferry.sock */
+	char socket_group[64];		   /* "" = the agent's primary group */
+	unsigned socket_mode;		   /* default 0660, subset of 0777 */
+	char pid_file[POLICY_PATH_MAX];	   /* default: <state_dir>/ferryd.pid */
+	char log_level[16];		   /* error|warn|info|debug */
+	uint64_t store_quota_bytes;	   /* 0 = unlimited */
+	uint64_t queue_quota_bytes;	   /* 0 = unlimited */
+	uint64_t queue_quota_msgs;	   /* 0 = unlimited */
+	uint64_t disk_reserve_bytes;	   /* default 64 MiB */
+	uint64_t cache_bytes;		   /* default 16 MiB */
+	uint64_t max_message_bytes;	   /* default 16 GiB */
+	int64_t default_ttl_ms;		   /* 0 = never expire (default) */
+	int64_t default_lease_ms;	   /* default 30 s */
+	int64_t max_lease_ms;		   /* default 12 h */
+	int64_t sweep_interval_ms;	   /* default 1 s */
+	unsigned max_clients;		   /* default 1024 */
+	unsigned workers;		   /* store threads, default 16 */
+	struct policy_acl_rule *acl;	   /* file order */
+	size_t nacl;
+	struct policy_queue *queues; /* file order of first appearance */
+	size_t nqueues;
+};
+
+/*
+ * Fill p with the defaults of every key; no file is read.  The paths and
+ * the node name are left empty (policy_load() derives them).  p owns no
+ * memory afterwards, so policy_cleanup() is optional but harmless.
+ */
+void policy_init(struct policy *p);
+
+/*
+ * Parse the config file at path into p (policy_init() is done first).
+ * Relative paths in the file are relative to the file's directory; the
+ * paths in p come out absolute (under realpath(3) of that directory).
+ *
+ * Returns 0, or:
+ *   FERRY_EIO     the file or its directory cannot be read (errno text
+ *                 in err);
+ *   FERRY_EINVAL  the file is wrong: unknown section or key, bad value,
+ *                 duplicate single-valued key, missing [node] name,
+ *                 unknown user or group, syntax error;
+ *   FERRY_ENOMEM  out of memory.
+ * On error err (when errlen > 0) holds one line "PATH:LINE: what is wrong
+ * (what to do)" (or "PATH: ..." when no line is to blame) and p is left
+ * cleaned up (as after policy_init()).  The first error stops the parse.
+ * On success the caller owns p's arrays: call policy_cleanup().
+ */
+FERRY_MUST_CHECK int policy_load(const char *path, struct policy *p, char *err,
+				 size_t errlen);
+
+/* Free the ACL and queue arrays and re-init p.  Safe after policy_init(). */
+void policy_cleanup(struct policy *p);
+
+/*
+ * May the client uid (member of gids[0..ngids), which should include its
+ * primary group) perform op on target?  1 allowed, 0 denied.
+ *
+ * op is exactly one POLICY_OP_* bit (anything else is denied).  target is
+ * "node/queue" for POLICY_OP_SEND, a local queue name for RECV and ADMIN,
+ * and "" for node-wide ADMIN.  With no rules at all everyone is allowed
+ * (the socket's mode and group are the gate).  Otherwise uid 0 and
+ * agent_uid are always allowed, then the rules are tried in file order and
+ * the first whose principal, ops and pattern (fnmatch(3), flags 0, so '*'
+ * spans '/') all match decides; no match denies.
+ */
+FERRY_MUST_CHECK int policy_acl_check(const struct policy *p, uid_t agent_uid,
+				      uid_t uid, const gid_t *gids,
+				      size_t ngids, unsigned op,
+				      const char *target);
+
+/* The [queue NAME] entry for name, or NULL. */
+const struct policy_queue *policy_queue_find(const struct policy *p,
+					     const char *name);
+
+/*
+ * The effective limits of queue name (0 = unlimited): its [queue NAME]
+ * section if any, otherwise [limits] queue_quota and queue_max_messages.
+ */
+void policy_queue_limits(const struct policy *p, const char *name,
+			 uint64_t *max_bytes, uint64_t *max_msgs);
+
+/*
+ * Sizes: "0", "512", "64k", "64K", "16M", "2G", "1T" (powers of 1024;
+ * K, M, G, T in either case, optionally followed by "B" or "iB"; a bare
+ * number may end in "B").  Durations: "500ms", "30s", "2m", "2h", "7d"; a
+ * plain number is seconds.  No sign, no fraction, no spaces.  Return 0 or
+ * FERRY_EINVAL (garbage, overflow); *out is untouched on error.
+ */
+FERRY_MUST_CHECK int policy_parse_size(const char *s, uint64_t *out);
+FERRY_MUST_CHECK int policy_parse_duration_ms(const char *s, int64_t *out);
+
+/* The name of one POLICY_OP_* bit ("send", "recv", "admin"), or "?". */
+const char *policy_op_name(unsigned op);
+
+/*
+ * The commented default ferry.conf written by `ferry init`: every key with
+ * a line of explanation, commented out with its default; only [node] name
+ * and state_dir are set.  state_dir may be NULL or "" (then the default,
+ * the config file's directory, is kept).  Loading the text gives exactly
+ * policy_init()'s values plus the name and the paths derived from
+ * state_dir.  Returns a malloc'd string the caller frees, or NULL when
+ * node_name is not a valid node name, state_dir cannot be written as a
+ * value (control characters, " ;", surrounding blanks, too long), or
+ * memory runs out.
+ */
+FERRY_MUST_CHECK char *policy_default_conf(const char *node_name,
+					   const char *state_dir);
+
+#endif
