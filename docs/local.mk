@@ -1,3 +1,4 @@
 # Documentation shipped in the tarball.
-EXTRA_DIST += docs/store.md agent/README.md transports/README.md \
+EXTRA_DIST += docs/store.md docs/protocol.md agent/README.md \
+	transports/README.md \
 	policy/README.md cli/README.md

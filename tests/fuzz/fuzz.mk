@@ -1,11 +1,11 @@
 # libFuzzer targets: ./configure --enable-fuzz CC=clang; scripts/run-fuzz
 # runs each for a while.  Without --enable-fuzz, their seed corpora are
 # replayed by tests/fuzz/replay_* through a small driver (make check).
-FUZZ_SEED_DIRS = tests/fuzz/corpus/frame tests/fuzz/corpus/store_record
 EXTRA_DIST += tests/fuzz/corpus scripts/run-fuzz tests/fuzz/replay.c
 
 if ENABLE_FUZZ
-noinst_PROGRAMS += tests/fuzz/fuzz_frame tests/fuzz/fuzz_store_record
+noinst_PROGRAMS += tests/fuzz/fuzz_frame tests/fuzz/fuzz_store_record \
+	tests/fuzz/fuzz_card
 tests_fuzz_fuzz_frame_SOURCES = tests/fuzz/fuzz_frame.c
 tests_fuzz_fuzz_frame_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_frame_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
@@ -14,14 +14,25 @@ tests_fuzz_fuzz_store_record_SOURCES = tests/fuzz/fuzz_store_record.c
 tests_fuzz_fuzz_store_record_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_store_record_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_store_record_LDADD = $(STORE_LIBS)
+tests_fuzz_fuzz_card_SOURCES = tests/fuzz/fuzz_card.c
+tests_fuzz_fuzz_card_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
+tests_fuzz_fuzz_card_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_card_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_card_LDADD = $(IDENTITY_LIBS)
 endif
 
 # The corpora replay in every `make check`, fuzzer or not.
-check_PROGRAMS += tests/fuzz/replay_frame tests/fuzz/replay_store_record
+check_PROGRAMS += tests/fuzz/replay_frame tests/fuzz/replay_store_record \
+	tests/fuzz/replay_card
 tests_fuzz_replay_frame_SOURCES = tests/fuzz/fuzz_frame.c tests/fuzz/replay.c
 tests_fuzz_replay_frame_LDADD = lib/libferrycore.a
 tests_fuzz_replay_store_record_SOURCES = tests/fuzz/fuzz_store_record.c \
 	tests/fuzz/replay.c
 tests_fuzz_replay_store_record_LDADD = $(STORE_LIBS)
-TESTS += tests/fuzz/replay_frame.sh tests/fuzz/replay_store_record.sh
-EXTRA_DIST += tests/fuzz/replay_frame.sh tests/fuzz/replay_store_record.sh
+tests_fuzz_replay_card_SOURCES = tests/fuzz/fuzz_card.c tests/fuzz/replay.c
+tests_fuzz_replay_card_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
+tests_fuzz_replay_card_LDADD = $(IDENTITY_LIBS)
+TESTS += tests/fuzz/replay_frame.sh tests/fuzz/replay_store_record.sh \
+	tests/fuzz/replay_card.sh
+EXTRA_DIST += tests/fuzz/replay_frame.sh tests/fuzz/replay_store_record.sh \
+	tests/fuzz/replay_card.sh
