@@ -1,1 +1,20 @@
-# cli: nothing built here yet (see cli/README.md).
+# cli/: the `ferry` command (see cli/README.md and docs/ferry.1).
+# One file per verb; it talks to ferryd only through libferry.  init and
+# keygen work on the state directory through policy/ and the identity.
+bin_PROGRAMS += cli/ferry
+cli_ferry_SOURCES = \
+	cli/cli.h \
+	cli/ferry.c \
+	cli/util.c \
+	cli/send.c \
+	cli/recv.c \
+	cli/ack.c \
+	cli/queues.c \
+	cli/status.c \
+	cli/info.c \
+	cli/init.c \
+	cli/keygen.c
+cli_ferry_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS) $(INIH_CFLAGS)
+cli_ferry_LDADD = $(LIBFERRY) $(POLICY_LIBS) $(IDENTITY_LIBS)
+
+dist_man_MANS += docs/ferry.1

@@ -37,3 +37,4 @@ tests_store_smoke_LDADD = $(STORE_LIBS)
 include tests/unit/policy.mk
 include tests/unit/identity.mk
 include tests/fuzz/fuzz.mk
+include tests/integration/cli.mk

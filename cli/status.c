@@ -1,0 +1,247 @@
+/*
+ * status.c - `ferry status [ID]`: where one message is, as far as this
+ * node knows, or without an id the node's counters.
+ *
+ * The answer is one word for scripts (JSON "status") and one sentence for
+ * people: queued in Q, leased until T, outbound waiting, in flight to P
+ * since T, handed to P at T, acked at T, purged at T, dead (why), or
+ * unknown.  Unknown is an answer, not an error: exit status 0.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static int status_run(struct cli_ctx *ctx, int argc, char **argv);
+
+static const char status_usage[] =
+    "ferry status [ID] [--json]\n"
+    "\n"
+    "      --json         one JSON object\n"
+    "      --socket PATH  ferryd's control socket\n"
+    "  -h, --help         this help\n"
+    "\n"
+    "Without ID: how many messages the node stores and has\n"
+    "outbound.\n";
+
+const struct cli_cmd cli_cmd_status = {
+    .name = "status",
+    .usage = status_usage,
+    .summary = "Show where a message is, or the node's counters",
+    .run = status_run,
+};
+
+/* The one-word status of st (JSON "status"). */
+static const char *
+status_word(const struct ferry_status *st)
+{
+	switch (st->kind) {
+	case FERRY_STATUS_PRESENT:
+		if (st->info.dead_reason != 0)
+			return "dead";
+		switch (st->info.state) {
+		case FERRY_STATE_QUEUED:
+			return "queued";
+		case FERRY_STATE_LEASED:
+			return "leased";
+		case FERRY_STATE_OUTBOUND:
+			return "outbound";
+		case FERRY_STATE_INFLIGHT:
+			return "inflight";
+		}
+		return ferry_state_name(st->info.state);
+	case FERRY_STATUS_ACKED:
+		return "acked";
+	case FERRY_STATUS_HANDED:
+		return "handed";
+	case FERRY_STATUS_PURGED:
+		return "purged";
+	default:
+		return "unknown";
+	}
+}
+
+/* The sentence of st, after "ID: ". */
+static void
+status_sentence(const struct ferry_status *st, char *out, size_t cap)
+{
+	const struct ferry_msg_info *i = &st->info;
+	char at[CLI_FMT_MAX], until[CLI_FMT_MAX];
+
+	cli_format_when(st->at_ms, at);
+	cli_format_when(i->lease_until_ms, until);
+	switch (st->kind) {
+	case FERRY_STATUS_PRESENT:
+		if (i->dead_reason != 0) {
+			cli_format_when(i->dead_ms, at);
+			snprintf(out, cap, "dead in %s since %s: %s", i->queue,
+				 at, ferry_dead_reason_name(i->dead_reason));
+			return;
+		}
+		switch (i->state) {
+		case FERRY_STATE_QUEUED:
+			snprintf(out, cap, "queued in %s", i->queue);
+			return;
+		case FERRY_STATE_LEASED:
+			snprintf(out, cap, "leased in %s until %s", i->queue,
+				 until);
+			return;
+		case FERRY_STATE_OUTBOUND:
+			snprintf(out, cap, "outbound to %s, waiting for a hop",
+				 i->msg.dst_node);
+			return;
+		case FERRY_STATE_INFLIGHT:
+			if (st->at_ms != 0)
+				snprintf(out, cap, "in flight to %s since %s",
+					 st->peer[0] != '\0' ? st->peer : "?",
+					 at);
+			else
+				snprintf(out, cap, "in flight to %s",
+					 st->peer[0] != '\0' ? st->peer : "?");
+			return;
+		}
+		snprintf(out, cap, "%s", ferry_state_name(i->state));
+		return;
+	case FERRY_STATUS_ACKED:
+		snprintf(out, cap, "acked at %s", at);
+		return;
+	case FERRY_STATUS_HANDED:
+		snprintf(out, cap, "handed to %s at %s",
+			 st->peer[0] != '\0' ? st->peer : "?", at);
+		return;
+	case FERRY_STATUS_PURGED:
+		snprintf(out, cap, "purged at %s", at);
+		return;
+	default:
+		snprintf(out, cap, "unknown here (never seen, or forgotten)");
+	}
+}
+
+static void
+status_print(const struct ferry_status *st, const char *hex, int json)
+{
+	const struct ferry_msg_info *i = &st->info;
+	char line[512], when[CLI_FMT_MAX], size[CLI_FMT_MAX];
+	char flags[CLI_FMT_MAX];
+	struct cli_json j;
+
+	if (json) {
+		cli_json_begin(&j, stdout);
+		cli_json_str(&j, "id", hex);
+		cli_json_str(&j, "status", status_word(st));
+		cli_json_time(&j, "at", st->at_ms);
+		if (st->peer[0] != '\0')
+			cli_json_str(&j, "peer", st->peer);
+		else
+			cli_json_null(&j, "peer");
+		if (st->kind == FERRY_STATUS_PRESENT) {
+			cli_json_time(&j, "stored", i->stored_ms);
+			if (i->state == FERRY_STATE_LEASED)
+				cli_json_time(&j, "lease_until",
+					      i->lease_until_ms);
+			cli_json_object(&j, "message");
+			cli_json_msg_info(&j, i, 0);
+			cli_json_close(&j);
+		}
+		cli_json_end(&j);
+		return;
+	}
+	status_sentence(st, line, sizeof(line));
+	printf("%s: %s\n", hex, line);
+	if (st->kind != FERRY_STATUS_PRESENT)
+		return;
+	printf("  to          %s/%s\n", i->msg.dst_node, i->msg.dst_queue);
+	printf("  from        %s\n", i->msg.src_node);
+	cli_format_size(i->msg.payload_len, size);
+	cli_format_flags(i->msg.flags, flags);
+	printf("  size        %s\n", size);
+	printf("  priority    %u\n", (unsigned)i->msg.priority);
+	printf("  flags       %s\n", flags);
+	cli_format_when(i->msg.created_ms, when);
+	printf("  created     %s\n", when);
+	cli_format_when(i->msg.expires_ms, when);
+	printf("  expires     %s\n", when);
+	printf("  deliveries  %lu\n", (unsigned long)i->deliveries);
+	if (i->msg.reply_to[0] != '\0')
+		printf("  reply-to    %s\n", i->msg.reply_to);
+	if (i->msg.correlation[0] != '\0')
+		printf("  correlation %s\n", i->msg.correlation);
+}
+
+static int
+status_run(struct cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"json", 0, NULL, CLI_OPT_JSON},
+	    {"socket", 1, NULL, CLI_OPT_SOCKET},
+	    {"help", 0, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const struct cli_cmd *cmd = &cli_cmd_status;
+	struct ferry_node_info ni;
+	struct ferry_status st;
+	struct ferry *c = NULL;
+	uint8_t id[FERRY_ID_LEN];
+	const char *hex = NULL;
+	int ch, json = 0, rc, ret;
+
+	cli_getopt_reset();
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case CLI_OPT_JSON:
+			json = 1;
+			break;
+		case CLI_OPT_SOCKET:
+			ctx->socket_path = optarg;
+			break;
+		case 'h':
+			return cli_help(cmd);
+		default:
+			return cli_bad_option(cmd, argv, ch);
+		}
+	}
+	if (optind < argc) {
+		hex = argv[optind++];
+		if (cli_parse_id(cmd, hex, id) != 0)
+			return CLI_EXIT_USAGE;
+	}
+	if (optind < argc)
+		return cli_usage_error(cmd,
+				       "one ID at a time ('%s' is one too "
+				       "many)",
+				       argv[optind]);
+
+	ret = cli_connect(ctx, &c);
+	if (ret != CLI_EXIT_OK)
+		return ret;
+	if (hex == NULL) {
+		rc = ferry_info(c, &ni);
+		if (rc != 0)
+			ret = cli_fail(ctx, c, rc,
+				       "cannot ask for the "
+				       "node's counters");
+		else
+			info_print(ctx, &ni, json, 0);
+	} else {
+		memset(&st, 0, sizeof(st));
+		rc = ferry_status(c, id, &st);
+		if (rc == FERRY_ENOTFOUND) {
+			/* Some agents may say "not found" for unknown. */
+			memset(&st, 0, sizeof(st));
+			st.kind = FERRY_STATUS_UNKNOWN;
+			rc = 0;
+		}
+		if (rc != 0) {
+			ret = cli_fail(ctx, c, rc, "cannot ask about %s", hex);
+		} else {
+			char lower[FERRY_ID_HEX_LEN + 1];
+
+			ferry_id_to_hex(id, lower);
+			status_print(&st, lower, json);
+		}
+	}
+	ferry_close(c);
+	return ret;
+}
