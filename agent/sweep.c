@@ -24,10 +24,9 @@ log_dead(const struct store_msg_info *info, void *arg)
 
 	(void)arg;
 	ferry_id_to_hex(info->msg.id, hex);
-	log_info("message %s for %s/%s expired (%s) after %lld s; moved to "
-		 "the dead queue",
+	log_info("message %s for %s/%s expired %lld s after it was sent; "
+		 "moved to the dead queue",
 		 hex, info->msg.dst_node, info->msg.dst_queue,
-		 store_dead_reason_name(info->dead_reason),
 		 (long long)((info->dead_ms - info->msg.created_ms) / 1000));
 }
 

@@ -35,7 +35,9 @@ say "3. Applications hand it messages: bulk, normal and urgent"
 echo "weekly log archive" | run "$ferry" send field-07/reports --priority 0
 echo "water level 3.2 m" | run "$ferry" send field-07/reports
 echo "PUMP 2 FAILED" | run "$ferry" send field-07/reports --urgent
-echo "daily summary" | run "$ferry" send base/reports
+printf '$ %s\n' "ferry send base/reports"
+far=$(echo "daily summary" | "$ferry" send base/reports)
+echo "$far"
 echo "   (that last one is for node 'base': it waits on the outbound side)"
 
 say "4. Browse without taking anything"
@@ -54,6 +56,7 @@ run "$ferry" recv dead --json
 grep "expired" "$dir/ferryd.log" | sed 's/^/   log: /'
 
 say "7. The message for 'base' is kept until a link to base exists"
+run "$ferry" status "$far"
 run "$ferry" status
 
 say "Done: stopping the agent (SIGTERM)"
