@@ -229,6 +229,7 @@ sweep_partials(struct store *st, struct store_ctx *cx, struct store_op *op)
 {
 	uint8_t kbuf[FERRY_ID_LEN], vbuf[STORE_HDR_MAX];
 	uint8_t victims[16][FERRY_ID_LEN];
+	uint64_t lens[16];
 	size_t nv = 0;
 	DBC *c = NULL;
 	DBT k, v;
@@ -249,15 +250,21 @@ sweep_partials(struct store *st, struct store_ctx *cx, struct store_op *op)
 		struct store_hdr h;
 		if (k.size != FERRY_ID_LEN)
 			continue;
-		if (rec_hdr_decode(vbuf, v.size, &h, NULL, NULL) != 0 ||
-		    h.info.stored_ms + st->opts.partial_max_idle_ms <= cx->now)
+		if (rec_hdr_decode(vbuf, v.size, &h, NULL, NULL) != 0) {
+			lens[nv] = UINT64_MAX - STORE_CHUNK_BYTES;
 			memcpy(victims[nv++], kbuf, FERRY_ID_LEN);
+		} else if (h.info.stored_ms + st->opts.partial_max_idle_ms <=
+			   cx->now) {
+			lens[nv] = h.info.msg.payload_len;
+			memcpy(victims[nv++], kbuf, FERRY_ID_LEN);
+		}
 	}
 	(void)c->close(c);
 	if (rc != 0 && rc != DB_NOTFOUND)
 		return store_dberr(cx, rc, "reading partial records");
 	for (size_t i = 0; i < nv; i++) {
-		if ((rc = chunks_delete(st, cx, victims[i])) != 0)
+		if ((rc = payload_free(st, cx, victims[i],
+				       lens[i] + STORE_CHUNK_BYTES)) != 0)
 			return rc;
 		rc = store_db_del(st->partials, cx->txn, victims[i],
 				  FERRY_ID_LEN);
@@ -289,6 +296,12 @@ op_sweep(struct store *st, struct store_ctx *cx, struct store_op *op)
 		rc = sweep_seen(st, cx, op);
 	if (rc == 0)
 		rc = sweep_partials(st, cx, op);
+	if (rc == 0 && cx->rows < STORE_BATCH_ROWS) {
+		int more = 0;
+		rc = store_gc(st, cx, &more, &op->u.sw.stats->bytes_freed);
+		if (more)
+			op->u.sw.more = 1;
+	}
 	free(r);
 	return rc;
 }
@@ -319,11 +332,13 @@ store_sweep(struct store *st, store_dead_fn fn, void *arg,
 		total.leases_returned += round.leases_returned;
 		total.seen_pruned += round.seen_pruned;
 		total.partials_dropped += round.partials_dropped;
+		total.bytes_freed += round.bytes_freed;
 		/* Reported after the commit, so each message exactly once. */
 		for (size_t i = 0; fn != NULL && i < op.u.sw.ndead; i++)
 			fn(&dead[i], arg);
 	} while (op.u.sw.more);
 	free(dead);
+	store_emergency_refill(st);
 	if (stats != NULL)
 		*stats = total;
 	return rc;

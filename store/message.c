@@ -47,6 +47,9 @@ msg_known(struct store *st, struct store_ctx *cx, const uint8_t *id)
 		rc = store_db_exists(st->seen, cx->txn, id, FERRY_ID_LEN);
 	if (rc == 0) {
 		rc = store_db_exists(st->partials, cx->txn, id, FERRY_ID_LEN);
+		if (rc == 0)
+			rc = store_db_exists(st->garbage, cx->txn, id,
+					     FERRY_ID_LEN);
 		if (rc == 1)
 			return 2;
 	}
@@ -254,6 +257,93 @@ chunks_delete(struct store *st, struct store_ctx *cx, const uint8_t *id)
 	return 0;
 }
 
+/*
+ * Deleting a large payload inside the caller's transaction would log every
+ * freed page (Berkeley DB logs overflow pages it frees), so acking a 1 GiB
+ * message would write 1 GiB of log at once -- and could not happen at all
+ * on a full disk.  Large payloads are put in garbage and freed by the
+ * sweep in small transactions; their id stays "busy" until then.
+ */
+int
+payload_free(struct store *st, struct store_ctx *cx, const uint8_t *id,
+	     uint64_t len)
+{
+	int rc;
+
+	if (len <= STORE_GC_NOW_BYTES)
+		return chunks_delete(st, cx, id);
+	rc = store_db_put(st->garbage, cx->txn, id, FERRY_ID_LEN, "", 0);
+	if (rc != 0)
+		return store_dberr(cx, rc, "queueing a payload to free");
+	return 0;
+}
+
+int
+store_gc(struct store *st, struct store_ctx *cx, int *more, uint64_t *freed)
+{
+	uint8_t id[FERRY_ID_LEN], kbuf[FERRY_ID_LEN + 4];
+	unsigned n = 0;
+	DBC *c = NULL;
+	DBT k, v;
+	int rc, rc2;
+
+	{
+		DBC *g = NULL;
+		rc = st->garbage->cursor(st->garbage, cx->txn, &g, 0);
+		if (rc != 0)
+			return store_dberr(cx, rc, "opening a cursor");
+		memset(&k, 0, sizeof(k));
+		memset(&v, 0, sizeof(v));
+		k.data = id;
+		k.ulen = sizeof(id);
+		k.flags = DB_DBT_USERMEM;
+		v.flags = DB_DBT_PARTIAL;
+		rc = g->get(g, &k, &v, DB_FIRST);
+		(void)g->close(g);
+		if (rc == DB_NOTFOUND)
+			return 0;
+		if (rc != 0 || k.size != FERRY_ID_LEN)
+			return store_dberr(cx, rc ? rc : EINVAL,
+					   "reading the garbage list");
+	}
+	rc = st->chunks->cursor(st->chunks, cx->txn, &c, 0);
+	if (rc != 0)
+		return store_dberr(cx, rc, "opening a payload cursor");
+	memset(&k, 0, sizeof(k));
+	memset(&v, 0, sizeof(v));
+	rec_ckey(kbuf, id, 0);
+	k.data = kbuf;
+	k.size = sizeof(kbuf);
+	k.ulen = sizeof(kbuf);
+	k.flags = DB_DBT_USERMEM;
+	v.flags = DB_DBT_PARTIAL;
+	rc = c->get(c, &k, &v, DB_SET_RANGE);
+	while (rc == 0 && k.size == sizeof(kbuf) &&
+	       memcmp(kbuf, id, FERRY_ID_LEN) == 0 && n < STORE_GC_CHUNKS) {
+		rc = c->del(c, 0);
+		if (rc != 0)
+			break;
+		n++;
+		rc = c->get(c, &k, &v, DB_NEXT);
+	}
+	rc2 = c->close(c);
+	if (rc != 0 && rc != DB_NOTFOUND)
+		return store_dberr(cx, rc, "freeing a payload");
+	if (rc2 != 0)
+		return store_dberr(cx, rc2, "freeing a payload");
+	*freed += (uint64_t)n * STORE_CHUNK_BYTES;
+	cx->rows += n;
+	if (n < STORE_GC_CHUNKS || rc == DB_NOTFOUND ||
+	    k.size != sizeof(kbuf) || memcmp(kbuf, id, FERRY_ID_LEN) != 0) {
+		/* This payload is gone: its id may be used again. */
+		rc = store_db_del(st->garbage, cx->txn, id, FERRY_ID_LEN);
+		if (rc != 0 && rc != DB_NOTFOUND)
+			return store_dberr(cx, rc, "updating the garbage list");
+	}
+	*more = 1;
+	return 0;
+}
+
 static int
 seen_put(struct store *st, struct store_ctx *cx, const struct store_hdr *h,
 	 enum store_status_kind why, const char *peer)
@@ -297,7 +387,8 @@ msg_remove(struct store *st, struct store_ctx *cx, struct msg_rec *r,
 	    (rc = msg_exp_del(st, cx, &r->h)) != 0)
 		return rc;
 	if (!r->h.has_inline &&
-	    (rc = chunks_delete(st, cx, r->h.info.msg.id)) != 0)
+	    (rc = payload_free(st, cx, r->h.info.msg.id,
+			       r->h.info.msg.payload_len)) != 0)
 		return rc;
 	rc = store_db_del(st->msgs, cx->txn, r->h.info.msg.id, FERRY_ID_LEN);
 	if (rc != 0)

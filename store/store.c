@@ -295,7 +295,7 @@ int
 store_check_space(struct store *st, struct store_ctx *cx, uint64_t need,
 		  int priority)
 {
-	uint64_t reserve = st->opts.disk_reserve_bytes;
+	uint64_t reserve = st->reserve;
 
 	if (!cx->free_checked) {
 		struct statvfs sv;
@@ -306,16 +306,76 @@ store_check_space(struct store *st, struct store_ctx *cx, uint64_t need,
 	}
 	if (priority >= FERRY_PRIO_MAX)
 		reserve /= 2;
-	/* Berkeley DB writes the payload twice (log, then pages). */
-	if (cx->free_bytes < reserve || cx->free_bytes - reserve < 2 * need) {
+	/* Berkeley DB writes the payload twice (log, then pages), and pages
+	 * round it up: count it two and a half times. */
+	need = need * 5 / 2;
+	if (cx->free_bytes < reserve || cx->free_bytes - reserve < need) {
 		snprintf(cx->errbuf, sizeof(cx->errbuf),
 			 "disk full: %llu bytes free in %s, reserve %llu",
 			 (unsigned long long)cx->free_bytes, st->dir,
 			 (unsigned long long)reserve);
 		return FERRY_ENOSPC;
 	}
-	cx->free_bytes -= 2 * need;
+	cx->free_bytes -= need;
 	return 0;
+}
+
+/*
+ * Emergency space.  The disk reserve keeps the store itself from filling
+ * the disk, but another program can still take the last byte, and then
+ * even an ack (which frees space) cannot write its log record.  So the
+ * store keeps a preallocated file of STORE_EMERGENCY_BYTES, and deletes it
+ * to let a batch that failed with ENOSPC run again: deliveries and custody
+ * hand-overs go on, and free space comes back.  The sweep makes the file
+ * again once there is room.
+ */
+static void
+emergency_path(const struct store *st, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s/emergency.space", st->dir);
+}
+
+static void
+emergency_make(struct store *st)
+{
+	struct statvfs sv;
+	struct stat sb;
+	char path[4096];
+	int fd;
+
+	emergency_path(st, path, sizeof(path));
+	if (stat(path, &sb) == 0 && (uint64_t)sb.st_size >= STORE_EMERGENCY_BYTES)
+		return;
+	if (statvfs(st->dir, &sv) != 0 ||
+	    (uint64_t)sv.f_bavail * sv.f_frsize <
+		    STORE_EMERGENCY_BYTES + st->opts.disk_reserve_bytes)
+		return;
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	if (posix_fallocate(fd, 0, STORE_EMERGENCY_BYTES) != 0 ||
+	    fsync(fd) != 0)
+		(void)unlink(path); /* no room after all: try again later */
+	close(fd);
+}
+
+/* 1 if the emergency file was there and is gone now. */
+static int
+emergency_release(struct store *st)
+{
+	char path[4096];
+
+	emergency_path(st, path, sizeof(path));
+	if (unlink(path) != 0)
+		return 0;
+	st->emergency_used++;
+	return 1;
+}
+
+void
+store_emergency_refill(struct store *st)
+{
+	emergency_make(st);
 }
 
 /* ------------------------------------------------------- writer thread */
@@ -387,9 +447,15 @@ batch_run(struct store *st, struct store_op *ops, size_t n)
 		return rc;
 	}
 	for (op = ops, i = 0; op != NULL && i < n; op = op->next, i++) {
+		cx.errbuf[0] = '\0';
 		op->result = op->fn(st, &cx, op);
 		if (op->result == STORE_EABORT || cx.dberr != 0)
 			break;
+		if (op->result != 0 && cx.errbuf[0] != '\0') {
+			size_t len = strnlen(cx.errbuf, sizeof(op->err) - 1);
+			memcpy(op->err, cx.errbuf, len);
+			op->err[len] = '\0';
+		}
 		if (op->sync)
 			sync = 1;
 	}
@@ -409,8 +475,9 @@ batch_run(struct store *st, struct store_op *ops, size_t n)
 		return rc;
 	}
 	batch_clean(&cx);
-	/* Keep the log short: checkpoint once 32 MiB of log has piled up. */
-	(void)st->env->txn_checkpoint(st->env, 32 * 1024, 0, 0);
+	/* Keep the log short: checkpoint once 8 MiB of log has piled up,
+	 * so that log files (16 MiB each) are removed soon after. */
+	(void)st->env->txn_checkpoint(st->env, 8 * 1024, 0, 0);
 	return 0;
 }
 
@@ -423,6 +490,8 @@ batch_execute(struct store *st, struct store_op *ops, size_t n)
 
 	for (;;) {
 		rc = batch_run(st, ops, n);
+		if (rc == ENOSPC && emergency_release(st))
+			continue; /* with the emergency space freed */
 		if (rc != DB_LOCK_DEADLOCK || ++tries > 50)
 			break;
 	}
@@ -440,8 +509,12 @@ batch_execute(struct store *st, struct store_op *ops, size_t n)
 			batch_execute(st, op, 1);
 		return;
 	}
-	for (op = ops, i = 0; i < n; op = op->next, i++)
+	for (op = ops, i = 0; i < n; op = op->next, i++) {
 		op->result = store_map_dberr(rc);
+		size_t len = strnlen(last_error, sizeof(op->err) - 1);
+		memcpy(op->err, last_error, len);
+		op->err[len] = '\0';
+	}
 }
 
 static void *
@@ -501,6 +574,8 @@ store_submit(struct store *st, struct store_op *op)
 	op->done = 0;
 	op->next = NULL;
 	op->result = 0;
+	op->err[0] = '\0';
+	last_error[0] = '\0';
 	pthread_mutex_lock(&st->mu);
 	if (st->stopping) {
 		pthread_mutex_unlock(&st->mu);
@@ -515,6 +590,8 @@ store_submit(struct store *st, struct store_op *op)
 	while (!op->done)
 		pthread_cond_wait(&st->done_cv, &st->mu);
 	pthread_mutex_unlock(&st->mu);
+	if (op->err[0] != '\0')
+		memcpy(last_error, op->err, sizeof(op->err));
 	return op->result;
 }
 
@@ -526,6 +603,37 @@ env_errcall(const DB_ENV *env, const char *pfx, const char *msg)
 	(void)env;
 	(void)pfx;
 	store_seterr("berkeley db: %s", msg);
+}
+
+/* Sizes and limits of a fresh environment handle. */
+static int
+env_config(struct store *st)
+{
+	int rc;
+
+	st->env->set_errcall(st->env, env_errcall);
+	{
+		uint64_t cache = st->opts.cache_bytes;
+		if (cache < (4u << 20))
+			cache = 4u << 20;
+		rc = st->env->set_cachesize(st->env, (uint32_t)(cache >> 30),
+					    (uint32_t)(cache & 0x3fffffff), 1);
+	}
+	if (rc == 0)
+		rc = st->env->set_lk_detect(st->env, DB_LOCK_DEFAULT);
+	if (rc == 0)
+		rc = st->env->set_lg_bsize(st->env, 4u << 20);
+	if (rc == 0)
+		rc = st->env->set_lg_max(st->env, STORE_LOG_FILE_BYTES);
+	if (rc == 0)
+		rc = st->env->set_lk_max_locks(st->env, 50000);
+	if (rc == 0)
+		rc = st->env->set_lk_max_objects(st->env, 50000);
+	if (rc == 0)
+		rc = st->env->set_lk_max_lockers(st->env, 2000);
+	if (rc == 0)
+		rc = st->env->set_tx_max(st->env, 1000);
+	return rc;
 }
 
 static int
@@ -590,9 +698,9 @@ schema_check(struct store *st)
 static void
 store_free(struct store *st)
 {
-	DB **dbs[] = {&st->msgs,  &st->chunks, &st->qidx,     &st->lidx,
-		      &st->oidx,  &st->eidx,   &st->seen,     &st->seenx,
-		      &st->queues, &st->partials, &st->meta};
+	DB **dbs[] = {&st->msgs,   &st->chunks,   &st->qidx,    &st->lidx,
+		      &st->oidx,   &st->eidx,     &st->seen,    &st->seenx,
+		      &st->queues, &st->partials, &st->garbage, &st->meta};
 
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
 		if (*dbs[i] != NULL)
@@ -660,6 +768,21 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 	if (st->opts.clock_ms == NULL)
 		st->opts.clock_ms = real_clock_ms;
 	snprintf(st->node, sizeof(st->node), "%s", o->node_name);
+	/*
+	 * The reserve must hold what the store may still write after it
+	 * stops accepting: every dirty page of the cache, a log file being
+	 * zero-filled by recovery, and a spare log file.  A smaller setting
+	 * is raised to that, or a full disk could tear a page.
+	 */
+	{
+		uint64_t cache = st->opts.cache_bytes < (4u << 20)
+					 ? (4u << 20)
+					 : st->opts.cache_bytes;
+		uint64_t floor = cache * 5 / 4 + 2 * STORE_LOG_FILE_BYTES;
+		st->reserve = st->opts.disk_reserve_bytes > floor
+				      ? st->opts.disk_reserve_bytes
+				      : floor;
+	}
 	st->opts.node_name = st->node;
 	st->dir = strdup(dir);
 	if (st->dir == NULL) {
@@ -677,36 +800,35 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 	rc = db_env_create(&st->env, 0);
 	if (rc != 0)
 		goto dbfail;
-	st->env->set_errcall(st->env, env_errcall);
-	{
-		uint64_t cache = st->opts.cache_bytes;
-		if (cache < (4u << 20))
-			cache = 4u << 20;
-		rc = st->env->set_cachesize(st->env, (uint32_t)(cache >> 30),
-					    (uint32_t)(cache & 0x3fffffff), 1);
-	}
-	if (rc == 0)
-		rc = st->env->set_lk_detect(st->env, DB_LOCK_DEFAULT);
-	if (rc == 0)
-		rc = st->env->set_lg_bsize(st->env, 4u << 20);
-	if (rc == 0)
-		rc = st->env->set_lg_max(st->env, 64u << 20);
-	if (rc == 0)
-		rc = st->env->set_lk_max_locks(st->env, 50000);
-	if (rc == 0)
-		rc = st->env->set_lk_max_objects(st->env, 50000);
-	if (rc == 0)
-		rc = st->env->set_lk_max_lockers(st->env, 2000);
-	if (rc == 0)
-		rc = st->env->set_tx_max(st->env, 1000);
-	if (rc != 0)
+	if ((rc = env_config(st)) != 0)
 		goto dbfail;
 	/* DB_PRIVATE: one process (ferryd) owns the store, guarded by the
 	 * LOCK file; the region lives in its heap. */
 	flags = DB_CREATE | DB_INIT_TXN | DB_INIT_LOG | DB_INIT_LOCK |
 		DB_INIT_MPOOL | DB_THREAD | DB_RECOVER | DB_PRIVATE;
 	rc = st->env->open(st->env, dir, flags, 0600);
+	if (rc != 0 && emergency_release(st)) {
+		/* Recovery writes too: on a full disk, use the emergency
+		 * space and try once more with a fresh handle. */
+		(void)st->env->close(st->env, 0);
+		st->env = NULL;
+		last_error[0] = '\0';
+		rc = db_env_create(&st->env, 0);
+		if (rc == 0)
+			rc = env_config(st);
+		if (rc == 0)
+			rc = st->env->open(st->env, dir, flags, 0600);
+	}
 	if (rc != 0) {
+		struct statvfs sv;
+		if (statvfs(dir, &sv) == 0 &&
+		    (uint64_t)sv.f_bavail * sv.f_frsize < (1u << 20)) {
+			store_seterr("cannot open the store in %s: the disk is "
+				     "full (%s); free some space and try again",
+				     dir, db_strerror(rc));
+			err = FERRY_ENOSPC;
+			goto fail;
+		}
 		if (last_error[0] == '\0')
 			store_seterr("cannot open the store in %s: %s", dir,
 				     db_strerror(rc));
@@ -720,7 +842,7 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 	if ((err = schema_check(st)) != 0)
 		goto fail;
 	if ((rc = db_open(st, &st->msgs, "msgs.db", 8192)) != 0 ||
-	    (rc = db_open(st, &st->chunks, "chunks.db", 65536)) != 0 ||
+	    (rc = db_open(st, &st->chunks, "chunks.db", 16384)) != 0 ||
 	    (rc = db_open(st, &st->qidx, "qidx.db", 0)) != 0 ||
 	    (rc = db_open(st, &st->lidx, "lidx.db", 0)) != 0 ||
 	    (rc = db_open(st, &st->oidx, "oidx.db", 0)) != 0 ||
@@ -728,7 +850,8 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 	    (rc = db_open(st, &st->seen, "seen.db", 0)) != 0 ||
 	    (rc = db_open(st, &st->seenx, "seenx.db", 0)) != 0 ||
 	    (rc = db_open(st, &st->queues, "queues.db", 0)) != 0 ||
-	    (rc = db_open(st, &st->partials, "partials.db", 0)) != 0)
+	    (rc = db_open(st, &st->partials, "partials.db", 0)) != 0 ||
+	    (rc = db_open(st, &st->garbage, "garbage.db", 0)) != 0)
 		goto dbfail;
 	if ((rc = meta_load(st)) != 0)
 		goto dbfail;
@@ -749,6 +872,7 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 		goto fail;
 	}
 	st->thread_started = 1;
+	emergency_make(st);
 	*out = st;
 	return 0;
 dbfail:
@@ -1178,6 +1302,7 @@ store_stats(struct store *st, struct store_stats *out)
 	out->ops = st->n_ops;
 	pthread_mutex_unlock(&st->mu);
 	out->quota_bytes = st->opts.quota_bytes;
+	out->reserve_bytes = st->reserve;
 	return 0;
 }
 

@@ -41,7 +41,10 @@ struct store_opts {
 	uint64_t quota_bytes;	     /* whole store; 0 = unlimited */
 	uint64_t queue_quota_bytes;  /* default per queue; 0 = unlimited */
 	uint64_t queue_quota_msgs;   /* default per queue; 0 = unlimited */
-	uint64_t disk_reserve_bytes; /* refuse new messages below this free */
+	uint64_t disk_reserve_bytes; /* refuse new messages below this free;
+				      * raised to at least 1.25 x cache +
+				      * 32 MiB, what the store may still
+				      * write once it refuses */
 	uint64_t cache_bytes;	     /* Berkeley DB cache */
 	int64_t seen_retention_ms;   /* dedup memory for messages without TTL */
 	int64_t seen_margin_ms;	     /* kept past a message's expiry */
@@ -279,13 +282,16 @@ struct store_sweep_stats {
 	uint64_t leases_returned; /* leases that ran out */
 	uint64_t seen_pruned;	  /* dedup entries forgotten */
 	uint64_t partials_dropped;
+	uint64_t bytes_freed; /* payload of removed large messages */
 };
 
 /*
  * Return leases that ran out, move expired messages to the dead queue
  * (calling fn once for each, which may be NULL), forget old dedup entries
- * and drop stale partial streams.  Call it from a
- * timer; it works in bounded batches until nothing is left.
+ * and drop stale partial streams.  It also frees the disk space of removed
+ * payloads larger than 2 MiB (freed in small transactions here rather
+ * than at ack time; until then their id is refused as busy).  Call it from
+ * a timer; it works in bounded batches until nothing is left.
  */
 FERRY_MUST_CHECK int store_sweep(struct store *st, store_dead_fn fn,
 				 void *arg, struct store_sweep_stats *stats);
@@ -298,6 +304,7 @@ struct store_stats {
 	uint64_t commits;	  /* writer-thread commits since open */
 	uint64_t ops;		  /* operations in them */
 	uint64_t quota_bytes;
+	uint64_t reserve_bytes; /* effective disk reserve (see store_opts) */
 };
 
 FERRY_MUST_CHECK int store_stats(struct store *st, struct store_stats *out);

@@ -13,6 +13,7 @@
  *   seenx     be64 forget_at . id -> ""
  *   queues    name -> queue record (counters and limits)
  *   partials  id -> header record of a payload being streamed in
+ *   garbage   id -> ""  (chunks of a large payload still to be freed)
  *   meta      "schema", "seq", "totals"
  *
  * Invariants (checked by the unit tests):
@@ -53,6 +54,10 @@
 #define STORE_SYNC_EVERY (8u << 20) /* streamed bytes between log flushes */
 #define STORE_QKEY_MAX (FERRY_QUEUE_MAX + 1 + 1 + 8)
 #define STORE_QCACHE_BUCKETS 1024
+#define STORE_EMERGENCY_BYTES (8u << 20) /* see emergency_make */
+#define STORE_LOG_FILE_BYTES (16u << 20)
+#define STORE_GC_NOW_BYTES (2u << 20) /* payloads up to this are freed at once */
+#define STORE_GC_CHUNKS 32		/* chunks freed per sweep transaction */
 #define STORE_SWEEP_DEAD_MAX 128 /* reported per sweep transaction */
 
 /* Internal result: a database call failed; the batch is aborted. */
@@ -86,6 +91,7 @@ struct store_op {
 	int sync;   /* wants its commit flushed to disk */
 	int result; /* out */
 	int done;
+	char err[200]; /* out: detail for store_last_error() */
 	struct store_op *next;
 	union {
 		struct {
@@ -134,7 +140,8 @@ struct store_ctx {
 struct store {
 	DB_ENV *env;
 	DB *msgs, *chunks, *qidx, *lidx, *oidx, *eidx, *seen, *seenx, *queues,
-	    *partials, *meta;
+	    *partials, *garbage, *meta;
+	uint64_t reserve; /* effective disk reserve, see store_open */
 	char *dir;
 	int lock_fd;
 	struct store_opts opts;
@@ -147,6 +154,7 @@ struct store {
 	struct store_op *head, *tail;
 	int stopping;
 	int broken; /* the environment needs recovery: refuse writes */
+	unsigned emergency_used; /* times the emergency space was freed */
 
 	/* Owned by the writer thread. */
 	uint64_t seq;
@@ -159,6 +167,7 @@ struct store {
 };
 
 /* store.c */
+void store_emergency_refill(struct store *st);
 int store_submit(struct store *st, struct store_op *op);
 void store_seterr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int store_dberr(struct store_ctx *cx, int rc, const char *what);
@@ -229,7 +238,16 @@ int msg_remove(struct store *st, struct store_ctx *cx, struct msg_rec *r,
 int msg_dead(struct store *st, struct store_ctx *cx, struct msg_rec *r,
 	     enum store_dead_reason reason);
 int chunks_delete(struct store *st, struct store_ctx *cx, const uint8_t *id);
-/* 0 unknown, 1 accepted before (msgs or seen), 2 being streamed in. */
+/* Free the chunks of id (len payload bytes): at once when small, else
+ * later, in bounded transactions of the sweep (store_gc). */
+int payload_free(struct store *st, struct store_ctx *cx, const uint8_t *id,
+		 uint64_t len);
+/* Free up to STORE_GC_CHUNKS chunks of deferred payloads; *more is set
+ * when some are left. */
+int store_gc(struct store *st, struct store_ctx *cx, int *more,
+	     uint64_t *freed);
+/* 0 unknown, 1 accepted before (msgs or seen), 2 being streamed in or
+ * its old chunks are still being freed. */
 int msg_known(struct store *st, struct store_ctx *cx, const uint8_t *id);
 int store_db_exists(DB *db, DB_TXN *t, const void *k, size_t klen);
 

@@ -251,11 +251,13 @@ flush_chunk(struct store *st, struct store_ctx *cx, struct store_writer *w)
 }
 
 static int
-partial_drop(struct store *st, struct store_ctx *cx, const uint8_t *id)
+partial_drop(struct store *st, struct store_ctx *cx, const uint8_t *id,
+	     uint64_t len)
 {
 	int rc;
 
-	if ((rc = chunks_delete(st, cx, id)) != 0)
+	/* len counts what is durable; a chunk in flight may add one more. */
+	if ((rc = payload_free(st, cx, id, len + STORE_CHUNK_BYTES)) != 0)
 		return rc;
 	rc = store_db_del(st->partials, cx->txn, id, FERRY_ID_LEN);
 	if (rc != 0 && rc != DB_NOTFOUND)
@@ -281,7 +283,8 @@ wr_commit(struct store *st, struct store_ctx *cx, struct store_writer *w)
 	rc = check_limits(st, &w->h.info.msg, w->h.info.msg.payload_len,
 			  local);
 	if (rc != 0) {
-		int rc2 = partial_drop(st, cx, w->h.info.msg.id);
+		int rc2 = partial_drop(st, cx, w->h.info.msg.id,
+				       w->h.info.msg.payload_len);
 		return rc2 != 0 ? rc2 : rc;
 	}
 	rc = store_db_del(st->partials, cx->txn, w->h.info.msg.id,
@@ -358,7 +361,7 @@ op_writer(struct store *st, struct store_ctx *cx, struct store_op *op)
 	case WR_COMMIT:
 		return wr_commit(st, cx, w);
 	case WR_ABORT:
-		return partial_drop(st, cx, w->h.info.msg.id);
+		return partial_drop(st, cx, w->h.info.msg.id, w->off);
 	case WR_RESUME:
 		return wr_resume(st, cx, w);
 	}

@@ -46,32 +46,33 @@
 
 #include "store/store.h"
 
-#define T_PASS 0
-#define T_FAIL 1
-#define T_SKIP 77
+#define T_PASS	  0
+#define T_FAIL	  1
+#define T_SKIP	  77
 #define T_HARNESS 99
 
-#define NODE "full"
-#define QUEUE "full/q"
-#define TMPFS_MIB 128	/* room for a 64 MiB Berkeley DB log file */
-#define TMPFS_OPTS "size=128m,mode=0700"
-#define BALLAST_BYTES (32u << 20)
-#define RESERVE_BYTES (4u << 20)
-#define CACHE_BYTES (8u << 20)
-#define MSG_MIN_BYTES 1024u
-#define MSG_MAX_BYTES (64u * 1024u)
+#define NODE	       "full"
+#define QUEUE	       "full/q"
+#define TMPFS_MIB      192 /* the store's reserve (>= 42 MiB here) and room */
+#define TMPFS_OPTS     "size=192m,mode=0700"
+#define BALLAST_BYTES  (48u << 20)
+#define RESERVE_BYTES  (4u << 20)
+#define CACHE_BYTES    (8u << 20)
+#define MSG_MIN_BYTES  1024u
+#define MSG_MAX_BYTES  (64u * 1024u)
 #define FILL_MAX_BYTES (256ull << 20) /* a put must fail well before */
-#define REFILL_MSGS 30		      /* puts that must work again */
-#define STREAM_BYTES (20u << 20)      /* more than a 16 MiB stream */
-#define STREAM_ROOM (8u << 20)	      /* free above the reserve for it */
-#define STREAM_PIECE (64u * 1024u)
-#define IO_BYTES (64u * 1024u)
-#define BATCH_N 3
+#define REFILL_MSGS    30	      /* puts that must work again */
+#define STREAM_BYTES   (20u << 20)    /* more than a 16 MiB stream */
+#define STREAM_ROOM    (8u << 20)     /* free above the reserve for it */
+#define ROOM_BYTES     (4u << 20) /* above the reserve, once space is freed */
+#define STREAM_PIECE   (64u * 1024u)
+#define IO_BYTES       (64u * 1024u)
+#define BATCH_N	       3
 #define FAIL_LINES_MAX 100
 
-#define P_FILL 1
-#define P_REFILL 3
-#define P_STREAM 4
+#define P_FILL	    1
+#define P_REFILL    3
+#define P_STREAM    4
 #define P_NORESERVE 5
 
 /* ------------------------------------------------------------ payloads */
@@ -174,7 +175,7 @@ now_ms(void)
 
 struct test {
 	char mnt[PATH_MAX];
-	char dir[PATH_MAX];	/* the store */
+	char dir[PATH_MAX]; /* the store */
 	char ballast[PATH_MAX];
 	struct store *st;
 	uint64_t rng;
@@ -184,14 +185,17 @@ struct test {
 	uint8_t (*ids)[FERRY_ID_LEN]; /* committed, not acked */
 	size_t n_ids, cap_ids;
 	uint8_t *buf, *exp;
-	uint8_t *batch; /* BATCH_N payloads */
+	uint8_t *batch;			 /* BATCH_N payloads */
+	uint8_t leased_id[FERRY_ID_LEN]; /* taken, but the ack failed */
+	int leased;
+	uint64_t reserve;	      /* disk_reserve_bytes of the open store */
+	uint64_t bad_msgs, bad_bytes; /* found wrong, dropped from ids */
 	unsigned failures;
 	int harness; /* the harness itself failed: exit 99 */
 };
 
-static void
-fail(struct test *t, const uint8_t *id, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static void fail(struct test *t, const uint8_t *id, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void
 fail(struct test *t, const uint8_t *id, const char *fmt, ...)
@@ -211,9 +215,8 @@ fail(struct test *t, const uint8_t *id, const char *fmt, ...)
 	putchar('\n');
 }
 
-static void
-note(struct test *t, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+static void note(struct test *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 note(struct test *t, const char *fmt, ...)
@@ -260,7 +263,7 @@ store_kib(struct test *t)
 		struct stat sb;
 
 		if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) ==
-			    0 &&
+			0 &&
 		    S_ISREG(sb.st_mode))
 			bytes += (uint64_t)sb.st_blocks * 512;
 	}
@@ -352,6 +355,18 @@ ballast_remove(struct test *t)
 	return 0;
 }
 
+/* The reserve the store really keeps (it raises a small setting). */
+static uint64_t
+reserve_eff(struct test *t)
+{
+	struct store_stats ss;
+
+	if (t->st != NULL && store_stats(t->st, &ss) == 0 &&
+	    ss.reserve_bytes > t->reserve)
+		return ss.reserve_bytes;
+	return t->reserve;
+}
+
 /*
  * Close and open the store again.  Should the open fail, free the ballast
  * and try once more, to tell "cannot open on a full disk" from "lost".
@@ -368,11 +383,13 @@ store_reopen(struct test *t, uint64_t reserve)
 	o.node_name = NODE;
 	o.disk_reserve_bytes = reserve;
 	o.cache_bytes = CACHE_BYTES;
+	t->reserve = reserve;
 	rc = store_open(t->dir, &o, &t->st);
 	if (rc == 0)
 		return 0;
-	fail(t, NULL, "store_open: %s (%s); %" PRIu64 " KiB free, store "
-		      "files %" PRIu64 " KiB",
+	fail(t, NULL,
+	     "store_open: %s (%s); %" PRIu64 " KiB free, store "
+	     "files %" PRIu64 " KiB",
 	     ferry_strerror(rc), store_last_error(), fs_free(t) >> 10,
 	     store_kib(t));
 	if (access(t->ballast, F_OK) != 0 || ballast_remove(t) != 0)
@@ -382,8 +399,9 @@ store_reopen(struct test *t, uint64_t reserve)
 		fail(t, NULL, "store_open with the ballast gone: %s (%s)",
 		     ferry_strerror(rc), store_last_error());
 	else
-		note(t, "store_open works with the ballast gone (%" PRIu64
-			" KiB free)",
+		note(t,
+		     "store_open works with the ballast gone (%" PRIu64
+		     " KiB free)",
 		     fs_free(t) >> 10);
 	return rc;
 }
@@ -401,9 +419,8 @@ msg_make(struct test *t, struct ferry_msg *m, uint32_t len)
 static uint32_t
 msg_size(struct test *t)
 {
-	return MSG_MIN_BYTES +
-	       (uint32_t)(rng_next(&t->rng) %
-			  (MSG_MAX_BYTES - MSG_MIN_BYTES + 1));
+	return MSG_MIN_BYTES + (uint32_t)(rng_next(&t->rng) %
+					  (MSG_MAX_BYTES - MSG_MIN_BYTES + 1));
 }
 
 /* One put of len bytes; on success the id joins the committed set. */
@@ -439,8 +456,8 @@ verify_payload(struct test *t, const uint8_t *id, uint64_t len)
 
 		rc = store_reader_read(rd, t->buf, IO_BYTES, &n);
 		if (rc != 0) {
-			fail(t, id, "store_reader_read at %" PRIu64 ": %s",
-			     off, ferry_strerror(rc));
+			fail(t, id, "store_reader_read at %" PRIu64 ": %s", off,
+			     ferry_strerror(rc));
 			goto out;
 		}
 		if (n == 0)
@@ -451,9 +468,19 @@ verify_payload(struct test *t, const uint8_t *id, uint64_t len)
 		}
 		payload_fill(key, off, t->exp, n);
 		if (memcmp(t->buf, t->exp, n) != 0) {
-			fail(t, id, "payload differs in bytes %" PRIu64
-				    "..%" PRIu64,
-			     off, off + n);
+			size_t k = 0, zeros = 0, diff = 0;
+
+			while (t->buf[k] == t->exp[k])
+				k++;
+			for (size_t x = k; x < n; x++) {
+				diff += t->buf[x] != t->exp[x];
+				zeros += t->buf[x] != t->exp[x] && !t->buf[x];
+			}
+			fail(t, id,
+			     "payload of %" PRIu64 " bytes is wrong from byte "
+			     "%" PRIu64 " (%zu of the next %zu bytes differ, "
+			     "%zu of them are 0)",
+			     len, off + k, diff, n - k, zeros);
 			goto out;
 		}
 		off += n;
@@ -469,44 +496,73 @@ out:
 	return ret;
 }
 
-/* Every committed message: present, queued, complete, right. */
+/* One committed message: present, queued (or leased), complete, right. */
+static int
+verify_one(struct test *t, const uint8_t *id, const char *when, int *present)
+{
+	struct store_msg_info info;
+	int rc, leased_ok;
+
+	*present = 0;
+	rc = store_get(t->st, id, &info);
+	if (rc != 0) {
+		fail(t, id, "%s: store_get: %s", when, ferry_strerror(rc));
+		return -1;
+	}
+	*present = 1;
+	/* taken, and then the ack failed: it keeps its lease */
+	leased_ok = t->leased && memcmp(id, t->leased_id, FERRY_ID_LEN) == 0;
+	if ((info.state != STORE_QUEUED &&
+	     !(leased_ok && info.state == STORE_LEASED)) ||
+	    info.msg.payload_len != id_len(id)) {
+		fail(t, id,
+		     "%s: state %s, payload_len %" PRIu64
+		     ", want queued, %" PRIu32,
+		     when, store_state_name(info.state), info.msg.payload_len,
+		     id_len(id));
+		return -1;
+	}
+	return verify_payload(t, id, id_len(id));
+}
+
+/*
+ * Every committed message, and the queue counters.  A message found wrong
+ * is reported once and then dropped from the committed set (its bytes
+ * still count while its header is there).
+ */
 static void
 verify_all(struct test *t, const char *when)
 {
 	unsigned before = t->failures;
 	struct store_queue_stats qs;
-	uint64_t bytes = 0;
+	uint64_t bytes = 0, msgs = 0;
+	size_t j = 0;
 	int rc;
 
 	for (size_t i = 0; i < t->n_ids; i++) {
-		const uint8_t *id = t->ids[i];
-		struct store_msg_info info;
+		int present;
 
-		rc = store_get(t->st, id, &info);
-		if (rc != 0) {
-			fail(t, id, "%s: store_get: %s", when,
-			     ferry_strerror(rc));
-			continue;
+		rc = verify_one(t, t->ids[i], when, &present);
+		if (rc == 0) {
+			memmove(t->ids[j++], t->ids[i], FERRY_ID_LEN);
+			bytes += id_len(t->ids[i]);
+		} else if (present) {
+			t->bad_msgs++;
+			t->bad_bytes += id_len(t->ids[i]);
 		}
-		if (info.state != STORE_QUEUED ||
-		    info.msg.payload_len != id_len(id)) {
-			fail(t, id, "%s: state %s, payload_len %" PRIu64
-				    ", want queued, %" PRIu32,
-			     when, store_state_name(info.state),
-			     info.msg.payload_len, id_len(id));
-			continue;
-		}
-		bytes += id_len(id);
-		(void)verify_payload(t, id, id_len(id));
 	}
+	t->n_ids = j;
+	msgs = t->n_ids + t->bad_msgs;
+	bytes += t->bad_bytes;
 	rc = store_queue_stats(t->st, QUEUE, &qs);
 	if (rc != 0)
 		fail(t, NULL, "%s: store_queue_stats: %s", when,
 		     ferry_strerror(rc));
-	else if (qs.msgs != t->n_ids || qs.bytes != bytes)
-		fail(t, NULL, "%s: queue counters say %" PRIu64 " msgs %" PRIu64
-			      " bytes, want %zu msgs %" PRIu64 " bytes",
-		     when, qs.msgs, qs.bytes, t->n_ids, bytes);
+	else if (qs.msgs != msgs || qs.bytes != bytes)
+		fail(t, NULL,
+		     "%s: queue counters say %" PRIu64 " msgs %" PRIu64
+		     " bytes, want %" PRIu64 " msgs %" PRIu64 " bytes",
+		     when, qs.msgs, qs.bytes, msgs, bytes);
 	if (t->failures == before)
 		note(t, "%s: all %zu messages intact", when, t->n_ids);
 }
@@ -541,19 +597,21 @@ fill_store(struct test *t, uint32_t fixed_len, uint64_t *put_bytes,
 		if (rc != 0) {
 			check_absent(t, id, "the refused put");
 			if (rc != FERRY_ENOSPC)
-				fail(t, id, "put of %" PRIu32 " bytes with %"
-					    PRIu64 " KiB free: %s (%s), want "
-					    "%s",
-				     len, fs_free(t) >> 10,
-				     ferry_strerror(rc), store_last_error(),
+				fail(t, id,
+				     "put of %" PRIu32 " bytes with %" PRIu64
+				     " KiB free: %s (%s), want "
+				     "%s",
+				     len, fs_free(t) >> 10, ferry_strerror(rc),
+				     store_last_error(),
 				     ferry_strerror(FERRY_ENOSPC));
 			return rc;
 		}
 		*put_bytes += len;
 		(*puts)++;
 	}
-	fail(t, NULL, "%" PRIu64 " MiB put into a %d MiB file system and no "
-		      "put failed",
+	fail(t, NULL,
+	     "%" PRIu64 " MiB put into a %d MiB file system and no "
+	     "put failed",
 	     *put_bytes >> 20, TMPFS_MIB);
 	return 0;
 }
@@ -583,8 +641,7 @@ batch_refused(struct test *t)
 		if (res != FERRY_ENOSPC)
 			fail(t, m[i].id,
 			     "batch put on a full disk: %s, want %s",
-			     ferry_strerror(res),
-			     ferry_strerror(FERRY_ENOSPC));
+			     ferry_strerror(res), ferry_strerror(FERRY_ENOSPC));
 		if (res == 0 && ids_add(t, m[i].id) != 0)
 			return;
 		if (res != 0)
@@ -609,12 +666,11 @@ phase_fill(struct test *t)
 	if (ballast_add(t, BALLAST_BYTES) < 0)
 		return;
 	if (fill_store(t, 0, &put_bytes, &puts) != FERRY_ENOSPC ||
-	    fill_store(t, MSG_MIN_BYTES, &small_bytes, &small) !=
-		    FERRY_ENOSPC)
+	    fill_store(t, MSG_MIN_BYTES, &small_bytes, &small) != FERRY_ENOSPC)
 		return;
-	note(t, "%zu puts (%" PRIu64 " KiB) and %zu of 1 KiB before "
-		"FERRY_ENOSPC; %" PRIu64 " KiB free, store files %" PRIu64
-		" KiB",
+	note(t,
+	     "%zu puts (%" PRIu64 " KiB) and %zu of 1 KiB before "
+	     "FERRY_ENOSPC; %" PRIu64 " KiB free, store files %" PRIu64 " KiB",
 	     puts, put_bytes >> 10, small, fs_free(t) >> 10, store_kib(t));
 	rc = put_one(t, MSG_MIN_BYTES, id);
 	if (rc != FERRY_ENOSPC)
@@ -626,45 +682,71 @@ phase_fill(struct test *t)
 	verify_all(t, "full");
 	/* Delivering out must go on while the disk is full. */
 	rc = store_take(t->st, QUEUE, 60000, &info, &token);
-	if (rc == 0)
+	if (rc == 0) {
+		memcpy(t->leased_id, info.msg.id, FERRY_ID_LEN);
+		t->leased = 1;
 		rc = store_ack(t->st, info.msg.id, token);
+	}
 	if (rc != 0) {
-		fail(t, NULL, "take and ack on a full disk: %s (%s); %" PRIu64
-			      " KiB free, store files %" PRIu64 " KiB",
+		fail(t, NULL,
+		     "take and ack on a full disk: %s (%s); %" PRIu64
+		     " KiB free, store files %" PRIu64 " KiB",
 		     ferry_strerror(rc), store_last_error(), fs_free(t) >> 10,
 		     store_kib(t));
 		return;
 	}
+	t->leased = 0;
 	ids_del(t, info.msg.id);
 	check_absent(t, info.msg.id, "acked on a full disk");
+}
+
+/*
+ * With the ballast gone there must be room again, and puts must succeed
+ * on the same handle.  Returns -1 when there was no room to try.
+ */
+static int
+refill(struct test *t, const char *after)
+{
+	uint8_t id[FERRY_ID_LEN];
+	uint64_t free_b;
+
+	if (ballast_remove(t) != 0)
+		return -1;
+	free_b = fs_free(t);
+	if (free_b < reserve_eff(t) + ROOM_BYTES) {
+		fail(t, NULL,
+		     "%s: only %" PRIu64 " KiB free with the ballast "
+		     "gone: the store's files took %" PRIu64 " KiB",
+		     after, free_b >> 10, store_kib(t));
+		return -1;
+	}
+	for (int i = 0; i < REFILL_MSGS; i++) {
+		int rc = put_one(t, msg_size(t), id);
+
+		if (rc != 0) {
+			fail(t, id,
+			     "%s: put with %" PRIu64 " KiB free: %s "
+			     "(%s)",
+			     after, free_b >> 10, ferry_strerror(rc),
+			     store_last_error());
+			return 0;
+		}
+	}
+	note(t, "%s: %d puts succeed again", after, REFILL_MSGS);
+	return 0;
 }
 
 /* Phases 2 and 3: reopen while full, then free space and put again. */
 static void
 phase_reopen_refill(struct test *t)
 {
-	uint8_t id[FERRY_ID_LEN];
-
 	t->phase = 2;
 	if (store_reopen(t, RESERVE_BYTES) != 0)
 		return;
 	verify_all(t, "reopened while full");
 	t->phase = P_REFILL;
-	if (ballast_remove(t) != 0)
-		return;
-	for (int i = 0; i < REFILL_MSGS; i++) {
-		int rc = put_one(t, msg_size(t), id);
-
-		if (rc != 0) {
-			fail(t, id, "put after freeing %u MiB: %s (%s)",
-			     BALLAST_BYTES >> 20, ferry_strerror(rc),
-			     store_last_error());
-			return;
-		}
-	}
-	note(t, "%d puts succeed again, %" PRIu64 " KiB free", REFILL_MSGS,
-	     fs_free(t) >> 10);
-	verify_all(t, "space freed");
+	if (refill(t, "ballast deleted") == 0)
+		verify_all(t, "space freed");
 }
 
 /* Write the stream; 0 if all of it was accepted and committed. */
@@ -701,21 +783,21 @@ phase_stream(struct test *t)
 {
 	struct store_writer *w = NULL;
 	struct ferry_msg m;
-	uint8_t id[FERRY_ID_LEN];
 	uint64_t free_b, done = 0, off = 0;
 	const char *where = "";
 	int rc;
 
 	t->phase = P_STREAM;
 	free_b = fs_free(t);
-	if (free_b > RESERVE_BYTES + STREAM_ROOM &&
-	    ballast_add(t, free_b - RESERVE_BYTES - STREAM_ROOM) < 0)
+	if (free_b > reserve_eff(t) + STREAM_ROOM &&
+	    ballast_add(t, free_b - reserve_eff(t) - STREAM_ROOM) < 0)
 		return;
+	free_b = fs_free(t);
 	msg_make(t, &m, STREAM_BYTES);
 	rc = stream_run(t, &m, &done, &where);
 	if (rc == 0) {
-		fail(t, m.id, "a %u MiB stream was committed with %" PRIu64
-			      " KiB free",
+		fail(t, m.id,
+		     "a %u MiB stream was committed with %" PRIu64 " KiB free",
 		     STREAM_BYTES >> 20, free_b >> 10);
 		if (ids_add(t, m.id) != 0)
 			return;
@@ -725,11 +807,16 @@ phase_stream(struct test *t)
 		if (rc != FERRY_ENOSPC)
 			fail(t, m.id, "%s on a full disk: %s, want %s", where,
 			     ferry_strerror(rc), ferry_strerror(FERRY_ENOSPC));
+		else if (done == 0 && free_b >= reserve_eff(t) + STREAM_ROOM / 2)
+			fail(t, m.id,
+			     "stream refused at once with %" PRIu64 " KiB free",
+			     free_b >> 10);
 		check_absent(t, m.id, "the failed stream");
 		rc = store_writer_resume(t->st, m.id, &w, &off);
 		if (rc != FERRY_ENOTFOUND) {
-			fail(t, m.id, "resume after the failed stream: %s, "
-				      "want %s",
+			fail(t, m.id,
+			     "resume after the failed stream: %s, "
+			     "want %s",
 			     rc == 0 ? "resumable" : ferry_strerror(rc),
 			     ferry_strerror(FERRY_ENOTFOUND));
 			if (rc == 0)
@@ -737,16 +824,8 @@ phase_stream(struct test *t)
 		}
 	}
 	verify_all(t, "stream refused");
-	if (ballast_remove(t) != 0)
+	if (refill(t, "after the stream") < 0)
 		return;
-	for (int i = 0; i < REFILL_MSGS; i++) {
-		rc = put_one(t, msg_size(t), id);
-		if (rc != 0) {
-			fail(t, id, "put after the failed stream: %s (%s)",
-			     ferry_strerror(rc), store_last_error());
-			break;
-		}
-	}
 	if (store_reopen(t, RESERVE_BYTES) != 0)
 		return;
 	verify_all(t, "after the stream, reopened");
@@ -760,7 +839,6 @@ phase_stream(struct test *t)
 static void
 phase_noreserve(struct test *t)
 {
-	uint8_t id[FERRY_ID_LEN];
 	uint64_t put_bytes;
 	size_t puts;
 	int rc;
@@ -771,24 +849,16 @@ phase_noreserve(struct test *t)
 	if (ballast_add(t, BALLAST_BYTES) < 0)
 		return;
 	rc = fill_store(t, 0, &put_bytes, &puts);
-	note(t, "%zu puts (%" PRIu64 " KiB) before %s, %" PRIu64 " KiB free, "
-		"store files %" PRIu64 " KiB",
+	note(t,
+	     "%zu puts (%" PRIu64 " KiB) before %s, %" PRIu64 " KiB free, "
+	     "store files %" PRIu64 " KiB",
 	     puts, put_bytes >> 10, ferry_strerror(rc), fs_free(t) >> 10,
 	     store_kib(t));
 	if (rc == 0)
 		return;
 	verify_all(t, "full, no reserve");
-	if (ballast_remove(t) != 0)
+	if (refill(t, "no reserve, ballast deleted") < 0)
 		return;
-	for (int i = 0; i < REFILL_MSGS; i++) {
-		rc = put_one(t, msg_size(t), id);
-		if (rc != 0) {
-			fail(t, id, "put after freeing space, same handle: %s "
-				    "(%s)",
-			     ferry_strerror(rc), store_last_error());
-			break;
-		}
-	}
 	if (store_reopen(t, RESERVE_BYTES) != 0)
 		return;
 	verify_all(t, "no reserve, reopened");
@@ -840,9 +910,9 @@ setup(struct test *t, const char *dir)
 	int ret;
 
 	if ((size_t)snprintf(t->mnt, sizeof(t->mnt), "%s", dir) >=
-		    sizeof(t->mnt) ||
+		sizeof(t->mnt) ||
 	    (size_t)snprintf(t->dir, sizeof(t->dir), "%s/store", dir) >=
-		    sizeof(t->dir) ||
+		sizeof(t->dir) ||
 	    (size_t)snprintf(t->ballast, sizeof(t->ballast), "%s/ballast",
 			     dir) >= sizeof(t->ballast)) {
 		fprintf(stderr, "diskfull_store: %s: path too long\n", dir);
@@ -894,7 +964,9 @@ main(int argc, char **argv)
 		t.st = NULL;
 		printf("diskfull_store: %s: %u failures, %zu messages at the "
 		       "end, %" PRId64 " ms\n",
-		       t.failures ? "FAIL" : t.harness ? "ERROR" : "PASS",
+		       t.failures  ? "FAIL"
+		       : t.harness ? "ERROR"
+				   : "PASS",
 		       t.failures, t.n_ids, now_ms() - t0);
 		ret = t.harness ? T_HARNESS : t.failures ? T_FAIL : T_PASS;
 	} else if (ret == T_FAIL) {

@@ -1,6 +1,6 @@
 # Fault tests of the store: kill -9 during commits, a disk that runs full.
 # Each runs through its .sh wrapper (TESTS), which finds the program in
-# $(top_builddir); FERRY_TEST_LONG=1 lengthens them.  See README.md.
+# $(top_builddir); FERRY_TEST_LONG=1 lengthens the crash test.  See README.md.
 check_PROGRAMS += tests/fault/crash_store tests/fault/diskfull_store
 tests_fault_crash_store_SOURCES = tests/fault/crash_store.c
 tests_fault_crash_store_LDADD = $(STORE_LIBS)
