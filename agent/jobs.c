@@ -135,6 +135,24 @@ jobs_submit(struct jobs *js, struct job *j)
 	js->pending++;
 }
 
+void
+jobs_track(struct jobs *js)
+{
+	js->pending++;
+}
+
+void
+jobs_complete(struct jobs *js, struct job *j)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&js->mu);
+	list_add(&js->done_head, &js->done_tail, j);
+	if (write(js->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_error("jobs: cannot wake the loop: eventfd write failed");
+	pthread_mutex_unlock(&js->mu);
+}
+
 unsigned
 jobs_pending(const struct jobs *js)
 {

@@ -23,6 +23,13 @@ struct jobs;
 /* Start n threads; completions are delivered on base. */
 int jobs_new(struct event_base *base, unsigned n, struct jobs **out);
 void jobs_submit(struct jobs *js, struct job *j);
+/*
+ * For work run elsewhere (the store's own writer thread): jobs_track on
+ * the loop thread when it starts, jobs_complete from any thread when it
+ * is done; j->done then runs on the loop thread as for a pool job.
+ */
+void jobs_track(struct jobs *js);
+void jobs_complete(struct jobs *js, struct job *j);
 /* Jobs submitted and not yet done. */
 unsigned jobs_pending(const struct jobs *js);
 /* Let running jobs finish, join the threads, free.  Pending done()

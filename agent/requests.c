@@ -71,6 +71,7 @@ struct req_job {
 	struct store_queue_stats *qlist;
 	size_t nlist, caplist;
 	uint64_t count;
+	struct store_put_req put; /* RK_PUT, run by the store's writer */
 };
 
 static void job_run(struct job *j);
@@ -796,6 +797,40 @@ client_cleanup_streams(struct client *c)
 
 /* ------------------------------------------------------- dispatch */
 
+/* The store's writer thread says the put is committed. */
+static void
+put_committed(int result, void *arg)
+{
+	struct req_job *r = arg;
+
+	r->rc = result;
+	jobs_complete(r->ag->jobs, &r->job);
+}
+
+/*
+ * A put goes straight to the store's writer thread, not through a pool
+ * thread: two thread hand-offs fewer per message, and the number of puts
+ * in flight (so the size of a group commit) is not bounded by the pool.
+ */
+static void
+put_async(struct client *c, struct req_job *r)
+{
+	int rc;
+
+	r->put.msg = &r->msg;
+	r->put.payload = r->buf;
+	r->put.len = r->len;
+	client_ref(c);
+	c->state = CS_BUSY;
+	jobs_track(c->ag->jobs);
+	rc = store_put_async(c->ag->store, &r->put, put_committed, r);
+	if (rc != 0) {
+		/* Not queued: complete it here with the error. */
+		r->rc = rc;
+		jobs_complete(c->ag->jobs, &r->job);
+	}
+}
+
 static int64_t
 mono_ms(void)
 {
@@ -955,7 +990,7 @@ req_send(struct client *c, const struct ferry_frame *f,
 		}
 		if (r->len != 0)
 			memcpy(r->buf, fl->payload, r->len);
-		rj_submit(c, r);
+		put_async(c, r);
 		return;
 	}
 	/* A stream: stage DATA frames until FIN. */

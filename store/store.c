@@ -553,18 +553,48 @@ writer_main(void *arg)
 			batch_execute(st, ops, n);
 		}
 
+		/* Asynchronous callers first, outside the lock. */
+		for (op = ops; op != NULL; op = op->next)
+			if (op->done_fn != NULL)
+				op->done_fn(op->result, op->done_arg);
 		pthread_mutex_lock(&st->mu);
 		st->n_commits++;
 		st->n_ops += n;
 		for (op = ops; op != NULL;) {
 			struct store_op *next = op->next;
-			op->done = 1; /* op may vanish once done is seen */
+			if (op->done_fn != NULL)
+				free(op); /* allocated by store_submit_async */
+			else
+				op->done = 1; /* op may vanish once seen */
 			op = next;
 		}
 		pthread_cond_broadcast(&st->done_cv);
 	}
 	pthread_mutex_unlock(&st->mu);
 	return NULL;
+}
+
+/* Queue a heap op with a completion callback; freed by the writer. */
+int
+store_submit_async(struct store *st, struct store_op *op)
+{
+	op->done = 0;
+	op->next = NULL;
+	op->result = 0;
+	op->err[0] = '\0';
+	pthread_mutex_lock(&st->mu);
+	if (st->stopping) {
+		pthread_mutex_unlock(&st->mu);
+		return FERRY_ECLOSED;
+	}
+	if (st->tail != NULL)
+		st->tail->next = op;
+	else
+		st->head = op;
+	st->tail = op;
+	pthread_cond_signal(&st->work_cv);
+	pthread_mutex_unlock(&st->mu);
+	return 0;
 }
 
 /* Queue op for the writer thread and wait for its result. */

@@ -92,6 +92,18 @@ struct store_put_req {
 	int result; /* out: as store_put */
 };
 
+/*
+ * The same without waiting: done(result, arg) is called once, on the
+ * store's writer thread, after the commit (and flush) that covers it; it
+ * must not block nor call back into the store.  req and its message and
+ * payload must stay valid until then.  Returns 0 when queued, or
+ * FERRY_ENOMEM / FERRY_ECLOSED (done is then not called).
+ */
+typedef void (*store_done_fn)(int result, void *arg);
+FERRY_MUST_CHECK int store_put_async(struct store *st,
+				     struct store_put_req *req,
+				     store_done_fn done, void *arg);
+
 /* Put n messages in one commit; each gets its own result.  Returns 0 when
  * the batch was processed (look at each result), or an error for all. */
 FERRY_MUST_CHECK int store_put_batch(struct store *st,

@@ -92,6 +92,8 @@ struct store_op {
 	int result; /* out */
 	int done;
 	char err[200]; /* out: detail for store_last_error() */
+	store_done_fn done_fn; /* async: called on the writer thread */
+	void *done_arg;
 	struct store_op *next;
 	union {
 		struct {
@@ -169,6 +171,7 @@ struct store {
 /* store.c */
 void store_emergency_refill(struct store *st);
 int store_submit(struct store *st, struct store_op *op);
+int store_submit_async(struct store *st, struct store_op *op);
 void store_seterr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int store_dberr(struct store_ctx *cx, int rc, const char *what);
 int store_map_dberr(int rc);

@@ -155,6 +155,18 @@ op_put(struct store *st, struct store_ctx *cx, struct store_op *op)
 	return 0;
 }
 
+/* As op_put, with the per-message result as the op's result too, so the
+ * writer hands it to the callback. */
+static int
+op_put_async(struct store *st, struct store_ctx *cx, struct store_op *op)
+{
+	int rc = op_put(st, cx, op);
+
+	if (rc != 0)
+		return rc;
+	return op->u.put.reqs[0].result;
+}
+
 static int
 submit_put(struct store *st, struct store_put_req *reqs, size_t n)
 {
@@ -176,6 +188,32 @@ submit_put(struct store *st, struct store_put_req *reqs, size_t n)
 		for (size_t i = 0; i < n; i++)
 			reqs[i].result = rc;
 	}
+	return rc;
+}
+
+int
+store_put_async(struct store *st, struct store_put_req *req,
+		 store_done_fn done, void *arg)
+{
+	struct store_op *op;
+	int rc;
+
+	if (req == NULL || done == NULL)
+		return FERRY_EINVAL;
+	op = calloc(1, sizeof(*op));
+	if (op == NULL)
+		return FERRY_ENOMEM;
+	op->fn = op_put_async;
+	op->u.put.reqs = req;
+	op->u.put.n = 1;
+	op->sync = req->msg == NULL ||
+		   !(req->msg->flags & FERRY_MSG_TRANSIENT);
+	op->done_fn = done;
+	op->done_arg = arg;
+	req->result = FERRY_EDB;
+	rc = store_submit_async(st, op);
+	if (rc != 0)
+		free(op);
 	return rc;
 }
 
