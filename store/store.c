@@ -432,7 +432,7 @@ batch_clean(struct store_ctx *cx)
  * any effect).
  */
 static int
-batch_run(struct store *st, struct store_op *ops, size_t n)
+batch_run(struct store *st, struct store_op *ops, size_t n, int *need_flush)
 {
 	struct store_ctx cx;
 	struct store_op *op;
@@ -468,13 +468,16 @@ batch_run(struct store *st, struct store_op *ops, size_t n)
 		batch_rollback(st, &cx);
 		return rc;
 	}
-	rc = cx.txn->commit(cx.txn, sync ? 0 : DB_TXN_NOSYNC);
+	/* The flush is the flusher thread's job (see flusher_main). */
+	rc = cx.txn->commit(cx.txn, DB_TXN_NOSYNC);
 	if (rc != 0) {
 		store_seterr("commit failed: %s", db_strerror(rc));
 		batch_rollback(st, &cx);
 		return rc;
 	}
 	batch_clean(&cx);
+	if (sync)
+		*need_flush = 1;
 	/* Keep the log short: checkpoint once 8 MiB of log has piled up,
 	 * so that log files (16 MiB each) are removed soon after. */
 	(void)st->env->txn_checkpoint(st->env, 8 * 1024, 0, 0);
@@ -482,14 +485,15 @@ batch_run(struct store *st, struct store_op *ops, size_t n)
 }
 
 static void
-batch_execute(struct store *st, struct store_op *ops, size_t n)
+batch_execute(struct store *st, struct store_op *ops, size_t n,
+	      int *need_flush)
 {
 	struct store_op *op;
 	size_t i;
 	int rc, tries = 0;
 
 	for (;;) {
-		rc = batch_run(st, ops, n);
+		rc = batch_run(st, ops, n, need_flush);
 		if (rc == ENOSPC && emergency_release(st))
 			continue; /* with the emergency space freed */
 		if (rc != DB_LOCK_DEADLOCK || ++tries > 50)
@@ -506,7 +510,7 @@ batch_execute(struct store *st, struct store_op *ops, size_t n)
 	if (n > 1 && !st->broken) {
 		/* Find the op at fault: run each alone. */
 		for (op = ops, i = 0; i < n; op = op->next, i++)
-			batch_execute(st, op, 1);
+			batch_execute(st, op, 1, need_flush);
 		return;
 	}
 	for (op = ops, i = 0; i < n; op = op->next, i++) {
@@ -517,6 +521,115 @@ batch_execute(struct store *st, struct store_op *ops, size_t n)
 	}
 }
 
+/* Answer ops (a list): callbacks first, then the waiting callers. */
+static void
+ops_complete(struct store *st, struct store_op *ops, size_t n)
+{
+	struct store_op *op, *next;
+
+	for (op = ops; op != NULL; op = op->next)
+		if (op->done_fn != NULL)
+			op->done_fn(op->result, op->done_arg);
+	pthread_mutex_lock(&st->mu);
+	st->n_commits++;
+	st->n_ops += n;
+	for (op = ops; op != NULL; op = next) {
+		next = op->next;
+		if (op->done_fn != NULL)
+			free(op); /* allocated by store_put_async */
+		else
+			op->done = 1; /* op may vanish once seen */
+	}
+	pthread_cond_broadcast(&st->done_cv);
+	pthread_mutex_unlock(&st->mu);
+}
+
+/*
+ * Group commit, pipelined.  The writer commits each batch without a log
+ * flush and hands the batches that need one to this thread, then goes on
+ * with the next batch at once.  One log_flush here covers every batch
+ * committed before it started, and only then are their callers answered.
+ * So while the disk flushes, the next batches are already being built:
+ * a flush serves everyone who arrived during the previous one.
+ */
+static void *
+flusher_main(void *arg)
+{
+	struct store *st = arg;
+
+	pthread_mutex_lock(&st->mu);
+	for (;;) {
+		struct store_op *ops;
+		size_t n;
+		int rc;
+
+		while (st->flush_head == NULL && !st->flush_stop)
+			pthread_cond_wait(&st->flush_cv, &st->mu);
+		if (st->flush_head == NULL)
+			break;
+		/*
+		 * Callers that wait for their flush come back at once with
+		 * their next write.  When the last two flushes served more
+		 * than one caller each, wait a little (at most half a flush)
+		 * for those who are about to come back, so that one flush
+		 * serves them all instead of every other one serving half.
+		 */
+		if (st->flush_last_n > 1 && st->flush_prev_n > 1) {
+			size_t expect = st->flush_last_n + st->flush_prev_n;
+			int64_t wait_us = st->flush_us / 2;
+			struct timespec dl;
+			if (wait_us > 2000)
+				wait_us = 2000;
+			clock_gettime(CLOCK_REALTIME, &dl);
+			dl.tv_nsec += (long)(wait_us * 1000);
+			dl.tv_sec += dl.tv_nsec / 1000000000;
+			dl.tv_nsec %= 1000000000;
+			while (st->flush_n < expect && !st->flush_stop &&
+			       pthread_cond_timedwait(&st->flush_cv, &st->mu,
+						      &dl) == 0)
+				;
+		}
+		ops = st->flush_head;
+		n = st->flush_n;
+		st->flush_head = st->flush_tail = NULL;
+		st->flush_n = 0;
+		st->flush_prev_n = st->flush_last_n;
+		st->flush_last_n = n;
+		pthread_mutex_unlock(&st->mu);
+		{
+			struct timespec t0, t1;
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			rc = st->env->log_flush(st->env, NULL);
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			/* A running average of how long a flush takes. */
+			st->flush_us = (st->flush_us * 7 +
+					(int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 +
+					(t1.tv_nsec - t0.tv_nsec) / 1000) /
+				       8;
+		}
+		if (rc != 0) {
+			/* Nothing of these batches may be called durable. */
+			struct store_op *op;
+			st->broken = 1;
+			store_seterr("flushing the log failed (%s): the store "
+				     "needs recovery; restart ferryd",
+				     db_strerror(rc));
+			for (op = ops; op != NULL; op = op->next) {
+				size_t len = strnlen(last_error,
+						     sizeof(op->err) - 1);
+				if (op->result == 0)
+					op->result = store_map_dberr(rc);
+				memcpy(op->err, last_error, len);
+				op->err[len] = '\0';
+			}
+		}
+		ops_complete(st, ops, n);
+		pthread_mutex_lock(&st->mu);
+	}
+	pthread_mutex_unlock(&st->mu);
+	return NULL;
+}
+
 static void *
 writer_main(void *arg)
 {
@@ -524,8 +637,9 @@ writer_main(void *arg)
 
 	pthread_mutex_lock(&st->mu);
 	for (;;) {
-		struct store_op *ops, *op;
+		struct store_op *ops, *op, *last;
 		size_t n = 0;
+		int need_flush = 0;
 
 		while (st->head == NULL && !st->stopping)
 			pthread_cond_wait(&st->work_cv, &st->mu);
@@ -535,40 +649,36 @@ writer_main(void *arg)
 		for (op = ops; op != NULL && n < STORE_BATCH_OPS; op = op->next)
 			n++;
 		/* Detach the first n ops. */
-		{
-			struct store_op *last = ops;
-			for (size_t i = 1; i < n; i++)
-				last = last->next;
-			st->head = last->next;
-			if (st->head == NULL)
-				st->tail = NULL;
-			last->next = NULL;
-		}
+		last = ops;
+		for (size_t i = 1; i < n; i++)
+			last = last->next;
+		st->head = last->next;
+		if (st->head == NULL)
+			st->tail = NULL;
+		last->next = NULL;
 		pthread_mutex_unlock(&st->mu);
 
 		if (st->broken) {
 			for (op = ops; op != NULL; op = op->next)
 				op->result = FERRY_EDB;
 		} else {
-			batch_execute(st, ops, n);
+			batch_execute(st, ops, n, &need_flush);
 		}
 
-		/* Asynchronous callers first, outside the lock. */
-		for (op = ops; op != NULL; op = op->next)
-			if (op->done_fn != NULL)
-				op->done_fn(op->result, op->done_arg);
 		pthread_mutex_lock(&st->mu);
-		st->n_commits++;
-		st->n_ops += n;
-		for (op = ops; op != NULL;) {
-			struct store_op *next = op->next;
-			if (op->done_fn != NULL)
-				free(op); /* allocated by store_submit_async */
+		if (need_flush) {
+			if (st->flush_tail != NULL)
+				st->flush_tail->next = ops;
 			else
-				op->done = 1; /* op may vanish once seen */
-			op = next;
+				st->flush_head = ops;
+			st->flush_tail = last;
+			st->flush_n += n;
+			pthread_cond_signal(&st->flush_cv);
+			continue;
 		}
-		pthread_cond_broadcast(&st->done_cv);
+		pthread_mutex_unlock(&st->mu);
+		ops_complete(st, ops, n);
+		pthread_mutex_lock(&st->mu);
 	}
 	pthread_mutex_unlock(&st->mu);
 	return NULL;
@@ -748,6 +858,7 @@ store_free(struct store *st)
 	pthread_mutex_destroy(&st->mu);
 	pthread_cond_destroy(&st->work_cv);
 	pthread_cond_destroy(&st->done_cv);
+	pthread_cond_destroy(&st->flush_cv);
 	free(st->dir);
 	free(st);
 }
@@ -794,6 +905,7 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->work_cv, NULL);
 	pthread_cond_init(&st->done_cv, NULL);
+	pthread_cond_init(&st->flush_cv, NULL);
 	st->opts = *o;
 	if (st->opts.clock_ms == NULL)
 		st->opts.clock_ms = real_clock_ms;
@@ -896,6 +1008,12 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 		st->token_next |= 1;
 	}
 
+	if (pthread_create(&st->flusher, NULL, flusher_main, st) != 0) {
+		store_seterr("cannot start the store's flusher thread");
+		err = FERRY_ENOMEM;
+		goto fail;
+	}
+	st->flusher_started = 1;
 	if (pthread_create(&st->thread, NULL, writer_main, st) != 0) {
 		store_seterr("cannot start the store's writer thread");
 		err = FERRY_ENOMEM;
@@ -914,6 +1032,13 @@ fail:
 	{
 		char keep[sizeof(last_error)];
 		memcpy(keep, last_error, sizeof(keep));
+		if (st->flusher_started) {
+			pthread_mutex_lock(&st->mu);
+			st->flush_stop = 1;
+			pthread_cond_signal(&st->flush_cv);
+			pthread_mutex_unlock(&st->mu);
+			pthread_join(st->flusher, NULL);
+		}
 		store_free(st);
 		memcpy(last_error, keep, sizeof(keep));
 	}
@@ -931,6 +1056,12 @@ store_close(struct store *st)
 	pthread_mutex_unlock(&st->mu);
 	if (st->thread_started)
 		pthread_join(st->thread, NULL);
+	pthread_mutex_lock(&st->mu);
+	st->flush_stop = 1;
+	pthread_cond_signal(&st->flush_cv);
+	pthread_mutex_unlock(&st->mu);
+	if (st->flusher_started)
+		pthread_join(st->flusher, NULL);
 	store_free(st);
 }
 

@@ -155,6 +155,14 @@ struct store {
 	pthread_cond_t work_cv, done_cv;
 	struct store_op *head, *tail;
 	int stopping;
+	/* committed batches waiting for the flusher's log flush */
+	pthread_t flusher;
+	int flusher_started, flush_stop;
+	pthread_cond_t flush_cv;
+	struct store_op *flush_head, *flush_tail;
+	size_t flush_n;
+	size_t flush_last_n, flush_prev_n; /* callers served by the last two */
+	int64_t flush_us; /* running average of a log flush */
 	int broken; /* the environment needs recovery: refuse writes */
 	unsigned emergency_used; /* times the emergency space was freed */
 
