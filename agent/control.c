@@ -376,6 +376,22 @@ control_open(struct agent *ag)
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	memcpy(sa.sun_path, path, strlen(path));
+	/* The socket's directory (/run/ferry for a system service) may be
+	 * gone after a reboot: make it, readable by all, like /run. */
+	{
+		char parent[sizeof(sa.sun_path)];
+		char *slash;
+		snprintf(parent, sizeof(parent), "%s", path);
+		slash = strrchr(parent, '/');
+		if (slash != NULL && slash != parent) {
+			*slash = '\0';
+			if (mkdir(parent, 0755) != 0 && errno != EEXIST) {
+				log_error("cannot create %s for the socket: %s",
+					  parent, strerror(errno));
+				return -1;
+			}
+		}
+	}
 	/* A socket file left by a crash is removed; a live one is not. */
 	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (probe >= 0 &&

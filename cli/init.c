@@ -76,6 +76,29 @@ default_name(char out[FERRY_NODE_MAX + 1])
 }
 
 /* Write text to path through path.tmp; keep an old path as path.bak. */
+/*
+ * A system service keeps its state in /var/lib/ferry and its socket where
+ * ferry looks for a system agent, /run/ferry/ferry.sock: set it in the
+ * text (the line is the same length or shorter, so it fits in place).
+ */
+static void
+system_socket(char *text)
+{
+	static const char want[] = "socket = /run/ferry/ferry.sock";
+	char *line = strstr(text, "\n#socket = ");
+	char *end;
+
+	if (line == NULL)
+		return;
+	line++;
+	end = strchr(line, '\n');
+	if (end == NULL || (size_t)(end - line) < sizeof(want) - 1)
+		return;
+	memcpy(line, want, sizeof(want) - 1);
+	memset(line + sizeof(want) - 1, ' ', (size_t)(end - line) -
+						 (sizeof(want) - 1));
+}
+
 static int
 write_conf(struct cli_ctx *ctx, const char *dir, const char *path,
 	   const char *text, int replace)
@@ -271,6 +294,8 @@ init_run(struct cli_ctx *ctx, int argc, char **argv)
 				 name, dir);
 			return CLI_EXIT_ERROR;
 		}
+		if (strcmp(dir, "/var/lib/ferry") == 0)
+			system_socket(text);
 		ret = write_conf(ctx, dir, conf, text, exists);
 		free(text);
 		if (ret != CLI_EXIT_OK)

@@ -105,7 +105,10 @@ ferry_default_socket(void)
 		return path;
 	if (stat("/run/ferry/ferry.sock", &sb) == 0)
 		return "/run/ferry/ferry.sock";
-	return path[0] != '\0' ? path : "/run/ferry/ferry.sock";
+	/* Neither is there yet: root means the system agent. */
+	if (path[0] == '\0' || geteuid() == 0)
+		return "/run/ferry/ferry.sock";
+	return path;
 }
 
 int

@@ -29,9 +29,10 @@ extern "C" {
 struct ferry;
 struct ferry_stream;
 
-/* FERRY_SOCKET, else $XDG_STATE_HOME/ferry/ferry.sock (or
- * ~/.local/state/ferry/ferry.sock), else /run/ferry/ferry.sock: the first
- * of the last two that exists. */
+/* FERRY_SOCKET, else the first that exists of $XDG_STATE_HOME/ferry/
+ * ferry.sock (or ~/.local/state/ferry/ferry.sock) and the system agent's
+ * /run/ferry/ferry.sock; when neither exists, the first for users and the
+ * second for root. */
 const char *ferry_default_socket(void);
 
 /* Connect (path NULL: ferry_default_socket()).  FERRY_ECONNECT when no
