@@ -96,7 +96,8 @@ struct client {
 	int ngroups;
 	enum client_state state;
 	int refs;
-	int closing; /* close once the output is flushed */
+	int closing;	/* close once the output is flushed */
+	int processing; /* inside client_process: no recursion */
 
 	/* the request being served */
 	uint32_t reqid;

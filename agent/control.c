@@ -24,6 +24,8 @@
 
 #include "agent/agent.h"
 
+static void client_process_frames(struct client *c);
+
 void
 agent_frame(struct agent *ag, struct ferry_fbuf *b, uint8_t type,
 	    uint8_t flags, uint32_t reqid)
@@ -153,6 +155,20 @@ client_idle(struct client *c)
  */
 void
 client_process(struct client *c)
+{
+	/* Handlers that answer at once call client_idle, which calls us:
+	 * the loop below goes on instead, after the frame is drained. */
+	if (c->processing)
+		return;
+	c->processing = 1;
+	client_ref(c);
+	client_process_frames(c);
+	c->processing = 0;
+	client_unref(c);
+}
+
+static void
+client_process_frames(struct client *c)
 {
 	while (c->state == CS_IDLE || c->state == CS_STREAM_IN ||
 	       c->state == CS_WAITING) {
