@@ -45,9 +45,9 @@
 #include "store/store.h"
 #include "transports/identity.h"
 
-#define AGENT_INPUT_MAX (2u * (FERRY_FRAME_MAX + 4)) /* read watermark */
+#define AGENT_INPUT_MAX	 (2u * (FERRY_FRAME_MAX + 4)) /* read watermark */
 #define AGENT_OUTPUT_LOW (512u * 1024u) /* refill streams below this */
-#define AGENT_STAGE_MAX (2u * FERRY_DATA_MAX)
+#define AGENT_STAGE_MAX	 (2u * FERRY_DATA_MAX)
 #define AGENT_BROWSE_MAX 10000u /* headers per browse answer */
 
 struct client;
@@ -139,10 +139,12 @@ void control_close(struct agent *ag);
 void client_ref(struct client *c);
 void client_unref(struct client *c);
 void client_kill(struct client *c, const char *why);
+/* Answer ERROR (EPROTO, why), then close once it is written. */
+void client_violation(struct client *c, uint32_t reqid, const char *why);
 /* Queue a frame built in b (begun with agent_frame). */
 void client_send(struct client *c, struct ferry_fbuf *b);
-void client_error(struct client *c, uint32_t reqid, int code,
-		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void client_error(struct client *c, uint32_t reqid, int code, const char *fmt,
+		  ...) __attribute__((format(printf, 4, 5)));
 /* The request is answered: parse what is buffered next. */
 void client_idle(struct client *c);
 /* Parse and hand out buffered frames as the state allows. */

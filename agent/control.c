@@ -27,8 +27,8 @@
 static void client_process_frames(struct client *c);
 
 void
-agent_frame(struct agent *ag, struct ferry_fbuf *b, uint8_t type,
-	    uint8_t flags, uint32_t reqid)
+agent_frame(struct agent *ag, struct ferry_fbuf *b, uint8_t type, uint8_t flags,
+	    uint32_t reqid)
 {
 	ferry_fbuf_begin(b, ag->scratch, FERRY_FRAME_MAX + 4, type, flags,
 			 reqid);
@@ -124,13 +124,15 @@ client_kill(struct client *c, const char *why)
 }
 
 /* A protocol violation: say why, then close once it is written. */
-static void
-client_violation(struct client *c, const char *why)
+void
+client_violation(struct client *c, uint32_t reqid, const char *why)
 {
+	if (c->state == CS_DEAD || c->closing)
+		return;
 	log_warn("client %llu (pid %ld, uid %ld): protocol error: %s; "
 		 "closing that connection",
 		 (unsigned long long)c->cid, (long)c->pid, (long)c->uid, why);
-	client_error(c, 0, FERRY_EPROTO, "protocol error: %s", why);
+	client_error(c, reqid, FERRY_EPROTO, "protocol error: %s", why);
 	c->closing = 1;
 	bufferevent_disable(c->bev, EV_READ);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
@@ -186,7 +188,7 @@ client_process_frames(struct client *c)
 			return;
 		rc = ferry_frame_size(head, 4, &total);
 		if (rc != 0) {
-			client_violation(c, "frame length out of range");
+			client_violation(c, 0, "frame length out of range");
 			return;
 		}
 		if (evbuffer_get_length(in) < total)
@@ -207,7 +209,7 @@ client_process_frames(struct client *c)
 			return;
 		}
 		if (ferry_frame_decode(p, total, &f) != 0) {
-			client_violation(c, "bad frame header");
+			client_violation(c, 0, "bad frame header");
 			return;
 		}
 		client_ref(c);
@@ -217,10 +219,10 @@ client_process_frames(struct client *c)
 			else if (f.type == FERRY_F_CREDIT)
 				request_dispatch(c, &f);
 			else
-				client_violation(c, "a request inside a "
+				client_violation(c, 0, "a request inside a "
 						    "payload stream");
 		} else if (f.type == FERRY_F_DATA) {
-			client_violation(c, "DATA outside a payload stream");
+			client_violation(c, 0, "DATA outside a payload stream");
 		} else {
 			request_dispatch(c, &f);
 		}

@@ -127,7 +127,8 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	if (strcmp(np.node_name, ag->pol.node_name) != 0 ||
 	    strcmp(np.state_dir, ag->pol.state_dir) != 0 ||
 	    strcmp(np.socket_path, ag->pol.socket_path) != 0 ||
-	    np.workers != ag->pol.workers || np.cache_bytes != ag->pol.cache_bytes)
+	    np.workers != ag->pol.workers ||
+	    np.cache_bytes != ag->pol.cache_bytes)
 		log_warn("SIGHUP: name, state_dir, socket, workers and cache "
 			 "take effect only at the next start");
 	memcpy(np.node_name, ag->pol.node_name, sizeof(np.node_name));
@@ -233,13 +234,13 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"daemon", no_argument, NULL, 'd'},
-		{"pid-file", required_argument, NULL, 'p'},
-		{"log-level", required_argument, NULL, 'l'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"daemon", no_argument, NULL, 'd'},
+	    {"pid-file", required_argument, NULL, 'p'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct agent ag;
 	struct store_opts so;
@@ -313,8 +314,8 @@ main(int argc, char **argv)
 	if (rc != 0) {
 		log_error("%s%s", err,
 			  rc == FERRY_ENOTFOUND
-				  ? " (create a node with `ferry init`)"
-				  : "");
+			      ? " (create a node with `ferry init`)"
+			      : "");
 		goto out;
 	}
 	if (identity_card(ag.id, ag.card, sizeof(ag.card)) != 0)

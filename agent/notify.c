@@ -99,8 +99,8 @@ notify_wait(struct client *c, const char *queue, int64_t lease_ms, int peek)
 		struct timeval tv = {(time_t)(left / 1000),
 				     (suseconds_t)(left % 1000) * 1000};
 		if (c->wait_timer == NULL)
-			c->wait_timer = evtimer_new(c->ag->base,
-						    on_wait_timeout, c);
+			c->wait_timer =
+			    evtimer_new(c->ag->base, on_wait_timeout, c);
 		if (c->wait_timer == NULL ||
 		    evtimer_add(c->wait_timer, &tv) != 0) {
 			client_error(c, c->reqid, FERRY_ENOMEM,

@@ -23,11 +23,11 @@ enum req_kind {
 	RK_WCOMMIT,
 	RK_WABORT,
 	RK_TAKE,
-	RK_GET,	  /* phase 1 of ack, nack, fetch */
+	RK_GET, /* phase 1 of ack, nack, fetch */
 	RK_ACK,
 	RK_NACK,
 	RK_FETCH,
-	RK_READ,  /* the next piece of an outgoing payload */
+	RK_READ, /* the next piece of an outgoing payload */
 	RK_BROWSE,
 	RK_QCREATE,
 	RK_QLIST,
@@ -381,8 +381,8 @@ done_subtake(struct client *c, struct req_job *r)
 		return;
 	}
 	/* Large payloads are not pushed: the client FETCHes them. */
-	agent_frame(c->ag, &b, FERRY_F_MSG, r->reader == NULL ? FERRY_FL_FIN : 0,
-		    c->sub_reqid);
+	agent_frame(c->ag, &b, FERRY_F_MSG,
+		    r->reader == NULL ? FERRY_FL_FIN : 0, c->sub_reqid);
 	put_info(&b, &r->info);
 	ferry_fbuf_u64(&b, FERRY_T_TOKEN, r->token);
 	if (r->reader == NULL)
@@ -572,11 +572,11 @@ done_put(struct client *c, struct req_job *r)
 	agent_frame(c->ag, &b, FERRY_F_OK, 0, r->reqid);
 	ferry_fbuf_bytes(&b, FERRY_T_ID, r->msg.id, FERRY_ID_LEN);
 	client_send(c, &b);
-	log_debug("accepted %s for %s/%s (%llu bytes, priority %u)", hex,
-		  r->msg.dst_node, r->msg.dst_queue,
-		  (unsigned long long)(r->kind == RK_PUT ? r->len
-							 : c->in_total),
-		  r->msg.priority);
+	log_debug(
+	    "accepted %s for %s/%s (%llu bytes, priority %u)", hex,
+	    r->msg.dst_node, r->msg.dst_queue,
+	    (unsigned long long)(r->kind == RK_PUT ? r->len : c->in_total),
+	    r->msg.priority);
 	if (strcmp(r->msg.dst_node, c->ag->pol.node_name) == 0)
 		notify_queue(c->ag, r->msg.dst_queue);
 	client_idle(c);
@@ -609,8 +609,8 @@ done_stream_in(struct client *c, struct req_job *r)
 		if (r->rc != 0)
 			stream_in_fail(c, r->reqid, r->rc,
 				       r->rc == FERRY_EDUPLICATE
-					       ? "message refused"
-					       : "cannot start the message");
+					   ? "message refused"
+					   : "cannot start the message");
 		client_process(c);
 		return;
 	case RK_WWRITE:
@@ -618,7 +618,8 @@ done_stream_in(struct client *c, struct req_job *r)
 		c->writer = r->writer;
 		r->writer = NULL;
 		if (r->rc != 0)
-			stream_in_fail(c, r->reqid, r->rc, "cannot store payload");
+			stream_in_fail(c, r->reqid, r->rc,
+				       "cannot store payload");
 		client_process(c);
 		return;
 	case RK_WCOMMIT:
@@ -841,8 +842,7 @@ mono_ms(void)
 }
 
 static int
-need(struct client *c, const struct ferry_fields *fl, int tag,
-     const char *name)
+need(struct client *c, const struct ferry_fields *fl, int tag, const char *name)
 {
 	if (FERRY_HAS(fl, tag))
 		return 1;
@@ -856,8 +856,10 @@ queue_ok(struct client *c, const char *queue)
 {
 	if (ferry_queue_name_valid(queue))
 		return 1;
-	client_error(c, c->reqid, FERRY_EINVAL, "'%s' is not a valid queue "
-			"name", queue);
+	client_error(c, c->reqid, FERRY_EINVAL,
+		     "'%s' is not a valid queue "
+		     "name",
+		     queue);
 	client_idle(c);
 	return 0;
 }
@@ -886,8 +888,8 @@ lease_of(struct client *c, const struct ferry_fields *fl)
 
 	if (FERRY_HAS(fl, FERRY_T_LEASE_MS) && fl->lease_ms > 0)
 		lease = fl->lease_ms > (uint64_t)c->ag->pol.max_lease_ms
-				? c->ag->pol.max_lease_ms
-				: (int64_t)fl->lease_ms;
+			    ? c->ag->pol.max_lease_ms
+			    : (int64_t)fl->lease_ms;
 	return lease;
 }
 
@@ -914,8 +916,7 @@ req_send(struct client *c, const struct ferry_frame *f,
 		client_idle(c);
 		return;
 	}
-	snprintf(target, sizeof(target), "%s/%s", fl->dst_node,
-		 fl->dst_queue);
+	snprintf(target, sizeof(target), "%s/%s", fl->dst_node, fl->dst_queue);
 	if (!allowed(c, POLICY_OP_SEND, target))
 		return;
 	if (FERRY_HAS(fl, FERRY_T_PAYLOAD_LEN) &&
@@ -1003,8 +1004,8 @@ req_send(struct client *c, const struct ferry_frame *f,
 	c->stage_len = 0;
 	c->in_total = 0;
 	c->in_error = 0;
-	c->in_declared = FERRY_HAS(fl, FERRY_T_PAYLOAD_LEN) ? fl->payload_len
-							    : UINT64_MAX;
+	c->in_declared =
+	    FERRY_HAS(fl, FERRY_T_PAYLOAD_LEN) ? fl->payload_len : UINT64_MAX;
 	c->in_max = ag->pol.max_message_bytes;
 	rj_submit(c, r);
 }
@@ -1137,12 +1138,10 @@ request_dispatch(struct client *c, const struct ferry_frame *f)
 	struct ferry_fbuf b;
 
 	if (ferry_fields_parse(f, &fl, &why) != 0) {
-		log_warn("client %llu (pid %ld): malformed %s: %s; closing it",
-			 (unsigned long long)c->cid, (long)c->pid,
+		char text[160];
+		snprintf(text, sizeof(text), "malformed %s: %s",
 			 ferry_frame_type_name(f->type), why);
-		client_error(c, f->reqid, FERRY_EPROTO, "malformed %s: %s",
-			     ferry_frame_type_name(f->type), why);
-		client_kill(c, "malformed frame");
+		client_violation(c, f->reqid, text);
 		return;
 	}
 	if (f->type == FERRY_F_CREDIT) {
@@ -1177,9 +1176,9 @@ request_dispatch(struct client *c, const struct ferry_frame *f)
 		c->wait_until_ms = 0;
 		if (FERRY_HAS(&fl, FERRY_T_WAIT_MS) && fl.wait_ms != 0)
 			c->wait_until_ms =
-				fl.wait_ms > INT64_MAX / 4
-					? -1
-					: mono_ms() + (int64_t)fl.wait_ms;
+			    fl.wait_ms > INT64_MAX / 4
+				? -1
+				: mono_ms() + (int64_t)fl.wait_ms;
 		request_take(c, c->reqid, fl.queue, lease, fl.peek != 0);
 		return;
 	}
@@ -1213,8 +1212,8 @@ request_dispatch(struct client *c, const struct ferry_frame *f)
 		}
 		snprintf(r->queue, sizeof(r->queue), "%s", fl.queue);
 		r->limit = fl.limit == 0 || fl.limit > AGENT_BROWSE_MAX
-				   ? AGENT_BROWSE_MAX
-				   : fl.limit;
+			       ? AGENT_BROWSE_MAX
+			       : fl.limit;
 		rj_submit(c, r);
 		return;
 	case FERRY_F_QCREATE:

@@ -80,12 +80,14 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 int
 sweep_start(struct agent *ag)
 {
-	int64_t ms = ag->pol.sweep_interval_ms > 0 ? ag->pol.sweep_interval_ms
-						   : 1000;
-	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+	int64_t ms =
+	    ag->pol.sweep_interval_ms > 0 ? ag->pol.sweep_interval_ms : 1000;
+	struct timeval tv = {(time_t)(ms / 1000),
+			     (suseconds_t)(ms % 1000) * 1000};
 
 	if (ag->ev_sweep == NULL)
-		ag->ev_sweep = event_new(ag->base, -1, EV_PERSIST, on_sweep, ag);
+		ag->ev_sweep =
+		    event_new(ag->base, -1, EV_PERSIST, on_sweep, ag);
 	if (ag->ev_sweep == NULL)
 		return -1;
 	return event_add(ag->ev_sweep, &tv);

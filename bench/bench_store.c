@@ -38,29 +38,29 @@
 #include "lib/ferry_msg.h"
 #include "store/store.h"
 
-#define BENCH_NODE "bench"
-#define BENCH_SMALL_BYTES 1024u
-#define BENCH_MEDIUM_BYTES (64u * 1024u)
-#define BENCH_LARGE_BYTES (16u * 1024u * 1024u)
-#define BENCH_PIECE_BYTES (256u * 1024u)
+#define BENCH_NODE	      "bench"
+#define BENCH_SMALL_BYTES     1024u
+#define BENCH_MEDIUM_BYTES    (64u * 1024u)
+#define BENCH_LARGE_BYTES     (16u * 1024u * 1024u)
+#define BENCH_PIECE_BYTES     (256u * 1024u)
 #define BENCH_SEQ_BLOCK_BYTES (1024u * 1024u)
-#define BENCH_SEQ_BYTES (1024ull * 1024u * 1024u)
-#define BENCH_BATCH 100u
-#define BENCH_LEASE_MS 30000
-#define BENCH_PATH_MAX 4096
-#define BENCH_DETAIL_MAX 256
-#define BENCH_QUICK_DIV 5u
+#define BENCH_SEQ_BYTES	      (1024ull * 1024u * 1024u)
+#define BENCH_BATCH	      100u
+#define BENCH_LEASE_MS	      30000
+#define BENCH_PATH_MAX	      4096
+#define BENCH_DETAIL_MAX      256
+#define BENCH_QUICK_DIV	      5u
 
 /* The run's knobs: normal or BENCH_QUICK=1. */
 struct bench_cfg {
 	const char *dir;
-	double budget_s;	 /* each timed row */
-	double seq_budget_s;	 /* raw sequential writing, before the sync */
-	uint64_t seq_bytes;	 /* raw sequential size */
-	uint64_t small_max;	 /* cap on 1 KiB messages per row */
-	uint64_t medium_max;	 /* cap on 64 KiB messages */
-	uint64_t large_max;	 /* cap on 16 MiB messages */
-	uint64_t take_fill_max;	 /* cap on the take+ack pre-fill */
+	double budget_s;	/* each timed row */
+	double seq_budget_s;	/* raw sequential writing, before the sync */
+	uint64_t seq_bytes;	/* raw sequential size */
+	uint64_t small_max;	/* cap on 1 KiB messages per row */
+	uint64_t medium_max;	/* cap on 64 KiB messages */
+	uint64_t large_max;	/* cap on 16 MiB messages */
+	uint64_t take_fill_max; /* cap on the take+ack pre-fill */
 	uint64_t take_fill_min;
 	int quick;
 };
@@ -120,21 +120,21 @@ static const struct {
 	unsigned long magic;
 	const char *name;
 } fs_names[] = {
-	{0xef53UL, "ext2/3/4"},	  {0x58465342UL, "xfs"},
-	{0x9123683eUL, "btrfs"},  {0x01021994UL, "tmpfs"},
-	{0x858458f6UL, "ramfs"},  {0x794c7630UL, "overlayfs"},
-	{0x2fc12fc1UL, "zfs"},	  {0x6969UL, "nfs"},
-	{0xf2f52010UL, "f2fs"},	  {0x65735546UL, "fuse"},
-	{0x01021997UL, "9p"},	  {0x4d44UL, "vfat"},
-	{0x5346544eUL, "ntfs"},	  {0x73717368UL, "squashfs"},
-	{0xff534d42UL, "cifs"},	  {0xca451a4eUL, "bcachefs"},
+    {0xef53UL, "ext2/3/4"},  {0x58465342UL, "xfs"},
+    {0x9123683eUL, "btrfs"}, {0x01021994UL, "tmpfs"},
+    {0x858458f6UL, "ramfs"}, {0x794c7630UL, "overlayfs"},
+    {0x2fc12fc1UL, "zfs"},   {0x6969UL, "nfs"},
+    {0xf2f52010UL, "f2fs"},  {0x65735546UL, "fuse"},
+    {0x01021997UL, "9p"},    {0x4d44UL, "vfat"},
+    {0x5346544eUL, "ntfs"},  {0x73717368UL, "squashfs"},
+    {0xff534d42UL, "cifs"},  {0xca451a4eUL, "bcachefs"},
 };
 
 static _Noreturn void
 bench_fail(const char *what, int code, const char *detail)
 {
-	fprintf(stderr, "bench_store: %s: %s%s%s\n", what,
-		ferry_strerror(code), detail[0] != '\0' ? ": " : "", detail);
+	fprintf(stderr, "bench_store: %s: %s%s%s\n", what, ferry_strerror(code),
+		detail[0] != '\0' ? ": " : "", detail);
 	exit(1);
 }
 
@@ -317,8 +317,8 @@ print_row(const struct bench_row *r, const struct bench_raw *raw)
 	else
 		cell(cmt_s, sizeof(cmt_s), "-");
 	printf("%-34s %8llu %6.2f %10s %9.2f %8s %7s %7s%s%s\n", r->label,
-	       (unsigned long long)r->count, r->secs, rate_s, mb_s, fs_s,
-	       seq_s, cmt_s, r->note != NULL ? "  " : "",
+	       (unsigned long long)r->count, r->secs, rate_s, mb_s, fs_s, seq_s,
+	       cmt_s, r->note != NULL ? "  " : "",
 	       r->note != NULL ? r->note : "");
 	if (fflush(stdout) != 0)
 		bench_fail_errno("writing", "stdout");
@@ -665,8 +665,7 @@ bench_stream(const struct bench_cfg *cfg, struct bench_row *r)
 			bench_fail("ferry_id_generate", rc, "");
 		rc = store_writer_open(st, &m, &w);
 		if (rc != 0)
-			bench_fail("store_writer_open", rc,
-				   store_last_error());
+			bench_fail("store_writer_open", rc, store_last_error());
 		for (uint32_t off = 0; off < BENCH_LARGE_BYTES;
 		     off += BENCH_PIECE_BYTES) {
 			rc = store_writer_write(w, piece, BENCH_PIECE_BYTES);
@@ -754,9 +753,8 @@ print_hints(const struct bench_raw *raw, const struct bench_row *rows)
 	double p16 = f > 0.0 ? row_rate(g16) / f : 0.0;
 	double pb = f > 0.0 ? row_rate(&rows[ROW_BATCH]) / f : 0.0;
 	double mb_big = s > 0.0 ? row_mb_s(&rows[ROW_16M]) / s : 0.0;
-	double opc16 = g16->commits > 0
-			       ? (double)g16->ops / (double)g16->commits
-			       : 0.0;
+	double opc16 =
+	    g16->commits > 0 ? (double)g16->ops / (double)g16->commits : 0.0;
 	double drift = first > 0.0 ? row_rate(&rows[ROW_AGAIN]) / first : 1.0;
 
 	printf("\nwhat bounds it:\n");
@@ -801,8 +799,7 @@ print_hints(const struct bench_raw *raw, const struct bench_row *rows)
 		       "costs %.1f ms against %.2f ms per raw fsync, so "
 		       "the commit's own work bounds it\n",
 		       BENCH_BATCH, pb, BENCH_BATCH, BENCH_BATCH,
-		       1e3 * BENCH_BATCH / row_rate(&rows[ROW_BATCH]),
-		       1e3 / f);
+		       1e3 * BENCH_BATCH / row_rate(&rows[ROW_BATCH]), 1e3 / f);
 	if (mb_big >= 0.5)
 		printf("  16 MiB streams reach x%.2f of raw sequential MB/s: "
 		       "disk-bandwidth-bound\n",
@@ -833,8 +830,8 @@ bench_cfg_init(struct bench_cfg *cfg, const char *dir)
 	cfg->seq_budget_s = 10.0;
 	cfg->seq_bytes = BENCH_SEQ_BYTES;
 	cfg->small_max = 1000000;
-	cfg->medium_max = 32768;  /* 2 GiB */
-	cfg->large_max = 64;	  /* 1 GiB */
+	cfg->medium_max = 32768; /* 2 GiB */
+	cfg->large_max = 64;	 /* 1 GiB */
 	cfg->take_fill_max = 200000;
 	cfg->take_fill_min = 2000;
 	if (cfg->quick) {
@@ -848,7 +845,6 @@ bench_cfg_init(struct bench_cfg *cfg, const char *dir)
 		cfg->take_fill_min /= BENCH_QUICK_DIV;
 	}
 }
-
 
 /* Prints a row as soon as it is measured, on stderr: the run is long. */
 static void
@@ -865,28 +861,39 @@ main(int argc, char **argv)
 	struct bench_raw raw;
 	struct stat sb;
 	struct bench_row rows[ROW_N] = {
-		[ROW_FSYNC] = {.label = "raw 1 KiB append+fdatasync",
-			       .vs_fsync = 1, .show_rate = 1},
-		[ROW_SEQ] = {.label = "raw seq write, 1 MiB blocks",
-			     .vs_seq = 1},
-		[ROW_ONE] = {.label = "put 1 KiB, one per commit",
-			     .vs_fsync = 1, .show_rate = 1},
-		[ROW_G1] = {.label = "put 1 KiB, grouped, 1 thread",
-			    .vs_fsync = 1, .show_rate = 1},
-		[ROW_G4] = {.label = "put 1 KiB, grouped, 4 threads",
-			    .vs_fsync = 1, .show_rate = 1},
-		[ROW_G16] = {.label = "put 1 KiB, grouped, 16 threads",
-			     .vs_fsync = 1, .show_rate = 1},
-		[ROW_BATCH] = {.label = "put_batch 1 KiB, 100 per call",
-			       .vs_fsync = 1, .vs_seq = 1, .show_rate = 1},
-		[ROW_64K] = {.label = "put 64 KiB, 1 thread",
-			     .vs_fsync = 1, .vs_seq = 1, .show_rate = 1},
-		[ROW_16M] = {.label = "writer 16 MiB, 256 KiB pieces",
-			     .vs_seq = 1, .show_rate = 1},
-		[ROW_TAKE] = {.label = "take+ack 1 KiB, lease 30 s",
-			      .vs_fsync = 1, .show_rate = 1},
-		[ROW_AGAIN] = {.label = "raw 1 KiB append+fdatasync, again",
-			       .vs_fsync = 1, .show_rate = 1},
+	    [ROW_FSYNC] = {.label = "raw 1 KiB append+fdatasync",
+			   .vs_fsync = 1,
+			   .show_rate = 1},
+	    [ROW_SEQ] = {.label = "raw seq write, 1 MiB blocks", .vs_seq = 1},
+	    [ROW_ONE] = {.label = "put 1 KiB, one per commit",
+			 .vs_fsync = 1,
+			 .show_rate = 1},
+	    [ROW_G1] = {.label = "put 1 KiB, grouped, 1 thread",
+			.vs_fsync = 1,
+			.show_rate = 1},
+	    [ROW_G4] = {.label = "put 1 KiB, grouped, 4 threads",
+			.vs_fsync = 1,
+			.show_rate = 1},
+	    [ROW_G16] = {.label = "put 1 KiB, grouped, 16 threads",
+			 .vs_fsync = 1,
+			 .show_rate = 1},
+	    [ROW_BATCH] = {.label = "put_batch 1 KiB, 100 per call",
+			   .vs_fsync = 1,
+			   .vs_seq = 1,
+			   .show_rate = 1},
+	    [ROW_64K] = {.label = "put 64 KiB, 1 thread",
+			 .vs_fsync = 1,
+			 .vs_seq = 1,
+			 .show_rate = 1},
+	    [ROW_16M] = {.label = "writer 16 MiB, 256 KiB pieces",
+			 .vs_seq = 1,
+			 .show_rate = 1},
+	    [ROW_TAKE] = {.label = "take+ack 1 KiB, lease 30 s",
+			  .vs_fsync = 1,
+			  .show_rate = 1},
+	    [ROW_AGAIN] = {.label = "raw 1 KiB append+fdatasync, again",
+			   .vs_fsync = 1,
+			   .show_rate = 1},
 	};
 	double t_start, take_rate;
 
@@ -898,8 +905,7 @@ main(int argc, char **argv)
 	if (stat(argv[1], &sb) != 0)
 		bench_fail_errno("stat", argv[1]);
 	if (!S_ISDIR(sb.st_mode)) {
-		fprintf(stderr, "bench_store: %s: not a directory\n",
-			argv[1]);
+		fprintf(stderr, "bench_store: %s: not a directory\n", argv[1]);
 		return 2;
 	}
 	bench_cfg_init(&cfg, argv[1]);
@@ -915,13 +921,11 @@ main(int argc, char **argv)
 	bench_progress(&rows[ROW_G1], ROW_G1);
 	bench_puts(&cfg, BENCH_SMALL_BYTES, 4, cfg.small_max, &rows[ROW_G4]);
 	bench_progress(&rows[ROW_G4], ROW_G4);
-	bench_puts(&cfg, BENCH_SMALL_BYTES, 16, cfg.small_max,
-		   &rows[ROW_G16]);
+	bench_puts(&cfg, BENCH_SMALL_BYTES, 16, cfg.small_max, &rows[ROW_G16]);
 	bench_progress(&rows[ROW_G16], ROW_G16);
 	bench_batch(&cfg, &rows[ROW_BATCH]);
 	bench_progress(&rows[ROW_BATCH], ROW_BATCH);
-	bench_puts(&cfg, BENCH_MEDIUM_BYTES, 0, cfg.medium_max,
-		   &rows[ROW_64K]);
+	bench_puts(&cfg, BENCH_MEDIUM_BYTES, 0, cfg.medium_max, &rows[ROW_64K]);
 	bench_progress(&rows[ROW_64K], ROW_64K);
 	bench_stream(&cfg, &rows[ROW_16M]);
 	bench_progress(&rows[ROW_16M], ROW_16M);
@@ -940,7 +944,7 @@ main(int argc, char **argv)
 	/* The disk's fsync rate drifts on shared and virtual disks: the
 	 * yardstick is the mean of the first and last raw measurement. */
 	raw.fsync_per_s =
-		(row_rate(&rows[ROW_FSYNC]) + row_rate(&rows[ROW_AGAIN])) / 2;
+	    (row_rate(&rows[ROW_FSYNC]) + row_rate(&rows[ROW_AGAIN])) / 2;
 	raw.seq_mb_s = row_mb_s(&rows[ROW_SEQ]);
 	print_header(&cfg);
 	for (int i = 0; i < ROW_N; i++)

@@ -95,8 +95,8 @@ system_socket(char *text)
 	if (end == NULL || (size_t)(end - line) < sizeof(want) - 1)
 		return;
 	memcpy(line, want, sizeof(want) - 1);
-	memset(line + sizeof(want) - 1, ' ', (size_t)(end - line) -
-						 (sizeof(want) - 1));
+	memset(line + sizeof(want) - 1, ' ',
+	       (size_t)(end - line) - (sizeof(want) - 1));
 }
 
 static int

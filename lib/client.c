@@ -254,8 +254,8 @@ read_frame(struct ferry *c, int timeout_ms, struct ferry_frame *f)
 			if (rc == 0)
 				return FERRY_EAGAIN;
 		}
-		n = recv(c->fd, c->rbuf + c->rlen, FERRY_FRAME_MAX + 4 - c->rlen,
-			 0);
+		n = recv(c->fd, c->rbuf + c->rlen,
+			 FERRY_FRAME_MAX + 4 - c->rlen, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -728,8 +728,8 @@ msg_payload(struct ferry *c, const struct ferry_frame *f,
 	if (f->flags & FERRY_FL_FIN) {
 		s->kind = S_MEM;
 		s->done = 1;
-		s->mem = malloc(fl->payload_len_inline ? fl->payload_len_inline
-						       : 1);
+		s->mem =
+		    malloc(fl->payload_len_inline ? fl->payload_len_inline : 1);
 		if (s->mem == NULL) {
 			free(s);
 			return FERRY_ENOMEM;
@@ -1016,9 +1016,9 @@ ferry_next_msg(struct ferry *c, int timeout_ms, struct ferry_msg_info *info,
 		rc = ferry_frame_decode(p->frame, p->len, &f);
 	} else {
 		rc = read_frame(c, timeout_ms, &f);
-		if (rc == 0 && (f.reqid != c->sub_reqid ||
-				(f.type != FERRY_F_MSG &&
-				 f.type != FERRY_F_ERROR))) {
+		if (rc == 0 &&
+		    (f.reqid != c->sub_reqid ||
+		     (f.type != FERRY_F_MSG && f.type != FERRY_F_ERROR))) {
 			c->broken = 1;
 			rc = FERRY_EPROTO;
 		}

@@ -46,7 +46,7 @@ const char *ferry_last_error(const struct ferry *c);
 /* ------------------------------------------------------------- sending */
 
 #define FERRY_TTL_DEFAULT (-1) /* the agent's default_ttl */
-#define FERRY_TTL_NONE 0       /* never expires */
+#define FERRY_TTL_NONE	  0    /* never expires */
 
 struct ferry_send_opts {
 	int priority;		 /* 0..7; default FERRY_PRIO_DEFAULT */
@@ -102,7 +102,7 @@ enum ferry_msg_state {
 
 struct ferry_msg_info {
 	struct ferry_msg msg;
-	uint64_t token;	/* lease token: give it to ferry_ack/nack */
+	uint64_t token; /* lease token: give it to ferry_ack/nack */
 	int state;	/* enum ferry_msg_state */
 	char queue[FERRY_QUEUE_MAX + 1];
 	int dead_reason; /* 0, or why it is in the dead queue */
@@ -127,18 +127,16 @@ FERRY_MUST_CHECK int ferry_stream_read(struct ferry_stream *s, void *buf,
 void ferry_stream_close(struct ferry_stream *s);
 
 /* Done with a message: it leaves the queue.  token 0: by id alone. */
-FERRY_MUST_CHECK int ferry_ack(struct ferry *c,
-			       const uint8_t id[FERRY_ID_LEN], uint64_t token);
+FERRY_MUST_CHECK int ferry_ack(struct ferry *c, const uint8_t id[FERRY_ID_LEN],
+			       uint64_t token);
 /* Give it back to its place in the queue at once. */
-FERRY_MUST_CHECK int ferry_nack(struct ferry *c,
-				const uint8_t id[FERRY_ID_LEN],
+FERRY_MUST_CHECK int ferry_nack(struct ferry *c, const uint8_t id[FERRY_ID_LEN],
 				uint64_t token);
 
 typedef int (*ferry_browse_fn)(const struct ferry_msg_info *info, void *arg);
 /* Headers of the available messages in delivery order (limit 0: all). */
 FERRY_MUST_CHECK int ferry_browse(struct ferry *c, const char *queue,
-				  size_t limit, ferry_browse_fn fn,
-				  void *arg);
+				  size_t limit, ferry_browse_fn fn, void *arg);
 
 /* Push delivery: after subscribe, messages arrive leased, at most credit
  * at a time not yet acked by ferry_credit; read them with
@@ -158,8 +156,7 @@ struct ferry_queue_info {
 };
 
 FERRY_MUST_CHECK int ferry_queue_create(struct ferry *c, const char *queue,
-					uint64_t max_bytes,
-					uint64_t max_msgs);
+					uint64_t max_bytes, uint64_t max_msgs);
 typedef int (*ferry_queue_fn)(const struct ferry_queue_info *q, void *arg);
 FERRY_MUST_CHECK int ferry_queue_list(struct ferry *c, ferry_queue_fn fn,
 				      void *arg);

@@ -14,17 +14,17 @@
 
 #include "ferry_err.h"
 
-#define FERRY_ID_LEN 16
-#define FERRY_NODE_MAX 63	/* bytes of a node name, without the NUL */
-#define FERRY_QUEUE_MAX 127	/* bytes of a queue name, without the NUL */
-#define FERRY_CORR_MAX 127	/* bytes of a correlation id */
-#define FERRY_PRIO_MAX 7	/* 7 urgent ... 0 bulk */
+#define FERRY_ID_LEN	   16
+#define FERRY_NODE_MAX	   63  /* bytes of a node name, without the NUL */
+#define FERRY_QUEUE_MAX	   127 /* bytes of a queue name, without the NUL */
+#define FERRY_CORR_MAX	   127 /* bytes of a correlation id */
+#define FERRY_PRIO_MAX	   7   /* 7 urgent ... 0 bulk */
 #define FERRY_PRIO_DEFAULT 3
-#define FERRY_ID_HEX_LEN (2 * FERRY_ID_LEN)
+#define FERRY_ID_HEX_LEN   (2 * FERRY_ID_LEN)
 
 /* Message flags. */
 #define FERRY_MSG_TRANSIENT 0x1u /* not fsync'd: may be lost on a crash */
-#define FERRY_MSG_RECEIPT 0x2u	 /* the source wants delivery receipts */
+#define FERRY_MSG_RECEIPT   0x2u /* the source wants delivery receipts */
 #define FERRY_MSG_FLAGS_ALL (FERRY_MSG_TRANSIENT | FERRY_MSG_RECEIPT)
 
 /* The queue every node has for messages that could not be delivered. */

@@ -80,55 +80,61 @@ struct tagdef {
 	size_t max; /* strings: buffer size (NUL included) */
 };
 
-#define STR(field) {K_STR, offsetof(struct ferry_fields, field), \
-		     sizeof(((struct ferry_fields *)0)->field)}
-#define NUM(k, field) {k, offsetof(struct ferry_fields, field), 0}
+#define STR(field)                                                             \
+	{                                                                      \
+		K_STR, offsetof(struct ferry_fields, field),                   \
+		    sizeof(((struct ferry_fields *)0)->field)                  \
+	}
+#define NUM(k, field)                                                          \
+	{                                                                      \
+		k, offsetof(struct ferry_fields, field), 0                     \
+	}
 
 static const struct tagdef tags[FERRY_T_MAX_] = {
-	[FERRY_T_DST_NODE] = STR(dst_node),
-	[FERRY_T_DST_QUEUE] = STR(dst_queue),
-	[FERRY_T_PRIORITY] = NUM(K_U8, priority),
-	[FERRY_T_TTL_MS] = NUM(K_U64, ttl_ms),
-	[FERRY_T_FLAGS] = NUM(K_U32, flags),
-	[FERRY_T_REPLY_TO] = STR(reply_to),
-	[FERRY_T_CORRELATION] = STR(correlation),
-	[FERRY_T_PAYLOAD_LEN] = NUM(K_U64, payload_len),
-	[FERRY_T_PAYLOAD] = {K_BYTES, 0, 0},
-	[FERRY_T_ID] = {K_ID, offsetof(struct ferry_fields, id), 0},
-	[FERRY_T_QUEUE] = STR(queue),
-	[FERRY_T_LEASE_MS] = NUM(K_U64, lease_ms),
-	[FERRY_T_WAIT_MS] = NUM(K_U64, wait_ms),
-	[FERRY_T_TOKEN] = NUM(K_U64, token),
-	[FERRY_T_LIMIT] = NUM(K_U32, limit),
-	[FERRY_T_CODE] = NUM(K_U32, code),
-	[FERRY_T_TEXT] = STR(text),
-	[FERRY_T_SRC_NODE] = STR(src_node),
-	[FERRY_T_CREATED_MS] = NUM(K_U64, created_ms),
-	[FERRY_T_EXPIRES_MS] = NUM(K_U64, expires_ms),
-	[FERRY_T_STATE] = NUM(K_U8, state),
-	[FERRY_T_DEAD_REASON] = NUM(K_U8, dead_reason),
-	[FERRY_T_DELIVERIES] = NUM(K_U32, deliveries),
-	[FERRY_T_COUNT] = NUM(K_U64, count),
-	[FERRY_T_BYTES] = NUM(K_U64, bytes),
-	[FERRY_T_MAX_BYTES] = NUM(K_U64, max_bytes),
-	[FERRY_T_MAX_MSGS] = NUM(K_U64, max_msgs),
-	[FERRY_T_LEASED] = NUM(K_U64, leased),
-	[FERRY_T_VERSION] = NUM(K_U32, version),
-	[FERRY_T_NODE] = STR(node),
-	[FERRY_T_CARD] = STR(card),
-	[FERRY_T_FINGERPRINT] = STR(fingerprint),
-	[FERRY_T_CREDIT] = NUM(K_U32, credit),
-	[FERRY_T_AT_MS] = NUM(K_U64, at_ms),
-	[FERRY_T_PEER] = STR(peer),
-	[FERRY_T_STATUS] = NUM(K_U8, status),
-	[FERRY_T_HOP_SINCE_MS] = NUM(K_U64, hop_since_ms),
-	[FERRY_T_STORED_MS] = NUM(K_U64, stored_ms),
-	[FERRY_T_DEAD_MS] = NUM(K_U64, dead_ms),
-	[FERRY_T_PEEK] = NUM(K_U8, peek),
-	[FERRY_T_OUT_COUNT] = NUM(K_U64, out_count),
-	[FERRY_T_OUT_BYTES] = NUM(K_U64, out_bytes),
-	[FERRY_T_LEASE_UNTIL_MS] = NUM(K_U64, lease_until_ms),
-	[FERRY_T_OFFSET] = NUM(K_U64, offset),
+    [FERRY_T_DST_NODE] = STR(dst_node),
+    [FERRY_T_DST_QUEUE] = STR(dst_queue),
+    [FERRY_T_PRIORITY] = NUM(K_U8, priority),
+    [FERRY_T_TTL_MS] = NUM(K_U64, ttl_ms),
+    [FERRY_T_FLAGS] = NUM(K_U32, flags),
+    [FERRY_T_REPLY_TO] = STR(reply_to),
+    [FERRY_T_CORRELATION] = STR(correlation),
+    [FERRY_T_PAYLOAD_LEN] = NUM(K_U64, payload_len),
+    [FERRY_T_PAYLOAD] = {K_BYTES, 0, 0},
+    [FERRY_T_ID] = {K_ID, offsetof(struct ferry_fields, id), 0},
+    [FERRY_T_QUEUE] = STR(queue),
+    [FERRY_T_LEASE_MS] = NUM(K_U64, lease_ms),
+    [FERRY_T_WAIT_MS] = NUM(K_U64, wait_ms),
+    [FERRY_T_TOKEN] = NUM(K_U64, token),
+    [FERRY_T_LIMIT] = NUM(K_U32, limit),
+    [FERRY_T_CODE] = NUM(K_U32, code),
+    [FERRY_T_TEXT] = STR(text),
+    [FERRY_T_SRC_NODE] = STR(src_node),
+    [FERRY_T_CREATED_MS] = NUM(K_U64, created_ms),
+    [FERRY_T_EXPIRES_MS] = NUM(K_U64, expires_ms),
+    [FERRY_T_STATE] = NUM(K_U8, state),
+    [FERRY_T_DEAD_REASON] = NUM(K_U8, dead_reason),
+    [FERRY_T_DELIVERIES] = NUM(K_U32, deliveries),
+    [FERRY_T_COUNT] = NUM(K_U64, count),
+    [FERRY_T_BYTES] = NUM(K_U64, bytes),
+    [FERRY_T_MAX_BYTES] = NUM(K_U64, max_bytes),
+    [FERRY_T_MAX_MSGS] = NUM(K_U64, max_msgs),
+    [FERRY_T_LEASED] = NUM(K_U64, leased),
+    [FERRY_T_VERSION] = NUM(K_U32, version),
+    [FERRY_T_NODE] = STR(node),
+    [FERRY_T_CARD] = STR(card),
+    [FERRY_T_FINGERPRINT] = STR(fingerprint),
+    [FERRY_T_CREDIT] = NUM(K_U32, credit),
+    [FERRY_T_AT_MS] = NUM(K_U64, at_ms),
+    [FERRY_T_PEER] = STR(peer),
+    [FERRY_T_STATUS] = NUM(K_U8, status),
+    [FERRY_T_HOP_SINCE_MS] = NUM(K_U64, hop_since_ms),
+    [FERRY_T_STORED_MS] = NUM(K_U64, stored_ms),
+    [FERRY_T_DEAD_MS] = NUM(K_U64, dead_ms),
+    [FERRY_T_PEEK] = NUM(K_U8, peek),
+    [FERRY_T_OUT_COUNT] = NUM(K_U64, out_count),
+    [FERRY_T_OUT_BYTES] = NUM(K_U64, out_bytes),
+    [FERRY_T_LEASE_UNTIL_MS] = NUM(K_U64, lease_until_ms),
+    [FERRY_T_OFFSET] = NUM(K_U64, offset),
 };
 
 static int
@@ -279,8 +285,7 @@ ferry_fbuf_str(struct ferry_fbuf *b, uint8_t tag, const char *s)
 }
 
 void
-ferry_fbuf_bytes(struct ferry_fbuf *b, uint8_t tag, const void *v,
-		 size_t len)
+ferry_fbuf_bytes(struct ferry_fbuf *b, uint8_t tag, const void *v, size_t len)
 {
 	uint8_t *p = field(b, tag, len);
 
@@ -374,31 +379,56 @@ const char *
 ferry_frame_type_name(uint8_t type)
 {
 	switch (type) {
-	case FERRY_F_HELLO: return "HELLO";
-	case FERRY_F_SEND: return "SEND";
-	case FERRY_F_DATA: return "DATA";
-	case FERRY_F_RECV: return "RECV";
-	case FERRY_F_ACK: return "ACK";
-	case FERRY_F_NACK: return "NACK";
-	case FERRY_F_BROWSE: return "BROWSE";
-	case FERRY_F_QCREATE: return "QCREATE";
-	case FERRY_F_QLIST: return "QLIST";
-	case FERRY_F_QPURGE: return "QPURGE";
-	case FERRY_F_QSTATS: return "QSTATS";
-	case FERRY_F_STATUS: return "STATUS";
-	case FERRY_F_INFO: return "INFO";
-	case FERRY_F_SUBSCRIBE: return "SUBSCRIBE";
-	case FERRY_F_CREDIT: return "CREDIT";
-	case FERRY_F_UNSUBSCRIBE: return "UNSUBSCRIBE";
-	case FERRY_F_FETCH: return "FETCH";
-	case FERRY_F_HELLO_OK: return "HELLO_OK";
-	case FERRY_F_OK: return "OK";
-	case FERRY_F_ERROR: return "ERROR";
-	case FERRY_F_MSG: return "MSG";
-	case FERRY_F_QINFO: return "QINFO";
-	case FERRY_F_END: return "END";
-	case FERRY_F_STATUS_OK: return "STATUS_OK";
-	case FERRY_F_INFO_OK: return "INFO_OK";
+	case FERRY_F_HELLO:
+		return "HELLO";
+	case FERRY_F_SEND:
+		return "SEND";
+	case FERRY_F_DATA:
+		return "DATA";
+	case FERRY_F_RECV:
+		return "RECV";
+	case FERRY_F_ACK:
+		return "ACK";
+	case FERRY_F_NACK:
+		return "NACK";
+	case FERRY_F_BROWSE:
+		return "BROWSE";
+	case FERRY_F_QCREATE:
+		return "QCREATE";
+	case FERRY_F_QLIST:
+		return "QLIST";
+	case FERRY_F_QPURGE:
+		return "QPURGE";
+	case FERRY_F_QSTATS:
+		return "QSTATS";
+	case FERRY_F_STATUS:
+		return "STATUS";
+	case FERRY_F_INFO:
+		return "INFO";
+	case FERRY_F_SUBSCRIBE:
+		return "SUBSCRIBE";
+	case FERRY_F_CREDIT:
+		return "CREDIT";
+	case FERRY_F_UNSUBSCRIBE:
+		return "UNSUBSCRIBE";
+	case FERRY_F_FETCH:
+		return "FETCH";
+	case FERRY_F_HELLO_OK:
+		return "HELLO_OK";
+	case FERRY_F_OK:
+		return "OK";
+	case FERRY_F_ERROR:
+		return "ERROR";
+	case FERRY_F_MSG:
+		return "MSG";
+	case FERRY_F_QINFO:
+		return "QINFO";
+	case FERRY_F_END:
+		return "END";
+	case FERRY_F_STATUS_OK:
+		return "STATUS_OK";
+	case FERRY_F_INFO_OK:
+		return "INFO_OK";
 	}
 	return "unknown";
 }

@@ -27,10 +27,10 @@
 #include "ferry_msg.h"
 
 #define FERRY_PROTO_VERSION 1
-#define FERRY_FRAME_HDR 12		  /* length field + 8 */
-#define FERRY_FRAME_MAX (1024u * 1024u) /* length field's maximum */
-#define FERRY_DATA_MAX (256u * 1024u)	  /* payload bytes per DATA frame */
-#define FERRY_INLINE_MAX (64u * 1024u)	  /* payload carried in SEND/MSG */
+#define FERRY_FRAME_HDR	    12		    /* length field + 8 */
+#define FERRY_FRAME_MAX	    (1024u * 1024u) /* length field's maximum */
+#define FERRY_DATA_MAX	    (256u * 1024u)  /* payload bytes per DATA frame */
+#define FERRY_INLINE_MAX    (64u * 1024u)   /* payload carried in SEND/MSG */
 
 enum ferry_frame_type {
 	/* client to agent */
@@ -62,9 +62,9 @@ enum ferry_frame_type {
 	FERRY_F_INFO_OK = 71,
 };
 
-#define FERRY_FL_FIN 0x01u   /* last frame of a payload stream */
+#define FERRY_FL_FIN   0x01u /* last frame of a payload stream */
 #define FERRY_FL_ABORT 0x02u /* DATA: the sender gives the stream up */
-#define FERRY_FL_ALL (FERRY_FL_FIN | FERRY_FL_ABORT)
+#define FERRY_FL_ALL   (FERRY_FL_FIN | FERRY_FL_ABORT)
 
 enum ferry_tag {
 	FERRY_T_DST_NODE = 1,	 /* str */
@@ -82,35 +82,35 @@ enum ferry_tag {
 	FERRY_T_WAIT_MS = 13,	 /* u64 */
 	FERRY_T_TOKEN = 14,	 /* u64 */
 	FERRY_T_LIMIT = 15,	 /* u32 */
-	FERRY_T_CODE = 16,	 /* u32, a negative FERRY_E* as two's complement */
-	FERRY_T_TEXT = 17,	 /* str */
-	FERRY_T_SRC_NODE = 18,	 /* str */
-	FERRY_T_CREATED_MS = 19, /* u64 */
-	FERRY_T_EXPIRES_MS = 20, /* u64 */
-	FERRY_T_STATE = 21,	 /* u8 */
-	FERRY_T_DEAD_REASON = 22, /* u8 */
-	FERRY_T_DELIVERIES = 23, /* u32 */
-	FERRY_T_COUNT = 24,	 /* u64 */
-	FERRY_T_BYTES = 25,	 /* u64 */
-	FERRY_T_MAX_BYTES = 26,	 /* u64 */
-	FERRY_T_MAX_MSGS = 27,	 /* u64 */
-	FERRY_T_LEASED = 28,	 /* u64 */
-	FERRY_T_VERSION = 29,	 /* u32 */
-	FERRY_T_NODE = 30,	 /* str */
-	FERRY_T_CARD = 31,	 /* str */
-	FERRY_T_FINGERPRINT = 32, /* str */
-	FERRY_T_CREDIT = 33,	 /* u32 */
-	FERRY_T_AT_MS = 34,	 /* u64 */
-	FERRY_T_PEER = 35,	 /* str */
-	FERRY_T_STATUS = 36,	 /* u8 */
-	FERRY_T_HOP_SINCE_MS = 37, /* u64 */
-	FERRY_T_STORED_MS = 38,	 /* u64 */
-	FERRY_T_DEAD_MS = 39,	 /* u64 */
-	FERRY_T_PEEK = 40,	 /* u8 */
-	FERRY_T_OUT_COUNT = 41,	 /* u64 */
-	FERRY_T_OUT_BYTES = 42,	 /* u64 */
+	FERRY_T_CODE = 16, /* u32, a negative FERRY_E* as two's complement */
+	FERRY_T_TEXT = 17, /* str */
+	FERRY_T_SRC_NODE = 18,	     /* str */
+	FERRY_T_CREATED_MS = 19,     /* u64 */
+	FERRY_T_EXPIRES_MS = 20,     /* u64 */
+	FERRY_T_STATE = 21,	     /* u8 */
+	FERRY_T_DEAD_REASON = 22,    /* u8 */
+	FERRY_T_DELIVERIES = 23,     /* u32 */
+	FERRY_T_COUNT = 24,	     /* u64 */
+	FERRY_T_BYTES = 25,	     /* u64 */
+	FERRY_T_MAX_BYTES = 26,	     /* u64 */
+	FERRY_T_MAX_MSGS = 27,	     /* u64 */
+	FERRY_T_LEASED = 28,	     /* u64 */
+	FERRY_T_VERSION = 29,	     /* u32 */
+	FERRY_T_NODE = 30,	     /* str */
+	FERRY_T_CARD = 31,	     /* str */
+	FERRY_T_FINGERPRINT = 32,    /* str */
+	FERRY_T_CREDIT = 33,	     /* u32 */
+	FERRY_T_AT_MS = 34,	     /* u64 */
+	FERRY_T_PEER = 35,	     /* str */
+	FERRY_T_STATUS = 36,	     /* u8 */
+	FERRY_T_HOP_SINCE_MS = 37,   /* u64 */
+	FERRY_T_STORED_MS = 38,	     /* u64 */
+	FERRY_T_DEAD_MS = 39,	     /* u64 */
+	FERRY_T_PEEK = 40,	     /* u8 */
+	FERRY_T_OUT_COUNT = 41,	     /* u64 */
+	FERRY_T_OUT_BYTES = 42,	     /* u64 */
 	FERRY_T_LEASE_UNTIL_MS = 43, /* u64 */
-	FERRY_T_OFFSET = 44,	 /* u64 */
+	FERRY_T_OFFSET = 44,	     /* u64 */
 	FERRY_T_MAX_ = 45
 };
 
@@ -155,9 +155,9 @@ struct ferry_fields {
 	uint32_t flags, limit, deliveries, version, credit;
 	int32_t code;
 	uint64_t ttl_ms, payload_len, lease_ms, wait_ms, token, count, bytes,
-		max_bytes, max_msgs, leased, out_count, out_bytes, offset;
-	int64_t created_ms, expires_ms, at_ms, hop_since_ms, stored_ms,
-		dead_ms, lease_until_ms;
+	    max_bytes, max_msgs, leased, out_count, out_bytes, offset;
+	int64_t created_ms, expires_ms, at_ms, hop_since_ms, stored_ms, dead_ms,
+	    lease_until_ms;
 	const uint8_t *payload; /* points into the frame */
 	size_t payload_len_inline;
 };

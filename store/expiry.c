@@ -27,7 +27,8 @@ op_dead(struct store *st, struct store_ctx *cx, struct store_op *op)
 	if (rc == 0 && r->h.info.dead_reason != STORE_DEAD_NONE)
 		rc = FERRY_ESTATE; /* dead already */
 	if (rc == 0)
-		rc = msg_dead(st, cx, r, (enum store_dead_reason)op->u.m.reason);
+		rc =
+		    msg_dead(st, cx, r, (enum store_dead_reason)op->u.m.reason);
 	free(r);
 	return rc;
 }

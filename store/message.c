@@ -357,10 +357,10 @@ seen_put(struct store *st, struct store_ctx *cx, const struct store_hdr *h,
 	s.kind = why;
 	s.at_ms = cx->now;
 	if (h->info.msg.expires_ms != 0)
-		s.forget_ms = (h->info.msg.expires_ms > cx->now
-				       ? h->info.msg.expires_ms
-				       : cx->now) +
-			      st->opts.seen_margin_ms;
+		s.forget_ms =
+		    (h->info.msg.expires_ms > cx->now ? h->info.msg.expires_ms
+						      : cx->now) +
+		    st->opts.seen_margin_ms;
 	else
 		s.forget_ms = cx->now + st->opts.seen_retention_ms;
 	if (peer != NULL)

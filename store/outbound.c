@@ -47,8 +47,7 @@ op_out(struct store *st, struct store_ctx *cx, struct store_op *op)
 		/* The counters do not depend on OUTBOUND vs INFLIGHT, nor
 		 * does the oidx key: only the header changes. */
 		i->state = STORE_INFLIGHT;
-		snprintf(i->hop_peer, sizeof(i->hop_peer), "%s",
-			 op->u.m.peer);
+		snprintf(i->hop_peer, sizeof(i->hop_peer), "%s", op->u.m.peer);
 		i->hop_since_ms = cx->now;
 		break;
 	case OUT_PROGRESS:

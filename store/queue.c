@@ -48,8 +48,9 @@ op_take(struct store *st, struct store_ctx *cx, struct store_op *op)
 		v.flags = DB_DBT_USERMEM;
 		rc = c->get(c, &k, &v, DB_SET_RANGE | DB_RMW);
 		(void)c->close(c);
-		if (rc == DB_NOTFOUND || (rc == 0 && (k.size < plen ||
-			memcmp(kbuf, prefix, plen) != 0))) {
+		if (rc == DB_NOTFOUND ||
+		    (rc == 0 &&
+		     (k.size < plen || memcmp(kbuf, prefix, plen) != 0))) {
 			rc = FERRY_EEMPTY;
 			break;
 		}
@@ -294,7 +295,7 @@ op_purge(struct store *st, struct store_ctx *cx, struct store_op *op)
 						 * outside it would wait for
 						 * our own locks. */
 						if (msg_load(st, cx, id, r) ==
-							    0 &&
+							0 &&
 						    strcmp(r->h.info.queue,
 							   queue) == 0) {
 							found = 1;
@@ -320,8 +321,7 @@ op_purge(struct store *st, struct store_ctx *cx, struct store_op *op)
 			if (rc == 0)
 				rc = msg_remove(st, cx, r, STORE_ST_PURGED,
 						NULL);
-			else if (rc == FERRY_ENOTFOUND ||
-				 rc == FERRY_ECORRUPT)
+			else if (rc == FERRY_ENOTFOUND || rc == FERRY_ECORRUPT)
 				rc = store_dberr(cx, EINVAL,
 						 "queue index names a "
 						 "missing message");

@@ -12,8 +12,8 @@
 
 #include "store/store_int.h"
 
-#define REC_HDR_V1 1
-#define REC_SEEN_V1 1
+#define REC_HDR_V1   1
+#define REC_SEEN_V1  1
 #define REC_QUEUE_V1 1
 
 struct wbuf {

@@ -107,8 +107,8 @@ store_dberr(struct store_ctx *cx, int rc, const char *what)
 /* ---------------------------------------------------------- db helpers */
 
 int
-store_db_get(DB *db, DB_TXN *t, const void *k, size_t klen, void *v,
-	     size_t cap, size_t *vlen, uint32_t flags)
+store_db_get(DB *db, DB_TXN *t, const void *k, size_t klen, void *v, size_t cap,
+	     size_t *vlen, uint32_t flags)
 {
 	DBT key, val;
 	int rc;
@@ -254,8 +254,7 @@ meta_load(struct store *st)
 	else if (rc != DB_NOTFOUND && rc != 0)
 		return rc;
 	memset(&st->tot, 0, sizeof(st->tot));
-	rc = store_db_get(st->meta, NULL, "totals", 6, buf, sizeof(buf), &n,
-			  0);
+	rc = store_db_get(st->meta, NULL, "totals", 6, buf, sizeof(buf), &n, 0);
 	if (rc == 0 && n == 32) {
 		st->tot.msgs = rec_get_be64(buf);
 		st->tot.bytes = rec_get_be64(buf + 8);
@@ -344,11 +343,12 @@ emergency_make(struct store *st)
 	int fd;
 
 	emergency_path(st, path, sizeof(path));
-	if (stat(path, &sb) == 0 && (uint64_t)sb.st_size >= STORE_EMERGENCY_BYTES)
+	if (stat(path, &sb) == 0 &&
+	    (uint64_t)sb.st_size >= STORE_EMERGENCY_BYTES)
 		return;
 	if (statvfs(st->dir, &sv) != 0 ||
 	    (uint64_t)sv.f_bavail * sv.f_frsize <
-		    STORE_EMERGENCY_BYTES + st->opts.disk_reserve_bytes)
+		STORE_EMERGENCY_BYTES + st->opts.disk_reserve_bytes)
 		return;
 	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -485,8 +485,7 @@ batch_run(struct store *st, struct store_op *ops, size_t n, int *need_flush)
 }
 
 static void
-batch_execute(struct store *st, struct store_op *ops, size_t n,
-	      int *need_flush)
+batch_execute(struct store *st, struct store_op *ops, size_t n, int *need_flush)
 {
 	struct store_op *op;
 	size_t i;
@@ -602,10 +601,11 @@ flusher_main(void *arg)
 			rc = st->env->log_flush(st->env, NULL);
 			clock_gettime(CLOCK_MONOTONIC, &t1);
 			/* A running average of how long a flush takes. */
-			st->flush_us = (st->flush_us * 7 +
-					(int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 +
-					(t1.tv_nsec - t0.tv_nsec) / 1000) /
-				       8;
+			st->flush_us =
+			    (st->flush_us * 7 +
+			     (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 +
+			     (t1.tv_nsec - t0.tv_nsec) / 1000) /
+			    8;
 		}
 		if (rc != 0) {
 			/* Nothing of these batches may be called durable. */
@@ -615,8 +615,8 @@ flusher_main(void *arg)
 				     "needs recovery; restart ferryd",
 				     db_strerror(rc));
 			for (op = ops; op != NULL; op = op->next) {
-				size_t len = strnlen(last_error,
-						     sizeof(op->err) - 1);
+				size_t len =
+				    strnlen(last_error, sizeof(op->err) - 1);
 				if (op->result == 0)
 					op->result = store_map_dberr(rc);
 				memcpy(op->err, last_error, len);
@@ -807,8 +807,7 @@ schema_check(struct store *st)
 	uint32_t v;
 	int rc;
 
-	rc = store_db_get(st->meta, NULL, "schema", 6, buf, sizeof(buf), &n,
-			  0);
+	rc = store_db_get(st->meta, NULL, "schema", 6, buf, sizeof(buf), &n, 0);
 	if (rc == DB_NOTFOUND) {
 		rec_be32(buf, STORE_SCHEMA_VERSION);
 		rc = store_db_put(st->meta, NULL, "schema", 6, buf, 4);
@@ -838,8 +837,8 @@ schema_check(struct store *st)
 static void
 store_free(struct store *st)
 {
-	DB **dbs[] = {&st->msgs,   &st->chunks,   &st->qidx,    &st->lidx,
-		      &st->oidx,   &st->eidx,     &st->seen,    &st->seenx,
+	DB **dbs[] = {&st->msgs,   &st->chunks,	  &st->qidx,	&st->lidx,
+		      &st->oidx,   &st->eidx,	  &st->seen,	&st->seenx,
 		      &st->queues, &st->partials, &st->garbage, &st->meta};
 
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
@@ -918,12 +917,12 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 	 */
 	{
 		uint64_t cache = st->opts.cache_bytes < (4u << 20)
-					 ? (4u << 20)
-					 : st->opts.cache_bytes;
+				     ? (4u << 20)
+				     : st->opts.cache_bytes;
 		uint64_t floor = cache * 5 / 4 + 2 * STORE_LOG_FILE_BYTES;
 		st->reserve = st->opts.disk_reserve_bytes > floor
-				      ? st->opts.disk_reserve_bytes
-				      : floor;
+				  ? st->opts.disk_reserve_bytes
+				  : floor;
 	}
 	st->opts.node_name = st->node;
 	st->dir = strdup(dir);
@@ -1028,20 +1027,19 @@ dbfail:
 		store_seterr("cannot open the store in %s: %s", dir,
 			     db_strerror(rc));
 	err = store_map_dberr(rc);
-fail:
-	{
-		char keep[sizeof(last_error)];
-		memcpy(keep, last_error, sizeof(keep));
-		if (st->flusher_started) {
-			pthread_mutex_lock(&st->mu);
-			st->flush_stop = 1;
-			pthread_cond_signal(&st->flush_cv);
-			pthread_mutex_unlock(&st->mu);
-			pthread_join(st->flusher, NULL);
-		}
-		store_free(st);
-		memcpy(last_error, keep, sizeof(keep));
+fail : {
+	char keep[sizeof(last_error)];
+	memcpy(keep, last_error, sizeof(keep));
+	if (st->flusher_started) {
+		pthread_mutex_lock(&st->mu);
+		st->flush_stop = 1;
+		pthread_cond_signal(&st->flush_cv);
+		pthread_mutex_unlock(&st->mu);
+		pthread_join(st->flusher, NULL);
 	}
+	store_free(st);
+	memcpy(last_error, keep, sizeof(keep));
+}
 	return err;
 }
 
@@ -1191,8 +1189,9 @@ store_reader_read(struct store_reader *r, void *buf, size_t cap, size_t *n)
 	if (r->off >= r->len || cap == 0)
 		return 0;
 	if (r->inl != NULL) {
-		take = (size_t)(r->len - r->off) < cap ? (size_t)(r->len - r->off)
-						       : cap;
+		take = (size_t)(r->len - r->off) < cap
+			   ? (size_t)(r->len - r->off)
+			   : cap;
 		memcpy(buf, r->inl + r->off, take);
 		r->off += take;
 		*n = take;
@@ -1358,8 +1357,7 @@ store_browse(struct store *st, const char *queue, size_t limit,
 }
 
 int
-store_out_browse(struct store *st, size_t limit, store_browse_fn fn,
-		 void *arg)
+store_out_browse(struct store *st, size_t limit, store_browse_fn fn, void *arg)
 {
 	return index_walk(st, st->oidx, NULL, 0, limit, fn, arg);
 }
@@ -1448,8 +1446,7 @@ store_stats(struct store *st, struct store_stats *out)
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = store_db_get(st->meta, NULL, "totals", 6, buf, sizeof(buf), &n,
-			  0);
+	rc = store_db_get(st->meta, NULL, "totals", 6, buf, sizeof(buf), &n, 0);
 	if (rc == 0 && n == 32) {
 		out->msgs = rec_get_be64(buf);
 		out->bytes = rec_get_be64(buf + 8);

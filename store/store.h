@@ -27,8 +27,8 @@
 #include "lib/ferry_msg.h"
 
 #define STORE_SCHEMA_VERSION 1
-#define STORE_CHUNK_BYTES (256u * 1024u) /* payload chunk size on disk */
-#define STORE_LEASE_MAX_MS (12LL * 3600 * 1000)
+#define STORE_CHUNK_BYTES    (256u * 1024u) /* payload chunk size on disk */
+#define STORE_LEASE_MAX_MS   (12LL * 3600 * 1000)
 
 struct store;
 struct store_writer;
@@ -125,8 +125,8 @@ FERRY_MUST_CHECK int store_writer_resume(struct store *st,
 					 const uint8_t id[FERRY_ID_LEN],
 					 struct store_writer **out,
 					 uint64_t *offset);
-FERRY_MUST_CHECK int store_writer_write(struct store_writer *w,
-					const void *buf, size_t len);
+FERRY_MUST_CHECK int store_writer_write(struct store_writer *w, const void *buf,
+					size_t len);
 FERRY_MUST_CHECK int store_writer_commit(struct store_writer *w);
 FERRY_MUST_CHECK int store_writer_suspend(struct store_writer *w);
 void store_writer_abort(struct store_writer *w);
@@ -153,18 +153,17 @@ struct store_msg_info {
 	enum store_state state;
 	char queue[FERRY_QUEUE_MAX + 1]; /* local queue it sits in, or "" */
 	enum store_dead_reason dead_reason;
-	int64_t dead_ms;	/* when it was dead-lettered */
-	int64_t stored_ms;	/* when this node accepted it */
-	int64_t lease_until_ms; /* STORE_LEASED */
-	uint32_t deliveries;	/* times taken so far */
+	int64_t dead_ms;		   /* when it was dead-lettered */
+	int64_t stored_ms;		   /* when this node accepted it */
+	int64_t lease_until_ms;		   /* STORE_LEASED */
+	uint32_t deliveries;		   /* times taken so far */
 	char hop_peer[FERRY_NODE_MAX + 1]; /* STORE_INFLIGHT */
 	int64_t hop_since_ms;
 	uint64_t hop_offset; /* payload bytes the next hop has stored */
 };
 
 /* Header of a stored message.  FERRY_ENOTFOUND if not in the store. */
-FERRY_MUST_CHECK int store_get(struct store *st,
-			       const uint8_t id[FERRY_ID_LEN],
+FERRY_MUST_CHECK int store_get(struct store *st, const uint8_t id[FERRY_ID_LEN],
 			       struct store_msg_info *out);
 
 /* Stream a stored payload in bounded memory.  read returns 0 with *n = 0
@@ -172,8 +171,7 @@ FERRY_MUST_CHECK int store_get(struct store *st,
 FERRY_MUST_CHECK int store_reader_open(struct store *st,
 				       const uint8_t id[FERRY_ID_LEN],
 				       struct store_reader **out);
-FERRY_MUST_CHECK int store_reader_seek(struct store_reader *r,
-				       uint64_t offset);
+FERRY_MUST_CHECK int store_reader_seek(struct store_reader *r, uint64_t offset);
 FERRY_MUST_CHECK int store_reader_read(struct store_reader *r, void *buf,
 				       size_t cap, size_t *n);
 void store_reader_close(struct store_reader *r);
@@ -200,13 +198,12 @@ FERRY_MUST_CHECK int store_take(struct store *st, const char *queue,
 
 /* Ack: the message is done and leaves the store (its id is remembered for
  * dedup).  token 0 skips the lease check.  FERRY_ELEASE, FERRY_ENOTFOUND. */
-FERRY_MUST_CHECK int store_ack(struct store *st,
-			       const uint8_t id[FERRY_ID_LEN], uint64_t token);
+FERRY_MUST_CHECK int store_ack(struct store *st, const uint8_t id[FERRY_ID_LEN],
+			       uint64_t token);
 
 /* Nack: give a leased message back to its place in the queue at once. */
 FERRY_MUST_CHECK int store_nack(struct store *st,
-				const uint8_t id[FERRY_ID_LEN],
-				uint64_t token);
+				const uint8_t id[FERRY_ID_LEN], uint64_t token);
 
 struct store_queue_limits {
 	uint64_t max_bytes; /* 0: the store default */
@@ -305,16 +302,16 @@ struct store_sweep_stats {
  * than at ack time; until then their id is refused as busy).  Call it from
  * a timer; it works in bounded batches until nothing is left.
  */
-FERRY_MUST_CHECK int store_sweep(struct store *st, store_dead_fn fn,
-				 void *arg, struct store_sweep_stats *stats);
+FERRY_MUST_CHECK int store_sweep(struct store *st, store_dead_fn fn, void *arg,
+				 struct store_sweep_stats *stats);
 
 struct store_stats {
 	uint64_t msgs;
 	uint64_t bytes;
 	uint64_t outbound_msgs;
 	uint64_t outbound_bytes;
-	uint64_t commits;	  /* writer-thread commits since open */
-	uint64_t ops;		  /* operations in them */
+	uint64_t commits; /* writer-thread commits since open */
+	uint64_t ops;	  /* operations in them */
 	uint64_t quota_bytes;
 	uint64_t reserve_bytes; /* effective disk reserve (see store_opts) */
 };

@@ -47,17 +47,18 @@
 
 #include "store/store.h"
 
-#define STORE_INLINE_MAX 4096u	   /* payloads up to this live in msgs */
-#define STORE_HDR_MAX (1024u + STORE_INLINE_MAX)
-#define STORE_BATCH_OPS 512	   /* ops in one writer commit at most */
-#define STORE_BATCH_ROWS 4096	   /* messages touched in one commit */
-#define STORE_SYNC_EVERY (8u << 20) /* streamed bytes between log flushes */
-#define STORE_QKEY_MAX (FERRY_QUEUE_MAX + 1 + 1 + 8)
-#define STORE_QCACHE_BUCKETS 1024
+#define STORE_INLINE_MAX      4096u /* payloads up to this live in msgs */
+#define STORE_HDR_MAX	      (1024u + STORE_INLINE_MAX)
+#define STORE_BATCH_OPS	      512	 /* ops in one writer commit at most */
+#define STORE_BATCH_ROWS      4096	 /* messages touched in one commit */
+#define STORE_SYNC_EVERY      (8u << 20) /* streamed bytes between log flushes */
+#define STORE_QKEY_MAX	      (FERRY_QUEUE_MAX + 1 + 1 + 8)
+#define STORE_QCACHE_BUCKETS  1024
 #define STORE_EMERGENCY_BYTES (8u << 20) /* see emergency_make */
-#define STORE_LOG_FILE_BYTES (16u << 20)
-#define STORE_GC_NOW_BYTES (2u << 20) /* payloads up to this are freed at once */
-#define STORE_GC_CHUNKS 32		/* chunks freed per sweep transaction */
+#define STORE_LOG_FILE_BYTES  (16u << 20)
+#define STORE_GC_NOW_BYTES                                                     \
+	(2u << 20)		 /* payloads up to this are freed at once */
+#define STORE_GC_CHUNKS	     32	 /* chunks freed per sweep transaction */
 #define STORE_SWEEP_DEAD_MAX 128 /* reported per sweep transaction */
 
 /* Internal result: a database call failed; the batch is aborted. */
@@ -72,8 +73,8 @@ struct store_hdr {
 
 struct store_qent {
 	struct store_queue_stats s;
-	int in_db;	/* a record exists in queues */
-	int dirty;	/* changed in the running batch */
+	int in_db; /* a record exists in queues */
+	int dirty; /* changed in the running batch */
 	struct store_qent *next, *dirty_next;
 };
 
@@ -91,7 +92,7 @@ struct store_op {
 	int sync;   /* wants its commit flushed to disk */
 	int result; /* out */
 	int done;
-	char err[200]; /* out: detail for store_last_error() */
+	char err[200];	       /* out: detail for store_last_error() */
 	store_done_fn done_fn; /* async: called on the writer thread */
 	void *done_arg;
 	struct store_op *next;
@@ -130,11 +131,11 @@ struct store_op {
 
 struct store_ctx {
 	DB_TXN *txn;
-	int dberr;	    /* the Berkeley DB error that aborts the batch */
+	int dberr; /* the Berkeley DB error that aborts the batch */
 	int64_t now;
-	int free_checked;   /* statvfs done in this batch */
+	int free_checked; /* statvfs done in this batch */
 	uint64_t free_bytes;
-	unsigned rows;	    /* messages touched so far */
+	unsigned rows; /* messages touched so far */
 	struct store_qent *dirty;
 	char errbuf[256];
 };
@@ -162,7 +163,7 @@ struct store {
 	struct store_op *flush_head, *flush_tail;
 	size_t flush_n;
 	size_t flush_last_n, flush_prev_n; /* callers served by the last two */
-	int64_t flush_us; /* running average of a log flush */
+	int64_t flush_us;		   /* running average of a log flush */
 	int broken; /* the environment needs recovery: refuse writes */
 	unsigned emergency_used; /* times the emergency space was freed */
 
@@ -190,8 +191,8 @@ struct store_qent *store_qget(struct store *st, const char *name, int create);
 void store_qdirty(struct store_ctx *cx, struct store_qent *q);
 int store_db_get(DB *db, DB_TXN *t, const void *k, size_t klen, void *v,
 		 size_t cap, size_t *vlen, uint32_t flags);
-int store_db_put(DB *db, DB_TXN *t, const void *k, size_t klen,
-		 const void *v, size_t vlen);
+int store_db_put(DB *db, DB_TXN *t, const void *k, size_t klen, const void *v,
+		 size_t vlen);
 int store_db_del(DB *db, DB_TXN *t, const void *k, size_t klen);
 
 /* record.c */
@@ -242,8 +243,8 @@ int msg_exp_add(struct store *st, struct store_ctx *cx,
 		const struct store_hdr *h);
 int msg_exp_del(struct store *st, struct store_ctx *cx,
 		const struct store_hdr *h);
-int msg_count(struct store *st, struct store_ctx *cx,
-	      const struct store_hdr *h, int sign);
+int msg_count(struct store *st, struct store_ctx *cx, const struct store_hdr *h,
+	      int sign);
 int msg_remove(struct store *st, struct store_ctx *cx, struct msg_rec *r,
 	       enum store_status_kind why, const char *peer);
 int msg_dead(struct store *st, struct store_ctx *cx, struct msg_rec *r,

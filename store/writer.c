@@ -24,12 +24,12 @@
 
 struct store_writer {
 	struct store *st;
-	struct store_hdr h;  /* header; payload_len = durable offset */
-	uint8_t *buf;	     /* the chunk being filled */
+	struct store_hdr h; /* header; payload_len = durable offset */
+	uint8_t *buf;	    /* the chunk being filled */
 	size_t buf_len;
-	uint64_t off;	     /* bytes accepted by write, buffered included */
-	uint64_t synced;     /* offset at the last log flush */
-	int failed;	     /* an error was returned: only abort is allowed */
+	uint64_t off;	 /* bytes accepted by write, buffered included */
+	uint64_t synced; /* offset at the last log flush */
+	int failed;	 /* an error was returned: only abort is allowed */
 };
 
 /* Quota and queue checks shared by put and commit. */
@@ -49,7 +49,8 @@ check_limits(struct store *st, const struct ferry_msg *m, uint64_t len,
 	q = store_qget(st, m->dst_queue, 1);
 	if (q == NULL)
 		return FERRY_ENOMEM;
-	max_bytes = q->s.max_bytes ? q->s.max_bytes : st->opts.queue_quota_bytes;
+	max_bytes =
+	    q->s.max_bytes ? q->s.max_bytes : st->opts.queue_quota_bytes;
 	max_msgs = q->s.max_msgs ? q->s.max_msgs : st->opts.queue_quota_msgs;
 	if ((max_bytes != 0 && q->s.bytes + len > max_bytes) ||
 	    (max_msgs != 0 && q->s.msgs + 1 > max_msgs))
@@ -192,8 +193,8 @@ submit_put(struct store *st, struct store_put_req *reqs, size_t n)
 }
 
 int
-store_put_async(struct store *st, struct store_put_req *req,
-		 store_done_fn done, void *arg)
+store_put_async(struct store *st, struct store_put_req *req, store_done_fn done,
+		void *arg)
 {
 	struct store_op *op;
 	int rc;
@@ -206,8 +207,7 @@ store_put_async(struct store *st, struct store_put_req *req,
 	op->fn = op_put_async;
 	op->u.put.reqs = req;
 	op->u.put.n = 1;
-	op->sync = req->msg == NULL ||
-		   !(req->msg->flags & FERRY_MSG_TRANSIENT);
+	op->sync = req->msg == NULL || !(req->msg->flags & FERRY_MSG_TRANSIENT);
 	op->done_fn = done;
 	op->done_arg = arg;
 	req->result = FERRY_EDB;
@@ -252,8 +252,8 @@ partial_save(struct store *st, struct store_ctx *cx, struct store_writer *w)
 	n = rec_hdr_encode(&w->h, NULL, 0, buf, sizeof(buf));
 	if (n == 0)
 		return store_dberr(cx, EINVAL, "encoding a partial record");
-	rc = store_db_put(st->partials, cx->txn, w->h.info.msg.id,
-			  FERRY_ID_LEN, buf, n);
+	rc = store_db_put(st->partials, cx->txn, w->h.info.msg.id, FERRY_ID_LEN,
+			  buf, n);
 	if (rc != 0)
 		return store_dberr(cx, rc, "writing a partial record");
 	return 0;
@@ -283,8 +283,8 @@ flush_chunk(struct store *st, struct store_ctx *cx, struct store_writer *w)
 			  w->buf_len);
 	if (rc != 0)
 		return store_dberr(cx, rc, "writing a payload chunk");
-	w->h.info.msg.payload_len = (uint64_t)idx * STORE_CHUNK_BYTES +
-				    w->buf_len;
+	w->h.info.msg.payload_len =
+	    (uint64_t)idx * STORE_CHUNK_BYTES + w->buf_len;
 	return partial_save(st, cx, w);
 }
 
@@ -318,15 +318,14 @@ wr_commit(struct store *st, struct store_ctx *cx, struct store_writer *w)
 	if ((rc = flush_chunk(st, cx, w)) != 0)
 		return rc;
 	local = w->h.info.state == STORE_QUEUED;
-	rc = check_limits(st, &w->h.info.msg, w->h.info.msg.payload_len,
-			  local);
+	rc = check_limits(st, &w->h.info.msg, w->h.info.msg.payload_len, local);
 	if (rc != 0) {
 		int rc2 = partial_drop(st, cx, w->h.info.msg.id,
 				       w->h.info.msg.payload_len);
 		return rc2 != 0 ? rc2 : rc;
 	}
-	rc = store_db_del(st->partials, cx->txn, w->h.info.msg.id,
-			  FERRY_ID_LEN);
+	rc =
+	    store_db_del(st->partials, cx->txn, w->h.info.msg.id, FERRY_ID_LEN);
 	if (rc != 0)
 		return store_dberr(cx, rc, "deleting a partial record");
 	r = malloc(sizeof(*r));
@@ -366,12 +365,12 @@ wr_resume(struct store *st, struct store_ctx *cx, struct store_writer *w)
 	if (w->buf_len != 0) {
 		/* Reload the short last chunk: it is rewritten when full. */
 		rec_ckey(key, id, (uint32_t)(off / STORE_CHUNK_BYTES));
-		rc = store_db_get(st->chunks, cx->txn, key, sizeof(key),
-				  w->buf, STORE_CHUNK_BYTES, &n, 0);
+		rc = store_db_get(st->chunks, cx->txn, key, sizeof(key), w->buf,
+				  STORE_CHUNK_BYTES, &n, 0);
 		if (rc != 0 || n != w->buf_len)
 			return rc != 0 && rc != DB_NOTFOUND
-				       ? store_dberr(cx, rc, "reading a chunk")
-				       : FERRY_ECORRUPT;
+				   ? store_dberr(cx, rc, "reading a chunk")
+				   : FERRY_ECORRUPT;
 	}
 	return 0;
 }

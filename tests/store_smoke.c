@@ -113,7 +113,8 @@ main(int argc, char **argv)
 	CHECK(store_ack(st, info.msg.id, tok) == 0, "ack");
 	printf("5. Sending the same id again is a duplicate, not a copy: %s\n",
 	       ferry_strerror(store_put(st, &remote, "to base", 7)));
-	printf("6. A message with a 2 s time-to-live; the clock moves on 3 s\n");
+	printf(
+	    "6. A message with a 2 s time-to-live; the clock moves on 3 s\n");
 	msg(&late, "field-07", "inbox", 3);
 	late.expires_ms = fake_now + 2000;
 	CHECK(store_put(st, &late, "stale", 5) == 0, "put ttl");
@@ -139,8 +140,7 @@ main(int argc, char **argv)
 	CHECK(store_queue_stats(st, "dead", &qs) == 0 && qs.msgs == 1,
 	      "dead has 1");
 	printf("dead: %llu; ", (unsigned long long)qs.msgs);
-	CHECK(store_queue_stats(st, "bulk", &qs) == 0 &&
-		      qs.bytes == 64u << 20,
+	CHECK(store_queue_stats(st, "bulk", &qs) == 0 && qs.bytes == 64u << 20,
 	      "bulk has 64 MiB");
 	printf("bulk: %llu bytes\n", (unsigned long long)qs.bytes);
 	store_close(st);

@@ -807,7 +807,8 @@ phase_stream(struct test *t)
 		if (rc != FERRY_ENOSPC)
 			fail(t, m.id, "%s on a full disk: %s, want %s", where,
 			     ferry_strerror(rc), ferry_strerror(FERRY_ENOSPC));
-		else if (done == 0 && free_b >= reserve_eff(t) + STREAM_ROOM / 2)
+		else if (done == 0 &&
+			 free_b >= reserve_eff(t) + STREAM_ROOM / 2)
 			fail(t, m.id,
 			     "stream refused at once with %" PRIu64 " KiB free",
 			     free_b >> 10);

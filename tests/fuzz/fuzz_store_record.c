@@ -28,8 +28,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(copy, data, size);
 	if (rec_hdr_decode(copy, size, &h, &inl, &inl_len) == 0) {
-		size_t n = rec_hdr_encode(&h, inl, inl_len, back,
-					  sizeof(back));
+		size_t n = rec_hdr_encode(&h, inl, inl_len, back, sizeof(back));
 		if (n != size || memcmp(back, copy, size) != 0)
 			abort();
 	}

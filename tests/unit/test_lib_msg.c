@@ -16,34 +16,34 @@ struct name_case {
 };
 
 static const struct name_case node_cases[] = {
-	{"plain", "base", 1},
-	{"digits and punctuation", "field-07_a.b", 1},
-	{"empty", "", 0},
-	{"upper case", "Base", 0},
-	{"leading dot", ".base", 0},
-	{"leading dash", "-base", 0},
-	{"slash", "a/b", 0},
-	{"space", "a b", 0},
-	{"63 bytes", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-	 1},
-	{"64 bytes",
-	 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 0},
-	{"non-ascii", "b\xc3\xa4se", 0},
+    {"plain", "base", 1},
+    {"digits and punctuation", "field-07_a.b", 1},
+    {"empty", "", 0},
+    {"upper case", "Base", 0},
+    {"leading dot", ".base", 0},
+    {"leading dash", "-base", 0},
+    {"slash", "a/b", 0},
+    {"space", "a b", 0},
+    {"63 bytes",
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 1},
+    {"64 bytes",
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 0},
+    {"non-ascii", "b\xc3\xa4se", 0},
 };
 
 static const struct name_case queue_cases[] = {
-	{"plain", "reports", 1},
-	{"path", "base/reports/daily", 1},
-	{"mixed case", "Inbox.2", 1},
-	{"empty", "", 0},
-	{"leading slash", "/reports", 0},
-	{"trailing slash", "reports/", 0},
-	{"double slash", "a//b", 0},
-	{"dot dot", "a/../b", 0},
-	{"lone dot dot", "..", 0},
-	{"dots inside a name", "a..b", 1},
-	{"space", "a b", 0},
-	{"newline", "a\nb", 0},
+    {"plain", "reports", 1},
+    {"path", "base/reports/daily", 1},
+    {"mixed case", "Inbox.2", 1},
+    {"empty", "", 0},
+    {"leading slash", "/reports", 0},
+    {"trailing slash", "reports/", 0},
+    {"double slash", "a//b", 0},
+    {"dot dot", "a/../b", 0},
+    {"lone dot dot", "..", 0},
+    {"dots inside a name", "a..b", 1},
+    {"space", "a b", 0},
+    {"newline", "a\nb", 0},
 };
 
 static void
@@ -118,14 +118,13 @@ test_id_hex_round_trip(void)
 	CU_ASSERT_EQUAL(strlen(hex), 32);
 	CU_ASSERT_EQUAL(ferry_id_from_hex(hex, back), 0);
 	CU_ASSERT(memcmp(id, back, 16) == 0);
-	CU_ASSERT_EQUAL(ferry_id_from_hex("00112233445566778899AABBCCDDEEFF",
-					  back),
-			0);
+	CU_ASSERT_EQUAL(
+	    ferry_id_from_hex("00112233445566778899AABBCCDDEEFF", back), 0);
 	CU_ASSERT_EQUAL(back[15], 0xff);
 	CU_ASSERT_EQUAL(ferry_id_from_hex("0011", back), FERRY_EINVAL);
-	CU_ASSERT_EQUAL(ferry_id_from_hex("0011223344556677889900112233445g",
-					  back),
-			FERRY_EINVAL);
+	CU_ASSERT_EQUAL(
+	    ferry_id_from_hex("0011223344556677889900112233445g", back),
+	    FERRY_EINVAL);
 	CU_ASSERT_EQUAL(ferry_id_from_hex(NULL, back), FERRY_EINVAL);
 }
 

@@ -498,7 +498,7 @@ test_batch_per_item_results(void)
 		reqs[i].payload = "abc";
 		reqs[i].len = 3;
 	}
-	m[2] = m[0]; /* a duplicate inside the batch */
+	m[2] = m[0];	   /* a duplicate inside the batch */
 	m[3].priority = 9; /* invalid */
 	CU_ASSERT_EQUAL(store_put_batch(st, reqs, 4), 0);
 	CU_ASSERT_EQUAL(reqs[0].result, 0);

@@ -20,8 +20,7 @@ sample(struct store_hdr *h)
 	test_msg(&h->info.msg, "base", "reports/daily", 5);
 	snprintf(h->info.msg.correlation, sizeof(h->info.msg.correlation),
 		 "req-17");
-	snprintf(h->info.msg.reply_to, sizeof(h->info.msg.reply_to),
-		 "answers");
+	snprintf(h->info.msg.reply_to, sizeof(h->info.msg.reply_to), "answers");
 	h->info.msg.flags = FERRY_MSG_RECEIPT;
 	h->info.msg.created_ms = 1700000000123LL;
 	h->info.msg.expires_ms = 1700000999999LL;
@@ -46,10 +45,8 @@ test_header_round_trip(void)
 	sample(&h);
 	n = rec_hdr_encode(&h, "hello", 5, buf, sizeof(buf));
 	CU_ASSERT_FATAL(n > 0);
-	CU_ASSERT_EQUAL_FATAL(rec_hdr_decode(buf, n, &back, &inl, &inl_len),
-			      0);
-	CU_ASSERT(memcmp(&back.info.msg, &h.info.msg, sizeof(h.info.msg)) ==
-		  0);
+	CU_ASSERT_EQUAL_FATAL(rec_hdr_decode(buf, n, &back, &inl, &inl_len), 0);
+	CU_ASSERT(memcmp(&back.info.msg, &h.info.msg, sizeof(h.info.msg)) == 0);
 	CU_ASSERT_EQUAL(back.info.state, STORE_LEASED);
 	CU_ASSERT_EQUAL(back.info.lease_until_ms, h.info.lease_until_ms);
 	CU_ASSERT_EQUAL(back.seq, 99);
@@ -194,13 +191,13 @@ test_newer_schema_refused(void)
 	CU_ASSERT_EQUAL_FATAL(db_env_create(&env, 0), 0);
 	rc = env->open(env, dir,
 		       DB_CREATE | DB_INIT_TXN | DB_INIT_LOG | DB_INIT_LOCK |
-			       DB_INIT_MPOOL | DB_RECOVER | DB_PRIVATE,
+			   DB_INIT_MPOOL | DB_RECOVER | DB_PRIVATE,
 		       0600);
 	CU_ASSERT_EQUAL_FATAL(rc, 0);
 	CU_ASSERT_EQUAL_FATAL(db_create(&db, env, 0), 0);
-	CU_ASSERT_EQUAL_FATAL(db->open(db, NULL, "meta.db", NULL, DB_BTREE,
-				       DB_AUTO_COMMIT, 0600),
-			      0);
+	CU_ASSERT_EQUAL_FATAL(
+	    db->open(db, NULL, "meta.db", NULL, DB_BTREE, DB_AUTO_COMMIT, 0600),
+	    0);
 	memset(&k, 0, sizeof(k));
 	memset(&d, 0, sizeof(d));
 	rec_be32(v, STORE_SCHEMA_VERSION + 1);

@@ -44,8 +44,15 @@ make_payload(const uint8_t id[16], size_t len)
 }
 
 static const size_t sizes[] = {
-	0, 1, 4095, 4096, 4097, STORE_CHUNK_BYTES - 1, STORE_CHUNK_BYTES,
-	STORE_CHUNK_BYTES + 1, 3 * STORE_CHUNK_BYTES + 5,
+    0,
+    1,
+    4095,
+    4096,
+    4097,
+    STORE_CHUNK_BYTES - 1,
+    STORE_CHUNK_BYTES,
+    STORE_CHUNK_BYTES + 1,
+    3 * STORE_CHUNK_BYTES + 5,
 };
 #define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
 
@@ -81,7 +88,8 @@ test_writer_sizes_read_back(void)
 		CU_ASSERT_EQUAL_FATAL(store_writer_open(st, &m, &w), 0);
 		/* Odd write sizes, so writes straddle chunk edges. */
 		while (off < sizes[i]) {
-			size_t n = sizes[i] - off < step ? sizes[i] - off : step;
+			size_t n =
+			    sizes[i] - off < step ? sizes[i] - off : step;
 			CU_ASSERT_EQUAL_FATAL(store_writer_write(w, p + off, n),
 					      0);
 			off += n;
