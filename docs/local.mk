@@ -1,5 +1,5 @@
 # Documentation shipped in the tarball.
-EXTRA_DIST += docs/store.md docs/protocol.md docs/ferryd.service \
+EXTRA_DIST += docs/store.md docs/protocol.md docs/agent.md docs/ferryd.service \
 	agent/README.md \
 	transports/README.md \
 	policy/README.md cli/README.md
