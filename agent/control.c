@@ -183,6 +183,11 @@ client_process_frames(struct client *c)
 
 		if (c->closing || c->bev == NULL)
 			return;
+		/* A client that does not read its answers gets no new ones
+		 * until it does (on_write resumes). */
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
+		    AGENT_OUTPUT_MAX)
+			return;
 		in = bufferevent_get_input(c->bev);
 		if (evbuffer_copyout(in, head, 4) < 4)
 			return;
@@ -254,8 +259,16 @@ on_write(struct bufferevent *bev, void *arg)
 			client_kill(c, "closed after an error");
 		return;
 	}
-	if (c->state == CS_STREAM_OUT)
+	if (c->state == CS_STREAM_OUT) {
 		stream_out_next(c);
+		return;
+	}
+	/* The output drained: take up requests and pushes again. */
+	client_ref(c);
+	client_process(c);
+	if (c->state == CS_IDLE && c->sub_reqid != 0)
+		subscription_push(c);
+	client_unref(c);
 }
 
 static void

@@ -339,8 +339,8 @@ answer_msg(struct client *c, struct req_job *r, uint32_t reqid)
 	if (inline_payload)
 		ferry_fbuf_bytes(&b, FERRY_T_PAYLOAD, r->buf, r->len);
 	client_send(c, &b);
-	if (inline_payload)
-		return;
+	if (inline_payload || c->state == CS_DEAD)
+		return; /* a dead client's reader is closed with the job */
 	c->reader = r->reader;
 	r->reader = NULL;
 	c->out_left = r->info.msg.payload_len - r->offset;
@@ -355,13 +355,16 @@ done_subtake(struct client *c, struct req_job *r)
 	struct ferry_fbuf b;
 
 	c->sub_busy = 0;
-	if (c->sub_reqid == 0 || c->state == CS_DEAD) {
+	if (c->sub_reqid == 0 || c->state == CS_DEAD ||
+	    r->reqid != c->sub_reqid) {
 		/* Gone or unsubscribed: give the message back. */
 		if (r->rc == 0) {
 			struct req_job *n = rj_new(NULL, RK_NACK, 0);
 			if (n != NULL) {
 				memcpy(n->id, r->info.msg.id, FERRY_ID_LEN);
 				n->token = r->token;
+				snprintf(n->queue, sizeof(n->queue), "%s",
+					 r->info.queue);
 				rj_submit_orphan(r->ag, n);
 			}
 		}
@@ -670,7 +673,10 @@ job_done(struct job *j)
 	struct client *c = r->c;
 
 	if (c == NULL) {
-		/* An orphan cleanup job. */
+		/* An orphan cleanup job.  A message given back may be what
+		 * a waiting client needs. */
+		if (r->kind == RK_NACK && r->rc == 0 && r->queue[0] != '\0')
+			notify_queue(r->ag, r->queue);
 		if (r->reader != NULL)
 			store_reader_close(r->reader);
 		rj_free(r);
@@ -698,6 +704,8 @@ job_done(struct job *j)
 			if (n != NULL) {
 				memcpy(n->id, r->info.msg.id, FERRY_ID_LEN);
 				n->token = r->token;
+				snprintf(n->queue, sizeof(n->queue), "%s",
+					 r->info.queue);
 				rj_submit_orphan(r->ag, n);
 			}
 		}
@@ -929,6 +937,15 @@ req_send(struct client *c, const struct ferry_frame *f,
 		client_idle(c);
 		return;
 	}
+	if (fin && fl->payload_len_inline > ag->pol.max_message_bytes) {
+		client_error(c, c->reqid, FERRY_ETOOBIG,
+			     "message of %zu bytes is larger than max_message "
+			     "(%llu bytes)",
+			     fl->payload_len_inline,
+			     (unsigned long long)ag->pol.max_message_bytes);
+		client_idle(c);
+		return;
+	}
 	if (fin && FERRY_HAS(fl, FERRY_T_PAYLOAD_LEN) &&
 	    fl->payload_len != fl->payload_len_inline) {
 		client_error(c, c->reqid, FERRY_EINVAL,
@@ -1016,6 +1033,10 @@ request_data(struct client *c, const struct ferry_frame *f)
 	int fin = (f->flags & FERRY_FL_FIN) != 0;
 	struct req_job *r;
 
+	if (f->body_len > FERRY_DATA_MAX) {
+		client_violation(c, f->reqid, "DATA frame larger than 256 KiB");
+		return;
+	}
 	if (f->reqid != c->reqid) {
 		client_error(c, f->reqid, FERRY_EPROTO,
 			     "DATA for request %u while %u streams", f->reqid,
@@ -1101,7 +1122,10 @@ subscription_push(struct client *c)
 
 	if (c->sub_reqid == 0 || c->credit == 0 || c->state == CS_DEAD)
 		return;
-	if (c->sub_busy) {
+	if (c->sub_busy || evbuffer_get_length(bufferevent_get_output(
+				   c->bev)) > AGENT_OUTPUT_MAX) {
+		/* In flight, or the client is not reading: on_write or the
+		 * take's end tries again. */
 		c->sub_wanted = 1;
 		return;
 	}

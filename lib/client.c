@@ -537,8 +537,15 @@ check_early_error(struct ferry_stream *s)
 			return 0;
 		if (rc != 0)
 			return rc;
-		if (f.reqid == s->reqid)
+		if (f.reqid == s->reqid) {
+			if (f.type != FERRY_F_ERROR) {
+				c->broken = 1;
+				seterr(c, "ferryd answered a stream before "
+					  "its end");
+				return FERRY_EPROTO;
+			}
 			return reply_error(c, &f);
+		}
 		if (c->sub_reqid != 0 && f.reqid == c->sub_reqid &&
 		    f.type == FERRY_F_MSG) {
 			if ((rc = queue_push(c, &f)) != 0)
@@ -563,6 +570,9 @@ flush_data(struct ferry_stream *s, uint8_t flags)
 		return rc;
 	s->sent += s->buf_len;
 	s->buf_len = 0;
+	/* After FIN the answer is the caller's to read (it may be OK). */
+	if (flags & FERRY_FL_FIN)
+		return 0;
 	return check_early_error(s);
 }
 

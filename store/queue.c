@@ -63,13 +63,15 @@ op_take(struct store *st, struct store_ctx *cx, struct store_op *op)
 			break;
 		}
 		rc = msg_load(st, cx, id, r);
-		if (rc != 0) {
-			if (rc == FERRY_ENOTFOUND || rc == FERRY_ECORRUPT)
-				rc = store_dberr(cx, EINVAL,
-						 "queue index names a missing "
-						 "or damaged message");
-			break;
+		if (rc == FERRY_ENOTFOUND || rc == FERRY_ECORRUPT) {
+			/* Damaged data must not block the queue. */
+			rc = msg_quarantine(st, cx, st->qidx, kbuf, k.size, id);
+			if (rc != 0)
+				break;
+			continue;
 		}
+		if (rc != 0)
+			break;
 		if (r->h.info.dead_reason == STORE_DEAD_NONE &&
 		    r->h.info.msg.expires_ms != 0 &&
 		    r->h.info.msg.expires_ms <= cx->now) {
@@ -238,7 +240,7 @@ store_queue_create(struct store *st, const char *queue,
 	return store_submit(st, &op);
 }
 
-/* Remove up to STORE_BATCH_ROWS messages of the queue; u.m.count += n;
+/* Remove up to STORE_BATCH_ROWS messages of the queue, counted in u.m.token;
  * sets u.m.offset to 1 when the queue is empty. */
 static int
 op_purge(struct store *st, struct store_ctx *cx, struct store_op *op)
@@ -253,6 +255,7 @@ op_purge(struct store *st, struct store_ctx *cx, struct store_op *op)
 	if (r == NULL)
 		return FERRY_ENOMEM;
 	op->u.m.offset = 0;
+	op->u.m.token = 0; /* removed by this run (a batch may run again) */
 	/* Pass 0: available messages (qidx); pass 1: leased ones (lidx). */
 	for (pass = 0; pass < 2 && rc == 0; pass++) {
 		DB *db = pass == 0 ? st->qidx : st->lidx;
@@ -318,15 +321,16 @@ op_purge(struct store *st, struct store_ctx *cx, struct store_op *op)
 				break;
 			}
 			rc = msg_load(st, cx, id, r);
-			if (rc == 0)
+			if (rc == 0) {
 				rc = msg_remove(st, cx, r, STORE_ST_PURGED,
 						NULL);
-			else if (rc == FERRY_ENOTFOUND || rc == FERRY_ECORRUPT)
-				rc = store_dberr(cx, EINVAL,
-						 "queue index names a "
-						 "missing message");
-			if (rc == 0)
-				(*op->u.m.count)++;
+				if (rc == 0)
+					op->u.m.token++; /* this run's count */
+			} else if (rc == FERRY_ENOTFOUND ||
+				   rc == FERRY_ECORRUPT) {
+				rc = msg_quarantine(st, cx, db, kbuf, k.size,
+						    id);
+			}
 		}
 		if (!done)
 			break;
@@ -351,8 +355,9 @@ store_queue_purge(struct store *st, const char *queue, uint64_t *removed)
 		op.fn = op_purge;
 		op.sync = 1;
 		op.u.m.queue = queue;
-		op.u.m.count = &n;
 		rc = store_submit(st, &op);
+		if (rc == 0)
+			n += op.u.m.token;
 	} while (rc == 0 && op.u.m.offset == 0);
 	if (removed != NULL)
 		*removed = n;

@@ -594,6 +594,7 @@ flusher_main(void *arg)
 		st->flush_n = 0;
 		st->flush_prev_n = st->flush_last_n;
 		st->flush_last_n = n;
+		st->flushing = 1;
 		pthread_mutex_unlock(&st->mu);
 		{
 			struct timespec t0, t1;
@@ -625,6 +626,7 @@ flusher_main(void *arg)
 		}
 		ops_complete(st, ops, n);
 		pthread_mutex_lock(&st->mu);
+		st->flushing = 0;
 	}
 	pthread_mutex_unlock(&st->mu);
 	return NULL;
@@ -666,7 +668,9 @@ writer_main(void *arg)
 		}
 
 		pthread_mutex_lock(&st->mu);
-		if (need_flush) {
+		/* A batch that needs no flush still waits behind one that
+		 * does, so nobody sees a write before it is durable. */
+		if (need_flush || st->flush_head != NULL || st->flushing) {
 			if (st->flush_tail != NULL)
 				st->flush_tail->next = ops;
 			else
@@ -837,9 +841,11 @@ schema_check(struct store *st)
 static void
 store_free(struct store *st)
 {
-	DB **dbs[] = {&st->msgs,   &st->chunks,	  &st->qidx,	&st->lidx,
-		      &st->oidx,   &st->eidx,	  &st->seen,	&st->seenx,
-		      &st->queues, &st->partials, &st->garbage, &st->meta};
+	DB **dbs[] = {&st->msgs,	 &st->chunks,  &st->qidx,
+		      &st->lidx,	 &st->oidx,    &st->eidx,
+		      &st->seen,	 &st->seenx,   &st->queues,
+		      &st->partials, &st->garbage, &st->quarantine,
+		      &st->meta};
 
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
 		if (*dbs[i] != NULL)
@@ -992,7 +998,8 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 	    (rc = db_open(st, &st->seenx, "seenx.db", 0)) != 0 ||
 	    (rc = db_open(st, &st->queues, "queues.db", 0)) != 0 ||
 	    (rc = db_open(st, &st->partials, "partials.db", 0)) != 0 ||
-	    (rc = db_open(st, &st->garbage, "garbage.db", 0)) != 0)
+	    (rc = db_open(st, &st->garbage, "garbage.db", 0)) != 0 ||
+	    (rc = db_open(st, &st->quarantine, "quarantine.db", 0)) != 0)
 		goto dbfail;
 	if ((rc = meta_load(st)) != 0)
 		goto dbfail;
@@ -1264,9 +1271,12 @@ index_walk(struct store *st, DB *db, const uint8_t *prefix, size_t plen,
 		DBC *c = NULL;
 		DBT k, v;
 		uint8_t kbuf[STORE_QKEY_MAX + 16], vbuf[64];
-		size_t nids = 0;
-		int rc;
+		uint8_t round_last[STORE_QKEY_MAX + 16];
+		size_t nids = 0, round_len = last_len;
+		int rc, round_have = have_last;
 
+		/* Where this round starts, to start again after a deadlock. */
+		memcpy(round_last, last, last_len);
 		rc = db->cursor(db, NULL, &c, DB_READ_COMMITTED);
 		if (rc != 0)
 			return store_map_dberr(rc);
@@ -1306,8 +1316,12 @@ index_walk(struct store *st, DB *db, const uint8_t *prefix, size_t plen,
 			rc = c->get(c, &k, &v, DB_NEXT);
 		}
 		(void)c->close(c);
-		if (rc == DB_LOCK_DEADLOCK)
+		if (rc == DB_LOCK_DEADLOCK) {
+			memcpy(last, round_last, round_len);
+			last_len = round_len;
+			have_last = round_have;
 			continue;
+		}
 		if (rc != 0 && rc != DB_NOTFOUND)
 			return store_map_dberr(rc);
 		if (rc == DB_NOTFOUND)

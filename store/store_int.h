@@ -14,6 +14,7 @@
  *   queues    name -> queue record (counters and limits)
  *   partials  id -> header record of a payload being streamed in
  *   garbage   id -> ""  (chunks of a large payload still to be freed)
+ *   quarantine id -> damaged header bytes, kept for a human to look at
  *   meta      "schema", "seq", "totals"
  *
  * Invariants (checked by the unit tests):
@@ -112,12 +113,10 @@ struct store_op {
 			struct store_msg_info *info;
 			uint64_t *token_out;
 			const struct store_queue_limits *lim;
-			uint64_t *count;
 		} m;
 		struct {
 			struct store_writer *w;
-			const void *buf;
-			size_t len;
+			const struct store_hdr *saved; /* state to start from */
 			int kind;
 		} wr;
 		struct {
@@ -143,7 +142,8 @@ struct store_ctx {
 struct store {
 	DB_ENV *env;
 	DB *msgs, *chunks, *qidx, *lidx, *oidx, *eidx, *seen, *seenx, *queues,
-	    *partials, *garbage, *meta;
+	    *partials, *garbage, *quarantine, *meta;
+	uint64_t quarantined; /* damaged records moved aside since open */
 	uint64_t reserve; /* effective disk reserve, see store_open */
 	char *dir;
 	int lock_fd;
@@ -162,6 +162,7 @@ struct store {
 	pthread_cond_t flush_cv;
 	struct store_op *flush_head, *flush_tail;
 	size_t flush_n;
+	int flushing; /* the flusher is in log_flush */
 	size_t flush_last_n, flush_prev_n; /* callers served by the last two */
 	int64_t flush_us;		   /* running average of a log flush */
 	int broken; /* the environment needs recovery: refuse writes */
@@ -249,6 +250,10 @@ int msg_remove(struct store *st, struct store_ctx *cx, struct msg_rec *r,
 	       enum store_status_kind why, const char *peer);
 int msg_dead(struct store *st, struct store_ctx *cx, struct msg_rec *r,
 	     enum store_dead_reason reason);
+/* An index entry (db, key) names a message that is missing or damaged:
+ * drop the entry, move a damaged header to quarantine, go on. */
+int msg_quarantine(struct store *st, struct store_ctx *cx, DB *db,
+		   const void *key, size_t klen, const uint8_t *id);
 int chunks_delete(struct store *st, struct store_ctx *cx, const uint8_t *id);
 /* Free the chunks of id (len payload bytes): at once when small, else
  * later, in bounded transactions of the sweep (store_gc). */

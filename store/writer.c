@@ -381,6 +381,10 @@ op_writer(struct store *st, struct store_ctx *cx, struct store_op *op)
 	struct store_writer *w = op->u.wr.w;
 	int rc;
 
+	/* A batch may run again (deadlock, full disk, a neighbour's
+	 * failure): start from the writer's state at submission. */
+	if (op->u.wr.saved != NULL)
+		w->h = *op->u.wr.saved;
 	switch (op->u.wr.kind) {
 	case WR_OPEN:
 		rc = msg_known(st, cx, w->h.info.msg.id);
@@ -408,14 +412,21 @@ op_writer(struct store *st, struct store_ctx *cx, struct store_op *op)
 static int
 writer_op(struct store_writer *w, int kind, int sync)
 {
+	struct store_hdr saved = w->h;
 	struct store_op op;
+	int rc;
 
 	memset(&op, 0, sizeof(op));
 	op.fn = op_writer;
 	op.sync = sync;
 	op.u.wr.w = w;
 	op.u.wr.kind = kind;
-	return store_submit(w->st, &op);
+	if (kind != WR_RESUME)
+		op.u.wr.saved = &saved;
+	rc = store_submit(w->st, &op);
+	if (rc != 0 && kind != WR_RESUME)
+		w->h = saved; /* nothing of it was committed */
+	return rc;
 }
 
 static struct store_writer *

@@ -38,3 +38,4 @@ include tests/unit/policy.mk
 include tests/unit/identity.mk
 include tests/fuzz/fuzz.mk
 include tests/integration/cli.mk
+include tests/integration/agent.mk

@@ -1,0 +1,210 @@
+/*
+ * itutil.c - shared helpers of the integration tests' C programs
+ * (see itutil.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/integration/itutil.h"
+
+static const char *prog = "it";
+
+void
+it_progname(const char *argv0)
+{
+	const char *s = strrchr(argv0, '/');
+
+	prog = s != NULL ? s + 1 : argv0;
+}
+
+void
+it_die(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(code);
+}
+
+void
+it_ferry_fail(const struct ferry *c, int rc, const char *fmt, ...)
+{
+	const char *agent = c != NULL ? ferry_last_error(c) : "";
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, ": %s%s%s\n", ferry_strerror(rc),
+		agent[0] != '\0' ? ": " : "", agent);
+}
+
+int64_t
+it_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+it_sleep_ms(int64_t ms)
+{
+	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+int
+it_parse_u64(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+	uint64_t mul = 1;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k':
+	case 'K':
+		mul = 1024;
+		end++;
+		break;
+	case 'M':
+		mul = 1024 * 1024;
+		end++;
+		break;
+	case 'G':
+		mul = 1024 * 1024 * 1024;
+		end++;
+		break;
+	default:
+		return -1;
+	}
+	if (*end != '\0' || (v != 0 && mul > UINT64_MAX / v))
+		return -1;
+	*out = (uint64_t)v * mul;
+	return 0;
+}
+
+/* splitmix64: each 8-byte word of a pattern is a hash of (seed, index),
+ * so any offset can be produced without generating what comes before. */
+static uint64_t
+mix(uint64_t seed, uint64_t index)
+{
+	uint64_t z = seed + (index + 1) * 0x9e3779b97f4a7c15ULL;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+void
+it_pattern_init(struct it_pattern *p, uint64_t seed)
+{
+	memset(p, 0, sizeof(*p));
+	p->seed = seed;
+	p->state = UINT64_MAX; /* no word computed yet */
+}
+
+static uint8_t
+pattern_byte(struct it_pattern *p)
+{
+	uint64_t w = p->pos / 8;
+
+	if (p->state != w) {
+		p->state = w;
+		p->word = mix(p->seed, w);
+	}
+	return (uint8_t)(p->word >> (8 * (p->pos++ % 8)));
+}
+
+void
+it_pattern_next(struct it_pattern *p, uint8_t *buf, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && p->pos % 8 != 0)
+		buf[i++] = pattern_byte(p);
+	for (; len - i >= 8; i += 8) {
+		uint64_t w = mix(p->seed, p->pos / 8);
+		for (int k = 0; k < 8; k++)
+			buf[i + k] = (uint8_t)(w >> (8 * k));
+		p->pos += 8;
+	}
+	while (i < len)
+		buf[i++] = pattern_byte(p);
+}
+
+uint64_t
+it_pattern_check(struct it_pattern *p, const uint8_t *buf, size_t len)
+{
+	uint8_t tmp[4096];
+	size_t done = 0;
+
+	while (done < len) {
+		size_t n = len - done < sizeof(tmp) ? len - done : sizeof(tmp);
+		uint64_t at = p->pos;
+		it_pattern_next(p, tmp, n);
+		if (memcmp(tmp, buf + done, n) != 0) {
+			for (size_t k = 0; k < n; k++)
+				if (tmp[k] != buf[done + k])
+					return at + k;
+		}
+		done += n;
+	}
+	return UINT64_MAX;
+}
+
+int
+it_under_asan(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return 1;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+	return 1;
+#else
+	return 0;
+#endif
+#else
+	return 0;
+#endif
+}
+
+int
+it_write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}

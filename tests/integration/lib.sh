@@ -1,0 +1,268 @@
+# lib.sh - shared helpers of ferryd's integration tests; sourced, not run.
+#
+#   . "$(dirname "$0")/lib.sh"
+#
+# Makes one private temporary directory ($IT_TMP, under ${TMPDIR:-/tmp})
+# and removes it at exit, after killing every ferryd the test started
+# (the EXIT trap).  Nodes live in $IT_TMP/NAME; each agent logs to
+# $IT_TMP/NAME/log.  Binaries come from $top_builddir (set by `make
+# check`; "." otherwise).
+#
+# Exit status of a test: 0 pass, 1 fail, 77 skip, 99 harness error.
+# FERRY_TEST_LONG=1 asks for the long version ($IT_LONG is 1 then).
+#
+# Helpers:
+#   start_node NAME [LINE...]  ferry init a node, append LINEs to its
+#                              ferry.conf (sections may repeat), start
+#                              its agent and wait until it answers;
+#                              exports FERRY_SOCKET for the last started
+#   start_agent NAME           (re)start the agent of an existing node
+#   stop_node NAME [SECS]      SIGTERM; fails if it is not gone within
+#                              SECS (default 10) or exits non-zero
+#   kill9_node NAME            SIGKILL, reaped
+#   node_dir / node_conf / node_sock / node_log / node_pid NAME
+#   it_fail MSG, it_skip MSG, it_harness MSG, it_pass
+#   it_ok MSG                  "ok - MSG"
+#   expect_eq WHAT GOT WANT    it_fail unless equal, else it_ok
+#   json_get KEY               first "KEY":value of the JSON on stdin
+#   queue_count QUEUE          messages in QUEUE (0 if it is not listed)
+#   it_now_ms, it_rand N, it_alive PID, it_at_exit CMD
+
+it_name=$(basename "$0" .sh)
+top_builddir=${top_builddir:-.}
+FERRYD=$top_builddir/agent/ferryd
+FERRY=$top_builddir/cli/ferry
+IT_BIN=$top_builddir/tests/integration
+IT_LONG=0
+case ${FERRY_TEST_LONG:-0} in
+'' | 0 | no | false) ;;
+*) IT_LONG=1 ;;
+esac
+IT_TMP=
+IT_AT_EXIT=
+export LC_ALL=C
+
+it_fail() {
+	echo "FAIL: $it_name: $*"
+	exit 1
+}
+
+it_skip() {
+	echo "SKIP: $it_name: $*"
+	exit 77
+}
+
+it_harness() {
+	echo "ERROR: $it_name: harness: $*"
+	exit 99
+}
+
+it_pass() {
+	echo "PASS: $it_name"
+	exit 0
+}
+
+it_ok() {
+	echo "ok - $*"
+}
+
+it_note() {
+	echo "# $*"
+}
+
+expect_eq() {
+	[ "$2" = "$3" ] || it_fail "$1: got '$2', wanted '$3'"
+	it_ok "$1"
+}
+
+# Run CMD at exit (before the directory is removed), last added first.
+it_at_exit() {
+	IT_AT_EXIT="$1
+$IT_AT_EXIT"
+}
+
+it_now_ms() {
+	date +%s%3N
+}
+
+# A random number in [0, N).
+it_rand() {
+	echo $(($(od -An -N4 -tu4 /dev/urandom | tr -d ' ') % $1))
+}
+
+# Is PID a live process (not a zombie)?
+it_alive() {
+	[ -r "/proc/$1/stat" ] || return 1
+	[ "$(sed 's/.*) \(.\).*/\1/' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
+
+# Is PID a ferryd (so that a recycled pid is never killed)?
+it_is_ferryd() {
+	it_alive "$1" && grep -q ferryd "/proc/$1/cmdline" 2>/dev/null
+}
+
+it_cleanup() {
+	it_rc=$?
+	trap - EXIT HUP INT TERM
+	if [ -n "$IT_TMP" ] && [ -f "$IT_TMP/.pids" ]; then
+		while read -r p; do
+			if it_is_ferryd "$p"; then
+				kill -9 "$p" 2>/dev/null
+			fi
+		done <"$IT_TMP/.pids"
+	fi
+	if [ -n "$IT_AT_EXIT" ]; then
+		eval "$IT_AT_EXIT"
+	fi
+	if [ "$it_rc" -ne 0 ] && [ "$it_rc" -ne 77 ] && [ -n "$IT_TMP" ]; then
+		for l in "$IT_TMP"/*/log; do
+			[ -f "$l" ] || continue
+			echo "--- last lines of $l"
+			tail -n 25 "$l"
+		done
+	fi
+	if [ -n "$IT_TMP" ]; then
+		rm -rf "$IT_TMP"
+	fi
+	exit "$it_rc"
+}
+
+trap it_cleanup EXIT
+trap 'exit 99' HUP INT TERM
+
+for b in "$FERRYD" "$FERRY"; do
+	[ -x "$b" ] || it_harness "$b is not built (make, or set top_builddir)"
+done
+IT_TMP=$(mktemp -d "${TMPDIR:-/tmp}/ferry-it-$it_name.XXXXXX") ||
+	it_harness "cannot make a temporary directory"
+: >"$IT_TMP/.pids"
+
+# The C helper NAME, built by `make check`.
+it_helper() {
+	[ -x "$IT_BIN/$1" ] || it_harness "$IT_BIN/$1 is not built (make check)"
+	echo "$IT_BIN/$1"
+}
+
+node_dir() { echo "$IT_TMP/$1"; }
+node_conf() { echo "$IT_TMP/$1/ferry.conf"; }
+node_log() { echo "$IT_TMP/$1/log"; }
+node_sock() { cat "$IT_TMP/$1/.socket"; }
+node_pid() { cat "$IT_TMP/$1/.agent.pid" 2>/dev/null; }
+
+# Make a node without starting it: NAME [LINE...].
+make_node() {
+	mn_name=$1
+	shift
+	mn_dir=$IT_TMP/$mn_name
+	"$FERRY" init --dir "$mn_dir" --name "$mn_name" \
+		>"$IT_TMP/.init-$mn_name.log" 2>&1 ||
+		it_harness "ferry init of $mn_name failed: $(cat "$IT_TMP/.init-$mn_name.log")"
+	mn_sock=$mn_dir/ferry.sock
+	mn_own=
+	for mn_line in "$@"; do
+		case $mn_line in
+		"socket "*=* | socket=*) mn_own=${mn_line#*=} ;;
+		esac
+	done
+	if [ -n "$mn_own" ]; then
+		mn_sock=$(echo $mn_own)
+	elif [ ${#mn_sock} -gt 100 ]; then
+		# Too long for a Unix socket address: a short directory.
+		mn_s=$(mktemp -d /tmp/ferry-s.XXXXXX) || it_harness "mktemp"
+		it_at_exit "rm -rf '$mn_s'"
+		mn_sock=$mn_s/$mn_name.sock
+		printf '[node]\nsocket = %s\n' "$mn_sock" >>"$mn_dir/ferry.conf"
+	fi
+	echo "$mn_sock" >"$mn_dir/.socket"
+	for mn_line in "$@"; do
+		printf '%s\n' "$mn_line" >>"$mn_dir/ferry.conf"
+	done
+}
+
+# Wait until the agent of NAME (pid PID) answers `ferry info`; 10 s max.
+wait_ready() {
+	wr_sock=$(node_sock "$1")
+	wr_i=0
+	while [ $wr_i -lt 100 ]; do
+		if ! it_alive "$2"; then
+			return 1
+		fi
+		if "$FERRY" --socket "$wr_sock" info >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.1
+		wr_i=$((wr_i + 1))
+	done
+	return 1
+}
+
+start_agent() {
+	sa_dir=$IT_TMP/$1
+	"$FERRYD" -c "$sa_dir/ferry.conf" >>"$sa_dir/log" 2>&1 &
+	sa_pid=$!
+	echo "$sa_pid" >"$sa_dir/.agent.pid"
+	echo "$sa_pid" >>"$IT_TMP/.pids"
+	if ! wait_ready "$1" "$sa_pid"; then
+		it_fail "the agent of $1 did not answer within 10 s: $(tail -n 5 "$sa_dir/log")"
+	fi
+	FERRY_SOCKET=$(node_sock "$1")
+	export FERRY_SOCKET
+}
+
+start_node() {
+	make_node "$@"
+	start_agent "$1"
+}
+
+# Reap PID if it is our child; its exit status, or 255 if unknown.
+it_reap() {
+	wait "$1" 2>/dev/null
+	it_reap_rc=$?
+	[ $it_reap_rc -eq 127 ] && it_reap_rc=255
+	return $it_reap_rc
+}
+
+# SIGTERM the agent of NAME, wait SECS (10) for it to go, check it exited
+# with 0.  Sets STOP_MS to how long it took.
+stop_node() {
+	sn_pid=$(node_pid "$1")
+	sn_secs=${2:-10}
+	[ -n "$sn_pid" ] || it_harness "stop_node $1: no agent"
+	sn_t0=$(it_now_ms)
+	kill -TERM "$sn_pid" 2>/dev/null
+	while it_alive "$sn_pid"; do
+		if [ $(($(it_now_ms) - sn_t0)) -gt $((sn_secs * 1000)) ]; then
+			it_fail "the agent of $1 is still running $sn_secs s after SIGTERM"
+		fi
+		sleep 0.05
+	done
+	STOP_MS=$(($(it_now_ms) - sn_t0))
+	it_reap "$sn_pid"
+	sn_rc=$?
+	rm -f "$IT_TMP/$1/.agent.pid"
+	if [ $sn_rc -ne 0 ] && [ $sn_rc -ne 255 ]; then
+		it_fail "the agent of $1 exited with status $sn_rc after SIGTERM"
+	fi
+}
+
+kill9_node() {
+	k9_pid=$(node_pid "$1")
+	[ -n "$k9_pid" ] || it_harness "kill9_node $1: no agent"
+	kill -9 "$k9_pid" 2>/dev/null
+	it_reap "$k9_pid"
+	while it_alive "$k9_pid"; do sleep 0.05; done
+	rm -f "$IT_TMP/$1/.agent.pid"
+}
+
+# The first "KEY":value on stdin (strings unquoted; values hold no commas).
+json_get() {
+	tr ',{}[' '\n\n\n\n' | sed -n "s/^\"$1\":\"\{0,1\}\([^\"]*\)\"\{0,1\}\$/\1/p" |
+		head -n 1
+}
+
+# Messages in a local queue, from `ferry queues --json`; 0 if absent.
+queue_count() {
+	qc=$("$FERRY" queues --json | tr '{' '\n' |
+		grep "\"queue\":\"$1\"[,}]" | json_get messages)
+	echo "${qc:-0}"
+}

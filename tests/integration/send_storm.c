@@ -1,0 +1,266 @@
+/*
+ * send_storm.c - a sender that does not stop until ferryd dies under it,
+ * and the receiver that checks what survived (agent_kill9.sh).
+ *
+ *   send_storm send SOCKET NODE/QUEUE IDFILE SEED CLIENT
+ *	send messages as fast as ferryd takes them: mostly 1 byte to 4 KiB
+ *	in one round trip, one in 40 streamed (64 KiB to 640 KiB).  Each
+ *	id ferryd GAVE (the call returned 0) is appended to IDFILE at once.
+ *	Every message's correlation "SEED CLIENT SEQ LEN" says what its
+ *	payload is (bytes of the pattern of a seed derived from them).
+ *	Exit 0 when the connection to ferryd was lost (what we wait for),
+ *	1 on any other error.
+ *   send_storm drain SOCKET QUEUE NWORKERS
+ *	take and ack everything in QUEUE with NWORKERS connections; check
+ *	each payload against its correlation; print the ids, one a line.
+ *	Exit 1 if a payload is wrong, a call fails, or a message has no
+ *	correlation.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/integration/itutil.h"
+
+#define SMALL_MAX   4096u /* < BUF_MAX */
+#define STREAM_MIN  (64u * 1024u)
+#define STREAM_SPAN (576u * 1024u)
+#define BUF_MAX	    (64u * 1024u)
+
+static uint64_t
+payload_seed(uint64_t seed, unsigned client, uint64_t seq)
+{
+	return seed * 1000003u + (uint64_t)client * 7919u + seq * 2654435761u;
+}
+
+/* The connection is gone: what kill -9 of the agent gives a client. */
+static int
+lost(int rc)
+{
+	return rc == FERRY_ECONNECT || rc == FERRY_EPROTO;
+}
+
+static int
+do_send(const char *sock, const char *dest, const char *idfile, uint64_t seed,
+	unsigned client)
+{
+	struct ferry *c = NULL;
+	struct ferry_send_opts o;
+	struct it_pattern p;
+	char corr[128], hex[FERRY_ID_HEX_LEN + 2];
+	uint8_t *buf = malloc(BUF_MAX), id[FERRY_ID_LEN];
+	uint64_t x = seed ^ ((uint64_t)client << 32);
+	int fd, rc;
+
+	if (buf == NULL)
+		it_die(99, "out of memory");
+	fd = open(idfile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		it_die(99, "%s: %s", idfile, strerror(errno));
+	rc = ferry_connect(sock, &c);
+	if (rc != 0) {
+		it_ferry_fail(NULL, rc, "client %u: connect to %s", client,
+			      sock);
+		return 1;
+	}
+	ferry_send_opts_init(&o);
+	o.correlation = corr;
+	for (uint64_t seq = 0;; seq++) {
+		size_t len;
+		int streamed;
+
+		/* xorshift: sizes and kinds differ from client to client */
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		streamed = x % 40 == 0;
+		len = streamed ? STREAM_MIN + (size_t)((x >> 8) % STREAM_SPAN)
+			       : 1 + (size_t)((x >> 8) % SMALL_MAX);
+		snprintf(corr, sizeof(corr), "%" PRIu64 " %u %" PRIu64 " %zu",
+			 seed, client, seq, len);
+		it_pattern_init(&p, payload_seed(seed, client, seq));
+		if (!streamed) {
+			it_pattern_next(&p, buf, len);
+			rc = ferry_send(c, dest, buf, len, &o, id);
+		} else {
+			struct ferry_stream *s = NULL;
+			size_t done = 0;
+			rc = ferry_send_begin(c, dest, len, &o, &s);
+			while (rc == 0 && done < len) {
+				size_t n =
+				    len - done < BUF_MAX ? len - done : BUF_MAX;
+				it_pattern_next(&p, buf, n);
+				rc = ferry_stream_write(s, buf, n);
+				done += n;
+			}
+			if (s != NULL && rc != 0)
+				ferry_send_abort(s);
+			else if (s != NULL)
+				rc = ferry_send_end(s, id);
+		}
+		if (rc != 0) {
+			int ret = lost(rc) ? 0 : 1;
+			if (ret != 0)
+				it_ferry_fail(c, rc,
+					      "client %u: send #%" PRIu64,
+					      client, seq);
+			ferry_close(c);
+			close(fd);
+			free(buf);
+			return ret;
+		}
+		ferry_id_to_hex(id, hex);
+		hex[FERRY_ID_HEX_LEN] = '\n';
+		if (it_write_all(fd, hex, FERRY_ID_HEX_LEN + 1) != 0)
+			it_die(99, "%s: %s", idfile, strerror(errno));
+	}
+}
+
+/* Check the payload of one message against its correlation. */
+static int
+check_one(struct ferry *c, const struct ferry_msg_info *info,
+	  struct ferry_stream *s, uint8_t *buf)
+{
+	char hex[FERRY_ID_HEX_LEN + 1];
+	uint64_t seed, seq, got = 0;
+	unsigned client;
+	size_t len;
+	struct it_pattern p;
+	int rc;
+
+	ferry_id_to_hex(info->msg.id, hex);
+	if (sscanf(info->msg.correlation, "%" SCNu64 " %u %" SCNu64 " %zu",
+		   &seed, &client, &seq, &len) != 4) {
+		fprintf(stderr, "drain: %s has no storm correlation ('%s')\n",
+			hex, info->msg.correlation);
+		return 1;
+	}
+	if (info->msg.payload_len != len) {
+		fprintf(stderr, "drain: %s (%s) has %" PRIu64 " bytes\n", hex,
+			info->msg.correlation, info->msg.payload_len);
+		return 1;
+	}
+	it_pattern_init(&p, payload_seed(seed, client, seq));
+	for (;;) {
+		size_t n = 0;
+		rc = ferry_stream_read(s, buf, BUF_MAX, &n);
+		if (rc != 0) {
+			it_ferry_fail(c, rc, "drain: payload of %s", hex);
+			return 1;
+		}
+		if (n == 0)
+			break;
+		if (got + n > len ||
+		    it_pattern_check(&p, buf, n) != UINT64_MAX) {
+			fprintf(stderr, "drain: %s (%s): payload differs\n",
+				hex, info->msg.correlation);
+			return 1;
+		}
+		got += n;
+	}
+	if (got != len) {
+		fprintf(stderr, "drain: %s (%s): payload ends at %" PRIu64 "\n",
+			hex, info->msg.correlation, got);
+		return 1;
+	}
+	return 0;
+}
+
+static int
+drain_one(const char *sock, const char *queue)
+{
+	struct ferry *c = NULL;
+	struct ferry_recv_opts ro;
+	uint8_t *buf = malloc(BUF_MAX);
+	char line[FERRY_ID_HEX_LEN + 2];
+	int rc, ret = 0;
+
+	if (buf == NULL)
+		return 99;
+	rc = ferry_connect(sock, &c);
+	if (rc != 0) {
+		it_ferry_fail(NULL, rc, "drain: connect to %s", sock);
+		return 1;
+	}
+	ferry_recv_opts_init(&ro);
+	ro.lease_ms = 600000;
+	for (;;) {
+		struct ferry_msg_info info;
+		struct ferry_stream *s = NULL;
+
+		rc = ferry_recv(c, queue, &ro, &info, &s);
+		if (rc == FERRY_EEMPTY)
+			break;
+		if (rc != 0) {
+			it_ferry_fail(c, rc, "drain: recv from %s", queue);
+			ret = 1;
+			break;
+		}
+		if (check_one(c, &info, s, buf) != 0)
+			ret = 1;
+		ferry_stream_close(s);
+		ferry_id_to_hex(info.msg.id, line);
+		line[FERRY_ID_HEX_LEN] = '\n';
+		if (it_write_all(1, line, FERRY_ID_HEX_LEN + 1) != 0)
+			return 99;
+		rc = ferry_ack(c, info.msg.id, info.token);
+		if (rc != 0) {
+			it_ferry_fail(c, rc, "drain: ack");
+			ret = 1;
+			break;
+		}
+	}
+	ferry_close(c);
+	free(buf);
+	return ret;
+}
+
+static int
+do_drain(const char *sock, const char *queue, unsigned nworkers)
+{
+	int st, ret = 0;
+
+	for (unsigned i = 0; i < nworkers; i++) {
+		pid_t pid = fork();
+		if (pid < 0)
+			it_die(99, "fork: %s", strerror(errno));
+		if (pid == 0)
+			_exit(drain_one(sock, queue));
+	}
+	for (unsigned i = 0; i < nworkers; i++) {
+		if (wait(&st) < 0)
+			return 99;
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 99)
+			ret = 99;
+		else if ((!WIFEXITED(st) || WEXITSTATUS(st) != 0) && ret == 0)
+			ret = 1;
+	}
+	return ret;
+}
+
+int
+main(int argc, char **argv)
+{
+	uint64_t seed, client, n;
+
+	it_progname(argv[0]);
+	if (argc == 7 && strcmp(argv[1], "send") == 0 &&
+	    it_parse_u64(argv[5], &seed) == 0 &&
+	    it_parse_u64(argv[6], &client) == 0 && client < 100000)
+		return do_send(argv[2], argv[3], argv[4], seed,
+			       (unsigned)client);
+	if (argc == 5 && strcmp(argv[1], "drain") == 0 &&
+	    it_parse_u64(argv[4], &n) == 0 && n > 0 && n <= 256)
+		return do_drain(argv[2], argv[3], (unsigned)n);
+	fprintf(stderr,
+		"usage: send_storm send SOCKET NODE/QUEUE IDFILE SEED CLIENT\n"
+		"       send_storm drain SOCKET QUEUE NWORKERS\n");
+	return 99;
+}
