@@ -454,33 +454,38 @@ control_open(struct agent *ag)
 	if (ag->pol.socket_group[0] != '\0') {
 		struct group gr, *grp = NULL;
 		char buf[4096];
-		if (getgrnam_r(ag->pol.socket_group, &gr, buf, sizeof(buf),
-			       &grp) != 0 ||
-		    grp == NULL) {
+		const char *name = ag->pol.socket_group;
+		char *end = NULL;
+		unsigned long num = strtoul(name, &end, 10);
+		gid_t gid;
+
+		if (getgrnam_r(name, &gr, buf, sizeof(buf), &grp) == 0 &&
+		    grp != NULL) {
+			gid = grp->gr_gid;
+		} else if (end != name && *end == '\0' &&
+			   num < (unsigned long)(gid_t)-1) {
+			gid = (gid_t)num; /* a number is a gid as it is */
+		} else {
 			log_error("socket_group '%s' is not a group on this "
 				  "system",
-				  ag->pol.socket_group);
-			close(fd);
-			return -1;
+				  name);
+			goto fail_bound;
 		}
-		if (chown(path, (uid_t)-1, grp->gr_gid) != 0) {
-			log_error("cannot give %s to group %s: %s", path,
-				  ag->pol.socket_group, strerror(errno));
-			close(fd);
-			return -1;
+		if (chown(path, (uid_t)-1, gid) != 0) {
+			log_error("cannot give %s to group %s: %s", path, name,
+				  strerror(errno));
+			goto fail_bound;
 		}
 	}
 	if (chmod(path, ag->pol.socket_mode) != 0) {
 		log_error("cannot chmod %s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
+		goto fail_bound;
 	}
 	ag->listener = evconnlistener_new(ag->base, on_accept, ag,
 					  LEV_OPT_CLOSE_ON_FREE, 128, fd);
 	if (ag->listener == NULL) {
 		log_error("cannot listen on %s", path);
-		close(fd);
-		return -1;
+		goto fail_bound;
 	}
 	evconnlistener_set_error_cb(ag->listener, on_listen_error);
 	ag->sock_fd = fd;
@@ -488,6 +493,10 @@ control_open(struct agent *ag)
 		 ag->pol.socket_group[0] ? ", group " : "",
 		 ag->pol.socket_group);
 	return 0;
+fail_bound:
+	close(fd);
+	(void)unlink(path); /* no half-made socket left behind */
+	return -1;
 }
 
 void

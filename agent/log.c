@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +14,14 @@
 
 static enum log_level level = LOG_LVL_INFO;
 static int to_syslog;
+static char last_error_line[1024];
+static pthread_mutex_t last_mu = PTHREAD_MUTEX_INITIALIZER;
+
+const char *
+log_last_error(void)
+{
+	return last_error_line; /* read once the other threads are gone */
+}
 
 int
 log_level_parse(const char *name)
@@ -48,6 +57,11 @@ vlog(enum log_level lvl, const char *fmt, va_list ap)
 	if (lvl > level)
 		return;
 	vsnprintf(line, sizeof(line), fmt, ap);
+	if (lvl == LOG_LVL_ERROR) {
+		pthread_mutex_lock(&last_mu);
+		memcpy(last_error_line, line, sizeof(line));
+		pthread_mutex_unlock(&last_mu);
+	}
 	if (to_syslog) {
 		syslog(prios[lvl], "%s", line);
 	} else {

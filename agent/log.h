@@ -14,6 +14,9 @@ void log_set_level(enum log_level lvl);
 /* Switch to syslog (ident "ferryd", facility daemon). */
 void log_use_syslog(void);
 
+/* The last error line logged (for --daemon's parent), or "". */
+const char *log_last_error(void);
+
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -188,10 +188,20 @@ daemonize(int *ready_fd)
 	if (pid < 0)
 		return -1;
 	if (pid > 0) {
+		char why[512];
+		ssize_t n;
 		close(p[1]);
 		if (read(p[0], &c, 1) != 1)
-			_exit(1); /* the child failed: its log says why */
-		_exit(c == 0 ? 0 : 1);
+			_exit(1); /* the child died: its log says why */
+		if (c == 0)
+			_exit(0);
+		/* It failed: say why here too, not only in syslog. */
+		n = read(p[0], why, sizeof(why) - 1);
+		if (n > 0) {
+			why[n] = '\0';
+			fprintf(stderr, "ferryd: %s\n", why);
+		}
+		_exit(1);
 	}
 	close(p[0]);
 	if (setsid() < 0)
@@ -245,7 +255,7 @@ main(int argc, char **argv)
 	struct agent ag;
 	struct store_opts so;
 	const char *conf = NULL, *pid_file = NULL, *level = NULL;
-	char err[1024];
+	char err[1024], pid_written[POLICY_PATH_MAX] = "";
 	int daemon_mode = 0, ready_fd = -1, opt, rc, lvl;
 
 	memset(&ag, 0, sizeof(ag));
@@ -354,9 +364,10 @@ main(int argc, char **argv)
 	    event_add(ag.ev_hup, NULL) != 0 || sweep_start(&ag) != 0)
 		goto out;
 	if (daemon_mode || pid_file != NULL) {
-		if (write_pid_file(pid_file != NULL ? pid_file
-						    : ag.pol.pid_file) != 0)
+		const char *pf = pid_file != NULL ? pid_file : ag.pol.pid_file;
+		if (write_pid_file(pf) != 0)
 			goto out;
+		snprintf(pid_written, sizeof(pid_written), "%s", pf);
 	}
 	log_info("node %s (fingerprint %s) ready, ferryd %s", ag.pol.node_name,
 		 ag.fpr, PACKAGE_VERSION);
@@ -399,9 +410,13 @@ out:
 	free(ag.scratch);
 	policy_cleanup(&ag.pol);
 	if (ready_fd >= 0) {
+		const char *why = log_last_error();
 		char bad = 1;
-		if (write(ready_fd, &bad, 1) != 1)
+		if (write(ready_fd, &bad, 1) == 1 && why[0] != '\0' &&
+		    write(ready_fd, why, strlen(why)) < 0)
 			ready_fd = -1;
 	}
+	if (pid_written[0] != '\0')
+		(void)unlink(pid_written);
 	return ag.exit_code;
 }

@@ -314,6 +314,7 @@ store_sweep(struct store *st, store_dead_fn fn, void *arg,
 	struct store_sweep_stats total, round;
 	struct store_msg_info *dead;
 	struct store_op op;
+	unsigned rounds = 0;
 	int rc;
 
 	memset(&total, 0, sizeof(total));
@@ -337,7 +338,10 @@ store_sweep(struct store *st, store_dead_fn fn, void *arg,
 		/* Reported after the commit, so each message exactly once. */
 		for (size_t i = 0; fn != NULL && i < op.u.sw.ndead; i++)
 			fn(&dead[i], arg);
-	} while (op.u.sw.more);
+		/* Bounded work per call, so that a stop never waits long:
+		 * what is left waits for the next call. */
+	} while (op.u.sw.more && ++rounds < STORE_SWEEP_ROUNDS &&
+		 total.bytes_freed < STORE_SWEEP_FREE_BYTES);
 	free(dead);
 	store_emergency_refill(st);
 	if (stats != NULL)

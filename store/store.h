@@ -299,8 +299,9 @@ struct store_sweep_stats {
  * (calling fn once for each, which may be NULL), forget old dedup entries
  * and drop stale partial streams.  It also frees the disk space of removed
  * payloads larger than 2 MiB (freed in small transactions here rather
- * than at ack time; until then their id is refused as busy).  Call it from
- * a timer; it works in bounded batches until nothing is left.
+ * than at ack time; until then their id is refused as busy).  Each call
+ * does a bounded amount of work (64 transactions, 256 MiB of payload
+ * freed); call it from a timer and what is left is done by later calls.
  */
 FERRY_MUST_CHECK int store_sweep(struct store *st, store_dead_fn fn, void *arg,
 				 struct store_sweep_stats *stats);

@@ -61,6 +61,8 @@
 	(2u << 20)		 /* payloads up to this are freed at once */
 #define STORE_GC_CHUNKS	     32	 /* chunks freed per sweep transaction */
 #define STORE_SWEEP_DEAD_MAX 128 /* reported per sweep transaction */
+#define STORE_SWEEP_ROUNDS 64 /* transactions per store_sweep call */
+#define STORE_SWEEP_FREE_BYTES (256u << 20) /* payload freed per call */
 
 /* Internal result: a database call failed; the batch is aborted. */
 #define STORE_EABORT (-1000)

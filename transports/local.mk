@@ -10,3 +10,13 @@ transports_libidentity_a_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
 IDENTITY_LIBS = transports/libidentity.a lib/libferrycore.a $(SODIUM_LIBS)
 
 EXTRA_DIST += docs/identity.md
+
+# Noise_IK_25519_ChaChaPoly_SHA256 handshakes and transport ciphers of TCP
+# sessions (docs/noise.md).  A crypto file: sodium.h allowed.
+noinst_LIBRARIES += transports/libnoise.a
+transports_libnoise_a_SOURCES = transports/noise.c transports/noise.h
+transports_libnoise_a_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
+NOISE_LIBS = transports/libnoise.a transports/libidentity.a \
+	lib/libferrycore.a $(SODIUM_LIBS)
+
+EXTRA_DIST += docs/noise.md

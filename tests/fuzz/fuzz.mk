@@ -36,3 +36,19 @@ TESTS += tests/fuzz/replay_frame.sh tests/fuzz/replay_store_record.sh \
 	tests/fuzz/replay_card.sh
 EXTRA_DIST += tests/fuzz/replay_frame.sh tests/fuzz/replay_store_record.sh \
 	tests/fuzz/replay_card.sh
+
+# Noise handshake messages and transport records (transports/noise.c).
+if ENABLE_FUZZ
+noinst_PROGRAMS += tests/fuzz/fuzz_noise
+tests_fuzz_fuzz_noise_SOURCES = tests/fuzz/fuzz_noise.c \
+	tests/unit/noise_vectors.h
+tests_fuzz_fuzz_noise_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_noise_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_noise_LDADD = $(NOISE_LIBS)
+endif
+check_PROGRAMS += tests/fuzz/replay_noise
+tests_fuzz_replay_noise_SOURCES = tests/fuzz/fuzz_noise.c tests/fuzz/replay.c \
+	tests/unit/noise_vectors.h
+tests_fuzz_replay_noise_LDADD = $(NOISE_LIBS)
+TESTS += tests/fuzz/replay_noise.sh
+EXTRA_DIST += tests/fuzz/replay_noise.sh
