@@ -47,7 +47,7 @@
 
 #define AGENT_INPUT_MAX	 (2u * (FERRY_FRAME_MAX + 4)) /* read watermark */
 #define AGENT_OUTPUT_LOW (512u * 1024u) /* refill streams below this */
-#define AGENT_OUTPUT_MAX (4u << 20) /* no new requests or pushes above */
+#define AGENT_OUTPUT_MAX (4u << 20)	/* no new requests or pushes above */
 #define AGENT_STAGE_MAX	 (2u * FERRY_DATA_MAX)
 #define AGENT_BROWSE_MAX 10000u /* headers per browse answer */
 

@@ -224,8 +224,9 @@ client_process_frames(struct client *c)
 			else if (f.type == FERRY_F_CREDIT)
 				request_dispatch(c, &f);
 			else
-				client_violation(c, 0, "a request inside a "
-						    "payload stream");
+				client_violation(c, 0,
+						 "a request inside a "
+						 "payload stream");
 		} else if (f.type == FERRY_F_DATA) {
 			client_violation(c, 0, "DATA outside a payload stream");
 		} else {

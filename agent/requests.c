@@ -1122,8 +1122,8 @@ subscription_push(struct client *c)
 
 	if (c->sub_reqid == 0 || c->credit == 0 || c->state == CS_DEAD)
 		return;
-	if (c->sub_busy || evbuffer_get_length(bufferevent_get_output(
-				   c->bev)) > AGENT_OUTPUT_MAX) {
+	if (c->sub_busy || evbuffer_get_length(bufferevent_get_output(c->bev)) >
+			       AGENT_OUTPUT_MAX) {
 		/* In flight, or the client is not reading: on_write or the
 		 * take's end tries again. */
 		c->sub_wanted = 1;

@@ -426,8 +426,8 @@ msg_dead(struct store *st, struct store_ctx *cx, struct msg_rec *r,
 }
 
 int
-msg_quarantine(struct store *st, struct store_ctx *cx, DB *db,
-	       const void *key, size_t klen, const uint8_t *id)
+msg_quarantine(struct store *st, struct store_ctx *cx, DB *db, const void *key,
+	       size_t klen, const uint8_t *id)
 {
 	uint8_t raw[STORE_HDR_MAX];
 	size_t n = 0;
@@ -436,8 +436,8 @@ msg_quarantine(struct store *st, struct store_ctx *cx, DB *db,
 	rc = store_db_del(db, cx->txn, key, klen);
 	if (rc != 0 && rc != DB_NOTFOUND)
 		return store_dberr(cx, rc, "dropping a stray index entry");
-	rc = store_db_get(st->msgs, cx->txn, id, FERRY_ID_LEN, raw,
-			  sizeof(raw), &n, DB_RMW);
+	rc = store_db_get(st->msgs, cx->txn, id, FERRY_ID_LEN, raw, sizeof(raw),
+			  &n, DB_RMW);
 	if (rc == 0 || rc == DB_BUFFER_SMALL) {
 		/* Damaged: keep its bytes aside, never delete them. */
 		if (rc == DB_BUFFER_SMALL)

@@ -841,10 +841,9 @@ schema_check(struct store *st)
 static void
 store_free(struct store *st)
 {
-	DB **dbs[] = {&st->msgs,	 &st->chunks,  &st->qidx,
-		      &st->lidx,	 &st->oidx,    &st->eidx,
-		      &st->seen,	 &st->seenx,   &st->queues,
-		      &st->partials, &st->garbage, &st->quarantine,
+	DB **dbs[] = {&st->msgs,   &st->chunks,	  &st->qidx,	&st->lidx,
+		      &st->oidx,   &st->eidx,	  &st->seen,	&st->seenx,
+		      &st->queues, &st->partials, &st->garbage, &st->quarantine,
 		      &st->meta};
 
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {

@@ -58,10 +58,10 @@
 #define STORE_EMERGENCY_BYTES (8u << 20) /* see emergency_make */
 #define STORE_LOG_FILE_BYTES  (16u << 20)
 #define STORE_GC_NOW_BYTES                                                     \
-	(2u << 20)		 /* payloads up to this are freed at once */
-#define STORE_GC_CHUNKS	     32	 /* chunks freed per sweep transaction */
-#define STORE_SWEEP_DEAD_MAX 128 /* reported per sweep transaction */
-#define STORE_SWEEP_ROUNDS 64 /* transactions per store_sweep call */
+	(2u << 20)		   /* payloads up to this are freed at once */
+#define STORE_GC_CHUNKS	       32  /* chunks freed per sweep transaction */
+#define STORE_SWEEP_DEAD_MAX   128 /* reported per sweep transaction */
+#define STORE_SWEEP_ROUNDS     64  /* transactions per store_sweep call */
 #define STORE_SWEEP_FREE_BYTES (256u << 20) /* payload freed per call */
 
 /* Internal result: a database call failed; the batch is aborted. */
@@ -146,7 +146,7 @@ struct store {
 	DB *msgs, *chunks, *qidx, *lidx, *oidx, *eidx, *seen, *seenx, *queues,
 	    *partials, *garbage, *quarantine, *meta;
 	uint64_t quarantined; /* damaged records moved aside since open */
-	uint64_t reserve; /* effective disk reserve, see store_open */
+	uint64_t reserve;     /* effective disk reserve, see store_open */
 	char *dir;
 	int lock_fd;
 	struct store_opts opts;
@@ -164,7 +164,7 @@ struct store {
 	pthread_cond_t flush_cv;
 	struct store_op *flush_head, *flush_tail;
 	size_t flush_n;
-	int flushing; /* the flusher is in log_flush */
+	int flushing;			   /* the flusher is in log_flush */
 	size_t flush_last_n, flush_prev_n; /* callers served by the last two */
 	int64_t flush_us;		   /* running average of a log flush */
 	int broken; /* the environment needs recovery: refuse writes */

@@ -7,6 +7,13 @@
 # FERRY_TEST_LONG=1 runs 500 cycles; FERRY_TEST_SEED=N repeats a run.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 
+case ${FERRY_TEST_SKIP_HEAVY:-0} in
+'' | 0 | no | false) ;;
+*)
+	echo "SKIP: crash_store is a long test; FERRY_TEST_SKIP_HEAVY is set"
+	exit 77
+	;;
+esac
 bin="${top_builddir:-.}/tests/fault/crash_store"
 if [ ! -x "$bin" ]; then
 	echo "crash_store.sh: $bin is not built" >&2

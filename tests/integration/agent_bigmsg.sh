@@ -7,6 +7,7 @@
 # checked when the build uses AddressSanitizer.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
+it_heavy
 
 BIG=$(it_helper big_message) || exit 99
 T=$IT_TMP

@@ -8,6 +8,7 @@
 # asserted.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
+it_heavy
 
 LOAD=$(it_helper load_clients) || exit 99
 T=$IT_TMP

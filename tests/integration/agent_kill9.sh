@@ -10,6 +10,7 @@
 # 5 cycles; 30 with FERRY_TEST_LONG=1.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
+it_heavy
 
 STORM=$(it_helper send_storm) || exit 99
 T=$IT_TMP

@@ -42,6 +42,18 @@ IT_TMP=
 IT_AT_EXIT=
 export LC_ALL=C
 
+# A long test calls this first: with FERRY_TEST_SKIP_HEAVY=1 (CI's
+# distcheck, which has run it already) it is skipped, visibly.
+it_heavy() {
+	case ${FERRY_TEST_SKIP_HEAVY:-0} in
+	'' | 0 | no | false) ;;
+	*)
+		echo "SKIP: $it_name is a long test; FERRY_TEST_SKIP_HEAVY is set"
+		exit 77
+		;;
+	esac
+}
+
 it_fail() {
 	echo "FAIL: $it_name: $*"
 	exit 1
