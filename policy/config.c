@@ -7,7 +7,8 @@
  * with its section, type, range, default and one line of help; loading,
  * duplicate detection, error messages and policy_default_conf() all walk
  * it, so a new key is one row (plus its field, its policy_init() default
- * and its paragraph in ferry.conf.5).
+ * and its paragraph in ferry.conf.5).  Multi-valued keys ([acl] rules,
+ * [node] listen) and [peer NAME] sections are handed to acl.c and peers.c.
  *
  * libinih is fed through config_reader(), which sees every physical line
  * before inih does.  It exists because Debian's libinih is built without
@@ -17,8 +18,8 @@
  *   - counts lines (inih calls the handler for a line right after reading
  *     it, so the reader's count is the handler's line);
  *   - strips leading blanks, which turns continuation lines off;
- *   - reads sections itself (any length, [queue NAME] included), checks
- *     them and hands inih a short stand-in;
+ *   - reads sections itself (any length, [queue NAME] and [peer NAME]
+ *     included), checks them and hands inih a short stand-in;
  *   - refuses lines inih would misparse, with a message saying why;
  *   - for a key line longer than inih's buffer, splits it itself the way
  *     inih does and hands over only "key=" (config_handler() then takes
@@ -46,6 +47,7 @@ enum config_sect {
 	SECT_LIMITS,
 	SECT_QUEUE,
 	SECT_ACL,
+	SECT_PEER,
 };
 
 enum config_kind {
@@ -137,7 +139,7 @@ static const struct config_key config_keys[] = {
 
 static const char *const config_sect_names[] = {
     [SECT_NONE] = "",	    [SECT_NODE] = "node", [SECT_LIMITS] = "limits",
-    [SECT_QUEUE] = "queue", [SECT_ACL] = "acl",
+    [SECT_QUEUE] = "queue", [SECT_ACL] = "acl",	  [SECT_PEER] = "peer",
 };
 
 struct config_ctx {
@@ -147,10 +149,11 @@ struct config_ctx {
 	struct policy *p;
 	int lineno;
 	enum config_sect sect;
-	size_t queue;		    /* current [queue NAME] */
-	int key_line[CONFIG_NKEYS]; /* line a key was set on, or 0 */
-	int *queue_lines;	    /* CONFIG_NQKEYS per queue */
-	const char *long_value;	    /* value of an over-long line */
+	size_t queue;			   /* current [queue NAME] */
+	int key_line[CONFIG_NKEYS];	   /* line a key was set on, or 0 */
+	int *queue_lines;		   /* CONFIG_NQKEYS per queue */
+	int peer_lines[POLICY_PEER_NKEYS]; /* of the current [peer NAME] */
+	const char *long_value;		   /* value of an over-long line */
 	char line[POLICY_LINE_MAX + 1];
 	int rc;		/* first error, or 0 */
 	char msg[1024]; /* its text, "PATH:LINE: ..." */
@@ -180,6 +183,7 @@ policy_cleanup(struct policy *p)
 		return;
 	free(p->acl);
 	free(p->queues);
+	free(p->peers);
 	policy_init(p);
 }
 
@@ -284,18 +288,24 @@ config_key_list(enum config_sect sect, char *buf, size_t len)
 
 	for (size_t i = 0; i < CONFIG_NKEYS; i++)
 		total += config_keys[i].sect == sect;
+	total += sect == SECT_NODE; /* listen, not in the table */
 	buf[0] = '\0';
-	for (size_t i = 0; i < CONFIG_NKEYS && n < len; i++) {
+	for (size_t i = 0; i <= CONFIG_NKEYS && n < len; i++) {
+		const char *name;
 		int w;
 
-		if (config_keys[i].sect != sect)
+		if (i == CONFIG_NKEYS && sect == SECT_NODE)
+			name = "listen";
+		else if (i < CONFIG_NKEYS && config_keys[i].sect == sect)
+			name = config_keys[i].name;
+		else
 			continue;
 		seen++;
 		w = snprintf(buf + n, len - n, "%s%s",
 			     seen == 1	     ? ""
 			     : seen == total ? " or "
 					     : ", ",
-			     config_keys[i].name);
+			     name);
 		if (w < 0)
 			return;
 		n += (size_t)w;
@@ -490,9 +500,9 @@ config_handler(void *user, const char *section, const char *name,
 {
 	struct config_ctx *c = user;
 	const struct config_key *k;
-	char known[256];
+	char known[256], why[640];
 	size_t idx = 0;
-	int *seen;
+	int *seen, rc;
 	void *base;
 
 	(void)section; /* the reader tracks sections, see the file comment */
@@ -504,9 +514,23 @@ config_handler(void *user, const char *section, const char *name,
 	case SECT_NONE:
 		config_fail(c, c->lineno, FERRY_EINVAL,
 			    "key '%.64s' outside any section (put it under "
-			    "[node], [limits], [queue NAME] or [acl])",
+			    "[node], [limits], [queue NAME], [peer NAME] or "
+			    "[acl])",
 			    name);
 		return 0;
+	case SECT_PEER:
+		rc = policy_peer_set(c->p, name, value, c->lineno,
+				     c->peer_lines, why, sizeof(why));
+		if (rc != 0)
+			config_fail(c, c->lineno, rc, "%s", why);
+		return rc == 0;
+	case SECT_NODE:
+		if (strcmp(name, "listen") != 0)
+			break;
+		rc = policy_listen_add(c->p, value, why, sizeof(why));
+		if (rc != 0)
+			config_fail(c, c->lineno, rc, "%s", why);
+		return rc == 0;
 	case SECT_ACL:
 		if (strcmp(name, "allow") == 0 || strcmp(name, "deny") == 0)
 			return config_acl_add(c, name[0] == 'a', value) == 0;
@@ -587,17 +611,34 @@ config_queue_open(struct config_ctx *c, const char *name)
 	return 0;
 }
 
+/* The [peer NAME] being read ended (next section or end of file). */
+static int
+config_peer_close(struct config_ctx *c)
+{
+	char why[640];
+	int line = 0, rc;
+
+	rc = policy_peer_close(c->p, c->peer_lines, &line, why, sizeof(why));
+	if (rc != 0)
+		return config_fail(c, line, rc, "%s", why);
+	return 0;
+}
+
 /* s starts after '['; sets c->sect. */
 static int
 config_section(struct config_ctx *c, char *s)
 {
 	char *end = strchr(s, ']');
-	char *rest;
+	char *rest, why[640];
+	int rc;
 
+	if (c->sect == SECT_PEER && config_peer_close(c) != 0)
+		return c->rc;
 	if (end == NULL)
 		return config_fail(c, c->lineno, FERRY_EINVAL,
 				   "section header without ']' (write "
-				   "[node], [limits], [queue NAME] or [acl])");
+				   "[node], [limits], [queue NAME], "
+				   "[peer NAME] or [acl])");
 	rest = end + 1;
 	rest += strspn(rest, " \t");
 	if (*rest != '\0' && *rest != ';' && *rest != '#')
@@ -624,10 +665,25 @@ config_section(struct config_ctx *c, char *s)
 					   "[queue NAME])");
 		c->sect = SECT_QUEUE;
 		return config_queue_open(c, s);
+	} else if (strncmp(s, "peer", 4) == 0 &&
+		   (s[4] == '\0' || s[4] == ' ' || s[4] == '\t')) {
+		s += 4;
+		s += strspn(s, " \t");
+		if (*s == '\0')
+			return config_fail(c, c->lineno, FERRY_EINVAL,
+					   "[peer] without a name (write "
+					   "[peer NAME], NAME being the peer's "
+					   "node name)");
+		rc = policy_peer_open(c->p, s, c->lineno, c->peer_lines, why,
+				      sizeof(why));
+		if (rc != 0)
+			return config_fail(c, c->lineno, rc, "%s", why);
+		c->sect = SECT_PEER;
 	} else {
 		return config_fail(c, c->lineno, FERRY_EINVAL,
 				   "unknown section [%.64s] (sections are "
-				   "[node], [limits], [queue NAME] and [acl])",
+				   "[node], [limits], [queue NAME], "
+				   "[peer NAME] and [acl])",
 				   s);
 	}
 	return 0;
@@ -787,8 +843,11 @@ config_finish(struct config_ctx *c)
 {
 	struct policy *p = c->p;
 	size_t i_sock = 0, i_state = 0, i_dl = 0, i_ml = 0, i_qb = 0;
-	int line;
+	char why[640];
+	int line = 0;
 
+	if (c->sect == SECT_PEER && config_peer_close(c) != 0)
+		return c->rc;
 	if (p->node_name[0] == '\0')
 		return config_fail(c, 0, FERRY_EINVAL,
 				   "[node] name is required (add 'name = NODE' "
@@ -833,6 +892,8 @@ config_finish(struct config_ctx *c)
 				   (long long)p->default_lease_ms,
 				   (long long)p->max_lease_ms);
 	}
+	if (policy_peers_finish(p, &line, why, sizeof(why)) != 0)
+		return config_fail(c, line, FERRY_EINVAL, "%s", why);
 	for (size_t i = 0; i < p->nqueues; i++) {
 		const int *lines = &c->queue_lines[i * CONFIG_NQKEYS];
 
@@ -1020,6 +1081,31 @@ config_write_default(FILE *f, const char *node, const char *state)
 	    "[acl]\n"
 	    "#allow = group:ferry send,recv *\n"
 	    "#deny = * all *\n";
+	static const char listen[] =
+	    "# Address for TCP sessions from peers, host:port; may be "
+	    "repeated (none:\n"
+	    "# peers cannot dial in).  0.0.0.0 and [::] listen on every "
+	    "address.\n"
+	    "#listen = 0.0.0.0:7700\n";
+	static const char peer[] =
+	    "\n"
+	    "# A node this one exchanges messages with over TCP, named by its "
+	    "node name.\n"
+	    "# key (required) is the card `ferry info` prints on that node. "
+	    " tcp may be\n"
+	    "# repeated, best first; without it the peer can only dial in.  "
+	    "The other\n"
+	    "# keys show their defaults; rate is bytes per second (0 = "
+	    "unlimited).\n"
+	    "#[peer base]\n"
+	    "#key = <card printed by ferry info on base>\n"
+	    "#tcp = base.example.org:7700\n"
+	    "#dial = when-needed\n"
+	    "#retry_min = 1s\n"
+	    "#retry_max = 5m\n"
+	    "#retry_jitter = 20\n"
+	    "#keepalive = 30s\n"
+	    "#rate = 0\n";
 	enum config_sect sect = SECT_NONE;
 
 	if (fputs(head, f) == EOF)
@@ -1028,6 +1114,8 @@ config_write_default(FILE *f, const char *node, const char *state)
 		const struct config_key *k = &config_keys[i];
 
 		if (k->sect != sect) {
+			if (sect == SECT_NODE && fputs(listen, f) == EOF)
+				return -1;
 			sect = k->sect;
 			if (sect == SECT_QUEUE) {
 				if (fputs("\n# Limits of one queue; keys left "
@@ -1043,6 +1131,8 @@ config_write_default(FILE *f, const char *node, const char *state)
 		if (config_write_key(f, k, node, state) != 0)
 			return -1;
 	}
+	if (fputs(peer, f) == EOF)
+		return -1;
 	return fputs(acl, f) == EOF ? -1 : 0;
 }
 

@@ -5,9 +5,13 @@ policy_libpolicy_a_SOURCES = \
 	policy/policy.h policy/policy_int.h \
 	policy/config.c \
 	policy/acl.c \
-	policy/units.c
-policy_libpolicy_a_CPPFLAGS = $(AM_CPPFLAGS) $(INIH_CFLAGS)
-# libferrycore after libpolicy: policy uses the name validators.
-POLICY_LIBS = policy/libpolicy.a lib/libferrycore.a $(INIH_LIBS)
+	policy/units.c \
+	policy/peers.c
+policy_libpolicy_a_CPPFLAGS = $(AM_CPPFLAGS) $(INIH_CFLAGS) $(SODIUM_CFLAGS)
+# libidentity after libpolicy: [peer NAME] keys are cards
+# (identity_card_parse).  libferrycore after both: policy uses the name
+# validators, libidentity ferry_strerror.
+POLICY_LIBS = policy/libpolicy.a transports/libidentity.a \
+	lib/libferrycore.a $(INIH_LIBS) $(SODIUM_LIBS)
 
 dist_man_MANS += docs/ferry.conf.5

@@ -37,6 +37,14 @@
 #define POLICY_PATH_MAX	       4096 /* bytes of a path, with the NUL */
 #define POLICY_SOCKET_PATH_MAX 107  /* sun_path minus the NUL */
 #define POLICY_LEASE_MAX_MS    (12LL * 3600 * 1000) /* the store's cap */
+#define POLICY_PEERS_MAX       1024		    /* [peer NAME] sections */
+#define POLICY_ENDPOINTS_MAX   8   /* tcp = lines of a peer, listen = lines */
+#define POLICY_HOST_MAX	       255 /* bytes of an endpoint's host */
+
+/* [peer NAME] dial: when ferryd opens a TCP session to the peer itself. */
+#define POLICY_DIAL_NEVER	0 /* never: the peer dials in */
+#define POLICY_DIAL_WHEN_NEEDED 1 /* while messages wait for it (default) */
+#define POLICY_DIAL_ALWAYS	2 /* keep a session up at all times */
 
 struct policy_acl_rule {
 	int allow;    /* 1 allow, 0 deny */
@@ -60,6 +68,37 @@ struct policy_queue {
 	uint64_t max_msgs;
 };
 
+/*
+ * One TCP address: "host:port", an IPv6 literal in brackets
+ * ("[::1]:7700").  host is stored without the brackets: a name, an IPv4
+ * literal or an IPv6 literal (with an optional "%zone"), 1 to
+ * POLICY_HOST_MAX bytes; port is 1..65535.  Names are not resolved here.
+ */
+struct policy_endpoint {
+	char host[POLICY_HOST_MAX + 1];
+	uint16_t port;
+};
+
+/*
+ * A [peer NAME] section: a node this one exchanges messages with over
+ * TCP.  Loaded and checked by policy_load(); nothing in policy/ acts on it.
+ */
+struct policy_peer {
+	char name[FERRY_NODE_MAX + 1]; /* NAME, ferry_node_name_valid */
+	uint8_t sign_pk[32];	       /* Ed25519, from key = CARD */
+	uint8_t kx_pk[32];	       /* X25519, from key = CARD */
+	char card[160];		       /* the card as written, lowercased */
+	struct policy_endpoint tcp[POLICY_ENDPOINTS_MAX]; /* preference order */
+	size_t ntcp;		   /* 0: the peer can only dial in */
+	int64_t retry_min_ms;	   /* default 1 s; <= retry_max_ms */
+	int64_t retry_max_ms;	   /* default 5 min */
+	unsigned retry_jitter_pct; /* default 20, 0..100 */
+	int64_t keepalive_ms;	   /* default 30 s: dead link after this */
+	uint64_t rate_bytes_per_s; /* 0 = unlimited (default) */
+	int dial;		   /* POLICY_DIAL_*, default WHEN_NEEDED */
+	int line;		   /* line of the [peer NAME] header */
+};
+
 struct policy {
 	char node_name[FERRY_NODE_MAX + 1];
 	char state_dir[POLICY_PATH_MAX];   /* default: the config's directory */
@@ -80,10 +119,14 @@ struct policy {
 	int64_t sweep_interval_ms;	   /* default 1 s */
 	unsigned max_clients;		   /* default 1024 */
 	unsigned workers;		   /* store threads, default 16 */
-	struct policy_acl_rule *acl;	   /* file order */
+	struct policy_endpoint listen[POLICY_ENDPOINTS_MAX]; /* none default */
+	size_t nlisten;
+	struct policy_acl_rule *acl; /* file order */
 	size_t nacl;
 	struct policy_queue *queues; /* file order of first appearance */
 	size_t nqueues;
+	struct policy_peer *peers; /* file order */
+	size_t npeers;
 };
 
 /*
@@ -103,7 +146,9 @@ void policy_init(struct policy *p);
  *                 in err);
  *   FERRY_EINVAL  the file is wrong: unknown section or key, bad value,
  *                 duplicate single-valued key, missing [node] name,
- *                 unknown user or group, syntax error;
+ *                 unknown user or group, syntax error, a [peer NAME]
+ *                 without key, with a bad card, named like this node,
+ *                 or repeating another peer's name or key;
  *   FERRY_ENOMEM  out of memory.
  * On error err (when errlen > 0) holds one line "PATH:LINE: what is wrong
  * (what to do)" (or "PATH: ..." when no line is to blame) and p is left
@@ -113,7 +158,8 @@ void policy_init(struct policy *p);
 FERRY_MUST_CHECK int policy_load(const char *path, struct policy *p, char *err,
 				 size_t errlen);
 
-/* Free the ACL and queue arrays and re-init p.  Safe after policy_init(). */
+/* Free the ACL, queue and peer arrays and re-init p.  Safe after
+ * policy_init(). */
 void policy_cleanup(struct policy *p);
 
 /*
@@ -143,6 +189,26 @@ const struct policy_queue *policy_queue_find(const struct policy *p,
  */
 void policy_queue_limits(const struct policy *p, const char *name,
 			 uint64_t *max_bytes, uint64_t *max_msgs);
+
+/* The [peer NAME] entry for name, or NULL. */
+const struct policy_peer *policy_peer_find(const struct policy *p,
+					   const char *name);
+
+/*
+ * The peer whose card holds the X25519 key kx_pk (as a Noise handshake
+ * reveals it), or NULL.  Keys are unique among peers after policy_load().
+ */
+const struct policy_peer *policy_peer_by_key(const struct policy *p,
+					     const uint8_t kx_pk[32]);
+
+/*
+ * Parse "host:port" or "[v6]:port" (see struct policy_endpoint) into ep.
+ * Returns 0, or FERRY_EINVAL with the reason and its remedy in why (whylen
+ * bytes, may be 0); ep is untouched on error.
+ */
+FERRY_MUST_CHECK int policy_endpoint_parse(const char *s,
+					   struct policy_endpoint *ep,
+					   char *why, size_t whylen);
 
 /*
  * Sizes: "0", "512", "64k", "64K", "16M", "2G", "1T" (powers of 1024;

@@ -31,4 +31,40 @@ FERRY_MUST_CHECK int policy_acl_rule_parse(const char *value, int allow,
 					   struct policy_acl_rule *r, char *why,
 					   size_t whylen);
 
+/*
+ * [peer NAME] sections and [node] listen (policy/peers.c).  config.c
+ * feeds them line by line; each returns 0, FERRY_EINVAL with the reason
+ * and its remedy in why, or FERRY_ENOMEM.  The section being read is always
+ * the last peer, p->peers[p->npeers - 1]; seen[] holds the line each of its
+ * keys was set on (0: not yet), POLICY_PEER_NKEYS entries, and is owned by
+ * the caller.
+ */
+#define POLICY_PEER_NKEYS 8
+
+/* Append [peer name] (header on line) with the defaults; clears seen[]. */
+FERRY_MUST_CHECK int policy_peer_open(struct policy *p, const char *name,
+				      int line, int *seen, char *why,
+				      size_t whylen);
+
+/* One "key = value" line (on line) of the last peer. */
+FERRY_MUST_CHECK int policy_peer_set(struct policy *p, const char *key,
+				     const char *value, int line, int *seen,
+				     char *why, size_t whylen);
+
+/*
+ * The last peer's section ended: required key, retry_min <= retry_max,
+ * dial = always with a tcp address, key unique among the peers before it.
+ * On error *line is the line to blame.
+ */
+FERRY_MUST_CHECK int policy_peer_close(struct policy *p, const int *seen,
+				       int *line, char *why, size_t whylen);
+
+/* After the whole file: no peer has the node's own name. */
+FERRY_MUST_CHECK int policy_peers_finish(const struct policy *p, int *line,
+					 char *why, size_t whylen);
+
+/* One [node] "listen = host:port" line. */
+FERRY_MUST_CHECK int policy_listen_add(struct policy *p, const char *value,
+				       char *why, size_t whylen);
+
 #endif

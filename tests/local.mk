@@ -37,6 +37,7 @@ tests_store_smoke_LDADD = $(STORE_LIBS)
 include tests/unit/policy.mk
 include tests/unit/identity.mk
 include tests/unit/noise.mk
+include tests/unit/hop.mk
 include tests/fuzz/fuzz.mk
 include tests/integration/cli.mk
 include tests/integration/agent.mk

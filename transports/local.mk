@@ -20,3 +20,11 @@ NOISE_LIBS = transports/libnoise.a transports/libidentity.a \
 	lib/libferrycore.a $(SODIUM_LIBS)
 
 EXTRA_DIST += docs/noise.md
+
+# The hop frame codec: frames inside one decrypted Noise record or bundle
+# chunk (docs/hop.md).  Plain C: no sodium.h, no allocation.
+noinst_LIBRARIES += transports/libhop.a
+transports_libhop_a_SOURCES = transports/hop.c transports/hop.h
+HOP_LIBS = transports/libhop.a lib/libferrycore.a
+
+EXTRA_DIST += docs/hop.md

@@ -52,3 +52,19 @@ tests_fuzz_replay_noise_SOURCES = tests/fuzz/fuzz_noise.c tests/fuzz/replay.c \
 tests_fuzz_replay_noise_LDADD = $(NOISE_LIBS)
 TESTS += tests/fuzz/replay_noise.sh
 EXTRA_DIST += tests/fuzz/replay_noise.sh
+
+# Hop frames inside a decrypted record (transports/hop.c).
+if ENABLE_FUZZ
+noinst_PROGRAMS += tests/fuzz/fuzz_hop
+# hop.c is compiled into the target so that libFuzzer's coverage and ASan
+# see inside the codec (transports/libhop.a is built without them).
+tests_fuzz_fuzz_hop_SOURCES = tests/fuzz/fuzz_hop.c transports/hop.c
+tests_fuzz_fuzz_hop_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_hop_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_hop_LDADD = lib/libferrycore.a
+endif
+check_PROGRAMS += tests/fuzz/replay_hop
+tests_fuzz_replay_hop_SOURCES = tests/fuzz/fuzz_hop.c tests/fuzz/replay.c
+tests_fuzz_replay_hop_LDADD = $(HOP_LIBS)
+TESTS += tests/fuzz/replay_hop.sh
+EXTRA_DIST += tests/fuzz/replay_hop.sh
