@@ -160,9 +160,9 @@ jobs_pending(const struct jobs *js)
 }
 
 void
-jobs_free(struct jobs *js)
+jobs_stop(struct jobs *js)
 {
-	if (js == NULL)
+	if (js == NULL || js->nthreads == 0)
 		return;
 	pthread_mutex_lock(&js->mu);
 	js->stopping = 1;
@@ -170,7 +170,34 @@ jobs_free(struct jobs *js)
 	pthread_mutex_unlock(&js->mu);
 	for (unsigned i = 0; i < js->nthreads; i++)
 		pthread_join(js->threads[i], NULL);
-	run_done(js);
+	js->nthreads = 0;
+}
+
+void
+jobs_free(struct jobs *js)
+{
+	if (js == NULL)
+		return;
+	jobs_stop(js);
+	/* done() callbacks may submit more jobs; with no thread left they
+	 * are cancelled, and their done() frees them. */
+	for (int round = 0; round < 1000; round++) {
+		struct job *j;
+		run_done(js);
+		pthread_mutex_lock(&js->mu);
+		j = js->todo_head;
+		js->todo_head = js->todo_tail = NULL;
+		pthread_mutex_unlock(&js->mu);
+		if (j == NULL)
+			break;
+		while (j != NULL) {
+			struct job *next = j->next;
+			j->cancelled = 1;
+			js->pending--;
+			j->done(j);
+			j = next;
+		}
+	}
 	if (js->ev != NULL)
 		event_free(js->ev);
 	if (js->efd >= 0)

@@ -16,6 +16,7 @@ struct job {
 	job_fn run;  /* pool thread */
 	job_fn done; /* loop thread */
 	struct job *next;
+	int cancelled; /* done() without run(): the pool was stopped */
 };
 
 struct jobs;
@@ -32,8 +33,11 @@ void jobs_track(struct jobs *js);
 void jobs_complete(struct jobs *js, struct job *j);
 /* Jobs submitted and not yet done. */
 unsigned jobs_pending(const struct jobs *js);
-/* Let running jobs finish, join the threads, free.  Pending done()
- * callbacks are run first. */
+/* Let the threads finish every queued job, then join them.  Jobs
+ * submitted afterwards are not run: jobs_free cancels them. */
+void jobs_stop(struct jobs *js);
+/* Stop if needed, run the done() callbacks still due (those of jobs that
+ * never ran with cancelled set), free. */
 void jobs_free(struct jobs *js);
 
 #endif

@@ -384,6 +384,11 @@ main(int argc, char **argv)
 	log_info("stopped cleanly");
 out:
 	control_close(&ag);
+	/* Order: the pool's jobs use the store, and the store's last
+	 * async puts report to the pool. */
+	jobs_stop(ag.jobs);
+	store_close(ag.store);
+	ag.store = NULL;
 	jobs_free(ag.jobs);
 	/* Clients left only by a stop that timed out. */
 	while (ag.clients != NULL) {

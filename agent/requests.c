@@ -249,8 +249,16 @@ job_run(struct job *j)
 			r->rc = store_take(st, r->queue, r->lease_ms, &r->info,
 					   &r->token);
 		}
-		if (r->rc == 0)
-			r->rc = open_payload(st, r);
+		if (r->rc == 0 && (r->rc = open_payload(st, r)) != 0 &&
+		    !r->peek) {
+			/* Taken but unreadable: give it back at once rather
+			 * than when the lease runs out. */
+			if (store_nack(st, r->info.msg.id, r->token) != 0)
+				log_warn(
+				    "message taken but unreadable, and not "
+				    "given back: it returns when its "
+				    "lease runs out");
+		}
 		break;
 	case RK_GET:
 		r->rc = store_get(st, r->id, &r->info);
@@ -672,6 +680,15 @@ job_done(struct job *j)
 	struct req_job *r = (struct req_job *)j;
 	struct client *c = r->c;
 
+	if (r->job.cancelled) {
+		/* Never ran (ferryd stops): only free what it holds. */
+		if (r->reader != NULL)
+			store_reader_close(r->reader);
+		if (c != NULL)
+			client_unref(c);
+		rj_free(r);
+		return;
+	}
 	if (c == NULL) {
 		/* An orphan cleanup job.  A message given back may be what
 		 * a waiting client needs. */
