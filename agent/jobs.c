@@ -16,7 +16,7 @@
 struct jobs {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct job *todo_head, *todo_tail;
+	struct job *ready_head, *ready_tail;
 	struct job *done_head, *done_tail;
 	pthread_t *threads;
 	unsigned nthreads;
@@ -47,14 +47,14 @@ worker(void *arg)
 		struct job *j;
 		uint64_t one = 1;
 
-		while (js->todo_head == NULL && !js->stopping)
+		while (js->ready_head == NULL && !js->stopping)
 			pthread_cond_wait(&js->cv, &js->mu);
-		if (js->todo_head == NULL)
+		if (js->ready_head == NULL)
 			break;
-		j = js->todo_head;
-		js->todo_head = j->next;
-		if (js->todo_head == NULL)
-			js->todo_tail = NULL;
+		j = js->ready_head;
+		js->ready_head = j->next;
+		if (js->ready_head == NULL)
+			js->ready_tail = NULL;
 		pthread_mutex_unlock(&js->mu);
 		j->run(j);
 		pthread_mutex_lock(&js->mu);
@@ -129,7 +129,7 @@ void
 jobs_submit(struct jobs *js, struct job *j)
 {
 	pthread_mutex_lock(&js->mu);
-	list_add(&js->todo_head, &js->todo_tail, j);
+	list_add(&js->ready_head, &js->ready_tail, j);
 	pthread_cond_signal(&js->cv);
 	pthread_mutex_unlock(&js->mu);
 	js->pending++;
@@ -185,8 +185,8 @@ jobs_free(struct jobs *js)
 		struct job *j;
 		run_done(js);
 		pthread_mutex_lock(&js->mu);
-		j = js->todo_head;
-		js->todo_head = js->todo_tail = NULL;
+		j = js->ready_head;
+		js->ready_head = js->ready_tail = NULL;
 		pthread_mutex_unlock(&js->mu);
 		if (j == NULL)
 			break;

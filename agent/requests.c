@@ -142,19 +142,32 @@ fail_nomem(struct client *c, uint32_t reqid)
 
 /* ------------------------------------------------------- store side */
 
+/* arr with room for one more element of elem bytes (r->nlist used),
+ * or NULL when out of memory (arr is then still valid). */
+static void *
+list_grow(struct req_job *r, void *arr, size_t elem)
+{
+	size_t n;
+	void *p;
+
+	if (r->nlist < r->caplist)
+		return arr;
+	n = r->caplist ? 2 * r->caplist : 16;
+	p = realloc(arr, n * elem);
+	if (p != NULL)
+		r->caplist = n;
+	return p;
+}
+
 static int
 collect_info(const struct store_msg_info *info, void *arg)
 {
 	struct req_job *r = arg;
+	struct store_msg_info *l = list_grow(r, r->list, sizeof(*l));
 
-	if (r->nlist == r->caplist) {
-		size_t n = r->caplist ? 2 * r->caplist : 16;
-		void *p = realloc(r->list, n * sizeof(*r->list));
-		if (p == NULL)
-			return 1;
-		r->list = p;
-		r->caplist = n;
-	}
+	if (l == NULL)
+		return 1;
+	r->list = l;
 	r->list[r->nlist++] = *info;
 	return 0;
 }
@@ -163,15 +176,11 @@ static int
 collect_queue(const struct store_queue_stats *q, void *arg)
 {
 	struct req_job *r = arg;
+	struct store_queue_stats *l = list_grow(r, r->qlist, sizeof(*l));
 
-	if (r->nlist == r->caplist) {
-		size_t n = r->caplist ? 2 * r->caplist : 16;
-		void *p = realloc(r->qlist, n * sizeof(*r->qlist));
-		if (p == NULL)
-			return 1;
-		r->qlist = p;
-		r->caplist = n;
-	}
+	if (l == NULL)
+		return 1;
+	r->qlist = l;
 	r->qlist[r->nlist++] = *q;
 	return 0;
 }
