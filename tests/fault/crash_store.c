@@ -520,6 +520,8 @@ want_cmp(const void *a, const void *b)
 static struct want *
 want_find(struct run *r, const uint8_t id[FERRY_ID_LEN])
 {
+	if (r->n_want == 0)
+		return NULL; /* want may be NULL: no qsort/bsearch on it */
 	if (!r->want_sorted) {
 		qsort(r->want, r->n_want, sizeof(*r->want), want_cmp);
 		r->want_sorted = 1;
@@ -963,7 +965,8 @@ check_queue(struct run *r, struct store *st)
 	if (hits != n_want)
 		fail(r, NULL, "browse shows %zu of the %zu reported messages",
 		     hits, n_want);
-	qsort(s.ids.ids, s.ids.n, sizeof(*s.ids.ids), want_cmp);
+	if (s.ids.n > 1) /* ids is NULL when the store is empty */
+		qsort(s.ids.ids, s.ids.n, sizeof(*s.ids.ids), want_cmp);
 	for (size_t i = 1; i < s.ids.n; i++)
 		if (memcmp(s.ids.ids[i - 1], s.ids.ids[i], FERRY_ID_LEN) == 0)
 			fail(r, s.ids.ids[i], "browse shows it twice");
