@@ -10,7 +10,8 @@ check_PROGRAMS += \
 	tests/integration/big_message \
 	tests/integration/send_storm \
 	tests/integration/raw_frames \
-	tests/integration/push_subscriber
+	tests/integration/push_subscriber \
+	tests/integration/flood_client
 tests_integration_load_clients_SOURCES = \
 	tests/integration/load_clients.c $(IT_UTIL)
 tests_integration_load_clients_LDADD = $(LIBFERRY)
@@ -26,6 +27,8 @@ tests_integration_raw_frames_LDADD = $(LIBFERRY)
 tests_integration_push_subscriber_SOURCES = \
 	tests/integration/push_subscriber.c $(IT_UTIL)
 tests_integration_push_subscriber_LDADD = $(LIBFERRY)
+tests_integration_flood_client_SOURCES = tests/integration/flood_client.c
+tests_integration_flood_client_LDADD = $(LIBFERRY)
 
 AGENT_IT_TESTS = \
 	tests/integration/agent_basic.sh \
@@ -35,7 +38,8 @@ AGENT_IT_TESTS = \
 	tests/integration/agent_badframes.sh \
 	tests/integration/agent_acl.sh \
 	tests/integration/agent_daemon.sh \
-	tests/integration/agent_subscribe.sh
+	tests/integration/agent_subscribe.sh \
+	tests/integration/agent_flood.sh
 TESTS += $(AGENT_IT_TESTS)
 EXTRA_DIST += $(AGENT_IT_TESTS) tests/integration/lib.sh \
 	tests/integration/README.md
