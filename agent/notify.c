@@ -16,8 +16,8 @@
 
 #include "agent/agent.h"
 
-static int64_t
-mono_ms(void)
+int64_t
+agent_mono_ms(void)
 {
 	struct timespec ts;
 
@@ -82,7 +82,7 @@ notify_wait(struct client *c, const char *queue, int64_t lease_ms, int peek)
 	int64_t left = 0;
 
 	if (c->wait_until_ms > 0) {
-		left = c->wait_until_ms - mono_ms();
+		left = c->wait_until_ms - agent_mono_ms();
 		if (left <= 0) {
 			c->wait_until_ms = 0;
 			client_error(c, c->reqid, FERRY_EEMPTY,

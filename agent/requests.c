@@ -132,6 +132,33 @@ rj_submit_orphan(struct agent *ag, struct req_job *r)
 	jobs_submit(ag->jobs, &r->job);
 }
 
+/* Abandon a streamed send whose client is gone or refused. */
+static void
+orphan_abort(struct agent *ag, struct store_writer *w)
+{
+	struct req_job *a;
+
+	if (w == NULL || (a = rj_new(NULL, RK_WABORT, 0)) == NULL)
+		return;
+	a->writer = w;
+	rj_submit_orphan(ag, a);
+}
+
+/* Give back a message taken for a client that can no longer have it. */
+static void
+orphan_give_back(struct agent *ag, const struct store_msg_info *info,
+		 uint64_t token)
+{
+	struct req_job *n = rj_new(NULL, RK_NACK, 0);
+
+	if (n == NULL)
+		return; /* it returns when its lease runs out */
+	memcpy(n->id, info->msg.id, FERRY_ID_LEN);
+	n->token = token;
+	snprintf(n->queue, sizeof(n->queue), "%s", info->queue);
+	rj_submit_orphan(ag, n);
+}
+
 static int
 fail_nomem(struct client *c, uint32_t reqid)
 {
@@ -226,7 +253,8 @@ job_run(struct job *j)
 
 	switch (r->kind) {
 	case RK_PUT:
-		r->rc = store_put(st, &r->msg, r->buf, r->len);
+		/* Never run here: put_async hands puts to the store's writer.
+		 */
 		break;
 	case RK_WOPEN:
 		r->rc = store_writer_open(st, &r->msg, &r->writer);
@@ -375,16 +403,8 @@ done_subtake(struct client *c, struct req_job *r)
 	if (c->sub_reqid == 0 || c->state == CS_DEAD ||
 	    r->reqid != c->sub_reqid) {
 		/* Gone or unsubscribed: give the message back. */
-		if (r->rc == 0) {
-			struct req_job *n = rj_new(NULL, RK_NACK, 0);
-			if (n != NULL) {
-				memcpy(n->id, r->info.msg.id, FERRY_ID_LEN);
-				n->token = r->token;
-				snprintf(n->queue, sizeof(n->queue), "%s",
-					 r->info.queue);
-				rj_submit_orphan(r->ag, n);
-			}
-		}
+		if (r->rc == 0)
+			orphan_give_back(r->ag, &r->info, r->token);
 		return;
 	}
 	if (r->rc == FERRY_EEMPTY) {
@@ -608,14 +628,8 @@ stream_in_fail(struct client *c, uint32_t reqid, int rc, const char *what)
 {
 	client_error(c, reqid, rc, "%s: %s", what, ferry_strerror(rc));
 	c->in_error = rc;
-	if (c->writer != NULL) {
-		struct req_job *a = rj_new(NULL, RK_WABORT, 0);
-		if (a != NULL) {
-			a->writer = c->writer;
-			rj_submit_orphan(c->ag, a);
-		}
-		c->writer = NULL;
-	}
+	orphan_abort(c->ag, c->writer);
+	c->writer = NULL;
 }
 
 static void
@@ -715,26 +729,12 @@ job_done(struct job *j)
 			c->out_busy = 0;
 			client_cleanup_streams(c);
 		}
-		if (r->writer != NULL) {
-			struct req_job *a = rj_new(NULL, RK_WABORT, 0);
-			if (a != NULL) {
-				a->writer = r->writer;
-				rj_submit_orphan(r->ag, a);
-			}
-		}
+		orphan_abort(r->ag, r->writer);
 		if (r->reader != NULL)
 			store_reader_close(r->reader);
-		if (r->kind == RK_TAKE && r->rc == 0 && !r->peek) {
-			/* Taken for a client that left: give it back. */
-			struct req_job *n = rj_new(NULL, RK_NACK, 0);
-			if (n != NULL) {
-				memcpy(n->id, r->info.msg.id, FERRY_ID_LEN);
-				n->token = r->token;
-				snprintf(n->queue, sizeof(n->queue), "%s",
-					 r->info.queue);
-				rj_submit_orphan(r->ag, n);
-			}
-		}
+		/* Taken for a client that left: give it back. */
+		if (r->kind == RK_TAKE && r->rc == 0 && !r->peek)
+			orphan_give_back(r->ag, &r->info, r->token);
 		rj_free(r);
 		client_unref(c);
 		return;
@@ -821,11 +821,7 @@ client_cleanup_streams(struct client *c)
 		c->reader = NULL;
 	}
 	if (c->writer != NULL && c->state != CS_BUSY) {
-		struct req_job *a = rj_new(NULL, RK_WABORT, 0);
-		if (a != NULL) {
-			a->writer = c->writer;
-			rj_submit_orphan(c->ag, a);
-		}
+		orphan_abort(c->ag, c->writer);
 		c->writer = NULL;
 	}
 }
@@ -864,15 +860,6 @@ put_async(struct client *c, struct req_job *r)
 		r->rc = rc;
 		jobs_complete(c->ag->jobs, &r->job);
 	}
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int
@@ -1228,7 +1215,7 @@ request_dispatch(struct client *c, const struct ferry_frame *f)
 			c->wait_until_ms =
 			    fl.wait_ms > INT64_MAX / 4
 				? -1
-				: mono_ms() + (int64_t)fl.wait_ms;
+				: agent_mono_ms() + (int64_t)fl.wait_ms;
 		request_take(c, c->reqid, fl.queue, lease, fl.peek != 0);
 		return;
 	}

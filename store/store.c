@@ -688,49 +688,49 @@ writer_main(void *arg)
 	return NULL;
 }
 
-/* Queue a heap op with a completion callback; freed by the writer. */
-int
-store_submit_async(struct store *st, struct store_op *op)
+/* Put op at the end of the writer's queue; with st->mu held. */
+static int
+enqueue_locked(struct store *st, struct store_op *op)
 {
 	op->done = 0;
 	op->next = NULL;
 	op->result = 0;
 	op->err[0] = '\0';
-	pthread_mutex_lock(&st->mu);
-	if (st->stopping) {
-		pthread_mutex_unlock(&st->mu);
+	if (st->stopping)
 		return FERRY_ECLOSED;
-	}
 	if (st->tail != NULL)
 		st->tail->next = op;
 	else
 		st->head = op;
 	st->tail = op;
 	pthread_cond_signal(&st->work_cv);
-	pthread_mutex_unlock(&st->mu);
 	return 0;
+}
+
+/* Queue a heap op with a completion callback; freed by the writer. */
+int
+store_submit_async(struct store *st, struct store_op *op)
+{
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	rc = enqueue_locked(st, op);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
 }
 
 /* Queue op for the writer thread and wait for its result. */
 int
 store_submit(struct store *st, struct store_op *op)
 {
-	op->done = 0;
-	op->next = NULL;
-	op->result = 0;
-	op->err[0] = '\0';
+	int rc;
+
 	last_error[0] = '\0';
 	pthread_mutex_lock(&st->mu);
-	if (st->stopping) {
+	if ((rc = enqueue_locked(st, op)) != 0) {
 		pthread_mutex_unlock(&st->mu);
-		return FERRY_ECLOSED;
+		return rc;
 	}
-	if (st->tail != NULL)
-		st->tail->next = op;
-	else
-		st->head = op;
-	st->tail = op;
-	pthread_cond_signal(&st->work_cv);
 	while (!op->done)
 		pthread_cond_wait(&st->done_cv, &st->mu);
 	pthread_mutex_unlock(&st->mu);
