@@ -39,6 +39,7 @@
 #include <event2/listener.h>
 
 #include "agent/jobs.h"
+#include "agent/link.h"
 #include "agent/log.h"
 #include "lib/frame.h"
 #include "policy/policy.h"
@@ -74,6 +75,9 @@ struct agent {
 	int exit_code;
 	int sock_fd;
 	uint8_t *scratch; /* FERRY_FRAME_MAX + 4, loop thread only */
+	struct link *link;     /* TCP peers (link.h), or NULL */
+	int link_efd;	       /* link threads: "a local queue got one" */
+	struct event *ev_link; /* reads link_efd on the loop */
 };
 
 enum client_state {

@@ -7,10 +7,13 @@ agent_ferryd_SOURCES = \
 	agent/notify.c \
 	agent/sweep.c \
 	agent/jobs.c agent/jobs.h \
+	agent/link.c agent/link.h agent/link_int.h \
+	agent/session.c \
 	agent/log.c agent/log.h
 agent_ferryd_CPPFLAGS = $(AM_CPPFLAGS) $(EVENT_CFLAGS) $(SODIUM_CFLAGS) \
 	$(INIH_CFLAGS)
-agent_ferryd_LDADD = $(POLICY_LIBS) $(IDENTITY_LIBS) $(STORE_LIBS) \
+agent_ferryd_LDADD = $(POLICY_LIBS) $(NOISE_LIBS) $(HOP_LIBS) \
+	$(IDENTITY_LIBS) $(STORE_LIBS) \
 	$(EVENT_LIBS) $(SODIUM_LIBS)
 EXTRA_DIST += agent/README.md
 dist_man_MANS += docs/ferryd.8

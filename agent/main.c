@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -146,6 +147,51 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		 ag->conf_path, ag->pol.nacl);
 }
 
+/* A link thread stored a message into a local queue: wake receivers. */
+static void
+link_on_local(const char *queue, void *arg)
+{
+	struct agent *ag = arg;
+	uint64_t one = 1;
+
+	(void)queue;
+	if (write(ag->link_efd, &one, sizeof(one)) != sizeof(one))
+		log_debug("link: eventfd write failed: %s", strerror(errno));
+}
+
+static void
+on_link_local(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t n;
+
+	(void)what;
+	if (read(fd, &n, sizeof(n)) == sizeof(n))
+		notify_all(arg);
+}
+
+static int
+link_open(struct agent *ag)
+{
+	struct link_opts lo;
+
+	ag->link_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (ag->link_efd < 0) {
+		log_error("cannot create an eventfd: %s", strerror(errno));
+		return -1;
+	}
+	ag->ev_link = event_new(ag->base, ag->link_efd, EV_READ | EV_PERSIST,
+				on_link_local, ag);
+	if (ag->ev_link == NULL || event_add(ag->ev_link, NULL) != 0)
+		return -1;
+	memset(&lo, 0, sizeof(lo));
+	lo.store = ag->store;
+	lo.id = ag->id;
+	lo.pol = &ag->pol;
+	lo.on_local = link_on_local;
+	lo.arg = ag;
+	return link_start(&lo, &ag->link) == 0 ? 0 : -1;
+}
+
 static int
 write_pid_file(const char *path)
 {
@@ -260,6 +306,7 @@ main(int argc, char **argv)
 
 	memset(&ag, 0, sizeof(ag));
 	ag.sock_fd = -1;
+	ag.link_efd = -1;
 	ag.exit_code = 1;
 	while ((opt = getopt_long(argc, argv, "c:dp:l:Vh", opts, NULL)) != -1) {
 		switch (opt) {
@@ -355,6 +402,8 @@ main(int argc, char **argv)
 	}
 	if (control_open(&ag) != 0)
 		goto out;
+	if (link_open(&ag) != 0)
+		goto out;
 	ag.ev_term = evsignal_new(ag.base, SIGTERM, on_term, &ag);
 	ag.ev_int = evsignal_new(ag.base, SIGINT, on_term, &ag);
 	ag.ev_hup = evsignal_new(ag.base, SIGHUP, on_hup, &ag);
@@ -384,6 +433,9 @@ main(int argc, char **argv)
 	log_info("stopped cleanly");
 out:
 	control_close(&ag);
+	/* Sessions say CLOSE and hand back what was in flight. */
+	link_stop(ag.link);
+	ag.link = NULL;
 	/* Order: the pool's jobs use the store, and the store's last
 	 * async puts report to the pool. */
 	jobs_stop(ag.jobs);
@@ -410,6 +462,10 @@ out:
 		event_free(ag.ev_sweep);
 	if (ag.ev_stop)
 		event_free(ag.ev_stop);
+	if (ag.ev_link)
+		event_free(ag.ev_link);
+	if (ag.link_efd >= 0)
+		close(ag.link_efd);
 	if (ag.base)
 		event_base_free(ag.base);
 	free(ag.scratch);

@@ -619,6 +619,8 @@ done_put(struct client *c, struct req_job *r)
 	    r->msg.priority);
 	if (strcmp(r->msg.dst_node, c->ag->pol.node_name) == 0)
 		notify_queue(c->ag, r->msg.dst_queue);
+	else
+		link_kick(c->ag->link, r->msg.dst_node, r->msg.priority);
 	client_idle(c);
 }
 

@@ -122,3 +122,38 @@ store_out_custody(struct store *st, const uint8_t id[FERRY_ID_LEN],
 	 * message again (harmless, the peer dedups), but status would lie. */
 	return submit_out(st, OUT_CUSTODY, id, peer, 0, 1);
 }
+
+/* An async custody op owns copies of what it points to. */
+struct custody_op {
+	struct store_op op; /* first: the writer frees the op pointer */
+	uint8_t id[FERRY_ID_LEN];
+	char peer[FERRY_NODE_MAX + 1];
+};
+
+int
+store_out_custody_async(struct store *st, const uint8_t id[FERRY_ID_LEN],
+			const char *peer, store_done_fn done, void *arg)
+{
+	struct custody_op *c;
+	int rc;
+
+	if (id == NULL || done == NULL || peer == NULL ||
+	    !ferry_node_name_valid(peer))
+		return FERRY_EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return FERRY_ENOMEM;
+	memcpy(c->id, id, FERRY_ID_LEN);
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	c->op.fn = op_out;
+	c->op.sync = 1;
+	c->op.u.m.id = c->id;
+	c->op.u.m.peer = c->peer;
+	c->op.u.m.reason = OUT_CUSTODY;
+	c->op.done_fn = done;
+	c->op.done_arg = arg;
+	rc = store_submit_async(st, &c->op);
+	if (rc != 0)
+		free(c);
+	return rc;
+}

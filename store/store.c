@@ -1242,6 +1242,24 @@ store_reader_read(struct store_reader *r, void *buf, size_t cap, size_t *n)
 	return 0;
 }
 
+int
+store_prefix_reader_open(struct store *st, const uint8_t *id,
+			 uint64_t len, struct store_reader **out)
+{
+	struct store_reader *r;
+
+	*out = NULL;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return FERRY_ENOMEM;
+	r->st = st;
+	memcpy(r->id, id, FERRY_ID_LEN);
+	r->len = len;
+	r->chunk_idx = UINT32_MAX;
+	*out = r;
+	return 0;
+}
+
 void
 store_reader_close(struct store_reader *r)
 {
@@ -1259,12 +1277,21 @@ store_reader_close(struct store_reader *r)
  */
 static int
 index_walk(struct store *st, DB *db, const uint8_t *prefix, size_t plen,
-	   size_t limit, store_browse_fn fn, void *arg)
+	   size_t limit, store_browse_fn fn, void *arg,
+	   struct store_out_pos *pos)
 {
 	uint8_t last[STORE_QKEY_MAX + 16];
 	size_t last_len = 0, seen = 0;
 	int have_last = 0, stop = 0;
 	uint8_t ids[64][FERRY_ID_LEN];
+	uint8_t keys[64][STORE_OUT_POS_MAX];
+	size_t klens[64];
+
+	if (pos != NULL && pos->len != 0 && pos->len <= STORE_OUT_POS_MAX) {
+		memcpy(last, pos->key, pos->len);
+		last_len = pos->len;
+		have_last = 1;
+	}
 
 	while (!stop) {
 		DBC *c = NULL;
@@ -1307,8 +1334,14 @@ index_walk(struct store *st, DB *db, const uint8_t *prefix, size_t plen,
 				stop = 1;
 				break;
 			}
-			if (v.size == FERRY_ID_LEN)
+			if (v.size == FERRY_ID_LEN) {
+				size_t kl = k.size < STORE_OUT_POS_MAX
+						? k.size
+						: STORE_OUT_POS_MAX;
+				memcpy(keys[nids], kbuf, kl);
+				klens[nids] = kl;
 				memcpy(ids[nids++], vbuf, FERRY_ID_LEN);
+			}
 			memcpy(last, kbuf, k.size);
 			last_len = k.size;
 			have_last = 1;
@@ -1327,6 +1360,10 @@ index_walk(struct store *st, DB *db, const uint8_t *prefix, size_t plen,
 			stop = 1;
 		for (size_t i = 0; i < nids; i++) {
 			struct store_msg_info info;
+			if (pos != NULL) {
+				memcpy(pos->key, keys[i], klens[i]);
+				pos->len = klens[i];
+			}
 			if (store_get(st, ids[i], &info) != 0)
 				continue; /* left meanwhile */
 			if (fn(&info, arg) != 0 ||
@@ -1366,13 +1403,32 @@ store_browse(struct store *st, const char *queue, size_t limit,
 	if (!ferry_queue_name_valid(queue))
 		return FERRY_EINVAL;
 	return index_walk(st, st->qidx, prefix, rec_qprefix(prefix, queue),
-			  limit, skip_expired, &f);
+			  limit, skip_expired, &f, NULL);
 }
 
 int
 store_out_browse(struct store *st, size_t limit, store_browse_fn fn, void *arg)
 {
-	return index_walk(st, st->oidx, NULL, 0, limit, fn, arg);
+	return index_walk(st, st->oidx, NULL, 0, limit, fn, arg, NULL);
+}
+
+int
+store_out_scan(struct store *st, struct store_out_pos *pos, size_t limit,
+	       store_browse_fn fn, void *arg)
+{
+	if (pos == NULL)
+		return FERRY_EINVAL;
+	return index_walk(st, st->oidx, NULL, 0, limit, fn, arg, pos);
+}
+
+void
+store_out_pos_priority(struct store_out_pos *pos, unsigned prio)
+{
+	/* oidx keys begin with 7 - priority (store_int.h). */
+	pos->key[0] = (uint8_t)(FERRY_PRIO_MAX - (prio > FERRY_PRIO_MAX
+						      ? FERRY_PRIO_MAX
+						      : prio));
+	pos->len = 1;
 }
 
 int

@@ -128,6 +128,10 @@ FERRY_MUST_CHECK int store_writer_resume(struct store *st,
 FERRY_MUST_CHECK int store_writer_write(struct store_writer *w, const void *buf,
 					size_t len);
 FERRY_MUST_CHECK int store_writer_commit(struct store_writer *w);
+/* A reader over the payload bytes already stored durably (right after
+ * open or resume), to hash the prefix of a resumed transfer. */
+FERRY_MUST_CHECK int store_writer_prefix(struct store_writer *w,
+					 struct store_reader **out);
 FERRY_MUST_CHECK int store_writer_suspend(struct store_writer *w);
 void store_writer_abort(struct store_writer *w);
 
@@ -239,6 +243,24 @@ FERRY_MUST_CHECK int store_queue_purge(struct store *st, const char *queue,
 FERRY_MUST_CHECK int store_out_browse(struct store *st, size_t limit,
 				      store_browse_fn fn, void *arg);
 
+/*
+ * A position in the forwarding order, so that a forwarder can go on where
+ * it stopped instead of walking what it already has in hand.  Zeroed: the
+ * beginning.  store_out_pos_priority moves it to the first message of a
+ * priority (a more urgent message arrived).
+ */
+#define STORE_OUT_POS_MAX 16
+struct store_out_pos {
+	uint8_t key[STORE_OUT_POS_MAX];
+	size_t len;
+};
+/* As store_out_browse, from just after pos; pos follows each message
+ * handed to fn. */
+FERRY_MUST_CHECK int store_out_scan(struct store *st,
+				    struct store_out_pos *pos, size_t limit,
+				    store_browse_fn fn, void *arg);
+void store_out_pos_priority(struct store_out_pos *pos, unsigned prio);
+
 /* Mark id as being sent to peer (STORE_INFLIGHT); FERRY_ESTATE if it is
  * in flight to another peer already. */
 FERRY_MUST_CHECK int store_out_claim(struct store *st,
@@ -255,6 +277,14 @@ FERRY_MUST_CHECK int store_out_release(struct store *st,
 FERRY_MUST_CHECK int store_out_custody(struct store *st,
 				       const uint8_t id[FERRY_ID_LEN],
 				       const char *peer);
+
+/* The same without waiting: done(result, arg) runs on the store's writer
+ * thread after the flush that covers it (see store_put_async).  Many of
+ * these share one commit.  Returns 0 when queued. */
+FERRY_MUST_CHECK int store_out_custody_async(struct store *st,
+					     const uint8_t id[FERRY_ID_LEN],
+					     const char *peer,
+					     store_done_fn done, void *arg);
 
 /* --------------------------------------------------------------- status */
 

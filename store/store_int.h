@@ -273,4 +273,9 @@ int store_db_exists(DB *db, DB_TXN *t, const void *k, size_t klen);
 /* writer.c */
 int op_put(struct store *st, struct store_ctx *cx, struct store_op *op);
 
+/* A reader over the first len payload bytes stored under id, whether or
+ * not a message record exists (a partial's chunks). */
+int store_prefix_reader_open(struct store *st, const uint8_t *id, uint64_t len,
+			     struct store_reader **out);
+
 #endif

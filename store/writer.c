@@ -502,6 +502,15 @@ store_writer_resume(struct store *st, const uint8_t id[FERRY_ID_LEN],
 }
 
 int
+store_writer_prefix(struct store_writer *w, struct store_reader **out)
+{
+	*out = NULL;
+	if (w->failed || w->off != w->synced)
+		return FERRY_ESTATE;
+	return store_prefix_reader_open(w->st, w->h.info.msg.id, w->off, out);
+}
+
+int
 store_writer_write(struct store_writer *w, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;

@@ -278,3 +278,58 @@ queue_count() {
 		grep "\"queue\":\"$1\"[,}]" | json_get messages)
 	echo "${qc:-0}"
 }
+
+# --- two or more nodes over TCP (loopback only)
+
+# The public card of NAME (made by make_node).
+node_card() {
+	"$FERRY" keygen --dir "$IT_TMP/$1" --json | json_get card
+}
+
+# A TCP port on 127.0.0.1 that was free a moment ago.
+it_free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# node_listen NAME PORT: NAME accepts peers on 127.0.0.1:PORT.
+node_listen() {
+	printf '[node]\nlisten = 127.0.0.1:%s\n' "$2" >>"$IT_TMP/$1/ferry.conf"
+	echo "$2" >"$IT_TMP/$1/.port"
+}
+node_port() { cat "$IT_TMP/$1/.port"; }
+
+# node_peer NAME PEER [LINE...]: NAME knows PEER by its card and dials
+# its port (if PEER listens); extra lines go into the [peer] section.
+node_peer() {
+	np_name=$1
+	np_peer=$2
+	shift 2
+	{
+		printf '[peer %s]\nkey = %s\n' "$np_peer" "$(node_card "$np_peer")"
+		if [ -f "$IT_TMP/$np_peer/.port" ]; then
+			printf 'tcp = 127.0.0.1:%s\n' "$(node_port "$np_peer")"
+		fi
+		printf 'retry_min = 200ms\nretry_max = 2s\n'
+		for np_line in "$@"; do
+			printf '%s\n' "$np_line"
+		done
+	} >>"$IT_TMP/$np_name/ferry.conf"
+}
+
+# Use NAME's socket for the following ferry commands.
+use_node() {
+	FERRY_SOCKET=$(node_sock "$1")
+	export FERRY_SOCKET
+}
+
+# wait_count NAME QUEUE N [SECS]: until NAME's QUEUE holds N messages.
+wait_count() {
+	wc_i=0
+	wc_max=$((${4:-30} * 10))
+	while [ $wc_i -lt $wc_max ]; do
+		[ "$(FERRY_SOCKET=$(node_sock "$1") queue_count "$2")" = "$3" ] && return 0
+		sleep 0.1
+		wc_i=$((wc_i + 1))
+	done
+	return 1
+}

@@ -1,0 +1,946 @@
+/*
+ * link.c - see link.h: the peer table, dialing with backoff, listening,
+ * the Noise IK handshake of both sides, and the simultaneous-dial rule.
+ *
+ * Wire start of a session (docs/session.md):
+ *   caller   -> "ferry-tcp/1\n" (12 bytes, also the Noise prologue)
+ *   caller   -> u16be 96, Noise IK message 1 (e, es, s, ss; empty payload)
+ *   listener -> u16be 48, Noise IK message 2 (e, ee, se; empty payload)
+ *   then records: u16be length, Noise transport message (17..65,535).
+ * The listener looks the caller's static key up among its peers and
+ * closes at once for an unknown key, before answering.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+
+#include "agent/link_int.h"
+#include "agent/log.h"
+#include "transports/base32.h"
+
+#include <sodium.h>
+
+int64_t
+link_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+link_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+abstime_in(struct timespec *ts, int64_t ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static void
+sockaddr_text(const struct sockaddr *sa, char *out, size_t cap)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)sa;
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+		port = ntohs(a->sin_port);
+		snprintf(out, cap, "%s:%u", host, port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)sa;
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+		port = ntohs(a->sin6_port);
+		snprintf(out, cap, "[%s]:%u", host, port);
+	} else
+		snprintf(out, cap, "?");
+}
+
+static void
+sock_tune(int fd)
+{
+	int one = 1;
+
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+/* ------------------------------------------------------- bookkeeping */
+
+static void
+track(struct link *lk, struct session *s)
+{
+	pthread_mutex_lock(&lk->mu);
+	s->next_all = lk->sessions;
+	lk->sessions = s;
+	pthread_mutex_unlock(&lk->mu);
+}
+
+void
+link_untrack(struct link *lk, struct session *s)
+{
+	pthread_mutex_lock(&lk->mu);
+	for (struct session **pp = &lk->sessions; *pp != NULL;
+	     pp = &(*pp)->next_all)
+		if (*pp == s) {
+			*pp = s->next_all;
+			break;
+		}
+	pthread_cond_broadcast(&lk->cv);
+	pthread_mutex_unlock(&lk->mu);
+}
+
+int
+link_attach(struct link *lk, struct session *s)
+{
+	struct lpeer *p = s->peer;
+	struct session *old;
+	int rc = 0;
+
+	s->lower_started =
+	    s->initiator
+		? memcmp(lk->node_id, p->node_id, IDENTITY_NODE_ID_LEN) < 0
+		: memcmp(p->node_id, lk->node_id, IDENTITY_NODE_ID_LEN) < 0;
+	pthread_mutex_lock(&lk->mu);
+	old = p->cur;
+	if (lk->stopping) {
+		rc = FERRY_ECLOSED;
+	} else if (old == NULL) {
+		p->cur = s;
+	} else if (old->lower_started && !s->lower_started) {
+		/* Both dialed: the connection the lower node id started
+		 * survives, on both sides alike. */
+		rc = FERRY_EBUSY;
+	} else {
+		/* s was started by the lower id, or both by the same side
+		 * (the old one is a stale link the peer has given up). */
+		p->cur = s;
+		session_kill(old, HOP_CLOSE_BUSY, "replaced by a newer session");
+	}
+	if (rc == 0) {
+		p->backoff_ms = 0;
+		p->next_retry_ms = 0;
+		p->last_seen_ms = link_now_ms();
+	}
+	pthread_mutex_unlock(&lk->mu);
+	if (rc == FERRY_EBUSY)
+		log_info("peer %s: both nodes dialed; keeping the connection "
+			 "the lower node id started",
+			 p->cfg.name);
+	return rc;
+}
+
+void
+link_detach(struct link *lk, struct session *s)
+{
+	pthread_mutex_lock(&lk->mu);
+	if (s->peer->cur == s) {
+		s->peer->cur = NULL;
+		/* What was in flight may still wait: look again. */
+		s->peer->wanted = 1;
+	}
+	pthread_cond_broadcast(&lk->cv);
+	pthread_mutex_unlock(&lk->mu);
+}
+
+int
+link_rx_claim(struct link *lk, const uint8_t *id)
+{
+	int64_t until = link_mono_ms() + 5000;
+	int rc = FERRY_EBUSY;
+
+	pthread_mutex_lock(&lk->mu);
+	for (;;) {
+		size_t i;
+		for (i = 0; i < lk->nrx_busy; i++)
+			if (memcmp(lk->rx_busy[i], id, FERRY_ID_LEN) == 0)
+				break;
+		if (i == lk->nrx_busy &&
+		    lk->nrx_busy < sizeof(lk->rx_busy) / sizeof(lk->rx_busy[0])) {
+			memcpy(lk->rx_busy[lk->nrx_busy++], id, FERRY_ID_LEN);
+			rc = 0;
+			break;
+		}
+		if (link_mono_ms() >= until || lk->stopping)
+			break;
+		struct timespec ts;
+		abstime_in(&ts, 100);
+		pthread_cond_timedwait(&lk->cv, &lk->mu, &ts);
+	}
+	pthread_mutex_unlock(&lk->mu);
+	return rc;
+}
+
+void
+link_rx_release(struct link *lk, const uint8_t *id)
+{
+	pthread_mutex_lock(&lk->mu);
+	for (size_t i = 0; i < lk->nrx_busy; i++)
+		if (memcmp(lk->rx_busy[i], id, FERRY_ID_LEN) == 0) {
+			memmove(lk->rx_busy[i], lk->rx_busy[i + 1],
+				(lk->nrx_busy - i - 1) * FERRY_ID_LEN);
+			lk->nrx_busy--;
+			break;
+		}
+	pthread_cond_broadcast(&lk->cv);
+	pthread_mutex_unlock(&lk->mu);
+}
+
+/* ---------------------------------------------------------- handshake */
+
+/* Public keys, but compared without early exit all the same. */
+static int
+key_eq(const uint8_t *a, const uint8_t *b)
+{
+	uint8_t d = 0;
+
+	for (size_t i = 0; i < NOISE_KEY; i++)
+		d |= a[i] ^ b[i];
+	return d == 0;
+}
+
+static int
+write_hs(int fd, const uint8_t *msg, size_t len, int64_t deadline)
+{
+	uint8_t buf[2 + NOISE_IK_MSG1_LEN];
+
+	buf[0] = (uint8_t)(len >> 8);
+	buf[1] = (uint8_t)len;
+	memcpy(buf + 2, msg, len);
+	return session_write_full(fd, buf, len + 2, deadline);
+}
+
+/* Read a handshake message that must be exactly want bytes long. */
+static int
+read_hs(int fd, uint8_t *msg, size_t want, int64_t deadline)
+{
+	uint8_t hdr[2];
+	int rc;
+
+	if ((rc = session_read_full(fd, hdr, 2, deadline)) != 0)
+		return rc;
+	if (((size_t)hdr[0] << 8 | hdr[1]) != want)
+		return FERRY_EPROTO;
+	return session_read_full(fd, msg, want, deadline);
+}
+
+static const char *
+hs_error(int rc)
+{
+	switch (rc) {
+	case FERRY_ETIMEDOUT:
+		return "handshake timed out";
+	case FERRY_ECLOSED:
+		return "closed during the handshake (wrong key on either "
+		       "side, or not a ferry node)";
+	case FERRY_EPROTO:
+		return "not a ferry handshake";
+	case FERRY_ECORRUPT:
+		return "handshake failed to authenticate (wrong key)";
+	default:
+		return ferry_strerror(rc);
+	}
+}
+
+/* Caller side: s->peer is known; on success s has its ciphers. */
+static int
+handshake_dial(struct session *s)
+{
+	struct link *lk = s->lk;
+	int64_t deadline = link_mono_ms() + LINK_HANDSHAKE_MS;
+	uint8_t m1[NOISE_IK_MSG1_LEN], m2[NOISE_IK_MSG2_LEN];
+	struct noise_hs *hs = NULL;
+	size_t n;
+	int rc;
+
+	rc = noise_ik_initiator_new(identity_kx_sk(lk->id),
+				    identity_kx_pk(lk->id), s->peer->cfg.kx_pk,
+				    (const uint8_t *)LINK_PREAMBLE,
+				    LINK_PREAMBLE_LEN, &hs);
+	if (rc != 0)
+		return rc;
+	rc = noise_hs_write(hs, NULL, 0, m1, sizeof(m1), &n);
+	if (rc == 0 && n != sizeof(m1))
+		rc = FERRY_EINVAL;
+	if (rc == 0)
+		rc = session_write_full(s->fd, LINK_PREAMBLE, LINK_PREAMBLE_LEN,
+					deadline);
+	if (rc == 0)
+		rc = write_hs(s->fd, m1, sizeof(m1), deadline);
+	if (rc == 0)
+		rc = read_hs(s->fd, m2, sizeof(m2), deadline);
+	if (rc == 0 && noise_hs_read(hs, m2, sizeof(m2), NULL, 0, &n) != 0)
+		rc = FERRY_ECORRUPT;
+	if (rc == 0)
+		rc = noise_hs_split(hs, &s->tx, &s->rx, NULL);
+	noise_hs_free(hs);
+	return rc;
+}
+
+/* Listener side: finds s->peer from the caller's key. */
+static int
+handshake_accept(struct session *s)
+{
+	struct link *lk = s->lk;
+	int64_t deadline = link_mono_ms() + LINK_HANDSHAKE_MS;
+	uint8_t pre[LINK_PREAMBLE_LEN], m1[NOISE_IK_MSG1_LEN];
+	uint8_t m2[NOISE_IK_MSG2_LEN], rs[NOISE_KEY];
+	struct noise_hs *hs = NULL;
+	size_t n;
+	int rc;
+
+	rc = session_read_full(s->fd, pre, sizeof(pre), deadline);
+	if (rc != 0)
+		return rc;
+	if (memcmp(pre, LINK_PREAMBLE, LINK_PREAMBLE_LEN) != 0) {
+		log_warn("connection from %s: not a ferry node or another "
+			 "protocol version: closed",
+			 s->addr);
+		return FERRY_EPROTO;
+	}
+	if ((rc = read_hs(s->fd, m1, sizeof(m1), deadline)) != 0)
+		return rc;
+	rc = noise_ik_responder_new(identity_kx_sk(lk->id),
+				    identity_kx_pk(lk->id),
+				    (const uint8_t *)LINK_PREAMBLE,
+				    LINK_PREAMBLE_LEN, &hs);
+	if (rc != 0)
+		return rc;
+	if (noise_hs_read(hs, m1, sizeof(m1), NULL, 0, &n) != 0) {
+		log_warn("connection from %s: handshake does not decrypt (it "
+			 "was made for another node's key): closed",
+			 s->addr);
+		noise_hs_free(hs);
+		return FERRY_ECORRUPT;
+	}
+	if ((rc = noise_hs_remote_static(hs, rs)) != 0) {
+		noise_hs_free(hs);
+		return rc;
+	}
+	pthread_mutex_lock(&lk->mu);
+	for (size_t i = 0; i < lk->npeers; i++)
+		if (key_eq(lk->peers[i].cfg.kx_pk, rs))
+			s->peer = &lk->peers[i];
+	pthread_mutex_unlock(&lk->mu);
+	if (s->peer == NULL) {
+		char b32[64];
+		if (base32_encode(rs, sizeof(rs), b32, sizeof(b32)) < 0)
+			snprintf(b32, sizeof(b32), "?");
+		log_warn("connection from %s: unknown key %s (no [peer] "
+			 "section has it): refused before any message; add "
+			 "the peer's card to ferry.conf to trust it",
+			 s->addr, b32);
+		noise_hs_free(hs);
+		return FERRY_EPERM;
+	}
+	rc = noise_hs_write(hs, NULL, 0, m2, sizeof(m2), &n);
+	if (rc == 0 && n != sizeof(m2))
+		rc = FERRY_EINVAL;
+	if (rc == 0)
+		rc = write_hs(s->fd, m2, sizeof(m2), deadline);
+	if (rc == 0)
+		rc = noise_hs_split(hs, &s->tx, &s->rx, NULL);
+	noise_hs_free(hs);
+	return rc;
+}
+
+/* ------------------------------------------------------------ dialing */
+
+/* Connect to ep within 10 s; the fd, or an error with why filled. */
+static int
+dial_endpoint(struct link *lk, const struct policy_endpoint *ep, char *addr,
+	      size_t addrcap, char *why, size_t whycap)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	char port[8];
+	int fd = -1, rc, err = 0;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(port, sizeof(port), "%u", ep->port);
+	rc = getaddrinfo(ep->host, port, &hints, &res);
+	if (rc != 0) {
+		snprintf(why, whycap, "cannot resolve %s: %s", ep->host,
+			 gai_strerror(rc));
+		return FERRY_ECONNECT;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		int64_t deadline = link_mono_ms() + 10000;
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
+					       SOCK_NONBLOCK,
+			    ai->ai_protocol);
+		if (fd < 0) {
+			err = errno;
+			continue;
+		}
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
+		    errno == EINPROGRESS) {
+			/* Wait in short slices, so that a stop is quick. */
+			for (;;) {
+				struct pollfd p = {.fd = fd, .events = POLLOUT};
+				int stop;
+				pthread_mutex_lock(&lk->mu);
+				stop = lk->stopping;
+				pthread_mutex_unlock(&lk->mu);
+				if (stop) {
+					err = ECANCELED;
+					break;
+				}
+				rc = poll(&p, 1, 200);
+				if (rc > 0) {
+					socklen_t l = sizeof(err);
+					if (getsockopt(fd, SOL_SOCKET, SO_ERROR,
+						       &err, &l) != 0)
+						err = errno;
+					break;
+				}
+				if (link_mono_ms() >= deadline) {
+					err = ETIMEDOUT;
+					break;
+				}
+			}
+			if (err == 0) {
+				sockaddr_text(ai->ai_addr, addr, addrcap);
+				break;
+			}
+		} else
+			err = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		snprintf(why, whycap, "cannot connect to %s:%u: %s", ep->host,
+			 ep->port, strerror(err ? err : ECONNREFUSED));
+		return FERRY_ECONNECT;
+	}
+	sock_tune(fd);
+	return fd;
+}
+
+/* Is anything waiting in the store for p?  (A scan; dialers only.) */
+struct any_ctx {
+	const char *name;
+	int found;
+};
+
+static int
+any_for(const struct store_msg_info *i, void *arg)
+{
+	struct any_ctx *c = arg;
+
+	if (strcmp(i->msg.dst_node, c->name) == 0) {
+		c->found = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static int
+queued_for(struct link *lk, const char *name)
+{
+	struct any_ctx c = {name, 0};
+
+	if (store_out_browse(lk->st, 0, any_for, &c) != 0)
+		return 1; /* when in doubt, dial */
+	return c.found;
+}
+
+static void
+backoff(struct link *lk, struct lpeer *p, const char *why)
+{
+	int64_t b, jitter;
+	unsigned r;
+
+	pthread_mutex_lock(&lk->mu);
+	b = p->backoff_ms == 0 ? p->cfg.retry_min_ms : p->backoff_ms * 2;
+	if (b > p->cfg.retry_max_ms)
+		b = p->cfg.retry_max_ms;
+	p->backoff_ms = b;
+	r = (unsigned)randombytes_uniform(2001); /* 0..2000 */
+	jitter = b * (int64_t)p->cfg.retry_jitter_pct / 100;
+	b += jitter * ((int64_t)r - 1000) / 1000;
+	if (b < 100)
+		b = 100;
+	p->next_retry_ms = link_now_ms() + b;
+	snprintf(p->last_error, sizeof(p->last_error), "%s", why);
+	pthread_mutex_unlock(&lk->mu);
+	log_info("peer %s: %s; next try in %.1f s", p->cfg.name, why,
+		 (double)b / 1000.0);
+}
+
+static void *
+dialer_main(void *arg)
+{
+	struct lpeer *p = arg;
+	struct link *lk = NULL;
+	int check = 1;
+
+	/* The link is the owner of the peer array. */
+	lk = (struct link *)p->dialer_link;
+	for (;;) {
+		if (check) {
+			int q = p->cfg.dial == POLICY_DIAL_ALWAYS ||
+				queued_for(lk, p->cfg.name);
+			pthread_mutex_lock(&lk->mu);
+			p->wanted = q;
+			pthread_mutex_unlock(&lk->mu);
+			check = 0;
+		}
+		pthread_mutex_lock(&lk->mu);
+		for (;;) {
+			int64_t now = link_now_ms(), wait = 60000;
+			if (lk->stopping)
+				break;
+			if (p->cur == NULL && p->wanted) {
+				if (p->next_retry_ms <= now)
+					break;
+				wait = p->next_retry_ms - now;
+			}
+			struct timespec ts;
+			abstime_in(&ts, wait > 60000 ? 60000 : wait);
+			pthread_cond_timedwait(&lk->cv, &lk->mu, &ts);
+		}
+		if (lk->stopping) {
+			pthread_mutex_unlock(&lk->mu);
+			break;
+		}
+		p->dialing = 1;
+		pthread_mutex_unlock(&lk->mu);
+
+		char why[200] = "no endpoint", addr[80] = "";
+		int ok = 0;
+		for (size_t i = 0; i < p->cfg.ntcp && !ok; i++) {
+			int fd = dial_endpoint(lk, &p->cfg.tcp[i], addr,
+					       sizeof(addr), why, sizeof(why));
+			if (fd < 0)
+				continue;
+			struct session *s = session_new(lk, fd, 1, addr);
+			if (s == NULL) {
+				close(fd);
+				snprintf(why, sizeof(why), "out of memory");
+				continue;
+			}
+			s->peer = p;
+			track(lk, s);
+			int rc = handshake_dial(s);
+			if (rc != 0) {
+				snprintf(why, sizeof(why), "%s (%s)",
+					 hs_error(rc), addr);
+				link_untrack(lk, s);
+				session_free(s);
+				continue;
+			}
+			ok = 1;
+			pthread_mutex_lock(&lk->mu);
+			p->dialing = 0;
+			pthread_mutex_unlock(&lk->mu);
+			session_run(s); /* until the session ends */
+		}
+		pthread_mutex_lock(&lk->mu);
+		p->dialing = 0;
+		pthread_mutex_unlock(&lk->mu);
+		if (!ok)
+			backoff(lk, p, why);
+		else {
+			/* Cut after a working session: dial again soon. */
+			pthread_mutex_lock(&lk->mu);
+			p->next_retry_ms = link_now_ms() + p->cfg.retry_min_ms;
+			pthread_mutex_unlock(&lk->mu);
+		}
+		check = 1;
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------- accepting */
+
+struct inbound {
+	struct link *lk;
+	int fd;
+	char addr[80];
+};
+
+static void *
+inbound_main(void *arg)
+{
+	struct inbound *in = arg;
+	struct link *lk = in->lk;
+	struct session *s = session_new(lk, in->fd, 0, in->addr);
+	int rc;
+
+	if (s == NULL) {
+		close(in->fd);
+		goto out;
+	}
+	track(lk, s);
+	rc = handshake_accept(s);
+	pthread_mutex_lock(&lk->mu);
+	lk->handshakes--;
+	pthread_mutex_unlock(&lk->mu);
+	if (rc != 0) {
+		if (rc != FERRY_EPERM && rc != FERRY_EPROTO &&
+		    rc != FERRY_ECORRUPT)
+			log_info("connection from %s: %s", in->addr,
+				 hs_error(rc));
+		link_untrack(lk, s);
+		session_free(s);
+	} else
+		session_run(s);
+	pthread_mutex_lock(&lk->mu);
+	lk->detached--;
+	pthread_cond_broadcast(&lk->cv);
+	pthread_mutex_unlock(&lk->mu);
+	free(in);
+	return NULL;
+out:
+	pthread_mutex_lock(&lk->mu);
+	lk->handshakes--;
+	lk->detached--;
+	pthread_cond_broadcast(&lk->cv);
+	pthread_mutex_unlock(&lk->mu);
+	free(in);
+	return NULL;
+}
+
+static void *
+acceptor_main(void *arg)
+{
+	struct link *lk = arg;
+	struct pollfd pf[POLICY_ENDPOINTS_MAX + 1];
+
+	for (;;) {
+		size_t n = 0;
+		for (size_t i = 0; i < lk->nlfd; i++)
+			pf[n++] = (struct pollfd){.fd = lk->lfd[i],
+						  .events = POLLIN};
+		pf[n++] = (struct pollfd){.fd = lk->wake[0], .events = POLLIN};
+		if (poll(pf, n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("listening: poll failed: %s",
+				  strerror(errno));
+			break;
+		}
+		if (pf[n - 1].revents != 0)
+			break; /* stop */
+		for (size_t i = 0; i < lk->nlfd; i++) {
+			struct sockaddr_storage ss;
+			socklen_t sl = sizeof(ss);
+			struct inbound *in;
+			pthread_attr_t at;
+			pthread_t t;
+			int fd;
+
+			if (pf[i].revents == 0)
+				continue;
+			fd = accept4(lk->lfd[i], (struct sockaddr *)&ss, &sl,
+				     SOCK_CLOEXEC);
+			if (fd < 0) {
+				if (errno == EMFILE || errno == ENFILE) {
+					log_warn("out of file descriptors: "
+						 "not accepting for 1 s");
+					sleep(1);
+				}
+				continue;
+			}
+			pthread_mutex_lock(&lk->mu);
+			int busy = lk->handshakes >= LINK_HANDSHAKES_MAX ||
+				   lk->stopping;
+			if (!busy) {
+				lk->handshakes++;
+				lk->detached++;
+			}
+			pthread_mutex_unlock(&lk->mu);
+			if (busy) {
+				close(fd); /* handshake flood: shed load */
+				continue;
+			}
+			sock_tune(fd);
+			in = calloc(1, sizeof(*in));
+			if (in != NULL) {
+				in->lk = lk;
+				in->fd = fd;
+				sockaddr_text((struct sockaddr *)&ss, in->addr,
+					      sizeof(in->addr));
+			}
+			pthread_attr_init(&at);
+			pthread_attr_setdetachstate(&at,
+						    PTHREAD_CREATE_DETACHED);
+			if (in == NULL ||
+			    pthread_create(&t, &at, inbound_main, in) != 0) {
+				close(fd);
+				free(in);
+				pthread_mutex_lock(&lk->mu);
+				lk->handshakes--;
+				lk->detached--;
+				pthread_mutex_unlock(&lk->mu);
+			}
+			pthread_attr_destroy(&at);
+		}
+	}
+	return NULL;
+}
+
+static int
+listen_on(struct link *lk, const struct policy_endpoint *ep)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	char port[8];
+	int rc, fd = -1, one = 1;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%u", ep->port);
+	rc = getaddrinfo(ep->host, port, &hints, &res);
+	if (rc != 0) {
+		log_error("listen = %s:%u: cannot resolve: %s", ep->host,
+			  ep->port, gai_strerror(rc));
+		return FERRY_EINVAL;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+			    ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+				 sizeof(one));
+		if (ai->ai_family == AF_INET6)
+			(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+					 sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		    listen(fd, 64) == 0)
+			break;
+		rc = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		log_error("listen = %s:%u: cannot listen: %s (is another agent "
+			  "using the port?)",
+			  ep->host, ep->port, strerror(rc ? rc : EADDRINUSE));
+		return FERRY_EIO;
+	}
+	lk->lfd[lk->nlfd++] = fd;
+	log_info("listening for peers on %s:%u", ep->host, ep->port);
+	return 0;
+}
+
+/* ------------------------------------------------------------- public */
+
+int
+link_start(const struct link_opts *o, struct link **out)
+{
+	const struct policy *pol = o->pol;
+	struct link *lk;
+	int rc;
+
+	*out = NULL;
+	lk = calloc(1, sizeof(*lk));
+	if (lk == NULL)
+		return FERRY_ENOMEM;
+	lk->wake[0] = lk->wake[1] = -1;
+	pthread_mutex_init(&lk->mu, NULL);
+	pthread_cond_init(&lk->cv, NULL);
+	lk->st = o->store;
+	lk->id = o->id;
+	lk->on_local = o->on_local;
+	lk->arg = o->arg;
+	lk->max_message_bytes = pol->max_message_bytes;
+	snprintf(lk->node, sizeof(lk->node), "%s", pol->node_name);
+	identity_node_id(identity_sign_pk(o->id), identity_kx_pk(o->id),
+			 lk->node_id);
+	if (pol->npeers > 0) {
+		lk->peers = calloc(pol->npeers, sizeof(*lk->peers));
+		if (lk->peers == NULL) {
+			free(lk);
+			return FERRY_ENOMEM;
+		}
+	}
+	lk->npeers = pol->npeers;
+	for (size_t i = 0; i < pol->npeers; i++) {
+		struct lpeer *p = &lk->peers[i];
+		p->cfg = pol->peers[i];
+		p->dialer_link = lk;
+		identity_node_id(p->cfg.sign_pk, p->cfg.kx_pk, p->node_id);
+		identity_fingerprint(p->cfg.sign_pk, p->cfg.kx_pk, p->fpr);
+	}
+	if (pipe2(lk->wake, O_CLOEXEC) != 0) {
+		link_stop(lk);
+		return FERRY_EIO;
+	}
+	for (size_t i = 0; i < pol->nlisten; i++)
+		if ((rc = listen_on(lk, &pol->listen[i])) != 0) {
+			link_stop(lk);
+			return rc;
+		}
+	if (lk->nlfd > 0) {
+		if (pthread_create(&lk->acceptor, NULL, acceptor_main, lk) !=
+		    0) {
+			link_stop(lk);
+			return FERRY_ENOMEM;
+		}
+		lk->has_acceptor = 1;
+	}
+	for (size_t i = 0; i < lk->npeers; i++) {
+		struct lpeer *p = &lk->peers[i];
+		if (p->cfg.ntcp == 0 || p->cfg.dial == POLICY_DIAL_NEVER)
+			continue;
+		if (pthread_create(&p->dialer, NULL, dialer_main, p) != 0) {
+			link_stop(lk);
+			return FERRY_ENOMEM;
+		}
+		p->has_dialer = 1;
+	}
+	*out = lk;
+	return 0;
+}
+
+void
+link_kick(struct link *lk, const char *node, unsigned prio)
+{
+	if (lk == NULL)
+		return;
+	pthread_mutex_lock(&lk->mu);
+	for (size_t i = 0; i < lk->npeers; i++) {
+		struct lpeer *p = &lk->peers[i];
+		if (strcmp(p->cfg.name, node) != 0)
+			continue;
+		p->wanted = 1;
+		if (p->cur != NULL) {
+			struct session *s = p->cur;
+			pthread_mutex_lock(&s->mu);
+			s->kick = 1;
+			if ((int)prio > s->kick_prio)
+				s->kick_prio = (int)prio;
+			pthread_cond_broadcast(&s->cv);
+			pthread_mutex_unlock(&s->mu);
+		} else if (p->backoff_ms == 0)
+			p->next_retry_ms = 0; /* at once */
+		pthread_cond_broadcast(&lk->cv);
+	}
+	pthread_mutex_unlock(&lk->mu);
+}
+
+size_t
+link_peers(struct link *lk, struct link_peer_status *out, size_t cap)
+{
+	if (lk == NULL)
+		return 0;
+	pthread_mutex_lock(&lk->mu);
+	for (size_t i = 0; i < lk->npeers && i < cap; i++) {
+		const struct lpeer *p = &lk->peers[i];
+		struct link_peer_status *o = &out[i];
+		memset(o, 0, sizeof(*o));
+		snprintf(o->name, sizeof(o->name), "%s", p->cfg.name);
+		snprintf(o->fpr, sizeof(o->fpr), "%s", p->fpr);
+		o->connected = p->cur != NULL;
+		if (p->cur != NULL) {
+			o->inbound = !p->cur->initiator;
+			snprintf(o->addr, sizeof(o->addr), "%s", p->cur->addr);
+			o->since_ms = p->cur->up_ms;
+		}
+		o->last_seen_ms = p->last_seen_ms;
+		o->next_retry_ms = p->cur == NULL && p->wanted &&
+					   p->has_dialer
+				       ? p->next_retry_ms
+				       : 0;
+		o->bytes_in = p->bytes_in;
+		o->bytes_out = p->bytes_out;
+		o->msgs_in = p->msgs_in;
+		o->msgs_out = p->msgs_out;
+		snprintf(o->last_error, sizeof(o->last_error), "%s",
+			 p->last_error);
+	}
+	size_t n = lk->npeers;
+	pthread_mutex_unlock(&lk->mu);
+	return n;
+}
+
+void
+link_stop(struct link *lk)
+{
+	int64_t until;
+
+	if (lk == NULL)
+		return;
+	pthread_mutex_lock(&lk->mu);
+	lk->stopping = 1;
+	for (struct session *s = lk->sessions; s != NULL; s = s->next_all)
+		session_kill(s, HOP_CLOSE_SHUTDOWN, "agent stopping");
+	pthread_cond_broadcast(&lk->cv);
+	pthread_mutex_unlock(&lk->mu);
+	if (lk->wake[1] >= 0) {
+		char c = 1;
+		if (write(lk->wake[1], &c, 1) < 0)
+			log_warn("link: cannot wake the acceptor");
+	}
+	if (lk->has_acceptor)
+		pthread_join(lk->acceptor, NULL);
+	/* Give sessions 2 s to say CLOSE, then cut what is left. */
+	until = link_mono_ms() + 2000;
+	pthread_mutex_lock(&lk->mu);
+	while (lk->sessions != NULL && link_mono_ms() < until) {
+		struct timespec ts;
+		abstime_in(&ts, 50);
+		pthread_cond_timedwait(&lk->cv, &lk->mu, &ts);
+	}
+	for (struct session *s = lk->sessions; s != NULL; s = s->next_all)
+		(void)shutdown(s->fd, SHUT_RDWR);
+	pthread_mutex_unlock(&lk->mu);
+	for (size_t i = 0; i < lk->npeers; i++)
+		if (lk->peers[i].has_dialer)
+			pthread_join(lk->peers[i].dialer, NULL);
+	pthread_mutex_lock(&lk->mu);
+	while (lk->detached > 0) {
+		for (struct session *s = lk->sessions; s != NULL;
+		     s = s->next_all)
+			(void)shutdown(s->fd, SHUT_RDWR);
+		struct timespec ts;
+		abstime_in(&ts, 50);
+		pthread_cond_timedwait(&lk->cv, &lk->mu, &ts);
+	}
+	pthread_mutex_unlock(&lk->mu);
+	for (size_t i = 0; i < lk->nlfd; i++)
+		close(lk->lfd[i]);
+	if (lk->wake[0] >= 0)
+		close(lk->wake[0]);
+	if (lk->wake[1] >= 0)
+		close(lk->wake[1]);
+	free(lk->peers);
+	pthread_cond_destroy(&lk->cv);
+	pthread_mutex_destroy(&lk->mu);
+	free(lk);
+}

@@ -1,0 +1,82 @@
+/*
+ * link.h - ferryd's TCP side: listening, dialing peers, and the hop
+ * sessions that forward messages (docs/session.md).
+ *
+ * Threads, not the event loop: each session runs on two threads of its
+ * own (a reader that owns the socket's receive side and the receiving
+ * half of the protocol, a writer that owns the send side and the sending
+ * half), each configured peer has a dialer thread, and one thread accepts
+ * connections.  All of them block only on their own socket, on the store
+ * (which is thread-safe), or on the link's condition variables, so the
+ * agent's event loop never waits for a network peer.  The loop talks to
+ * the link through link_kick (a message was queued for a peer) and
+ * link_peers (a snapshot for `ferry peers`).
+ *
+ * Lock order: link.mu before session.mu; neither is held across a store
+ * call or a socket call.
+ */
+#ifndef FERRY_LINK_H
+#define FERRY_LINK_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "lib/ferry_msg.h"
+#include "policy/policy.h"
+#include "store/store.h"
+#include "transports/identity.h"
+
+#define LINK_PREAMBLE	  "ferry-tcp/1\n" /* also the Noise prologue */
+#define LINK_PREAMBLE_LEN 12
+#define LINK_HANDSHAKE_MS 10000	     /* whole handshake, either side */
+#define LINK_HANDSHAKES_MAX 16	     /* concurrent inbound handshakes */
+#define LINK_WINDOW	  1024	     /* messages sent, custody pending */
+#define LINK_SENDING_MAX  4	     /* payloads interleaved at once */
+#define LINK_INLINE_MAX	  (256u * 1024u) /* received in memory below */
+#define LINK_RX_PENDING_MAX (16u << 20) /* bytes of async puts in flight */
+#define LINK_RX_MAX	  8	/* messages being received at once */
+#define LINK_RESUME_EVERY (8u << 20) /* RESUME hint every this many bytes */
+#define LINK_REKEY_BYTES  (1ull << 30)
+#define LINK_REKEY_RECORDS (1ull << 20)
+#define LINK_REKEY_MS	  (10 * 60 * 1000)
+
+struct link;
+struct session;
+
+/* A peer as `ferry peers` shows it. */
+struct link_peer_status {
+	char name[FERRY_NODE_MAX + 1];
+	char fpr[IDENTITY_FPR_LEN + 1];
+	int connected;
+	int inbound;		/* the session was dialed by the peer */
+	char addr[80];		/* the session's remote address, or "" */
+	int64_t since_ms;	/* wall clock: session up since */
+	int64_t last_seen_ms;	/* wall clock of the last record, 0 never */
+	int64_t next_retry_ms;	/* wall clock of the next dial, 0 none */
+	uint64_t bytes_in, bytes_out; /* on the wire, all sessions */
+	uint64_t msgs_in, msgs_out;   /* custody taken / handed over */
+	char last_error[160];
+};
+
+struct link_opts {
+	struct store *store;
+	const struct identity *id; /* must outlive the link */
+	const struct policy *pol;  /* copied: peers, listen, node name */
+	/* Called from any link thread when a message entered a local queue
+	 * (to wake local receivers); may be NULL. */
+	void (*on_local)(const char *queue, void *arg);
+	void *arg;
+};
+
+/* Bind the listen addresses and start the threads.  Errors: the address
+ * cannot be bound (the reason is logged), FERRY_ENOMEM. */
+int link_start(const struct link_opts *o, struct link **out);
+/* Something was queued for node (priority prio): dial or wake its
+ * session.  Any thread; cheap; unknown nodes are ignored. */
+void link_kick(struct link *lk, const char *node, unsigned prio);
+/* Snapshot of up to cap peers; returns how many there are. */
+size_t link_peers(struct link *lk, struct link_peer_status *out, size_t cap);
+/* Close every session (CLOSE shutdown), join every thread, free. */
+void link_stop(struct link *lk);
+
+#endif
