@@ -74,7 +74,7 @@ struct agent {
 	uint64_t notify_gen; /* bumped by every notify: no lost wake-ups */
 	int exit_code;
 	int sock_fd;
-	uint8_t *scratch; /* FERRY_FRAME_MAX + 4, loop thread only */
+	uint8_t *scratch;      /* FERRY_FRAME_MAX + 4, loop thread only */
 	struct link *link;     /* TCP peers (link.h), or NULL */
 	int link_efd;	       /* link threads: "a local queue got one" */
 	struct event *ev_link; /* reads link_efd on the loop */

@@ -143,9 +143,11 @@ link_attach(struct link *lk, struct session *s)
 		/* s was started by the lower id, or both by the same side
 		 * (the old one is a stale link the peer has given up). */
 		p->cur = s;
-		session_kill(old, HOP_CLOSE_BUSY, "replaced by a newer session");
+		session_kill(old, HOP_CLOSE_BUSY,
+			     "replaced by a newer session");
 	}
 	if (rc == 0) {
+		p->last_error[0] = '\0';
 		p->backoff_ms = 0;
 		p->next_retry_ms = 0;
 		p->last_seen_ms = link_now_ms();
@@ -184,7 +186,8 @@ link_rx_claim(struct link *lk, const uint8_t *id)
 			if (memcmp(lk->rx_busy[i], id, FERRY_ID_LEN) == 0)
 				break;
 		if (i == lk->nrx_busy &&
-		    lk->nrx_busy < sizeof(lk->rx_busy) / sizeof(lk->rx_busy[0])) {
+		    lk->nrx_busy <
+			sizeof(lk->rx_busy) / sizeof(lk->rx_busy[0])) {
 			memcpy(lk->rx_busy[lk->nrx_busy++], id, FERRY_ID_LEN);
 			rc = 0;
 			break;
@@ -281,10 +284,9 @@ handshake_dial(struct session *s)
 	size_t n;
 	int rc;
 
-	rc = noise_ik_initiator_new(identity_kx_sk(lk->id),
-				    identity_kx_pk(lk->id), s->peer->cfg.kx_pk,
-				    (const uint8_t *)LINK_PREAMBLE,
-				    LINK_PREAMBLE_LEN, &hs);
+	rc = noise_ik_initiator_new(
+	    identity_kx_sk(lk->id), identity_kx_pk(lk->id), s->peer->cfg.kx_pk,
+	    (const uint8_t *)LINK_PREAMBLE, LINK_PREAMBLE_LEN, &hs);
 	if (rc != 0)
 		return rc;
 	rc = noise_hs_write(hs, NULL, 0, m1, sizeof(m1), &n);
@@ -328,10 +330,9 @@ handshake_accept(struct session *s)
 	}
 	if ((rc = read_hs(s->fd, m1, sizeof(m1), deadline)) != 0)
 		return rc;
-	rc = noise_ik_responder_new(identity_kx_sk(lk->id),
-				    identity_kx_pk(lk->id),
-				    (const uint8_t *)LINK_PREAMBLE,
-				    LINK_PREAMBLE_LEN, &hs);
+	rc = noise_ik_responder_new(
+	    identity_kx_sk(lk->id), identity_kx_pk(lk->id),
+	    (const uint8_t *)LINK_PREAMBLE, LINK_PREAMBLE_LEN, &hs);
 	if (rc != 0)
 		return rc;
 	if (noise_hs_read(hs, m1, sizeof(m1), NULL, 0, &n) != 0) {
@@ -395,8 +396,8 @@ dial_endpoint(struct link *lk, const struct policy_endpoint *ep, char *addr,
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		int64_t deadline = link_mono_ms() + 10000;
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC |
-					       SOCK_NONBLOCK,
+		fd = socket(ai->ai_family,
+			    ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
 			    ai->ai_protocol);
 		if (fd < 0) {
 			err = errno;
@@ -641,8 +642,8 @@ acceptor_main(void *arg)
 	for (;;) {
 		size_t n = 0;
 		for (size_t i = 0; i < lk->nlfd; i++)
-			pf[n++] = (struct pollfd){.fd = lk->lfd[i],
-						  .events = POLLIN};
+			pf[n++] =
+			    (struct pollfd){.fd = lk->lfd[i], .events = POLLIN};
 		pf[n++] = (struct pollfd){.fd = lk->wake[0], .events = POLLIN};
 		if (poll(pf, n, -1) < 0) {
 			if (errno == EINTR)
@@ -873,8 +874,7 @@ link_peers(struct link *lk, struct link_peer_status *out, size_t cap)
 			o->since_ms = p->cur->up_ms;
 		}
 		o->last_seen_ms = p->last_seen_ms;
-		o->next_retry_ms = p->cur == NULL && p->wanted &&
-					   p->has_dialer
+		o->next_retry_ms = p->cur == NULL && p->wanted && p->has_dialer
 				       ? p->next_retry_ms
 				       : 0;
 		o->bytes_in = p->bytes_in;

@@ -26,19 +26,19 @@
 #include "store/store.h"
 #include "transports/identity.h"
 
-#define LINK_PREAMBLE	  "ferry-tcp/1\n" /* also the Noise prologue */
-#define LINK_PREAMBLE_LEN 12
-#define LINK_HANDSHAKE_MS 10000	     /* whole handshake, either side */
-#define LINK_HANDSHAKES_MAX 16	     /* concurrent inbound handshakes */
-#define LINK_WINDOW	  1024	     /* messages sent, custody pending */
-#define LINK_SENDING_MAX  4	     /* payloads interleaved at once */
-#define LINK_INLINE_MAX	  (256u * 1024u) /* received in memory below */
-#define LINK_RX_PENDING_MAX (16u << 20) /* bytes of async puts in flight */
-#define LINK_RX_MAX	  8	/* messages being received at once */
-#define LINK_RESUME_EVERY (8u << 20) /* RESUME hint every this many bytes */
-#define LINK_REKEY_BYTES  (1ull << 30)
-#define LINK_REKEY_RECORDS (1ull << 20)
-#define LINK_REKEY_MS	  (10 * 60 * 1000)
+#define LINK_PREAMBLE	    "ferry-tcp/1\n" /* also the Noise prologue */
+#define LINK_PREAMBLE_LEN   12
+#define LINK_HANDSHAKE_MS   10000	   /* whole handshake, either side */
+#define LINK_HANDSHAKES_MAX 16		   /* concurrent inbound handshakes */
+#define LINK_WINDOW	    1024	   /* messages sent, custody pending */
+#define LINK_SENDING_MAX    4		   /* payloads interleaved at once */
+#define LINK_INLINE_MAX	    (256u * 1024u) /* received in memory below */
+#define LINK_RX_PENDING_MAX (16u << 20)	   /* bytes of async puts in flight */
+#define LINK_RX_MAX	    8		   /* messages being received at once */
+#define LINK_RESUME_EVERY   (8u << 20) /* RESUME hint every this many bytes */
+#define LINK_REKEY_BYTES    (1ull << 30)
+#define LINK_REKEY_RECORDS  (1ull << 20)
+#define LINK_REKEY_MS	    (10 * 60 * 1000)
 
 struct link;
 struct session;
@@ -48,11 +48,11 @@ struct link_peer_status {
 	char name[FERRY_NODE_MAX + 1];
 	char fpr[IDENTITY_FPR_LEN + 1];
 	int connected;
-	int inbound;		/* the session was dialed by the peer */
-	char addr[80];		/* the session's remote address, or "" */
-	int64_t since_ms;	/* wall clock: session up since */
-	int64_t last_seen_ms;	/* wall clock of the last record, 0 never */
-	int64_t next_retry_ms;	/* wall clock of the next dial, 0 none */
+	int inbound;	       /* the session was dialed by the peer */
+	char addr[80];	       /* the session's remote address, or "" */
+	int64_t since_ms;      /* wall clock: session up since */
+	int64_t last_seen_ms;  /* wall clock of the last record, 0 never */
+	int64_t next_retry_ms; /* wall clock of the next dial, 0 none */
 	uint64_t bytes_in, bytes_out; /* on the wire, all sessions */
 	uint64_t msgs_in, msgs_out;   /* custody taken / handed over */
 	char last_error[160];

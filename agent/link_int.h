@@ -88,8 +88,8 @@ struct session {
 	size_t npeer_refuse;
 	/* sender side: ids this session handles, until custody */
 	struct idset *held;
-	size_t window; /* ids sent whole, custody pending */
-	unsigned async; /* store callbacks not yet run */
+	size_t window;	     /* ids sent whole, custody pending */
+	unsigned async;	     /* store callbacks not yet run */
 	uint64_t rx_pending; /* bytes of async puts in flight */
 
 	/* negotiated in HELLO */

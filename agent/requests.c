@@ -36,6 +36,7 @@ enum req_kind {
 	RK_STATUS,
 	RK_INFO,
 	RK_SUBTAKE, /* a take for a subscription */
+	RK_PEERS,
 };
 
 struct req_job {
@@ -71,10 +72,15 @@ struct req_job {
 	struct store_queue_stats *qlist;
 	size_t nlist, caplist;
 	uint64_t count;
-	struct store_put_req put; /* RK_PUT, run by the store's writer */
+	struct store_put_req put;	/* RK_PUT, run by the store's writer */
+	struct link_peer_status *peers; /* RK_PEERS */
+	uint64_t *peer_msgs, *peer_bytes;
+	size_t npeers;
 };
 
 static void job_run(struct job *j);
+static int peers_gather(struct store *st, struct req_job *r);
+static void done_peers(struct client *c, struct req_job *r);
 static void job_done(struct job *j);
 
 static int64_t
@@ -107,6 +113,9 @@ rj_new(struct client *c, enum req_kind kind, uint32_t reqid)
 static void
 rj_free(struct req_job *r)
 {
+	free(r->peers);
+	free(r->peer_msgs);
+	free(r->peer_bytes);
 	free(r->buf);
 	free(r->list);
 	free(r->qlist);
@@ -335,6 +344,9 @@ job_run(struct job *j)
 		break;
 	case RK_INFO:
 		r->rc = store_stats(st, &r->stats);
+		break;
+	case RK_PEERS:
+		r->rc = peers_gather(st, r);
 		break;
 	}
 }
@@ -780,6 +792,9 @@ job_done(struct job *j)
 	case RK_STATUS:
 	case RK_INFO:
 		done_simple(c, r);
+		break;
+	case RK_PEERS:
+		done_peers(c, r);
 		break;
 	}
 	if (r->reader != NULL)
@@ -1299,6 +1314,9 @@ request_dispatch(struct client *c, const struct ferry_frame *f)
 	case FERRY_F_INFO:
 		req_simple(c, RK_INFO, NULL);
 		return;
+	case FERRY_F_PEERS:
+		req_simple(c, RK_PEERS, NULL);
+		return;
 	case FERRY_F_SUBSCRIBE:
 		if (!need(c, &fl, FERRY_T_QUEUE, "queue") ||
 		    !queue_ok(c, fl.queue) ||
@@ -1331,4 +1349,78 @@ request_dispatch(struct client *c, const struct ferry_frame *f)
 		client_idle(c);
 		return;
 	}
+}
+
+/* ------------------------------------------------------------- peers */
+
+static int
+count_for_peer(const struct store_msg_info *i, void *arg)
+{
+	struct req_job *r = arg;
+
+	for (size_t k = 0; k < r->npeers; k++)
+		if (strcmp(r->peers[k].name, i->msg.dst_node) == 0) {
+			r->peer_msgs[k]++;
+			r->peer_bytes[k] += i->msg.payload_len;
+			break;
+		}
+	return 0;
+}
+
+/* Pool thread: the link's snapshot, and what waits for each peer (a walk
+ * of the outbound side: its cost grows with the backlog). */
+static int
+peers_gather(struct store *st, struct req_job *r)
+{
+	size_t n = link_peers(r->ag->link, NULL, 0);
+
+	if (n == 0)
+		return 0;
+	r->peers = calloc(n, sizeof(*r->peers));
+	r->peer_msgs = calloc(n, sizeof(*r->peer_msgs));
+	r->peer_bytes = calloc(n, sizeof(*r->peer_bytes));
+	if (r->peers == NULL || r->peer_msgs == NULL || r->peer_bytes == NULL)
+		return FERRY_ENOMEM;
+	n = link_peers(r->ag->link, r->peers, n);
+	r->npeers = n;
+	return store_out_browse(st, 0, count_for_peer, r);
+}
+
+static void
+done_peers(struct client *c, struct req_job *r)
+{
+	struct ferry_fbuf b;
+
+	if (r->rc != 0) {
+		answer_error(c, r->reqid, r->rc, "cannot list the peers");
+		client_idle(c);
+		return;
+	}
+	for (size_t i = 0; i < r->npeers; i++) {
+		const struct link_peer_status *p = &r->peers[i];
+		agent_frame(c->ag, &b, FERRY_F_PEER, 0, r->reqid);
+		ferry_fbuf_str(&b, FERRY_T_PEER, p->name);
+		ferry_fbuf_str(&b, FERRY_T_FINGERPRINT, p->fpr);
+		ferry_fbuf_u8(&b, FERRY_T_CONNECTED,
+			      p->connected ? (p->inbound ? 2 : 1) : 0);
+		if (p->addr[0] != '\0')
+			ferry_fbuf_str(&b, FERRY_T_ADDR, p->addr);
+		ferry_fbuf_u64(&b, FERRY_T_AT_MS, (uint64_t)p->since_ms);
+		ferry_fbuf_u64(&b, FERRY_T_LAST_SEEN_MS,
+			       (uint64_t)p->last_seen_ms);
+		ferry_fbuf_u64(&b, FERRY_T_NEXT_RETRY_MS,
+			       (uint64_t)p->next_retry_ms);
+		ferry_fbuf_u64(&b, FERRY_T_BYTES_IN, p->bytes_in);
+		ferry_fbuf_u64(&b, FERRY_T_BYTES_OUT, p->bytes_out);
+		ferry_fbuf_u64(&b, FERRY_T_MSGS_IN, p->msgs_in);
+		ferry_fbuf_u64(&b, FERRY_T_MSGS_OUT, p->msgs_out);
+		ferry_fbuf_u64(&b, FERRY_T_OUT_COUNT, r->peer_msgs[i]);
+		ferry_fbuf_u64(&b, FERRY_T_OUT_BYTES, r->peer_bytes[i]);
+		if (p->last_error[0] != '\0')
+			ferry_fbuf_str(&b, FERRY_T_TEXT, p->last_error);
+		client_send(c, &b);
+	}
+	agent_frame(c->ag, &b, FERRY_F_END, 0, r->reqid);
+	client_send(c, &b);
+	client_idle(c);
 }

@@ -231,8 +231,8 @@ rd_fill(struct session *s, struct rdbuf *b, size_t need)
 		b->off = 0;
 	}
 	while (b->len - b->off < need) {
-		ssize_t r = recv(s->fd, b->p + b->len, b->cap - b->len,
-				 MSG_DONTWAIT);
+		ssize_t r =
+		    recv(s->fd, b->p + b->len, b->cap - b->len, MSG_DONTWAIT);
 		if (r > 0) {
 			b->len += (size_t)r;
 			continue;
@@ -310,16 +310,16 @@ rate_wait(struct session *s, struct wrstate *w, size_t n)
 		burst = 2.0 * HOP_RECORD_MAX;
 	for (;;) {
 		int64_t now = link_mono_ms();
-		w->tokens += (double)(now - w->tokens_mono) * (double)s->rate /
-			     1000.0;
+		w->tokens +=
+		    (double)(now - w->tokens_mono) * (double)s->rate / 1000.0;
 		w->tokens_mono = now;
 		if (w->tokens > burst)
 			w->tokens = burst;
 		if (w->tokens >= (double)n)
 			break;
-		int64_t ms =
-		    (int64_t)(((double)n - w->tokens) * 1000.0 / (double)s->rate) +
-		    1;
+		int64_t ms = (int64_t)(((double)n - w->tokens) * 1000.0 /
+				       (double)s->rate) +
+			     1;
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += ms / 1000;
@@ -371,8 +371,7 @@ write_record(struct session *s, struct wrstate *w, const uint8_t *plain,
 
 /* ------------------------------------------------------- ending */
 
-static void
-mark_dead(struct session *s, const char *fmt, ...)
+static void mark_dead(struct session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
@@ -415,7 +414,7 @@ struct xfer {
 	uint64_t off; /* next byte to send */
 	uint64_t ttl_ms;
 	int need_msg;
-	int claimed; /* store_out_claim'd: release at the end */
+	int claimed;  /* store_out_claim'd: release at the end */
 	uint64_t seq; /* start order, for ties */
 	struct store_reader *rd;
 	HASH_STATE hs;
@@ -577,7 +576,8 @@ xfer_start(struct sender *sd, const struct store_msg_info *info, uint64_t off)
 	/* Large payloads are claimed, so that `ferry status` shows where
 	 * they are going; small ones are done before it would matter. */
 	if (info->msg.payload_len > LINK_INLINE_MAX) {
-		rc = store_out_claim(s->lk->st, info->msg.id, s->peer->cfg.name);
+		rc =
+		    store_out_claim(s->lk->st, info->msg.id, s->peer->cfg.name);
 		if (rc == 0)
 			x->claimed = 1;
 		else if (rc != FERRY_ESTATE)
@@ -614,7 +614,8 @@ xfer_pick(struct sender *sd)
 		struct xfer *x = &sd->x[i];
 		if (!x->used)
 			continue;
-		if (best == NULL || x->info.msg.priority > best->info.msg.priority ||
+		if (best == NULL ||
+		    x->info.msg.priority > best->info.msg.priority ||
 		    (x->info.msg.priority == best->info.msg.priority &&
 		     x->seq < best->seq))
 			best = x;
@@ -862,8 +863,8 @@ writer_main(void *arg)
 		s->kick = 0;
 		s->kick_prio = -1;
 		if (s->want_close &&
-		    hop_rbuf_room(&b) >= HOP_FRAME_HDR + 3 + 2 + 3 +
-					     HOP_CLOSE_TEXT_MAX) {
+		    hop_rbuf_room(&b) >=
+			HOP_FRAME_HDR + 3 + 2 + 3 + HOP_CLOSE_TEXT_MAX) {
 			hop_put_close(&b, s->close_code, s->close_text);
 			closing = 1;
 		}
@@ -924,23 +925,24 @@ writer_main(void *arg)
 				struct hop_keepalive k = {1, link_now_ms()};
 				hop_put_keepalive(&b, &k);
 				if (hop_rbuf_end(&b, &len) != 0) {
-					mark_dead(s, "building a record failed");
+					mark_dead(s,
+						  "building a record failed");
 					break;
 				}
 			} else {
 				/* Nothing to say: wait for news. */
 				struct timespec ts;
-				int64_t wait = ka != 0
-						   ? ka - (now - s->last_tx_mono)
-						   : 1000;
+				int64_t wait =
+				    ka != 0 ? ka - (now - s->last_tx_mono)
+					    : 1000;
 				if (wait > 1000)
 					wait = 1000; /* re-scan now and then */
 				if (wait < 1)
 					wait = 1;
 				clock_gettime(CLOCK_REALTIME, &ts);
 				ts.tv_nsec += (wait % 1000) * 1000000L;
-				ts.tv_sec += wait / 1000 +
-					     ts.tv_nsec / 1000000000L;
+				ts.tv_sec +=
+				    wait / 1000 + ts.tv_nsec / 1000000000L;
 				ts.tv_nsec %= 1000000000L;
 				pthread_mutex_lock(&s->mu);
 				if (!s->dead && !s->kick && s->ncust == 0 &&
@@ -971,9 +973,10 @@ writer_main(void *arg)
 			rekey = 1;
 		}
 		if ((rc = write_record(s, &w, plain, len)) != 0) {
-			mark_dead(s, "%s", rc == FERRY_ETIMEDOUT
-					       ? "the peer stopped reading"
-					       : "link cut while sending");
+			mark_dead(s, "%s",
+				  rc == FERRY_ETIMEDOUT
+				      ? "the peer stopped reading"
+				      : "link cut while sending");
 			break;
 		}
 		if (rekey) {
@@ -1139,7 +1142,8 @@ send_refuse(struct session *s, const uint8_t *id, uint8_t reason,
 	    uint64_t offset)
 {
 	pthread_mutex_lock(&s->mu);
-	while (!s->dead && s->nrefuse == sizeof(s->refuse) / sizeof(s->refuse[0]))
+	while (!s->dead &&
+	       s->nrefuse == sizeof(s->refuse) / sizeof(s->refuse[0]))
 		pthread_cond_wait(&s->cv, &s->mu);
 	if (!s->dead) {
 		struct hop_refuse *r = &s->refuse[s->nrefuse++];
@@ -1187,8 +1191,8 @@ rx_find(struct receiver *rv, const uint8_t *id)
 static int
 rx_store_error(struct session *s, const char *hex, int rc)
 {
-	log_warn("peer %s: cannot store message %s: %s", s->peer->cfg.name,
-		 hex, ferry_strerror(rc));
+	log_warn("peer %s: cannot store message %s: %s", s->peer->cfg.name, hex,
+		 ferry_strerror(rc));
 	session_kill(s, HOP_CLOSE_BUSY, "cannot store now");
 	return rc;
 }
@@ -1220,9 +1224,8 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 	}
 	r->used = 1;
 	r->msg = hm.msg;
-	r->msg.expires_ms = hm.ttl_ms != 0
-				? link_now_ms() + (int64_t)hm.ttl_ms
-				: 0;
+	r->msg.expires_ms =
+	    hm.ttl_ms != 0 ? link_now_ms() + (int64_t)hm.ttl_ms : 0;
 	if (strcmp(hm.msg.dst_node, s->lk->node) != 0) {
 		r->skipping = 1;
 		send_refuse(s, hm.msg.id, HOP_REFUSE_NO_ROUTE, 0);
@@ -1244,8 +1247,9 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 		return 0;
 	}
 	if (link_rx_claim(s->lk, hm.msg.id) != 0) {
-		mark_dead(s, "message %s is still being received by another "
-			     "session",
+		mark_dead(s,
+			  "message %s is still being received by another "
+			  "session",
 			  hex);
 		return FERRY_EBUSY;
 	}
@@ -1439,9 +1443,9 @@ on_end(struct receiver *rv, const struct hop_frame *f)
 		rx_clear(s, r, 0);
 		return rx_store_error(s, hex, rc);
 	}
-	log_info("peer %s: received message %s (%llu bytes) for %s", 
-		 s->peer->cfg.name, hex,
-		 (unsigned long long)r->msg.payload_len, r->msg.dst_queue);
+	log_info("peer %s: received message %s (%llu bytes) for %s",
+		 s->peer->cfg.name, hex, (unsigned long long)r->msg.payload_len,
+		 r->msg.dst_queue);
 	pthread_mutex_lock(&s->mu);
 	push_custody(s, e.id);
 	pthread_mutex_unlock(&s->mu);
@@ -1549,8 +1553,8 @@ on_record(struct receiver *rv, const uint8_t *rec, size_t len, int *rekey)
 				mark_dead(s, "bad CLOSE frame: %s", why);
 				return FERRY_EPROTO;
 			}
-			mark_dead(s, "closed by the peer (code %u%s%s)",
-				  c.code, c.text[0] ? ": " : "", c.text);
+			mark_dead(s, "closed by the peer (code %u%s%s)", c.code,
+				  c.text[0] ? ": " : "", c.text);
 			return 1;
 		}
 		default:

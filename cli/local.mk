@@ -12,6 +12,7 @@ cli_ferry_SOURCES = \
 	cli/queues.c \
 	cli/status.c \
 	cli/info.c \
+	cli/peers.c \
 	cli/init.c \
 	cli/keygen.c
 cli_ferry_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS) $(INIH_CFLAGS)

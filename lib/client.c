@@ -1233,3 +1233,51 @@ ferry_dead_reason_name(int reason)
 	}
 	return "unknown";
 }
+
+int
+ferry_peers(struct ferry *c, ferry_peer_fn fn, void *arg)
+{
+	struct ferry_fbuf b;
+	struct ferry_frame f;
+	uint32_t reqid;
+	int rc, stop = 0;
+
+	if (c->busy != NULL)
+		return FERRY_ESTATE;
+	reqid = next_reqid(c);
+	begin(c, &b, FERRY_F_PEERS, 0, reqid);
+	c->err[0] = '\0';
+	if ((rc = send_fbuf(c, &b)) != 0)
+		return rc;
+	for (;;) {
+		struct ferry_fields fl;
+		struct ferry_peer_info p;
+		if ((rc = read_reply(c, reqid, &f)) != 0)
+			return rc;
+		if (f.type == FERRY_F_END)
+			return 0;
+		if (f.type != FERRY_F_PEER)
+			return reply_error(c, &f);
+		if (ferry_fields_parse(&f, &fl, NULL) != 0) {
+			c->broken = 1;
+			return FERRY_EPROTO;
+		}
+		memset(&p, 0, sizeof(p));
+		memcpy(p.name, fl.peer, sizeof(p.name));
+		memcpy(p.fingerprint, fl.fingerprint, sizeof(p.fingerprint));
+		memcpy(p.addr, fl.addr, sizeof(p.addr));
+		memcpy(p.last_error, fl.text, sizeof(p.last_error));
+		p.connected = fl.connected;
+		p.since_ms = fl.at_ms;
+		p.last_seen_ms = fl.last_seen_ms;
+		p.next_retry_ms = fl.next_retry_ms;
+		p.bytes_in = fl.bytes_in;
+		p.bytes_out = fl.bytes_out;
+		p.msgs_in = fl.msgs_in;
+		p.msgs_out = fl.msgs_out;
+		p.queued_msgs = fl.out_count;
+		p.queued_bytes = fl.out_bytes;
+		if (!stop && fn(&p, arg) != 0)
+			stop = 1;
+	}
+}

@@ -165,6 +165,25 @@ FERRY_MUST_CHECK int ferry_queue_stats(struct ferry *c, const char *queue,
 FERRY_MUST_CHECK int ferry_queue_purge(struct ferry *c, const char *queue,
 				       uint64_t *removed);
 
+/* A TCP peer of the node, as `ferry peers` shows it. */
+struct ferry_peer_info {
+	char name[FERRY_NODE_MAX + 1];
+	char fingerprint[32];
+	int connected;		      /* 0 no, 1 we dialed, 2 it dialed us */
+	char addr[80];		      /* the session's remote address, or "" */
+	int64_t since_ms;	      /* session up since (wall clock), or 0 */
+	int64_t last_seen_ms;	      /* the last record from it, or 0 */
+	int64_t next_retry_ms;	      /* the next dial, or 0 (none planned) */
+	uint64_t bytes_in, bytes_out; /* on the wire since the agent started */
+	uint64_t msgs_in, msgs_out;   /* custody taken from / handed to it */
+	uint64_t queued_msgs, queued_bytes; /* waiting here for it */
+	char last_error[512]; /* why the last session or dial ended */
+};
+
+typedef int (*ferry_peer_fn)(const struct ferry_peer_info *p, void *arg);
+/* Every [peer] of the agent's ferry.conf, in file order. */
+FERRY_MUST_CHECK int ferry_peers(struct ferry *c, ferry_peer_fn fn, void *arg);
+
 enum ferry_status_kind {
 	FERRY_STATUS_UNKNOWN = 0, /* never seen here, or forgotten */
 	FERRY_STATUS_PRESENT = 1, /* held here: see info */

@@ -135,6 +135,14 @@ static const struct tagdef tags[FERRY_T_MAX_] = {
     [FERRY_T_OUT_BYTES] = NUM(K_U64, out_bytes),
     [FERRY_T_LEASE_UNTIL_MS] = NUM(K_U64, lease_until_ms),
     [FERRY_T_OFFSET] = NUM(K_U64, offset),
+    [FERRY_T_CONNECTED] = NUM(K_U8, connected),
+    [FERRY_T_ADDR] = STR(addr),
+    [FERRY_T_LAST_SEEN_MS] = NUM(K_U64, last_seen_ms),
+    [FERRY_T_NEXT_RETRY_MS] = NUM(K_U64, next_retry_ms),
+    [FERRY_T_BYTES_IN] = NUM(K_U64, bytes_in),
+    [FERRY_T_BYTES_OUT] = NUM(K_U64, bytes_out),
+    [FERRY_T_MSGS_IN] = NUM(K_U64, msgs_in),
+    [FERRY_T_MSGS_OUT] = NUM(K_U64, msgs_out),
 };
 
 static int

@@ -51,6 +51,7 @@ enum ferry_frame_type {
 	FERRY_F_CREDIT = 15,
 	FERRY_F_UNSUBSCRIBE = 16,
 	FERRY_F_FETCH = 17, /* the payload of a message by id, from offset */
+	FERRY_F_PEERS = 18, /* the TCP peers and their sessions */
 	/* agent to client */
 	FERRY_F_HELLO_OK = 64,
 	FERRY_F_OK = 65,
@@ -60,6 +61,7 @@ enum ferry_frame_type {
 	FERRY_F_END = 69,
 	FERRY_F_STATUS_OK = 70,
 	FERRY_F_INFO_OK = 71,
+	FERRY_F_PEER = 72, /* one peer of a PEERS answer */
 };
 
 #define FERRY_FL_FIN   0x01u /* last frame of a payload stream */
@@ -111,7 +113,15 @@ enum ferry_tag {
 	FERRY_T_OUT_BYTES = 42,	     /* u64 */
 	FERRY_T_LEASE_UNTIL_MS = 43, /* u64 */
 	FERRY_T_OFFSET = 44,	     /* u64 */
-	FERRY_T_MAX_ = 45
+	FERRY_T_CONNECTED = 45,	     /* u8: 0 no, 1 dialed, 2 accepted */
+	FERRY_T_ADDR = 46,	     /* str: the session's remote address */
+	FERRY_T_LAST_SEEN_MS = 47,   /* u64 */
+	FERRY_T_NEXT_RETRY_MS = 48,  /* u64 */
+	FERRY_T_BYTES_IN = 49,	     /* u64 */
+	FERRY_T_BYTES_OUT = 50,	     /* u64 */
+	FERRY_T_MSGS_IN = 51,	     /* u64 */
+	FERRY_T_MSGS_OUT = 52,	     /* u64 */
+	FERRY_T_MAX_ = 53
 };
 
 struct ferry_frame {
@@ -150,14 +160,16 @@ struct ferry_fields {
 	char text[512];
 	char card[160];
 	char fingerprint[32];
+	char addr[80];
 	uint8_t id[FERRY_ID_LEN];
-	uint8_t priority, state, dead_reason, peek, status;
+	uint8_t priority, state, dead_reason, peek, status, connected;
 	uint32_t flags, limit, deliveries, version, credit;
 	int32_t code;
 	uint64_t ttl_ms, payload_len, lease_ms, wait_ms, token, count, bytes,
-	    max_bytes, max_msgs, leased, out_count, out_bytes, offset;
+	    max_bytes, max_msgs, leased, out_count, out_bytes, offset, bytes_in,
+	    bytes_out, msgs_in, msgs_out;
 	int64_t created_ms, expires_ms, at_ms, hop_since_ms, stored_ms, dead_ms,
-	    lease_until_ms;
+	    lease_until_ms, last_seen_ms, next_retry_ms;
 	const uint8_t *payload; /* points into the frame */
 	size_t payload_len_inline;
 };

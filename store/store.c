@@ -1243,8 +1243,8 @@ store_reader_read(struct store_reader *r, void *buf, size_t cap, size_t *n)
 }
 
 int
-store_prefix_reader_open(struct store *st, const uint8_t *id,
-			 uint64_t len, struct store_reader **out)
+store_prefix_reader_open(struct store *st, const uint8_t *id, uint64_t len,
+			 struct store_reader **out)
 {
 	struct store_reader *r;
 
@@ -1425,9 +1425,9 @@ void
 store_out_pos_priority(struct store_out_pos *pos, unsigned prio)
 {
 	/* oidx keys begin with 7 - priority (store_int.h). */
-	pos->key[0] = (uint8_t)(FERRY_PRIO_MAX - (prio > FERRY_PRIO_MAX
-						      ? FERRY_PRIO_MAX
-						      : prio));
+	pos->key[0] =
+	    (uint8_t)(FERRY_PRIO_MAX -
+		      (prio > FERRY_PRIO_MAX ? FERRY_PRIO_MAX : prio));
 	pos->len = 1;
 }
 

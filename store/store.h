@@ -256,9 +256,9 @@ struct store_out_pos {
 };
 /* As store_out_browse, from just after pos; pos follows each message
  * handed to fn. */
-FERRY_MUST_CHECK int store_out_scan(struct store *st,
-				    struct store_out_pos *pos, size_t limit,
-				    store_browse_fn fn, void *arg);
+FERRY_MUST_CHECK int store_out_scan(struct store *st, struct store_out_pos *pos,
+				    size_t limit, store_browse_fn fn,
+				    void *arg);
 void store_out_pos_priority(struct store_out_pos *pos, unsigned prio);
 
 /* Mark id as being sent to peer (STORE_INFLIGHT); FERRY_ESTATE if it is

@@ -41,3 +41,6 @@ include tests/unit/hop.mk
 include tests/fuzz/fuzz.mk
 include tests/integration/cli.mk
 include tests/integration/agent.mk
+include tests/integration/link.mk
+include tests/integration/link_faults.mk
+include tests/integration/link_kill.mk

@@ -1,0 +1,5 @@
+# Two-node tests of TCP sessions between real agents on loopback.
+LINK_IT_TESTS = \
+	tests/integration/link_basic.sh
+TESTS += $(LINK_IT_TESTS)
+EXTRA_DIST += $(LINK_IT_TESTS)

@@ -1,0 +1,1 @@
+# link_faults: see the tests listed here (included from tests/local.mk).
