@@ -555,6 +555,11 @@ done_simple(struct client *c, struct req_job *r)
 		client_idle(c);
 		return;
 	}
+	/* The store queued an "acked" receipt for the source: send it. */
+	if (r->kind == RK_ACK && (r->info.msg.flags & FERRY_MSG_RECEIPT) &&
+	    strcmp(r->info.msg.src_node, c->ag->pol.node_name) != 0)
+		link_kick(c->ag->link, r->info.msg.src_node,
+			  FERRY_PRIO_MAX - 1);
 	switch (r->kind) {
 	case RK_QSTATS:
 		agent_frame(c->ag, &b, FERRY_F_QINFO, 0, r->reqid);
@@ -573,6 +578,23 @@ done_simple(struct client *c, struct req_job *r)
 		ferry_fbuf_u64(&b, FERRY_T_AT_MS, (uint64_t)r->status.at_ms);
 		if (r->status.peer[0] != '\0')
 			ferry_fbuf_str(&b, FERRY_T_PEER, r->status.peer);
+		if (r->status.nreceipts > 0) {
+			char rs[512];
+			size_t n = 0;
+			for (size_t i = 0; i < r->status.nreceipts; i++) {
+				const struct store_receipt *e =
+				    &r->status.receipts[i];
+				int k = snprintf(
+				    rs + n, sizeof(rs) - n, "%s %s %lld\n",
+				    store_receipt_event_name(e->event), e->node,
+				    (long long)e->at_ms);
+				if (k < 0 || (size_t)k >= sizeof(rs) - n)
+					break;
+				n += (size_t)k;
+			}
+			if (n > 0)
+				ferry_fbuf_str(&b, FERRY_T_RECEIPTS, rs);
+		}
 		break;
 	case RK_INFO:
 		agent_frame(c->ag, &b, FERRY_F_INFO_OK, 0, r->reqid);

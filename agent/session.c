@@ -950,10 +950,12 @@ writer_main(void *arg)
 				    s->npeer_refuse == 0 && !s->want_close)
 					pthread_cond_timedwait(&s->cv, &s->mu,
 							       &ts);
-				/* a timeout also looks again */
+				/* A timeout looks again, from the top: the
+				 * store may have queued something (a
+				 * receipt) without telling us. */
 				if (!s->kick && sd->exhausted) {
 					s->kick = 1;
-					s->kick_prio = -1;
+					s->kick_prio = FERRY_PRIO_MAX;
 				}
 				pthread_mutex_unlock(&s->mu);
 				continue;
@@ -1066,6 +1068,8 @@ put_done(int result, void *arg)
 		pthread_mutex_lock(&s->lk->mu);
 		s->peer->msgs_in++;
 		pthread_mutex_unlock(&s->lk->mu);
+		if (p->msg.flags & FERRY_MSG_RECEIPT)
+			link_kick(s->lk, p->msg.src_node, FERRY_PRIO_MAX - 1);
 		if (s->lk->on_local != NULL)
 			s->lk->on_local(p->msg.dst_queue, s->lk->arg);
 	} else if (result != FERRY_EDUPLICATE)
@@ -1453,6 +1457,8 @@ on_end(struct receiver *rv, const struct hop_frame *f)
 		pthread_mutex_lock(&s->lk->mu);
 		s->peer->msgs_in++;
 		pthread_mutex_unlock(&s->lk->mu);
+		if (r->msg.flags & FERRY_MSG_RECEIPT)
+			link_kick(s->lk, r->msg.src_node, FERRY_PRIO_MAX - 1);
 		if (s->lk->on_local != NULL)
 			s->lk->on_local(r->msg.dst_queue, s->lk->arg);
 	}

@@ -22,8 +22,11 @@ log_dead(const struct store_msg_info *info, void *arg)
 {
 	char hex[FERRY_ID_HEX_LEN + 1];
 
-	(void)arg;
 	ferry_id_to_hex(info->msg.id, hex);
+	/* The store queued a negative receipt for the source: send it. */
+	if (arg != NULL && (info->msg.flags & FERRY_MSG_RECEIPT))
+		link_kick(((struct agent *)arg)->link, info->msg.src_node,
+			  FERRY_PRIO_MAX - 1);
 	log_info("message %s for %s/%s expired %lld s after it was sent; "
 		 "moved to the dead queue",
 		 hex, info->msg.dst_node, info->msg.dst_queue,
@@ -35,7 +38,7 @@ sweep_run(struct job *j)
 {
 	struct sweep_job *s = (struct sweep_job *)j;
 
-	s->rc = store_sweep(s->ag->store, log_dead, NULL, &s->stats);
+	s->rc = store_sweep(s->ag->store, log_dead, s->ag, &s->stats);
 }
 
 static void

@@ -136,6 +136,18 @@ status_print(const struct ferry_status *st, const char *hex, int json)
 			cli_json_str(&j, "peer", st->peer);
 		else
 			cli_json_null(&j, "peer");
+		if (st->nreceipts > 0) {
+			cli_json_array(&j, "receipts");
+			for (size_t k = 0; k < st->nreceipts; k++) {
+				cli_json_object(&j, NULL);
+				cli_json_str(&j, "event",
+					     st->receipts[k].event);
+				cli_json_str(&j, "node", st->receipts[k].node);
+				cli_json_time(&j, "at", st->receipts[k].at_ms);
+				cli_json_close(&j);
+			}
+			cli_json_close(&j);
+		}
 		if (st->kind == FERRY_STATUS_PRESENT) {
 			cli_json_time(&j, "stored", i->stored_ms);
 			if (i->state == FERRY_STATE_LEASED)
@@ -150,6 +162,11 @@ status_print(const struct ferry_status *st, const char *hex, int json)
 	}
 	status_sentence(st, line, sizeof(line));
 	printf("%s: %s\n", hex, line);
+	for (size_t k = 0; k < st->nreceipts; k++) {
+		cli_format_when(st->receipts[k].at_ms, when);
+		printf("  receipt     %s at %s, %s\n", st->receipts[k].event,
+		       st->receipts[k].node, when);
+	}
 	if (st->kind != FERRY_STATUS_PRESENT)
 		return;
 	printf("  to          %s/%s\n", i->msg.dst_node, i->msg.dst_queue);

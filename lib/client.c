@@ -1150,6 +1150,8 @@ ferry_queue_purge(struct ferry *c, const char *queue, uint64_t *removed)
 	return rc;
 }
 
+static void receipts_parse(const char *s, struct ferry_status *out);
+
 int
 ferry_status(struct ferry *c, const uint8_t id[FERRY_ID_LEN],
 	     struct ferry_status *out)
@@ -1172,7 +1174,33 @@ ferry_status(struct ferry *c, const uint8_t id[FERRY_ID_LEN],
 		memcpy(out->info.msg.id, id, FERRY_ID_LEN);
 	out->at_ms = fl.at_ms;
 	memcpy(out->peer, fl.peer, sizeof(out->peer));
+	receipts_parse(fl.receipts, out);
 	return 0;
+}
+
+/* "EVENT NODE AT_MS\n" lines from the agent; bad lines are skipped. */
+static void
+receipts_parse(const char *s, struct ferry_status *out)
+{
+	while (*s != '\0' && out->nreceipts < FERRY_RECEIPTS_MAX) {
+		struct ferry_receipt *r = &out->receipts[out->nreceipts];
+		const char *nl = strchr(s, '\n');
+		char line[160];
+		long long at;
+		size_t n = nl != NULL ? (size_t)(nl - s) : strlen(s);
+		if (n < sizeof(line)) {
+			memcpy(line, s, n);
+			line[n] = '\0';
+			if (sscanf(line, "%15s %63s %lld", r->event, r->node,
+				   &at) == 3) {
+				r->at_ms = at;
+				out->nreceipts++;
+			}
+		}
+		if (nl == NULL)
+			break;
+		s = nl + 1;
+	}
 }
 
 int

@@ -192,11 +192,21 @@ enum ferry_status_kind {
 	FERRY_STATUS_PURGED = 4,  /* removed by a purge at at_ms */
 };
 
+/* A receipt the destination sent back (send with FERRY_MSG_RECEIPT). */
+struct ferry_receipt {
+	char event[16]; /* "queued", "acked", "expired", "refused" */
+	char node[FERRY_NODE_MAX + 1]; /* the node that reported it */
+	int64_t at_ms;		       /* its clock */
+};
+#define FERRY_RECEIPTS_MAX 4
+
 struct ferry_status {
 	int kind; /* enum ferry_status_kind */
 	struct ferry_msg_info info;
 	int64_t at_ms;
 	char peer[FERRY_NODE_MAX + 1];
+	struct ferry_receipt receipts[FERRY_RECEIPTS_MAX]; /* as they came */
+	size_t nreceipts;
 };
 
 FERRY_MUST_CHECK int ferry_status(struct ferry *c,

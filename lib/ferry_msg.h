@@ -29,6 +29,10 @@
 
 /* The queue every node has for messages that could not be delivered. */
 #define FERRY_DEAD_QUEUE "dead"
+/* Receipts travel as messages to this queue of the source node, where
+ * the store absorbs them into the status of the message (docs/store.md);
+ * nothing is ever queued there. */
+#define FERRY_RECEIPT_QUEUE "ferry.receipts"
 
 struct ferry_msg {
 	uint8_t id[FERRY_ID_LEN];

@@ -143,6 +143,7 @@ static const struct tagdef tags[FERRY_T_MAX_] = {
     [FERRY_T_BYTES_OUT] = NUM(K_U64, bytes_out),
     [FERRY_T_MSGS_IN] = NUM(K_U64, msgs_in),
     [FERRY_T_MSGS_OUT] = NUM(K_U64, msgs_out),
+    [FERRY_T_RECEIPTS] = STR(receipts),
 };
 
 static int

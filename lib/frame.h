@@ -121,7 +121,8 @@ enum ferry_tag {
 	FERRY_T_BYTES_OUT = 50,	     /* u64 */
 	FERRY_T_MSGS_IN = 51,	     /* u64 */
 	FERRY_T_MSGS_OUT = 52,	     /* u64 */
-	FERRY_T_MAX_ = 53
+	FERRY_T_RECEIPTS = 53,	     /* str: "EVENT NODE AT_MS\n" lines */
+	FERRY_T_MAX_ = 54
 };
 
 struct ferry_frame {
@@ -161,6 +162,7 @@ struct ferry_fields {
 	char card[160];
 	char fingerprint[32];
 	char addr[80];
+	char receipts[512];
 	uint8_t id[FERRY_ID_LEN];
 	uint8_t priority, state, dead_reason, peek, status, connected;
 	uint32_t flags, limit, deliveries, version, credit;

@@ -217,6 +217,9 @@ sweep_seen(struct store *st, struct store_ctx *cx, struct store_op *op)
 		rc = store_db_del(st->seen, cx->txn, id, FERRY_ID_LEN);
 		if (rc != 0 && rc != DB_NOTFOUND)
 			return store_dberr(cx, rc, "pruning seen ids");
+		rc = store_db_del(st->receipts, cx->txn, id, FERRY_ID_LEN);
+		if (rc != 0 && rc != DB_NOTFOUND)
+			return store_dberr(cx, rc, "pruning receipts");
 		cx->rows++;
 		op->u.sw.stats->seen_pruned++;
 	}

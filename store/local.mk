@@ -7,5 +7,6 @@ store_libstore_a_SOURCES = \
 	store/writer.c \
 	store/queue.c \
 	store/outbound.c \
-	store/expiry.c
+	store/expiry.c \
+	store/receipt.c
 STORE_LIBS = store/libstore.a lib/libferrycore.a $(DB_LIBS)

@@ -344,7 +344,7 @@ store_gc(struct store *st, struct store_ctx *cx, int *more, uint64_t *freed)
 	return 0;
 }
 
-static int
+int
 seen_put(struct store *st, struct store_ctx *cx, const struct store_hdr *h,
 	 enum store_status_kind why, const char *peer)
 {
@@ -420,9 +420,12 @@ msg_dead(struct store *st, struct store_ctx *cx, struct msg_rec *r,
 	r->h.seq = ++st->seq;
 	cx->rows++;
 	if ((rc = msg_count(st, cx, &r->h, +1)) != 0 ||
-	    (rc = msg_pos_add(st, cx, &r->h)) != 0)
+	    (rc = msg_pos_add(st, cx, &r->h)) != 0 ||
+	    (rc = msg_save(st, cx, r)) != 0)
 		return rc;
-	return msg_save(st, cx, r);
+	return receipt_emit(st, cx, &r->h,
+			    reason == STORE_DEAD_EXPIRED ? STORE_RCPT_EXPIRED
+							 : STORE_RCPT_REFUSED);
 }
 
 int

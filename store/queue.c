@@ -151,6 +151,8 @@ op_ack(struct store *st, struct store_ctx *cx, struct store_op *op)
 	rc = lease_check(st, cx, op->u.m.id, op->u.m.token, r);
 	if (rc == 0)
 		rc = msg_remove(st, cx, r, STORE_ST_ACKED, NULL);
+	if (rc == 0)
+		rc = receipt_emit(st, cx, &r->h, STORE_RCPT_ACKED);
 	free(r);
 	return rc;
 }

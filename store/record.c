@@ -15,6 +15,7 @@
 #define REC_HDR_V1   1
 #define REC_SEEN_V1  1
 #define REC_QUEUE_V1 1
+#define REC_RCPT_V1  1
 
 struct wbuf {
 	uint8_t *p;
@@ -375,6 +376,42 @@ rec_queue_decode(const void *buf, size_t len, struct store_queue_stats *s)
 	s->leased = r_u64(&r);
 	s->max_bytes = r_u64(&r);
 	s->max_msgs = r_u64(&r);
+	if (r.bad || r.off != r.len)
+		return FERRY_ECORRUPT;
+	return 0;
+}
+
+size_t
+rec_rcpt_encode(const struct store_rcpt_rec *s, uint8_t *buf, size_t cap)
+{
+	struct wbuf w = {buf, 0, cap, 0};
+
+	w_u8(&w, REC_RCPT_V1);
+	w_u8(&w, (uint8_t)s->n);
+	for (size_t i = 0; i < s->n && i < STORE_RECEIPTS_MAX; i++) {
+		w_u8(&w, s->r[i].event);
+		w_u64(&w, (uint64_t)s->r[i].at_ms);
+		w_str(&w, s->r[i].node);
+	}
+	return w.over ? 0 : w.len;
+}
+
+int
+rec_rcpt_decode(const void *buf, size_t len, struct store_rcpt_rec *s)
+{
+	struct rbuf r = {buf, len, 0, 0};
+
+	memset(s, 0, sizeof(*s));
+	if (r_u8(&r) != REC_RCPT_V1)
+		return FERRY_ECORRUPT;
+	s->n = r_u8(&r);
+	if (s->n > STORE_RECEIPTS_MAX)
+		return FERRY_ECORRUPT;
+	for (size_t i = 0; i < s->n; i++) {
+		s->r[i].event = r_u8(&r);
+		s->r[i].at_ms = (int64_t)r_u64(&r);
+		r_str(&r, s->r[i].node, sizeof(s->r[i].node));
+	}
 	if (r.bad || r.off != r.len)
 		return FERRY_ECORRUPT;
 	return 0;

@@ -841,10 +841,11 @@ schema_check(struct store *st)
 static void
 store_free(struct store *st)
 {
-	DB **dbs[] = {&st->msgs,   &st->chunks,	  &st->qidx,	&st->lidx,
-		      &st->oidx,   &st->eidx,	  &st->seen,	&st->seenx,
-		      &st->queues, &st->partials, &st->garbage, &st->quarantine,
-		      &st->meta};
+	DB **dbs[] = {&st->msgs,     &st->chunks,  &st->qidx,
+		      &st->lidx,     &st->oidx,	   &st->eidx,
+		      &st->seen,     &st->seenx,   &st->queues,
+		      &st->partials, &st->garbage, &st->quarantine,
+		      &st->receipts, &st->meta};
 
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
 		if (*dbs[i] != NULL)
@@ -998,7 +999,8 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 	    (rc = db_open(st, &st->queues, "queues.db", 0)) != 0 ||
 	    (rc = db_open(st, &st->partials, "partials.db", 0)) != 0 ||
 	    (rc = db_open(st, &st->garbage, "garbage.db", 0)) != 0 ||
-	    (rc = db_open(st, &st->quarantine, "quarantine.db", 0)) != 0)
+	    (rc = db_open(st, &st->quarantine, "quarantine.db", 0)) != 0 ||
+	    (rc = db_open(st, &st->receipts, "receipts.db", 0)) != 0)
 		goto dbfail;
 	if ((rc = meta_load(st)) != 0)
 		goto dbfail;
@@ -1104,6 +1106,8 @@ store_status(struct store *st, const uint8_t id[FERRY_ID_LEN],
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	if ((rc = receipt_load(st, id, out)) != 0)
+		return rc;
 	rc = store_get(st, id, &out->info);
 	if (rc == 0) {
 		out->kind = STORE_ST_PRESENT;

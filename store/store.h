@@ -296,7 +296,24 @@ enum store_status_kind {
 	STORE_ST_PURGED = 4,  /* removed by a purge at at_ms */
 };
 
+/* Receipts (FERRY_MSG_RECEIPT): what the destination reported back. */
+enum store_receipt_event {
+	STORE_RCPT_QUEUED = 1,	/* entered the destination queue */
+	STORE_RCPT_ACKED = 2,	/* an application acked it there */
+	STORE_RCPT_EXPIRED = 3, /* its TTL ran out at a hop: dead-lettered */
+	STORE_RCPT_REFUSED = 4, /* dead-lettered for another reason */
+};
+#define STORE_RECEIPTS_MAX 4
+
+struct store_receipt {
+	uint8_t event;		       /* enum store_receipt_event */
+	int64_t at_ms;		       /* the reporting node's clock */
+	char node[FERRY_NODE_MAX + 1]; /* the node that reported */
+};
+
 struct store_status {
+	struct store_receipt receipts[STORE_RECEIPTS_MAX]; /* arrival order */
+	size_t nreceipts;
 	enum store_status_kind kind;
 	struct store_msg_info info; /* STORE_ST_PRESENT */
 	int64_t at_ms;
@@ -351,5 +368,7 @@ FERRY_MUST_CHECK int store_stats(struct store *st, struct store_stats *out);
 
 const char *store_state_name(enum store_state s);
 const char *store_dead_reason_name(enum store_dead_reason r);
+/* "queued", "acked", "expired", "refused" or "?" */
+const char *store_receipt_event_name(unsigned event);
 
 #endif

@@ -144,7 +144,7 @@ struct store_ctx {
 struct store {
 	DB_ENV *env;
 	DB *msgs, *chunks, *qidx, *lidx, *oidx, *eidx, *seen, *seenx, *queues,
-	    *partials, *garbage, *quarantine, *meta;
+	    *partials, *garbage, *quarantine, *meta, *receipts;
 	uint64_t quarantined; /* damaged records moved aside since open */
 	uint64_t reserve;     /* effective disk reserve, see store_open */
 	char *dir;
@@ -222,6 +222,13 @@ struct store_seen {
 };
 size_t rec_seen_encode(const struct store_seen *s, uint8_t *buf, size_t cap);
 int rec_seen_decode(const void *buf, size_t len, struct store_seen *s);
+struct store_rcpt_rec {
+	struct store_receipt r[STORE_RECEIPTS_MAX];
+	size_t n;
+};
+size_t rec_rcpt_encode(const struct store_rcpt_rec *s, uint8_t *buf,
+		       size_t cap);
+int rec_rcpt_decode(const void *buf, size_t len, struct store_rcpt_rec *s);
 size_t rec_queue_encode(const struct store_queue_stats *s, uint8_t *buf,
 			size_t cap);
 int rec_queue_decode(const void *buf, size_t len, struct store_queue_stats *s);
@@ -268,6 +275,12 @@ int store_gc(struct store *st, struct store_ctx *cx, int *more,
 /* 0 unknown, 1 accepted before (msgs or seen), 2 being streamed in or
  * its old chunks are still being freed. */
 int msg_known(struct store *st, struct store_ctx *cx, const uint8_t *id);
+/* Make r (payload already stored) a message: header, indexes, counters;
+ * a message entering a local queue may emit a receipt. */
+int msg_insert(struct store *st, struct store_ctx *cx, struct msg_rec *r);
+/* Remember h's id as gone (why, peer) until its forget time. */
+int seen_put(struct store *st, struct store_ctx *cx, const struct store_hdr *h,
+	     enum store_status_kind why, const char *peer);
 int store_db_exists(DB *db, DB_TXN *t, const void *k, size_t klen);
 
 /* writer.c */
@@ -277,5 +290,17 @@ int op_put(struct store *st, struct store_ctx *cx, struct store_op *op);
  * not a message record exists (a partial's chunks). */
 int store_prefix_reader_open(struct store *st, const uint8_t *id, uint64_t len,
 			     struct store_reader **out);
+
+/* receipt.c: receipts made and absorbed inside the writer's transaction,
+ * so that a crash can neither lose nor double them. */
+/* The message of h changed (event): if its source asked for receipts,
+ * queue one for it (or, for a local source, record it at once). */
+int receipt_emit(struct store *st, struct store_ctx *cx,
+		 const struct store_hdr *h, unsigned event);
+/* m is a receipt for this node: record it; 0 when absorbed. */
+int receipt_absorb(struct store *st, struct store_ctx *cx,
+		   const struct ferry_msg *m, const void *payload, size_t len);
+/* Fill st's receipts for id (outside the writer: a plain read). */
+int receipt_load(struct store *st, const uint8_t *id, struct store_status *out);
 
 #endif

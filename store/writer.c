@@ -74,8 +74,7 @@ hdr_from_msg(struct store *st, struct store_ctx *cx, struct store_hdr *h,
 	h->info.stored_ms = cx->now;
 }
 
-/* Make h (payload already stored) a message: header, indexes, counters. */
-static int
+int
 msg_insert(struct store *st, struct store_ctx *cx, struct msg_rec *r)
 {
 	int rc;
@@ -87,6 +86,8 @@ msg_insert(struct store *st, struct store_ctx *cx, struct msg_rec *r)
 	    (rc = msg_count(st, cx, &r->h, +1)) != 0)
 		return rc;
 	cx->rows++;
+	if (r->h.info.state == STORE_QUEUED)
+		return receipt_emit(st, cx, &r->h, STORE_RCPT_QUEUED);
 	return 0;
 }
 
@@ -125,6 +126,8 @@ put_one(struct store *st, struct store_ctx *cx, const struct ferry_msg *m,
 	if (rc != 0)
 		return rc == 2 ? FERRY_EBUSY : rc == 1 ? FERRY_EDUPLICATE : rc;
 	local = strcmp(m->dst_node, st->node) == 0;
+	if (local && strcmp(m->dst_queue, FERRY_RECEIPT_QUEUE) == 0)
+		return receipt_absorb(st, cx, m, payload, len);
 	if ((rc = check_limits(st, m, len, local)) != 0)
 		return rc;
 	if ((rc = store_check_space(st, cx, len + 512, m->priority)) != 0)

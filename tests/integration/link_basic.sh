@@ -5,13 +5,13 @@
 # story (down, backoff, connected, counters, why it ended); traffic both
 # ways at once; a TTL that runs out while waiting for the peer sends the
 # message to the dead queue of the hop it waits at; a stopping peer says
-# CLOSE.
+# CLOSE; receipts (queued, acked, expired) come back to the source.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
 
 T=$IT_TMP
 make_node alpha "[limits]" "sweep_interval = 250ms"
-make_node beta
+make_node beta "[limits]" "sweep_interval = 250ms"
 node_listen alpha "$(it_free_port)"
 node_listen beta "$(it_free_port)"
 node_peer alpha beta "keepalive = 3s"
@@ -106,6 +106,44 @@ expect_eq "beta got a0..a$((n - 1)) in order" \
 	"$(cat "$T/got" | tr '\n' ' ')" \
 	"$(i=0; while [ $i -lt $n ]; do printf 'a%s ' $i; i=$((i + 1)); done)"
 use_node alpha
+
+# --- receipts: queued and acked at beta, and a negative one for a TTL
+# that ran out in beta's queue; all recorded at alpha (the source)
+id_r=$(echo receipt | "$FERRY" send beta/rc --receipt) || it_fail "send"
+id_x=$(echo doomed | "$FERRY" send beta/never --receipt --ttl 2) || it_fail "send"
+wait_count beta rc 1 10 || it_fail "receipt test message not delivered"
+i=0
+while [ $i -lt 50 ]; do
+	"$FERRY" status "$id_r" | grep -q 'receipt     queued at beta' && break
+	sleep 0.1
+	i=$((i + 1))
+done
+"$FERRY" status "$id_r" | grep -q 'receipt     queued at beta' ||
+	it_fail "no 'queued' receipt: $("$FERRY" status "$id_r")"
+it_ok "receipt: queued at beta"
+expect_eq "receipt test payload" "$(use_node beta; "$FERRY" recv rc)" receipt
+i=0
+while [ $i -lt 50 ]; do
+	"$FERRY" status "$id_r" | grep -q 'receipt     acked at beta' && break
+	sleep 0.1
+	i=$((i + 1))
+done
+"$FERRY" status "$id_r" | grep -q 'receipt     acked at beta' ||
+	it_fail "no 'acked' receipt: $("$FERRY" status "$id_r")"
+it_ok "receipt: acked at beta"
+i=0
+while [ $i -lt 80 ]; do
+	"$FERRY" status "$id_x" | grep -q 'receipt     expired at beta' && break
+	sleep 0.1
+	i=$((i + 1))
+done
+"$FERRY" status "$id_x" | grep -q 'receipt     expired at beta' ||
+	it_fail "no negative receipt: $("$FERRY" status "$id_x")"
+it_ok "negative receipt: expired at beta"
+expect_eq "receipts are absorbed, never queued" \
+	"$(queue_count ferry.receipts)" 0
+expect_eq "no receipt for a message sent without --receipt" \
+	"$("$FERRY" status "$id_norm" --json | grep -c receipts)" 0
 
 # --- a stopping peer says CLOSE; alpha knows why
 stop_node beta

@@ -1,0 +1,202 @@
+/*
+ * receipt.c - delivery receipts, made and absorbed by the store inside
+ * the writer's transaction (docs/store.md, "Receipts").
+ *
+ * When a message whose source asked for receipts (FERRY_MSG_RECEIPT)
+ * enters its destination queue, is acked there, or is dead-lettered at
+ * any hop, the same transaction queues a small receipt message for the
+ * source node's FERRY_RECEIPT_QUEUE.  It travels like any message (hop by
+ * hop, custody, exactly once).  At the source, put absorbs it: the event
+ * is added to the original message's receipts record (shown by status)
+ * and the receipt's own id is remembered, so a resent receipt is a
+ * duplicate.  Nothing is ever queued in FERRY_RECEIPT_QUEUE.
+ *
+ * Payload (one line, ASCII, at most 200 bytes):
+ *   "ferry-receipt/1 EVENT ID NODE AT_MS\n"
+ * EVENT is queued|acked|expired|refused, ID the original id in hex, NODE
+ * the reporting node, AT_MS its wall clock.  A malformed or unknown
+ * receipt is dropped (and its id remembered): a peer cannot make the
+ * store queue anything with it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_int.h"
+
+#define RCPT_TTL_MS   (7LL * 24 * 3600 * 1000)
+#define RCPT_PRIO     6
+#define RCPT_LINE_MAX 200
+
+static const char *const names[] = {"?", "queued", "acked", "expired",
+				    "refused"};
+
+const char *
+store_receipt_event_name(unsigned event)
+{
+	return event < sizeof(names) / sizeof(names[0]) ? names[event] : "?";
+}
+
+static int
+record(struct store *st, struct store_ctx *cx, const uint8_t *id,
+       unsigned event, const char *node, int64_t at_ms)
+{
+	struct store_rcpt_rec rr;
+	uint8_t buf[512];
+	size_t n;
+	int rc;
+
+	rc = store_db_get(st->receipts, cx->txn, id, FERRY_ID_LEN, buf,
+			  sizeof(buf), &n, 0);
+	if (rc == DB_NOTFOUND)
+		memset(&rr, 0, sizeof(rr));
+	else if (rc != 0)
+		return store_dberr(cx, rc, "reading receipts");
+	else if (rec_rcpt_decode(buf, n, &rr) != 0)
+		memset(&rr, 0, sizeof(rr)); /* damaged: start again */
+	for (size_t i = 0; i < rr.n; i++)
+		if (rr.r[i].event == event && strcmp(rr.r[i].node, node) == 0)
+			return 0; /* known */
+	if (rr.n == STORE_RECEIPTS_MAX)
+		return 0; /* the first ones are the ones that matter */
+	rr.r[rr.n].event = (uint8_t)event;
+	rr.r[rr.n].at_ms = at_ms;
+	snprintf(rr.r[rr.n].node, sizeof(rr.r[rr.n].node), "%s", node);
+	rr.n++;
+	n = rec_rcpt_encode(&rr, buf, sizeof(buf));
+	if (n == 0)
+		return store_dberr(cx, EINVAL, "encoding receipts");
+	rc = store_db_put(st->receipts, cx->txn, id, FERRY_ID_LEN, buf, n);
+	if (rc != 0)
+		return store_dberr(cx, rc, "writing receipts");
+	return 0;
+}
+
+int
+receipt_emit(struct store *st, struct store_ctx *cx, const struct store_hdr *h,
+	     unsigned event)
+{
+	const struct ferry_msg *o = &h->info.msg;
+	char hex[FERRY_ID_HEX_LEN + 1], line[RCPT_LINE_MAX];
+	struct msg_rec *r;
+	int n, rc;
+
+	if (!(o->flags & FERRY_MSG_RECEIPT))
+		return 0;
+	if (strcmp(o->src_node, st->node) == 0)
+		return record(st, cx, o->id, event, st->node, cx->now);
+	ferry_id_to_hex(o->id, hex);
+	n = snprintf(line, sizeof(line), "ferry-receipt/1 %s %s %s %lld\n",
+		     store_receipt_event_name(event), hex, st->node,
+		     (long long)cx->now);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return FERRY_EINVAL;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return FERRY_ENOMEM;
+	ferry_msg_init(&r->h.info.msg);
+	if ((rc = ferry_id_generate(r->h.info.msg.id)) != 0) {
+		free(r);
+		return rc;
+	}
+	snprintf(r->h.info.msg.src_node, sizeof(r->h.info.msg.src_node), "%s",
+		 st->node);
+	snprintf(r->h.info.msg.dst_node, sizeof(r->h.info.msg.dst_node), "%s",
+		 o->src_node);
+	snprintf(r->h.info.msg.dst_queue, sizeof(r->h.info.msg.dst_queue), "%s",
+		 FERRY_RECEIPT_QUEUE);
+	snprintf(r->h.info.msg.correlation, sizeof(r->h.info.msg.correlation),
+		 "%s", hex);
+	r->h.info.msg.priority = RCPT_PRIO;
+	r->h.info.msg.created_ms = cx->now;
+	r->h.info.msg.expires_ms = cx->now + RCPT_TTL_MS;
+	r->h.info.msg.payload_len = (uint64_t)n;
+	r->h.info.state = STORE_OUTBOUND;
+	r->h.info.stored_ms = cx->now;
+	r->h.has_inline = 1;
+	r->inl = (const uint8_t *)line;
+	r->inl_len = (size_t)n;
+	rc = msg_insert(st, cx, r);
+	free(r);
+	return rc;
+}
+
+/* Parse one receipt line; 0 or FERRY_EINVAL. */
+static int
+parse(const uint8_t *p, size_t len, unsigned *event, uint8_t id[FERRY_ID_LEN],
+      char node[FERRY_NODE_MAX + 1], int64_t *at)
+{
+	char line[RCPT_LINE_MAX + 1], ev[16], hex[FERRY_ID_HEX_LEN + 2];
+	char nd[FERRY_NODE_MAX + 2];
+	long long t;
+	int used = 0;
+
+	if (len == 0 || len > RCPT_LINE_MAX || memchr(p, '\0', len) != NULL)
+		return FERRY_EINVAL;
+	memcpy(line, p, len);
+	line[len] = '\0';
+	if (sscanf(line, "ferry-receipt/1 %15s %33s %64s %lld\n%n", ev, hex, nd,
+		   &t, &used) != 4 ||
+	    (size_t)used != len)
+		return FERRY_EINVAL;
+	*event = 0;
+	for (unsigned i = 1; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(ev, names[i]) == 0)
+			*event = i;
+	if (*event == 0 || ferry_id_from_hex(hex, id) != 0 ||
+	    !ferry_node_name_valid(nd) || t < 0)
+		return FERRY_EINVAL;
+	memcpy(node, nd, FERRY_NODE_MAX + 1);
+	*at = t;
+	return 0;
+}
+
+int
+receipt_absorb(struct store *st, struct store_ctx *cx,
+	       const struct ferry_msg *m, const void *payload, size_t len)
+{
+	struct store_hdr h;
+	uint8_t id[FERRY_ID_LEN];
+	char node[FERRY_NODE_MAX + 1];
+	unsigned event;
+	int64_t at;
+	int rc;
+
+	if (parse(payload, len, &event, id, node, &at) == 0) {
+		rc = msg_known(st, cx, id);
+		if (rc < 0)
+			return rc;
+		/* Only for messages this node knows: nobody can fill the
+		 * receipts db with ids of their choosing. */
+		if (rc == 1 && (rc = record(st, cx, id, event, node, at)) != 0)
+			return rc;
+	}
+	memset(&h, 0, sizeof(h));
+	h.info.msg = *m;
+	cx->rows++;
+	return seen_put(st, cx, &h, STORE_ST_ACKED, NULL);
+}
+
+int
+receipt_load(struct store *st, const uint8_t *id, struct store_status *out)
+{
+	struct store_rcpt_rec rr;
+	uint8_t buf[512];
+	size_t n;
+	int rc;
+
+	rc = store_db_get(st->receipts, NULL, id, FERRY_ID_LEN, buf,
+			  sizeof(buf), &n, 0);
+	if (rc == DB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return store_map_dberr(rc);
+	if (rec_rcpt_decode(buf, n, &rr) != 0)
+		return FERRY_ECORRUPT;
+	memcpy(out->receipts, rr.r, sizeof(out->receipts));
+	out->nreceipts = rr.n;
+	return 0;
+}
