@@ -110,6 +110,34 @@ on_term(evutil_socket_t sig, short what, void *arg)
 	agent_stop(arg, sig == SIGINT ? "SIGINT" : "SIGTERM");
 }
 
+/* Do a and b configure the same peers and listen addresses? */
+static int
+peers_same(const struct policy *a, const struct policy *b)
+{
+	if (a->npeers != b->npeers || a->nlisten != b->nlisten)
+		return 0;
+	for (size_t i = 0; i < a->nlisten; i++)
+		if (strcmp(a->listen[i].host, b->listen[i].host) != 0 ||
+		    a->listen[i].port != b->listen[i].port)
+			return 0;
+	for (size_t i = 0; i < a->npeers; i++) {
+		const struct policy_peer *p = &a->peers[i], *q = &b->peers[i];
+		if (strcmp(p->name, q->name) != 0 ||
+		    strcmp(p->card, q->card) != 0 || p->ntcp != q->ntcp ||
+		    p->dial != q->dial ||
+		    p->rate_bytes_per_s != q->rate_bytes_per_s ||
+		    p->keepalive_ms != q->keepalive_ms ||
+		    p->retry_min_ms != q->retry_min_ms ||
+		    p->retry_max_ms != q->retry_max_ms)
+			return 0;
+		for (size_t k = 0; k < p->ntcp; k++)
+			if (strcmp(p->tcp[k].host, q->tcp[k].host) != 0 ||
+			    p->tcp[k].port != q->tcp[k].port)
+				return 0;
+	}
+	return 1;
+}
+
 static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
@@ -132,6 +160,9 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	    np.cache_bytes != ag->pol.cache_bytes)
 		log_warn("SIGHUP: name, state_dir, socket, workers and cache "
 			 "take effect only at the next start");
+	if (!peers_same(&np, &ag->pol))
+		log_warn("SIGHUP: [peer] sections and listen addresses take "
+			 "effect only at the next start");
 	memcpy(np.node_name, ag->pol.node_name, sizeof(np.node_name));
 	memcpy(np.state_dir, ag->pol.state_dir, sizeof(np.state_dir));
 	memcpy(np.socket_path, ag->pol.socket_path, sizeof(np.socket_path));
