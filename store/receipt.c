@@ -124,17 +124,18 @@ receipt_emit(struct store *st, struct store_ctx *cx, const struct store_hdr *h,
 	return rc;
 }
 
-/* Parse one receipt line; 0 or FERRY_EINVAL. */
-static int
-parse(const uint8_t *p, size_t len, unsigned *event, uint8_t id[FERRY_ID_LEN],
-      char node[FERRY_NODE_MAX + 1], int64_t *at)
+int
+receipt_parse(const uint8_t *p, size_t len, unsigned *event,
+	      uint8_t id[FERRY_ID_LEN], char node[FERRY_NODE_MAX + 1],
+	      int64_t *at)
 {
 	char line[RCPT_LINE_MAX + 1], ev[16], hex[FERRY_ID_HEX_LEN + 2];
 	char nd[FERRY_NODE_MAX + 2];
 	long long t;
 	int used = 0;
 
-	if (len == 0 || len > RCPT_LINE_MAX || memchr(p, '\0', len) != NULL)
+	if (len == 0 || len > RCPT_LINE_MAX || p[len - 1] != '\n' ||
+	    memchr(p, '\0', len) != NULL || memchr(p, '\n', len) != p + len - 1)
 		return FERRY_EINVAL;
 	memcpy(line, p, len);
 	line[len] = '\0';
@@ -165,7 +166,7 @@ receipt_absorb(struct store *st, struct store_ctx *cx,
 	int64_t at;
 	int rc;
 
-	if (parse(payload, len, &event, id, node, &at) == 0) {
+	if (receipt_parse(payload, len, &event, id, node, &at) == 0) {
 		rc = msg_known(st, cx, id);
 		if (rc < 0)
 			return rc;

@@ -300,6 +300,11 @@ int receipt_emit(struct store *st, struct store_ctx *cx,
 /* m is a receipt for this node: record it; 0 when absorbed. */
 int receipt_absorb(struct store *st, struct store_ctx *cx,
 		   const struct ferry_msg *m, const void *payload, size_t len);
+/* Parse a receipt payload (hostile bytes from a peer): 0 or
+ * FERRY_EINVAL. */
+int receipt_parse(const uint8_t *p, size_t len, unsigned *event,
+		  uint8_t id[FERRY_ID_LEN], char node[FERRY_NODE_MAX + 1],
+		  int64_t *at);
 /* Fill st's receipts for id (outside the writer: a plain read). */
 int receipt_load(struct store *st, const uint8_t *id, struct store_status *out);
 

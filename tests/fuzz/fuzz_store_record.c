@@ -2,6 +2,8 @@
  * fuzz_store_record.c - libFuzzer target for the store's record decoders:
  * records come from disk, which can be damaged, so they are parsed as
  * hostile bytes.  A record that decodes must encode back to the same bytes.
+ * Also the receipt payload parser (store/receipt.c): its bytes come from
+ * peers.
  */
 #include "config.h"
 
@@ -19,6 +21,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct store_hdr h;
 	struct store_seen s;
 	struct store_queue_stats q;
+	struct store_rcpt_rec rr;
+	unsigned event;
+	uint8_t id[FERRY_ID_LEN];
+	char node[FERRY_NODE_MAX + 1];
+	int64_t at;
 	const uint8_t *inl = NULL;
 	size_t inl_len = 0;
 	uint8_t *copy = malloc(size ? size : 1);
@@ -34,6 +41,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	(void)rec_seen_decode(copy, size, &s);
 	(void)rec_queue_decode(copy, size, &q);
+	if (rec_rcpt_decode(copy, size, &rr) == 0) {
+		size_t n = rec_rcpt_encode(&rr, back, sizeof(back));
+		if (n != size || memcmp(back, copy, size) != 0)
+			abort();
+	}
+	/* A receipt's payload comes from a peer. */
+	if (receipt_parse(copy, size, &event, id, node, &at) == 0 &&
+	    (event < 1 || event > 4 || !ferry_node_name_valid(node)))
+		abort();
 	free(copy);
 	return 0;
 }

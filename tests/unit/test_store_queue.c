@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/store_int.h" /* receipt_parse */
 #include "tests/unit/testutil.h"
 
 static struct test_clock clk;
@@ -616,6 +617,168 @@ test_transient_message_accepted(void)
 	CU_ASSERT_EQUAL(info.msg.flags, FERRY_MSG_TRANSIENT);
 }
 
+/* Find the one outbound receipt for orig (correlation = its hex). */
+struct rcpt_find {
+	char hex[FERRY_ID_HEX_LEN + 1];
+	struct store_msg_info info;
+	int n;
+};
+
+static int
+rcpt_find_fn(const struct store_msg_info *i, void *arg)
+{
+	struct rcpt_find *f = arg;
+
+	if (strcmp(i->msg.dst_queue, FERRY_RECEIPT_QUEUE) == 0 &&
+	    strcmp(i->msg.correlation, f->hex) == 0) {
+		f->info = *i;
+		f->n++;
+	}
+	return 0;
+}
+
+static size_t
+read_payload(const uint8_t *id, char *buf, size_t cap)
+{
+	struct store_reader *r;
+	size_t n = 0;
+
+	CU_ASSERT_EQUAL_FATAL(store_reader_open(st, id, &r), 0);
+	CU_ASSERT_EQUAL(store_reader_read(r, buf, cap - 1, &n), 0);
+	buf[n] = '\0';
+	store_reader_close(r);
+	return n;
+}
+
+/* A message from "far" with FERRY_MSG_RECEIPT: entering the queue and the
+ * ack each queue a receipt for far in the same transaction; a receipt for
+ * a message of ours is absorbed into its status, once. */
+static void
+test_receipts_made_and_absorbed(void)
+{
+	struct ferry_msg m, out, rc;
+	struct store_status ss;
+	struct store_msg_info info;
+	struct rcpt_find f;
+	char line[256];
+	uint64_t tok;
+	int len;
+
+	FRESH();
+	test_msg(&m, "here", "in", 3);
+	snprintf(m.src_node, sizeof(m.src_node), "far");
+	m.flags = FERRY_MSG_RECEIPT;
+	CU_ASSERT_EQUAL_FATAL(store_put(st, &m, "x", 1), 0);
+	memset(&f, 0, sizeof(f));
+	ferry_id_to_hex(m.id, f.hex);
+	CU_ASSERT_EQUAL(store_out_browse(st, 0, rcpt_find_fn, &f), 0);
+	CU_ASSERT_EQUAL_FATAL(f.n, 1);
+	CU_ASSERT_STRING_EQUAL(f.info.msg.dst_node, "far");
+	CU_ASSERT_STRING_EQUAL(f.info.msg.src_node, "here");
+	CU_ASSERT_EQUAL(f.info.msg.priority, 6);
+	CU_ASSERT(f.info.msg.expires_ms > clk.now_ms);
+	read_payload(f.info.msg.id, line, sizeof(line));
+	CU_ASSERT(strncmp(line, "ferry-receipt/1 queued ", 23) == 0);
+	CU_ASSERT(strstr(line, f.hex) != NULL);
+
+	CU_ASSERT_EQUAL_FATAL(store_take(st, "in", 1000, &info, &tok), 0);
+	CU_ASSERT_EQUAL_FATAL(store_ack(st, m.id, tok), 0);
+	memset(&f, 0, sizeof(f));
+	ferry_id_to_hex(m.id, f.hex);
+	CU_ASSERT_EQUAL(store_out_browse(st, 0, rcpt_find_fn, &f), 0);
+	CU_ASSERT_EQUAL(f.n, 2); /* queued, acked */
+	CU_ASSERT_EQUAL(store_queue_stats(st, FERRY_RECEIPT_QUEUE,
+					  &(struct store_queue_stats){0}),
+			FERRY_ENOTFOUND);
+
+	/* Our own message, handed to far; far's receipts come back. */
+	test_msg(&out, "far", "in", 3);
+	out.flags = FERRY_MSG_RECEIPT;
+	CU_ASSERT_EQUAL_FATAL(store_put(st, &out, "y", 1), 0);
+	CU_ASSERT_EQUAL_FATAL(store_out_claim(st, out.id, "far"), 0);
+	CU_ASSERT_EQUAL_FATAL(store_out_custody(st, out.id, "far"), 0);
+	ferry_id_to_hex(out.id, f.hex);
+	test_msg(&rc, "here", FERRY_RECEIPT_QUEUE, 6);
+	snprintf(rc.src_node, sizeof(rc.src_node), "far");
+	len = snprintf(line, sizeof(line),
+		       "ferry-receipt/1 queued %s far 1700000000123\n", f.hex);
+	CU_ASSERT_EQUAL_FATAL(store_put(st, &rc, line, (size_t)len), 0);
+	CU_ASSERT_EQUAL(store_put(st, &rc, line, (size_t)len),
+			FERRY_EDUPLICATE); /* sent twice: once */
+	CU_ASSERT_EQUAL_FATAL(store_status(st, out.id, &ss), 0);
+	CU_ASSERT_EQUAL(ss.kind, STORE_ST_HANDED);
+	CU_ASSERT_EQUAL_FATAL(ss.nreceipts, 1);
+	CU_ASSERT_EQUAL(ss.receipts[0].event, STORE_RCPT_QUEUED);
+	CU_ASSERT_STRING_EQUAL(ss.receipts[0].node, "far");
+	CU_ASSERT_EQUAL(ss.receipts[0].at_ms, 1700000000123LL);
+	/* The same event again under another receipt id: still one. */
+	test_msg(&rc, "here", FERRY_RECEIPT_QUEUE, 6);
+	CU_ASSERT_EQUAL(store_put(st, &rc, line, (size_t)len), 0);
+	CU_ASSERT_EQUAL_FATAL(store_status(st, out.id, &ss), 0);
+	CU_ASSERT_EQUAL(ss.nreceipts, 1);
+
+	/* A receipt for an id this store never knew is dropped; garbage is
+	 * dropped too; neither is queued anywhere. */
+	test_msg(&rc, "here", FERRY_RECEIPT_QUEUE, 6);
+	len = snprintf(line, sizeof(line),
+		       "ferry-receipt/1 acked 00112233445566778899aabbccddeeff "
+		       "far 1\n");
+	CU_ASSERT_EQUAL(store_put(st, &rc, line, (size_t)len), 0);
+	CU_ASSERT_EQUAL(
+	    store_status(st,
+			 (const uint8_t *)"\x00\x11\x22\x33"
+					  "\x44\x55\x66\x77\x88\x99\xaa"
+					  "\xbb\xcc\xdd\xee\xff",
+			 &ss),
+	    0);
+	CU_ASSERT_EQUAL(ss.nreceipts, 0);
+	test_msg(&rc, "here", FERRY_RECEIPT_QUEUE, 6);
+	CU_ASSERT_EQUAL(store_put(st, &rc, "garbage", 7), 0);
+	CU_ASSERT_EQUAL(store_queue_stats(st, FERRY_RECEIPT_QUEUE,
+					  &(struct store_queue_stats){0}),
+			FERRY_ENOTFOUND);
+}
+
+/* The receipt line parser: exact form only. */
+static void
+test_receipt_parse(void)
+{
+	static const char *bad[] = {
+	    "",
+	    "ferry-receipt/1 queued 00112233445566778899aabbccddeeff b 1",
+	    "ferry-receipt/2 queued 00112233445566778899aabbccddeeff b 1\n",
+	    "ferry-receipt/1 eaten 00112233445566778899aabbccddeeff b 1\n",
+	    "ferry-receipt/1 queued 00112233445566778899aabbccddeef b 1\n",
+	    "ferry-receipt/1 queued 00112233445566778899aabbccddeeff B 1\n",
+	    "ferry-receipt/1 queued 00112233445566778899aabbccddeeff b -1\n",
+	    "ferry-receipt/1 queued 00112233445566778899aabbccddeeff b 1\nx",
+	    "ferry-receipt/1 queued 00112233445566778899aabbccddeeff b x\n",
+	};
+	const char *good =
+	    "ferry-receipt/1 refused 00112233445566778899aabbccddeeff b-2 7\n";
+	uint8_t id[FERRY_ID_LEN];
+	char node[FERRY_NODE_MAX + 1];
+	unsigned ev;
+	int64_t at;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CU_ASSERT_EQUAL(receipt_parse((const uint8_t *)bad[i],
+					      strlen(bad[i]), &ev, id, node,
+					      &at),
+				FERRY_EINVAL);
+	CU_ASSERT_EQUAL_FATAL(receipt_parse((const uint8_t *)good, strlen(good),
+					    &ev, id, node, &at),
+			      0);
+	CU_ASSERT_EQUAL(ev, STORE_RCPT_REFUSED);
+	CU_ASSERT_STRING_EQUAL(node, "b-2");
+	CU_ASSERT_EQUAL(at, 7);
+	CU_ASSERT_EQUAL(id[15], 0xff);
+	/* an embedded NUL */
+	CU_ASSERT_EQUAL(
+	    receipt_parse((const uint8_t *)"ferry\0", 6, &ev, id, node, &at),
+	    FERRY_EINVAL);
+}
+
 static void
 add_suites(void)
 {
@@ -643,6 +806,8 @@ add_suites(void)
 	TEST_ADD(s, test_reopen_keeps_order_and_counters);
 	TEST_ADD(s, test_second_open_is_busy);
 	TEST_ADD(s, test_transient_message_accepted);
+	TEST_ADD(s, test_receipts_made_and_absorbed);
+	TEST_ADD(s, test_receipt_parse);
 }
 
 int
