@@ -780,6 +780,13 @@ link_start(const struct link_opts *o, struct link **out)
 	lk->on_local = o->on_local;
 	lk->arg = o->arg;
 	lk->max_message_bytes = pol->max_message_bytes;
+	lk->rekey_bytes = LINK_REKEY_BYTES;
+	{
+		/* For tests only: exercise Rekey() without sending 1 GiB. */
+		const char *e = getenv("FERRY_TEST_REKEY_BYTES");
+		if (e != NULL && strtoull(e, NULL, 10) >= 65536)
+			lk->rekey_bytes = strtoull(e, NULL, 10);
+	}
 	snprintf(lk->node, sizeof(lk->node), "%s", pol->node_name);
 	identity_node_id(identity_sign_pk(o->id), identity_kx_pk(o->id),
 			 lk->node_id);

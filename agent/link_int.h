@@ -38,6 +38,7 @@ struct link {
 	char node[FERRY_NODE_MAX + 1];
 	uint8_t node_id[IDENTITY_NODE_ID_LEN];
 	uint64_t max_message_bytes;
+	uint64_t rekey_bytes; /* LINK_REKEY_BYTES; tests may lower it */
 	struct lpeer *peers;
 	size_t npeers;
 	int lfd[POLICY_ENDPOINTS_MAX];

@@ -963,7 +963,7 @@ writer_main(void *arg)
 		}
 		/* Rekey on volume, record count or age (DESIGN.md 9). */
 		int rekey = 0;
-		if ((w.bytes_since_rekey >= LINK_REKEY_BYTES ||
+		if ((w.bytes_since_rekey >= s->lk->rekey_bytes ||
 		     w.records_since_rekey + 1 >= LINK_REKEY_RECORDS ||
 		     link_mono_ms() - w.rekey_mono >= LINK_REKEY_MS) &&
 		    hop_rbuf_room(&b) >= HOP_FRAME_HDR && !closing) {
@@ -986,6 +986,11 @@ writer_main(void *arg)
 				mark_dead(s, "rekey failed");
 				break;
 			}
+			log_info("peer %s: sending key renewed (Noise Rekey) "
+				 "after %llu bytes, %llu records",
+				 s->peer->cfg.name,
+				 (unsigned long long)w.bytes_since_rekey,
+				 (unsigned long long)w.records_since_rekey);
 			w.bytes_since_rekey = w.records_since_rekey = 0;
 			w.rekey_mono = link_mono_ms();
 		}
@@ -1047,7 +1052,10 @@ put_done(int result, void *arg)
 {
 	struct rx_put *p = arg;
 	struct session *s = p->s;
-	int ok = result == 0 || result == FERRY_EDUPLICATE;
+	/* EBUSY: the id's payload is being freed after an ack here, so it
+	 * was stored (and delivered) before: the peer may drop it. */
+	int ok =
+	    result == 0 || result == FERRY_EDUPLICATE || result == FERRY_EBUSY;
 
 	pthread_mutex_lock(&s->mu);
 	if (ok)

@@ -10,6 +10,11 @@
 . "$(dirname "$0")/lib.sh"
 
 T=$IT_TMP
+# Renew the sending keys every MiB, so the 5 MB message crosses several
+# Noise Rekey()s in both agents (normally every 1 GiB / 2^20 records /
+# 10 minutes).
+FERRY_TEST_REKEY_BYTES=1048576
+export FERRY_TEST_REKEY_BYTES
 make_node alpha "[limits]" "sweep_interval = 250ms"
 make_node beta "[limits]" "sweep_interval = 250ms"
 node_listen alpha "$(it_free_port)"
@@ -54,6 +59,9 @@ expect_eq "third (bulk)" "$("$FERRY" recv in)" bulk
 "$FERRY" recv big >"$T/big2" || it_fail "recv big"
 cmp -s "$T/big" "$T/big2" || it_fail "the 5 MB payload differs"
 it_ok "5 MB payload intact"
+grep -q 'sending key renewed' "$(node_log alpha)" ||
+	it_fail "alpha never renewed its sending key"
+it_ok "the payload crossed Noise Rekey()s"
 use_node alpha
 for id in "$id_urg" "$id_norm" "$id_bulk" "$id_big"; do
 	st=$("$FERRY" status "$id" --json) || it_fail "status $id"
