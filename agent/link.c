@@ -633,11 +633,74 @@ out:
 	return NULL;
 }
 
+/*
+ * Handshakes cost two X25519 operations each, so a source address gets at
+ * most LINK_HS_BURST of them, refilled at one per LINK_HS_EVERY_MS (a
+ * token bucket per address, for the last LINK_HS_SOURCES addresses seen;
+ * acceptor thread only).  A peer that reconnects normally never notices.
+ */
+#define LINK_HS_SOURCES	 256
+#define LINK_HS_BURST	 20.0
+#define LINK_HS_EVERY_MS 200.0
+
+struct hs_source {
+	uint8_t addr[16];
+	double tokens;
+	int64_t at;
+	int used;
+};
+
+static int
+hs_allowed(struct hs_source *tab, const struct sockaddr_storage *ss)
+{
+	uint8_t a[16] = {0};
+	struct hs_source *slot = NULL, *oldest = NULL;
+	int64_t now = link_mono_ms();
+
+	if (ss->ss_family == AF_INET)
+		memcpy(a, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	else if (ss->ss_family == AF_INET6)
+		memcpy(a, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+	for (size_t i = 0; i < LINK_HS_SOURCES; i++) {
+		struct hs_source *h = &tab[i];
+		if (h->used && memcmp(h->addr, a, sizeof(a)) == 0) {
+			slot = h;
+			break;
+		}
+		/* Otherwise reuse a free slot, or the least recent one. */
+		if (oldest == NULL ||
+		    (oldest->used && (!h->used || h->at < oldest->at)))
+			oldest = h;
+	}
+	if (slot == NULL) {
+		slot = oldest;
+		memcpy(slot->addr, a, sizeof(a));
+		slot->tokens = LINK_HS_BURST;
+		slot->at = now;
+		slot->used = 1;
+	}
+	slot->tokens += (double)(now - slot->at) / LINK_HS_EVERY_MS;
+	if (slot->tokens > LINK_HS_BURST)
+		slot->tokens = LINK_HS_BURST;
+	slot->at = now;
+	if (slot->tokens < 1.0)
+		return 0;
+	slot->tokens -= 1.0;
+	return 1;
+}
+
 static void *
 acceptor_main(void *arg)
 {
 	struct link *lk = arg;
 	struct pollfd pf[POLICY_ENDPOINTS_MAX + 1];
+	struct hs_source *sources = calloc(LINK_HS_SOURCES, sizeof(*sources));
+	int64_t last_warn = 0;
+
+	if (sources == NULL) {
+		log_error("listening: out of memory");
+		return NULL;
+	}
 
 	for (;;) {
 		size_t n = 0;
@@ -682,6 +745,24 @@ acceptor_main(void *arg)
 				lk->detached++;
 			}
 			pthread_mutex_unlock(&lk->mu);
+			if (!busy && !hs_allowed(sources, &ss)) {
+				char a[80];
+				sockaddr_text((struct sockaddr *)&ss, a,
+					      sizeof(a));
+				if (link_mono_ms() - last_warn > 10000) {
+					log_warn(
+					    "connection from %s: too many "
+					    "handshakes from this address; "
+					    "refusing it for a while",
+					    a);
+					last_warn = link_mono_ms();
+				}
+				pthread_mutex_lock(&lk->mu);
+				lk->handshakes--;
+				lk->detached--;
+				pthread_mutex_unlock(&lk->mu);
+				busy = 1;
+			}
 			if (busy) {
 				close(fd); /* handshake flood: shed load */
 				continue;
@@ -709,6 +790,7 @@ acceptor_main(void *arg)
 			pthread_attr_destroy(&at);
 		}
 	}
+	free(sources);
 	return NULL;
 }
 
