@@ -653,6 +653,11 @@ done_put(struct client *c, struct req_job *r)
 	    r->msg.priority);
 	if (strcmp(r->msg.dst_node, c->ag->pol.node_name) == 0)
 		notify_queue(c->ag, r->msg.dst_queue);
+	else if (policy_peer_find(&c->ag->pol, r->msg.dst_node) == NULL)
+		log_warn("message %s for %s/%s waits: no [peer %s] in "
+			 "ferry.conf (add one, then restart ferryd)",
+			 hex, r->msg.dst_node, r->msg.dst_queue,
+			 r->msg.dst_node);
 	else
 		link_kick(c->ag->link, r->msg.dst_node, r->msg.priority);
 	client_idle(c);
