@@ -44,3 +44,4 @@ include tests/integration/agent.mk
 include tests/integration/link.mk
 include tests/integration/link_faults.mk
 include tests/integration/link_kill.mk
+include tests/interop/link.mk

@@ -68,3 +68,24 @@ tests_fuzz_replay_hop_SOURCES = tests/fuzz/fuzz_hop.c tests/fuzz/replay.c
 tests_fuzz_replay_hop_LDADD = $(HOP_LIBS)
 TESTS += tests/fuzz/replay_hop.sh
 EXTRA_DIST += tests/fuzz/replay_hop.sh
+
+# What a listener parses from an unauthenticated caller: preamble, Noise
+# message 1, then the first records' hop frames (agent/link.c, session.c).
+# Seeds: scripts/gen-link-corpus (dissononce) writes tests/fuzz/corpus/link.
+if ENABLE_FUZZ
+noinst_PROGRAMS += tests/fuzz/fuzz_link
+# noise.c and hop.c are compiled into the target so that libFuzzer's
+# coverage and ASan see inside them (their libraries are built without).
+tests_fuzz_fuzz_link_SOURCES = tests/fuzz/fuzz_link.c transports/noise.c \
+	transports/hop.c tests/unit/noise_vectors.h
+tests_fuzz_fuzz_link_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
+tests_fuzz_fuzz_link_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_link_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_link_LDADD = lib/libferrycore.a $(SODIUM_LIBS)
+endif
+check_PROGRAMS += tests/fuzz/replay_link
+tests_fuzz_replay_link_SOURCES = tests/fuzz/fuzz_link.c tests/fuzz/replay.c \
+	tests/unit/noise_vectors.h
+tests_fuzz_replay_link_LDADD = $(NOISE_LIBS) $(HOP_LIBS)
+TESTS += tests/fuzz/replay_link.sh
+EXTRA_DIST += tests/fuzz/replay_link.sh scripts/gen-link-corpus

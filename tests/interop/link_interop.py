@@ -1,0 +1,515 @@
+#!/usr/bin/python3
+"""Live interop between a real ferryd and an independent Python peer.
+
+Starts ferryd for a node "beta" that listens on a free loopback port and
+knows one peer, "alpha", by a card this script computed itself from a
+random seed (tests/interop/hopwire.py: docs/identity.md in Python; the
+card must also be what `ferry keygen` prints for that seed).  Then the
+Python side, using Debian's python3-dissononce for Noise and none of
+ferry's C code, talks to ferryd over TCP as docs/hop.md and docs/noise.md
+describe the wire:
+
+1. message 1 sealed for another node's key: ferryd closes without
+   message 2;
+2. a caller whose key no [peer] section holds: closed without message 2;
+3. the right keys but a HELLO naming another node: closed without a
+   HELLO back;
+4. the real session: preamble, IK handshake as initiator against beta's
+   key from its card, our HELLO (node alpha), ferryd's HELLO (node beta,
+   version 1), KEEPALIVEs both ways, a REKEY (the Python side's sending
+   cipher rekeys, ferryd's receiving one must follow), then two messages
+   for beta/in, each MSG + CHUNK(s) + END with the BLAKE2b-256 of its
+   payload: a small one in one record (kept in memory by ferryd) and a
+   300 KiB one over five records (streamed to a store writer); ferryd
+   must send a CUSTODY frame naming each; then CLOSE, and ferryd hangs
+   up;
+5. `ferry recv in` on beta gives both payloads back, byte for byte, with
+   alpha as their source;
+6. ferryd stops cleanly on SIGTERM.
+
+Exit 0 (pass), 1 (fail), 77 (skip: python3-dissononce missing) or 99
+(harness error), as automake expects.
+
+    top_builddir=BUILD tests/interop/link_interop.py
+"""
+
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+try:
+    import hopwire as hw
+except ImportError as e:
+    print("link_interop: %s (python3-dissononce missing?): skipped" % e)
+    sys.exit(77)
+
+QUEUE = "in"
+OUR_KEEPALIVE_MS = 6000  # ferryd then declares us dead after 6 s of silence
+STEP_SECS = 10           # the longest any single step may take
+
+
+class Fail(Exception):
+    """ferryd did not do what the documents say."""
+
+
+class Harness(Exception):
+    """The test could not run (not built, cannot start ferryd, ...)."""
+
+
+def check(cond, what):
+    if not cond:
+        raise Fail(what)
+
+
+def note(text):
+    print("# " + text)
+
+
+def ok(text):
+    print("ok - " + text)
+
+
+# ------------------------------------------------------------ the agent
+
+class Agent:
+    """ferryd for node beta in a private directory, plus `ferry` on it."""
+
+    def __init__(self, tmp):
+        builddir = os.environ.get("top_builddir", ".")
+        self.ferryd = os.path.join(builddir, "agent", "ferryd")
+        self.ferry = os.path.join(builddir, "cli", "ferry")
+        for exe in (self.ferryd, self.ferry):
+            if not os.access(exe, os.X_OK):
+                raise Harness("%s is not built (make, or set top_builddir)"
+                              % exe)
+        self.tmp = tmp
+        self.dir = os.path.join(tmp, "beta")
+        self.conf = os.path.join(self.dir, "ferry.conf")
+        self.log = os.path.join(self.dir, "log")
+        self.sock = os.path.join(self.dir, "ferry.sock")
+        self.proc = None
+        self.port = None
+        self.sock_dir = None  # a short directory for the socket, if used
+
+    def run(self, args, check_rc=True):
+        """Run `ferry ARGS` on beta's socket; its stdout."""
+        env = dict(os.environ, FERRY_SOCKET=self.sock, LC_ALL="C")
+        p = subprocess.run([self.ferry] + args, env=env, timeout=60,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if check_rc and p.returncode != 0:
+            raise Harness("ferry %s: exit %d: %s" % (
+                " ".join(args), p.returncode,
+                p.stderr.decode(errors="replace").strip()))
+        return p.stdout.decode()
+
+    def init(self, alpha_card):
+        """ferry init beta; listen on a free port; trust alpha's card."""
+        self.run(["init", "--dir", self.dir, "--name", "beta"])
+        self.port = free_port()
+        lines = ["[node]", "listen = 127.0.0.1:%d" % self.port]
+        if len(self.sock) > 100:  # too long for a Unix socket address
+            self.sock_dir = tempfile.mkdtemp(prefix="ferry-s.", dir="/tmp")
+            self.sock = os.path.join(self.sock_dir, "beta.sock")
+            lines.append("socket = %s" % self.sock)
+        lines += ["[peer alpha]", "key = %s" % alpha_card]
+        with open(self.conf, "a") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def card(self):
+        out = json.loads(self.run(["keygen", "--dir", self.dir, "--json"]))
+        return out["card"]
+
+    def start(self):
+        """Start ferryd and wait until it answers `ferry info` (10 s)."""
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen([self.ferryd, "-c", self.conf],
+                                         stdout=log, stderr=log)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise Harness("ferryd exited with %d: %s" %
+                              (self.proc.returncode, self.tail(5)))
+            p = subprocess.run([self.ferry, "--socket", self.sock, "info"],
+                               stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+            if p.returncode == 0:
+                return
+            time.sleep(0.1)
+        raise Harness("ferryd did not answer within 10 s: " + self.tail(5))
+
+    def stop(self):
+        """SIGTERM; ferryd must be gone within 10 s, with status 0."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            raise Fail("ferryd still runs 10 s after SIGTERM")
+        check(rc == 0, "ferryd exited with %d after SIGTERM" % rc)
+
+    def kill(self):
+        """At exit: no ferryd left behind, no socket directory either."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.sock_dir is not None:
+            shutil.rmtree(self.sock_dir, ignore_errors=True)
+
+    def tail(self, n):
+        try:
+            with open(self.log, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+
+def free_port():
+    """A loopback TCP port that was free a moment ago."""
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+# ------------------------------------------------------- one connection
+
+class Conn:
+    """One TCP connection to ferryd, as caller; Noise on the Python side."""
+
+    def __init__(self, port):
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                self.s = socket.create_connection(("127.0.0.1", port), 5)
+                break
+            except ConnectionRefusedError:
+                if time.monotonic() > deadline:
+                    raise Harness("ferryd does not accept on port %d" % port)
+                time.sleep(0.1)
+        self.buf = b""
+        self.tx = self.rx = None
+        self.last_tx = time.monotonic()
+
+    def close(self):
+        self.s.close()
+
+    # --- bytes
+
+    def send(self, data):
+        self.s.sendall(data)
+        self.last_tx = time.monotonic()
+
+    def fill(self, n, deadline):
+        """Until n bytes are buffered: True, False at the deadline (the
+        bytes read so far stay buffered); EOFError if ferryd hung up."""
+        while len(self.buf) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.s.settimeout(min(left, 0.5))
+            try:
+                data = self.s.recv(65536)
+            except socket.timeout:
+                continue
+            if not data:
+                raise EOFError("ferryd closed the connection")
+            self.buf += data
+        return True
+
+    def take(self, n):
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def wait_eof(self, secs):
+        """Read until ferryd hangs up; every byte it sent meanwhile."""
+        got, deadline = b"", time.monotonic() + secs
+        self.s.settimeout(secs)
+        while True:
+            check(time.monotonic() < deadline,
+                  "ferryd kept the connection open for %d s" % secs)
+            try:
+                data = self.s.recv(65536)
+            except socket.timeout:
+                continue
+            except ConnectionResetError:
+                return got  # a close with unread data may reset
+            if not data:
+                return got
+            got += data
+
+    # --- Noise
+
+    def handshake(self, me, responder_pk):
+        """Preamble, message 1 and message 2; the split ciphers."""
+        hs = hw.initiator(me, responder_pk)
+        m1, _ = hw.write_msg(hs)
+        check(len(m1) == hw.MSG1_LEN, "dissononce wrote %d bytes" % len(m1))
+        self.send(hw.PREAMBLE + hw.u16(m1))
+        deadline = time.monotonic() + STEP_SECS
+        if not self.fill(2, deadline):
+            raise Fail("no message 2 within %d s" % STEP_SECS)
+        n = int.from_bytes(self.take(2), "big")
+        check(n == hw.MSG2_LEN, "message 2 is announced as %d bytes, "
+              "not %d" % (n, hw.MSG2_LEN))
+        check(self.fill(n, deadline), "message 2 cut short")
+        c1, c2 = hs.read_message(self.take(n), bytearray())
+        self.tx, self.rx = c1, c2  # the initiator sends with c1
+        return hs.symmetricstate.get_handshake_hash()
+
+    def send_record(self, plain):
+        check(0 < len(plain) <= hw.PLAIN_MAX, "record of %d bytes" %
+              len(plain))
+        self.send(hw.u16(self.tx.encrypt_with_ad(b"", plain)))
+
+    def recv_record(self, deadline):
+        """The next decrypted record, or None at the deadline."""
+        if not self.fill(2, deadline):
+            return None
+        n = int.from_bytes(self.buf[:2], "big")
+        check(n >= hw.TAG_LEN + 1, "record of %d bytes" % n)
+        if not self.fill(2 + n, deadline):
+            return None
+        self.take(2)
+        try:
+            return self.rx.decrypt_with_ad(b"", self.take(n))
+        except Exception as e:  # dissononce raises cryptography's errors
+            raise Fail("a record from ferryd does not decrypt: %r" % e)
+
+    def frames_until(self, done, what, secs=STEP_SECS):
+        """Read records, sending an empty KEEPALIVE whenever we have been
+        silent for a second, until done(frames so far) is true; the list
+        of (type, body) frames read."""
+        got, deadline = [], time.monotonic() + secs
+        while not done(got):
+            if time.monotonic() - self.last_tx > 1:
+                self.send_record(hw.keepalive())
+            rec = self.recv_record(min(deadline, time.monotonic() + 0.5))
+            if rec is None:
+                check(time.monotonic() < deadline,
+                      "no %s from ferryd within %d s (got %s)" %
+                      (what, secs, names(got)))
+                continue
+            try:
+                got += hw.frames(rec)
+            except ValueError as e:
+                raise Fail("ferryd sent a malformed record: %s" % e)
+        return got
+
+
+def names(frames):
+    return [hw.TYPE_NAMES.get(t, "type %d" % t) for t, _ in frames]
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+# ------------------------------------------------------------ the cases
+
+def refused_before_msg2(agent, me, responder_pk, what):
+    """Message 1 that ferryd must not answer: it closes, sending nothing."""
+    c = Conn(agent.port)
+    try:
+        hs = hw.initiator(me, responder_pk)
+        m1, _ = hw.write_msg(hs)
+        t0 = time.monotonic()
+        c.send(hw.PREAMBLE + hw.u16(m1))
+        got = c.wait_eof(STEP_SECS + 5)
+        check(got == b"", "%s: ferryd answered %d bytes (%s...)" %
+              (what, len(got), got[:8].hex()))
+        # The handshake deadline is 10 s: a refusal comes well before.
+        secs = time.monotonic() - t0
+        check(secs < 5, "%s: closed only after %.1f s" % (what, secs))
+    finally:
+        c.close()
+    ok("%s: closed without message 2" % what)
+
+
+def refused_hello(agent, alpha, beta_pk):
+    """The right keys, but our HELLO names another node."""
+    c = Conn(agent.port)
+    try:
+        c.handshake(alpha.kx, beta_pk)
+        c.send_record(hw.hello("gamma", keepalive_ms=OUR_KEEPALIVE_MS,
+                               clock_ms=now_ms()))
+        got = c.wait_eof(STEP_SECS)
+        check(got == b"", "HELLO from \"gamma\" with alpha's key: ferryd "
+              "answered %d bytes" % len(got))
+    finally:
+        c.close()
+    ok("HELLO naming gamma with alpha's key: closed without a HELLO back")
+
+
+def session(agent, alpha, beta_pk, payloads):
+    """The real session; the ids ferryd took custody of."""
+    c = Conn(agent.port)
+    try:
+        c.handshake(alpha.kx, beta_pk)
+        ok("IK handshake with ferryd (dissononce initiator, beta's key "
+           "from its card)")
+
+        # The caller speaks first: a record holding our HELLO alone.
+        c.send_record(hw.hello("alpha", keepalive_ms=OUR_KEEPALIVE_MS,
+                               clock_ms=now_ms()))
+        first = c.recv_record(time.monotonic() + STEP_SECS)
+        check(first is not None, "no HELLO from ferryd within %d s" %
+              STEP_SECS)
+        fr = hw.frames(first)
+        check(len(fr) >= 1 and fr[0][0] == hw.HELLO,
+              "ferryd's first record is %s, not a HELLO" % names(fr))
+        h = hw.parse_hello(fr[0][1])
+        check(h["version"] == 1, "HELLO version %d" % h["version"])
+        check(h["node"] == "beta", "HELLO node %r" % h["node"])
+        check(1024 <= h["max_record"], "HELLO max_record %d" %
+              h["max_record"])
+        check(h["keepalive_ms"] <= 3600000, "HELLO keepalive_ms %d" %
+              h["keepalive_ms"])
+        check(abs(h["clock_ms"] - now_ms()) < 60000,
+              "HELLO clock_ms is %d ms off" % (h["clock_ms"] - now_ms()))
+        ok("ferryd's HELLO: %s" % h)
+        plain_max = min(h["max_record"], hw.RECORD_MAX) - hw.TAG_LEN
+
+        # KEEPALIVE both ways: ours with a clock, then one of ferryd's
+        # (with the negotiated 6 s it sends one after 2 s of silence).
+        c.send_record(hw.keepalive(now_ms()))
+        t0 = time.monotonic()
+        got = c.frames_until(lambda f: hw.KEEPALIVE in [t for t, _ in f],
+                             "KEEPALIVE")
+        ka = [b for t, b in got if t == hw.KEEPALIVE][0]
+        check(len(ka) in (0, 8), "KEEPALIVE of %d bytes" % len(ka))
+        if len(ka) == 8:
+            skew = int.from_bytes(ka, "big", signed=True) - now_ms()
+            check(abs(skew) < 60000, "KEEPALIVE clock %d ms off" % skew)
+        ok("KEEPALIVE both ways (ferryd's after %.1f s, %d-byte body)" %
+           (time.monotonic() - t0, len(ka)))
+
+        # REKEY: the rest of what we send is under the new key.
+        c.send_record(hw.rekey())
+        c.tx.rekey()
+
+        # The messages; CUSTODY must name each once it is durable.
+        ids = []
+        for payload in payloads:
+            msg_id = os.urandom(16)
+            ids.append(msg_id)
+            recs = hw.message_records(msg_id, "alpha", "beta", QUEUE,
+                                      payload, plain_max,
+                                      created_ms=now_ms())
+            for rec in recs:
+                c.send_record(rec)
+            note("sent %d bytes for beta/%s (id %s) in %d record(s)" %
+                 (len(payload), QUEUE, msg_id.hex(), len(recs)))
+
+        def custody_ids(frames):
+            """Ids in CUSTODY frames; nothing but CUSTODY, KEEPALIVE and
+            RESUME may come from a receiver that accepts everything."""
+            held = set()
+            for t, body in frames:
+                check(t in (hw.CUSTODY, hw.KEEPALIVE, hw.RESUME),
+                      "ferryd sent %s while receiving" % names([(t, 0)]))
+                if t == hw.CUSTODY:
+                    held.update(hw.parse_custody(body))
+            return held
+
+        got = c.frames_until(lambda f: set(ids) <= custody_ids(f),
+                             "CUSTODY for both messages")
+        check(custody_ids(got) == set(ids), "CUSTODY for unknown ids")
+        ok("CUSTODY for both messages (after a REKEY of our sending key)")
+
+        # The last frame: CLOSE; ferryd hangs up.
+        c.send_record(hw.close(0, "interop done"))
+        c.wait_eof(STEP_SECS)
+        ok("CLOSE: ferryd hung up")
+        return ids
+    finally:
+        c.close()
+
+
+def delivered(agent, ids, payloads):
+    """`ferry recv in` on beta gives each payload, from alpha."""
+    out = agent.run(["recv", QUEUE, "--count", "0", "--json"])
+    got = {}
+    for line in out.splitlines():
+        m = json.loads(line)
+        got[m["id"]] = m
+    check(sorted(got) == sorted(i.hex() for i in ids),
+          "ferry recv %s gave ids %s" % (QUEUE, sorted(got)))
+    for msg_id, payload in zip(ids, payloads):
+        m = got[msg_id.hex()]
+        check(base64.b64decode(m["payload_b64"]) == payload,
+              "the payload of %s differs" % msg_id.hex())
+        check(m.get("src") == "alpha", "message %s comes from %r" %
+              (msg_id.hex(), m.get("src")))
+    ok("ferry recv %s: both payloads arrived intact (%s bytes)" %
+       (QUEUE, " and ".join(str(len(p)) for p in payloads)))
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="ferry-li.")
+    agent = None
+    try:
+        agent = Agent(tmp)
+        # alpha: known to beta, its card computed here from a seed ...
+        alpha = hw.Identity(os.urandom(32))
+        # ... and the same card from ferry's C code for that seed.
+        idir = os.path.join(tmp, "alpha", "identity")
+        os.makedirs(idir, mode=0o700)
+        fd = os.open(os.path.join(idir, "secret"),
+                     os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, alpha.seed)
+        os.close(fd)
+        out = json.loads(agent.run(["keygen", "--dir",
+                                    os.path.join(tmp, "alpha"), "--json"]))
+        check(out["card"] == alpha.card(),
+              "ferry keygen prints %s for a seed whose card is %s" %
+              (out["card"], alpha.card()))
+        ok("the card of a random seed: the same in Python and C")
+
+        agent.init(alpha.card())
+        _, beta_pk = hw.parse_card(agent.card())
+        agent.start()
+        note("ferryd for beta listens on 127.0.0.1:%d" % agent.port)
+
+        stranger = hw.Identity(os.urandom(32))
+        refused_before_msg2(agent, alpha.kx, stranger.kx_pk,
+                            "message 1 sealed for another node")
+        refused_before_msg2(agent, stranger.kx, beta_pk,
+                            "a caller no [peer] section knows")
+        refused_hello(agent, alpha, beta_pk)
+
+        payloads = [os.urandom(1000), os.urandom(300 * 1024)]
+        ids = session(agent, alpha, beta_pk, payloads)
+        delivered(agent, ids, payloads)
+        agent.stop()
+        ok("ferryd stopped on SIGTERM")
+        print("link_interop: PASS")
+        return 0
+    except (Fail, AssertionError, EOFError, ValueError, ConnectionError) as e:
+        if isinstance(e, ConnectionError):
+            e = "ferryd dropped the connection (%s)" % e
+        print("link_interop: FAIL: %s" % e)
+        print("--- last lines of beta's log\n" + agent.tail(25))
+        return 1
+    except (Harness, OSError, subprocess.SubprocessError) as e:
+        print("link_interop: harness error: %s" % e)
+        if agent is not None:
+            print("--- last lines of beta's log\n" + agent.tail(25))
+        return 99
+    finally:
+        if agent is not None:
+            agent.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
