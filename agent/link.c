@@ -355,8 +355,9 @@ handshake_accept(struct session *s)
 		char b32[64];
 		if (base32_encode(rs, sizeof(rs), b32, sizeof(b32)) < 0)
 			snprintf(b32, sizeof(b32), "?");
-		log_warn("connection from %s: unknown key %s (no [peer] "
-			 "section has it): refused before any message; add "
+		log_warn("connection from %s: unknown hop key %s (no [peer] "
+			 "section has its card; `ferry info` on a node shows "
+			 "its hop key): refused before any message; add "
 			 "the peer's card to ferry.conf to trust it",
 			 s->addr, b32);
 		noise_hs_free(hs);

@@ -10,6 +10,8 @@
 #include <getopt.h>
 
 #include "cli/cli.h"
+#include "transports/base32.h"
+#include "transports/identity.h"
 
 static int info_run(struct cli_ctx *ctx, int argc, char **argv);
 
@@ -31,8 +33,17 @@ void
 info_print(const struct cli_ctx *ctx, const struct ferry_node_info *ni,
 	   int json, int full)
 {
-	char bytes[CLI_FMT_MAX], out_bytes[CLI_FMT_MAX];
+	char bytes[CLI_FMT_MAX], out_bytes[CLI_FMT_MAX], hop_key[64] = "";
+	char err[128];
+	uint8_t sign_pk[IDENTITY_PK_LEN], kx_pk[IDENTITY_PK_LEN];
 	struct cli_json j;
+
+	/* The X25519 key peers see in the handshake, in the form ferryd
+	 * logs when it refuses an unknown one. */
+	if (identity_card_parse(ni->card, sign_pk, kx_pk, err, sizeof(err)) !=
+		0 ||
+	    base32_encode(kx_pk, sizeof(kx_pk), hop_key, sizeof(hop_key)) < 0)
+		snprintf(hop_key, sizeof(hop_key), "?");
 
 	if (json) {
 		cli_json_begin(&j, stdout);
@@ -40,6 +51,7 @@ info_print(const struct cli_ctx *ctx, const struct ferry_node_info *ni,
 		if (full) {
 			cli_json_str(&j, "fingerprint", ni->fingerprint);
 			cli_json_str(&j, "card", ni->card);
+			cli_json_str(&j, "hop_key", hop_key);
 			cli_json_u64(&j, "protocol", ni->version);
 			cli_json_str(&j, "version", PACKAGE_VERSION);
 			cli_json_str(&j, "socket", cli_socket_path(ctx));
@@ -57,6 +69,7 @@ info_print(const struct cli_ctx *ctx, const struct ferry_node_info *ni,
 	if (full) {
 		printf("fingerprint  %s\n", ni->fingerprint);
 		printf("card         %s\n", ni->card);
+		printf("hop key      %s\n", hop_key);
 		printf("protocol     %lu\n", (unsigned long)ni->version);
 		printf("version      ferry %s\n", PACKAGE_VERSION);
 		printf("socket       %s\n", cli_socket_path(ctx));
