@@ -292,6 +292,7 @@ struct wrstate {
 	uint8_t *ct; /* 2 + HOP_RECORD_MAX */
 	uint64_t bytes_since_rekey, records_since_rekey;
 	int64_t rekey_mono;
+	int64_t start_mono;
 	double tokens;
 	int64_t tokens_mono;
 };
@@ -814,7 +815,7 @@ writer_main(void *arg)
 
 	memset(&w, 0, sizeof(w));
 	w.ct = malloc(2 + HOP_RECORD_MAX);
-	w.rekey_mono = w.tokens_mono = link_mono_ms();
+	w.rekey_mono = w.tokens_mono = w.start_mono = link_mono_ms();
 	if (sd != NULL)
 		sd->tmp = malloc(HOP_PLAIN_MAX);
 	if (sd == NULL || plain == NULL || w.ct == NULL || sd->tmp == NULL) {
@@ -858,6 +859,15 @@ writer_main(void *arg)
 		npref = s->npeer_refuse;
 		memcpy(pref, s->peer_refuse, npref * sizeof(pref[0]));
 		s->npeer_refuse = 0;
+		/* A fresh handshake (new ephemeral keys) every 24 hours: the
+		 * caller closes and dials again at once. */
+		if (s->initiator && !s->want_close &&
+		    link_mono_ms() - w.start_mono >= LINK_SESSION_MAX_MS) {
+			s->want_close = 1;
+			s->close_code = HOP_CLOSE_NORMAL;
+			snprintf(s->close_text, sizeof(s->close_text),
+				 "24 hours old: new handshake");
+		}
 		kick = s->kick;
 		kick_prio = s->kick_prio;
 		s->kick = 0;
