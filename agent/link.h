@@ -39,6 +39,7 @@
 #define LINK_REKEY_BYTES    (1ull << 30)
 #define LINK_REKEY_RECORDS  (1ull << 20)
 #define LINK_REKEY_MS	    (10 * 60 * 1000)
+#define LINK_TTL_MAX_MS	    (100ULL * 366 * 24 * 3600 * 1000) /* longer: never */
 #define LINK_SESSION_MAX_MS (24LL * 3600 * 1000) /* then a new handshake */
 
 struct link;

@@ -1246,8 +1246,11 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 	}
 	r->used = 1;
 	r->msg = hm.msg;
-	r->msg.expires_ms =
-	    hm.ttl_ms != 0 ? link_now_ms() + (int64_t)hm.ttl_ms : 0;
+	/* A TTL beyond LINK_TTL_MAX_MS (a century) means "never": no clock
+	 * arithmetic may overflow on a peer's number. */
+	r->msg.expires_ms = hm.ttl_ms != 0 && hm.ttl_ms <= LINK_TTL_MAX_MS
+				? link_now_ms() + (int64_t)hm.ttl_ms
+				: 0;
 	if (strcmp(hm.msg.dst_node, s->lk->node) != 0) {
 		r->skipping = 1;
 		send_refuse(s, hm.msg.id, HOP_REFUSE_NO_ROUTE, 0);
