@@ -471,8 +471,9 @@ static int
 queued_for(struct link *lk, const char *name)
 {
 	struct any_ctx c = {name, 0};
+	struct store_out_pos pos = {{0}, 0};
 
-	if (store_out_browse(lk->st, 0, any_for, &c) != 0)
+	if (store_out_scan(lk->st, name, &pos, 1, any_for, &c) != 0)
 		return 1; /* when in doubt, dial */
 	return c.found;
 }

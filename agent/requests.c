@@ -1395,7 +1395,7 @@ count_for_peer(const struct store_msg_info *i, void *arg)
 }
 
 /* Pool thread: the link's snapshot, and what waits for each peer (a walk
- * of the outbound side: its cost grows with the backlog). */
+ * of each peer's part of the outbound side). */
 static int
 peers_gather(struct store *st, struct req_job *r)
 {
@@ -1410,7 +1410,14 @@ peers_gather(struct store *st, struct req_job *r)
 		return FERRY_ENOMEM;
 	n = link_peers(r->ag->link, r->peers, n);
 	r->npeers = n;
-	return store_out_browse(st, 0, count_for_peer, r);
+	for (size_t i = 0; i < n; i++) {
+		struct store_out_pos pos = {{0}, 0};
+		int rc = store_out_scan(st, r->peers[i].name, &pos, 0,
+					count_for_peer, r);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
 }
 
 static void

@@ -467,7 +467,8 @@ refill(struct sender *sd)
 	int rc;
 
 	sd->ncand = sd->icand = 0;
-	rc = store_out_scan(sd->s->lk->st, &sd->pos, 0, scan_one, &c);
+	rc = store_out_scan(sd->s->lk->st, sd->s->peer->cfg.name, &sd->pos, 0,
+			    scan_one, &c);
 	if (rc != 0)
 		return rc;
 	sd->exhausted = sd->ncand == 0;
@@ -887,9 +888,11 @@ writer_main(void *arg)
 			/* New messages: look again; a more urgent one than
 			 * the scan position restarts the scan there. */
 			sd->exhausted = 0;
-			if (kick_prio >= 0 && sd->pos.len != 0 &&
-			    FERRY_PRIO_MAX - kick_prio < sd->pos.key[0]) {
+			if (kick_prio >= 0 &&
+			    store_out_pos_behind(&sd->pos, s->peer->cfg.name,
+						 (unsigned)kick_prio)) {
 				store_out_pos_priority(&sd->pos,
+						       s->peer->cfg.name,
 						       (unsigned)kick_prio);
 				sd->ncand = sd->icand = 0;
 			}

@@ -132,6 +132,12 @@ msg_pos_add(struct store *st, struct store_ctx *cx, const struct store_hdr *h)
 	else
 		rc = store_db_put(db, cx->txn, k, klen, h->info.msg.id,
 				  FERRY_ID_LEN);
+	if (rc == 0 && db == st->oidx) {
+		klen = rec_qkey(k, h->info.msg.dst_node, h->info.msg.priority,
+				h->seq);
+		rc = store_db_put(st->ondx, cx->txn, k, klen, h->info.msg.id,
+				  FERRY_ID_LEN);
+	}
 	if (rc != 0)
 		return store_dberr(cx, rc, "writing a queue index");
 	return 0;
@@ -145,6 +151,11 @@ msg_pos_del(struct store *st, struct store_ctx *cx, const struct store_hdr *h)
 	DB *db = pos_key(st, h, k, &klen);
 	int rc = store_db_del(db, cx->txn, k, klen);
 
+	if ((rc == 0 || rc == DB_NOTFOUND) && db == st->oidx) {
+		klen = rec_qkey(k, h->info.msg.dst_node, h->info.msg.priority,
+				h->seq);
+		rc = store_db_del(st->ondx, cx->txn, k, klen);
+	}
 	if (rc != 0 && rc != DB_NOTFOUND)
 		return store_dberr(cx, rc, "updating a queue index");
 	return 0;

@@ -845,7 +845,7 @@ store_free(struct store *st)
 		      &st->lidx,     &st->oidx,	   &st->eidx,
 		      &st->seen,     &st->seenx,   &st->queues,
 		      &st->partials, &st->garbage, &st->quarantine,
-		      &st->receipts, &st->meta};
+		      &st->receipts, &st->ondx,	   &st->meta};
 
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
 		if (*dbs[i] != NULL)
@@ -1000,9 +1000,12 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 	    (rc = db_open(st, &st->partials, "partials.db", 0)) != 0 ||
 	    (rc = db_open(st, &st->garbage, "garbage.db", 0)) != 0 ||
 	    (rc = db_open(st, &st->quarantine, "quarantine.db", 0)) != 0 ||
-	    (rc = db_open(st, &st->receipts, "receipts.db", 0)) != 0)
+	    (rc = db_open(st, &st->receipts, "receipts.db", 0)) != 0 ||
+	    (rc = db_open(st, &st->ondx, "ondx.db", 0)) != 0)
 		goto dbfail;
 	if ((rc = meta_load(st)) != 0)
+		goto dbfail;
+	if ((rc = ondx_build(st)) != 0)
 		goto dbfail;
 	{
 		/* Lease tokens start at a random odd number, so a token from
@@ -1417,22 +1420,106 @@ store_out_browse(struct store *st, size_t limit, store_browse_fn fn, void *arg)
 }
 
 int
-store_out_scan(struct store *st, struct store_out_pos *pos, size_t limit,
-	       store_browse_fn fn, void *arg)
+store_out_scan(struct store *st, const char *node, struct store_out_pos *pos,
+	       size_t limit, store_browse_fn fn, void *arg)
 {
-	if (pos == NULL)
+	uint8_t prefix[STORE_QKEY_MAX];
+
+	if (pos == NULL || node == NULL || !ferry_node_name_valid(node))
 		return FERRY_EINVAL;
-	return index_walk(st, st->oidx, NULL, 0, limit, fn, arg, pos);
+	return index_walk(st, st->ondx, prefix, rec_qprefix(prefix, node),
+			  limit, fn, arg, pos);
 }
 
-void
-store_out_pos_priority(struct store_out_pos *pos, unsigned prio)
+int
+store_out_pos_behind(const struct store_out_pos *pos, const char *node,
+		     unsigned prio)
 {
-	/* oidx keys begin with 7 - priority (store_int.h). */
-	pos->key[0] =
+	size_t n = strnlen(node, FERRY_NODE_MAX);
+
+	if (pos->len < n + 2 || memcmp(pos->key, node, n) != 0)
+		return 0; /* at the start */
+	return pos->key[n + 1] > (uint8_t)(FERRY_PRIO_MAX - prio);
+}
+
+/*
+ * A store written before ondx existed has outbound messages only in oidx:
+ * fill ondx from them, in one transaction, at open.  Nothing to do when
+ * ondx has entries or oidx has none.
+ */
+int
+ondx_build(struct store *st)
+{
+	DB_TXN *t = NULL;
+	DBC *c = NULL;
+	DBT k, v;
+	uint8_t kb[16], vb[FERRY_ID_LEN];
+	int rc;
+
+	memset(&k, 0, sizeof(k));
+	memset(&v, 0, sizeof(v));
+	rc = st->ondx->cursor(st->ondx, NULL, &c, 0);
+	if (rc == 0) {
+		rc = c->get(c, &k, &v, DB_FIRST);
+		(void)c->close(c);
+		c = NULL;
+	}
+	if (rc == 0)
+		return 0; /* built */
+	if (rc != DB_NOTFOUND)
+		return rc;
+	if ((rc = st->env->txn_begin(st->env, NULL, &t, 0)) != 0)
+		return rc;
+	if ((rc = st->oidx->cursor(st->oidx, t, &c, 0)) != 0)
+		goto out;
+	k.data = kb;
+	k.ulen = sizeof(kb);
+	k.flags = DB_DBT_USERMEM;
+	v.data = vb;
+	v.ulen = sizeof(vb);
+	v.flags = DB_DBT_USERMEM;
+	for (rc = c->get(c, &k, &v, DB_FIRST); rc == 0;
+	     rc = c->get(c, &k, &v, DB_NEXT)) {
+		uint8_t hb[STORE_HDR_MAX], key[STORE_QKEY_MAX];
+		struct store_hdr h;
+		size_t hn, kl;
+		if (v.size != FERRY_ID_LEN)
+			continue;
+		if (store_db_get(st->msgs, t, vb, FERRY_ID_LEN, hb, sizeof(hb),
+				 &hn, 0) != 0 ||
+		    rec_hdr_decode(hb, hn, &h, NULL, NULL) != 0)
+			continue; /* damaged: the sweep quarantines it */
+		kl = rec_qkey(key, h.info.msg.dst_node, h.info.msg.priority,
+			      h.seq);
+		if ((rc = store_db_put(st->ondx, t, key, kl, vb,
+				       FERRY_ID_LEN)) != 0)
+			break;
+	}
+	if (rc == DB_NOTFOUND)
+		rc = 0;
+out:
+	if (c != NULL)
+		(void)c->close(c);
+	if (rc == 0)
+		rc = t->commit(t, 0);
+	else
+		(void)t->abort(t);
+	return rc;
+}
+
+/* ondx keys are node . 0 . (7 - priority) . be64 seq (store_int.h). */
+void
+store_out_pos_priority(struct store_out_pos *pos, const char *node,
+		       unsigned prio)
+{
+	size_t n = strnlen(node, FERRY_NODE_MAX);
+
+	memcpy(pos->key, node, n);
+	pos->key[n] = 0;
+	pos->key[n + 1] =
 	    (uint8_t)(FERRY_PRIO_MAX -
 		      (prio > FERRY_PRIO_MAX ? FERRY_PRIO_MAX : prio));
-	pos->len = 1;
+	pos->len = n + 2;
 }
 
 int

@@ -249,17 +249,24 @@ FERRY_MUST_CHECK int store_out_browse(struct store *st, size_t limit,
  * beginning.  store_out_pos_priority moves it to the first message of a
  * priority (a more urgent message arrived).
  */
-#define STORE_OUT_POS_MAX 16
+#define STORE_OUT_POS_MAX (FERRY_NODE_MAX + 1 + 1 + 8)
 struct store_out_pos {
 	uint8_t key[STORE_OUT_POS_MAX];
 	size_t len;
 };
-/* As store_out_browse, from just after pos; pos follows each message
- * handed to fn. */
-FERRY_MUST_CHECK int store_out_scan(struct store *st, struct store_out_pos *pos,
-				    size_t limit, store_browse_fn fn,
-				    void *arg);
-void store_out_pos_priority(struct store_out_pos *pos, unsigned prio);
+/* The messages for node, in forwarding order, from just after pos; pos
+ * follows each message handed to fn.  Its cost is the messages for node
+ * it walks, whatever waits for other nodes. */
+FERRY_MUST_CHECK int store_out_scan(struct store *st, const char *node,
+				    struct store_out_pos *pos, size_t limit,
+				    store_browse_fn fn, void *arg);
+/* Move pos to the first message of priority prio for node. */
+void store_out_pos_priority(struct store_out_pos *pos, const char *node,
+			    unsigned prio);
+/* Has a scan at pos gone past where messages of prio for node start?
+ * (Then a new one of that priority would be missed: move back.) */
+int store_out_pos_behind(const struct store_out_pos *pos, const char *node,
+			 unsigned prio);
 
 /* Mark id as being sent to peer (STORE_INFLIGHT); FERRY_ESTATE if it is
  * in flight to another peer already. */

@@ -8,6 +8,8 @@
  *   qidx      queue . 0 . (7 - prio) . be64 seq -> id   (available msgs)
  *   lidx      be64 lease_until . id -> ""               (leased msgs)
  *   oidx      (7 - prio) . be64 seq -> id               (outbound msgs)
+ *   ondx      dst_node . 0 . (7 - prio) . be64 seq -> id (the same, by
+ *             destination: what one peer's session walks)
  *   eidx      be64 expires . id -> ""                   (msgs with a TTL)
  *   seen      id -> seen record (what became of a message that left)
  *   seenx     be64 forget_at . id -> ""
@@ -19,7 +21,8 @@
  *
  * Invariants (checked by the unit tests):
  *  1. A header in msgs is in exactly one of qidx (QUEUED), lidx (LEASED)
- *     or oidx (OUTBOUND, INFLIGHT), under the key its fields give.
+ *     or oidx (OUTBOUND, INFLIGHT), under the key its fields give; an
+ *     outbound one is in ondx too.
  *  2. A header with expires_ms != 0 and no dead_reason is in eidx.
  *  3. An id is in at most one of msgs, seen, partials.  An id in any of
  *     them is refused by put ("duplicate") or writer_open ("busy").
@@ -144,7 +147,7 @@ struct store_ctx {
 struct store {
 	DB_ENV *env;
 	DB *msgs, *chunks, *qidx, *lidx, *oidx, *eidx, *seen, *seenx, *queues,
-	    *partials, *garbage, *quarantine, *meta, *receipts;
+	    *partials, *garbage, *quarantine, *meta, *receipts, *ondx;
 	uint64_t quarantined; /* damaged records moved aside since open */
 	uint64_t reserve;     /* effective disk reserve, see store_open */
 	char *dir;
@@ -290,6 +293,9 @@ int op_put(struct store *st, struct store_ctx *cx, struct store_op *op);
  * not a message record exists (a partial's chunks). */
 int store_prefix_reader_open(struct store *st, const uint8_t *id, uint64_t len,
 			     struct store_reader **out);
+
+/* Fill ondx from oidx for a store written before ondx existed. */
+int ondx_build(struct store *st);
 
 /* receipt.c: receipts made and absorbed inside the writer's transaction,
  * so that a crash can neither lose nor double them. */

@@ -617,6 +617,69 @@ test_transient_message_accepted(void)
 	CU_ASSERT_EQUAL(info.msg.flags, FERRY_MSG_TRANSIENT);
 }
 
+/* store_out_scan walks one destination's messages in forwarding order,
+ * resumes after its position, and can be moved back for an urgent one. */
+static void
+test_out_scan_by_destination(void)
+{
+	struct ferry_msg m[6];
+	static const char *dst[6] = {"base",  "relay", "base",
+				     "relay", "base",  "base"};
+	static const int prio[6] = {3, 7, 0, 3, 7, 3};
+	struct store_out_pos pos = {{0}, 0};
+	struct collect col;
+	struct ferry_msg late;
+
+	FRESH();
+	for (int i = 0; i < 6; i++) {
+		test_msg(&m[i], dst[i], "q", prio[i]);
+		CU_ASSERT_EQUAL_FATAL(store_put(st, &m[i], "x", 1), 0);
+	}
+	memset(&col, 0, sizeof(col));
+	CU_ASSERT_EQUAL(store_out_scan(st, "base", &pos, 2, collect_fn, &col),
+			0);
+	CU_ASSERT_EQUAL_FATAL(col.n, 2);			  /* limit */
+	CU_ASSERT(memcmp(col.infos[0].msg.id, m[4].id, 16) == 0); /* 7 */
+	CU_ASSERT(memcmp(col.infos[1].msg.id, m[0].id, 16) == 0); /* 3, old */
+	memset(&col, 0, sizeof(col));
+	CU_ASSERT_EQUAL(store_out_scan(st, "base", &pos, 0, collect_fn, &col),
+			0);
+	CU_ASSERT_EQUAL_FATAL(col.n, 2); /* from where it stopped */
+	CU_ASSERT(memcmp(col.infos[0].msg.id, m[5].id, 16) == 0);
+	CU_ASSERT(memcmp(col.infos[1].msg.id, m[2].id, 16) == 0); /* 0 */
+	memset(&col, 0, sizeof(col));
+	CU_ASSERT_EQUAL(store_out_scan(st, "base", &pos, 0, collect_fn, &col),
+			0);
+	CU_ASSERT_EQUAL(col.n, 0); /* at the end; nothing of relay's */
+	/* A new urgent message sorts before the position. */
+	CU_ASSERT(store_out_pos_behind(&pos, "base", 7));
+	CU_ASSERT(!store_out_pos_behind(&pos, "base", 0));
+	test_msg(&late, "base", "q", 7);
+	CU_ASSERT_EQUAL_FATAL(store_put(st, &late, "y", 1), 0);
+	store_out_pos_priority(&pos, "base", 7);
+	memset(&col, 0, sizeof(col));
+	CU_ASSERT_EQUAL(store_out_scan(st, "base", &pos, 0, collect_fn, &col),
+			0);
+	CU_ASSERT_EQUAL_FATAL(col.n, 5);
+	CU_ASSERT(memcmp(col.infos[1].msg.id, late.id, 16) == 0);
+	memset(&col, 0, sizeof(col));
+	pos.len = 0;
+	CU_ASSERT_EQUAL(store_out_scan(st, "relay", &pos, 0, collect_fn, &col),
+			0);
+	CU_ASSERT_EQUAL_FATAL(col.n, 2);
+	CU_ASSERT(memcmp(col.infos[0].msg.id, m[1].id, 16) == 0);
+	/* Custody takes it out of the destination's walk too. */
+	CU_ASSERT_EQUAL(store_out_custody(st, m[1].id, "relay"), 0);
+	memset(&col, 0, sizeof(col));
+	pos.len = 0;
+	CU_ASSERT_EQUAL(store_out_scan(st, "relay", &pos, 0, collect_fn, &col),
+			0);
+	CU_ASSERT_EQUAL(col.n, 1);
+	CU_ASSERT_EQUAL(
+	    store_out_scan(st, "Bad Node", &pos, 0, collect_fn, &col),
+	    FERRY_EINVAL);
+}
+
 /* Find the one outbound receipt for orig (correlation = its hex). */
 struct rcpt_find {
 	char hex[FERRY_ID_HEX_LEN + 1];
@@ -807,6 +870,7 @@ add_suites(void)
 	TEST_ADD(s, test_second_open_is_busy);
 	TEST_ADD(s, test_transient_message_accepted);
 	TEST_ADD(s, test_receipts_made_and_absorbed);
+	TEST_ADD(s, test_out_scan_by_destination);
 	TEST_ADD(s, test_receipt_parse);
 }
 
