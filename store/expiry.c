@@ -267,7 +267,9 @@ sweep_partials(struct store *st, struct store_ctx *cx, struct store_op *op)
 	if (rc != 0 && rc != DB_NOTFOUND)
 		return store_dberr(cx, rc, "reading partial records");
 	for (size_t i = 0; i < nv; i++) {
-		if ((rc = payload_free(st, cx, victims[i],
+		/* Through the garbage list: its chunks, or its spool file
+		 * (unlinked after this commits). */
+		if ((rc = payload_free(st, cx, victims[i], 1,
 				       lens[i] + STORE_CHUNK_BYTES)) != 0)
 			return rc;
 		rc = store_db_del(st->partials, cx->txn, victims[i],

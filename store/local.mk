@@ -8,5 +8,6 @@ store_libstore_a_SOURCES = \
 	store/queue.c \
 	store/outbound.c \
 	store/expiry.c \
-	store/receipt.c
+	store/receipt.c \
+	store/spool.c
 STORE_LIBS = store/libstore.a lib/libferrycore.a $(DB_LIBS)

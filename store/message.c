@@ -277,11 +277,13 @@ chunks_delete(struct store *st, struct store_ctx *cx, const uint8_t *id)
  */
 int
 payload_free(struct store *st, struct store_ctx *cx, const uint8_t *id,
-	     uint64_t len)
+	     int spooled, uint64_t len)
 {
 	int rc;
 
-	if (len <= STORE_GC_NOW_BYTES)
+	/* A spool file is unlinked only once this transaction committed:
+	 * by the sweep, through the garbage list. */
+	if (len <= STORE_GC_NOW_BYTES && !spooled)
 		return chunks_delete(st, cx, id);
 	rc = store_db_put(st->garbage, cx->txn, id, FERRY_ID_LEN, "", 0);
 	if (rc != 0)
@@ -317,6 +319,10 @@ store_gc(struct store *st, struct store_ctx *cx, int *more, uint64_t *freed)
 			return store_dberr(cx, rc ? rc : EINVAL,
 					   "reading the garbage list");
 	}
+	/* Its message or partial is gone for good (the garbage entry was
+	 * committed with its removal): its spool file may go, if any.  If
+	 * this transaction fails, the next sweep unlinks again. */
+	spool_unlink(st, id);
 	rc = st->chunks->cursor(st->chunks, cx->txn, &c, 0);
 	if (rc != 0)
 		return store_dberr(cx, rc, "opening a payload cursor");
@@ -398,7 +404,7 @@ msg_remove(struct store *st, struct store_ctx *cx, struct msg_rec *r,
 	    (rc = msg_exp_del(st, cx, &r->h)) != 0)
 		return rc;
 	if (!r->h.has_inline &&
-	    (rc = payload_free(st, cx, r->h.info.msg.id,
+	    (rc = payload_free(st, cx, r->h.info.msg.id, r->h.spooled,
 			       r->h.info.msg.payload_len)) != 0)
 		return rc;
 	rc = store_db_del(st->msgs, cx->txn, r->h.info.msg.id, FERRY_ID_LEN);

@@ -184,7 +184,7 @@ rec_hdr_encode(const struct store_hdr *h, const void *inl, size_t inl_len,
 	w_u8(&w, (uint8_t)i->state);
 	w_u8(&w, m->priority);
 	w_u8(&w, (uint8_t)i->dead_reason);
-	w_u8(&w, h->has_inline ? 1 : 0);
+	w_u8(&w, h->has_inline ? 1 : h->spooled ? 2 : 0);
 	w_u32(&w, m->flags);
 	w_u32(&w, i->deliveries);
 	w_u64(&w, (uint64_t)m->created_ms);
@@ -263,6 +263,9 @@ rec_hdr_decode(const void *buf, size_t len, struct store_hdr *h,
 			*inl = p;
 		if (inl_len != NULL)
 			*inl_len = n;
+	} else if (h->has_inline == 2) {
+		h->has_inline = 0;
+		h->spooled = 1;
 	} else if (h->has_inline != 0) {
 		r.bad = 1;
 	}

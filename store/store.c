@@ -858,6 +858,7 @@ store_free(struct store *st)
 		(void)st->env->close(st->env, 0);
 	}
 	qcache_free(st);
+	spool_close(st);
 	if (st->lock_fd >= 0)
 		close(st->lock_fd); /* releases the flock */
 	pthread_mutex_destroy(&st->mu);
@@ -907,6 +908,7 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 	if (st == NULL)
 		return FERRY_ENOMEM;
 	st->lock_fd = -1;
+	st->spool_fd = -1;
 	pthread_mutex_init(&st->mu, NULL);
 	pthread_cond_init(&st->work_cv, NULL);
 	pthread_cond_init(&st->done_cv, NULL);
@@ -1007,6 +1009,8 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 		goto dbfail;
 	if ((rc = ondx_build(st)) != 0)
 		goto dbfail;
+	if ((err = spool_open(st)) != 0)
+		goto fail;
 	{
 		/* Lease tokens start at a random odd number, so a token from
 		 * before a restart does not match a lease after it. */
@@ -1138,6 +1142,7 @@ struct store_reader {
 	struct store *st;
 	uint8_t id[FERRY_ID_LEN];
 	uint64_t len, off;
+	int fd;	      /* a spooled payload's file, or -1 */
 	uint8_t *inl; /* inline payload copy, or NULL */
 	uint8_t *chunk;
 	uint32_t chunk_idx; /* index held in chunk, or UINT32_MAX */
@@ -1166,10 +1171,17 @@ store_reader_open(struct store *st, const uint8_t id[FERRY_ID_LEN],
 	if (r == NULL)
 		return FERRY_ENOMEM;
 	r->st = st;
+	r->fd = -1;
 	memcpy(r->id, id, FERRY_ID_LEN);
 	r->len = h.info.msg.payload_len;
 	r->chunk_idx = UINT32_MAX;
-	if (h.has_inline) {
+	if (h.spooled) {
+		rc = spool_open_read(st, id, &r->fd);
+		if (rc != 0) {
+			free(r);
+			return rc;
+		}
+	} else if (h.has_inline) {
 		r->inl = malloc(inl_len ? inl_len : 1);
 		if (r->inl == NULL) {
 			free(r);
@@ -1201,6 +1213,19 @@ store_reader_read(struct store_reader *r, void *buf, size_t cap, size_t *n)
 	*n = 0;
 	if (r->off >= r->len || cap == 0)
 		return 0;
+	if (r->fd >= 0) {
+		int rc2;
+		if ((uint64_t)cap > r->len - r->off)
+			cap = (size_t)(r->len - r->off);
+		rc2 = spool_read(r->fd, r->off, buf, cap, n);
+		if (rc2 == 0 && *n == 0) {
+			store_seterr("a spooled payload is shorter than its "
+				     "recorded length");
+			return FERRY_ECORRUPT;
+		}
+		r->off += *n;
+		return rc2;
+	}
 	if (r->inl != NULL) {
 		take = (size_t)(r->len - r->off) < cap
 			   ? (size_t)(r->len - r->off)
@@ -1254,6 +1279,7 @@ store_prefix_reader_open(struct store *st, const uint8_t *id, uint64_t len,
 			 struct store_reader **out)
 {
 	struct store_reader *r;
+	int rc;
 
 	*out = NULL;
 	r = calloc(1, sizeof(*r));
@@ -1263,6 +1289,11 @@ store_prefix_reader_open(struct store *st, const uint8_t *id, uint64_t len,
 	memcpy(r->id, id, FERRY_ID_LEN);
 	r->len = len;
 	r->chunk_idx = UINT32_MAX;
+	rc = spool_open_read(st, id, &r->fd);
+	if (rc != 0) {
+		free(r);
+		return rc;
+	}
 	*out = r;
 	return 0;
 }
@@ -1272,6 +1303,8 @@ store_reader_close(struct store_reader *r)
 {
 	if (r == NULL)
 		return;
+	if (r->fd >= 0)
+		close(r->fd);
 	free(r->inl);
 	free(r->chunk);
 	free(r);

@@ -18,6 +18,8 @@
  *   garbage   id -> ""  (chunks of a large payload still to be freed)
  *   quarantine id -> damaged header bytes, kept for a human to look at
  *   meta      "schema", "seq", "totals"
+ *   receipts  id -> receipts record (receipt.c)
+ *   spool/<hex id>  (files) payloads of streamed messages (spool.c)
  *
  * Invariants (checked by the unit tests):
  *  1. A header in msgs is in exactly one of qidx (QUEUED), lidx (LEASED)
@@ -75,6 +77,7 @@ struct store_hdr {
 	uint64_t seq;	/* position key in qidx / oidx */
 	uint64_t token; /* lease token when LEASED */
 	int has_inline; /* payload stored in the header record */
+	int spooled;	/* payload in the spool file spool/<hex id> */
 };
 
 struct store_qent {
@@ -152,6 +155,7 @@ struct store {
 	uint64_t reserve;     /* effective disk reserve, see store_open */
 	char *dir;
 	int lock_fd;
+	int spool_fd; /* the spool directory */
 	struct store_opts opts;
 	char node[FERRY_NODE_MAX + 1];
 
@@ -270,7 +274,7 @@ int chunks_delete(struct store *st, struct store_ctx *cx, const uint8_t *id);
 /* Free the chunks of id (len payload bytes): at once when small, else
  * later, in bounded transactions of the sweep (store_gc). */
 int payload_free(struct store *st, struct store_ctx *cx, const uint8_t *id,
-		 uint64_t len);
+		 int spooled, uint64_t len);
 /* Free up to STORE_GC_CHUNKS chunks of deferred payloads; *more is set
  * when some are left. */
 int store_gc(struct store *st, struct store_ctx *cx, int *more,
@@ -293,6 +297,18 @@ int op_put(struct store *st, struct store_ctx *cx, struct store_op *op);
  * not a message record exists (a partial's chunks). */
 int store_prefix_reader_open(struct store *st, const uint8_t *id, uint64_t len,
 			     struct store_reader **out);
+
+/* spool.c: streamed payloads as plain files (see there). */
+int spool_open(struct store *st); /* after the databases: drops orphans */
+void spool_close(struct store *st);
+int spool_create(struct store *st, const uint8_t *id, int *fd);
+int spool_open_append(struct store *st, const uint8_t *id, uint64_t len,
+		      int *fd);
+int spool_open_read(struct store *st, const uint8_t *id, int *fd);
+int spool_write(int fd, const void *buf, size_t len);
+int spool_sync(int fd);
+int spool_read(int fd, uint64_t off, void *buf, size_t cap, size_t *n);
+void spool_unlink(struct store *st, const uint8_t *id);
 
 /* Fill ondx from oidx for a store written before ondx existed. */
 int ondx_build(struct store *st);

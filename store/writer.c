@@ -2,11 +2,11 @@
  * writer.c - accepting messages: in-memory puts, batches, and streamed
  * payloads of any size in bounded memory.
  *
- * A streamed payload is written as chunks of STORE_CHUNK_BYTES under the
- * message id, with a record in partials that holds the header and the
- * durable offset.  Chunk and offset change in one transaction, so after a
- * crash the offset always matches the chunks that survived; resume goes on
- * from there.  commit turns the partial into a message atomically.
+ * A streamed payload is written to its spool file (spool.c), with a record
+ * in partials that holds the header and the durable offset.  The file is
+ * synced before each transaction that moves the offset, so after a crash
+ * the offset never exceeds what the file holds; resume truncates the file
+ * to it and goes on.  commit turns the partial into a message atomically.
  *
  * States of a streamed message (function of each transition):
  *   (none) --store_writer_open--> PARTIAL --store_writer_commit--> message
@@ -19,16 +19,18 @@
 #include <stdlib.h>
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "store/store_int.h"
 
 struct store_writer {
 	struct store *st;
 	struct store_hdr h; /* header; payload_len = durable offset */
-	uint8_t *buf;	    /* the chunk being filled */
+	uint8_t *buf;	    /* bytes not yet written to the spool file */
 	size_t buf_len;
 	uint64_t off;	 /* bytes accepted by write, buffered included */
-	uint64_t synced; /* offset at the last log flush */
+	uint64_t synced; /* durable offset: synced and recorded */
+	int fd;		 /* the spool file (spool.c), or -1 */
 	int failed;	 /* an error was returned: only abort is allowed */
 };
 
@@ -262,43 +264,40 @@ partial_save(struct store *st, struct store_ctx *cx, struct store_writer *w)
 	return 0;
 }
 
-/* Write the buffered chunk and move the durable offset past it. */
+/* store_check_space counts bytes 2.5 times (Berkeley DB writes them twice
+ * and rounds pages); a spool file holds them once. */
+#define SPOOL_WINDOW (STORE_SYNC_EVERY * 2 / 5)
+
+/*
+ * The durable offset moves to w->off (the caller has written and synced
+ * the spool file up to there), after the quota check, and the disk must
+ * have room for the next window of STORE_SYNC_EVERY bytes: the file is
+ * written before the store can look, so it looks one window ahead.
+ */
 static int
-flush_chunk(struct store *st, struct store_ctx *cx, struct store_writer *w)
+progress(struct store *st, struct store_ctx *cx, struct store_writer *w)
 {
-	uint8_t key[FERRY_ID_LEN + 4];
-	uint64_t durable = w->h.info.msg.payload_len;
-	uint32_t idx = (uint32_t)(durable / STORE_CHUNK_BYTES);
-	size_t start = (size_t)(durable % STORE_CHUNK_BYTES);
 	int rc;
 
-	if (w->buf_len == start)
-		return 0;
 	if (st->opts.quota_bytes != 0 &&
-	    st->tot.bytes + durable + w->buf_len - start > st->opts.quota_bytes)
+	    st->tot.bytes + w->off > st->opts.quota_bytes)
 		return FERRY_EQUOTA;
-	rc = store_check_space(st, cx, w->buf_len - start,
-			       w->h.info.msg.priority);
+	rc = store_check_space(st, cx, SPOOL_WINDOW, w->h.info.msg.priority);
 	if (rc != 0)
 		return rc;
-	rec_ckey(key, w->h.info.msg.id, idx);
-	rc = store_db_put(st->chunks, cx->txn, key, sizeof(key), w->buf,
-			  w->buf_len);
-	if (rc != 0)
-		return store_dberr(cx, rc, "writing a payload chunk");
-	w->h.info.msg.payload_len =
-	    (uint64_t)idx * STORE_CHUNK_BYTES + w->buf_len;
+	w->h.info.msg.payload_len = w->off;
 	return partial_save(st, cx, w);
 }
 
+/* Forget a partial; its spool file (or, for a partial of an older ferry,
+ * its chunks) goes through the garbage list, freed after the commit. */
 static int
 partial_drop(struct store *st, struct store_ctx *cx, const uint8_t *id,
 	     uint64_t len)
 {
 	int rc;
 
-	/* len counts what is durable; a chunk in flight may add one more. */
-	if ((rc = payload_free(st, cx, id, len + STORE_CHUNK_BYTES)) != 0)
+	if ((rc = payload_free(st, cx, id, 1, len + STORE_CHUNK_BYTES)) != 0)
 		return rc;
 	rc = store_db_del(st->partials, cx->txn, id, FERRY_ID_LEN);
 	if (rc != 0 && rc != DB_NOTFOUND)
@@ -318,13 +317,14 @@ wr_commit(struct store *st, struct store_ctx *cx, struct store_writer *w)
 		return store_dberr(cx, -rc, "reading a partial record");
 	if (rc == 0)
 		return FERRY_ENOTFOUND; /* swept as idle meanwhile */
-	if ((rc = flush_chunk(st, cx, w)) != 0)
-		return rc;
+	w->h.info.msg.payload_len = w->off;
 	local = w->h.info.state == STORE_QUEUED;
 	rc = check_limits(st, &w->h.info.msg, w->h.info.msg.payload_len, local);
+	if (rc == 0 && st->opts.quota_bytes != 0 &&
+	    st->tot.bytes + w->off > st->opts.quota_bytes)
+		rc = FERRY_EQUOTA;
 	if (rc != 0) {
-		int rc2 = partial_drop(st, cx, w->h.info.msg.id,
-				       w->h.info.msg.payload_len);
+		int rc2 = partial_drop(st, cx, w->h.info.msg.id, w->off);
 		return rc2 != 0 ? rc2 : rc;
 	}
 	rc =
@@ -336,6 +336,7 @@ wr_commit(struct store *st, struct store_ctx *cx, struct store_writer *w)
 		return FERRY_ENOMEM;
 	r->h = w->h;
 	r->h.has_inline = 0;
+	r->h.spooled = 1;
 	r->h.info.stored_ms = cx->now;
 	r->inl = NULL;
 	r->inl_len = 0;
@@ -347,9 +348,8 @@ wr_commit(struct store *st, struct store_ctx *cx, struct store_writer *w)
 static int
 wr_resume(struct store *st, struct store_ctx *cx, struct store_writer *w)
 {
-	uint8_t buf[STORE_HDR_MAX], key[FERRY_ID_LEN + 4];
+	uint8_t buf[STORE_HDR_MAX];
 	uint8_t id[FERRY_ID_LEN];
-	uint64_t off;
 	size_t n;
 	int rc;
 
@@ -362,19 +362,13 @@ wr_resume(struct store *st, struct store_ctx *cx, struct store_writer *w)
 		return store_dberr(cx, rc, "reading a partial record");
 	if (rec_hdr_decode(buf, n, &w->h, NULL, NULL) != 0)
 		return FERRY_ECORRUPT;
-	off = w->h.info.msg.payload_len;
-	w->off = w->synced = off;
-	w->buf_len = (size_t)(off % STORE_CHUNK_BYTES);
-	if (w->buf_len != 0) {
-		/* Reload the short last chunk: it is rewritten when full. */
-		rec_ckey(key, id, (uint32_t)(off / STORE_CHUNK_BYTES));
-		rc = store_db_get(st->chunks, cx->txn, key, sizeof(key), w->buf,
-				  STORE_CHUNK_BYTES, &n, 0);
-		if (rc != 0 || n != w->buf_len)
-			return rc != 0 && rc != DB_NOTFOUND
-				   ? store_dberr(cx, rc, "reading a chunk")
-				   : FERRY_ECORRUPT;
+	if (!w->h.spooled) {
+		/* Streamed by an older ferry into chunks: start again. */
+		rc = partial_drop(st, cx, id, w->h.info.msg.payload_len);
+		return rc != 0 ? rc : FERRY_ENOTFOUND;
 	}
+	w->off = w->synced = w->h.info.msg.payload_len;
+	w->buf_len = 0;
 	return 0;
 }
 
@@ -395,17 +389,26 @@ op_writer(struct store *st, struct store_ctx *cx, struct store_op *op)
 			return rc == 2	 ? FERRY_EBUSY
 			       : rc == 1 ? FERRY_EDUPLICATE
 					 : rc;
-		rc = store_check_space(st, cx, 0, w->h.info.msg.priority);
+		rc = store_check_space(st, cx, SPOOL_WINDOW,
+				       w->h.info.msg.priority);
 		if (rc != 0)
 			return rc;
 		return partial_save(st, cx, w);
 	case WR_CHUNK:
 	case WR_SUSPEND:
-		return flush_chunk(st, cx, w);
+		return progress(st, cx, w);
 	case WR_COMMIT:
 		return wr_commit(st, cx, w);
 	case WR_ABORT:
-		return partial_drop(st, cx, w->h.info.msg.id, w->off);
+		if (!w->h.spooled)
+			return partial_drop(st, cx, w->h.info.msg.id, w->off);
+		/* The caller unlinks the file once this committed; a crash
+		 * in between leaves an orphan, removed at the next open. */
+		rc = store_db_del(st->partials, cx->txn, w->h.info.msg.id,
+				  FERRY_ID_LEN);
+		if (rc != 0 && rc != DB_NOTFOUND)
+			return store_dberr(cx, rc, "deleting a partial record");
+		return 0;
 	case WR_RESUME:
 		return wr_resume(st, cx, w);
 	}
@@ -445,14 +448,53 @@ writer_new(struct store *st)
 		return NULL;
 	}
 	w->st = st;
+	w->fd = -1;
 	return w;
 }
 
 static void
 writer_free(struct store_writer *w)
 {
+	if (w->fd >= 0)
+		close(w->fd);
 	free(w->buf);
 	free(w);
+}
+
+/* Drop the partial, then its spool file (the id is free at once). */
+static void
+abort_op(struct store_writer *w)
+{
+	if (writer_op(w, WR_ABORT, 0) == 0 && w->h.spooled)
+		spool_unlink(w->st, w->h.info.msg.id);
+}
+
+/* Write what is buffered to the spool file. */
+static int
+buf_flush(struct store_writer *w)
+{
+	int rc;
+
+	if (w->buf_len == 0)
+		return 0;
+	rc = spool_write(w->fd, w->buf, w->buf_len);
+	if (rc == 0)
+		w->buf_len = 0;
+	return rc;
+}
+
+/* Make everything accepted so far durable in the file, then record it. */
+static int
+make_durable(struct store_writer *w, int kind)
+{
+	int rc;
+
+	if ((rc = buf_flush(w)) != 0 || (rc = spool_sync(w->fd)) != 0)
+		return rc;
+	rc = writer_op(w, kind, 1);
+	if (rc == 0)
+		w->synced = w->off;
+	return rc;
 }
 
 int
@@ -472,8 +514,17 @@ store_writer_open(struct store *st, const struct ferry_msg *m,
 	memset(&cx, 0, sizeof(cx));
 	cx.now = store_now(st);
 	hdr_from_msg(st, &cx, &w->h, m, 0);
+	w->h.spooled = 1;
 	rc = writer_op(w, WR_OPEN, 0);
 	if (rc != 0) {
+		writer_free(w);
+		return rc;
+	}
+	/* Only now: the id was checked unknown, so no file of a stored
+	 * message can be truncated here. */
+	rc = spool_create(st, w->h.info.msg.id, &w->fd);
+	if (rc != 0) {
+		abort_op(w);
 		writer_free(w);
 		return rc;
 	}
@@ -498,6 +549,13 @@ store_writer_resume(struct store *st, const uint8_t id[FERRY_ID_LEN],
 		writer_free(w);
 		return rc;
 	}
+	rc = spool_open_append(st, id, w->off, &w->fd);
+	if (rc != 0) {
+		/* The file is gone or short: the partial cannot go on. */
+		abort_op(w);
+		writer_free(w);
+		return rc == FERRY_ECORRUPT ? FERRY_ENOTFOUND : rc;
+	}
 	if (offset != NULL)
 		*offset = w->off;
 	*out = w;
@@ -517,6 +575,7 @@ int
 store_writer_write(struct store_writer *w, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
+	int rc;
 
 	if (w->failed)
 		return FERRY_ESTATE;
@@ -528,16 +587,14 @@ store_writer_write(struct store_writer *w, const void *buf, size_t len)
 		w->off += n;
 		p += n;
 		len -= n;
-		if (w->buf_len == STORE_CHUNK_BYTES) {
-			int sync = w->off - w->synced >= STORE_SYNC_EVERY;
-			int rc = writer_op(w, WR_CHUNK, sync);
-			if (rc != 0) {
-				w->failed = 1;
-				return rc;
-			}
-			if (sync)
-				w->synced = w->off;
-			w->buf_len = 0;
+		rc = 0;
+		if (w->buf_len == STORE_CHUNK_BYTES)
+			rc = buf_flush(w);
+		if (rc == 0 && w->off - w->synced >= STORE_SYNC_EVERY)
+			rc = make_durable(w, WR_CHUNK);
+		if (rc != 0) {
+			w->failed = 1;
+			return rc;
 		}
 	}
 	return 0;
@@ -552,12 +609,16 @@ store_writer_commit(struct store_writer *w)
 		store_writer_abort(w);
 		return FERRY_ESTATE;
 	}
-	rc = writer_op(w, WR_COMMIT,
-		       !(w->h.info.msg.flags & FERRY_MSG_TRANSIENT));
+	rc = buf_flush(w);
+	if (rc == 0 && !(w->h.info.msg.flags & FERRY_MSG_TRANSIENT))
+		rc = spool_sync(w->fd);
+	if (rc == 0)
+		rc = writer_op(w, WR_COMMIT,
+			       !(w->h.info.msg.flags & FERRY_MSG_TRANSIENT));
 	if (rc != 0 && rc != FERRY_ENOTFOUND && rc != FERRY_EQUOTA &&
 	    rc != FERRY_EQUEUEQUOTA) {
-		/* Nothing was committed: do not leave chunks behind. */
-		(void)writer_op(w, WR_ABORT, 0);
+		/* Nothing was committed: do not leave the payload behind. */
+		abort_op(w);
 	}
 	writer_free(w);
 	return rc;
@@ -566,7 +627,7 @@ store_writer_commit(struct store_writer *w)
 int
 store_writer_suspend(struct store_writer *w)
 {
-	int rc = writer_op(w, WR_SUSPEND, 1);
+	int rc = w->failed ? FERRY_ESTATE : make_durable(w, WR_SUSPEND);
 
 	writer_free(w);
 	return rc;
@@ -577,6 +638,6 @@ store_writer_abort(struct store_writer *w)
 {
 	if (w == NULL)
 		return;
-	(void)writer_op(w, WR_ABORT, 0);
+	abort_op(w);
 	writer_free(w);
 }
