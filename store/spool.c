@@ -171,18 +171,9 @@ spool_owned(struct store *st, const uint8_t *id)
 	DB *dbs[] = {st->msgs, st->partials, st->garbage};
 
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
-		DBT k, v;
-		int rc;
-		memset(&k, 0, sizeof(k));
-		memset(&v, 0, sizeof(v));
-		k.data = (void *)id;
-		k.size = FERRY_ID_LEN;
-		v.flags = DB_DBT_PARTIAL;
-		rc = dbs[i]->get(dbs[i], NULL, &k, &v, 0);
-		if (rc == 0)
-			return 1;
-		if (rc != DB_NOTFOUND)
-			return -1;
+		int rc = store_db_exists(dbs[i], NULL, id, FERRY_ID_LEN);
+		if (rc != 0)
+			return rc; /* 1, or an error: keep the file */
 	}
 	return 0;
 }

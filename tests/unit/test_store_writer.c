@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "tests/unit/testutil.h"
@@ -200,6 +201,87 @@ test_writer_suspend_resume_after_restart(void)
 }
 
 static void
+spool_file(const uint8_t *id, char *path, size_t cap)
+{
+	char hex[FERRY_ID_HEX_LEN + 1];
+
+	ferry_id_to_hex(id, hex);
+	snprintf(path, cap, "%s/spool/%s", dir, hex);
+}
+
+static int
+file_exists(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0;
+}
+
+/* The spool file and the store agree after a crash: bytes past the
+ * durable offset (written, never recorded) are cut at resume; a file
+ * nobody owns is removed at open; a consumed message's file goes with the
+ * sweep after its ack. */
+static void
+test_spool_files_follow_the_store(void)
+{
+	struct ferry_msg m;
+	struct store_writer *w = NULL;
+	struct store_msg_info info;
+	struct store_sweep_stats ss;
+	size_t len = 3 * STORE_CHUNK_BYTES + 5;
+	char path[4200], orphan[4200];
+	uint64_t off = 0, tok;
+	uint8_t *p, junk[1000];
+	uint8_t oid[FERRY_ID_LEN];
+	FILE *f;
+
+	test_msg(&m, "here", "spooled", 3);
+	p = make_payload(m.id, len);
+	spool_file(m.id, path, sizeof(path));
+	CU_ASSERT_EQUAL_FATAL(store_writer_open(st, &m, &w), 0);
+	CU_ASSERT(file_exists(path));
+	CU_ASSERT_EQUAL(store_writer_write(w, p, STORE_CHUNK_BYTES), 0);
+	CU_ASSERT_EQUAL(store_writer_suspend(w), 0);
+	/* A crash after more bytes reached the file but before the store
+	 * recorded them: */
+	memset(junk, 0xee, sizeof(junk));
+	f = fopen(path, "ab");
+	CU_ASSERT_FATAL(f != NULL);
+	CU_ASSERT_EQUAL(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
+	CU_ASSERT_EQUAL(fclose(f), 0);
+	/* and a file of a stream that never got its partial record: */
+	CU_ASSERT_EQUAL_FATAL(ferry_id_generate(oid), 0);
+	spool_file(oid, orphan, sizeof(orphan));
+	f = fopen(orphan, "wb");
+	CU_ASSERT_FATAL(f != NULL);
+	CU_ASSERT_EQUAL(fclose(f), 0);
+	store_close(st);
+	st = test_store_open(&dir, NULL, NULL);
+	CU_ASSERT_FATAL(st != NULL);
+	CU_ASSERT(!file_exists(orphan));
+	CU_ASSERT_EQUAL_FATAL(store_writer_resume(st, m.id, &w, &off), 0);
+	CU_ASSERT_EQUAL(off, STORE_CHUNK_BYTES);
+	CU_ASSERT_EQUAL(store_writer_write(w, p + off, len - off), 0);
+	CU_ASSERT_EQUAL(store_writer_commit(w), 0);
+	CU_ASSERT(test_payload_ok(st, m.id, len)); /* no junk inside */
+	free(p);
+	CU_ASSERT_EQUAL_FATAL(store_take(st, "spooled", 1000, &info, &tok), 0);
+	CU_ASSERT_EQUAL(store_ack(st, m.id, tok), 0);
+	CU_ASSERT(file_exists(path)); /* until the commit is certain */
+	CU_ASSERT_EQUAL(store_sweep(st, NULL, NULL, &ss), 0);
+	CU_ASSERT(!file_exists(path));
+
+	/* An abort frees the id at once and leaves no file. */
+	test_msg(&m, "here", "spooled", 3);
+	spool_file(m.id, path, sizeof(path));
+	CU_ASSERT_EQUAL_FATAL(store_writer_open(st, &m, &w), 0);
+	CU_ASSERT_EQUAL(store_writer_write(w, junk, sizeof(junk)), 0);
+	store_writer_abort(w);
+	CU_ASSERT(!file_exists(path));
+	CU_ASSERT_EQUAL(store_put(st, &m, "x", 1), 0);
+}
+
+static void
 test_streamed_queue_quota_refused_at_commit(void)
 {
 	struct store_queue_limits lim = {STORE_CHUNK_BYTES, 0};
@@ -287,6 +369,7 @@ add_suites(void)
 	TEST_ADD(s, test_writer_abort_leaves_nothing);
 	TEST_ADD(s, test_writer_suspend_resume_after_restart);
 	TEST_ADD(s, test_streamed_queue_quota_refused_at_commit);
+	TEST_ADD(s, test_spool_files_follow_the_store);
 	TEST_ADD(s, test_1gib_payload_bounded_memory);
 }
 
