@@ -1,14 +1,16 @@
 # Benchmarks: built by `make bench`, never by `make all` or `make check`.
 #
-#   make bench                  both benchmarks (about 60 s)
+#   make bench                  all three benchmarks (10-15 minutes)
 #   make bench-store            the store against the raw disk (30-40 s)
 #   make bench-agent            ferryd's socket against the store (~25 s)
+#   make bench-link             two ferryd over TCP, next to NNCP (~10 min)
 #   BENCH_QUICK=1 make bench    every row about five times shorter
 #   BENCH_DIR=/mnt/x make bench measure another filesystem
 #
 # Each run happens in a fresh mktemp -d directory under BENCH_DIR (default:
-# the build directory), removed afterwards whatever happens.  See
-# bench/README.md for what each row measures and how to read the ratios.
+# the build directory; for bench-link $TMPDIR or /tmp), removed afterwards
+# whatever happens.  See bench/README.md for what each row measures and how
+# to read the ratios.
 EXTRA_PROGRAMS += bench/bench_store
 bench_bench_store_SOURCES = bench/bench_store.c
 bench_bench_store_LDADD = $(STORE_LIBS) $(PTHREAD_LIBS)
@@ -19,6 +21,13 @@ EXTRA_PROGRAMS += bench/bench_agent
 bench_bench_agent_SOURCES = bench/bench_agent.c
 bench_bench_agent_LDADD = $(LIBFERRY) $(STORE_LIBS) $(PTHREAD_LIBS)
 CLEANFILES += bench/bench_agent$(EXEEXT)
+
+# bench_link starts two ferryd of this build tree (and NNCP, if installed).
+EXTRA_PROGRAMS += bench/bench_link
+bench_bench_link_SOURCES = bench/bench_link.c
+bench_bench_link_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
+bench_bench_link_LDADD = $(LIBFERRY) $(IDENTITY_LIBS) $(PTHREAD_LIBS)
+CLEANFILES += bench/bench_link$(EXEEXT)
 EXTRA_DIST += bench/README.md
 
 bench-store: bench/bench_store$(EXEEXT)
@@ -36,9 +45,16 @@ bench-agent: bench/bench_agent$(EXEEXT) agent/ferryd$(EXEEXT)
 	./bench/bench_agent$(EXEEXT) "$$dir" \
 		'$(abs_top_builddir)/agent/ferryd$(EXEEXT)'
 
+# The program makes (and removes) its own mktemp -d directory under the
+# parent it is given.
+bench-link: bench/bench_link$(EXEEXT) agent/ferryd$(EXEEXT)
+	@./bench/bench_link$(EXEEXT) "$${BENCH_DIR:-$${TMPDIR:-/tmp}}" \
+		'$(abs_top_builddir)/agent/ferryd$(EXEEXT)'
+
 # One after the other, never at once: each would measure the other.
 bench:
 	@$(MAKE) $(AM_MAKEFLAGS) bench-store && \
-	$(MAKE) $(AM_MAKEFLAGS) bench-agent
+	$(MAKE) $(AM_MAKEFLAGS) bench-agent && \
+	$(MAKE) $(AM_MAKEFLAGS) bench-link
 
-.PHONY: bench bench-store bench-agent
+.PHONY: bench bench-store bench-agent bench-link
