@@ -102,8 +102,12 @@ while [ $c -le $cycles ]; do
 		kills_b=$((kills_b + 1))
 	fi
 	for n in alpha beta; do
-		it_alive "$(node_pid $n)" ||
-			it_fail "cycle $c: the agent of $n died before it was killed: $(tail -n 1 "$(node_log $n)")"
+		p=$(node_pid $n)
+		if ! it_alive "$p"; then
+			it_reap "$p"
+			st=$?
+			it_fail "cycle $c: the agent of $n died before it was killed (exit status $st; 128+N: signal N): $(tail -n 1 "$(node_log $n)")"
+		fi
 	done
 	kill9_node $victim
 	if [ $victim = alpha ]; then
