@@ -1070,6 +1070,19 @@ put_done(int result, void *arg)
 	int ok =
 	    result == 0 || result == FERRY_EDUPLICATE || result == FERRY_EBUSY;
 
+	/* Everything that touches s (or its link and peer) happens before
+	 * async drops: at 0, session_run may free s at once. */
+	if (result == 0) {
+		pthread_mutex_lock(&s->lk->mu);
+		s->peer->msgs_in++;
+		pthread_mutex_unlock(&s->lk->mu);
+		if (p->msg.flags & FERRY_MSG_RECEIPT)
+			link_kick(s->lk, p->msg.src_node, FERRY_PRIO_MAX - 1);
+		if (s->lk->on_local != NULL)
+			s->lk->on_local(p->msg.dst_queue, s->lk->arg);
+	} else if (!ok)
+		log_warn("peer %s: message not stored: %s", s->peer->cfg.name,
+			 ferry_strerror(result));
 	pthread_mutex_lock(&s->mu);
 	if (ok)
 		push_custody(s, p->msg.id);
@@ -1085,17 +1098,6 @@ put_done(int result, void *arg)
 	s->async--;
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
-	if (result == 0) {
-		pthread_mutex_lock(&s->lk->mu);
-		s->peer->msgs_in++;
-		pthread_mutex_unlock(&s->lk->mu);
-		if (p->msg.flags & FERRY_MSG_RECEIPT)
-			link_kick(s->lk, p->msg.src_node, FERRY_PRIO_MAX - 1);
-		if (s->lk->on_local != NULL)
-			s->lk->on_local(p->msg.dst_queue, s->lk->arg);
-	} else if (result != FERRY_EDUPLICATE)
-		log_warn("peer %s: message not stored: %s", s->peer->cfg.name,
-			 ferry_strerror(result));
 	free(p);
 }
 
@@ -1113,16 +1115,17 @@ custody_done(int result, void *arg)
 	/* ENOTFOUND: handed over already (a duplicate receipt).  Only now
 	 * may the id leave the held set: before the commit the message is
 	 * still in the forwarding order and would be picked again. */
-	pthread_mutex_lock(&s->mu);
-	held_forget(s, ca->id);
-	s->async--;
-	pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
 	if (result == 0) {
 		pthread_mutex_lock(&s->lk->mu);
 		s->peer->msgs_out++;
 		pthread_mutex_unlock(&s->lk->mu);
 	}
+	/* The last touch of s: at async 0, session_run may free it. */
+	pthread_mutex_lock(&s->mu);
+	held_forget(s, ca->id);
+	s->async--;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
 	free(ca);
 }
 
