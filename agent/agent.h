@@ -77,6 +77,7 @@ struct agent {
 	uint8_t *scratch;      /* FERRY_FRAME_MAX + 4, loop thread only */
 	struct link *link;     /* TCP peers (link.h), or NULL */
 	int link_efd;	       /* link threads: "a local queue got one" */
+	int link_wake;	       /* a write to link_efd is pending (atomic) */
 	struct event *ev_link; /* reads link_efd on the loop */
 };
 

@@ -186,6 +186,9 @@ link_on_local(const char *queue, void *arg)
 	uint64_t one = 1;
 
 	(void)queue;
+	/* One wake-up is enough however many arrive before the loop runs. */
+	if (__atomic_exchange_n(&ag->link_wake, 1, __ATOMIC_ACQ_REL))
+		return;
 	if (write(ag->link_efd, &one, sizeof(one)) != sizeof(one))
 		log_debug("link: eventfd write failed: %s", strerror(errno));
 }
@@ -193,11 +196,15 @@ link_on_local(const char *queue, void *arg)
 static void
 on_link_local(evutil_socket_t fd, short what, void *arg)
 {
+	struct agent *ag = arg;
 	uint64_t n;
 
 	(void)what;
-	if (read(fd, &n, sizeof(n)) == sizeof(n))
-		notify_all(arg);
+	if (read(fd, &n, sizeof(n)) == sizeof(n)) {
+		/* Clear first: an arrival from now on wakes us again. */
+		__atomic_store_n(&ag->link_wake, 0, __ATOMIC_RELEASE);
+		notify_all(ag);
+	}
 }
 
 static int

@@ -478,8 +478,12 @@ buf_flush(struct store_writer *w)
 	if (w->buf_len == 0)
 		return 0;
 	rc = spool_write(w->fd, w->buf, w->buf_len);
-	if (rc == 0)
+	if (rc == 0) {
+		/* Start the write-back now, so the fdatasync at the end of
+		 * the window finds little left to wait for. */
+		spool_writeback(w->fd, w->off - w->buf_len, w->buf_len);
 		w->buf_len = 0;
+	}
 	return rc;
 }
 
