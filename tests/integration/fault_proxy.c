@@ -20,9 +20,10 @@
  *	--cut-random MIN:MAX  each connection gets a random budget in
  *		[MIN, MAX] (uniform, from the seed); once that many bytes have
  *		passed, counting both directions together, nothing more is
- *		read, what was read is delivered, and both sides are closed
- *		(a FIN each; with --rst an RST each).  A connection that ends
- *		by itself before its budget is not a cut.
+ *		read, what was read is delivered (2 s at most), and both sides
+ *		are closed: a FIN each, or an RST where the kernel still holds
+ *		bytes the proxy did not read; --rst makes it an RST always.  A
+ *		connection that ends by itself before its budget is not a cut.
  *	--max-cuts N  after N cuts, forward transparently (also the
  *		connections open at that moment).  Default: no limit.
  *	--seed S  seeds every random choice (default: from the clock and
