@@ -158,11 +158,18 @@ parse_u64(const char *s, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
+	int base = 10;
 
-	if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
+	if (s == NULL || *s < '0' || *s > '9')
 		return -1;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+		if (*s == '\0' || *s == '-' || *s == '+' || *s == ' ')
+			return -1;
+	}
 	errno = 0;
-	v = strtoull(s, &end, 0);
+	v = strtoull(s, &end, base);
 	if (errno != 0 || *end != '\0')
 		return -1;
 	*out = v;
@@ -317,11 +324,18 @@ struct proxy {
 };
 
 static volatile sig_atomic_t stop_signal;
+static int sig_pipe[2] = {-1, -1}; /* wakes poll: no lost signal */
 
 static void
 on_signal(int sig)
 {
+	int e = errno;
+
 	stop_signal = sig;
+	if (write(sig_pipe[1], "", 1) < 0) {
+		/* full: poll wakes anyway */
+	}
+	errno = e;
 }
 
 static void
@@ -593,10 +607,11 @@ conn_step(struct proxy *px, unsigned i, short crev, short srev)
 	if (!bad)
 		bad |= dir_write(c, &c->down, c->cfd);
 	if (bad) {
+		/* A reset on one side is passed on as a reset. */
 		note("conn %" PRIu64 ": broken after %" PRIu64 " + %" PRIu64
 		     " bytes",
 		     c->num, c->up.bytes, c->down.bytes);
-		conn_free(px, i, 0);
+		conn_free(px, i, 1);
 		return 1;
 	}
 	if (c->cutting) {
@@ -686,6 +701,11 @@ run_proxy(struct opts *o)
 	struct sigaction sa;
 	char line[32];
 
+	if (pipe(sig_pipe) != 0 || set_nonblock(sig_pipe[0]) != 0 ||
+	    set_nonblock(sig_pipe[1]) != 0 ||
+	    fcntl(sig_pipe[0], F_SETFD, FD_CLOEXEC) != 0 ||
+	    fcntl(sig_pipe[1], F_SETFD, FD_CLOEXEC) != 0)
+		die(1, "pipe: %s", strerror(errno));
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	if (sigemptyset(&sa.sa_mask) != 0 || sigaction(SIGTERM, &sa, NULL) ||
@@ -719,6 +739,7 @@ run_proxy(struct opts *o)
 		pf[n++] = (struct pollfd){
 		    .fd = px.lfd,
 		    .events = px.nconns < o->max_conns ? POLLIN : 0};
+		pf[n++] = (struct pollfd){.fd = sig_pipe[0], .events = POLLIN};
 		for (unsigned i = 0; i < px.nconns; i++) {
 			struct conn *c = px.c[i];
 			short ce = client_events(c), se = server_events(c);

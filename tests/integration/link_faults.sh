@@ -151,7 +151,7 @@ for qn in $want; do
 		"$(sed -n "s|^${qn%:*} ||p" "$T/counts")" "${qn#*:}"
 done
 kill -TERM $proxy_pid
-wait $proxy_pid
+wait $proxy_pid || it_harness "fault_proxy exited with status $?"
 [ "$(pstat done)" = 1 ] || it_harness "fault_proxy did not write its last stats"
 
 # --- the bytes on the wire, against the payloads
@@ -209,6 +209,9 @@ n=$(grep -c 'session up' "$(node_log alpha)")
 it_note "alpha: $n sessions; beta: $(grep -c 'resuming message' "$(node_log beta)") transfers resumed, $(grep -c 'too many handshakes' "$(node_log beta)") handshake floods noted"
 stop_node alpha
 stop_node beta
+if grep -E 'Sanitizer|runtime error:' "$(node_log alpha)" "$(node_log beta)"; then
+	it_fail "a sanitizer complained (above)"
+fi
 [ $resent_ok -eq 1 ] ||
 	it_fail "alpha sent $((pml / 10)).$((pml % 10))% more bytes than the payloads (10% allowed)"
 it_ok "re-sent bytes (with framing) under 10% of the payload"

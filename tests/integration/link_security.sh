@@ -249,4 +249,7 @@ it_ok "(c) beta's log names the failures"
 flip_case $rec2 1 "a small record's length made larger"
 stop_node alpha
 stop_node beta
+if grep -E 'Sanitizer|runtime error:' "$(node_log alpha)" "$(node_log beta)"; then
+	it_fail "a sanitizer complained (above)"
+fi
 it_pass
