@@ -328,8 +328,14 @@ handshake_accept(struct session *s)
 			 s->addr);
 		return FERRY_EPROTO;
 	}
-	if ((rc = read_hs(s->fd, m1, sizeof(m1), deadline)) != 0)
+	if ((rc = read_hs(s->fd, m1, sizeof(m1), deadline)) != 0) {
+		if (rc == FERRY_EPROTO)
+			log_warn("connection from %s: handshake message 1 is "
+				 "not 96 bytes: not a ferry node of this "
+				 "version, or damaged on the way: closed",
+				 s->addr);
 		return rc;
+	}
 	rc = noise_ik_responder_new(
 	    identity_kx_sk(lk->id), identity_kx_pk(lk->id),
 	    (const uint8_t *)LINK_PREAMBLE, LINK_PREAMBLE_LEN, &hs);
@@ -642,8 +648,8 @@ out:
  * acceptor thread only).  A peer that reconnects normally never notices.
  */
 #define LINK_HS_SOURCES	 256
-#define LINK_HS_BURST	 20.0
-#define LINK_HS_EVERY_MS 200.0
+#define LINK_HS_BURST	 50.0
+#define LINK_HS_EVERY_MS 50.0
 
 struct hs_source {
 	uint8_t addr[16];

@@ -87,6 +87,8 @@ struct session {
 	/* sender side: REFUSEs the peer sent, for the writer to act on */
 	struct hop_refuse peer_refuse[64];
 	size_t npeer_refuse;
+	struct hop_resume peer_go[64]; /* RESUMEs the peer sent */
+	size_t npeer_go;
 	/* sender side: ids this session handles, until custody */
 	struct idset *held;
 	size_t window;	     /* ids sent whole, custody pending */

@@ -219,7 +219,7 @@ struct rdbuf {
 };
 
 static int
-rd_fill(struct session *s, struct rdbuf *b, size_t need)
+rd_fill(struct session *s, struct rdbuf *b, size_t need, int64_t until)
 {
 	if (b->off > 0 && b->off == b->len)
 		b->off = b->len = 0;
@@ -243,10 +243,14 @@ rd_fill(struct session *s, struct rdbuf *b, size_t need)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return FERRY_EIO;
-		/* Nothing within the keep-alive time: the link is dead. */
+		/* Nothing within the keep-alive time, or a record that does
+		 * not complete in twice that (a length that lies): dead. */
 		int64_t deadline = -1;
-		if (s->keepalive_ms != 0)
+		if (s->keepalive_ms != 0) {
 			deadline = link_mono_ms() + s->keepalive_ms;
+			if (until >= 0 && until < deadline)
+				deadline = until;
+		}
 		int rc = wait_fd(s->fd, POLLIN, deadline);
 		if (rc != 0)
 			return rc;
@@ -263,16 +267,19 @@ rd_fill(struct session *s, struct rdbuf *b, size_t need)
 static int
 read_record(struct session *s, struct rdbuf *b, uint8_t *plain, size_t *len)
 {
+	int64_t until = -1;
 	size_t n;
 	int rc;
 
-	if ((rc = rd_fill(s, b, 2)) != 0)
+	if ((rc = rd_fill(s, b, 2, -1)) != 0)
 		return rc;
+	if (s->keepalive_ms != 0)
+		until = link_mono_ms() + 2 * (int64_t)s->keepalive_ms;
 	n = (size_t)b->p[b->off] << 8 | b->p[b->off + 1];
 	b->off += 2;
 	if (n < NOISE_TAG + 1)
 		return FERRY_EPROTO;
-	if ((rc = rd_fill(s, b, n)) != 0)
+	if ((rc = rd_fill(s, b, n, until)) != 0)
 		return rc;
 	rc = noise_decrypt(s->rx, NULL, 0, b->p + b->off, n, plain,
 			   HOP_PLAIN_MAX, len);
@@ -415,6 +422,7 @@ struct xfer {
 	uint64_t off; /* next byte to send */
 	uint64_t ttl_ms;
 	int need_msg;
+	int wait_go;  /* large: MSG sent, waiting for the receiver's RESUME */
 	int claimed;  /* store_out_claim'd: release at the end */
 	uint64_t seq; /* start order, for ties */
 	struct store_reader *rd;
@@ -614,7 +622,7 @@ xfer_pick(struct sender *sd)
 
 	for (size_t i = 0; i < LINK_RX_MAX; i++) {
 		struct xfer *x = &sd->x[i];
-		if (!x->used)
+		if (!x->used || x->wait_go)
 			continue;
 		if (best == NULL ||
 		    x->info.msg.priority > best->info.msg.priority ||
@@ -687,6 +695,12 @@ xfer_emit(struct sender *sd, struct xfer *x, struct hop_rbuf *b)
 			return 0;
 		hop_put_msg(b, &hm);
 		x->need_msg = 0;
+		if (len > LINK_INLINE_MAX) {
+			/* The receiver says where to go on from (RESUME):
+			 * nothing is streamed that it already holds. */
+			x->wait_go = 1;
+			return 2;
+		}
 	}
 	while (x->off < len &&
 	       hop_rbuf_room(b) > HOP_FRAME_HDR + HOP_CHUNK_HDR + 256) {
@@ -741,6 +755,12 @@ apply_refuse(struct sender *sd, const struct hop_refuse *r)
 	int rc;
 
 	ferry_id_to_hex(r->id, hex);
+	if (r->reason == HOP_REFUSE_HAVE) {
+		/* The reader took it as a custody receipt; stop sending. */
+		if (x != NULL)
+			xfer_drop(sd, x, 0);
+		return;
+	}
 	if (r->reason == HOP_REFUSE_PARTIAL) {
 		struct store_msg_info info;
 		log_debug("peer %s holds %llu bytes of %s: resuming there",
@@ -791,6 +811,49 @@ apply_refuse(struct sender *sd, const struct hop_refuse *r)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* The receiver's RESUME: where to go on from (the answer to a large
+ * MSG), or how far it has come (a hint, every few MiB).  Kept as the
+ * message's hop offset for the next session either way. */
+static void
+apply_resume(struct sender *sd, const struct hop_resume *r)
+{
+	struct session *s = sd->s;
+	struct xfer *x = xfer_find(sd, r->id);
+	int rc;
+
+	if (x != NULL && x->wait_go) {
+		if (r->offset > x->info.msg.payload_len ||
+		    (rc = xfer_seek(sd, x, r->offset)) != 0) {
+			char hex[FERRY_ID_HEX_LEN + 1];
+			ferry_id_to_hex(r->id, hex);
+			log_warn("peer %s: cannot go on with %s at %llu",
+				 s->peer->cfg.name, hex,
+				 (unsigned long long)r->offset);
+			pthread_mutex_lock(&s->mu);
+			held_forget(s, r->id);
+			pthread_mutex_unlock(&s->mu);
+			xfer_drop(sd, x, 1);
+			return;
+		}
+		if (r->offset > 0) {
+			char hex[FERRY_ID_HEX_LEN + 1];
+			ferry_id_to_hex(r->id, hex);
+			log_info(
+			    "peer %s holds %llu of %llu bytes of %s: "
+			    "going on from there",
+			    s->peer->cfg.name, (unsigned long long)r->offset,
+			    (unsigned long long)x->info.msg.payload_len, hex);
+		}
+		x->need_msg = 0; /* the receiver expects CHUNKs from here */
+		x->wait_go = 0;
+	}
+	rc = store_out_progress(s->lk->st, r->id, r->offset);
+	if (rc != 0 && rc != FERRY_ENOTFOUND && rc != FERRY_ESTATE &&
+	    rc != FERRY_EINVAL)
+		log_debug("peer %s: recording progress: %s", s->peer->cfg.name,
+			  ferry_strerror(rc));
+}
+
 static void
 hello_put(struct session *s, struct hop_rbuf *b)
 {
@@ -827,7 +890,8 @@ writer_main(void *arg)
 	while (!closing) {
 		struct hop_rbuf b;
 		struct hop_refuse pref[64];
-		size_t npref = 0, len = 0;
+		struct hop_resume go[64];
+		size_t npref = 0, ngo = 0, len = 0;
 		int kick = 0, kick_prio = -1;
 
 		hop_rbuf_init(&b, plain, s->plain_max);
@@ -860,6 +924,9 @@ writer_main(void *arg)
 		npref = s->npeer_refuse;
 		memcpy(pref, s->peer_refuse, npref * sizeof(pref[0]));
 		s->npeer_refuse = 0;
+		ngo = s->npeer_go;
+		memcpy(go, s->peer_go, ngo * sizeof(go[0]));
+		s->npeer_go = 0;
 		/* A fresh handshake (new ephemeral keys) every 24 hours: the
 		 * caller closes and dials again at once. */
 		if (s->initiator && !s->want_close &&
@@ -884,6 +951,8 @@ writer_main(void *arg)
 
 		for (size_t i = 0; i < npref; i++)
 			apply_refuse(sd, &pref[i]);
+		for (size_t i = 0; i < ngo; i++)
+			apply_resume(sd, &go[i]);
 		if (kick) {
 			/* New messages: look again; a more urgent one than
 			 * the scan position restarts the scan there. */
@@ -926,6 +995,7 @@ writer_main(void *arg)
 			}
 			if (rc == 0)
 				break; /* the record is full */
+			/* 1: finished; 2: waits for the receiver's RESUME */
 		}
 		if (hop_rbuf_end(&b, &len) != 0) {
 			mark_dead(s, "building a record failed");
@@ -960,7 +1030,8 @@ writer_main(void *arg)
 				pthread_mutex_lock(&s->mu);
 				if (!s->dead && !s->kick && s->ncust == 0 &&
 				    s->nrefuse == 0 && s->nresume == 0 &&
-				    s->npeer_refuse == 0 && !s->want_close)
+				    s->npeer_refuse == 0 && s->npeer_go == 0 &&
+				    !s->want_close)
 					pthread_cond_timedwait(&s->cv, &s->mu,
 							       &ts);
 				/* A timeout looks again, from the top: the
@@ -1269,7 +1340,13 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 		return 0;
 	}
 	crypto_generichash_init(&r->hs, NULL, 0, HOP_HASH_LEN);
-	if (hm.msg.payload_len <= LINK_INLINE_MAX && hm.offset == 0) {
+	if (hm.msg.payload_len <= LINK_INLINE_MAX) {
+		if (hm.offset != 0) {
+			/* Small ones are never kept in part: from 0. */
+			r->skipping = 1;
+			send_refuse(s, hm.msg.id, HOP_REFUSE_PARTIAL, 0);
+			return 0;
+		}
 		r->buf = malloc(hm.msg.payload_len ? hm.msg.payload_len : 1);
 		if (r->buf == NULL) {
 			mark_dead(s, "out of memory");
@@ -1289,10 +1366,7 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 	rc = store_writer_resume(s->lk->st, hm.msg.id, &r->w, &have);
 	if (rc == FERRY_ENOTFOUND) {
 		have = 0;
-		if (hm.offset == 0)
-			rc = store_writer_open(s->lk->st, &r->msg, &r->w);
-		else
-			rc = 0;
+		rc = store_writer_open(s->lk->st, &r->msg, &r->w);
 	}
 	if (rc == FERRY_EDUPLICATE) {
 		r->skipping = 1;
@@ -1301,17 +1375,6 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 	}
 	if (rc != 0)
 		return rx_store_error(s, hex, rc);
-	if (hm.offset != have) {
-		r->skipping = 1;
-		if (r->w != NULL) {
-			rc = store_writer_suspend(r->w);
-			r->w = NULL;
-			if (rc != 0)
-				return rx_store_error(s, hex, rc);
-		}
-		send_refuse(s, hm.msg.id, HOP_REFUSE_PARTIAL, have);
-		return 0;
-	}
 	if (have > 0) {
 		/* Resumed: the hash covers the prefix stored earlier. */
 		struct store_reader *rd;
@@ -1343,6 +1406,19 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 	}
 	r->off = have;
 	r->next_resume = have + LINK_RESUME_EVERY;
+	/* The answer the sender waits for: go on from what is durable here
+	 * (0 for a new message), whatever offset its MSG proposed. */
+	pthread_mutex_lock(&s->mu);
+	while (!s->dead &&
+	       s->nresume == sizeof(s->resume) / sizeof(s->resume[0]))
+		pthread_cond_wait(&s->cv, &s->mu);
+	if (!s->dead) {
+		struct hop_resume *h = &s->resume[s->nresume++];
+		memcpy(h->id, hm.msg.id, FERRY_ID_LEN);
+		h->offset = have;
+	}
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
 	return 0;
 }
 
@@ -1532,16 +1608,16 @@ on_record(struct receiver *rv, const uint8_t *rec, size_t len, int *rekey)
 				mark_dead(s, "bad REFUSE frame: %s", why);
 				return FERRY_EPROTO;
 			}
-			if (r.reason == HOP_REFUSE_HAVE) {
-				rc = take_custody_receipt(s, r.id);
+			if (r.reason == HOP_REFUSE_HAVE &&
+			    (rc = take_custody_receipt(s, r.id)) != 0)
 				break;
-			}
 			pthread_mutex_lock(&s->mu);
 			while (!s->dead &&
 			       s->npeer_refuse == sizeof(s->peer_refuse) /
 						      sizeof(s->peer_refuse[0]))
 				pthread_cond_wait(&s->cv, &s->mu);
-			s->peer_refuse[s->npeer_refuse++] = r;
+			if (!s->dead)
+				s->peer_refuse[s->npeer_refuse++] = r;
 			pthread_cond_broadcast(&s->cv);
 			pthread_mutex_unlock(&s->mu);
 			rc = 0;
@@ -1553,13 +1629,16 @@ on_record(struct receiver *rv, const uint8_t *rec, size_t len, int *rekey)
 				mark_dead(s, "bad RESUME frame: %s", why);
 				return FERRY_EPROTO;
 			}
-			/* Where to start after a cut: keep it. */
-			rc = store_out_progress(s->lk->st, r.id, r.offset);
-			if (rc != 0 && rc != FERRY_ENOTFOUND &&
-			    rc != FERRY_ESTATE && rc != FERRY_EINVAL)
-				log_debug("peer %s: recording progress: %s",
-					  s->peer->cfg.name,
-					  ferry_strerror(rc));
+			/* The writer acts on it (apply_resume). */
+			pthread_mutex_lock(&s->mu);
+			while (!s->dead &&
+			       s->npeer_go ==
+				   sizeof(s->peer_go) / sizeof(s->peer_go[0]))
+				pthread_cond_wait(&s->cv, &s->mu);
+			if (!s->dead)
+				s->peer_go[s->npeer_go++] = r;
+			pthread_cond_broadcast(&s->cv);
+			pthread_mutex_unlock(&s->mu);
 			rc = 0;
 			break;
 		}
@@ -1718,6 +1797,15 @@ read_hello(struct session *s, struct rdbuf *rb, uint8_t *plain)
 	return 0;
 }
 
+/* Why a session ended, worth a warning (tampering, a broken peer)? */
+static int
+alarming(const char *why)
+{
+	return strstr(why, "authentication") != NULL ||
+	       strstr(why, "protocol") != NULL || strstr(why, "bad ") != NULL ||
+	       strstr(why, "damaged") != NULL || strstr(why, "HELLO") != NULL;
+}
+
 void
 session_run(struct session *s)
 {
@@ -1818,14 +1906,23 @@ out:
 		pthread_cond_wait(&s->cv, &s->mu);
 	pthread_mutex_unlock(&s->mu);
 	if (attached) {
-		log_info("peer %s: session ended: %s", s->peer->cfg.name,
-			 s->why);
+		/* Tampering and protocol breaches deserve an operator's
+		 * eye; cuts and closes are routine. */
+		if (alarming(s->why))
+			log_warn("peer %s: session ended: %s",
+				 s->peer->cfg.name, s->why);
+		else
+			log_info("peer %s: session ended: %s",
+				 s->peer->cfg.name, s->why);
 		pthread_mutex_lock(&s->lk->mu);
 		snprintf(s->peer->last_error, sizeof(s->peer->last_error),
 			 "%.150s", s->why);
 		pthread_mutex_unlock(&s->lk->mu);
 		link_detach(s->lk, s);
-	} else
+	} else if (alarming(s->why))
+		log_warn("peer %s (%s): session not started: %s",
+			 s->peer->cfg.name, s->addr, s->why);
+	else
 		log_info("peer %s (%s): session not started: %s",
 			 s->peer->cfg.name, s->addr, s->why);
 	free(rb.p);
