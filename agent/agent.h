@@ -168,7 +168,6 @@ void request_take(struct client *c, uint32_t reqid, const char *queue,
 void client_cleanup_streams(struct client *c);
 
 /* notify.c */
-int64_t agent_mono_ms(void); /* CLOCK_MONOTONIC in ms */
 void notify_queue(struct agent *ag, const char *queue);
 void notify_all(struct agent *ag);
 void notify_wait(struct client *c, const char *queue, int64_t lease_ms,

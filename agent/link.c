@@ -51,8 +51,8 @@ link_mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void
-abstime_in(struct timespec *ts, int64_t ms)
+void
+link_abstime(struct timespec *ts, int64_t ms)
 {
 	clock_gettime(CLOCK_REALTIME, ts);
 	ts->tv_sec += ms / 1000;
@@ -195,7 +195,7 @@ link_rx_claim(struct link *lk, const uint8_t *id)
 		if (link_mono_ms() >= until || lk->stopping)
 			break;
 		struct timespec ts;
-		abstime_in(&ts, 100);
+		link_abstime(&ts, 100);
 		pthread_cond_timedwait(&lk->cv, &lk->mu, &ts);
 	}
 	pthread_mutex_unlock(&lk->mu);
@@ -536,7 +536,7 @@ dialer_main(void *arg)
 				wait = p->next_retry_ms - now;
 			}
 			struct timespec ts;
-			abstime_in(&ts, wait > 60000 ? 60000 : wait);
+			link_abstime(&ts, wait > 60000 ? 60000 : wait);
 			pthread_cond_timedwait(&lk->cv, &lk->mu, &ts);
 		}
 		if (lk->stopping) {
@@ -1011,7 +1011,7 @@ link_stop(struct link *lk)
 	pthread_mutex_lock(&lk->mu);
 	while (lk->sessions != NULL && link_mono_ms() < until) {
 		struct timespec ts;
-		abstime_in(&ts, 50);
+		link_abstime(&ts, 50);
 		pthread_cond_timedwait(&lk->cv, &lk->mu, &ts);
 	}
 	for (struct session *s = lk->sessions; s != NULL; s = s->next_all)
@@ -1026,7 +1026,7 @@ link_stop(struct link *lk)
 		     s = s->next_all)
 			(void)shutdown(s->fd, SHUT_RDWR);
 		struct timespec ts;
-		abstime_in(&ts, 50);
+		link_abstime(&ts, 50);
 		pthread_cond_timedwait(&lk->cv, &lk->mu, &ts);
 	}
 	pthread_mutex_unlock(&lk->mu);

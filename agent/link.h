@@ -81,4 +81,8 @@ size_t link_peers(struct link *lk, struct link_peer_status *out, size_t cap);
 /* Close every session (CLOSE shutdown), join every thread, free. */
 void link_stop(struct link *lk);
 
+/* The agent's clocks, in ms: wall (CLOCK_REALTIME) and monotonic. */
+int64_t link_now_ms(void);
+int64_t link_mono_ms(void);
+
 #endif

@@ -107,14 +107,14 @@ struct session {
  * FERRY_EBUSY if s lost and must close. */
 int link_attach(struct link *lk, struct session *s);
 void link_detach(struct link *lk, struct session *s);
+/* The CLOCK_REALTIME deadline ms from now, for pthread_cond_timedwait. */
+void link_abstime(struct timespec *ts, int64_t ms);
 /* Take s off the list link_stop walks (before freeing it). */
 void link_untrack(struct link *lk, struct session *s);
 /* Claim id for receiving into a store writer; waits up to 5 s while
  * another session holds it.  0 or FERRY_EBUSY. */
 int link_rx_claim(struct link *lk, const uint8_t *id);
 void link_rx_release(struct link *lk, const uint8_t *id);
-int64_t link_now_ms(void);  /* wall clock */
-int64_t link_mono_ms(void); /* monotonic */
 
 /* session.c */
 struct session *session_new(struct link *lk, int fd, int initiator,

@@ -16,15 +16,6 @@
 
 #include "agent/agent.h"
 
-int64_t
-agent_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 wake(struct client *c)
 {
@@ -82,7 +73,7 @@ notify_wait(struct client *c, const char *queue, int64_t lease_ms, int peek)
 	int64_t left = 0;
 
 	if (c->wait_until_ms > 0) {
-		left = c->wait_until_ms - agent_mono_ms();
+		left = c->wait_until_ms - link_mono_ms();
 		if (left <= 0) {
 			c->wait_until_ms = 0;
 			client_error(c, c->reqid, FERRY_EEMPTY,

@@ -83,15 +83,6 @@ static int peers_gather(struct store *st, struct req_job *r);
 static void done_peers(struct client *c, struct req_job *r);
 static void job_done(struct job *j);
 
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static struct req_job *
 rj_new(struct client *c, enum req_kind kind, uint32_t reqid)
 {
@@ -967,7 +958,7 @@ req_send(struct client *c, const struct ferry_frame *f,
 	char target[FERRY_NODE_MAX + FERRY_QUEUE_MAX + 2];
 	struct req_job *r;
 	struct ferry_msg *m;
-	int64_t ttl, now = wall_ms();
+	int64_t ttl, now = link_now_ms();
 	int fin = (f->flags & FERRY_FL_FIN) != 0;
 
 	if (!need(c, fl, FERRY_T_DST_NODE, "destination node") ||
@@ -1259,7 +1250,7 @@ request_dispatch(struct client *c, const struct ferry_frame *f)
 			c->wait_until_ms =
 			    fl.wait_ms > INT64_MAX / 4
 				? -1
-				: agent_mono_ms() + (int64_t)fl.wait_ms;
+				: link_mono_ms() + (int64_t)fl.wait_ms;
 		request_take(c, c->reqid, fl.queue, lease, fl.peek != 0);
 		return;
 	}

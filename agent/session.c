@@ -329,13 +329,7 @@ rate_wait(struct session *s, struct wrstate *w, size_t n)
 				       (double)s->rate) +
 			     1;
 		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += ms / 1000;
-		ts.tv_nsec += (ms % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		link_abstime(&ts, ms);
 		pthread_mutex_lock(&s->mu);
 		if (!s->dead)
 			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
@@ -1022,11 +1016,7 @@ writer_main(void *arg)
 					wait = 1000; /* re-scan now and then */
 				if (wait < 1)
 					wait = 1;
-				clock_gettime(CLOCK_REALTIME, &ts);
-				ts.tv_nsec += (wait % 1000) * 1000000L;
-				ts.tv_sec +=
-				    wait / 1000 + ts.tv_nsec / 1000000000L;
-				ts.tv_nsec %= 1000000000L;
+				link_abstime(&ts, wait);
 				pthread_mutex_lock(&s->mu);
 				if (!s->dead && !s->kick && s->ncust == 0 &&
 				    s->nrefuse == 0 && s->nresume == 0 &&
@@ -1296,6 +1286,24 @@ rx_store_error(struct session *s, const char *hex, int rc)
 	return rc;
 }
 
+/* Queue a RESUME for the writer; must: wait for room (an answer the
+ * sender waits for), else drop it when the queue is full (a hint). */
+static void
+queue_resume(struct session *s, const uint8_t *id, uint64_t off, int must)
+{
+	pthread_mutex_lock(&s->mu);
+	while (must && !s->dead &&
+	       s->nresume == sizeof(s->resume) / sizeof(s->resume[0]))
+		pthread_cond_wait(&s->cv, &s->mu);
+	if (!s->dead && s->nresume < sizeof(s->resume) / sizeof(s->resume[0])) {
+		struct hop_resume *h = &s->resume[s->nresume++];
+		memcpy(h->id, id, FERRY_ID_LEN);
+		h->offset = off;
+	}
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
 static int
 on_msg(struct receiver *rv, const struct hop_frame *f)
 {
@@ -1408,17 +1416,7 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 	r->next_resume = have + LINK_RESUME_EVERY;
 	/* The answer the sender waits for: go on from what is durable here
 	 * (0 for a new message), whatever offset its MSG proposed. */
-	pthread_mutex_lock(&s->mu);
-	while (!s->dead &&
-	       s->nresume == sizeof(s->resume) / sizeof(s->resume[0]))
-		pthread_cond_wait(&s->cv, &s->mu);
-	if (!s->dead) {
-		struct hop_resume *h = &s->resume[s->nresume++];
-		memcpy(h->id, hm.msg.id, FERRY_ID_LEN);
-		h->offset = have;
-	}
-	pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
+	queue_resume(s, hm.msg.id, have, 1);
 	return 0;
 }
 
@@ -1452,23 +1450,22 @@ on_chunk(struct receiver *rv, const struct hop_frame *f)
 	} else if ((rc = store_writer_write(r->w, c.data, c.len)) != 0) {
 		char hex[FERRY_ID_HEX_LEN + 1];
 		ferry_id_to_hex(c.id, hex);
-		store_writer_abort(r->w);
+		/* Keep what is durable (the writer failed: suspend only
+		 * frees it), so a later session resumes there. */
+		if (store_writer_suspend(r->w) != 0)
+			log_debug("peer %s: partial %s kept at its last "
+				  "durable offset",
+				  s->peer->cfg.name, hex);
 		r->w = NULL;
 		r->skipping = 1;
 		return rx_store_error(s, hex, rc);
 	}
 	r->off += c.len;
 	if (r->w != NULL && r->off >= r->next_resume) {
-		/* A hint for the sender's resume point. */
+		/* A hint for the sender's resume point (dropped when the
+		 * queue is full: the next one will do). */
 		r->next_resume = r->off + LINK_RESUME_EVERY;
-		pthread_mutex_lock(&s->mu);
-		if (s->nresume < sizeof(s->resume) / sizeof(s->resume[0])) {
-			struct hop_resume *h = &s->resume[s->nresume++];
-			memcpy(h->id, c.id, FERRY_ID_LEN);
-			h->offset = r->off;
-			pthread_cond_broadcast(&s->cv);
-		}
-		pthread_mutex_unlock(&s->mu);
+		queue_resume(s, c.id, r->off, 0);
 	}
 	return 0;
 }

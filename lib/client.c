@@ -898,14 +898,63 @@ ferry_nack(struct ferry *c, const uint8_t id[FERRY_ID_LEN], uint64_t token)
 	return settle(c, FERRY_F_NACK, id, token);
 }
 
+/*
+ * A request answered by `item` frames until END: send b (built by the
+ * caller with reqid), then hand each item's fields to each(fl, arg) until
+ * it returns non-zero (the rest is read and dropped, so the connection
+ * stays in step).
+ */
+typedef int (*list_item_fn)(const struct ferry_fields *fl, void *arg);
+
+static int
+list_call(struct ferry *c, struct ferry_fbuf *b, uint32_t reqid, uint8_t item,
+	  list_item_fn each, void *arg)
+{
+	struct ferry_frame f;
+	int rc, stop = 0;
+
+	c->err[0] = '\0';
+	if ((rc = send_fbuf(c, b)) != 0)
+		return rc;
+	for (;;) {
+		struct ferry_fields fl;
+		if ((rc = read_reply(c, reqid, &f)) != 0)
+			return rc;
+		if (f.type == FERRY_F_END)
+			return 0;
+		if (f.type != item)
+			return reply_error(c, &f);
+		if (ferry_fields_parse(&f, &fl, NULL) != 0) {
+			c->broken = 1;
+			return FERRY_EPROTO;
+		}
+		if (!stop && each(&fl, arg) != 0)
+			stop = 1;
+	}
+}
+
+struct browse_ctx {
+	ferry_browse_fn fn;
+	void *arg;
+};
+
+static int
+browse_item(const struct ferry_fields *fl, void *arg)
+{
+	struct browse_ctx *bc = arg;
+	struct ferry_msg_info info;
+
+	fields_to_info(fl, &info);
+	return bc->fn(&info, bc->arg);
+}
+
 int
 ferry_browse(struct ferry *c, const char *queue, size_t limit,
 	     ferry_browse_fn fn, void *arg)
 {
+	struct browse_ctx bc = {fn, arg};
 	struct ferry_fbuf b;
-	struct ferry_frame f;
 	uint32_t reqid;
-	int rc, stop = 0;
 
 	if (c->busy != NULL)
 		return FERRY_ESTATE;
@@ -918,26 +967,7 @@ ferry_browse(struct ferry *c, const char *queue, size_t limit,
 						  : (uint32_t)limit);
 	if (b.over)
 		return FERRY_EINVAL;
-	c->err[0] = '\0';
-	if ((rc = send_fbuf(c, &b)) != 0)
-		return rc;
-	for (;;) {
-		struct ferry_fields fl;
-		struct ferry_msg_info info;
-		if ((rc = read_reply(c, reqid, &f)) != 0)
-			return rc;
-		if (f.type == FERRY_F_END)
-			return 0;
-		if (f.type != FERRY_F_MSG)
-			return reply_error(c, &f);
-		if (ferry_fields_parse(&f, &fl, NULL) != 0) {
-			c->broken = 1;
-			return FERRY_EPROTO;
-		}
-		fields_to_info(&fl, &info);
-		if (!stop && fn(&info, arg) != 0)
-			stop = 1; /* keep reading to END */
-	}
+	return list_call(c, &b, reqid, FERRY_F_MSG, browse_item, &bc);
 }
 
 int
@@ -1079,38 +1109,33 @@ ferry_queue_create(struct ferry *c, const char *queue, uint64_t max_bytes,
 	return call(c, &b, reqid, FERRY_F_OK, NULL);
 }
 
+struct queue_ctx {
+	ferry_queue_fn fn;
+	void *arg;
+};
+
+static int
+queue_item(const struct ferry_fields *fl, void *arg)
+{
+	struct queue_ctx *qc = arg;
+	struct ferry_queue_info q;
+
+	fields_to_queue(fl, &q);
+	return qc->fn(&q, qc->arg);
+}
+
 int
 ferry_queue_list(struct ferry *c, ferry_queue_fn fn, void *arg)
 {
+	struct queue_ctx qc = {fn, arg};
 	struct ferry_fbuf b;
-	struct ferry_frame f;
 	uint32_t reqid;
-	int rc, stop = 0;
 
 	if (c->busy != NULL)
 		return FERRY_ESTATE;
 	reqid = next_reqid(c);
 	begin(c, &b, FERRY_F_QLIST, 0, reqid);
-	c->err[0] = '\0';
-	if ((rc = send_fbuf(c, &b)) != 0)
-		return rc;
-	for (;;) {
-		struct ferry_fields fl;
-		struct ferry_queue_info q;
-		if ((rc = read_reply(c, reqid, &f)) != 0)
-			return rc;
-		if (f.type == FERRY_F_END)
-			return 0;
-		if (f.type != FERRY_F_QINFO)
-			return reply_error(c, &f);
-		if (ferry_fields_parse(&f, &fl, NULL) != 0) {
-			c->broken = 1;
-			return FERRY_EPROTO;
-		}
-		fields_to_queue(&fl, &q);
-		if (!stop && fn(&q, arg) != 0)
-			stop = 1;
-	}
+	return list_call(c, &b, reqid, FERRY_F_QINFO, queue_item, &qc);
 }
 
 int
@@ -1262,50 +1287,45 @@ ferry_dead_reason_name(int reason)
 	return "unknown";
 }
 
+struct peer_ctx {
+	ferry_peer_fn fn;
+	void *arg;
+};
+
+static int
+peer_item(const struct ferry_fields *fl, void *arg)
+{
+	struct peer_ctx *pc = arg;
+	struct ferry_peer_info p;
+
+	memset(&p, 0, sizeof(p));
+	memcpy(p.name, fl->peer, sizeof(p.name));
+	memcpy(p.fingerprint, fl->fingerprint, sizeof(p.fingerprint));
+	memcpy(p.addr, fl->addr, sizeof(p.addr));
+	memcpy(p.last_error, fl->text, sizeof(p.last_error));
+	p.connected = fl->connected;
+	p.since_ms = fl->at_ms;
+	p.last_seen_ms = fl->last_seen_ms;
+	p.next_retry_ms = fl->next_retry_ms;
+	p.bytes_in = fl->bytes_in;
+	p.bytes_out = fl->bytes_out;
+	p.msgs_in = fl->msgs_in;
+	p.msgs_out = fl->msgs_out;
+	p.queued_msgs = fl->out_count;
+	p.queued_bytes = fl->out_bytes;
+	return pc->fn(&p, pc->arg);
+}
+
 int
 ferry_peers(struct ferry *c, ferry_peer_fn fn, void *arg)
 {
+	struct peer_ctx pc = {fn, arg};
 	struct ferry_fbuf b;
-	struct ferry_frame f;
 	uint32_t reqid;
-	int rc, stop = 0;
 
 	if (c->busy != NULL)
 		return FERRY_ESTATE;
 	reqid = next_reqid(c);
 	begin(c, &b, FERRY_F_PEERS, 0, reqid);
-	c->err[0] = '\0';
-	if ((rc = send_fbuf(c, &b)) != 0)
-		return rc;
-	for (;;) {
-		struct ferry_fields fl;
-		struct ferry_peer_info p;
-		if ((rc = read_reply(c, reqid, &f)) != 0)
-			return rc;
-		if (f.type == FERRY_F_END)
-			return 0;
-		if (f.type != FERRY_F_PEER)
-			return reply_error(c, &f);
-		if (ferry_fields_parse(&f, &fl, NULL) != 0) {
-			c->broken = 1;
-			return FERRY_EPROTO;
-		}
-		memset(&p, 0, sizeof(p));
-		memcpy(p.name, fl.peer, sizeof(p.name));
-		memcpy(p.fingerprint, fl.fingerprint, sizeof(p.fingerprint));
-		memcpy(p.addr, fl.addr, sizeof(p.addr));
-		memcpy(p.last_error, fl.text, sizeof(p.last_error));
-		p.connected = fl.connected;
-		p.since_ms = fl.at_ms;
-		p.last_seen_ms = fl.last_seen_ms;
-		p.next_retry_ms = fl.next_retry_ms;
-		p.bytes_in = fl.bytes_in;
-		p.bytes_out = fl.bytes_out;
-		p.msgs_in = fl.msgs_in;
-		p.msgs_out = fl.msgs_out;
-		p.queued_msgs = fl.out_count;
-		p.queued_bytes = fl.out_bytes;
-		if (!stop && fn(&p, arg) != 0)
-			stop = 1;
-	}
+	return list_call(c, &b, reqid, FERRY_F_PEER, peer_item, &pc);
 }
