@@ -133,7 +133,7 @@ print_text(const struct peer_list *l)
 		}
 		cli_format_size(p->bytes_in, a);
 		cli_format_size(p->bytes_out, b);
-		printf("  traffic     %s in, %s out; %llu messages in, %llu "
+		printf("  traffic     %s in, %s out; messages %llu in, %llu "
 		       "out\n",
 		       a, b, (unsigned long long)p->msgs_in,
 		       (unsigned long long)p->msgs_out);

@@ -1,14 +1,19 @@
 #!/bin/sh
-# make demo: one ferry node, end to end, narrated, in a temporary
-# directory.  Uses the built (not installed) programs of BUILDDIR.
+# make demo: one ferry node end to end, then a second one it forwards to
+# over TCP, narrated, in a temporary directory.  Uses the built (not
+# installed) programs of BUILDDIR.
 set -eu
 builddir=${1:-.}
 ferry="$builddir/cli/ferry"
 ferryd="$builddir/agent/ferryd"
 dir=$(mktemp -d "${TMPDIR:-/tmp}/ferry-demo.XXXXXX")
 pid=""
+pid_b=""
 cleanup() {
-	if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+	for p in $pid $pid_b; do
+		kill "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
 	rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM
@@ -35,8 +40,8 @@ say "3. Applications hand it messages: bulk, normal and urgent"
 echo "weekly log archive" | run "$ferry" send field-07/reports --priority 0
 echo "water level 3.2 m" | run "$ferry" send field-07/reports
 echo "PUMP 2 FAILED" | run "$ferry" send field-07/reports --urgent
-printf '$ %s\n' "ferry send base/reports"
-far=$(echo "daily summary" | "$ferry" send base/reports)
+printf '$ %s\n' "ferry send base/reports --receipt"
+far=$(echo "daily summary" | "$ferry" send base/reports --receipt)
 echo "$far"
 echo "   (that last one is for node 'base': it waits on the outbound side)"
 
@@ -59,8 +64,47 @@ say "7. The message for 'base' is kept until a link to base exists"
 run "$ferry" status "$far"
 run "$ferry" status
 
-say "Done: stopping the agent (SIGTERM)"
+say "8. Node 'base' comes up; each node learns the other's card"
+run "$ferry" init --dir "$dir/base" --name base | grep -E '^(card|fingerprint)' | sed 's/^/   /'
+card_f=$("$ferry" keygen --dir "$dir/node" --json | sed -n 's/.*"card":"\([^"]*\)".*/\1/p')
+card_b=$("$ferry" keygen --dir "$dir/base" --json | sed -n 's/.*"card":"\([^"]*\)".*/\1/p')
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
+	echo $((20000 + $$ % 30000)))
+printf '[node]\nlisten = 127.0.0.1:%s\n[peer field-07]\nkey = %s\n' \
+	"$port" "$card_f" >>"$dir/base/ferry.conf"
+printf '[peer base]\nkey = %s\ntcp = 127.0.0.1:%s\n' "$card_b" "$port" \
+	>>"$dir/node/ferry.conf"
+echo "   base listens on 127.0.0.1:$port; field-07 knows where to find it"
+echo "   (peers are read at start: field-07's agent restarts)"
 kill "$pid"
 wait "$pid" || true
+"$ferryd" -c "$dir/base/ferry.conf" 2>"$dir/base.log" &
+pid_b=$!
+"$ferryd" -c "$dir/node/ferry.conf" 2>>"$dir/ferryd.log" &
+pid=$!
+i=0
+until "$ferry" --socket "$dir/base/ferry.sock" queues --json 2>/dev/null |
+	grep -q '"queue":"reports"'; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || { cat "$dir/ferryd.log" "$dir/base.log"; exit 1; }
+	sleep 0.1
+done
+grep -E 'session up|received' "$dir/base.log" | sed 's/^/   base log: /'
+
+say "9. field-07 handed the message over, and base sent receipts back"
+sleep 0.5
+run "$ferry" peers
+run "$ferry" status "$far"
+
+say "10. On base, the application receives it (and base sends an 'acked' receipt)"
+run "$ferry" --socket "$dir/base/ferry.sock" recv reports
+sleep 0.5
+run "$ferry" status "$far"
+
+say "Done: stopping both agents (SIGTERM)"
+kill "$pid" "$pid_b"
+wait "$pid" || true
+wait "$pid_b" || true
 pid=""
+pid_b=""
 tail -2 "$dir/ferryd.log" | sed 's/^/   log: /'
