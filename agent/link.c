@@ -892,6 +892,11 @@ link_start(const struct link_opts *o, struct link **out)
 		struct lpeer *p = &lk->peers[i];
 		p->cfg = pol->peers[i];
 		p->dialer_link = lk;
+		p->recent = calloc(LINK_RECENT_MAX, FERRY_ID_LEN);
+		if (p->recent == NULL) {
+			link_stop(lk);
+			return FERRY_ENOMEM;
+		}
 		identity_node_id(p->cfg.sign_pk, p->cfg.kx_pk, p->node_id);
 		identity_fingerprint(p->cfg.sign_pk, p->cfg.kx_pk, p->fpr);
 	}
@@ -1036,6 +1041,8 @@ link_stop(struct link *lk)
 		close(lk->wake[0]);
 	if (lk->wake[1] >= 0)
 		close(lk->wake[1]);
+	for (size_t i = 0; i < lk->npeers; i++)
+		free(lk->peers[i].recent);
 	free(lk->peers);
 	pthread_cond_destroy(&lk->cv);
 	pthread_mutex_destroy(&lk->mu);

@@ -28,6 +28,11 @@ struct lpeer {
 	int64_t last_seen_ms;
 	uint64_t bytes_in, bytes_out, msgs_in, msgs_out;
 	char last_error[160];
+	/* The last ids this node took custody of from the peer: replayed
+	 * in CUSTODY at the start of each session, since a receipt lost
+	 * with a link would make the peer send the message again. */
+	uint8_t (*recent)[FERRY_ID_LEN]; /* LINK_RECENT_MAX */
+	size_t nrecent, recent_head;
 };
 
 struct link {
@@ -77,6 +82,7 @@ struct session {
 	char close_text[HOP_CLOSE_TEXT_MAX + 1];
 	int kick;
 	int kick_prio;
+	int peer_synced; /* the peer's first record after HELLO is in */
 	/* receiver side -> writer: frames to send */
 	uint8_t *cust; /* ids for CUSTODY */
 	size_t ncust, cust_cap;

@@ -869,7 +869,7 @@ writer_main(void *arg)
 	struct sender *sd = calloc(1, sizeof(*sd));
 	struct wrstate w;
 	uint8_t *plain = malloc(HOP_PLAIN_MAX);
-	int rc = 0, closing = 0;
+	int rc = 0, closing = 0, first_sent = 0, synced = 0;
 
 	memset(&w, 0, sizeof(w));
 	w.ct = malloc(2 + HOP_RECORD_MAX);
@@ -934,6 +934,7 @@ writer_main(void *arg)
 		kick_prio = s->kick_prio;
 		s->kick = 0;
 		s->kick_prio = -1;
+		synced = s->peer_synced;
 		if (s->want_close &&
 		    hop_rbuf_room(&b) >=
 			HOP_FRAME_HDR + 3 + 2 + 3 + HOP_CLOSE_TEXT_MAX) {
@@ -960,7 +961,19 @@ writer_main(void *arg)
 				sd->ncand = sd->icand = 0;
 			}
 		}
-		while (!closing) {
+		if (!first_sent) {
+			/* The first record after HELLO: replayed receipts
+			 * (above) and a KEEPALIVE, so the peer knows they are
+			 * all in. */
+			struct hop_keepalive k = {1, link_now_ms()};
+			if (hop_rbuf_room(&b) >= HOP_FRAME_HDR + 8)
+				hop_put_keepalive(&b, &k);
+			first_sent = 1;
+		}
+		if (!synced &&
+		    link_mono_ms() - w.start_mono >= LINK_SYNC_WAIT_MS)
+			synced = 1; /* do not wait for ever */
+		while (!closing && synced) {
 			struct xfer *x;
 			if ((rc = start_more(sd)) != 0) {
 				mark_dead(s, "reading the store: %s",
@@ -1110,6 +1123,20 @@ struct rx_put {
 	uint8_t payload[];
 };
 
+/* Remember id among the last LINK_RECENT_MAX taken from this peer. */
+static void
+recent_add(struct session *s, const uint8_t *id)
+{
+	struct lpeer *p = s->peer;
+
+	pthread_mutex_lock(&s->lk->mu);
+	memcpy(p->recent[p->recent_head], id, FERRY_ID_LEN);
+	p->recent_head = (p->recent_head + 1) % LINK_RECENT_MAX;
+	if (p->nrecent < LINK_RECENT_MAX)
+		p->nrecent++;
+	pthread_mutex_unlock(&s->lk->mu);
+}
+
 static void
 push_custody(struct session *s, const uint8_t *id)
 {
@@ -1144,6 +1171,8 @@ put_done(int result, void *arg)
 	} else if (!ok)
 		log_warn("peer %s: message not stored: %s", s->peer->cfg.name,
 			 ferry_strerror(result));
+	if (ok)
+		recent_add(s, p->msg.id);
 	pthread_mutex_lock(&s->mu);
 	if (ok)
 		push_custody(s, p->msg.id);
@@ -1200,10 +1229,21 @@ take_custody_receipt(struct session *s, const uint8_t *id)
 
 	pthread_mutex_lock(&s->mu);
 	n = idset_find(s->held, id);
-	if (n == NULL || n->custody) {
-		/* not ours (any more): a duplicate receipt */
+	if (n != NULL && n->custody) {
 		pthread_mutex_unlock(&s->mu);
-		return 0;
+		return 0; /* a duplicate receipt */
+	}
+	if (n == NULL) {
+		/* Not sent in this session: a receipt replayed from an
+		 * earlier one (lost with its link).  Held until the commit,
+		 * so that the forwarding walk skips it meanwhile; the store
+		 * checks the message is this peer's (else: ENOTFOUND or
+		 * ESTATE, and nothing happens). */
+		if (idset_add(s->held, id) != 0 ||
+		    (n = idset_find(s->held, id)) == NULL) {
+			pthread_mutex_unlock(&s->mu);
+			return FERRY_ENOMEM;
+		}
 	}
 	n->custody = 1;
 	s->async++;
@@ -1378,6 +1418,7 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 	}
 	if (rc == FERRY_EDUPLICATE) {
 		r->skipping = 1;
+		recent_add(s, hm.msg.id);
 		send_refuse(s, hm.msg.id, HOP_REFUSE_HAVE, 0);
 		return 0;
 	}
@@ -1550,6 +1591,7 @@ on_end(struct receiver *rv, const struct hop_frame *f)
 	log_info("peer %s: received message %s (%llu bytes) for %s",
 		 s->peer->cfg.name, hex, (unsigned long long)r->msg.payload_len,
 		 r->msg.dst_queue);
+	recent_add(s, e.id);
 	pthread_mutex_lock(&s->mu);
 	push_custody(s, e.id);
 	pthread_mutex_unlock(&s->mu);
@@ -1847,6 +1889,21 @@ session_run(struct session *s)
 	}
 	attached = 1;
 	s->up_ms = link_now_ms();
+	/* Receipts this node sent the peer lately, again: any of them lost
+	 * with the last link would make the peer send its message again.
+	 * They go first, and each side sends no message before the other's
+	 * first record after HELLO is in (writer_main). */
+	pthread_mutex_lock(&s->lk->mu);
+	for (size_t i = 0; i < s->peer->nrecent && s->ncust < s->cust_cap;
+	     i++) {
+		size_t k = (s->peer->recent_head + LINK_RECENT_MAX -
+			    s->peer->nrecent + i) %
+			   LINK_RECENT_MAX;
+		memcpy(s->cust + s->ncust * FERRY_ID_LEN, s->peer->recent[k],
+		       FERRY_ID_LEN);
+		s->ncust++;
+	}
+	pthread_mutex_unlock(&s->lk->mu);
 	log_info("peer %s: session up (%s, %s, keep-alive %u ms)",
 		 s->peer->cfg.name, s->addr,
 		 s->initiator ? "dialed" : "accepted", s->keepalive_ms);
@@ -1864,6 +1921,15 @@ session_run(struct session *s)
 		rc = on_record(rv, plain, len, &rekey);
 		if (rc != 0)
 			break;
+		if (!s->peer_synced) {
+			/* Its replayed receipts are in: our messages may go. */
+			pthread_mutex_lock(&s->mu);
+			s->peer_synced = 1;
+			s->kick = 1;
+			s->kick_prio = FERRY_PRIO_MAX;
+			pthread_cond_broadcast(&s->cv);
+			pthread_mutex_unlock(&s->mu);
+		}
 		if (rekey && noise_rekey(s->rx) != 0) {
 			mark_dead(s, "rekey failed");
 			break;

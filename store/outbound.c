@@ -63,6 +63,14 @@ op_out(struct store *st, struct store_ctx *cx, struct store_op *op)
 		i->hop_since_ms = 0;
 		break;
 	case OUT_CUSTODY:
+		/* Only the hop it was for may take it: its destination, or
+		 * the peer it is in flight to. */
+		if (strcmp(i->msg.dst_node, op->u.m.peer) != 0 &&
+		    !(i->state == STORE_INFLIGHT &&
+		      strcmp(i->hop_peer, op->u.m.peer) == 0)) {
+			rc = FERRY_ESTATE;
+			goto out;
+		}
 		rc = msg_remove(st, cx, r, STORE_ST_HANDED, op->u.m.peer);
 		goto out;
 	}

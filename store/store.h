@@ -280,7 +280,9 @@ FERRY_MUST_CHECK int store_out_progress(struct store *st,
 /* Back to waiting (link lost); the offset is kept for resume. */
 FERRY_MUST_CHECK int store_out_release(struct store *st,
 				       const uint8_t id[FERRY_ID_LEN]);
-/* The next hop's custody receipt: drop the message, keep a record. */
+/* The next hop's custody receipt: drop the message, keep a record.
+ * FERRY_ESTATE if peer is neither its destination nor the peer it is in
+ * flight to (a peer cannot release what was not for it). */
 FERRY_MUST_CHECK int store_out_custody(struct store *st,
 				       const uint8_t id[FERRY_ID_LEN],
 				       const char *peer);

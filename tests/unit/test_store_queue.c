@@ -551,6 +551,9 @@ test_outbound_claim_progress_custody(void)
 	CU_ASSERT_EQUAL(store_get(st, bulk.id, &info), 0);
 	CU_ASSERT_EQUAL(info.state, STORE_OUTBOUND);
 	CU_ASSERT_EQUAL(info.hop_offset, 3); /* kept for resume */
+	/* Neither its destination nor the hop it is in flight to. */
+	CU_ASSERT_EQUAL(store_out_custody(st, bulk.id, "mallory"),
+			FERRY_ESTATE);
 	CU_ASSERT_EQUAL(store_out_claim(st, bulk.id, "relay"), 0);
 	clk.now_ms += 42;
 	CU_ASSERT_EQUAL(store_out_custody(st, bulk.id, "relay"), 0);
