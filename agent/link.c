@@ -147,6 +147,7 @@ link_attach(struct link *lk, struct session *s)
 			     "replaced by a newer session");
 	}
 	if (rc == 0) {
+		s->up_ms = link_now_ms();
 		p->last_error[0] = '\0';
 		p->backoff_ms = 0;
 		p->next_retry_ms = 0;

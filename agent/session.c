@@ -561,6 +561,8 @@ xfer_start(struct sender *sd, const struct store_msg_info *info, uint64_t off)
 
 	if (x == NULL)
 		return FERRY_EBUSY;
+	if (strcmp(info->msg.dst_node, s->peer->cfg.name) != 0)
+		return FERRY_ESTATE; /* not for this peer (no relaying yet) */
 	memset(x, 0, sizeof(*x));
 	x->info = *info;
 	if (info->msg.expires_ms != 0) {
@@ -749,6 +751,13 @@ apply_refuse(struct sender *sd, const struct hop_refuse *r)
 	int rc;
 
 	ferry_id_to_hex(r->id, hex);
+	/* Only for what this session sent: a peer may not dead-letter or
+	 * pull any other message by naming its id. */
+	pthread_mutex_lock(&s->mu);
+	int ours = x != NULL || idset_has(s->held, r->id);
+	pthread_mutex_unlock(&s->mu);
+	if (!ours)
+		return;
 	if (r->reason == HOP_REFUSE_HAVE) {
 		/* The reader took it as a custody receipt; stop sending. */
 		if (x != NULL)
@@ -1228,6 +1237,9 @@ take_custody_receipt(struct session *s, const uint8_t *id)
 	int rc;
 
 	pthread_mutex_lock(&s->mu);
+	/* Bounded: a peer cannot queue store operations without limit. */
+	while (!s->dead && s->async >= LINK_ASYNC_MAX)
+		pthread_cond_wait(&s->cv, &s->mu);
 	n = idset_find(s->held, id);
 	if (n != NULL && n->custody) {
 		pthread_mutex_unlock(&s->mu);
@@ -1424,6 +1436,16 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 	}
 	if (rc != 0)
 		return rx_store_error(s, hex, rc);
+	if (have > hm.msg.payload_len) {
+		/* The MSG says shorter than what is stored: not the same
+		 * message, or a hostile peer. */
+		if (store_writer_suspend(r->w) != 0)
+			log_debug("peer %s: partial %s kept", s->peer->cfg.name,
+				  hex);
+		r->w = NULL;
+		mark_dead(s, "MSG %s shorter than its stored part", hex);
+		return FERRY_EPROTO;
+	}
 	if (have > 0) {
 		/* Resumed: the hash covers the prefix stored earlier. */
 		struct store_reader *rd;
@@ -1888,7 +1910,6 @@ session_run(struct session *s)
 		goto out;
 	}
 	attached = 1;
-	s->up_ms = link_now_ms();
 	/* Receipts this node sent the peer lately, again: any of them lost
 	 * with the last link would make the peer send its message again.
 	 * They go first, and each side sends no message before the other's

@@ -279,6 +279,14 @@ progress(struct store *st, struct store_ctx *cx, struct store_writer *w)
 {
 	int rc;
 
+	/* Swept as idle meanwhile (its file unlinked): do not bring the
+	 * record back, or a commit would find a partial without a file. */
+	rc = store_db_exists(st->partials, cx->txn, w->h.info.msg.id,
+			     FERRY_ID_LEN);
+	if (rc < 0)
+		return store_dberr(cx, -rc, "reading a partial record");
+	if (rc == 0)
+		return FERRY_ENOTFOUND;
 	if (st->opts.quota_bytes != 0 &&
 	    st->tot.bytes + w->off > st->opts.quota_bytes)
 		return FERRY_EQUOTA;
@@ -369,7 +377,8 @@ wr_resume(struct store *st, struct store_ctx *cx, struct store_writer *w)
 	}
 	w->off = w->synced = w->h.info.msg.payload_len;
 	w->buf_len = 0;
-	return 0;
+	/* Resumed: active again, so the idle sweep leaves it alone. */
+	return partial_save(st, cx, w);
 }
 
 static int
@@ -613,8 +622,10 @@ store_writer_commit(struct store_writer *w)
 		store_writer_abort(w);
 		return FERRY_ESTATE;
 	}
+	/* Synced even for a transient message: a later flush makes its
+	 * commit durable, and the recorded length must be on disk then. */
 	rc = buf_flush(w);
-	if (rc == 0 && !(w->h.info.msg.flags & FERRY_MSG_TRANSIENT))
+	if (rc == 0)
 		rc = spool_sync(w->fd);
 	if (rc == 0)
 		rc = writer_op(w, WR_COMMIT,
