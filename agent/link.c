@@ -86,8 +86,11 @@ sockaddr_text(const struct sockaddr *sa, char *out, size_t cap)
 static void
 sock_tune(int fd)
 {
-	int one = 1;
+	int one = 1, sndbuf = LINK_SNDBUF;
 
+	/* Bytes queued in the kernel are lost with a cut and delay an
+	 * urgent message: keep the queue short (the kernel doubles it). */
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
