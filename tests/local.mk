@@ -38,6 +38,7 @@ include tests/unit/policy.mk
 include tests/unit/identity.mk
 include tests/unit/noise.mk
 include tests/unit/hop.mk
+include tests/unit/bundle.mk
 include tests/fuzz/fuzz.mk
 include tests/integration/cli.mk
 include tests/integration/agent.mk
@@ -45,3 +46,4 @@ include tests/integration/link.mk
 include tests/integration/link_faults.mk
 include tests/integration/link_kill.mk
 include tests/interop/link.mk
+include tests/interop/bundle.mk

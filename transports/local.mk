@@ -28,3 +28,14 @@ transports_libhop_a_SOURCES = transports/hop.c transports/hop.h
 HOP_LIBS = transports/libhop.a lib/libferrycore.a
 
 EXTRA_DIST += docs/hop.md
+
+# Sealed offline bundles: Noise K key wrap, secretstream body, Ed25519
+# trailer (docs/formats.md).  A crypto file: sodium.h allowed.
+noinst_LIBRARIES += transports/libbundle.a
+transports_libbundle_a_SOURCES = transports/bundle.c transports/bundle.h
+transports_libbundle_a_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
+BUNDLE_LIBS = transports/libbundle.a transports/libnoise.a \
+	transports/libhop.a transports/libidentity.a lib/libferrycore.a \
+	$(SODIUM_LIBS)
+
+EXTRA_DIST += docs/formats.md

@@ -763,3 +763,114 @@ noise_cipher_free(struct noise_cipher *c)
 	sodium_memzero(c, sizeof(*c));
 	sodium_free(c);
 }
+
+/* ------------------------------------------------------------- Noise K */
+
+#define NOISE_K_PROTOCOL_NAME "Noise_K_25519_ChaChaPoly_SHA256"
+
+/*
+ * A K state: protocol name (31 bytes, zero-padded to HASHLEN), prologue,
+ * then the pre-messages -> s (initiator's static) and <- s (responder's).
+ */
+static int
+noise_k_start(struct noise_hs **out, const uint8_t *s_sk,
+	      const uint8_t *init_pk, const uint8_t *resp_pk,
+	      const uint8_t *prologue, size_t plen)
+{
+	struct noise_hs *hs;
+	int rc;
+
+	*out = NULL;
+	if (sodium_init() < 0)
+		return FERRY_EIO;
+	hs = sodium_malloc(sizeof(*hs));
+	if (hs == NULL)
+		return FERRY_ENOMEM;
+	sodium_memzero(hs, sizeof(*hs));
+	memcpy(hs->s_sk, s_sk, NOISE_KEY);
+	memcpy(hs->h, NOISE_K_PROTOCOL_NAME, sizeof(NOISE_K_PROTOCOL_NAME) - 1);
+	memcpy(hs->ck, hs->h, NOISE_KEY);
+	if ((rc = noise_mix_hash(hs, prologue, plen)) != 0 ||
+	    (rc = noise_mix_hash(hs, init_pk, NOISE_KEY)) != 0 ||
+	    (rc = noise_mix_hash(hs, resp_pk, NOISE_KEY)) != 0) {
+		noise_hs_free(hs);
+		return rc;
+	}
+	hs->step = NOISE_STEP_WRITE1;
+	*out = hs;
+	return 0;
+}
+
+int
+noise_k_seal(const uint8_t s_sk[NOISE_KEY], const uint8_t s_pk[NOISE_KEY],
+	     const uint8_t rs_pk[NOISE_KEY], const uint8_t *prologue,
+	     size_t plen, const uint8_t e_sk[NOISE_KEY], const uint8_t *payload,
+	     size_t len, uint8_t *out, size_t cap, size_t *outlen)
+{
+	struct noise_hs *hs = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (s_sk == NULL || s_pk == NULL || rs_pk == NULL || out == NULL ||
+	    outlen == NULL || (prologue == NULL && plen > 0) ||
+	    (payload == NULL && len > 0))
+		return FERRY_EINVAL;
+	if (len > NOISE_MAX_MSG - NOISE_KEY - NOISE_TAG)
+		return FERRY_ETOOBIG;
+	if (cap < NOISE_KEY + len + NOISE_TAG)
+		return FERRY_EINVAL;
+	if ((rc = noise_k_start(&hs, s_sk, s_pk, rs_pk, prologue, plen)) != 0)
+		return rc;
+	memcpy(hs->rs, rs_pk, NOISE_KEY);
+	if (e_sk != NULL) {
+		memcpy(hs->e_sk, e_sk, NOISE_KEY);
+		if (crypto_scalarmult_base(hs->e_pk, hs->e_sk) != 0) {
+			rc = FERRY_EINVAL;
+			goto out;
+		}
+		hs->e_set = 1;
+	}
+	/* -> e, es, ss, then the payload. */
+	if ((rc = noise_write_e(hs, out)) != 0 ||
+	    (rc = noise_mix_dh(hs, hs->e_sk, hs->rs)) != 0 ||
+	    (rc = noise_mix_dh(hs, hs->s_sk, hs->rs)) != 0 ||
+	    (rc = noise_encrypt_and_hash(hs, payload, len, out + NOISE_KEY,
+					 &n)) != 0)
+		goto out;
+	*outlen = NOISE_KEY + n;
+out:
+	noise_hs_free(hs);
+	return rc;
+}
+
+int
+noise_k_open(const uint8_t s_sk[NOISE_KEY], const uint8_t s_pk[NOISE_KEY],
+	     const uint8_t rs_pk[NOISE_KEY], const uint8_t *prologue,
+	     size_t plen, const uint8_t *msg, size_t len, uint8_t *payload,
+	     size_t cap, size_t *outlen)
+{
+	struct noise_hs *hs = NULL;
+	int rc;
+
+	if (s_sk == NULL || s_pk == NULL || rs_pk == NULL || msg == NULL ||
+	    outlen == NULL || (prologue == NULL && plen > 0))
+		return FERRY_EINVAL;
+	if (len < NOISE_KEY + NOISE_TAG || len > NOISE_MAX_MSG)
+		return FERRY_EPROTO;
+	if (cap < len - NOISE_KEY - NOISE_TAG || (payload == NULL && cap > 0))
+		return FERRY_EINVAL;
+	if ((rc = noise_k_start(&hs, s_sk, rs_pk, s_pk, prologue, plen)) != 0)
+		return rc;
+	memcpy(hs->rs, rs_pk, NOISE_KEY);
+	memcpy(hs->re, msg, NOISE_KEY);
+	if ((rc = noise_mix_hash(hs, hs->re, NOISE_KEY)) != 0 ||
+	    (rc = noise_mix_dh(hs, hs->s_sk, hs->re)) != 0 ||
+	    (rc = noise_mix_dh(hs, hs->s_sk, hs->rs)) != 0 ||
+	    (rc = noise_decrypt_and_hash(hs, msg + NOISE_KEY, len - NOISE_KEY,
+					 payload)) != 0)
+		goto out;
+	*outlen = len - NOISE_KEY - NOISE_TAG;
+out:
+	noise_hs_free(hs);
+	return rc;
+}

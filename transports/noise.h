@@ -173,4 +173,35 @@ FERRY_MUST_CHECK int noise_cipher_set_nonce(struct noise_cipher *c, uint64_t n);
 /* Wipe and free; NULL is a no-op. */
 void noise_cipher_free(struct noise_cipher *c);
 
+/*
+ * Noise_K_25519_ChaChaPoly_SHA256, one message (-> e, es, ss): the key wrap
+ * of an offline bundle (docs/formats.md).  Both static keys are known to
+ * both sides in advance (pre-messages -> s, <- s).
+ *
+ * noise_k_seal: the sender (s_sk, s_pk) seals payload (len bytes) for the
+ * recipient's static key rs_pk: out = e || enc(payload) || tag, *outlen =
+ * 32 + len + 16.  e_sk is NULL (a fresh ephemeral) except for test
+ * vectors.  Errors: FERRY_EINVAL, FERRY_ETOOBIG, FERRY_EPROTO (rs_pk has
+ * small order), FERRY_ENOMEM, FERRY_EIO.
+ *
+ * noise_k_open: the recipient (s_sk, s_pk) opens msg (len bytes of outside
+ * input) from the sender whose static key is rs_pk.  Errors: FERRY_EPROTO
+ * (too short or long, small-order key), FERRY_ECORRUPT (wrong keys, wrong
+ * prologue, damaged), FERRY_EINVAL, FERRY_ENOMEM, FERRY_EIO.
+ * Every secret is wiped before either returns.
+ */
+FERRY_MUST_CHECK int noise_k_seal(const uint8_t s_sk[NOISE_KEY],
+				  const uint8_t s_pk[NOISE_KEY],
+				  const uint8_t rs_pk[NOISE_KEY],
+				  const uint8_t *prologue, size_t plen,
+				  const uint8_t e_sk[NOISE_KEY],
+				  const uint8_t *payload, size_t len,
+				  uint8_t *out, size_t cap, size_t *outlen);
+FERRY_MUST_CHECK int noise_k_open(const uint8_t s_sk[NOISE_KEY],
+				  const uint8_t s_pk[NOISE_KEY],
+				  const uint8_t rs_pk[NOISE_KEY],
+				  const uint8_t *prologue, size_t plen,
+				  const uint8_t *msg, size_t len,
+				  uint8_t *payload, size_t cap, size_t *outlen);
+
 #endif

@@ -1,0 +1,1 @@
+# bundle interop with Python (fragment included from tests/local.mk)

@@ -1,0 +1,1 @@
+# unit tests of transports/bundle.c (fragment included from tests/local.mk)

@@ -1,0 +1,778 @@
+/*
+ * bundle.c - sealed offline bundles (docs/formats.md, bundle.h).
+ *
+ * Invariants:
+ *  1. Secrets (file key, body key, secretstream states) live only in
+ *     sodium_malloc memory and are wiped on every path out.
+ *  2. A reader never hands out a frame before the chunk holding its last
+ *     byte has been authenticated, and never says "end" (0) before the
+ *     FINAL chunk and the signature verified.
+ *  3. Memory is fixed at open: one chunk, one frame, one I/O buffer;
+ *     nothing is sized from the input beyond the header's chunk size,
+ *     which is bounded by BUNDLE_CHUNK_MAX.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "transports/bundle.h"
+#include "transports/noise.h"
+
+#define BUNDLE_KDF_CTX	"ferrybdy"
+#define BUNDLE_OUTBUF	(1u << 20) /* writer: bytes gathered per write(2) */
+#define BUNDLE_INBUF	(1u << 18) /* reader: bytes asked per read */
+#define BUNDLE_FRAME_MAX HOP_PLAIN_MAX
+
+_Static_assert(BUNDLE_SS_HDR_LEN ==
+		       crypto_secretstream_xchacha20poly1305_HEADERBYTES,
+	       "secretstream header");
+_Static_assert(BUNDLE_SS_ABYTES == crypto_secretstream_xchacha20poly1305_ABYTES,
+	       "secretstream abytes");
+_Static_assert(BUNDLE_WRAP_LEN == NOISE_KEY + NOISE_KEY + NOISE_TAG, "wrap");
+_Static_assert(sizeof(BUNDLE_KDF_CTX) - 1 == crypto_kdf_CONTEXTBYTES, "ctx");
+
+/* The secrets of one bundle, in one sodium_malloc block (invariant 1). */
+struct bundle_secrets {
+	uint8_t file_key[32];
+	uint8_t body_key[32];
+	crypto_secretstream_xchacha20poly1305_state ss;
+};
+
+static void
+put_be(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = n - 1; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static uint64_t
+get_be(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+void
+bundle_hdr_encode(const struct bundle_hdr *h, uint8_t out[BUNDLE_HDR_LEN])
+{
+	memset(out, 0, BUNDLE_HDR_LEN);
+	memcpy(out, BUNDLE_MAGIC, 8);
+	out[8] = h->version;
+	out[9] = h->kind;
+	put_be(out + 10, h->flags, 2);
+	put_be(out + 12, h->chunk, 4);
+	memcpy(out + 16, h->sender, 32);
+	memcpy(out + 48, h->recipient, 32);
+	memcpy(out + 80, h->id, BUNDLE_ID_LEN);
+	put_be(out + 96, h->seq, 8);
+	put_be(out + 104, (uint64_t)h->created_ms, 8);
+	put_be(out + 112, h->size, 8);
+}
+
+int
+bundle_hdr_decode(const uint8_t in[BUNDLE_HDR_LEN], struct bundle_hdr *h,
+		  const char **why)
+{
+	const char *dummy;
+
+	if (why == NULL)
+		why = &dummy;
+	memset(h, 0, sizeof(*h));
+	if (memcmp(in, BUNDLE_MAGIC, 8) != 0) {
+		*why = "not a ferry bundle (bad magic)";
+		return FERRY_EPROTO;
+	}
+	h->version = in[8];
+	h->kind = in[9];
+	h->flags = (uint16_t)get_be(in + 10, 2);
+	h->chunk = (uint32_t)get_be(in + 12, 4);
+	memcpy(h->sender, in + 16, 32);
+	memcpy(h->recipient, in + 48, 32);
+	memcpy(h->id, in + 80, BUNDLE_ID_LEN);
+	h->seq = get_be(in + 96, 8);
+	h->created_ms = (int64_t)get_be(in + 104, 8);
+	h->size = get_be(in + 112, 8);
+	if (h->version != BUNDLE_VERSION) {
+		*why = "bundle format version not supported (newer ferry?)";
+		return FERRY_EPROTO;
+	}
+	if (h->kind != BUNDLE_KIND_HOP) {
+		*why = "unknown bundle kind (newer ferry?)";
+		return FERRY_EPROTO;
+	}
+	if (h->flags != 0) {
+		*why = "unknown bundle flags (newer ferry?)";
+		return FERRY_EPROTO;
+	}
+	if (h->chunk < BUNDLE_CHUNK_MIN || h->chunk > BUNDLE_CHUNK_MAX) {
+		*why = "bundle chunk size out of range";
+		return FERRY_EPROTO;
+	}
+	if (h->seq == 0) {
+		*why = "bundle sequence number 0";
+		return FERRY_EPROTO;
+	}
+	if (!sodium_is_zero(in + 120, 8)) {
+		*why = "bundle header reserved bytes not zero";
+		return FERRY_EPROTO;
+	}
+	if (h->size < BUNDLE_MIN_SIZE) {
+		*why = "bundle size in the header is below the minimum";
+		return FERRY_EPROTO;
+	}
+	return 0;
+}
+
+uint64_t
+bundle_size_for(uint64_t plain, uint32_t chunk)
+{
+	uint64_t nchunks = plain == 0 ? 1 : (plain + chunk - 1) / chunk;
+
+	return BUNDLE_HDR_LEN + BUNDLE_WRAP_LEN + BUNDLE_SS_HDR_LEN + plain +
+	       nchunks * BUNDLE_SS_ABYTES + BUNDLE_SIG_LEN;
+}
+
+/* ------------------------------------------------------------- writer */
+
+struct bundle_writer {
+	int fd;
+	const struct identity *me;
+	struct bundle_hdr hdr;
+	struct bundle_secrets *sec;
+	crypto_generichash_state hash; /* BLAKE2b-512 of wrap..chunks */
+	uint8_t *chunk;		       /* hdr.chunk plaintext bytes */
+	size_t fill;		       /* of chunk */
+	uint8_t *out;		       /* BUNDLE_OUTBUF + a sealed chunk */
+	size_t outlen;
+	uint64_t pos;	/* bytes of the file produced (header included) */
+	uint64_t plain; /* frame bytes put */
+	int dead;
+};
+
+static int
+errno_code(int e)
+{
+	return e == ENOSPC || e == EDQUOT || e == EFBIG ? FERRY_ENOSPC
+							 : FERRY_EIO;
+}
+
+static int
+w_flush(struct bundle_writer *w)
+{
+	size_t off = 0;
+
+	while (off < w->outlen) {
+		ssize_t n = write(w->fd, w->out + off, w->outlen - off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			w->dead = 1;
+			return errno_code(errno);
+		}
+		if (n == 0) {
+			w->dead = 1;
+			return FERRY_EIO;
+		}
+		off += (size_t)n;
+	}
+	w->outlen = 0;
+	return 0;
+}
+
+/* Append to the file (buffered); hashed unless it is the header. */
+static int
+w_emit(struct bundle_writer *w, const void *p, size_t len, int hash)
+{
+	int rc;
+
+	if (w->outlen + len > BUNDLE_OUTBUF + BUNDLE_CHUNK_MAX +
+				      BUNDLE_SS_ABYTES &&
+	    (rc = w_flush(w)) != 0)
+		return rc;
+	memcpy(w->out + w->outlen, p, len);
+	w->outlen += len;
+	w->pos += len;
+	if (hash && crypto_generichash_update(&w->hash, p, len) != 0)
+		return FERRY_EINVAL;
+	return 0;
+}
+
+/* Seal the chunk buffer in place into the output buffer. */
+static int
+w_seal(struct bundle_writer *w, uint8_t tag)
+{
+	uint8_t *dst;
+	unsigned long long clen = 0;
+	int rc;
+
+	if (w->outlen + w->fill + BUNDLE_SS_ABYTES >
+		    BUNDLE_OUTBUF + BUNDLE_CHUNK_MAX + BUNDLE_SS_ABYTES &&
+	    (rc = w_flush(w)) != 0)
+		return rc;
+	dst = w->out + w->outlen;
+	if (crypto_secretstream_xchacha20poly1305_push(
+		    &w->sec->ss, dst, &clen, w->chunk, w->fill, NULL, 0,
+		    tag) != 0)
+		return FERRY_EINVAL;
+	if (crypto_generichash_update(&w->hash, dst, (size_t)clen) != 0)
+		return FERRY_EINVAL;
+	w->outlen += (size_t)clen;
+	w->pos += clen;
+	sodium_memzero(w->chunk, w->fill);
+	w->fill = 0;
+	return w->outlen >= BUNDLE_OUTBUF ? w_flush(w) : 0;
+}
+
+static void
+w_free(struct bundle_writer *w)
+{
+	if (w == NULL)
+		return;
+	sodium_free(w->sec);
+	if (w->chunk != NULL) {
+		sodium_memzero(w->chunk, w->hdr.chunk);
+		free(w->chunk);
+	}
+	free(w->out);
+	sodium_memzero(&w->hash, sizeof(w->hash));
+	free(w);
+}
+
+int
+bundle_writer_open(int fd, const struct identity *me, const uint8_t rcpt_id[32],
+		   const uint8_t rcpt_kx[32], uint64_t seq, int64_t now_ms,
+		   uint32_t chunk, struct bundle_writer **out)
+{
+	struct bundle_writer *w = NULL;
+	uint8_t prologue[BUNDLE_HDR_LEN], wrap[BUNDLE_WRAP_LEN];
+	uint8_t sshdr[BUNDLE_SS_HDR_LEN];
+	size_t wlen = 0;
+	int rc;
+
+	if (out != NULL)
+		*out = NULL;
+	if (fd < 0 || me == NULL || rcpt_id == NULL || rcpt_kx == NULL ||
+	    out == NULL || seq == 0)
+		return FERRY_EINVAL;
+	if (chunk == 0)
+		chunk = BUNDLE_CHUNK_DEFAULT;
+	if (chunk < BUNDLE_CHUNK_MIN || chunk > BUNDLE_CHUNK_MAX)
+		return FERRY_EINVAL;
+	if (sodium_init() < 0)
+		return FERRY_EIO;
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return FERRY_ENOMEM;
+	w->fd = fd;
+	w->me = me;
+	w->sec = sodium_malloc(sizeof(*w->sec));
+	w->chunk = malloc(chunk);
+	w->out = malloc(BUNDLE_OUTBUF + BUNDLE_CHUNK_MAX + BUNDLE_SS_ABYTES);
+	if (w->sec == NULL || w->chunk == NULL || w->out == NULL) {
+		rc = FERRY_ENOMEM;
+		goto fail;
+	}
+	w->hdr.version = BUNDLE_VERSION;
+	w->hdr.kind = BUNDLE_KIND_HOP;
+	w->hdr.chunk = chunk;
+	identity_node_id(identity_sign_pk(me), identity_kx_pk(me),
+			 w->hdr.sender);
+	memcpy(w->hdr.recipient, rcpt_id, 32);
+	randombytes_buf(w->hdr.id, BUNDLE_ID_LEN);
+	w->hdr.seq = seq;
+	w->hdr.created_ms = now_ms;
+	w->hdr.size = 0; /* the prologue has size 0 */
+	bundle_hdr_encode(&w->hdr, prologue);
+	randombytes_buf(w->sec->file_key, sizeof(w->sec->file_key));
+	rc = noise_k_seal(identity_kx_sk(me), identity_kx_pk(me), rcpt_kx,
+			  prologue, sizeof(prologue), NULL, w->sec->file_key,
+			  sizeof(w->sec->file_key), wrap, sizeof(wrap), &wlen);
+	if (rc != 0)
+		goto fail;
+	if (wlen != BUNDLE_WRAP_LEN) {
+		rc = FERRY_ESTATE;
+		goto fail;
+	}
+	if (crypto_kdf_derive_from_key(w->sec->body_key,
+				       sizeof(w->sec->body_key), 1,
+				       BUNDLE_KDF_CTX, w->sec->file_key) != 0 ||
+	    crypto_secretstream_xchacha20poly1305_init_push(
+		    &w->sec->ss, sshdr, w->sec->body_key) != 0 ||
+	    crypto_generichash_init(&w->hash, NULL, 0, 64) != 0) {
+		rc = FERRY_EINVAL;
+		goto fail;
+	}
+	sodium_memzero(w->sec->file_key, sizeof(w->sec->file_key));
+	sodium_memzero(w->sec->body_key, sizeof(w->sec->body_key));
+	/* The header is rewritten with its size at the end. */
+	if ((rc = w_emit(w, prologue, sizeof(prologue), 0)) != 0 ||
+	    (rc = w_emit(w, wrap, sizeof(wrap), 1)) != 0 ||
+	    (rc = w_emit(w, sshdr, sizeof(sshdr), 1)) != 0)
+		goto fail;
+	*out = w;
+	return 0;
+fail:
+	w_free(w);
+	return rc;
+}
+
+int
+bundle_writer_put(struct bundle_writer *w, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	int rc;
+
+	if (w == NULL || (buf == NULL && len > 0))
+		return FERRY_EINVAL;
+	if (w->dead)
+		return FERRY_ESTATE;
+	while (len > 0) {
+		size_t n;
+		if (w->fill == w->hdr.chunk) {
+			/* More follows: this one is not the last. */
+			if ((rc = w_seal(
+				     w,
+				     crypto_secretstream_xchacha20poly1305_TAG_MESSAGE)) !=
+			    0) {
+				w->dead = 1;
+				return rc;
+			}
+		}
+		n = w->hdr.chunk - w->fill;
+		if (n > len)
+			n = len;
+		memcpy(w->chunk + w->fill, p, n);
+		w->fill += n;
+		w->plain += n;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+uint64_t
+bundle_writer_size_after(const struct bundle_writer *w, uint64_t extra)
+{
+	return bundle_size_for(w->plain + extra, w->hdr.chunk);
+}
+
+int
+bundle_writer_finish(struct bundle_writer *w, struct bundle_hdr *hdr)
+{
+	uint8_t signed_part[BUNDLE_HDR_LEN + 64], sig[BUNDLE_SIG_LEN];
+	size_t off = 0;
+	int rc;
+
+	if (w == NULL)
+		return FERRY_EINVAL;
+	if (w->dead) {
+		rc = FERRY_ESTATE;
+		goto out;
+	}
+	if ((rc = w_seal(w, crypto_secretstream_xchacha20poly1305_TAG_FINAL)) !=
+	    0)
+		goto out;
+	w->hdr.size = w->pos + BUNDLE_SIG_LEN;
+	bundle_hdr_encode(&w->hdr, signed_part);
+	if (crypto_generichash_final(&w->hash, signed_part + BUNDLE_HDR_LEN,
+				     64) != 0) {
+		rc = FERRY_EINVAL;
+		goto out;
+	}
+	if ((rc = identity_sign(w->me, BUNDLE_SIGN_LABEL, signed_part,
+				sizeof(signed_part), sig)) != 0 ||
+	    (rc = w_emit(w, sig, sizeof(sig), 0)) != 0 ||
+	    (rc = w_flush(w)) != 0)
+		goto out;
+	while (off < BUNDLE_HDR_LEN) {
+		ssize_t n = pwrite(w->fd, signed_part + off,
+				   BUNDLE_HDR_LEN - off, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? errno_code(errno) : FERRY_EIO;
+			goto out;
+		}
+		off += (size_t)n;
+	}
+	if (hdr != NULL)
+		*hdr = w->hdr;
+out:
+	w_free(w);
+	return rc;
+}
+
+void
+bundle_writer_abort(struct bundle_writer *w)
+{
+	w_free(w);
+}
+
+/* ------------------------------------------------------------- reader */
+
+struct bundle_reader {
+	bundle_read_fn rd;
+	void *arg;
+	const struct identity *me;
+	struct bundle_hdr hdr;
+	uint8_t hdr_raw[BUNDLE_HDR_LEN];
+	struct bundle_secrets *sec;
+	crypto_generichash_state hash;
+	uint64_t pos;	   /* bytes consumed from the input */
+	uint64_t body_end; /* offset where the trailer starts */
+	uint8_t *in;	   /* BUNDLE_INBUF: read-ahead */
+	size_t in_len, in_off;
+	int in_eof;
+	uint8_t *ct; /* one sealed chunk */
+	uint8_t *pt; /* its plaintext */
+	size_t pt_len, pt_off;
+	int final; /* the FINAL chunk has been read */
+	uint8_t sign_pk[32]; /* the sender's, from its card */
+	int unwrapped;
+	int done; /* signature verified: end */
+	int dead;
+	uint8_t *frame; /* BUNDLE_FRAME_MAX: the frame being gathered */
+	size_t flen;
+	char why[200];
+};
+
+static int
+r_fail(struct bundle_reader *r, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->why, sizeof(r->why), fmt, ap);
+	va_end(ap);
+	r->dead = 1;
+	return rc;
+}
+
+/* Exactly len bytes, or FERRY_ECORRUPT at the end of the input. */
+static int
+r_read(struct bundle_reader *r, void *buf, size_t len, const char *what)
+{
+	uint8_t *p = buf;
+
+	while (len > 0) {
+		size_t n;
+		if (r->in_off == r->in_len) {
+			int rc;
+			if (r->in_eof)
+				return r_fail(r, FERRY_ECORRUPT,
+					      "truncated: the file ends at "
+					      "byte %llu, inside the %s",
+					      (unsigned long long)r->pos, what);
+			r->in_off = r->in_len = 0;
+			rc = r->rd(r->arg, r->in, BUNDLE_INBUF, &r->in_len);
+			if (rc != 0)
+				return r_fail(r, rc, "cannot read the bundle: %s",
+					      ferry_strerror(rc));
+			if (r->in_len > BUNDLE_INBUF)
+				return r_fail(r, FERRY_EINVAL,
+					      "read callback overran");
+			if (r->in_len == 0)
+				r->in_eof = 1;
+			continue;
+		}
+		n = r->in_len - r->in_off;
+		if (n > len)
+			n = len;
+		memcpy(p, r->in + r->in_off, n);
+		r->in_off += n;
+		r->pos += n;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int
+bundle_reader_open(bundle_read_fn rd, void *arg, uint64_t file_size,
+		   const struct identity *me, struct bundle_reader **out)
+{
+	struct bundle_reader *r;
+	uint8_t my_id[IDENTITY_NODE_ID_LEN];
+	const char *why = NULL;
+	int rc;
+
+	if (out != NULL)
+		*out = NULL;
+	if (rd == NULL || me == NULL || out == NULL)
+		return FERRY_EINVAL;
+	if (sodium_init() < 0)
+		return FERRY_EIO;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return FERRY_ENOMEM;
+	r->rd = rd;
+	r->arg = arg;
+	r->me = me;
+	r->in = malloc(BUNDLE_INBUF);
+	r->frame = malloc(BUNDLE_FRAME_MAX);
+	if (r->in == NULL || r->frame == NULL) {
+		bundle_reader_free(r);
+		return FERRY_ENOMEM;
+	}
+	*out = r;
+	if (file_size != UINT64_MAX && file_size < BUNDLE_HDR_LEN)
+		return r_fail(r, FERRY_ECORRUPT,
+			      "truncated: %llu bytes, shorter than a header",
+			      (unsigned long long)file_size);
+	if ((rc = r_read(r, r->hdr_raw, BUNDLE_HDR_LEN, "header")) != 0)
+		return rc;
+	if ((rc = bundle_hdr_decode(r->hdr_raw, &r->hdr, &why)) != 0)
+		return r_fail(r, rc, "%s", why);
+	if (file_size != UINT64_MAX && file_size != r->hdr.size)
+		return r_fail(r, FERRY_ECORRUPT,
+			      "%s: the file has %llu bytes, its header says "
+			      "%llu",
+			      file_size < r->hdr.size ? "truncated"
+						      : "longer than written",
+			      (unsigned long long)file_size,
+			      (unsigned long long)r->hdr.size);
+	identity_node_id(identity_sign_pk(me), identity_kx_pk(me), my_id);
+	if (sodium_memcmp(my_id, r->hdr.recipient, sizeof(my_id)) != 0)
+		return r_fail(r, FERRY_ESTATE,
+			      "addressed to another node, not this one");
+	r->body_end = r->hdr.size - BUNDLE_SIG_LEN;
+	return 0;
+}
+
+const struct bundle_hdr *
+bundle_reader_hdr(const struct bundle_reader *r)
+{
+	return &r->hdr;
+}
+
+int
+bundle_reader_unwrap(struct bundle_reader *r, const uint8_t sender_sign_pk[32],
+		     const uint8_t sender_kx_pk[32])
+{
+	uint8_t prologue[BUNDLE_HDR_LEN], wrap[BUNDLE_WRAP_LEN];
+	uint8_t sshdr[BUNDLE_SS_HDR_LEN], sender_id[IDENTITY_NODE_ID_LEN];
+	size_t klen = 0;
+	int rc;
+
+	if (r == NULL || sender_sign_pk == NULL || sender_kx_pk == NULL)
+		return FERRY_EINVAL;
+	if (r->dead || r->unwrapped)
+		return FERRY_ESTATE;
+	identity_node_id(sender_sign_pk, sender_kx_pk, sender_id);
+	memcpy(r->sign_pk, sender_sign_pk, sizeof(r->sign_pk));
+	if (sodium_memcmp(sender_id, r->hdr.sender, sizeof(sender_id)) != 0)
+		return r_fail(r, FERRY_EINVAL, "keys are not the sender's");
+	r->sec = sodium_malloc(sizeof(*r->sec));
+	r->ct = malloc(r->hdr.chunk + BUNDLE_SS_ABYTES);
+	r->pt = malloc(r->hdr.chunk);
+	if (r->sec == NULL || r->ct == NULL || r->pt == NULL)
+		return r_fail(r, FERRY_ENOMEM, "out of memory");
+	if ((rc = r_read(r, wrap, sizeof(wrap), "key wrap")) != 0 ||
+	    (rc = r_read(r, sshdr, sizeof(sshdr), "stream header")) != 0)
+		return rc;
+	memcpy(prologue, r->hdr_raw, BUNDLE_HDR_LEN);
+	memset(prologue + 112, 0, 8);
+	rc = noise_k_open(identity_kx_sk(r->me), identity_kx_pk(r->me),
+			  sender_kx_pk, prologue, sizeof(prologue), wrap,
+			  sizeof(wrap), r->sec->file_key,
+			  sizeof(r->sec->file_key), &klen);
+	if (rc != 0 || klen != sizeof(r->sec->file_key))
+		return r_fail(r, FERRY_ECORRUPT,
+			      "the key wrap does not open: damaged, altered "
+			      "header, or not sealed by this sender for this "
+			      "node");
+	if (crypto_kdf_derive_from_key(r->sec->body_key,
+				       sizeof(r->sec->body_key), 1,
+				       BUNDLE_KDF_CTX, r->sec->file_key) != 0 ||
+	    crypto_secretstream_xchacha20poly1305_init_pull(
+		    &r->sec->ss, sshdr, r->sec->body_key) != 0 ||
+	    crypto_generichash_init(&r->hash, NULL, 0, 64) != 0 ||
+	    crypto_generichash_update(&r->hash, wrap, sizeof(wrap)) != 0 ||
+	    crypto_generichash_update(&r->hash, sshdr, sizeof(sshdr)) != 0)
+		return r_fail(r, FERRY_ECORRUPT, "bad stream header");
+	sodium_memzero(r->sec->file_key, sizeof(r->sec->file_key));
+	sodium_memzero(r->sec->body_key, sizeof(r->sec->body_key));
+	if (r->pos > r->body_end || r->body_end - r->pos < BUNDLE_SS_ABYTES)
+		return r_fail(r, FERRY_EPROTO, "bundle too short for a chunk");
+	r->unwrapped = 1;
+	return 0;
+}
+
+/* Read, authenticate and open the next chunk into pt. */
+static int
+r_chunk(struct bundle_reader *r)
+{
+	uint64_t rem = r->body_end - r->pos;
+	size_t clen = r->hdr.chunk + BUNDLE_SS_ABYTES;
+	unsigned long long plen = 0;
+	unsigned char tag = 0;
+	int rc;
+
+	if (rem < clen)
+		clen = (size_t)rem;
+	if (clen < BUNDLE_SS_ABYTES)
+		return r_fail(r, FERRY_ECORRUPT,
+			      "a chunk of %zu bytes at byte %llu is cut short",
+			      clen, (unsigned long long)r->pos);
+	if ((rc = r_read(r, r->ct, clen, "chunks")) != 0)
+		return rc;
+	if (crypto_generichash_update(&r->hash, r->ct, clen) != 0)
+		return r_fail(r, FERRY_EINVAL, "hash");
+	if (crypto_secretstream_xchacha20poly1305_pull(&r->sec->ss, r->pt,
+						       &plen, &tag, r->ct, clen,
+						       NULL, 0) != 0)
+		return r_fail(r, FERRY_ECORRUPT,
+			      "the chunk ending at byte %llu does not "
+			      "authenticate: damaged or altered",
+			      (unsigned long long)r->pos);
+	if (r->pos == r->body_end) {
+		if (tag != crypto_secretstream_xchacha20poly1305_TAG_FINAL)
+			return r_fail(r, FERRY_ECORRUPT,
+				      "truncated: the last chunk is not "
+				      "marked final");
+		r->final = 1;
+	} else if (tag != crypto_secretstream_xchacha20poly1305_TAG_MESSAGE) {
+		return r_fail(r, FERRY_ECORRUPT,
+			      "a chunk at byte %llu is marked final or "
+			      "unknown before the end",
+			      (unsigned long long)r->pos);
+	}
+	r->pt_len = (size_t)plen;
+	r->pt_off = 0;
+	return 0;
+}
+
+/* After FINAL: the trailer, nothing after it, the signature. */
+static int
+r_trailer(struct bundle_reader *r)
+{
+	uint8_t signed_part[BUNDLE_HDR_LEN + 64], sig[BUNDLE_SIG_LEN];
+	uint8_t extra;
+	int rc;
+
+	if ((rc = r_read(r, sig, sizeof(sig), "signature")) != 0)
+		return rc;
+	/* Anything after the trailer is damage. */
+	if (r->in_off < r->in_len)
+		return r_fail(r, FERRY_ECORRUPT, "data after the signature");
+	if (!r->in_eof) {
+		size_t n = 0;
+		rc = r->rd(r->arg, &extra, 1, &n);
+		if (rc != 0)
+			return r_fail(r, rc, "cannot read the bundle: %s",
+				      ferry_strerror(rc));
+		if (n != 0)
+			return r_fail(r, FERRY_ECORRUPT,
+				      "data after the signature");
+	}
+	memcpy(signed_part, r->hdr_raw, BUNDLE_HDR_LEN);
+	if (crypto_generichash_final(&r->hash, signed_part + BUNDLE_HDR_LEN,
+				     64) != 0)
+		return r_fail(r, FERRY_EINVAL, "hash");
+	if (identity_verify(r->sign_pk, BUNDLE_SIGN_LABEL, signed_part,
+			    sizeof(signed_part), sig) != 0)
+		return r_fail(r, FERRY_ECORRUPT,
+			      "the signature does not verify: altered or "
+			      "forged");
+	r->done = 1;
+	return 0;
+}
+
+int
+bundle_reader_frame(struct bundle_reader *r, struct hop_frame *f)
+{
+	size_t need, off = 0;
+	int rc;
+
+	if (r == NULL || f == NULL)
+		return FERRY_EINVAL;
+	if (r->dead || !r->unwrapped)
+		return FERRY_ESTATE;
+	if (r->done)
+		return 0;
+	r->flen = 0;
+	need = HOP_FRAME_HDR;
+	for (;;) {
+		size_t n;
+		if (r->flen == HOP_FRAME_HDR && need == HOP_FRAME_HDR) {
+			size_t body = (size_t)get_be(r->frame + 1, 3);
+			if (body > BUNDLE_FRAME_MAX - HOP_FRAME_HDR)
+				return r_fail(r, FERRY_EPROTO,
+					      "a frame of %zu bytes is larger "
+					      "than any frame",
+					      body);
+			need = HOP_FRAME_HDR + body;
+		}
+		if (r->flen == need)
+			break;
+		if (r->pt_off == r->pt_len) {
+			if (r->final) {
+				if (r->flen != 0)
+					return r_fail(r, FERRY_ECORRUPT,
+						      "the last frame is cut "
+						      "short");
+				if ((rc = r_trailer(r)) != 0)
+					return rc;
+				return 0;
+			}
+			if ((rc = r_chunk(r)) != 0)
+				return rc;
+			continue;
+		}
+		n = r->pt_len - r->pt_off;
+		if (n > need - r->flen)
+			n = need - r->flen;
+		memcpy(r->frame + r->flen, r->pt + r->pt_off, n);
+		r->flen += n;
+		r->pt_off += n;
+	}
+	rc = hop_record_next(r->frame, r->flen, &off, f);
+	if (rc != 1)
+		return r_fail(r, FERRY_EPROTO, "malformed frame (type %u)",
+			      r->frame[0]);
+	return 1;
+}
+
+const char *
+bundle_reader_why(const struct bundle_reader *r)
+{
+	return r == NULL ? "" : r->why;
+}
+
+uint64_t
+bundle_reader_pos(const struct bundle_reader *r)
+{
+	return r->pos;
+}
+
+void
+bundle_reader_free(struct bundle_reader *r)
+{
+	if (r == NULL)
+		return;
+	sodium_free(r->sec);
+	if (r->pt != NULL) {
+		sodium_memzero(r->pt, r->hdr.chunk);
+		free(r->pt);
+	}
+	free(r->ct);
+	free(r->in);
+	if (r->frame != NULL) {
+		sodium_memzero(r->frame, BUNDLE_FRAME_MAX);
+		free(r->frame);
+	}
+	sodium_memzero(&r->hash, sizeof(r->hash));
+	free(r);
+}
