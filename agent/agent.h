@@ -167,6 +167,11 @@ void request_take(struct client *c, uint32_t reqid, const char *queue,
 		  int64_t lease_ms, int peek);
 void client_cleanup_streams(struct client *c);
 
+/* sneak_req.c: EXPORT / IMPORT (sneaker.c) */
+struct sneak_job;
+struct sneak_peer;
+void request_sneak(struct client *c, const struct ferry_fields *fl, int export);
+int sneak_job_init(const struct agent *ag, struct sneak_job *sj);
 /* notify.c */
 void notify_queue(struct agent *ag, const char *queue);
 void notify_all(struct agent *ag);

@@ -9,10 +9,11 @@ agent_ferryd_SOURCES = \
 	agent/jobs.c agent/jobs.h \
 	agent/link.c agent/link.h agent/link_int.h \
 	agent/session.c \
+	agent/sneaker.c agent/sneaker.h agent/sneak_req.c \
 	agent/log.c agent/log.h
 agent_ferryd_CPPFLAGS = $(AM_CPPFLAGS) $(EVENT_CFLAGS) $(SODIUM_CFLAGS) \
 	$(INIH_CFLAGS)
-agent_ferryd_LDADD = $(POLICY_LIBS) $(NOISE_LIBS) $(HOP_LIBS) \
+agent_ferryd_LDADD = $(POLICY_LIBS) $(BUNDLE_LIBS) $(NOISE_LIBS) $(HOP_LIBS) \
 	$(IDENTITY_LIBS) $(STORE_LIBS) \
 	$(EVENT_LIBS) $(SODIUM_LIBS)
 EXTRA_DIST += agent/README.md

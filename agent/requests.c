@@ -1335,6 +1335,10 @@ request_dispatch(struct client *c, const struct ferry_frame *f)
 	case FERRY_F_PEERS:
 		req_simple(c, RK_PEERS, NULL);
 		return;
+	case FERRY_F_EXPORT:
+	case FERRY_F_IMPORT:
+		request_sneak(c, &fl, f->type == FERRY_F_EXPORT);
+		return;
 	case FERRY_F_SUBSCRIBE:
 		if (!need(c, &fl, FERRY_T_QUEUE, "queue") ||
 		    !queue_ok(c, fl.queue) ||

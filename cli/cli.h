@@ -76,6 +76,8 @@ extern const struct cli_cmd cli_cmd_queues;
 extern const struct cli_cmd cli_cmd_status;
 extern const struct cli_cmd cli_cmd_info;
 extern const struct cli_cmd cli_cmd_peers;
+extern const struct cli_cmd cli_cmd_export;
+extern const struct cli_cmd cli_cmd_import;
 extern const struct cli_cmd cli_cmd_init;
 extern const struct cli_cmd cli_cmd_keygen;
 

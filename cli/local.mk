@@ -13,6 +13,7 @@ cli_ferry_SOURCES = \
 	cli/status.c \
 	cli/info.c \
 	cli/peers.c \
+	cli/sneak.c \
 	cli/init.c \
 	cli/keygen.c
 cli_ferry_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS) $(INIH_CFLAGS)

@@ -1329,3 +1329,91 @@ ferry_peers(struct ferry *c, ferry_peer_fn fn, void *arg)
 	begin(c, &b, FERRY_F_PEERS, 0, reqid);
 	return list_call(c, &b, reqid, FERRY_F_PEER, peer_item, &pc);
 }
+
+/* ------------------------------------------------------------ sneakernet */
+
+static int
+sneak_call(struct ferry *c, uint8_t type, const struct ferry_sneak_opts *o,
+	   ferry_progress_fn progress, void *arg,
+	   struct ferry_sneak_result *res)
+{
+	struct ferry_fbuf b;
+	struct ferry_frame f;
+	uint32_t reqid, flags = 0;
+	int rc;
+
+	if (c == NULL || o == NULL || o->dir == NULL || res == NULL)
+		return FERRY_EINVAL;
+	if (c->busy != NULL)
+		return FERRY_ESTATE;
+	memset(res, 0, sizeof(*res));
+	reqid = next_reqid(c);
+	begin(c, &b, type, 0, reqid);
+	ferry_fbuf_str(&b, FERRY_T_DIR, o->dir);
+	if (o->peers != NULL && o->peers[0] != '\0')
+		ferry_fbuf_str(&b, FERRY_T_PEERS, o->peers);
+	if (o->max_bytes != 0)
+		ferry_fbuf_u64(&b, FERRY_T_MAX_BYTES, o->max_bytes);
+	if (o->min_priority > 0)
+		ferry_fbuf_u8(&b, FERRY_T_PRIORITY, (uint8_t)o->min_priority);
+	if (o->again)
+		flags |= 1u;
+	if (o->keep)
+		flags |= 2u;
+	ferry_fbuf_u32(&b, FERRY_T_FLAGS, flags);
+	if (o->segment != 0)
+		ferry_fbuf_u64(&b, FERRY_T_SEGMENT, o->segment);
+	if (o->skew_ms != 0)
+		ferry_fbuf_u64(&b, FERRY_T_SKEW_MS, o->skew_ms);
+	if (b.over)
+		return FERRY_EINVAL;
+	c->err[0] = '\0';
+	if ((rc = send_fbuf(c, &b)) != 0)
+		return rc;
+	for (;;) {
+		struct ferry_fields *fl;
+		if ((rc = read_reply(c, reqid, &f)) != 0)
+			return rc;
+		if (f.type != FERRY_F_PROGRESS && f.type != FERRY_F_OK)
+			return reply_error(c, &f);
+		fl = malloc(sizeof(*fl));
+		if (fl == NULL)
+			return FERRY_ENOMEM;
+		if (ferry_fields_parse(&f, fl, NULL) != 0) {
+			free(fl);
+			c->broken = 1;
+			return FERRY_EPROTO;
+		}
+		if (f.type == FERRY_F_PROGRESS) {
+			if (progress != NULL)
+				(void)progress(fl->text, fl->bytes, fl->total,
+					       arg);
+			free(fl);
+			continue;
+		}
+		res->code = fl->code;
+		res->msgs = fl->count;
+		res->bytes = fl->bytes;
+		res->bundles = fl->out_count;
+		res->rejected = fl->leased;
+		snprintf(res->summary, sizeof(res->summary), "%s", fl->summary);
+		free(fl);
+		return 0;
+	}
+}
+
+int
+ferry_export(struct ferry *c, const struct ferry_sneak_opts *o,
+	     ferry_progress_fn progress, void *arg,
+	     struct ferry_sneak_result *res)
+{
+	return sneak_call(c, FERRY_F_EXPORT, o, progress, arg, res);
+}
+
+int
+ferry_import(struct ferry *c, const struct ferry_sneak_opts *o,
+	     ferry_progress_fn progress, void *arg,
+	     struct ferry_sneak_result *res)
+{
+	return sneak_call(c, FERRY_F_IMPORT, o, progress, arg, res);
+}

@@ -184,6 +184,52 @@ typedef int (*ferry_peer_fn)(const struct ferry_peer_info *p, void *arg);
 /* Every [peer] of the agent's ferry.conf, in file order. */
 FERRY_MUST_CHECK int ferry_peers(struct ferry *c, ferry_peer_fn fn, void *arg);
 
+/* ---------------------------------------------- sneakernet (formats.md) */
+
+/* What an export or import is to do.  Zero it, then set what you need. */
+struct ferry_sneak_opts {
+	const char *dir;    /* the medium's folder (absolute path) */
+	const char *peers;  /* export: peer names, comma-separated; NULL:
+			       every peer with something queued */
+	uint64_t max_bytes; /* export: 0 = the medium's free space */
+	int min_priority;   /* export: 0..7 */
+	int again;	    /* export: messages already on a medium too */
+	int keep;	    /* import: leave the bundles on the medium */
+	uint64_t segment;   /* export: bytes per file; 0 = 1 GiB */
+	uint64_t skew_ms;   /* import: clock-skew allowance; 0 = 1 hour */
+};
+
+struct ferry_sneak_result {
+	int code;	    /* 0, or the FERRY_E* that stopped it early */
+	uint64_t msgs;	    /* messages exported or imported */
+	uint64_t bytes;	    /* their payload bytes */
+	uint64_t bundles;   /* bundle files written or read */
+	uint64_t rejected;  /* bundles refused (moved to ferry/rejected/) */
+	char summary[8192]; /* lines for the operator */
+};
+
+/* Called as the work goes on (about 4 times a second): what, bytes done,
+ * bytes in all (0 if unknown).  Return non-zero to... keep going anyway:
+ * the value is ignored. */
+typedef int (*ferry_progress_fn)(const char *what, uint64_t done,
+				 uint64_t total, void *arg);
+
+/*
+ * Export the queued messages onto a medium, or import the bundles for
+ * this node from one (docs/formats.md, ferry(1)).  Blocks until done;
+ * progress (may be NULL) is called meanwhile.  Returns 0 with *res filled
+ * (res->code says whether it stopped early), or an error of the request
+ * itself: FERRY_EPERM (not admin), FERRY_EINVAL, FERRY_ECONNECT, ...
+ */
+FERRY_MUST_CHECK int ferry_export(struct ferry *c,
+				  const struct ferry_sneak_opts *o,
+				  ferry_progress_fn progress, void *arg,
+				  struct ferry_sneak_result *res);
+FERRY_MUST_CHECK int ferry_import(struct ferry *c,
+				  const struct ferry_sneak_opts *o,
+				  ferry_progress_fn progress, void *arg,
+				  struct ferry_sneak_result *res);
+
 enum ferry_status_kind {
 	FERRY_STATUS_UNKNOWN = 0, /* never seen here, or forgotten */
 	FERRY_STATUS_PRESENT = 1, /* held here: see info */

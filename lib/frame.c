@@ -144,6 +144,12 @@ static const struct tagdef tags[FERRY_T_MAX_] = {
     [FERRY_T_MSGS_IN] = NUM(K_U64, msgs_in),
     [FERRY_T_MSGS_OUT] = NUM(K_U64, msgs_out),
     [FERRY_T_RECEIPTS] = STR(receipts),
+    [FERRY_T_DIR] = STR(dir),
+    [FERRY_T_PEERS] = STR(peers),
+    [FERRY_T_SUMMARY] = STR(summary),
+    [FERRY_T_SEGMENT] = NUM(K_U64, segment),
+    [FERRY_T_TOTAL] = NUM(K_U64, total),
+    [FERRY_T_SKEW_MS] = NUM(K_U64, skew_ms),
 };
 
 static int
@@ -422,6 +428,12 @@ ferry_frame_type_name(uint8_t type)
 		return "UNSUBSCRIBE";
 	case FERRY_F_FETCH:
 		return "FETCH";
+	case FERRY_F_EXPORT:
+		return "EXPORT";
+	case FERRY_F_IMPORT:
+		return "IMPORT";
+	case FERRY_F_PROGRESS:
+		return "PROGRESS";
 	case FERRY_F_HELLO_OK:
 		return "HELLO_OK";
 	case FERRY_F_OK:

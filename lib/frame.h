@@ -50,8 +50,10 @@ enum ferry_frame_type {
 	FERRY_F_SUBSCRIBE = 14,
 	FERRY_F_CREDIT = 15,
 	FERRY_F_UNSUBSCRIBE = 16,
-	FERRY_F_FETCH = 17, /* the payload of a message by id, from offset */
-	FERRY_F_PEERS = 18, /* the TCP peers and their sessions */
+	FERRY_F_FETCH = 17,  /* the payload of a message by id, from offset */
+	FERRY_F_PEERS = 18,  /* the TCP peers and their sessions */
+	FERRY_F_EXPORT = 19, /* write bundles onto a medium (docs/formats.md) */
+	FERRY_F_IMPORT = 20, /* read the bundles for this node from a medium */
 	/* agent to client */
 	FERRY_F_HELLO_OK = 64,
 	FERRY_F_OK = 65,
@@ -61,7 +63,8 @@ enum ferry_frame_type {
 	FERRY_F_END = 69,
 	FERRY_F_STATUS_OK = 70,
 	FERRY_F_INFO_OK = 71,
-	FERRY_F_PEER = 72, /* one peer of a PEERS answer */
+	FERRY_F_PEER = 72,     /* one peer of a PEERS answer */
+	FERRY_F_PROGRESS = 73, /* EXPORT/IMPORT under way: TEXT, BYTES, TOTAL */
 };
 
 #define FERRY_FL_FIN   0x01u /* last frame of a payload stream */
@@ -122,7 +125,13 @@ enum ferry_tag {
 	FERRY_T_MSGS_IN = 51,	     /* u64 */
 	FERRY_T_MSGS_OUT = 52,	     /* u64 */
 	FERRY_T_RECEIPTS = 53,	     /* str: "EVENT NODE AT_MS\n" lines */
-	FERRY_T_MAX_ = 54
+	FERRY_T_DIR = 54,	     /* str: a medium's mount point */
+	FERRY_T_PEERS = 55,	     /* str: peer names, comma-separated */
+	FERRY_T_SUMMARY = 56,	     /* str: lines for the operator */
+	FERRY_T_SEGMENT = 57,	     /* u64: bytes per bundle file */
+	FERRY_T_TOTAL = 58,	     /* u64: of a PROGRESS */
+	FERRY_T_SKEW_MS = 59,	     /* u64: clock-skew allowance */
+	FERRY_T_MAX_ = 60
 };
 
 struct ferry_frame {
@@ -163,13 +172,16 @@ struct ferry_fields {
 	char fingerprint[32];
 	char addr[80];
 	char receipts[512];
+	char dir[1024];
+	char peers[1024];
+	char summary[8192];
 	uint8_t id[FERRY_ID_LEN];
 	uint8_t priority, state, dead_reason, peek, status, connected;
 	uint32_t flags, limit, deliveries, version, credit;
 	int32_t code;
 	uint64_t ttl_ms, payload_len, lease_ms, wait_ms, token, count, bytes,
 	    max_bytes, max_msgs, leased, out_count, out_bytes, offset, bytes_in,
-	    bytes_out, msgs_in, msgs_out;
+	    bytes_out, msgs_in, msgs_out, segment, total, skew_ms;
 	int64_t created_ms, expires_ms, at_ms, hop_since_ms, stored_ms, dead_ms,
 	    lease_until_ms, last_seen_ms, next_retry_ms;
 	const uint8_t *payload; /* points into the frame */

@@ -7,6 +7,7 @@ store_libstore_a_SOURCES = \
 	store/writer.c \
 	store/queue.c \
 	store/outbound.c \
+	store/sneaker.c \
 	store/expiry.c \
 	store/receipt.c \
 	store/spool.c

@@ -401,7 +401,8 @@ msg_remove(struct store *st, struct store_ctx *cx, struct msg_rec *r,
 	int rc;
 
 	if ((rc = msg_pos_del(st, cx, &r->h)) != 0 ||
-	    (rc = msg_exp_del(st, cx, &r->h)) != 0)
+	    (rc = msg_exp_del(st, cx, &r->h)) != 0 ||
+	    (rc = exports_forget(st, cx, r->h.info.msg.id)) != 0)
 		return rc;
 	if (!r->h.has_inline &&
 	    (rc = payload_free(st, cx, r->h.info.msg.id, r->h.spooled,
@@ -425,6 +426,7 @@ msg_dead(struct store *st, struct store_ctx *cx, struct msg_rec *r,
 
 	if ((rc = msg_pos_del(st, cx, &r->h)) != 0 ||
 	    (rc = msg_exp_del(st, cx, &r->h)) != 0 ||
+	    (rc = exports_forget(st, cx, i->msg.id)) != 0 ||
 	    (rc = msg_count(st, cx, &r->h, -1)) != 0)
 		return rc;
 	i->state = STORE_QUEUED;

@@ -841,11 +841,11 @@ schema_check(struct store *st)
 static void
 store_free(struct store *st)
 {
-	DB **dbs[] = {&st->msgs,     &st->chunks,  &st->qidx,
-		      &st->lidx,     &st->oidx,	   &st->eidx,
-		      &st->seen,     &st->seenx,   &st->queues,
-		      &st->partials, &st->garbage, &st->quarantine,
-		      &st->receipts, &st->ondx,	   &st->meta};
+	DB **dbs[] = {
+	    &st->msgs,	   &st->chunks,	  &st->qidx,	&st->lidx,
+	    &st->oidx,	   &st->eidx,	  &st->seen,	&st->seenx,
+	    &st->queues,   &st->partials, &st->garbage, &st->quarantine,
+	    &st->receipts, &st->ondx,	  &st->bundles, &st->meta};
 
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
 		if (*dbs[i] != NULL)
@@ -1003,7 +1003,8 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 	    (rc = db_open(st, &st->garbage, "garbage.db", 0)) != 0 ||
 	    (rc = db_open(st, &st->quarantine, "quarantine.db", 0)) != 0 ||
 	    (rc = db_open(st, &st->receipts, "receipts.db", 0)) != 0 ||
-	    (rc = db_open(st, &st->ondx, "ondx.db", 0)) != 0)
+	    (rc = db_open(st, &st->ondx, "ondx.db", 0)) != 0 ||
+	    (rc = db_open(st, &st->bundles, "bundles.db", 0)) != 0)
 		goto dbfail;
 	if ((rc = meta_load(st)) != 0)
 		goto dbfail;
@@ -1118,7 +1119,8 @@ store_status(struct store *st, const uint8_t id[FERRY_ID_LEN],
 	rc = store_get(st, id, &out->info);
 	if (rc == 0) {
 		out->kind = STORE_ST_PRESENT;
-		return 0;
+		rc = store_out_export_get(st, id, &out->exported);
+		return rc == FERRY_ENOTFOUND ? 0 : rc;
 	}
 	if (rc != FERRY_ENOTFOUND)
 		return rc;

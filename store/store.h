@@ -320,6 +320,13 @@ struct store_receipt {
 	char node[FERRY_NODE_MAX + 1]; /* the node that reported */
 };
 
+/* Where an exported message is (docs/formats.md 4). */
+struct store_export {
+	char peer[FERRY_NODE_MAX + 1]; /* the bundle's recipient */
+	char medium[128];	       /* label of the medium, or its path */
+	int64_t at_ms;
+};
+
 struct store_status {
 	struct store_receipt receipts[STORE_RECEIPTS_MAX]; /* arrival order */
 	size_t nreceipts;
@@ -327,11 +334,46 @@ struct store_status {
 	struct store_msg_info info; /* STORE_ST_PRESENT */
 	int64_t at_ms;
 	char peer[FERRY_NODE_MAX + 1]; /* STORE_ST_HANDED */
+	struct store_export exported;  /* PRESENT: at_ms 0 if not on one */
 };
 
 FERRY_MUST_CHECK int store_status(struct store *st,
 				  const uint8_t id[FERRY_ID_LEN],
 				  struct store_status *out);
+
+/* ------------------------------------------------------------- bundles */
+/* Offline bundles (docs/formats.md 3, 4): sequence numbers, replay. */
+
+/* Reserve the next bundle sequence number for peer, durably (1, 2, ...). */
+FERRY_MUST_CHECK int store_bundle_next_seq(struct store *st, const char *peer,
+					   uint64_t *seq);
+
+enum store_bundle_verdict {
+	STORE_BUNDLE_NEW = 0,	   /* not seen: may be imported */
+	STORE_BUNDLE_IMPORTED = 1, /* this bundle was imported before */
+	STORE_BUNDLE_OLD = 2,	   /* at or below the low-water mark */
+	STORE_BUNDLE_CLONED = 3,   /* same number, another bundle id */
+};
+#define STORE_BUNDLE_WINDOW 4096
+
+/* What a bundle (sender, seq, bundle id) would be: *verdict. */
+FERRY_MUST_CHECK int store_bundle_check(struct store *st, const char *sender,
+					uint64_t seq, const uint8_t bid[16],
+					int *verdict);
+/* Record it as imported, durably.  FERRY_EDUPLICATE if it is not NEW.
+ * *closed (may be NULL): numbers given up as gaps (for a log line). */
+FERRY_MUST_CHECK int store_bundle_accept(struct store *st, const char *sender,
+					 uint64_t seq, const uint8_t bid[16],
+					 uint64_t *closed);
+/* Mark a waiting message as exported to peer on medium at at_ms (until
+ * custody, expiry or removal).  FERRY_ENOTFOUND if it left the store. */
+FERRY_MUST_CHECK int store_out_exported(struct store *st,
+					const uint8_t id[FERRY_ID_LEN],
+					const char *peer, const char *medium,
+					int64_t at_ms);
+FERRY_MUST_CHECK int store_out_export_get(struct store *st,
+					  const uint8_t id[FERRY_ID_LEN],
+					  struct store_export *out);
 
 /* -------------------------------------------------------------- expiry */
 

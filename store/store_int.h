@@ -19,6 +19,8 @@
  *   quarantine id -> damaged header bytes, kept for a human to look at
  *   meta      "schema", "seq", "totals"
  *   receipts  id -> receipts record (receipt.c)
+ *   bundles   bundle sequence numbers, replay window, export marks
+ *             (sneaker.c)
  *   spool/<hex id>  (files) payloads of streamed messages (spool.c)
  *
  * Invariants (checked by the unit tests):
@@ -128,6 +130,14 @@ struct store_op {
 			int kind;
 		} wr;
 		struct {
+			const char *peer; /* or sender */
+			const char *medium;
+			const uint8_t *bid; /* bundle id, or message id */
+			uint64_t seq;
+			int64_t at;
+			uint64_t *seq_out;
+		} b;
+		struct {
 			struct store_sweep_stats *stats;
 			int more;
 			struct store_msg_info *dead; /* dead-lettered */
@@ -150,7 +160,7 @@ struct store_ctx {
 struct store {
 	DB_ENV *env;
 	DB *msgs, *chunks, *qidx, *lidx, *oidx, *eidx, *seen, *seenx, *queues,
-	    *partials, *garbage, *quarantine, *meta, *receipts, *ondx;
+	    *partials, *garbage, *quarantine, *meta, *receipts, *bundles, *ondx;
 	uint64_t quarantined; /* damaged records moved aside since open */
 	uint64_t reserve;     /* effective disk reserve, see store_open */
 	char *dir;
@@ -313,6 +323,10 @@ void spool_unlink(struct store *st, const uint8_t *id);
 
 /* Fill ondx from oidx for a store written before ondx existed. */
 int ondx_build(struct store *st);
+
+/* sneaker.c: drop the export mark of a message leaving the outbound side
+ * (inside the writer's transaction). */
+int exports_forget(struct store *st, struct store_ctx *cx, const uint8_t *id);
 
 /* receipt.c: receipts made and absorbed inside the writer's transaction,
  * so that a crash can neither lose nor double them. */

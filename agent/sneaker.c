@@ -1,0 +1,1760 @@
+/*
+ * sneaker.c - ferry export / import: sealed bundles on a medium
+ * (docs/formats.md; the bundle codec is transports/bundle.c).
+ *
+ * Export, per peer, in forwarding order: owed custody ids first, then the
+ * messages (MSG, CHUNKs, END), into ferry/<fpr>/<id>.bundle.part files of
+ * at most the segment size; each file is fsync'd, renamed and its folder
+ * fsync'd before its messages are marked "on medium" and its custody ids
+ * stop being owed.
+ *
+ * Import: every bundle in ferry/<my fpr>/ is checked (header, sender,
+ * sequence, clock) and copied into <state>/bundles/in/ while it is
+ * verified end to end (key wrap, every chunk, signature); only then is its
+ * number recorded, the medium's copy removed, and the local copy applied to
+ * the store.  Custody ids owed to the sender are appended durably to
+ * <state>/bundles/owed/<peer> as the messages commit, and written back to
+ * the medium as bundles at the end.  A refused bundle goes to
+ * ferry/rejected/ with a .txt saying why.
+ *
+ * Invariants:
+ *  1. Nothing reaches the store from a bundle whose signature has not
+ *     verified (the local copy is only applied after a full pass).
+ *  2. A message is marked exported, and an owed id forgotten, only after
+ *     the bundle carrying it is durable on the medium under its final name.
+ *  3. Custody is owed only for what is durable in the store.
+ *  4. Memory is bounded: one bundle reader or writer, one frame, one
+ *     small-message batch (SNEAK_BATCH_BYTES), SNEAK_IDS_MAX ids.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "agent/log.h"
+#include "agent/sneaker.h"
+#include "transports/bundle.h"
+#include "transports/hop.h"
+
+#define SNEAK_PIECE	  60000u       /* payload bytes per CHUNK frame */
+#define SNEAK_IDS_MAX	  65536u       /* messages per bundle file */
+#define SNEAK_OWED_MAX	  262144u      /* owed ids carried per export */
+#define SNEAK_BATCH_MSGS  256u	       /* small messages per commit */
+#define SNEAK_BATCH_BYTES (16u << 20)  /* their payload bytes */
+#define SNEAK_MARGIN_MIN  (4ull << 20) /* bytes left free on a medium */
+#define SNEAK_FILES_MAX	  100000u      /* bundles looked at per import */
+#define SNEAK_SCAN	  256	       /* headers per store scan */
+#define SNEAK_FRAME_OVH	  (HOP_FRAME_HDR + HOP_CHUNK_HDR)
+
+static pthread_mutex_t sneak_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int64_t
+now_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* One line for the operator's summary, and the log. */
+static void __attribute__((format(printf, 2, 3)))
+say(struct sneak_job *j, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_info("%s: %s", j->export ? "export" : "import", line);
+	n = snprintf(j->summary + j->slen, sizeof(j->summary) - j->slen, "%s\n",
+		     line);
+	if (n > 0 && j->slen + (size_t)n < sizeof(j->summary))
+		j->slen += (size_t)n;
+}
+
+static void
+prog(struct sneak_job *j, const char *what, uint64_t add, uint64_t total)
+{
+	if (j->prog == NULL)
+		return;
+	pthread_mutex_lock(&j->prog->mu);
+	if (what != NULL)
+		snprintf(j->prog->what, sizeof(j->prog->what), "%s", what);
+	j->prog->done += add;
+	if (total != 0)
+		j->prog->total = total;
+	pthread_mutex_unlock(&j->prog->mu);
+}
+
+static int
+cancelled(struct sneak_job *j)
+{
+	int c = 0;
+
+	if (j->prog != NULL) {
+		pthread_mutex_lock(&j->prog->mu);
+		c = j->prog->cancel;
+		pthread_mutex_unlock(&j->prog->mu);
+	}
+	return c;
+}
+
+static int
+errno_rc(int e)
+{
+	switch (e) {
+	case ENOSPC:
+	case EDQUOT:
+	case EFBIG:
+		return FERRY_ENOSPC;
+	case ENOENT:
+	case ENOTDIR:
+		return FERRY_ENOTFOUND;
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return FERRY_EPERM;
+	case ENOMEM:
+		return FERRY_ENOMEM;
+	default:
+		return FERRY_EIO;
+	}
+}
+
+static int
+fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = 0;
+
+	if (fd < 0)
+		return errno_rc(errno);
+	/* Some FUSE file systems do not implement fsync on folders. */
+	if (fsync(fd) != 0 && errno != EINVAL && errno != ENOSYS &&
+	    errno != ENOTSUP)
+		rc = errno_rc(errno);
+	close(fd);
+	return rc;
+}
+
+static int
+mkdir_one(const char *path)
+{
+	if (mkdir(path, 0755) == 0 || errno == EEXIST)
+		return 0;
+	return errno_rc(errno);
+}
+
+static int
+write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? errno_rc(errno) : FERRY_EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static const struct sneak_peer *
+peer_by_name(const struct sneak_job *j, const char *name)
+{
+	for (size_t i = 0; i < j->npeers; i++)
+		if (strcmp(j->peers[i].name, name) == 0)
+			return &j->peers[i];
+	return NULL;
+}
+
+static const struct sneak_peer *
+peer_by_id(const struct sneak_job *j, const uint8_t id[32])
+{
+	for (size_t i = 0; i < j->npeers; i++)
+		if (sodium_memcmp(j->peers[i].id, id, 32) == 0)
+			return &j->peers[i];
+	return NULL;
+}
+
+static void
+human(uint64_t n, char *out, size_t cap)
+{
+	if (n >= (1ull << 30))
+		snprintf(out, cap, "%.2f GiB", (double)n / (1 << 30));
+	else if (n >= (1ull << 20))
+		snprintf(out, cap, "%.1f MiB", (double)n / (1 << 20));
+	else if (n >= 1024)
+		snprintf(out, cap, "%.1f KiB", (double)n / 1024);
+	else
+		snprintf(out, cap, "%" PRIu64 " B", n);
+}
+
+/* ----------------------------------------------------------- owed ids */
+
+static void
+owed_path(const struct sneak_job *j, const char *peer, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "%s/bundles/owed/%s", j->state_dir, peer);
+
+	if (n < 0 || (size_t)n >= cap)
+		out[0] = '\0'; /* opens fail: never a wrong file */
+}
+
+static int
+spool_dirs(const struct sneak_job *j)
+{
+	char p[SNEAK_PATH_MAX + 32];
+	int rc;
+
+	snprintf(p, sizeof(p), "%s/bundles", j->state_dir);
+	if ((rc = mkdir_one(p)) != 0)
+		return rc;
+	snprintf(p, sizeof(p), "%s/bundles/owed", j->state_dir);
+	if ((rc = mkdir_one(p)) != 0)
+		return rc;
+	snprintf(p, sizeof(p), "%s/bundles/in", j->state_dir);
+	return mkdir_one(p);
+}
+
+/* Append n custody ids owed to peer, durably (invariant 3: called after
+ * the commit that made them durable). */
+static int
+owed_add(struct sneak_job *j, const char *peer, const uint8_t *ids, size_t n)
+{
+	char p[SNEAK_PATH_MAX + 96];
+	int fd, rc;
+
+	if (n == 0)
+		return 0;
+	owed_path(j, peer, p, sizeof(p));
+	fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno_rc(errno);
+	rc = write_all(fd, ids, n * FERRY_ID_LEN);
+	if (rc == 0 && fdatasync(fd) != 0)
+		rc = errno_rc(errno);
+	close(fd);
+	return rc;
+}
+
+/* Up to SNEAK_OWED_MAX ids owed to peer (malloc'd, *n of them). */
+static int
+owed_load(struct sneak_job *j, const char *peer, uint8_t **ids, size_t *n)
+{
+	char p[SNEAK_PATH_MAX + 96];
+	struct stat sb;
+	size_t want;
+	ssize_t got;
+	int fd;
+
+	*ids = NULL;
+	*n = 0;
+	owed_path(j, peer, p, sizeof(p));
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : errno_rc(errno);
+	if (fstat(fd, &sb) != 0) {
+		close(fd);
+		return FERRY_EIO;
+	}
+	want = (size_t)sb.st_size / FERRY_ID_LEN;
+	if (want > SNEAK_OWED_MAX)
+		want = SNEAK_OWED_MAX;
+	if (want == 0) {
+		close(fd);
+		return 0;
+	}
+	*ids = malloc(want * FERRY_ID_LEN);
+	if (*ids == NULL) {
+		close(fd);
+		return FERRY_ENOMEM;
+	}
+	got = pread(fd, *ids, want * FERRY_ID_LEN, 0);
+	close(fd);
+	if (got < 0) {
+		free(*ids);
+		*ids = NULL;
+		return FERRY_EIO;
+	}
+	*n = (size_t)got / FERRY_ID_LEN;
+	return 0;
+}
+
+/* The first n owed ids are on a medium now: drop them. */
+static int
+owed_drop(struct sneak_job *j, const char *peer, size_t n)
+{
+	char p[SNEAK_PATH_MAX + 96], tmp[SNEAK_PATH_MAX + 112];
+	uint8_t buf[65536];
+	int in, out, rc = 0;
+	ssize_t got;
+	off_t off = (off_t)(n * FERRY_ID_LEN);
+	struct stat sb;
+
+	owed_path(j, peer, p, sizeof(p));
+	in = open(p, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return errno == ENOENT ? 0 : errno_rc(errno);
+	if (fstat(in, &sb) != 0) {
+		close(in);
+		return FERRY_EIO;
+	}
+	if (sb.st_size <= off) {
+		close(in);
+		return unlink(p) == 0 ? 0 : errno_rc(errno);
+	}
+	/* More were owed than one export carries: keep the rest. */
+	snprintf(tmp, sizeof(tmp), "%s.tmp", p);
+	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0) {
+		close(in);
+		return errno_rc(errno);
+	}
+	while (rc == 0 && (got = pread(in, buf, sizeof(buf), off)) > 0) {
+		rc = write_all(out, buf, (size_t)got);
+		off += got;
+	}
+	if (rc == 0 && fdatasync(out) != 0)
+		rc = errno_rc(errno);
+	close(in);
+	close(out);
+	if (rc == 0 && rename(tmp, p) != 0)
+		rc = errno_rc(errno);
+	return rc;
+}
+
+/* ------------------------------------------------------------- export */
+
+/* A bundle file being written for one peer. */
+struct bfile {
+	const struct sneak_peer *peer;
+	char folder[SNEAK_PATH_MAX + 64];
+	char part[SNEAK_PATH_MAX + 128];
+	int fd;
+	struct bundle_writer *w;
+	uint8_t (*ids)[FERRY_ID_LEN]; /* messages ended in this file */
+	size_t nids;
+	size_t owed; /* owed custody ids it carries */
+};
+
+struct exporter {
+	struct sneak_job *j;
+	struct bfile bf;
+	int custody_only; /* import's answer: receipts, counted apart */
+	uint64_t budget;  /* bytes this export may still put on the medium */
+	uint64_t segment; /* bytes per file */
+	uint8_t frame[HOP_PLAIN_MAX];
+	uint8_t piece[SNEAK_PIECE];
+	/* per peer */
+	uint64_t msgs, bytes, files, nofit_msgs, nofit_bytes, skipped;
+	size_t owed_total;
+};
+
+static int
+readme(const char *dir)
+{
+	static const char text[] =
+	    "This folder belongs to ferry, a store-and-forward message "
+	    "agent.\r\n"
+	    "The files under it are sealed, signed message bundles on their "
+	    "way\r\n"
+	    "between ferry nodes; only the node each is addressed to can "
+	    "read it.\r\n"
+	    "If you found this medium, please return it to its owner. "
+	    "Deleting\r\n"
+	    "these files loses messages that may not exist anywhere "
+	    "else.\r\n";
+	char p[SNEAK_PATH_MAX + 32];
+	struct stat sb;
+	int fd, rc;
+
+	snprintf(p, sizeof(p), "%s/ferry/README.txt", dir);
+	if (stat(p, &sb) == 0)
+		return 0;
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return errno_rc(errno);
+	rc = write_all(fd, text, sizeof(text) - 1);
+	if (rc == 0 && fsync(fd) != 0)
+		rc = errno_rc(errno);
+	close(fd);
+	return rc;
+}
+
+/* Remove the .part files a pulled medium left in folder. */
+static void
+clean_parts(const char *folder)
+{
+	DIR *d = opendir(folder);
+	struct dirent *e;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		size_t n = strlen(e->d_name);
+		char p[SNEAK_PATH_MAX + 320];
+		if (n > 5 && strcasecmp(e->d_name + n - 5, ".part") == 0) {
+			snprintf(p, sizeof(p), "%s/%s", folder, e->d_name);
+			if (unlink(p) == 0)
+				log_info("export: removed %s, left by an "
+					 "interrupted run",
+					 p);
+		}
+	}
+	closedir(d);
+}
+
+static int
+bf_open(struct exporter *x)
+{
+	struct sneak_job *j = x->j;
+	struct bfile *bf = &x->bf;
+	uint64_t seq = 0;
+	int rc;
+
+	if ((rc = store_bundle_next_seq(j->st, bf->peer->name, &seq)) != 0)
+		return rc;
+	snprintf(bf->part, sizeof(bf->part), "%s/%016" PRIx64 ".part",
+		 bf->folder, seq);
+	bf->fd = open(bf->part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (bf->fd < 0)
+		return errno_rc(errno);
+	rc = bundle_writer_open(bf->fd, j->me, bf->peer->id, bf->peer->kx_pk,
+				seq, now_ms(), 0, &bf->w);
+	if (rc != 0) {
+		close(bf->fd);
+		bf->fd = -1;
+		(void)unlink(bf->part);
+		return rc;
+	}
+	bf->nids = 0;
+	bf->owed = 0;
+	return 0;
+}
+
+static void
+bf_abort(struct bfile *bf)
+{
+	if (bf->w != NULL)
+		bundle_writer_abort(bf->w);
+	bf->w = NULL;
+	if (bf->fd >= 0) {
+		close(bf->fd);
+		(void)unlink(bf->part);
+	}
+	bf->fd = -1;
+}
+
+/* Seal, fsync, rename, fsync the folder; then mark and forget (inv. 2). */
+static int
+bf_close(struct exporter *x)
+{
+	struct sneak_job *j = x->j;
+	struct bfile *bf = &x->bf;
+	struct bundle_hdr h;
+	char hex[2 * BUNDLE_ID_LEN + 1], final[SNEAK_PATH_MAX + 128];
+	int rc;
+
+	rc = bundle_writer_finish(bf->w, &h);
+	bf->w = NULL;
+	if (rc == 0 && fsync(bf->fd) != 0)
+		rc = errno_rc(errno);
+	if (rc != 0) {
+		bf_abort(bf);
+		return rc;
+	}
+	close(bf->fd);
+	bf->fd = -1;
+	for (size_t i = 0; i < BUNDLE_ID_LEN; i++)
+		snprintf(hex + 2 * i, 3, "%02x", h.id[i]);
+	snprintf(final, sizeof(final), "%s/%s.bundle", bf->folder, hex);
+	if (rename(bf->part, final) != 0) {
+		rc = errno_rc(errno);
+		(void)unlink(bf->part);
+		return rc;
+	}
+	if ((rc = fsync_dir(bf->folder)) != 0)
+		return rc;
+	x->budget = x->budget > h.size ? x->budget - h.size : 0;
+	x->files++;
+	if (!x->custody_only)
+		j->bundles++;
+	for (size_t i = 0; i < bf->nids; i++) {
+		int r = store_out_exported(j->st, bf->ids[i], bf->peer->name,
+					   j->dir, now_ms());
+		if (r != 0 && r != FERRY_ENOTFOUND)
+			log_warn("export: cannot mark a message as on the "
+				 "medium: %s (it may be exported again)",
+				 ferry_strerror(r));
+	}
+	if (bf->owed > 0 && (rc = owed_drop(j, bf->peer->name, bf->owed)) != 0)
+		log_warn("export: cannot forget custody receipts written: %s "
+			 "(they will be written again: harmless)",
+			 ferry_strerror(rc));
+	bf->nids = 0;
+	bf->owed = 0;
+	return 0;
+}
+
+/* Bytes of the medium this file would use after extra more frame bytes. */
+static uint64_t
+bf_after(const struct exporter *x, uint64_t extra)
+{
+	return x->bf.w == NULL ? bundle_size_for(extra, BUNDLE_CHUNK_DEFAULT)
+			       : bundle_writer_size_after(x->bf.w, extra);
+}
+
+static int
+put_frame(struct exporter *x, const uint8_t *p, size_t len)
+{
+	int rc = bundle_writer_put(x->bf.w, p, len);
+
+	if (rc == 0)
+		prog(x->j, NULL, len, 0);
+	return rc;
+}
+
+static int
+put_custody(struct exporter *x, const uint8_t *ids, size_t n)
+{
+	while (n > 0) {
+		struct hop_rbuf b;
+		size_t put, len = 0;
+		int rc;
+		hop_rbuf_init(&b, x->frame, sizeof(x->frame));
+		put = hop_put_custody(&b, ids, n);
+		if (put == 0 || hop_rbuf_end(&b, &len) != 0)
+			return FERRY_EINVAL;
+		if ((rc = put_frame(x, x->frame, len)) != 0)
+			return rc;
+		ids += put * FERRY_ID_LEN;
+		n -= put;
+	}
+	return 0;
+}
+
+/* Frame bytes a whole message needs (from offset 0). */
+static uint64_t
+msg_cost(const struct hop_msg *hm)
+{
+	uint64_t len = hm->msg.payload_len;
+	uint64_t pieces = (len + SNEAK_PIECE - 1) / SNEAK_PIECE;
+
+	return hop_msg_frame_len(hm) + len + pieces * SNEAK_FRAME_OVH +
+	       HOP_FRAME_HDR + HOP_END_LEN;
+}
+
+/* Write one message; it may span files.  1: did not fit (nothing of it
+ * written), 0: written, or an error. */
+static int
+export_msg(struct exporter *x, const struct store_msg_info *info)
+{
+	struct sneak_job *j = x->j;
+	struct store_reader *rd = NULL;
+	crypto_generichash_state hs;
+	struct hop_msg hm;
+	struct hop_end e;
+	struct hop_rbuf b;
+	uint64_t off = 0, len = info->msg.payload_len, cost;
+	int64_t now = now_ms();
+	size_t flen = 0;
+	int rc;
+
+	memset(&hm, 0, sizeof(hm));
+	hm.msg = info->msg;
+	if (info->msg.expires_ms != 0) {
+		if (info->msg.expires_ms <= now)
+			return 1; /* the sweep dead-letters it */
+		hm.ttl_ms = (uint64_t)(info->msg.expires_ms - now);
+	}
+	cost = msg_cost(&hm);
+	/* A message that does not fit what is left is not started: the
+	 * medium gets whole messages, most urgent first. */
+	if (bundle_size_for(cost, BUNDLE_CHUNK_DEFAULT) +
+		(cost / x->segment) * BUNDLE_MIN_SIZE >
+	    x->budget - (x->bf.w != NULL ? bf_after(x, 0) : 0))
+		return 1;
+	/* Small ones never span files: start a new file instead. */
+	if (x->bf.w != NULL &&
+	    (x->bf.nids == SNEAK_IDS_MAX ||
+	     (bf_after(x, cost) > x->segment &&
+	      (len <= SNEAK_SMALL || bf_after(x, 0) > x->segment / 2)))) {
+		if ((rc = bf_close(x)) != 0)
+			return rc;
+	}
+	if ((rc = store_reader_open(j->st, info->msg.id, &rd)) != 0)
+		return rc == FERRY_ENOTFOUND ? 1 : rc;
+	crypto_generichash_init(&hs, NULL, 0, HOP_HASH_LEN);
+	for (;;) {
+		if (x->bf.w == NULL && (rc = bf_open(x)) != 0)
+			goto out;
+		/* MSG, at the start and at each continuation. */
+		hm.offset = off;
+		hop_rbuf_init(&b, x->frame, sizeof(x->frame));
+		hop_put_msg(&b, &hm);
+		if ((rc = hop_rbuf_end(&b, &flen)) != 0 ||
+		    (rc = put_frame(x, x->frame, flen)) != 0)
+			goto out;
+		while (off < len) {
+			size_t want = len - off > SNEAK_PIECE
+					  ? SNEAK_PIECE
+					  : (size_t)(len - off);
+			size_t got = 0, put;
+			if (bf_after(x, SNEAK_FRAME_OVH + want) > x->segment &&
+			    bf_after(x, 0) > BUNDLE_MIN_SIZE + 4096)
+				break; /* the file is full: go on in the next */
+			if ((rc = store_reader_read(rd, x->piece, want,
+						    &got)) != 0)
+				goto out;
+			if (got == 0) {
+				rc = FERRY_ECORRUPT;
+				goto out;
+			}
+			crypto_generichash_update(&hs, x->piece, got);
+			hop_rbuf_init(&b, x->frame, sizeof(x->frame));
+			put = hop_put_chunk(&b, hm.msg.id, off, x->piece, got);
+			if (put != got || (rc = hop_rbuf_end(&b, &flen)) != 0) {
+				rc = rc != 0 ? rc : FERRY_EINVAL;
+				goto out;
+			}
+			if ((rc = put_frame(x, x->frame, flen)) != 0)
+				goto out;
+			off += got;
+		}
+		if (off == len)
+			break;
+		if ((rc = bf_close(x)) != 0)
+			goto out;
+	}
+	memset(&e, 0, sizeof(e));
+	memcpy(e.id, hm.msg.id, FERRY_ID_LEN);
+	e.total_len = len;
+	crypto_generichash_final(&hs, e.hash, HOP_HASH_LEN);
+	hop_rbuf_init(&b, x->frame, sizeof(x->frame));
+	hop_put_end(&b, &e);
+	if ((rc = hop_rbuf_end(&b, &flen)) != 0 ||
+	    (rc = put_frame(x, x->frame, flen)) != 0)
+		goto out;
+	memcpy(x->bf.ids[x->bf.nids++], hm.msg.id, FERRY_ID_LEN);
+	x->msgs++;
+	x->bytes += len;
+out:
+	store_reader_close(rd);
+	return rc;
+}
+
+struct scan_ctx {
+	struct store_msg_info *list;
+	size_t n;
+};
+
+static int
+scan_fn(const struct store_msg_info *info, void *arg)
+{
+	struct scan_ctx *sc = arg;
+
+	sc->list[sc->n++] = *info;
+	return sc->n == SNEAK_SCAN;
+}
+
+/* Everything for one peer: owed receipts, then messages.  custody_only:
+ * just the receipts (import's answer). */
+static int
+export_peer(struct exporter *x, const struct sneak_peer *p, int custody_only)
+{
+	struct sneak_job *j = x->j;
+	struct store_out_pos pos;
+	struct scan_ctx sc;
+	uint8_t *owed = NULL;
+	size_t nowed = 0;
+	char what[96], h1[32], h2[32];
+	int rc;
+
+	memset(&x->bf, 0, sizeof(x->bf));
+	x->bf.fd = -1;
+	x->bf.peer = p;
+	x->msgs = x->bytes = x->files = x->nofit_msgs = x->nofit_bytes = 0;
+	x->skipped = 0;
+	if ((rc = owed_load(j, p->name, &owed, &nowed)) != 0)
+		return rc;
+	if (custody_only && nowed == 0)
+		return 0;
+	snprintf(x->bf.folder, sizeof(x->bf.folder), "%s/ferry/%s", j->dir,
+		 p->fpr);
+	if ((rc = mkdir_one(x->bf.folder)) != 0) {
+		free(owed);
+		return rc;
+	}
+	clean_parts(x->bf.folder);
+	x->bf.ids = malloc((size_t)SNEAK_IDS_MAX * FERRY_ID_LEN);
+	sc.list = malloc(SNEAK_SCAN * sizeof(*sc.list));
+	if (x->bf.ids == NULL || sc.list == NULL) {
+		rc = FERRY_ENOMEM;
+		goto out;
+	}
+	snprintf(what, sizeof(what), "%s %s",
+		 custody_only ? "receipts for" : "export to", p->name);
+	prog(j, what, 0, 0);
+	if (nowed > 0) {
+		if (bundle_size_for(nowed * FERRY_ID_LEN + 4096,
+				    BUNDLE_CHUNK_DEFAULT) > x->budget) {
+			rc = FERRY_ENOSPC;
+			goto out;
+		}
+		if ((rc = bf_open(x)) != 0 ||
+		    (rc = put_custody(x, owed, nowed)) != 0)
+			goto out;
+		x->bf.owed = nowed;
+	}
+	memset(&pos, 0, sizeof(pos));
+	while (!custody_only) {
+		sc.n = 0;
+		rc = store_out_scan(j->st, p->name, &pos, SNEAK_SCAN, scan_fn,
+				    &sc);
+		if (rc != 0)
+			goto out;
+		if (sc.n == 0)
+			break;
+		for (size_t i = 0; i < sc.n; i++) {
+			const struct store_msg_info *in = &sc.list[i];
+			struct store_export ex;
+			if (cancelled(j)) {
+				rc = FERRY_ECLOSED;
+				goto out;
+			}
+			if (in->msg.priority < j->min_priority)
+				continue;
+			if (!j->again &&
+			    store_out_export_get(j->st, in->msg.id, &ex) == 0) {
+				x->skipped++;
+				continue;
+			}
+			rc = export_msg(x, in);
+			if (rc == 1) {
+				x->nofit_msgs++;
+				x->nofit_bytes += in->msg.payload_len;
+				rc = 0;
+				continue;
+			}
+			if (rc != 0)
+				goto out;
+		}
+	}
+	if (x->bf.w != NULL)
+		rc = bf_close(x);
+out:
+	if (rc != 0)
+		bf_abort(&x->bf);
+	if (custody_only) {
+		if (rc == 0)
+			say(j, "%s: %zu custody receipts written for %s",
+			    p->name, nowed, p->name);
+	} else {
+		human(x->bytes, h1, sizeof(h1));
+		human(x->nofit_bytes, h2, sizeof(h2));
+		say(j,
+		    "%s: %" PRIu64 " messages, %s in %" PRIu64
+		    " bundles; %zu custody receipts; did not fit: %" PRIu64
+		    " messages, %s; already on a medium: %" PRIu64 "%s",
+		    p->name, x->msgs, h1, x->files, rc == 0 ? nowed : 0,
+		    x->nofit_msgs, h2, x->skipped,
+		    rc == 0 ? "" : " (stopped early)");
+		j->msgs += x->msgs;
+		j->bytes += x->bytes;
+	}
+	free(owed);
+	free(sc.list);
+	free(x->bf.ids);
+	x->bf.ids = NULL;
+	return rc;
+}
+
+static uint64_t
+medium_budget(struct sneak_job *j)
+{
+	struct statvfs sv;
+	uint64_t free_b, total, margin, b;
+
+	if (statvfs(j->dir, &sv) != 0)
+		return 0;
+	free_b = (uint64_t)sv.f_bavail * sv.f_frsize;
+	total = (uint64_t)sv.f_blocks * sv.f_frsize;
+	margin = total / 50;
+	if (margin < SNEAK_MARGIN_MIN)
+		margin = SNEAK_MARGIN_MIN;
+	b = free_b > margin ? free_b - margin : 0;
+	if (j->max_bytes != 0 && j->max_bytes < b)
+		b = j->max_bytes;
+	return b;
+}
+
+static int
+wanted(const struct sneak_job *j, const char *name)
+{
+	if (j->nonly == 0)
+		return 1;
+	for (size_t i = 0; i < j->nonly; i++)
+		if (strcmp(j->only[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+run_export(struct sneak_job *j, int custody_only)
+{
+	struct exporter *x = calloc(1, sizeof(*x));
+	char p[SNEAK_PATH_MAX + 16], h[32];
+	int rc = 0;
+
+	if (x == NULL)
+		return FERRY_ENOMEM;
+	x->j = j;
+	x->custody_only = custody_only;
+	x->segment = j->segment != 0 ? j->segment : SNEAK_SEGMENT;
+	snprintf(p, sizeof(p), "%s/ferry", j->dir);
+	if ((rc = mkdir_one(p)) != 0 || (rc = readme(j->dir)) != 0) {
+		say(j, "cannot write to %s: %s", j->dir, ferry_strerror(rc));
+		free(x);
+		return rc;
+	}
+	x->budget = medium_budget(j);
+	if (!custody_only) {
+		human(x->budget, h, sizeof(h));
+		say(j, "medium %s: room for %s", j->dir, h);
+		prog(j, "export", 0, x->budget);
+	}
+	for (size_t i = 0; i < j->npeers && rc == 0; i++) {
+		const struct sneak_peer *pe = &j->peers[i];
+		if (!custody_only && !wanted(j, pe->name))
+			continue;
+		if (custody_only) {
+			/* Only senders whose receipts are owed. */
+			struct stat sb;
+			owed_path(j, pe->name, p, sizeof(p));
+			if (stat(p, &sb) != 0 || sb.st_size == 0)
+				continue;
+		}
+		rc = export_peer(x, pe, custody_only);
+		if (rc == FERRY_ENOSPC) {
+			say(j, "the medium is full: stopped at %s", pe->name);
+			break;
+		}
+	}
+	free(x);
+	return rc;
+}
+
+/* ------------------------------------------------------------- import */
+
+struct cand {
+	char name[300];
+	const struct sneak_peer *sender;
+	uint64_t seq;
+	uint64_t size;
+};
+
+static int
+cand_cmp(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+	int c = strcmp(x->sender->name, y->sender->name);
+
+	if (c != 0)
+		return c;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Move a refused bundle aside with a .txt saying why (never deleted). */
+static void
+reject(struct sneak_job *j, const char *folder, const char *name,
+       const char *why)
+{
+	char rdir[SNEAK_PATH_MAX + 32], from[SNEAK_PATH_MAX + 400];
+	char to[SNEAK_PATH_MAX + 400], txt[SNEAK_PATH_MAX + 420];
+	struct stat sb;
+	int fd;
+
+	j->rejected++;
+	say(j, "refused %s: %s (moved to ferry/rejected/)", name, why);
+	snprintf(rdir, sizeof(rdir), "%s/ferry/rejected", j->dir);
+	if (mkdir_one(rdir) != 0)
+		return;
+	snprintf(from, sizeof(from), "%s/%s", folder, name);
+	snprintf(to, sizeof(to), "%s/%s", rdir, name);
+	for (int k = 1; stat(to, &sb) == 0 && k < 1000; k++)
+		snprintf(to, sizeof(to), "%s/%d-%s", rdir, k, name);
+	if (rename(from, to) != 0) {
+		log_warn("import: cannot move %s aside: %s", from,
+			 strerror(errno));
+		return;
+	}
+	snprintf(txt, sizeof(txt), "%s.txt", to);
+	fd = open(txt, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		(void)write_all(fd, why, strlen(why));
+		(void)write_all(fd, "\r\n", 2);
+		(void)fsync(fd);
+		close(fd);
+	}
+	(void)fsync_dir(rdir);
+	(void)fsync_dir(folder);
+}
+
+/* The reader's input: a file, optionally copied to another as it goes. */
+struct tee {
+	int in, out;
+	int out_rc;
+	struct sneak_job *j;
+};
+
+static int
+tee_read(void *arg, void *buf, size_t cap, size_t *n)
+{
+	struct tee *t = arg;
+	ssize_t got;
+
+	do
+		got = read(t->in, buf, cap);
+	while (got < 0 && errno == EINTR);
+	if (got < 0)
+		return FERRY_EIO;
+	*n = (size_t)got;
+	if (got > 0 && t->out >= 0 && t->out_rc == 0)
+		t->out_rc = write_all(t->out, buf, (size_t)got);
+	if (got > 0 && t->out >= 0)
+		prog(t->j, NULL, (uint64_t)got, 0);
+	return 0;
+}
+
+/* Open a bundle file and run steps 1-8 on it (with copy to out >= 0). */
+static int
+verify(struct sneak_job *j, int fd, int out, uint64_t size,
+       const struct sneak_peer *sender, char *why, size_t whylen)
+{
+	struct tee t = {fd, out, 0, j};
+	struct bundle_reader *r = NULL;
+	struct hop_frame f;
+	int rc;
+
+	rc = bundle_reader_open(tee_read, &t, size, j->me, &r);
+	if (rc == 0)
+		rc = bundle_reader_unwrap(r, sender->sign_pk, sender->kx_pk);
+	while (rc == 0 && (rc = bundle_reader_frame(r, &f)) == 1)
+		rc = 0;
+	if (rc != 0)
+		snprintf(why, whylen, "%s", bundle_reader_why(r));
+	else if (t.out_rc != 0) {
+		rc = t.out_rc;
+		snprintf(why, whylen, "cannot copy into the spool: %s",
+			 ferry_strerror(rc));
+	}
+	bundle_reader_free(r);
+	return rc;
+}
+
+/* One small message waiting for its batch commit. */
+struct pending {
+	struct ferry_msg msg;
+	uint8_t *buf;
+	size_t len;
+};
+
+/* What an import applies from one local bundle. */
+struct applier {
+	struct sneak_job *j;
+	const struct sneak_peer *sender;
+	int64_t created_ms;
+	/* the payload in progress */
+	int active, skip, small;
+	struct hop_msg hm;
+	uint64_t next;	  /* next payload offset expected */
+	uint64_t durable; /* bytes the store had at resume */
+	struct store_writer *w;
+	crypto_generichash_state hs;
+	uint8_t *sbuf; /* small payload, SNEAK_SMALL bytes */
+	/* the batch */
+	struct pending batch[SNEAK_BATCH_MSGS];
+	struct store_put_req reqs[SNEAK_BATCH_MSGS];
+	size_t nbatch;
+	size_t batch_bytes;
+	uint8_t owe[SNEAK_BATCH_MSGS * FERRY_ID_LEN];
+	/* counts */
+	uint64_t msgs, bytes, dups, custody, notforme, broken;
+};
+
+static int
+flush_batch(struct applier *a)
+{
+	struct sneak_job *j = a->j;
+	size_t nowe = 0;
+	int rc = 0;
+
+	if (a->nbatch == 0)
+		return 0;
+	for (size_t i = 0; i < a->nbatch; i++) {
+		a->reqs[i].msg = &a->batch[i].msg;
+		a->reqs[i].payload = a->batch[i].buf;
+		a->reqs[i].len = a->batch[i].len;
+		a->reqs[i].result = 0;
+	}
+	rc = store_put_batch(j->st, a->reqs, a->nbatch);
+	for (size_t i = 0; i < a->nbatch; i++) {
+		int r = rc != 0 ? rc : a->reqs[i].result;
+		if (r == 0 || r == FERRY_EDUPLICATE) {
+			memcpy(a->owe + nowe * FERRY_ID_LEN, a->batch[i].msg.id,
+			       FERRY_ID_LEN);
+			nowe++;
+			if (r == 0) {
+				a->msgs++;
+				a->bytes += a->batch[i].len;
+			} else {
+				a->dups++;
+			}
+		} else if (rc == 0) {
+			char hex[FERRY_ID_HEX_LEN + 1];
+			ferry_id_to_hex(a->batch[i].msg.id, hex);
+			log_warn("import: message %s not stored: %s", hex,
+				 ferry_strerror(r));
+			if (r == FERRY_ENOSPC || r == FERRY_EQUOTA ||
+			    r == FERRY_EIO || r == FERRY_EDB)
+				rc = r; /* retry the bundle later */
+			else
+				a->broken++;
+		}
+		free(a->batch[i].buf);
+		a->batch[i].buf = NULL;
+	}
+	a->nbatch = 0;
+	a->batch_bytes = 0;
+	if (nowe > 0) {
+		int r = owed_add(j, a->sender->name, a->owe, nowe);
+		if (r != 0 && rc == 0)
+			rc = r;
+	}
+	return rc;
+}
+
+static void
+drop_current(struct applier *a)
+{
+	if (a->w != NULL)
+		store_writer_abort(a->w);
+	a->w = NULL;
+	a->active = 0;
+}
+
+/* A streamed payload stops at the end of a bundle: keep what is durable
+ * for the continuation in the sender's next bundle. */
+static void
+suspend_current(struct applier *a)
+{
+	if (a->w != NULL && store_writer_suspend(a->w) != 0)
+		log_warn("import: cannot keep a partial message");
+	a->w = NULL;
+	a->active = 0;
+}
+
+/* Hash the stored prefix of a resumed payload. */
+static int
+hash_prefix(struct applier *a)
+{
+	struct store_reader *rd = NULL;
+	uint8_t buf[65536];
+	size_t n = 0;
+	int rc;
+
+	if ((rc = store_writer_prefix(a->w, &rd)) != 0)
+		return rc;
+	while ((rc = store_reader_read(rd, buf, sizeof(buf), &n)) == 0 && n > 0)
+		crypto_generichash_update(&a->hs, buf, n);
+	store_reader_close(rd);
+	return rc;
+}
+
+static int
+on_msg(struct applier *a, const struct hop_frame *f)
+{
+	struct sneak_job *j = a->j;
+	int64_t base;
+	const char *why = NULL;
+	int rc;
+
+	if (a->active)
+		return FERRY_EPROTO; /* one payload at a time */
+	if (hop_msg_decode(f, &a->hm, &why) != 0)
+		return FERRY_EPROTO;
+	a->active = 1;
+	a->skip = 0;
+	a->small = 0;
+	a->next = a->hm.offset;
+	a->durable = 0;
+	crypto_generichash_init(&a->hs, NULL, 0, HOP_HASH_LEN);
+	/* Time on the medium counts against the TTL. */
+	base = a->created_ms < now_ms() ? a->created_ms : now_ms();
+	a->hm.msg.expires_ms =
+	    a->hm.ttl_ms != 0 && a->hm.ttl_ms <= 100ull * 366 * 86400000
+		? base + (int64_t)a->hm.ttl_ms
+		: 0;
+	if (a->hm.msg.expires_ms != 0 && a->hm.msg.expires_ms <= base)
+		a->hm.msg.expires_ms = base + 1;
+	if (strcmp(a->hm.msg.dst_node, j->node) != 0) {
+		a->notforme++;
+		a->skip = 1;
+		return 0;
+	}
+	if (a->hm.offset == 0 && a->hm.msg.payload_len <= SNEAK_SMALL) {
+		a->small = 1;
+		return 0;
+	}
+	rc = store_writer_resume(j->st, a->hm.msg.id, &a->w, &a->durable);
+	if (rc == FERRY_ENOTFOUND) {
+		a->durable = 0;
+		rc = store_writer_open(j->st, &a->hm.msg, &a->w);
+		if (rc == FERRY_EDUPLICATE) {
+			/* Stored before: custody is ours already. */
+			a->skip = 2;
+			return 0;
+		}
+	}
+	if (rc != 0) {
+		char hex[FERRY_ID_HEX_LEN + 1];
+		ferry_id_to_hex(a->hm.msg.id, hex);
+		log_warn("import: message %s: %s", hex, ferry_strerror(rc));
+		a->skip = 1;
+		a->broken++;
+		a->w = NULL;
+		return rc == FERRY_ENOSPC || rc == FERRY_EQUOTA ? rc : 0;
+	}
+	if (a->hm.offset > a->durable) {
+		/* An earlier part never arrived here. */
+		suspend_current(a);
+		a->active = 1;
+		a->skip = 1;
+		a->broken++;
+		return 0;
+	}
+	if (a->durable > 0 && (rc = hash_prefix(a)) != 0) {
+		suspend_current(a);
+		return rc;
+	}
+	return 0;
+}
+
+static int
+on_chunk(struct applier *a, const struct hop_frame *f)
+{
+	struct hop_chunk c;
+	const char *why = NULL;
+	uint64_t skip = 0;
+	int rc;
+
+	if (hop_chunk_decode(f, &c, &why) != 0 || !a->active ||
+	    memcmp(c.id, a->hm.msg.id, FERRY_ID_LEN) != 0 ||
+	    c.offset != a->next || c.offset + c.len > a->hm.msg.payload_len)
+		return FERRY_EPROTO;
+	a->next += c.len;
+	if (a->skip)
+		return 0;
+	if (a->small) {
+		memcpy(a->sbuf + c.offset, c.data, c.len);
+		crypto_generichash_update(&a->hs, c.data, c.len);
+		return 0;
+	}
+	/* Bytes the store had already (a resumed payload). */
+	if (c.offset < a->durable)
+		skip = a->durable - c.offset < c.len ? a->durable - c.offset
+						     : c.len;
+	if (skip < c.len) {
+		crypto_generichash_update(&a->hs, c.data + skip,
+					  c.len - (size_t)skip);
+		if ((rc = store_writer_write(a->w, c.data + skip,
+					     c.len - (size_t)skip)) != 0) {
+			suspend_current(a);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static int
+on_end(struct applier *a, const struct hop_frame *f)
+{
+	struct sneak_job *j = a->j;
+	uint8_t h[HOP_HASH_LEN];
+	struct hop_end e;
+	const char *why = NULL;
+	int rc = 0;
+
+	if (hop_end_decode(f, &e, &why) != 0 || !a->active ||
+	    memcmp(e.id, a->hm.msg.id, FERRY_ID_LEN) != 0 ||
+	    e.total_len != a->hm.msg.payload_len || a->next != e.total_len)
+		return FERRY_EPROTO;
+	a->active = 0;
+	if (a->skip == 2) {
+		a->dups++;
+		return owed_add(j, a->sender->name, a->hm.msg.id, 1);
+	}
+	if (a->skip)
+		return 0;
+	crypto_generichash_final(&a->hs, h, sizeof(h));
+	if (sodium_memcmp(h, e.hash, sizeof(h)) != 0) {
+		/* The signature verified: the sender's store is damaged. */
+		log_error("import: a message from %s does not match its hash; "
+			  "dropped (check the sender's disk)",
+			  a->sender->name);
+		a->broken++;
+		drop_current(a);
+		return 0;
+	}
+	if (a->small) {
+		struct pending *p = &a->batch[a->nbatch];
+		p->msg = a->hm.msg;
+		p->len = (size_t)e.total_len;
+		p->buf = malloc(p->len > 0 ? p->len : 1);
+		if (p->buf == NULL)
+			return FERRY_ENOMEM;
+		memcpy(p->buf, a->sbuf, p->len);
+		a->nbatch++;
+		a->batch_bytes += p->len;
+		if (a->nbatch == SNEAK_BATCH_MSGS ||
+		    a->batch_bytes >= SNEAK_BATCH_BYTES)
+			return flush_batch(a);
+		return 0;
+	}
+	/* Small ones before it commit first (order of the bundle). */
+	if ((rc = flush_batch(a)) != 0) {
+		suspend_current(a);
+		return rc;
+	}
+	rc = store_writer_commit(a->w);
+	a->w = NULL;
+	if (rc == 0 || rc == FERRY_EDUPLICATE) {
+		if (rc == 0) {
+			a->msgs++;
+			a->bytes += e.total_len;
+		} else {
+			a->dups++;
+		}
+		return owed_add(j, a->sender->name, a->hm.msg.id, 1);
+	}
+	log_warn("import: a message from %s not stored: %s", a->sender->name,
+		 ferry_strerror(rc));
+	a->broken++;
+	return rc == FERRY_ENOSPC || rc == FERRY_EQUOTA ? rc : 0;
+}
+
+static int
+on_custody(struct applier *a, const struct hop_frame *f)
+{
+	struct hop_custody c;
+	const char *why = NULL;
+
+	if (hop_custody_decode(f, &c, &why) != 0)
+		return FERRY_EPROTO;
+	for (size_t i = 0; i < c.count; i++) {
+		int rc = store_out_custody(a->j->st, c.ids + i * FERRY_ID_LEN,
+					   a->sender->name);
+		if (rc == 0)
+			a->custody++;
+		else if (rc != FERRY_ENOTFOUND && rc != FERRY_ESTATE)
+			return rc;
+	}
+	return 0;
+}
+
+/* Apply a verified local copy to the store.  0: done (delete it). */
+static int
+apply(struct sneak_job *j, const char *path, const struct sneak_peer *sender)
+{
+	struct applier *a = calloc(1, sizeof(*a));
+	struct bundle_reader *r = NULL;
+	struct tee t = {-1, -1, 0, j};
+	struct hop_frame f;
+	int rc;
+
+	if (a == NULL)
+		return FERRY_ENOMEM;
+	a->j = j;
+	a->sender = sender;
+	a->sbuf = malloc(SNEAK_SMALL);
+	t.in = open(path, O_RDONLY | O_CLOEXEC);
+	if (a->sbuf == NULL || t.in < 0) {
+		rc = a->sbuf == NULL ? FERRY_ENOMEM : errno_rc(errno);
+		goto out;
+	}
+	rc = bundle_reader_open(tee_read, &t, UINT64_MAX, j->me, &r);
+	if (rc == 0) {
+		a->created_ms = bundle_reader_hdr(r)->created_ms;
+		rc = bundle_reader_unwrap(r, sender->sign_pk, sender->kx_pk);
+	}
+	while (rc == 0 && (rc = bundle_reader_frame(r, &f)) == 1) {
+		switch (f.type) {
+		case HOP_MSG:
+			rc = on_msg(a, &f);
+			break;
+		case HOP_CHUNK:
+			rc = on_chunk(a, &f);
+			break;
+		case HOP_END:
+			rc = on_end(a, &f);
+			break;
+		case HOP_CUSTODY:
+			rc = on_custody(a, &f);
+			break;
+		default:
+			rc = FERRY_EPROTO;
+		}
+	}
+	if (rc == FERRY_EPROTO || rc == FERRY_ECORRUPT)
+		log_error("import: %s from %s breaks the format (%s); what it "
+			  "held before that point is kept",
+			  path, sender->name,
+			  r != NULL && bundle_reader_why(r)[0] != '\0'
+			      ? bundle_reader_why(r)
+			      : "frame out of order");
+	if (rc == 0 || rc == FERRY_EPROTO || rc == FERRY_ECORRUPT) {
+		int r2 = flush_batch(a);
+		if (a->active && !a->small && !a->skip)
+			suspend_current(a);
+		if (rc == FERRY_EPROTO || rc == FERRY_ECORRUPT)
+			rc = 0; /* nothing more can come of this file */
+		if (r2 != 0)
+			rc = r2;
+	}
+	j->msgs += a->msgs;
+	j->bytes += a->bytes;
+	if (a->msgs + a->dups + a->custody + a->notforme + a->broken > 0) {
+		char h[32];
+		human(a->bytes, h, sizeof(h));
+		say(j,
+		    "from %s: %" PRIu64 " messages (%s), %" PRIu64
+		    " already here, %" PRIu64 " custody receipts%s%s",
+		    sender->name, a->msgs, h, a->dups, a->custody,
+		    a->notforme > 0 ? ", some not for this node (relaying "
+				      "is not supported yet): left"
+				    : "",
+		    a->broken > 0 ? ", some damaged or incomplete: see the log"
+				  : "");
+	}
+out:
+	drop_current(a);
+	for (size_t i = 0; i < a->nbatch; i++)
+		free(a->batch[i].buf);
+	bundle_reader_free(r);
+	if (t.in >= 0)
+		close(t.in);
+	free(a->sbuf);
+	free(a);
+	return rc;
+}
+
+/* Local copies verified before a crash or a failed apply: apply them. */
+static int
+apply_spool(struct sneak_job *j)
+{
+	char dir[SNEAK_PATH_MAX + 32];
+	DIR *d;
+	struct dirent *e;
+	int rc = 0;
+
+	snprintf(dir, sizeof(dir), "%s/bundles/in", j->state_dir);
+	d = opendir(dir);
+	if (d == NULL)
+		return 0;
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		char p[SNEAK_PATH_MAX + 320], sname[FERRY_NODE_MAX + 1];
+		const struct sneak_peer *s;
+		size_t n = strlen(e->d_name);
+		const char *dot;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		if (n > 5 && strcmp(e->d_name + n - 5, ".part") == 0) {
+			(void)unlink(p);
+			continue;
+		}
+		/* <sender>.<seq>.bundle */
+		dot = strchr(e->d_name, '.');
+		if (dot == NULL || (size_t)(dot - e->d_name) > FERRY_NODE_MAX)
+			continue;
+		memcpy(sname, e->d_name, (size_t)(dot - e->d_name));
+		sname[dot - e->d_name] = '\0';
+		s = peer_by_name(j, sname);
+		if (s == NULL) {
+			log_warn("import: %s is from a peer no longer "
+				 "configured; left in place",
+				 p);
+			continue;
+		}
+		rc = apply(j, p, s);
+		if (rc == 0)
+			(void)unlink(p);
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Steps 1-5 on a header; returns 0 (go on), 1 (skip quietly), or -1
+ * (refuse, why set). */
+static int
+precheck(struct sneak_job *j, const struct bundle_hdr *h, uint64_t size,
+	 const struct sneak_peer **sender, char *why, size_t whylen)
+{
+	uint8_t my_id[IDENTITY_NODE_ID_LEN];
+	int verdict = 0, rc;
+
+	if (size != h->size) {
+		snprintf(why, whylen,
+			 "%s: the file has %" PRIu64 " bytes, its header says "
+			 "%" PRIu64,
+			 size < h->size ? "truncated" : "longer than written",
+			 size, h->size);
+		return -1;
+	}
+	identity_node_id(identity_sign_pk(j->me), identity_kx_pk(j->me), my_id);
+	if (sodium_memcmp(my_id, h->recipient, sizeof(my_id)) != 0) {
+		snprintf(why, whylen, "addressed to another node's key");
+		return -1;
+	}
+	*sender = peer_by_id(j, h->sender);
+	if (*sender == NULL) {
+		snprintf(why, whylen,
+			 "from an unknown sender (not a configured peer)");
+		return -1;
+	}
+	rc =
+	    store_bundle_check(j->st, (*sender)->name, h->seq, h->id, &verdict);
+	if (rc != 0) {
+		snprintf(why, whylen, "cannot check its number: %s",
+			 ferry_strerror(rc));
+		return 1;
+	}
+	switch (verdict) {
+	case STORE_BUNDLE_IMPORTED:
+		if (j->keep)
+			return 1;
+		snprintf(why, whylen,
+			 "already imported (bundle %" PRIu64 " from %s)",
+			 h->seq, (*sender)->name);
+		return -1;
+	case STORE_BUNDLE_OLD:
+		snprintf(why, whylen,
+			 "a replay: bundle %" PRIu64
+			 " from %s is older than those imported",
+			 h->seq, (*sender)->name);
+		return -1;
+	case STORE_BUNDLE_CLONED:
+		log_warn("import: %s sent two different bundles numbered "
+			 "%" PRIu64 ": cloned or restored identity?",
+			 (*sender)->name, h->seq);
+		snprintf(why, whylen,
+			 "number %" PRIu64 " from %s was used by another "
+			 "bundle: cloned or restored identity?",
+			 h->seq, (*sender)->name);
+		return -1;
+	default:
+		break;
+	}
+	if (h->created_ms > now_ms() + j->skew_ms) {
+		snprintf(why, whylen,
+			 "dated %" PRId64 " s in the future (beyond the "
+			 "clock-skew allowance: check the clocks)",
+			 (h->created_ms - now_ms()) / 1000);
+		return -1;
+	}
+	return 0;
+}
+
+/* Verify-and-copy one bundle of the medium, record it, remove it from the
+ * medium, apply the copy. */
+static int
+import_one(struct sneak_job *j, const char *folder, const struct cand *c)
+{
+	char src[SNEAK_PATH_MAX + 400], part[SNEAK_PATH_MAX + 200];
+	char local[SNEAK_PATH_MAX + 200], why[256], spool[SNEAK_PATH_MAX + 32];
+	uint8_t raw[BUNDLE_HDR_LEN];
+	struct bundle_hdr h;
+	const struct sneak_peer *sender = NULL;
+	const char *w = NULL;
+	int in, out, rc, pc;
+	uint64_t closed = 0;
+
+	snprintf(src, sizeof(src), "%s/%s", folder, c->name);
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return 0; /* gone meanwhile */
+	if (pread(in, raw, sizeof(raw), 0) != (ssize_t)sizeof(raw) ||
+	    bundle_hdr_decode(raw, &h, &w) != 0) {
+		close(in);
+		reject(j, folder, c->name, w != NULL ? w : "truncated header");
+		return 0;
+	}
+	pc = precheck(j, &h, c->size, &sender, why, sizeof(why));
+	if (pc != 0) {
+		close(in);
+		if (pc < 0)
+			reject(j, folder, c->name, why);
+		return 0;
+	}
+	snprintf(spool, sizeof(spool), "%s/bundles/in", j->state_dir);
+	snprintf(local, sizeof(local), "%s/%s.%016" PRIx64 ".bundle", spool,
+		 sender->name, h.seq);
+	if (snprintf(part, sizeof(part), "%s.part", local) >= (int)sizeof(part))
+		return FERRY_EINVAL;
+	out = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0) {
+		rc = errno_rc(errno);
+		close(in);
+		say(j, "cannot copy %s into %s: %s", c->name, spool,
+		    ferry_strerror(rc));
+		return rc;
+	}
+	rc = verify(j, in, out, c->size, sender, why, sizeof(why));
+	close(in);
+	if (rc == 0 && fdatasync(out) != 0)
+		rc = errno_rc(errno);
+	close(out);
+	if (rc == FERRY_ECORRUPT || rc == FERRY_EPROTO || rc == FERRY_ESTATE ||
+	    rc == FERRY_EINVAL) {
+		(void)unlink(part);
+		reject(j, folder, c->name, why);
+		return 0;
+	}
+	if (rc != 0) {
+		(void)unlink(part);
+		say(j, "cannot read %s: %s (left on the medium)", c->name,
+		    why[0] != '\0' ? why : ferry_strerror(rc));
+		return rc == FERRY_EIO ? 0 : rc;
+	}
+	if (rename(part, local) != 0 || fsync_dir(spool) != 0) {
+		rc = errno_rc(errno);
+		(void)unlink(part);
+		return rc;
+	}
+	/* The copy is durable and verified: the number is taken. */
+	rc = store_bundle_accept(j->st, sender->name, h.seq, h.id, &closed);
+	if (rc != 0 && rc != FERRY_EDUPLICATE) {
+		(void)unlink(local);
+		return rc;
+	}
+	if (closed > 0)
+		log_warn("import: gave up waiting for %" PRIu64
+			 " bundles from %s older than number %" PRIu64,
+			 closed, sender->name, h.seq);
+	j->bundles++;
+	if (!j->keep) {
+		if (unlink(src) != 0)
+			log_warn("import: cannot remove %s from the medium: "
+				 "%s (a second import refuses it as a replay)",
+				 src, strerror(errno));
+		else
+			(void)fsync_dir(folder);
+	}
+	rc = apply(j, local, sender);
+	if (rc == 0)
+		(void)unlink(local);
+	return rc;
+}
+
+/* List the bundles for other nodes (relaying is a later issue). */
+static void
+list_others(struct sneak_job *j, const char *mine)
+{
+	char top[SNEAK_PATH_MAX + 16];
+	DIR *d;
+	struct dirent *e;
+
+	snprintf(top, sizeof(top), "%s/ferry", j->dir);
+	d = opendir(top);
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char p[SNEAK_PATH_MAX + 300];
+		const struct sneak_peer *pe = NULL;
+		DIR *sd;
+		struct dirent *se;
+		unsigned n = 0;
+		if (e->d_name[0] == '.' || strcasecmp(e->d_name, mine) == 0 ||
+		    strcasecmp(e->d_name, "rejected") == 0 ||
+		    strcasecmp(e->d_name, "README.txt") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", top, e->d_name);
+		sd = opendir(p);
+		if (sd == NULL)
+			continue;
+		while ((se = readdir(sd)) != NULL) {
+			size_t l = strlen(se->d_name);
+			if (l > 7 &&
+			    strcasecmp(se->d_name + l - 7, ".bundle") == 0)
+				n++;
+		}
+		closedir(sd);
+		for (size_t i = 0; i < j->npeers; i++)
+			if (strcasecmp(j->peers[i].fpr, e->d_name) == 0)
+				pe = &j->peers[i];
+		if (n > 0)
+			say(j, "left on the medium: %u bundles for %s%s%s", n,
+			    e->d_name, pe != NULL ? " = " : "",
+			    pe != NULL ? pe->name : "");
+	}
+	closedir(d);
+}
+
+static int
+run_import(struct sneak_job *j, const char *myfpr)
+{
+	char folder[SNEAK_PATH_MAX + 64];
+	struct cand *cands = NULL;
+	size_t ncand = 0, cap = 0;
+	uint64_t total = 0;
+	DIR *d;
+	struct dirent *e;
+	int rc = 0;
+
+	/* What an earlier run verified but did not finish applying. */
+	if ((rc = apply_spool(j)) != 0)
+		return rc;
+	snprintf(folder, sizeof(folder), "%s/ferry/%s", j->dir, myfpr);
+	d = opendir(folder);
+	if (d == NULL) {
+		say(j, "no bundles for this node on %s", j->dir);
+	} else {
+		while ((e = readdir(d)) != NULL && ncand < SNEAK_FILES_MAX) {
+			size_t l = strlen(e->d_name);
+			char p[SNEAK_PATH_MAX + 400];
+			uint8_t raw[BUNDLE_HDR_LEN];
+			struct bundle_hdr h;
+			struct stat sb;
+			const char *w = "truncated header";
+			int fd;
+			if (l < 8 || l >= sizeof(cands->name) ||
+			    strcasecmp(e->d_name + l - 7, ".bundle") != 0)
+				continue;
+			snprintf(p, sizeof(p), "%s/%s", folder, e->d_name);
+			fd = open(p, O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				continue;
+			if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+			    pread(fd, raw, sizeof(raw), 0) !=
+				(ssize_t)sizeof(raw) ||
+			    bundle_hdr_decode(raw, &h, &w) != 0) {
+				close(fd);
+				reject(j, folder, e->d_name, w);
+				continue;
+			}
+			close(fd);
+			if (ncand == cap) {
+				size_t nc = cap == 0 ? 64 : cap * 2;
+				struct cand *t =
+				    realloc(cands, nc * sizeof(*t));
+				if (t == NULL) {
+					rc = FERRY_ENOMEM;
+					break;
+				}
+				cands = t;
+				cap = nc;
+			}
+			snprintf(cands[ncand].name, sizeof(cands[ncand].name),
+				 "%s", e->d_name);
+			cands[ncand].sender = peer_by_id(j, h.sender);
+			cands[ncand].seq = h.seq;
+			cands[ncand].size = (uint64_t)sb.st_size;
+			if (cands[ncand].sender == NULL) {
+				reject(j, folder, e->d_name,
+				       "from an unknown sender (not a "
+				       "configured peer)");
+				continue;
+			}
+			total += (uint64_t)sb.st_size;
+			ncand++;
+		}
+		closedir(d);
+	}
+	if (rc == 0 && ncand > 0) {
+		qsort(cands, ncand, sizeof(*cands), cand_cmp);
+		prog(j, "import", 0, total);
+		for (size_t i = 0; i < ncand && rc == 0; i++) {
+			if (cancelled(j)) {
+				rc = FERRY_ECLOSED;
+				break;
+			}
+			rc = import_one(j, folder, &cands[i]);
+		}
+	}
+	free(cands);
+	if (rc == 0) {
+		/* Receipts back for each sender, on the same medium. */
+		int saved = j->export;
+		j->export = 1;
+		rc = run_export(j, 1);
+		j->export = saved;
+		if (rc != 0)
+			say(j,
+			    "custody receipts not written to the medium: "
+			    "%s (they are kept for the next export)",
+			    ferry_strerror(rc));
+		rc = 0;
+	}
+	list_others(j, myfpr);
+	return rc;
+}
+
+/* -------------------------------------------------------------- entry */
+
+int
+sneak_run(struct sneak_job *j)
+{
+	char myfpr[IDENTITY_FPR_LEN + 1];
+	struct stat sb;
+	int rc;
+
+	j->slen = 0;
+	j->summary[0] = '\0';
+	j->msgs = j->bytes = j->bundles = j->rejected = 0;
+	if (j->skew_ms == 0)
+		j->skew_ms = SNEAK_SKEW_MS;
+	if (stat(j->dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+		say(j, "%s is not a folder (is the medium mounted?)", j->dir);
+		return j->rc = FERRY_ENOTFOUND;
+	}
+	for (size_t i = 0; i < j->nonly; i++)
+		if (peer_by_name(j, j->only[i]) == NULL) {
+			say(j, "%s is not a configured peer", j->only[i]);
+			return j->rc = FERRY_EINVAL;
+		}
+	identity_fingerprint(identity_sign_pk(j->me), identity_kx_pk(j->me),
+			     myfpr);
+	pthread_mutex_lock(&sneak_mu);
+	rc = spool_dirs(j);
+	if (rc != 0)
+		say(j, "cannot create %s/bundles: %s", j->state_dir,
+		    ferry_strerror(rc));
+	else if (j->export)
+		rc = run_export(j, 0);
+	else
+		rc = run_import(j, myfpr);
+	pthread_mutex_unlock(&sneak_mu);
+	if (rc == FERRY_ECLOSED)
+		say(j, "stopped: cancelled");
+	return j->rc = rc;
+}

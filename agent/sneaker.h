@@ -1,0 +1,75 @@
+/*
+ * sneaker.h - sneakernet: ferry export / import of sealed bundles on a
+ * medium (a USB stick, a folder), docs/formats.md.
+ *
+ * sneak_run() does the whole of one export or import on the calling
+ * thread (a job thread; never the event loop), in bounded memory: one
+ * message header list of one scan window, one bundle reader or writer,
+ * one small-message batch.  Only one runs at a time in a process (a
+ * mutex): exports and imports of the same node never interleave.
+ *
+ * It uses only what it is given: the store, the identity, copies of the
+ * peers' names and keys, and the state directory.
+ */
+#ifndef FERRY_SNEAKER_H
+#define FERRY_SNEAKER_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "lib/ferry_msg.h"
+#include "store/store.h"
+#include "transports/identity.h"
+
+#define SNEAK_PEERS_MAX 64
+#define SNEAK_PATH_MAX	4096
+#define SNEAK_SUMMARY	8192
+#define SNEAK_SEGMENT	(1ull << 30)	/* default bytes per file */
+#define SNEAK_SKEW_MS	(3600ll * 1000) /* default clock-skew allowance */
+#define SNEAK_SMALL	(256u * 1024u)	/* payloads put in one batch */
+
+struct sneak_peer {
+	char name[FERRY_NODE_MAX + 1];
+	uint8_t sign_pk[32], kx_pk[32];
+	uint8_t id[IDENTITY_NODE_ID_LEN];
+	char fpr[IDENTITY_FPR_LEN + 1];
+};
+
+struct sneak_progress {
+	pthread_mutex_t mu;
+	char what[96]; /* "export to base", "import from ship", ... */
+	uint64_t done, total;
+	int cancel; /* set by the agent: stop at the next boundary */
+};
+
+struct sneak_job {
+	/* in */
+	int export;		  /* 1: export, 0: import */
+	char dir[SNEAK_PATH_MAX]; /* the medium's mount point */
+	char only[SNEAK_PEERS_MAX][FERRY_NODE_MAX + 1]; /* --peer; none: all */
+	size_t nonly;
+	uint64_t max_bytes; /* 0: no limit but the medium's space */
+	int min_priority;   /* 0..7 */
+	int again;	    /* export messages already on a medium too */
+	int keep;	    /* import: leave the bundles on the medium */
+	uint64_t segment;   /* bytes per bundle file; 0: default */
+	int64_t skew_ms;    /* 0: default */
+	struct store *st;
+	const struct identity *me;
+	char node[FERRY_NODE_MAX + 1];
+	char state_dir[SNEAK_PATH_MAX];
+	struct sneak_peer *peers; /* the configured peers */
+	size_t npeers;
+	struct sneak_progress *prog; /* may be NULL */
+	/* out */
+	int rc;			     /* 0, or the first fatal FERRY_E* */
+	uint64_t msgs, bytes;	     /* exported or imported */
+	uint64_t bundles, rejected;  /* files written or read; refused */
+	char summary[SNEAK_SUMMARY]; /* lines for the operator */
+	size_t slen;
+};
+
+/* Run j (export or import); fills j's out fields.  Returns j->rc. */
+int sneak_run(struct sneak_job *j);
+
+#endif
