@@ -566,6 +566,16 @@ done_simple(struct client *c, struct req_job *r)
 		ferry_fbuf_u8(&b, FERRY_T_STATUS, (uint8_t)r->status.kind);
 		if (r->status.kind == STORE_ST_PRESENT)
 			put_info(&b, &r->status.info);
+		if (r->status.kind == STORE_ST_PRESENT &&
+		    r->status.exported.at_ms != 0) {
+			char m[200];
+			snprintf(m, sizeof(m), "%s %.*s",
+				 r->status.exported.peer, 120,
+				 r->status.exported.medium);
+			ferry_fbuf_str(&b, FERRY_T_MEDIUM, m);
+			ferry_fbuf_u64(&b, FERRY_T_MEDIUM_MS,
+				       (uint64_t)r->status.exported.at_ms);
+		}
 		ferry_fbuf_u64(&b, FERRY_T_AT_MS, (uint64_t)r->status.at_ms);
 		if (r->status.peer[0] != '\0')
 			ferry_fbuf_str(&b, FERRY_T_PEER, r->status.peer);

@@ -485,6 +485,27 @@ bf_close(struct exporter *x)
 	}
 	close(bf->fd);
 	bf->fd = -1;
+	{
+		/* Read the header back through a new descriptor: a medium
+		 * that does not keep what was written must not get the
+		 * messages marked as on it.  (fusefat, for one, loses a
+		 * rewrite of the first bytes of a small file.) */
+		uint8_t want[BUNDLE_HDR_LEN], got[BUNDLE_HDR_LEN];
+		int fd = open(bf->part, O_RDONLY | O_CLOEXEC);
+		bundle_hdr_encode(&h, want);
+		if (fd < 0 ||
+		    pread(fd, got, sizeof(got), 0) != (ssize_t)sizeof(got) ||
+		    memcmp(want, got, sizeof(got)) != 0) {
+			log_error("export: %s does not read back as written: "
+				  "the medium or its driver is faulty",
+				  bf->part);
+			if (fd >= 0)
+				close(fd);
+			(void)unlink(bf->part);
+			return FERRY_EIO;
+		}
+		close(fd);
+	}
 	for (size_t i = 0; i < BUNDLE_ID_LEN; i++)
 		snprintf(hex + 2 * i, 3, "%02x", h.id[i]);
 	snprintf(final, sizeof(final), "%s/%s.bundle", bf->folder, hex);

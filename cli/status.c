@@ -89,6 +89,18 @@ status_sentence(const struct ferry_status *st, char *out, size_t cap)
 				 until);
 			return;
 		case FERRY_STATE_OUTBOUND:
+			if (st->medium_ms != 0) {
+				const char *sp = strchr(st->medium, ' ');
+				char since[CLI_FMT_MAX];
+				cli_format_when(st->medium_ms, since);
+				snprintf(out, cap,
+					 "outbound to %s, on medium %s since "
+					 "%s (waiting for custody)",
+					 i->msg.dst_node,
+					 sp != NULL ? sp + 1 : st->medium,
+					 since);
+				return;
+			}
 			snprintf(out, cap, "outbound to %s, waiting for a hop",
 				 i->msg.dst_node);
 			return;
@@ -136,6 +148,11 @@ status_print(const struct ferry_status *st, const char *hex, int json)
 			cli_json_str(&j, "peer", st->peer);
 		else
 			cli_json_null(&j, "peer");
+		if (st->medium_ms != 0) {
+			const char *sp = strchr(st->medium, ' ');
+			cli_json_str(&j, "medium", sp != NULL ? sp + 1 : "");
+			cli_json_time(&j, "medium_at", st->medium_ms);
+		}
 		if (st->nreceipts > 0) {
 			cli_json_array(&j, "receipts");
 			for (size_t k = 0; k < st->nreceipts; k++) {

@@ -1199,6 +1199,8 @@ ferry_status(struct ferry *c, const uint8_t id[FERRY_ID_LEN],
 		memcpy(out->info.msg.id, id, FERRY_ID_LEN);
 	out->at_ms = fl.at_ms;
 	memcpy(out->peer, fl.peer, sizeof(out->peer));
+	memcpy(out->medium, fl.medium, sizeof(out->medium));
+	out->medium_ms = fl.medium_ms;
 	receipts_parse(fl.receipts, out);
 	return 0;
 }

@@ -253,6 +253,8 @@ struct ferry_status {
 	char peer[FERRY_NODE_MAX + 1];
 	struct ferry_receipt receipts[FERRY_RECEIPTS_MAX]; /* as they came */
 	size_t nreceipts;
+	char medium[200];  /* "PEER DIR" if exported on a medium, or "" */
+	int64_t medium_ms; /* since when */
 };
 
 FERRY_MUST_CHECK int ferry_status(struct ferry *c,

@@ -150,6 +150,8 @@ static const struct tagdef tags[FERRY_T_MAX_] = {
     [FERRY_T_SEGMENT] = NUM(K_U64, segment),
     [FERRY_T_TOTAL] = NUM(K_U64, total),
     [FERRY_T_SKEW_MS] = NUM(K_U64, skew_ms),
+    [FERRY_T_MEDIUM] = STR(medium),
+    [FERRY_T_MEDIUM_MS] = NUM(K_U64, medium_ms),
 };
 
 static int

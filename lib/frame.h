@@ -131,7 +131,9 @@ enum ferry_tag {
 	FERRY_T_SEGMENT = 57,	     /* u64: bytes per bundle file */
 	FERRY_T_TOTAL = 58,	     /* u64: of a PROGRESS */
 	FERRY_T_SKEW_MS = 59,	     /* u64: clock-skew allowance */
-	FERRY_T_MAX_ = 60
+	FERRY_T_MEDIUM = 60,	     /* str: "PEER MEDIUM" it was exported on */
+	FERRY_T_MEDIUM_MS = 61,	     /* u64: when */
+	FERRY_T_MAX_ = 62
 };
 
 struct ferry_frame {
@@ -175,13 +177,14 @@ struct ferry_fields {
 	char dir[1024];
 	char peers[1024];
 	char summary[8192];
+	char medium[200];
 	uint8_t id[FERRY_ID_LEN];
 	uint8_t priority, state, dead_reason, peek, status, connected;
 	uint32_t flags, limit, deliveries, version, credit;
 	int32_t code;
 	uint64_t ttl_ms, payload_len, lease_ms, wait_ms, token, count, bytes,
 	    max_bytes, max_msgs, leased, out_count, out_bytes, offset, bytes_in,
-	    bytes_out, msgs_in, msgs_out, segment, total, skew_ms;
+	    bytes_out, msgs_in, msgs_out, segment, total, skew_ms, medium_ms;
 	int64_t created_ms, expires_ms, at_ms, hop_since_ms, stored_ms, dead_ms,
 	    lease_until_ms, last_seen_ms, next_retry_ms;
 	const uint8_t *payload; /* points into the frame */

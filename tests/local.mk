@@ -45,5 +45,6 @@ include tests/integration/agent.mk
 include tests/integration/link.mk
 include tests/integration/link_faults.mk
 include tests/integration/link_kill.mk
+include tests/integration/sneak.mk
 include tests/interop/link.mk
 include tests/interop/bundle.mk

@@ -25,13 +25,13 @@
 #include "transports/bundle.h"
 #include "transports/noise.h"
 
-#define BUNDLE_KDF_CTX	"ferrybdy"
-#define BUNDLE_OUTBUF	(1u << 20) /* writer: bytes gathered per write(2) */
-#define BUNDLE_INBUF	(1u << 18) /* reader: bytes asked per read */
+#define BUNDLE_KDF_CTX	 "ferrybdy"
+#define BUNDLE_OUTBUF	 (1u << 20) /* writer: bytes gathered per write(2) */
+#define BUNDLE_INBUF	 (1u << 18) /* reader: bytes asked per read */
 #define BUNDLE_FRAME_MAX HOP_PLAIN_MAX
 
 _Static_assert(BUNDLE_SS_HDR_LEN ==
-		       crypto_secretstream_xchacha20poly1305_HEADERBYTES,
+		   crypto_secretstream_xchacha20poly1305_HEADERBYTES,
 	       "secretstream header");
 _Static_assert(BUNDLE_SS_ABYTES == crypto_secretstream_xchacha20poly1305_ABYTES,
 	       "secretstream abytes");
@@ -158,6 +158,7 @@ struct bundle_writer {
 	size_t outlen;
 	uint64_t pos;	/* bytes of the file produced (header included) */
 	uint64_t plain; /* frame bytes put */
+	int flushed;	/* some bytes went to the file already */
 	int dead;
 };
 
@@ -165,7 +166,7 @@ static int
 errno_code(int e)
 {
 	return e == ENOSPC || e == EDQUOT || e == EFBIG ? FERRY_ENOSPC
-							 : FERRY_EIO;
+							: FERRY_EIO;
 }
 
 static int
@@ -188,6 +189,7 @@ w_flush(struct bundle_writer *w)
 		off += (size_t)n;
 	}
 	w->outlen = 0;
+	w->flushed = 1;
 	return 0;
 }
 
@@ -197,8 +199,8 @@ w_emit(struct bundle_writer *w, const void *p, size_t len, int hash)
 {
 	int rc;
 
-	if (w->outlen + len > BUNDLE_OUTBUF + BUNDLE_CHUNK_MAX +
-				      BUNDLE_SS_ABYTES &&
+	if (w->outlen + len >
+		BUNDLE_OUTBUF + BUNDLE_CHUNK_MAX + BUNDLE_SS_ABYTES &&
 	    (rc = w_flush(w)) != 0)
 		return rc;
 	memcpy(w->out + w->outlen, p, len);
@@ -218,13 +220,12 @@ w_seal(struct bundle_writer *w, uint8_t tag)
 	int rc;
 
 	if (w->outlen + w->fill + BUNDLE_SS_ABYTES >
-		    BUNDLE_OUTBUF + BUNDLE_CHUNK_MAX + BUNDLE_SS_ABYTES &&
+		BUNDLE_OUTBUF + BUNDLE_CHUNK_MAX + BUNDLE_SS_ABYTES &&
 	    (rc = w_flush(w)) != 0)
 		return rc;
 	dst = w->out + w->outlen;
 	if (crypto_secretstream_xchacha20poly1305_push(
-		    &w->sec->ss, dst, &clen, w->chunk, w->fill, NULL, 0,
-		    tag) != 0)
+		&w->sec->ss, dst, &clen, w->chunk, w->fill, NULL, 0, tag) != 0)
 		return FERRY_EINVAL;
 	if (crypto_generichash_update(&w->hash, dst, (size_t)clen) != 0)
 		return FERRY_EINVAL;
@@ -309,7 +310,7 @@ bundle_writer_open(int fd, const struct identity *me, const uint8_t rcpt_id[32],
 				       sizeof(w->sec->body_key), 1,
 				       BUNDLE_KDF_CTX, w->sec->file_key) != 0 ||
 	    crypto_secretstream_xchacha20poly1305_init_push(
-		    &w->sec->ss, sshdr, w->sec->body_key) != 0 ||
+		&w->sec->ss, sshdr, w->sec->body_key) != 0 ||
 	    crypto_generichash_init(&w->hash, NULL, 0, 64) != 0) {
 		rc = FERRY_EINVAL;
 		goto fail;
@@ -343,8 +344,8 @@ bundle_writer_put(struct bundle_writer *w, const void *buf, size_t len)
 		if (w->fill == w->hdr.chunk) {
 			/* More follows: this one is not the last. */
 			if ((rc = w_seal(
-				     w,
-				     crypto_secretstream_xchacha20poly1305_TAG_MESSAGE)) !=
+				 w,
+				 crypto_secretstream_xchacha20poly1305_TAG_MESSAGE)) !=
 			    0) {
 				w->dead = 1;
 				return rc;
@@ -393,8 +394,16 @@ bundle_writer_finish(struct bundle_writer *w, struct bundle_hdr *hdr)
 	}
 	if ((rc = identity_sign(w->me, BUNDLE_SIGN_LABEL, signed_part,
 				sizeof(signed_part), sig)) != 0 ||
-	    (rc = w_emit(w, sig, sizeof(sig), 0)) != 0 ||
-	    (rc = w_flush(w)) != 0)
+	    (rc = w_emit(w, sig, sizeof(sig), 0)) != 0)
+		goto out;
+	if (!w->flushed) {
+		/* All of it is still in the buffer: one sequential write.
+		 * (Some FUSE FAT drivers lose a rewrite of the first bytes
+		 * of a small file.) */
+		memcpy(w->out, signed_part, BUNDLE_HDR_LEN);
+		off = BUNDLE_HDR_LEN;
+	}
+	if ((rc = w_flush(w)) != 0)
 		goto out;
 	while (off < BUNDLE_HDR_LEN) {
 		ssize_t n = pwrite(w->fd, signed_part + off,
@@ -438,7 +447,7 @@ struct bundle_reader {
 	uint8_t *ct; /* one sealed chunk */
 	uint8_t *pt; /* its plaintext */
 	size_t pt_len, pt_off;
-	int final; /* the FINAL chunk has been read */
+	int final;	     /* the FINAL chunk has been read */
 	uint8_t sign_pk[32]; /* the sender's, from its card */
 	int unwrapped;
 	int done; /* signature verified: end */
@@ -478,7 +487,8 @@ r_read(struct bundle_reader *r, void *buf, size_t len, const char *what)
 			r->in_off = r->in_len = 0;
 			rc = r->rd(r->arg, r->in, BUNDLE_INBUF, &r->in_len);
 			if (rc != 0)
-				return r_fail(r, rc, "cannot read the bundle: %s",
+				return r_fail(r, rc,
+					      "cannot read the bundle: %s",
 					      ferry_strerror(rc));
 			if (r->in_len > BUNDLE_INBUF)
 				return r_fail(r, FERRY_EINVAL,
@@ -597,7 +607,7 @@ bundle_reader_unwrap(struct bundle_reader *r, const uint8_t sender_sign_pk[32],
 				       sizeof(r->sec->body_key), 1,
 				       BUNDLE_KDF_CTX, r->sec->file_key) != 0 ||
 	    crypto_secretstream_xchacha20poly1305_init_pull(
-		    &r->sec->ss, sshdr, r->sec->body_key) != 0 ||
+		&r->sec->ss, sshdr, r->sec->body_key) != 0 ||
 	    crypto_generichash_init(&r->hash, NULL, 0, 64) != 0 ||
 	    crypto_generichash_update(&r->hash, wrap, sizeof(wrap)) != 0 ||
 	    crypto_generichash_update(&r->hash, sshdr, sizeof(sshdr)) != 0)
@@ -630,9 +640,8 @@ r_chunk(struct bundle_reader *r)
 		return rc;
 	if (crypto_generichash_update(&r->hash, r->ct, clen) != 0)
 		return r_fail(r, FERRY_EINVAL, "hash");
-	if (crypto_secretstream_xchacha20poly1305_pull(&r->sec->ss, r->pt,
-						       &plen, &tag, r->ct, clen,
-						       NULL, 0) != 0)
+	if (crypto_secretstream_xchacha20poly1305_pull(
+		&r->sec->ss, r->pt, &plen, &tag, r->ct, clen, NULL, 0) != 0)
 		return r_fail(r, FERRY_ECORRUPT,
 			      "the chunk ending at byte %llu does not "
 			      "authenticate: damaged or altered",

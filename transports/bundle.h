@@ -82,8 +82,8 @@ FERRY_MUST_CHECK int bundle_writer_open(int fd, const struct identity *me,
 					struct bundle_writer **out);
 /* Append len bytes of frames.  Errors: FERRY_EIO, FERRY_ENOSPC (the
  * writer is then dead: abort it). */
-FERRY_MUST_CHECK int bundle_writer_put(struct bundle_writer *w,
-				       const void *buf, size_t len);
+FERRY_MUST_CHECK int bundle_writer_put(struct bundle_writer *w, const void *buf,
+				       size_t len);
 /* The file's size if it were finished after extra more frame bytes. */
 uint64_t bundle_writer_size_after(const struct bundle_writer *w,
 				  uint64_t extra);
@@ -120,7 +120,8 @@ FERRY_MUST_CHECK int bundle_reader_open(bundle_read_fn rd, void *arg,
 const struct bundle_hdr *bundle_reader_hdr(const struct bundle_reader *r);
 /*
  * Step 6: open the key wrap with the sender's keys from its card.
- * Errors: FERRY_ECORRUPT (not from that sender, or damaged), FERRY_EIO.
+ * Errors: FERRY_ECORRUPT (not from that sender, or damaged), FERRY_EINVAL
+ * (these keys are not those of the header's sender id), FERRY_EIO.
  */
 FERRY_MUST_CHECK int bundle_reader_unwrap(struct bundle_reader *r,
 					  const uint8_t sender_sign_pk[32],

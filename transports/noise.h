@@ -190,13 +190,11 @@ void noise_cipher_free(struct noise_cipher *c);
  * prologue, damaged), FERRY_EINVAL, FERRY_ENOMEM, FERRY_EIO.
  * Every secret is wiped before either returns.
  */
-FERRY_MUST_CHECK int noise_k_seal(const uint8_t s_sk[NOISE_KEY],
-				  const uint8_t s_pk[NOISE_KEY],
-				  const uint8_t rs_pk[NOISE_KEY],
-				  const uint8_t *prologue, size_t plen,
-				  const uint8_t e_sk[NOISE_KEY],
-				  const uint8_t *payload, size_t len,
-				  uint8_t *out, size_t cap, size_t *outlen);
+FERRY_MUST_CHECK int
+noise_k_seal(const uint8_t s_sk[NOISE_KEY], const uint8_t s_pk[NOISE_KEY],
+	     const uint8_t rs_pk[NOISE_KEY], const uint8_t *prologue,
+	     size_t plen, const uint8_t e_sk[NOISE_KEY], const uint8_t *payload,
+	     size_t len, uint8_t *out, size_t cap, size_t *outlen);
 FERRY_MUST_CHECK int noise_k_open(const uint8_t s_sk[NOISE_KEY],
 				  const uint8_t s_pk[NOISE_KEY],
 				  const uint8_t rs_pk[NOISE_KEY],

@@ -89,3 +89,24 @@ tests_fuzz_replay_link_SOURCES = tests/fuzz/fuzz_link.c tests/fuzz/replay.c \
 tests_fuzz_replay_link_LDADD = $(NOISE_LIBS) $(HOP_LIBS)
 TESTS += tests/fuzz/replay_link.sh
 EXTRA_DIST += tests/fuzz/replay_link.sh scripts/gen-link-corpus
+
+# Sealed bundles as read from a medium (transports/bundle.c); seeds are
+# written by FERRY_GEN_BUNDLE_CORPUS=dir tests/unit/test_transports_bundle.
+if ENABLE_FUZZ
+noinst_PROGRAMS += tests/fuzz/fuzz_bundle
+# The bundle codec and what it calls are compiled into the target so that
+# libFuzzer's coverage and ASan see inside them (their libraries are
+# built without).
+tests_fuzz_fuzz_bundle_SOURCES = tests/fuzz/fuzz_bundle.c \
+	transports/bundle.c transports/noise.c transports/hop.c \
+	transports/identity.c transports/base32.c
+tests_fuzz_fuzz_bundle_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
+tests_fuzz_fuzz_bundle_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_bundle_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_bundle_LDADD = lib/libferrycore.a $(SODIUM_LIBS)
+endif
+check_PROGRAMS += tests/fuzz/replay_bundle
+tests_fuzz_replay_bundle_SOURCES = tests/fuzz/fuzz_bundle.c tests/fuzz/replay.c
+tests_fuzz_replay_bundle_LDADD = $(BUNDLE_LIBS)
+TESTS += tests/fuzz/replay_bundle.sh
+EXTRA_DIST += tests/fuzz/replay_bundle.sh

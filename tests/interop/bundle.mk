@@ -1,1 +1,10 @@
 # bundle interop with Python (fragment included from tests/local.mk)
+# Sealed bundles (transports/bundle.c, docs/formats.md) opened both ways
+# between ferry's C code (bundle_peer) and bundlewire.py, the format in
+# Python from the documents on Debian's python3-dissononce and
+# python3-nacl (skips without them).
+check_PROGRAMS += tests/interop/bundle_peer
+tests_interop_bundle_peer_SOURCES = tests/interop/bundle_peer.c
+tests_interop_bundle_peer_LDADD = $(BUNDLE_LIBS)
+TESTS += tests/interop/bundle_interop.py
+EXTRA_DIST += tests/interop/bundle_interop.py tests/interop/bundlewire.py
