@@ -79,6 +79,10 @@ struct agent {
 	int link_efd;	       /* link threads: "a local queue got one" */
 	int link_wake;	       /* a write to link_efd is pending (atomic) */
 	struct event *ev_link; /* reads link_efd on the loop */
+	struct event *ev_dd;   /* file-drop endpoints: the rescan timer */
+	void *dd_seen;	       /* what each peer's dir held last time */
+	int dd_busy;	       /* an import/export for one is running */
+	int dd_pending;	       /* 1 + index of that peer */
 };
 
 enum client_state {
@@ -172,6 +176,8 @@ struct sneak_job;
 struct sneak_peer;
 void request_sneak(struct client *c, const struct ferry_fields *fl, int export);
 int sneak_job_init(const struct agent *ag, struct sneak_job *sj);
+int sneak_watch_start(struct agent *ag);
+void sneak_watch_stop(struct agent *ag);
 /* notify.c */
 void notify_queue(struct agent *ag, const char *queue);
 void notify_all(struct agent *ag);

@@ -946,6 +946,7 @@ link_kick(struct link *lk, const char *node, unsigned prio)
 		if (strcmp(p->cfg.name, node) != 0)
 			continue;
 		p->wanted = 1;
+		p->kicks++;
 		if (p->cur != NULL) {
 			struct session *s = p->cur;
 			pthread_mutex_lock(&s->mu);
@@ -959,6 +960,21 @@ link_kick(struct link *lk, const char *node, unsigned prio)
 		pthread_cond_broadcast(&lk->cv);
 	}
 	pthread_mutex_unlock(&lk->mu);
+}
+
+uint64_t
+link_kicks(struct link *lk, const char *node)
+{
+	uint64_t n = 0;
+
+	if (lk == NULL)
+		return 0;
+	pthread_mutex_lock(&lk->mu);
+	for (size_t i = 0; i < lk->npeers; i++)
+		if (strcmp(lk->peers[i].cfg.name, node) == 0)
+			n = lk->peers[i].kicks;
+	pthread_mutex_unlock(&lk->mu);
+	return n;
 }
 
 size_t

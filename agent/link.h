@@ -80,6 +80,8 @@ int link_start(const struct link_opts *o, struct link **out);
 /* Something was queued for node (priority prio): dial or wake its
  * session.  Any thread; cheap; unknown nodes are ignored. */
 void link_kick(struct link *lk, const char *node, unsigned prio);
+/* How many times link_kick named node (the file-drop watcher's cue). */
+uint64_t link_kicks(struct link *lk, const char *node);
 /* Snapshot of up to cap peers; returns how many there are. */
 size_t link_peers(struct link *lk, struct link_peer_status *out, size_t cap);
 /* Close every session (CLOSE shutdown), join every thread, free. */

@@ -14,6 +14,7 @@
 
 /* One [peer NAME] section and its live state; under link.mu. */
 struct lpeer {
+	uint64_t kicks; /* messages queued for it (link_kick) */
 	struct policy_peer cfg;
 	uint8_t node_id[IDENTITY_NODE_ID_LEN];
 	char fpr[IDENTITY_FPR_LEN + 1];

@@ -448,7 +448,8 @@ main(int argc, char **argv)
 	if (ag.ev_term == NULL || ag.ev_int == NULL || ag.ev_hup == NULL ||
 	    event_add(ag.ev_term, NULL) != 0 ||
 	    event_add(ag.ev_int, NULL) != 0 ||
-	    event_add(ag.ev_hup, NULL) != 0 || sweep_start(&ag) != 0)
+	    event_add(ag.ev_hup, NULL) != 0 || sweep_start(&ag) != 0 ||
+	    sneak_watch_start(&ag) != 0)
 		goto out;
 	if (daemon_mode || pid_file != NULL) {
 		const char *pf = pid_file != NULL ? pid_file : ag.pol.pid_file;
@@ -502,6 +503,7 @@ out:
 		event_free(ag.ev_stop);
 	if (ag.ev_link)
 		event_free(ag.ev_link);
+	sneak_watch_stop(&ag);
 	if (ag.link_efd >= 0)
 		close(ag.link_efd);
 	if (ag.base)

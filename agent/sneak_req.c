@@ -11,6 +11,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "agent/agent.h"
 #include "agent/sneaker.h"
@@ -224,4 +226,182 @@ request_sneak(struct client *c, const struct ferry_fields *fl, int export)
 	client_ref(c);
 	c->state = CS_BUSY;
 	jobs_submit(c->ag->jobs, &r->job);
+}
+
+/* ------------------------------------------------- file-drop endpoints */
+
+/*
+ * A peer's `dir = PATH` is watched by a rescan every SNEAK_WATCH_MS: when
+ * a medium with a ferry/ folder appears there (another file system, a new
+ * folder, or our folder on it changed), or at least every
+ * SNEAK_WATCH_FULL_MS while one is there, the agent runs an import and
+ * then an export for that peer, one at a time, and logs one line when
+ * anything moved.  A mount is not a file-system event that inotify would
+ * see on the mount point, so the rescan is the mechanism, not a fallback.
+ */
+#define SNEAK_WATCH_MS	    2000
+#define SNEAK_WATCH_FULL_MS 60000
+
+struct dd_job {
+	struct job job;
+	struct agent *ag;
+	struct sneak_job imp, exp;
+};
+
+static void
+dd_run(struct job *jb)
+{
+	struct dd_job *d = (struct dd_job *)jb;
+
+	(void)sneak_run(&d->imp);
+	if (d->imp.rc == 0 || d->imp.rc == FERRY_ENOTFOUND)
+		(void)sneak_run(&d->exp);
+}
+
+struct dd_seen {
+	char dir[1024];
+	uint64_t dev, ino;
+	int64_t mtime_ns;
+	int64_t last_ms;
+	uint64_t kicks; /* link_kicks() when it last ran */
+};
+
+static void
+dd_done(struct job *jb)
+{
+	struct dd_job *d = (struct dd_job *)jb;
+
+	if (!jb->cancelled && (d->imp.msgs + d->imp.bundles + d->imp.rejected +
+				       d->exp.msgs + d->exp.bundles >
+				   0 ||
+			       d->imp.rc != 0 || d->exp.rc != 0))
+		log_info("file-drop %s at %s: imported %llu messages from "
+			 "%llu bundles (%llu refused), exported %llu messages "
+			 "in %llu bundles%s%s",
+			 d->exp.only[0], d->exp.dir,
+			 (unsigned long long)d->imp.msgs,
+			 (unsigned long long)d->imp.bundles,
+			 (unsigned long long)d->imp.rejected,
+			 (unsigned long long)d->exp.msgs,
+			 (unsigned long long)d->exp.bundles,
+			 d->imp.rc != 0 || d->exp.rc != 0 ? "; stopped: " : "",
+			 d->imp.rc != 0	  ? ferry_strerror(d->imp.rc)
+			 : d->exp.rc != 0 ? ferry_strerror(d->exp.rc)
+					  : "");
+	if (d->ag->dd_seen != NULL && d->ag->dd_pending > 0) {
+		/* What our own run changed is not news. */
+		struct dd_seen *s =
+		    &((struct dd_seen *)d->ag->dd_seen)[d->ag->dd_pending - 1];
+		char mine[SNEAK_PATH_MAX + 64];
+		struct stat my;
+		memset(&my, 0, sizeof(my));
+		snprintf(mine, sizeof(mine), "%s/ferry/%s", d->exp.dir,
+			 d->ag->fpr);
+		(void)stat(mine, &my);
+		s->mtime_ns = (int64_t)my.st_mtim.tv_sec * 1000000000 +
+			      my.st_mtim.tv_nsec;
+	}
+	d->ag->dd_busy = 0;
+	d->ag->dd_pending = 0;
+	free(d->imp.peers);
+	free(d->exp.peers);
+	free(d);
+}
+
+static void
+dd_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent *ag = arg;
+	struct dd_seen *seen = ag->dd_seen;
+	struct timespec now;
+	int64_t now_ms;
+
+	(void)fd;
+	(void)what;
+	if (ag->dd_busy || ag->stopping || seen == NULL)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	for (size_t i = 0; i < ag->pol.npeers && i < SNEAK_PEERS_MAX; i++) {
+		const struct policy_peer *p = &ag->pol.peers[i];
+		char path[1100], mine[1200];
+		struct stat top, fer, my;
+		struct dd_seen *s = &seen[i];
+		struct dd_job *d;
+		int changed;
+
+		if (p->dir[0] == '\0')
+			continue;
+		snprintf(path, sizeof(path), "%s/ferry", p->dir);
+		if (stat(p->dir, &top) != 0 || stat(path, &fer) != 0 ||
+		    !S_ISDIR(fer.st_mode)) {
+			s->dev = 0; /* nothing mounted: forget */
+			continue;
+		}
+		snprintf(mine, sizeof(mine), "%s/%s", path, ag->fpr);
+		memset(&my, 0, sizeof(my));
+		(void)stat(mine, &my);
+		changed =
+		    strcmp(s->dir, p->dir) != 0 ||
+		    s->dev != (uint64_t)top.st_dev ||
+		    s->ino != (uint64_t)fer.st_ino ||
+		    s->mtime_ns != (int64_t)my.st_mtim.tv_sec * 1000000000 +
+				       my.st_mtim.tv_nsec;
+		if (link_kicks(ag->link, p->name) != s->kicks)
+			changed = 1; /* new messages for the peer */
+		if (!changed && now_ms - s->last_ms < SNEAK_WATCH_FULL_MS)
+			continue;
+		d = calloc(1, sizeof(*d));
+		if (d == NULL)
+			return;
+		d->ag = ag;
+		d->job.run = dd_run;
+		d->job.done = dd_done;
+		snprintf(d->imp.dir, sizeof(d->imp.dir), "%s", p->dir);
+		snprintf(d->exp.dir, sizeof(d->exp.dir), "%s", p->dir);
+		d->exp.export = 1;
+		snprintf(d->exp.only[0], sizeof(d->exp.only[0]), "%s", p->name);
+		d->exp.nonly = 1;
+		if (sneak_job_init(ag, &d->imp) != 0 ||
+		    sneak_job_init(ag, &d->exp) != 0) {
+			free(d->imp.peers);
+			free(d->exp.peers);
+			free(d);
+			return;
+		}
+		snprintf(s->dir, sizeof(s->dir), "%s", p->dir);
+		s->dev = (uint64_t)top.st_dev;
+		s->ino = (uint64_t)fer.st_ino;
+		s->last_ms = now_ms;
+		s->kicks = link_kicks(ag->link, p->name);
+		ag->dd_busy = 1;
+		ag->dd_pending = (int)i + 1;
+		jobs_submit(ag->jobs, &d->job);
+		return; /* one at a time */
+	}
+}
+
+int
+sneak_watch_start(struct agent *ag)
+{
+	struct timeval tv = {SNEAK_WATCH_MS / 1000,
+			     (SNEAK_WATCH_MS % 1000) * 1000};
+
+	ag->dd_seen = calloc(SNEAK_PEERS_MAX, sizeof(struct dd_seen));
+	if (ag->dd_seen == NULL)
+		return FERRY_ENOMEM;
+	ag->ev_dd = event_new(ag->base, -1, EV_PERSIST, dd_tick, ag);
+	if (ag->ev_dd == NULL || event_add(ag->ev_dd, &tv) != 0)
+		return FERRY_ENOMEM;
+	return 0;
+}
+
+void
+sneak_watch_stop(struct agent *ag)
+{
+	if (ag->ev_dd != NULL)
+		event_free(ag->ev_dd);
+	ag->ev_dd = NULL;
+	free(ag->dd_seen);
+	ag->dd_seen = NULL;
 }

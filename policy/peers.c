@@ -37,6 +37,7 @@ enum peer_key {
 	PK_RETRY_JITTER,
 	PK_KEEPALIVE,
 	PK_RATE,
+	PK_DIR,
 };
 
 static const char *const peer_key_names[POLICY_PEER_NKEYS] = {
@@ -48,6 +49,7 @@ static const char *const peer_key_names[POLICY_PEER_NKEYS] = {
     [PK_RETRY_JITTER] = "retry_jitter",
     [PK_KEEPALIVE] = "keepalive",
     [PK_RATE] = "rate",
+    [PK_DIR] = "dir",
 };
 
 #define MS_S 1000LL
@@ -451,6 +453,15 @@ policy_peer_set(struct policy *p, const char *key, const char *value, int line,
 					"number with an optional K, M, G or T "
 					"suffix, e.g. 1M; 0 = unlimited)",
 					value);
+		return 0;
+	case PK_DIR:
+		if (value[0] != '/' || strlen(value) >= sizeof(peer->dir))
+			return peer_why(why, whylen,
+					"bad dir '%.64s' (an absolute path "
+					"where a medium for this peer is "
+					"mounted, e.g. /media/ferry)",
+					value);
+		snprintf(peer->dir, sizeof(peer->dir), "%s", value);
 		return 0;
 	}
 	abort(); /* our bug: a key without a case */

@@ -97,6 +97,7 @@ struct policy_peer {
 	int64_t keepalive_ms;	   /* default 30 s: dead link after this */
 	uint64_t rate_bytes_per_s; /* 0 = unlimited (default) */
 	int dial;		   /* POLICY_DIAL_*, default WHEN_NEEDED */
+	char dir[1024];		   /* file-drop: a medium mounted here, or "" */
 	int line;		   /* line of the [peer NAME] header */
 };
 

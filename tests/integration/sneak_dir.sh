@@ -1,0 +1,61 @@
+#!/bin/sh
+# sneak_dir.sh - `dir = PATH` file-drop endpoints: nothing happens while
+# nothing is mounted at PATH; when a medium with a ferry/ folder is
+# mounted there (a FUSE FAT image when this machine can, else a folder),
+# both agents import and export by themselves, one log line each; new
+# messages go out while it stays mounted; custody comes back both ways.
+# Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/medium.sh"
+
+T=$IT_TMP
+M=$T/media
+mkdir -p "$M" || it_harness mkdir
+make_node alpha
+make_node beta
+node_peer alpha beta "dir = $M"
+node_peer beta alpha "dir = $M"
+start_agent alpha
+start_agent beta
+
+use_node alpha
+id1=$(echo one | "$FERRY" send beta/in) || it_fail send
+use_node beta
+id2=$(echo two | "$FERRY" send alpha/in) || it_fail send
+sleep 3
+[ -e "$M/ferry" ] && it_fail "wrote to $M with no medium there"
+it_ok "nothing is written while no medium is mounted"
+
+kind=folder
+if [ "$(id -u)" = 0 ] && medium_available fat 2>/dev/null; then
+	it_at_exit medium_cleanup_all
+	medium_make fat "$T/stick.img" 40 "$M" || it_harness "FAT medium"
+	kind=fat
+fi
+mkdir "$M/ferry" || it_fail "mkdir on the $kind medium"
+wait_count beta in 1 20 || it_fail "beta: not delivered from the $kind medium"
+wait_count alpha in 1 20 || it_fail "alpha: not delivered from the $kind medium"
+it_ok "both ways through the $kind medium, by themselves"
+use_node alpha
+id3=$(echo three | "$FERRY" send beta/in) || it_fail send
+wait_count beta in 2 20 || it_fail "a message sent while mounted did not go"
+it_ok "a message sent while the medium is mounted goes too"
+i=0
+while [ $i -lt 100 ]; do
+	s1=$(use_node alpha; "$FERRY" status "$id3" --json | json_get status)
+	s2=$(use_node beta; "$FERRY" status "$id2" --json | json_get status)
+	[ "$s1" = handed ] && [ "$s2" = handed ] && break
+	sleep 0.2
+	i=$((i + 1))
+done
+expect_eq "alpha: custody of three came back" "$s1" handed
+expect_eq "beta: custody of two came back" "$s2" handed
+grep -q "file-drop beta at $M: imported" "$(node_log alpha)" ||
+	it_fail "no one-line summary in alpha's log"
+it_ok "each run logs a one-line summary"
+use_node beta
+expect_eq "beta/in: one" "$("$FERRY" recv in)" one
+expect_eq "beta/in: three" "$("$FERRY" recv in)" three
+"$FERRY" recv in >/dev/null 2>&1 && it_fail "a duplicate at beta"
+it_ok "no duplicates"
+it_pass
