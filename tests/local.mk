@@ -39,6 +39,7 @@ include tests/unit/identity.mk
 include tests/unit/noise.mk
 include tests/unit/hop.mk
 include tests/unit/bundle.mk
+include tests/unit/store_sneaker.mk
 include tests/fuzz/fuzz.mk
 include tests/integration/cli.mk
 include tests/integration/agent.mk
@@ -46,5 +47,6 @@ include tests/integration/link.mk
 include tests/integration/link_faults.mk
 include tests/integration/link_kill.mk
 include tests/integration/sneak.mk
+include tests/integration/sneak_kill.mk
 include tests/interop/link.mk
 include tests/interop/bundle.mk

@@ -1,0 +1,1 @@
+# kill -9 during export / import (fragment included from tests/local.mk)

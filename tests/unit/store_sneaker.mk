@@ -1,0 +1,1 @@
+# unit tests of store/sneaker.c (fragment included from tests/local.mk)
