@@ -68,8 +68,8 @@ sr_done(struct job *jb)
 			ferry_fbuf_u32(&b, FERRY_T_CODE, (uint32_t)r->sj.rc);
 			ferry_fbuf_u64(&b, FERRY_T_COUNT, r->sj.msgs);
 			ferry_fbuf_u64(&b, FERRY_T_BYTES, r->sj.bytes);
-			ferry_fbuf_u64(&b, FERRY_T_OUT_COUNT, r->sj.bundles);
-			ferry_fbuf_u64(&b, FERRY_T_LEASED, r->sj.rejected);
+			ferry_fbuf_u64(&b, FERRY_T_BUNDLES, r->sj.bundles);
+			ferry_fbuf_u64(&b, FERRY_T_REJECTED, r->sj.rejected);
 			ferry_fbuf_str(&b, FERRY_T_SUMMARY, r->sj.summary);
 			client_send(c, &b);
 		}

@@ -1396,8 +1396,8 @@ sneak_call(struct ferry *c, uint8_t type, const struct ferry_sneak_opts *o,
 		res->code = fl->code;
 		res->msgs = fl->count;
 		res->bytes = fl->bytes;
-		res->bundles = fl->out_count;
-		res->rejected = fl->leased;
+		res->bundles = fl->bundles;
+		res->rejected = fl->rejected;
 		snprintf(res->summary, sizeof(res->summary), "%s", fl->summary);
 		free(fl);
 		return 0;

@@ -133,7 +133,9 @@ enum ferry_tag {
 	FERRY_T_SKEW_MS = 59,	     /* u64: clock-skew allowance */
 	FERRY_T_MEDIUM = 60,	     /* str: "PEER MEDIUM" it was exported on */
 	FERRY_T_MEDIUM_MS = 61,	     /* u64: when */
-	FERRY_T_MAX_ = 62
+	FERRY_T_BUNDLES = 62,	     /* u64: bundle files written or read */
+	FERRY_T_REJECTED = 63,	     /* u64: bundles refused */
+	FERRY_T_MAX_ = 64	     /* has is a uint64_t: at most 64 */
 };
 
 struct ferry_frame {
@@ -184,7 +186,8 @@ struct ferry_fields {
 	int32_t code;
 	uint64_t ttl_ms, payload_len, lease_ms, wait_ms, token, count, bytes,
 	    max_bytes, max_msgs, leased, out_count, out_bytes, offset, bytes_in,
-	    bytes_out, msgs_in, msgs_out, segment, total, skew_ms, medium_ms;
+	    bytes_out, msgs_in, msgs_out, segment, total, skew_ms, medium_ms,
+	    bundles, rejected;
 	int64_t created_ms, expires_ms, at_ms, hop_since_ms, stored_ms, dead_ms,
 	    lease_until_ms, last_seen_ms, next_retry_ms;
 	const uint8_t *payload; /* points into the frame */
