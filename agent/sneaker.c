@@ -596,7 +596,7 @@ export_msg(struct exporter *x, const struct store_msg_info *info)
 	struct hop_msg hm;
 	struct hop_end e;
 	struct hop_rbuf b;
-	uint64_t off = 0, len = info->msg.payload_len, cost;
+	uint64_t off = 0, len = info->msg.payload_len, cost, cur;
 	int64_t now = now_ms();
 	size_t flen = 0;
 	int rc;
@@ -611,9 +611,10 @@ export_msg(struct exporter *x, const struct store_msg_info *info)
 	cost = msg_cost(&hm);
 	/* A message that does not fit what is left is not started: the
 	 * medium gets whole messages, most urgent first. */
-	if (bundle_size_for(cost, BUNDLE_CHUNK_DEFAULT) +
-		(cost / x->segment) * BUNDLE_MIN_SIZE >
-	    x->budget - (x->bf.w != NULL ? bf_after(x, 0) : 0))
+	cur = x->bf.w != NULL ? bf_after(x, 0) : 0;
+	if (cur > x->budget || bundle_size_for(cost, BUNDLE_CHUNK_DEFAULT) +
+				       (cost / x->segment) * BUNDLE_MIN_SIZE >
+				   x->budget - cur)
 		return 1;
 	/* Small ones never span files: start a new file instead. */
 	if (x->bf.w != NULL &&
@@ -790,7 +791,8 @@ out:
 		if (rc == 0)
 			say(j, "%s: %zu custody receipts written for %s",
 			    p->name, nowed, p->name);
-	} else {
+	} else if (x->msgs + x->nofit_msgs + x->skipped + nowed > 0 ||
+		   rc != 0) {
 		human(x->bytes, h1, sizeof(h1));
 		human(x->nofit_bytes, h2, sizeof(h2));
 		say(j,
@@ -860,9 +862,14 @@ run_export(struct sneak_job *j, int custody_only)
 	}
 	x->budget = medium_budget(j);
 	if (!custody_only) {
+		struct store_stats ss;
+		uint64_t total = x->budget;
 		human(x->budget, h, sizeof(h));
 		say(j, "medium %s: room for %s", j->dir, h);
-		prog(j, "export", 0, x->budget);
+		/* The bar: what waits here, or the room if that is less. */
+		if (store_stats(j->st, &ss) == 0 && ss.outbound_bytes < total)
+			total = ss.outbound_bytes + 1;
+		prog(j, "export", 0, total);
 	}
 	for (size_t i = 0; i < j->npeers && rc == 0; i++) {
 		const struct sneak_peer *pe = &j->peers[i];
