@@ -948,17 +948,16 @@ reject(struct sneak_job *j, const char *folder, const char *name,
 	(void)fsync_dir(folder);
 }
 
-/* The reader's input: a file, optionally copied to another as it goes. */
-struct tee {
-	int in, out;
-	int out_rc;
+/* The reader's input: a file on the medium. */
+struct src {
+	int in;
 	struct sneak_job *j;
 };
 
 static int
-tee_read(void *arg, void *buf, size_t cap, size_t *n)
+src_read(void *arg, void *buf, size_t cap, size_t *n)
 {
-	struct tee *t = arg;
+	struct src *t = arg;
 	ssize_t got;
 
 	do
@@ -967,37 +966,200 @@ tee_read(void *arg, void *buf, size_t cap, size_t *n)
 	if (got < 0)
 		return FERRY_EIO;
 	*n = (size_t)got;
-	if (got > 0 && t->out >= 0 && t->out_rc == 0)
-		t->out_rc = write_all(t->out, buf, (size_t)got);
-	if (got > 0 && t->out >= 0)
-		prog(t->j, NULL, (uint64_t)got, 0);
+	prog(t->j, NULL, (uint64_t)got, 0);
 	return 0;
 }
 
-/* Open a bundle file and run steps 1-8 on it (with copy to out >= 0). */
+/*
+ * The local copy of a bundle being imported: a header line
+ * "ferry-frames/1 SENDER SEQ CREATED_MS\n", then the bundle's frames in
+ * clear as verified (docs/formats.md 1.5: steps 1-8 done before it gets
+ * its final name), so that applying it costs no cryptography.
+ */
+#define SPOOL_MAGIC "ferry-frames/1"
+#define SPOOL_BUF   (1u << 20)
+
+struct spool_out {
+	int fd;
+	uint8_t *buf;
+	size_t len;
+	int rc;
+};
+
+static void
+spool_put(struct spool_out *o, const void *p, size_t n)
+{
+	if (o->rc != 0)
+		return;
+	if (o->len + n > SPOOL_BUF) {
+		o->rc = write_all(o->fd, o->buf, o->len);
+		o->len = 0;
+		if (o->rc != 0)
+			return;
+	}
+	if (n > SPOOL_BUF) {
+		o->rc = write_all(o->fd, p, n);
+		return;
+	}
+	memcpy(o->buf + o->len, p, n);
+	o->len += n;
+}
+
+/* Steps 1-8 on a bundle file, with its frames written to out. */
 static int
 verify(struct sneak_job *j, int fd, int out, uint64_t size,
        const struct sneak_peer *sender, char *why, size_t whylen)
 {
-	struct tee t = {fd, out, 0, j};
+	struct src t = {fd, j};
+	struct spool_out o = {out, NULL, 0, 0};
 	struct bundle_reader *r = NULL;
 	struct hop_frame f;
+	char line[160];
 	int rc;
 
-	rc = bundle_reader_open(tee_read, &t, size, j->me, &r);
+	o.buf = malloc(SPOOL_BUF);
+	if (o.buf == NULL)
+		return FERRY_ENOMEM;
+	rc = bundle_reader_open(src_read, &t, size, j->me, &r);
 	if (rc == 0)
 		rc = bundle_reader_unwrap(r, sender->sign_pk, sender->kx_pk);
-	while (rc == 0 && (rc = bundle_reader_frame(r, &f)) == 1)
+	if (rc == 0) {
+		const struct bundle_hdr *h = bundle_reader_hdr(r);
+		int n = snprintf(line, sizeof(line),
+				 "%s %s %" PRIu64 " %" PRId64 "\n", SPOOL_MAGIC,
+				 sender->name, h->seq, h->created_ms);
+		spool_put(&o, line, (size_t)n);
+	}
+	while (rc == 0 && (rc = bundle_reader_frame(r, &f)) == 1) {
+		uint8_t hdr[HOP_FRAME_HDR];
+		hdr[0] = f.type;
+		hdr[1] = (uint8_t)(f.len >> 16);
+		hdr[2] = (uint8_t)(f.len >> 8);
+		hdr[3] = (uint8_t)f.len;
+		spool_put(&o, hdr, sizeof(hdr));
+		spool_put(&o, f.body, f.len);
 		rc = 0;
-	if (rc != 0)
+	}
+	if (rc != 0) {
 		snprintf(why, whylen, "%s", bundle_reader_why(r));
-	else if (t.out_rc != 0) {
-		rc = t.out_rc;
-		snprintf(why, whylen, "cannot copy into the spool: %s",
-			 ferry_strerror(rc));
+	} else {
+		if (o.rc == 0 && o.len > 0)
+			o.rc = write_all(out, o.buf, o.len);
+		if (o.rc != 0) {
+			rc = o.rc;
+			snprintf(why, whylen, "cannot write into the spool: %s",
+				 ferry_strerror(rc));
+		}
 	}
 	bundle_reader_free(r);
+	free(o.buf);
 	return rc;
+}
+
+/* Reading a local copy back: frames in clear, each checked again. */
+struct spool_in {
+	int fd;
+	uint8_t *buf; /* SPOOL_BUF read-ahead */
+	size_t len, off;
+	uint8_t frame[HOP_PLAIN_MAX];
+};
+
+static int
+spool_get(struct spool_in *s, void *p, size_t n, int *eof)
+{
+	uint8_t *d = p;
+
+	*eof = 0;
+	while (n > 0) {
+		size_t k;
+		if (s->off == s->len) {
+			ssize_t got;
+			do
+				got = read(s->fd, s->buf, SPOOL_BUF);
+			while (got < 0 && errno == EINTR);
+			if (got < 0)
+				return FERRY_EIO;
+			if (got == 0) {
+				*eof = 1;
+				return 0;
+			}
+			s->len = (size_t)got;
+			s->off = 0;
+		}
+		k = s->len - s->off < n ? s->len - s->off : n;
+		memcpy(d, s->buf + s->off, k);
+		s->off += k;
+		d += k;
+		n -= k;
+	}
+	return 0;
+}
+
+/* 1 and the next frame, 0 at the end, FERRY_ECORRUPT if damaged. */
+static int
+spool_frame(struct spool_in *s, struct hop_frame *f)
+{
+	size_t body, off = 0;
+	int eof, rc;
+
+	if ((rc = spool_get(s, s->frame, HOP_FRAME_HDR, &eof)) != 0)
+		return rc;
+	if (eof)
+		return 0;
+	body =
+	    (size_t)s->frame[1] << 16 | (size_t)s->frame[2] << 8 | s->frame[3];
+	if (body > HOP_PLAIN_MAX - HOP_FRAME_HDR)
+		return FERRY_ECORRUPT;
+	if ((rc = spool_get(s, s->frame + HOP_FRAME_HDR, body, &eof)) != 0)
+		return rc;
+	if (eof)
+		return FERRY_ECORRUPT;
+	return hop_record_next(s->frame, HOP_FRAME_HDR + body, &off, f) == 1
+		   ? 1
+		   : FERRY_ECORRUPT;
+}
+
+/* Open a local copy: its sender, number and creation time. */
+static int
+spool_open(struct spool_in *s, const char *path,
+	   char sender[FERRY_NODE_MAX + 1], uint64_t *seq, int64_t *created)
+{
+	char line[160], name[FERRY_NODE_MAX + 2];
+	size_t n = 0;
+	int eof = 0, rc;
+
+	s->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (s->fd < 0)
+		return errno_rc(errno);
+	s->buf = malloc(SPOOL_BUF);
+	if (s->buf == NULL)
+		return FERRY_ENOMEM;
+	while (n + 1 < sizeof(line)) {
+		if ((rc = spool_get(s, line + n, 1, &eof)) != 0)
+			return rc;
+		if (eof)
+			return FERRY_ECORRUPT;
+		if (line[n] == '\n')
+			break;
+		n++;
+	}
+	line[n] = '\0';
+	if (sscanf(line, SPOOL_MAGIC " %64s %" SCNu64 " %" SCNd64, name, seq,
+		   created) != 3 ||
+	    strlen(name) > FERRY_NODE_MAX)
+		return FERRY_ECORRUPT;
+	snprintf(sender, FERRY_NODE_MAX + 1, "%s", name);
+	return 0;
+}
+
+static void
+spool_close(struct spool_in *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s->buf);
+	s->fd = -1;
+	s->buf = NULL;
 }
 
 /* One small message waiting for its batch commit. */
@@ -1291,51 +1453,99 @@ on_end(struct applier *a, const struct hop_frame *f)
 	return rc == FERRY_ENOSPC || rc == FERRY_EQUOTA ? rc : 0;
 }
 
+/* Custody releases of one CUSTODY frame, committed together. */
+struct cust_wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t pending;
+	uint64_t released;
+	int err;
+};
+
+static void
+cust_done(int result, void *arg)
+{
+	struct cust_wait *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	if (result == 0)
+		w->released++;
+	else if (result != FERRY_ENOTFOUND && result != FERRY_ESTATE &&
+		 w->err == 0)
+		w->err = result;
+	w->pending--;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
 static int
 on_custody(struct applier *a, const struct hop_frame *f)
 {
+	struct cust_wait w = {PTHREAD_MUTEX_INITIALIZER,
+			      PTHREAD_COND_INITIALIZER, 0, 0, 0};
 	struct hop_custody c;
 	const char *why = NULL;
+	int rc = 0;
 
 	if (hop_custody_decode(f, &c, &why) != 0)
 		return FERRY_EPROTO;
-	for (size_t i = 0; i < c.count; i++) {
-		int rc = store_out_custody(a->j->st, c.ids + i * FERRY_ID_LEN,
-					   a->sender->name);
-		if (rc == 0)
-			a->custody++;
-		else if (rc != FERRY_ENOTFOUND && rc != FERRY_ESTATE)
-			return rc;
+	/* Asynchronous, so that the store puts them in one commit; an id
+	 * that is not here any more (ENOTFOUND) or not the sender's to
+	 * release (ESTATE) is ignored. */
+	for (size_t i = 0; i < c.count && rc == 0; i++) {
+		pthread_mutex_lock(&w.mu);
+		w.pending++;
+		pthread_mutex_unlock(&w.mu);
+		rc = store_out_custody_async(a->j->st, c.ids + i * FERRY_ID_LEN,
+					     a->sender->name, cust_done, &w);
+		if (rc != 0) {
+			pthread_mutex_lock(&w.mu);
+			w.pending--;
+			pthread_mutex_unlock(&w.mu);
+		}
 	}
-	return 0;
+	pthread_mutex_lock(&w.mu);
+	while (w.pending > 0)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	pthread_mutex_destroy(&w.mu);
+	pthread_cond_destroy(&w.cv);
+	a->custody += w.released;
+	return rc != 0 ? rc : w.err;
 }
 
 /* Apply a verified local copy to the store.  0: done (delete it). */
 static int
-apply(struct sneak_job *j, const char *path, const struct sneak_peer *sender)
+apply(struct sneak_job *j, const char *path)
 {
 	struct applier *a = calloc(1, sizeof(*a));
-	struct bundle_reader *r = NULL;
-	struct tee t = {-1, -1, 0, j};
+	struct spool_in *sp = calloc(1, sizeof(*sp));
+	char sname[FERRY_NODE_MAX + 1] = "?";
+	uint64_t seq = 0;
 	struct hop_frame f;
 	int rc;
 
-	if (a == NULL)
+	if (a == NULL || sp == NULL) {
+		free(a);
+		free(sp);
 		return FERRY_ENOMEM;
+	}
+	sp->fd = -1;
 	a->j = j;
-	a->sender = sender;
 	a->sbuf = malloc(SNEAK_SMALL);
-	t.in = open(path, O_RDONLY | O_CLOEXEC);
-	if (a->sbuf == NULL || t.in < 0) {
-		rc = a->sbuf == NULL ? FERRY_ENOMEM : errno_rc(errno);
+	if (a->sbuf == NULL) {
+		rc = FERRY_ENOMEM;
 		goto out;
 	}
-	rc = bundle_reader_open(tee_read, &t, UINT64_MAX, j->me, &r);
-	if (rc == 0) {
-		a->created_ms = bundle_reader_hdr(r)->created_ms;
-		rc = bundle_reader_unwrap(r, sender->sign_pk, sender->kx_pk);
+	rc = spool_open(sp, path, sname, &seq, &a->created_ms);
+	if (rc == 0 && (a->sender = peer_by_name(j, sname)) == NULL) {
+		log_warn("import: %s is from %s, no longer a configured peer; "
+			 "left in place",
+			 path, sname);
+		rc = FERRY_ENOTFOUND;
+		goto out;
 	}
-	while (rc == 0 && (rc = bundle_reader_frame(r, &f)) == 1) {
+	while (rc == 0 && (rc = spool_frame(sp, &f)) == 1) {
 		switch (f.type) {
 		case HOP_MSG:
 			rc = on_msg(a, &f);
@@ -1356,10 +1566,9 @@ apply(struct sneak_job *j, const char *path, const struct sneak_peer *sender)
 	if (rc == FERRY_EPROTO || rc == FERRY_ECORRUPT)
 		log_error("import: %s from %s breaks the format (%s); what it "
 			  "held before that point is kept",
-			  path, sender->name,
-			  r != NULL && bundle_reader_why(r)[0] != '\0'
-			      ? bundle_reader_why(r)
-			      : "frame out of order");
+			  path, sname,
+			  rc == FERRY_ECORRUPT ? "damaged spool file"
+					       : "frame out of order");
 	if (rc == 0 || rc == FERRY_EPROTO || rc == FERRY_ECORRUPT) {
 		int r2 = flush_batch(a);
 		if (a->active && !a->small && !a->skip)
@@ -1377,7 +1586,7 @@ apply(struct sneak_job *j, const char *path, const struct sneak_peer *sender)
 		say(j,
 		    "from %s: %" PRIu64 " messages (%s), %" PRIu64
 		    " already here, %" PRIu64 " custody receipts%s%s",
-		    sender->name, a->msgs, h, a->dups, a->custody,
+		    sname, a->msgs, h, a->dups, a->custody,
 		    a->notforme > 0 ? ", some not for this node (relaying "
 				      "is not supported yet): left"
 				    : "",
@@ -1388,19 +1597,27 @@ out:
 	drop_current(a);
 	for (size_t i = 0; i < a->nbatch; i++)
 		free(a->batch[i].buf);
-	bundle_reader_free(r);
-	if (t.in >= 0)
-		close(t.in);
+	spool_close(sp);
+	free(sp);
 	free(a->sbuf);
 	free(a);
 	return rc;
 }
 
-/* Local copies verified before a crash or a failed apply: apply them. */
+/* Local copies verified before a crash or a failed apply: apply them,
+ * in name order, which is sender then sequence number. */
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static int
 apply_spool(struct sneak_job *j)
 {
 	char dir[SNEAK_PATH_MAX + 32];
+	char **names = NULL;
+	size_t n = 0, cap = 0;
 	DIR *d;
 	struct dirent *e;
 	int rc = 0;
@@ -1409,36 +1626,51 @@ apply_spool(struct sneak_job *j)
 	d = opendir(dir);
 	if (d == NULL)
 		return 0;
-	while (rc == 0 && (e = readdir(d)) != NULL) {
-		char p[SNEAK_PATH_MAX + 320], sname[FERRY_NODE_MAX + 1];
-		const struct sneak_peer *s;
-		size_t n = strlen(e->d_name);
-		const char *dot;
+	while ((e = readdir(d)) != NULL && n < SNEAK_FILES_MAX) {
+		char p[SNEAK_PATH_MAX + 320];
+		size_t l = strlen(e->d_name);
 		if (e->d_name[0] == '.')
 			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		if (n > 5 && strcmp(e->d_name + n - 5, ".part") == 0) {
+		if (l > 5 && strcmp(e->d_name + l - 5, ".part") == 0) {
+			/* A copy that was never verified whole. */
+			snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
 			(void)unlink(p);
 			continue;
 		}
-		/* <sender>.<seq>.bundle */
-		dot = strchr(e->d_name, '.');
-		if (dot == NULL || (size_t)(dot - e->d_name) > FERRY_NODE_MAX)
+		if (l < 8 || strcmp(e->d_name + l - 7, ".frames") != 0)
 			continue;
-		memcpy(sname, e->d_name, (size_t)(dot - e->d_name));
-		sname[dot - e->d_name] = '\0';
-		s = peer_by_name(j, sname);
-		if (s == NULL) {
-			log_warn("import: %s is from a peer no longer "
-				 "configured; left in place",
-				 p);
-			continue;
+		if (n == cap) {
+			size_t nc = cap == 0 ? 16 : cap * 2;
+			char **t = realloc(names, nc * sizeof(*t));
+			if (t == NULL) {
+				rc = FERRY_ENOMEM;
+				break;
+			}
+			names = t;
+			cap = nc;
 		}
-		rc = apply(j, p, s);
-		if (rc == 0)
-			(void)unlink(p);
+		if ((names[n] = strdup(e->d_name)) == NULL) {
+			rc = FERRY_ENOMEM;
+			break;
+		}
+		n++;
 	}
 	closedir(d);
+	if (rc == 0 && n > 0)
+		qsort(names, n, sizeof(*names), name_cmp);
+	for (size_t i = 0; i < n; i++) {
+		char p[SNEAK_PATH_MAX + 320];
+		if (rc == 0) {
+			snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
+			rc = apply(j, p);
+			if (rc == 0)
+				(void)unlink(p);
+			else if (rc == FERRY_ENOTFOUND)
+				rc = 0; /* a peer no longer configured */
+		}
+		free(names[i]);
+	}
+	free(names);
 	return rc;
 }
 
@@ -1545,7 +1777,7 @@ import_one(struct sneak_job *j, const char *folder, const struct cand *c)
 		return 0;
 	}
 	snprintf(spool, sizeof(spool), "%s/bundles/in", j->state_dir);
-	snprintf(local, sizeof(local), "%s/%s.%016" PRIx64 ".bundle", spool,
+	snprintf(local, sizeof(local), "%s/%s.%016" PRIx64 ".frames", spool,
 		 sender->name, h.seq);
 	if (snprintf(part, sizeof(part), "%s.part", local) >= (int)sizeof(part))
 		return FERRY_EINVAL;
@@ -1598,7 +1830,7 @@ import_one(struct sneak_job *j, const char *folder, const struct cand *c)
 		else
 			(void)fsync_dir(folder);
 	}
-	rc = apply(j, local, sender);
+	rc = apply(j, local);
 	if (rc == 0)
 		(void)unlink(local);
 	return rc;

@@ -365,8 +365,9 @@ FERRY_MUST_CHECK int store_bundle_check(struct store *st, const char *sender,
 FERRY_MUST_CHECK int store_bundle_accept(struct store *st, const char *sender,
 					 uint64_t seq, const uint8_t bid[16],
 					 uint64_t *closed);
-/* Mark a waiting message as exported to peer on medium at at_ms (until
- * custody, expiry or removal).  FERRY_ENOTFOUND if it left the store. */
+/* Mark a message as exported to peer on medium at at_ms, until custody,
+ * expiry or removal (the caller marks only outbound messages).
+ * FERRY_ENOTFOUND if it left the store. */
 FERRY_MUST_CHECK int store_out_exported(struct store *st,
 					const uint8_t id[FERRY_ID_LEN],
 					const char *peer, const char *medium,
