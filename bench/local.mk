@@ -4,6 +4,7 @@
 #   make bench-store            the store against the raw disk (30-40 s)
 #   make bench-agent            ferryd's socket against the store (~25 s)
 #   make bench-link             two ferryd over TCP, next to NNCP (~10 min)
+#   make bench-sneak            export/import on a medium, next to NNCP and cp
 #   BENCH_QUICK=1 make bench    every row about five times shorter
 #   BENCH_DIR=/mnt/x make bench measure another filesystem
 #
@@ -28,7 +29,16 @@ bench_bench_link_SOURCES = bench/bench_link.c
 bench_bench_link_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
 bench_bench_link_LDADD = $(LIBFERRY) $(IDENTITY_LIBS) $(PTHREAD_LIBS)
 CLEANFILES += bench/bench_link$(EXEEXT)
-EXTRA_DIST += bench/README.md
+
+# bench_sneak.sh drives two ferryd through `ferry export` / `ferry import`
+# (and NNCP's nncp-xfer, if installed); bench_sneak_util queues its small
+# messages through libferry, times commands (wall time, peak RSS) and
+# drops the medium's files from the page cache before a read.
+EXTRA_PROGRAMS += bench/bench_sneak_util
+bench_bench_sneak_util_SOURCES = bench/bench_sneak_util.c
+bench_bench_sneak_util_LDADD = $(LIBFERRY) $(PTHREAD_LIBS)
+CLEANFILES += bench/bench_sneak_util$(EXEEXT)
+EXTRA_DIST += bench/README.md bench/bench_sneak.sh
 
 bench-store: bench/bench_store$(EXEEXT)
 	@parent="$${BENCH_DIR:-$(abs_top_builddir)}"; \
@@ -51,10 +61,19 @@ bench-link: bench/bench_link$(EXEEXT) agent/ferryd$(EXEEXT)
 	@./bench/bench_link$(EXEEXT) "$${BENCH_DIR:-$${TMPDIR:-/tmp}}" \
 		'$(abs_top_builddir)/agent/ferryd$(EXEEXT)'
 
+# The script makes (and removes) its own mktemp -d directory under the
+# parent it is given; BENCH_MEDIUM=DIR puts the medium elsewhere (a stick).
+bench-sneak: bench/bench_sneak_util$(EXEEXT) agent/ferryd$(EXEEXT) \
+		cli/ferry$(EXEEXT)
+	@top_builddir='$(abs_top_builddir)' \
+		$(SHELL) '$(abs_top_srcdir)/bench/bench_sneak.sh' \
+		"$${BENCH_DIR:-$${TMPDIR:-/tmp}}"
+
 # One after the other, never at once: each would measure the other.
 bench:
 	@$(MAKE) $(AM_MAKEFLAGS) bench-store && \
 	$(MAKE) $(AM_MAKEFLAGS) bench-agent && \
-	$(MAKE) $(AM_MAKEFLAGS) bench-link
+	$(MAKE) $(AM_MAKEFLAGS) bench-link && \
+	$(MAKE) $(AM_MAKEFLAGS) bench-sneak
 
-.PHONY: bench bench-store bench-agent bench-link
+.PHONY: bench bench-store bench-agent bench-link bench-sneak
