@@ -592,7 +592,6 @@ export_msg(struct exporter *x, const struct store_msg_info *info)
 {
 	struct sneak_job *j = x->j;
 	struct store_reader *rd = NULL;
-	crypto_generichash_state hs;
 	struct hop_msg hm;
 	struct hop_end e;
 	struct hop_rbuf b;
@@ -626,7 +625,6 @@ export_msg(struct exporter *x, const struct store_msg_info *info)
 	}
 	if ((rc = store_reader_open(j->st, info->msg.id, &rd)) != 0)
 		return rc == FERRY_ENOTFOUND ? 1 : rc;
-	crypto_generichash_init(&hs, NULL, 0, HOP_HASH_LEN);
 	for (;;) {
 		if (x->bf.w == NULL && (rc = bf_open(x)) != 0)
 			goto out;
@@ -652,7 +650,6 @@ export_msg(struct exporter *x, const struct store_msg_info *info)
 				rc = FERRY_ECORRUPT;
 				goto out;
 			}
-			crypto_generichash_update(&hs, x->piece, got);
 			hop_rbuf_init(&b, x->frame, sizeof(x->frame));
 			put = hop_put_chunk(&b, hm.msg.id, off, x->piece, got);
 			if (put != got || (rc = hop_rbuf_end(&b, &flen)) != 0) {
@@ -671,7 +668,8 @@ export_msg(struct exporter *x, const struct store_msg_info *info)
 	memset(&e, 0, sizeof(e));
 	memcpy(e.id, hm.msg.id, FERRY_ID_LEN);
 	e.total_len = len;
-	crypto_generichash_final(&hs, e.hash, HOP_HASH_LEN);
+	/* e.hash stays zero: in a bundle the AEAD and the signature cover
+	 * every byte (docs/formats.md 1.3), so the payload is not hashed. */
 	hop_rbuf_init(&b, x->frame, sizeof(x->frame));
 	hop_put_end(&b, &e);
 	if ((rc = hop_rbuf_end(&b, &flen)) != 0 ||
@@ -1180,7 +1178,6 @@ struct applier {
 	uint64_t next;	  /* next payload offset expected */
 	uint64_t durable; /* bytes the store had at resume */
 	struct store_writer *w;
-	crypto_generichash_state hs;
 	uint8_t *sbuf; /* small payload, SNEAK_SMALL bytes */
 	/* the batch */
 	struct pending batch[SNEAK_BATCH_MSGS];
@@ -1264,23 +1261,6 @@ suspend_current(struct applier *a)
 	a->active = 0;
 }
 
-/* Hash the stored prefix of a resumed payload. */
-static int
-hash_prefix(struct applier *a)
-{
-	struct store_reader *rd = NULL;
-	uint8_t buf[65536];
-	size_t n = 0;
-	int rc;
-
-	if ((rc = store_writer_prefix(a->w, &rd)) != 0)
-		return rc;
-	while ((rc = store_reader_read(rd, buf, sizeof(buf), &n)) == 0 && n > 0)
-		crypto_generichash_update(&a->hs, buf, n);
-	store_reader_close(rd);
-	return rc;
-}
-
 static int
 on_msg(struct applier *a, const struct hop_frame *f)
 {
@@ -1298,7 +1278,6 @@ on_msg(struct applier *a, const struct hop_frame *f)
 	a->small = 0;
 	a->next = a->hm.offset;
 	a->durable = 0;
-	crypto_generichash_init(&a->hs, NULL, 0, HOP_HASH_LEN);
 	/* Time on the medium counts against the TTL. */
 	base = a->created_ms < now_ms() ? a->created_ms : now_ms();
 	a->hm.msg.expires_ms =
@@ -1343,10 +1322,6 @@ on_msg(struct applier *a, const struct hop_frame *f)
 		a->broken++;
 		return 0;
 	}
-	if (a->durable > 0 && (rc = hash_prefix(a)) != 0) {
-		suspend_current(a);
-		return rc;
-	}
 	return 0;
 }
 
@@ -1367,7 +1342,6 @@ on_chunk(struct applier *a, const struct hop_frame *f)
 		return 0;
 	if (a->small) {
 		memcpy(a->sbuf + c.offset, c.data, c.len);
-		crypto_generichash_update(&a->hs, c.data, c.len);
 		return 0;
 	}
 	/* Bytes the store had already (a resumed payload). */
@@ -1375,8 +1349,6 @@ on_chunk(struct applier *a, const struct hop_frame *f)
 		skip = a->durable - c.offset < c.len ? a->durable - c.offset
 						     : c.len;
 	if (skip < c.len) {
-		crypto_generichash_update(&a->hs, c.data + skip,
-					  c.len - (size_t)skip);
 		if ((rc = store_writer_write(a->w, c.data + skip,
 					     c.len - (size_t)skip)) != 0) {
 			suspend_current(a);
@@ -1390,7 +1362,6 @@ static int
 on_end(struct applier *a, const struct hop_frame *f)
 {
 	struct sneak_job *j = a->j;
-	uint8_t h[HOP_HASH_LEN];
 	struct hop_end e;
 	const char *why = NULL;
 	int rc = 0;
@@ -1406,16 +1377,9 @@ on_end(struct applier *a, const struct hop_frame *f)
 	}
 	if (a->skip)
 		return 0;
-	crypto_generichash_final(&a->hs, h, sizeof(h));
-	if (sodium_memcmp(h, e.hash, sizeof(h)) != 0) {
-		/* The signature verified: the sender's store is damaged. */
-		log_error("import: a message from %s does not match its hash; "
-			  "dropped (check the sender's disk)",
-			  a->sender->name);
-		a->broken++;
-		drop_current(a);
-		return 0;
-	}
+	/* END's hash is not checked: the bundle's AEAD and signature cover
+	 * every byte, and offsets and lengths were checked frame by frame
+	 * (docs/formats.md 1.3). */
 	if (a->small) {
 		struct pending *p = &a->batch[a->nbatch];
 		p->msg = a->hm.msg;

@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,6 +147,12 @@ bundle_size_for(uint64_t plain, uint32_t chunk)
 
 /* ------------------------------------------------------------- writer */
 
+/*
+ * The writer runs on two threads: the caller's seals chunks into one
+ * output buffer while a helper thread hashes (BLAKE2b-512, the slower
+ * half) and writes the previous one.  The hash state belongs to the helper
+ * while a buffer is in flight; the caller touches it only after w_drain.
+ */
 struct bundle_writer {
 	int fd;
 	const struct identity *me;
@@ -154,13 +161,26 @@ struct bundle_writer {
 	crypto_generichash_state hash; /* BLAKE2b-512 of wrap..chunks */
 	uint8_t *chunk;		       /* hdr.chunk plaintext bytes */
 	size_t fill;		       /* of chunk */
-	uint8_t *out;		       /* BUNDLE_OUTBUF + a sealed chunk */
+	uint8_t *out;		       /* being filled: BUNDLE_OUTCAP bytes */
+	uint8_t *spare;		       /* the other one */
 	size_t outlen;
+	size_t skip;	/* bytes at out's start not hashed (the header) */
 	uint64_t pos;	/* bytes of the file produced (header included) */
 	uint64_t plain; /* frame bytes put */
-	int flushed;	/* some bytes went to the file already */
+	int flushed;	/* some bytes were handed to the helper */
 	int dead;
+	/* the helper thread */
+	pthread_t thr;
+	int started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	const uint8_t *job; /* a buffer to hash and write, or NULL */
+	size_t job_len, job_skip;
+	int quit;
+	int err; /* the helper's first error */
 };
+
+#define BUNDLE_OUTCAP (BUNDLE_OUTBUF + BUNDLE_CHUNK_MAX + BUNDLE_SS_ABYTES)
 
 static int
 errno_code(int e)
@@ -170,64 +190,129 @@ errno_code(int e)
 }
 
 static int
-w_flush(struct bundle_writer *w)
+w_write(int fd, const uint8_t *p, size_t len)
 {
 	size_t off = 0;
 
-	while (off < w->outlen) {
-		ssize_t n = write(w->fd, w->out + off, w->outlen - off);
+	while (off < len) {
+		ssize_t n = write(fd, p + off, len - off);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			w->dead = 1;
 			return errno_code(errno);
 		}
-		if (n == 0) {
-			w->dead = 1;
+		if (n == 0)
 			return FERRY_EIO;
-		}
 		off += (size_t)n;
 	}
+	return 0;
+}
+
+static void *
+w_helper(void *arg)
+{
+	struct bundle_writer *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		const uint8_t *buf;
+		size_t len, skip;
+		int rc = 0;
+		while (w->job == NULL && !w->quit)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->job == NULL)
+			break;
+		buf = w->job;
+		len = w->job_len;
+		skip = w->job_skip;
+		pthread_mutex_unlock(&w->mu);
+		if (w->err == 0) {
+			if (len > skip &&
+			    crypto_generichash_update(&w->hash, buf + skip,
+						      len - skip) != 0)
+				rc = FERRY_EINVAL;
+			if (rc == 0)
+				rc = w_write(w->fd, buf, len);
+		}
+		pthread_mutex_lock(&w->mu);
+		if (rc != 0 && w->err == 0)
+			w->err = rc;
+		w->job = NULL;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* Wait until the helper is idle; its first error, if any. */
+static int
+w_drain(struct bundle_writer *w)
+{
+	int rc;
+
+	pthread_mutex_lock(&w->mu);
+	while (w->job != NULL)
+		pthread_cond_wait(&w->cv, &w->mu);
+	rc = w->err;
+	pthread_mutex_unlock(&w->mu);
+	if (rc != 0)
+		w->dead = 1;
+	return rc;
+}
+
+/* Hand the output buffer to the helper and go on with the other one. */
+static int
+w_flush(struct bundle_writer *w)
+{
+	uint8_t *t;
+	int rc;
+
+	if (w->outlen == 0)
+		return 0;
+	if ((rc = w_drain(w)) != 0)
+		return rc;
+	pthread_mutex_lock(&w->mu);
+	w->job = w->out;
+	w->job_len = w->outlen;
+	w->job_skip = w->skip;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	t = w->out;
+	w->out = w->spare;
+	w->spare = t;
 	w->outlen = 0;
+	w->skip = 0;
 	w->flushed = 1;
 	return 0;
 }
 
-/* Append to the file (buffered); hashed unless it is the header. */
+/* Append to the file (buffered; hashed by the helper, but the header). */
 static int
-w_emit(struct bundle_writer *w, const void *p, size_t len, int hash)
+w_emit(struct bundle_writer *w, const void *p, size_t len)
 {
 	int rc;
 
-	if (w->outlen + len >
-		BUNDLE_OUTBUF + BUNDLE_CHUNK_MAX + BUNDLE_SS_ABYTES &&
-	    (rc = w_flush(w)) != 0)
+	if (w->outlen + len > BUNDLE_OUTCAP && (rc = w_flush(w)) != 0)
 		return rc;
 	memcpy(w->out + w->outlen, p, len);
 	w->outlen += len;
 	w->pos += len;
-	if (hash && crypto_generichash_update(&w->hash, p, len) != 0)
-		return FERRY_EINVAL;
 	return 0;
 }
 
-/* Seal the chunk buffer in place into the output buffer. */
+/* Seal the chunk buffer into the output buffer. */
 static int
 w_seal(struct bundle_writer *w, uint8_t tag)
 {
-	uint8_t *dst;
 	unsigned long long clen = 0;
 	int rc;
 
-	if (w->outlen + w->fill + BUNDLE_SS_ABYTES >
-		BUNDLE_OUTBUF + BUNDLE_CHUNK_MAX + BUNDLE_SS_ABYTES &&
+	if (w->outlen + w->fill + BUNDLE_SS_ABYTES > BUNDLE_OUTCAP &&
 	    (rc = w_flush(w)) != 0)
 		return rc;
-	dst = w->out + w->outlen;
 	if (crypto_secretstream_xchacha20poly1305_push(
-		&w->sec->ss, dst, &clen, w->chunk, w->fill, NULL, 0, tag) != 0)
-		return FERRY_EINVAL;
-	if (crypto_generichash_update(&w->hash, dst, (size_t)clen) != 0)
+		&w->sec->ss, w->out + w->outlen, &clen, w->chunk, w->fill, NULL,
+		0, tag) != 0)
 		return FERRY_EINVAL;
 	w->outlen += (size_t)clen;
 	w->pos += clen;
@@ -241,12 +326,22 @@ w_free(struct bundle_writer *w)
 {
 	if (w == NULL)
 		return;
+	if (w->started) {
+		pthread_mutex_lock(&w->mu);
+		w->quit = 1;
+		pthread_cond_broadcast(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+		pthread_join(w->thr, NULL);
+		pthread_mutex_destroy(&w->mu);
+		pthread_cond_destroy(&w->cv);
+	}
 	sodium_free(w->sec);
 	if (w->chunk != NULL) {
 		sodium_memzero(w->chunk, w->hdr.chunk);
 		free(w->chunk);
 	}
 	free(w->out);
+	free(w->spare);
 	sodium_memzero(&w->hash, sizeof(w->hash));
 	free(w);
 }
@@ -280,8 +375,10 @@ bundle_writer_open(int fd, const struct identity *me, const uint8_t rcpt_id[32],
 	w->me = me;
 	w->sec = sodium_malloc(sizeof(*w->sec));
 	w->chunk = malloc(chunk);
-	w->out = malloc(BUNDLE_OUTBUF + BUNDLE_CHUNK_MAX + BUNDLE_SS_ABYTES);
-	if (w->sec == NULL || w->chunk == NULL || w->out == NULL) {
+	w->out = malloc(BUNDLE_OUTCAP);
+	w->spare = malloc(BUNDLE_OUTCAP);
+	if (w->sec == NULL || w->chunk == NULL || w->out == NULL ||
+	    w->spare == NULL) {
 		rc = FERRY_ENOMEM;
 		goto fail;
 	}
@@ -317,10 +414,27 @@ bundle_writer_open(int fd, const struct identity *me, const uint8_t rcpt_id[32],
 	}
 	sodium_memzero(w->sec->file_key, sizeof(w->sec->file_key));
 	sodium_memzero(w->sec->body_key, sizeof(w->sec->body_key));
+	if (pthread_mutex_init(&w->mu, NULL) != 0) {
+		rc = FERRY_ENOMEM;
+		goto fail;
+	}
+	if (pthread_cond_init(&w->cv, NULL) != 0) {
+		pthread_mutex_destroy(&w->mu);
+		rc = FERRY_ENOMEM;
+		goto fail;
+	}
+	if (pthread_create(&w->thr, NULL, w_helper, w) != 0) {
+		pthread_mutex_destroy(&w->mu);
+		pthread_cond_destroy(&w->cv);
+		rc = FERRY_ENOMEM;
+		goto fail;
+	}
+	w->started = 1;
 	/* The header is rewritten with its size at the end. */
-	if ((rc = w_emit(w, prologue, sizeof(prologue), 0)) != 0 ||
-	    (rc = w_emit(w, wrap, sizeof(wrap), 1)) != 0 ||
-	    (rc = w_emit(w, sshdr, sizeof(sshdr), 1)) != 0)
+	w->skip = BUNDLE_HDR_LEN;
+	if ((rc = w_emit(w, prologue, sizeof(prologue))) != 0 ||
+	    (rc = w_emit(w, wrap, sizeof(wrap))) != 0 ||
+	    (rc = w_emit(w, sshdr, sizeof(sshdr))) != 0)
 		goto fail;
 	*out = w;
 	return 0;
@@ -374,7 +488,7 @@ bundle_writer_finish(struct bundle_writer *w, struct bundle_hdr *hdr)
 {
 	uint8_t signed_part[BUNDLE_HDR_LEN + 64], sig[BUNDLE_SIG_LEN];
 	size_t off = 0;
-	int rc;
+	int rc, small;
 
 	if (w == NULL)
 		return FERRY_EINVAL;
@@ -385,6 +499,20 @@ bundle_writer_finish(struct bundle_writer *w, struct bundle_hdr *hdr)
 	if ((rc = w_seal(w, crypto_secretstream_xchacha20poly1305_TAG_FINAL)) !=
 	    0)
 		goto out;
+	small = !w->flushed;
+	if (small) {
+		/* All of it is still in the buffer: hash it here, and write
+		 * it with its header in one sequential write.  (Some FUSE FAT
+		 * drivers lose a rewrite of the first bytes of a small
+		 * file.) */
+		if (crypto_generichash_update(&w->hash, w->out + w->skip,
+					      w->outlen - w->skip) != 0) {
+			rc = FERRY_EINVAL;
+			goto out;
+		}
+	} else if ((rc = w_flush(w)) != 0 || (rc = w_drain(w)) != 0) {
+		goto out;
+	}
 	w->hdr.size = w->pos + BUNDLE_SIG_LEN;
 	bundle_hdr_encode(&w->hdr, signed_part);
 	if (crypto_generichash_final(&w->hash, signed_part + BUNDLE_HDR_LEN,
@@ -393,17 +521,16 @@ bundle_writer_finish(struct bundle_writer *w, struct bundle_hdr *hdr)
 		goto out;
 	}
 	if ((rc = identity_sign(w->me, BUNDLE_SIGN_LABEL, signed_part,
-				sizeof(signed_part), sig)) != 0 ||
-	    (rc = w_emit(w, sig, sizeof(sig), 0)) != 0)
+				sizeof(signed_part), sig)) != 0)
 		goto out;
-	if (!w->flushed) {
-		/* All of it is still in the buffer: one sequential write.
-		 * (Some FUSE FAT drivers lose a rewrite of the first bytes
-		 * of a small file.) */
+	if (small) {
 		memcpy(w->out, signed_part, BUNDLE_HDR_LEN);
-		off = BUNDLE_HDR_LEN;
+		memcpy(w->out + w->outlen, sig, sizeof(sig));
+		w->outlen += sizeof(sig);
+		rc = w_write(w->fd, w->out, w->outlen);
+		goto done;
 	}
-	if ((rc = w_flush(w)) != 0)
+	if ((rc = w_write(w->fd, sig, sizeof(sig))) != 0)
 		goto out;
 	while (off < BUNDLE_HDR_LEN) {
 		ssize_t n = pwrite(w->fd, signed_part + off,
@@ -416,7 +543,8 @@ bundle_writer_finish(struct bundle_writer *w, struct bundle_hdr *hdr)
 		}
 		off += (size_t)n;
 	}
-	if (hdr != NULL)
+done:
+	if (rc == 0 && hdr != NULL)
 		*hdr = w->hdr;
 out:
 	w_free(w);
