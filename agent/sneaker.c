@@ -946,6 +946,144 @@ reject(struct sneak_job *j, const char *folder, const char *name,
 	(void)fsync_dir(folder);
 }
 
+/* A message's local expiry: time on the medium counts against the TTL
+ * (from the bundle's creation, or now if that is in the future); a TTL
+ * over a century is "never". */
+static int64_t
+msg_expiry(int64_t created_ms, uint64_t ttl_ms)
+{
+	int64_t now = now_ms();
+	int64_t base = created_ms < now ? created_ms : now;
+
+	if (ttl_ms == 0 || ttl_ms > 100ull * 366 * 86400000)
+		return 0;
+	return base + (int64_t)ttl_ms > base ? base + (int64_t)ttl_ms
+					     : base + 1;
+}
+
+/*
+ * Large payloads that start in a bundle go straight into the store's
+ * partial (uncommitted, invisible) copy during the verifying pass, so
+ * they are written once; the local copy keeps only their MSG and END.
+ * If the bundle then fails to verify, the partials it started are
+ * aborted: nothing of it is stored.  A continuation (MSG offset > 0)
+ * goes through the local copy as usual, so a partial made from verified
+ * bundles never gets bytes from an unverified one.
+ */
+struct direct {
+	struct sneak_job *j;
+	int64_t created_ms;
+	int on;			  /* the current MSG streams to w */
+	struct store_writer *w;	  /* open partial, or NULL */
+	uint8_t id[FERRY_ID_LEN]; /* of the current direct payload */
+	uint64_t next, len;
+	uint8_t (*started)[FERRY_ID_LEN]; /* partials started here */
+	size_t nstarted, cap;
+	int rc; /* a store error: the import stops, retried later */
+};
+
+static void
+direct_undo(struct direct *d)
+{
+	if (d->w != NULL)
+		store_writer_abort(d->w);
+	d->w = NULL;
+	for (size_t i = 0; i < d->nstarted; i++) {
+		struct store_writer *w = NULL;
+		uint64_t off = 0;
+		if (store_writer_resume(d->j->st, d->started[i], &w, &off) == 0)
+			store_writer_abort(w);
+	}
+	d->nstarted = 0;
+}
+
+/* A frame of the verifying pass: 1 if it went to the store (not to the
+ * local copy), 0 if the local copy takes it. */
+static int
+direct_frame(struct direct *d, const struct hop_frame *f)
+{
+	struct sneak_job *j = d->j;
+	struct hop_msg hm;
+	struct hop_chunk c;
+	const char *why = NULL;
+	int rc;
+
+	if (d->rc != 0)
+		return 0;
+	if (f->type == HOP_MSG) {
+		if (d->w != NULL) { /* no END: stops in this bundle */
+			if ((rc = store_writer_suspend(d->w)) != 0)
+				d->rc = rc;
+			d->w = NULL;
+		}
+		d->on = 0;
+		if (hop_msg_decode(f, &hm, &why) != 0 || hm.offset != 0 ||
+		    hm.msg.payload_len <= SNEAK_SMALL ||
+		    strcmp(hm.msg.dst_node, j->node) != 0)
+			return 0;
+		/* A partial of it from an unfinished earlier attempt holds
+		 * unverified bytes: start afresh. */
+		{
+			struct store_writer *old = NULL;
+			uint64_t off = 0;
+			if (store_writer_resume(j->st, hm.msg.id, &old,
+						&off) == 0)
+				store_writer_abort(old);
+		}
+		hm.msg.expires_ms = msg_expiry(d->created_ms, hm.ttl_ms);
+		rc = store_writer_open(j->st, &hm.msg, &d->w);
+		if (rc != 0) {
+			/* EDUPLICATE and the like: the apply pass sees to it. */
+			d->w = NULL;
+			if (rc == FERRY_ENOSPC || rc == FERRY_EQUOTA)
+				d->rc = rc;
+			return 0;
+		}
+		if (d->nstarted == d->cap) {
+			size_t nc = d->cap == 0 ? 16 : d->cap * 2;
+			void *t = realloc(d->started, nc * FERRY_ID_LEN);
+			if (t == NULL) {
+				store_writer_abort(d->w);
+				d->w = NULL;
+				d->rc = FERRY_ENOMEM;
+				return 0;
+			}
+			d->started = t;
+			d->cap = nc;
+		}
+		memcpy(d->started[d->nstarted++], hm.msg.id, FERRY_ID_LEN);
+		memcpy(d->id, hm.msg.id, FERRY_ID_LEN);
+		d->on = 1;
+		d->next = 0;
+		d->len = hm.msg.payload_len;
+		return 0; /* the MSG itself goes to the local copy */
+	}
+	if (!d->on)
+		return 0;
+	if (f->type == HOP_CHUNK) {
+		if (hop_chunk_decode(f, &c, &why) != 0 ||
+		    memcmp(c.id, d->id, FERRY_ID_LEN) != 0 ||
+		    c.offset != d->next || c.offset + c.len > d->len) {
+			d->on = 0; /* let the apply pass call it what it is */
+			return 0;
+		}
+		if ((rc = store_writer_write(d->w, c.data, c.len)) != 0) {
+			d->rc = rc;
+			return 0;
+		}
+		d->next += c.len;
+		return 1;
+	}
+	if (f->type == HOP_END) {
+		/* Durable but not visible: the apply pass commits it. */
+		if ((rc = store_writer_suspend(d->w)) != 0)
+			d->rc = rc;
+		d->w = NULL;
+		d->on = 0;
+	}
+	return 0;
+}
+
 /* The reader's input: a file on the medium. */
 struct src {
 	int in;
@@ -1010,11 +1148,14 @@ verify(struct sneak_job *j, int fd, int out, uint64_t size,
 {
 	struct src t = {fd, j};
 	struct spool_out o = {out, NULL, 0, 0};
+	struct direct d;
 	struct bundle_reader *r = NULL;
 	struct hop_frame f;
 	char line[160];
 	int rc;
 
+	memset(&d, 0, sizeof(d));
+	d.j = j;
 	o.buf = malloc(SPOOL_BUF);
 	if (o.buf == NULL)
 		return FERRY_ENOMEM;
@@ -1023,13 +1164,18 @@ verify(struct sneak_job *j, int fd, int out, uint64_t size,
 		rc = bundle_reader_unwrap(r, sender->sign_pk, sender->kx_pk);
 	if (rc == 0) {
 		const struct bundle_hdr *h = bundle_reader_hdr(r);
-		int n = snprintf(line, sizeof(line),
+		int n;
+		d.created_ms = h->created_ms;
+		n = snprintf(line, sizeof(line),
 				 "%s %s %" PRIu64 " %" PRId64 "\n", SPOOL_MAGIC,
 				 sender->name, h->seq, h->created_ms);
 		spool_put(&o, line, (size_t)n);
 	}
 	while (rc == 0 && (rc = bundle_reader_frame(r, &f)) == 1) {
 		uint8_t hdr[HOP_FRAME_HDR];
+		rc = 0;
+		if (direct_frame(&d, &f))
+			continue;
 		hdr[0] = f.type;
 		hdr[1] = (uint8_t)(f.len >> 16);
 		hdr[2] = (uint8_t)(f.len >> 8);
@@ -1038,7 +1184,17 @@ verify(struct sneak_job *j, int fd, int out, uint64_t size,
 		spool_put(&o, f.body, f.len);
 		rc = 0;
 	}
-	if (rc != 0) {
+	if (rc == 0 && d.w != NULL) {
+		/* A payload that goes on in the next bundle. */
+		int r2 = store_writer_suspend(d.w);
+		d.w = NULL;
+		if (r2 != 0 && d.rc == 0)
+			d.rc = r2;
+	}
+	if (rc == 0 && d.rc != 0) {
+		rc = d.rc;
+		snprintf(why, whylen, "cannot store: %s", ferry_strerror(rc));
+	} else if (rc != 0) {
 		snprintf(why, whylen, "%s", bundle_reader_why(r));
 	} else {
 		if (o.rc == 0 && o.len > 0)
@@ -1049,6 +1205,9 @@ verify(struct sneak_job *j, int fd, int out, uint64_t size,
 				 ferry_strerror(rc));
 		}
 	}
+	if (rc != 0)
+		direct_undo(&d);
+	free(d.started);
 	bundle_reader_free(r);
 	free(o.buf);
 	return rc;
@@ -1265,7 +1424,6 @@ static int
 on_msg(struct applier *a, const struct hop_frame *f)
 {
 	struct sneak_job *j = a->j;
-	int64_t base;
 	const char *why = NULL;
 	int rc;
 
@@ -1278,14 +1436,7 @@ on_msg(struct applier *a, const struct hop_frame *f)
 	a->small = 0;
 	a->next = a->hm.offset;
 	a->durable = 0;
-	/* Time on the medium counts against the TTL. */
-	base = a->created_ms < now_ms() ? a->created_ms : now_ms();
-	a->hm.msg.expires_ms =
-	    a->hm.ttl_ms != 0 && a->hm.ttl_ms <= 100ull * 366 * 86400000
-		? base + (int64_t)a->hm.ttl_ms
-		: 0;
-	if (a->hm.msg.expires_ms != 0 && a->hm.msg.expires_ms <= base)
-		a->hm.msg.expires_ms = base + 1;
+	a->hm.msg.expires_ms = msg_expiry(a->created_ms, a->hm.ttl_ms);
 	if (strcmp(a->hm.msg.dst_node, j->node) != 0) {
 		a->notforme++;
 		a->skip = 1;
@@ -1368,7 +1519,8 @@ on_end(struct applier *a, const struct hop_frame *f)
 
 	if (hop_end_decode(f, &e, &why) != 0 || !a->active ||
 	    memcmp(e.id, a->hm.msg.id, FERRY_ID_LEN) != 0 ||
-	    e.total_len != a->hm.msg.payload_len || a->next != e.total_len)
+	    e.total_len != a->hm.msg.payload_len ||
+	    (a->next > a->durable ? a->next : a->durable) != e.total_len)
 		return FERRY_EPROTO;
 	a->active = 0;
 	if (a->skip == 2) {
