@@ -583,7 +583,127 @@ struct bundle_reader {
 	uint8_t *frame; /* BUNDLE_FRAME_MAX: the frame being gathered */
 	size_t flen;
 	char why[200];
+	/* Hashing (BLAKE2b-512, the slower half) runs on a helper thread,
+	 * started once a bundle passes R_HASH_CAP bytes: the bytes to hash
+	 * gather in hbuf, which is handed over whole; the hash state belongs
+	 * to the helper while a buffer is in flight. */
+	uint8_t *hbuf, *hspare;
+	size_t hlen;
+	pthread_t thr;
+	int started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	const uint8_t *job;
+	size_t job_len;
+	int quit;
 };
+
+#define R_HASH_CAP (2u * BUNDLE_CHUNK_MAX)
+
+static void *
+r_helper(void *arg)
+{
+	struct bundle_reader *r = arg;
+
+	pthread_mutex_lock(&r->mu);
+	for (;;) {
+		const uint8_t *buf;
+		size_t len;
+		while (r->job == NULL && !r->quit)
+			pthread_cond_wait(&r->cv, &r->mu);
+		if (r->job == NULL)
+			break;
+		buf = r->job;
+		len = r->job_len;
+		pthread_mutex_unlock(&r->mu);
+		(void)crypto_generichash_update(&r->hash, buf, len);
+		pthread_mutex_lock(&r->mu);
+		r->job = NULL;
+		pthread_cond_broadcast(&r->cv);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+static void
+h_drain(struct bundle_reader *r)
+{
+	if (!r->started)
+		return;
+	pthread_mutex_lock(&r->mu);
+	while (r->job != NULL)
+		pthread_cond_wait(&r->cv, &r->mu);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Hand hbuf to the helper (started on first use); 0 or FERRY_ENOMEM. */
+static int
+h_flush(struct bundle_reader *r)
+{
+	uint8_t *t;
+
+	if (r->hlen == 0)
+		return 0;
+	if (!r->started) {
+		r->hspare = malloc(R_HASH_CAP);
+		if (r->hspare == NULL)
+			return FERRY_ENOMEM;
+		if (pthread_mutex_init(&r->mu, NULL) != 0)
+			return FERRY_ENOMEM;
+		if (pthread_cond_init(&r->cv, NULL) != 0) {
+			pthread_mutex_destroy(&r->mu);
+			return FERRY_ENOMEM;
+		}
+		if (pthread_create(&r->thr, NULL, r_helper, r) != 0) {
+			pthread_mutex_destroy(&r->mu);
+			pthread_cond_destroy(&r->cv);
+			return FERRY_ENOMEM;
+		}
+		r->started = 1;
+	}
+	h_drain(r);
+	pthread_mutex_lock(&r->mu);
+	r->job = r->hbuf;
+	r->job_len = r->hlen;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	t = r->hbuf;
+	r->hbuf = r->hspare;
+	r->hspare = t;
+	r->hlen = 0;
+	return 0;
+}
+
+/* Add n bytes (n <= R_HASH_CAP) to the signed hash, in file order. */
+static int
+h_add(struct bundle_reader *r, const uint8_t *p, size_t n)
+{
+	int rc;
+
+	if (r->hlen + n > R_HASH_CAP && (rc = h_flush(r)) != 0)
+		return rc;
+	memcpy(r->hbuf + r->hlen, p, n);
+	r->hlen += n;
+	return 0;
+}
+
+/* Everything added is in the hash: write the digest. */
+static int
+h_final(struct bundle_reader *r, uint8_t out[64])
+{
+	if (r->started) {
+		int rc = h_flush(r);
+		if (rc != 0)
+			return rc;
+		h_drain(r);
+	} else if (r->hlen > 0 &&
+		   crypto_generichash_update(&r->hash, r->hbuf, r->hlen) != 0) {
+		return FERRY_EINVAL;
+	}
+	r->hlen = 0;
+	return crypto_generichash_final(&r->hash, out, 64) == 0 ? 0
+								: FERRY_EINVAL;
+}
 
 static int
 r_fail(struct bundle_reader *r, int rc, const char *fmt, ...)
@@ -715,7 +835,8 @@ bundle_reader_unwrap(struct bundle_reader *r, const uint8_t sender_sign_pk[32],
 	r->sec = sodium_malloc(sizeof(*r->sec));
 	r->ct = malloc(r->hdr.chunk + BUNDLE_SS_ABYTES);
 	r->pt = malloc(r->hdr.chunk);
-	if (r->sec == NULL || r->ct == NULL || r->pt == NULL)
+	r->hbuf = malloc(R_HASH_CAP);
+	if (r->sec == NULL || r->ct == NULL || r->pt == NULL || r->hbuf == NULL)
 		return r_fail(r, FERRY_ENOMEM, "out of memory");
 	if ((rc = r_read(r, wrap, sizeof(wrap), "key wrap")) != 0 ||
 	    (rc = r_read(r, sshdr, sizeof(sshdr), "stream header")) != 0)
@@ -737,8 +858,8 @@ bundle_reader_unwrap(struct bundle_reader *r, const uint8_t sender_sign_pk[32],
 	    crypto_secretstream_xchacha20poly1305_init_pull(
 		&r->sec->ss, sshdr, r->sec->body_key) != 0 ||
 	    crypto_generichash_init(&r->hash, NULL, 0, 64) != 0 ||
-	    crypto_generichash_update(&r->hash, wrap, sizeof(wrap)) != 0 ||
-	    crypto_generichash_update(&r->hash, sshdr, sizeof(sshdr)) != 0)
+	    h_add(r, wrap, sizeof(wrap)) != 0 ||
+	    h_add(r, sshdr, sizeof(sshdr)) != 0)
 		return r_fail(r, FERRY_ECORRUPT, "bad stream header");
 	sodium_memzero(r->sec->file_key, sizeof(r->sec->file_key));
 	sodium_memzero(r->sec->body_key, sizeof(r->sec->body_key));
@@ -766,8 +887,8 @@ r_chunk(struct bundle_reader *r)
 			      clen, (unsigned long long)r->pos);
 	if ((rc = r_read(r, r->ct, clen, "chunks")) != 0)
 		return rc;
-	if (crypto_generichash_update(&r->hash, r->ct, clen) != 0)
-		return r_fail(r, FERRY_EINVAL, "hash");
+	if (h_add(r, r->ct, clen) != 0)
+		return r_fail(r, FERRY_ENOMEM, "out of memory");
 	if (crypto_secretstream_xchacha20poly1305_pull(
 		&r->sec->ss, r->pt, &plen, &tag, r->ct, clen, NULL, 0) != 0)
 		return r_fail(r, FERRY_ECORRUPT,
@@ -815,9 +936,8 @@ r_trailer(struct bundle_reader *r)
 				      "data after the signature");
 	}
 	memcpy(signed_part, r->hdr_raw, BUNDLE_HDR_LEN);
-	if (crypto_generichash_final(&r->hash, signed_part + BUNDLE_HDR_LEN,
-				     64) != 0)
-		return r_fail(r, FERRY_EINVAL, "hash");
+	if (h_final(r, signed_part + BUNDLE_HDR_LEN) != 0)
+		return r_fail(r, FERRY_ENOMEM, "out of memory");
 	if (identity_verify(r->sign_pk, BUNDLE_SIGN_LABEL, signed_part,
 			    sizeof(signed_part), sig) != 0)
 		return r_fail(r, FERRY_ECORRUPT,
@@ -899,6 +1019,17 @@ bundle_reader_free(struct bundle_reader *r)
 {
 	if (r == NULL)
 		return;
+	if (r->started) {
+		pthread_mutex_lock(&r->mu);
+		r->quit = 1;
+		pthread_cond_broadcast(&r->cv);
+		pthread_mutex_unlock(&r->mu);
+		pthread_join(r->thr, NULL);
+		pthread_mutex_destroy(&r->mu);
+		pthread_cond_destroy(&r->cv);
+	}
+	free(r->hbuf);
+	free(r->hspare);
 	sodium_free(r->sec);
 	if (r->pt != NULL) {
 		sodium_memzero(r->pt, r->hdr.chunk);
