@@ -1026,14 +1026,15 @@ direct_frame(struct direct *d, const struct hop_frame *f)
 		{
 			struct store_writer *old = NULL;
 			uint64_t off = 0;
-			if (store_writer_resume(j->st, hm.msg.id, &old,
-						&off) == 0)
+			if (store_writer_resume(j->st, hm.msg.id, &old, &off) ==
+			    0)
 				store_writer_abort(old);
 		}
 		hm.msg.expires_ms = msg_expiry(d->created_ms, hm.ttl_ms);
 		rc = store_writer_open(j->st, &hm.msg, &d->w);
 		if (rc != 0) {
-			/* EDUPLICATE and the like: the apply pass sees to it. */
+			/* EDUPLICATE and the like: the apply pass sees to it.
+			 */
 			d->w = NULL;
 			if (rc == FERRY_ENOSPC || rc == FERRY_EQUOTA)
 				d->rc = rc;
@@ -1167,8 +1168,8 @@ verify(struct sneak_job *j, int fd, int out, uint64_t size,
 		int n;
 		d.created_ms = h->created_ms;
 		n = snprintf(line, sizeof(line),
-				 "%s %s %" PRIu64 " %" PRId64 "\n", SPOOL_MAGIC,
-				 sender->name, h->seq, h->created_ms);
+			     "%s %s %" PRIu64 " %" PRId64 "\n", SPOOL_MAGIC,
+			     sender->name, h->seq, h->created_ms);
 		spool_put(&o, line, (size_t)n);
 	}
 	while (rc == 0 && (rc = bundle_reader_frame(r, &f)) == 1) {
