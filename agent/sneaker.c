@@ -161,6 +161,28 @@ mkdir_one(const char *path)
 	return errno_rc(errno);
 }
 
+/* A folder on the medium: made if missing, and refused if it is anything
+ * but a real folder (a symbolic link planted on a stick must not send
+ * our writes, or our clean-up of .part files, elsewhere). */
+static int
+medium_dir(const char *path)
+{
+	struct stat sb;
+	int rc = mkdir_one(path);
+
+	if (rc != 0)
+		return rc;
+	if (lstat(path, &sb) != 0)
+		return errno_rc(errno);
+	if (!S_ISDIR(sb.st_mode)) {
+		log_warn("%s on the medium is not a folder (a symbolic link?): "
+			 "refused",
+			 path);
+		return FERRY_EPERM;
+	}
+	return 0;
+}
+
 static int
 write_all(int fd, const void *buf, size_t len)
 {
@@ -389,11 +411,12 @@ readme(const char *dir)
 	int fd, rc;
 
 	snprintf(p, sizeof(p), "%s/ferry/README.txt", dir);
-	if (stat(p, &sb) == 0)
+	if (lstat(p, &sb) == 0)
 		return 0;
-	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd =
+	    open(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
-		return errno_rc(errno);
+		return errno == EEXIST ? 0 : errno_rc(errno);
 	rc = write_all(fd, text, sizeof(text) - 1);
 	if (rc == 0 && fsync(fd) != 0)
 		rc = errno_rc(errno);
@@ -436,7 +459,11 @@ bf_open(struct exporter *x)
 		return rc;
 	snprintf(bf->part, sizeof(bf->part), "%s/%016" PRIx64 ".part",
 		 bf->folder, seq);
-	bf->fd = open(bf->part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* A name left by anyone is removed, never followed. */
+	(void)unlink(bf->part);
+	bf->fd =
+	    open(bf->part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		 0644);
 	if (bf->fd < 0)
 		return errno_rc(errno);
 	rc = bundle_writer_open(bf->fd, j->me, bf->peer->id, bf->peer->kx_pk,
@@ -721,7 +748,7 @@ export_peer(struct exporter *x, const struct sneak_peer *p, int custody_only)
 		return 0;
 	snprintf(x->bf.folder, sizeof(x->bf.folder), "%s/ferry/%s", j->dir,
 		 p->fpr);
-	if ((rc = mkdir_one(x->bf.folder)) != 0) {
+	if ((rc = medium_dir(x->bf.folder)) != 0) {
 		free(owed);
 		return rc;
 	}
@@ -853,7 +880,7 @@ run_export(struct sneak_job *j, int custody_only)
 	x->custody_only = custody_only;
 	x->segment = j->segment != 0 ? j->segment : SNEAK_SEGMENT;
 	snprintf(p, sizeof(p), "%s/ferry", j->dir);
-	if ((rc = mkdir_one(p)) != 0 || (rc = readme(j->dir)) != 0) {
+	if ((rc = medium_dir(p)) != 0 || (rc = readme(j->dir)) != 0) {
 		say(j, "cannot write to %s: %s", j->dir, ferry_strerror(rc));
 		free(x);
 		return rc;
@@ -923,7 +950,7 @@ reject(struct sneak_job *j, const char *folder, const char *name,
 	j->rejected++;
 	say(j, "refused %s: %s (moved to ferry/rejected/)", name, why);
 	snprintf(rdir, sizeof(rdir), "%s/ferry/rejected", j->dir);
-	if (mkdir_one(rdir) != 0)
+	if (medium_dir(rdir) != 0)
 		return;
 	snprintf(from, sizeof(from), "%s/%s", folder, name);
 	snprintf(to, sizeof(to), "%s/%s", rdir, name);
@@ -935,7 +962,9 @@ reject(struct sneak_job *j, const char *folder, const char *name,
 		return;
 	}
 	snprintf(txt, sizeof(txt), "%s.txt", to);
-	fd = open(txt, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	(void)unlink(txt);
+	fd = open(txt, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  0644);
 	if (fd >= 0) {
 		(void)write_all(fd, why, strlen(why));
 		(void)write_all(fd, "\r\n", 2);
@@ -1877,7 +1906,7 @@ import_one(struct sneak_job *j, const char *folder, const struct cand *c)
 	uint64_t closed = 0;
 
 	snprintf(src, sizeof(src), "%s/%s", folder, c->name);
-	in = open(src, O_RDONLY | O_CLOEXEC);
+	in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (in < 0)
 		return 0; /* gone meanwhile */
 	if (pread(in, raw, sizeof(raw), 0) != (ssize_t)sizeof(raw) ||
@@ -2028,9 +2057,13 @@ run_import(struct sneak_job *j, const char *myfpr)
 			    strcasecmp(e->d_name + l - 7, ".bundle") != 0)
 				continue;
 			snprintf(p, sizeof(p), "%s/%s", folder, e->d_name);
-			fd = open(p, O_RDONLY | O_CLOEXEC);
-			if (fd < 0)
+			fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			if (fd < 0) {
+				if (errno == ELOOP)
+					reject(j, folder, e->d_name,
+					       "a symbolic link, not a bundle");
 				continue;
+			}
 			if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
 			    pread(fd, raw, sizeof(raw), 0) !=
 				(ssize_t)sizeof(raw) ||

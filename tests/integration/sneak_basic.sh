@@ -171,4 +171,26 @@ use_node beta
 j=$("$FERRY" peers --json)
 expect_eq "beta: nothing left in custody for alpha" \
 	"$(echo "$j" | json_get queued_messages)" 0
+# --- a hostile medium: symbolic links are refused, never followed
+S2=$T/stick2
+mkdir -p "$S2/ferry" "$T/elsewhere" || it_harness mkdir
+echo keep >"$T/elsewhere/0000000000000001.part"
+echo secret >"$T/elsewhere/secret"
+ln -s "$T/elsewhere" "$S2/ferry/$FB"
+use_node alpha
+echo hostile | "$FERRY" send beta/in >/dev/null || it_fail send
+"$FERRY" export "$S2" >"$T/exp5" 2>&1
+[ -f "$T/elsewhere/0000000000000001.part" ] || it_fail "export followed a planted symbolic link"
+ls "$T/elsewhere" | grep -q bundle && it_fail "export wrote through a symbolic link"
+it_ok "export refuses a peer folder that is a symbolic link"
+rm "$S2/ferry/$FB"
+mkdir -p "$S2/ferry/$FB"
+use_node beta
+FA2=$("$FERRY" info --json | json_get fingerprint)
+mkdir -p "$S2/ferry/$FA2"
+ln -s "$T/elsewhere/secret" "$S2/ferry/$FA2/0123456789abcdef0123456789abcdef.bundle"
+"$FERRY" import "$S2" >"$T/imp5" 2>&1 || it_fail "import of a hostile medium: $(cat "$T/imp5")"
+grep -q 'symbolic link' "$T/imp5" || it_fail "link not refused: $(cat "$T/imp5")"
+expect_eq "the link's target untouched" "$(cat "$T/elsewhere/secret")" secret
+it_ok "import refuses a bundle that is a symbolic link"
 it_pass
