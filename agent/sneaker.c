@@ -871,7 +871,7 @@ static int
 run_export(struct sneak_job *j, int custody_only)
 {
 	struct exporter *x = calloc(1, sizeof(*x));
-	char p[SNEAK_PATH_MAX + 16], h[32];
+	char p[SNEAK_PATH_MAX + 96], h[32];
 	int rc = 0;
 
 	if (x == NULL)
@@ -912,6 +912,28 @@ run_export(struct sneak_job *j, int custody_only)
 			say(j, "the medium is full: stopped at %s", pe->name);
 			break;
 		}
+	}
+	if (!custody_only) {
+		/* Bundles for this node on the medium: the operator may not
+		 * know that an import is due as well. */
+		DIR *d;
+		struct dirent *e;
+		unsigned n = 0;
+		snprintf(p, sizeof(p), "%s/ferry/%s", j->dir, j->fpr);
+		if ((d = opendir(p)) != NULL) {
+			while ((e = readdir(d)) != NULL) {
+				size_t l = strlen(e->d_name);
+				if (l > 7 && strcasecmp(e->d_name + l - 7,
+							".bundle") == 0)
+					n++;
+			}
+			closedir(d);
+		}
+		if (n > 0)
+			say(j,
+			    "%u bundles for this node are on the medium: run "
+			    "ferry import %s",
+			    n, j->dir);
 	}
 	free(x);
 	return rc;
@@ -2154,6 +2176,7 @@ sneak_run(struct sneak_job *j)
 		}
 	identity_fingerprint(identity_sign_pk(j->me), identity_kx_pk(j->me),
 			     myfpr);
+	memcpy(j->fpr, myfpr, sizeof(j->fpr));
 	pthread_mutex_lock(&sneak_mu);
 	rc = spool_dirs(j);
 	if (rc != 0)

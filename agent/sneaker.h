@@ -57,6 +57,7 @@ struct sneak_job {
 	struct store *st;
 	const struct identity *me;
 	char node[FERRY_NODE_MAX + 1];
+	char fpr[IDENTITY_FPR_LEN + 1]; /* set by sneak_run */
 	char state_dir[SNEAK_PATH_MAX];
 	struct sneak_peer *peers; /* the configured peers */
 	size_t npeers;
