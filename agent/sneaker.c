@@ -976,13 +976,10 @@ reject(struct sneak_job *j, const char *folder, const char *name,
 		return;
 	snprintf(from, sizeof(from), "%s/%s", folder, name);
 	snprintf(to, sizeof(to), "%s/%s", rdir, name);
-	for (int k = 1; stat(to, &sb) == 0 && k < 1000; k++)
+	for (int k = 1; lstat(to, &sb) == 0 && k < 1000; k++)
 		snprintf(to, sizeof(to), "%s/%d-%s", rdir, k, name);
-	if (rename(from, to) != 0) {
-		log_warn("import: cannot move %s aside: %s", from,
-			 strerror(errno));
-		return;
-	}
+	/* The reason first, then the bundle: a crash in between never
+	 * leaves a refused bundle without its reason. */
 	snprintf(txt, sizeof(txt), "%s.txt", to);
 	(void)unlink(txt);
 	fd = open(txt, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
@@ -992,6 +989,12 @@ reject(struct sneak_job *j, const char *folder, const char *name,
 		(void)write_all(fd, "\r\n", 2);
 		(void)fsync(fd);
 		close(fd);
+	}
+	if (rename(from, to) != 0) {
+		log_warn("import: cannot move %s aside: %s", from,
+			 strerror(errno));
+		(void)unlink(txt);
+		return;
 	}
 	(void)fsync_dir(rdir);
 	(void)fsync_dir(folder);
