@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/sneaker.h"
 
 static void
 usage(FILE *f)
@@ -87,6 +88,9 @@ agent_stop(struct agent *ag, const char *why)
 	if (ag->stopping)
 		return;
 	ag->stopping = 1;
+	/* A running export or import stops at its next message or bundle:
+	 * what it did so far is consistent on the medium and in the store. */
+	sneak_cancel_all();
 	log_info("%s: stopping (letting %u store operations finish)", why,
 		 jobs_pending(ag->jobs));
 	control_close(ag);

@@ -60,6 +60,13 @@
 #define SNEAK_FRAME_OVH	  (HOP_FRAME_HDR + HOP_CHUNK_HDR)
 
 static pthread_mutex_t sneak_mu = PTHREAD_MUTEX_INITIALIZER;
+static int sneak_stop; /* sneak_cancel_all(); atomic */
+
+void
+sneak_cancel_all(void)
+{
+	__atomic_store_n(&sneak_stop, 1, __ATOMIC_RELEASE);
+}
 
 static int64_t
 now_ms(void)
@@ -105,9 +112,9 @@ prog(struct sneak_job *j, const char *what, uint64_t add, uint64_t total)
 static int
 cancelled(struct sneak_job *j)
 {
-	int c = 0;
+	int c = __atomic_load_n(&sneak_stop, __ATOMIC_ACQUIRE) != 0;
 
-	if (j->prog != NULL) {
+	if (!c && j->prog != NULL) {
 		pthread_mutex_lock(&j->prog->mu);
 		c = j->prog->cancel;
 		pthread_mutex_unlock(&j->prog->mu);

@@ -73,4 +73,8 @@ struct sneak_job {
 /* Run j (export or import); fills j's out fields.  Returns j->rc. */
 int sneak_run(struct sneak_job *j);
 
+/* The agent is stopping: every run stops at its next boundary, and runs
+ * started later do nothing (FERRY_ECLOSED). */
+void sneak_cancel_all(void);
+
 #endif
