@@ -1,6 +1,7 @@
 #!/bin/sh
 # make demo: one ferry node end to end, then a second one it forwards to
-# over TCP, narrated, in a temporary directory.  Uses the built (not
+# over TCP, then the two with no link at all (a folder as the USB stick),
+# narrated, in a temporary directory.  Uses the built (not
 # installed) programs of BUILDDIR.
 set -eu
 builddir=${1:-.}
@@ -100,6 +101,40 @@ say "10. On base, the application receives it (and base sends an 'acked' receipt
 run "$ferry" --socket "$dir/base/ferry.sock" recv reports
 sleep 0.5
 run "$ferry" status "$far"
+
+say "11. No link at all: a USB stick (here a folder) carried from field-07 to base"
+mkdir -p "$dir/stick"
+kill "$pid_b"
+wait "$pid_b" || true
+echo "   (base is off line: its agent stopped)"
+id=$(echo "soil sample 13: pH 5.8" | "$ferry" send base/reports)
+echo "   sent $id"
+run "$ferry" export "$dir/stick" -q
+run "$ferry" status "$id"
+kill "$pid"
+wait "$pid" || true
+echo "   (field-07 goes off line too; the stick travels)"
+"$ferryd" -c "$dir/base/ferry.conf" 2>>"$dir/base.log" &
+pid_b=$!
+i=0
+until "$ferry" --socket "$dir/base/ferry.sock" info >/dev/null 2>&1; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || { cat "$dir/base.log"; exit 1; }
+	sleep 0.1
+done
+run "$ferry" --socket "$dir/base/ferry.sock" import "$dir/stick" -q
+run "$ferry" --socket "$dir/base/ferry.sock" recv reports
+echo "   ... the stick goes back to field-07 with base's custody receipt:"
+"$ferryd" -c "$dir/node/ferry.conf" 2>>"$dir/ferryd.log" &
+pid=$!
+i=0
+until "$ferry" info >/dev/null 2>&1; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || { cat "$dir/ferryd.log"; exit 1; }
+	sleep 0.1
+done
+run "$ferry" import "$dir/stick" -q
+run "$ferry" status "$id"
 
 say "Done: stopping both agents (SIGTERM)"
 kill "$pid" "$pid_b"
