@@ -6,6 +6,7 @@
 # a 300-message queue took ferryd past 180 MiB.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
+it_heavy
 
 FLOOD=$(it_helper flood_client) || exit 99
 BIG=$(it_helper big_message) || exit 99

@@ -107,8 +107,8 @@ if medium_available fat 2>/dev/null; then
 	for k in $(seq 1 20); do
 		echo "pull-$k" | "$FERRY" send beta/pulled >/dev/null || it_fail send
 	done
-	head -c 200000000 /dev/urandom >"$T/p200" || it_harness urandom
-	id_p=$("$FERRY" send beta/pulledbig "$T/p200" --priority 0) || it_fail send
+	head -c 120000000 /dev/urandom >"$T/p120" || it_harness urandom
+	id_p=$("$FERRY" send beta/pulledbig "$T/p120" --priority 0) || it_fail send
 	"$FERRY" export "$mnt" --again >"$T/exp" 2>&1 &
 	exp_pid=$!
 	# Pull once some of it is on the medium.
@@ -135,7 +135,7 @@ if medium_available fat 2>/dev/null; then
 	expect_eq "no duplicates" "$(echo "$got" | grep '^pull-' | sort -u | wc -l)" 20
 	use_node beta
 	"$FERRY" status "$id_p" --json | json_get status | grep -q 'acked\|queued\|unknown' ||
-		it_fail "the 200 MB one: $("$FERRY" status "$id_p")"
+		it_fail "the 120 MB one: $("$FERRY" status "$id_p")"
 	medium_unmount "$mnt"
 fi
 it_pass

@@ -23,7 +23,7 @@
 # never carry a final name: .part, fsync, rename); no "does not match its
 # hash" / "breaks the format" / "does not read back" in the logs; no
 # agent died on its own, both stop cleanly.
-# 24 cycles (30 to 50 s); 80 with FERRY_TEST_LONG=1.  The seed is fixed
+# 16 cycles (20 to 35 s); 80 with FERRY_TEST_LONG=1.  The seed is fixed
 # (FERRY_TEST_SEED=N picks another), the kill moments depend on timing.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
@@ -33,7 +33,7 @@ LOAD=$(it_helper load_clients) || exit 99
 T=$IT_TMP
 S=$T/stick
 mkdir -p "$S" || it_harness "mkdir"
-cycles=24
+cycles=16
 [ "$IT_LONG" -eq 1 ] && cycles=80
 nclients=4
 nmsgs=750 # per client: 3,000 small messages
