@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -177,7 +178,8 @@ struct bundle_writer {
 	const uint8_t *job; /* a buffer to hash and write, or NULL */
 	size_t job_len, job_skip;
 	int quit;
-	int err; /* the helper's first error */
+	int err;	  /* the helper's first error */
+	uint64_t written; /* bytes the helper wrote (its own) */
 };
 
 #define BUNDLE_OUTCAP (BUNDLE_OUTBUF + BUNDLE_CHUNK_MAX + BUNDLE_SS_ABYTES)
@@ -233,6 +235,14 @@ w_helper(void *arg)
 				rc = FERRY_EINVAL;
 			if (rc == 0)
 				rc = w_write(w->fd, buf, len);
+			/* Start write-back now, so that the caller's final
+			 * fsync finds little left to do (a hint: errors show
+			 * at that fsync; some file systems ignore it). */
+			if (rc == 0)
+				(void)sync_file_range(
+				    w->fd, (off64_t)w->written, (off64_t)len,
+				    SYNC_FILE_RANGE_WRITE);
+			w->written += len;
 		}
 		pthread_mutex_lock(&w->mu);
 		if (rc != 0 && w->err == 0)
