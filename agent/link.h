@@ -37,10 +37,10 @@
 #define LINK_RX_MAX	    8		   /* messages being received at once */
 #define LINK_RESUME_EVERY   (8u << 20) /* RESUME hint every this many bytes */
 #define LINK_SYNC_WAIT_MS   2000 /* for the peer's first record after HELLO */
-#define LINK_SNDBUF	    (256 * 1024) /* SO_SNDBUF of a session socket */
+#define LINK_SNDBUF	    (256 * 1024)  /* SO_SNDBUF of a session socket */
 #define LINK_RCVBUF	    (1024 * 1024) /* SO_RCVBUF: 1 MiB / RTT at most */
-#define LINK_ASYNC_MAX	    8192	 /* store operations a session queues */
-#define LINK_RECENT_MAX	    4094	 /* custody ids replayed: one frame */
+#define LINK_ASYNC_MAX	    8192 /* store operations a session queues */
+#define LINK_RECENT_MAX	    4094 /* custody ids replayed: one frame */
 #define LINK_REKEY_BYTES    (1ull << 30)
 #define LINK_REKEY_RECORDS  (1ull << 20)
 #define LINK_REKEY_MS	    (10 * 60 * 1000)
