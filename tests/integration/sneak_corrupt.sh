@@ -5,6 +5,7 @@
 # stored; then the untouched originals import, every message once.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
+it_heavy
 
 T=$IT_TMP
 S=$T/stick

@@ -6,6 +6,7 @@
 # messages go out while it stays mounted; custody comes back both ways.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
+it_heavy
 . "$(dirname "$0")/medium.sh"
 
 T=$IT_TMP
