@@ -258,6 +258,19 @@ dd_run(struct job *jb)
 		(void)sneak_run(&d->exp);
 }
 
+/* When DIR/ferry/FPR last changed, in ns (0 if it is not there). */
+static int64_t
+folder_mtime_ns(const char *dir, const char *fpr)
+{
+	char p[SNEAK_PATH_MAX + 64];
+	struct stat sb;
+
+	snprintf(p, sizeof(p), "%s/ferry/%s", dir, fpr);
+	if (stat(p, &sb) != 0)
+		return 0;
+	return (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+}
+
 struct dd_seen {
 	char dir[1024];
 	uint64_t dev, ino;
@@ -292,14 +305,7 @@ dd_done(struct job *jb)
 		/* What our own run changed is not news. */
 		struct dd_seen *s =
 		    &((struct dd_seen *)d->ag->dd_seen)[d->ag->dd_pending - 1];
-		char mine[SNEAK_PATH_MAX + 64];
-		struct stat my;
-		memset(&my, 0, sizeof(my));
-		snprintf(mine, sizeof(mine), "%s/ferry/%s", d->exp.dir,
-			 d->ag->fpr);
-		(void)stat(mine, &my);
-		s->mtime_ns = (int64_t)my.st_mtim.tv_sec * 1000000000 +
-			      my.st_mtim.tv_nsec;
+		s->mtime_ns = folder_mtime_ns(d->exp.dir, d->ag->fpr);
 	}
 	d->ag->dd_busy = 0;
 	d->ag->dd_pending = 0;
@@ -324,8 +330,8 @@ dd_tick(evutil_socket_t fd, short what, void *arg)
 	now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 	for (size_t i = 0; i < ag->pol.npeers && i < SNEAK_PEERS_MAX; i++) {
 		const struct policy_peer *p = &ag->pol.peers[i];
-		char path[1100], mine[1200];
-		struct stat top, fer, my;
+		char path[1100];
+		struct stat top, fer;
 		struct dd_seen *s = &seen[i];
 		struct dd_job *d;
 		int changed;
@@ -338,15 +344,10 @@ dd_tick(evutil_socket_t fd, short what, void *arg)
 			s->dev = 0; /* nothing mounted: forget */
 			continue;
 		}
-		snprintf(mine, sizeof(mine), "%s/%s", path, ag->fpr);
-		memset(&my, 0, sizeof(my));
-		(void)stat(mine, &my);
-		changed =
-		    strcmp(s->dir, p->dir) != 0 ||
-		    s->dev != (uint64_t)top.st_dev ||
-		    s->ino != (uint64_t)fer.st_ino ||
-		    s->mtime_ns != (int64_t)my.st_mtim.tv_sec * 1000000000 +
-				       my.st_mtim.tv_nsec;
+		changed = strcmp(s->dir, p->dir) != 0 ||
+			  s->dev != (uint64_t)top.st_dev ||
+			  s->ino != (uint64_t)fer.st_ino ||
+			  s->mtime_ns != folder_mtime_ns(p->dir, ag->fpr);
 		if (link_kicks(ag->link, p->name) != s->kicks)
 			changed = 1; /* new messages for the peer */
 		if (!changed && now_ms - s->last_ms < SNEAK_WATCH_FULL_MS)

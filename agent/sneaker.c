@@ -1043,18 +1043,25 @@ struct direct {
 	int rc; /* a store error: the import stops, retried later */
 };
 
+/* Discard the store's partial copy of id, if there is one. */
+static void
+partial_drop(struct store *st, const uint8_t id[FERRY_ID_LEN])
+{
+	struct store_writer *w = NULL;
+	uint64_t off = 0;
+
+	if (store_writer_resume(st, id, &w, &off) == 0)
+		store_writer_abort(w);
+}
+
 static void
 direct_undo(struct direct *d)
 {
 	if (d->w != NULL)
 		store_writer_abort(d->w);
 	d->w = NULL;
-	for (size_t i = 0; i < d->nstarted; i++) {
-		struct store_writer *w = NULL;
-		uint64_t off = 0;
-		if (store_writer_resume(d->j->st, d->started[i], &w, &off) == 0)
-			store_writer_abort(w);
-	}
+	for (size_t i = 0; i < d->nstarted; i++)
+		partial_drop(d->j->st, d->started[i]);
 	d->nstarted = 0;
 }
 
@@ -1084,13 +1091,7 @@ direct_frame(struct direct *d, const struct hop_frame *f)
 			return 0;
 		/* A partial of it from an unfinished earlier attempt holds
 		 * unverified bytes: start afresh. */
-		{
-			struct store_writer *old = NULL;
-			uint64_t off = 0;
-			if (store_writer_resume(j->st, hm.msg.id, &old, &off) ==
-			    0)
-				store_writer_abort(old);
-		}
+		partial_drop(j->st, hm.msg.id);
 		hm.msg.expires_ms = msg_expiry(d->created_ms, hm.ttl_ms);
 		rc = store_writer_open(j->st, &hm.msg, &d->w);
 		if (rc != 0) {

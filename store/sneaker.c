@@ -41,16 +41,6 @@ key_accepted(uint8_t *k, const char *sender, uint64_t seq)
 	return n + 8;
 }
 
-static uint64_t
-get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* A u64 row, 0 when missing. */
 static int
 get_u64(struct store *st, DB_TXN *t, const uint8_t *k, size_t klen, uint64_t *v)
@@ -67,7 +57,7 @@ get_u64(struct store *st, DB_TXN *t, const uint8_t *k, size_t klen, uint64_t *v)
 		return rc;
 	if (n != 8)
 		return FERRY_ECORRUPT;
-	*v = get64(buf);
+	*v = rec_get_be64(buf);
 	return 0;
 }
 
@@ -177,8 +167,9 @@ advance(struct store *st, struct store_ctx *cx, const char *sender,
 		val.flags = DB_DBT_PARTIAL;
 		rc = c->get(c, &key, &val, DB_SET_RANGE);
 		while (rc == 0 && key.size == plen + 8 &&
-		       memcmp(kb, k, plen) == 0 && get64(kb + plen) <= low) {
-			if (get64(kb + plen) > lw)
+		       memcmp(kb, k, plen) == 0 &&
+		       rec_get_be64(kb + plen) <= low) {
+			if (rec_get_be64(kb + plen) > lw)
 				gone++;
 			if ((rc = c->del(c, 0)) != 0)
 				break;
@@ -320,7 +311,7 @@ store_out_export_get(struct store *st, const uint8_t id[FERRY_ID_LEN],
 	if (n < 8 + 2)
 		return FERRY_ECORRUPT;
 	v[n] = 0;
-	out->at_ms = (int64_t)get64(v);
+	out->at_ms = (int64_t)rec_get_be64(v);
 	pl = strnlen((const char *)v + 8, n - 8);
 	if (pl > FERRY_NODE_MAX || 8 + pl + 1 > n)
 		return FERRY_ECORRUPT;
