@@ -53,6 +53,7 @@
 #define AGENT_BROWSE_MAX 10000u /* headers per browse answer */
 
 struct client;
+struct dd_watch;
 
 struct agent {
 	struct event_base *base;
@@ -79,10 +80,7 @@ struct agent {
 	int link_efd;	       /* link threads: "a local queue got one" */
 	int link_wake;	       /* a write to link_efd is pending (atomic) */
 	struct event *ev_link; /* reads link_efd on the loop */
-	struct event *ev_dd;   /* file-drop endpoints: the rescan timer */
-	void *dd_seen;	       /* what each peer's dir held last time */
-	int dd_busy;	       /* an import/export for one is running */
-	int dd_pending;	       /* 1 + index of that peer */
+	struct dd_watch *dd;   /* file-drop endpoints (sneak_req.c) */
 };
 
 enum client_state {

@@ -9,10 +9,13 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agent/agent.h"
 #include "agent/sneaker.h"
@@ -231,16 +234,43 @@ request_sneak(struct client *c, const struct ferry_fields *fl, int export)
 /* ------------------------------------------------- file-drop endpoints */
 
 /*
- * A peer's `dir = PATH` is watched by a rescan every SNEAK_WATCH_MS: when
- * a medium with a ferry/ folder appears there (another file system, a new
- * folder, or our folder on it changed), or at least every
- * SNEAK_WATCH_FULL_MS while one is there, the agent runs an import and
- * then an export for that peer, one at a time, and logs one line when
- * anything moved.  A mount is not a file-system event that inotify would
- * see on the mount point, so the rescan is the mechanism, not a fallback.
+ * A peer's `dir = PATH` is watched two ways.  inotify on PATH, PATH/ferry
+ * and PATH/ferry/<our fingerprint> wakes the agent within
+ * SNEAK_WATCH_SOON_MS when a bundle lands in a folder that stays there
+ * (a shared folder, a stick left plugged in).  A rescan every
+ * SNEAK_WATCH_MS sees what inotify cannot: a file system mounted on PATH
+ * (a mount is no event on the mount point), changes made by another
+ * machine on a network file system, a full inotify table.  Either way
+ * the agent compares what is there with what it saw last (the device of
+ * PATH and the inode of PATH/ferry, the names of the bundles in our
+ * folder, messages queued for the peer since) and only on a difference,
+ * or every SNEAK_WATCH_FULL_MS while a medium is there, runs an import
+ * and then an export for that peer, one run at a time, and logs one
+ * line when anything moved.  Names, not the folder's mtime: FAT keeps
+ * times in 2-second steps.
  */
 #define SNEAK_WATCH_MS	    2000
 #define SNEAK_WATCH_FULL_MS 60000
+#define SNEAK_WATCH_SOON_MS 100
+
+struct dd_seen {
+	char dir[1024];
+	uint64_t dev, ino;
+	uint64_t sig;	 /* sneak_folder_sig() we expect */
+	int64_t last_ms; /* when it last ran */
+	uint64_t kicks;	 /* link_kicks() when it last ran */
+};
+
+struct dd_watch {
+	struct event *timer; /* the rescan */
+	struct event *soon;  /* one look soon after an inotify event */
+	struct event *ev_in; /* reads in_fd */
+	int in_fd;	     /* inotify, or -1 */
+	int busy;	     /* a run is going */
+	int pending;	     /* 1 + the index of its peer */
+	int again;	     /* an event came while it ran */
+	struct dd_seen seen[SNEAK_PEERS_MAX];
+};
 
 struct dd_job {
 	struct job job;
@@ -258,31 +288,22 @@ dd_run(struct job *jb)
 		(void)sneak_run(&d->exp);
 }
 
-/* When DIR/ferry/FPR last changed, in ns (0 if it is not there). */
-static int64_t
-folder_mtime_ns(const char *dir, const char *fpr)
+static void
+dd_look_soon(struct dd_watch *w)
 {
-	char p[SNEAK_PATH_MAX + 64];
-	struct stat sb;
+	struct timeval tv = {0, SNEAK_WATCH_SOON_MS * 1000};
 
-	snprintf(p, sizeof(p), "%s/ferry/%s", dir, fpr);
-	if (stat(p, &sb) != 0)
-		return 0;
-	return (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+	if (w->busy)
+		w->again = 1;
+	else if (!evtimer_pending(w->soon, NULL))
+		(void)evtimer_add(w->soon, &tv);
 }
-
-struct dd_seen {
-	char dir[1024];
-	uint64_t dev, ino;
-	int64_t mtime_ns;
-	int64_t last_ms;
-	uint64_t kicks; /* link_kicks() when it last ran */
-};
 
 static void
 dd_done(struct job *jb)
 {
 	struct dd_job *d = (struct dd_job *)jb;
+	struct dd_watch *w = d->ag->dd;
 
 	if (!jb->cancelled && (d->imp.msgs + d->imp.bundles + d->imp.rejected +
 				       d->exp.msgs + d->exp.bundles >
@@ -301,30 +322,68 @@ dd_done(struct job *jb)
 			 d->imp.rc != 0	  ? ferry_strerror(d->imp.rc)
 			 : d->exp.rc != 0 ? ferry_strerror(d->exp.rc)
 					  : "");
-	if (d->ag->dd_seen != NULL && d->ag->dd_pending > 0) {
-		/* What our own run changed is not news. */
-		struct dd_seen *s =
-		    &((struct dd_seen *)d->ag->dd_seen)[d->ag->dd_pending - 1];
-		s->mtime_ns = folder_mtime_ns(d->exp.dir, d->ag->fpr);
+	if (w != NULL && w->pending > 0) {
+		struct dd_seen *s = &w->seen[w->pending - 1];
+		/* What our own run took out of our folder is not news; what
+		 * somebody put there while it ran is.  After a failure, only
+		 * a change is (no retry every 2 s of a run that fails). */
+		if (d->imp.rc == 0 || d->imp.rc == FERRY_ENOTFOUND)
+			s->sig = d->imp.seen_sig - d->imp.gone_sig;
+		else
+			s->sig = sneak_folder_sig(d->exp.dir, d->ag->fpr);
+		w->busy = 0;
+		w->pending = 0;
+		if (w->again) {
+			w->again = 0;
+			dd_look_soon(w);
+		}
 	}
-	d->ag->dd_busy = 0;
-	d->ag->dd_pending = 0;
 	free(d->imp.peers);
 	free(d->exp.peers);
 	free(d);
+}
+
+/* (Re)arm the inotify watches of one dir; failures leave the rescan. */
+static void
+dd_inotify_add(struct dd_watch *w, const char *dir, const char *fpr)
+{
+	char p[1200];
+	const uint32_t mask = IN_CREATE | IN_MOVED_TO | IN_DELETE |
+			      IN_MOVED_FROM | IN_ONLYDIR | IN_DONT_FOLLOW;
+
+	if (w->in_fd < 0)
+		return;
+	(void)inotify_add_watch(w->in_fd, dir, mask);
+	snprintf(p, sizeof(p), "%s/ferry", dir);
+	(void)inotify_add_watch(w->in_fd, p, mask);
+	snprintf(p, sizeof(p), "%s/ferry/%s", dir, fpr);
+	(void)inotify_add_watch(w->in_fd, p, mask);
+}
+
+static void
+dd_inotify_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent *ag = arg;
+	char buf[4096] __attribute__((aligned(8)));
+
+	(void)what;
+	/* Which one does not matter: the look compares everything. */
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	dd_look_soon(ag->dd);
 }
 
 static void
 dd_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct agent *ag = arg;
-	struct dd_seen *seen = ag->dd_seen;
+	struct dd_watch *w = ag->dd;
 	struct timespec now;
 	int64_t now_ms;
 
 	(void)fd;
 	(void)what;
-	if (ag->dd_busy || ag->stopping || seen == NULL)
+	if (w == NULL || w->busy || ag->stopping)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
@@ -332,12 +391,13 @@ dd_tick(evutil_socket_t fd, short what, void *arg)
 		const struct policy_peer *p = &ag->pol.peers[i];
 		char path[1100];
 		struct stat top, fer;
-		struct dd_seen *s = &seen[i];
+		struct dd_seen *s = &w->seen[i];
 		struct dd_job *d;
 		int changed;
 
 		if (p->dir[0] == '\0')
 			continue;
+		dd_inotify_add(w, p->dir, ag->fpr);
 		snprintf(path, sizeof(path), "%s/ferry", p->dir);
 		if (stat(p->dir, &top) != 0 || stat(path, &fer) != 0 ||
 		    !S_ISDIR(fer.st_mode)) {
@@ -347,7 +407,7 @@ dd_tick(evutil_socket_t fd, short what, void *arg)
 		changed = strcmp(s->dir, p->dir) != 0 ||
 			  s->dev != (uint64_t)top.st_dev ||
 			  s->ino != (uint64_t)fer.st_ino ||
-			  s->mtime_ns != folder_mtime_ns(p->dir, ag->fpr);
+			  s->sig != sneak_folder_sig(p->dir, ag->fpr);
 		if (link_kicks(ag->link, p->name) != s->kicks)
 			changed = 1; /* new messages for the peer */
 		if (!changed && now_ms - s->last_ms < SNEAK_WATCH_FULL_MS)
@@ -360,6 +420,7 @@ dd_tick(evutil_socket_t fd, short what, void *arg)
 		d->job.done = dd_done;
 		snprintf(d->imp.dir, sizeof(d->imp.dir), "%s", p->dir);
 		snprintf(d->exp.dir, sizeof(d->exp.dir), "%s", p->dir);
+		d->imp.patient = 1;
 		d->exp.export = 1;
 		snprintf(d->exp.only[0], sizeof(d->exp.only[0]), "%s", p->name);
 		d->exp.nonly = 1;
@@ -375,8 +436,8 @@ dd_tick(evutil_socket_t fd, short what, void *arg)
 		s->ino = (uint64_t)fer.st_ino;
 		s->last_ms = now_ms;
 		s->kicks = link_kicks(ag->link, p->name);
-		ag->dd_busy = 1;
-		ag->dd_pending = (int)i + 1;
+		w->busy = 1;
+		w->pending = (int)i + 1;
 		jobs_submit(ag->jobs, &d->job);
 		return; /* one at a time */
 	}
@@ -387,22 +448,55 @@ sneak_watch_start(struct agent *ag)
 {
 	struct timeval tv = {SNEAK_WATCH_MS / 1000,
 			     (SNEAK_WATCH_MS % 1000) * 1000};
+	struct dd_watch *w;
+	int any = 0;
 
-	ag->dd_seen = calloc(SNEAK_PEERS_MAX, sizeof(struct dd_seen));
-	if (ag->dd_seen == NULL)
+	for (size_t i = 0; i < ag->pol.npeers; i++)
+		any |= ag->pol.peers[i].dir[0] != '\0';
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
 		return FERRY_ENOMEM;
-	ag->ev_dd = event_new(ag->base, -1, EV_PERSIST, dd_tick, ag);
-	if (ag->ev_dd == NULL || event_add(ag->ev_dd, &tv) != 0)
+	ag->dd = w;
+	w->in_fd = -1;
+	w->timer = event_new(ag->base, -1, EV_PERSIST, dd_tick, ag);
+	w->soon = evtimer_new(ag->base, dd_tick, ag);
+	if (w->timer == NULL || w->soon == NULL ||
+	    event_add(w->timer, &tv) != 0)
 		return FERRY_ENOMEM;
+	/* Only for a config with a dir (a SIGHUP that adds the first one
+	 * leaves the rescan alone, which is enough). */
+	if (any) {
+		w->in_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (w->in_fd < 0)
+			log_warn("file-drop: no inotify (%s): folders are "
+				 "looked at every %d s",
+				 strerror(errno), SNEAK_WATCH_MS / 1000);
+		else {
+			w->ev_in =
+			    event_new(ag->base, w->in_fd, EV_READ | EV_PERSIST,
+				      dd_inotify_read, ag);
+			if (w->ev_in == NULL || event_add(w->ev_in, NULL) != 0)
+				return FERRY_ENOMEM;
+		}
+	}
 	return 0;
 }
 
 void
 sneak_watch_stop(struct agent *ag)
 {
-	if (ag->ev_dd != NULL)
-		event_free(ag->ev_dd);
-	ag->ev_dd = NULL;
-	free(ag->dd_seen);
-	ag->dd_seen = NULL;
+	struct dd_watch *w = ag->dd;
+
+	if (w == NULL)
+		return;
+	if (w->timer != NULL)
+		event_free(w->timer);
+	if (w->soon != NULL)
+		event_free(w->soon);
+	if (w->ev_in != NULL)
+		event_free(w->ev_in);
+	if (w->in_fd >= 0)
+		close(w->in_fd);
+	free(w);
+	ag->dd = NULL;
 }

@@ -966,6 +966,46 @@ cand_cmp(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+static int
+is_bundle_name(const char *name)
+{
+	size_t l = strlen(name);
+
+	return l > 7 && strcasecmp(name + l - 7, ".bundle") == 0;
+}
+
+uint64_t
+sneak_name_sig(const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a, then a final mix */
+
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 0x100000001b3ull;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return h;
+}
+
+uint64_t
+sneak_folder_sig(const char *dir, const char *fpr)
+{
+	char p[SNEAK_PATH_MAX + 64];
+	uint64_t sig = 0;
+	DIR *d;
+	struct dirent *e;
+
+	snprintf(p, sizeof(p), "%s/ferry/%s", dir, fpr);
+	d = opendir(p);
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+		if (is_bundle_name(e->d_name))
+			sig += sneak_name_sig(e->d_name);
+	closedir(d);
+	return sig;
+}
+
 /* Move a refused bundle aside with a .txt saying why (never deleted). */
 static void
 reject(struct sneak_job *j, const char *folder, const char *name,
@@ -1003,6 +1043,8 @@ reject(struct sneak_job *j, const char *folder, const char *name,
 		(void)unlink(txt);
 		return;
 	}
+	if (is_bundle_name(name))
+		j->gone_sig += sneak_name_sig(name);
 	(void)fsync_dir(rdir);
 	(void)fsync_dir(folder);
 }
@@ -2006,13 +2048,27 @@ import_one(struct sneak_job *j, const char *folder, const struct cand *c)
 			log_warn("import: cannot remove %s from the medium: "
 				 "%s (a second import refuses it as a replay)",
 				 src, strerror(errno));
-		else
+		else {
+			j->gone_sig += sneak_name_sig(c->name);
 			(void)fsync_dir(folder);
+		}
 	}
 	rc = apply(j, local);
 	if (rc == 0)
 		(void)unlink(local);
 	return rc;
+}
+
+/* A file modified within the last SNEAK_SETTLE_MS (either way: clocks
+ * of media differ) may still be being copied onto the medium. */
+static int
+being_copied(const struct stat *sb)
+{
+	int64_t m =
+	    (int64_t)sb->st_mtim.tv_sec * 1000 + sb->st_mtim.tv_nsec / 1000000;
+	int64_t d = now_ms() - m;
+
+	return d < SNEAK_SETTLE_MS && d > -SNEAK_SETTLE_MS;
 }
 
 /* List the bundles for other nodes (relaying is a later issue). */
@@ -2041,12 +2097,9 @@ list_others(struct sneak_job *j, const char *mine)
 		sd = opendir(p);
 		if (sd == NULL)
 			continue;
-		while ((se = readdir(sd)) != NULL) {
-			size_t l = strlen(se->d_name);
-			if (l > 7 &&
-			    strcasecmp(se->d_name + l - 7, ".bundle") == 0)
+		while ((se = readdir(sd)) != NULL)
+			if (is_bundle_name(se->d_name))
 				n++;
-		}
 		closedir(sd);
 		for (size_t i = 0; i < j->npeers; i++)
 			if (strcasecmp(j->peers[i].fpr, e->d_name) == 0)
@@ -2079,16 +2132,15 @@ run_import(struct sneak_job *j, const char *myfpr)
 		say(j, "no bundles for this node on %s", j->dir);
 	} else {
 		while ((e = readdir(d)) != NULL && ncand < SNEAK_FILES_MAX) {
-			size_t l = strlen(e->d_name);
 			char p[SNEAK_PATH_MAX + 400];
 			uint8_t raw[BUNDLE_HDR_LEN];
 			struct bundle_hdr h;
 			struct stat sb;
 			const char *w = "truncated header";
-			int fd;
-			if (l < 8 || l >= sizeof(cands->name) ||
-			    strcasecmp(e->d_name + l - 7, ".bundle") != 0)
+			int fd, hdr_ok;
+			if (!is_bundle_name(e->d_name))
 				continue;
+			j->seen_sig += sneak_name_sig(e->d_name);
 			snprintf(p, sizeof(p), "%s/%s", folder, e->d_name);
 			fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 			if (fd < 0) {
@@ -2097,15 +2149,32 @@ run_import(struct sneak_job *j, const char *myfpr)
 					       "a symbolic link, not a bundle");
 				continue;
 			}
-			if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
-			    pread(fd, raw, sizeof(raw), 0) !=
-				(ssize_t)sizeof(raw) ||
-			    bundle_hdr_decode(raw, &h, &w) != 0) {
+			if (fstat(fd, &sb) != 0) {
 				close(fd);
+				continue; /* left for the next run */
+			}
+			if (!S_ISREG(sb.st_mode)) {
+				close(fd);
+				reject(j, folder, e->d_name,
+				       "not a regular file");
+				continue;
+			}
+			hdr_ok = pread(fd, raw, sizeof(raw), 0) ==
+				     (ssize_t)sizeof(raw) &&
+				 bundle_hdr_decode(raw, &h, &w) == 0;
+			close(fd);
+			if (j->patient && being_copied(&sb) &&
+			    (hdr_ok ? (uint64_t)sb.st_size < h.size
+				    : sb.st_size < BUNDLE_HDR_LEN)) {
+				/* Somebody is still copying it there: left
+				 * for a later look, not counted as seen. */
+				j->seen_sig -= sneak_name_sig(e->d_name);
+				continue;
+			}
+			if (!hdr_ok) {
 				reject(j, folder, e->d_name, w);
 				continue;
 			}
-			close(fd);
 			if (ncand == cap) {
 				size_t nc = cap == 0 ? 64 : cap * 2;
 				struct cand *t =
@@ -2174,6 +2243,7 @@ sneak_run(struct sneak_job *j)
 	j->slen = 0;
 	j->summary[0] = '\0';
 	j->msgs = j->bytes = j->bundles = j->rejected = 0;
+	j->seen_sig = j->gone_sig = 0;
 	if (j->skew_ms == 0)
 		j->skew_ms = SNEAK_SKEW_MS;
 	if (stat(j->dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {

@@ -27,6 +27,7 @@
 #define SNEAK_SEGMENT	(1ull << 30)	/* default bytes per file */
 #define SNEAK_SKEW_MS	(3600ll * 1000) /* default clock-skew allowance */
 #define SNEAK_SMALL	(256u * 1024u)	/* payloads put in one batch */
+#define SNEAK_SETTLE_MS (30 * 1000)	/* see sneak_job.patient */
 
 struct sneak_peer {
 	char name[FERRY_NODE_MAX + 1];
@@ -52,6 +53,11 @@ struct sneak_job {
 	int min_priority;   /* 0..7 */
 	int again;	    /* export messages already on a medium too */
 	int keep;	    /* import: leave the bundles on the medium */
+	int patient;	    /* import: a bundle shorter than its size (or
+			       than a header) and modified less than
+			       SNEAK_SETTLE_MS ago is still being copied
+			       there: leave it for a later run (the
+			       watcher); 0: refuse it (ferry import) */
 	uint64_t segment;   /* bytes per bundle file; 0: default */
 	int64_t skew_ms;    /* 0: default */
 	struct store *st;
@@ -68,7 +74,20 @@ struct sneak_job {
 	uint64_t bundles, rejected;  /* files written or read; refused */
 	char summary[SNEAK_SUMMARY]; /* lines for the operator */
 	size_t slen;
+	/* import: sneak_name_sig() sums of the bundles this run listed in
+	 * our folder, and of those it took out of it (imported or moved to
+	 * rejected/); what is left there is seen_sig - gone_sig plus what
+	 * somebody else put there meanwhile */
+	uint64_t seen_sig, gone_sig;
 };
+
+/* A 64-bit hash of one file name; a folder's signature is the sum over
+ * the *.bundle names in it (order-free, and a name can be subtracted). */
+uint64_t sneak_name_sig(const char *name);
+
+/* The signature of DIR/ferry/FPR now (0 if it is not there or empty).
+ * Names, not the folder's mtime: FAT keeps that in 2-second steps. */
+uint64_t sneak_folder_sig(const char *dir, const char *fpr);
 
 /* Run j (export or import); fills j's out fields.  Returns j->rc. */
 int sneak_run(struct sneak_job *j);

@@ -715,7 +715,7 @@ h_final(struct bundle_reader *r, uint8_t out[64])
 								: FERRY_EINVAL;
 }
 
-static int
+static int __attribute__((format(printf, 3, 4)))
 r_fail(struct bundle_reader *r, int rc, const char *fmt, ...)
 {
 	va_list ap;

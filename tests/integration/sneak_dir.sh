@@ -23,6 +23,12 @@ use_node alpha
 id1=$(echo one | "$FERRY" send beta/in) || it_fail send
 use_node beta
 id2=$(echo two | "$FERRY" send alpha/in) || it_fail send
+# An urgent one goes onto another medium now, by hand (the last step).
+use_node alpha
+id4=$(echo four | "$FERRY" send beta/in --priority 7) || it_fail send
+mkdir "$T/stage" || it_harness mkdir
+"$FERRY" export "$T/stage" --peer beta --min-priority 7 >/dev/null ||
+	it_fail "export to stage"
 sleep 3
 [ -e "$M/ferry" ] && it_fail "wrote to $M with no medium there"
 it_ok "nothing is written while no medium is mounted"
@@ -59,4 +65,26 @@ expect_eq "beta/in: one" "$("$FERRY" recv in)" one
 expect_eq "beta/in: three" "$("$FERRY" recv in)" three
 "$FERRY" recv in >/dev/null 2>&1 && it_fail "a duplicate at beta"
 it_ok "no duplicates"
+
+# A bundle copied onto the watched folder by hand, slowly (made at the
+# start: see above): while it is shorter than its header says it is
+# left alone, not refused as truncated; once whole it is imported, by
+# the watcher, once, although newer bundles from alpha came before it.
+src=$(ls "$T"/stage/ferry/*/*.bundle) || it_fail "no bundle on stage"
+[ "$(echo "$src" | wc -l)" = 1 ] || it_fail "one bundle expected: $src"
+dst="$M/ferry/$(basename "$(dirname "$src")")/$(basename "$src")"
+# One descriptor, as cp does (fusefat refuses to extend a reopened file).
+{ head -c 200 "$src" && sleep 5 && tail -c +201 "$src"; } >"$dst" &
+copier=$!
+sleep 4.5 # two rescans and an inotify look at the short file
+[ -e "$dst" ] || it_fail "the half-copied bundle was taken away"
+ls "$M/ferry/rejected" 2>/dev/null | grep -q . &&
+	it_fail "a half-copied bundle was refused: $(cat "$M"/ferry/rejected/*.txt)"
+wait $copier || it_fail "copy onto the $kind medium"
+use_node beta
+wait_count beta in 1 20 || it_fail "the bundle copied by hand was not imported"
+expect_eq "beta/in: four, copied by hand slowly" "$("$FERRY" recv in)" four
+"$FERRY" recv in >/dev/null 2>&1 && it_fail "a duplicate of four at beta"
+[ -e "$dst" ] && it_fail "the imported bundle is still on the medium"
+it_ok "a bundle still being copied is waited for, then imported once"
 it_pass
