@@ -579,8 +579,8 @@ struct bundle_reader {
 	crypto_generichash_state hash;
 	uint64_t pos;	   /* bytes consumed from the input */
 	uint64_t body_end; /* offset where the trailer starts */
-	uint8_t *in;	   /* BUNDLE_INBUF: read-ahead */
-	size_t in_len, in_off;
+	uint8_t *in;	   /* in_cap bytes of read-ahead */
+	size_t in_cap, in_len, in_off;
 	int in_eof;
 	uint8_t *ct; /* one sealed chunk */
 	uint8_t *pt; /* its plaintext */
@@ -597,8 +597,8 @@ struct bundle_reader {
 	 * started once a bundle passes R_HASH_CAP bytes: the bytes to hash
 	 * gather in hbuf, which is handed over whole; the hash state belongs
 	 * to the helper while a buffer is in flight. */
-	uint8_t *hbuf, *hspare;
-	size_t hlen;
+	uint8_t *hbuf, *hspare; /* hcap bytes each */
+	size_t hcap, hlen;
 	pthread_t thr;
 	int started;
 	pthread_mutex_t mu;
@@ -655,7 +655,7 @@ h_flush(struct bundle_reader *r)
 	if (r->hlen == 0)
 		return 0;
 	if (!r->started) {
-		r->hspare = malloc(R_HASH_CAP);
+		r->hspare = malloc(r->hcap);
 		if (r->hspare == NULL)
 			return FERRY_ENOMEM;
 		if (pthread_mutex_init(&r->mu, NULL) != 0)
@@ -684,13 +684,13 @@ h_flush(struct bundle_reader *r)
 	return 0;
 }
 
-/* Add n bytes (n <= R_HASH_CAP) to the signed hash, in file order. */
+/* Add n bytes (n <= hcap) to the signed hash, in file order. */
 static int
 h_add(struct bundle_reader *r, const uint8_t *p, size_t n)
 {
 	int rc;
 
-	if (r->hlen + n > R_HASH_CAP && (rc = h_flush(r)) != 0)
+	if (r->hlen + n > r->hcap && (rc = h_flush(r)) != 0)
 		return rc;
 	memcpy(r->hbuf + r->hlen, p, n);
 	r->hlen += n;
@@ -743,12 +743,12 @@ r_read(struct bundle_reader *r, void *buf, size_t len, const char *what)
 					      "byte %llu, inside the %s",
 					      (unsigned long long)r->pos, what);
 			r->in_off = r->in_len = 0;
-			rc = r->rd(r->arg, r->in, BUNDLE_INBUF, &r->in_len);
+			rc = r->rd(r->arg, r->in, r->in_cap, &r->in_len);
 			if (rc != 0)
 				return r_fail(r, rc,
 					      "cannot read the bundle: %s",
 					      ferry_strerror(rc));
-			if (r->in_len > BUNDLE_INBUF)
+			if (r->in_len > r->in_cap)
 				return r_fail(r, FERRY_EINVAL,
 					      "read callback overran");
 			if (r->in_len == 0)
@@ -788,7 +788,13 @@ bundle_reader_open(bundle_read_fn rd, void *arg, uint64_t file_size,
 	r->rd = rd;
 	r->arg = arg;
 	r->me = me;
-	r->in = malloc(BUNDLE_INBUF);
+	/* A small bundle (most are: one message, some receipts) gets
+	 * buffers of its size, not megabytes. */
+	r->in_cap = BUNDLE_INBUF;
+	if (file_size < BUNDLE_INBUF)
+		r->in_cap = file_size < BUNDLE_HDR_LEN ? BUNDLE_HDR_LEN
+						       : (size_t)file_size;
+	r->in = malloc(r->in_cap);
 	r->frame = malloc(BUNDLE_FRAME_MAX);
 	if (r->in == NULL || r->frame == NULL) {
 		bundle_reader_free(r);
@@ -845,7 +851,15 @@ bundle_reader_unwrap(struct bundle_reader *r, const uint8_t sender_sign_pk[32],
 	r->sec = sodium_malloc(sizeof(*r->sec));
 	r->ct = malloc(r->hdr.chunk + BUNDLE_SS_ABYTES);
 	r->pt = malloc(r->hdr.chunk);
-	r->hbuf = malloc(R_HASH_CAP);
+	/* Room for the largest single h_add (a sealed chunk), at most
+	 * R_HASH_CAP; a header that lies about the size only makes the
+	 * hand-offs smaller until the signature refuses it. */
+	r->hcap = R_HASH_CAP;
+	if (r->hdr.size < R_HASH_CAP)
+		r->hcap = r->hdr.size;
+	if (r->hcap < (size_t)r->hdr.chunk + BUNDLE_SS_ABYTES)
+		r->hcap = (size_t)r->hdr.chunk + BUNDLE_SS_ABYTES;
+	r->hbuf = malloc(r->hcap);
 	if (r->sec == NULL || r->ct == NULL || r->pt == NULL || r->hbuf == NULL)
 		return r_fail(r, FERRY_ENOMEM, "out of memory");
 	if ((rc = r_read(r, wrap, sizeof(wrap), "key wrap")) != 0 ||
