@@ -6,13 +6,16 @@
  *
  *   bundle_peer write SEED_SENDER SEED_RCPT SEQ FILE [CHUNK] < frames
  *   bundle_peer read SEED_RCPT SEED_SENDER FILE > frames
+ *   bundle_peer verdicts SEED_RCPT SEED_SENDER FILE...
  *
  * Seeds are 64 hex digits.  write seals the raw frame bytes on stdin (fed
  * to the writer in pieces of varying sizes) into FILE, created or
  * truncated; CHUNK is the chunk size (default: ferry's).  read opens FILE
  * as the recipient, unwraps it with the sender's keys and writes every
  * frame (header and body) to stdout.  Exit 0, or 1 with one line on stderr
- * (bundle_reader_why for a refused bundle), 2 on bad usage.
+ * (bundle_reader_why for a refused bundle), 2 on bad usage.  verdicts
+ * reads each FILE the same way, in one process, and prints one line per
+ * file: "ok", or "refused (...): why".
  */
 #include "config.h"
 
@@ -187,25 +190,23 @@ read_fd(void *arg, void *buf, size_t cap, size_t *n)
 	}
 }
 
+/* Read one bundle; its frames go to out unless out is NULL.  0, or 1
+ * with the reason in why; -1 if out cannot be written. */
 static int
-do_read(char **argv)
+read_one(const struct identity *me, const struct identity *sender,
+	 const char *path, FILE *out, char *why, size_t whylen)
 {
-	struct identity *me = NULL, *sender = NULL;
 	struct bundle_reader *r = NULL;
 	struct hop_frame f;
 	struct stat st;
-	int fd = -1, rc, ret = 1;
+	int fd, rc;
 
-	if (seed_identity(argv[0], &me) != 0 ||
-	    seed_identity(argv[1], &sender) != 0) {
-		ret = usage();
-		goto out;
-	}
-	fd = open(argv[2], O_RDONLY);
+	fd = open(path, O_RDONLY);
 	if (fd < 0 || fstat(fd, &st) != 0) {
-		fprintf(stderr, "bundle_peer: %s: %s\n", argv[2],
-			strerror(errno));
-		goto out;
+		snprintf(why, whylen, "%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 1;
 	}
 	rc = bundle_reader_open(read_fd, &fd, (uint64_t)st.st_size, me, &r);
 	if (rc == 0)
@@ -215,27 +216,52 @@ do_read(char **argv)
 		uint8_t hdr[HOP_FRAME_HDR] = {f.type, (uint8_t)(f.len >> 16),
 					      (uint8_t)(f.len >> 8),
 					      (uint8_t)f.len};
-		if (fwrite(hdr, 1, sizeof(hdr), stdout) != sizeof(hdr) ||
-		    fwrite(f.body, 1, f.len, stdout) != f.len) {
-			fprintf(stderr, "bundle_peer: cannot write stdout\n");
-			goto out;
+		if (out != NULL &&
+		    (fwrite(hdr, 1, sizeof(hdr), out) != sizeof(hdr) ||
+		     fwrite(f.body, 1, f.len, out) != f.len)) {
+			bundle_reader_free(r);
+			close(fd);
+			return -1;
 		}
 		rc = 0;
 	}
-	if (rc != 0) {
-		fprintf(stderr, "bundle_peer: refused (%s): %s\n",
-			ferry_strerror(rc), bundle_reader_why(r));
-		goto out;
-	}
-	if (fflush(stdout) != 0) {
-		fprintf(stderr, "bundle_peer: cannot write stdout\n");
-		goto out;
-	}
-	ret = 0;
-out:
+	if (rc != 0)
+		snprintf(why, whylen, "refused (%s): %s", ferry_strerror(rc),
+			 r != NULL ? bundle_reader_why(r) : "out of memory");
 	bundle_reader_free(r);
-	if (fd >= 0)
-		close(fd);
+	close(fd);
+	return rc != 0;
+}
+
+static int
+do_read(char **argv, int argc)
+{
+	struct identity *me = NULL, *sender = NULL;
+	char why[512];
+	int ret = 1, rc;
+
+	if (seed_identity(argv[0], &me) != 0 ||
+	    seed_identity(argv[1], &sender) != 0) {
+		ret = usage();
+		goto out;
+	}
+	if (argc == 3) {
+		rc = read_one(me, sender, argv[2], stdout, why, sizeof(why));
+		if (rc > 0)
+			fprintf(stderr, "bundle_peer: %s\n", why);
+		if (rc < 0 || fflush(stdout) != 0)
+			fprintf(stderr, "bundle_peer: cannot write stdout\n");
+		else
+			ret = rc;
+		goto out;
+	}
+	/* verdicts: one line per file, in one process (many files). */
+	for (int i = 2; i < argc; i++) {
+		rc = read_one(me, sender, argv[i], NULL, why, sizeof(why));
+		printf("%s\n", rc == 0 ? "ok" : why);
+	}
+	ret = fflush(stdout) == 0 ? 0 : 1;
+out:
 	identity_free(me);
 	identity_free(sender);
 	return ret;
@@ -247,6 +273,8 @@ main(int argc, char **argv)
 	if (argc >= 6 && argc <= 7 && strcmp(argv[1], "write") == 0)
 		return do_write(argv + 2, argc - 2);
 	if (argc == 5 && strcmp(argv[1], "read") == 0)
-		return do_read(argv + 2);
+		return do_read(argv + 2, 3);
+	if (argc >= 5 && strcmp(argv[1], "verdicts") == 0)
+		return do_read(argv + 2, argc - 2);
 	return usage();
 }
