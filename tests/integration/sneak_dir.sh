@@ -74,12 +74,18 @@ src=$(ls "$T"/stage/ferry/*/*.bundle) || it_fail "no bundle on stage"
 [ "$(echo "$src" | wc -l)" = 1 ] || it_fail "one bundle expected: $src"
 dst="$M/ferry/$(basename "$(dirname "$src")")/$(basename "$src")"
 # One descriptor, as cp does (fusefat refuses to extend a reopened file).
-{ head -c 200 "$src" && sleep 5 && tail -c +201 "$src"; } >"$dst" &
+{
+	head -c 200 "$src" || exit 1
+	while [ ! -e "$T/go" ]; do sleep 0.1; done
+	tail -c +201 "$src"
+} >"$dst" &
 copier=$!
+it_at_exit "touch '$T/go'" # never left waiting
 sleep 4.5 # two rescans and an inotify look at the short file
 [ -e "$dst" ] || it_fail "the half-copied bundle was taken away"
 ls "$M/ferry/rejected" 2>/dev/null | grep -q . &&
 	it_fail "a half-copied bundle was refused: $(cat "$M"/ferry/rejected/*.txt)"
+touch "$T/go"
 wait $copier || it_fail "copy onto the $kind medium"
 use_node beta
 wait_count beta in 1 20 || it_fail "the bundle copied by hand was not imported"
