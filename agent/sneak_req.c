@@ -353,7 +353,10 @@ dd_inotify_add(struct dd_watch *w, const char *dir, const char *fpr)
 
 	if (w->in_fd < 0)
 		return;
-	(void)inotify_add_watch(w->in_fd, dir, mask);
+	/* The configured path may be a symbolic link (operator's choice);
+	 * what the medium holds is watched without following any. */
+	(void)inotify_add_watch(w->in_fd, dir,
+				mask & ~(uint32_t)IN_DONT_FOLLOW);
 	snprintf(p, sizeof(p), "%s/ferry", dir);
 	(void)inotify_add_watch(w->in_fd, p, mask);
 	snprintf(p, sizeof(p), "%s/ferry/%s", dir, fpr);
