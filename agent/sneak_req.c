@@ -241,9 +241,10 @@ request_sneak(struct client *c, const struct ferry_fields *fl, int export)
  * SNEAK_WATCH_MS sees what inotify cannot: a file system mounted on PATH
  * (a mount is no event on the mount point), changes made by another
  * machine on a network file system, a full inotify table.  Either way
- * the agent compares what is there with what it saw last (the device of
+ * the agent looks, on a pool thread (a failing stick must not stall the
+ * loop), and compares what is there with what it saw last (the device of
  * PATH and the inode of PATH/ferry, the names of the bundles in our
- * folder, messages queued for the peer since) and only on a difference,
+ * folder, messages queued for the peer since), and only on a difference,
  * or every SNEAK_WATCH_FULL_MS while a medium is there, runs an import
  * and then an export for that peer, one run at a time, and logs one
  * line when anything moved.  Names, not the folder's mtime: FAT keeps
@@ -276,6 +277,7 @@ struct dd_job {
 	struct job job;
 	struct agent *ag;
 	struct sneak_job imp, exp;
+	uint64_t sig_after; /* the folder after a run that did not list it */
 };
 
 static void
@@ -286,6 +288,8 @@ dd_run(struct job *jb)
 	(void)sneak_run(&d->imp);
 	if (d->imp.rc == 0 || d->imp.rc == FERRY_ENOTFOUND)
 		(void)sneak_run(&d->exp);
+	if (!d->imp.listed)
+		d->sig_after = sneak_folder_sig(d->imp.dir, d->ag->fpr);
 }
 
 static void
@@ -325,12 +329,14 @@ dd_done(struct job *jb)
 	if (w != NULL && w->pending > 0) {
 		struct dd_seen *s = &w->seen[w->pending - 1];
 		/* What our own run took out of our folder is not news; what
-		 * somebody put there while it ran is.  After a failure, only
-		 * a change is (no retry every 2 s of a run that fails). */
-		if (d->imp.rc == 0 || d->imp.rc == FERRY_ENOTFOUND)
+		 * somebody put there while it ran is (and so is a bundle
+		 * still being copied, which was not counted).  A run that
+		 * failed before it listed the folder waits for a change
+		 * (not a retry every 2 s). */
+		if (d->imp.listed)
 			s->sig = d->imp.seen_sig - d->imp.gone_sig;
 		else
-			s->sig = sneak_folder_sig(d->exp.dir, d->ag->fpr);
+			s->sig = d->sig_after;
 		w->busy = 0;
 		w->pending = 0;
 		if (w->again) {
@@ -343,24 +349,24 @@ dd_done(struct job *jb)
 	free(d);
 }
 
-/* (Re)arm the inotify watches of one dir; failures leave the rescan. */
+/* (Re)arm the inotify watches of one dir; failures leave the rescan.
+ * (A pool thread: inotify_add_watch is a plain system call.) */
 static void
-dd_inotify_add(struct dd_watch *w, const char *dir, const char *fpr)
+dd_inotify_add(int in_fd, const char *dir, const char *fpr)
 {
-	char p[1200];
+	char p[SNEAK_PATH_MAX + 128];
 	const uint32_t mask = IN_CREATE | IN_MOVED_TO | IN_DELETE |
 			      IN_MOVED_FROM | IN_ONLYDIR | IN_DONT_FOLLOW;
 
-	if (w->in_fd < 0)
+	if (in_fd < 0)
 		return;
 	/* The configured path may be a symbolic link (operator's choice);
 	 * what the medium holds is watched without following any. */
-	(void)inotify_add_watch(w->in_fd, dir,
-				mask & ~(uint32_t)IN_DONT_FOLLOW);
+	(void)inotify_add_watch(in_fd, dir, mask & ~(uint32_t)IN_DONT_FOLLOW);
 	snprintf(p, sizeof(p), "%s/ferry", dir);
-	(void)inotify_add_watch(w->in_fd, p, mask);
+	(void)inotify_add_watch(in_fd, p, mask);
 	snprintf(p, sizeof(p), "%s/ferry/%s", dir, fpr);
-	(void)inotify_add_watch(w->in_fd, p, mask);
+	(void)inotify_add_watch(in_fd, p, mask);
 }
 
 static void
@@ -376,48 +382,84 @@ dd_inotify_read(evutil_socket_t fd, short what, void *arg)
 	dd_look_soon(ag->dd);
 }
 
+/*
+ * A look reads the media (stat, the folder's names, inotify watches) on a
+ * pool thread, never on the loop: a slow or failing stick, or a hung
+ * network file system, must not stall the local clients.
+ */
+struct dd_spot {
+	size_t peer; /* index in ag->pol.peers when the look began */
+	char dir[sizeof(((struct policy_peer *)0)->dir)];
+	int there; /* PATH/ferry is a folder */
+	uint64_t dev, ino, sig;
+};
+
+struct dd_look {
+	struct job job;
+	struct agent *ag;
+	int in_fd;
+	size_t n;
+	struct dd_spot spot[SNEAK_PEERS_MAX];
+};
+
 static void
-dd_tick(evutil_socket_t fd, short what, void *arg)
+dd_look_run(struct job *jb)
 {
-	struct agent *ag = arg;
+	struct dd_look *l = (struct dd_look *)jb;
+
+	for (size_t k = 0; k < l->n; k++) {
+		struct dd_spot *sp = &l->spot[k];
+		char path[sizeof(sp->dir) + 8];
+		struct stat top, fer;
+
+		dd_inotify_add(l->in_fd, sp->dir, l->ag->fpr);
+		snprintf(path, sizeof(path), "%s/ferry", sp->dir);
+		if (stat(sp->dir, &top) != 0 || stat(path, &fer) != 0 ||
+		    !S_ISDIR(fer.st_mode))
+			continue;
+		sp->there = 1;
+		sp->dev = (uint64_t)top.st_dev;
+		sp->ino = (uint64_t)fer.st_ino;
+		sp->sig = sneak_folder_sig(sp->dir, l->ag->fpr);
+	}
+}
+
+/* On the loop: start a run for the first peer whose medium changed (or
+ * is due its full rescan).  Returns 1 if one was started. */
+static int
+dd_decide(struct agent *ag, const struct dd_look *l)
+{
 	struct dd_watch *w = ag->dd;
 	struct timespec now;
 	int64_t now_ms;
 
-	(void)fd;
-	(void)what;
-	if (w == NULL || w->busy || ag->stopping)
-		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-	for (size_t i = 0; i < ag->pol.npeers && i < SNEAK_PEERS_MAX; i++) {
-		const struct policy_peer *p = &ag->pol.peers[i];
-		char path[1100];
-		struct stat top, fer;
-		struct dd_seen *s = &w->seen[i];
+	for (size_t k = 0; k < l->n; k++) {
+		const struct dd_spot *sp = &l->spot[k];
+		const struct policy_peer *p;
+		struct dd_seen *s;
 		struct dd_job *d;
 		int changed;
 
-		if (p->dir[0] == '\0')
-			continue;
-		dd_inotify_add(w, p->dir, ag->fpr);
-		snprintf(path, sizeof(path), "%s/ferry", p->dir);
-		if (stat(p->dir, &top) != 0 || stat(path, &fer) != 0 ||
-		    !S_ISDIR(fer.st_mode)) {
+		if (sp->peer >= ag->pol.npeers ||
+		    strcmp(ag->pol.peers[sp->peer].dir, sp->dir) != 0)
+			continue; /* reloaded meanwhile */
+		p = &ag->pol.peers[sp->peer];
+		s = &w->seen[sp->peer];
+		if (!sp->there) {
 			s->dev = 0; /* nothing mounted: forget */
 			continue;
 		}
-		changed = strcmp(s->dir, p->dir) != 0 ||
-			  s->dev != (uint64_t)top.st_dev ||
-			  s->ino != (uint64_t)fer.st_ino ||
-			  s->sig != sneak_folder_sig(p->dir, ag->fpr);
+		changed = strcmp(s->dir, sp->dir) != 0 || s->dev != sp->dev ||
+			  s->ino != sp->ino || s->sig != sp->sig;
 		if (link_kicks(ag->link, p->name) != s->kicks)
 			changed = 1; /* new messages for the peer */
 		if (!changed && now_ms - s->last_ms < SNEAK_WATCH_FULL_MS)
 			continue;
 		d = calloc(1, sizeof(*d));
 		if (d == NULL)
-			return;
+			return 0;
 		d->ag = ag;
 		d->job.run = dd_run;
 		d->job.done = dd_done;
@@ -432,18 +474,85 @@ dd_tick(evutil_socket_t fd, short what, void *arg)
 			free(d->imp.peers);
 			free(d->exp.peers);
 			free(d);
-			return;
+			return 0;
 		}
-		snprintf(s->dir, sizeof(s->dir), "%s", p->dir);
-		s->dev = (uint64_t)top.st_dev;
-		s->ino = (uint64_t)fer.st_ino;
+		snprintf(s->dir, sizeof(s->dir), "%s", sp->dir);
+		s->dev = sp->dev;
+		s->ino = sp->ino;
 		s->last_ms = now_ms;
 		s->kicks = link_kicks(ag->link, p->name);
 		w->busy = 1;
-		w->pending = (int)i + 1;
+		w->pending = (int)sp->peer + 1;
 		jobs_submit(ag->jobs, &d->job);
-		return; /* one at a time */
+		return 1; /* one at a time */
 	}
+	return 0;
+}
+
+static void
+dd_look_done(struct job *jb)
+{
+	struct dd_look *l = (struct dd_look *)jb;
+	struct agent *ag = l->ag;
+	struct dd_watch *w = ag->dd;
+
+	if (w != NULL) {
+		w->busy = 0;
+		if (!jb->cancelled && !ag->stopping && !dd_decide(ag, l) &&
+		    w->again) {
+			/* An event came while we looked: look again. */
+			w->again = 0;
+			dd_look_soon(w);
+		}
+	}
+	free(l);
+}
+
+static void
+dd_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent *ag = arg;
+	struct dd_watch *w = ag->dd;
+	struct dd_look *l;
+
+	(void)fd;
+	(void)what;
+	if (w == NULL || w->busy || ag->stopping)
+		return;
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return;
+	l->ag = ag;
+	l->in_fd = w->in_fd;
+	l->job.run = dd_look_run;
+	l->job.done = dd_look_done;
+	for (size_t i = 0; i < ag->pol.npeers && i < SNEAK_PEERS_MAX; i++) {
+		const struct policy_peer *p = &ag->pol.peers[i];
+		if (p->dir[0] == '\0')
+			continue;
+		l->spot[l->n].peer = i;
+		snprintf(l->spot[l->n].dir, sizeof(l->spot[l->n].dir), "%s",
+			 p->dir);
+		l->n++;
+	}
+	if (l->n == 0) {
+		free(l);
+		return;
+	}
+	w->busy = 1;
+	jobs_submit(ag->jobs, &l->job);
+}
+
+/* The look after an inotify event: if a run is going, after it. */
+static void
+dd_soon(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent *ag = arg;
+
+	if (ag->dd != NULL && ag->dd->busy)
+		ag->dd->again = 1;
+	else
+		dd_tick(fd, what, arg);
 }
 
 int
@@ -462,7 +571,7 @@ sneak_watch_start(struct agent *ag)
 	ag->dd = w;
 	w->in_fd = -1;
 	w->timer = event_new(ag->base, -1, EV_PERSIST, dd_tick, ag);
-	w->soon = evtimer_new(ag->base, dd_tick, ag);
+	w->soon = evtimer_new(ag->base, dd_soon, ag);
 	if (w->timer == NULL || w->soon == NULL ||
 	    event_add(w->timer, &tv) != 0)
 		return FERRY_ENOMEM;

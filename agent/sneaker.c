@@ -953,6 +953,7 @@ struct cand {
 	const struct sneak_peer *sender;
 	uint64_t seq;
 	uint64_t size;
+	int young; /* patient, and written to a moment ago */
 };
 
 static int
@@ -1966,6 +1967,27 @@ precheck(struct sneak_job *j, const struct bundle_hdr *h, uint64_t size,
 	return 0;
 }
 
+/* A file modified within the last SNEAK_SETTLE_MS (either way: clocks
+ * of media differ) may still be being copied onto the medium. */
+static int
+being_copied(const struct stat *sb)
+{
+	int64_t m =
+	    (int64_t)sb->st_mtim.tv_sec * 1000 + sb->st_mtim.tv_nsec / 1000000;
+	int64_t d = now_ms() - m;
+
+	return d < SNEAK_SETTLE_MS && d > -SNEAK_SETTLE_MS;
+}
+
+/* Patient: leave a bundle that may still be being copied for a later
+ * look (not counted as seen, so the next look tries again). */
+static void
+still_copying(struct sneak_job *j, const char *name)
+{
+	j->seen_sig -= sneak_name_sig(name);
+	say(j, "%s is still being copied there: looked at again shortly", name);
+}
+
 /* Verify-and-copy one bundle of the medium, record it, remove it from the
  * medium, apply the copy. */
 static int
@@ -2018,7 +2040,10 @@ import_one(struct sneak_job *j, const char *folder, const struct cand *c)
 	if (rc == FERRY_ECORRUPT || rc == FERRY_EPROTO || rc == FERRY_ESTATE ||
 	    rc == FERRY_EINVAL) {
 		(void)unlink(part);
-		reject(j, folder, c->name, why);
+		if (c->young) /* a copier that set the size first */
+			still_copying(j, c->name);
+		else
+			reject(j, folder, c->name, why);
 		return 0;
 	}
 	if (rc != 0) {
@@ -2057,18 +2082,6 @@ import_one(struct sneak_job *j, const char *folder, const struct cand *c)
 	if (rc == 0)
 		(void)unlink(local);
 	return rc;
-}
-
-/* A file modified within the last SNEAK_SETTLE_MS (either way: clocks
- * of media differ) may still be being copied onto the medium. */
-static int
-being_copied(const struct stat *sb)
-{
-	int64_t m =
-	    (int64_t)sb->st_mtim.tv_sec * 1000 + sb->st_mtim.tv_nsec / 1000000;
-	int64_t d = now_ms() - m;
-
-	return d < SNEAK_SETTLE_MS && d > -SNEAK_SETTLE_MS;
 }
 
 /* List the bundles for other nodes (relaying is a later issue). */
@@ -2130,6 +2143,7 @@ run_import(struct sneak_job *j, const char *myfpr)
 	d = opendir(folder);
 	if (d == NULL) {
 		say(j, "no bundles for this node on %s", j->dir);
+		j->listed = 1;
 	} else {
 		while ((e = readdir(d)) != NULL && ncand < SNEAK_FILES_MAX) {
 			char p[SNEAK_PATH_MAX + 400];
@@ -2137,7 +2151,7 @@ run_import(struct sneak_job *j, const char *myfpr)
 			struct bundle_hdr h;
 			struct stat sb;
 			const char *w = "truncated header";
-			int fd, hdr_ok;
+			int fd, hdr_ok, young;
 			if (!is_bundle_name(e->d_name))
 				continue;
 			j->seen_sig += sneak_name_sig(e->d_name);
@@ -2151,7 +2165,7 @@ run_import(struct sneak_job *j, const char *myfpr)
 			}
 			if (fstat(fd, &sb) != 0) {
 				close(fd);
-				continue; /* left for the next run */
+				continue; /* left for a later run */
 			}
 			if (!S_ISREG(sb.st_mode)) {
 				close(fd);
@@ -2163,12 +2177,10 @@ run_import(struct sneak_job *j, const char *myfpr)
 				     (ssize_t)sizeof(raw) &&
 				 bundle_hdr_decode(raw, &h, &w) == 0;
 			close(fd);
-			if (j->patient && being_copied(&sb) &&
-			    (hdr_ok ? (uint64_t)sb.st_size < h.size
-				    : sb.st_size < BUNDLE_HDR_LEN)) {
-				/* Somebody is still copying it there: left
-				 * for a later look, not counted as seen. */
-				j->seen_sig -= sneak_name_sig(e->d_name);
+			young = j->patient && being_copied(&sb);
+			if (young && (hdr_ok ? (uint64_t)sb.st_size < h.size
+					     : sb.st_size < BUNDLE_HDR_LEN)) {
+				still_copying(j, e->d_name);
 				continue;
 			}
 			if (!hdr_ok) {
@@ -2191,6 +2203,7 @@ run_import(struct sneak_job *j, const char *myfpr)
 			cands[ncand].sender = peer_by_id(j, h.sender);
 			cands[ncand].seq = h.seq;
 			cands[ncand].size = (uint64_t)sb.st_size;
+			cands[ncand].young = young;
 			if (cands[ncand].sender == NULL) {
 				reject(j, folder, e->d_name,
 				       "from an unknown sender (not a "
@@ -2201,6 +2214,7 @@ run_import(struct sneak_job *j, const char *myfpr)
 			ncand++;
 		}
 		closedir(d);
+		j->listed = rc == 0;
 	}
 	if (rc == 0 && ncand > 0) {
 		qsort(cands, ncand, sizeof(*cands), cand_cmp);
@@ -2244,6 +2258,7 @@ sneak_run(struct sneak_job *j)
 	j->summary[0] = '\0';
 	j->msgs = j->bytes = j->bundles = j->rejected = 0;
 	j->seen_sig = j->gone_sig = 0;
+	j->listed = 0;
 	if (j->skew_ms == 0)
 		j->skew_ms = SNEAK_SKEW_MS;
 	if (stat(j->dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {

@@ -79,6 +79,7 @@ struct sneak_job {
 	 * rejected/); what is left there is seen_sig - gone_sig plus what
 	 * somebody else put there meanwhile */
 	uint64_t seen_sig, gone_sig;
+	int listed; /* import: the folder was listed (the sums mean it) */
 };
 
 /* A 64-bit hash of one file name; a folder's signature is the sum over

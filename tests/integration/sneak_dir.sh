@@ -80,8 +80,15 @@ dst="$M/ferry/$(basename "$(dirname "$src")")/$(basename "$src")"
 	tail -c +201 "$src"
 } >"$dst" &
 copier=$!
-it_at_exit "touch '$T/go'" # never left waiting
-sleep 4.5 # two rescans and an inotify look at the short file
+it_at_exit "touch '$T/go'; wait $copier" # never left waiting
+# Two looks at the short file (each says so in beta's log).
+i=0
+while [ "$(grep -c "$(basename "$dst") is still being copied" \
+	"$(node_log beta)")" -lt 2 ]; do
+	[ $i -lt 200 ] || it_fail "beta did not look at the half-copied bundle"
+	sleep 0.1
+	i=$((i + 1))
+done
 [ -e "$dst" ] || it_fail "the half-copied bundle was taken away"
 ls "$M/ferry/rejected" 2>/dev/null | grep -q . &&
 	it_fail "a half-copied bundle was refused: $(cat "$M"/ferry/rejected/*.txt)"
@@ -93,4 +100,27 @@ expect_eq "beta/in: four, copied by hand slowly" "$("$FERRY" recv in)" four
 "$FERRY" recv in >/dev/null 2>&1 && it_fail "a duplicate of four at beta"
 [ -e "$dst" ] && it_fail "the imported bundle is still on the medium"
 it_ok "a bundle still being copied is waited for, then imported once"
+
+# A medium that hangs (its FUSE daemon stopped: every stat of it blocks)
+# stalls the watcher's look, on a pool thread, never the agent: local
+# clients are still served.
+if [ $kind = fat ]; then
+	mpid=$(medium_daemon_pid "$M") || it_harness "no daemon for $M"
+	[ -n "$mpid" ] || it_harness "no daemon for $M"
+	it_at_exit "kill -CONT $mpid 2>/dev/null"
+	kill -STOP "$mpid" || it_harness "kill -STOP $mpid"
+	use_node alpha
+	sleep 3 # a look has begun, and hangs
+	id5=$(echo five | timeout 10 "$FERRY" send beta/in) ||
+		it_fail "alpha stopped taking messages while its medium hangs"
+	timeout 10 "$FERRY" status "$id5" >/dev/null ||
+		it_fail "alpha stopped answering while its medium hangs"
+	timeout 10 "$FERRY" queues >/dev/null ||
+		it_fail "alpha stopped answering while its medium hangs"
+	kill -CONT "$mpid"
+	use_node beta
+	wait_count beta in 1 30 ||
+		it_fail "nothing moved after the medium came back"
+	it_ok "a hanging medium does not stall the agent"
+fi
 it_pass

@@ -234,7 +234,7 @@ read_one(const struct identity *me, const struct identity *sender,
 }
 
 static int
-do_read(char **argv, int argc)
+do_read(char **argv, int argc, int verdicts)
 {
 	struct identity *me = NULL, *sender = NULL;
 	char why[512];
@@ -245,7 +245,7 @@ do_read(char **argv, int argc)
 		ret = usage();
 		goto out;
 	}
-	if (argc == 3) {
+	if (!verdicts) {
 		rc = read_one(me, sender, argv[2], stdout, why, sizeof(why));
 		if (rc > 0)
 			fprintf(stderr, "bundle_peer: %s\n", why);
@@ -273,8 +273,8 @@ main(int argc, char **argv)
 	if (argc >= 6 && argc <= 7 && strcmp(argv[1], "write") == 0)
 		return do_write(argv + 2, argc - 2);
 	if (argc == 5 && strcmp(argv[1], "read") == 0)
-		return do_read(argv + 2, 3);
+		return do_read(argv + 2, 3, 0);
 	if (argc >= 5 && strcmp(argv[1], "verdicts") == 0)
-		return do_read(argv + 2, argc - 2);
+		return do_read(argv + 2, argc - 2, 1);
 	return usage();
 }
