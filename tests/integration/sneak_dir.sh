@@ -123,4 +123,7 @@ if [ $kind = fat ]; then
 		it_fail "nothing moved after the medium came back"
 	it_ok "a hanging medium does not stall the agent"
 fi
+stop_node alpha
+stop_node beta
+it_ok "both agents stop cleanly (status 0) with their watchers"
 it_pass
