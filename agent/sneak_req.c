@@ -514,11 +514,16 @@ dd_tick(evutil_socket_t fd, short what, void *arg)
 	struct agent *ag = arg;
 	struct dd_watch *w = ag->dd;
 	struct dd_look *l;
+	size_t n = 0;
 
 	(void)fd;
 	(void)what;
 	if (w == NULL || w->busy || ag->stopping)
 		return;
+	for (size_t i = 0; i < ag->pol.npeers && i < SNEAK_PEERS_MAX; i++)
+		n += ag->pol.peers[i].dir[0] != '\0';
+	if (n == 0)
+		return; /* no file-drop peer */
 	l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return;
@@ -534,10 +539,6 @@ dd_tick(evutil_socket_t fd, short what, void *arg)
 		snprintf(l->spot[l->n].dir, sizeof(l->spot[l->n].dir), "%s",
 			 p->dir);
 		l->n++;
-	}
-	if (l->n == 0) {
-		free(l);
-		return;
 	}
 	w->busy = 1;
 	jobs_submit(ag->jobs, &l->job);
