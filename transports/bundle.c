@@ -149,10 +149,12 @@ bundle_size_for(uint64_t plain, uint32_t chunk)
 /* ------------------------------------------------------------- writer */
 
 /*
- * The writer runs on two threads: the caller's seals chunks into one
- * output buffer while a helper thread hashes (BLAKE2b-512, the slower
- * half) and writes the previous one.  The hash state belongs to the helper
- * while a buffer is in flight; the caller touches it only after w_drain.
+ * The writer runs on two threads once its output passes one buffer: the
+ * caller's seals chunks into one output buffer while a helper thread
+ * hashes (BLAKE2b-512, the slower half) and writes the previous one.  A
+ * bundle that fits in one buffer is hashed and written by the caller.  The hash
+ * state belongs to the helper while a buffer is in flight; the caller touches
+ * it only after w_drain.
  */
 struct bundle_writer {
 	int fd;
@@ -260,6 +262,8 @@ w_drain(struct bundle_writer *w)
 {
 	int rc;
 
+	if (!w->started)
+		return 0;
 	pthread_mutex_lock(&w->mu);
 	while (w->job != NULL)
 		pthread_cond_wait(&w->cv, &w->mu);
@@ -268,6 +272,30 @@ w_drain(struct bundle_writer *w)
 	if (rc != 0)
 		w->dead = 1;
 	return rc;
+}
+
+/* The helper and the second buffer, at the first flush: a bundle that
+ * fits in one buffer (most: a message or some receipts) never needs
+ * them. */
+static int
+w_start(struct bundle_writer *w)
+{
+	w->spare = malloc(BUNDLE_OUTCAP);
+	if (w->spare == NULL)
+		return FERRY_ENOMEM;
+	if (pthread_mutex_init(&w->mu, NULL) != 0)
+		return FERRY_ENOMEM;
+	if (pthread_cond_init(&w->cv, NULL) != 0) {
+		pthread_mutex_destroy(&w->mu);
+		return FERRY_ENOMEM;
+	}
+	if (pthread_create(&w->thr, NULL, w_helper, w) != 0) {
+		pthread_mutex_destroy(&w->mu);
+		pthread_cond_destroy(&w->cv);
+		return FERRY_ENOMEM;
+	}
+	w->started = 1;
+	return 0;
 }
 
 /* Hand the output buffer to the helper and go on with the other one. */
@@ -279,6 +307,10 @@ w_flush(struct bundle_writer *w)
 
 	if (w->outlen == 0)
 		return 0;
+	if (!w->started && (rc = w_start(w)) != 0) {
+		w->dead = 1;
+		return rc;
+	}
 	if ((rc = w_drain(w)) != 0)
 		return rc;
 	pthread_mutex_lock(&w->mu);
@@ -347,7 +379,8 @@ w_free(struct bundle_writer *w)
 	}
 	sodium_free(w->sec);
 	if (w->chunk != NULL) {
-		sodium_memzero(w->chunk, w->hdr.chunk);
+		/* Each sealed chunk was wiped; this is what is left. */
+		sodium_memzero(w->chunk, w->fill);
 		free(w->chunk);
 	}
 	free(w->out);
@@ -386,9 +419,7 @@ bundle_writer_open(int fd, const struct identity *me, const uint8_t rcpt_id[32],
 	w->sec = sodium_malloc(sizeof(*w->sec));
 	w->chunk = malloc(chunk);
 	w->out = malloc(BUNDLE_OUTCAP);
-	w->spare = malloc(BUNDLE_OUTCAP);
-	if (w->sec == NULL || w->chunk == NULL || w->out == NULL ||
-	    w->spare == NULL) {
+	if (w->sec == NULL || w->chunk == NULL || w->out == NULL) {
 		rc = FERRY_ENOMEM;
 		goto fail;
 	}
@@ -424,22 +455,6 @@ bundle_writer_open(int fd, const struct identity *me, const uint8_t rcpt_id[32],
 	}
 	sodium_memzero(w->sec->file_key, sizeof(w->sec->file_key));
 	sodium_memzero(w->sec->body_key, sizeof(w->sec->body_key));
-	if (pthread_mutex_init(&w->mu, NULL) != 0) {
-		rc = FERRY_ENOMEM;
-		goto fail;
-	}
-	if (pthread_cond_init(&w->cv, NULL) != 0) {
-		pthread_mutex_destroy(&w->mu);
-		rc = FERRY_ENOMEM;
-		goto fail;
-	}
-	if (pthread_create(&w->thr, NULL, w_helper, w) != 0) {
-		pthread_mutex_destroy(&w->mu);
-		pthread_cond_destroy(&w->cv);
-		rc = FERRY_ENOMEM;
-		goto fail;
-	}
-	w->started = 1;
 	/* The header is rewritten with its size at the end. */
 	w->skip = BUNDLE_HDR_LEN;
 	if ((rc = w_emit(w, prologue, sizeof(prologue))) != 0 ||
@@ -592,6 +607,9 @@ struct bundle_reader {
 	int dead;
 	uint8_t *frame; /* BUNDLE_FRAME_MAX: the frame being gathered */
 	size_t flen;
+	/* The most bytes pt and frame ever held: wiped at the end (not the
+	 * whole buffers, which a small bundle never touches). */
+	size_t pt_hi, frame_hi;
 	char why[200];
 	/* Hashing (BLAKE2b-512, the slower half) runs on a helper thread,
 	 * started once a bundle passes R_HASH_CAP bytes: the bytes to hash
@@ -932,6 +950,8 @@ r_chunk(struct bundle_reader *r)
 			      (unsigned long long)r->pos);
 	}
 	r->pt_len = (size_t)plen;
+	if (r->pt_len > r->pt_hi)
+		r->pt_hi = r->pt_len;
 	r->pt_off = 0;
 	return 0;
 }
@@ -1017,6 +1037,8 @@ bundle_reader_frame(struct bundle_reader *r, struct hop_frame *f)
 			n = need - r->flen;
 		memcpy(r->frame + r->flen, r->pt + r->pt_off, n);
 		r->flen += n;
+		if (r->flen > r->frame_hi)
+			r->frame_hi = r->flen;
 		r->pt_off += n;
 	}
 	rc = hop_record_next(r->frame, r->flen, &off, f);
@@ -1056,13 +1078,13 @@ bundle_reader_free(struct bundle_reader *r)
 	free(r->hspare);
 	sodium_free(r->sec);
 	if (r->pt != NULL) {
-		sodium_memzero(r->pt, r->hdr.chunk);
+		sodium_memzero(r->pt, r->pt_hi); /* what ever held clear */
 		free(r->pt);
 	}
 	free(r->ct);
 	free(r->in);
 	if (r->frame != NULL) {
-		sodium_memzero(r->frame, BUNDLE_FRAME_MAX);
+		sodium_memzero(r->frame, r->frame_hi);
 		free(r->frame);
 	}
 	sodium_memzero(&r->hash, sizeof(r->hash));
