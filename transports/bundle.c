@@ -164,7 +164,9 @@ struct bundle_writer {
 	crypto_generichash_state hash; /* BLAKE2b-512 of wrap..chunks */
 	uint8_t *chunk;		       /* hdr.chunk plaintext bytes */
 	size_t fill;		       /* of chunk */
-	uint8_t *out;		       /* being filled: BUNDLE_OUTCAP bytes */
+	uint8_t *out;		       /* being filled: outcap bytes */
+	size_t outcap;		       /* small at first, BUNDLE_OUTCAP once
+					  a bundle outgrows it */
 	uint8_t *spare;		       /* the other one */
 	size_t outlen;
 	size_t skip;	/* bytes at out's start not hashed (the header) */
@@ -328,13 +330,35 @@ w_flush(struct bundle_writer *w)
 	return 0;
 }
 
+/* Room for need more bytes in out: grown to BUNDLE_OUTCAP once (before
+ * any flush, so both buffers are that size once the helper runs), then
+ * made by a flush. */
+static int
+w_room(struct bundle_writer *w, size_t need)
+{
+	if (w->outlen + need <= w->outcap)
+		return 0;
+	if (w->outcap < BUNDLE_OUTCAP) {
+		uint8_t *t = realloc(w->out, BUNDLE_OUTCAP);
+		if (t == NULL) {
+			w->dead = 1;
+			return FERRY_ENOMEM;
+		}
+		w->out = t;
+		w->outcap = BUNDLE_OUTCAP;
+		if (w->outlen + need <= w->outcap)
+			return 0;
+	}
+	return w_flush(w);
+}
+
 /* Append to the file (buffered; hashed by the helper, but the header). */
 static int
 w_emit(struct bundle_writer *w, const void *p, size_t len)
 {
 	int rc;
 
-	if (w->outlen + len > BUNDLE_OUTCAP && (rc = w_flush(w)) != 0)
+	if ((rc = w_room(w, len)) != 0)
 		return rc;
 	memcpy(w->out + w->outlen, p, len);
 	w->outlen += len;
@@ -349,8 +373,7 @@ w_seal(struct bundle_writer *w, uint8_t tag)
 	unsigned long long clen = 0;
 	int rc;
 
-	if (w->outlen + w->fill + BUNDLE_SS_ABYTES > BUNDLE_OUTCAP &&
-	    (rc = w_flush(w)) != 0)
+	if ((rc = w_room(w, w->fill + BUNDLE_SS_ABYTES)) != 0)
 		return rc;
 	if (crypto_secretstream_xchacha20poly1305_push(
 		&w->sec->ss, w->out + w->outlen, &clen, w->chunk, w->fill, NULL,
@@ -418,7 +441,12 @@ bundle_writer_open(int fd, const struct identity *me, const uint8_t rcpt_id[32],
 	w->me = me;
 	w->sec = sodium_malloc(sizeof(*w->sec));
 	w->chunk = malloc(chunk);
-	w->out = malloc(BUNDLE_OUTCAP);
+	/* Room for the header, one sealed chunk and the signature; most
+	 * bundles (a message, some receipts) never need more. */
+	w->outcap = 2 * (size_t)chunk + 4096;
+	if (w->outcap > BUNDLE_OUTCAP)
+		w->outcap = BUNDLE_OUTCAP;
+	w->out = malloc(w->outcap);
 	if (w->sec == NULL || w->chunk == NULL || w->out == NULL) {
 		rc = FERRY_ENOMEM;
 		goto fail;
@@ -549,6 +577,14 @@ bundle_writer_finish(struct bundle_writer *w, struct bundle_hdr *hdr)
 				sizeof(signed_part), sig)) != 0)
 		goto out;
 	if (small) {
+		/* Grows out if need be; never flushes (out is below
+		 * BUNDLE_OUTBUF here, and BUNDLE_OUTCAP leaves room). */
+		if ((rc = w_room(w, sizeof(sig))) != 0)
+			goto out;
+		if (w->flushed) {
+			rc = FERRY_ESTATE;
+			goto out;
+		}
 		memcpy(w->out, signed_part, BUNDLE_HDR_LEN);
 		memcpy(w->out + w->outlen, sig, sizeof(sig));
 		w->outlen += sizeof(sig);
