@@ -2,14 +2,18 @@
  * bundle.h - sealed offline bundles (docs/formats.md): hop frames sealed
  * for one next hop with a Noise K key wrap, a secretstream body and an
  * Ed25519 trailer.  Written and read as streams in bounded memory (one
- * chunk and one frame).
+ * chunk, one frame, and two hand-off buffers of at most 2 MiB; a small
+ * bundle gets buffers of its own size).
  *
  * This file does not: choose what goes into a bundle, name or move files,
  * keep sequence numbers, or look peers up; that is agent/sneaker.c.  It
  * treats every byte it reads as hostile: each length is checked before it
- * is used, and nothing is allocated from a length in the input.
+ * is used, and what is allocated from a length in the input (the chunk
+ * size, the declared size) is clamped to fixed bounds first.
  *
- * Threads: one object belongs to one thread at a time.
+ * Threads: one object belongs to one thread at a time.  A writer or
+ * reader that passes one buffer's worth hashes on a helper thread of its
+ * own (started then, joined at the end).
  */
 #ifndef FERRY_BUNDLE_H
 #define FERRY_BUNDLE_H
