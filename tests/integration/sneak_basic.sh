@@ -111,7 +111,15 @@ echo damaged | "$FERRY" send beta/in >/dev/null || it_fail send
 "$FERRY" export "$S" --peer beta >/dev/null || it_fail "export 3"
 f=$(ls "$S/ferry/$FB/"*.bundle | head -1)
 sz=$(stat -c %s "$f")
-printf 'X' | dd of="$f" bs=1 seek=$((sz / 2)) conv=notrunc 2>/dev/null
+# Invert the byte in the middle (writing a fixed byte would leave it as
+# it was once in 256 runs).
+off=$((sz / 2))
+b=$(od -An -tu1 -j $off -N1 "$f" | tr -d ' ')
+[ -n "$b" ] || it_harness "od $f"
+printf "\\$(printf '%03o' $((b ^ 255)))" |
+	dd of="$f" bs=1 seek=$off conv=notrunc 2>/dev/null || it_harness dd
+[ "$(od -An -tu1 -j $off -N1 "$f" | tr -d ' ')" = $((b ^ 255)) ] ||
+	it_harness "the byte at $off was not inverted"
 use_node beta
 "$FERRY" import "$S" >"$T/imp3" || it_fail "import 3"
 grep -q 'refused' "$T/imp3" || it_fail "damage not refused: $(cat "$T/imp3")"
