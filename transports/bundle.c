@@ -149,12 +149,47 @@ bundle_size_for(uint64_t plain, uint32_t chunk)
 /* ------------------------------------------------------------- writer */
 
 /*
+ * Reader and writer each start a helper thread (with its mutex and
+ * condition) once a bundle passes one buffer, and stop it at the end.
+ */
+static int
+helper_start(pthread_t *thr, pthread_mutex_t *mu, pthread_cond_t *cv,
+	     void *(*fn)(void *), void *arg)
+{
+	if (pthread_mutex_init(mu, NULL) != 0)
+		return FERRY_ENOMEM;
+	if (pthread_cond_init(cv, NULL) != 0) {
+		pthread_mutex_destroy(mu);
+		return FERRY_ENOMEM;
+	}
+	if (pthread_create(thr, NULL, fn, arg) != 0) {
+		pthread_mutex_destroy(mu);
+		pthread_cond_destroy(cv);
+		return FERRY_ENOMEM;
+	}
+	return 0;
+}
+
+/* Set *quit under mu, wake the helper, join it, destroy mu and cv. */
+static void
+helper_stop(pthread_t thr, pthread_mutex_t *mu, pthread_cond_t *cv, int *quit)
+{
+	pthread_mutex_lock(mu);
+	*quit = 1;
+	pthread_cond_broadcast(cv);
+	pthread_mutex_unlock(mu);
+	pthread_join(thr, NULL);
+	pthread_mutex_destroy(mu);
+	pthread_cond_destroy(cv);
+}
+
+/*
  * The writer runs on two threads once its output passes one buffer: the
  * caller's seals chunks into one output buffer while a helper thread
  * hashes (BLAKE2b-512, the slower half) and writes the previous one.  A
- * bundle that fits in one buffer is hashed and written by the caller.  The hash
- * state belongs to the helper while a buffer is in flight; the caller touches
- * it only after w_drain.
+ * bundle that fits in one buffer is hashed and written by the caller.
+ * The hash state belongs to the helper while a buffer is in flight; the
+ * caller touches it only after w_drain.
  */
 struct bundle_writer {
 	int fd;
@@ -282,22 +317,14 @@ w_drain(struct bundle_writer *w)
 static int
 w_start(struct bundle_writer *w)
 {
+	int rc;
+
 	w->spare = malloc(BUNDLE_OUTCAP);
 	if (w->spare == NULL)
 		return FERRY_ENOMEM;
-	if (pthread_mutex_init(&w->mu, NULL) != 0)
-		return FERRY_ENOMEM;
-	if (pthread_cond_init(&w->cv, NULL) != 0) {
-		pthread_mutex_destroy(&w->mu);
-		return FERRY_ENOMEM;
-	}
-	if (pthread_create(&w->thr, NULL, w_helper, w) != 0) {
-		pthread_mutex_destroy(&w->mu);
-		pthread_cond_destroy(&w->cv);
-		return FERRY_ENOMEM;
-	}
-	w->started = 1;
-	return 0;
+	rc = helper_start(&w->thr, &w->mu, &w->cv, w_helper, w);
+	w->started = rc == 0;
+	return rc;
 }
 
 /* Hand the output buffer to the helper and go on with the other one. */
@@ -391,15 +418,8 @@ w_free(struct bundle_writer *w)
 {
 	if (w == NULL)
 		return;
-	if (w->started) {
-		pthread_mutex_lock(&w->mu);
-		w->quit = 1;
-		pthread_cond_broadcast(&w->cv);
-		pthread_mutex_unlock(&w->mu);
-		pthread_join(w->thr, NULL);
-		pthread_mutex_destroy(&w->mu);
-		pthread_cond_destroy(&w->cv);
-	}
+	if (w->started)
+		helper_stop(w->thr, &w->mu, &w->cv, &w->quit);
 	sodium_free(w->sec);
 	if (w->chunk != NULL) {
 		/* Each sealed chunk was wiped; this is what is left. */
@@ -709,20 +729,13 @@ h_flush(struct bundle_reader *r)
 	if (r->hlen == 0)
 		return 0;
 	if (!r->started) {
+		int rc;
 		r->hspare = malloc(r->hcap);
 		if (r->hspare == NULL)
 			return FERRY_ENOMEM;
-		if (pthread_mutex_init(&r->mu, NULL) != 0)
-			return FERRY_ENOMEM;
-		if (pthread_cond_init(&r->cv, NULL) != 0) {
-			pthread_mutex_destroy(&r->mu);
-			return FERRY_ENOMEM;
-		}
-		if (pthread_create(&r->thr, NULL, r_helper, r) != 0) {
-			pthread_mutex_destroy(&r->mu);
-			pthread_cond_destroy(&r->cv);
-			return FERRY_ENOMEM;
-		}
+		if ((rc = helper_start(&r->thr, &r->mu, &r->cv, r_helper, r)) !=
+		    0)
+			return rc;
 		r->started = 1;
 	}
 	h_drain(r);
@@ -1101,15 +1114,8 @@ bundle_reader_free(struct bundle_reader *r)
 {
 	if (r == NULL)
 		return;
-	if (r->started) {
-		pthread_mutex_lock(&r->mu);
-		r->quit = 1;
-		pthread_cond_broadcast(&r->cv);
-		pthread_mutex_unlock(&r->mu);
-		pthread_join(r->thr, NULL);
-		pthread_mutex_destroy(&r->mu);
-		pthread_cond_destroy(&r->cv);
-	}
+	if (r->started)
+		helper_stop(r->thr, &r->mu, &r->cv, &r->quit);
 	free(r->hbuf);
 	free(r->hspare);
 	sodium_free(r->sec);
