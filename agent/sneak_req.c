@@ -267,9 +267,9 @@ struct dd_watch {
 	struct event *soon;  /* one look soon after an inotify event */
 	struct event *ev_in; /* reads in_fd */
 	int in_fd;	     /* inotify, or -1 */
-	int busy;	     /* a run is going */
+	int busy;	     /* a look or a run is going */
 	int pending;	     /* 1 + the index of its peer */
-	int again;	     /* an event came while it ran */
+	int again;	     /* an event came while busy */
 	struct dd_seen seen[SNEAK_PEERS_MAX];
 };
 
@@ -508,22 +508,28 @@ dd_look_done(struct job *jb)
 	free(l);
 }
 
+/* How many peers have a dir (of the first SNEAK_PEERS_MAX). */
+static size_t
+dd_peers(const struct agent *ag)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ag->pol.npeers && i < SNEAK_PEERS_MAX; i++)
+		n += ag->pol.peers[i].dir[0] != '\0';
+	return n;
+}
+
 static void
 dd_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct agent *ag = arg;
 	struct dd_watch *w = ag->dd;
 	struct dd_look *l;
-	size_t n = 0;
 
 	(void)fd;
 	(void)what;
-	if (w == NULL || w->busy || ag->stopping)
+	if (w == NULL || w->busy || ag->stopping || dd_peers(ag) == 0)
 		return;
-	for (size_t i = 0; i < ag->pol.npeers && i < SNEAK_PEERS_MAX; i++)
-		n += ag->pol.peers[i].dir[0] != '\0';
-	if (n == 0)
-		return; /* no file-drop peer */
 	l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return;
@@ -562,10 +568,7 @@ sneak_watch_start(struct agent *ag)
 	struct timeval tv = {SNEAK_WATCH_MS / 1000,
 			     (SNEAK_WATCH_MS % 1000) * 1000};
 	struct dd_watch *w;
-	int any = 0;
 
-	for (size_t i = 0; i < ag->pol.npeers; i++)
-		any |= ag->pol.peers[i].dir[0] != '\0';
 	w = calloc(1, sizeof(*w));
 	if (w == NULL)
 		return FERRY_ENOMEM;
@@ -578,7 +581,7 @@ sneak_watch_start(struct agent *ag)
 		return FERRY_ENOMEM;
 	/* Only for a config with a dir (a SIGHUP that adds the first one
 	 * leaves the rescan alone, which is enough). */
-	if (any) {
+	if (dd_peers(ag) > 0) {
 		w->in_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 		if (w->in_fd < 0)
 			log_warn("file-drop: no inotify (%s): folders are "

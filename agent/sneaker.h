@@ -53,11 +53,12 @@ struct sneak_job {
 	int min_priority;   /* 0..7 */
 	int again;	    /* export messages already on a medium too */
 	int keep;	    /* import: leave the bundles on the medium */
-	int patient;	    /* import: a bundle shorter than its size (or
-			       than a header) and modified less than
-			       SNEAK_SETTLE_MS ago is still being copied
-			       there: leave it for a later run (the
-			       watcher); 0: refuse it (ferry import) */
+	int patient;	    /* import: a bundle modified less than
+			       SNEAK_SETTLE_MS ago that is shorter than
+			       its size (or than a header), or does not
+			       verify, is still being copied there: leave
+			       it for a later run (the watcher); 0: refuse
+			       it (ferry import) */
 	uint64_t segment;   /* bytes per bundle file; 0: default */
 	int64_t skew_ms;    /* 0: default */
 	struct store *st;
