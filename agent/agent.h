@@ -72,6 +72,7 @@ struct agent {
 	uid_t uid;
 	int stopping;
 	int sweep_busy;
+	int deferred_busy;   /* sweep.c: a job applies kept bundles */
 	uint64_t notify_gen; /* bumped by every notify: no lost wake-ups */
 	int exit_code;
 	int sock_fd;

@@ -432,6 +432,13 @@ struct sender {
 	size_t ncand, icand;
 	int exhausted; /* the last scan found nothing more */
 	uint8_t *tmp;  /* HOP_PLAIN_MAX */
+	/* Refused "busy": held (not offered) until their time comes. */
+	struct later {
+		uint8_t id[FERRY_ID_LEN];
+		int64_t at; /* link_mono_ms() */
+		int prio;
+	} later[2 * LINK_RX_MAX];
+	size_t nlater;
 };
 
 struct scan_ctx {
@@ -764,6 +771,27 @@ apply_refuse(struct sender *sd, const struct hop_refuse *r)
 			xfer_drop(sd, x, 0);
 		return;
 	}
+	if (r->reason == HOP_REFUSE_BUSY) {
+		/* Being stored there by another transfer: offer it again in
+		 * a while (held until then, so the scan skips it). */
+		int prio = x != NULL ? x->info.msg.priority : FERRY_PRIO_MAX;
+		log_info("peer %s is storing message %s from another transfer: "
+			 "offered again in %d s",
+			 s->peer->cfg.name, hex, LINK_BUSY_RETRY_MS / 1000);
+		if (x != NULL)
+			xfer_drop(sd, x, 1);
+		pthread_mutex_lock(&s->mu);
+		if (sd->nlater < sizeof(sd->later) / sizeof(sd->later[0])) {
+			struct later *l = &sd->later[sd->nlater++];
+			memcpy(l->id, r->id, FERRY_ID_LEN);
+			l->at = link_mono_ms() + LINK_BUSY_RETRY_MS;
+			l->prio = prio;
+		} else {
+			held_forget(s, r->id); /* no room: at the next scan */
+		}
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
 	if (r->reason == HOP_REFUSE_PARTIAL) {
 		struct store_msg_info info;
 		log_debug("peer %s holds %llu bytes of %s: resuming there",
@@ -811,6 +839,31 @@ apply_refuse(struct sender *sd, const struct hop_refuse *r)
 	pthread_mutex_lock(&s->mu);
 	held_forget(s, r->id);
 	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Messages refused "busy" whose time has come: offered again (the scan
+ * is kicked at their priority). */
+static void
+later_due(struct sender *sd)
+{
+	struct session *s = sd->s;
+	int64_t now = link_mono_ms();
+	size_t i = 0;
+
+	pthread_mutex_lock(&s->mu);
+	while (i < sd->nlater) {
+		struct later *l = &sd->later[i];
+		if (l->at > now) {
+			i++;
+			continue;
+		}
+		held_forget(s, l->id);
+		s->kick = 1;
+		if (l->prio > s->kick_prio)
+			s->kick_prio = l->prio;
+		*l = sd->later[--sd->nlater];
+	}
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -898,6 +951,8 @@ writer_main(void *arg)
 		int kick = 0, kick_prio = -1;
 
 		hop_rbuf_init(&b, plain, s->plain_max);
+		if (sd->nlater > 0)
+			later_due(sd);
 		pthread_mutex_lock(&s->mu);
 		if (s->dead) {
 			pthread_mutex_unlock(&s->mu);
@@ -1356,6 +1411,19 @@ queue_resume(struct session *s, const uint8_t *id, uint64_t off, int must)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* Refuse the MSG in r.  A large payload's sender waits for our RESUME
+ * and sends nothing more of it after a REFUSE, so its slot is free at
+ * once; a small one's CHUNKs and END are on their way: skip them. */
+static void
+rx_refuse(struct session *s, struct rx *r, uint8_t reason)
+{
+	send_refuse(s, r->msg.id, reason, 0);
+	if (r->msg.payload_len > LINK_INLINE_MAX)
+		rx_clear(s, r, 0);
+	else
+		r->skipping = 1;
+}
+
 static int
 on_msg(struct receiver *rv, const struct hop_frame *f)
 {
@@ -1389,14 +1457,12 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 				? link_now_ms() + (int64_t)hm.ttl_ms
 				: 0;
 	if (strcmp(hm.msg.dst_node, s->lk->node) != 0) {
-		r->skipping = 1;
-		send_refuse(s, hm.msg.id, HOP_REFUSE_NO_ROUTE, 0);
+		rx_refuse(s, r, HOP_REFUSE_NO_ROUTE);
 		return 0;
 	}
 	if (s->lk->max_message_bytes != 0 &&
 	    hm.msg.payload_len > s->lk->max_message_bytes) {
-		r->skipping = 1;
-		send_refuse(s, hm.msg.id, HOP_REFUSE_TOO_BIG, 0);
+		rx_refuse(s, r, HOP_REFUSE_TOO_BIG);
 		return 0;
 	}
 	crypto_generichash_init(&r->hs, NULL, 0, HOP_HASH_LEN);
@@ -1415,11 +1481,11 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 		return 0;
 	}
 	if (link_rx_claim(s->lk, hm.msg.id) != 0) {
-		mark_dead(s,
-			  "message %s is still being received by another "
-			  "session",
-			  hex);
-		return FERRY_EBUSY;
+		log_info("peer %s: message %s is still being received by "
+			 "another session: asked to send it again later",
+			 s->peer->cfg.name, hex);
+		rx_refuse(s, r, HOP_REFUSE_BUSY);
+		return 0;
 	}
 	r->claimed = 1;
 	uint64_t have = 0;
@@ -1429,9 +1495,17 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 		rc = store_writer_open(s->lk->st, &r->msg, &r->w);
 	}
 	if (rc == FERRY_EDUPLICATE) {
-		r->skipping = 1;
 		recent_add(s, hm.msg.id);
-		send_refuse(s, hm.msg.id, HOP_REFUSE_HAVE, 0);
+		rx_refuse(s, r, HOP_REFUSE_HAVE);
+		return 0;
+	}
+	if (rc == FERRY_EBUSY) {
+		/* Another transfer (a bundle being imported) owns its
+		 * partial: one writer per message (store.h). */
+		log_info("peer %s: message %s is being stored from another "
+			 "transfer: asked to send it again later",
+			 s->peer->cfg.name, hex);
+		rx_refuse(s, r, HOP_REFUSE_BUSY);
 		return 0;
 	}
 	if (rc != 0)

@@ -40,6 +40,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -61,6 +62,75 @@
 
 static pthread_mutex_t sneak_mu = PTHREAD_MUTEX_INITIALIZER;
 static int sneak_stop; /* sneak_cancel_all(); atomic */
+
+/*
+ * One writer per message (store.h): a message whose partial another
+ * transfer owns (a TCP session receiving it now) is not applied from a
+ * bundle; the bundle's local copy is kept in bundles/in and applied
+ * again later (sneak_apply_deferred, from the agent's timer), when the
+ * other transfer has committed it (then it is "already here", custody
+ * owed) or let go of it (then it resumes from what that one left).
+ * Later bundles of the same run that carry the same message are kept
+ * too, so its segments are applied in order.  Under sneak_mu.
+ */
+#define SNEAK_RETRY_MS 2000
+#define SNEAK_BUSY_MAX 64
+static struct {
+	uint8_t ids[SNEAK_BUSY_MAX][FERRY_ID_LEN];
+	size_t n;
+	int all; /* more than SNEAK_BUSY_MAX: keep every large one */
+} busy;
+static int64_t deferred_at; /* monotonic ms to apply again; 0: none */
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+busy_has(const uint8_t id[FERRY_ID_LEN])
+{
+	if (busy.all)
+		return 1;
+	for (size_t i = 0; i < busy.n; i++)
+		if (memcmp(busy.ids[i], id, FERRY_ID_LEN) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+busy_add(const uint8_t id[FERRY_ID_LEN])
+{
+	if (busy_has(id))
+		return;
+	if (busy.n == SNEAK_BUSY_MAX)
+		busy.all = 1;
+	else
+		memcpy(busy.ids[busy.n++], id, FERRY_ID_LEN);
+}
+
+int
+sneak_deferred_due(struct store *st)
+{
+	int64_t at = __atomic_load_n(&deferred_at, __ATOMIC_ACQUIRE);
+	int due = 0;
+
+	if (at == 0 || at > mono_ms())
+		return 0;
+	/* Only once one of them is free: a copy is not read again and
+	 * again while a long transfer goes on. */
+	if (pthread_mutex_trylock(&sneak_mu) != 0)
+		return 0; /* a run is on: it applies them */
+	due = busy.all || busy.n == 0;
+	for (size_t i = 0; i < busy.n && !due; i++)
+		due = !store_writer_busy(st, busy.ids[i]);
+	pthread_mutex_unlock(&sneak_mu);
+	return due;
+}
 
 void
 sneak_cancel_all(void)
@@ -1070,9 +1140,13 @@ msg_expiry(int64_t created_ms, uint64_t ttl_ms)
  * partial (uncommitted, invisible) copy during the verifying pass, so
  * they are written once; the local copy keeps only their MSG and END.
  * If the bundle then fails to verify, the partials it started are
- * aborted: nothing of it is stored.  A continuation (MSG offset > 0)
- * goes through the local copy as usual, so a partial made from verified
- * bundles never gets bytes from an unverified one.
+ * aborted: nothing of it is stored.  Until then the import keeps owning
+ * them (store_writer_park), so no other transfer (a TCP session) can
+ * resume bytes that are not yet known to be genuine.  A continuation
+ * (MSG offset > 0) goes through the local copy as usual, so a partial
+ * made from verified bundles never gets bytes from an unverified one.
+ * A partial that another transfer owns is left alone (one writer per
+ * message): its bytes go through the local copy, applied later.
  */
 struct direct {
 	struct sneak_job *j;
@@ -1081,12 +1155,13 @@ struct direct {
 	struct store_writer *w;	  /* open partial, or NULL */
 	uint8_t id[FERRY_ID_LEN]; /* of the current direct payload */
 	uint64_t next, len;
-	uint8_t (*started)[FERRY_ID_LEN]; /* partials started here */
-	size_t nstarted, cap;
+	struct store_writer **parked; /* partials started here, owned */
+	size_t nparked, cap;
 	int rc; /* a store error: the import stops, retried later */
 };
 
-/* Discard the store's partial copy of id, if there is one. */
+/* Discard the store's partial copy of id, if there is one and nobody
+ * owns it (a transfer in progress keeps it). */
 static void
 partial_drop(struct store *st, const uint8_t id[FERRY_ID_LEN])
 {
@@ -1097,15 +1172,37 @@ partial_drop(struct store *st, const uint8_t id[FERRY_ID_LEN])
 		store_writer_abort(w);
 }
 
+/* The current direct payload stops (its END, or the bundle's end): keep
+ * owning it until the bundle has verified. */
 static void
-direct_undo(struct direct *d)
+direct_park(struct direct *d)
+{
+	int rc;
+
+	if (d->w == NULL)
+		return;
+	rc = store_writer_park(d->w);
+	if (rc != 0 && d->rc == 0)
+		d->rc = rc;
+	d->parked[d->nparked++] = d->w; /* room made at open */
+	d->w = NULL;
+}
+
+/* The bundle verified (ok) or not: let go of, or drop, what it started. */
+static void
+direct_done(struct direct *d, int ok)
 {
 	if (d->w != NULL)
-		store_writer_abort(d->w);
-	d->w = NULL;
-	for (size_t i = 0; i < d->nstarted; i++)
-		partial_drop(d->j->st, d->started[i]);
-	d->nstarted = 0;
+		direct_park(d);
+	for (size_t i = 0; i < d->nparked; i++) {
+		if (ok)
+			store_writer_release(d->parked[i]);
+		else
+			store_writer_abort(d->parked[i]);
+	}
+	d->nparked = 0;
+	free(d->parked);
+	d->parked = NULL;
 }
 
 /* A frame of the verifying pass: 1 if it went to the store (not to the
@@ -1122,42 +1219,36 @@ direct_frame(struct direct *d, const struct hop_frame *f)
 	if (d->rc != 0)
 		return 0;
 	if (f->type == HOP_MSG) {
-		if (d->w != NULL) { /* no END: stops in this bundle */
-			if ((rc = store_writer_suspend(d->w)) != 0)
-				d->rc = rc;
-			d->w = NULL;
-		}
+		direct_park(d); /* no END: stops in this bundle */
 		d->on = 0;
 		if (hop_msg_decode(f, &hm, &why) != 0 || hm.offset != 0 ||
 		    hm.msg.payload_len <= SNEAK_SMALL ||
 		    strcmp(hm.msg.dst_node, j->node) != 0)
 			return 0;
-		/* A partial of it from an unfinished earlier attempt holds
-		 * unverified bytes: start afresh. */
+		if (d->nparked == d->cap) {
+			size_t nc = d->cap == 0 ? 16 : d->cap * 2;
+			void *t = realloc(d->parked, nc * sizeof(*d->parked));
+			if (t == NULL) {
+				d->rc = FERRY_ENOMEM;
+				return 0;
+			}
+			d->parked = t;
+			d->cap = nc;
+		}
+		/* A partial of it from an unfinished earlier attempt may
+		 * hold unverified bytes: start afresh (unless another
+		 * transfer owns it: then open says busy). */
 		partial_drop(j->st, hm.msg.id);
 		hm.msg.expires_ms = msg_expiry(d->created_ms, hm.ttl_ms);
 		rc = store_writer_open(j->st, &hm.msg, &d->w);
 		if (rc != 0) {
-			/* EDUPLICATE and the like: the apply pass sees to it.
-			 */
+			/* EDUPLICATE, EBUSY and the like: the apply pass sees
+			 * to it. */
 			d->w = NULL;
 			if (rc == FERRY_ENOSPC || rc == FERRY_EQUOTA)
 				d->rc = rc;
 			return 0;
 		}
-		if (d->nstarted == d->cap) {
-			size_t nc = d->cap == 0 ? 16 : d->cap * 2;
-			void *t = realloc(d->started, nc * FERRY_ID_LEN);
-			if (t == NULL) {
-				store_writer_abort(d->w);
-				d->w = NULL;
-				d->rc = FERRY_ENOMEM;
-				return 0;
-			}
-			d->started = t;
-			d->cap = nc;
-		}
-		memcpy(d->started[d->nstarted++], hm.msg.id, FERRY_ID_LEN);
 		memcpy(d->id, hm.msg.id, FERRY_ID_LEN);
 		d->on = 1;
 		d->next = 0;
@@ -1182,9 +1273,7 @@ direct_frame(struct direct *d, const struct hop_frame *f)
 	}
 	if (f->type == HOP_END) {
 		/* Durable but not visible: the apply pass commits it. */
-		if ((rc = store_writer_suspend(d->w)) != 0)
-			d->rc = rc;
-		d->w = NULL;
+		direct_park(d);
 		d->on = 0;
 	}
 	return 0;
@@ -1290,13 +1379,8 @@ verify(struct sneak_job *j, int fd, int out, uint64_t size,
 		spool_put(&o, f.body, f.len);
 		rc = 0;
 	}
-	if (rc == 0 && d.w != NULL) {
-		/* A payload that goes on in the next bundle. */
-		int r2 = store_writer_suspend(d.w);
-		d.w = NULL;
-		if (r2 != 0 && d.rc == 0)
-			d.rc = r2;
-	}
+	if (rc == 0)
+		direct_park(&d); /* a payload that goes on in the next one */
 	if (rc == 0 && d.rc != 0) {
 		rc = d.rc;
 		snprintf(why, whylen, "cannot store: %s", ferry_strerror(rc));
@@ -1311,9 +1395,7 @@ verify(struct sneak_job *j, int fd, int out, uint64_t size,
 				 ferry_strerror(rc));
 		}
 	}
-	if (rc != 0)
-		direct_undo(&d);
-	free(d.started);
+	direct_done(&d, rc == 0);
 	bundle_reader_free(r);
 	free(o.buf);
 	return rc;
@@ -1452,6 +1534,7 @@ struct applier {
 	uint8_t owe[SNEAK_BATCH_MSGS * FERRY_ID_LEN];
 	/* counts */
 	uint64_t msgs, bytes, dups, custody, notforme, broken;
+	uint64_t busy; /* kept for later: another transfer has them */
 };
 
 static int
@@ -1482,6 +1565,9 @@ flush_batch(struct applier *a)
 			} else {
 				a->dups++;
 			}
+		} else if (rc == 0 && r == FERRY_EBUSY) {
+			busy_add(a->batch[i].msg.id);
+			a->busy++; /* see busy */
 		} else if (rc == 0) {
 			char hex[FERRY_ID_HEX_LEN + 1];
 			ferry_id_to_hex(a->batch[i].msg.id, hex);
@@ -1552,7 +1638,9 @@ on_msg(struct applier *a, const struct hop_frame *f)
 		a->small = 1;
 		return 0;
 	}
-	rc = store_writer_resume(j->st, a->hm.msg.id, &a->w, &a->durable);
+	rc = busy_has(a->hm.msg.id)
+		 ? FERRY_EBUSY
+		 : store_writer_resume(j->st, a->hm.msg.id, &a->w, &a->durable);
 	if (rc == FERRY_ENOTFOUND) {
 		a->durable = 0;
 		rc = store_writer_open(j->st, &a->hm.msg, &a->w);
@@ -1561,6 +1649,15 @@ on_msg(struct applier *a, const struct hop_frame *f)
 			a->skip = 2;
 			return 0;
 		}
+	}
+	if (rc == FERRY_EBUSY) {
+		/* Being received by another transfer: this copy is kept
+		 * and applied later (see busy). */
+		busy_add(a->hm.msg.id);
+		a->busy++;
+		a->skip = 1;
+		a->w = NULL;
+		return 0;
 	}
 	if (rc != 0) {
 		char hex[FERRY_ID_HEX_LEN + 1];
@@ -1802,18 +1899,28 @@ apply(struct sneak_job *j, const char *path)
 	}
 	j->msgs += a->msgs;
 	j->bytes += a->bytes;
-	if (a->msgs + a->dups + a->custody + a->notforme + a->broken > 0) {
+	if (a->msgs + a->dups + a->custody + a->notforme + a->broken + a->busy >
+	    0) {
 		char h[32];
 		human(a->bytes, h, sizeof(h));
 		say(j,
 		    "from %s: %" PRIu64 " messages (%s), %" PRIu64
-		    " already here, %" PRIu64 " custody receipts%s%s",
+		    " already here, %" PRIu64 " custody receipts%s%s%s",
 		    sname, a->msgs, h, a->dups, a->custody,
 		    a->notforme > 0 ? ", some not for this node (relaying "
 				      "is not supported yet): left"
 				    : "",
 		    a->broken > 0 ? ", some damaged or incomplete: see the log"
-				  : "");
+				  : "",
+		    a->busy > 0 ? ", some being received by another transfer "
+				  "right now: kept, applied when it is done"
+				: "");
+	}
+	if (rc == 0 && a->busy > 0) {
+		/* Keep the local copy: applied again later. */
+		__atomic_store_n(&deferred_at, mono_ms() + SNEAK_RETRY_MS,
+				 __ATOMIC_RELEASE);
+		rc = FERRY_EBUSY;
 	}
 out:
 	drop_current(a);
@@ -1887,8 +1994,9 @@ apply_spool(struct sneak_job *j)
 			rc = apply(j, p);
 			if (rc == 0)
 				(void)unlink(p);
-			else if (rc == FERRY_ENOTFOUND)
-				rc = 0; /* a peer no longer configured */
+			else if (rc == FERRY_ENOTFOUND || rc == FERRY_EBUSY)
+				rc = 0; /* a peer no longer configured; or kept
+					   for later (see busy) */
 		}
 		free(names[i]);
 	}
@@ -2081,7 +2189,7 @@ import_one(struct sneak_job *j, const char *folder, const struct cand *c)
 	rc = apply(j, local);
 	if (rc == 0)
 		(void)unlink(local);
-	return rc;
+	return rc == FERRY_EBUSY ? 0 : rc; /* kept for later (see busy) */
 }
 
 /* List the bundles for other nodes (relaying is a later issue). */
@@ -2136,7 +2244,11 @@ run_import(struct sneak_job *j, const char *myfpr)
 	struct dirent *e;
 	int rc = 0;
 
-	/* What an earlier run verified but did not finish applying. */
+	/* What an earlier run verified but did not finish applying, or kept
+	 * for later. */
+	busy.n = 0;
+	busy.all = 0;
+	__atomic_store_n(&deferred_at, 0, __ATOMIC_RELEASE);
 	if ((rc = apply_spool(j)) != 0)
 		return rc;
 	snprintf(folder, sizeof(folder), "%s/ferry/%s", j->dir, myfpr);
@@ -2246,6 +2358,31 @@ run_import(struct sneak_job *j, const char *myfpr)
 }
 
 /* -------------------------------------------------------------- entry */
+
+int
+sneak_apply_deferred(struct sneak_job *j)
+{
+	int rc;
+
+	j->slen = 0;
+	j->summary[0] = '\0';
+	j->msgs = j->bytes = j->bundles = j->rejected = 0;
+	if (pthread_mutex_trylock(&sneak_mu) != 0)
+		return j->rc = FERRY_EBUSY; /* a run is on: it applies them */
+	busy.n = 0;
+	busy.all = 0;
+	__atomic_store_n(&deferred_at, 0, __ATOMIC_RELEASE);
+	rc = apply_spool(j);
+	pthread_mutex_unlock(&sneak_mu);
+	if (rc != 0) {
+		/* A store error (full disk): try again in a while. */
+		say(j, "bundles kept for later not applied: %s",
+		    ferry_strerror(rc));
+		__atomic_store_n(&deferred_at, mono_ms() + 30 * SNEAK_RETRY_MS,
+				 __ATOMIC_RELEASE);
+	}
+	return j->rc = rc;
+}
 
 int
 sneak_run(struct sneak_job *j)

@@ -94,6 +94,14 @@ uint64_t sneak_folder_sig(const char *dir, const char *fpr);
 /* Run j (export or import); fills j's out fields.  Returns j->rc. */
 int sneak_run(struct sneak_job *j);
 
+/* An import kept the local copies of bundles whose messages another
+ * transfer was receiving at the time (one writer per message): 1 when
+ * it is time to apply them again (one of those transfers let go), with
+ * sneak_apply_deferred (only the store, the state dir, the identity and
+ * the peers of j are used). */
+int sneak_deferred_due(struct store *st);
+int sneak_apply_deferred(struct sneak_job *j);
+
 /* The agent is stopping: every run stops at its next boundary, and runs
  * started later do nothing (FERRY_ECLOSED). */
 void sneak_cancel_all(void);

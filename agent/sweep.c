@@ -3,12 +3,17 @@
  * leases that ran out, moves expired messages to the dead queue (each is
  * logged once, here), forgets old dedup entries and drops idle partial
  * payloads.  One sweep runs at a time, as a job.
+ *
+ * The same timer applies the bundles an import kept for later because
+ * another transfer was receiving their messages (sneaker.c, "busy"),
+ * once one of those transfers has let go.
  */
 #include "config.h"
 
 #include <stdlib.h>
 
 #include "agent/agent.h"
+#include "agent/sneaker.h"
 
 struct sweep_job {
 	struct job job;
@@ -60,6 +65,50 @@ sweep_done(struct job *j)
 	free(s);
 }
 
+struct deferred_job {
+	struct job job;
+	struct agent *ag;
+	struct sneak_job sj;
+};
+
+static void
+deferred_run(struct job *j)
+{
+	struct deferred_job *d = (struct deferred_job *)j;
+
+	(void)sneak_apply_deferred(&d->sj);
+}
+
+static void
+deferred_done(struct job *j)
+{
+	struct deferred_job *d = (struct deferred_job *)j;
+
+	d->ag->deferred_busy = 0;
+	if (d->sj.msgs > 0)
+		notify_all(d->ag);
+	free(d->sj.peers);
+	free(d);
+}
+
+static void
+deferred_start(struct agent *ag)
+{
+	struct deferred_job *d = calloc(1, sizeof(*d));
+
+	if (d == NULL)
+		return;
+	if (sneak_job_init(ag, &d->sj) != 0) {
+		free(d);
+		return;
+	}
+	d->job.run = deferred_run;
+	d->job.done = deferred_done;
+	d->ag = ag;
+	ag->deferred_busy = 1;
+	jobs_submit(ag->jobs, &d->job);
+}
+
 static void
 on_sweep(evutil_socket_t fd, short what, void *arg)
 {
@@ -68,6 +117,9 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (!ag->deferred_busy && !ag->stopping &&
+	    sneak_deferred_due(ag->store))
+		deferred_start(ag);
 	if (ag->sweep_busy || ag->stopping)
 		return;
 	s = calloc(1, sizeof(*s));

@@ -252,8 +252,8 @@ sweep_partials(struct store *st, struct store_ctx *cx, struct store_op *op)
 	v.flags = DB_DBT_USERMEM;
 	while (nv < 16 && (rc = c->get(c, &k, &v, DB_NEXT)) == 0) {
 		struct store_hdr h;
-		if (k.size != FERRY_ID_LEN)
-			continue;
+		if (k.size != FERRY_ID_LEN || store_writer_busy(st, kbuf))
+			continue; /* a writer owns it: not idle */
 		if (rec_hdr_decode(vbuf, v.size, &h, NULL, NULL) != 0) {
 			lens[nv] = UINT64_MAX - STORE_CHUNK_BYTES;
 			memcpy(victims[nv++], kbuf, FERRY_ID_LEN);

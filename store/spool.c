@@ -95,6 +95,39 @@ spool_open_append(struct store *st, const uint8_t *id, uint64_t len, int *fd)
 	return 0;
 }
 
+/*
+ * Is fd still spool/<id>, holding exactly len bytes?  0; FERRY_ESTATE
+ * when the name now belongs to another file (or none), FERRY_ECORRUPT
+ * when the file's length is not len (with the reason): nothing may be
+ * committed then.
+ */
+int
+spool_is(struct store *st, const uint8_t *id, int fd, uint64_t len)
+{
+	char name[FERRY_ID_HEX_LEN + 1];
+	struct stat mine, there;
+
+	spool_name(id, name);
+	if (fstat(fd, &mine) != 0) {
+		store_seterr("spool/%s: %s", name, strerror(errno));
+		return FERRY_EIO;
+	}
+	if (fstatat(st->spool_fd, name, &there, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    there.st_dev != mine.st_dev || there.st_ino != mine.st_ino) {
+		store_seterr("spool/%s is no longer the file this transfer "
+			     "wrote",
+			     name);
+		return FERRY_ESTATE;
+	}
+	if ((uint64_t)mine.st_size != len) {
+		store_seterr("spool/%s holds %llu bytes, the message %llu",
+			     name, (unsigned long long)mine.st_size,
+			     (unsigned long long)len);
+		return FERRY_ECORRUPT;
+	}
+	return 0;
+}
+
 int
 spool_open_read(struct store *st, const uint8_t *id, int *fd)
 {

@@ -862,6 +862,7 @@ store_free(struct store *st)
 	if (st->lock_fd >= 0)
 		close(st->lock_fd); /* releases the flock */
 	pthread_mutex_destroy(&st->mu);
+	pthread_mutex_destroy(&st->wmu);
 	pthread_cond_destroy(&st->work_cv);
 	pthread_cond_destroy(&st->done_cv);
 	pthread_cond_destroy(&st->flush_cv);
@@ -910,6 +911,7 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 	st->lock_fd = -1;
 	st->spool_fd = -1;
 	pthread_mutex_init(&st->mu, NULL);
+	pthread_mutex_init(&st->wmu, NULL);
 	pthread_cond_init(&st->work_cv, NULL);
 	pthread_cond_init(&st->done_cv, NULL);
 	pthread_cond_init(&st->flush_cv, NULL);

@@ -117,6 +117,13 @@ FERRY_MUST_CHECK int store_put_batch(struct store *st,
  * durably, with payload_len = bytes written.  suspend keeps the partial
  * payload for store_writer_resume() (after a broken link or a restart);
  * abort discards it.  commit, suspend and abort free w.
+ *
+ * One writer per id: from open or resume until commit, suspend or abort,
+ * w owns the id's partial; open and resume by anybody else fail with
+ * FERRY_EBUSY (try again later), and nothing else changes the partial.
+ * commit checks that the stored payload is whole (the spool file is the
+ * one w wrote, of the message's length) and fails with FERRY_ECORRUPT,
+ * storing nothing, if not.
  */
 FERRY_MUST_CHECK int store_writer_open(struct store *st,
 				       const struct ferry_msg *m,
@@ -134,6 +141,14 @@ FERRY_MUST_CHECK int store_writer_prefix(struct store_writer *w,
 					 struct store_reader **out);
 FERRY_MUST_CHECK int store_writer_suspend(struct store_writer *w);
 void store_writer_abort(struct store_writer *w);
+/* suspend, but w keeps owning the partial (nobody else can resume or
+ * drop it) while holding no buffer or file: until release (a plain
+ * suspend, done) or abort.  For bytes that are not yet known to be
+ * genuine (a bundle whose signature is at its end). */
+FERRY_MUST_CHECK int store_writer_park(struct store_writer *w);
+void store_writer_release(struct store_writer *w);
+/* 1 if a writer owns id's partial now (it is being received). */
+int store_writer_busy(struct store *st, const uint8_t id[FERRY_ID_LEN]);
 
 /* ----------------------------------------------------------------- read */
 

@@ -195,6 +195,11 @@ struct store {
 
 	/* Read under mu. */
 	uint64_t n_commits, n_ops;
+
+	/* The streamed writers alive now (writer.c): each partial has at
+	 * most one, its owner; under wmu. */
+	pthread_mutex_t wmu;
+	struct store_writer *live;
 };
 
 /* store.c */
@@ -319,6 +324,7 @@ int spool_write(int fd, const void *buf, size_t len);
 int spool_sync(int fd);
 void spool_writeback(int fd, uint64_t off, size_t len); /* start, no wait */
 int spool_read(int fd, uint64_t off, void *buf, size_t cap, size_t *n);
+int spool_is(struct store *st, const uint8_t *id, int fd, uint64_t len);
 void spool_unlink(struct store *st, const uint8_t *id);
 
 /* Fill ondx from oidx for a store written before ondx existed. */

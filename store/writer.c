@@ -13,6 +13,16 @@
  *   PARTIAL --store_writer_suspend--> PARTIAL (durable, writer freed)
  *   PARTIAL --store_writer_resume--> PARTIAL (writer again)
  *   PARTIAL --store_writer_abort, or idle sweep--> (none)
+ *
+ * One writer per message id: a writer owns its partial from open or
+ * resume until commit, suspend or abort, whatever transport it serves
+ * (a TCP session, a bundle import, a local client).  Meanwhile open and
+ * resume of the same id by anybody else fail with FERRY_EBUSY, the idle
+ * sweep leaves the partial alone, and nobody else can drop, truncate or
+ * commit it.  A commit also checks that the spool file is still the one
+ * this writer wrote and holds exactly the message's length, so nothing
+ * is ever committed (and custody never given) for a payload that is not
+ * whole (docs/store.md, "One writer per message").
  */
 #include "config.h"
 
@@ -32,7 +42,82 @@ struct store_writer {
 	uint64_t synced; /* durable offset: synced and recorded */
 	int fd;		 /* the spool file (spool.c), or -1 */
 	int failed;	 /* an error was returned: only abort is allowed */
+	int owner;	 /* in st->live: owns the partial of its id */
+	struct store_writer *live_next;
 };
+
+/* Take ownership of id for w: FERRY_EBUSY if another writer has it. */
+static int
+owner_claim(struct store_writer *w, const uint8_t *id)
+{
+	struct store *st = w->st;
+	int rc = 0;
+
+	pthread_mutex_lock(&st->wmu);
+	for (struct store_writer *o = st->live; o != NULL; o = o->live_next)
+		if (memcmp(o->h.info.msg.id, id, FERRY_ID_LEN) == 0) {
+			rc = FERRY_EBUSY;
+			break;
+		}
+	if (rc == 0) {
+		memcpy(w->h.info.msg.id, id, FERRY_ID_LEN);
+		w->live_next = st->live;
+		st->live = w;
+		w->owner = 1;
+	}
+	pthread_mutex_unlock(&st->wmu);
+	return rc;
+}
+
+static void
+owner_release(struct store_writer *w)
+{
+	struct store *st = w->st;
+
+	if (!w->owner)
+		return;
+	pthread_mutex_lock(&st->wmu);
+	for (struct store_writer **pp = &st->live; *pp != NULL;
+	     pp = &(*pp)->live_next)
+		if (*pp == w) {
+			*pp = w->live_next;
+			break;
+		}
+	pthread_mutex_unlock(&st->wmu);
+	w->owner = 0;
+}
+
+/* Is w the owner of its id's partial?  (Always, by construction: a
+ * last line of defence for the operations that change the partial.) */
+static int
+owner_is(struct store_writer *w)
+{
+	struct store *st = w->st;
+	int found = 0;
+
+	pthread_mutex_lock(&st->wmu);
+	for (struct store_writer *o = st->live; o != NULL; o = o->live_next)
+		if (memcmp(o->h.info.msg.id, w->h.info.msg.id, FERRY_ID_LEN) ==
+		    0) {
+			found = o == w;
+			break;
+		}
+	pthread_mutex_unlock(&st->wmu);
+	return found;
+}
+
+int
+store_writer_busy(struct store *st, const uint8_t id[FERRY_ID_LEN])
+{
+	int busy = 0;
+
+	pthread_mutex_lock(&st->wmu);
+	for (struct store_writer *o = st->live; o != NULL && !busy;
+	     o = o->live_next)
+		busy = memcmp(o->h.info.msg.id, id, FERRY_ID_LEN) == 0;
+	pthread_mutex_unlock(&st->wmu);
+	return busy;
+}
 
 /* Quota and queue checks shared by put and commit. */
 static int
@@ -391,6 +476,8 @@ op_writer(struct store *st, struct store_ctx *cx, struct store_op *op)
 	 * failure): start from the writer's state at submission. */
 	if (op->u.wr.saved != NULL)
 		w->h = *op->u.wr.saved;
+	if (!owner_is(w))
+		return FERRY_ESTATE; /* never: see owner_claim */
 	switch (op->u.wr.kind) {
 	case WR_OPEN:
 		rc = msg_known(st, cx, w->h.info.msg.id);
@@ -464,6 +551,7 @@ writer_new(struct store *st)
 static void
 writer_free(struct store_writer *w)
 {
+	owner_release(w);
 	if (w->fd >= 0)
 		close(w->fd);
 	free(w->buf);
@@ -528,7 +616,9 @@ store_writer_open(struct store *st, const struct ferry_msg *m,
 	cx.now = store_now(st);
 	hdr_from_msg(st, &cx, &w->h, m, 0);
 	w->h.spooled = 1;
-	rc = writer_op(w, WR_OPEN, 0);
+	rc = owner_claim(w, m->id);
+	if (rc == 0)
+		rc = writer_op(w, WR_OPEN, 0);
 	if (rc != 0) {
 		writer_free(w);
 		return rc;
@@ -556,8 +646,9 @@ store_writer_resume(struct store *st, const uint8_t id[FERRY_ID_LEN],
 	w = writer_new(st);
 	if (w == NULL)
 		return FERRY_ENOMEM;
-	memcpy(w->h.info.msg.id, id, FERRY_ID_LEN);
-	rc = writer_op(w, WR_RESUME, 0);
+	rc = owner_claim(w, id);
+	if (rc == 0)
+		rc = writer_op(w, WR_RESUME, 0);
 	if (rc != 0) {
 		writer_free(w);
 		return rc;
@@ -628,6 +719,15 @@ store_writer_commit(struct store_writer *w)
 	if (rc == 0)
 		rc = spool_sync(w->fd);
 	if (rc == 0)
+		rc = spool_is(w->st, w->h.info.msg.id, w->fd, w->off);
+	if (rc == FERRY_ESTATE) {
+		/* The name is another file's: forget the partial, but never
+		 * unlink that name (an orphan goes at the next open). */
+		(void)writer_op(w, WR_ABORT, 0);
+		writer_free(w);
+		return FERRY_ECORRUPT;
+	}
+	if (rc == 0)
 		rc = writer_op(w, WR_COMMIT,
 			       !(w->h.info.msg.flags & FERRY_MSG_TRANSIENT));
 	if (rc != 0 && rc != FERRY_ENOTFOUND && rc != FERRY_EQUOTA &&
@@ -637,6 +737,27 @@ store_writer_commit(struct store_writer *w)
 	}
 	writer_free(w);
 	return rc;
+}
+
+int
+store_writer_park(struct store_writer *w)
+{
+	int rc = w->failed ? FERRY_ESTATE : make_durable(w, WR_SUSPEND);
+
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+	free(w->buf);
+	w->buf = NULL;
+	w->failed = 1; /* no more writes: release or abort */
+	return rc;
+}
+
+void
+store_writer_release(struct store_writer *w)
+{
+	if (w != NULL)
+		writer_free(w);
 }
 
 int

@@ -68,7 +68,9 @@ enum hop_refuse_reason {
 	HOP_REFUSE_TOO_BIG = 2,	 /* payload above my limit */
 	HOP_REFUSE_NO_ROUTE = 3, /* I cannot forward to its destination */
 	HOP_REFUSE_PARTIAL = 4,	 /* I have a prefix: resume from offset */
-	HOP_REFUSE_MAX_ = 5
+	HOP_REFUSE_BUSY = 5,	 /* another transfer of it is being stored
+				    here: send it again later */
+	HOP_REFUSE_MAX_ = 6
 };
 
 /* CLOSE codes; unknown codes decode (a newer peer) and mean "other". */

@@ -1,7 +1,8 @@
 /*
  * test_store_writer.c - CUnit tests of payloads: sizes around the inline
  * and chunk limits, streamed writes, suspend/resume across a restart,
- * refusal of known ids before any payload, and a 1 GiB payload in bounded
+ * refusal of known ids before any payload, one writer per message id, a
+ * commit that checks its payload is whole, and a 1 GiB payload in bounded
  * memory.
  */
 #include "config.h"
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests/unit/testutil.h"
 
@@ -281,6 +283,113 @@ test_spool_files_follow_the_store(void)
 	CU_ASSERT_EQUAL(store_put(st, &m, "x", 1), 0);
 }
 
+/* One writer per message id, whatever the transports: while one owns
+ * the partial nobody else may open, resume, sweep or drop it; a parked
+ * writer keeps it; the data-loss case of two transports (issue 10). */
+static void
+test_one_writer_per_message(void)
+{
+	struct test_clock clk = {1000000};
+	struct store_opts o;
+	struct ferry_msg m;
+	struct store_writer *a = NULL, *b = NULL;
+	struct store_sweep_stats ss;
+	struct store_status stt;
+	size_t len = 3 * STORE_CHUNK_BYTES + 7;
+	uint64_t off = 0;
+	uint8_t *p;
+
+	store_close(st);
+	test_rmtree(dir);
+	dir = NULL;
+	memset(&o, 0, sizeof(o));
+	o.partial_max_idle_ms = 1000;
+	st = test_store_open(&dir, &clk, &o);
+	CU_ASSERT_FATAL(st != NULL);
+	test_msg(&m, "here", "one", 3);
+	p = make_payload(m.id, len);
+	CU_ASSERT_EQUAL_FATAL(store_writer_open(st, &m, &a), 0);
+	CU_ASSERT_EQUAL(store_writer_write(a, p, STORE_CHUNK_BYTES), 0);
+	CU_ASSERT(store_writer_busy(st, m.id));
+	/* A second transport offering the same id is told busy. */
+	CU_ASSERT_EQUAL(store_writer_resume(st, m.id, &b, &off), FERRY_EBUSY);
+	CU_ASSERT(b == NULL);
+	CU_ASSERT_EQUAL(store_writer_open(st, &m, &b), FERRY_EBUSY);
+	/* The idle sweep leaves an owned partial alone, however old. */
+	clk.now_ms += 1000000;
+	CU_ASSERT_EQUAL(store_sweep(st, NULL, NULL, &ss), 0);
+	CU_ASSERT_EQUAL(ss.partials_dropped, 0);
+	/* The owner lets go: the other resumes from its durable offset
+	 * and commits the whole. */
+	CU_ASSERT_EQUAL(store_writer_suspend(a), 0);
+	CU_ASSERT(!store_writer_busy(st, m.id));
+	CU_ASSERT_EQUAL_FATAL(store_writer_resume(st, m.id, &b, &off), 0);
+	CU_ASSERT_EQUAL(off, STORE_CHUNK_BYTES);
+	CU_ASSERT_EQUAL(store_writer_write(b, p + off, len - off), 0);
+	CU_ASSERT_EQUAL(store_writer_commit(b), 0);
+	CU_ASSERT(test_payload_ok(st, m.id, len));
+
+	/* Parked: durable, no buffer, still owned; abort drops it. */
+	test_msg(&m, "here", "one", 3);
+	test_fill(m.id, 0, p, len);
+	CU_ASSERT_EQUAL_FATAL(store_writer_open(st, &m, &a), 0);
+	CU_ASSERT_EQUAL(store_writer_write(a, p, STORE_CHUNK_BYTES + 5), 0);
+	CU_ASSERT_EQUAL(store_writer_park(a), 0);
+	CU_ASSERT_EQUAL(store_writer_resume(st, m.id, &b, &off), FERRY_EBUSY);
+	store_writer_abort(a);
+	CU_ASSERT_EQUAL(store_status(st, m.id, &stt), 0);
+	CU_ASSERT_EQUAL(stt.kind, STORE_ST_UNKNOWN);
+	/* Parked, then released: resumable where it stopped. */
+	CU_ASSERT_EQUAL_FATAL(store_writer_open(st, &m, &a), 0);
+	CU_ASSERT_EQUAL(store_writer_write(a, p, STORE_CHUNK_BYTES + 5), 0);
+	CU_ASSERT_EQUAL(store_writer_park(a), 0);
+	store_writer_release(a);
+	CU_ASSERT_EQUAL_FATAL(store_writer_resume(st, m.id, &b, &off), 0);
+	CU_ASSERT_EQUAL(off, STORE_CHUNK_BYTES + 5);
+	CU_ASSERT_EQUAL(store_writer_write(b, p + off, len - off), 0);
+	CU_ASSERT_EQUAL(store_writer_commit(b), 0);
+	CU_ASSERT(test_payload_ok(st, m.id, len));
+	free(p);
+}
+
+/* A commit never stores a payload that is not whole: the spool file
+ * shortened, or replaced by another file of the same name. */
+static void
+test_commit_checks_the_payload_is_whole(void)
+{
+	struct ferry_msg m;
+	struct store_writer *w = NULL;
+	struct store_status stt;
+	char path[4200];
+	uint8_t *p;
+	size_t len = 2 * STORE_CHUNK_BYTES;
+	FILE *f;
+
+	for (int replace = 0; replace < 2; replace++) {
+		test_msg(&m, "here", "whole", 3);
+		p = make_payload(m.id, len);
+		spool_file(m.id, path, sizeof(path));
+		CU_ASSERT_EQUAL_FATAL(store_writer_open(st, &m, &w), 0);
+		CU_ASSERT_EQUAL(store_writer_write(w, p, len), 0);
+		if (replace) {
+			CU_ASSERT_EQUAL(unlink(path), 0);
+			f = fopen(path, "wb");
+			CU_ASSERT_FATAL(f != NULL);
+			CU_ASSERT_EQUAL(fwrite(p, 1, len, f), len);
+			CU_ASSERT_EQUAL(fclose(f), 0);
+		} else {
+			CU_ASSERT_EQUAL(truncate(path, 100), 0);
+		}
+		CU_ASSERT_EQUAL(store_writer_commit(w), FERRY_ECORRUPT);
+		CU_ASSERT_EQUAL(store_status(st, m.id, &stt), 0);
+		CU_ASSERT_EQUAL(stt.kind, STORE_ST_UNKNOWN);
+		CU_ASSERT(file_exists(path) == replace); /* not unlinked */
+		if (replace)
+			CU_ASSERT_EQUAL(unlink(path), 0);
+		free(p);
+	}
+}
+
 static void
 test_streamed_queue_quota_refused_at_commit(void)
 {
@@ -370,6 +479,8 @@ add_suites(void)
 	TEST_ADD(s, test_writer_suspend_resume_after_restart);
 	TEST_ADD(s, test_streamed_queue_quota_refused_at_commit);
 	TEST_ADD(s, test_spool_files_follow_the_store);
+	TEST_ADD(s, test_one_writer_per_message);
+	TEST_ADD(s, test_commit_checks_the_payload_is_whole);
 	TEST_ADD(s, test_1gib_payload_bounded_memory);
 }
 
