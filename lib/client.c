@@ -1285,6 +1285,8 @@ ferry_dead_reason_name(int reason)
 		return "rejected";
 	case 4:
 		return "too large";
+	case 5:
+		return "unreadable";
 	}
 	return "unknown";
 }

@@ -422,6 +422,7 @@ msg_dead(struct store *st, struct store_ctx *cx, struct msg_rec *r,
 	 enum store_dead_reason reason)
 {
 	struct store_msg_info *i = &r->h.info;
+	int was_dead = i->dead_reason != STORE_DEAD_NONE;
 	int rc;
 
 	if ((rc = msg_pos_del(st, cx, &r->h)) != 0 ||
@@ -442,6 +443,8 @@ msg_dead(struct store *st, struct store_ctx *cx, struct msg_rec *r,
 	    (rc = msg_pos_add(st, cx, &r->h)) != 0 ||
 	    (rc = msg_save(st, cx, r)) != 0)
 		return rc;
+	if (was_dead)
+		return 0; /* moved within dead: its receipt went before */
 	return receipt_emit(st, cx, &r->h,
 			    reason == STORE_DEAD_EXPIRED ? STORE_RCPT_EXPIRED
 							 : STORE_RCPT_REFUSED);

@@ -1,6 +1,10 @@
 /*
  * queue.c - local queues: take under a lease, ack, nack, create, purge.
  *
+ * A taken message whose payload turns out unreadable goes to the dead queue
+ * (store_unreadable) instead of back to its place, where it would be
+ * taken again first, for ever.
+ *
  * A taken message leaves qidx for lidx (keyed by when its lease runs out)
  * and keeps its seq, so nack or a lease that runs out puts it back exactly
  * where it was.  A lease token, fresh for every take, makes sure that a
@@ -182,6 +186,22 @@ op_nack(struct store *st, struct store_ctx *cx, struct store_op *op)
 	return rc;
 }
 
+/* Payload unreadable: to the end of dead (see store_unreadable). */
+static int
+op_unreadable(struct store *st, struct store_ctx *cx, struct store_op *op)
+{
+	struct msg_rec *r = malloc(sizeof(*r));
+	int rc;
+
+	if (r == NULL)
+		return FERRY_ENOMEM;
+	rc = lease_check(st, cx, op->u.m.id, op->u.m.token, r);
+	if (rc == 0)
+		rc = msg_dead(st, cx, r, STORE_DEAD_UNREADABLE);
+	free(r);
+	return rc;
+}
+
 static int
 submit_id(struct store *st, store_op_fn fn, const uint8_t *id, uint64_t token,
 	  int sync)
@@ -209,6 +229,14 @@ int
 store_nack(struct store *st, const uint8_t id[FERRY_ID_LEN], uint64_t token)
 {
 	return submit_id(st, op_nack, id, token, 0);
+}
+
+int
+store_unreadable(struct store *st, const uint8_t id[FERRY_ID_LEN],
+		 uint64_t token)
+{
+	/* Durable, as a dead letter: its receipt commits with it. */
+	return submit_id(st, op_unreadable, id, token, 1);
 }
 
 static int

@@ -270,7 +270,7 @@ rec_hdr_decode(const void *buf, size_t len, struct store_hdr *h,
 		r.bad = 1;
 	}
 	if (r.bad || r.off != r.len || state < STORE_QUEUED ||
-	    state > STORE_INFLIGHT || reason > STORE_DEAD_TOO_LARGE ||
+	    state > STORE_INFLIGHT || reason > STORE_DEAD_UNREADABLE ||
 	    m->priority > FERRY_PRIO_MAX)
 		return FERRY_ECORRUPT;
 	i->state = (enum store_state)state;

@@ -1179,7 +1179,19 @@ store_reader_open(struct store *st, const uint8_t id[FERRY_ID_LEN],
 	r->chunk_idx = UINT32_MAX;
 	if (h.spooled) {
 		rc = spool_open_read(st, id, &r->fd);
+		if (rc == FERRY_ENOTFOUND &&
+		    store_db_get(st->msgs, NULL, id, FERRY_ID_LEN, buf,
+				 sizeof(buf), &n, 0) == 0) {
+			/* Its message is still here: the file was lost. */
+			store_seterr("the spool file of a stored message is "
+				     "missing");
+			rc = FERRY_ECORRUPT;
+		}
+		if (rc == 0)
+			rc = spool_check_len(r->fd, r->len);
 		if (rc != 0) {
+			if (r->fd >= 0)
+				close(r->fd);
 			free(r);
 			return rc;
 		}
@@ -1689,6 +1701,8 @@ store_dead_reason_name(enum store_dead_reason r)
 		return "rejected";
 	case STORE_DEAD_TOO_LARGE:
 		return "too large";
+	case STORE_DEAD_UNREADABLE:
+		return "unreadable";
 	}
 	return "unknown";
 }

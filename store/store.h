@@ -150,6 +150,7 @@ enum store_dead_reason {
 	STORE_DEAD_NO_ROUTE = 2,
 	STORE_DEAD_REJECTED = 3,
 	STORE_DEAD_TOO_LARGE = 4,
+	STORE_DEAD_UNREADABLE = 5, /* its stored payload cannot be read */
 };
 
 struct store_msg_info {
@@ -171,7 +172,9 @@ FERRY_MUST_CHECK int store_get(struct store *st, const uint8_t id[FERRY_ID_LEN],
 			       struct store_msg_info *out);
 
 /* Stream a stored payload in bounded memory.  read returns 0 with *n = 0
- * at the end; FERRY_ENOTFOUND if the message left the store meanwhile. */
+ * at the end; FERRY_ENOTFOUND if the message left the store meanwhile;
+ * FERRY_ECORRUPT if the payload is damaged (open already says so for a
+ * spool file that is missing or shorter than the payload). */
 FERRY_MUST_CHECK int store_reader_open(struct store *st,
 				       const uint8_t id[FERRY_ID_LEN],
 				       struct store_reader **out);
@@ -208,6 +211,18 @@ FERRY_MUST_CHECK int store_ack(struct store *st, const uint8_t id[FERRY_ID_LEN],
 /* Nack: give a leased message back to its place in the queue at once. */
 FERRY_MUST_CHECK int store_nack(struct store *st,
 				const uint8_t id[FERRY_ID_LEN], uint64_t token);
+
+/*
+ * A taken message whose payload cannot be read (store_reader_* said
+ * FERRY_ECORRUPT): move it, under the lease token, to the end of the dead
+ * queue with STORE_DEAD_UNREADABLE, so that it no longer blocks its queue.
+ * Its source gets a "refused" receipt if it asked for receipts, as for
+ * any dead letter; one taken from dead itself only moves to the end of
+ * dead (its source heard of it already).  FERRY_ELEASE, FERRY_ENOTFOUND.
+ */
+FERRY_MUST_CHECK int store_unreadable(struct store *st,
+				      const uint8_t id[FERRY_ID_LEN],
+				      uint64_t token);
 
 struct store_queue_limits {
 	uint64_t max_bytes; /* 0: the store default */

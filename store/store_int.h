@@ -43,6 +43,7 @@
  *   put ---> OUTBOUND --out_claim--> INFLIGHT --out_custody--> (seen: HANDED)
  *              ^  <------------out_release-----------'
  *   QUEUED/OUTBOUND --expiry (sweep) or dead_letter--> QUEUED in "dead"
+ *   LEASED --store_unreadable (payload unreadable)--> QUEUED in "dead"
  */
 #ifndef FERRY_STORE_INT_H
 #define FERRY_STORE_INT_H
@@ -315,6 +316,9 @@ int spool_create(struct store *st, const uint8_t *id, int *fd);
 int spool_open_append(struct store *st, const uint8_t *id, uint64_t len,
 		      int *fd);
 int spool_open_read(struct store *st, const uint8_t *id, int *fd);
+/* FERRY_ECORRUPT if the file holds fewer than len bytes (it was
+ * truncated, or the disk lost data). */
+int spool_check_len(int fd, uint64_t len);
 int spool_write(int fd, const void *buf, size_t len);
 int spool_sync(int fd);
 void spool_writeback(int fd, uint64_t off, size_t len); /* start, no wait */
