@@ -618,6 +618,12 @@ done_simple(struct client *c, struct req_job *r)
 		ferry_fbuf_u8(&b, FERRY_T_STATUS, (uint8_t)r->status.kind);
 		if (r->status.kind == STORE_ST_PRESENT)
 			put_info(&b, &r->status.info);
+		if (r->status.kind == STORE_ST_DEAD_REMOVED) {
+			ferry_fbuf_u8(&b, FERRY_T_DEAD_REASON,
+				      (uint8_t)r->status.info.dead_reason);
+			ferry_fbuf_u64(&b, FERRY_T_DEAD_MS,
+				       (uint64_t)r->status.info.dead_ms);
+		}
 		if (r->status.kind == STORE_ST_PRESENT &&
 		    r->status.exported.at_ms != 0) {
 			char m[200];

@@ -382,6 +382,10 @@ seen_put(struct store *st, struct store_ctx *cx, const struct store_hdr *h,
 		s.forget_ms = cx->now + st->opts.seen_retention_ms;
 	if (peer != NULL)
 		snprintf(s.peer, sizeof(s.peer), "%s", peer);
+	if (why == STORE_ST_DEAD_REMOVED) {
+		s.dead_reason = h->info.dead_reason;
+		s.dead_ms = h->info.dead_ms;
+	}
 	n = rec_seen_encode(&s, buf, sizeof(buf));
 	rc = store_db_put(st->seen, cx->txn, h->info.msg.id, FERRY_ID_LEN, buf,
 			  n);

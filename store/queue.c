@@ -153,10 +153,15 @@ op_ack(struct store *st, struct store_ctx *cx, struct store_op *op)
 	if (r == NULL)
 		return FERRY_ENOMEM;
 	rc = lease_check(st, cx, op->u.m.id, op->u.m.token, r);
-	if (rc == 0)
+	if (rc == 0 && r->h.info.dead_reason != STORE_DEAD_NONE) {
+		/* Drained from dead: it was never delivered, so it stays
+		 * dead in status and its source hears no "acked". */
+		rc = msg_remove(st, cx, r, STORE_ST_DEAD_REMOVED, NULL);
+	} else if (rc == 0) {
 		rc = msg_remove(st, cx, r, STORE_ST_ACKED, NULL);
-	if (rc == 0)
-		rc = receipt_emit(st, cx, &r->h, STORE_RCPT_ACKED);
+		if (rc == 0)
+			rc = receipt_emit(st, cx, &r->h, STORE_RCPT_ACKED);
+	}
 	free(r);
 	return rc;
 }

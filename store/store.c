@@ -1137,6 +1137,13 @@ store_status(struct store *st, const uint8_t id[FERRY_ID_LEN],
 	out->kind = s.kind;
 	out->at_ms = s.at_ms;
 	memcpy(out->peer, s.peer, sizeof(out->peer));
+	if (s.kind == STORE_ST_DEAD_REMOVED) {
+		memcpy(out->info.msg.id, id, FERRY_ID_LEN);
+		snprintf(out->info.queue, sizeof(out->info.queue), "%s",
+			 FERRY_DEAD_QUEUE);
+		out->info.dead_reason = s.dead_reason;
+		out->info.dead_ms = s.dead_ms;
+	}
 	return 0;
 }
 

@@ -204,7 +204,10 @@ FERRY_MUST_CHECK int store_take(struct store *st, const char *queue,
 				uint64_t *token);
 
 /* Ack: the message is done and leaves the store (its id is remembered for
- * dedup).  token 0 skips the lease check.  FERRY_ELEASE, FERRY_ENOTFOUND. */
+ * dedup).  token 0 skips the lease check.  FERRY_ELEASE, FERRY_ENOTFOUND.
+ * A dead letter acked out of the dead queue was never delivered: its
+ * status becomes STORE_ST_DEAD_REMOVED, not acked, and no "acked" receipt
+ * is sent for it. */
 FERRY_MUST_CHECK int store_ack(struct store *st, const uint8_t id[FERRY_ID_LEN],
 			       uint64_t token);
 
@@ -313,11 +316,15 @@ FERRY_MUST_CHECK int store_out_custody_async(struct store *st,
 /* --------------------------------------------------------------- status */
 
 enum store_status_kind {
-	STORE_ST_UNKNOWN = 0, /* never seen, or forgotten */
-	STORE_ST_PRESENT = 1, /* in the store: see info */
-	STORE_ST_ACKED = 2,   /* delivered and acked here at at_ms */
-	STORE_ST_HANDED = 3,  /* custody handed to peer at at_ms */
-	STORE_ST_PURGED = 4,  /* removed by a purge at at_ms */
+	STORE_ST_UNKNOWN = 0,	   /* never seen, or forgotten */
+	STORE_ST_PRESENT = 1,	   /* in the store: see info */
+	STORE_ST_ACKED = 2,	   /* delivered and acked here at at_ms */
+	STORE_ST_HANDED = 3,	   /* custody handed to peer at at_ms */
+	STORE_ST_PURGED = 4,	   /* removed by a purge at at_ms */
+	STORE_ST_DEAD_REMOVED = 5, /* a dead letter, acked out of the dead
+				    * queue at at_ms (never delivered): why
+				    * and since when in info.dead_reason and
+				    * info.dead_ms */
 };
 
 /* Receipts (FERRY_MSG_RECEIPT): what the destination reported back. */

@@ -38,7 +38,8 @@
  *     covers it.
  *
  * Message life (function of each transition):
- *   put ---> QUEUED --store_take--> LEASED --store_ack--> (seen: ACKED)
+ *   put ---> QUEUED --store_take--> LEASED --store_ack--> (seen: ACKED,
+ *                                   or DEAD_REMOVED for a dead letter)
  *              ^  <--nack / lease runs out (sweep)--'
  *   put ---> OUTBOUND --out_claim--> INFLIGHT --out_custody--> (seen: HANDED)
  *              ^  <------------out_release-----------'
@@ -237,6 +238,9 @@ struct store_seen {
 	int64_t at_ms;
 	int64_t forget_ms;
 	char peer[FERRY_NODE_MAX + 1];
+	/* STORE_ST_DEAD_REMOVED: why and since when it was dead */
+	enum store_dead_reason dead_reason;
+	int64_t dead_ms;
 };
 size_t rec_seen_encode(const struct store_seen *s, uint8_t *buf, size_t cap);
 int rec_seen_decode(const void *buf, size_t len, struct store_seen *s);

@@ -81,7 +81,7 @@ done
 expect_eq "delivery order by priority" "$order" " p7 p3 p0"
 
 # --- TTL: to the dead queue, logged once
-id=$(printf ttl | "$FERRY" send alpha/short --ttl 1s) ||
+id=$(printf ttl | "$FERRY" send alpha/short --ttl 1s --receipt) ||
 	it_fail "send --ttl 1s failed"
 sleep 2.5
 "$FERRY" recv short >/dev/null 2>&1
@@ -95,6 +95,20 @@ expect_eq "the dead queue has it" "$(echo "$j" | json_get id)" "$id"
 expect_eq "dead reason" "$(echo "$j" | json_get dead_reason)" expired
 expect_eq "dead payload" "$(echo "$j" | json_get payload_b64)" \
 	"$(printf ttl | base64)"
+# Drained from dead, it was still never delivered.
+expect_eq "status after recv dead" \
+	"$("$FERRY" status "$id" --json | json_get status)" dead
+expect_eq "its reason after recv dead" \
+	"$("$FERRY" status "$id" --json | json_get dead_reason)" expired
+"$FERRY" status "$id" >"$T/st"
+grep -q "^$id: dead since .*: expired; removed from dead at " "$T/st" ||
+	it_fail "status after recv dead says: $(cat "$T/st")"
+it_ok "ferry status says dead (expired), removed from dead"
+grep -q "receipt *expired at alpha" "$T/st" ||
+	it_fail "no expired receipt: $(cat "$T/st")"
+grep -q "receipt *acked" "$T/st" &&
+	it_fail "an acked receipt for a message drained from dead: $(cat "$T/st")"
+it_ok "no acked receipt for it"
 
 # --- peek leaves the message in place
 id=$(printf peek-me | "$FERRY" send alpha/pk) || it_fail "send failed"
