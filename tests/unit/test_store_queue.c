@@ -885,6 +885,41 @@ test_dead_letter_acked_stays_dead(void)
 	CU_ASSERT_EQUAL(ss.kind, STORE_ST_ACKED);
 }
 
+/* A taken message whose payload is unreadable goes to the end of dead
+ * under its lease; taken from dead, it moves to the end of dead. */
+static void
+test_unreadable_to_dead(void)
+{
+	struct ferry_msg a, b;
+	struct store_msg_info info;
+	uint64_t tok;
+
+	FRESH();
+	put_local(&a, "q", 3, "a");
+	put_local(&b, "q", 3, "b");
+	CU_ASSERT_EQUAL_FATAL(store_take(st, "q", 1000, &info, &tok), 0);
+	CU_ASSERT(memcmp(info.msg.id, a.id, 16) == 0);
+	CU_ASSERT_EQUAL(store_unreadable(st, a.id, tok + 2), FERRY_ELEASE);
+	CU_ASSERT_EQUAL_FATAL(store_unreadable(st, a.id, tok), 0);
+	CU_ASSERT_EQUAL(store_get(st, a.id, &info), 0);
+	CU_ASSERT_STRING_EQUAL(info.queue, "dead");
+	CU_ASSERT_EQUAL(info.dead_reason, STORE_DEAD_UNREADABLE);
+	CU_ASSERT_STRING_EQUAL(store_dead_reason_name(info.dead_reason),
+			       "unreadable");
+	CU_ASSERT_EQUAL_FATAL(store_take(st, "q", 1000, &info, &tok), 0);
+	CU_ASSERT(memcmp(info.msg.id, b.id, 16) == 0);
+	CU_ASSERT_EQUAL(store_ack(st, b.id, tok), 0);
+	/* b dead too, then a taken from dead and found unreadable again:
+	 * it goes behind b. */
+	put_local(&b, "q", 3, "b");
+	CU_ASSERT_EQUAL(store_dead_letter(st, b.id, STORE_DEAD_EXPIRED), 0);
+	CU_ASSERT_EQUAL_FATAL(store_take(st, "dead", 1000, &info, &tok), 0);
+	CU_ASSERT(memcmp(info.msg.id, a.id, 16) == 0);
+	CU_ASSERT_EQUAL_FATAL(store_unreadable(st, a.id, tok), 0);
+	CU_ASSERT_EQUAL_FATAL(store_take(st, "dead", 1000, &info, &tok), 0);
+	CU_ASSERT(memcmp(info.msg.id, b.id, 16) == 0);
+}
+
 static void
 add_suites(void)
 {
@@ -903,6 +938,7 @@ add_suites(void)
 	TEST_ADD(s, test_take_never_delivers_expired);
 	TEST_ADD(s, test_dead_letter_reason);
 	TEST_ADD(s, test_dead_letter_acked_stays_dead);
+	TEST_ADD(s, test_unreadable_to_dead);
 	TEST_ADD(s, test_queue_quotas);
 	TEST_ADD(s, test_store_quota);
 	TEST_ADD(s, test_purge_removes_all);
