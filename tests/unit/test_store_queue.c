@@ -920,6 +920,30 @@ test_unreadable_to_dead(void)
 	CU_ASSERT(memcmp(info.msg.id, b.id, 16) == 0);
 }
 
+/* Custody for a message the sender dead-lettered meanwhile (its TTL ran
+ * out while it was on a medium) does not bring it back: still dead. */
+static void
+test_custody_after_dead_letter(void)
+{
+	struct ferry_msg a;
+	struct store_status ss;
+
+	FRESH();
+	test_msg(&a, "far", "q", 3);
+	a.expires_ms = clk.now_ms + 1000;
+	CU_ASSERT_EQUAL_FATAL(store_put(st, &a, "a", 1), 0);
+	CU_ASSERT_EQUAL(
+	    store_out_exported(st, a.id, "far", "/media/stick", clk.now_ms), 0);
+	clk.now_ms += 2000;
+	CU_ASSERT_EQUAL(store_sweep(st, NULL, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(store_out_custody(st, a.id, "far"), FERRY_ESTATE);
+	CU_ASSERT_EQUAL_FATAL(store_status(st, a.id, &ss), 0);
+	CU_ASSERT_EQUAL(ss.kind, STORE_ST_PRESENT);
+	CU_ASSERT_STRING_EQUAL(ss.info.queue, "dead");
+	CU_ASSERT_EQUAL(ss.info.dead_reason, STORE_DEAD_EXPIRED);
+	CU_ASSERT_EQUAL(ss.exported.at_ms, 0);
+}
+
 static void
 add_suites(void)
 {
@@ -939,6 +963,7 @@ add_suites(void)
 	TEST_ADD(s, test_dead_letter_reason);
 	TEST_ADD(s, test_dead_letter_acked_stays_dead);
 	TEST_ADD(s, test_unreadable_to_dead);
+	TEST_ADD(s, test_custody_after_dead_letter);
 	TEST_ADD(s, test_queue_quotas);
 	TEST_ADD(s, test_store_quota);
 	TEST_ADD(s, test_purge_removes_all);
