@@ -245,6 +245,67 @@ open_payload(struct store *st, struct req_job *r)
 	return 0;
 }
 
+/* Forget what open_payload kept of the message r held. */
+static void
+payload_reset(struct req_job *r)
+{
+	store_reader_close(r->reader);
+	r->reader = NULL;
+	free(r->buf);
+	r->buf = NULL;
+	r->len = 0;
+}
+
+/*
+ * Take the next message of r->queue whose payload can be read.  One whose
+ * payload is damaged (a spool file truncated or lost) would otherwise go
+ * back to the head of its queue and block it for ever: it goes to the
+ * dead queue instead, as unreadable, and the next one is taken.  In dead
+ * itself it moves to the end of dead, so one met again means that only
+ * unreadable ones are left: that one is given back and the take fails.
+ */
+static void
+take_readable(struct store *st, struct req_job *r)
+{
+	uint8_t first[FERRY_ID_LEN];
+	char hex[FERRY_ID_HEX_LEN + 1], why[200];
+	int moved = 0;
+
+	for (;;) {
+		r->rc =
+		    store_take(st, r->queue, r->lease_ms, &r->info, &r->token);
+		if (r->rc != 0)
+			return;
+		r->rc = open_payload(st, r);
+		if (r->rc == 0)
+			return;
+		ferry_id_to_hex(r->info.msg.id, hex);
+		snprintf(why, sizeof(why), "%s", store_last_error());
+		if (r->rc != FERRY_ECORRUPT ||
+		    (moved && memcmp(first, r->info.msg.id, FERRY_ID_LEN) == 0))
+			break;
+		if (store_unreadable(st, r->info.msg.id, r->token) != 0)
+			break;
+		log_warn("message %s in queue %s: payload unreadable (%s); "
+			 "moved to the dead queue as unreadable: ask its "
+			 "source (%s) to send it again, and 'ferry ack %s' "
+			 "drops it from dead",
+			 hex, r->queue, why[0] != '\0' ? why : "damaged",
+			 r->info.msg.src_node, hex);
+		if (!moved)
+			memcpy(first, r->info.msg.id, FERRY_ID_LEN);
+		moved = 1;
+		payload_reset(r);
+	}
+	/* Taken but not readable: give it back at once rather than when
+	 * the lease runs out. */
+	payload_reset(r);
+	if (store_nack(st, r->info.msg.id, r->token) != 0)
+		log_warn("message %s taken but unreadable, and not given back: "
+			 "it returns when its lease runs out",
+			 hex);
+}
+
 static void
 job_run(struct job *j)
 {
@@ -282,19 +343,10 @@ job_run(struct job *j)
 				r->rc = FERRY_EEMPTY;
 			if (r->rc == 0)
 				r->info = r->list[0];
+			if (r->rc == 0)
+				r->rc = open_payload(st, r);
 		} else {
-			r->rc = store_take(st, r->queue, r->lease_ms, &r->info,
-					   &r->token);
-		}
-		if (r->rc == 0 && (r->rc = open_payload(st, r)) != 0 &&
-		    !r->peek) {
-			/* Taken but unreadable: give it back at once rather
-			 * than when the lease runs out. */
-			if (store_nack(st, r->info.msg.id, r->token) != 0)
-				log_warn(
-				    "message taken but unreadable, and not "
-				    "given back: it returns when its "
-				    "lease runs out");
+			take_readable(st, r);
 		}
 		break;
 	case RK_GET:
@@ -566,6 +618,12 @@ done_simple(struct client *c, struct req_job *r)
 		ferry_fbuf_u8(&b, FERRY_T_STATUS, (uint8_t)r->status.kind);
 		if (r->status.kind == STORE_ST_PRESENT)
 			put_info(&b, &r->status.info);
+		if (r->status.kind == STORE_ST_DEAD_REMOVED) {
+			ferry_fbuf_u8(&b, FERRY_T_DEAD_REASON,
+				      (uint8_t)r->status.info.dead_reason);
+			ferry_fbuf_u64(&b, FERRY_T_DEAD_MS,
+				       (uint64_t)r->status.info.dead_ms);
+		}
 		if (r->status.kind == STORE_ST_PRESENT &&
 		    r->status.exported.at_ms != 0) {
 			char m[200];

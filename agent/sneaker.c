@@ -1240,6 +1240,8 @@ direct_frame(struct direct *d, const struct hop_frame *f)
 		 * transfer owns it: then open says busy). */
 		partial_drop(j->st, hm.msg.id);
 		hm.msg.expires_ms = msg_expiry(d->created_ms, hm.ttl_ms);
+		if (hm.msg.expires_ms != 0 && hm.msg.expires_ms <= now_ms())
+			return 0; /* expired on the way: see on_msg */
 		rc = store_writer_open(j->st, &hm.msg, &d->w);
 		if (rc != 0) {
 			/* EDUPLICATE, EBUSY and the like: the apply pass sees
@@ -1533,7 +1535,7 @@ struct applier {
 	size_t batch_bytes;
 	uint8_t owe[SNEAK_BATCH_MSGS * FERRY_ID_LEN];
 	/* counts */
-	uint64_t msgs, bytes, dups, custody, notforme, broken;
+	uint64_t msgs, bytes, dups, custody, notforme, broken, expired;
 	uint64_t busy; /* kept for later: another transfer has them */
 };
 
@@ -1612,6 +1614,37 @@ suspend_current(struct applier *a)
 	a->active = 0;
 }
 
+/*
+ * The TTL of a's message ran out on the way (time on the medium counts).
+ * Its sender dead-letters it when the TTL runs out there, so it must not
+ * be stored here too (a second dead letter) nor be owed custody: drop a
+ * partial of it, if any.  Unless it is here already (an earlier bundle
+ * brought it in time, and this one is a copy): then custody is owed as
+ * for any duplicate.  1 if so.
+ */
+static int
+expired_known(struct applier *a)
+{
+	struct store_status *ss = malloc(sizeof(*ss));
+	char hex[FERRY_ID_HEX_LEN + 1];
+	int known;
+
+	if (ss == NULL)
+		return 1; /* the usual path: the store dead-letters it */
+	known = store_status(a->j->st, a->hm.msg.id, ss) != 0 ||
+		ss->kind != STORE_ST_UNKNOWN;
+	free(ss);
+	if (known)
+		return 1;
+	partial_drop(a->j->st, a->hm.msg.id);
+	ferry_id_to_hex(a->hm.msg.id, hex);
+	log_info("import: message %s from %s expired on the way (its TTL ran "
+		 "out before this import); not stored, no custody owed: %s "
+		 "dead-letters it",
+		 hex, a->sender->name, a->sender->name);
+	return 0;
+}
+
 static int
 on_msg(struct applier *a, const struct hop_frame *f)
 {
@@ -1632,6 +1665,11 @@ on_msg(struct applier *a, const struct hop_frame *f)
 	if (strcmp(a->hm.msg.dst_node, j->node) != 0) {
 		a->notforme++;
 		a->skip = 1;
+		return 0;
+	}
+	if (a->hm.msg.expires_ms != 0 && a->hm.msg.expires_ms <= now_ms() &&
+	    !expired_known(a)) {
+		a->skip = 3; /* counted at its END */
 		return 0;
 	}
 	if (a->hm.offset == 0 && a->hm.msg.payload_len <= SNEAK_SMALL) {
@@ -1729,6 +1767,10 @@ on_end(struct applier *a, const struct hop_frame *f)
 	if (a->skip == 2) {
 		a->dups++;
 		return owed_add(j, a->sender->name, a->hm.msg.id, 1);
+	}
+	if (a->skip == 3) {
+		a->expired++;
+		return 0;
 	}
 	if (a->skip)
 		return 0;
@@ -1899,14 +1941,20 @@ apply(struct sneak_job *j, const char *path)
 	}
 	j->msgs += a->msgs;
 	j->bytes += a->bytes;
-	if (a->msgs + a->dups + a->custody + a->notforme + a->broken + a->busy >
+	if (a->msgs + a->dups + a->custody + a->notforme + a->broken +
+		a->expired + a->busy >
 	    0) {
-		char h[32];
+		char h[32], e[64] = "";
 		human(a->bytes, h, sizeof(h));
+		if (a->expired > 0)
+			snprintf(e, sizeof(e),
+				 ", %" PRIu64
+				 " expired on the way (not stored)",
+				 a->expired);
 		say(j,
 		    "from %s: %" PRIu64 " messages (%s), %" PRIu64
-		    " already here, %" PRIu64 " custody receipts%s%s%s",
-		    sname, a->msgs, h, a->dups, a->custody,
+		    " already here, %" PRIu64 " custody receipts%s%s%s%s",
+		    sname, a->msgs, h, a->dups, a->custody, e,
 		    a->notforme > 0 ? ", some not for this node (relaying "
 				      "is not supported yet): left"
 				    : "",

@@ -4,8 +4,9 @@
  *
  * The answer is one word for scripts (JSON "status") and one sentence for
  * people: queued in Q, leased until T, outbound waiting, in flight to P
- * since T, handed to P at T, acked at T, purged at T, dead (why), or
- * unknown.  Unknown is an answer, not an error: exit status 0.
+ * since T, handed to P at T, acked at T, purged at T, dead (why), dead
+ * (why) and removed from dead at T, or unknown.  Unknown is an answer, not an
+ * error: exit status 0.
  */
 #include "config.h"
 
@@ -58,6 +59,8 @@ status_word(const struct ferry_status *st)
 		return "handed";
 	case FERRY_STATUS_PURGED:
 		return "purged";
+	case FERRY_STATUS_DEAD_REMOVED:
+		return "dead";
 	default:
 		return "unknown";
 	}
@@ -126,6 +129,13 @@ status_sentence(const struct ferry_status *st, char *out, size_t cap)
 	case FERRY_STATUS_PURGED:
 		snprintf(out, cap, "purged at %s", at);
 		return;
+	case FERRY_STATUS_DEAD_REMOVED:
+		cli_format_when(i->dead_ms, until);
+		snprintf(out, cap,
+			 "dead since %s: %s; removed from dead at %s (never "
+			 "delivered)",
+			 until, ferry_dead_reason_name(i->dead_reason), at);
+		return;
 	default:
 		snprintf(out, cap, "unknown here (never seen, or forgotten)");
 	}
@@ -152,6 +162,11 @@ status_print(const struct ferry_status *st, const char *hex, int json)
 			const char *sp = strchr(st->medium, ' ');
 			cli_json_str(&j, "medium", sp != NULL ? sp + 1 : "");
 			cli_json_time(&j, "medium_at", st->medium_ms);
+		}
+		if (st->kind == FERRY_STATUS_DEAD_REMOVED) {
+			cli_json_str(&j, "dead_reason",
+				     ferry_dead_reason_name(i->dead_reason));
+			cli_json_time(&j, "dead_at", i->dead_ms);
 		}
 		if (st->nreceipts > 0) {
 			cli_json_array(&j, "receipts");

@@ -1197,6 +1197,10 @@ ferry_status(struct ferry *c, const uint8_t id[FERRY_ID_LEN],
 		fields_to_info(&fl, &out->info);
 	else
 		memcpy(out->info.msg.id, id, FERRY_ID_LEN);
+	if (out->kind == FERRY_STATUS_DEAD_REMOVED) {
+		out->info.dead_reason = fl.dead_reason;
+		out->info.dead_ms = fl.dead_ms;
+	}
 	out->at_ms = fl.at_ms;
 	memcpy(out->peer, fl.peer, sizeof(out->peer));
 	memcpy(out->medium, fl.medium, sizeof(out->medium));
@@ -1285,6 +1289,8 @@ ferry_dead_reason_name(int reason)
 		return "rejected";
 	case 4:
 		return "too large";
+	case 5:
+		return "unreadable";
 	}
 	return "unknown";
 }

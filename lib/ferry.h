@@ -231,11 +231,15 @@ FERRY_MUST_CHECK int ferry_import(struct ferry *c,
 				  struct ferry_sneak_result *res);
 
 enum ferry_status_kind {
-	FERRY_STATUS_UNKNOWN = 0, /* never seen here, or forgotten */
-	FERRY_STATUS_PRESENT = 1, /* held here: see info */
-	FERRY_STATUS_ACKED = 2,	  /* delivered and acked at at_ms */
-	FERRY_STATUS_HANDED = 3,  /* handed to peer at at_ms */
-	FERRY_STATUS_PURGED = 4,  /* removed by a purge at at_ms */
+	FERRY_STATUS_UNKNOWN = 0,      /* never seen here, or forgotten */
+	FERRY_STATUS_PRESENT = 1,      /* held here: see info */
+	FERRY_STATUS_ACKED = 2,	       /* delivered and acked at at_ms */
+	FERRY_STATUS_HANDED = 3,       /* handed to peer at at_ms */
+	FERRY_STATUS_PURGED = 4,       /* removed by a purge at at_ms */
+	FERRY_STATUS_DEAD_REMOVED = 5, /* a dead letter, acked out of the
+					* dead queue at at_ms (never
+					* delivered): info.dead_reason and
+					* info.dead_ms say why and since when */
 };
 
 /* A receipt the destination sent back (send with FERRY_MSG_RECEIPT). */

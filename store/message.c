@@ -382,6 +382,10 @@ seen_put(struct store *st, struct store_ctx *cx, const struct store_hdr *h,
 		s.forget_ms = cx->now + st->opts.seen_retention_ms;
 	if (peer != NULL)
 		snprintf(s.peer, sizeof(s.peer), "%s", peer);
+	if (why == STORE_ST_DEAD_REMOVED) {
+		s.dead_reason = h->info.dead_reason;
+		s.dead_ms = h->info.dead_ms;
+	}
 	n = rec_seen_encode(&s, buf, sizeof(buf));
 	rc = store_db_put(st->seen, cx->txn, h->info.msg.id, FERRY_ID_LEN, buf,
 			  n);
@@ -422,6 +426,7 @@ msg_dead(struct store *st, struct store_ctx *cx, struct msg_rec *r,
 	 enum store_dead_reason reason)
 {
 	struct store_msg_info *i = &r->h.info;
+	int was_dead = i->dead_reason != STORE_DEAD_NONE;
 	int rc;
 
 	if ((rc = msg_pos_del(st, cx, &r->h)) != 0 ||
@@ -442,6 +447,8 @@ msg_dead(struct store *st, struct store_ctx *cx, struct msg_rec *r,
 	    (rc = msg_pos_add(st, cx, &r->h)) != 0 ||
 	    (rc = msg_save(st, cx, r)) != 0)
 		return rc;
+	if (was_dead)
+		return 0; /* moved within dead: its receipt went before */
 	return receipt_emit(st, cx, &r->h,
 			    reason == STORE_DEAD_EXPIRED ? STORE_RCPT_EXPIRED
 							 : STORE_RCPT_REFUSED);

@@ -1,6 +1,10 @@
 /*
  * queue.c - local queues: take under a lease, ack, nack, create, purge.
  *
+ * A taken message whose payload turns out unreadable goes to the dead queue
+ * (store_unreadable) instead of back to its place, where it would be
+ * taken again first, for ever.
+ *
  * A taken message leaves qidx for lidx (keyed by when its lease runs out)
  * and keeps its seq, so nack or a lease that runs out puts it back exactly
  * where it was.  A lease token, fresh for every take, makes sure that a
@@ -149,10 +153,15 @@ op_ack(struct store *st, struct store_ctx *cx, struct store_op *op)
 	if (r == NULL)
 		return FERRY_ENOMEM;
 	rc = lease_check(st, cx, op->u.m.id, op->u.m.token, r);
-	if (rc == 0)
+	if (rc == 0 && r->h.info.dead_reason != STORE_DEAD_NONE) {
+		/* Drained from dead: it was never delivered, so it stays
+		 * dead in status and its source hears no "acked". */
+		rc = msg_remove(st, cx, r, STORE_ST_DEAD_REMOVED, NULL);
+	} else if (rc == 0) {
 		rc = msg_remove(st, cx, r, STORE_ST_ACKED, NULL);
-	if (rc == 0)
-		rc = receipt_emit(st, cx, &r->h, STORE_RCPT_ACKED);
+		if (rc == 0)
+			rc = receipt_emit(st, cx, &r->h, STORE_RCPT_ACKED);
+	}
 	free(r);
 	return rc;
 }
@@ -178,6 +187,22 @@ op_nack(struct store *st, struct store_ctx *cx, struct store_op *op)
 			rc = msg_save(st, cx, r);
 		cx->rows++;
 	}
+	free(r);
+	return rc;
+}
+
+/* Payload unreadable: to the end of dead (see store_unreadable). */
+static int
+op_unreadable(struct store *st, struct store_ctx *cx, struct store_op *op)
+{
+	struct msg_rec *r = malloc(sizeof(*r));
+	int rc;
+
+	if (r == NULL)
+		return FERRY_ENOMEM;
+	rc = lease_check(st, cx, op->u.m.id, op->u.m.token, r);
+	if (rc == 0)
+		rc = msg_dead(st, cx, r, STORE_DEAD_UNREADABLE);
 	free(r);
 	return rc;
 }
@@ -209,6 +234,14 @@ int
 store_nack(struct store *st, const uint8_t id[FERRY_ID_LEN], uint64_t token)
 {
 	return submit_id(st, op_nack, id, token, 0);
+}
+
+int
+store_unreadable(struct store *st, const uint8_t id[FERRY_ID_LEN],
+		 uint64_t token)
+{
+	/* Durable, as a dead letter: its receipt commits with it. */
+	return submit_id(st, op_unreadable, id, token, 1);
 }
 
 static int

@@ -270,7 +270,7 @@ rec_hdr_decode(const void *buf, size_t len, struct store_hdr *h,
 		r.bad = 1;
 	}
 	if (r.bad || r.off != r.len || state < STORE_QUEUED ||
-	    state > STORE_INFLIGHT || reason > STORE_DEAD_TOO_LARGE ||
+	    state > STORE_INFLIGHT || reason > STORE_DEAD_UNREADABLE ||
 	    m->priority > FERRY_PRIO_MAX)
 		return FERRY_ECORRUPT;
 	i->state = (enum store_state)state;
@@ -330,6 +330,10 @@ rec_seen_encode(const struct store_seen *s, uint8_t *buf, size_t cap)
 	w_u64(&w, (uint64_t)s->at_ms);
 	w_u64(&w, (uint64_t)s->forget_ms);
 	w_str(&w, s->peer);
+	if (s->kind == STORE_ST_DEAD_REMOVED) {
+		w_u8(&w, (uint8_t)s->dead_reason);
+		w_u64(&w, (uint64_t)s->dead_ms);
+	}
 	return w.over ? 0 : w.len;
 }
 
@@ -346,8 +350,15 @@ rec_seen_decode(const void *buf, size_t len, struct store_seen *s)
 	s->at_ms = (int64_t)r_u64(&r);
 	s->forget_ms = (int64_t)r_u64(&r);
 	r_str(&r, s->peer, sizeof(s->peer));
+	if (kind == STORE_ST_DEAD_REMOVED) {
+		uint8_t reason = r_u8(&r);
+		if (reason == STORE_DEAD_NONE || reason > STORE_DEAD_UNREADABLE)
+			r.bad = 1;
+		s->dead_reason = (enum store_dead_reason)reason;
+		s->dead_ms = (int64_t)r_u64(&r);
+	}
 	if (r.bad || r.off != r.len || kind < STORE_ST_ACKED ||
-	    kind > STORE_ST_PURGED)
+	    kind > STORE_ST_DEAD_REMOVED)
 		return FERRY_ECORRUPT;
 	s->kind = (enum store_status_kind)kind;
 	return 0;

@@ -143,6 +143,24 @@ spool_open_read(struct store *st, const uint8_t *id, int *fd)
 }
 
 int
+spool_check_len(int fd, uint64_t len)
+{
+	struct stat sb;
+
+	if (fstat(fd, &sb) != 0) {
+		store_seterr("a spooled payload: %s", strerror(errno));
+		return FERRY_EIO;
+	}
+	if ((uint64_t)sb.st_size < len) {
+		store_seterr("a spooled payload holds %llu of its %llu bytes",
+			     (unsigned long long)sb.st_size,
+			     (unsigned long long)len);
+		return FERRY_ECORRUPT;
+	}
+	return 0;
+}
+
+int
 spool_write(int fd, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;

@@ -1139,6 +1139,13 @@ store_status(struct store *st, const uint8_t id[FERRY_ID_LEN],
 	out->kind = s.kind;
 	out->at_ms = s.at_ms;
 	memcpy(out->peer, s.peer, sizeof(out->peer));
+	if (s.kind == STORE_ST_DEAD_REMOVED) {
+		memcpy(out->info.msg.id, id, FERRY_ID_LEN);
+		snprintf(out->info.queue, sizeof(out->info.queue), "%s",
+			 FERRY_DEAD_QUEUE);
+		out->info.dead_reason = s.dead_reason;
+		out->info.dead_ms = s.dead_ms;
+	}
 	return 0;
 }
 
@@ -1181,7 +1188,19 @@ store_reader_open(struct store *st, const uint8_t id[FERRY_ID_LEN],
 	r->chunk_idx = UINT32_MAX;
 	if (h.spooled) {
 		rc = spool_open_read(st, id, &r->fd);
+		if (rc == FERRY_ENOTFOUND &&
+		    store_db_get(st->msgs, NULL, id, FERRY_ID_LEN, buf,
+				 sizeof(buf), &n, 0) == 0) {
+			/* Its message is still here: the file was lost. */
+			store_seterr("the spool file of a stored message is "
+				     "missing");
+			rc = FERRY_ECORRUPT;
+		}
+		if (rc == 0)
+			rc = spool_check_len(r->fd, r->len);
 		if (rc != 0) {
+			if (r->fd >= 0)
+				close(r->fd);
 			free(r);
 			return rc;
 		}
@@ -1691,6 +1710,8 @@ store_dead_reason_name(enum store_dead_reason r)
 		return "rejected";
 	case STORE_DEAD_TOO_LARGE:
 		return "too large";
+	case STORE_DEAD_UNREADABLE:
+		return "unreadable";
 	}
 	return "unknown";
 }

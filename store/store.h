@@ -165,6 +165,7 @@ enum store_dead_reason {
 	STORE_DEAD_NO_ROUTE = 2,
 	STORE_DEAD_REJECTED = 3,
 	STORE_DEAD_TOO_LARGE = 4,
+	STORE_DEAD_UNREADABLE = 5, /* its stored payload cannot be read */
 };
 
 struct store_msg_info {
@@ -186,7 +187,9 @@ FERRY_MUST_CHECK int store_get(struct store *st, const uint8_t id[FERRY_ID_LEN],
 			       struct store_msg_info *out);
 
 /* Stream a stored payload in bounded memory.  read returns 0 with *n = 0
- * at the end; FERRY_ENOTFOUND if the message left the store meanwhile. */
+ * at the end; FERRY_ENOTFOUND if the message left the store meanwhile;
+ * FERRY_ECORRUPT if the payload is damaged (open already says so for a
+ * spool file that is missing or shorter than the payload). */
 FERRY_MUST_CHECK int store_reader_open(struct store *st,
 				       const uint8_t id[FERRY_ID_LEN],
 				       struct store_reader **out);
@@ -216,13 +219,28 @@ FERRY_MUST_CHECK int store_take(struct store *st, const char *queue,
 				uint64_t *token);
 
 /* Ack: the message is done and leaves the store (its id is remembered for
- * dedup).  token 0 skips the lease check.  FERRY_ELEASE, FERRY_ENOTFOUND. */
+ * dedup).  token 0 skips the lease check.  FERRY_ELEASE, FERRY_ENOTFOUND.
+ * A dead letter acked out of the dead queue was never delivered: its
+ * status becomes STORE_ST_DEAD_REMOVED, not acked, and no "acked" receipt
+ * is sent for it. */
 FERRY_MUST_CHECK int store_ack(struct store *st, const uint8_t id[FERRY_ID_LEN],
 			       uint64_t token);
 
 /* Nack: give a leased message back to its place in the queue at once. */
 FERRY_MUST_CHECK int store_nack(struct store *st,
 				const uint8_t id[FERRY_ID_LEN], uint64_t token);
+
+/*
+ * A taken message whose payload cannot be read (store_reader_* said
+ * FERRY_ECORRUPT): move it, under the lease token, to the end of the dead
+ * queue with STORE_DEAD_UNREADABLE, so that it no longer blocks its queue.
+ * Its source gets a "refused" receipt if it asked for receipts, as for
+ * any dead letter; one taken from dead itself only moves to the end of
+ * dead (its source heard of it already).  FERRY_ELEASE, FERRY_ENOTFOUND.
+ */
+FERRY_MUST_CHECK int store_unreadable(struct store *st,
+				      const uint8_t id[FERRY_ID_LEN],
+				      uint64_t token);
 
 struct store_queue_limits {
 	uint64_t max_bytes; /* 0: the store default */
@@ -313,11 +331,15 @@ FERRY_MUST_CHECK int store_out_custody_async(struct store *st,
 /* --------------------------------------------------------------- status */
 
 enum store_status_kind {
-	STORE_ST_UNKNOWN = 0, /* never seen, or forgotten */
-	STORE_ST_PRESENT = 1, /* in the store: see info */
-	STORE_ST_ACKED = 2,   /* delivered and acked here at at_ms */
-	STORE_ST_HANDED = 3,  /* custody handed to peer at at_ms */
-	STORE_ST_PURGED = 4,  /* removed by a purge at at_ms */
+	STORE_ST_UNKNOWN = 0,	   /* never seen, or forgotten */
+	STORE_ST_PRESENT = 1,	   /* in the store: see info */
+	STORE_ST_ACKED = 2,	   /* delivered and acked here at at_ms */
+	STORE_ST_HANDED = 3,	   /* custody handed to peer at at_ms */
+	STORE_ST_PURGED = 4,	   /* removed by a purge at at_ms */
+	STORE_ST_DEAD_REMOVED = 5, /* a dead letter, acked out of the dead
+				    * queue at at_ms (never delivered): why
+				    * and since when in info.dead_reason and
+				    * info.dead_ms */
 };
 
 /* Receipts (FERRY_MSG_RECEIPT): what the destination reported back. */

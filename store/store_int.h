@@ -38,11 +38,13 @@
  *     covers it.
  *
  * Message life (function of each transition):
- *   put ---> QUEUED --store_take--> LEASED --store_ack--> (seen: ACKED)
+ *   put ---> QUEUED --store_take--> LEASED --store_ack--> (seen: ACKED,
+ *                                   or DEAD_REMOVED for a dead letter)
  *              ^  <--nack / lease runs out (sweep)--'
  *   put ---> OUTBOUND --out_claim--> INFLIGHT --out_custody--> (seen: HANDED)
  *              ^  <------------out_release-----------'
  *   QUEUED/OUTBOUND --expiry (sweep) or dead_letter--> QUEUED in "dead"
+ *   LEASED --store_unreadable (payload unreadable)--> QUEUED in "dead"
  */
 #ifndef FERRY_STORE_INT_H
 #define FERRY_STORE_INT_H
@@ -241,6 +243,9 @@ struct store_seen {
 	int64_t at_ms;
 	int64_t forget_ms;
 	char peer[FERRY_NODE_MAX + 1];
+	/* STORE_ST_DEAD_REMOVED: why and since when it was dead */
+	enum store_dead_reason dead_reason;
+	int64_t dead_ms;
 };
 size_t rec_seen_encode(const struct store_seen *s, uint8_t *buf, size_t cap);
 int rec_seen_decode(const void *buf, size_t len, struct store_seen *s);
@@ -320,6 +325,9 @@ int spool_create(struct store *st, const uint8_t *id, int *fd);
 int spool_open_append(struct store *st, const uint8_t *id, uint64_t len,
 		      int *fd);
 int spool_open_read(struct store *st, const uint8_t *id, int *fd);
+/* FERRY_ECORRUPT if the file holds fewer than len bytes (it was
+ * truncated, or the disk lost data). */
+int spool_check_len(int fd, uint64_t len);
 int spool_write(int fd, const void *buf, size_t len);
 int spool_sync(int fd);
 void spool_writeback(int fd, uint64_t off, size_t len); /* start, no wait */

@@ -2,8 +2,9 @@
 # agent_basic.sh - ferryd's everyday behaviour, through the `ferry` command:
 # send/recv/ack, explicit ack and nack with a token, a lease that runs out
 # and brings the message back, priorities, a TTL that sends a message to
-# the dead queue (logged once), peek, recv --wait woken by a send, and
-# the status of acked and outbound messages.
+# the dead queue (logged once), peek, recv --wait woken by a send, the
+# status of acked and outbound messages, and a payload that cannot be read
+# (its spool file truncated) going to dead instead of blocking its queue.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
 
@@ -80,7 +81,7 @@ done
 expect_eq "delivery order by priority" "$order" " p7 p3 p0"
 
 # --- TTL: to the dead queue, logged once
-id=$(printf ttl | "$FERRY" send alpha/short --ttl 1s) ||
+id=$(printf ttl | "$FERRY" send alpha/short --ttl 1s --receipt) ||
 	it_fail "send --ttl 1s failed"
 sleep 2.5
 "$FERRY" recv short >/dev/null 2>&1
@@ -94,6 +95,20 @@ expect_eq "the dead queue has it" "$(echo "$j" | json_get id)" "$id"
 expect_eq "dead reason" "$(echo "$j" | json_get dead_reason)" expired
 expect_eq "dead payload" "$(echo "$j" | json_get payload_b64)" \
 	"$(printf ttl | base64)"
+# Drained from dead, it was still never delivered.
+expect_eq "status after recv dead" \
+	"$("$FERRY" status "$id" --json | json_get status)" dead
+expect_eq "its reason after recv dead" \
+	"$("$FERRY" status "$id" --json | json_get dead_reason)" expired
+"$FERRY" status "$id" >"$T/st"
+grep -q "^$id: dead since .*: expired; removed from dead at " "$T/st" ||
+	it_fail "status after recv dead says: $(cat "$T/st")"
+it_ok "ferry status says dead (expired), removed from dead"
+grep -q "receipt *expired at alpha" "$T/st" ||
+	it_fail "no expired receipt: $(cat "$T/st")"
+grep -q "receipt *acked" "$T/st" &&
+	it_fail "an acked receipt for a message drained from dead: $(cat "$T/st")"
+it_ok "no acked receipt for it"
 
 # --- peek leaves the message in place
 id=$(printf peek-me | "$FERRY" send alpha/pk) || it_fail "send failed"
@@ -136,6 +151,38 @@ expect_eq "status of a message for another node" \
 expect_eq "status of an unknown id" \
 	"$("$FERRY" status 0123456789abcdef0123456789abcdef --json |
 		json_get status)" unknown
+
+# --- a payload that cannot be read goes to dead, and blocks nothing
+head -c 1048576 /dev/urandom >"$T/big"
+big=$("$FERRY" send alpha/uq <"$T/big") || it_fail "send of 1 MiB failed"
+small=$(printf after | "$FERRY" send alpha/uq) || it_fail "send failed"
+stop_node alpha
+[ -f "$T/alpha/store/spool/$big" ] ||
+	it_harness "no spool file for the 1 MiB message: $(ls "$T/alpha/store/spool")"
+truncate -s 1000 "$T/alpha/store/spool/$big"
+start_agent alpha
+"$FERRY" recv uq >"$T/got" 2>"$T/err" ||
+	it_fail "recv after an unreadable payload failed: $(cat "$T/err")"
+expect_eq "recv goes on past an unreadable payload" "$(cat "$T/got")" after
+expect_eq "the unreadable one is dead" \
+	"$("$FERRY" status "$big" --json | json_get status)" dead
+expect_eq "its reason" \
+	"$("$FERRY" status "$big" --json | json_get dead_reason)" unreadable
+"$FERRY" status "$big" | grep -q "dead in dead since .*: unreadable" ||
+	it_fail "status says: $("$FERRY" status "$big" | head -n 1)"
+it_ok "ferry status says dead ... unreadable"
+expect_eq "queue count after" "$(queue_count uq)" 0
+n=$(grep -c "message $big .*unreadable" "$(node_log alpha)")
+expect_eq "log lines naming the unreadable message" "$n" 1
+it_note "$(grep "message $big .*unreadable" "$(node_log alpha)")"
+"$FERRY" recv dead >/dev/null 2>"$T/err"
+rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 3 ] ||
+	it_fail "recv dead of an unreadable message exited $rc"
+expect_eq "it stays in dead" \
+	"$("$FERRY" status "$big" --json | json_get status)" dead
+"$FERRY" ack "$big" || it_fail "ferry ack of the unreadable message failed"
+expect_eq "dead is empty after ack" "$(queue_count dead)" 0
 
 stop_node alpha
 it_pass

@@ -5,6 +5,7 @@ SNEAK_IT_TESTS = \
 	tests/integration/sneak_basic.sh \
 	tests/integration/sneak_corrupt.sh \
 	tests/integration/sneak_dir.sh \
-	tests/integration/sneak_fat.sh
+	tests/integration/sneak_fat.sh \
+	tests/integration/sneak_ttl.sh
 TESTS += $(SNEAK_IT_TESTS)
 EXTRA_DIST += $(SNEAK_IT_TESTS) tests/integration/medium.sh

@@ -845,6 +845,105 @@ test_receipt_parse(void)
 	    FERRY_EINVAL);
 }
 
+/* A dead letter acked out of dead was never delivered: its status stays
+ * dead with its reason, and its source hears no "acked" receipt. */
+static void
+test_dead_letter_acked_stays_dead(void)
+{
+	struct ferry_msg a;
+	struct store_msg_info info;
+	struct store_status ss;
+	struct rcpt_find f;
+	uint64_t tok;
+
+	FRESH();
+	test_msg(&a, "here", "q", 3);
+	snprintf(a.src_node, sizeof(a.src_node), "far");
+	a.flags = FERRY_MSG_RECEIPT;
+	CU_ASSERT_EQUAL_FATAL(store_put(st, &a, "a", 1), 0);
+	clk.now_ms += 5;
+	CU_ASSERT_EQUAL_FATAL(store_dead_letter(st, a.id, STORE_DEAD_REJECTED),
+			      0);
+	clk.now_ms += 5;
+	CU_ASSERT_EQUAL_FATAL(store_take(st, "dead", 1000, &info, &tok), 0);
+	CU_ASSERT_EQUAL_FATAL(store_ack(st, a.id, tok), 0);
+	CU_ASSERT_EQUAL_FATAL(store_status(st, a.id, &ss), 0);
+	CU_ASSERT_EQUAL(ss.kind, STORE_ST_DEAD_REMOVED);
+	CU_ASSERT_EQUAL(ss.at_ms, clk.now_ms);
+	CU_ASSERT_EQUAL(ss.info.dead_reason, STORE_DEAD_REJECTED);
+	CU_ASSERT_EQUAL(ss.info.dead_ms, clk.now_ms - 5);
+	/* Receipts for far: queued, refused; no acked. */
+	memset(&f, 0, sizeof(f));
+	ferry_id_to_hex(a.id, f.hex);
+	CU_ASSERT_EQUAL(store_out_browse(st, 0, rcpt_find_fn, &f), 0);
+	CU_ASSERT_EQUAL(f.n, 2);
+	/* A message acked from its own queue is acked, as before. */
+	put_local(&a, "q", 3, "b");
+	CU_ASSERT_EQUAL_FATAL(store_take(st, "q", 1000, &info, &tok), 0);
+	CU_ASSERT_EQUAL_FATAL(store_ack(st, a.id, tok), 0);
+	CU_ASSERT_EQUAL_FATAL(store_status(st, a.id, &ss), 0);
+	CU_ASSERT_EQUAL(ss.kind, STORE_ST_ACKED);
+}
+
+/* A taken message whose payload is unreadable goes to the end of dead
+ * under its lease; taken from dead, it moves to the end of dead. */
+static void
+test_unreadable_to_dead(void)
+{
+	struct ferry_msg a, b;
+	struct store_msg_info info;
+	uint64_t tok;
+
+	FRESH();
+	put_local(&a, "q", 3, "a");
+	put_local(&b, "q", 3, "b");
+	CU_ASSERT_EQUAL_FATAL(store_take(st, "q", 1000, &info, &tok), 0);
+	CU_ASSERT(memcmp(info.msg.id, a.id, 16) == 0);
+	CU_ASSERT_EQUAL(store_unreadable(st, a.id, tok + 2), FERRY_ELEASE);
+	CU_ASSERT_EQUAL_FATAL(store_unreadable(st, a.id, tok), 0);
+	CU_ASSERT_EQUAL(store_get(st, a.id, &info), 0);
+	CU_ASSERT_STRING_EQUAL(info.queue, "dead");
+	CU_ASSERT_EQUAL(info.dead_reason, STORE_DEAD_UNREADABLE);
+	CU_ASSERT_STRING_EQUAL(store_dead_reason_name(info.dead_reason),
+			       "unreadable");
+	CU_ASSERT_EQUAL_FATAL(store_take(st, "q", 1000, &info, &tok), 0);
+	CU_ASSERT(memcmp(info.msg.id, b.id, 16) == 0);
+	CU_ASSERT_EQUAL(store_ack(st, b.id, tok), 0);
+	/* b dead too, then a taken from dead and found unreadable again:
+	 * it goes behind b. */
+	put_local(&b, "q", 3, "b");
+	CU_ASSERT_EQUAL(store_dead_letter(st, b.id, STORE_DEAD_EXPIRED), 0);
+	CU_ASSERT_EQUAL_FATAL(store_take(st, "dead", 1000, &info, &tok), 0);
+	CU_ASSERT(memcmp(info.msg.id, a.id, 16) == 0);
+	CU_ASSERT_EQUAL_FATAL(store_unreadable(st, a.id, tok), 0);
+	CU_ASSERT_EQUAL_FATAL(store_take(st, "dead", 1000, &info, &tok), 0);
+	CU_ASSERT(memcmp(info.msg.id, b.id, 16) == 0);
+}
+
+/* Custody for a message the sender dead-lettered meanwhile (its TTL ran
+ * out while it was on a medium) does not bring it back: still dead. */
+static void
+test_custody_after_dead_letter(void)
+{
+	struct ferry_msg a;
+	struct store_status ss;
+
+	FRESH();
+	test_msg(&a, "far", "q", 3);
+	a.expires_ms = clk.now_ms + 1000;
+	CU_ASSERT_EQUAL_FATAL(store_put(st, &a, "a", 1), 0);
+	CU_ASSERT_EQUAL(
+	    store_out_exported(st, a.id, "far", "/media/stick", clk.now_ms), 0);
+	clk.now_ms += 2000;
+	CU_ASSERT_EQUAL(store_sweep(st, NULL, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(store_out_custody(st, a.id, "far"), FERRY_ESTATE);
+	CU_ASSERT_EQUAL_FATAL(store_status(st, a.id, &ss), 0);
+	CU_ASSERT_EQUAL(ss.kind, STORE_ST_PRESENT);
+	CU_ASSERT_STRING_EQUAL(ss.info.queue, "dead");
+	CU_ASSERT_EQUAL(ss.info.dead_reason, STORE_DEAD_EXPIRED);
+	CU_ASSERT_EQUAL(ss.exported.at_ms, 0);
+}
+
 static void
 add_suites(void)
 {
@@ -862,6 +961,9 @@ add_suites(void)
 	TEST_ADD(s, test_expiry_moves_to_dead);
 	TEST_ADD(s, test_take_never_delivers_expired);
 	TEST_ADD(s, test_dead_letter_reason);
+	TEST_ADD(s, test_dead_letter_acked_stays_dead);
+	TEST_ADD(s, test_unreadable_to_dead);
+	TEST_ADD(s, test_custody_after_dead_letter);
 	TEST_ADD(s, test_queue_quotas);
 	TEST_ADD(s, test_store_quota);
 	TEST_ADD(s, test_purge_removes_all);

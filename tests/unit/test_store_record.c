@@ -134,7 +134,11 @@ test_bad_states_refused(void)
 static void
 test_seen_and_queue_records(void)
 {
-	struct store_seen s = {STORE_ST_HANDED, 5, 6, "relay"}, sb;
+	struct store_seen s = {STORE_ST_HANDED, 5, 6, "relay",
+			       STORE_DEAD_NONE, 0},
+			  sb;
+	struct store_seen d = {STORE_ST_DEAD_REMOVED, 7, 8, "",
+			       STORE_DEAD_EXPIRED,    4};
 	struct store_queue_stats q = {"", 1, 2, 3, 4, 5}, qb;
 	uint8_t buf[128];
 	size_t n;
@@ -146,6 +150,13 @@ test_seen_and_queue_records(void)
 	CU_ASSERT_EQUAL(rec_seen_decode(buf, n - 1, &sb), FERRY_ECORRUPT);
 	buf[1] = 77;
 	CU_ASSERT_EQUAL(rec_seen_decode(buf, n, &sb), FERRY_ECORRUPT);
+	/* A dead letter removed from dead keeps why and since when. */
+	n = rec_seen_encode(&d, buf, sizeof(buf));
+	CU_ASSERT_EQUAL_FATAL(rec_seen_decode(buf, n, &sb), 0);
+	CU_ASSERT_EQUAL(sb.kind, STORE_ST_DEAD_REMOVED);
+	CU_ASSERT_EQUAL(sb.dead_reason, STORE_DEAD_EXPIRED);
+	CU_ASSERT_EQUAL(sb.dead_ms, 4);
+	CU_ASSERT_EQUAL(rec_seen_decode(buf, n - 1, &sb), FERRY_ECORRUPT);
 	n = rec_queue_encode(&q, buf, sizeof(buf));
 	CU_ASSERT_EQUAL_FATAL(rec_queue_decode(buf, n, &qb), 0);
 	CU_ASSERT_EQUAL(qb.max_msgs, 5);
