@@ -541,8 +541,22 @@ bf_open(struct exporter *x)
 	bf->fd =
 	    open(bf->part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		 0644);
-	if (bf->fd < 0)
-		return errno_rc(errno);
+	if (bf->fd < 0) {
+		struct stat sb;
+		int e = errno;
+		if (e != ENOENT || lstat(bf->folder, &sb) != 0 ||
+		    !S_ISDIR(sb.st_mode))
+			return errno_rc(e);
+		/* "No such file" in a folder that is there: fusefat does this
+		 * with a folder that lies (or grew) beyond the first 2 GiB of
+		 * the medium; say so rather than "not found". */
+		say(j,
+		    "%s: the medium cannot create files in this folder: its "
+		    "driver is faulty (fusefat cannot use a folder beyond "
+		    "the first 2 GiB of a FAT medium)",
+		    bf->folder);
+		return FERRY_EIO;
+	}
 	rc = bundle_writer_open(bf->fd, j->me, bf->peer->id, bf->peer->kx_pk,
 				seq, now_ms(), 0, &bf->w);
 	if (rc != 0) {
@@ -961,6 +975,15 @@ run_export(struct sneak_job *j, int custody_only)
 		say(j, "cannot write to %s: %s", j->dir, ferry_strerror(rc));
 		free(x);
 		return rc;
+	}
+	if (!custody_only) {
+		/* The folder our peers answer in (custody receipts), made now,
+		 * before this export's bundles: a new folder lies where the
+		 * medium's free space begins, and fusefat cannot use one
+		 * beyond the first 2 GiB, so a peer making it after importing
+		 * a few GiB could not write its receipts back. */
+		snprintf(p, sizeof(p), "%s/ferry/%s", j->dir, j->fpr);
+		(void)medium_dir(p);
 	}
 	x->budget = medium_budget(j);
 	if (!custody_only) {

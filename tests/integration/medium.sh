@@ -34,6 +34,10 @@
 #                                    0 also when it repaired something
 #                                    ($MEDIUM_FSCK_OUT: what fsck said)
 #   medium_daemon_pid MOUNTPOINT     pid of the FUSE daemon serving it
+#   medium_fat_next_free IMAGE BYTES on an unmounted fat image: the next
+#                                    cluster fusefat allocates is the
+#                                    first at or past BYTES into the
+#                                    image, as after writing that much
 #   medium_cleanup_all               unmount (or pull) all our mounts
 #
 # Mountpoints and image paths must hold no tab or newline.
@@ -45,7 +49,12 @@
 #   cluster", size kept, chain lost): write a new name and rename over;
 #   writing through a name in another case, a full medium and files
 #   reaching 2 GiB all fail with EPERM (not ENOSPC/EFBIG), the last one
-#   also breaking the file's cluster chain; pwrite at >= 4 GiB wraps.
+#   also breaking the file's cluster chain; pwrite at >= 4 GiB wraps;
+#   a folder cluster at or past 2 GiB into the image cannot be read: a
+#   folder made once the next free cluster is there (fusefat allocates
+#   on from FSINFO's next-free cluster and never goes back to freed
+#   ones: after 2 GiB of files, even deleted), or one that grows a
+#   cluster there, lists empty and creating a file in it gives ENOENT.
 #   exfat-fuse: a file's size reaches the medium only on fsync/close.
 
 MEDIUM_LIST=${MEDIUM_LIST:-}
@@ -374,6 +383,38 @@ medium_fsck() {
 	esac
 	medium__err "fsck of $2 ($1) failed with $fk_rc: $(echo "$fk_out" | tail -n 3)"
 	return 1
+}
+
+# medium__uint FILE OFFSET N: the N-byte little-endian number there.
+medium__uint() {
+	od -An -t"u$3" -j"$2" -N"$3" "$1" | tr -d ' '
+}
+
+# medium_fat_next_free IMAGE BYTES: set FSINFO's next-free cluster (which
+# fusefat starts allocating from) to the first cluster at or past BYTES
+# into the image; the image must not be mounted.
+medium_fat_next_free() {
+	[ $# -eq 2 ] || { medium__err "usage: medium_fat_next_free IMAGE BYTES"; return 2; }
+	nf_bps=$(medium__uint "$1" 11 2)
+	nf_spc=$(medium__uint "$1" 13 1)
+	nf_rsv=$(medium__uint "$1" 14 2)
+	nf_nfat=$(medium__uint "$1" 16 1)
+	nf_fatsz=$(medium__uint "$1" 36 4)
+	nf_fsi=$(medium__uint "$1" 48 2)
+	case $nf_bps.$nf_spc.$nf_fsi in
+	*[!0-9.]* | .* | *.. | *. | 0.* | *.0.* | *.0)
+		medium__err "$1 is not a FAT32 image"
+		return 1
+		;;
+	esac
+	nf_data=$(((nf_rsv + nf_nfat * nf_fatsz) * nf_bps))
+	nf_cs=$((nf_bps * nf_spc))
+	nf_c=$((2 + ($2 - nf_data + nf_cs - 1) / nf_cs))
+	# shellcheck disable=SC2059 # the format is the octal bytes
+	printf "$(printf '\\%03o\\%03o\\%03o\\%03o' $((nf_c & 255)) \
+		$((nf_c >> 8 & 255)) $((nf_c >> 16 & 255)) $((nf_c >> 24 & 255)))" |
+		dd of="$1" bs=1 seek=$((nf_fsi * nf_bps + 492)) conv=notrunc \
+			status=none
 }
 
 # For trap ... EXIT / it_at_exit: unmount everything still recorded,
