@@ -48,5 +48,6 @@ include tests/integration/link_faults.mk
 include tests/integration/link_kill.mk
 include tests/integration/sneak.mk
 include tests/integration/sneak_kill.mk
+include tests/integration/sneak_race.mk
 include tests/interop/link.mk
 include tests/interop/bundle.mk

@@ -1,0 +1,8 @@
+# A message that reaches its node over TCP and on a stick at once
+# (fragment included from tests/local.mk).  sneak_race.sh: a 48 MiB
+# message on a rate-limited link while the first of its bundles, or all
+# of them, are imported: stored exactly once, whole, nothing left.
+SNEAK_RACE_IT_TESTS = \
+	tests/integration/sneak_race.sh
+TESTS += $(SNEAK_RACE_IT_TESTS)
+EXTRA_DIST += $(SNEAK_RACE_IT_TESTS)
