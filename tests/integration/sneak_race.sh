@@ -25,6 +25,7 @@
 # About 35 s on 2 cores.  FERRY_TEST_SEED=N picks other payloads.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
+it_heavy
 
 T=$IT_TMP
 size=$((48 * 1024 * 1024))
