@@ -1040,6 +1040,14 @@ req_send(struct client *c, const struct ferry_frame *f,
 		client_idle(c);
 		return;
 	}
+	if (ferry_queue_reserved(fl->dst_queue)) {
+		client_error(c, c->reqid, FERRY_EPERM,
+			     "queue '%s' is reserved for the agent (names "
+			     "that begin with '%s' cannot be sent to)",
+			     fl->dst_queue, FERRY_RESERVED_PREFIX);
+		client_idle(c);
+		return;
+	}
 	snprintf(target, sizeof(target), "%s/%s", fl->dst_node, fl->dst_queue);
 	if (!allowed(c, POLICY_OP_SEND, target))
 		return;

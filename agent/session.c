@@ -33,6 +33,7 @@
 #include <sodium.h>
 
 #include "agent/link_int.h"
+#include "agent/intake.h"
 #include "agent/log.h"
 
 #define CUST_MAX   8192u /* custody ids waiting to be sent */
@@ -1428,6 +1429,7 @@ static int
 on_msg(struct receiver *rv, const struct hop_frame *f)
 {
 	struct session *s = rv->s;
+	struct intake_node me;
 	struct hop_msg hm;
 	const char *why = NULL;
 	char hex[FERRY_ID_HEX_LEN + 1];
@@ -1456,13 +1458,27 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 	r->msg.expires_ms = hm.ttl_ms != 0 && hm.ttl_ms <= LINK_TTL_MAX_MS
 				? link_now_ms() + (int64_t)hm.ttl_ms
 				: 0;
-	if (strcmp(hm.msg.dst_node, s->lk->node) != 0) {
-		rx_refuse(s, r, HOP_REFUSE_NO_ROUTE);
-		return 0;
-	}
-	if (s->lk->max_message_bytes != 0 &&
-	    hm.msg.payload_len > s->lk->max_message_bytes) {
+	me.name = s->lk->node;
+	me.max_message = s->lk->max_message_bytes;
+	switch (intake_msg(&me, s->peer->cfg.name, &hm.msg, &why)) {
+	case INTAKE_OK:
+		break;
+	case INTAKE_FORGED:
+		/* Never done by a ferry peer: a protocol violation. */
+		log_warn("peer %s: message %s refused: %s (it claims %s)",
+			 s->peer->cfg.name, hex, why, hm.msg.src_node);
+		r->used = 0;
+		mark_dead(s, "MSG %s claims another source", hex);
+		return FERRY_EPROTO;
+	case INTAKE_TOO_BIG:
 		rx_refuse(s, r, HOP_REFUSE_TOO_BIG);
+		return 0;
+	default:
+		if (strcmp(hm.msg.dst_node, s->lk->node) == 0)
+			log_warn("peer %s: message %s for %s/%s refused: %s",
+				 s->peer->cfg.name, hex, hm.msg.dst_node,
+				 hm.msg.dst_queue, why);
+		rx_refuse(s, r, HOP_REFUSE_NO_ROUTE);
 		return 0;
 	}
 	crypto_generichash_init(&r->hs, NULL, 0, HOP_HASH_LEN);

@@ -145,6 +145,7 @@ sneak_job_init(const struct agent *ag, struct sneak_job *sj)
 {
 	sj->st = ag->store;
 	sj->me = ag->id;
+	sj->max_message = ag->pol.max_message_bytes;
 	snprintf(sj->node, sizeof(sj->node), "%s", ag->pol.node_name);
 	snprintf(sj->state_dir, sizeof(sj->state_dir), "%s", ag->pol.state_dir);
 	return sneak_peers_copy(ag, &sj->peers, &sj->npeers);

@@ -45,6 +45,7 @@
 
 #include <sodium.h>
 
+#include "agent/intake.h"
 #include "agent/log.h"
 #include "agent/sneaker.h"
 #include "transports/bundle.h"
@@ -1173,6 +1174,8 @@ msg_expiry(int64_t created_ms, uint64_t ttl_ms)
  */
 struct direct {
 	struct sneak_job *j;
+	struct intake_node me;
+	const char *peer; /* the bundle's sender */
 	int64_t created_ms;
 	int on;			  /* the current MSG streams to w */
 	struct store_writer *w;	  /* open partial, or NULL */
@@ -1246,8 +1249,8 @@ direct_frame(struct direct *d, const struct hop_frame *f)
 		d->on = 0;
 		if (hop_msg_decode(f, &hm, &why) != 0 || hm.offset != 0 ||
 		    hm.msg.payload_len <= SNEAK_SMALL ||
-		    strcmp(hm.msg.dst_node, j->node) != 0)
-			return 0;
+		    intake_msg(&d->me, d->peer, &hm.msg, &why) != INTAKE_OK)
+			return 0; /* the apply pass says why */
 		if (d->nparked == d->cap) {
 			size_t nc = d->cap == 0 ? 16 : d->cap * 2;
 			void *t = realloc(d->parked, nc * sizeof(*d->parked));
@@ -1376,6 +1379,9 @@ verify(struct sneak_job *j, int fd, int out, uint64_t size,
 
 	memset(&d, 0, sizeof(d));
 	d.j = j;
+	d.me.name = j->node;
+	d.me.max_message = j->max_message;
+	d.peer = sender->name;
 	o.buf = malloc(SPOOL_BUF);
 	if (o.buf == NULL)
 		return FERRY_ENOMEM;
@@ -1559,7 +1565,8 @@ struct applier {
 	uint8_t owe[SNEAK_BATCH_MSGS * FERRY_ID_LEN];
 	/* counts */
 	uint64_t msgs, bytes, dups, custody, notforme, broken, expired;
-	uint64_t busy; /* kept for later: another transfer has them */
+	uint64_t refused; /* by the intake (intake.h) */
+	uint64_t busy;	  /* kept for later: another transfer has them */
 };
 
 static int
@@ -1672,6 +1679,7 @@ static int
 on_msg(struct applier *a, const struct hop_frame *f)
 {
 	struct sneak_job *j = a->j;
+	struct intake_node me;
 	const char *why = NULL;
 	int rc;
 
@@ -1685,8 +1693,25 @@ on_msg(struct applier *a, const struct hop_frame *f)
 	a->next = a->hm.offset;
 	a->durable = 0;
 	a->hm.msg.expires_ms = msg_expiry(a->created_ms, a->hm.ttl_ms);
-	if (strcmp(a->hm.msg.dst_node, j->node) != 0) {
+	me.name = j->node;
+	me.max_message = j->max_message;
+	switch (intake_msg(&me, a->sender->name, &a->hm.msg, &why)) {
+	case INTAKE_OK:
+		break;
+	case INTAKE_NOT_HERE:
 		a->notforme++;
+		a->skip = 1;
+		return 0;
+	default:
+		if (a->hm.offset == 0) {
+			char hex[FERRY_ID_HEX_LEN + 1];
+			ferry_id_to_hex(a->hm.msg.id, hex);
+			log_warn("import: message %s from %s for %s refused: "
+				 "%s; not stored, no custody owed",
+				 hex, a->sender->name, a->hm.msg.dst_queue,
+				 why);
+			a->refused++;
+		}
 		a->skip = 1;
 		return 0;
 	}
@@ -1965,7 +1990,7 @@ apply(struct sneak_job *j, const char *path)
 	j->msgs += a->msgs;
 	j->bytes += a->bytes;
 	if (a->msgs + a->dups + a->custody + a->notforme + a->broken +
-		a->expired + a->busy >
+		a->expired + a->busy + a->refused >
 	    0) {
 		char h[32], e[64] = "";
 		human(a->bytes, h, sizeof(h));
@@ -1982,7 +2007,9 @@ apply(struct sneak_job *j, const char *path)
 				      "is not supported yet): left"
 				    : "",
 		    a->broken > 0 ? ", some damaged or incomplete: see the log"
-				  : "",
+		    : a->refused > 0
+			? ", some refused (source, queue or size): see the log"
+			: "",
 		    a->busy > 0 ? ", some being received by another transfer "
 				  "right now: kept, applied when it is done"
 				: "");
@@ -2178,13 +2205,20 @@ import_one(struct sneak_job *j, const char *folder, const struct cand *c)
 	struct bundle_hdr h;
 	const struct sneak_peer *sender = NULL;
 	const char *w = NULL;
+	struct stat sb;
 	int in, out, rc, pc;
 	uint64_t closed = 0;
 
 	snprintf(src, sizeof(src), "%s/%s", folder, c->name);
-	in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (in < 0)
 		return 0; /* gone meanwhile */
+	if (fstat(in, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		/* Replaced by something else since it was listed. */
+		close(in);
+		reject(j, folder, c->name, "not a regular file");
+		return 0;
+	}
 	if (pread(in, raw, sizeof(raw), 0) != (ssize_t)sizeof(raw) ||
 	    bundle_hdr_decode(raw, &h, &w) != 0) {
 		close(in);
@@ -2339,7 +2373,11 @@ run_import(struct sneak_job *j, const char *myfpr)
 				continue;
 			j->seen_sig += sneak_name_sig(e->d_name);
 			snprintf(p, sizeof(p), "%s/%s", folder, e->d_name);
-			fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			/* O_NONBLOCK: a FIFO or a device named like a
+			 * bundle must not block the open (it is refused
+			 * below as not a regular file). */
+			fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+					 O_NONBLOCK);
 			if (fd < 0) {
 				if (errno == ELOOP)
 					reject(j, folder, e->d_name,

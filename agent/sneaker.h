@@ -49,18 +49,19 @@ struct sneak_job {
 	char dir[SNEAK_PATH_MAX]; /* the medium's mount point */
 	char only[SNEAK_PEERS_MAX][FERRY_NODE_MAX + 1]; /* --peer; none: all */
 	size_t nonly;
-	uint64_t max_bytes; /* 0: no limit but the medium's space */
-	int min_priority;   /* 0..7 */
-	int again;	    /* export messages already on a medium too */
-	int keep;	    /* import: leave the bundles on the medium */
-	int patient;	    /* import: a bundle modified less than
-			       SNEAK_SETTLE_MS ago that is shorter than
-			       its size (or than a header), or does not
-			       verify, is still being copied there: leave
-			       it for a later run (the watcher); 0: refuse
-			       it (ferry import) */
-	uint64_t segment;   /* bytes per bundle file; 0: default */
-	int64_t skew_ms;    /* 0: default */
+	uint64_t max_bytes;   /* 0: no limit but the medium's space */
+	int min_priority;     /* 0..7 */
+	int again;	      /* export messages already on a medium too */
+	int keep;	      /* import: leave the bundles on the medium */
+	int patient;	      /* import: a bundle modified less than
+				 SNEAK_SETTLE_MS ago that is shorter than
+				 its size (or than a header), or does not
+				 verify, is still being copied there: leave
+				 it for a later run (the watcher); 0: refuse
+				 it (ferry import) */
+	uint64_t segment;     /* bytes per bundle file; 0: default */
+	uint64_t max_message; /* import: larger ones are refused; 0: any */
+	int64_t skew_ms;      /* 0: default */
 	struct store *st;
 	const struct identity *me;
 	char node[FERRY_NODE_MAX + 1];

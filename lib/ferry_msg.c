@@ -90,6 +90,13 @@ ferry_node_name_valid(const char *name)
 }
 
 int
+ferry_queue_reserved(const char *name)
+{
+	return strncmp(name, FERRY_RESERVED_PREFIX,
+		       sizeof(FERRY_RESERVED_PREFIX) - 1) == 0;
+}
+
+int
 ferry_queue_name_valid(const char *name)
 {
 	size_t len = strnlen(name, FERRY_QUEUE_MAX + 1);

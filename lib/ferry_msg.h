@@ -33,6 +33,10 @@
  * the store absorbs them into the status of the message (docs/store.md);
  * nothing is ever queued there. */
 #define FERRY_RECEIPT_QUEUE "ferry.receipts"
+/* Queues named "ferry." + anything belong to the agent: no local client
+ * may send to one, and peers only to FERRY_RECEIPT_QUEUE. */
+#define FERRY_RESERVED_PREFIX "ferry."
+int ferry_queue_reserved(const char *name);
 
 struct ferry_msg {
 	uint8_t id[FERRY_ID_LEN];

@@ -155,6 +155,48 @@ receipt_parse(const uint8_t *p, size_t len, unsigned *event,
 	return 0;
 }
 
+/*
+ * May `node` report on message id?  Only the node the message went to:
+ * its destination while this store still holds it (sent, or on a
+ * medium), or the peer it was handed to.  Anybody else (a peer naming an
+ * id it never had, a local user sending to ferry.receipts) is ignored.
+ * 1 yes, 0 no, or an error.
+ */
+static int
+reporter_ok(struct store *st, struct store_ctx *cx, const uint8_t *id,
+	    const char *node)
+{
+	struct msg_rec *r = malloc(sizeof(*r));
+	struct store_seen s;
+	uint8_t buf[128];
+	size_t n;
+	int rc;
+
+	if (r == NULL)
+		return FERRY_ENOMEM;
+	rc = msg_load(st, cx, id, r);
+	if (rc == 0) {
+		rc = strcmp(r->h.info.msg.dst_node, node) == 0 ||
+		     strcmp(r->h.info.hop_peer, node) == 0;
+		free(r);
+		return rc;
+	}
+	free(r);
+	if (rc == FERRY_ECORRUPT)
+		return 0; /* its header is damaged: cannot tell */
+	if (rc != FERRY_ENOTFOUND)
+		return rc;
+	rc = store_db_get(st->seen, cx->txn, id, FERRY_ID_LEN, buf, sizeof(buf),
+			  &n, 0);
+	if (rc == DB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return store_dberr(cx, rc, "reading a seen record");
+	if (rec_seen_decode(buf, n, &s) != 0)
+		return 0;
+	return s.kind == STORE_ST_HANDED && strcmp(s.peer, node) == 0;
+}
+
 int
 receipt_absorb(struct store *st, struct store_ctx *cx,
 	       const struct ferry_msg *m, const void *payload, size_t len)
@@ -166,12 +208,14 @@ receipt_absorb(struct store *st, struct store_ctx *cx,
 	int64_t at;
 	int rc;
 
-	if (receipt_parse(payload, len, &event, id, node, &at) == 0) {
-		rc = msg_known(st, cx, id);
+	if (receipt_parse(payload, len, &event, id, node, &at) == 0 &&
+	    strcmp(node, m->src_node) == 0) {
+		/* Only for messages this node knows, from the node they
+		 * went to: nobody can fill the receipts db with ids of their
+		 * choosing, nor report on another node's behalf. */
+		rc = reporter_ok(st, cx, id, node);
 		if (rc < 0)
 			return rc;
-		/* Only for messages this node knows: nobody can fill the
-		 * receipts db with ids of their choosing. */
 		if (rc == 1 && (rc = record(st, cx, id, event, node, at)) != 0)
 			return rc;
 	}
