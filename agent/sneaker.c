@@ -68,7 +68,8 @@ static int sneak_stop; /* sneak_cancel_all(); atomic */
  * One writer per message (store.h): a message whose partial another
  * transfer owns (a TCP session receiving it now) is not applied from a
  * bundle; the bundle's local copy is kept in bundles/in and applied
- * again later (sneak_apply_deferred, from the agent's timer), when the
+ * again later (sneak_apply_deferred, from the agent's timer, also once
+ * at start), when the
  * other transfer has committed it (then it is "already here", custody
  * owed) or let go of it (then it resumes from what that one left).
  * Later bundles of the same run that carry the same message are kept
@@ -81,7 +82,10 @@ static struct {
 	size_t n;
 	int all; /* more than SNEAK_BUSY_MAX: keep every large one */
 } busy;
-static int64_t deferred_at; /* monotonic ms to apply again; 0: none */
+/* Monotonic ms to apply kept copies again; 0: none.  1 at start: the
+ * agent's first tick applies what a run before a restart kept (or had
+ * verified but not applied when it was killed). */
+static int64_t deferred_at = 1;
 
 static int64_t
 mono_ms(void)
