@@ -69,9 +69,9 @@ static int sneak_stop; /* sneak_cancel_all(); atomic */
  * transfer owns (a TCP session receiving it now) is not applied from a
  * bundle; the bundle's local copy is kept in bundles/in and applied
  * again later (sneak_apply_deferred, from the agent's timer, also once
- * at start), when the
- * other transfer has committed it (then it is "already here", custody
- * owed) or let go of it (then it resumes from what that one left).
+ * at start), when the other transfer has committed it (then it is
+ * "already here", custody owed) or let go of it (then it resumes from
+ * what that one left).
  * Later bundles of the same run that carry the same message are kept
  * too, so its segments are applied in order.  Under sneak_mu.
  */
