@@ -13,3 +13,10 @@ EXTRA_DIST += tests/interop/bundle_interop.py tests/interop/bundlewire.py
 # beyond the clock-skew allowance unless --skew allows it.
 TESTS += tests/interop/sneak_pybundle.py
 EXTRA_DIST += tests/interop/sneak_pybundle.py
+# What a peer may hand ferryd, each case over TCP (hopwire.py) and in a
+# bundle (bundlewire.py): a source that is not the peer, a reserved ferry.*
+# queue, a payload above max_message, a receipt for a message that went to
+# another node: nothing stored, no custody; `ferry send` to ferry.* is
+# refused; a FIFO named like a bundle does not block the import.
+TESTS += tests/interop/intake_interop.py
+EXTRA_DIST += tests/interop/intake_interop.py

@@ -1,0 +1,741 @@
+#!/usr/bin/python3
+"""intake_interop.py - what a peer may hand ferryd, over both transports.
+
+A real ferryd for node "beta" knows two peers: "alpha", played by this
+script with an independent implementation of the wire (hopwire.py and
+bundlewire.py on Debian's python3-dissononce and PyNaCl, none of ferry's
+C code), and "gamma", a card only (no address: what beta sends it stays
+outbound).  It listens on a loopback port and has `[limits] max_message
+= 384K`: above the 256 KiB where both transports stop holding a payload
+in memory (TCP streams it to a store writer, an import writes it to the
+store during the verifying pass), so the table reaches both paths.
+
+Every case of the table runs twice, each time on its own:
+- tcp: a fresh Noise IK session as alpha (preamble, handshake, HELLOs),
+  the MSG with its CHUNKs and END (above 256 KiB, the MSG first and the
+  rest only after ferryd's RESUME, as docs/hop.md says), then what
+  ferryd answers (CUSTODY, REFUSE and its reason, or the end of the
+  session), then CLOSE;
+- bundle: one bundle from alpha sealed in Python (bundlewire.py) put in
+  the medium folder for beta, `ferry import`, then the custody receipts
+  beta wrote back for alpha are opened in Python.
+and then what is stored: `ferry status --json` (message count),
+`ferry queues --json`, `ferry status ID`, the new lines of beta's log.
+
+The cases (agent/intake.c, store/receipt.c):
+- control: alpha -> beta/in, 1 KiB and 300 KiB: stored, custody back;
+- (1) a MSG whose src_node is "delta", not the peer: TCP ends the
+  session (a protocol violation), the bundle's message is refused;
+  nothing stored, no custody;
+- (2) a MSG to the reserved queue ferry.secret: TCP REFUSE no-route (3),
+  the bundle's message is refused; nothing stored, no custody;
+- (3) a 400 KiB MSG, above max_message: TCP REFUSE too-big (2), the
+  bundle's message is refused; nothing stored, no custody;
+- control: a receipt "ferry-receipt/1 acked ID alpha T" from alpha for a
+  message beta sent to alpha: `ferry status ID` shows it;
+- (4a) the same for a message beta sent to gamma (alpha never had it),
+  (4b) the same naming gamma as the reporter (alpha speaking for gamma):
+  `ferry status ID` shows no receipt, nothing is queued.
+
+Outside the table: `ferry send beta/ferry.receipts` and
+`gamma/ferry.receipts` are refused (exit 5, "reserved"), nothing stored;
+a FIFO named like a bundle in the medium folder: `ferry import` ends
+within 5 s, says it refused it ("not a regular file", moved to
+ferry/rejected/), and `ferry send` answers within 1 s meanwhile.
+
+Every check is reported (ok/not ok) before the verdict.  Exit 0 (pass),
+1 (fail), 77 (skip: dissononce or PyNaCl missing), 99 (harness error).
+
+    top_builddir=BUILD tests/interop/intake_interop.py
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+try:
+    import bundlewire as bw
+    import hopwire as hw
+except ImportError as e:
+    print("intake_interop: %s (python3-dissononce or PyNaCl missing?): "
+          "skipped" % e)
+    sys.exit(77)
+
+NAME = "intake_interop"
+MAX_MESSAGE = 384 * 1024      # [limits] max_message of beta
+BIG = 256 * 1024              # above it: streamed (TCP) / direct (bundle)
+STEP_SECS = 10                # the longest any wait may take
+BUNDLE_CHUNK = 60000          # bytes per CHUNK frame in a bundle (<65,491)
+
+REFUSE_TOO_BIG, REFUSE_NO_ROUTE = 2, 3  # docs/hop.md 4.1
+
+# What ferryd must do with a case's message.
+STORED = "stored"             # custody, in its queue
+FORGED = "forged"             # tcp: session ended; bundle: refused
+RESERVED = "reserved"         # tcp: REFUSE no-route; bundle: refused
+TOO_BIG = "too-big"           # tcp: REFUSE too-big; bundle: refused
+RCPT_COUNTED = "receipt counted"
+RCPT_IGNORED = "receipt ignored"
+
+#   name, src_node, queue, payload size (or receipt: (target node of the
+#   message it reports on, NODE written in the receipt)), expected
+CASES = [
+    ("control: alpha -> beta/in, 1 KiB", "alpha", "in", 1024, STORED),
+    ("control: alpha -> beta/in, 300 KiB", "alpha", "in", 300 * 1024,
+     STORED),
+    ("(1) src_node delta, not the peer, 1 KiB", "delta", "in", 1024,
+     FORGED),
+    ("(1) src_node delta, not the peer, 300 KiB", "delta", "in",
+     300 * 1024, FORGED),
+    ("(2) to the reserved queue ferry.secret, 1 KiB", "alpha",
+     "ferry.secret", 1024, RESERVED),
+    ("(2) to the reserved queue ferry.secret, 300 KiB", "alpha",
+     "ferry.secret", 300 * 1024, RESERVED),
+    ("(3) 400 KiB, above max_message = 384K", "alpha", "in", 400 * 1024,
+     TOO_BIG),
+    ("control: receipt 'acked' from alpha for a message sent to alpha",
+     "alpha", "ferry.receipts", ("alpha", "alpha"), RCPT_COUNTED),
+    ("(4a) receipt 'acked ... alpha' for a message sent to gamma",
+     "alpha", "ferry.receipts", ("gamma", "alpha"), RCPT_IGNORED),
+    ("(4b) receipt 'acked ... gamma' from alpha for a message sent to "
+     "gamma", "alpha", "ferry.receipts", ("gamma", "gamma"), RCPT_IGNORED),
+]
+
+
+class Fail(Exception):
+    """ferryd did not do what it should."""
+
+
+class Harness(Exception):
+    """The test could not run."""
+
+
+RESULTS = []  # (ok, text)
+
+
+def note(text):
+    print("# " + text)
+
+
+def report(good, text):
+    RESULTS.append((good, text))
+    print(("ok - " if good else "not ok - ") + text)
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def free_port():
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+# ------------------------------------------------------------ the agent
+
+class Agent:
+    """ferryd for beta in a private directory, and `ferry` on it."""
+
+    def __init__(self, tmp):
+        top = os.environ.get("top_builddir", ".")
+        self.ferryd = os.path.join(top, "agent", "ferryd")
+        self.ferry = os.path.join(top, "cli", "ferry")
+        for exe in (self.ferryd, self.ferry):
+            if not os.access(exe, os.X_OK):
+                raise Harness("%s is not built (make, or set top_builddir)"
+                              % exe)
+        self.dir = os.path.join(tmp, "beta")
+        self.conf = os.path.join(self.dir, "ferry.conf")
+        self.log = os.path.join(self.dir, "log")
+        self.sock = os.path.join(self.dir, "ferry.sock")
+        self.sock_dir = None
+        self.proc = None
+        self.port = None
+
+    def ferry_cmd(self, args, stdin=b"", timeout=30):
+        env = dict(os.environ, FERRY_SOCKET=self.sock, LC_ALL="C")
+        return subprocess.run([self.ferry] + args, env=env, input=stdin,
+                              timeout=timeout, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+
+    def run(self, args, stdin=b""):
+        p = self.ferry_cmd(args, stdin)
+        if p.returncode != 0:
+            raise Harness("ferry %s: exit %d: %s" % (
+                " ".join(args), p.returncode,
+                p.stderr.decode(errors="replace").strip()))
+        return p.stdout.decode()
+
+    def init(self, peers):
+        self.run(["init", "--dir", self.dir, "--name", "beta"])
+        self.port = free_port()
+        lines = ["[node]", "listen = 127.0.0.1:%d" % self.port]
+        if len(self.sock) > 100:
+            self.sock_dir = tempfile.mkdtemp(prefix="ferry-s.", dir="/tmp")
+            self.sock = os.path.join(self.sock_dir, "beta.sock")
+            lines.append("socket = %s" % self.sock)
+        lines += ["[limits]", "max_message = %dK" % (MAX_MESSAGE // 1024)]
+        for name, card in peers:
+            lines += ["[peer %s]" % name, "key = %s" % card]
+        with open(self.conf, "a") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def keygen(self):
+        return json.loads(self.run(["keygen", "--dir", self.dir, "--json"]))
+
+    def start(self):
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen([self.ferryd, "-c", self.conf],
+                                         stdout=log, stderr=log)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise Harness("ferryd exited with %d: %s" %
+                              (self.proc.returncode, self.tail(5)))
+            if self.ferry_cmd(["info"]).returncode == 0:
+                return
+            time.sleep(0.1)
+        raise Harness("ferryd did not answer within 10 s: " + self.tail(5))
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.sock_dir is not None:
+            shutil.rmtree(self.sock_dir, ignore_errors=True)
+
+    def log_size(self):
+        try:
+            return os.path.getsize(self.log)
+        except OSError:
+            return 0
+
+    def log_since(self, off):
+        with open(self.log, "rb") as f:
+            f.seek(off)
+            return f.read().decode(errors="replace")
+
+    def tail(self, n):
+        try:
+            with open(self.log, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+    # --- what is stored
+
+    def snapshot(self):
+        """(stored messages, {queue: messages})"""
+        st = json.loads(self.run(["status", "--json"]))
+        qs = json.loads(self.run(["queues", "--json"]))["queues"]
+        return st["messages"], {q["queue"]: q["messages"] for q in qs
+                                if q["messages"] > 0}
+
+    def status(self, hexid):
+        return json.loads(self.run(["status", hexid, "--json"]))
+
+
+# ------------------------------------------------------------------- TCP
+
+class Conn:
+    """One Noise session with ferryd as alpha (as link_interop.py)."""
+
+    def __init__(self, port, alpha, beta_pk):
+        self.s = socket.create_connection(("127.0.0.1", port), 5)
+        self.buf = b""
+        self.last_tx = time.monotonic()
+        self.frames = []      # every frame ferryd sent
+        self.eof = False
+        hs = hw.initiator(alpha.kx, beta_pk)
+        m1, _ = hw.write_msg(hs)
+        self.send(hw.PREAMBLE + hw.u16(m1))
+        deadline = time.monotonic() + STEP_SECS
+        if not self.fill(2, deadline):
+            raise Fail("no handshake message 2 within %d s" % STEP_SECS)
+        n = int.from_bytes(self.take(2), "big")
+        if n != hw.MSG2_LEN or not self.fill(n, deadline):
+            raise Fail("bad handshake message 2 (%d bytes)" % n)
+        self.tx, self.rx = hs.read_message(self.take(n), bytearray())
+        self.send_record(hw.hello("alpha", keepalive_ms=6000,
+                                  clock_ms=now_ms()))
+        rec = self.recv_record(time.monotonic() + STEP_SECS)
+        if rec is None:
+            raise Fail("no HELLO from ferryd within %d s" % STEP_SECS)
+        fr = hw.frames(rec)
+        if not fr or fr[0][0] != hw.HELLO:
+            raise Fail("ferryd's first record is not a HELLO")
+        h = hw.parse_hello(fr[0][1])
+        if h["node"] != "beta":
+            raise Fail("HELLO from %r" % h["node"])
+        self.plain_max = min(h["max_record"], hw.RECORD_MAX) - hw.TAG_LEN
+        self.frames += fr[1:]
+
+    def close(self):
+        self.s.close()
+
+    def send(self, data):
+        self.s.sendall(data)
+        self.last_tx = time.monotonic()
+
+    def fill(self, n, deadline):
+        while len(self.buf) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.s.settimeout(min(left, 0.5))
+            try:
+                data = self.s.recv(65536)
+            except socket.timeout:
+                continue
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                raise EOFError
+            self.buf += data
+        return True
+
+    def take(self, n):
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def send_record(self, plain):
+        self.send(hw.u16(self.tx.encrypt_with_ad(b"", plain)))
+
+    def recv_record(self, deadline):
+        if not self.fill(2, deadline):
+            return None
+        n = int.from_bytes(self.buf[:2], "big")
+        if not self.fill(2 + n, deadline):
+            return None
+        self.take(2)
+        return self.rx.decrypt_with_ad(b"", self.take(n))
+
+    def until(self, done, secs=STEP_SECS):
+        """Read frames (KEEPALIVE when silent for 1 s) until done(frame)
+        names one, the session ends (None) or secs pass (False)."""
+        for fr in self.frames:
+            if done(fr):
+                return fr
+        deadline = time.monotonic() + secs
+        while time.monotonic() < deadline:
+            try:
+                if time.monotonic() - self.last_tx > 1:
+                    self.send_record(hw.keepalive())
+                rec = self.recv_record(min(deadline,
+                                           time.monotonic() + 0.5))
+            except (EOFError, ConnectionError, BrokenPipeError):
+                self.eof = True
+                return None
+            if rec is None:
+                continue
+            new = hw.frames(rec)
+            self.frames += new
+            for fr in new:
+                if done(fr):
+                    return fr
+        return False
+
+    def finish(self):
+        """CLOSE (unless ferryd hung up already), then every frame until
+        ferryd hangs up."""
+        if self.eof:
+            return
+        try:
+            self.send_record(hw.close(0, "intake test done"))
+        except (ConnectionError, BrokenPipeError):
+            self.eof = True
+            return
+        if self.until(lambda fr: False) is False:
+            raise Fail("ferryd kept the session open %d s after CLOSE"
+                       % STEP_SECS)
+
+
+def names_id(fr, mid):
+    """'custody', 'refuse N', 'resume N' if frame fr names mid."""
+    t, body = fr
+    if t == hw.CUSTODY and mid in hw.parse_custody(body):
+        return "custody"
+    if t == hw.REFUSE and body[:16] == mid:
+        return "refuse %d" % body[16]
+    if t == hw.RESUME and body[:16] == mid:
+        return "resume %d" % struct.unpack(">Q", body[16:24])[0]
+    return None
+
+
+def over_tcp(t, mid, src, queue, payload):
+    """Send one message as alpha; (what ferryd answered, custody given).
+    The answer: 'custody', 'refuse N', 'ended' (session ended) or
+    'nothing'."""
+    c = Conn(t.agent.port, t.alpha_hw, t.beta_pk)
+    try:
+        if len(payload) > BIG:
+            # Large: the MSG alone; the bytes follow ferryd's RESUME.
+            c.send_record(hw.msg(mid, src, "beta", queue, len(payload),
+                                 created_ms=now_ms()))
+            fr = c.until(lambda fr: names_id(fr, mid) is not None)
+            first = names_id(fr, mid) if fr else None
+            if first is not None and first.startswith("resume"):
+                if first != "resume 0":
+                    raise Fail("RESUME at %s for a new message" % first)
+                room = c.plain_max - hw.FRAME_HDR - hw.CHUNK_HDR
+                for off in range(0, len(payload), room):
+                    c.send_record(hw.chunk(mid, off,
+                                           payload[off:off + room]))
+                c.send_record(hw.end(mid, payload))
+        else:
+            for rec in hw.message_records(mid, src, "beta", queue, payload,
+                                          c.plain_max,
+                                          created_ms=now_ms()):
+                c.send_record(rec)
+        fr = c.until(lambda fr: (names_id(fr, mid) or "resume")
+                     .split()[0] != "resume")
+        answer = ("ended" if fr is None else "nothing" if fr is False
+                  else names_id(fr, mid))
+        c.finish()
+        custody = any(names_id(fr, mid) == "custody" for fr in c.frames)
+        return answer, custody
+    finally:
+        c.close()
+
+
+# ---------------------------------------------------------------- bundle
+
+def bundle_frames(mid, src, queue, payload, created_ms):
+    """MSG, CHUNKs, END of one message in a bundle (docs/formats.md 1.3:
+    frame bodies up to 65,515 bytes, END's hash as zeros)."""
+    out = [hw.msg(mid, src, "beta", queue, len(payload),
+                  created_ms=created_ms)]
+    for off in range(0, len(payload), BUNDLE_CHUNK):
+        out.append(hw.chunk(mid, off, payload[off:off + BUNDLE_CHUNK]))
+    out.append(hw.frame(hw.END, mid + struct.pack(">Q", len(payload)) +
+                        bytes(32)))
+    return b"".join(out)
+
+
+def custody_on_stick(t):
+    """Ids in the CUSTODY frames of beta's bundles for alpha on the stick
+    (opened in Python); the bundles are removed."""
+    ids = set()
+    if not os.path.isdir(t.alpha_folder):
+        return ids
+    for name in sorted(os.listdir(t.alpha_folder)):
+        if not name.endswith(".bundle"):
+            continue
+        path = os.path.join(t.alpha_folder, name)
+        with open(path, "rb") as f:
+            data = f.read()
+        for ftype, body in bw.split_frames(
+                bw.read_bundle(t.alpha.seed, t.beta_seed, data)):
+            if ftype == hw.CUSTODY:
+                ids.update(hw.parse_custody(body))
+        os.unlink(path)
+    return ids
+
+
+def over_bundle(t, mid, src, queue, payload):
+    """One bundle from alpha holding the message, imported; (what the
+    import said, custody given)."""
+    t.seq += 1
+    created = now_ms()
+    data = bw.write_bundle(t.alpha.seed, t.beta_seed, t.seq,
+                           bundle_frames(mid, src, queue, payload, created),
+                           created_ms=created)
+    with open(os.path.join(t.beta_folder, os.urandom(8).hex() + ".bundle"),
+              "wb") as f:
+        f.write(data)
+    p = t.agent.ferry_cmd(["import", t.stick, "-q"], timeout=STEP_SECS + 5)
+    out = (p.stdout + p.stderr).decode(errors="replace").strip()
+    if p.returncode != 0:
+        raise Fail("ferry import: exit %d: %s" % (p.returncode, out))
+    return out, mid in custody_on_stick(t)
+
+
+# ------------------------------------------------------------ the table
+
+class Test:
+    pass
+
+
+def receipt_payload(target_id, node):
+    return ("ferry-receipt/1 acked %s %s %d\n" %
+            (target_id, node, now_ms())).encode()
+
+
+def run_case(t, transport, case):
+    name, src, queue, size, expect = case
+    label = "%s: %s" % (transport, name)
+    mid = os.urandom(16)
+    hexid = mid.hex()
+    target = None
+    if isinstance(size, tuple):
+        # A message of beta's to report on, new for each run.
+        to, reporter = size
+        target = t.agent.run(["send", "%s/in" % to, "--receipt"],
+                             b"for %s" % to.encode()).strip()
+        payload = receipt_payload(target, reporter)
+    else:
+        payload = os.urandom(size)
+    count0, queues0 = t.agent.snapshot()
+    log0 = t.agent.log_size()
+    problems = []
+
+    if transport == "tcp":
+        answer, custody = over_tcp(t, mid, src, queue, payload)
+        want = {STORED: "custody", FORGED: "ended",
+                RESERVED: "refuse %d" % REFUSE_NO_ROUTE,
+                TOO_BIG: "refuse %d" % REFUSE_TOO_BIG,
+                RCPT_COUNTED: "custody", RCPT_IGNORED: None}[expect]
+        said = "ferryd answered %s" % answer
+        if want is not None and answer != want:
+            problems.append("%s, not %s" % (said, want))
+    else:
+        answer, custody = over_bundle(t, mid, src, queue, payload)
+        said = "import: %r" % answer.splitlines()[0] if answer else \
+            "import: nothing said"
+        if expect == STORED and "imported 1 message" not in answer:
+            problems.append("%s: not imported" % said)
+        if expect in (FORGED, RESERVED, TOO_BIG) and \
+                "refused" not in answer:
+            problems.append("%s: does not say refused" % said)
+    time.sleep(0.05)  # the log line may follow the answer
+    log = t.agent.log_since(log0)
+    count1, queues1 = t.agent.snapshot()
+    st = t.agent.status(hexid)["status"]
+
+    if expect == STORED:
+        if not custody:
+            problems.append("no custody for it")
+        want_q = dict(queues0)
+        want_q[queue] = want_q.get(queue, 0) + 1
+        if count1 != count0 + 1 or queues1 != want_q:
+            problems.append("stored %d -> %d, queues %s -> %s" %
+                            (count0, count1, queues0, queues1))
+        if st == "unknown":
+            problems.append("ferry status ID: unknown")
+        else:
+            # The payload as sent; and the queues empty again (recv acks
+            # what it gives).
+            p = t.agent.ferry_cmd(["recv", queue])
+            if p.returncode != 0 or p.stdout != payload:
+                problems.append("ferry recv %s: exit %d, %d bytes, not "
+                                "the %d sent" % (queue, p.returncode,
+                                                 len(p.stdout),
+                                                 len(payload)))
+    elif expect in (FORGED, RESERVED, TOO_BIG):
+        if custody:
+            problems.append("custody given for it")
+        if count1 != count0 or queues1 != queues0:
+            problems.append("stored %d -> %d, queues %s -> %s" %
+                            (count0, count1, queues0, queues1))
+        if st != "unknown":
+            problems.append("ferry status ID: %s, not unknown" % st)
+        # What the log must say (TCP's too-big REFUSE is not logged).
+        if not (transport == "tcp" and expect == TOO_BIG) and \
+                not (hexid in log and "refused" in log):
+            problems.append("the log does not say %s was refused" % hexid)
+    else:
+        rc = [r for r in t.agent.status(target).get("receipts", [])
+              if r["event"] == "acked"]
+        if expect == RCPT_COUNTED and not rc:
+            problems.append("ferry status %s: no acked receipt" % target)
+        if expect == RCPT_IGNORED and rc:
+            problems.append("ferry status %s: receipt %s counted" %
+                            (target, rc))
+        if count1 != count0 or queues1 != queues0:
+            problems.append("stored %d -> %d, queues %s -> %s" %
+                            (count0, count1, queues0, queues1))
+        said += ", custody %s" % ("given" if custody else "not given")
+
+    # Whatever a failed case stored must not decide the next one.
+    for q in t.agent.snapshot()[1]:
+        t.agent.ferry_cmd(["queues", "purge", q])
+    for line in log.splitlines():
+        if hexid in line:
+            note("log: " + line.split(" ", 1)[-1])
+    if problems:
+        report(False, "%s: %s" % (label, "; ".join(problems)))
+        if log.strip():
+            note("beta's log meanwhile:\n# " +
+                 log.strip().replace("\n", "\n# "))
+    else:
+        report(True, "%s: %s (%s, %s)" % (
+            label, expect, said,
+            "status of %s: %s" % (target, "acked receipt" if expect ==
+                                  RCPT_COUNTED else "no receipt")
+            if target else "status %s" % st))
+
+
+# ------------------------------------------------------- outside the table
+
+def cli_reserved(t):
+    count0, queues0 = t.agent.snapshot()
+    for target in ("beta/ferry.receipts", "gamma/ferry.receipts",
+                   "beta/ferry.secret"):
+        line = receipt_payload("00" * 16, "beta")
+        p = t.agent.ferry_cmd(["send", target], line)
+        err = p.stderr.decode(errors="replace").strip()
+        report(p.returncode == 5 and "reserved" in err,
+               "ferry send %s: exit %d (5 wanted), %r" %
+               (target, p.returncode, err or p.stdout.decode().strip()))
+    count1, queues1 = t.agent.snapshot()
+    report(count1 == count0 and queues1 == queues0,
+           "nothing stored by those sends (stored %d -> %d, queues %s)" %
+           (count0, count1, queues1))
+
+
+def fifo_import(t):
+    fifo = os.path.join(t.beta_folder, "0123456789abcdef.bundle")
+    os.mkfifo(fifo)
+    t0 = time.monotonic()
+    imp = subprocess.Popen(
+        [t.agent.ferry, "--socket", t.agent.sock, "import", t.stick, "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(0.1)
+        s0 = time.monotonic()
+        try:
+            p = t.agent.ferry_cmd(["send", "beta/in"], b"during the import",
+                                  timeout=5)
+            secs = time.monotonic() - s0
+            report(p.returncode == 0 and secs < 1,
+                   "ferry send during the import: exit %d after %.2f s" %
+                   (p.returncode, secs))
+            if p.returncode == 0:
+                t.agent.ferry_cmd(["recv", "in"])
+        except subprocess.TimeoutExpired:
+            report(False, "ferry send during the import: no answer in 5 s")
+        try:
+            out = imp.communicate(timeout=max(0.1, 5 - (time.monotonic() -
+                                                        t0)))[0]
+            secs = time.monotonic() - t0
+            out = out.decode(errors="replace").strip()
+            report(imp.returncode == 0 and "not a regular file" in out,
+                   "ferry import with a FIFO named like a bundle: exit %d "
+                   "after %.2f s: %r" % (imp.returncode, secs, out))
+        except subprocess.TimeoutExpired:
+            report(False, "ferry import with a FIFO named like a bundle: "
+                   "still running after 5 s")
+        why = os.path.join(t.stick, "ferry", "rejected",
+                           os.path.basename(fifo) + ".txt")
+        text = None
+        if os.path.exists(why):
+            with open(why) as f:
+                text = f.read().strip()
+        report(text is not None and "not a regular file" in text and
+               not os.path.exists(fifo),
+               "the FIFO went to ferry/rejected/ with its reason: %r" % text)
+    finally:
+        unblock(fifo)
+        if imp.poll() is None:
+            try:
+                imp.wait(5)
+            except subprocess.TimeoutExpired:
+                imp.kill()
+                imp.wait()
+
+
+def unblock(fifo):
+    """A reader stuck opening the FIFO gets a writer, then EOF."""
+    for path in (fifo, os.path.join(os.path.dirname(os.path.dirname(fifo)),
+                                    "rejected", os.path.basename(fifo))):
+        try:
+            if stat.S_ISFIFO(os.lstat(path).st_mode):
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+
+
+# ------------------------------------------------------------------ main
+
+def main():
+    t0 = time.monotonic()
+    tmp = tempfile.mkdtemp(prefix="ferry-ii.")
+    t = Test()
+    t.agent = None
+    try:
+        t.agent = Agent(tmp)
+        t.alpha = bw.Identity(os.urandom(32))
+        alpha_hw = hw.Identity(t.alpha.seed)
+        gamma = hw.Identity(os.urandom(32))
+        # alpha's fingerprint (its folder on the stick), from ferry keygen
+        adir = os.path.join(tmp, "alpha", "identity")
+        os.makedirs(adir, mode=0o700)
+        with open(os.path.join(adir, "secret"), "wb") as f:
+            f.write(t.alpha.seed)
+        os.chmod(os.path.join(adir, "secret"), 0o600)
+        ainfo = json.loads(t.agent.run(["keygen", "--dir",
+                                        os.path.dirname(adir), "--json"]))
+        if ainfo["card"] != alpha_hw.card():
+            raise Harness("alpha's card differs between Python and C")
+        t.agent.init([("alpha", alpha_hw.card()), ("gamma", gamma.card())])
+        binfo = t.agent.keygen()
+        _, t.beta_pk = hw.parse_card(binfo["card"])
+        with open(os.path.join(t.agent.dir, "identity", "secret"),
+                  "rb") as f:
+            t.beta_seed = f.read()
+        t.alpha_hw = alpha_hw  # the same keys, for the TCP side
+        t.stick = os.path.join(tmp, "stick")
+        t.beta_folder = os.path.join(t.stick, "ferry", binfo["fingerprint"])
+        t.alpha_folder = os.path.join(t.stick, "ferry", ainfo["fingerprint"])
+        os.makedirs(t.beta_folder)
+        t.seq = 0
+        t.agent.start()
+        note("ferryd for beta on 127.0.0.1:%d, max_message %d" %
+             (t.agent.port, MAX_MESSAGE))
+
+        for transport in ("tcp", "bundle"):
+            for case in CASES:
+                try:
+                    run_case(t, transport, case)
+                except (Fail, EOFError, ConnectionError, ValueError,
+                        bw.BundleError) as e:
+                    report(False, "%s: %s: %s" % (transport, case[0], e))
+        cli_reserved(t)
+        fifo_import(t)
+
+        rc = t.agent.stop()
+        report(rc == 0, "ferryd stopped on SIGTERM (status %s)" % rc)
+        bad = [text for good, text in RESULTS if not good]
+        note("%d checks, %d failed, %.1f s" % (len(RESULTS), len(bad),
+                                               time.monotonic() - t0))
+        if bad:
+            print("--- last lines of beta's log\n" + t.agent.tail(30))
+            print("FAIL: %s: %d of %d checks" % (NAME, len(bad),
+                                                 len(RESULTS)))
+            return 1
+        print("PASS: %s" % NAME)
+        return 0
+    except (Harness, OSError, subprocess.SubprocessError) as e:
+        print("ERROR: %s: harness: %s" % (NAME, e))
+        if t.agent is not None:
+            print("--- last lines of beta's log\n" + t.agent.tail(25))
+        return 99
+    finally:
+        if t.agent is not None:
+            t.agent.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
