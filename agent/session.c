@@ -1471,6 +1471,9 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 		mark_dead(s, "MSG %s claims another source", hex);
 		return FERRY_EPROTO;
 	case INTAKE_TOO_BIG:
+		log_warn("peer %s: message %s for %s/%s refused: %s",
+			 s->peer->cfg.name, hex, hm.msg.dst_node,
+			 hm.msg.dst_queue, why);
 		rx_refuse(s, r, HOP_REFUSE_TOO_BIG);
 		return 0;
 	default:
