@@ -1174,7 +1174,11 @@ msg_expiry(int64_t created_ms, uint64_t ttl_ms)
  * (MSG offset > 0) goes through the local copy as usual, so a partial
  * made from verified bundles never gets bytes from an unverified one.
  * A partial that another transfer owns is left alone (one writer per
- * message): its bytes go through the local copy, applied later.
+ * message): its bytes go through the local copy, applied later.  A
+ * partial of it that nobody owns (a transfer cut earlier, or a pass
+ * killed before its bundle verified: its bytes may not be genuine) is
+ * dropped only once this bundle has verified, so that an unverified
+ * bundle can discard nothing; its bytes go through the local copy too.
  */
 struct direct {
 	struct sneak_job *j;
@@ -1187,6 +1191,8 @@ struct direct {
 	uint64_t next, len;
 	struct store_writer **parked; /* partials started here, owned */
 	size_t nparked, cap;
+	uint8_t (*stale)[FERRY_ID_LEN]; /* partials found: dropped if ok */
+	size_t nstale, scap;
 	int rc; /* a store error: the import stops, retried later */
 };
 
@@ -1230,9 +1236,30 @@ direct_done(struct direct *d, int ok)
 		else
 			store_writer_abort(d->parked[i]);
 	}
-	d->nparked = 0;
+	for (size_t i = 0; ok && i < d->nstale; i++)
+		partial_drop(d->j->st, d->stale[i]);
+	d->nparked = d->nstale = 0;
 	free(d->parked);
+	free(d->stale);
 	d->parked = NULL;
+	d->stale = NULL;
+}
+
+/* Remember id: its earlier partial is dropped once the bundle verifies. */
+static void
+direct_stale(struct direct *d, const uint8_t id[FERRY_ID_LEN])
+{
+	if (d->nstale == d->scap) {
+		size_t nc = d->scap == 0 ? 16 : d->scap * 2;
+		void *t = realloc(d->stale, nc * FERRY_ID_LEN);
+		if (t == NULL) {
+			d->rc = FERRY_ENOMEM;
+			return;
+		}
+		d->stale = t;
+		d->scap = nc;
+	}
+	memcpy(d->stale[d->nstale++], id, FERRY_ID_LEN);
 }
 
 /* A frame of the verifying pass: 1 if it went to the store (not to the
@@ -1265,18 +1292,17 @@ direct_frame(struct direct *d, const struct hop_frame *f)
 			d->parked = t;
 			d->cap = nc;
 		}
-		/* A partial of it from an unfinished earlier attempt may
-		 * hold unverified bytes: start afresh (unless another
-		 * transfer owns it: then open says busy). */
-		partial_drop(j->st, hm.msg.id);
 		hm.msg.expires_ms = msg_expiry(d->created_ms, hm.ttl_ms);
 		if (hm.msg.expires_ms != 0 && hm.msg.expires_ms <= now_ms())
 			return 0; /* expired on the way: see on_msg */
 		rc = store_writer_open(j->st, &hm.msg, &d->w);
 		if (rc != 0) {
-			/* EDUPLICATE, EBUSY and the like: the apply pass sees
+			/* EBUSY: a partial of it is here already (see
+			 * above); EDUPLICATE and the like: the apply pass sees
 			 * to it. */
 			d->w = NULL;
+			if (rc == FERRY_EBUSY)
+				direct_stale(d, hm.msg.id);
 			if (rc == FERRY_ENOSPC || rc == FERRY_EQUOTA)
 				d->rc = rc;
 			return 0;
