@@ -22,7 +22,7 @@
 # the folders are imported; nothing stored, nothing outbound.  No "cannot
 # store message" or "payload read failed" in any log.  Every check runs
 # and is reported before the test fails.
-# About 35 s on 2 cores.  FERRY_TEST_SEED=N picks other payloads.
+# 30 to 40 s on 2 cores.  FERRY_TEST_SEED=N picks other payloads.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
 it_heavy

@@ -13,9 +13,9 @@
 # holds every message exactly once, each readable and with the sha256
 # that was sent; nothing in dead, nothing left at fa (every message
 # "handed", nothing stored or outbound) nor at fb once q is drained.
-# 4 rounds (about 40 s on 2 cores), 30 with FERRY_TEST_LONG=1.  The seed
-# is random, printed; FERRY_TEST_SEED=N repeats the choices of a run (the
-# moments depend on timing too).
+# 4 rounds (30 to 35 s on 2 cores), 30 with FERRY_TEST_LONG=1 (3.5 min).
+# The seed is random, printed; FERRY_TEST_SEED=N repeats the choices of a
+# run (the moments depend on timing too).
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
 it_heavy
