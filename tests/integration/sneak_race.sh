@@ -159,11 +159,13 @@ mid() {
 	it_note "round $1: $3 imported $(cat "$T/what.$1") $md_t ms into the transfer, in $(($(it_now_ms) - $(cat "$T/sent.$1") - md_t)) ms: $(tr '\n' ' ' <"$T/imp.$1")"
 }
 
+# Round 2 starts once round 1's import is done (a busy machine would
+# otherwise push that import past its moment).
 start 1 fa fb
 stick 1 fa fb first
+mid 1 fa fb
 start 2 fa2 fb2
 stick 2 fa2 fb2 all
-mid 1 fa fb
 mid 2 fa2 fb2
 # The sha256 of what was sent, while the transfers go on.
 gen $((seed + 1)) $size | sha256sum | cut -d ' ' -f 1 >"$T/want.1" &
