@@ -419,6 +419,17 @@ main(int argc, char **argv)
 	}
 	if (identity_card(ag.id, ag.card, sizeof(ag.card)) != 0)
 		goto out;
+	for (size_t i = 0; i < ag.pol.npeers; i++)
+		if (memcmp(ag.pol.peers[i].sign_pk, identity_sign_pk(ag.id),
+			   32) == 0) {
+			log_error("[peer %s] in %s has this node's own key: "
+				  "the card there is this node's (as `ferry "
+				  "info` prints it here); put the card that "
+				  "`ferry info` prints on %s instead",
+				  ag.pol.peers[i].name, ag.conf_path,
+				  ag.pol.peers[i].name);
+			goto out;
+		}
 	identity_fingerprint(identity_sign_pk(ag.id), identity_kx_pk(ag.id),
 			     ag.fpr);
 	{

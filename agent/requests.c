@@ -351,6 +351,9 @@ job_run(struct job *j)
 		break;
 	case RK_GET:
 		r->rc = store_get(st, r->id, &r->info);
+		if (r->rc == FERRY_ENOTFOUND &&
+		    store_status(st, r->id, &r->status) != 0)
+			r->status.kind = STORE_ST_UNKNOWN;
 		break;
 	case RK_ACK:
 		r->rc = store_ack(st, r->id, r->token);
@@ -493,6 +496,22 @@ done_get(struct client *c, struct req_job *r)
 {
 	struct req_job *n;
 
+	if (r->rc == FERRY_ENOTFOUND && r->status.kind >= STORE_ST_ACKED) {
+		/* Not here any more: say what became of it, as status does
+		 * (a second ack, say). */
+		client_error(c, r->reqid, FERRY_ESTATE,
+			     "the message is not here any more: %s (see "
+			     "`ferry status`)",
+			     r->status.kind == STORE_ST_ACKED
+				 ? "acknowledged already"
+			     : r->status.kind == STORE_ST_HANDED
+				 ? "handed to the next hop"
+			     : r->status.kind == STORE_ST_PURGED
+				 ? "purged"
+				 : "removed from the dead queue");
+		client_idle(c);
+		return;
+	}
 	if (r->rc != 0) {
 		answer_error(c, r->reqid, r->rc, "no such message");
 		client_idle(c);
@@ -588,6 +607,8 @@ done_list(struct client *c, struct req_job *r)
 	client_idle(c);
 }
 
+static int status_visible(struct client *c, const struct store_msg_info *i);
+
 static void
 done_simple(struct client *c, struct req_job *r)
 {
@@ -614,6 +635,18 @@ done_simple(struct client *c, struct req_job *r)
 		ferry_fbuf_u64(&b, FERRY_T_MAX_MSGS, r->qs.max_msgs);
 		break;
 	case RK_STATUS:
+		if (r->status.kind == STORE_ST_PRESENT &&
+		    !status_visible(c, &r->status.info)) {
+			client_error(c, r->reqid, FERRY_EPERM,
+				     "uid %ld may not see the status of a "
+				     "message for %s/%s (needs recv or admin "
+				     "on its queue, or send to it, in [acl] of "
+				     "ferry.conf)",
+				     (long)c->uid, r->status.info.msg.dst_node,
+				     r->status.info.msg.dst_queue);
+			client_idle(c);
+			return;
+		}
 		agent_frame(c->ag, &b, FERRY_F_STATUS_OK, 0, r->reqid);
 		ferry_fbuf_u8(&b, FERRY_T_STATUS, (uint8_t)r->status.kind);
 		if (r->status.kind == STORE_ST_PRESENT)
@@ -986,6 +1019,30 @@ queue_ok(struct client *c, const char *queue)
 		     queue);
 	client_idle(c);
 	return 0;
+}
+
+/*
+ * May c see the status of a message held here?  Its own kind of user
+ * may: one who may receive from its local queue (or administer it), or
+ * send to its destination (its sender, in practice); else node-wide
+ * admin.  A message no longer here (acked, handed, purged) has no queue
+ * left to judge by: its id, which only its sender and receivers learn,
+ * is the capability.
+ */
+static int
+status_visible(struct client *c, const struct store_msg_info *i)
+{
+	char target[FERRY_NODE_MAX + FERRY_QUEUE_MAX + 2];
+
+	if (i->queue[0] != '\0') {
+		if (client_allowed(c, POLICY_OP_RECV, i->queue) ||
+		    client_allowed(c, POLICY_OP_ADMIN, i->queue))
+			return 1;
+	}
+	snprintf(target, sizeof(target), "%s/%s", i->msg.dst_node,
+		 i->msg.dst_queue);
+	return client_allowed(c, POLICY_OP_SEND, target) ||
+	       client_allowed(c, POLICY_OP_ADMIN, "");
 }
 
 static int
@@ -1406,9 +1463,13 @@ request_dispatch(struct client *c, const struct ferry_frame *f)
 		rj_submit(c, r);
 		return;
 	case FERRY_F_INFO:
+		if (!allowed(c, POLICY_OP_ADMIN, ""))
+			return; /* node information: node-wide admin */
 		req_simple(c, RK_INFO, NULL);
 		return;
 	case FERRY_F_PEERS:
+		if (!allowed(c, POLICY_OP_ADMIN, ""))
+			return;
 		req_simple(c, RK_PEERS, NULL);
 		return;
 	case FERRY_F_EXPORT:

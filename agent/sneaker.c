@@ -709,7 +709,8 @@ msg_cost(const struct hop_msg *hm)
 }
 
 /* Write one message; it may span files.  1: did not fit (nothing of it
- * written), 0: written, or an error. */
+ * written), 2: not here any more (expired, or handed over by another
+ * transport meanwhile), 0: written, or an error. */
 static int
 export_msg(struct exporter *x, const struct store_msg_info *info)
 {
@@ -727,7 +728,7 @@ export_msg(struct exporter *x, const struct store_msg_info *info)
 	hm.msg = info->msg;
 	if (info->msg.expires_ms != 0) {
 		if (info->msg.expires_ms <= now)
-			return 1; /* the sweep dead-letters it */
+			return 2; /* the sweep dead-letters it */
 		hm.ttl_ms = (uint64_t)(info->msg.expires_ms - now);
 	}
 	cost = msg_cost(&hm);
@@ -747,7 +748,7 @@ export_msg(struct exporter *x, const struct store_msg_info *info)
 			return rc;
 	}
 	if ((rc = store_reader_open(j->st, info->msg.id, &rd)) != 0)
-		return rc == FERRY_ENOTFOUND ? 1 : rc;
+		return rc == FERRY_ENOTFOUND ? 2 : rc; /* left meanwhile */
 	for (;;) {
 		if (x->bf.w == NULL && (rc = bf_open(x)) != 0)
 			goto out;
@@ -893,6 +894,10 @@ export_peer(struct exporter *x, const struct sneak_peer *p, int custody_only)
 				continue;
 			}
 			rc = export_msg(x, in);
+			if (rc == 2) { /* gone meanwhile: nothing to say */
+				rc = 0;
+				continue;
+			}
 			if (rc == 1) {
 				x->nofit_msgs++;
 				x->nofit_bytes += in->msg.payload_len;

@@ -81,6 +81,8 @@ help_run(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	if (argc > 2)
 		return cli_usage_error(&cli_cmd_help, "too many arguments");
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+		return cli_help(&cli_cmd_help);
 	cmd = find_cmd(argv[1]);
 	if (cmd == NULL)
 		return cli_usage_error(&cli_cmd_help, "unknown command '%s'",

@@ -4,7 +4,9 @@
 #      connect (`ferry info` exits 4 or 5 and says why); a member can;
 #  (b) [acl]: a user allowed to send to one queue only is refused other
 #      sends and every recv with exit status 5 and a message naming the
-#      ACL; root still may;
+#      ACL; root still may; node information (`info`, `peers`) and the
+#      status of a message in a queue the user has no right to are
+#      refused too, the status of a message it may send is not;
 #  (c) SIGHUP with a changed [acl] takes effect; SIGHUP with a broken
 #      ferry.conf keeps the configuration in use, and the log says so.
 # Needs root (it makes a temporary user and group, removed at exit) and
@@ -79,7 +81,7 @@ rc=$?
 grep -qi "permission denied\|cannot connect" "$T/out.err" ||
 	it_fail "no clear message for the refused user: '$(cat "$T/out.err")'"
 it_ok "a user outside $grp cannot connect (exit $rc): $(head -n 1 "$T/out.err")"
-as_member "$FERRY" info >/dev/null 2>"$T/m.err" ||
+as_member "$FERRY" queues >/dev/null 2>"$T/m.err" ||
 	it_fail "a member of $grp cannot connect: $(cat "$T/m.err")"
 it_ok "a member of $grp can connect"
 
@@ -104,6 +106,22 @@ it_ok "the log records the refusal"
 expect_eq "the member's message is still in inbox" "$(queue_count inbox)" 1
 expect_eq "status by root" \
 	"$("$FERRY" status "$id" --json | json_get status)" queued
+
+# --- (b2) every request goes through the ACL: node information and the
+# status of other users' messages are admin (ferry.conf(5))
+as_member "$FERRY" info >/dev/null 2>"$T/m.err"
+expect_eq "ferry info by the member (no admin): exit" $? 5
+as_member "$FERRY" peers >/dev/null 2>"$T/m.err"
+expect_eq "ferry peers by the member (no admin): exit" $? 5
+grep -qi "acl" "$T/m.err" ||
+	it_fail "the refusal of peers does not name the ACL: '$(cat "$T/m.err")'"
+expect_eq "the member's status of its own message (it may send there)" \
+	"$(as_member "$FERRY" status "$id" --json 2>"$T/m.err" | json_get status)" queued
+id_o=$(printf root-only | "$FERRY" send alpha/other) || it_fail "root: send"
+as_member "$FERRY" status "$id_o" >/dev/null 2>"$T/m.err"
+expect_eq "the member's status of a message in alpha/other: exit" $? 5
+"$FERRY" info >/dev/null || it_fail "root's ferry info refused"
+it_ok "root still has info and status"
 
 # --- (c) SIGHUP reloads [acl]
 hup() { # wait for the log line that says the SIGHUP was handled

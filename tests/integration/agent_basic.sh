@@ -48,6 +48,11 @@ it_ok "ack with a wrong token is refused"
 "$FERRY" ack "$id" --token "$tok" || it_fail "ferry ack --token failed"
 expect_eq "status after ack --token" \
 	"$("$FERRY" status "$id" --json | json_get status)" acked
+"$FERRY" ack "$id" --token "$tok" >/dev/null 2>"$T/ack2.err" &&
+	it_fail "a second ack succeeded"
+grep -q "acknowledged already" "$T/ack2.err" ||
+	it_fail "a second ack does not say it was acked: $(cat "$T/ack2.err")"
+it_ok "a second ack says: $(cat "$T/ack2.err")"
 
 # --- a lease that runs out brings the message back
 id=$(printf lease-me | "$FERRY" send alpha/lq) || it_fail "send failed"

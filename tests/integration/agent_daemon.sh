@@ -9,6 +9,8 @@
 #    cleanly within 5 s, and after a restart nothing of the half-sent
 #    message exists (no message, no queue entry, its id is unknown and
 #    can be sent again).
+#  - a [peer] section holding the node's own card is refused at start,
+#    with a message that says so.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
 
@@ -21,6 +23,20 @@ log=$(node_log alpha)
 pidf=$dir/ferryd.pid
 FERRY_SOCKET=$sock
 export FERRY_SOCKET
+
+# --- a [peer] section holding this node's own card: refused, and said
+card=$(FERRY_SOCKET= "$FERRY" keygen --dir "$dir" --json | json_get card)
+[ -n "$card" ] || it_harness "no card from ferry keygen --dir"
+cp "$conf" "$T/conf.ok"
+printf '[peer beta]\nkey = %s\n' "$card" >>"$conf"
+timeout 20 "$FERRYD" -c "$conf" >"$T/own.out" 2>&1
+rc=$?
+cp "$T/conf.ok" "$conf"
+[ $rc -ne 0 ] && [ $rc -ne 124 ] ||
+	it_fail "ferryd with its own card as a peer's exited with status $rc"
+grep -q "\[peer beta\].*own key" "$T/own.out" ||
+	it_fail "ferryd does not say the peer's card is its own: $(cat "$T/own.out")"
+it_ok "a peer with this node's own card is refused: $(grep "own key" "$T/own.out" | cut -c 1-100)"
 
 # --- --daemon returns once ready
 t0=$(it_now_ms)

@@ -80,6 +80,7 @@ help status --json --socket
 help info --json --socket
 help init --name --dir --force-config
 help keygen --dir --json
+help help
 
 if expect 0 "$ferry" --help; then
 	for verb in send recv ack nack queues status info init keygen; do
