@@ -177,6 +177,8 @@ session_read_full(int fd, void *buf, size_t n, int64_t deadline)
 			return FERRY_ECLOSED;
 		if (errno == EINTR)
 			continue;
+		if (errno == ECONNRESET)
+			return FERRY_ECLOSED; /* a cut, not an I/O error */
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return FERRY_EIO;
 		int rc = wait_fd(fd, POLLIN, deadline);
@@ -2033,8 +2035,22 @@ session_run(struct session *s)
 		if (rc != 0)
 			goto cut;
 		rc = on_record(rv, plain, len, &rekey);
-		if (rc != 0)
+		if (rc != 0) {
+			/* Say why (a store refusal asked for CLOSE), not
+			 * "ended". */
+			char text[sizeof(s->close_text)];
+			int closing;
+			pthread_mutex_lock(&s->mu);
+			closing = s->want_close;
+			memcpy(text, s->close_text, sizeof(text));
+			pthread_mutex_unlock(&s->mu);
+			if (closing)
+				mark_dead(s, "closed by this node (%s)", text);
+			else
+				mark_dead(s, "stopped reading: %s",
+					  ferry_strerror(rc));
 			break;
+		}
 		if (!s->peer_synced) {
 			/* Its replayed receipts are in: our messages may go. */
 			pthread_mutex_lock(&s->mu);
@@ -2053,7 +2069,7 @@ session_run(struct session *s)
 cut:
 	switch (rc) {
 	case FERRY_ECLOSED:
-		mark_dead(s, "link cut (EOF without CLOSE)");
+		mark_dead(s, "link cut (closed or reset without CLOSE)");
 		break;
 	case FERRY_ETIMEDOUT:
 		mark_dead(s, "nothing heard for %u ms: link dead",

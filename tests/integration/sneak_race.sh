@@ -234,7 +234,7 @@ check() {
 			"$(at "$ck_n" info --json | json_get messages)" 0
 		check_eq "round $1: $ck_n: messages outbound" \
 			"$(at "$ck_n" info --json | json_get outbound_messages)" 0
-		if grep -E 'cannot store message|payload read failed' \
+		if grep -E 'cannot store message|payload read failed|session ended: ended$' \
 			"$(node_log "$ck_n")" >"$T/bad.$ck_n"; then
 			check_fail "round $1: $ck_n's log: $(head -n 3 "$T/bad.$ck_n" | tr '\n' ' ')"
 		else
