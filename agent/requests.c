@@ -1011,12 +1011,13 @@ need(struct client *c, const struct ferry_fields *fl, int tag, const char *name)
 static int
 queue_ok(struct client *c, const char *queue)
 {
+	char q[80];
+
 	if (ferry_queue_name_valid(queue))
 		return 1;
-	client_error(c, c->reqid, FERRY_EINVAL,
-		     "'%s' is not a valid queue "
-		     "name",
-		     queue);
+	client_error(
+	    c, c->reqid, FERRY_EINVAL, "'%s' is not a valid queue name: %s",
+	    ferry_quote(queue, q, sizeof(q)), ferry_queue_name_why(queue));
 	client_idle(c);
 	return 0;
 }

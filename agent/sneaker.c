@@ -2365,10 +2365,13 @@ list_others(struct sneak_job *j, const char *mine)
 		for (size_t i = 0; i < j->npeers; i++)
 			if (strcasecmp(j->peers[i].fpr, e->d_name) == 0)
 				pe = &j->peers[i];
-		if (n > 0)
+		if (n > 0) {
+			char q[80]; /* a name from the medium: hostile */
 			say(j, "left on the medium: %u bundles for %s%s%s", n,
-			    e->d_name, pe != NULL ? " = " : "",
+			    ferry_quote(e->d_name, q, sizeof(q)),
+			    pe != NULL ? " = " : "",
 			    pe != NULL ? pe->name : "");
+		}
 	}
 	closedir(d);
 }

@@ -89,6 +89,59 @@ ferry_node_name_valid(const char *name)
 	return 1;
 }
 
+const char *
+ferry_quote(const char *in, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	if (cap < 8) {
+		if (cap > 0)
+			out[0] = '\0';
+		return out;
+	}
+	for (const unsigned char *p = (const unsigned char *)in; *p != '\0';
+	     p++) {
+		size_t need = *p >= 0x20 && *p < 0x7f && *p != '\\' ? 1 : 4;
+		if (o + need + 4 > cap) {
+			memcpy(out + o, "...", 4);
+			return out;
+		}
+		if (need == 1) {
+			out[o++] = (char)*p;
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[*p >> 4];
+			out[o++] = hex[*p & 15];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+const char *
+ferry_queue_name_why(const char *name)
+{
+	size_t len = strnlen(name, FERRY_QUEUE_MAX + 1);
+
+	if (ferry_queue_name_valid(name))
+		return NULL;
+	if (len == 0)
+		return "it is empty";
+	if (len > FERRY_QUEUE_MAX)
+		return "it is longer than 127 characters";
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+		      c == '.' || c == '/'))
+			return "only letters, digits, '-', '_', '.' and '/' "
+			       "are allowed";
+	}
+	return "a part between '/' is empty or '..'";
+}
+
 int
 ferry_queue_reserved(const char *name)
 {

@@ -38,6 +38,14 @@
 #define FERRY_RESERVED_PREFIX "ferry."
 int ferry_queue_reserved(const char *name);
 
+/* Copy untrusted text (a name from a medium, a client or a peer) into
+ * out for a log line or an error message: printable ASCII as is, '\\'
+ * and anything else as \xHH, cut with "..." to fit cap (at least 8).
+ * Returns out. */
+const char *ferry_quote(const char *in, char *out, size_t cap);
+/* Why name is not a valid queue name (which rule), or NULL if it is. */
+const char *ferry_queue_name_why(const char *name);
+
 struct ferry_msg {
 	uint8_t id[FERRY_ID_LEN];
 	char src_node[FERRY_NODE_MAX + 1];

@@ -136,6 +136,29 @@ test_strerror_names_every_code(void)
 	CU_ASSERT_STRING_EQUAL(ferry_strerror(-999), "unknown error");
 }
 
+/* Untrusted names quoted for logs and errors: nothing that could start
+ * a new line or a terminal sequence gets through, and long ones are cut;
+ * the queue-name rule that failed is named. */
+static void
+test_quote_and_why(void)
+{
+	char out[32];
+
+	CU_ASSERT_STRING_EQUAL(ferry_quote("plain-name", out, sizeof(out)),
+			       "plain-name");
+	CU_ASSERT_STRING_EQUAL(ferry_quote("a\nb\033[2J\\", out, sizeof(out)),
+			       "a\\x0ab\\x1b[2J\\x5c");
+	ferry_quote("0123456789012345678901234567890123456789", out,
+		    sizeof(out));
+	CU_ASSERT(strlen(out) < sizeof(out));
+	CU_ASSERT(strcmp(out + strlen(out) - 3, "...") == 0);
+	CU_ASSERT_PTR_NULL(ferry_queue_name_why("reports/daily"));
+	CU_ASSERT_PTR_NOT_NULL(ferry_queue_name_why(""));
+	CU_ASSERT(strstr(ferry_queue_name_why("a b"), "only letters") != NULL);
+	CU_ASSERT(strstr(ferry_queue_name_why("a//b"), "empty") != NULL);
+	CU_ASSERT(strstr(ferry_queue_name_why("a/../b"), "..") != NULL);
+}
+
 static void
 add_suites(void)
 {
@@ -145,6 +168,7 @@ add_suites(void)
 		abort();
 	TEST_ADD(s, test_node_names);
 	TEST_ADD(s, test_queue_names);
+	TEST_ADD(s, test_quote_and_why);
 	TEST_ADD(s, test_msg_validate);
 	TEST_ADD(s, test_id_hex_round_trip);
 	TEST_ADD(s, test_strerror_names_every_code);
