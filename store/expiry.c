@@ -312,6 +312,53 @@ op_sweep(struct store *st, struct store_ctx *cx, struct store_op *op)
 	return rc;
 }
 
+/*
+ * Move up to STORE_COMPACT_PAGES pages of each database towards its
+ * start and give the free pages at its end back to the file system
+ * (Berkeley DB never shrinks a file by itself: a store that once held
+ * 100 MiB kept 100 MiB of files).  One bounded step per call.
+ */
+static int
+op_compact(struct store *st, struct store_ctx *cx, struct store_op *op)
+{
+	DB *dbs[] = {st->chunks, st->msgs,    st->qidx,	    st->lidx,
+		     st->oidx,	 st->eidx,    st->seen,	    st->seenx,
+		     st->ondx,	 st->garbage, st->partials, st->receipts};
+
+	op->u.cp.pages_freed = 0;
+	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+		DB_COMPACT c;
+		int rc;
+		memset(&c, 0, sizeof(c));
+		c.compact_pages = STORE_COMPACT_PAGES;
+		rc = dbs[i]->compact(dbs[i], cx->txn, NULL, NULL, &c,
+				     DB_FREE_SPACE, NULL);
+		if (rc != 0)
+			return store_dberr(cx, rc, "compacting a database");
+		op->u.cp.pages_freed += c.compact_pages_truncated;
+	}
+	return 0;
+}
+
+int
+store_compact(struct store *st, uint64_t *pages_freed)
+{
+	struct store_op op;
+	int rc;
+
+	memset(&op, 0, sizeof(op));
+	op.fn = op_compact;
+	op.sync = 0; /* nothing to lose: redone by a later call */
+	rc = store_submit(st, &op);
+	if (pages_freed != NULL)
+		*pages_freed = rc == 0 ? op.u.cp.pages_freed : 0;
+	/* Moving pages wrote log: a checkpoint lets the log files that
+	 * recovery no longer needs go now, not after 8 MiB more. */
+	if (rc == 0 && op.u.cp.pages_freed > 0)
+		(void)st->env->txn_checkpoint(st->env, 0, 0, DB_FORCE);
+	return rc;
+}
+
 int
 store_sweep(struct store *st, store_dead_fn fn, void *arg,
 	    struct store_sweep_stats *stats)
@@ -348,6 +395,9 @@ store_sweep(struct store *st, store_dead_fn fn, void *arg,
 	} while (op.u.sw.more && ++rounds < STORE_SWEEP_ROUNDS &&
 		 total.bytes_freed < STORE_SWEEP_FREE_BYTES);
 	free(dead);
+	/* Only this thread calls store_sweep (one sweep at a time). */
+	if (rc == 0 && ++st->sweeps % STORE_COMPACT_EVERY == 0)
+		rc = store_compact(st, &total.pages_freed);
 	store_emergency_refill(st);
 	if (stats != NULL)
 		*stats = total;

@@ -428,6 +428,7 @@ struct store_sweep_stats {
 	uint64_t seen_pruned;	  /* dedup entries forgotten */
 	uint64_t partials_dropped;
 	uint64_t bytes_freed; /* payload of removed large messages */
+	uint64_t pages_freed; /* database pages given back to the disk */
 };
 
 /*
@@ -438,9 +439,15 @@ struct store_sweep_stats {
  * than at ack time; until then their id is refused as busy).  Each call
  * does a bounded amount of work (64 transactions, 256 MiB of payload
  * freed); call it from a timer and what is left is done by later calls.
+ * Every 30th call also compacts the databases a bounded step, giving the
+ * space of removed messages back to the file system, so an emptied store
+ * shrinks back towards its size when new.
  */
 FERRY_MUST_CHECK int store_sweep(struct store *st, store_dead_fn fn, void *arg,
 				 struct store_sweep_stats *stats);
+/* One bounded compaction step of every database (store_sweep does one
+ * every 30 calls); *pages_freed: pages given back to the disk. */
+FERRY_MUST_CHECK int store_compact(struct store *st, uint64_t *pages_freed);
 
 struct store_stats {
 	uint64_t msgs;

@@ -72,6 +72,8 @@
 #define STORE_SWEEP_DEAD_MAX   128 /* reported per sweep transaction */
 #define STORE_SWEEP_ROUNDS     64  /* transactions per store_sweep call */
 #define STORE_SWEEP_FREE_BYTES (256u << 20) /* payload freed per call */
+#define STORE_COMPACT_EVERY    30	    /* sweeps between compactions */
+#define STORE_COMPACT_PAGES    2048 /* pages moved per database and call */
 
 /* Internal result: a database call failed; the batch is aborted. */
 #define STORE_EABORT (-1000)
@@ -145,6 +147,9 @@ struct store_op {
 			struct store_msg_info *dead; /* dead-lettered */
 			size_t ndead;
 		} sw;
+		struct {
+			uint64_t pages_freed; /* returned to the file system */
+		} cp;
 	} u;
 };
 
@@ -197,6 +202,9 @@ struct store {
 
 	/* Read under mu. */
 	uint64_t n_commits, n_ops;
+
+	/* store_sweep calls (one at a time), for the compaction rhythm. */
+	unsigned sweeps;
 
 	/* The streamed writers alive now (writer.c): each partial has at
 	 * most one, its owner; under wmu. */

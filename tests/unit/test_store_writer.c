@@ -411,6 +411,59 @@ test_streamed_queue_quota_refused_at_commit(void)
 }
 
 /* 1 GiB in, 1 GiB out, while the process stays under 64 MiB resident. */
+static long long
+file_size(const char *name)
+{
+	char path[4200];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/* An emptied store gives its disk space back: 40 MiB of chunked
+ * payloads put, taken and acked, then the sweep (and its compaction)
+ * until nothing more is freed: chunks.db shrinks to a small part of
+ * what it was (issue 12 item 10). */
+static void
+test_emptied_store_shrinks(void)
+{
+	size_t len = 600 * 1024, n = 70;
+	struct store_msg_info info;
+	struct store_sweep_stats ss;
+	uint64_t tok, freed = 0;
+	long long full, after;
+	uint8_t *p = make_payload((const uint8_t *)"0123456789abcdef", len);
+
+	for (size_t i = 0; i < n; i++) {
+		struct ferry_msg m;
+		test_msg(&m, "here", "shrink", 3);
+		CU_ASSERT_EQUAL_FATAL(store_put(st, &m, p, len), 0);
+	}
+	free(p);
+	full = file_size("chunks.db");
+	CU_ASSERT(full > (long long)(n * len));
+	for (size_t i = 0; i < n; i++) {
+		CU_ASSERT_EQUAL_FATAL(
+		    store_take(st, "shrink", 1000, &info, &tok), 0);
+		CU_ASSERT_EQUAL(store_ack(st, info.msg.id, tok), 0);
+	}
+	for (int k = 0; k < 200; k++) {
+		uint64_t f = 0;
+		CU_ASSERT_EQUAL_FATAL(store_sweep(st, NULL, NULL, &ss), 0);
+		CU_ASSERT_EQUAL_FATAL(store_compact(st, &f), 0);
+		freed += f;
+		if (f == 0 && ss.bytes_freed == 0 && k > 2)
+			break;
+	}
+	after = file_size("chunks.db");
+	printf("\n    chunks.db: %lld bytes full, %lld emptied (%llu pages "
+	       "freed)\n",
+	       full, after, (unsigned long long)freed);
+	CU_ASSERT(freed > 0);
+	CU_ASSERT(after < full / 8);
+}
+
 static void
 test_1gib_payload_bounded_memory(void)
 {
@@ -481,6 +534,7 @@ add_suites(void)
 	TEST_ADD(s, test_spool_files_follow_the_store);
 	TEST_ADD(s, test_one_writer_per_message);
 	TEST_ADD(s, test_commit_checks_the_payload_is_whole);
+	TEST_ADD(s, test_emptied_store_shrinks);
 	TEST_ADD(s, test_1gib_payload_bounded_memory);
 }
 
