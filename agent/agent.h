@@ -17,6 +17,10 @@
  *   WAITING    (RECV --wait: until a message, or the timer; notify.c)
  *   any --EOF, error or protocol violation--> DEAD (freed when no job
  *               holds it: client_unref)
+ *   IDLE, STREAM_IN, WAITING, BUSY with half a frame buffered for
+ *               frame_timeout, or IDLE unsubscribed with nothing buffered
+ *               for idle_timeout --ERROR (request id 0)--> DEAD
+ *               (on_io_timer, client_goodbye)
  *
  * Invariants:
  *  1. At most one job in flight per client, except the subscription's
@@ -26,6 +30,11 @@
  *  3. Memory per client is bounded: the input buffer by the read high
  *     watermark, the SEND staging buffer by FERRY_DATA_MAX * 2, the output
  *     by one frame of a stream at a time (write low watermark).
+ *  4. Connections are bounded: max_clients in all, max_clients_per_user
+ *     for each uid but root and the agent's own (on_accept); a refused
+ *     one is told why (ERROR ETOOMANY, request id 0) and closed at once,
+ *     without a struct client.  A waiting RECV or a subscription is never
+ *     closed for being silent.
  */
 #ifndef FERRY_AGENT_H
 #define FERRY_AGENT_H
@@ -55,6 +64,20 @@
 struct client;
 struct dd_watch;
 
+/*
+ * Rate limit of the control socket's warnings (control.c): one line per
+ * uid and kind per AGENT_NOTE_MS, the rest counted into the next line.
+ */
+#define AGENT_NOTES   32
+#define AGENT_NOTE_MS (60 * 1000)
+
+struct agent_note {
+	uid_t uid;
+	int kind; /* 0: unused slot */
+	int64_t last_ms;
+	unsigned unlogged;
+};
+
 struct agent {
 	struct event_base *base;
 	char conf_path[POLICY_PATH_MAX];
@@ -82,6 +105,7 @@ struct agent {
 	int link_wake;	       /* a write to link_efd is pending (atomic) */
 	struct event *ev_link; /* reads link_efd on the loop */
 	struct dd_watch *dd;   /* file-drop endpoints (sneak_req.c) */
+	struct agent_note notes[AGENT_NOTES]; /* control.c, loop thread */
 };
 
 enum client_state {
@@ -107,6 +131,12 @@ struct client {
 	int refs;
 	int closing;	/* close once the output is flushed */
 	int processing; /* inside client_process: no recursion */
+
+	/* control.c: the one timer watching the connection (client_watch):
+	 * a frame begun and not finished (frame_timeout), nothing in flight
+	 * (idle_timeout), or a last answer not read while closing. */
+	struct event *io_timer;
+	int io_timer_kind;
 
 	/* the request being served */
 	uint32_t reqid;
@@ -150,6 +180,9 @@ void client_unref(struct client *c);
 void client_kill(struct client *c, const char *why);
 /* Answer ERROR (EPROTO, why), then close once it is written. */
 void client_violation(struct client *c, uint32_t reqid, const char *why);
+/* Answer ERROR (code, text) with request id 0, then close once it is
+ * written (or after frame_timeout if the client does not read it). */
+void client_goodbye(struct client *c, int code, const char *text);
 /* Queue a frame built in b (begun with agent_frame). */
 void client_send(struct client *c, struct ferry_fbuf *b);
 void client_error(struct client *c, uint32_t reqid, int code, const char *fmt,

@@ -6,7 +6,11 @@
  * Bytes from a client are hostile: a frame's length is checked before
  * anything is read or allocated for it; a malformed frame gets an ERROR
  * frame and closes that client only.  A slow client only fills its own
- * buffers, which are bounded (agent.h, invariant 3).
+ * buffers, which are bounded (agent.h, invariant 3).  No user can take
+ * the socket from the others: connections are counted per uid, a client
+ * that stalls in the middle of a frame is closed after frame_timeout
+ * (agent.h, invariant 4), and each refusal or closing is explained to the
+ * client in an ERROR frame of request id 0 (docs/protocol.md, section 1).
  */
 #include "config.h"
 
@@ -25,6 +29,71 @@
 #include "agent/agent.h"
 
 static void client_process_frames(struct client *c);
+static void client_watch(struct client *c);
+
+/* What a client's io_timer is set for. */
+enum { CT_NONE = 0, CT_FRAME, CT_IDLE, CT_LINGER };
+
+/* Kinds of rate-limited warnings (agent_note). */
+enum { NOTE_USER = 1, NOTE_ALL, NOTE_FRAME };
+
+/*
+ * May a line about (uid, kind) be logged now?  1 yes, with *unlogged the
+ * lines held back since the last one; 0 no (this one is counted).  A
+ * full table forgets its oldest entry: at worst one line too many.
+ */
+static int
+note_due(struct agent *ag, uid_t uid, int kind, unsigned *unlogged)
+{
+	int64_t now = link_mono_ms();
+	struct agent_note *n = NULL, *unused = NULL, *oldest = NULL;
+
+	for (size_t i = 0; i < AGENT_NOTES && n == NULL; i++) {
+		struct agent_note *e = &ag->notes[i];
+		if (e->kind == kind && e->uid == uid)
+			n = e;
+		else if (e->kind == 0 && unused == NULL)
+			unused = e;
+		else if (e->kind != 0 &&
+			 (oldest == NULL || e->last_ms < oldest->last_ms))
+			oldest = e;
+	}
+	if (n != NULL && now - n->last_ms < AGENT_NOTE_MS) {
+		n->unlogged++;
+		return 0;
+	}
+	if (n == NULL) {
+		n = unused != NULL ? unused : oldest;
+		n->uid = uid;
+		n->kind = kind;
+		n->unlogged = 0;
+	}
+	*unlogged = n->unlogged;
+	n->unlogged = 0;
+	n->last_ms = now;
+	return 1;
+}
+
+/* "; N more since the last line" when lines were held back, else "". */
+static const char *
+unlogged_text(unsigned n, char buf[64])
+{
+	buf[0] = '\0';
+	if (n > 0)
+		snprintf(buf, 64, "; %u more since the last line", n);
+	return buf;
+}
+
+/* "10 s", "1500 ms": a duration from ferry.conf, for messages. */
+static const char *
+ms_text(int64_t ms, char buf[32])
+{
+	if (ms % 1000 == 0)
+		snprintf(buf, 32, "%lld s", (long long)(ms / 1000));
+	else
+		snprintf(buf, 32, "%lld ms", (long long)ms);
+	return buf;
+}
 
 void
 agent_frame(struct agent *ag, struct ferry_fbuf *b, uint8_t type, uint8_t flags,
@@ -91,6 +160,8 @@ client_free(struct client *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	ag->nclients--;
+	if (c->io_timer != NULL)
+		event_free(c->io_timer);
 	free(c->groups);
 	free(c->stage);
 	free(c);
@@ -111,6 +182,10 @@ client_kill(struct client *c, const char *why)
 		return;
 	log_debug("client %llu (pid %ld, uid %ld): closed: %s",
 		  (unsigned long long)c->cid, (long)c->pid, (long)c->uid, why);
+	if (c->io_timer != NULL) {
+		event_free(c->io_timer);
+		c->io_timer = NULL;
+	}
 	notify_cancel(c);
 	c->sub_reqid = 0;
 	c->state = CS_DEAD;
@@ -120,6 +195,121 @@ client_kill(struct client *c, const char *why)
 		c->bev = NULL;
 	}
 	c->refs++;
+	client_unref(c);
+}
+
+static void
+on_io_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+	struct agent *ag = c->ag;
+	char text[200], d[32], more[64];
+	unsigned unlogged = 0;
+
+	(void)fd;
+	(void)what;
+	switch (c->io_timer_kind) {
+	case CT_FRAME:
+		snprintf(text, sizeof(text),
+			 "a frame was begun and nothing more came for %s "
+			 "(frame_timeout in ferry.conf)",
+			 ms_text(ag->pol.frame_timeout_ms, d));
+		if (note_due(ag, c->uid, NOTE_FRAME, &unlogged))
+			log_warn("client %llu (pid %ld, uid %ld): %s; closing "
+				 "that connection%s",
+				 (unsigned long long)c->cid, (long)c->pid,
+				 (long)c->uid, text,
+				 unlogged_text(unlogged, more));
+		break;
+	case CT_IDLE:
+		snprintf(text, sizeof(text),
+			 "idle for %s (idle_timeout in ferry.conf)",
+			 ms_text(ag->pol.idle_timeout_ms, d));
+		log_debug("client %llu (pid %ld, uid %ld): %s",
+			  (unsigned long long)c->cid, (long)c->pid,
+			  (long)c->uid, text);
+		break;
+	default: /* CT_LINGER: the client does not read its last answer */
+		client_kill(c, "its last answer was not read");
+		return;
+	}
+	c->io_timer_kind = CT_NONE;
+	client_goodbye(c, FERRY_ECLOSED, text);
+}
+
+/* Set c's timer to kind, in ms; CT_NONE stops it. */
+static void
+client_timer_set(struct client *c, int kind, int64_t ms)
+{
+	struct timeval tv;
+
+	c->io_timer_kind = CT_NONE;
+	if (kind == CT_NONE) {
+		if (c->io_timer != NULL)
+			evtimer_del(c->io_timer);
+		return;
+	}
+	if (c->io_timer == NULL)
+		c->io_timer = evtimer_new(c->ag->base, on_io_timer, c);
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	if (c->io_timer == NULL || evtimer_add(c->io_timer, &tv) != 0) {
+		/* Without its timer a client could stall for ever. */
+		client_kill(c, "cannot set a timer");
+		return;
+	}
+	c->io_timer_kind = kind;
+}
+
+/*
+ * Which timer c needs now: frame_timeout while part of a frame waits at
+ * the head of its input (restarted by every byte: on_read stops it),
+ * idle_timeout while nothing is in flight, none otherwise.  A waiting
+ * RECV (WAITING) and a subscription are never idle.
+ */
+static void
+client_watch(struct client *c)
+{
+	const struct policy *pol = &c->ag->pol;
+	struct evbuffer *in;
+	uint8_t head[4];
+	size_t len, total = 0;
+	int want = CT_NONE;
+
+	if (c->state == CS_DEAD || c->closing || c->bev == NULL)
+		return;
+	in = bufferevent_get_input(c->bev);
+	len = evbuffer_get_length(in);
+	if (len > 0 && (len < 4 || (evbuffer_copyout(in, head, 4) == 4 &&
+				    ferry_frame_size(head, 4, &total) == 0 &&
+				    len < total)))
+		want = CT_FRAME;
+	else if (len == 0 && c->state == CS_IDLE && c->sub_reqid == 0 &&
+		 pol->idle_timeout_ms > 0)
+		want = CT_IDLE;
+	if (want == c->io_timer_kind)
+		return;
+	client_timer_set(c, want,
+			 want == CT_FRAME ? pol->frame_timeout_ms
+					  : pol->idle_timeout_ms);
+}
+
+void
+client_goodbye(struct client *c, int code, const char *text)
+{
+	if (c->state == CS_DEAD || c->closing)
+		return;
+	client_ref(c); /* a failed write kills c */
+	client_error(c, 0, code, "%s", text);
+	if (c->state != CS_DEAD) {
+		c->closing = 1;
+		bufferevent_disable(c->bev, EV_READ);
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+			client_kill(c, text);
+		else
+			client_timer_set(c, CT_LINGER,
+					 c->ag->pol.frame_timeout_ms);
+	}
 	client_unref(c);
 }
 
@@ -133,10 +323,14 @@ client_violation(struct client *c, uint32_t reqid, const char *why)
 		 "closing that connection",
 		 (unsigned long long)c->cid, (long)c->pid, (long)c->uid, why);
 	client_error(c, reqid, FERRY_EPROTO, "protocol error: %s", why);
+	if (c->state == CS_DEAD)
+		return;
 	c->closing = 1;
 	bufferevent_disable(c->bev, EV_READ);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		client_kill(c, "protocol error");
+	else
+		client_timer_set(c, CT_LINGER, c->ag->pol.frame_timeout_ms);
 }
 
 void
@@ -166,6 +360,7 @@ client_process(struct client *c)
 	client_ref(c);
 	client_process_frames(c);
 	c->processing = 0;
+	client_watch(c);
 	client_unref(c);
 }
 
@@ -244,6 +439,9 @@ on_read(struct bufferevent *bev, void *arg)
 	struct client *c = arg;
 
 	(void)bev;
+	/* Bytes came: the frame or idle timer starts again (client_watch). */
+	if (!c->closing && c->io_timer_kind != CT_NONE)
+		client_timer_set(c, CT_NONE, 0);
 	client_ref(c);
 	client_process(c);
 	client_unref(c);
@@ -284,17 +482,15 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		client_kill(c, strerror(errno));
 }
 
+/* The groups of the peer whose credentials are cr, into c. */
 static int
-peer_creds(struct client *c, int fd)
+peer_groups(struct client *c, const struct ucred *crp)
 {
-	struct ucred cr;
-	socklen_t len = sizeof(cr);
+	struct ucred cr = *crp;
 	struct passwd pw, *pwp = NULL;
 	char buf[4096];
 	int n = 32;
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0)
-		return -1;
 	c->pid = cr.pid;
 	c->uid = cr.uid;
 	c->gid = cr.gid;
@@ -324,12 +520,87 @@ peer_creds(struct client *c, int fd)
 	}
 }
 
+/*
+ * Tell a connection why it is refused (ERROR ETOOMANY, request id 0) and
+ * close it.  The socket is new and non-blocking: its buffer takes the one
+ * small frame or nothing is lost but the explanation.
+ */
+static void
+refuse(struct agent *ag, int fd, const char *text)
+{
+	struct ferry_fbuf b;
+	size_t len;
+
+	agent_frame(ag, &b, FERRY_F_ERROR, 0, 0);
+	ferry_fbuf_u32(&b, FERRY_T_CODE, (uint32_t)FERRY_ETOOMANY);
+	ferry_fbuf_str(&b, FERRY_T_TEXT, text);
+	if (ferry_fbuf_end(&b, &len) == 0)
+		(void)send(fd, b.p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
+/* Connections of uid now open (not DEAD). */
+static unsigned
+clients_of(const struct agent *ag, uid_t uid)
+{
+	unsigned n = 0;
+
+	for (const struct client *c = ag->clients; c != NULL; c = c->next)
+		if (c->uid == uid && c->state != CS_DEAD)
+			n++;
+	return n;
+}
+
+/*
+ * Admit the peer whose credentials are cr under max_clients and
+ * max_clients_per_user (root and the agent's own uid are held to the
+ * first only), or refuse it: 0 admitted, -1 refused (fd closed).
+ */
+static int
+admit(struct agent *ag, int fd, const struct ucred *cr)
+{
+	const struct policy *pol = &ag->pol;
+	char text[160], more[64];
+	unsigned unlogged = 0, mine;
+
+	if (ag->nclients >= pol->max_clients) {
+		snprintf(text, sizeof(text),
+			 "too many clients: %u connected (max_clients = %u)",
+			 ag->nclients, pol->max_clients);
+		if (note_due(ag, (uid_t)-1, NOTE_ALL, &unlogged))
+			log_warn("%s: refusing new clients (uid %ld, pid %ld "
+				 "the latest)%s",
+				 text, (long)cr->uid, (long)cr->pid,
+				 unlogged_text(unlogged, more));
+		refuse(ag, fd, text);
+		return -1;
+	}
+	if (pol->max_clients_per_user == 0 || cr->uid == 0 ||
+	    cr->uid == ag->uid)
+		return 0;
+	mine = clients_of(ag, cr->uid);
+	if (mine < pol->max_clients_per_user)
+		return 0;
+	snprintf(text, sizeof(text),
+		 "too many clients from uid %ld (max_clients_per_user = %u)",
+		 (long)cr->uid, pol->max_clients_per_user);
+	if (note_due(ag, cr->uid, NOTE_USER, &unlogged))
+		log_warn("%s: refusing its new connections (pid %ld the "
+			 "latest, %u open)%s",
+			 text, (long)cr->pid, mine,
+			 unlogged_text(unlogged, more));
+	refuse(ag, fd, text);
+	return -1;
+}
+
 static void
 on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	  int salen, void *arg)
 {
 	struct agent *ag = arg;
 	struct client *c;
+	struct ucred cr;
+	socklen_t crlen = sizeof(cr);
 
 	(void)l;
 	(void)sa;
@@ -338,13 +609,14 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		close(fd);
 		return;
 	}
-	if (ag->nclients >= ag->pol.max_clients) {
-		log_warn("refusing a client: %u clients connected already "
-			 "(max_clients in ferry.conf)",
-			 ag->nclients);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) != 0) {
+		log_warn("refusing a client: cannot read its credentials: %s",
+			 strerror(errno));
 		close(fd);
 		return;
 	}
+	if (admit(ag, fd, &cr) != 0)
+		return;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		close(fd);
@@ -352,8 +624,8 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	}
 	c->ag = ag;
 	c->cid = ++ag->next_client_id;
-	if (peer_creds(c, fd) != 0) {
-		log_warn("refusing a client: cannot read its credentials");
+	if (peer_groups(c, &cr) != 0) {
+		log_warn("refusing a client: cannot read its groups");
 		free(c->groups);
 		free(c);
 		close(fd);
@@ -380,6 +652,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	}
 	log_debug("client %llu connected (pid %ld, uid %ld)",
 		  (unsigned long long)c->cid, (long)c->pid, (long)c->uid);
+	client_watch(c);
 }
 
 static void

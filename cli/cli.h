@@ -30,6 +30,7 @@
 #define CLI_EXIT_EMPTY	 3 /* recv: the queue was empty, nothing done */
 #define CLI_EXIT_CONNECT 4 /* cannot connect to ferryd */
 #define CLI_EXIT_PERM	 5 /* permission denied */
+#define CLI_EXIT_REFUSED 6 /* ferryd refused the connection: too many */
 
 /* Long-only options have values above any character.  Every verb takes
  * --help, and --socket where it connects. */
@@ -127,12 +128,16 @@ const char *cli_socket_path(const struct cli_ctx *ctx);
  */
 int cli_connect(const struct cli_ctx *ctx, struct ferry **out);
 
-/* Exit code for a FERRY_E* code (ECONNECT 4, EPERM 5, others 1). */
+/* Exit code for a FERRY_E* code (ECONNECT 4, EPERM 5, ETOOMANY 6,
+ * others 1). */
 int cli_exit_code(int err);
 
 /*
  * Report a failed libferry call: "ferry <verb>: <what> (<strerror>:
- * <agent's words>)" on stderr, c may be NULL.  Returns cli_exit_code(err).
+ * <agent's words>)" on stderr, c may be NULL.  A refused connection
+ * (FERRY_ETOOMANY) is not about <what>: "ferry <verb>: ferryd refused the
+ * connection: too many clients from uid N (max_clients_per_user = 64)".
+ * Returns cli_exit_code(err).
  */
 int cli_fail(const struct cli_ctx *ctx, const struct ferry *c, int err,
 	     const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -237,6 +237,8 @@ cli_exit_code(int err)
 		return CLI_EXIT_CONNECT;
 	case FERRY_EPERM:
 		return CLI_EXIT_PERM;
+	case FERRY_ETOOMANY:
+		return CLI_EXIT_REFUSED;
 	default:
 		return CLI_EXIT_ERROR;
 	}
@@ -249,6 +251,12 @@ cli_fail(const struct cli_ctx *ctx, const struct ferry *c, int err,
 	const char *said = c != NULL ? ferry_last_error(c) : "";
 	va_list ap;
 
+	/* libferry's words say it all: "ferryd refused the connection:
+	 * too many clients from uid N (max_clients_per_user = 64)". */
+	if (err == FERRY_ETOOMANY && said != NULL && *said != '\0') {
+		fprintf(stderr, "ferry %s: %s\n", ctx->verb, said);
+		return cli_exit_code(err);
+	}
 	fprintf(stderr, "ferry %s: ", ctx->verb);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);

@@ -175,17 +175,28 @@ ferry_close(struct ferry *c)
 
 /* ------------------------------------------------------------------ I/O */
 
+static int read_frame(struct ferry *c, int timeout_ms, struct ferry_frame *f);
+
 static int
 write_all(struct ferry *c, const uint8_t *p, size_t len)
 {
 	while (len > 0) {
 		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
 		if (n < 0) {
-			if (errno == EINTR)
+			struct ferry_frame f;
+			int err = errno, rc;
+
+			if (err == EINTR)
 				continue;
+			/* ferryd may have said why before it closed (a
+			 * refusal at accept): that beats EPIPE. */
+			rc = read_frame(c, 0, &f);
 			c->broken = 1;
+			if (rc != 0 && rc != FERRY_EAGAIN &&
+			    rc != FERRY_ECONNECT)
+				return rc;
 			seterr(c, "lost the connection to ferryd: %s",
-			       strerror(errno));
+			       strerror(err));
 			return FERRY_ECONNECT;
 		}
 		p += n;
@@ -216,8 +227,31 @@ now_ms(void)
 }
 
 /*
+ * An ERROR of request id 0: ferryd's last word before it closes the
+ * connection (protocol.md, section 3).  Its code, the text prefixed with
+ * what happened to the connection; only close is left.
+ */
+static int
+goodbye(struct ferry *c, const struct ferry_frame *f)
+{
+	struct ferry_fields fl;
+	const char *why = NULL;
+
+	c->broken = 1;
+	if (ferry_fields_parse(f, &fl, &why) != 0 || fl.code >= 0 ||
+	    fl.code < FERRY_ERR_MIN - 100) {
+		seterr(c, "malformed error from ferryd");
+		return FERRY_EPROTO;
+	}
+	seterr(c, "ferryd %s the connection: %s",
+	       fl.code == FERRY_ETOOMANY ? "refused" : "closed", fl.text);
+	return fl.code;
+}
+
+/*
  * Read the next frame (any request id) into f.  It stays valid until the
  * next read.  timeout_ms < 0 waits for ever; FERRY_EAGAIN on timeout.
+ * ferryd's goodbye (an ERROR of request id 0) is returned as its code.
  */
 static int
 read_frame(struct ferry *c, int timeout_ms, struct ferry_frame *f)
@@ -271,6 +305,8 @@ read_frame(struct ferry *c, int timeout_ms, struct ferry_frame *f)
 		return FERRY_EPROTO;
 	}
 	c->rskip = total;
+	if (f->reqid == 0 && f->type == FERRY_F_ERROR)
+		return goodbye(c, f);
 	return 0;
 }
 

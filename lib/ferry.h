@@ -35,8 +35,18 @@ struct ferry_stream;
  * second for root. */
 const char *ferry_default_socket(void);
 
-/* Connect (path NULL: ferry_default_socket()).  FERRY_ECONNECT when no
- * agent listens there, FERRY_EPERM when the socket refuses this user. */
+/*
+ * Connect (path NULL: ferry_default_socket()).  FERRY_ECONNECT when no
+ * agent listens there, FERRY_EPERM when the socket refuses this user.
+ *
+ * ferryd may still refuse the connection once it has accepted it (too
+ * many clients: FERRY_ETOOMANY), or close it later (a frame left half
+ * sent, or idle too long: FERRY_ECLOSED); it says so in an ERROR frame of
+ * request id 0, which the next call on c returns, its text in
+ * ferry_last_error() ("ferryd refused the connection: too many clients
+ * from uid 1000 (max_clients_per_user = 64)").  Only ferry_close() is
+ * left to do on c then.
+ */
 FERRY_MUST_CHECK int ferry_connect(const char *path, struct ferry **out);
 void ferry_close(struct ferry *c); /* NULL is fine */
 int ferry_fd(const struct ferry *c);

@@ -56,6 +56,8 @@ ferry_strerror(int code)
 		       "socket path right?";
 	case FERRY_ETIMEDOUT:
 		return "timed out";
+	case FERRY_ETOOMANY:
+		return "too many clients: ferryd refused the connection";
 	}
 	return "unknown error";
 }

@@ -34,9 +34,11 @@ enum ferry_err {
 	FERRY_EAGAIN = -20,	/* nothing yet (non-blocking mode) */
 	FERRY_ECONNECT = -21,	/* cannot reach ferryd */
 	FERRY_ETIMEDOUT = -22,	/* waited long enough */
+	FERRY_ETOOMANY = -23,	/* ferryd refused the connection: too many
+				   clients (of this user, or in all) */
 };
 
-#define FERRY_ERR_MIN (-22)
+#define FERRY_ERR_MIN (-23)
 
 /* A static string describing code; never NULL, also for unknown codes. */
 const char *ferry_strerror(int code);

@@ -125,6 +125,15 @@ static const struct config_key config_keys[] = {
      "How often expired messages and leases are looked for."},
     {SECT_LIMITS, "max_clients", KIND_UINT, PF(max_clients), 1, 65536,
      "1..65536", "1024", "Most local clients connected at once."},
+    {SECT_LIMITS, "max_clients_per_user", KIND_UINT, PF(max_clients_per_user),
+     0, 65536, "0..65536", "64",
+     "Most connections of one uid (not root nor ferryd's own; 0 = no cap)."},
+    {SECT_LIMITS, "frame_timeout", KIND_DURATION, PF(frame_timeout_ms), 1, MS_H,
+     "1ms..1h", "10s",
+     "A client that stops in the middle of a frame is closed after this."},
+    {SECT_LIMITS, "idle_timeout", KIND_DURATION, PF(idle_timeout_ms), 0,
+     INT64_MAX, NULL, "0",
+     "A client with nothing in flight is closed after this (0 = never)."},
     {SECT_LIMITS, "workers", KIND_UINT, PF(workers), 1, 256, "1..256", "16",
      "Store worker threads."},
     {SECT_QUEUE, "max_bytes", KIND_SIZE, QF(max_bytes), 0, UINT64_MAX, NULL,
@@ -173,6 +182,9 @@ policy_init(struct policy *p)
 	p->max_lease_ms = 12 * 3600 * 1000LL;
 	p->sweep_interval_ms = 1000;
 	p->max_clients = 1024;
+	p->max_clients_per_user = 64;
+	p->frame_timeout_ms = 10 * 1000;
+	p->idle_timeout_ms = 0;
 	p->workers = 16;
 }
 

@@ -120,6 +120,9 @@ struct policy {
 	int64_t max_lease_ms;		   /* default 12 h */
 	int64_t sweep_interval_ms;	   /* default 1 s */
 	unsigned max_clients;		   /* default 1024 */
+	unsigned max_clients_per_user;	   /* default 64, 0 = no cap */
+	int64_t frame_timeout_ms;	   /* default 10 s */
+	int64_t idle_timeout_ms;	   /* 0 = never (default) */
 	unsigned workers;		   /* store threads, default 16 */
 	struct policy_endpoint listen[POLICY_ENDPOINTS_MAX]; /* none default */
 	size_t nlisten;

@@ -86,8 +86,11 @@ same_scalars(const struct policy *a, const struct policy *b)
 	       a->max_lease_ms == b->max_lease_ms &&
 	       a->sweep_interval_ms == b->sweep_interval_ms &&
 	       a->max_clients == b->max_clients && a->workers == b->workers &&
-	       a->nacl == b->nacl && a->nqueues == b->nqueues &&
-	       a->nlisten == b->nlisten && a->npeers == b->npeers;
+	       a->max_clients_per_user == b->max_clients_per_user &&
+	       a->frame_timeout_ms == b->frame_timeout_ms &&
+	       a->idle_timeout_ms == b->idle_timeout_ms && a->nacl == b->nacl &&
+	       a->nqueues == b->nqueues && a->nlisten == b->nlisten &&
+	       a->npeers == b->npeers;
 }
 
 /* ------------------------------------------------------------ load table */
@@ -226,6 +229,15 @@ static const struct load_case load_cases[] = {
      "ferry.conf:4: workers 257 is out of range"},
     {"max_clients huge", N "[limits]\nmax_clients = 99999999999\n",
      FERRY_EINVAL, "ferry.conf:4: max_clients 99999999999 is out of range"},
+    {"max_clients_per_user 65537", N "[limits]\nmax_clients_per_user = 65537\n",
+     FERRY_EINVAL,
+     "ferry.conf:4: max_clients_per_user 65537 is out of range (use 0..65536)"},
+    {"frame_timeout zero", N "[limits]\nframe_timeout = 0\n", FERRY_EINVAL,
+     "ferry.conf:4: frame_timeout 0 is out of range (use 1ms..1h)"},
+    {"frame_timeout 2h", N "[limits]\nframe_timeout = 2h\n", FERRY_EINVAL,
+     "ferry.conf:4: frame_timeout 2h is out of range (use 1ms..1h)"},
+    {"idle_timeout bad", N "[limits]\nidle_timeout = soon\n", FERRY_EINVAL,
+     "ferry.conf:4: bad duration 'soon' for idle_timeout"},
     {"bad queue name", N "[queue ../x]\n", FERRY_EINVAL,
      "ferry.conf:3: bad queue name '../x'"},
     {"queue without name", N "[queue]\n", FERRY_EINVAL,
@@ -382,6 +394,9 @@ test_init_defaults(void)
 	CU_ASSERT_EQUAL(p.max_lease_ms, 12LL * 3600 * 1000);
 	CU_ASSERT_EQUAL(p.sweep_interval_ms, 1000);
 	CU_ASSERT_EQUAL(p.max_clients, 1024);
+	CU_ASSERT_EQUAL(p.max_clients_per_user, 64);
+	CU_ASSERT_EQUAL(p.frame_timeout_ms, 10000);
+	CU_ASSERT_EQUAL(p.idle_timeout_ms, 0);
 	CU_ASSERT_EQUAL(p.workers, 16);
 	CU_ASSERT_PTR_NULL(p.acl);
 	CU_ASSERT_PTR_NULL(p.queues);
@@ -620,6 +635,9 @@ check_roundtrip(const char *node, const char *state, const char *want_state)
 		    "max_lease = 12h",
 		    "sweep_interval = 1s",
 		    "max_clients = 1024",
+		    "max_clients_per_user = 64",
+		    "frame_timeout = 10s",
+		    "idle_timeout = 0",
 		    "workers = 16",
 		    "max_bytes = ",
 		    "max_messages = ",
