@@ -11,7 +11,8 @@ check_PROGRAMS += \
 	tests/integration/send_storm \
 	tests/integration/raw_frames \
 	tests/integration/push_subscriber \
-	tests/integration/flood_client
+	tests/integration/flood_client \
+	tests/integration/hold_clients
 tests_integration_load_clients_SOURCES = \
 	tests/integration/load_clients.c $(IT_UTIL)
 tests_integration_load_clients_LDADD = $(LIBFERRY)
@@ -29,6 +30,8 @@ tests_integration_push_subscriber_SOURCES = \
 tests_integration_push_subscriber_LDADD = $(LIBFERRY)
 tests_integration_flood_client_SOURCES = tests/integration/flood_client.c
 tests_integration_flood_client_LDADD = $(LIBFERRY)
+tests_integration_hold_clients_SOURCES = tests/integration/hold_clients.c
+tests_integration_hold_clients_LDADD = $(LIBFERRY)
 
 AGENT_IT_TESTS = \
 	tests/integration/agent_basic.sh \
@@ -39,7 +42,8 @@ AGENT_IT_TESTS = \
 	tests/integration/agent_acl.sh \
 	tests/integration/agent_daemon.sh \
 	tests/integration/agent_subscribe.sh \
-	tests/integration/agent_flood.sh
+	tests/integration/agent_flood.sh \
+	tests/integration/agent_clients.sh
 TESTS += $(AGENT_IT_TESTS)
 EXTRA_DIST += $(AGENT_IT_TESTS) tests/integration/lib.sh \
 	tests/integration/README.md
