@@ -28,10 +28,13 @@
 
 #define LINK_PREAMBLE	    "ferry-tcp/1\n" /* also the Noise prologue */
 #define LINK_PREAMBLE_LEN   12
-#define LINK_HANDSHAKE_MS   10000	   /* whole handshake, either side */
-#define LINK_HANDSHAKES_MAX 16		   /* concurrent inbound handshakes */
-#define LINK_WINDOW	    1024	   /* messages sent, custody pending */
-#define LINK_SENDING_MAX    4		   /* payloads interleaved at once */
+#define LINK_HANDSHAKE_MS   10000 /* whole handshake, either side */
+#define LINK_MSG1_MS	    2000  /* connect to the caller's message 1 */
+#define LINK_HANDSHAKES_MAX 16	  /* inbound connections before HELLO */
+#define LINK_HS_EVICT_MS    250	  /* none is dropped younger than this */
+#define LINK_BACKLOG	    256	  /* listen(2): waiting while slots are full */
+#define LINK_WINDOW	    1024  /* messages sent, custody pending */
+#define LINK_SENDING_MAX    4	  /* payloads interleaved at once */
 #define LINK_INLINE_MAX	    (256u * 1024u) /* received in memory below */
 #define LINK_RX_PENDING_MAX (16u << 20)	   /* bytes of async puts in flight */
 #define LINK_RX_MAX	    8		   /* messages being received at once */

@@ -36,6 +36,29 @@ struct lpeer {
 	size_t nrecent, recent_head;
 };
 
+/*
+ * An inbound connection before its HELLO is in holds one of
+ * LINK_HANDSHAKES_MAX slots (oldest first).  It must deliver message 1
+ * within LINK_MSG1_MS of the accept and its HELLO within
+ * LINK_HANDSHAKE_MS; the acceptor cuts it at due_ms otherwise, and when
+ * every slot is taken it drops the oldest (at least LINK_HS_EVICT_MS
+ * old) for the newcomer.  Under link.mu.
+ */
+struct hs_slot {
+	struct session *s;
+	int64_t since_ms; /* monotonic: accepted */
+	int64_t due_ms;	  /* monotonic: message 1, then HELLO, by then */
+};
+
+/* Why the link cut a connection before its HELLO (session.hs_cut). */
+enum {
+	LINK_CUT_NONE,
+	LINK_CUT_LATE,	  /* message 1 or HELLO not in by due_ms */
+	LINK_CUT_EVICTED, /* the oldest when every slot was taken */
+};
+
+struct hs_source; /* per-source token bucket (link.c) */
+
 struct link {
 	pthread_mutex_t mu;
 	pthread_cond_t cv; /* dialers and link_stop wait here */
@@ -53,8 +76,15 @@ struct link {
 	pthread_t acceptor;
 	int has_acceptor;
 	int stopping;
-	unsigned detached;   /* inbound session threads alive */
-	unsigned handshakes; /* inbound handshakes running */
+	unsigned detached; /* inbound session threads alive */
+	struct hs_slot hs[LINK_HANDSHAKES_MAX];
+	size_t nhs;
+	struct hs_source *sources; /* LINK_HS_SOURCES buckets */
+	int acceptor_paced;	   /* waits for a slot: wake it */
+	struct hs_note {
+		int64_t last_ms;
+		unsigned more;
+	} notes[8]; /* rate-limited handshake log lines, by kind */
 	struct session *sessions;
 	/* ids some session is receiving into a store writer right now */
 	uint8_t rx_busy[64][FERRY_ID_LEN];
@@ -71,6 +101,11 @@ struct session {
 	int initiator;
 	int lower_started; /* started by the node with the lower id */
 	char addr[80];
+	uint8_t src[9]; /* inbound: the source's bucket (IPv6: its /64) */
+	int hs_slot;	/* inbound: holds a slot until its HELLO is in */
+	int hs_cut;	/* LINK_CUT_*: the link cut it (under link.mu) */
+	int hs_m1;	/* inbound: message 1 arrived */
+	int hs_quiet;	/* why it did not start is logged already */
 	struct noise_cipher *tx, *rx;
 	int64_t up_ms;
 
@@ -118,6 +153,13 @@ void link_detach(struct link *lk, struct session *s);
 void link_abstime(struct timespec *ts, int64_t ms);
 /* Take s off the list link_stop walks (before freeing it). */
 void link_untrack(struct link *lk, struct session *s);
+/* Inbound: the peer's HELLO is in, release the handshake slot.  0, or
+ * FERRY_ECLOSED if the link cut the connection meanwhile. */
+int link_hs_done(struct session *s);
+/* Inbound: the HELLO did not come (rc from reading it).  Logs why, rate
+ * limited, and sets s->hs_quiet, when the cause is a cut or a timeout;
+ * otherwise leaves the logging to the caller. */
+void link_hs_failed(struct session *s, int rc);
 /* Claim id for receiving into a store writer; waits up to 5 s while
  * another session holds it.  0 or FERRY_EBUSY. */
 int link_rx_claim(struct link *lk, const uint8_t *id);

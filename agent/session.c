@@ -1921,8 +1921,13 @@ read_hello(struct session *s, struct rdbuf *rb, uint8_t *plain)
 	int rc;
 
 	rc = read_record(s, rb, plain, &len);
-	if (rc != 0)
+	if (rc != 0) {
+		/* A listener's slot was cut, or the caller never followed
+		 * up: say so rather than "link cut". */
+		if (!s->initiator)
+			link_hs_failed(s, rc);
 		return rc;
+	}
 	if (hop_record_next(plain, len, &off, &f) != 1 || f.type != HOP_HELLO ||
 	    hop_hello_decode(&f, &h, &why) != 0 || off != len) {
 		log_warn("peer %s (%s): the first record is not a HELLO%s%s: "
@@ -1987,6 +1992,9 @@ session_run(struct session *s)
 	if (s->initiator && (rc = send_hello(s)) != 0)
 		goto cut;
 	if ((rc = read_hello(s, &rb, plain)) != 0)
+		goto cut;
+	/* Authenticated: the listener's handshake slot goes free. */
+	if ((rc = link_hs_done(s)) != 0)
 		goto cut;
 	if (!s->initiator && (rc = send_hello(s)) != 0)
 		goto cut;
@@ -2112,6 +2120,8 @@ out:
 			 "%.150s", s->why);
 		pthread_mutex_unlock(&s->lk->mu);
 		link_detach(s->lk, s);
+	} else if (s->hs_quiet) {
+		/* link_hs_failed said why */
 	} else if (alarming(s->why))
 		log_warn("peer %s (%s): session not started: %s",
 			 s->peer->cfg.name, s->addr, s->why);
