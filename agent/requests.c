@@ -418,13 +418,31 @@ put_info(struct ferry_fbuf *b, const struct store_msg_info *i)
 	}
 }
 
+/* What went wrong, for a client: a full disk says how far off, and
+ * which setting. */
+static const char *
+err_text(struct client *c, int rc, char *buf, size_t cap)
+{
+	uint64_t avail = 0, reserve;
+
+	if (rc != FERRY_ENOSPC)
+		return ferry_strerror(rc);
+	reserve = store_reserve(c->ag->store, &avail);
+	snprintf(buf, cap,
+		 "disk full: %.1f MiB free, %.1f MiB kept in reserve "
+		 "(disk_reserve in ferry.conf; urgent messages may use half "
+		 "of it)",
+		 (double)avail / 1048576.0, (double)reserve / 1048576.0);
+	return buf;
+}
+
 static void
 answer_error(struct client *c, uint32_t reqid, int rc, const char *what)
 {
-	const char *detail = store_last_error();
+	char why[200];
 
-	(void)detail;
-	client_error(c, reqid, rc, "%s: %s", what, ferry_strerror(rc));
+	client_error(c, reqid, rc, "%s: %s", what,
+		     err_text(c, rc, why, sizeof(why)));
 }
 
 /* Send MSG for r (a take, peek or fetch), then its payload. */
@@ -730,8 +748,9 @@ done_put(struct client *c, struct req_job *r)
 			log_warn("refused message %s for %s/%s: %s", hex,
 				 r->msg.dst_node, r->msg.dst_queue,
 				 ferry_strerror(r->rc));
+		char why[200];
 		client_error(c, r->reqid, r->rc, "message %s not accepted: %s",
-			     hex, ferry_strerror(r->rc));
+			     hex, err_text(c, r->rc, why, sizeof(why)));
 		client_idle(c);
 		return;
 	}
@@ -759,7 +778,10 @@ done_put(struct client *c, struct req_job *r)
 static void
 stream_in_fail(struct client *c, uint32_t reqid, int rc, const char *what)
 {
-	client_error(c, reqid, rc, "%s: %s", what, ferry_strerror(rc));
+	char why[200];
+
+	client_error(c, reqid, rc, "%s: %s", what,
+		     err_text(c, rc, why, sizeof(why)));
 	c->in_error = rc;
 	orphan_abort(c->ag, c->writer);
 	c->writer = NULL;

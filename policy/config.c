@@ -106,8 +106,9 @@ static const struct config_key config_keys[] = {
      UINT64_MAX, NULL, "0",
      "Most messages in one queue unless [queue NAME] says (0 = unlimited)."},
     {SECT_LIMITS, "disk_reserve", KIND_SIZE, PF(disk_reserve_bytes), 0,
-     UINT64_MAX, NULL, "64M",
-     "Free disk space to keep; new sends are refused below it."},
+     UINT64_MAX, NULL, "auto",
+     "Free disk space to keep; new sends are refused below it (auto: "
+     "64M, or an eighth of a volume under 1G)."},
     {SECT_LIMITS, "cache", KIND_SIZE, PF(cache_bytes), 0, UINT64_MAX, NULL,
      "16M", "Memory for the store's database cache."},
     {SECT_LIMITS, "max_message", KIND_SIZE, PF(max_message_bytes), 1,
@@ -174,7 +175,7 @@ policy_init(struct policy *p)
 	memset(p, 0, sizeof(*p));
 	p->socket_mode = 0660;
 	snprintf(p->log_level, sizeof(p->log_level), "info");
-	p->disk_reserve_bytes = 64ull << 20;
+	p->disk_reserve_bytes = UINT64_MAX; /* auto (STORE_RESERVE_AUTO) */
 	p->cache_bytes = 16ull << 20;
 	p->max_message_bytes = 16ull << 30;
 	p->default_ttl_ms = 0;
@@ -368,6 +369,12 @@ config_set_number(struct config_ctx *c, const struct config_key *k,
 
 	switch (k->kind) {
 	case KIND_SIZE:
+		if (strcmp(k->name, "disk_reserve") == 0 &&
+		    strcmp(value, "auto") == 0) {
+			u = UINT64_MAX; /* the store picks (store.h) */
+			rc = 0;
+			break;
+		}
 		rc = policy_parse_size(value, &u);
 		if (rc != 0)
 			return config_fail(c, c->lineno, FERRY_EINVAL,

@@ -51,7 +51,7 @@ void
 store_opts_init(struct store_opts *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->disk_reserve_bytes = 64ull << 20;
+	o->disk_reserve_bytes = STORE_RESERVE_AUTO;
 	o->cache_bytes = 16ull << 20;
 	o->seen_retention_ms = 30LL * 24 * 3600 * 1000;
 	o->seen_margin_ms = 24LL * 3600 * 1000;
@@ -343,17 +343,15 @@ emergency_make(struct store *st)
 	int fd;
 
 	emergency_path(st, path, sizeof(path));
-	if (stat(path, &sb) == 0 &&
-	    (uint64_t)sb.st_size >= STORE_EMERGENCY_BYTES)
+	if (stat(path, &sb) == 0 && (uint64_t)sb.st_size >= st->emergency_bytes)
 		return;
-	if (statvfs(st->dir, &sv) != 0 ||
-	    (uint64_t)sv.f_bavail * sv.f_frsize <
-		STORE_EMERGENCY_BYTES + st->opts.disk_reserve_bytes)
+	if (statvfs(st->dir, &sv) != 0 || (uint64_t)sv.f_bavail * sv.f_frsize <
+					      st->emergency_bytes + st->reserve)
 		return;
 	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return;
-	if (posix_fallocate(fd, 0, STORE_EMERGENCY_BYTES) != 0 ||
+	if (posix_fallocate(fd, 0, (off_t)st->emergency_bytes) != 0 ||
 	    fsync(fd) != 0)
 		(void)unlink(path); /* no room after all: try again later */
 	close(fd);
@@ -756,19 +754,17 @@ env_config(struct store *st)
 	int rc;
 
 	st->env->set_errcall(st->env, env_errcall);
-	{
-		uint64_t cache = st->opts.cache_bytes;
-		if (cache < (4u << 20))
-			cache = 4u << 20;
-		rc = st->env->set_cachesize(st->env, (uint32_t)(cache >> 30),
-					    (uint32_t)(cache & 0x3fffffff), 1);
-	}
+	rc =
+	    st->env->set_cachesize(st->env, (uint32_t)(st->cache_bytes >> 30),
+				   (uint32_t)(st->cache_bytes & 0x3fffffff), 1);
 	if (rc == 0)
 		rc = st->env->set_lk_detect(st->env, DB_LOCK_DEFAULT);
+	/* Berkeley DB wants a log file at least 4 x its log buffer. */
 	if (rc == 0)
-		rc = st->env->set_lg_bsize(st->env, 4u << 20);
+		rc = st->env->set_lg_bsize(st->env,
+					   (uint32_t)(st->log_file_bytes / 4));
 	if (rc == 0)
-		rc = st->env->set_lg_max(st->env, STORE_LOG_FILE_BYTES);
+		rc = st->env->set_lg_max(st->env, (uint32_t)st->log_file_bytes);
 	if (rc == 0)
 		rc = st->env->set_lk_max_locks(st->env, 50000);
 	if (rc == 0)
@@ -870,6 +866,56 @@ store_free(struct store *st)
 	free(st);
 }
 
+/*
+ * What the store keeps aside, scaled to the volume it is on (store.h,
+ * "small volumes").  The reserve must hold what the store may still write
+ * after it stops accepting: every dirty page of the cache, a log file
+ * being zero-filled by recovery, and a spare log file.  A smaller setting
+ * is raised to that, or a full disk could tear a page.
+ */
+static void
+sizes_for_volume(struct store *st)
+{
+	uint64_t vol = UINT64_MAX, floor, reserve, cache;
+	struct statvfs sv;
+
+	if (statvfs(st->dir, &sv) == 0)
+		vol = (uint64_t)sv.f_blocks * sv.f_frsize;
+	st->log_file_bytes = STORE_LOG_FILE_BYTES;
+	st->emergency_bytes = STORE_EMERGENCY_BYTES;
+	cache = st->opts.cache_bytes;
+	reserve = st->opts.disk_reserve_bytes;
+	if (vol < (1ull << 30)) {
+		uint64_t lf = (vol / 32) & ~((1ull << 20) - 1);
+		st->log_file_bytes = lf < (1u << 20) ? (1u << 20) : lf;
+		if (st->emergency_bytes > vol / 16)
+			st->emergency_bytes = vol / 16;
+		if (cache > vol / 16)
+			cache = vol / 16;
+		if (reserve == STORE_RESERVE_AUTO)
+			reserve = vol / 8;
+	}
+	if (reserve == STORE_RESERVE_AUTO)
+		reserve = 64ull << 20;
+	if (cache < (1u << 20))
+		cache = 1u << 20;
+	st->cache_bytes = cache;
+	floor = cache * 5 / 4 + 2 * st->log_file_bytes;
+	st->reserve = reserve > floor ? reserve : floor;
+}
+
+uint64_t
+store_reserve(struct store *st, uint64_t *free_bytes)
+{
+	struct statvfs sv;
+
+	if (free_bytes != NULL)
+		*free_bytes = statvfs(st->dir, &sv) == 0
+				  ? (uint64_t)sv.f_bavail * sv.f_frsize
+				  : UINT64_MAX;
+	return st->reserve;
+}
+
 static int
 lock_dir(struct store *st)
 {
@@ -919,21 +965,6 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 	if (st->opts.clock_ms == NULL)
 		st->opts.clock_ms = real_clock_ms;
 	snprintf(st->node, sizeof(st->node), "%s", o->node_name);
-	/*
-	 * The reserve must hold what the store may still write after it
-	 * stops accepting: every dirty page of the cache, a log file being
-	 * zero-filled by recovery, and a spare log file.  A smaller setting
-	 * is raised to that, or a full disk could tear a page.
-	 */
-	{
-		uint64_t cache = st->opts.cache_bytes < (4u << 20)
-				     ? (4u << 20)
-				     : st->opts.cache_bytes;
-		uint64_t floor = cache * 5 / 4 + 2 * STORE_LOG_FILE_BYTES;
-		st->reserve = st->opts.disk_reserve_bytes > floor
-				  ? st->opts.disk_reserve_bytes
-				  : floor;
-	}
 	st->opts.node_name = st->node;
 	st->dir = strdup(dir);
 	if (st->dir == NULL) {
@@ -947,6 +978,7 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 	}
 	if ((err = lock_dir(st)) != 0)
 		goto fail;
+	sizes_for_volume(st);
 
 	rc = db_env_create(&st->env, 0);
 	if (rc != 0)

@@ -43,8 +43,10 @@ struct store_opts {
 	uint64_t queue_quota_msgs;   /* default per queue; 0 = unlimited */
 	uint64_t disk_reserve_bytes; /* refuse new messages below this free;
 				      * raised to at least 1.25 x cache +
-				      * 32 MiB, what the store may still
-				      * write once it refuses */
+				      * two log files, what the store may
+				      * still write once it refuses;
+				      * STORE_RESERVE_AUTO: 64 MiB, or an
+				      * eighth of a volume under 1 GiB */
 	uint64_t cache_bytes;	     /* Berkeley DB cache */
 	int64_t seen_retention_ms;   /* dedup memory for messages without TTL */
 	int64_t seen_margin_ms;	     /* kept past a message's expiry */
@@ -53,7 +55,14 @@ struct store_opts {
 	void *clock_arg;
 };
 
-/* Defaults: 16 MiB cache, 64 MiB disk reserve, 30 days seen retention,
+#define STORE_RESERVE_AUTO UINT64_MAX
+
+/* On a volume under 1 GiB the store scales down what it keeps aside, so
+ * that a 64 MiB card still takes messages: log files of a 32nd of the
+ * volume (1 to 16 MiB), a cache of at most a 16th, an emergency file of
+ * at most a 16th (8 MiB), and the automatic reserve an eighth. */
+
+/* Defaults: 16 MiB cache, automatic disk reserve, 30 days seen retention,
  * 1 day seen margin, 7 days partial idle, no quotas, real clock. */
 void store_opts_init(struct store_opts *o);
 
@@ -448,6 +457,10 @@ FERRY_MUST_CHECK int store_sweep(struct store *st, store_dead_fn fn, void *arg,
 /* One bounded compaction step of every database (store_sweep does one
  * every 30 calls); *pages_freed: pages given back to the disk. */
 FERRY_MUST_CHECK int store_compact(struct store *st, uint64_t *pages_freed);
+/* The effective disk reserve (after the raise and the small-volume
+ * scaling of store_open), and the free space now (UINT64_MAX if it cannot
+ * be read).  For refusals that say why. */
+uint64_t store_reserve(struct store *st, uint64_t *free_bytes);
 
 struct store_stats {
 	uint64_t msgs;

@@ -206,6 +206,9 @@ struct store {
 	/* store_sweep calls (one at a time), for the compaction rhythm. */
 	unsigned sweeps;
 
+	/* Sizes scaled to the volume at open (store_open, "small volumes"). */
+	uint64_t log_file_bytes, emergency_bytes, cache_bytes;
+
 	/* The streamed writers alive now (writer.c): each partial has at
 	 * most one, its owner; under wmu. */
 	pthread_mutex_t wmu;

@@ -41,6 +41,7 @@ AGENT_IT_TESTS = \
 	tests/integration/agent_badframes.sh \
 	tests/integration/agent_acl.sh \
 	tests/integration/agent_daemon.sh \
+	tests/integration/agent_smallvol.sh \
 	tests/integration/agent_subscribe.sh \
 	tests/integration/agent_flood.sh \
 	tests/integration/agent_clients.sh

@@ -386,7 +386,7 @@ test_init_defaults(void)
 	CU_ASSERT_EQUAL(p.store_quota_bytes, 0);
 	CU_ASSERT_EQUAL(p.queue_quota_bytes, 0);
 	CU_ASSERT_EQUAL(p.queue_quota_msgs, 0);
-	CU_ASSERT_EQUAL(p.disk_reserve_bytes, 64ull << 20);
+	CU_ASSERT_EQUAL(p.disk_reserve_bytes, UINT64_MAX); /* auto */
 	CU_ASSERT_EQUAL(p.cache_bytes, 16ull << 20);
 	CU_ASSERT_EQUAL(p.max_message_bytes, 16ull << 30);
 	CU_ASSERT_EQUAL(p.default_ttl_ms, 0);
@@ -627,7 +627,7 @@ check_roundtrip(const char *node, const char *state, const char *want_state)
 		    "store_quota = 0",
 		    "queue_quota = 0",
 		    "queue_max_messages = 0",
-		    "disk_reserve = 64M",
+		    "disk_reserve = auto",
 		    "cache = 16M",
 		    "max_message = 16G",
 		    "default_ttl = 0",
