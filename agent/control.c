@@ -482,41 +482,43 @@ on_event(struct bufferevent *bev, short what, void *arg)
 		client_kill(c, strerror(errno));
 }
 
-/* The groups of the peer whose credentials are cr, into c. */
+/*
+ * The groups of the peer whose credentials are cr, into c: its primary
+ * group and the supplementary groups the kernel holds for it
+ * (SO_PEERGROUPS, as of its connect), never the passwd and group
+ * databases: those may say otherwise than the caller's real credentials
+ * (a process that dropped a group, a database changed since its login),
+ * and reading them may block the loop (NSS over the network).  A kernel
+ * without SO_PEERGROUPS (before Linux 4.13): the primary group only.
+ */
 static int
-peer_groups(struct client *c, const struct ucred *crp)
+peer_groups(struct client *c, int fd, const struct ucred *cr)
 {
-	struct ucred cr = *crp;
-	struct passwd pw, *pwp = NULL;
-	char buf[4096];
-	int n = 32;
+	socklen_t len = 32 * sizeof(gid_t);
 
-	c->pid = cr.pid;
-	c->uid = cr.uid;
-	c->gid = cr.gid;
-	if (getpwuid_r(cr.uid, &pw, buf, sizeof(buf), &pwp) != 0 ||
-	    pwp == NULL) {
-		/* No passwd entry: the primary group only. */
-		c->groups = malloc(sizeof(gid_t));
-		if (c->groups == NULL)
-			return -1;
-		c->groups[0] = cr.gid;
-		c->ngroups = 1;
-		return 0;
-	}
+	c->pid = cr->pid;
+	c->uid = cr->uid;
+	c->gid = cr->gid;
 	for (;;) {
-		gid_t *g = realloc(c->groups, (size_t)n * sizeof(gid_t));
-		int want = n;
+		gid_t *g = realloc(c->groups, len + sizeof(gid_t));
+		socklen_t got = len;
 		if (g == NULL)
 			return -1;
 		c->groups = g;
-		if (getgrouplist(pw.pw_name, cr.gid, c->groups, &want) >= 0) {
-			c->ngroups = want;
+		c->groups[0] = cr->gid;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, c->groups + 1,
+			       &got) == 0) {
+			c->ngroups = 1 + (int)(got / sizeof(gid_t));
 			return 0;
 		}
-		if (want <= n || want > 65536)
+		if (errno == ENOPROTOOPT) {
+			c->ngroups = 1;
+			return 0;
+		}
+		if (errno != ERANGE || got <= len ||
+		    got > 65536 * sizeof(gid_t))
 			return -1;
-		n = want;
+		len = got;
 	}
 }
 
@@ -624,7 +626,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	}
 	c->ag = ag;
 	c->cid = ++ag->next_client_id;
-	if (peer_groups(c, &cr) != 0) {
+	if (peer_groups(c, fd, &cr) != 0) {
 		log_warn("refusing a client: cannot read its groups");
 		free(c->groups);
 		free(c);

@@ -6,7 +6,9 @@
 #      sends and every recv with exit status 5 and a message naming the
 #      ACL; root still may; node information (`info`, `peers`) and the
 #      status of a message in a queue the user has no right to are
-#      refused too, the status of a message it may send is not;
+#      refused too, the status of a message it may send is not; group
+#      rules match the groups the caller's process holds (SO_PEERGROUPS),
+#      not what /etc/group says;
 #  (c) SIGHUP with a changed [acl] takes effect; SIGHUP with a broken
 #      ferry.conf keeps the configuration in use, and the log says so.
 # Needs root (it makes a temporary user and group, removed at exit) and
@@ -29,6 +31,12 @@ useradd --system --no-create-home --shell /usr/sbin/nologin -G "$grp" \
 	it_skip "cannot add a user: $(cat "$T/useradd.err")"
 it_at_exit "userdel '$usr' 2>/dev/null; groupdel '$usr' 2>/dev/null"
 it_note "temporary user $usr in group $grp"
+# A second group the user is NOT in according to /etc/group: only a
+# process given it (setpriv --groups) has it.
+grp2=ferryit-h$$
+groupadd --system "$grp2" 2>"$T/groupadd.err" ||
+	it_skip "cannot add a group: $(cat "$T/groupadd.err")"
+it_at_exit "groupdel '$grp2' 2>/dev/null"
 
 as_member() {
 	setpriv --reuid="$usr" --regid="$usr" --init-groups "$@"
@@ -68,6 +76,7 @@ cp "$conf" "$conf.base"
 	cat "$conf.base"
 	echo "[acl]"
 	echo "allow = user:$usr send alpha/inbox"
+	echo "allow = group:$grp2 send alpha/g2"
 } >"$conf"
 start_agent alpha
 sock=$FERRY_SOCKET
@@ -122,6 +131,17 @@ as_member "$FERRY" status "$id_o" >/dev/null 2>"$T/m.err"
 expect_eq "the member's status of a message in alpha/other: exit" $? 5
 "$FERRY" info >/dev/null || it_fail "root's ferry info refused"
 it_ok "root still has info and status"
+
+# --- (b3) groups come from the caller's credentials (SO_PEERGROUPS), not
+# from the group database: a process of the user that holds grp2 may use
+# the grp2 rule, one that does not may not
+printf g2 | setpriv --reuid="$usr" --regid="$usr" --groups="$grp,$grp2" \
+	"$FERRY" send alpha/g2 >/dev/null 2>"$T/m.err" ||
+	it_fail "a process holding $grp2 was refused its rule: $(cat "$T/m.err")"
+it_ok "a process holding $grp2 (not in /etc/group) may send to alpha/g2"
+printf g2 | setpriv --reuid="$usr" --regid="$usr" --groups="$grp" \
+	"$FERRY" send alpha/g2 >/dev/null 2>"$T/m.err"
+expect_eq "a process without $grp2 sending to alpha/g2: exit" $? 5
 
 # --- (c) SIGHUP reloads [acl]
 hup() { # wait for the log line that says the SIGHUP was handled
