@@ -1,5 +1,7 @@
 # ferryd, the agent.
-sbin_PROGRAMS += agent/ferryd
+# In bindir, not sbindir: a user running their own node (the README)
+# finds it on a default PATH; Debian's PATH for users has no sbin.
+bin_PROGRAMS += agent/ferryd
 agent_ferryd_SOURCES = \
 	agent/main.c agent/agent.h \
 	agent/control.c \
