@@ -567,7 +567,7 @@ dialer_main(void *arg)
 {
 	struct lpeer *p = arg;
 	struct link *lk = NULL;
-	int check = 1;
+	int check = 1, saw_session = 0;
 
 	/* The link is the owner of the peer array. */
 	lk = (struct link *)p->dialer_link;
@@ -581,10 +581,33 @@ dialer_main(void *arg)
 			check = 0;
 		}
 		pthread_mutex_lock(&lk->mu);
+		int recheck = 0;
 		for (;;) {
 			int64_t now = link_now_ms(), wait = 60000;
 			if (lk->stopping)
 				break;
+			/* A session the peer dialed has ended: what waits
+			 * now?  (Not what waited before it.) */
+			if (p->cur != NULL) {
+				saw_session = 1;
+			} else if (saw_session) {
+				saw_session = 0;
+				recheck = 1;
+				break;
+			}
+			/* call_every: a call to collect what waits there,
+			 * even with nothing to send (and once at start). */
+			if (p->cur == NULL && !p->wanted &&
+			    p->cfg.call_every_ms > 0) {
+				int64_t due =
+				    p->last_seen_ms + p->cfg.call_every_ms;
+				if (p->last_seen_ms == 0 || due <= now) {
+					p->wanted = 1;
+					p->calling = 1;
+				} else if (due - now < wait) {
+					wait = due - now;
+				}
+			}
 			if (p->cur == NULL && p->wanted) {
 				if (p->next_retry_ms <= now)
 					break;
@@ -598,7 +621,18 @@ dialer_main(void *arg)
 			pthread_mutex_unlock(&lk->mu);
 			break;
 		}
+		if (recheck) {
+			pthread_mutex_unlock(&lk->mu);
+			check = 1;
+			continue;
+		}
 		p->dialing = 1;
+		if (p->calling)
+			log_info("peer %s: calling to collect what waits there "
+				 "(call_every %lld s)",
+				 p->cfg.name,
+				 (long long)(p->cfg.call_every_ms / 1000));
+		p->calling = 0;
 		pthread_mutex_unlock(&lk->mu);
 
 		char why[200] = "no endpoint", addr[80] = "";
@@ -1244,6 +1278,12 @@ link_peers(struct link *lk, struct link_peer_status *out, size_t cap)
 		o->next_retry_ms = p->cur == NULL && p->wanted && p->has_dialer
 				       ? p->next_retry_ms
 				       : 0;
+		if (p->cur == NULL && !p->wanted && p->has_dialer &&
+		    p->cfg.call_every_ms > 0) /* the next call */
+			o->next_retry_ms =
+			    p->last_seen_ms != 0
+				? p->last_seen_ms + p->cfg.call_every_ms
+				: link_now_ms();
 		o->bytes_in = p->bytes_in;
 		o->bytes_out = p->bytes_out;
 		o->msgs_in = p->msgs_in;

@@ -20,7 +20,7 @@ static const char peers_usage[] =
     "  -h, --help         this help\n"
     "\n"
     "For each [peer] of ferry.conf: connected or not (and who\n"
-    "dialed), last seen, next retry, bytes each way, messages\n"
+    "dialed), last seen, next dial, bytes each way, messages\n"
     "handed over each way, and messages and bytes queued for it.\n";
 
 const struct cli_cmd cli_cmd_peers = {
@@ -126,10 +126,15 @@ print_text(const struct peer_list *l)
 		printf("  last seen   %s\n", p->last_seen_ms ? a : "never");
 		if (!p->connected) {
 			cli_format_when(p->next_retry_ms, a);
-			printf("  next retry  %s\n",
-			       p->next_retry_ms ? a
-						: "none planned (nothing "
-						  "waits, or it dials us)");
+			if (p->next_retry_ms != 0)
+				printf("  next dial   %s\n", a);
+			else if (p->queued_msgs > 0)
+				printf("  next dial   none: waits for %s to "
+				       "call (this node does not dial it)\n",
+				       p->name);
+			else
+				printf("  next dial   none planned (nothing "
+				       "waits, or it dials us)\n");
 		}
 		cli_format_size(p->bytes_in, a);
 		cli_format_size(p->bytes_out, b);

@@ -38,6 +38,7 @@ enum peer_key {
 	PK_KEEPALIVE,
 	PK_RATE,
 	PK_DIR,
+	PK_CALL_EVERY,
 };
 
 static const char *const peer_key_names[POLICY_PEER_NKEYS] = {
@@ -50,6 +51,7 @@ static const char *const peer_key_names[POLICY_PEER_NKEYS] = {
     [PK_KEEPALIVE] = "keepalive",
     [PK_RATE] = "rate",
     [PK_DIR] = "dir",
+    [PK_CALL_EVERY] = "call_every",
 };
 
 #define MS_S 1000LL
@@ -63,6 +65,9 @@ static const char *const peer_key_names[POLICY_PEER_NKEYS] = {
 #define KEEPALIVE_MIN_MS 100LL
 #define KEEPALIVE_MAX_MS MS_H
 #define KEEPALIVE_RANGE	 "100ms..1h"
+#define CALL_MIN_MS	 MS_S
+#define CALL_MAX_MS	 (366 * 24 * MS_H)
+#define CALL_RANGE	 "1s..366d, or 0 (never)"
 
 __attribute__((format(printf, 3, 4))) static int
 peer_why(char *why, size_t whylen, const char *fmt, ...)
@@ -85,6 +90,7 @@ peer_defaults(struct policy_peer *peer)
 	peer->retry_max_ms = 5 * MS_M;
 	peer->retry_jitter_pct = 20;
 	peer->keepalive_ms = 30 * MS_S;
+	peer->call_every_ms = -1; /* default: 1 h if it has an address */
 	peer->rate_bytes_per_s = 0;
 	peer->dial = POLICY_DIAL_WHEN_NEEDED;
 }
@@ -411,7 +417,8 @@ policy_peer_set(struct policy *p, const char *key, const char *value, int line,
 		return peer_why(why, whylen,
 				"unknown key '%.64s' in [peer NAME] (known "
 				"keys: key, tcp, dial, retry_min, retry_max, "
-				"retry_jitter, keepalive or rate)",
+				"retry_jitter, keepalive, rate, dir or "
+				"call_every)",
 				key);
 	if (value[0] == '\0')
 		return peer_why(why, whylen,
@@ -454,6 +461,14 @@ policy_peer_set(struct policy *p, const char *key, const char *value, int line,
 					"suffix, e.g. 1M; 0 = unlimited)",
 					value);
 		return 0;
+	case PK_CALL_EVERY:
+		if (strcmp(value, "0") == 0) {
+			peer->call_every_ms = 0;
+			return 0;
+		}
+		return peer_set_duration(key, value, CALL_MIN_MS, CALL_MAX_MS,
+					 CALL_RANGE, &peer->call_every_ms, why,
+					 whylen);
 	case PK_DIR:
 		if (value[0] != '/' || strlen(value) >= sizeof(peer->dir))
 			return peer_why(why, whylen,
@@ -471,8 +486,14 @@ int
 policy_peer_close(struct policy *p, const int *seen, int *line, char *why,
 		  size_t whylen)
 {
-	const struct policy_peer *peer = &p->peers[p->npeers - 1];
+	struct policy_peer *peer = &p->peers[p->npeers - 1];
 
+	/* A peer this node can dial is called at least hourly, so that what
+	 * waits there for us comes even when we have nothing to send. */
+	if (peer->call_every_ms < 0)
+		peer->call_every_ms =
+		    peer->ntcp > 0 && peer->dial != POLICY_DIAL_NEVER ? MS_H
+								      : 0;
 	if (seen[PK_KEY] == 0) {
 		*line = peer->line;
 		return peer_why(why, whylen,

@@ -97,6 +97,10 @@ struct policy_peer {
 	int64_t keepalive_ms;	   /* default 30 s: dead link after this */
 	uint64_t rate_bytes_per_s; /* 0 = unlimited (default) */
 	int dial;		   /* POLICY_DIAL_*, default WHEN_NEEDED */
+	int64_t call_every_ms;	   /* dial at least this often, even with
+				      nothing to send, to collect what waits
+				      there; 0 never; default 1 h with a tcp
+				      address (-1 until the section ends) */
 	char dir[1024];		   /* file-drop: a medium mounted here, or "" */
 	int line;		   /* line of the [peer NAME] header */
 };
