@@ -19,6 +19,7 @@
 # setpriv(1); skipped otherwise.  About 13 s.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
+it_heavy
 
 [ "$(id -u)" -eq 0 ] || it_skip "needs root (two temporary users)"
 for t in setpriv useradd userdel mkfifo; do

@@ -8,6 +8,7 @@
 # calls and the message stays at the base.  About 10 s.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
+it_heavy
 
 T=$IT_TMP
 make_node base

@@ -12,6 +12,7 @@
 # cuts honestly (message 1 late, oldest dropped), never "wrong key".
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
+it_heavy
 
 PROXY=$(it_helper fault_proxy) || exit 99
 T=$IT_TMP

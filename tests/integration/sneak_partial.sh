@@ -11,6 +11,7 @@
 # the payload arrives whole.  About 15 s.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
+it_heavy
 
 T=$IT_TMP
 size=$((16 * 1024 * 1024))
