@@ -60,6 +60,8 @@ store_opts_from_policy(const struct policy *p, struct store_opts *o)
 	o->disk_reserve_bytes = p->disk_reserve_bytes;
 	if (p->cache_bytes != 0)
 		o->cache_bytes = p->cache_bytes;
+	if (p->partial_idle_ms > 0)
+		o->partial_max_idle_ms = p->partial_idle_ms;
 }
 
 static void

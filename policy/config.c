@@ -124,6 +124,10 @@ static const struct config_key config_keys[] = {
     {SECT_LIMITS, "sweep_interval", KIND_DURATION, PF(sweep_interval_ms), 1,
      MS_H, "1ms..1h", "1s",
      "How often expired messages and leases are looked for."},
+    {SECT_LIMITS, "partial_idle", KIND_DURATION, PF(partial_idle_ms), 1000,
+     366 * 24 * MS_H, "1s..366d", "7d",
+     "How long an unfinished payload (a transfer cut, a send stopped) is "
+     "kept for a resume before it is dropped."},
     {SECT_LIMITS, "max_clients", KIND_UINT, PF(max_clients), 1, 65536,
      "1..65536", "1024", "Most local clients connected at once."},
     {SECT_LIMITS, "max_clients_per_user", KIND_UINT, PF(max_clients_per_user),
@@ -182,6 +186,7 @@ policy_init(struct policy *p)
 	p->default_lease_ms = 30 * 1000;
 	p->max_lease_ms = 12 * 3600 * 1000LL;
 	p->sweep_interval_ms = 1000;
+	p->partial_idle_ms = 7LL * 24 * 3600 * 1000;
 	p->max_clients = 1024;
 	p->max_clients_per_user = 64;
 	p->frame_timeout_ms = 10 * 1000;

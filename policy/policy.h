@@ -123,6 +123,7 @@ struct policy {
 	int64_t default_lease_ms;	   /* default 30 s */
 	int64_t max_lease_ms;		   /* default 12 h */
 	int64_t sweep_interval_ms;	   /* default 1 s */
+	int64_t partial_idle_ms;	   /* default 7 d */
 	unsigned max_clients;		   /* default 1024 */
 	unsigned max_clients_per_user;	   /* default 64, 0 = no cap */
 	int64_t frame_timeout_ms;	   /* default 10 s */

@@ -393,6 +393,7 @@ test_init_defaults(void)
 	CU_ASSERT_EQUAL(p.default_lease_ms, 30000);
 	CU_ASSERT_EQUAL(p.max_lease_ms, 12LL * 3600 * 1000);
 	CU_ASSERT_EQUAL(p.sweep_interval_ms, 1000);
+	CU_ASSERT_EQUAL(p.partial_idle_ms, 7LL * 24 * 3600 * 1000);
 	CU_ASSERT_EQUAL(p.max_clients, 1024);
 	CU_ASSERT_EQUAL(p.max_clients_per_user, 64);
 	CU_ASSERT_EQUAL(p.frame_timeout_ms, 10000);
@@ -634,6 +635,7 @@ check_roundtrip(const char *node, const char *state, const char *want_state)
 		    "default_lease = 30s",
 		    "max_lease = 12h",
 		    "sweep_interval = 1s",
+		    "partial_idle = 7d",
 		    "max_clients = 1024",
 		    "max_clients_per_user = 64",
 		    "frame_timeout = 10s",
