@@ -24,7 +24,7 @@ struct lpeer {
 	struct session *cur; /* the session in use, or NULL */
 	int wanted;	     /* messages may wait for it */
 	int dialing;
-	int calling; /* this dial is a call_every call (for the log) */
+	int calling;	    /* this dial is a call_every call (for the log) */
 	int64_t backoff_ms; /* 0: not backing off */
 	int64_t next_retry_ms;
 	int64_t last_seen_ms;
