@@ -419,7 +419,15 @@ struct xfer {
 	uint64_t off; /* next byte to send */
 	uint64_t ttl_ms;
 	int need_msg;
-	int wait_go;  /* large: MSG sent, waiting for the receiver's RESUME */
+	int wait_go; /* large: MSG sent, waiting for the receiver's RESUME */
+	/* Going on from the receiver's offset: the payload hash must first
+	 * cover the bytes before it, read again from the store.  Done a
+	 * step at a time between records (seeks_step), so that a
+	 * multi-GiB prefix on a slow disk does not stop keep-alives and
+	 * other traffic.  While seeking, off counts the bytes hashed. */
+	int seeking;
+	int seek_then_msg; /* when there: a MSG first (else CHUNKs) */
+	uint64_t seek_to;
 	int claimed;  /* store_out_claim'd: release at the end */
 	uint64_t seq; /* start order, for ties */
 	struct store_reader *rd;
@@ -503,35 +511,66 @@ xfer_drop(struct sender *sd, struct xfer *x, int release)
 	x->used = 0;
 }
 
-/* Hash the first off bytes of x's payload and position the reader. */
+/*
+ * Go on with x from offset off (then a MSG first if then_msg, else
+ * CHUNKs at once): the hash must cover the first off bytes.  Invariant
+ * outside a seek: x->hs covers [0, x->off) and the reader is at x->off.
+ * Going forward hashes on from there, going back starts from 0; the
+ * hashing itself is done by seeks_step, a bounded step per record.
+ */
 static int
-xfer_seek(struct sender *sd, struct xfer *x, uint64_t off)
+xfer_seek(struct sender *sd, struct xfer *x, uint64_t off, int then_msg)
 {
-	uint64_t done = 0;
 	int rc;
 
-	crypto_generichash_init(&x->hs, NULL, 0, HOP_HASH_LEN);
 	if (x->rd == NULL) {
 		rc = store_reader_open(sd->s->lk->st, x->info.msg.id, &x->rd);
 		if (rc != 0)
 			return rc;
+		crypto_generichash_init(&x->hs, NULL, 0, HOP_HASH_LEN);
+		x->off = 0;
+	} else if (off < x->off) {
+		if ((rc = store_reader_seek(x->rd, 0)) != 0)
+			return rc;
+		crypto_generichash_init(&x->hs, NULL, 0, HOP_HASH_LEN);
+		x->off = 0;
 	}
-	if ((rc = store_reader_seek(x->rd, 0)) != 0)
-		return rc;
-	while (done < off) {
-		size_t want = off - done < HOP_PLAIN_MAX ? (size_t)(off - done)
-							 : HOP_PLAIN_MAX;
-		size_t n;
+	x->seek_to = off;
+	x->seek_then_msg = then_msg;
+	x->seeking = 1;
+	x->wait_go = 0;
+	if (x->off == off) {
+		x->seeking = 0;
+		x->need_msg = then_msg;
+	}
+	return 0;
+}
+
+/* Hash x on towards its seek_to, at most *budget bytes; 0 or an error. */
+static int
+xfer_seek_step(struct sender *sd, struct xfer *x, uint64_t *budget)
+{
+	while (x->off<x->seek_to && * budget> 0) {
+		uint64_t left = x->seek_to - x->off;
+		size_t want = HOP_PLAIN_MAX, n;
+		int rc;
+		if (left < want)
+			want = (size_t)left;
+		if (*budget < want)
+			want = (size_t)*budget;
 		rc = store_reader_read(x->rd, sd->tmp, want, &n);
 		if (rc != 0)
 			return rc;
 		if (n == 0)
 			return FERRY_ECORRUPT;
 		crypto_generichash_update(&x->hs, sd->tmp, n);
-		done += n;
+		x->off += n;
+		*budget -= n < *budget ? n : *budget;
 	}
-	x->off = off;
-	x->need_msg = 1;
+	if (x->off == x->seek_to) {
+		x->seeking = 0;
+		x->need_msg = x->seek_then_msg;
+	}
 	return 0;
 }
 
@@ -559,10 +598,12 @@ nsending(const struct sender *sd, int *minprio)
 	return n;
 }
 
-/* Begin sending info (from offset off); 0, or an error for this message
- * only (it is skipped). */
+/* Begin sending info; 0, or an error for this message only (it is
+ * skipped).  Its MSG proposes offset 0: for a large payload the receiver
+ * answers with its own durable offset (RESUME) and the sender goes on from
+ * there (apply_resume); a small one always goes whole. */
 static int
-xfer_start(struct sender *sd, const struct store_msg_info *info, uint64_t off)
+xfer_start(struct sender *sd, const struct store_msg_info *info)
 {
 	struct session *s = sd->s;
 	struct xfer *x = xfer_slot(sd);
@@ -580,8 +621,6 @@ xfer_start(struct sender *sd, const struct store_msg_info *info, uint64_t off)
 			return FERRY_ESTATE;
 		x->ttl_ms = (uint64_t)(info->msg.expires_ms - now);
 	}
-	if (off > info->msg.payload_len)
-		off = 0;
 	pthread_mutex_lock(&s->mu);
 	rc = idset_add(s->held, info->msg.id);
 	pthread_mutex_unlock(&s->mu);
@@ -599,7 +638,7 @@ xfer_start(struct sender *sd, const struct store_msg_info *info, uint64_t off)
 		else if (rc != FERRY_ESTATE)
 			goto fail;
 	}
-	if ((rc = xfer_seek(sd, x, off)) != 0)
+	if ((rc = xfer_seek(sd, x, 0, 1)) != 0)
 		goto fail;
 	return 0;
 fail:
@@ -628,7 +667,7 @@ xfer_pick(struct sender *sd)
 
 	for (size_t i = 0; i < LINK_RX_MAX; i++) {
 		struct xfer *x = &sd->x[i];
-		if (!x->used || x->wait_go)
+		if (!x->used || x->wait_go || x->seeking)
 			continue;
 		if (best == NULL ||
 		    x->info.msg.priority > best->info.msg.priority ||
@@ -669,7 +708,7 @@ start_more(struct sender *sd)
 		if (n >= LINK_SENDING_MAX && c->msg.priority <= minprio)
 			return 0;
 		sd->icand++;
-		rc = xfer_start(sd, c, c->hop_offset);
+		rc = xfer_start(sd, c);
 		if (rc == FERRY_ENOTFOUND || rc == FERRY_ESTATE)
 			continue; /* gone or expired meanwhile */
 		if (rc != 0) {
@@ -801,7 +840,7 @@ apply_refuse(struct sender *sd, const struct hop_refuse *r)
 			  s->peer->cfg.name, (unsigned long long)r->offset,
 			  hex);
 		if (x != NULL) {
-			if ((rc = xfer_seek(sd, x, r->offset)) != 0) {
+			if ((rc = xfer_seek(sd, x, r->offset, 1)) != 0) {
 				log_warn("peer %s: cannot resume %s: %s",
 					 s->peer->cfg.name, hex,
 					 ferry_strerror(rc));
@@ -818,7 +857,7 @@ apply_refuse(struct sender *sd, const struct hop_refuse *r)
 		pthread_mutex_lock(&s->mu);
 		held_forget(s, r->id);
 		pthread_mutex_unlock(&s->mu);
-		rc = xfer_start(sd, &info, r->offset);
+		rc = xfer_start(sd, &info);
 		if (rc != 0 && rc != FERRY_EBUSY)
 			log_warn("peer %s: cannot resume %s: %s",
 				 s->peer->cfg.name, hex, ferry_strerror(rc));
@@ -843,6 +882,40 @@ apply_refuse(struct sender *sd, const struct hop_refuse *r)
 	held_forget(s, r->id);
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
+}
+
+/* One bounded step of every transfer that hashes its way to a resume
+ * offset (xfer_seek); 1 if one still has to go on. */
+static int
+seeks_step(struct sender *sd)
+{
+	struct session *s = sd->s;
+	uint64_t budget = LINK_SEEK_STEP;
+	int more = 0;
+
+	for (size_t i = 0; i < LINK_RX_MAX; i++) {
+		struct xfer *x = &sd->x[i];
+		int rc;
+		if (!x->used || !x->seeking)
+			continue;
+		rc = budget > 0 ? xfer_seek_step(sd, x, &budget) : 0;
+		if (rc != 0) {
+			char hex[FERRY_ID_HEX_LEN + 1];
+			ferry_id_to_hex(x->info.msg.id, hex);
+			log_warn("peer %s: cannot go on with %s at %llu: %s",
+				 s->peer->cfg.name, hex,
+				 (unsigned long long)x->seek_to,
+				 ferry_strerror(rc));
+			pthread_mutex_lock(&s->mu);
+			held_forget(s, x->info.msg.id);
+			pthread_mutex_unlock(&s->mu);
+			xfer_drop(sd, x, 1);
+			continue;
+		}
+		if (x->seeking)
+			more = 1;
+	}
+	return more;
 }
 
 /* Messages refused "busy" whose time has come: offered again (the scan
@@ -882,7 +955,7 @@ apply_resume(struct sender *sd, const struct hop_resume *r)
 
 	if (x != NULL && x->wait_go) {
 		if (r->offset > x->info.msg.payload_len ||
-		    (rc = xfer_seek(sd, x, r->offset)) != 0) {
+		    (rc = xfer_seek(sd, x, r->offset, 0)) != 0) {
 			char hex[FERRY_ID_HEX_LEN + 1];
 			ferry_id_to_hex(r->id, hex);
 			log_warn("peer %s: cannot go on with %s at %llu",
@@ -903,8 +976,8 @@ apply_resume(struct sender *sd, const struct hop_resume *r)
 			    s->peer->cfg.name, (unsigned long long)r->offset,
 			    (unsigned long long)x->info.msg.payload_len, hex);
 		}
-		x->need_msg = 0; /* the receiver expects CHUNKs from here */
-		x->wait_go = 0;
+		/* CHUNKs from there once the hash covers what is before
+		 * (xfer_seek: no MSG again, the receiver expects CHUNKs). */
 	}
 	rc = store_out_progress(s->lk->st, r->id, r->offset);
 	if (rc != 0 && rc != FERRY_ENOTFOUND && rc != FERRY_ESTATE &&
@@ -934,7 +1007,7 @@ writer_main(void *arg)
 	struct sender *sd = calloc(1, sizeof(*sd));
 	struct wrstate w;
 	uint8_t *plain = malloc(HOP_PLAIN_MAX);
-	int rc = 0, closing = 0, first_sent = 0, synced = 0;
+	int rc = 0, closing = 0, first_sent = 0, synced = 0, seeking = 0;
 
 	memset(&w, 0, sizeof(w));
 	w.ct = malloc(2 + HOP_RECORD_MAX);
@@ -956,6 +1029,7 @@ writer_main(void *arg)
 		hop_rbuf_init(&b, plain, s->plain_max);
 		if (sd->nlater > 0)
 			later_due(sd);
+		seeking = seeks_step(sd);
 		pthread_mutex_lock(&s->mu);
 		if (s->dead) {
 			pthread_mutex_unlock(&s->mu);
@@ -1086,6 +1160,8 @@ writer_main(void *arg)
 						  "building a record failed");
 					break;
 				}
+			} else if (seeking) {
+				continue; /* hash on at once */
 			} else {
 				/* Nothing to say: wait for news. */
 				struct timespec ts;

@@ -5,5 +5,6 @@ LINK_IT_TESTS = \
 # Needs fault_proxy (link_faults.mk) to record alpha's message 1.
 LINK_IT_TESTS += tests/integration/link_hs_flood.sh
 LINK_IT_TESTS += tests/integration/link_call.sh
+LINK_IT_TESTS += tests/integration/link_resume_hash.sh
 TESTS += $(LINK_IT_TESTS)
 EXTRA_DIST += $(LINK_IT_TESTS)
