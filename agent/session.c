@@ -1251,6 +1251,16 @@ struct rx {
 	struct store_writer *w;
 	uint8_t *buf; /* inline payload */
 	HASH_STATE hs;
+	/* A resumed payload's stored prefix is hashed on a thread of its
+	 * own (rx_hash_main), so that the reader goes on reading records
+	 * meanwhile (minutes, for GiB on a slow disk).  hs belongs to that
+	 * thread until hash_done (atomic); the sender sends no CHUNK of it
+	 * before the RESUME the thread queues when it is done. */
+	pthread_t hasher;
+	int hasher_started;
+	int hash_done, hash_cancel; /* atomic */
+	struct store_reader *hash_rd;
+	struct session *s;
 };
 
 struct receiver {
@@ -1430,9 +1440,29 @@ send_refuse(struct session *s, const uint8_t *id, uint8_t reason,
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* Stop and join r's prefix hasher, if it runs. */
+static void
+rx_hash_stop(struct rx *r)
+{
+	if (!r->hasher_started)
+		return;
+	__atomic_store_n(&r->hash_cancel, 1, __ATOMIC_RELEASE);
+	pthread_join(r->hasher, NULL);
+	r->hasher_started = 0;
+}
+
+/* 1 while r's prefix is still being hashed: no CHUNK or END may come. */
+static int
+rx_hashing(struct rx *r)
+{
+	return r->hasher_started &&
+	       !__atomic_load_n(&r->hash_done, __ATOMIC_ACQUIRE);
+}
+
 static void
 rx_clear(struct session *s, struct rx *r, int keep)
 {
+	rx_hash_stop(r); /* before its writer goes: it reads the prefix */
 	if (r->w != NULL) {
 		int rc = 0;
 		if (keep)
@@ -1501,6 +1531,45 @@ rx_refuse(struct session *s, struct rx *r, uint8_t reason)
 		rx_clear(s, r, 0);
 	else
 		r->skipping = 1;
+}
+
+/* Hash the stored prefix of a resumed payload (r->off bytes), then
+ * queue the RESUME the sender waits for. */
+static void *
+rx_hash_main(void *arg)
+{
+	struct rx *r = arg;
+	struct session *s = r->s;
+	uint8_t *tmp = malloc(STORE_CHUNK_BYTES);
+	uint64_t done = 0;
+	int rc = tmp == NULL ? FERRY_ENOMEM : 0;
+
+	while (rc == 0 && done < r->off) {
+		size_t n;
+		if (__atomic_load_n(&r->hash_cancel, __ATOMIC_ACQUIRE)) {
+			rc = FERRY_ECLOSED;
+			break;
+		}
+		rc = store_reader_read(r->hash_rd, tmp, STORE_CHUNK_BYTES, &n);
+		if (rc == 0 && n == 0)
+			rc = FERRY_ECORRUPT;
+		if (rc == 0) {
+			crypto_generichash_update(&r->hs, tmp, n);
+			done += n;
+		}
+	}
+	store_reader_close(r->hash_rd);
+	r->hash_rd = NULL;
+	free(tmp);
+	__atomic_store_n(&r->hash_done, 1, __ATOMIC_RELEASE);
+	if (rc == 0) {
+		queue_resume(s, r->msg.id, r->off, 1);
+	} else if (rc != FERRY_ECLOSED) {
+		char hex[FERRY_ID_HEX_LEN + 1];
+		ferry_id_to_hex(r->msg.id, hex);
+		(void)rx_store_error(s, hex, rc);
+	}
+	return NULL;
 }
 
 static int
@@ -1617,37 +1686,27 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 		mark_dead(s, "MSG %s shorter than its stored part", hex);
 		return FERRY_EPROTO;
 	}
+	r->off = have;
+	r->next_resume = have + LINK_RESUME_EVERY;
 	if (have > 0) {
-		/* Resumed: the hash covers the prefix stored earlier. */
-		struct store_reader *rd;
-		uint8_t *tmp = malloc(STORE_CHUNK_BYTES);
-		uint64_t done = 0;
-		if (tmp == NULL) {
-			mark_dead(s, "out of memory");
-			return FERRY_ENOMEM;
-		}
-		rc = store_writer_prefix(r->w, &rd);
-		while (rc == 0 && done < have) {
-			size_t n;
-			rc = store_reader_read(rd, tmp, STORE_CHUNK_BYTES, &n);
-			if (rc == 0 && n == 0)
-				rc = FERRY_ECORRUPT;
-			if (rc == 0) {
-				crypto_generichash_update(&r->hs, tmp, n);
-				done += n;
-			}
-		}
-		if (rc == 0 || rd != NULL)
-			store_reader_close(rd);
-		free(tmp);
+		/* Resumed: the hash must cover the prefix stored earlier;
+		 * a thread reads it and then queues the RESUME. */
+		rc = store_writer_prefix(r->w, &r->hash_rd);
 		if (rc != 0)
 			return rx_store_error(s, hex, rc);
+		r->s = s;
+		if (pthread_create(&r->hasher, NULL, rx_hash_main, r) != 0) {
+			store_reader_close(r->hash_rd);
+			r->hash_rd = NULL;
+			mark_dead(s, "cannot start a thread");
+			return FERRY_ENOMEM;
+		}
+		r->hasher_started = 1;
 		log_info("peer %s: resuming message %s at %llu of %llu bytes",
 			 s->peer->cfg.name, hex, (unsigned long long)have,
 			 (unsigned long long)hm.msg.payload_len);
+		return 0;
 	}
-	r->off = have;
-	r->next_resume = have + LINK_RESUME_EVERY;
 	/* The answer the sender waits for: go on from what is durable here
 	 * (0 for a new message), whatever offset its MSG proposed. */
 	queue_resume(s, hm.msg.id, have, 1);
@@ -1674,6 +1733,10 @@ on_chunk(struct receiver *rv, const struct hop_frame *f)
 	}
 	if (r->skipping)
 		return 0;
+	if (rx_hashing(r)) {
+		mark_dead(s, "CHUNK before the RESUME it must wait for");
+		return FERRY_EPROTO;
+	}
 	if (c.offset != r->off || c.len > r->msg.payload_len - r->off) {
 		mark_dead(s, "CHUNK out of place");
 		return FERRY_EPROTO;
@@ -1727,6 +1790,10 @@ on_end(struct receiver *rv, const struct hop_frame *f)
 	if (r->skipping) {
 		rx_clear(s, r, 1);
 		return 0;
+	}
+	if (rx_hashing(r)) {
+		mark_dead(s, "END before the RESUME it must wait for");
+		return FERRY_EPROTO;
 	}
 	ferry_id_to_hex(e.id, hex);
 	crypto_generichash_final(&r->hs, hash, HOP_HASH_LEN);
