@@ -46,6 +46,16 @@ struct store_writer {
 	struct store_writer *live_next;
 };
 
+/* The writer that owns id's partial, or NULL; under st->wmu. */
+static struct store_writer *
+owner_of(struct store *st, const uint8_t *id)
+{
+	for (struct store_writer *o = st->live; o != NULL; o = o->live_next)
+		if (memcmp(o->h.info.msg.id, id, FERRY_ID_LEN) == 0)
+			return o;
+	return NULL;
+}
+
 /* Take ownership of id for w: FERRY_EBUSY if another writer has it. */
 static int
 owner_claim(struct store_writer *w, const uint8_t *id)
@@ -54,12 +64,9 @@ owner_claim(struct store_writer *w, const uint8_t *id)
 	int rc = 0;
 
 	pthread_mutex_lock(&st->wmu);
-	for (struct store_writer *o = st->live; o != NULL; o = o->live_next)
-		if (memcmp(o->h.info.msg.id, id, FERRY_ID_LEN) == 0) {
-			rc = FERRY_EBUSY;
-			break;
-		}
-	if (rc == 0) {
+	if (owner_of(st, id) != NULL)
+		rc = FERRY_EBUSY;
+	else {
 		memcpy(w->h.info.msg.id, id, FERRY_ID_LEN);
 		w->live_next = st->live;
 		st->live = w;
@@ -93,15 +100,10 @@ static int
 owner_is(struct store_writer *w)
 {
 	struct store *st = w->st;
-	int found = 0;
+	int found;
 
 	pthread_mutex_lock(&st->wmu);
-	for (struct store_writer *o = st->live; o != NULL; o = o->live_next)
-		if (memcmp(o->h.info.msg.id, w->h.info.msg.id, FERRY_ID_LEN) ==
-		    0) {
-			found = o == w;
-			break;
-		}
+	found = owner_of(st, w->h.info.msg.id) == w;
 	pthread_mutex_unlock(&st->wmu);
 	return found;
 }
@@ -109,12 +111,10 @@ owner_is(struct store_writer *w)
 int
 store_writer_busy(struct store *st, const uint8_t id[FERRY_ID_LEN])
 {
-	int busy = 0;
+	int busy;
 
 	pthread_mutex_lock(&st->wmu);
-	for (struct store_writer *o = st->live; o != NULL && !busy;
-	     o = o->live_next)
-		busy = memcmp(o->h.info.msg.id, id, FERRY_ID_LEN) == 0;
+	busy = owner_of(st, id) != NULL;
 	pthread_mutex_unlock(&st->wmu);
 	return busy;
 }
