@@ -40,12 +40,12 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
 #include "agent/intake.h"
+#include "agent/link.h"
 #include "agent/log.h"
 #include "agent/sneaker.h"
 #include "transports/bundle.h"
@@ -87,15 +87,6 @@ static struct {
  * verified but not applied when it was killed). */
 static int64_t deferred_at = 1;
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 busy_has(const uint8_t id[FERRY_ID_LEN])
 {
@@ -124,7 +115,7 @@ sneak_deferred_due(struct store *st)
 	int64_t at = __atomic_load_n(&deferred_at, __ATOMIC_ACQUIRE);
 	int due = 0;
 
-	if (at == 0 || at > mono_ms())
+	if (at == 0 || at > link_mono_ms())
 		return 0;
 	/* Only once one of them is free: a copy is not read again and
 	 * again while a long transfer goes on. */
@@ -2051,7 +2042,7 @@ apply(struct sneak_job *j, const char *path)
 	}
 	if (rc == 0 && a->busy > 0) {
 		/* Keep the local copy: applied again later. */
-		__atomic_store_n(&deferred_at, mono_ms() + SNEAK_RETRY_MS,
+		__atomic_store_n(&deferred_at, link_mono_ms() + SNEAK_RETRY_MS,
 				 __ATOMIC_RELEASE);
 		rc = FERRY_EBUSY;
 	}
@@ -2525,7 +2516,8 @@ sneak_apply_deferred(struct sneak_job *j)
 		/* A store error (full disk): try again in a while. */
 		say(j, "bundles kept for later not applied: %s",
 		    ferry_strerror(rc));
-		__atomic_store_n(&deferred_at, mono_ms() + 30 * SNEAK_RETRY_MS,
+		__atomic_store_n(&deferred_at,
+				 link_mono_ms() + 30 * SNEAK_RETRY_MS,
 				 __ATOMIC_RELEASE);
 	}
 	return j->rc = rc;
