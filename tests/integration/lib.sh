@@ -27,6 +27,9 @@
 #   json_get KEY               first "KEY":value of the JSON on stdin
 #   queue_count QUEUE          messages in QUEUE (0 if it is not listed)
 #   it_now_ms, it_rand N, it_alive PID, it_at_exit CMD
+#   ferry_at NAME ARGS...      `ferry ARGS...` at node NAME
+#   it_gen SEED SIZE           seeded pseudo-random bytes on stdout
+#   it_bundle_seq FILE         a bundle file's sequence number (hex)
 
 it_name=$(basename "$0" .sh)
 top_builddir=${top_builddir:-.}
@@ -97,6 +100,26 @@ $IT_AT_EXIT"
 
 it_now_ms() {
 	date +%s%3N
+}
+
+# it_gen SEED SIZE: SIZE pseudo-random bytes from SEED on standard
+# output, the same for the same SEED (so a test keeps a hash, not a copy).
+it_gen() {
+	python3 -c 'import random, sys
+r = random.Random(int(sys.argv[1]))
+n = int(sys.argv[2])
+o = sys.stdout.buffer
+while n > 0:
+    k = min(n, 1 << 20)
+    o.write(r.randbytes(k))
+    n -= k' "$1" "$2"
+}
+
+# it_bundle_seq FILE: the sequence number of a bundle file (16 hex digits
+# at offset 96 of its header, docs/formats.md 1.1): fixed width, so it
+# sorts as text.
+it_bundle_seq() {
+	od -An -tx1 -j 96 -N 8 "$1" | tr -d ' \n'
 }
 
 # A random number in [0, N).
@@ -316,6 +339,14 @@ node_peer() {
 			printf '%s\n' "$np_line"
 		done
 	} >>"$IT_TMP/$np_name/ferry.conf"
+}
+
+# ferry_at NAME ARGS...: `ferry ARGS...` at node NAME, whatever node
+# the following commands use.
+ferry_at() {
+	fa_node=$1
+	shift
+	FERRY_SOCKET=$(node_sock "$fa_node") "$FERRY" "$@"
 }
 
 # Use NAME's socket for the following ferry commands.

@@ -23,16 +23,11 @@ node_peer fa fb "rate = 2M"
 node_peer fb fa
 start_agent fa
 start_agent fb
-at() {
-	at_node=$1
-	shift
-	FERRY_SOCKET=$(node_sock "$at_node") "$FERRY" "$@"
-}
 
 head -c "$size" /dev/urandom >"$T/payload" || it_harness "payload"
-id=$(at fa send fb/q "$T/payload") || it_fail "fa: send"
+id=$(ferry_at fa send fb/q "$T/payload") || it_fail "fa: send"
 mkdir -p "$T/stick" || it_harness mkdir
-at fa export "$T/stick" -q >"$T/exp" 2>&1 || it_fail "fa: export: $(cat "$T/exp")"
+ferry_at fa export "$T/stick" -q >"$T/exp" 2>&1 || it_fail "fa: export: $(cat "$T/exp")"
 sleep 5
 stop_node fa
 spool=$(node_dir fb)/store/spool/$id
@@ -51,7 +46,7 @@ old=$(od -An -tu1 -j "$off" -N 1 "$b" | tr -d ' ')
 # shellcheck disable=SC2059 # the format is the octal byte
 printf "$(printf '\\%03o' $((old ^ 255)))" |
 	dd of="$b" bs=1 seek="$off" conv=notrunc status=none
-at fb import "$T/stick" -q >"$T/imp" 2>&1 || it_fail "fb: import: $(cat "$T/imp")"
+ferry_at fb import "$T/stick" -q >"$T/imp" 2>&1 || it_fail "fb: import: $(cat "$T/imp")"
 grep -q refused "$T/imp" || it_fail "the damaged bundle was not refused: $(cat "$T/imp")"
 it_ok "a bundle damaged in its signature is refused"
 [ -f "$spool" ] || it_fail "the refused bundle discarded fb's partial of $id"
@@ -63,7 +58,7 @@ wait_count fb q 1 30 || it_fail "the message did not arrive within 30 s"
 grep -q "resuming message $id at $kept of $size bytes" "$(node_log fb)" ||
 	it_fail "fb did not resume at $kept: $(grep -i "resum\|$id" "$(node_log fb)" | tail -5)"
 it_ok "the transfer resumed from the kept $kept bytes"
-at fb recv q >"$T/got" || it_fail "fb: recv"
+ferry_at fb recv q >"$T/got" || it_fail "fb: recv"
 cmp -s "$T/got" "$T/payload" || it_fail "the payload differs"
 it_ok "the payload arrived whole"
 stop_node fa

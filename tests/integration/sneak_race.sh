@@ -43,12 +43,6 @@ for n in '' 2; do
 	start_agent "fb$n"
 done
 
-# at NODE CMD...: `ferry CMD...` at NODE.
-at() {
-	at_node=$1
-	shift
-	FERRY_SOCKET=$(node_sock "$at_node") "$FERRY" "$@"
-}
 
 # A check that does not stop the test: every finding is reported, and the
 # test fails at the end if any check did.
@@ -66,30 +60,12 @@ check_fail() {
 	echo "$*" >>"$T/failed"
 }
 
-# gen SEED SIZE: SIZE pseudo-random bytes from SEED on standard output.
-gen() {
-	python3 -c 'import random, sys
-r = random.Random(int(sys.argv[1]))
-n = int(sys.argv[2])
-o = sys.stdout.buffer
-while n > 0:
-    k = min(n, 1 << 20)
-    o.write(r.randbytes(k))
-    n -= k' "$1" "$2"
-}
-
-# The sequence number of a bundle file (16 hex digits at offset 96 of its
-# header, docs/formats.md 1.1): fixed width, so it sorts as text.
-bundle_seq() {
-	od -An -tx1 -j 96 -N 8 "$1" | tr -d ' \n'
-}
-
 # bundles_by_seq DIR FPR: the bundle files for FPR in DIR, lowest
 # sequence number first.
 bundles_by_seq() {
 	for bs_f in "$1/ferry/$2/"*.bundle; do
 		[ -f "$bs_f" ] || continue
-		echo "$(bundle_seq "$bs_f") $bs_f"
+		echo "$(it_bundle_seq "$bs_f") $bs_f"
 	done | sort | cut -d ' ' -f 2
 }
 
@@ -102,9 +78,9 @@ ms_sleep() {
 # start at once: a small message brings each up (fa dials only when
 # something waits).
 for n in '' 2; do
-	echo warm | at "fa$n" send "fb$n/warm" >/dev/null || it_fail "fa$n: send"
+	echo warm | ferry_at "fa$n" send "fb$n/warm" >/dev/null || it_fail "fa$n: send"
 	wait_count "fb$n" warm 1 20 || it_fail "fa$n did not reach fb$n within 20 s"
-	at "fb$n" recv warm >/dev/null || it_fail "fb$n: recv warm-up"
+	ferry_at "fb$n" recv warm >/dev/null || it_fail "fb$n: recv warm-up"
 done
 
 t0=$(it_now_ms)
@@ -112,11 +88,11 @@ t0=$(it_now_ms)
 # RECEIVER/q and exports it at once onto $T/stick.R.
 start() {
 	mkdir -p "$T/stick.$1" || it_harness mkdir
-	st_id=$(gen $((seed + $1)) $size | at "$2" send "$3/q") ||
+	st_id=$(it_gen $((seed + $1)) $size | ferry_at "$2" send "$3/q") ||
 		it_fail "round $1: $2: send"
 	echo "$st_id" >"$T/id.$1"
 	it_now_ms >"$T/sent.$1"
-	at "$2" export "$T/stick.$1" --segment 4M -q >"$T/exp.$1" 2>&1 ||
+	ferry_at "$2" export "$T/stick.$1" --segment 4M -q >"$T/exp.$1" 2>&1 ||
 		it_fail "round $1: $2: export: $(cat "$T/exp.$1")"
 	it_note "round $1: $2 sent $st_id to $3/q at $(($(cat "$T/sent.$1") - t0)) ms, exported it by $(($(it_now_ms) - t0)) ms: $(grep "^$3:" "$T/exp.$1")"
 }
@@ -125,7 +101,7 @@ start() {
 # receiver during the transfer, WHAT "first" (moved) or "all" (copied)
 # into $T/stick2.R.
 stick() {
-	sk_f=$(at "$3" info --json | json_get fingerprint)
+	sk_f=$(ferry_at "$3" info --json | json_get fingerprint)
 	[ -n "$sk_f" ] || it_harness "no fingerprint for $3"
 	bundles_by_seq "$T/stick.$1" "$sk_f" >"$T/bundles.$1"
 	sk_n=$(wc -l <"$T/bundles.$1" | tr -d ' ')
@@ -135,7 +111,7 @@ stick() {
 	if [ "$4" = first ]; then
 		mv "$(head -n 1 "$T/bundles.$1")" "$T/stick2.$1/ferry/$sk_f/" ||
 			it_harness mv
-		sk_what="the first of $sk_n bundles (sequence $(bundle_seq "$T/stick2.$1/ferry/$sk_f/"*.bundle))"
+		sk_what="the first of $sk_n bundles (sequence $(it_bundle_seq "$T/stick2.$1/ferry/$sk_f/"*.bundle))"
 	else
 		cp "$T/stick.$1/ferry/$sk_f/"*.bundle "$T/stick2.$1/ferry/$sk_f/" ||
 			it_harness cp
@@ -150,11 +126,11 @@ stick() {
 mid() {
 	ms_sleep $(($(cat "$T/sent.$1") + 4000 - $(it_now_ms)))
 	md_id=$(cat "$T/id.$1")
-	md_st=$(at "$2" status "$md_id" --json | json_get status)
+	md_st=$(ferry_at "$2" status "$md_id" --json | json_get status)
 	[ "$md_st" = inflight ] ||
-		it_harness "round $1: $md_id is '$md_st' at $2 4 s into its transfer, not in flight: $(at "$2" status "$md_id")"
+		it_harness "round $1: $md_id is '$md_st' at $2 4 s into its transfer, not in flight: $(ferry_at "$2" status "$md_id")"
 	md_t=$(($(it_now_ms) - $(cat "$T/sent.$1")))
-	at "$3" import "$T/stick2.$1" -q >"$T/imp.$1" 2>&1 ||
+	ferry_at "$3" import "$T/stick2.$1" -q >"$T/imp.$1" 2>&1 ||
 		check_fail "round $1: $3: import of the stick during the transfer failed: $(cat "$T/imp.$1")"
 	it_note "round $1: $3 imported $(cat "$T/what.$1") $md_t ms into the transfer, in $(($(it_now_ms) - $(cat "$T/sent.$1") - md_t)) ms: $(tr '\n' ' ' <"$T/imp.$1")"
 }
@@ -168,11 +144,11 @@ start 2 fa2 fb2
 stick 2 fa2 fb2 all
 mid 2 fa2 fb2
 # The sha256 of what was sent, while the transfers go on.
-gen $((seed + 1)) $size | sha256sum | cut -d ' ' -f 1 >"$T/want.1" &
+it_gen $((seed + 1)) $size | sha256sum | cut -d ' ' -f 1 >"$T/want.1" &
 p1=$!
-gen $((seed + 2)) $size | sha256sum | cut -d ' ' -f 1 >"$T/want.2" &
+it_gen $((seed + 2)) $size | sha256sum | cut -d ' ' -f 1 >"$T/want.2" &
 p2=$!
-wait $p1 $p2 || it_harness "gen | sha256sum"
+wait $p1 $p2 || it_harness "it_gen | sha256sum"
 
 # settle R SENDER RECEIVER: wait (until 90 s after the send) for the
 # sender to say "handed" and the receiver's q to hold the message.
@@ -180,7 +156,7 @@ settle() {
 	sl_id=$(cat "$T/id.$1")
 	sl_end=$(($(cat "$T/sent.$1") + 90000))
 	while :; do
-		sl_st=$(at "$2" status "$sl_id" --json | json_get status)
+		sl_st=$(ferry_at "$2" status "$sl_id" --json | json_get status)
 		sl_n=$(FERRY_SOCKET=$(node_sock "$3") queue_count q)
 		[ "$sl_st" = handed ] && [ "$sl_n" = 1 ] && break
 		[ "$(it_now_ms)" -lt $sl_end ] || break
@@ -231,9 +207,9 @@ check() {
 		"$("$FERRY" status "$ck_id" --json | json_get status)" handed
 	for ck_n in "$2" "$3"; do
 		check_eq "round $1: $ck_n: messages stored" \
-			"$(at "$ck_n" info --json | json_get messages)" 0
+			"$(ferry_at "$ck_n" info --json | json_get messages)" 0
 		check_eq "round $1: $ck_n: messages outbound" \
-			"$(at "$ck_n" info --json | json_get outbound_messages)" 0
+			"$(ferry_at "$ck_n" info --json | json_get outbound_messages)" 0
 		if grep -E 'cannot store message|payload read failed|session ended: ended$' \
 			"$(node_log "$ck_n")" >"$T/bad.$ck_n"; then
 			check_fail "round $1: $ck_n's log: $(head -n 3 "$T/bad.$ck_n" | tr '\n' ' ')"

@@ -40,30 +40,6 @@ ms_sleep() {
 	sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"
 }
 
-# at NODE CMD...: `ferry CMD...` at NODE.
-at() {
-	at_node=$1
-	shift
-	FERRY_SOCKET=$(node_sock "$at_node") "$FERRY" "$@"
-}
-
-# gen SEED SIZE: SIZE pseudo-random bytes from SEED on standard output.
-gen() {
-	python3 -c 'import random, sys
-r = random.Random(int(sys.argv[1]))
-n = int(sys.argv[2])
-o = sys.stdout.buffer
-while n > 0:
-    k = min(n, 1 << 20)
-    o.write(r.randbytes(k))
-    n -= k' "$1" "$2"
-}
-
-# The sequence number of a bundle file (16 hex digits at offset 96 of its
-# header, docs/formats.md 1.1): fixed width, so it sorts as text.
-bundle_seq() {
-	od -An -tx1 -j 96 -N 8 "$1" | tr -d ' \n'
-}
 
 make_node fa
 make_node fb
@@ -72,7 +48,7 @@ node_peer fa fb "rate = 8M"
 node_peer fb fa
 start_agent fa
 start_agent fb
-FB=$(at fb info --json | json_get fingerprint)
+FB=$(ferry_at fb info --json | json_get fingerprint)
 [ -n "$FB" ] || it_harness "no fingerprint"
 
 # Every agent still there?  (A crash of ours is a finding.)
@@ -88,9 +64,9 @@ check_alive() {
 }
 
 # The session up before the first round (fa dials when something waits).
-echo warm | at fa send fb/warm >/dev/null || it_fail "fa: send"
+echo warm | ferry_at fa send fb/warm >/dev/null || it_fail "fa: send"
 wait_count fb warm 1 20 || it_fail "fa did not reach fb within 20 s"
-at fb recv warm >/dev/null || it_fail "fb: recv warm-up"
+ferry_at fb recv warm >/dev/null || it_fail "fb: recv warm-up"
 
 : >"$T/sent"
 : >"$T/rounds"
@@ -112,16 +88,16 @@ while [ $r -le $rounds ]; do
 	mkfifo "$T/fifo" || it_harness mkfifo
 	sha256sum <"$T/fifo" | cut -d ' ' -f 1 >"$T/sha" &
 	shp=$!
-	id=$(gen $((seed + r)) $size | tee "$T/fifo" | at fa send fb/q) ||
+	id=$(it_gen $((seed + r)) $size | tee "$T/fifo" | ferry_at fa send fb/q) ||
 		it_fail "round $r: send of $size bytes"
 	wait $shp || it_harness "sha256sum"
 	rm -f "$T/fifo"
 	sent=$(it_now_ms)
 	echo "$id $size $(cat "$T/sha")" >>"$T/sent"
-	at fa export "$S" --segment 4M -q >"$T/exp" 2>&1 ||
+	ferry_at fa export "$S" --segment 4M -q >"$T/exp" 2>&1 ||
 		it_fail "round $r: export: $(cat "$T/exp")"
 	for f in "$S/ferry/$FB/"*.bundle; do
-		[ -f "$f" ] && echo "$(bundle_seq "$f") $f"
+		[ -f "$f" ] && echo "$(it_bundle_seq "$f") $f"
 	done | sort | cut -d ' ' -f 2 >"$T/bundles"
 	n=$(wc -l <"$T/bundles" | tr -d ' ')
 	[ "$n" -ge 2 ] || it_harness "round $r: $n bundles for $size bytes"
@@ -196,7 +172,7 @@ while [ $r -le $rounds ]; do
 				it_fail "round $r: fb: import failed (status $rc): $(cat "$T/imp.out")"
 		fi
 		ikilled=0
-		(at fb import "$T/imp.$r.$a1" -q >"$T/imp.out" 2>&1) &
+		(ferry_at fb import "$T/imp.$r.$a1" -q >"$T/imp.out" 2>&1) &
 		ipid=$!
 		nimports=$((nimports + 1))
 		line="$line import $a2 at $(($(it_now_ms) - sent)) ms;"
@@ -211,20 +187,20 @@ while [ $r -le $rounds ]; do
 
 	# --- settle: handed at fa within 90 s of the send
 	while :; do
-		st=$(at fa status "$id" --json | json_get status)
+		st=$(ferry_at fa status "$id" --json | json_get status)
 		[ "$st" = handed ] && break
 		[ $(($(it_now_ms) - sent)) -lt 90000 ] ||
-			it_fail "round $r: $id is not handed at fa 90 s after the send: $(at fa status "$id" | head -n 1); at fb: $(at fb status "$id" | head -n 1)"
+			it_fail "round $r: $id is not handed at fa 90 s after the send: $(ferry_at fa status "$id" | head -n 1); at fb: $(ferry_at fb status "$id" | head -n 1)"
 		sleep 0.2
 	done
 	line="$line handed at $(($(it_now_ms) - sent)) ms"
 
 	# --- the rest: fb imports every bundle of the round (what it had
 	# not, and replays), fa the custody receipts
-	at fb import "$S" -q >"$T/rest" 2>&1 ||
+	ferry_at fb import "$S" -q >"$T/rest" 2>&1 ||
 		it_fail "round $r: fb: import of every bundle failed: $(cat "$T/rest")"
 	for d in "$S" "$T/imp.$r".*; do
-		at fa import "$d" -q >"$T/rcpt" 2>&1 ||
+		ferry_at fa import "$d" -q >"$T/rcpt" 2>&1 ||
 			it_fail "round $r: fa: import of the receipts on $d failed: $(cat "$T/rcpt")"
 	done
 	rm -rf "$S" "$T/imp.$r".*
