@@ -598,6 +598,22 @@ nsending(const struct sender *sd, int *minprio)
 	return n;
 }
 
+/* Give up on x for this session (it stays outbound for the next). */
+static void
+xfer_abandon(struct sender *sd, struct xfer *x, uint64_t off, int rc)
+{
+	struct session *s = sd->s;
+	char hex[FERRY_ID_HEX_LEN + 1];
+
+	ferry_id_to_hex(x->info.msg.id, hex);
+	log_warn("peer %s: cannot go on with %s at %llu: %s", s->peer->cfg.name,
+		 hex, (unsigned long long)off, ferry_strerror(rc));
+	pthread_mutex_lock(&s->mu);
+	held_forget(s, x->info.msg.id);
+	pthread_mutex_unlock(&s->mu);
+	xfer_drop(sd, x, 1);
+}
+
 /* Begin sending info; 0, or an error for this message only (it is
  * skipped).  Its MSG proposes offset 0: for a large payload the receiver
  * answers with its own durable offset (RESUME) and the sender goes on from
@@ -840,15 +856,8 @@ apply_refuse(struct sender *sd, const struct hop_refuse *r)
 			  s->peer->cfg.name, (unsigned long long)r->offset,
 			  hex);
 		if (x != NULL) {
-			if ((rc = xfer_seek(sd, x, r->offset, 1)) != 0) {
-				log_warn("peer %s: cannot resume %s: %s",
-					 s->peer->cfg.name, hex,
-					 ferry_strerror(rc));
-				pthread_mutex_lock(&s->mu);
-				held_forget(s, r->id);
-				pthread_mutex_unlock(&s->mu);
-				xfer_drop(sd, x, 1);
-			}
+			if ((rc = xfer_seek(sd, x, r->offset, 1)) != 0)
+				xfer_abandon(sd, x, r->offset, rc);
 			return;
 		}
 		/* Sent whole already: start it again from there. */
@@ -889,7 +898,6 @@ apply_refuse(struct sender *sd, const struct hop_refuse *r)
 static int
 seeks_step(struct sender *sd)
 {
-	struct session *s = sd->s;
 	uint64_t budget = LINK_SEEK_STEP;
 	int more = 0;
 
@@ -900,16 +908,7 @@ seeks_step(struct sender *sd)
 			continue;
 		rc = budget > 0 ? xfer_seek_step(sd, x, &budget) : 0;
 		if (rc != 0) {
-			char hex[FERRY_ID_HEX_LEN + 1];
-			ferry_id_to_hex(x->info.msg.id, hex);
-			log_warn("peer %s: cannot go on with %s at %llu: %s",
-				 s->peer->cfg.name, hex,
-				 (unsigned long long)x->seek_to,
-				 ferry_strerror(rc));
-			pthread_mutex_lock(&s->mu);
-			held_forget(s, x->info.msg.id);
-			pthread_mutex_unlock(&s->mu);
-			xfer_drop(sd, x, 1);
+			xfer_abandon(sd, x, x->seek_to, rc);
 			continue;
 		}
 		if (x->seeking)
@@ -954,17 +953,11 @@ apply_resume(struct sender *sd, const struct hop_resume *r)
 	int rc;
 
 	if (x != NULL && x->wait_go) {
-		if (r->offset > x->info.msg.payload_len ||
-		    (rc = xfer_seek(sd, x, r->offset, 0)) != 0) {
-			char hex[FERRY_ID_HEX_LEN + 1];
-			ferry_id_to_hex(r->id, hex);
-			log_warn("peer %s: cannot go on with %s at %llu",
-				 s->peer->cfg.name, hex,
-				 (unsigned long long)r->offset);
-			pthread_mutex_lock(&s->mu);
-			held_forget(s, r->id);
-			pthread_mutex_unlock(&s->mu);
-			xfer_drop(sd, x, 1);
+		rc = r->offset > x->info.msg.payload_len
+			 ? FERRY_EPROTO
+			 : xfer_seek(sd, x, r->offset, 0);
+		if (rc != 0) {
+			xfer_abandon(sd, x, r->offset, rc);
 			return;
 		}
 		if (r->offset > 0) {
