@@ -53,14 +53,7 @@ alive_after() {
 }
 
 # The socket lives where other users can reach it.
-chmod 711 "$T"
-sockdir=$T/sock
-mkdir -m 711 "$sockdir"
-if [ ${#sockdir} -gt 90 ]; then
-	sockdir=$(mktemp -d /tmp/ferry-s.XXXXXX) || it_harness "mktemp"
-	it_at_exit "rm -rf '$sockdir'"
-	chmod 711 "$sockdir"
-fi
+it_sockdir
 as_outsider sh -c 'cd "$1"' sh "$sockdir" 2>/dev/null ||
 	it_skip "user nobody cannot reach $sockdir (a parent directory is closed)"
 as_member "$FERRY" --help >/dev/null 2>&1 ||

@@ -41,14 +41,7 @@ as_hog() { setpriv --reuid="$hog" --regid="$hog" --clear-groups "$@"; }
 as_other() { setpriv --reuid="$other" --regid="$other" --clear-groups "$@"; }
 
 # The sockets live where both users can reach them.
-chmod 711 "$T"
-sockdir=$T/sock
-mkdir -m 711 "$sockdir"
-if [ ${#sockdir} -gt 90 ]; then
-	sockdir=$(mktemp -d /tmp/ferry-s.XXXXXX) || it_harness "mktemp"
-	it_at_exit "rm -rf '$sockdir'"
-	chmod 711 "$sockdir"
-fi
+it_sockdir
 as_hog "$HOLD" 2>/dev/null
 [ $? -eq 99 ] ||
 	it_skip "user $hog cannot run $HOLD (the build directory is closed)"

@@ -28,6 +28,7 @@
 #   queue_count QUEUE          messages in QUEUE (0 if it is not listed)
 #   it_now_ms, it_rand N, it_alive PID, it_at_exit CMD
 #   ferry_at NAME ARGS...      `ferry ARGS...` at node NAME
+#   it_sockdir                 sockdir= a folder other users can reach
 #   it_gen SEED SIZE           seeded pseudo-random bytes on stdout
 #   it_bundle_seq FILE         a bundle file's sequence number (hex)
 
@@ -339,6 +340,22 @@ node_peer() {
 			printf '%s\n' "$np_line"
 		done
 	} >>"$IT_TMP/$np_name/ferry.conf"
+}
+
+# it_sockdir: set sockdir to a folder other users can reach (for the
+# sockets of tests that run clients as other users): $IT_TMP/sock, with
+# $IT_TMP opened to them, or a shorter one if that path is too long for a
+# socket's name (removed at exit).
+it_sockdir() {
+	chmod 711 "$IT_TMP"
+	sockdir=$IT_TMP/sock
+	mkdir -m 711 "$sockdir" || it_harness "mkdir $sockdir"
+	if [ ${#sockdir} -gt 90 ]; then
+		sockdir=$(mktemp -d "${TMPDIR:-/tmp}/ferry-s.XXXXXX") ||
+			it_harness "mktemp"
+		it_at_exit "rm -rf '$sockdir'"
+		chmod 711 "$sockdir"
+	fi
 }
 
 # ferry_at NAME ARGS...: `ferry ARGS...` at node NAME, whatever node
