@@ -48,7 +48,7 @@
 #include <event2/listener.h>
 
 #include "agent/jobs.h"
-#include "agent/link.h"
+#include "transports/tcp.h"
 #include "agent/log.h"
 #include "lib/frame.h"
 #include "policy/policy.h"
@@ -203,7 +203,7 @@ void request_take(struct client *c, uint32_t reqid, const char *queue,
 		  int64_t lease_ms, int peek);
 void client_cleanup_streams(struct client *c);
 
-/* sneak_req.c: EXPORT / IMPORT (sneaker.c) */
+/* sneak_req.c: EXPORT / IMPORT (transports/filedrop.c) */
 struct sneak_job;
 struct sneak_peer;
 void request_sneak(struct client *c, const struct ferry_fields *fl, int export);

@@ -1,7 +1,7 @@
 /*
  * intake.c - the checks every message received from a peer passes (see
- * intake.h).  Called by the TCP receiver (session.c on_msg) and by the
- * bundle import (sneaker.c, both the verifying pass and the apply pass);
+ * intake.h).  Called by the TCP receiver (transports/tcp_recv.c on_msg) and by the
+ * bundle import (transports/filedrop_import.c, both the verifying pass and the apply pass);
  * a new transport calls it too, before its first store operation.
  */
 #include "config.h"

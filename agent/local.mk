@@ -9,10 +9,8 @@ agent_ferryd_SOURCES = \
 	agent/notify.c \
 	agent/sweep.c \
 	agent/jobs.c agent/jobs.h \
-	agent/link.c agent/link.h agent/link_int.h \
-	agent/session.c \
 	agent/intake.c agent/intake.h \
-	agent/sneaker.c agent/sneaker.h agent/sneak_req.c \
+	agent/sneak_req.c \
 	agent/log.c agent/log.h
 agent_ferryd_CPPFLAGS = $(AM_CPPFLAGS) $(EVENT_CFLAGS) $(SODIUM_CFLAGS) \
 	$(INIH_CFLAGS)

@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "agent/sneaker.h"
+#include "transports/filedrop.h"
 
 static void
 usage(FILE *f)

@@ -5,7 +5,7 @@
  * payloads.  One sweep runs at a time, as a job.
  *
  * The same timer applies the bundles an import kept for later because
- * another transfer was receiving their messages (sneaker.c, "busy"),
+ * another transfer was receiving their messages (filedrop_import.c, "busy"),
  * once one of those transfers has let go.
  */
 #include "config.h"
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 
 #include "agent/agent.h"
-#include "agent/sneaker.h"
+#include "transports/filedrop.h"
 
 struct sweep_job {
 	struct job job;

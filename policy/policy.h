@@ -81,7 +81,7 @@ struct policy_endpoint {
 
 /*
  * A [peer NAME] section: a node this one exchanges messages with over
- * TCP.  Loaded and checked by policy_load(); ferryd's link (agent/link.c)
+ * TCP.  Loaded and checked by policy_load(); ferryd's link (transports/tcp_link.c)
  * acts on it.
  */
 struct policy_peer {

@@ -6,7 +6,7 @@
  * bundle gets buffers of its own size).
  *
  * This file does not: choose what goes into a bundle, name or move files,
- * keep sequence numbers, or look peers up; that is agent/sneaker.c.  It
+ * keep sequence numbers, or look peers up; that is transports/filedrop*.c.  It
  * treats every byte it reads as hostile: each length is checked before it
  * is used, and what is allocated from a length in the input (the chunk
  * size, the declared size) is clamped to fixed bounds first.

@@ -39,3 +39,19 @@ BUNDLE_LIBS = transports/libbundle.a transports/libnoise.a \
 	$(SODIUM_LIBS)
 
 EXTRA_DIST += docs/formats.md
+
+# The transports ferryd runs, each behind one table of operations
+# (transports/transport.h, docs/transports.md).  They are compiled into
+# ferryd: they use its log, its job pool and the intake (agent/intake.c).
+
+# TCP: duplex Noise IK sessions between peers (docs/session.md).
+agent_ferryd_SOURCES += \
+	transports/tcp.h transports/tcp_int.h \
+	transports/tcp_link.c \
+	transports/tcp_session.c transports/tcp_send.c transports/tcp_recv.c
+
+# File-drop: sealed bundles on a folder or a medium (docs/formats.md).
+agent_ferryd_SOURCES += \
+	transports/filedrop.h transports/filedrop_int.h \
+	transports/filedrop.c transports/filedrop_export.c \
+	transports/filedrop_import.c transports/filedrop_watch.c

@@ -70,7 +70,7 @@ TESTS += tests/fuzz/replay_hop.sh
 EXTRA_DIST += tests/fuzz/replay_hop.sh
 
 # What a listener parses from an unauthenticated caller: preamble, Noise
-# message 1, then the first records' hop frames (agent/link.c, session.c).
+# message 1, then the first records' hop frames (transports/tcp_link.c, session.c).
 # Seeds: scripts/gen-link-corpus (dissononce) writes tests/fuzz/corpus/link.
 if ENABLE_FUZZ
 noinst_PROGRAMS += tests/fuzz/fuzz_link

@@ -1,7 +1,7 @@
 /*
  * fuzz_link.c - libFuzzer target for what ferryd's listener parses from a
- * caller that has proven nothing yet: agent/link.c handshake_accept, then
- * agent/session.c read_hello and on_record, with the same library calls in
+ * caller that has proven nothing yet: transports/tcp_link.c handshake_accept, then
+ * transports/tcp_session.c read_hello and on_record, with the same library calls in
  * the same order.  Each input is tried two ways:
  *
  *   1. As the caller's bytes on the socket: the 12-byte preamble, a u16be
@@ -38,7 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/link.h"
+#include "transports/tcp.h"
 #include "lib/ferry_msg.h"
 #include "tests/unit/noise_vectors.h"
 #include "transports/hop.h"

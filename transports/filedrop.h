@@ -1,6 +1,6 @@
 /*
- * sneaker.h - sneakernet: ferry export / import of sealed bundles on a
- * medium (a USB stick, a folder), docs/formats.md.
+ * filedrop.h - the file-drop transport (sneakernet): ferry export / import of
+ * sealed bundles on a medium (a USB stick, a folder), docs/formats.md.
  *
  * sneak_run() does the whole of one export or import on the calling
  * thread (a job thread; never the event loop), in bounded memory: one
@@ -11,8 +11,8 @@
  * It uses only what it is given: the store, the identity, copies of the
  * peers' names and keys, and the state directory.
  */
-#ifndef FERRY_SNEAKER_H
-#define FERRY_SNEAKER_H
+#ifndef FERRY_FILEDROP_H
+#define FERRY_FILEDROP_H
 
 #include <pthread.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /*
- * link.c - see link.h: the peer table, dialing with backoff, listening,
+ * tcp_link.c - see tcp.h: the peer table, dialing with backoff, listening,
  * the Noise IK handshake of both sides, and the simultaneous-dial rule.
  *
  * Wire start of a session (docs/session.md):
@@ -36,7 +36,7 @@
 
 #include <arpa/inet.h>
 
-#include "agent/link_int.h"
+#include "transports/tcp_int.h"
 #include "agent/log.h"
 #include "transports/base32.h"
 

@@ -1,31 +1,14 @@
 /*
- * sneaker.c - ferry export / import: sealed bundles on a medium
- * (docs/formats.md; the bundle codec is transports/bundle.c).
- *
- * Export, per peer, in forwarding order: owed custody ids first, then the
- * messages (MSG, CHUNKs, END), into ferry/<fpr>/<id>.bundle.part files of
- * at most the segment size; each file is fsync'd, renamed and its folder
- * fsync'd before its messages are marked "on medium" and its custody ids
- * stop being owed.
- *
- * Import: every bundle in ferry/<my fpr>/ is checked (header, sender,
- * sequence, clock) and copied into <state>/bundles/in/ while it is
- * verified end to end (key wrap, every chunk, signature); only then is its
- * number recorded, the medium's copy removed, and the local copy applied to
- * the store.  Custody ids owed to the sender are appended durably to
- * <state>/bundles/owed/<peer> as the messages commit, and written back to
- * the medium as bundles at the end.  A refused bundle goes to
- * ferry/rejected/ with a .txt saying why.
- *
- * Invariants:
- *  1. Nothing reaches the store from a bundle whose signature has not
- *     verified (the local copy is only applied after a full pass).
- *  2. A message is marked exported, and an owed id forgotten, only after
- *     the bundle carrying it is durable on the medium under its final name.
- *  3. Custody is owed only for what is durable in the store.
- *  4. Memory is bounded: one bundle reader or writer, one frame, one
- *     small-message batch (SNEAK_BATCH_BYTES), SNEAK_IDS_MAX ids.
+ * filedrop_import.c - ferry import: every bundle in ferry/<my fpr>/ is
+ * checked (header, sender, sequence, clock) and copied into
+ * <state>/bundles/in/ while it is verified end to end (key wrap, every
+ * chunk, signature); only then is its number recorded, the medium's copy
+ * removed, and the local copy applied to the store.  Custody ids owed to
+ * the sender are appended durably to <state>/bundles/owed/<peer> as the
+ * messages commit, and written back to the medium as bundles at the end.
+ * A refused bundle goes to ferry/rejected/ with a .txt saying why.
  */
+
 #include "config.h"
 
 #include <ctype.h>
@@ -45,24 +28,11 @@
 #include <sodium.h>
 
 #include "agent/intake.h"
-#include "agent/link.h"
+#include "agent/agent.h"
 #include "agent/log.h"
-#include "agent/sneaker.h"
+#include "transports/filedrop_int.h"
 #include "transports/bundle.h"
 #include "transports/hop.h"
-
-#define SNEAK_PIECE	  60000u       /* payload bytes per CHUNK frame */
-#define SNEAK_IDS_MAX	  65536u       /* messages per bundle file */
-#define SNEAK_OWED_MAX	  262144u      /* owed ids carried per export */
-#define SNEAK_BATCH_MSGS  256u	       /* small messages per commit */
-#define SNEAK_BATCH_BYTES (16u << 20)  /* their payload bytes */
-#define SNEAK_MARGIN_MIN  (4ull << 20) /* bytes left free on a medium */
-#define SNEAK_FILES_MAX	  100000u      /* bundles looked at per import */
-#define SNEAK_SCAN	  256	       /* headers per store scan */
-#define SNEAK_FRAME_OVH	  (HOP_FRAME_HDR + HOP_CHUNK_HDR)
-
-static pthread_mutex_t sneak_mu = PTHREAD_MUTEX_INITIALIZER;
-static int sneak_stop; /* sneak_cancel_all(); atomic */
 
 /*
  * One writer per message (store.h): a message whose partial another
@@ -126,918 +96,6 @@ sneak_deferred_due(struct store *st)
 		due = !store_writer_busy(st, busy.ids[i]);
 	pthread_mutex_unlock(&sneak_mu);
 	return due;
-}
-
-void
-sneak_cancel_all(void)
-{
-	__atomic_store_n(&sneak_stop, 1, __ATOMIC_RELEASE);
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-/* One line for the operator's summary, and the log. */
-static void __attribute__((format(printf, 2, 3)))
-say(struct sneak_job *j, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	log_info("%s: %s", j->export ? "export" : "import", line);
-	n = snprintf(j->summary + j->slen, sizeof(j->summary) - j->slen, "%s\n",
-		     line);
-	if (n > 0 && j->slen + (size_t)n < sizeof(j->summary))
-		j->slen += (size_t)n;
-}
-
-static void
-prog(struct sneak_job *j, const char *what, uint64_t add, uint64_t total)
-{
-	if (j->prog == NULL)
-		return;
-	pthread_mutex_lock(&j->prog->mu);
-	if (what != NULL)
-		snprintf(j->prog->what, sizeof(j->prog->what), "%s", what);
-	j->prog->done += add;
-	if (total != 0)
-		j->prog->total = total;
-	pthread_mutex_unlock(&j->prog->mu);
-}
-
-static int
-cancelled(struct sneak_job *j)
-{
-	int c = __atomic_load_n(&sneak_stop, __ATOMIC_ACQUIRE) != 0;
-
-	if (!c && j->prog != NULL) {
-		pthread_mutex_lock(&j->prog->mu);
-		c = j->prog->cancel;
-		pthread_mutex_unlock(&j->prog->mu);
-	}
-	return c;
-}
-
-static int
-errno_rc(int e)
-{
-	switch (e) {
-	case ENOSPC:
-	case EDQUOT:
-	case EFBIG:
-		return FERRY_ENOSPC;
-	case ENOENT:
-	case ENOTDIR:
-		return FERRY_ENOTFOUND;
-	case EACCES:
-	case EPERM:
-	case EROFS:
-		return FERRY_EPERM;
-	case ENOMEM:
-		return FERRY_ENOMEM;
-	default:
-		return FERRY_EIO;
-	}
-}
-
-static int
-fsync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc = 0;
-
-	if (fd < 0)
-		return errno_rc(errno);
-	/* Some FUSE file systems do not implement fsync on folders. */
-	if (fsync(fd) != 0 && errno != EINVAL && errno != ENOSYS &&
-	    errno != ENOTSUP)
-		rc = errno_rc(errno);
-	close(fd);
-	return rc;
-}
-
-static int
-mkdir_one(const char *path)
-{
-	if (mkdir(path, 0755) == 0 || errno == EEXIST)
-		return 0;
-	return errno_rc(errno);
-}
-
-/* A folder on the medium: made if missing, and refused if it is anything
- * but a real folder (a symbolic link planted on a stick must not send
- * our writes, or our clean-up of .part files, elsewhere). */
-static int
-medium_dir(const char *path)
-{
-	struct stat sb;
-	int rc = mkdir_one(path);
-
-	if (rc != 0)
-		return rc;
-	if (lstat(path, &sb) != 0)
-		return errno_rc(errno);
-	if (!S_ISDIR(sb.st_mode)) {
-		log_warn("%s on the medium is not a folder (a symbolic link?): "
-			 "refused",
-			 path);
-		return FERRY_EPERM;
-	}
-	return 0;
-}
-
-static int
-write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? errno_rc(errno) : FERRY_EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static const struct sneak_peer *
-peer_by_name(const struct sneak_job *j, const char *name)
-{
-	for (size_t i = 0; i < j->npeers; i++)
-		if (strcmp(j->peers[i].name, name) == 0)
-			return &j->peers[i];
-	return NULL;
-}
-
-static const struct sneak_peer *
-peer_by_id(const struct sneak_job *j, const uint8_t id[32])
-{
-	for (size_t i = 0; i < j->npeers; i++)
-		if (sodium_memcmp(j->peers[i].id, id, 32) == 0)
-			return &j->peers[i];
-	return NULL;
-}
-
-static void
-human(uint64_t n, char *out, size_t cap)
-{
-	if (n >= (1ull << 30))
-		snprintf(out, cap, "%.2f GiB", (double)n / (1 << 30));
-	else if (n >= (1ull << 20))
-		snprintf(out, cap, "%.1f MiB", (double)n / (1 << 20));
-	else if (n >= 1024)
-		snprintf(out, cap, "%.1f KiB", (double)n / 1024);
-	else
-		snprintf(out, cap, "%" PRIu64 " B", n);
-}
-
-/* ----------------------------------------------------------- owed ids */
-
-static void
-owed_path(const struct sneak_job *j, const char *peer, char *out, size_t cap)
-{
-	int n = snprintf(out, cap, "%s/bundles/owed/%s", j->state_dir, peer);
-
-	if (n < 0 || (size_t)n >= cap)
-		out[0] = '\0'; /* opens fail: never a wrong file */
-}
-
-static int
-spool_dirs(const struct sneak_job *j)
-{
-	char p[SNEAK_PATH_MAX + 32];
-	int rc;
-
-	snprintf(p, sizeof(p), "%s/bundles", j->state_dir);
-	if ((rc = mkdir_one(p)) != 0)
-		return rc;
-	snprintf(p, sizeof(p), "%s/bundles/owed", j->state_dir);
-	if ((rc = mkdir_one(p)) != 0)
-		return rc;
-	snprintf(p, sizeof(p), "%s/bundles/in", j->state_dir);
-	return mkdir_one(p);
-}
-
-/* Append n custody ids owed to peer, durably (invariant 3: called after
- * the commit that made them durable). */
-static int
-owed_add(struct sneak_job *j, const char *peer, const uint8_t *ids, size_t n)
-{
-	char p[SNEAK_PATH_MAX + 96];
-	int fd, rc;
-
-	if (n == 0)
-		return 0;
-	owed_path(j, peer, p, sizeof(p));
-	fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return errno_rc(errno);
-	rc = write_all(fd, ids, n * FERRY_ID_LEN);
-	if (rc == 0 && fdatasync(fd) != 0)
-		rc = errno_rc(errno);
-	close(fd);
-	return rc;
-}
-
-/* Up to SNEAK_OWED_MAX ids owed to peer (malloc'd, *n of them). */
-static int
-owed_load(struct sneak_job *j, const char *peer, uint8_t **ids, size_t *n)
-{
-	char p[SNEAK_PATH_MAX + 96];
-	struct stat sb;
-	size_t want;
-	ssize_t got;
-	int fd;
-
-	*ids = NULL;
-	*n = 0;
-	owed_path(j, peer, p, sizeof(p));
-	fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : errno_rc(errno);
-	if (fstat(fd, &sb) != 0) {
-		close(fd);
-		return FERRY_EIO;
-	}
-	want = (size_t)sb.st_size / FERRY_ID_LEN;
-	if (want > SNEAK_OWED_MAX)
-		want = SNEAK_OWED_MAX;
-	if (want == 0) {
-		close(fd);
-		return 0;
-	}
-	*ids = malloc(want * FERRY_ID_LEN);
-	if (*ids == NULL) {
-		close(fd);
-		return FERRY_ENOMEM;
-	}
-	got = pread(fd, *ids, want * FERRY_ID_LEN, 0);
-	close(fd);
-	if (got < 0) {
-		free(*ids);
-		*ids = NULL;
-		return FERRY_EIO;
-	}
-	*n = (size_t)got / FERRY_ID_LEN;
-	return 0;
-}
-
-/* The first n owed ids are on a medium now: drop them. */
-static int
-owed_drop(struct sneak_job *j, const char *peer, size_t n)
-{
-	char p[SNEAK_PATH_MAX + 96], tmp[SNEAK_PATH_MAX + 112];
-	uint8_t buf[65536];
-	int in, out, rc = 0;
-	ssize_t got;
-	off_t off = (off_t)(n * FERRY_ID_LEN);
-	struct stat sb;
-
-	owed_path(j, peer, p, sizeof(p));
-	in = open(p, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return errno == ENOENT ? 0 : errno_rc(errno);
-	if (fstat(in, &sb) != 0) {
-		close(in);
-		return FERRY_EIO;
-	}
-	if (sb.st_size <= off) {
-		close(in);
-		return unlink(p) == 0 ? 0 : errno_rc(errno);
-	}
-	/* More were owed than one export carries: keep the rest. */
-	snprintf(tmp, sizeof(tmp), "%s.tmp", p);
-	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (out < 0) {
-		close(in);
-		return errno_rc(errno);
-	}
-	while (rc == 0 && (got = pread(in, buf, sizeof(buf), off)) > 0) {
-		rc = write_all(out, buf, (size_t)got);
-		off += got;
-	}
-	if (rc == 0 && fdatasync(out) != 0)
-		rc = errno_rc(errno);
-	close(in);
-	close(out);
-	if (rc == 0 && rename(tmp, p) != 0)
-		rc = errno_rc(errno);
-	return rc;
-}
-
-/* ------------------------------------------------------------- export */
-
-/* A bundle file being written for one peer. */
-struct bfile {
-	const struct sneak_peer *peer;
-	char folder[SNEAK_PATH_MAX + 64];
-	char part[SNEAK_PATH_MAX + 128];
-	int fd;
-	struct bundle_writer *w;
-	uint8_t (*ids)[FERRY_ID_LEN]; /* messages ended in this file */
-	size_t nids;
-	size_t owed; /* owed custody ids it carries */
-};
-
-struct exporter {
-	struct sneak_job *j;
-	struct bfile bf;
-	int custody_only; /* import's answer: receipts, counted apart */
-	uint64_t budget;  /* bytes this export may still put on the medium */
-	uint64_t segment; /* bytes per file */
-	uint8_t frame[HOP_PLAIN_MAX];
-	uint8_t piece[SNEAK_PIECE];
-	/* per peer */
-	uint64_t msgs, bytes, files, nofit_msgs, nofit_bytes, skipped;
-	size_t owed_total;
-};
-
-static int
-readme(const char *dir)
-{
-	static const char text[] =
-	    "This folder belongs to ferry, a store-and-forward message "
-	    "agent.\r\n"
-	    "The files under it are sealed, signed message bundles on their "
-	    "way\r\n"
-	    "between ferry nodes; only the node each is addressed to can "
-	    "read it.\r\n"
-	    "If you found this medium, please return it to its owner. "
-	    "Deleting\r\n"
-	    "these files loses messages that may not exist anywhere "
-	    "else.\r\n";
-	char p[SNEAK_PATH_MAX + 32];
-	struct stat sb;
-	int fd, rc;
-
-	snprintf(p, sizeof(p), "%s/ferry/README.txt", dir);
-	if (lstat(p, &sb) == 0)
-		return 0;
-	fd =
-	    open(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return errno == EEXIST ? 0 : errno_rc(errno);
-	rc = write_all(fd, text, sizeof(text) - 1);
-	if (rc == 0 && fsync(fd) != 0)
-		rc = errno_rc(errno);
-	close(fd);
-	return rc;
-}
-
-/* Remove the .part files a pulled medium left in folder. */
-static void
-clean_parts(const char *folder)
-{
-	DIR *d = opendir(folder);
-	struct dirent *e;
-
-	if (d == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		size_t n = strlen(e->d_name);
-		char p[SNEAK_PATH_MAX + 320];
-		if (n > 5 && strcasecmp(e->d_name + n - 5, ".part") == 0) {
-			snprintf(p, sizeof(p), "%s/%s", folder, e->d_name);
-			if (unlink(p) == 0)
-				log_info("export: removed %s, left by an "
-					 "interrupted run",
-					 p);
-		}
-	}
-	closedir(d);
-}
-
-static int
-bf_open(struct exporter *x)
-{
-	struct sneak_job *j = x->j;
-	struct bfile *bf = &x->bf;
-	uint64_t seq = 0;
-	int rc;
-
-	if ((rc = store_bundle_next_seq(j->st, bf->peer->name, &seq)) != 0)
-		return rc;
-	snprintf(bf->part, sizeof(bf->part), "%s/%016" PRIx64 ".part",
-		 bf->folder, seq);
-	/* A name left by anyone is removed, never followed. */
-	(void)unlink(bf->part);
-	bf->fd =
-	    open(bf->part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		 0644);
-	if (bf->fd < 0) {
-		struct stat sb;
-		int e = errno;
-		if (e != ENOENT || lstat(bf->folder, &sb) != 0 ||
-		    !S_ISDIR(sb.st_mode))
-			return errno_rc(e);
-		/* "No such file" in a folder that is there: fusefat does this
-		 * with a folder that lies (or grew) beyond the first 2 GiB of
-		 * the medium; say so rather than "not found". */
-		say(j,
-		    "%s: the medium cannot create files in this folder: its "
-		    "driver is faulty (fusefat cannot use a folder beyond "
-		    "the first 2 GiB of a FAT medium)",
-		    bf->folder);
-		return FERRY_EIO;
-	}
-	rc = bundle_writer_open(bf->fd, j->me, bf->peer->id, bf->peer->kx_pk,
-				seq, now_ms(), 0, &bf->w);
-	if (rc != 0) {
-		close(bf->fd);
-		bf->fd = -1;
-		(void)unlink(bf->part);
-		return rc;
-	}
-	bf->nids = 0;
-	bf->owed = 0;
-	return 0;
-}
-
-static void
-bf_abort(struct bfile *bf)
-{
-	if (bf->w != NULL)
-		bundle_writer_abort(bf->w);
-	bf->w = NULL;
-	if (bf->fd >= 0) {
-		close(bf->fd);
-		(void)unlink(bf->part);
-	}
-	bf->fd = -1;
-}
-
-/* Seal, fsync, rename, fsync the folder; then mark and forget (inv. 2). */
-static int
-bf_close(struct exporter *x)
-{
-	struct sneak_job *j = x->j;
-	struct bfile *bf = &x->bf;
-	struct bundle_hdr h;
-	char hex[2 * BUNDLE_ID_LEN + 1], final[SNEAK_PATH_MAX + 128];
-	int rc;
-
-	rc = bundle_writer_finish(bf->w, &h);
-	bf->w = NULL;
-	if (rc == 0 && fsync(bf->fd) != 0)
-		rc = errno_rc(errno);
-	if (rc != 0) {
-		bf_abort(bf);
-		return rc;
-	}
-	close(bf->fd);
-	bf->fd = -1;
-	{
-		/* Read the header back through a new descriptor: a medium
-		 * that does not keep what was written must not get the
-		 * messages marked as on it.  (fusefat, for one, loses a
-		 * rewrite of the first bytes of a small file.) */
-		uint8_t want[BUNDLE_HDR_LEN], got[BUNDLE_HDR_LEN];
-		int fd = open(bf->part, O_RDONLY | O_CLOEXEC);
-		bundle_hdr_encode(&h, want);
-		if (fd < 0 ||
-		    pread(fd, got, sizeof(got), 0) != (ssize_t)sizeof(got) ||
-		    memcmp(want, got, sizeof(got)) != 0) {
-			log_error("export: %s does not read back as written: "
-				  "the medium or its driver is faulty",
-				  bf->part);
-			if (fd >= 0)
-				close(fd);
-			(void)unlink(bf->part);
-			return FERRY_EIO;
-		}
-		close(fd);
-	}
-	for (size_t i = 0; i < BUNDLE_ID_LEN; i++)
-		snprintf(hex + 2 * i, 3, "%02x", h.id[i]);
-	snprintf(final, sizeof(final), "%s/%s.bundle", bf->folder, hex);
-	if (rename(bf->part, final) != 0) {
-		rc = errno_rc(errno);
-		(void)unlink(bf->part);
-		return rc;
-	}
-	if ((rc = fsync_dir(bf->folder)) != 0)
-		return rc;
-	x->budget = x->budget > h.size ? x->budget - h.size : 0;
-	x->files++;
-	if (!x->custody_only)
-		j->bundles++;
-	for (size_t i = 0; i < bf->nids; i++) {
-		int r = store_out_exported(j->st, bf->ids[i], bf->peer->name,
-					   j->dir, now_ms());
-		if (r != 0 && r != FERRY_ENOTFOUND)
-			log_warn("export: cannot mark a message as on the "
-				 "medium: %s (it may be exported again)",
-				 ferry_strerror(r));
-	}
-	if (bf->owed > 0 && (rc = owed_drop(j, bf->peer->name, bf->owed)) != 0)
-		log_warn("export: cannot forget custody receipts written: %s "
-			 "(they will be written again: harmless)",
-			 ferry_strerror(rc));
-	bf->nids = 0;
-	bf->owed = 0;
-	return 0;
-}
-
-/* Bytes of the medium this file would use after extra more frame bytes. */
-static uint64_t
-bf_after(const struct exporter *x, uint64_t extra)
-{
-	return x->bf.w == NULL ? bundle_size_for(extra, BUNDLE_CHUNK_DEFAULT)
-			       : bundle_writer_size_after(x->bf.w, extra);
-}
-
-static int
-put_frame(struct exporter *x, const uint8_t *p, size_t len)
-{
-	int rc = bundle_writer_put(x->bf.w, p, len);
-
-	if (rc == 0)
-		prog(x->j, NULL, len, 0);
-	return rc;
-}
-
-static int
-put_custody(struct exporter *x, const uint8_t *ids, size_t n)
-{
-	while (n > 0) {
-		struct hop_rbuf b;
-		size_t put, len = 0;
-		int rc;
-		hop_rbuf_init(&b, x->frame, sizeof(x->frame));
-		put = hop_put_custody(&b, ids, n);
-		if (put == 0 || hop_rbuf_end(&b, &len) != 0)
-			return FERRY_EINVAL;
-		if ((rc = put_frame(x, x->frame, len)) != 0)
-			return rc;
-		ids += put * FERRY_ID_LEN;
-		n -= put;
-	}
-	return 0;
-}
-
-/* Frame bytes a whole message needs (from offset 0). */
-static uint64_t
-msg_cost(const struct hop_msg *hm)
-{
-	uint64_t len = hm->msg.payload_len;
-	uint64_t pieces = (len + SNEAK_PIECE - 1) / SNEAK_PIECE;
-
-	return hop_msg_frame_len(hm) + len + pieces * SNEAK_FRAME_OVH +
-	       HOP_FRAME_HDR + HOP_END_LEN;
-}
-
-/* Write one message; it may span files.  1: did not fit (nothing of it
- * written), 2: not here any more (expired, or handed over by another
- * transport meanwhile), 0: written, or an error. */
-static int
-export_msg(struct exporter *x, const struct store_msg_info *info)
-{
-	struct sneak_job *j = x->j;
-	struct store_reader *rd = NULL;
-	struct hop_msg hm;
-	struct hop_end e;
-	struct hop_rbuf b;
-	uint64_t off = 0, len = info->msg.payload_len, cost, cur;
-	int64_t now = now_ms();
-	size_t flen = 0;
-	int rc;
-
-	memset(&hm, 0, sizeof(hm));
-	hm.msg = info->msg;
-	if (info->msg.expires_ms != 0) {
-		if (info->msg.expires_ms <= now)
-			return 2; /* the sweep dead-letters it */
-		hm.ttl_ms = (uint64_t)(info->msg.expires_ms - now);
-	}
-	cost = msg_cost(&hm);
-	/* A message that does not fit what is left is not started: the
-	 * medium gets whole messages, most urgent first. */
-	cur = x->bf.w != NULL ? bf_after(x, 0) : 0;
-	if (cur > x->budget || bundle_size_for(cost, BUNDLE_CHUNK_DEFAULT) +
-				       (cost / x->segment) * BUNDLE_MIN_SIZE >
-				   x->budget - cur)
-		return 1;
-	/* Small ones never span files: start a new file instead. */
-	if (x->bf.w != NULL &&
-	    (x->bf.nids == SNEAK_IDS_MAX ||
-	     (bf_after(x, cost) > x->segment &&
-	      (len <= SNEAK_SMALL || bf_after(x, 0) > x->segment / 2)))) {
-		if ((rc = bf_close(x)) != 0)
-			return rc;
-	}
-	if ((rc = store_reader_open(j->st, info->msg.id, &rd)) != 0)
-		return rc == FERRY_ENOTFOUND ? 2 : rc; /* left meanwhile */
-	for (;;) {
-		if (x->bf.w == NULL && (rc = bf_open(x)) != 0)
-			goto out;
-		/* MSG, at the start and at each continuation. */
-		hm.offset = off;
-		hop_rbuf_init(&b, x->frame, sizeof(x->frame));
-		hop_put_msg(&b, &hm);
-		if ((rc = hop_rbuf_end(&b, &flen)) != 0 ||
-		    (rc = put_frame(x, x->frame, flen)) != 0)
-			goto out;
-		while (off < len) {
-			size_t want = len - off > SNEAK_PIECE
-					  ? SNEAK_PIECE
-					  : (size_t)(len - off);
-			size_t got = 0, put;
-			if (bf_after(x, SNEAK_FRAME_OVH + want) > x->segment &&
-			    bf_after(x, 0) > BUNDLE_MIN_SIZE + 4096)
-				break; /* the file is full: go on in the next */
-			if ((rc = store_reader_read(rd, x->piece, want,
-						    &got)) != 0)
-				goto out;
-			if (got == 0) {
-				rc = FERRY_ECORRUPT;
-				goto out;
-			}
-			hop_rbuf_init(&b, x->frame, sizeof(x->frame));
-			put = hop_put_chunk(&b, hm.msg.id, off, x->piece, got);
-			if (put != got || (rc = hop_rbuf_end(&b, &flen)) != 0) {
-				rc = rc != 0 ? rc : FERRY_EINVAL;
-				goto out;
-			}
-			if ((rc = put_frame(x, x->frame, flen)) != 0)
-				goto out;
-			off += got;
-		}
-		if (off == len)
-			break;
-		if ((rc = bf_close(x)) != 0)
-			goto out;
-	}
-	memset(&e, 0, sizeof(e));
-	memcpy(e.id, hm.msg.id, FERRY_ID_LEN);
-	e.total_len = len;
-	/* e.hash stays zero: in a bundle the AEAD and the signature cover
-	 * every byte (docs/formats.md 1.3), so the payload is not hashed. */
-	hop_rbuf_init(&b, x->frame, sizeof(x->frame));
-	hop_put_end(&b, &e);
-	if ((rc = hop_rbuf_end(&b, &flen)) != 0 ||
-	    (rc = put_frame(x, x->frame, flen)) != 0)
-		goto out;
-	memcpy(x->bf.ids[x->bf.nids++], hm.msg.id, FERRY_ID_LEN);
-	x->msgs++;
-	x->bytes += len;
-out:
-	store_reader_close(rd);
-	return rc;
-}
-
-struct scan_ctx {
-	struct store_msg_info *list;
-	size_t n;
-};
-
-static int
-scan_fn(const struct store_msg_info *info, void *arg)
-{
-	struct scan_ctx *sc = arg;
-
-	sc->list[sc->n++] = *info;
-	return sc->n == SNEAK_SCAN;
-}
-
-/* Everything for one peer: owed receipts, then messages.  custody_only:
- * just the receipts (import's answer). */
-static int
-export_peer(struct exporter *x, const struct sneak_peer *p, int custody_only)
-{
-	struct sneak_job *j = x->j;
-	struct store_out_pos pos;
-	struct scan_ctx sc;
-	uint8_t *owed = NULL;
-	size_t nowed = 0;
-	char what[96], h1[32], h2[32];
-	int rc;
-
-	memset(&x->bf, 0, sizeof(x->bf));
-	x->bf.fd = -1;
-	x->bf.peer = p;
-	x->msgs = x->bytes = x->files = x->nofit_msgs = x->nofit_bytes = 0;
-	x->skipped = 0;
-	if ((rc = owed_load(j, p->name, &owed, &nowed)) != 0)
-		return rc;
-	if (custody_only && nowed == 0)
-		return 0;
-	snprintf(x->bf.folder, sizeof(x->bf.folder), "%s/ferry/%s", j->dir,
-		 p->fpr);
-	if ((rc = medium_dir(x->bf.folder)) != 0) {
-		free(owed);
-		return rc;
-	}
-	clean_parts(x->bf.folder);
-	x->bf.ids = malloc((size_t)SNEAK_IDS_MAX * FERRY_ID_LEN);
-	sc.list = malloc(SNEAK_SCAN * sizeof(*sc.list));
-	if (x->bf.ids == NULL || sc.list == NULL) {
-		rc = FERRY_ENOMEM;
-		goto out;
-	}
-	snprintf(what, sizeof(what), "%s %s",
-		 custody_only ? "receipts for" : "export to", p->name);
-	prog(j, what, 0, 0);
-	if (nowed > 0) {
-		if (bundle_size_for(nowed * FERRY_ID_LEN + 4096,
-				    BUNDLE_CHUNK_DEFAULT) > x->budget) {
-			rc = FERRY_ENOSPC;
-			goto out;
-		}
-		if ((rc = bf_open(x)) != 0 ||
-		    (rc = put_custody(x, owed, nowed)) != 0)
-			goto out;
-		x->bf.owed = nowed;
-	}
-	memset(&pos, 0, sizeof(pos));
-	while (!custody_only) {
-		sc.n = 0;
-		rc = store_out_scan(j->st, p->name, &pos, SNEAK_SCAN, scan_fn,
-				    &sc);
-		if (rc != 0)
-			goto out;
-		if (sc.n == 0)
-			break;
-		for (size_t i = 0; i < sc.n; i++) {
-			const struct store_msg_info *in = &sc.list[i];
-			struct store_export ex;
-			if (cancelled(j)) {
-				rc = FERRY_ECLOSED;
-				goto out;
-			}
-			if (in->msg.priority < j->min_priority)
-				continue;
-			if (!j->again &&
-			    store_out_export_get(j->st, in->msg.id, &ex) == 0) {
-				x->skipped++;
-				continue;
-			}
-			rc = export_msg(x, in);
-			if (rc == 2) { /* gone meanwhile: nothing to say */
-				rc = 0;
-				continue;
-			}
-			if (rc == 1) {
-				x->nofit_msgs++;
-				x->nofit_bytes += in->msg.payload_len;
-				rc = 0;
-				continue;
-			}
-			if (rc != 0)
-				goto out;
-		}
-	}
-	if (x->bf.w != NULL)
-		rc = bf_close(x);
-out:
-	if (rc != 0)
-		bf_abort(&x->bf);
-	if (custody_only) {
-		if (rc == 0)
-			say(j, "%s: %zu custody receipts written for %s",
-			    p->name, nowed, p->name);
-	} else if (x->msgs + x->nofit_msgs + x->skipped + nowed > 0 ||
-		   rc != 0) {
-		human(x->bytes, h1, sizeof(h1));
-		human(x->nofit_bytes, h2, sizeof(h2));
-		say(j,
-		    "%s: %" PRIu64 " messages, %s in %" PRIu64
-		    " bundles; %zu custody receipts; did not fit: %" PRIu64
-		    " messages, %s; already on a medium: %" PRIu64 "%s",
-		    p->name, x->msgs, h1, x->files, rc == 0 ? nowed : 0,
-		    x->nofit_msgs, h2, x->skipped,
-		    rc == 0 ? "" : " (stopped early)");
-		j->msgs += x->msgs;
-		j->bytes += x->bytes;
-	}
-	free(owed);
-	free(sc.list);
-	free(x->bf.ids);
-	x->bf.ids = NULL;
-	return rc;
-}
-
-static uint64_t
-medium_budget(struct sneak_job *j)
-{
-	struct statvfs sv;
-	uint64_t free_b, total, margin, b;
-
-	if (statvfs(j->dir, &sv) != 0)
-		return 0;
-	free_b = (uint64_t)sv.f_bavail * sv.f_frsize;
-	total = (uint64_t)sv.f_blocks * sv.f_frsize;
-	margin = total / 50;
-	if (margin < SNEAK_MARGIN_MIN)
-		margin = SNEAK_MARGIN_MIN;
-	b = free_b > margin ? free_b - margin : 0;
-	if (j->max_bytes != 0 && j->max_bytes < b)
-		b = j->max_bytes;
-	return b;
-}
-
-static int
-wanted(const struct sneak_job *j, const char *name)
-{
-	if (j->nonly == 0)
-		return 1;
-	for (size_t i = 0; i < j->nonly; i++)
-		if (strcmp(j->only[i], name) == 0)
-			return 1;
-	return 0;
-}
-
-static int
-run_export(struct sneak_job *j, int custody_only)
-{
-	struct exporter *x = calloc(1, sizeof(*x));
-	char p[SNEAK_PATH_MAX + 96], h[32];
-	int rc = 0;
-
-	if (x == NULL)
-		return FERRY_ENOMEM;
-	x->j = j;
-	x->custody_only = custody_only;
-	x->segment = j->segment != 0 ? j->segment : SNEAK_SEGMENT;
-	snprintf(p, sizeof(p), "%s/ferry", j->dir);
-	if ((rc = medium_dir(p)) != 0 || (rc = readme(j->dir)) != 0) {
-		say(j, "cannot write to %s: %s", j->dir, ferry_strerror(rc));
-		free(x);
-		return rc;
-	}
-	if (!custody_only) {
-		/* The folder our peers answer in (custody receipts), made now,
-		 * before this export's bundles: a new folder lies where the
-		 * medium's free space begins, and fusefat cannot use one
-		 * beyond the first 2 GiB, so a peer making it after importing
-		 * a few GiB could not write its receipts back. */
-		snprintf(p, sizeof(p), "%s/ferry/%s", j->dir, j->fpr);
-		(void)medium_dir(p);
-	}
-	x->budget = medium_budget(j);
-	if (!custody_only) {
-		struct store_stats ss;
-		uint64_t total = x->budget;
-		human(x->budget, h, sizeof(h));
-		say(j, "medium %s: room for %s", j->dir, h);
-		/* The bar: what waits here, or the room if that is less. */
-		if (store_stats(j->st, &ss) == 0 && ss.outbound_bytes < total)
-			total = ss.outbound_bytes + 1;
-		prog(j, "export", 0, total);
-	}
-	for (size_t i = 0; i < j->npeers && rc == 0; i++) {
-		const struct sneak_peer *pe = &j->peers[i];
-		if (!custody_only && !wanted(j, pe->name))
-			continue;
-		if (custody_only) {
-			/* Only senders whose receipts are owed. */
-			struct stat sb;
-			owed_path(j, pe->name, p, sizeof(p));
-			if (stat(p, &sb) != 0 || sb.st_size == 0)
-				continue;
-		}
-		rc = export_peer(x, pe, custody_only);
-		if (rc == FERRY_ENOSPC) {
-			say(j, "the medium is full: stopped at %s", pe->name);
-			break;
-		}
-	}
-	if (!custody_only) {
-		/* Bundles for this node on the medium: the operator may not
-		 * know that an import is due as well. */
-		DIR *d;
-		struct dirent *e;
-		unsigned n = 0;
-		snprintf(p, sizeof(p), "%s/ferry/%s", j->dir, j->fpr);
-		if ((d = opendir(p)) != NULL) {
-			while ((e = readdir(d)) != NULL) {
-				size_t l = strlen(e->d_name);
-				if (l > 7 && strcasecmp(e->d_name + l - 7,
-							".bundle") == 0)
-					n++;
-			}
-			closedir(d);
-		}
-		if (n > 0)
-			say(j,
-			    "%u bundles for this node are on the medium: run "
-			    "ferry import %s",
-			    n, j->dir);
-	}
-	free(x);
-	return rc;
 }
 
 /* ------------------------------------------------------------- import */
@@ -1112,9 +170,9 @@ reject(struct sneak_job *j, const char *folder, const char *name,
 	int fd;
 
 	j->rejected++;
-	say(j, "refused %s: %s (moved to ferry/rejected/)", name, why);
+	sneak_say(j, "refused %s: %s (moved to ferry/rejected/)", name, why);
 	snprintf(rdir, sizeof(rdir), "%s/ferry/rejected", j->dir);
-	if (medium_dir(rdir) != 0)
+	if (sneak_medium_dir(rdir) != 0)
 		return;
 	snprintf(from, sizeof(from), "%s/%s", folder, name);
 	snprintf(to, sizeof(to), "%s/%s", rdir, name);
@@ -1127,8 +185,8 @@ reject(struct sneak_job *j, const char *folder, const char *name,
 	fd = open(txt, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		  0644);
 	if (fd >= 0) {
-		(void)write_all(fd, why, strlen(why));
-		(void)write_all(fd, "\r\n", 2);
+		(void)sneak_write_all(fd, why, strlen(why));
+		(void)sneak_write_all(fd, "\r\n", 2);
 		(void)fsync(fd);
 		close(fd);
 	}
@@ -1140,8 +198,8 @@ reject(struct sneak_job *j, const char *folder, const char *name,
 	}
 	if (is_bundle_name(name))
 		j->gone_sig += sneak_name_sig(name);
-	(void)fsync_dir(rdir);
-	(void)fsync_dir(folder);
+	(void)sneak_fsync_dir(rdir);
+	(void)sneak_fsync_dir(folder);
 }
 
 /* A message's local expiry: time on the medium counts against the TTL
@@ -1150,7 +208,7 @@ reject(struct sneak_job *j, const char *folder, const char *name,
 static int64_t
 msg_expiry(int64_t created_ms, uint64_t ttl_ms)
 {
-	int64_t now = now_ms();
+	int64_t now = sneak_now_ms();
 	int64_t base = created_ms < now ? created_ms : now;
 
 	if (ttl_ms == 0 || ttl_ms > 100ull * 366 * 86400000)
@@ -1289,7 +347,8 @@ direct_frame(struct direct *d, const struct hop_frame *f)
 			d->cap = nc;
 		}
 		hm.msg.expires_ms = msg_expiry(d->created_ms, hm.ttl_ms);
-		if (hm.msg.expires_ms != 0 && hm.msg.expires_ms <= now_ms())
+		if (hm.msg.expires_ms != 0 &&
+		    hm.msg.expires_ms <= sneak_now_ms())
 			return 0; /* expired on the way: see on_msg */
 		rc = store_writer_open(j->st, &hm.msg, &d->w);
 		if (rc != 0) {
@@ -1351,7 +410,7 @@ src_read(void *arg, void *buf, size_t cap, size_t *n)
 	if (got < 0)
 		return FERRY_EIO;
 	*n = (size_t)got;
-	prog(t->j, NULL, (uint64_t)got, 0);
+	sneak_prog(t->j, NULL, (uint64_t)got, 0);
 	return 0;
 }
 
@@ -1377,13 +436,13 @@ spool_put(struct spool_out *o, const void *p, size_t n)
 	if (o->rc != 0)
 		return;
 	if (o->len + n > SPOOL_BUF) {
-		o->rc = write_all(o->fd, o->buf, o->len);
+		o->rc = sneak_write_all(o->fd, o->buf, o->len);
 		o->len = 0;
 		if (o->rc != 0)
 			return;
 	}
 	if (n > SPOOL_BUF) {
-		o->rc = write_all(o->fd, p, n);
+		o->rc = sneak_write_all(o->fd, p, n);
 		return;
 	}
 	memcpy(o->buf + o->len, p, n);
@@ -1445,7 +504,7 @@ verify(struct sneak_job *j, int fd, int out, uint64_t size,
 		snprintf(why, whylen, "%s", bundle_reader_why(r));
 	} else {
 		if (o.rc == 0 && o.len > 0)
-			o.rc = write_all(out, o.buf, o.len);
+			o.rc = sneak_write_all(out, o.buf, o.len);
 		if (o.rc != 0) {
 			rc = o.rc;
 			snprintf(why, whylen, "cannot write into the spool: %s",
@@ -1532,7 +591,7 @@ spool_open(struct spool_in *s, const char *path,
 
 	s->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (s->fd < 0)
-		return errno_rc(errno);
+		return sneak_errno_rc(errno);
 	s->buf = malloc(SPOOL_BUF);
 	if (s->buf == NULL)
 		return FERRY_ENOMEM;
@@ -1643,7 +702,7 @@ flush_batch(struct applier *a)
 	a->nbatch = 0;
 	a->batch_bytes = 0;
 	if (nowe > 0) {
-		int r = owed_add(j, a->sender->name, a->owe, nowe);
+		int r = sneak_owed_add(j, a->sender->name, a->owe, nowe);
 		if (r != 0 && rc == 0)
 			rc = r;
 	}
@@ -1741,8 +800,8 @@ on_msg(struct applier *a, const struct hop_frame *f)
 		a->skip = 1;
 		return 0;
 	}
-	if (a->hm.msg.expires_ms != 0 && a->hm.msg.expires_ms <= now_ms() &&
-	    !expired_known(a)) {
+	if (a->hm.msg.expires_ms != 0 &&
+	    a->hm.msg.expires_ms <= sneak_now_ms() && !expired_known(a)) {
 		a->skip = 3; /* counted at its END */
 		return 0;
 	}
@@ -1840,7 +899,7 @@ on_end(struct applier *a, const struct hop_frame *f)
 	a->active = 0;
 	if (a->skip == 2) {
 		a->dups++;
-		return owed_add(j, a->sender->name, a->hm.msg.id, 1);
+		return sneak_owed_add(j, a->sender->name, a->hm.msg.id, 1);
 	}
 	if (a->skip == 3) {
 		a->expired++;
@@ -1880,7 +939,7 @@ on_end(struct applier *a, const struct hop_frame *f)
 		} else {
 			a->dups++;
 		}
-		return owed_add(j, a->sender->name, a->hm.msg.id, 1);
+		return sneak_owed_add(j, a->sender->name, a->hm.msg.id, 1);
 	}
 	log_warn("import: a message from %s not stored: %s", a->sender->name,
 		 ferry_strerror(rc));
@@ -1973,7 +1032,7 @@ apply(struct sneak_job *j, const char *path)
 		goto out;
 	}
 	rc = spool_open(sp, path, sname, &seq, &a->created_ms);
-	if (rc == 0 && (a->sender = peer_by_name(j, sname)) == NULL) {
+	if (rc == 0 && (a->sender = sneak_peer_by_name(j, sname)) == NULL) {
 		log_warn("import: %s is from %s, no longer a configured peer; "
 			 "left in place",
 			 path, sname);
@@ -2019,13 +1078,14 @@ apply(struct sneak_job *j, const char *path)
 		a->expired + a->busy + a->refused >
 	    0) {
 		char h[32], e[64] = "";
-		human(a->bytes, h, sizeof(h));
+		sneak_human(a->bytes, h, sizeof(h));
 		if (a->expired > 0)
 			snprintf(e, sizeof(e),
 				 ", %" PRIu64
 				 " expired on the way (not stored)",
 				 a->expired);
-		say(j,
+		sneak_say(
+		    j,
 		    "from %s: %" PRIu64 " messages (%s), %" PRIu64
 		    " already here, %" PRIu64 " custody receipts%s%s%s%s",
 		    sname, a->msgs, h, a->dups, a->custody, e,
@@ -2150,7 +1210,7 @@ precheck(struct sneak_job *j, const struct bundle_hdr *h, uint64_t size,
 		snprintf(why, whylen, "addressed to another node's key");
 		return -1;
 	}
-	*sender = peer_by_id(j, h->sender);
+	*sender = sneak_peer_by_id(j, h->sender);
 	if (*sender == NULL) {
 		snprintf(why, whylen,
 			 "from an unknown sender (not a configured peer)");
@@ -2189,11 +1249,11 @@ precheck(struct sneak_job *j, const struct bundle_hdr *h, uint64_t size,
 	default:
 		break;
 	}
-	if (h->created_ms > now_ms() + j->skew_ms) {
+	if (h->created_ms > sneak_now_ms() + j->skew_ms) {
 		snprintf(why, whylen,
 			 "dated %" PRId64 " s in the future (beyond the "
 			 "clock-skew allowance: check the clocks)",
-			 (h->created_ms - now_ms()) / 1000);
+			 (h->created_ms - sneak_now_ms()) / 1000);
 		return -1;
 	}
 	return 0;
@@ -2206,7 +1266,7 @@ being_copied(const struct stat *sb)
 {
 	int64_t m =
 	    (int64_t)sb->st_mtim.tv_sec * 1000 + sb->st_mtim.tv_nsec / 1000000;
-	int64_t d = now_ms() - m;
+	int64_t d = sneak_now_ms() - m;
 
 	return d < SNEAK_SETTLE_MS && d > -SNEAK_SETTLE_MS;
 }
@@ -2217,7 +1277,8 @@ static void
 still_copying(struct sneak_job *j, const char *name)
 {
 	j->seen_sig -= sneak_name_sig(name);
-	say(j, "%s is still being copied there: looked at again shortly", name);
+	sneak_say(j, "%s is still being copied there: looked at again shortly",
+		  name);
 }
 
 /* Verify-and-copy one bundle of the medium, record it, remove it from the
@@ -2265,16 +1326,16 @@ import_one(struct sneak_job *j, const char *folder, const struct cand *c)
 		return FERRY_EINVAL;
 	out = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (out < 0) {
-		rc = errno_rc(errno);
+		rc = sneak_errno_rc(errno);
 		close(in);
-		say(j, "cannot copy %s into %s: %s", c->name, spool,
-		    ferry_strerror(rc));
+		sneak_say(j, "cannot copy %s into %s: %s", c->name, spool,
+			  ferry_strerror(rc));
 		return rc;
 	}
 	rc = verify(j, in, out, c->size, sender, why, sizeof(why));
 	close(in);
 	if (rc == 0 && fdatasync(out) != 0)
-		rc = errno_rc(errno);
+		rc = sneak_errno_rc(errno);
 	close(out);
 	if (rc == FERRY_ECORRUPT || rc == FERRY_EPROTO || rc == FERRY_ESTATE ||
 	    rc == FERRY_EINVAL) {
@@ -2287,12 +1348,12 @@ import_one(struct sneak_job *j, const char *folder, const struct cand *c)
 	}
 	if (rc != 0) {
 		(void)unlink(part);
-		say(j, "cannot read %s: %s (left on the medium)", c->name,
-		    why[0] != '\0' ? why : ferry_strerror(rc));
+		sneak_say(j, "cannot read %s: %s (left on the medium)", c->name,
+			  why[0] != '\0' ? why : ferry_strerror(rc));
 		return rc == FERRY_EIO ? 0 : rc;
 	}
-	if (rename(part, local) != 0 || fsync_dir(spool) != 0) {
-		rc = errno_rc(errno);
+	if (rename(part, local) != 0 || sneak_fsync_dir(spool) != 0) {
+		rc = sneak_errno_rc(errno);
 		(void)unlink(part);
 		return rc;
 	}
@@ -2314,7 +1375,7 @@ import_one(struct sneak_job *j, const char *folder, const struct cand *c)
 				 src, strerror(errno));
 		else {
 			j->gone_sig += sneak_name_sig(c->name);
-			(void)fsync_dir(folder);
+			(void)sneak_fsync_dir(folder);
 		}
 	}
 	rc = apply(j, local);
@@ -2358,17 +1419,18 @@ list_others(struct sneak_job *j, const char *mine)
 				pe = &j->peers[i];
 		if (n > 0) {
 			char q[80]; /* a name from the medium: hostile */
-			say(j, "left on the medium: %u bundles for %s%s%s", n,
-			    ferry_quote(e->d_name, q, sizeof(q)),
-			    pe != NULL ? " = " : "",
-			    pe != NULL ? pe->name : "");
+			sneak_say(j,
+				  "left on the medium: %u bundles for %s%s%s",
+				  n, ferry_quote(e->d_name, q, sizeof(q)),
+				  pe != NULL ? " = " : "",
+				  pe != NULL ? pe->name : "");
 		}
 	}
 	closedir(d);
 }
 
-static int
-run_import(struct sneak_job *j, const char *myfpr)
+int
+sneak_run_import(struct sneak_job *j, const char *myfpr)
 {
 	char folder[SNEAK_PATH_MAX + 64];
 	struct cand *cands = NULL;
@@ -2388,7 +1450,7 @@ run_import(struct sneak_job *j, const char *myfpr)
 	snprintf(folder, sizeof(folder), "%s/ferry/%s", j->dir, myfpr);
 	d = opendir(folder);
 	if (d == NULL) {
-		say(j, "no bundles for this node on %s", j->dir);
+		sneak_say(j, "no bundles for this node on %s", j->dir);
 		j->listed = 1;
 	} else {
 		while ((e = readdir(d)) != NULL && ncand < SNEAK_FILES_MAX) {
@@ -2450,7 +1512,7 @@ run_import(struct sneak_job *j, const char *myfpr)
 			}
 			snprintf(cands[ncand].name, sizeof(cands[ncand].name),
 				 "%s", e->d_name);
-			cands[ncand].sender = peer_by_id(j, h.sender);
+			cands[ncand].sender = sneak_peer_by_id(j, h.sender);
 			cands[ncand].seq = h.seq;
 			cands[ncand].size = (uint64_t)sb.st_size;
 			cands[ncand].young = young;
@@ -2468,9 +1530,9 @@ run_import(struct sneak_job *j, const char *myfpr)
 	}
 	if (rc == 0 && ncand > 0) {
 		qsort(cands, ncand, sizeof(*cands), cand_cmp);
-		prog(j, "import", 0, total);
+		sneak_prog(j, "import", 0, total);
 		for (size_t i = 0; i < ncand && rc == 0; i++) {
-			if (cancelled(j)) {
+			if (sneak_cancelled(j)) {
 				rc = FERRY_ECLOSED;
 				break;
 			}
@@ -2482,13 +1544,13 @@ run_import(struct sneak_job *j, const char *myfpr)
 		/* Receipts back for each sender, on the same medium. */
 		int saved = j->export;
 		j->export = 1;
-		rc = run_export(j, 1);
+		rc = sneak_run_export(j, 1);
 		j->export = saved;
 		if (rc != 0)
-			say(j,
-			    "custody receipts not written to the medium: "
-			    "%s (they are kept for the next export)",
-			    ferry_strerror(rc));
+			sneak_say(j,
+				  "custody receipts not written to the medium: "
+				  "%s (they are kept for the next export)",
+				  ferry_strerror(rc));
 		rc = 0;
 	}
 	list_others(j, myfpr);
@@ -2514,52 +1576,11 @@ sneak_apply_deferred(struct sneak_job *j)
 	pthread_mutex_unlock(&sneak_mu);
 	if (rc != 0) {
 		/* A store error (full disk): try again in a while. */
-		say(j, "bundles kept for later not applied: %s",
-		    ferry_strerror(rc));
+		sneak_say(j, "bundles kept for later not applied: %s",
+			  ferry_strerror(rc));
 		__atomic_store_n(&deferred_at,
 				 link_mono_ms() + 30 * SNEAK_RETRY_MS,
 				 __ATOMIC_RELEASE);
 	}
-	return j->rc = rc;
-}
-
-int
-sneak_run(struct sneak_job *j)
-{
-	char myfpr[IDENTITY_FPR_LEN + 1];
-	struct stat sb;
-	int rc;
-
-	j->slen = 0;
-	j->summary[0] = '\0';
-	j->msgs = j->bytes = j->bundles = j->rejected = 0;
-	j->seen_sig = j->gone_sig = 0;
-	j->listed = 0;
-	if (j->skew_ms == 0)
-		j->skew_ms = SNEAK_SKEW_MS;
-	if (stat(j->dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-		say(j, "%s is not a folder (is the medium mounted?)", j->dir);
-		return j->rc = FERRY_ENOTFOUND;
-	}
-	for (size_t i = 0; i < j->nonly; i++)
-		if (peer_by_name(j, j->only[i]) == NULL) {
-			say(j, "%s is not a configured peer", j->only[i]);
-			return j->rc = FERRY_EINVAL;
-		}
-	identity_fingerprint(identity_sign_pk(j->me), identity_kx_pk(j->me),
-			     myfpr);
-	memcpy(j->fpr, myfpr, sizeof(j->fpr));
-	pthread_mutex_lock(&sneak_mu);
-	rc = spool_dirs(j);
-	if (rc != 0)
-		say(j, "cannot create %s/bundles: %s", j->state_dir,
-		    ferry_strerror(rc));
-	else if (j->export)
-		rc = run_export(j, 0);
-	else
-		rc = run_import(j, myfpr);
-	pthread_mutex_unlock(&sneak_mu);
-	if (rc == FERRY_ECLOSED)
-		say(j, "stopped: cancelled");
 	return j->rc = rc;
 }

@@ -1,6 +1,6 @@
 /*
- * link.h - ferryd's TCP side: listening, dialing peers, and the hop
- * sessions that forward messages (docs/session.md).
+ * tcp.h - the TCP transport (ferryd's TCP side): listening, dialing peers, and
+ * the hop sessions that forward messages (docs/session.md).
  *
  * Threads, not the event loop: each session runs on two threads of its
  * own (a reader that owns the socket's receive side and the receiving
@@ -15,8 +15,8 @@
  * Lock order: link.mu before session.mu; neither is held across a store
  * call or a socket call.
  */
-#ifndef FERRY_LINK_H
-#define FERRY_LINK_H
+#ifndef FERRY_TCP_H
+#define FERRY_TCP_H
 
 #include <pthread.h>
 #include <stdint.h>

@@ -1,14 +1,16 @@
 /*
- * link_int.h - what link.c (peers, dialing, listening, handshakes) and
- * session.c (one hop session after its handshake) share.
+ * tcp_int.h - what the TCP transport's files share: tcp_link.c (peers,
+ * dialing, listening, handshakes), tcp_session.c (record I/O and one
+ * session's life), tcp_send.c (its sending half) and tcp_recv.c (its
+ * receiving half).
  */
-#ifndef FERRY_LINK_INT_H
-#define FERRY_LINK_INT_H
+#ifndef FERRY_TCP_INT_H
+#define FERRY_TCP_INT_H
 
 #include <pthread.h>
 #include <stdint.h>
 
-#include "agent/link.h"
+#include "transports/tcp.h"
 #include "transports/hop.h"
 #include "transports/noise.h"
 
@@ -145,7 +147,38 @@ struct session {
 	uint64_t rate; /* bytes/s, 0 unlimited */
 };
 
-/* link.c */
+/* Ids a session holds (being sent, or custody pending): chained hash. */
+struct idnode {
+	uint8_t id[FERRY_ID_LEN];
+	int whole;   /* sent whole (END): counts in the window */
+	int custody; /* the peer's receipt is being committed */
+	struct idnode *next;
+};
+
+#define IDSET_BUCKETS 4096u
+
+struct idset {
+	struct idnode *b[IDSET_BUCKETS];
+	size_t n;
+};
+
+/* Buffered reading of length-prefixed records; reader thread only. */
+struct rdbuf {
+	uint8_t *p;
+	size_t len, off, cap;
+};
+
+/* Writer side: encrypt and send one record (rate limited). */
+struct wrstate {
+	uint8_t *ct; /* 2 + HOP_RECORD_MAX */
+	uint64_t bytes_since_rekey, records_since_rekey;
+	int64_t rekey_mono;
+	int64_t start_mono;
+	double tokens;
+	int64_t tokens_mono;
+};
+
+/* tcp_link.c */
 /* Apply the simultaneous-dial rule: 0 if s is now the peer's session,
  * FERRY_EBUSY if s lost and must close. */
 int link_attach(struct link *lk, struct session *s);
@@ -166,7 +199,7 @@ void link_hs_failed(struct session *s, int rc);
 int link_rx_claim(struct link *lk, const uint8_t *id);
 void link_rx_release(struct link *lk, const uint8_t *id);
 
-/* session.c */
+/* tcp_session.c */
 struct session *session_new(struct link *lk, int fd, int initiator,
 			    const char *addr);
 /* Exchange HELLOs, attach to the peer, run both halves until the session
@@ -181,5 +214,40 @@ void session_free(struct session *s);
  * 0, FERRY_ETIMEDOUT, FERRY_ECLOSED (EOF), FERRY_EIO. */
 int session_read_full(int fd, void *buf, size_t n, int64_t deadline);
 int session_write_full(int fd, const void *buf, size_t n, int64_t deadline);
+
+/* tcp_session.c: shared by both halves */
+struct idnode *idset_find(const struct idset *s, const uint8_t *id);
+int idset_has(const struct idset *s, const uint8_t *id);
+int idset_add(struct idset *s, const uint8_t *id);
+int idset_del(struct idset *s, const uint8_t *id);
+void idset_free(struct idset *s);
+/* Drop id from s's held set (under s->mu). */
+void held_forget(struct session *s, const uint8_t *id);
+/* Wait for ev on fd until deadline (monotonic ms, -1: none). */
+int wait_fd(int fd, short ev, int64_t deadline);
+/* The next record, decrypted into plain (HOP_PLAIN_MAX). */
+int read_record(struct session *s, struct rdbuf *b, uint8_t *plain,
+		size_t *len);
+/* Encrypt and send one record, rate limited, rekeying when due. */
+int write_record(struct session *s, struct wrstate *w, const uint8_t *plain,
+		 size_t len);
+/* The session is over: say why (the first reason stays), wake both
+ * threads and shut the socket. */
+void mark_dead(struct session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* tcp_send.c */
+/* The writer thread (arg: the session). */
+void *writer_main(void *arg);
+/* This node's HELLO into b. */
+void hello_put(struct session *s, struct hop_rbuf *b);
+
+/* tcp_recv.c */
+struct receiver;
+struct receiver *receiver_new(struct session *s);
+/* Keep what is durable of every message being received, free rv. */
+void receiver_free(struct receiver *rv);
+/* One decrypted record; 1 when the peer closed the session. */
+int on_record(struct receiver *rv, const uint8_t *rec, size_t len, int *rekey);
 
 #endif

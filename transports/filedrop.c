@@ -1,0 +1,401 @@
+/*
+ * filedrop.c - the file-drop transport: ferry export / import of sealed
+ * bundles on a medium (docs/formats.md; the bundle codec is
+ * transports/bundle.c).  This file: one run (sneak_run) and what export
+ * (filedrop_export.c) and import (filedrop_import.c) share: the job's
+ * progress and summary, paths on the medium, and the custody ids owed to
+ * each peer.
+ *
+ * Invariants:
+ *  1. Nothing reaches the store from a bundle whose signature has not
+ *     verified (the local copy is only applied after a full pass).
+ *  2. A message is marked exported, and an owed id forgotten, only after
+ *     the bundle carrying it is durable on the medium under its final name.
+ *  3. Custody is owed only for what is durable in the store.
+ *  4. Memory is bounded: one bundle reader or writer, one frame, one
+ *     small-message batch (SNEAK_BATCH_BYTES), SNEAK_IDS_MAX ids.
+ */
+
+#include "config.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "agent/intake.h"
+#include "agent/agent.h"
+#include "agent/log.h"
+#include "transports/filedrop_int.h"
+#include "transports/bundle.h"
+#include "transports/hop.h"
+
+pthread_mutex_t sneak_mu = PTHREAD_MUTEX_INITIALIZER;
+int sneak_stop; /* sneak_cancel_all(); atomic */
+
+void
+sneak_cancel_all(void)
+{
+	__atomic_store_n(&sneak_stop, 1, __ATOMIC_RELEASE);
+}
+
+int64_t
+sneak_now_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* One line for the operator's summary, and the log. */
+void
+sneak_say(struct sneak_job *j, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_info("%s: %s", j->export ? "export" : "import", line);
+	n = snprintf(j->summary + j->slen, sizeof(j->summary) - j->slen, "%s\n",
+		     line);
+	if (n > 0 && j->slen + (size_t)n < sizeof(j->summary))
+		j->slen += (size_t)n;
+}
+
+void
+sneak_prog(struct sneak_job *j, const char *what, uint64_t add, uint64_t total)
+{
+	if (j->prog == NULL)
+		return;
+	pthread_mutex_lock(&j->prog->mu);
+	if (what != NULL)
+		snprintf(j->prog->what, sizeof(j->prog->what), "%s", what);
+	j->prog->done += add;
+	if (total != 0)
+		j->prog->total = total;
+	pthread_mutex_unlock(&j->prog->mu);
+}
+
+int
+sneak_cancelled(struct sneak_job *j)
+{
+	int c = __atomic_load_n(&sneak_stop, __ATOMIC_ACQUIRE) != 0;
+
+	if (!c && j->prog != NULL) {
+		pthread_mutex_lock(&j->prog->mu);
+		c = j->prog->cancel;
+		pthread_mutex_unlock(&j->prog->mu);
+	}
+	return c;
+}
+
+int
+sneak_errno_rc(int e)
+{
+	switch (e) {
+	case ENOSPC:
+	case EDQUOT:
+	case EFBIG:
+		return FERRY_ENOSPC;
+	case ENOENT:
+	case ENOTDIR:
+		return FERRY_ENOTFOUND;
+	case EACCES:
+	case EPERM:
+	case EROFS:
+		return FERRY_EPERM;
+	case ENOMEM:
+		return FERRY_ENOMEM;
+	default:
+		return FERRY_EIO;
+	}
+}
+
+int
+sneak_fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = 0;
+
+	if (fd < 0)
+		return sneak_errno_rc(errno);
+	/* Some FUSE file systems do not implement fsync on folders. */
+	if (fsync(fd) != 0 && errno != EINVAL && errno != ENOSYS &&
+	    errno != ENOTSUP)
+		rc = sneak_errno_rc(errno);
+	close(fd);
+	return rc;
+}
+
+int
+sneak_mkdir_one(const char *path)
+{
+	if (mkdir(path, 0755) == 0 || errno == EEXIST)
+		return 0;
+	return sneak_errno_rc(errno);
+}
+
+/* A folder on the medium: made if missing, and refused if it is anything
+ * but a real folder (a symbolic link planted on a stick must not send
+ * our writes, or our clean-up of .part files, elsewhere). */
+int
+sneak_medium_dir(const char *path)
+{
+	struct stat sb;
+	int rc = sneak_mkdir_one(path);
+
+	if (rc != 0)
+		return rc;
+	if (lstat(path, &sb) != 0)
+		return sneak_errno_rc(errno);
+	if (!S_ISDIR(sb.st_mode)) {
+		log_warn("%s on the medium is not a folder (a symbolic link?): "
+			 "refused",
+			 path);
+		return FERRY_EPERM;
+	}
+	return 0;
+}
+
+int
+sneak_write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? sneak_errno_rc(errno) : FERRY_EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+const struct sneak_peer *
+sneak_peer_by_name(const struct sneak_job *j, const char *name)
+{
+	for (size_t i = 0; i < j->npeers; i++)
+		if (strcmp(j->peers[i].name, name) == 0)
+			return &j->peers[i];
+	return NULL;
+}
+
+const struct sneak_peer *
+sneak_peer_by_id(const struct sneak_job *j, const uint8_t id[32])
+{
+	for (size_t i = 0; i < j->npeers; i++)
+		if (sodium_memcmp(j->peers[i].id, id, 32) == 0)
+			return &j->peers[i];
+	return NULL;
+}
+
+void
+sneak_human(uint64_t n, char *out, size_t cap)
+{
+	if (n >= (1ull << 30))
+		snprintf(out, cap, "%.2f GiB", (double)n / (1 << 30));
+	else if (n >= (1ull << 20))
+		snprintf(out, cap, "%.1f MiB", (double)n / (1 << 20));
+	else if (n >= 1024)
+		snprintf(out, cap, "%.1f KiB", (double)n / 1024);
+	else
+		snprintf(out, cap, "%" PRIu64 " B", n);
+}
+
+/* ----------------------------------------------------------- owed ids */
+
+void
+sneak_owed_path(const struct sneak_job *j, const char *peer, char *out,
+		size_t cap)
+{
+	int n = snprintf(out, cap, "%s/bundles/owed/%s", j->state_dir, peer);
+
+	if (n < 0 || (size_t)n >= cap)
+		out[0] = '\0'; /* opens fail: never a wrong file */
+}
+
+int
+sneak_spool_dirs(const struct sneak_job *j)
+{
+	char p[SNEAK_PATH_MAX + 32];
+	int rc;
+
+	snprintf(p, sizeof(p), "%s/bundles", j->state_dir);
+	if ((rc = sneak_mkdir_one(p)) != 0)
+		return rc;
+	snprintf(p, sizeof(p), "%s/bundles/owed", j->state_dir);
+	if ((rc = sneak_mkdir_one(p)) != 0)
+		return rc;
+	snprintf(p, sizeof(p), "%s/bundles/in", j->state_dir);
+	return sneak_mkdir_one(p);
+}
+
+/* Append n custody ids owed to peer, durably (invariant 3: called after
+ * the commit that made them durable). */
+int
+sneak_owed_add(struct sneak_job *j, const char *peer, const uint8_t *ids,
+	       size_t n)
+{
+	char p[SNEAK_PATH_MAX + 96];
+	int fd, rc;
+
+	if (n == 0)
+		return 0;
+	sneak_owed_path(j, peer, p, sizeof(p));
+	fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return sneak_errno_rc(errno);
+	rc = sneak_write_all(fd, ids, n * FERRY_ID_LEN);
+	if (rc == 0 && fdatasync(fd) != 0)
+		rc = sneak_errno_rc(errno);
+	close(fd);
+	return rc;
+}
+
+/* Up to SNEAK_OWED_MAX ids owed to peer (malloc'd, *n of them). */
+int
+sneak_owed_load(struct sneak_job *j, const char *peer, uint8_t **ids, size_t *n)
+{
+	char p[SNEAK_PATH_MAX + 96];
+	struct stat sb;
+	size_t want;
+	ssize_t got;
+	int fd;
+
+	*ids = NULL;
+	*n = 0;
+	sneak_owed_path(j, peer, p, sizeof(p));
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : sneak_errno_rc(errno);
+	if (fstat(fd, &sb) != 0) {
+		close(fd);
+		return FERRY_EIO;
+	}
+	want = (size_t)sb.st_size / FERRY_ID_LEN;
+	if (want > SNEAK_OWED_MAX)
+		want = SNEAK_OWED_MAX;
+	if (want == 0) {
+		close(fd);
+		return 0;
+	}
+	*ids = malloc(want * FERRY_ID_LEN);
+	if (*ids == NULL) {
+		close(fd);
+		return FERRY_ENOMEM;
+	}
+	got = pread(fd, *ids, want * FERRY_ID_LEN, 0);
+	close(fd);
+	if (got < 0) {
+		free(*ids);
+		*ids = NULL;
+		return FERRY_EIO;
+	}
+	*n = (size_t)got / FERRY_ID_LEN;
+	return 0;
+}
+
+/* The first n owed ids are on a medium now: drop them. */
+int
+sneak_owed_drop(struct sneak_job *j, const char *peer, size_t n)
+{
+	char p[SNEAK_PATH_MAX + 96], tmp[SNEAK_PATH_MAX + 112];
+	uint8_t buf[65536];
+	int in, out, rc = 0;
+	ssize_t got;
+	off_t off = (off_t)(n * FERRY_ID_LEN);
+	struct stat sb;
+
+	sneak_owed_path(j, peer, p, sizeof(p));
+	in = open(p, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return errno == ENOENT ? 0 : sneak_errno_rc(errno);
+	if (fstat(in, &sb) != 0) {
+		close(in);
+		return FERRY_EIO;
+	}
+	if (sb.st_size <= off) {
+		close(in);
+		return unlink(p) == 0 ? 0 : sneak_errno_rc(errno);
+	}
+	/* More were owed than one export carries: keep the rest. */
+	snprintf(tmp, sizeof(tmp), "%s.tmp", p);
+	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0) {
+		close(in);
+		return sneak_errno_rc(errno);
+	}
+	while (rc == 0 && (got = pread(in, buf, sizeof(buf), off)) > 0) {
+		rc = sneak_write_all(out, buf, (size_t)got);
+		off += got;
+	}
+	if (rc == 0 && fdatasync(out) != 0)
+		rc = sneak_errno_rc(errno);
+	close(in);
+	close(out);
+	if (rc == 0 && rename(tmp, p) != 0)
+		rc = sneak_errno_rc(errno);
+	return rc;
+}
+
+/* -------------------------------------------------------------- entry */
+
+int
+sneak_run(struct sneak_job *j)
+{
+	char myfpr[IDENTITY_FPR_LEN + 1];
+	struct stat sb;
+	int rc;
+
+	j->slen = 0;
+	j->summary[0] = '\0';
+	j->msgs = j->bytes = j->bundles = j->rejected = 0;
+	j->seen_sig = j->gone_sig = 0;
+	j->listed = 0;
+	if (j->skew_ms == 0)
+		j->skew_ms = SNEAK_SKEW_MS;
+	if (stat(j->dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+		sneak_say(j, "%s is not a folder (is the medium mounted?)",
+			  j->dir);
+		return j->rc = FERRY_ENOTFOUND;
+	}
+	for (size_t i = 0; i < j->nonly; i++)
+		if (sneak_peer_by_name(j, j->only[i]) == NULL) {
+			sneak_say(j, "%s is not a configured peer", j->only[i]);
+			return j->rc = FERRY_EINVAL;
+		}
+	identity_fingerprint(identity_sign_pk(j->me), identity_kx_pk(j->me),
+			     myfpr);
+	memcpy(j->fpr, myfpr, sizeof(j->fpr));
+	pthread_mutex_lock(&sneak_mu);
+	rc = sneak_spool_dirs(j);
+	if (rc != 0)
+		sneak_say(j, "cannot create %s/bundles: %s", j->state_dir,
+			  ferry_strerror(rc));
+	else if (j->export)
+		rc = sneak_run_export(j, 0);
+	else
+		rc = sneak_run_import(j, myfpr);
+	pthread_mutex_unlock(&sneak_mu);
+	if (rc == FERRY_ECLOSED)
+		sneak_say(j, "stopped: cancelled");
+	return j->rc = rc;
+}

@@ -1,0 +1,68 @@
+/*
+ * filedrop_int.h - what the file-drop transport's files share:
+ * filedrop.c (one run, progress, paths, owed custody ids),
+ * filedrop_export.c, filedrop_import.c and filedrop_watch.c.
+ */
+#ifndef FERRY_FILEDROP_INT_H
+#define FERRY_FILEDROP_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "transports/filedrop.h"
+#include "transports/hop.h"
+
+#define SNEAK_PIECE	  60000u       /* payload bytes per CHUNK frame */
+#define SNEAK_IDS_MAX	  65536u       /* messages per bundle file */
+#define SNEAK_OWED_MAX	  262144u      /* owed ids carried per export */
+#define SNEAK_BATCH_MSGS  256u	       /* small messages per commit */
+#define SNEAK_BATCH_BYTES (16u << 20)  /* their payload bytes */
+#define SNEAK_MARGIN_MIN  (4ull << 20) /* bytes left free on a medium */
+#define SNEAK_FILES_MAX	  100000u      /* bundles looked at per import */
+#define SNEAK_SCAN	  256	       /* headers per store scan */
+#define SNEAK_FRAME_OVH	  (HOP_FRAME_HDR + HOP_CHUNK_HDR)
+
+/* One run at a time in a process; import's deferred copies too. */
+extern pthread_mutex_t sneak_mu;
+extern int sneak_stop; /* sneak_cancel_all(); atomic */
+
+/* filedrop.c */
+int64_t sneak_now_ms(void);
+/* A line for the operator in j's summary (and the log). */
+void sneak_say(struct sneak_job *j, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Progress: what is being done, bytes done (added) of total. */
+void sneak_prog(struct sneak_job *j, const char *what, uint64_t add,
+		uint64_t total);
+/* 1 when the run must stop (the agent stops, or the operator asked). */
+int sneak_cancelled(struct sneak_job *j);
+int sneak_errno_rc(int e);
+int sneak_fsync_dir(const char *path);
+int sneak_mkdir_one(const char *path);
+/* Make a folder on the medium (and its parents under the mount point). */
+int sneak_medium_dir(const char *path);
+int sneak_write_all(int fd, const void *buf, size_t len);
+const struct sneak_peer *sneak_peer_by_name(const struct sneak_job *j,
+					    const char *name);
+const struct sneak_peer *sneak_peer_by_id(const struct sneak_job *j,
+					  const uint8_t id[32]);
+/* n bytes for people: "1.5 GiB". */
+void sneak_human(uint64_t n, char *out, size_t cap);
+/* Custody ids owed to a peer: <state>/bundles/owed/<peer>. */
+void sneak_owed_path(const struct sneak_job *j, const char *peer, char *out,
+		     size_t cap);
+int sneak_spool_dirs(const struct sneak_job *j);
+int sneak_owed_add(struct sneak_job *j, const char *peer, const uint8_t *ids,
+		   size_t n);
+int sneak_owed_load(struct sneak_job *j, const char *peer, uint8_t **ids,
+		    size_t *n);
+/* The first n owed ids went out on a medium: forget them. */
+int sneak_owed_drop(struct sneak_job *j, const char *peer, size_t n);
+
+/* filedrop_export.c: custody_only: just the receipts (import's answer). */
+int sneak_run_export(struct sneak_job *j, int custody_only);
+
+/* filedrop_import.c */
+int sneak_run_import(struct sneak_job *j, const char *myfpr);
+
+#endif

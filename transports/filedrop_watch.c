@@ -1,0 +1,401 @@
+/*
+ * filedrop_watch.c - file-drop endpoints: a peer's `dir =` folder (or a
+ * medium left mounted) watched by ferryd, imported from and exported to
+ * without an operator, on the agent's event loop and job pool.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "transports/filedrop.h"
+
+/*
+ * A peer's `dir = PATH` is watched two ways.  inotify on PATH, PATH/ferry
+ * and PATH/ferry/<our fingerprint> wakes the agent within
+ * SNEAK_WATCH_SOON_MS when a bundle lands in a folder that stays there
+ * (a shared folder, a stick left plugged in).  A rescan every
+ * SNEAK_WATCH_MS sees what inotify cannot: a file system mounted on PATH
+ * (a mount is no event on the mount point), changes made by another
+ * machine on a network file system, a full inotify table.  Either way
+ * the agent looks, on a pool thread (a failing stick must not stall the
+ * loop), and compares what is there with what it saw last (the device of
+ * PATH and the inode of PATH/ferry, the names of the bundles in our
+ * folder, messages queued for the peer since), and only on a difference,
+ * or every SNEAK_WATCH_FULL_MS while a medium is there, runs an import
+ * and then an export for that peer, one run at a time, and logs one
+ * line when anything moved.  Names, not the folder's mtime: FAT keeps
+ * times in 2-second steps.
+ */
+#define SNEAK_WATCH_MS	    2000
+#define SNEAK_WATCH_FULL_MS 60000
+#define SNEAK_WATCH_SOON_MS 100
+
+struct dd_seen {
+	char dir[1024];
+	uint64_t dev, ino;
+	uint64_t sig;	 /* sneak_folder_sig() we expect */
+	int64_t last_ms; /* when it last ran */
+	uint64_t kicks;	 /* link_kicks() when it last ran */
+};
+
+struct dd_watch {
+	struct event *timer; /* the rescan */
+	struct event *soon;  /* one look soon after an inotify event */
+	struct event *ev_in; /* reads in_fd */
+	int in_fd;	     /* inotify, or -1 */
+	int busy;	     /* a look or a run is going */
+	int pending;	     /* 1 + the index of its peer */
+	int again;	     /* an event came while busy */
+	struct dd_seen seen[SNEAK_PEERS_MAX];
+};
+
+struct dd_job {
+	struct job job;
+	struct agent *ag;
+	struct sneak_job imp, exp;
+	uint64_t sig_after; /* the folder after a run that did not list it */
+};
+
+static void
+dd_run(struct job *jb)
+{
+	struct dd_job *d = (struct dd_job *)jb;
+
+	(void)sneak_run(&d->imp);
+	if (d->imp.rc == 0 || d->imp.rc == FERRY_ENOTFOUND)
+		(void)sneak_run(&d->exp);
+	if (!d->imp.listed)
+		d->sig_after = sneak_folder_sig(d->imp.dir, d->ag->fpr);
+}
+
+static void
+dd_look_soon(struct dd_watch *w)
+{
+	struct timeval tv = {0, SNEAK_WATCH_SOON_MS * 1000};
+
+	if (w->busy)
+		w->again = 1;
+	else if (!evtimer_pending(w->soon, NULL))
+		(void)evtimer_add(w->soon, &tv);
+}
+
+static void
+dd_done(struct job *jb)
+{
+	struct dd_job *d = (struct dd_job *)jb;
+	struct dd_watch *w = d->ag->dd;
+
+	if (!jb->cancelled && (d->imp.msgs + d->imp.bundles + d->imp.rejected +
+				       d->exp.msgs + d->exp.bundles >
+				   0 ||
+			       d->imp.rc != 0 || d->exp.rc != 0))
+		log_info("file-drop %s at %s: imported %llu messages from "
+			 "%llu bundles (%llu refused), exported %llu messages "
+			 "in %llu bundles%s%s",
+			 d->exp.only[0], d->exp.dir,
+			 (unsigned long long)d->imp.msgs,
+			 (unsigned long long)d->imp.bundles,
+			 (unsigned long long)d->imp.rejected,
+			 (unsigned long long)d->exp.msgs,
+			 (unsigned long long)d->exp.bundles,
+			 d->imp.rc != 0 || d->exp.rc != 0 ? "; stopped: " : "",
+			 d->imp.rc != 0	  ? ferry_strerror(d->imp.rc)
+			 : d->exp.rc != 0 ? ferry_strerror(d->exp.rc)
+					  : "");
+	if (w != NULL && w->pending > 0) {
+		struct dd_seen *s = &w->seen[w->pending - 1];
+		/* What our own run took out of our folder is not news; what
+		 * somebody put there while it ran is (and so is a bundle
+		 * still being copied, which was not counted).  A run that
+		 * failed before it listed the folder waits for a change
+		 * (not a retry every 2 s). */
+		if (d->imp.listed)
+			s->sig = d->imp.seen_sig - d->imp.gone_sig;
+		else
+			s->sig = d->sig_after;
+		w->busy = 0;
+		w->pending = 0;
+		if (w->again) {
+			w->again = 0;
+			dd_look_soon(w);
+		}
+	}
+	free(d->imp.peers);
+	free(d->exp.peers);
+	free(d);
+}
+
+/* (Re)arm the inotify watches of one dir; failures leave the rescan.
+ * (A pool thread: inotify_add_watch is a plain system call.) */
+static void
+dd_inotify_add(int in_fd, const char *dir, const char *fpr)
+{
+	char p[SNEAK_PATH_MAX + 128];
+	const uint32_t mask = IN_CREATE | IN_MOVED_TO | IN_DELETE |
+			      IN_MOVED_FROM | IN_ONLYDIR | IN_DONT_FOLLOW;
+
+	if (in_fd < 0)
+		return;
+	/* The configured path may be a symbolic link (operator's choice);
+	 * what the medium holds is watched without following any. */
+	(void)inotify_add_watch(in_fd, dir, mask & ~(uint32_t)IN_DONT_FOLLOW);
+	snprintf(p, sizeof(p), "%s/ferry", dir);
+	(void)inotify_add_watch(in_fd, p, mask);
+	snprintf(p, sizeof(p), "%s/ferry/%s", dir, fpr);
+	(void)inotify_add_watch(in_fd, p, mask);
+}
+
+static void
+dd_inotify_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent *ag = arg;
+	char buf[4096] __attribute__((aligned(8)));
+
+	(void)what;
+	/* Which one does not matter: the look compares everything. */
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	dd_look_soon(ag->dd);
+}
+
+/*
+ * A look reads the media (stat, the folder's names, inotify watches) on a
+ * pool thread, never on the loop: a slow or failing stick, or a hung
+ * network file system, must not stall the local clients.
+ */
+struct dd_spot {
+	size_t peer; /* index in ag->pol.peers when the look began */
+	char dir[sizeof(((struct policy_peer *)0)->dir)];
+	int there; /* PATH/ferry is a folder */
+	uint64_t dev, ino, sig;
+};
+
+struct dd_look {
+	struct job job;
+	struct agent *ag;
+	int in_fd;
+	size_t n;
+	struct dd_spot spot[SNEAK_PEERS_MAX];
+};
+
+static void
+dd_look_run(struct job *jb)
+{
+	struct dd_look *l = (struct dd_look *)jb;
+
+	for (size_t k = 0; k < l->n; k++) {
+		struct dd_spot *sp = &l->spot[k];
+		char path[sizeof(sp->dir) + 8];
+		struct stat top, fer;
+
+		dd_inotify_add(l->in_fd, sp->dir, l->ag->fpr);
+		snprintf(path, sizeof(path), "%s/ferry", sp->dir);
+		if (stat(sp->dir, &top) != 0 || stat(path, &fer) != 0 ||
+		    !S_ISDIR(fer.st_mode))
+			continue;
+		sp->there = 1;
+		sp->dev = (uint64_t)top.st_dev;
+		sp->ino = (uint64_t)fer.st_ino;
+		sp->sig = sneak_folder_sig(sp->dir, l->ag->fpr);
+	}
+}
+
+/* On the loop: start a run for the first peer whose medium changed (or
+ * is due its full rescan).  Returns 1 if one was started. */
+static int
+dd_decide(struct agent *ag, const struct dd_look *l)
+{
+	struct dd_watch *w = ag->dd;
+	struct timespec now;
+	int64_t now_ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	for (size_t k = 0; k < l->n; k++) {
+		const struct dd_spot *sp = &l->spot[k];
+		const struct policy_peer *p;
+		struct dd_seen *s;
+		struct dd_job *d;
+		int changed;
+
+		if (sp->peer >= ag->pol.npeers ||
+		    strcmp(ag->pol.peers[sp->peer].dir, sp->dir) != 0)
+			continue; /* reloaded meanwhile */
+		p = &ag->pol.peers[sp->peer];
+		s = &w->seen[sp->peer];
+		if (!sp->there) {
+			s->dev = 0; /* nothing mounted: forget */
+			continue;
+		}
+		changed = strcmp(s->dir, sp->dir) != 0 || s->dev != sp->dev ||
+			  s->ino != sp->ino || s->sig != sp->sig;
+		if (link_kicks(ag->link, p->name) != s->kicks)
+			changed = 1; /* new messages for the peer */
+		if (!changed && now_ms - s->last_ms < SNEAK_WATCH_FULL_MS)
+			continue;
+		d = calloc(1, sizeof(*d));
+		if (d == NULL)
+			return 0;
+		d->ag = ag;
+		d->job.run = dd_run;
+		d->job.done = dd_done;
+		snprintf(d->imp.dir, sizeof(d->imp.dir), "%s", p->dir);
+		snprintf(d->exp.dir, sizeof(d->exp.dir), "%s", p->dir);
+		d->imp.patient = 1;
+		d->exp.export = 1;
+		snprintf(d->exp.only[0], sizeof(d->exp.only[0]), "%s", p->name);
+		d->exp.nonly = 1;
+		if (sneak_job_init(ag, &d->imp) != 0 ||
+		    sneak_job_init(ag, &d->exp) != 0) {
+			free(d->imp.peers);
+			free(d->exp.peers);
+			free(d);
+			return 0;
+		}
+		snprintf(s->dir, sizeof(s->dir), "%s", sp->dir);
+		s->dev = sp->dev;
+		s->ino = sp->ino;
+		s->last_ms = now_ms;
+		s->kicks = link_kicks(ag->link, p->name);
+		w->busy = 1;
+		w->pending = (int)sp->peer + 1;
+		jobs_submit(ag->jobs, &d->job);
+		return 1; /* one at a time */
+	}
+	return 0;
+}
+
+static void
+dd_look_done(struct job *jb)
+{
+	struct dd_look *l = (struct dd_look *)jb;
+	struct agent *ag = l->ag;
+	struct dd_watch *w = ag->dd;
+
+	if (w != NULL) {
+		w->busy = 0;
+		if (!jb->cancelled && !ag->stopping && !dd_decide(ag, l) &&
+		    w->again) {
+			/* An event came while we looked: look again. */
+			w->again = 0;
+			dd_look_soon(w);
+		}
+	}
+	free(l);
+}
+
+/* How many peers have a dir (of the first SNEAK_PEERS_MAX). */
+static size_t
+dd_peers(const struct agent *ag)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ag->pol.npeers && i < SNEAK_PEERS_MAX; i++)
+		n += ag->pol.peers[i].dir[0] != '\0';
+	return n;
+}
+
+static void
+dd_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent *ag = arg;
+	struct dd_watch *w = ag->dd;
+	struct dd_look *l;
+
+	(void)fd;
+	(void)what;
+	if (w == NULL || w->busy || ag->stopping || dd_peers(ag) == 0)
+		return;
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return;
+	l->ag = ag;
+	l->in_fd = w->in_fd;
+	l->job.run = dd_look_run;
+	l->job.done = dd_look_done;
+	for (size_t i = 0; i < ag->pol.npeers && i < SNEAK_PEERS_MAX; i++) {
+		const struct policy_peer *p = &ag->pol.peers[i];
+		if (p->dir[0] == '\0')
+			continue;
+		l->spot[l->n].peer = i;
+		snprintf(l->spot[l->n].dir, sizeof(l->spot[l->n].dir), "%s",
+			 p->dir);
+		l->n++;
+	}
+	w->busy = 1;
+	jobs_submit(ag->jobs, &l->job);
+}
+
+/* The look after an inotify event: if a run is going, after it. */
+static void
+dd_soon(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent *ag = arg;
+
+	if (ag->dd != NULL && ag->dd->busy)
+		ag->dd->again = 1;
+	else
+		dd_tick(fd, what, arg);
+}
+
+int
+sneak_watch_start(struct agent *ag)
+{
+	struct timeval tv = {SNEAK_WATCH_MS / 1000,
+			     (SNEAK_WATCH_MS % 1000) * 1000};
+	struct dd_watch *w;
+
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return FERRY_ENOMEM;
+	ag->dd = w;
+	w->in_fd = -1;
+	w->timer = event_new(ag->base, -1, EV_PERSIST, dd_tick, ag);
+	w->soon = evtimer_new(ag->base, dd_soon, ag);
+	if (w->timer == NULL || w->soon == NULL ||
+	    event_add(w->timer, &tv) != 0)
+		return FERRY_ENOMEM;
+	/* Only for a config with a dir (a SIGHUP that adds the first one
+	 * leaves the rescan alone, which is enough). */
+	if (dd_peers(ag) > 0) {
+		w->in_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (w->in_fd < 0)
+			log_warn("file-drop: no inotify (%s): folders are "
+				 "looked at every %d s",
+				 strerror(errno), SNEAK_WATCH_MS / 1000);
+		else {
+			w->ev_in =
+			    event_new(ag->base, w->in_fd, EV_READ | EV_PERSIST,
+				      dd_inotify_read, ag);
+			if (w->ev_in == NULL || event_add(w->ev_in, NULL) != 0)
+				return FERRY_ENOMEM;
+		}
+	}
+	return 0;
+}
+
+void
+sneak_watch_stop(struct agent *ag)
+{
+	struct dd_watch *w = ag->dd;
+
+	if (w == NULL)
+		return;
+	if (w->timer != NULL)
+		event_free(w->timer);
+	if (w->soon != NULL)
+		event_free(w->soon);
+	if (w->ev_in != NULL)
+		event_free(w->ev_in);
+	if (w->in_fd >= 0)
+		close(w->in_fd);
+	free(w);
+	ag->dd = NULL;
+}

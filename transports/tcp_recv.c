@@ -1,0 +1,790 @@
+/*
+ * tcp_recv.c - the receiving half of a TCP hop session (docs/session.md):
+ * the reader thread decodes each record's frames; MSG/CHUNK/END go into
+ * the store, CUSTODY and REFUSE about what we sent go to the sending half.
+ *
+ * A crypto file (BLAKE2b of payloads): sodium.h allowed.
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "agent/intake.h"
+#include "agent/log.h"
+#include "transports/tcp_int.h"
+
+#define HASH_STATE crypto_generichash_state
+
+/* ---------------------------------------------------- receiving half */
+
+struct rx {
+	int used;
+	int skipping; /* refused: drop its CHUNKs and END */
+	int claimed;  /* link_rx_claim'd */
+	struct ferry_msg msg;
+	uint64_t off, next_resume;
+	struct store_writer *w;
+	uint8_t *buf; /* inline payload */
+	HASH_STATE hs;
+	/* A resumed payload's stored prefix is hashed on a thread of its
+	 * own (rx_hash_main), so that the reader goes on reading records
+	 * meanwhile (minutes, for GiB on a slow disk).  hs belongs to that
+	 * thread until hash_done (atomic); the sender sends no CHUNK of it
+	 * before the RESUME the thread queues when it is done. */
+	pthread_t hasher;
+	int hasher_started;
+	int hash_done, hash_cancel; /* atomic */
+	struct store_reader *hash_rd;
+	struct session *s;
+};
+
+struct receiver {
+	struct session *s;
+	struct rx rx[LINK_RX_MAX];
+};
+
+/* An async put of a received message, freed by its callback. */
+struct rx_put {
+	struct store_put_req req;
+	struct ferry_msg msg;
+	struct session *s;
+	uint8_t payload[];
+};
+
+/* Remember id among the last LINK_RECENT_MAX taken from this peer. */
+static void
+recent_add(struct session *s, const uint8_t *id)
+{
+	struct lpeer *p = s->peer;
+
+	pthread_mutex_lock(&s->lk->mu);
+	memcpy(p->recent[p->recent_head], id, FERRY_ID_LEN);
+	p->recent_head = (p->recent_head + 1) % LINK_RECENT_MAX;
+	if (p->nrecent < LINK_RECENT_MAX)
+		p->nrecent++;
+	pthread_mutex_unlock(&s->lk->mu);
+}
+
+static void
+push_custody(struct session *s, const uint8_t *id)
+{
+	/* under s->mu */
+	if (s->ncust < s->cust_cap) {
+		memcpy(s->cust + s->ncust * FERRY_ID_LEN, id, FERRY_ID_LEN);
+		s->ncust++;
+	}
+	pthread_cond_broadcast(&s->cv);
+}
+
+static void
+put_done(int result, void *arg)
+{
+	struct rx_put *p = arg;
+	struct session *s = p->s;
+	/* EBUSY: the id's payload is being freed after an ack here, so it
+	 * was stored (and delivered) before: the peer may drop it. */
+	int ok =
+	    result == 0 || result == FERRY_EDUPLICATE || result == FERRY_EBUSY;
+
+	/* Everything that touches s (or its link and peer) happens before
+	 * async drops: at 0, session_run may free s at once. */
+	if (result == 0) {
+		pthread_mutex_lock(&s->lk->mu);
+		s->peer->msgs_in++;
+		pthread_mutex_unlock(&s->lk->mu);
+		if (p->msg.flags & FERRY_MSG_RECEIPT)
+			link_kick(s->lk, p->msg.src_node, FERRY_PRIO_MAX - 1);
+		if (s->lk->on_local != NULL)
+			s->lk->on_local(p->msg.dst_queue, s->lk->arg);
+	} else if (!ok)
+		log_warn("peer %s: message not stored: %s", s->peer->cfg.name,
+			 ferry_strerror(result));
+	if (ok)
+		recent_add(s, p->msg.id);
+	pthread_mutex_lock(&s->mu);
+	if (ok)
+		push_custody(s, p->msg.id);
+	else if (!s->dead) {
+		/* Not stored: no custody; the peer sends it again in a
+		 * later session.  A full store ends this one. */
+		s->want_close = 1;
+		s->close_code = HOP_CLOSE_BUSY;
+		snprintf(s->close_text, sizeof(s->close_text),
+			 "cannot store: %s", ferry_strerror(result));
+	}
+	s->rx_pending -= p->msg.payload_len + sizeof(*p);
+	s->async--;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	free(p);
+}
+
+struct custody_arg {
+	struct session *s;
+	uint8_t id[FERRY_ID_LEN];
+};
+
+static void
+custody_done(int result, void *arg)
+{
+	struct custody_arg *ca = arg;
+	struct session *s = ca->s;
+
+	/* ENOTFOUND: handed over already (a duplicate receipt).  Only now
+	 * may the id leave the held set: before the commit the message is
+	 * still in the forwarding order and would be picked again. */
+	if (result == 0) {
+		pthread_mutex_lock(&s->lk->mu);
+		s->peer->msgs_out++;
+		pthread_mutex_unlock(&s->lk->mu);
+	}
+	/* The last touch of s: at async 0, session_run may free it. */
+	pthread_mutex_lock(&s->mu);
+	held_forget(s, ca->id);
+	s->async--;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	free(ca);
+}
+
+/* The peer holds id: drop our copy (async), then forget it. */
+static int
+take_custody_receipt(struct session *s, const uint8_t *id)
+{
+	struct custody_arg *ca;
+	struct idnode *n;
+	int rc;
+
+	pthread_mutex_lock(&s->mu);
+	/* Bounded: a peer cannot queue store operations without limit. */
+	while (!s->dead && s->async >= LINK_ASYNC_MAX)
+		pthread_cond_wait(&s->cv, &s->mu);
+	n = idset_find(s->held, id);
+	if (n != NULL && n->custody) {
+		pthread_mutex_unlock(&s->mu);
+		return 0; /* a duplicate receipt */
+	}
+	if (n == NULL) {
+		/* Not sent in this session: a receipt replayed from an
+		 * earlier one (lost with its link).  Held until the commit,
+		 * so that the forwarding walk skips it meanwhile; the store
+		 * checks the message is this peer's (else: ENOTFOUND or
+		 * ESTATE, and nothing happens). */
+		if (idset_add(s->held, id) != 0 ||
+		    (n = idset_find(s->held, id)) == NULL) {
+			pthread_mutex_unlock(&s->mu);
+			return FERRY_ENOMEM;
+		}
+	}
+	n->custody = 1;
+	s->async++;
+	pthread_mutex_unlock(&s->mu);
+	ca = malloc(sizeof(*ca));
+	rc = ca == NULL ? FERRY_ENOMEM : 0;
+	if (ca != NULL) {
+		ca->s = s;
+		memcpy(ca->id, id, FERRY_ID_LEN);
+		rc = store_out_custody_async(s->lk->st, id, s->peer->cfg.name,
+					     custody_done, ca);
+	}
+	if (rc != 0) {
+		free(ca);
+		pthread_mutex_lock(&s->mu);
+		s->async--;
+		held_forget(s, id);
+		pthread_mutex_unlock(&s->mu);
+	}
+	return rc;
+}
+
+static void
+send_refuse(struct session *s, const uint8_t *id, uint8_t reason,
+	    uint64_t offset)
+{
+	pthread_mutex_lock(&s->mu);
+	while (!s->dead &&
+	       s->nrefuse == sizeof(s->refuse) / sizeof(s->refuse[0]))
+		pthread_cond_wait(&s->cv, &s->mu);
+	if (!s->dead) {
+		struct hop_refuse *r = &s->refuse[s->nrefuse++];
+		memcpy(r->id, id, FERRY_ID_LEN);
+		r->reason = reason;
+		r->offset = offset;
+	}
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Stop and join r's prefix hasher, if it runs. */
+static void
+rx_hash_stop(struct rx *r)
+{
+	if (!r->hasher_started)
+		return;
+	__atomic_store_n(&r->hash_cancel, 1, __ATOMIC_RELEASE);
+	pthread_join(r->hasher, NULL);
+	r->hasher_started = 0;
+}
+
+/* 1 while r's prefix is still being hashed: no CHUNK or END may come. */
+static int
+rx_hashing(struct rx *r)
+{
+	return r->hasher_started &&
+	       !__atomic_load_n(&r->hash_done, __ATOMIC_ACQUIRE);
+}
+
+static void
+rx_clear(struct session *s, struct rx *r, int keep)
+{
+	rx_hash_stop(r); /* before its writer goes: it reads the prefix */
+	if (r->w != NULL) {
+		int rc = 0;
+		if (keep)
+			rc = store_writer_suspend(r->w);
+		else
+			store_writer_abort(r->w);
+		if (rc != 0)
+			log_warn("peer %s: keeping a partial message failed: "
+				 "%s",
+				 s->peer->cfg.name, ferry_strerror(rc));
+		r->w = NULL;
+	}
+	if (r->claimed)
+		link_rx_release(s->lk, r->msg.id);
+	free(r->buf);
+	memset(r, 0, sizeof(*r));
+}
+
+static struct rx *
+rx_find(struct receiver *rv, const uint8_t *id)
+{
+	for (size_t i = 0; i < LINK_RX_MAX; i++)
+		if (rv->rx[i].used &&
+		    memcmp(rv->rx[i].msg.id, id, FERRY_ID_LEN) == 0)
+			return &rv->rx[i];
+	return NULL;
+}
+
+/* The receiver's answer to a store error: ends the session for errors of
+ * this node (full disk), refuses for errors of the message. */
+static int
+rx_store_error(struct session *s, const char *hex, int rc)
+{
+	log_warn("peer %s: cannot store message %s: %s", s->peer->cfg.name, hex,
+		 ferry_strerror(rc));
+	session_kill(s, HOP_CLOSE_BUSY, "cannot store now");
+	return rc;
+}
+
+/* Queue a RESUME for the writer; must: wait for room (an answer the
+ * sender waits for), else drop it when the queue is full (a hint). */
+static void
+queue_resume(struct session *s, const uint8_t *id, uint64_t off, int must)
+{
+	pthread_mutex_lock(&s->mu);
+	while (must && !s->dead &&
+	       s->nresume == sizeof(s->resume) / sizeof(s->resume[0]))
+		pthread_cond_wait(&s->cv, &s->mu);
+	if (!s->dead && s->nresume < sizeof(s->resume) / sizeof(s->resume[0])) {
+		struct hop_resume *h = &s->resume[s->nresume++];
+		memcpy(h->id, id, FERRY_ID_LEN);
+		h->offset = off;
+	}
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Refuse the MSG in r.  A large payload's sender waits for our RESUME
+ * and sends nothing more of it after a REFUSE, so its slot is free at
+ * once; a small one's CHUNKs and END are on their way: skip them. */
+static void
+rx_refuse(struct session *s, struct rx *r, uint8_t reason)
+{
+	send_refuse(s, r->msg.id, reason, 0);
+	if (r->msg.payload_len > LINK_INLINE_MAX)
+		rx_clear(s, r, 0);
+	else
+		r->skipping = 1;
+}
+
+/* Hash the stored prefix of a resumed payload (r->off bytes), then
+ * queue the RESUME the sender waits for. */
+static void *
+rx_hash_main(void *arg)
+{
+	struct rx *r = arg;
+	struct session *s = r->s;
+	uint8_t *tmp = malloc(STORE_CHUNK_BYTES);
+	uint64_t done = 0;
+	int rc = tmp == NULL ? FERRY_ENOMEM : 0;
+
+	while (rc == 0 && done < r->off) {
+		size_t n;
+		if (__atomic_load_n(&r->hash_cancel, __ATOMIC_ACQUIRE)) {
+			rc = FERRY_ECLOSED;
+			break;
+		}
+		rc = store_reader_read(r->hash_rd, tmp, STORE_CHUNK_BYTES, &n);
+		if (rc == 0 && n == 0)
+			rc = FERRY_ECORRUPT;
+		if (rc == 0) {
+			crypto_generichash_update(&r->hs, tmp, n);
+			done += n;
+		}
+	}
+	store_reader_close(r->hash_rd);
+	r->hash_rd = NULL;
+	free(tmp);
+	__atomic_store_n(&r->hash_done, 1, __ATOMIC_RELEASE);
+	if (rc == 0) {
+		queue_resume(s, r->msg.id, r->off, 1);
+	} else if (rc != FERRY_ECLOSED) {
+		char hex[FERRY_ID_HEX_LEN + 1];
+		ferry_id_to_hex(r->msg.id, hex);
+		(void)rx_store_error(s, hex, rc);
+	}
+	return NULL;
+}
+
+static int
+on_msg(struct receiver *rv, const struct hop_frame *f)
+{
+	struct session *s = rv->s;
+	struct intake_node me;
+	struct hop_msg hm;
+	const char *why = NULL;
+	char hex[FERRY_ID_HEX_LEN + 1];
+	struct rx *r;
+	int rc;
+
+	if (hop_msg_decode(f, &hm, &why) != 0) {
+		mark_dead(s, "bad MSG frame: %s", why);
+		return FERRY_EPROTO;
+	}
+	ferry_id_to_hex(hm.msg.id, hex);
+	r = rx_find(rv, hm.msg.id);
+	if (r != NULL)
+		rx_clear(s, r, 1); /* the sender starts it again */
+	for (size_t i = 0; i < LINK_RX_MAX && r == NULL; i++)
+		if (!rv->rx[i].used)
+			r = &rv->rx[i];
+	if (r == NULL) {
+		mark_dead(s, "more than %d messages at once", LINK_RX_MAX);
+		return FERRY_EPROTO;
+	}
+	r->used = 1;
+	r->msg = hm.msg;
+	/* A TTL beyond LINK_TTL_MAX_MS (a century) means "never": no clock
+	 * arithmetic may overflow on a peer's number. */
+	r->msg.expires_ms = hm.ttl_ms != 0 && hm.ttl_ms <= LINK_TTL_MAX_MS
+				? link_now_ms() + (int64_t)hm.ttl_ms
+				: 0;
+	me.name = s->lk->node;
+	me.max_message = s->lk->max_message_bytes;
+	switch (intake_msg(&me, s->peer->cfg.name, &hm.msg, &why)) {
+	case INTAKE_OK:
+		break;
+	case INTAKE_FORGED:
+		/* Never done by a ferry peer: a protocol violation. */
+		log_warn("peer %s: message %s refused: %s (it claims %s)",
+			 s->peer->cfg.name, hex, why, hm.msg.src_node);
+		r->used = 0;
+		mark_dead(s, "MSG %s claims another source", hex);
+		return FERRY_EPROTO;
+	case INTAKE_TOO_BIG:
+		log_warn("peer %s: message %s for %s/%s refused: %s",
+			 s->peer->cfg.name, hex, hm.msg.dst_node,
+			 hm.msg.dst_queue, why);
+		rx_refuse(s, r, HOP_REFUSE_TOO_BIG);
+		return 0;
+	default:
+		if (strcmp(hm.msg.dst_node, s->lk->node) == 0)
+			log_warn("peer %s: message %s for %s/%s refused: %s",
+				 s->peer->cfg.name, hex, hm.msg.dst_node,
+				 hm.msg.dst_queue, why);
+		rx_refuse(s, r, HOP_REFUSE_NO_ROUTE);
+		return 0;
+	}
+	crypto_generichash_init(&r->hs, NULL, 0, HOP_HASH_LEN);
+	if (hm.msg.payload_len <= LINK_INLINE_MAX) {
+		if (hm.offset != 0) {
+			/* Small ones are never kept in part: from 0. */
+			r->skipping = 1;
+			send_refuse(s, hm.msg.id, HOP_REFUSE_PARTIAL, 0);
+			return 0;
+		}
+		r->buf = malloc(hm.msg.payload_len ? hm.msg.payload_len : 1);
+		if (r->buf == NULL) {
+			mark_dead(s, "out of memory");
+			return FERRY_ENOMEM;
+		}
+		return 0;
+	}
+	if (link_rx_claim(s->lk, hm.msg.id) != 0) {
+		log_info("peer %s: message %s is still being received by "
+			 "another session: asked to send it again later",
+			 s->peer->cfg.name, hex);
+		rx_refuse(s, r, HOP_REFUSE_BUSY);
+		return 0;
+	}
+	r->claimed = 1;
+	uint64_t have = 0;
+	rc = store_writer_resume(s->lk->st, hm.msg.id, &r->w, &have);
+	if (rc == FERRY_ENOTFOUND) {
+		have = 0;
+		rc = store_writer_open(s->lk->st, &r->msg, &r->w);
+	}
+	if (rc == FERRY_EDUPLICATE) {
+		recent_add(s, hm.msg.id);
+		rx_refuse(s, r, HOP_REFUSE_HAVE);
+		return 0;
+	}
+	if (rc == FERRY_EBUSY) {
+		/* Another transfer (a bundle being imported) owns its
+		 * partial: one writer per message (store.h). */
+		log_info("peer %s: message %s is being stored from another "
+			 "transfer: asked to send it again later",
+			 s->peer->cfg.name, hex);
+		rx_refuse(s, r, HOP_REFUSE_BUSY);
+		return 0;
+	}
+	if (rc != 0)
+		return rx_store_error(s, hex, rc);
+	if (have > hm.msg.payload_len) {
+		/* The MSG says shorter than what is stored: not the same
+		 * message, or a hostile peer. */
+		if (store_writer_suspend(r->w) != 0)
+			log_debug("peer %s: partial %s kept", s->peer->cfg.name,
+				  hex);
+		r->w = NULL;
+		mark_dead(s, "MSG %s shorter than its stored part", hex);
+		return FERRY_EPROTO;
+	}
+	r->off = have;
+	r->next_resume = have + LINK_RESUME_EVERY;
+	if (have > 0) {
+		/* Resumed: the hash must cover the prefix stored earlier;
+		 * a thread reads it and then queues the RESUME. */
+		rc = store_writer_prefix(r->w, &r->hash_rd);
+		if (rc != 0)
+			return rx_store_error(s, hex, rc);
+		r->s = s;
+		if (pthread_create(&r->hasher, NULL, rx_hash_main, r) != 0) {
+			store_reader_close(r->hash_rd);
+			r->hash_rd = NULL;
+			mark_dead(s, "cannot start a thread");
+			return FERRY_ENOMEM;
+		}
+		r->hasher_started = 1;
+		log_info("peer %s: resuming message %s at %llu of %llu bytes",
+			 s->peer->cfg.name, hex, (unsigned long long)have,
+			 (unsigned long long)hm.msg.payload_len);
+		return 0;
+	}
+	/* The answer the sender waits for: go on from what is durable here
+	 * (0 for a new message), whatever offset its MSG proposed. */
+	queue_resume(s, hm.msg.id, have, 1);
+	return 0;
+}
+
+static int
+on_chunk(struct receiver *rv, const struct hop_frame *f)
+{
+	struct session *s = rv->s;
+	struct hop_chunk c;
+	const char *why = NULL;
+	struct rx *r;
+	int rc;
+
+	if (hop_chunk_decode(f, &c, &why) != 0) {
+		mark_dead(s, "bad CHUNK frame: %s", why);
+		return FERRY_EPROTO;
+	}
+	r = rx_find(rv, c.id);
+	if (r == NULL) {
+		mark_dead(s, "CHUNK of a message not announced");
+		return FERRY_EPROTO;
+	}
+	if (r->skipping)
+		return 0;
+	if (rx_hashing(r)) {
+		mark_dead(s, "CHUNK before the RESUME it must wait for");
+		return FERRY_EPROTO;
+	}
+	if (c.offset != r->off || c.len > r->msg.payload_len - r->off) {
+		mark_dead(s, "CHUNK out of place");
+		return FERRY_EPROTO;
+	}
+	crypto_generichash_update(&r->hs, c.data, c.len);
+	if (r->buf != NULL) {
+		memcpy(r->buf + r->off, c.data, c.len);
+	} else if ((rc = store_writer_write(r->w, c.data, c.len)) != 0) {
+		char hex[FERRY_ID_HEX_LEN + 1];
+		ferry_id_to_hex(c.id, hex);
+		/* Keep what is durable (the writer failed: suspend only
+		 * frees it), so a later session resumes there. */
+		if (store_writer_suspend(r->w) != 0)
+			log_debug("peer %s: partial %s kept at its last "
+				  "durable offset",
+				  s->peer->cfg.name, hex);
+		r->w = NULL;
+		r->skipping = 1;
+		return rx_store_error(s, hex, rc);
+	}
+	r->off += c.len;
+	if (r->w != NULL && r->off >= r->next_resume) {
+		/* A hint for the sender's resume point (dropped when the
+		 * queue is full: the next one will do). */
+		r->next_resume = r->off + LINK_RESUME_EVERY;
+		queue_resume(s, c.id, r->off, 0);
+	}
+	return 0;
+}
+
+static int
+on_end(struct receiver *rv, const struct hop_frame *f)
+{
+	struct session *s = rv->s;
+	struct hop_end e;
+	const char *why = NULL;
+	uint8_t hash[HOP_HASH_LEN];
+	char hex[FERRY_ID_HEX_LEN + 1];
+	struct rx *r;
+	int rc;
+
+	if (hop_end_decode(f, &e, &why) != 0) {
+		mark_dead(s, "bad END frame: %s", why);
+		return FERRY_EPROTO;
+	}
+	r = rx_find(rv, e.id);
+	if (r == NULL) {
+		mark_dead(s, "END of a message not announced");
+		return FERRY_EPROTO;
+	}
+	if (r->skipping) {
+		rx_clear(s, r, 1);
+		return 0;
+	}
+	if (rx_hashing(r)) {
+		mark_dead(s, "END before the RESUME it must wait for");
+		return FERRY_EPROTO;
+	}
+	ferry_id_to_hex(e.id, hex);
+	crypto_generichash_final(&r->hs, hash, HOP_HASH_LEN);
+	if (e.total_len != r->msg.payload_len || r->off != e.total_len ||
+	    sodium_memcmp(hash, e.hash, HOP_HASH_LEN) != 0) {
+		log_error("peer %s: message %s arrived damaged (length or "
+			  "hash differs): discarded, it will be sent again",
+			  s->peer->cfg.name, hex);
+		rx_clear(s, r, 0);
+		mark_dead(s, "payload hash mismatch");
+		return FERRY_ECORRUPT;
+	}
+	if (r->buf != NULL) {
+		struct rx_put *p;
+		size_t need = sizeof(*p) + (size_t)r->msg.payload_len;
+		pthread_mutex_lock(&s->mu);
+		while (!s->dead && s->rx_pending + need > LINK_RX_PENDING_MAX &&
+		       s->rx_pending > 0)
+			pthread_cond_wait(&s->cv, &s->mu);
+		pthread_mutex_unlock(&s->mu);
+		p = malloc(need);
+		if (p == NULL) {
+			mark_dead(s, "out of memory");
+			return FERRY_ENOMEM;
+		}
+		p->msg = r->msg;
+		p->s = s;
+		memcpy(p->payload, r->buf, (size_t)r->msg.payload_len);
+		p->req.msg = &p->msg;
+		p->req.payload = p->payload;
+		p->req.len = (size_t)r->msg.payload_len;
+		pthread_mutex_lock(&s->mu);
+		s->async++;
+		s->rx_pending += need;
+		pthread_mutex_unlock(&s->mu);
+		rc = store_put_async(s->lk->st, &p->req, put_done, p);
+		if (rc != 0) {
+			pthread_mutex_lock(&s->mu);
+			s->async--;
+			s->rx_pending -= need;
+			pthread_mutex_unlock(&s->mu);
+			free(p);
+			rx_clear(s, r, 0);
+			return rx_store_error(s, hex, rc);
+		}
+		rx_clear(s, r, 0);
+		return 0;
+	}
+	rc = store_writer_commit(r->w);
+	r->w = NULL; /* commit frees it */
+	if (rc != 0 && rc != FERRY_EDUPLICATE) {
+		rx_clear(s, r, 0);
+		return rx_store_error(s, hex, rc);
+	}
+	log_info("peer %s: received message %s (%llu bytes) for %s",
+		 s->peer->cfg.name, hex, (unsigned long long)r->msg.payload_len,
+		 r->msg.dst_queue);
+	recent_add(s, e.id);
+	pthread_mutex_lock(&s->mu);
+	push_custody(s, e.id);
+	pthread_mutex_unlock(&s->mu);
+	if (rc == 0) {
+		pthread_mutex_lock(&s->lk->mu);
+		s->peer->msgs_in++;
+		pthread_mutex_unlock(&s->lk->mu);
+		if (r->msg.flags & FERRY_MSG_RECEIPT)
+			link_kick(s->lk, r->msg.src_node, FERRY_PRIO_MAX - 1);
+		if (s->lk->on_local != NULL)
+			s->lk->on_local(r->msg.dst_queue, s->lk->arg);
+	}
+	rx_clear(s, r, 0);
+	return 0;
+}
+
+struct receiver *
+receiver_new(struct session *s)
+{
+	struct receiver *rv = calloc(1, sizeof(*rv));
+
+	if (rv != NULL)
+		rv->s = s;
+	return rv;
+}
+
+void
+receiver_free(struct receiver *rv)
+{
+	if (rv == NULL)
+		return;
+	for (size_t i = 0; i < LINK_RX_MAX; i++)
+		if (rv->rx[i].used)
+			rx_clear(rv->s, &rv->rx[i], 1);
+	free(rv);
+}
+
+/* One decrypted record; 1 when the peer closed the session. */
+int
+on_record(struct receiver *rv, const uint8_t *rec, size_t len, int *rekey)
+{
+	struct session *s = rv->s;
+	struct hop_frame f;
+	size_t off = 0;
+	const char *why = NULL;
+	int rc;
+
+	while ((rc = hop_record_next(rec, len, &off, &f)) == 1) {
+		switch (f.type) {
+		case HOP_MSG:
+			rc = on_msg(rv, &f);
+			break;
+		case HOP_CHUNK:
+			rc = on_chunk(rv, &f);
+			break;
+		case HOP_END:
+			rc = on_end(rv, &f);
+			break;
+		case HOP_CUSTODY: {
+			struct hop_custody c;
+			if (hop_custody_decode(&f, &c, &why) != 0) {
+				mark_dead(s, "bad CUSTODY frame: %s", why);
+				return FERRY_EPROTO;
+			}
+			for (size_t i = 0; i < c.count; i++)
+				(void)take_custody_receipt(
+				    s, c.ids + i * FERRY_ID_LEN);
+			rc = 0;
+			break;
+		}
+		case HOP_REFUSE: {
+			struct hop_refuse r;
+			if (hop_refuse_decode(&f, &r, &why) != 0) {
+				mark_dead(s, "bad REFUSE frame: %s", why);
+				return FERRY_EPROTO;
+			}
+			if (r.reason == HOP_REFUSE_HAVE &&
+			    (rc = take_custody_receipt(s, r.id)) != 0)
+				break;
+			pthread_mutex_lock(&s->mu);
+			while (!s->dead &&
+			       s->npeer_refuse == sizeof(s->peer_refuse) /
+						      sizeof(s->peer_refuse[0]))
+				pthread_cond_wait(&s->cv, &s->mu);
+			if (!s->dead)
+				s->peer_refuse[s->npeer_refuse++] = r;
+			pthread_cond_broadcast(&s->cv);
+			pthread_mutex_unlock(&s->mu);
+			rc = 0;
+			break;
+		}
+		case HOP_RESUME: {
+			struct hop_resume r;
+			if (hop_resume_decode(&f, &r, &why) != 0) {
+				mark_dead(s, "bad RESUME frame: %s", why);
+				return FERRY_EPROTO;
+			}
+			/* The writer acts on it (apply_resume). */
+			pthread_mutex_lock(&s->mu);
+			while (!s->dead &&
+			       s->npeer_go ==
+				   sizeof(s->peer_go) / sizeof(s->peer_go[0]))
+				pthread_cond_wait(&s->cv, &s->mu);
+			if (!s->dead)
+				s->peer_go[s->npeer_go++] = r;
+			pthread_cond_broadcast(&s->cv);
+			pthread_mutex_unlock(&s->mu);
+			rc = 0;
+			break;
+		}
+		case HOP_KEEPALIVE: {
+			struct hop_keepalive k;
+			rc = hop_keepalive_decode(&f, &k, &why);
+			if (rc != 0) {
+				mark_dead(s, "bad KEEPALIVE frame: %s", why);
+				return FERRY_EPROTO;
+			}
+			break;
+		}
+		case HOP_REKEY:
+			if (hop_rekey_decode(&f, &why) != 0) {
+				mark_dead(s, "bad REKEY frame: %s", why);
+				return FERRY_EPROTO;
+			}
+			*rekey = 1;
+			rc = 0;
+			break;
+		case HOP_CLOSE: {
+			struct hop_close c;
+			if (hop_close_decode(&f, &c, &why) != 0) {
+				mark_dead(s, "bad CLOSE frame: %s", why);
+				return FERRY_EPROTO;
+			}
+			mark_dead(s, "closed by the peer (code %u%s%s)", c.code,
+				  c.text[0] ? ": " : "", c.text);
+			return 1;
+		}
+		default:
+			mark_dead(s, "unexpected %s frame",
+				  hop_type_name(f.type));
+			return FERRY_EPROTO;
+		}
+		if (rc != 0)
+			return rc;
+	}
+	if (rc != 0) {
+		mark_dead(s, "malformed record");
+		return FERRY_EPROTO;
+	}
+	return 0;
+}
