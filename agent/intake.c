@@ -1,14 +1,33 @@
 /*
- * intake.c - the checks every message received from a peer passes (see
- * intake.h).  Called by the TCP receiver (transports/tcp_recv.c on_msg) and by the
- * bundle import (transports/filedrop_import.c, both the verifying pass and the apply pass);
- * a new transport calls it too, before its first store operation.
+ * intake.c - the frame intake (see intake.h): every hop frame a peer
+ * hands over, on any transport, becomes store operations here and
+ * nowhere else.
+ *
+ * A crypto file (BLAKE2b of payloads): sodium.h allowed.
  */
 #include "config.h"
 
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <sodium.h>
 
 #include "agent/intake.h"
+#include "agent/log.h"
+
+#define BATCH_MSGS  256u	/* small messages per commit */
+#define BATCH_BYTES (16u << 20) /* their payload bytes */
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 enum intake_verdict
 intake_msg(const struct intake_node *me, const char *peer,
@@ -35,4 +54,694 @@ intake_msg(const struct intake_node *me, const char *peer,
 	}
 	*why = "";
 	return INTAKE_OK;
+}
+
+/* ------------------------------------------------------------ a message */
+
+struct intake_rx {
+	const struct intake *in;
+	struct ferry_msg msg;
+	enum intake_outcome oc;
+	enum intake_verdict verdict;
+	const char *why;
+	uint64_t next;	  /* the next CHUNK's offset */
+	uint64_t durable; /* stored before this transfer */
+	struct store_writer *w;
+	uint8_t *buf; /* INTAKE_SMALL */
+	crypto_generichash_state hs;
+};
+
+/* A message's local expiry: ttl_ms from now, less the time in transit
+ * (in->medium_ms); a TTL over a century is "never". */
+static int64_t
+expiry(const struct intake *in, uint64_t ttl_ms)
+{
+	int64_t base = wall_ms() - (in->medium_ms > 0 ? in->medium_ms : 0);
+
+	if (ttl_ms == 0 || ttl_ms > INTAKE_TTL_MAX_MS)
+		return 0;
+	return base + (int64_t)ttl_ms > base ? base + (int64_t)ttl_ms
+					     : base + 1;
+}
+
+/* Discard the store's partial copy of id, if there is one and nobody
+ * owns it (a transfer in progress keeps it). */
+static void
+partial_drop(struct store *st, const uint8_t id[FERRY_ID_LEN])
+{
+	struct store_writer *w = NULL;
+	uint64_t off = 0;
+
+	if (store_writer_resume(st, id, &w, &off) == 0)
+		store_writer_abort(w);
+}
+
+/*
+ * The TTL of m ran out on the way.  Its sender dead-letters it when the
+ * TTL runs out there, so it must not be stored here too (a second dead
+ * letter) nor be owed custody: drop a partial of it, if any.  Unless it
+ * is here already (an earlier carrier brought it in time): then custody
+ * is owed as for any duplicate.  1 if so.
+ */
+static int
+expired_known(struct store *st, const struct ferry_msg *m)
+{
+	struct store_status *ss = malloc(sizeof(*ss));
+	int known;
+
+	if (ss == NULL)
+		return 1; /* the usual path: the store dead-letters it */
+	known =
+	    store_status(st, m->id, ss) != 0 || ss->kind != STORE_ST_UNKNOWN;
+	free(ss);
+	if (!known)
+		partial_drop(st, m->id);
+	return known;
+}
+
+int
+intake_begin(const struct intake *in, const struct hop_msg *hm,
+	     struct intake_rx **out, enum intake_outcome *oc)
+{
+	struct intake_rx *rx = calloc(1, sizeof(*rx));
+	int rc;
+
+	*out = NULL;
+	if (rx == NULL)
+		return FERRY_ENOMEM;
+	rx->in = in;
+	rx->msg = hm->msg;
+	rx->msg.expires_ms = expiry(in, hm->ttl_ms);
+	rx->next = hm->offset;
+	crypto_generichash_init(&rx->hs, NULL, 0, HOP_HASH_LEN);
+	*out = rx;
+	rx->verdict = intake_msg(&in->me, in->peer, &rx->msg, &rx->why);
+	if (rx->verdict != INTAKE_OK)
+		return *oc = rx->oc = INTAKE_REFUSED, 0;
+	if (rx->msg.expires_ms != 0 && rx->msg.expires_ms <= wall_ms() &&
+	    !expired_known(in->st, &rx->msg))
+		return *oc = rx->oc = INTAKE_EXPIRED, 0;
+	if (hm->offset == 0 && hm->msg.payload_len <= INTAKE_SMALL_MAX) {
+		rx->buf = malloc(hm->msg.payload_len ? hm->msg.payload_len : 1);
+		if (rx->buf == NULL) {
+			intake_rx_free(rx, 0);
+			*out = NULL;
+			return FERRY_ENOMEM;
+		}
+		return *oc = rx->oc = INTAKE_SMALL, 0;
+	}
+	rc = store_writer_resume(in->st, rx->msg.id, &rx->w, &rx->durable);
+	if (rc == FERRY_ENOTFOUND) {
+		rx->durable = 0;
+		rc = store_writer_open(in->st, &rx->msg, &rx->w);
+	}
+	if (rc == FERRY_EDUPLICATE)
+		return *oc = rx->oc = INTAKE_HAVE, 0;
+	if (rc == FERRY_EBUSY)
+		return *oc = rx->oc = INTAKE_BUSY, 0;
+	if (rc != 0) {
+		rx->w = NULL;
+		intake_rx_free(rx, 0);
+		*out = NULL;
+		return rc;
+	}
+	if (rx->durable > rx->msg.payload_len) {
+		/* The MSG says shorter than what is stored: not the same
+		 * message, or a hostile peer.  Keep the partial. */
+		intake_rx_free(rx, 1);
+		*out = NULL;
+		return FERRY_EPROTO;
+	}
+	if (in->from_durable)
+		rx->next = rx->durable;
+	else if (hm->offset > rx->durable) {
+		/* An earlier part never arrived here: keep what is. */
+		if (store_writer_suspend(rx->w) != 0)
+			rx->durable = 0;
+		rx->w = NULL;
+		return *oc = rx->oc = INTAKE_GAP, 0;
+	}
+	return *oc = rx->oc = INTAKE_STREAM, 0;
+}
+
+int
+intake_skip(const struct intake *in, const struct hop_msg *hm,
+	    enum intake_outcome oc, struct intake_rx **out)
+{
+	struct intake_rx *rx = calloc(1, sizeof(*rx));
+
+	*out = rx;
+	if (rx == NULL)
+		return FERRY_ENOMEM;
+	rx->in = in;
+	rx->msg = hm->msg;
+	rx->next = hm->offset;
+	rx->oc = oc == INTAKE_STREAM || oc == INTAKE_SMALL ? INTAKE_BUSY : oc;
+	return 0;
+}
+
+const struct ferry_msg *
+intake_rx_msg(const struct intake_rx *rx)
+{
+	return &rx->msg;
+}
+
+enum intake_verdict
+intake_rx_verdict(const struct intake_rx *rx, const char **why)
+{
+	if (why != NULL)
+		*why = rx->why != NULL ? rx->why : "";
+	return rx->verdict;
+}
+
+uint64_t
+intake_rx_next(const struct intake_rx *rx)
+{
+	return rx->next;
+}
+
+uint64_t
+intake_rx_durable(const struct intake_rx *rx)
+{
+	return rx->durable;
+}
+
+int
+intake_hash_prefix(struct intake_rx *rx, const int *cancel)
+{
+	struct store_reader *rd = NULL;
+	uint8_t *tmp;
+	uint64_t done = 0;
+	int rc;
+
+	if (rx->w == NULL)
+		return FERRY_ESTATE;
+	if ((rc = store_writer_prefix(rx->w, &rd)) != 0)
+		return rc;
+	tmp = malloc(STORE_CHUNK_BYTES);
+	rc = tmp == NULL ? FERRY_ENOMEM : 0;
+	while (rc == 0 && done < rx->durable) {
+		size_t n;
+		if (__atomic_load_n(cancel, __ATOMIC_ACQUIRE)) {
+			rc = FERRY_ECLOSED;
+			break;
+		}
+		rc = store_reader_read(rd, tmp, STORE_CHUNK_BYTES, &n);
+		if (rc == 0 && n == 0)
+			rc = FERRY_ECORRUPT;
+		if (rc == 0) {
+			crypto_generichash_update(&rx->hs, tmp, n);
+			done += n;
+		}
+	}
+	store_reader_close(rd);
+	free(tmp);
+	return rc;
+}
+
+int
+intake_chunk(struct intake_rx *rx, const struct hop_chunk *c)
+{
+	uint64_t skip = 0;
+	int rc;
+
+	if (memcmp(c->id, rx->msg.id, FERRY_ID_LEN) != 0 ||
+	    c->offset != rx->next || c->len > rx->msg.payload_len - c->offset)
+		return FERRY_EPROTO;
+	rx->next += c->len;
+	if (rx->oc != INTAKE_STREAM && rx->oc != INTAKE_SMALL)
+		return 0; /* skipped */
+	if (rx->in->check_hash)
+		crypto_generichash_update(&rx->hs, c->data, c->len);
+	if (rx->oc == INTAKE_SMALL) {
+		memcpy(rx->buf + c->offset, c->data, c->len);
+		return 0;
+	}
+	if (rx->w == NULL)
+		return FERRY_ESTATE; /* a store error stopped it before */
+	/* Bytes the store had already (a resumed payload). */
+	if (c->offset < rx->durable)
+		skip = rx->durable - c->offset < c->len
+			   ? rx->durable - c->offset
+			   : c->len;
+	if (skip < c->len &&
+	    (rc = store_writer_write(rx->w, c->data + skip,
+				     c->len - (size_t)skip)) != 0) {
+		/* Keep what is durable (the writer failed: suspend only
+		 * frees it), so a later transfer resumes there. */
+		if (store_writer_suspend(rx->w) != 0)
+			log_debug("intake: a partial kept at its last durable "
+				  "offset");
+		rx->w = NULL;
+		return rc;
+	}
+	return 0;
+}
+
+int
+intake_end(struct intake_rx *rx, const struct hop_end *e)
+{
+	uint8_t hash[HOP_HASH_LEN];
+	uint64_t have;
+	int rc;
+
+	if (memcmp(e->id, rx->msg.id, FERRY_ID_LEN) != 0 ||
+	    e->total_len != rx->msg.payload_len)
+		return FERRY_EPROTO;
+	if (rx->oc != INTAKE_STREAM && rx->oc != INTAKE_SMALL)
+		return 0;
+	have = rx->next > rx->durable ? rx->next : rx->durable;
+	if (have != e->total_len)
+		return FERRY_ECORRUPT;
+	if (rx->in->check_hash) {
+		crypto_generichash_final(&rx->hs, hash, HOP_HASH_LEN);
+		if (sodium_memcmp(hash, e->hash, HOP_HASH_LEN) != 0)
+			return FERRY_ECORRUPT;
+	}
+	if (rx->oc == INTAKE_SMALL)
+		return 0;
+	if (rx->w == NULL)
+		return FERRY_ESTATE;
+	/* The store checks the payload is whole (one writer per message:
+	 * the spool file is the one this writer wrote, of this length). */
+	rc = store_writer_commit(rx->w);
+	rx->w = NULL; /* commit frees it */
+	return rc;
+}
+
+void
+intake_rx_free(struct intake_rx *rx, int keep)
+{
+	if (rx == NULL)
+		return;
+	if (rx->w != NULL) {
+		int rc = 0;
+		if (keep)
+			rc = store_writer_suspend(rx->w);
+		else
+			store_writer_abort(rx->w);
+		if (rc != 0)
+			log_warn("%s: keeping a partial message failed: %s",
+				 rx->in->peer, ferry_strerror(rc));
+	}
+	free(rx->buf);
+	free(rx);
+}
+
+int
+intake_owned(struct store *st, const uint8_t id[FERRY_ID_LEN])
+{
+	return store_writer_busy(st, id);
+}
+
+/* --------------------------------------------------------- small puts */
+
+struct put {
+	struct store_put_req req;
+	struct ferry_msg msg;
+	void (*done)(int result, const struct ferry_msg *m, void *arg);
+	void *arg;
+	uint8_t *buf;
+};
+
+static void
+put_done(int result, void *arg)
+{
+	struct put *p = arg;
+
+	p->done(result, &p->msg, p->arg);
+	free(p->buf);
+	free(p);
+}
+
+size_t
+intake_put_cost(uint64_t len)
+{
+	return sizeof(struct put) + (size_t)len;
+}
+
+int
+intake_put_async(struct intake_rx *rx,
+		 void (*done)(int result, const struct ferry_msg *m, void *arg),
+		 void *arg)
+{
+	struct put *p;
+	int rc;
+
+	if (rx->oc != INTAKE_SMALL || rx->buf == NULL)
+		return FERRY_ESTATE;
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return FERRY_ENOMEM;
+	p->msg = rx->msg;
+	p->done = done;
+	p->arg = arg;
+	p->buf = rx->buf; /* handed over */
+	p->req.msg = &p->msg;
+	p->req.payload = p->buf;
+	p->req.len = (size_t)rx->msg.payload_len;
+	rc = store_put_async(rx->in->st, &p->req, put_done, p);
+	if (rc != 0) {
+		free(p);
+		return rc;
+	}
+	rx->buf = NULL;
+	return 0;
+}
+
+struct intake_batch {
+	const struct intake *in;
+	struct ferry_msg msg[BATCH_MSGS];
+	uint8_t *buf[BATCH_MSGS];
+	struct store_put_req reqs[BATCH_MSGS];
+	size_t n, bytes;
+};
+
+struct intake_batch *
+intake_batch_new(const struct intake *in)
+{
+	struct intake_batch *b = calloc(1, sizeof(*b));
+
+	if (b != NULL)
+		b->in = in;
+	return b;
+}
+
+int
+intake_batch_add(struct intake_batch *b, struct intake_rx *rx)
+{
+	if (rx->oc != INTAKE_SMALL || rx->buf == NULL || b->n == BATCH_MSGS)
+		return FERRY_ESTATE;
+	b->msg[b->n] = rx->msg;
+	b->buf[b->n] = rx->buf; /* handed over */
+	rx->buf = NULL;
+	b->n++;
+	b->bytes += rx->msg.payload_len;
+	return b->n == BATCH_MSGS || b->bytes >= BATCH_BYTES;
+}
+
+int
+intake_batch_flush(struct intake_batch *b,
+		   void (*each)(int result, const struct ferry_msg *m,
+				void *arg),
+		   void *arg)
+{
+	int rc;
+
+	if (b->n == 0)
+		return 0;
+	for (size_t i = 0; i < b->n; i++) {
+		b->reqs[i].msg = &b->msg[i];
+		b->reqs[i].payload = b->buf[i];
+		b->reqs[i].len = (size_t)b->msg[i].payload_len;
+		b->reqs[i].result = 0;
+	}
+	rc = store_put_batch(b->in->st, b->reqs, b->n);
+	for (size_t i = 0; i < b->n; i++) {
+		if (rc == 0)
+			each(b->reqs[i].result, &b->msg[i], arg);
+		free(b->buf[i]);
+		b->buf[i] = NULL;
+	}
+	b->n = 0;
+	b->bytes = 0;
+	return rc;
+}
+
+void
+intake_batch_free(struct intake_batch *b)
+{
+	if (b == NULL)
+		return;
+	for (size_t i = 0; i < b->n; i++)
+		free(b->buf[i]);
+	free(b);
+}
+
+/* ------------------------------------------------------------- custody */
+
+int
+intake_custody(const struct intake *in, const uint8_t id[FERRY_ID_LEN],
+	       void (*done)(int result, void *arg), void *arg)
+{
+	return store_out_custody_async(in->st, id, in->peer, done, arg);
+}
+
+/* ------------------------------------------------------------- staging */
+
+/*
+ * Large payloads that start in a carrier go straight into the store's
+ * partial (uncommitted, invisible) copy during the verifying pass, so
+ * they are written once; the caller keeps only their MSG and END.  If the
+ * carrier then fails to verify, the partials it started are aborted:
+ * nothing of it is stored.  Until then the stage keeps owning them
+ * (store_writer_park), so no other transfer (a TCP session) can resume
+ * bytes that are not yet known to be genuine.  A continuation (MSG
+ * offset > 0) goes through the caller's copy as usual, so a partial made
+ * from verified carriers never gets bytes from an unverified one.  A
+ * partial that another transfer owns is left alone (one writer per
+ * message): its bytes go through the caller's copy, applied later.  A
+ * partial of it that nobody owns (a transfer cut earlier, or a pass
+ * killed before its carrier verified: its bytes may not be genuine) is
+ * dropped only once this carrier has verified, so that an unverified one
+ * can discard nothing; its bytes go through the caller's copy too.
+ */
+struct intake_stage {
+	const struct intake *in;
+	int on;			  /* the current MSG streams to w */
+	struct store_writer *w;	  /* open partial, or NULL */
+	uint8_t id[FERRY_ID_LEN]; /* of the current payload */
+	uint64_t next, len;
+	struct store_writer **parked; /* partials started here, owned */
+	size_t nparked, cap;
+	uint8_t (*stale)[FERRY_ID_LEN]; /* partials found: dropped if ok */
+	size_t nstale, scap;
+	int rc; /* a store error: the carrier is tried again later */
+};
+
+struct intake_stage *
+intake_stage_new(const struct intake *in)
+{
+	struct intake_stage *sg = calloc(1, sizeof(*sg));
+
+	if (sg != NULL)
+		sg->in = in;
+	return sg;
+}
+
+int
+intake_stage_error(const struct intake_stage *sg)
+{
+	return sg->rc;
+}
+
+/* The current payload stops (its END, or the carrier's end): keep owning
+ * it until the carrier has verified. */
+static void
+stage_park(struct intake_stage *sg)
+{
+	int rc;
+
+	if (sg->w == NULL)
+		return;
+	rc = store_writer_park(sg->w);
+	if (rc != 0 && sg->rc == 0)
+		sg->rc = rc;
+	sg->parked[sg->nparked++] = sg->w; /* room made at open */
+	sg->w = NULL;
+}
+
+/* Remember id: its earlier partial is dropped once the carrier verifies. */
+static void
+stage_stale(struct intake_stage *sg, const uint8_t id[FERRY_ID_LEN])
+{
+	if (sg->nstale == sg->scap) {
+		size_t nc = sg->scap == 0 ? 16 : sg->scap * 2;
+		void *t = realloc(sg->stale, nc * FERRY_ID_LEN);
+		if (t == NULL) {
+			sg->rc = FERRY_ENOMEM;
+			return;
+		}
+		sg->stale = t;
+		sg->scap = nc;
+	}
+	memcpy(sg->stale[sg->nstale++], id, FERRY_ID_LEN);
+}
+
+static int
+stage_msg(struct intake_stage *sg, const struct hop_frame *f)
+{
+	struct hop_msg hm;
+	const char *why = NULL;
+	int rc;
+
+	stage_park(sg); /* no END: it stops in this carrier */
+	sg->on = 0;
+	if (hop_msg_decode(f, &hm, &why) != 0 || hm.offset != 0 ||
+	    hm.msg.payload_len <= INTAKE_SMALL_MAX ||
+	    intake_msg(&sg->in->me, sg->in->peer, &hm.msg, &why) != INTAKE_OK)
+		return 0; /* the apply pass says why */
+	if (sg->nparked == sg->cap) {
+		size_t nc = sg->cap == 0 ? 16 : sg->cap * 2;
+		void *t = realloc(sg->parked, nc * sizeof(*sg->parked));
+		if (t == NULL) {
+			sg->rc = FERRY_ENOMEM;
+			return 0;
+		}
+		sg->parked = t;
+		sg->cap = nc;
+	}
+	hm.msg.expires_ms = expiry(sg->in, hm.ttl_ms);
+	if (hm.msg.expires_ms != 0 && hm.msg.expires_ms <= wall_ms())
+		return 0; /* expired on the way: the apply pass sees to it */
+	rc = store_writer_open(sg->in->st, &hm.msg, &sg->w);
+	if (rc != 0) {
+		/* EBUSY: a partial of it is here already (see above);
+		 * EDUPLICATE and the like: the apply pass sees to it. */
+		sg->w = NULL;
+		if (rc == FERRY_EBUSY)
+			stage_stale(sg, hm.msg.id);
+		if (rc == FERRY_ENOSPC || rc == FERRY_EQUOTA)
+			sg->rc = rc;
+		return 0;
+	}
+	memcpy(sg->id, hm.msg.id, FERRY_ID_LEN);
+	sg->on = 1;
+	sg->next = 0;
+	sg->len = hm.msg.payload_len;
+	return 0; /* the MSG itself stays with the caller */
+}
+
+int
+intake_stage_frame(struct intake_stage *sg, const struct hop_frame *f)
+{
+	struct hop_chunk c;
+	const char *why = NULL;
+	int rc;
+
+	if (sg->rc != 0)
+		return 0;
+	if (f->type == HOP_MSG)
+		return stage_msg(sg, f);
+	if (!sg->on)
+		return 0;
+	if (f->type == HOP_CHUNK) {
+		if (hop_chunk_decode(f, &c, &why) != 0 ||
+		    memcmp(c.id, sg->id, FERRY_ID_LEN) != 0 ||
+		    c.offset != sg->next || c.offset + c.len > sg->len) {
+			sg->on = 0; /* let the apply pass call it what it is */
+			return 0;
+		}
+		if ((rc = store_writer_write(sg->w, c.data, c.len)) != 0) {
+			sg->rc = rc;
+			return 0;
+		}
+		sg->next += c.len;
+		return 1;
+	}
+	if (f->type == HOP_END) {
+		/* Durable but not visible: the apply pass commits it. */
+		stage_park(sg);
+		sg->on = 0;
+	}
+	return 0;
+}
+
+void
+intake_stage_done(struct intake_stage *sg, int ok)
+{
+	if (sg == NULL)
+		return;
+	if (sg->w != NULL)
+		stage_park(sg);
+	for (size_t i = 0; i < sg->nparked; i++) {
+		if (ok)
+			store_writer_release(sg->parked[i]);
+		else
+			store_writer_abort(sg->parked[i]);
+	}
+	for (size_t i = 0; ok && i < sg->nstale; i++)
+		partial_drop(sg->in->st, sg->stale[i]);
+	free(sg->parked);
+	free(sg->stale);
+	free(sg);
+}
+
+/* --------------------------------------------------------------- clocks */
+
+/*
+ * A carrier sealed at created_ms by the peer's clock is here at now by
+ * ours.  Its time in transit is now - created_ms + offset, where offset
+ * is the peer's clock minus ours:
+ *  - measured at the last live contact (TCP HELLO), when there was one;
+ *  - else 0 (the clock-skew allowance presumes the clocks agree), or the
+ *    lowest offset an earlier carrier proved when that is positive (a
+ *    carrier cannot arrive before it was sealed).
+ * A carrier sealed, by the peer's clock, before its last contact or
+ * carrier was (a clock set back, or a carrier that waited) is charged
+ * from that reading instead: a peer's clock cannot run backwards, so
+ * transit is never overcharged by a clock that was set back.
+ */
+int64_t
+intake_medium_ms(struct store *st, const char *peer, int64_t created_ms)
+{
+	int64_t now = wall_ms(), lb, est = 0, off = 0, last = 0, from, m;
+	int how = STORE_CLOCK_NONE;
+
+	/* Hostile numbers: nothing to charge, nothing to learn. */
+	if (created_ms < now - (int64_t)INTAKE_TTL_MAX_MS ||
+	    created_ms > now + (int64_t)INTAKE_TTL_MAX_MS)
+		return 0;
+	lb = created_ms - now;
+	if (store_peer_clock_get(st, peer, &how, &off, &last) != 0 ||
+	    off < -(int64_t)INTAKE_TTL_MAX_MS ||
+	    off > (int64_t)INTAKE_TTL_MAX_MS ||
+	    last < now - (int64_t)INTAKE_TTL_MAX_MS ||
+	    last > now + (int64_t)INTAKE_TTL_MAX_MS) {
+		how = STORE_CLOCK_NONE;
+		off = last = 0;
+	}
+	if (how == STORE_CLOCK_MEASURED ||
+	    (how == STORE_CLOCK_BOUND && off > 0))
+		est = off;
+	from = how != STORE_CLOCK_NONE && created_ms < last ? last : created_ms;
+	if (store_peer_clock_put(
+		st, peer,
+		how == STORE_CLOCK_MEASURED ? STORE_CLOCK_MEASURED
+					    : STORE_CLOCK_BOUND,
+		how == STORE_CLOCK_MEASURED
+		    ? off
+		    : (how == STORE_CLOCK_BOUND && off > lb ? off : lb),
+		created_ms > last ? created_ms : last) != 0)
+		log_debug("%s: its clock offset not saved", peer);
+	m = now - from + est;
+	return m > 0 ? m : 0;
+}
+
+int
+intake_created_ok(struct store *st, const char *peer, int64_t created_ms,
+		  int64_t skew_ms)
+{
+	int64_t off = 0, last = 0;
+	int how = STORE_CLOCK_NONE;
+
+	if (store_peer_clock_get(st, peer, &how, &off, &last) != 0 ||
+	    how != STORE_CLOCK_MEASURED || off < -(int64_t)INTAKE_TTL_MAX_MS ||
+	    off > (int64_t)INTAKE_TTL_MAX_MS)
+		off = 0;
+	if (created_ms > INT64_MAX - (int64_t)INTAKE_TTL_MAX_MS)
+		return 0;
+	return created_ms - off <= wall_ms() + skew_ms;
+}
+
+void
+intake_clock_seen(struct store *st, const char *peer, int64_t offset_ms)
+{
+	int64_t now = wall_ms();
+
+	if (offset_ms < -(int64_t)INTAKE_TTL_MAX_MS ||
+	    offset_ms > (int64_t)INTAKE_TTL_MAX_MS)
+		return;
+	if (store_peer_clock_put(st, peer, STORE_CLOCK_MEASURED, offset_ms,
+				 now + offset_ms) != 0)
+		log_debug("%s: its clock offset not saved", peer);
 }

@@ -10,6 +10,9 @@
  *                                the STORE_BUNDLE_WINDOW numbers below the
  *                                highest accepted (older ones are <= 'l')
  *   'x' message id            -> be64 at_ms || peer 0 medium 0
+ *   'k' peer                  -> u8 how || be64 offset_ms || be64 last_ms:
+ *                                what this node knows of the peer's wall
+ *                                clock (store_peer_clock_put)
  * An 'x' row goes with its message: msg_remove and msg_dead drop it.
  */
 #include "config.h"
@@ -332,5 +335,69 @@ exports_forget(struct store *st, struct store_ctx *cx, const uint8_t *id)
 	rc = store_db_del(st->bundles, cx->txn, k, sizeof(k));
 	if (rc != 0 && rc != DB_NOTFOUND)
 		return store_dberr(cx, rc, "forgetting an export mark");
+	return 0;
+}
+
+/* ---------------------------------------------------- a peer's clock */
+
+static int
+op_clock_put(struct store *st, struct store_ctx *cx, struct store_op *op)
+{
+	uint8_t k[KEY_MAX], buf[17];
+	size_t kl = key_name(k, 'k', op->u.b.peer);
+	int rc;
+
+	buf[0] = (uint8_t)op->u.b.seq;
+	rec_be64(buf + 1, (uint64_t)op->u.b.at);
+	rec_be64(buf + 9, (uint64_t)op->u.b.last);
+	if ((rc = store_db_put(st->bundles, cx->txn, k, kl, buf, 17)) != 0)
+		return store_dberr(cx, rc, "saving a peer's clock offset");
+	cx->rows++;
+	return 0;
+}
+
+int
+store_peer_clock_put(struct store *st, const char *peer, int how,
+		     int64_t offset_ms, int64_t last_ms)
+{
+	struct store_op op;
+
+	if (st == NULL || peer == NULL || !ferry_node_name_valid(peer) ||
+	    (how != STORE_CLOCK_BOUND && how != STORE_CLOCK_MEASURED))
+		return FERRY_EINVAL;
+	memset(&op, 0, sizeof(op));
+	op.fn = op_clock_put;
+	op.u.b.peer = peer;
+	op.u.b.seq = (uint64_t)how;
+	op.u.b.at = offset_ms;
+	op.u.b.last = last_ms;
+	return store_submit(st, &op);
+}
+
+int
+store_peer_clock_get(struct store *st, const char *peer, int *how,
+		     int64_t *offset_ms, int64_t *last_ms)
+{
+	uint8_t k[KEY_MAX], buf[17];
+	size_t kl, n = 0;
+	int rc;
+
+	if (st == NULL || peer == NULL || how == NULL || offset_ms == NULL ||
+	    last_ms == NULL || !ferry_node_name_valid(peer))
+		return FERRY_EINVAL;
+	*how = STORE_CLOCK_NONE;
+	*offset_ms = *last_ms = 0;
+	kl = key_name(k, 'k', peer);
+	rc = store_db_get(st->bundles, NULL, k, kl, buf, sizeof(buf), &n, 0);
+	if (rc == DB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return store_map_dberr(rc);
+	if (n != 17 ||
+	    (buf[0] != STORE_CLOCK_BOUND && buf[0] != STORE_CLOCK_MEASURED))
+		return FERRY_ECORRUPT;
+	*how = buf[0];
+	*offset_ms = (int64_t)rec_get_be64(buf + 1);
+	*last_ms = (int64_t)rec_get_be64(buf + 9);
 	return 0;
 }

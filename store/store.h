@@ -411,6 +411,22 @@ FERRY_MUST_CHECK int store_bundle_check(struct store *st, const char *sender,
 FERRY_MUST_CHECK int store_bundle_accept(struct store *st, const char *sender,
 					 uint64_t seq, const uint8_t bid[16],
 					 uint64_t *closed);
+/* What this node knows of a peer's wall clock: its offset from ours (the
+ * peer's minus this node's, ms), how it is known, and the peer's clock
+ * at the last contact or carrier (last_ms; a later one that is earlier
+ * shows the clock was set back).  Kept for the TTL charged to time on a
+ * medium (agent/intake.c intake_medium_ms). */
+enum store_clock_how {
+	STORE_CLOCK_NONE = 0,	  /* nothing known */
+	STORE_CLOCK_BOUND = 1,	  /* the lowest the carriers seen allow */
+	STORE_CLOCK_MEASURED = 2, /* measured at a live contact (TCP) */
+};
+FERRY_MUST_CHECK int store_peer_clock_get(struct store *st, const char *peer,
+					  int *how, int64_t *offset_ms,
+					  int64_t *last_ms);
+FERRY_MUST_CHECK int store_peer_clock_put(struct store *st, const char *peer,
+					  int how, int64_t offset_ms,
+					  int64_t last_ms);
 /* Mark a message as exported to peer on medium at at_ms, until custody,
  * expiry or removal (the caller marks only outbound messages).
  * FERRY_ENOTFOUND if it left the store. */

@@ -139,6 +139,7 @@ struct store_op {
 			const uint8_t *bid; /* bundle id, or message id */
 			uint64_t seq;
 			int64_t at;
+			int64_t last;
 			uint64_t *seq_out;
 		} b;
 		struct {

@@ -93,7 +93,7 @@ sneak_deferred_due(struct store *st)
 		return 0; /* a run is on: it applies them */
 	due = busy.all || busy.n == 0;
 	for (size_t i = 0; i < busy.n && !due; i++)
-		due = !store_writer_busy(st, busy.ids[i]);
+		due = !intake_owned(st, busy.ids[i]);
 	pthread_mutex_unlock(&sneak_mu);
 	return due;
 }
@@ -202,196 +202,6 @@ reject(struct sneak_job *j, const char *folder, const char *name,
 	(void)sneak_fsync_dir(folder);
 }
 
-/* A message's local expiry: time on the medium counts against the TTL
- * (from the bundle's creation, or now if that is in the future); a TTL
- * over a century is "never". */
-static int64_t
-msg_expiry(int64_t created_ms, uint64_t ttl_ms)
-{
-	int64_t now = sneak_now_ms();
-	int64_t base = created_ms < now ? created_ms : now;
-
-	if (ttl_ms == 0 || ttl_ms > 100ull * 366 * 86400000)
-		return 0;
-	return base + (int64_t)ttl_ms > base ? base + (int64_t)ttl_ms
-					     : base + 1;
-}
-
-/*
- * Large payloads that start in a bundle go straight into the store's
- * partial (uncommitted, invisible) copy during the verifying pass, so
- * they are written once; the local copy keeps only their MSG and END.
- * If the bundle then fails to verify, the partials it started are
- * aborted: nothing of it is stored.  Until then the import keeps owning
- * them (store_writer_park), so no other transfer (a TCP session) can
- * resume bytes that are not yet known to be genuine.  A continuation
- * (MSG offset > 0) goes through the local copy as usual, so a partial
- * made from verified bundles never gets bytes from an unverified one.
- * A partial that another transfer owns is left alone (one writer per
- * message): its bytes go through the local copy, applied later.  A
- * partial of it that nobody owns (a transfer cut earlier, or a pass
- * killed before its bundle verified: its bytes may not be genuine) is
- * dropped only once this bundle has verified, so that an unverified
- * bundle can discard nothing; its bytes go through the local copy too.
- */
-struct direct {
-	struct sneak_job *j;
-	struct intake_node me;
-	const char *peer; /* the bundle's sender */
-	int64_t created_ms;
-	int on;			  /* the current MSG streams to w */
-	struct store_writer *w;	  /* open partial, or NULL */
-	uint8_t id[FERRY_ID_LEN]; /* of the current direct payload */
-	uint64_t next, len;
-	struct store_writer **parked; /* partials started here, owned */
-	size_t nparked, cap;
-	uint8_t (*stale)[FERRY_ID_LEN]; /* partials found: dropped if ok */
-	size_t nstale, scap;
-	int rc; /* a store error: the import stops, retried later */
-};
-
-/* Discard the store's partial copy of id, if there is one and nobody
- * owns it (a transfer in progress keeps it). */
-static void
-partial_drop(struct store *st, const uint8_t id[FERRY_ID_LEN])
-{
-	struct store_writer *w = NULL;
-	uint64_t off = 0;
-
-	if (store_writer_resume(st, id, &w, &off) == 0)
-		store_writer_abort(w);
-}
-
-/* The current direct payload stops (its END, or the bundle's end): keep
- * owning it until the bundle has verified. */
-static void
-direct_park(struct direct *d)
-{
-	int rc;
-
-	if (d->w == NULL)
-		return;
-	rc = store_writer_park(d->w);
-	if (rc != 0 && d->rc == 0)
-		d->rc = rc;
-	d->parked[d->nparked++] = d->w; /* room made at open */
-	d->w = NULL;
-}
-
-/* The bundle verified (ok) or not: let go of, or drop, what it started. */
-static void
-direct_done(struct direct *d, int ok)
-{
-	if (d->w != NULL)
-		direct_park(d);
-	for (size_t i = 0; i < d->nparked; i++) {
-		if (ok)
-			store_writer_release(d->parked[i]);
-		else
-			store_writer_abort(d->parked[i]);
-	}
-	for (size_t i = 0; ok && i < d->nstale; i++)
-		partial_drop(d->j->st, d->stale[i]);
-	d->nparked = d->nstale = 0;
-	free(d->parked);
-	free(d->stale);
-	d->parked = NULL;
-	d->stale = NULL;
-}
-
-/* Remember id: its earlier partial is dropped once the bundle verifies. */
-static void
-direct_stale(struct direct *d, const uint8_t id[FERRY_ID_LEN])
-{
-	if (d->nstale == d->scap) {
-		size_t nc = d->scap == 0 ? 16 : d->scap * 2;
-		void *t = realloc(d->stale, nc * FERRY_ID_LEN);
-		if (t == NULL) {
-			d->rc = FERRY_ENOMEM;
-			return;
-		}
-		d->stale = t;
-		d->scap = nc;
-	}
-	memcpy(d->stale[d->nstale++], id, FERRY_ID_LEN);
-}
-
-/* A frame of the verifying pass: 1 if it went to the store (not to the
- * local copy), 0 if the local copy takes it. */
-static int
-direct_frame(struct direct *d, const struct hop_frame *f)
-{
-	struct sneak_job *j = d->j;
-	struct hop_msg hm;
-	struct hop_chunk c;
-	const char *why = NULL;
-	int rc;
-
-	if (d->rc != 0)
-		return 0;
-	if (f->type == HOP_MSG) {
-		direct_park(d); /* no END: stops in this bundle */
-		d->on = 0;
-		if (hop_msg_decode(f, &hm, &why) != 0 || hm.offset != 0 ||
-		    hm.msg.payload_len <= SNEAK_SMALL ||
-		    intake_msg(&d->me, d->peer, &hm.msg, &why) != INTAKE_OK)
-			return 0; /* the apply pass says why */
-		if (d->nparked == d->cap) {
-			size_t nc = d->cap == 0 ? 16 : d->cap * 2;
-			void *t = realloc(d->parked, nc * sizeof(*d->parked));
-			if (t == NULL) {
-				d->rc = FERRY_ENOMEM;
-				return 0;
-			}
-			d->parked = t;
-			d->cap = nc;
-		}
-		hm.msg.expires_ms = msg_expiry(d->created_ms, hm.ttl_ms);
-		if (hm.msg.expires_ms != 0 &&
-		    hm.msg.expires_ms <= sneak_now_ms())
-			return 0; /* expired on the way: see on_msg */
-		rc = store_writer_open(j->st, &hm.msg, &d->w);
-		if (rc != 0) {
-			/* EBUSY: a partial of it is here already (see
-			 * above); EDUPLICATE and the like: the apply pass sees
-			 * to it. */
-			d->w = NULL;
-			if (rc == FERRY_EBUSY)
-				direct_stale(d, hm.msg.id);
-			if (rc == FERRY_ENOSPC || rc == FERRY_EQUOTA)
-				d->rc = rc;
-			return 0;
-		}
-		memcpy(d->id, hm.msg.id, FERRY_ID_LEN);
-		d->on = 1;
-		d->next = 0;
-		d->len = hm.msg.payload_len;
-		return 0; /* the MSG itself goes to the local copy */
-	}
-	if (!d->on)
-		return 0;
-	if (f->type == HOP_CHUNK) {
-		if (hop_chunk_decode(f, &c, &why) != 0 ||
-		    memcmp(c.id, d->id, FERRY_ID_LEN) != 0 ||
-		    c.offset != d->next || c.offset + c.len > d->len) {
-			d->on = 0; /* let the apply pass call it what it is */
-			return 0;
-		}
-		if ((rc = store_writer_write(d->w, c.data, c.len)) != 0) {
-			d->rc = rc;
-			return 0;
-		}
-		d->next += c.len;
-		return 1;
-	}
-	if (f->type == HOP_END) {
-		/* Durable but not visible: the apply pass commits it. */
-		direct_park(d);
-		d->on = 0;
-	}
-	return 0;
-}
-
 /* The reader's input: a file on the medium. */
 struct src {
 	int in;
@@ -456,17 +266,18 @@ verify(struct sneak_job *j, int fd, int out, uint64_t size,
 {
 	struct src t = {fd, j};
 	struct spool_out o = {out, NULL, 0, 0};
-	struct direct d;
+	struct intake in;
+	struct intake_stage *sg = NULL;
 	struct bundle_reader *r = NULL;
 	struct hop_frame f;
 	char line[160];
 	int rc;
 
-	memset(&d, 0, sizeof(d));
-	d.j = j;
-	d.me.name = j->node;
-	d.me.max_message = j->max_message;
-	d.peer = sender->name;
+	memset(&in, 0, sizeof(in));
+	in.st = j->st;
+	in.me.name = j->node;
+	in.me.max_message = j->max_message;
+	in.peer = sender->name;
 	o.buf = malloc(SPOOL_BUF);
 	if (o.buf == NULL)
 		return FERRY_ENOMEM;
@@ -476,7 +287,10 @@ verify(struct sneak_job *j, int fd, int out, uint64_t size,
 	if (rc == 0) {
 		const struct bundle_hdr *h = bundle_reader_hdr(r);
 		int n;
-		d.created_ms = h->created_ms;
+		in.medium_ms =
+		    intake_medium_ms(j->st, sender->name, h->created_ms);
+		if ((sg = intake_stage_new(&in)) == NULL)
+			rc = FERRY_ENOMEM;
 		n = snprintf(line, sizeof(line),
 			     "%s %s %" PRIu64 " %" PRId64 "\n", SPOOL_MAGIC,
 			     sender->name, h->seq, h->created_ms);
@@ -485,7 +299,7 @@ verify(struct sneak_job *j, int fd, int out, uint64_t size,
 	while (rc == 0 && (rc = bundle_reader_frame(r, &f)) == 1) {
 		uint8_t hdr[HOP_FRAME_HDR];
 		rc = 0;
-		if (direct_frame(&d, &f))
+		if (intake_stage_frame(sg, &f))
 			continue;
 		hdr[0] = f.type;
 		hdr[1] = (uint8_t)(f.len >> 16);
@@ -495,10 +309,8 @@ verify(struct sneak_job *j, int fd, int out, uint64_t size,
 		spool_put(&o, f.body, f.len);
 		rc = 0;
 	}
-	if (rc == 0)
-		direct_park(&d); /* a payload that goes on in the next one */
-	if (rc == 0 && d.rc != 0) {
-		rc = d.rc;
+	if (rc == 0 && intake_stage_error(sg) != 0) {
+		rc = intake_stage_error(sg);
 		snprintf(why, whylen, "cannot store: %s", ferry_strerror(rc));
 	} else if (rc != 0) {
 		snprintf(why, whylen, "%s", bundle_reader_why(r));
@@ -511,7 +323,7 @@ verify(struct sneak_job *j, int fd, int out, uint64_t size,
 				 ferry_strerror(rc));
 		}
 	}
-	direct_done(&d, rc == 0);
+	intake_stage_done(sg, rc == 0);
 	bundle_reader_free(r);
 	free(o.buf);
 	return rc;
@@ -623,229 +435,141 @@ spool_close(struct spool_in *s)
 	s->buf = NULL;
 }
 
-/* One small message waiting for its batch commit. */
-struct pending {
-	struct ferry_msg msg;
-	uint8_t *buf;
-	size_t len;
-};
-
 /* What an import applies from one local bundle. */
 struct applier {
 	struct sneak_job *j;
 	const struct sneak_peer *sender;
 	int64_t created_ms;
+	struct intake in; /* the sender's stream into this node's store */
 	/* the payload in progress */
-	int active, skip, small;
-	struct hop_msg hm;
-	uint64_t next;	  /* next payload offset expected */
-	uint64_t durable; /* bytes the store had at resume */
-	struct store_writer *w;
-	uint8_t *sbuf; /* small payload, SNEAK_SMALL bytes */
-	/* the batch */
-	struct pending batch[SNEAK_BATCH_MSGS];
-	struct store_put_req reqs[SNEAK_BATCH_MSGS];
-	size_t nbatch;
-	size_t batch_bytes;
-	uint8_t owe[SNEAK_BATCH_MSGS * FERRY_ID_LEN];
+	struct intake_rx *rx;
+	enum intake_outcome oc;
+	int active;
+	struct intake_batch *batch;
+	uint8_t owe[256 * FERRY_ID_LEN]; /* ids owed by a flush */
+	size_t nowe;
+	int flush_rc;
 	/* counts */
 	uint64_t msgs, bytes, dups, custody, notforme, broken, expired;
 	uint64_t refused; /* by the intake (intake.h) */
 	uint64_t busy;	  /* kept for later: another transfer has them */
 };
 
+/* One small message of a flushed batch. */
+static void
+flushed(int r, const struct ferry_msg *m, void *arg)
+{
+	struct applier *a = arg;
+
+	if (r == 0 || r == FERRY_EDUPLICATE) {
+		memcpy(a->owe + a->nowe * FERRY_ID_LEN, m->id, FERRY_ID_LEN);
+		a->nowe++;
+		if (r == 0) {
+			a->msgs++;
+			a->bytes += m->payload_len;
+		} else {
+			a->dups++;
+		}
+	} else if (r == FERRY_EBUSY) {
+		busy_add(m->id);
+		a->busy++; /* see busy */
+	} else {
+		char hex[FERRY_ID_HEX_LEN + 1];
+		ferry_id_to_hex(m->id, hex);
+		log_warn("import: message %s not stored: %s", hex,
+			 ferry_strerror(r));
+		if (r == FERRY_ENOSPC || r == FERRY_EQUOTA || r == FERRY_EIO ||
+		    r == FERRY_EDB) {
+			if (a->flush_rc == 0)
+				a->flush_rc = r; /* retry the bundle later */
+		} else {
+			a->broken++;
+		}
+	}
+}
+
 static int
 flush_batch(struct applier *a)
 {
-	struct sneak_job *j = a->j;
-	size_t nowe = 0;
-	int rc = 0;
+	int rc;
 
-	if (a->nbatch == 0)
-		return 0;
-	for (size_t i = 0; i < a->nbatch; i++) {
-		a->reqs[i].msg = &a->batch[i].msg;
-		a->reqs[i].payload = a->batch[i].buf;
-		a->reqs[i].len = a->batch[i].len;
-		a->reqs[i].result = 0;
-	}
-	rc = store_put_batch(j->st, a->reqs, a->nbatch);
-	for (size_t i = 0; i < a->nbatch; i++) {
-		int r = rc != 0 ? rc : a->reqs[i].result;
-		if (r == 0 || r == FERRY_EDUPLICATE) {
-			memcpy(a->owe + nowe * FERRY_ID_LEN, a->batch[i].msg.id,
-			       FERRY_ID_LEN);
-			nowe++;
-			if (r == 0) {
-				a->msgs++;
-				a->bytes += a->batch[i].len;
-			} else {
-				a->dups++;
-			}
-		} else if (rc == 0 && r == FERRY_EBUSY) {
-			busy_add(a->batch[i].msg.id);
-			a->busy++; /* see busy */
-		} else if (rc == 0) {
-			char hex[FERRY_ID_HEX_LEN + 1];
-			ferry_id_to_hex(a->batch[i].msg.id, hex);
-			log_warn("import: message %s not stored: %s", hex,
-				 ferry_strerror(r));
-			if (r == FERRY_ENOSPC || r == FERRY_EQUOTA ||
-			    r == FERRY_EIO || r == FERRY_EDB)
-				rc = r; /* retry the bundle later */
-			else
-				a->broken++;
-		}
-		free(a->batch[i].buf);
-		a->batch[i].buf = NULL;
-	}
-	a->nbatch = 0;
-	a->batch_bytes = 0;
-	if (nowe > 0) {
-		int r = sneak_owed_add(j, a->sender->name, a->owe, nowe);
+	a->nowe = 0;
+	a->flush_rc = 0;
+	rc = intake_batch_flush(a->batch, flushed, a);
+	if (rc == 0)
+		rc = a->flush_rc;
+	if (a->nowe > 0) {
+		int r = sneak_owed_add(a->j, a->sender->name, a->owe, a->nowe);
 		if (r != 0 && rc == 0)
 			rc = r;
 	}
 	return rc;
 }
 
+/* The payload in progress stops: keep what is durable of it (keep: for
+ * the continuation in the sender's next bundle) or drop it. */
 static void
-drop_current(struct applier *a)
+current_done(struct applier *a, int keep)
 {
-	if (a->w != NULL)
-		store_writer_abort(a->w);
-	a->w = NULL;
+	intake_rx_free(a->rx, keep);
+	a->rx = NULL;
 	a->active = 0;
-}
-
-/* A streamed payload stops at the end of a bundle: keep what is durable
- * for the continuation in the sender's next bundle. */
-static void
-suspend_current(struct applier *a)
-{
-	if (a->w != NULL && store_writer_suspend(a->w) != 0)
-		log_warn("import: cannot keep a partial message");
-	a->w = NULL;
-	a->active = 0;
-}
-
-/*
- * The TTL of a's message ran out on the way (time on the medium counts).
- * Its sender dead-letters it when the TTL runs out there, so it must not
- * be stored here too (a second dead letter) nor be owed custody: drop a
- * partial of it, if any.  Unless it is here already (an earlier bundle
- * brought it in time, and this one is a copy): then custody is owed as
- * for any duplicate.  1 if so.
- */
-static int
-expired_known(struct applier *a)
-{
-	struct store_status *ss = malloc(sizeof(*ss));
-	char hex[FERRY_ID_HEX_LEN + 1];
-	int known;
-
-	if (ss == NULL)
-		return 1; /* the usual path: the store dead-letters it */
-	known = store_status(a->j->st, a->hm.msg.id, ss) != 0 ||
-		ss->kind != STORE_ST_UNKNOWN;
-	free(ss);
-	if (known)
-		return 1;
-	partial_drop(a->j->st, a->hm.msg.id);
-	ferry_id_to_hex(a->hm.msg.id, hex);
-	log_info("import: message %s from %s expired on the way (its TTL ran "
-		 "out before this import); not stored, no custody owed: %s "
-		 "dead-letters it",
-		 hex, a->sender->name, a->sender->name);
-	return 0;
 }
 
 static int
 on_msg(struct applier *a, const struct hop_frame *f)
 {
-	struct sneak_job *j = a->j;
-	struct intake_node me;
+	struct hop_msg hm;
 	const char *why = NULL;
+	char hex[FERRY_ID_HEX_LEN + 1];
 	int rc;
 
 	if (a->active)
 		return FERRY_EPROTO; /* one payload at a time */
-	if (hop_msg_decode(f, &a->hm, &why) != 0)
+	if (hop_msg_decode(f, &hm, &why) != 0)
 		return FERRY_EPROTO;
-	a->active = 1;
-	a->skip = 0;
-	a->small = 0;
-	a->next = a->hm.offset;
-	a->durable = 0;
-	a->hm.msg.expires_ms = msg_expiry(a->created_ms, a->hm.ttl_ms);
-	me.name = j->node;
-	me.max_message = j->max_message;
-	switch (intake_msg(&me, a->sender->name, &a->hm.msg, &why)) {
-	case INTAKE_OK:
-		break;
-	case INTAKE_NOT_HERE:
-		a->notforme++;
-		a->skip = 1;
-		return 0;
-	default:
-		if (a->hm.offset == 0) {
-			char hex[FERRY_ID_HEX_LEN + 1];
-			ferry_id_to_hex(a->hm.msg.id, hex);
-			log_warn("import: message %s from %s for %s refused: "
-				 "%s; not stored, no custody owed",
-				 hex, a->sender->name, a->hm.msg.dst_queue,
-				 why);
-			a->refused++;
-		}
-		a->skip = 1;
-		return 0;
-	}
-	if (a->hm.msg.expires_ms != 0 &&
-	    a->hm.msg.expires_ms <= sneak_now_ms() && !expired_known(a)) {
-		a->skip = 3; /* counted at its END */
-		return 0;
-	}
-	if (a->hm.offset == 0 && a->hm.msg.payload_len <= SNEAK_SMALL) {
-		a->small = 1;
-		return 0;
-	}
-	rc = busy_has(a->hm.msg.id)
-		 ? FERRY_EBUSY
-		 : store_writer_resume(j->st, a->hm.msg.id, &a->w, &a->durable);
-	if (rc == FERRY_ENOTFOUND) {
-		a->durable = 0;
-		rc = store_writer_open(j->st, &a->hm.msg, &a->w);
-		if (rc == FERRY_EDUPLICATE) {
-			/* Stored before: custody is ours already. */
-			a->skip = 2;
-			return 0;
-		}
-	}
-	if (rc == FERRY_EBUSY) {
-		/* Being received by another transfer: this copy is kept
-		 * and applied later (see busy). */
-		busy_add(a->hm.msg.id);
-		a->busy++;
-		a->skip = 1;
-		a->w = NULL;
-		return 0;
-	}
+	ferry_id_to_hex(hm.msg.id, hex);
+	if ((hm.offset != 0 || hm.msg.payload_len > SNEAK_SMALL) &&
+	    busy_has(hm.msg.id))
+		/* An earlier bundle's copy of it is kept for later: so is
+		 * this one, so that its segments are applied in order. */
+		rc = intake_skip(&a->in, &hm, a->oc = INTAKE_BUSY, &a->rx);
+	else
+		rc = intake_begin(&a->in, &hm, &a->rx, &a->oc);
 	if (rc != 0) {
-		char hex[FERRY_ID_HEX_LEN + 1];
-		ferry_id_to_hex(a->hm.msg.id, hex);
 		log_warn("import: message %s: %s", hex, ferry_strerror(rc));
-		a->skip = 1;
 		a->broken++;
-		a->w = NULL;
 		return rc == FERRY_ENOSPC || rc == FERRY_EQUOTA ? rc : 0;
 	}
-	if (a->hm.offset > a->durable) {
-		/* An earlier part never arrived here. */
-		suspend_current(a);
-		a->active = 1;
-		a->skip = 1;
-		a->broken++;
-		return 0;
+	a->active = 1;
+	switch (a->oc) {
+	case INTAKE_REFUSED:
+		if (intake_rx_verdict(a->rx, &why) == INTAKE_NOT_HERE) {
+			a->notforme++;
+		} else if (hm.offset == 0) {
+			log_warn("import: message %s from %s for %s refused: "
+				 "%s; not stored, no custody owed",
+				 hex, a->sender->name, hm.msg.dst_queue, why);
+			a->refused++;
+		}
+		break;
+	case INTAKE_EXPIRED:
+		log_info("import: message %s from %s expired on the way (its "
+			 "TTL ran out before this import); not stored, no "
+			 "custody owed: %s dead-letters it",
+			 hex, a->sender->name, a->sender->name);
+		break;
+	case INTAKE_BUSY:
+		/* Being received by another transfer: this copy is kept
+		 * and applied later (see busy). */
+		busy_add(hm.msg.id);
+		a->busy++;
+		break;
+	case INTAKE_GAP:
+		a->broken++; /* an earlier part never arrived here */
+		break;
+	default:
+		break;
 	}
 	return 0;
 }
@@ -855,96 +579,75 @@ on_chunk(struct applier *a, const struct hop_frame *f)
 {
 	struct hop_chunk c;
 	const char *why = NULL;
-	uint64_t skip = 0;
 	int rc;
 
-	if (hop_chunk_decode(f, &c, &why) != 0 || !a->active ||
-	    memcmp(c.id, a->hm.msg.id, FERRY_ID_LEN) != 0 ||
-	    c.offset != a->next || c.offset + c.len > a->hm.msg.payload_len)
+	if (hop_chunk_decode(f, &c, &why) != 0 || !a->active)
 		return FERRY_EPROTO;
-	a->next += c.len;
-	if (a->skip)
-		return 0;
-	if (a->small) {
-		memcpy(a->sbuf + c.offset, c.data, c.len);
-		return 0;
-	}
-	/* Bytes the store had already (a resumed payload). */
-	if (c.offset < a->durable)
-		skip = a->durable - c.offset < c.len ? a->durable - c.offset
-						     : c.len;
-	if (skip < c.len) {
-		if ((rc = store_writer_write(a->w, c.data + skip,
-					     c.len - (size_t)skip)) != 0) {
-			suspend_current(a);
-			return rc;
-		}
-	}
-	return 0;
+	rc = intake_chunk(a->rx, &c);
+	if (rc != 0 && rc != FERRY_EPROTO)
+		current_done(a, 1); /* what is durable stays */
+	return rc;
 }
 
 static int
 on_end(struct applier *a, const struct hop_frame *f)
 {
-	struct sneak_job *j = a->j;
 	struct hop_end e;
 	const char *why = NULL;
+	uint8_t id[FERRY_ID_LEN];
+	uint64_t len;
 	int rc = 0;
 
-	if (hop_end_decode(f, &e, &why) != 0 || !a->active ||
-	    memcmp(e.id, a->hm.msg.id, FERRY_ID_LEN) != 0 ||
-	    e.total_len != a->hm.msg.payload_len ||
-	    (a->next > a->durable ? a->next : a->durable) != e.total_len)
+	if (hop_end_decode(f, &e, &why) != 0 || !a->active)
 		return FERRY_EPROTO;
-	a->active = 0;
-	if (a->skip == 2) {
-		a->dups++;
-		return sneak_owed_add(j, a->sender->name, a->hm.msg.id, 1);
-	}
-	if (a->skip == 3) {
-		a->expired++;
-		return 0;
-	}
-	if (a->skip)
-		return 0;
-	/* END's hash is not checked: the bundle's AEAD and signature cover
-	 * every byte, and offsets and lengths were checked frame by frame
-	 * (docs/formats.md 1.3). */
-	if (a->small) {
-		struct pending *p = &a->batch[a->nbatch];
-		p->msg = a->hm.msg;
-		p->len = (size_t)e.total_len;
-		p->buf = malloc(p->len > 0 ? p->len : 1);
-		if (p->buf == NULL)
-			return FERRY_ENOMEM;
-		memcpy(p->buf, a->sbuf, p->len);
-		a->nbatch++;
-		a->batch_bytes += p->len;
-		if (a->nbatch == SNEAK_BATCH_MSGS ||
-		    a->batch_bytes >= SNEAK_BATCH_BYTES)
-			return flush_batch(a);
-		return 0;
-	}
-	/* Small ones before it commit first (order of the bundle). */
-	if ((rc = flush_batch(a)) != 0) {
-		suspend_current(a);
+	/* Small ones before it commit first (the order of the bundle). */
+	if (a->oc == INTAKE_STREAM && (rc = flush_batch(a)) != 0) {
+		current_done(a, 1);
 		return rc;
 	}
-	rc = store_writer_commit(a->w);
-	a->w = NULL;
-	if (rc == 0 || rc == FERRY_EDUPLICATE) {
-		if (rc == 0) {
-			a->msgs++;
-			a->bytes += e.total_len;
-		} else {
-			a->dups++;
+	/* END's hash is not checked (in.check_hash 0): the bundle's AEAD
+	 * and signature cover every byte, and offsets and lengths are
+	 * checked frame by frame (docs/formats.md 1.3). */
+	rc = intake_end(a->rx, &e);
+	if (rc == FERRY_ECORRUPT || rc == FERRY_EPROTO)
+		return FERRY_EPROTO;
+	memcpy(id, e.id, FERRY_ID_LEN);
+	len = e.total_len;
+	switch (a->oc) {
+	case INTAKE_HAVE:
+		/* Stored before: custody is owed all the same. */
+		current_done(a, 0);
+		a->dups++;
+		return sneak_owed_add(a->j, a->sender->name, id, 1);
+	case INTAKE_EXPIRED:
+		current_done(a, 0);
+		a->expired++;
+		return 0;
+	case INTAKE_SMALL:
+		rc = intake_batch_add(a->batch, a->rx);
+		current_done(a, 0);
+		if (rc < 0)
+			return rc;
+		return rc == 1 ? flush_batch(a) : 0;
+	case INTAKE_STREAM:
+		current_done(a, 0); /* committed, or failed: nothing kept */
+		if (rc == 0 || rc == FERRY_EDUPLICATE) {
+			if (rc == 0) {
+				a->msgs++;
+				a->bytes += len;
+			} else {
+				a->dups++;
+			}
+			return sneak_owed_add(a->j, a->sender->name, id, 1);
 		}
-		return sneak_owed_add(j, a->sender->name, a->hm.msg.id, 1);
+		log_warn("import: a message from %s not stored: %s",
+			 a->sender->name, ferry_strerror(rc));
+		a->broken++;
+		return rc == FERRY_ENOSPC || rc == FERRY_EQUOTA ? rc : 0;
+	default: /* refused, busy, gap: counted at its MSG */
+		current_done(a, 1);
+		return 0;
 	}
-	log_warn("import: a message from %s not stored: %s", a->sender->name,
-		 ferry_strerror(rc));
-	a->broken++;
-	return rc == FERRY_ENOSPC || rc == FERRY_EQUOTA ? rc : 0;
 }
 
 /* Custody releases of one CUSTODY frame, committed together. */
@@ -990,8 +693,8 @@ on_custody(struct applier *a, const struct hop_frame *f)
 		pthread_mutex_lock(&w.mu);
 		w.pending++;
 		pthread_mutex_unlock(&w.mu);
-		rc = store_out_custody_async(a->j->st, c.ids + i * FERRY_ID_LEN,
-					     a->sender->name, cust_done, &w);
+		rc = intake_custody(&a->in, c.ids + i * FERRY_ID_LEN, cust_done,
+				    &w);
 		if (rc != 0) {
 			pthread_mutex_lock(&w.mu);
 			w.pending--;
@@ -1026,8 +729,11 @@ apply(struct sneak_job *j, const char *path)
 	}
 	sp->fd = -1;
 	a->j = j;
-	a->sbuf = malloc(SNEAK_SMALL);
-	if (a->sbuf == NULL) {
+	a->in.st = j->st;
+	a->in.me.name = j->node;
+	a->in.me.max_message = j->max_message;
+	a->batch = intake_batch_new(&a->in);
+	if (a->batch == NULL) {
 		rc = FERRY_ENOMEM;
 		goto out;
 	}
@@ -1038,6 +744,11 @@ apply(struct sneak_job *j, const char *path)
 			 path, sname);
 		rc = FERRY_ENOTFOUND;
 		goto out;
+	}
+	if (rc == 0) {
+		a->in.peer = a->sender->name;
+		a->in.medium_ms =
+		    intake_medium_ms(j->st, a->sender->name, a->created_ms);
 	}
 	while (rc == 0 && (rc = spool_frame(sp, &f)) == 1) {
 		switch (f.type) {
@@ -1065,8 +776,8 @@ apply(struct sneak_job *j, const char *path)
 					       : "frame out of order");
 	if (rc == 0 || rc == FERRY_EPROTO || rc == FERRY_ECORRUPT) {
 		int r2 = flush_batch(a);
-		if (a->active && !a->small && !a->skip)
-			suspend_current(a);
+		if (a->active)
+			current_done(a, 1); /* goes on in the next bundle */
 		if (rc == FERRY_EPROTO || rc == FERRY_ECORRUPT)
 			rc = 0; /* nothing more can come of this file */
 		if (r2 != 0)
@@ -1107,12 +818,10 @@ apply(struct sneak_job *j, const char *path)
 		rc = FERRY_EBUSY;
 	}
 out:
-	drop_current(a);
-	for (size_t i = 0; i < a->nbatch; i++)
-		free(a->batch[i].buf);
+	current_done(a, 1);
+	intake_batch_free(a->batch);
 	spool_close(sp);
 	free(sp);
-	free(a->sbuf);
 	free(a);
 	return rc;
 }
@@ -1249,7 +958,8 @@ precheck(struct sneak_job *j, const struct bundle_hdr *h, uint64_t size,
 	default:
 		break;
 	}
-	if (h->created_ms > sneak_now_ms() + j->skew_ms) {
+	if (!intake_created_ok(j->st, (*sender)->name, h->created_ms,
+			       j->skew_ms)) {
 		snprintf(why, whylen,
 			 "dated %" PRId64 " s in the future (beyond the "
 			 "clock-skew allowance: check the clocks)",

@@ -23,42 +23,31 @@
 #include "agent/log.h"
 #include "transports/tcp_int.h"
 
-#define HASH_STATE crypto_generichash_state
-
 /* ---------------------------------------------------- receiving half */
 
 struct rx {
 	int used;
 	int skipping; /* refused: drop its CHUNKs and END */
 	int claimed;  /* link_rx_claim'd */
-	struct ferry_msg msg;
-	uint64_t off, next_resume;
-	struct store_writer *w;
-	uint8_t *buf; /* inline payload */
-	HASH_STATE hs;
+	uint8_t id[FERRY_ID_LEN];
+	uint64_t len; /* its payload's */
+	uint64_t next_resume;
+	struct intake_rx *ir; /* the intake's state of it, or NULL */
 	/* A resumed payload's stored prefix is hashed on a thread of its
 	 * own (rx_hash_main), so that the reader goes on reading records
-	 * meanwhile (minutes, for GiB on a slow disk).  hs belongs to that
+	 * meanwhile (minutes, for GiB on a slow disk).  ir belongs to that
 	 * thread until hash_done (atomic); the sender sends no CHUNK of it
 	 * before the RESUME the thread queues when it is done. */
 	pthread_t hasher;
 	int hasher_started;
 	int hash_done, hash_cancel; /* atomic */
-	struct store_reader *hash_rd;
 	struct session *s;
 };
 
 struct receiver {
 	struct session *s;
+	struct intake in; /* this session's peer, into this node's store */
 	struct rx rx[LINK_RX_MAX];
-};
-
-/* An async put of a received message, freed by its callback. */
-struct rx_put {
-	struct store_put_req req;
-	struct ferry_msg msg;
-	struct session *s;
-	uint8_t payload[];
 };
 
 /* Remember id among the last LINK_RECENT_MAX taken from this peer. */
@@ -86,11 +75,24 @@ push_custody(struct session *s, const uint8_t *id)
 	pthread_cond_broadcast(&s->cv);
 }
 
+/* A new message from the peer is in the store: count it, wake local
+ * receivers, and send a receipt on its way back at once. */
 static void
-put_done(int result, void *arg)
+stored(struct session *s, const struct ferry_msg *m)
 {
-	struct rx_put *p = arg;
-	struct session *s = p->s;
+	pthread_mutex_lock(&s->lk->mu);
+	s->peer->msgs_in++;
+	pthread_mutex_unlock(&s->lk->mu);
+	if (m->flags & FERRY_MSG_RECEIPT)
+		link_kick(s->lk, m->src_node, FERRY_PRIO_MAX - 1);
+	if (s->lk->on_local != NULL)
+		s->lk->on_local(m->dst_queue, s->lk->arg);
+}
+
+static void
+put_done(int result, const struct ferry_msg *m, void *arg)
+{
+	struct session *s = arg;
 	/* EBUSY: the id's payload is being freed after an ack here, so it
 	 * was stored (and delivered) before: the peer may drop it. */
 	int ok =
@@ -98,22 +100,16 @@ put_done(int result, void *arg)
 
 	/* Everything that touches s (or its link and peer) happens before
 	 * async drops: at 0, session_run may free s at once. */
-	if (result == 0) {
-		pthread_mutex_lock(&s->lk->mu);
-		s->peer->msgs_in++;
-		pthread_mutex_unlock(&s->lk->mu);
-		if (p->msg.flags & FERRY_MSG_RECEIPT)
-			link_kick(s->lk, p->msg.src_node, FERRY_PRIO_MAX - 1);
-		if (s->lk->on_local != NULL)
-			s->lk->on_local(p->msg.dst_queue, s->lk->arg);
-	} else if (!ok)
+	if (result == 0)
+		stored(s, m);
+	else if (!ok)
 		log_warn("peer %s: message not stored: %s", s->peer->cfg.name,
 			 ferry_strerror(result));
 	if (ok)
-		recent_add(s, p->msg.id);
+		recent_add(s, m->id);
 	pthread_mutex_lock(&s->mu);
 	if (ok)
-		push_custody(s, p->msg.id);
+		push_custody(s, m->id);
 	else if (!s->dead) {
 		/* Not stored: no custody; the peer sends it again in a
 		 * later session.  A full store ends this one. */
@@ -122,11 +118,10 @@ put_done(int result, void *arg)
 		snprintf(s->close_text, sizeof(s->close_text),
 			 "cannot store: %s", ferry_strerror(result));
 	}
-	s->rx_pending -= p->msg.payload_len + sizeof(*p);
+	s->rx_pending -= intake_put_cost(m->payload_len);
 	s->async--;
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
-	free(p);
 }
 
 struct custody_arg {
@@ -159,8 +154,9 @@ custody_done(int result, void *arg)
 
 /* The peer holds id: drop our copy (async), then forget it. */
 static int
-take_custody_receipt(struct session *s, const uint8_t *id)
+take_custody_receipt(struct receiver *rv, const uint8_t *id)
 {
+	struct session *s = rv->s;
 	struct custody_arg *ca;
 	struct idnode *n;
 	int rc;
@@ -194,8 +190,7 @@ take_custody_receipt(struct session *s, const uint8_t *id)
 	if (ca != NULL) {
 		ca->s = s;
 		memcpy(ca->id, id, FERRY_ID_LEN);
-		rc = store_out_custody_async(s->lk->st, id, s->peer->cfg.name,
-					     custody_done, ca);
+		rc = intake_custody(&rv->in, id, custody_done, ca);
 	}
 	if (rc != 0) {
 		free(ca);
@@ -248,21 +243,9 @@ static void
 rx_clear(struct session *s, struct rx *r, int keep)
 {
 	rx_hash_stop(r); /* before its writer goes: it reads the prefix */
-	if (r->w != NULL) {
-		int rc = 0;
-		if (keep)
-			rc = store_writer_suspend(r->w);
-		else
-			store_writer_abort(r->w);
-		if (rc != 0)
-			log_warn("peer %s: keeping a partial message failed: "
-				 "%s",
-				 s->peer->cfg.name, ferry_strerror(rc));
-		r->w = NULL;
-	}
+	intake_rx_free(r->ir, keep);
 	if (r->claimed)
-		link_rx_release(s->lk, r->msg.id);
-	free(r->buf);
+		link_rx_release(s->lk, r->id);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -271,7 +254,7 @@ rx_find(struct receiver *rv, const uint8_t *id)
 {
 	for (size_t i = 0; i < LINK_RX_MAX; i++)
 		if (rv->rx[i].used &&
-		    memcmp(rv->rx[i].msg.id, id, FERRY_ID_LEN) == 0)
+		    memcmp(rv->rx[i].id, id, FERRY_ID_LEN) == 0)
 			return &rv->rx[i];
 	return NULL;
 }
@@ -311,47 +294,28 @@ queue_resume(struct session *s, const uint8_t *id, uint64_t off, int must)
 static void
 rx_refuse(struct session *s, struct rx *r, uint8_t reason)
 {
-	send_refuse(s, r->msg.id, reason, 0);
-	if (r->msg.payload_len > LINK_INLINE_MAX)
+	send_refuse(s, r->id, reason, 0);
+	if (r->len > LINK_INLINE_MAX)
 		rx_clear(s, r, 0);
 	else
 		r->skipping = 1;
 }
 
-/* Hash the stored prefix of a resumed payload (r->off bytes), then
- * queue the RESUME the sender waits for. */
+/* Hash the stored prefix of a resumed payload, then queue the RESUME the
+ * sender waits for. */
 static void *
 rx_hash_main(void *arg)
 {
 	struct rx *r = arg;
 	struct session *s = r->s;
-	uint8_t *tmp = malloc(STORE_CHUNK_BYTES);
-	uint64_t done = 0;
-	int rc = tmp == NULL ? FERRY_ENOMEM : 0;
+	int rc = intake_hash_prefix(r->ir, &r->hash_cancel);
 
-	while (rc == 0 && done < r->off) {
-		size_t n;
-		if (__atomic_load_n(&r->hash_cancel, __ATOMIC_ACQUIRE)) {
-			rc = FERRY_ECLOSED;
-			break;
-		}
-		rc = store_reader_read(r->hash_rd, tmp, STORE_CHUNK_BYTES, &n);
-		if (rc == 0 && n == 0)
-			rc = FERRY_ECORRUPT;
-		if (rc == 0) {
-			crypto_generichash_update(&r->hs, tmp, n);
-			done += n;
-		}
-	}
-	store_reader_close(r->hash_rd);
-	r->hash_rd = NULL;
-	free(tmp);
 	__atomic_store_n(&r->hash_done, 1, __ATOMIC_RELEASE);
 	if (rc == 0) {
-		queue_resume(s, r->msg.id, r->off, 1);
+		queue_resume(s, r->id, intake_rx_durable(r->ir), 1);
 	} else if (rc != FERRY_ECLOSED) {
 		char hex[FERRY_ID_HEX_LEN + 1];
-		ferry_id_to_hex(r->msg.id, hex);
+		ferry_id_to_hex(r->id, hex);
 		(void)rx_store_error(s, hex, rc);
 	}
 	return NULL;
@@ -361,11 +325,12 @@ static int
 on_msg(struct receiver *rv, const struct hop_frame *f)
 {
 	struct session *s = rv->s;
-	struct intake_node me;
 	struct hop_msg hm;
+	enum intake_outcome oc;
 	const char *why = NULL;
 	char hex[FERRY_ID_HEX_LEN + 1];
 	struct rx *r;
+	uint64_t have;
 	int rc;
 
 	if (hop_msg_decode(f, &hm, &why) != 0) {
@@ -384,73 +349,44 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 		return FERRY_EPROTO;
 	}
 	r->used = 1;
-	r->msg = hm.msg;
-	/* A TTL beyond LINK_TTL_MAX_MS (a century) means "never": no clock
-	 * arithmetic may overflow on a peer's number. */
-	r->msg.expires_ms = hm.ttl_ms != 0 && hm.ttl_ms <= LINK_TTL_MAX_MS
-				? link_now_ms() + (int64_t)hm.ttl_ms
-				: 0;
-	me.name = s->lk->node;
-	me.max_message = s->lk->max_message_bytes;
-	switch (intake_msg(&me, s->peer->cfg.name, &hm.msg, &why)) {
-	case INTAKE_OK:
-		break;
-	case INTAKE_FORGED:
-		/* Never done by a ferry peer: a protocol violation. */
-		log_warn("peer %s: message %s refused: %s (it claims %s)",
-			 s->peer->cfg.name, hex, why, hm.msg.src_node);
-		r->used = 0;
-		mark_dead(s, "MSG %s claims another source", hex);
-		return FERRY_EPROTO;
-	case INTAKE_TOO_BIG:
-		log_warn("peer %s: message %s for %s/%s refused: %s",
-			 s->peer->cfg.name, hex, hm.msg.dst_node,
-			 hm.msg.dst_queue, why);
-		rx_refuse(s, r, HOP_REFUSE_TOO_BIG);
-		return 0;
-	default:
-		if (strcmp(hm.msg.dst_node, s->lk->node) == 0)
-			log_warn("peer %s: message %s for %s/%s refused: %s",
-				 s->peer->cfg.name, hex, hm.msg.dst_node,
-				 hm.msg.dst_queue, why);
-		rx_refuse(s, r, HOP_REFUSE_NO_ROUTE);
+	memcpy(r->id, hm.msg.id, FERRY_ID_LEN);
+	r->len = hm.msg.payload_len;
+	if (hm.msg.payload_len <= LINK_INLINE_MAX && hm.offset != 0) {
+		/* Small ones are never kept in part: from 0. */
+		r->skipping = 1;
+		send_refuse(s, hm.msg.id, HOP_REFUSE_PARTIAL, 0);
 		return 0;
 	}
-	crypto_generichash_init(&r->hs, NULL, 0, HOP_HASH_LEN);
-	if (hm.msg.payload_len <= LINK_INLINE_MAX) {
-		if (hm.offset != 0) {
-			/* Small ones are never kept in part: from 0. */
-			r->skipping = 1;
-			send_refuse(s, hm.msg.id, HOP_REFUSE_PARTIAL, 0);
+	if (hm.msg.payload_len > LINK_INLINE_MAX) {
+		/* Another session of this peer (a link being replaced)
+		 * may still be receiving it: wait a little for it. */
+		if (link_rx_claim(s->lk, hm.msg.id) != 0) {
+			log_info("peer %s: message %s is still being received "
+				 "by another session: asked to send it again "
+				 "later",
+				 s->peer->cfg.name, hex);
+			rx_refuse(s, r, HOP_REFUSE_BUSY);
 			return 0;
 		}
-		r->buf = malloc(hm.msg.payload_len ? hm.msg.payload_len : 1);
-		if (r->buf == NULL) {
-			mark_dead(s, "out of memory");
-			return FERRY_ENOMEM;
-		}
+		r->claimed = 1;
+	}
+	rc = intake_begin(&rv->in, &hm, &r->ir, &oc);
+	if (rc == FERRY_EPROTO) {
+		mark_dead(s, "MSG %s shorter than its stored part", hex);
+		return FERRY_EPROTO;
+	}
+	if (rc != 0)
+		return rx_store_error(s, hex, rc);
+	switch (oc) {
+	case INTAKE_SMALL:
 		return 0;
-	}
-	if (link_rx_claim(s->lk, hm.msg.id) != 0) {
-		log_info("peer %s: message %s is still being received by "
-			 "another session: asked to send it again later",
-			 s->peer->cfg.name, hex);
-		rx_refuse(s, r, HOP_REFUSE_BUSY);
-		return 0;
-	}
-	r->claimed = 1;
-	uint64_t have = 0;
-	rc = store_writer_resume(s->lk->st, hm.msg.id, &r->w, &have);
-	if (rc == FERRY_ENOTFOUND) {
-		have = 0;
-		rc = store_writer_open(s->lk->st, &r->msg, &r->w);
-	}
-	if (rc == FERRY_EDUPLICATE) {
+	case INTAKE_STREAM:
+		break;
+	case INTAKE_HAVE:
 		recent_add(s, hm.msg.id);
 		rx_refuse(s, r, HOP_REFUSE_HAVE);
 		return 0;
-	}
-	if (rc == FERRY_EBUSY) {
+	case INTAKE_BUSY:
 		/* Another transfer (a bundle being imported) owns its
 		 * partial: one writer per message (store.h). */
 		log_info("peer %s: message %s is being stored from another "
@@ -458,31 +394,44 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 			 s->peer->cfg.name, hex);
 		rx_refuse(s, r, HOP_REFUSE_BUSY);
 		return 0;
+	case INTAKE_REFUSED:
+		switch (intake_rx_verdict(r->ir, &why)) {
+		case INTAKE_FORGED:
+			/* Never done by a ferry peer: a protocol violation. */
+			log_warn("peer %s: message %s refused: %s (it claims "
+				 "%s)",
+				 s->peer->cfg.name, hex, why, hm.msg.src_node);
+			rx_clear(s, r, 0);
+			mark_dead(s, "MSG %s claims another source", hex);
+			return FERRY_EPROTO;
+		case INTAKE_TOO_BIG:
+			log_warn("peer %s: message %s for %s/%s refused: %s",
+				 s->peer->cfg.name, hex, hm.msg.dst_node,
+				 hm.msg.dst_queue, why);
+			rx_refuse(s, r, HOP_REFUSE_TOO_BIG);
+			return 0;
+		default:
+			if (strcmp(hm.msg.dst_node, s->lk->node) == 0)
+				log_warn("peer %s: message %s for %s/%s "
+					 "refused: %s",
+					 s->peer->cfg.name, hex,
+					 hm.msg.dst_node, hm.msg.dst_queue,
+					 why);
+			rx_refuse(s, r, HOP_REFUSE_NO_ROUTE);
+			return 0;
+		}
+	default: /* EXPIRED, GAP: not on a live link (no time in transit,
+		    the sender goes on from our offset) */
+		rx_refuse(s, r, HOP_REFUSE_NO_ROUTE);
+		return 0;
 	}
-	if (rc != 0)
-		return rx_store_error(s, hex, rc);
-	if (have > hm.msg.payload_len) {
-		/* The MSG says shorter than what is stored: not the same
-		 * message, or a hostile peer. */
-		if (store_writer_suspend(r->w) != 0)
-			log_debug("peer %s: partial %s kept", s->peer->cfg.name,
-				  hex);
-		r->w = NULL;
-		mark_dead(s, "MSG %s shorter than its stored part", hex);
-		return FERRY_EPROTO;
-	}
-	r->off = have;
+	have = intake_rx_durable(r->ir);
 	r->next_resume = have + LINK_RESUME_EVERY;
 	if (have > 0) {
 		/* Resumed: the hash must cover the prefix stored earlier;
 		 * a thread reads it and then queues the RESUME. */
-		rc = store_writer_prefix(r->w, &r->hash_rd);
-		if (rc != 0)
-			return rx_store_error(s, hex, rc);
 		r->s = s;
 		if (pthread_create(&r->hasher, NULL, rx_hash_main, r) != 0) {
-			store_reader_close(r->hash_rd);
-			r->hash_rd = NULL;
 			mark_dead(s, "cannot start a thread");
 			return FERRY_ENOMEM;
 		}
@@ -505,6 +454,7 @@ on_chunk(struct receiver *rv, const struct hop_frame *f)
 	struct hop_chunk c;
 	const char *why = NULL;
 	struct rx *r;
+	uint64_t next;
 	int rc;
 
 	if (hop_chunk_decode(f, &c, &why) != 0) {
@@ -522,32 +472,25 @@ on_chunk(struct receiver *rv, const struct hop_frame *f)
 		mark_dead(s, "CHUNK before the RESUME it must wait for");
 		return FERRY_EPROTO;
 	}
-	if (c.offset != r->off || c.len > r->msg.payload_len - r->off) {
+	rc = intake_chunk(r->ir, &c);
+	if (rc == FERRY_EPROTO) {
 		mark_dead(s, "CHUNK out of place");
 		return FERRY_EPROTO;
 	}
-	crypto_generichash_update(&r->hs, c.data, c.len);
-	if (r->buf != NULL) {
-		memcpy(r->buf + r->off, c.data, c.len);
-	} else if ((rc = store_writer_write(r->w, c.data, c.len)) != 0) {
+	if (rc != 0) {
 		char hex[FERRY_ID_HEX_LEN + 1];
 		ferry_id_to_hex(c.id, hex);
-		/* Keep what is durable (the writer failed: suspend only
-		 * frees it), so a later session resumes there. */
-		if (store_writer_suspend(r->w) != 0)
-			log_debug("peer %s: partial %s kept at its last "
-				  "durable offset",
-				  s->peer->cfg.name, hex);
-		r->w = NULL;
+		/* The intake kept what is durable, so a later session
+		 * resumes there. */
 		r->skipping = 1;
 		return rx_store_error(s, hex, rc);
 	}
-	r->off += c.len;
-	if (r->w != NULL && r->off >= r->next_resume) {
+	next = intake_rx_next(r->ir);
+	if (r->len > LINK_INLINE_MAX && next >= r->next_resume) {
 		/* A hint for the sender's resume point (dropped when the
 		 * queue is full: the next one will do). */
-		r->next_resume = r->off + LINK_RESUME_EVERY;
-		queue_resume(s, c.id, r->off, 0);
+		r->next_resume = next + LINK_RESUME_EVERY;
+		queue_resume(s, c.id, next, 0);
 	}
 	return 0;
 }
@@ -558,7 +501,6 @@ on_end(struct receiver *rv, const struct hop_frame *f)
 	struct session *s = rv->s;
 	struct hop_end e;
 	const char *why = NULL;
-	uint8_t hash[HOP_HASH_LEN];
 	char hex[FERRY_ID_HEX_LEN + 1];
 	struct rx *r;
 	int rc;
@@ -581,9 +523,8 @@ on_end(struct receiver *rv, const struct hop_frame *f)
 		return FERRY_EPROTO;
 	}
 	ferry_id_to_hex(e.id, hex);
-	crypto_generichash_final(&r->hs, hash, HOP_HASH_LEN);
-	if (e.total_len != r->msg.payload_len || r->off != e.total_len ||
-	    sodium_memcmp(hash, e.hash, HOP_HASH_LEN) != 0) {
+	rc = intake_end(r->ir, &e);
+	if (rc == FERRY_EPROTO || rc == FERRY_ECORRUPT) {
 		log_error("peer %s: message %s arrived damaged (length or "
 			  "hash differs): discarded, it will be sent again",
 			  s->peer->cfg.name, hex);
@@ -591,64 +532,40 @@ on_end(struct receiver *rv, const struct hop_frame *f)
 		mark_dead(s, "payload hash mismatch");
 		return FERRY_ECORRUPT;
 	}
-	if (r->buf != NULL) {
-		struct rx_put *p;
-		size_t need = sizeof(*p) + (size_t)r->msg.payload_len;
+	if (r->len <= LINK_INLINE_MAX && rc == 0) {
+		size_t need = intake_put_cost(r->len);
 		pthread_mutex_lock(&s->mu);
 		while (!s->dead && s->rx_pending + need > LINK_RX_PENDING_MAX &&
 		       s->rx_pending > 0)
 			pthread_cond_wait(&s->cv, &s->mu);
-		pthread_mutex_unlock(&s->mu);
-		p = malloc(need);
-		if (p == NULL) {
-			mark_dead(s, "out of memory");
-			return FERRY_ENOMEM;
-		}
-		p->msg = r->msg;
-		p->s = s;
-		memcpy(p->payload, r->buf, (size_t)r->msg.payload_len);
-		p->req.msg = &p->msg;
-		p->req.payload = p->payload;
-		p->req.len = (size_t)r->msg.payload_len;
-		pthread_mutex_lock(&s->mu);
 		s->async++;
 		s->rx_pending += need;
 		pthread_mutex_unlock(&s->mu);
-		rc = store_put_async(s->lk->st, &p->req, put_done, p);
+		rc = intake_put_async(r->ir, put_done, s);
 		if (rc != 0) {
 			pthread_mutex_lock(&s->mu);
 			s->async--;
 			s->rx_pending -= need;
 			pthread_mutex_unlock(&s->mu);
-			free(p);
 			rx_clear(s, r, 0);
 			return rx_store_error(s, hex, rc);
 		}
 		rx_clear(s, r, 0);
 		return 0;
 	}
-	rc = store_writer_commit(r->w);
-	r->w = NULL; /* commit frees it */
 	if (rc != 0 && rc != FERRY_EDUPLICATE) {
 		rx_clear(s, r, 0);
 		return rx_store_error(s, hex, rc);
 	}
 	log_info("peer %s: received message %s (%llu bytes) for %s",
-		 s->peer->cfg.name, hex, (unsigned long long)r->msg.payload_len,
-		 r->msg.dst_queue);
+		 s->peer->cfg.name, hex, (unsigned long long)r->len,
+		 intake_rx_msg(r->ir)->dst_queue);
 	recent_add(s, e.id);
 	pthread_mutex_lock(&s->mu);
 	push_custody(s, e.id);
 	pthread_mutex_unlock(&s->mu);
-	if (rc == 0) {
-		pthread_mutex_lock(&s->lk->mu);
-		s->peer->msgs_in++;
-		pthread_mutex_unlock(&s->lk->mu);
-		if (r->msg.flags & FERRY_MSG_RECEIPT)
-			link_kick(s->lk, r->msg.src_node, FERRY_PRIO_MAX - 1);
-		if (s->lk->on_local != NULL)
-			s->lk->on_local(r->msg.dst_queue, s->lk->arg);
-	}
+	if (rc == 0)
+		stored(s, intake_rx_msg(r->ir));
 	rx_clear(s, r, 0);
 	return 0;
 }
@@ -658,8 +575,16 @@ receiver_new(struct session *s)
 {
 	struct receiver *rv = calloc(1, sizeof(*rv));
 
-	if (rv != NULL)
-		rv->s = s;
+	if (rv == NULL)
+		return NULL;
+	rv->s = s;
+	rv->in.st = s->lk->st;
+	rv->in.me.name = s->lk->node;
+	rv->in.me.max_message = s->lk->max_message_bytes;
+	rv->in.peer = s->peer->cfg.name;
+	rv->in.medium_ms = 0; /* a live link: no time in transit */
+	rv->in.check_hash = 1;
+	rv->in.from_durable = 1;
 	return rv;
 }
 
@@ -703,7 +628,7 @@ on_record(struct receiver *rv, const uint8_t *rec, size_t len, int *rekey)
 			}
 			for (size_t i = 0; i < c.count; i++)
 				(void)take_custody_receipt(
-				    s, c.ids + i * FERRY_ID_LEN);
+				    rv, c.ids + i * FERRY_ID_LEN);
 			rc = 0;
 			break;
 		}
@@ -714,7 +639,7 @@ on_record(struct receiver *rv, const uint8_t *rec, size_t len, int *rekey)
 				return FERRY_EPROTO;
 			}
 			if (r.reason == HOP_REFUSE_HAVE &&
-			    (rc = take_custody_receipt(s, r.id)) != 0)
+			    (rc = take_custody_receipt(rv, r.id)) != 0)
 				break;
 			pthread_mutex_lock(&s->mu);
 			while (!s->dead &&

@@ -490,9 +490,13 @@ read_hello(struct session *s, struct rdbuf *rb, uint8_t *plain)
 	int64_t skew = h.clock_ms - link_now_ms();
 	if (skew > 300000 || skew < -300000)
 		log_warn("peer %s: its clock is %lld s %s ours (TTLs travel "
-			 "as time left, so nothing breaks)",
+			 "as time left, and time on a medium is charged "
+			 "by this offset)",
 			 s->peer->cfg.name, (long long)(skew / 1000),
 			 skew > 0 ? "ahead of" : "behind");
+	/* Kept for the time a bundle from it spends on a medium (its
+	 * clock, corrected by this, against ours: agent/intake.c). */
+	intake_clock_seen(s->lk->st, s->peer->cfg.name, skew);
 	return 0;
 }
 
