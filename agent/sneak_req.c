@@ -1,7 +1,7 @@
 /*
  * sneak_req.c - the local API's EXPORT and IMPORT requests: run
- * sneak_run() (transports/filedrop.c) on a pool thread, send PROGRESS frames from a
- * loop timer while it works, and OK with the summary when it is done.
+ * sneak_run() (transports/filedrop.c) on a pool thread, send PROGRESS frames
+ * from a loop timer while it works, and OK with the summary when it is done.
  *
  * The job holds a reference on the client (invariant 2 of agent.h); a
  * client that goes away cancels the run at its next boundary (a message
