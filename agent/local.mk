@@ -5,7 +5,8 @@ bin_PROGRAMS += agent/ferryd
 agent_ferryd_SOURCES = \
 	agent/main.c agent/agent.h \
 	agent/control.c \
-	agent/requests.c \
+	agent/requests.c agent/requests_int.h \
+	agent/requests_job.c agent/requests_msg.c agent/requests_admin.c \
 	agent/notify.c \
 	agent/sweep.c \
 	agent/jobs.c agent/jobs.h \

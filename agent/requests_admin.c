@@ -1,0 +1,273 @@
+/*
+ * requests_admin.c - the requests about queues and the node rather than
+ * one message's payload: QCREATE, QLIST, QSTATS, QPURGE, STATUS, INFO and
+ * PEERS (docs/protocol.md §4), and the BROWSE and QLIST lists.
+ *
+ * The caller's rights were checked by the table in requests.c; what is
+ * left here is what can only be judged once the store answered: which
+ * queues a QLIST shows, and whether a STATUS may show its message.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/agent.h"
+#include "agent/requests_int.h"
+
+int
+collect_queue(const struct store_queue_stats *q, void *arg)
+{
+	struct req_job *r = arg;
+	struct store_queue_stats *l = list_grow(r, r->qlist, sizeof(*l));
+
+	if (l == NULL)
+		return 1;
+	r->qlist = l;
+	r->qlist[r->nlist++] = *q;
+	return 0;
+}
+
+void
+done_list(struct client *c, struct req_job *r)
+{
+	struct ferry_fbuf b;
+
+	if (r->rc != 0) {
+		answer_error(c, r->reqid, r->rc, "cannot list");
+		client_idle(c);
+		return;
+	}
+	for (size_t i = 0; i < r->nlist; i++) {
+		if (r->kind == RK_BROWSE) {
+			agent_frame(c->ag, &b, FERRY_F_MSG, FERRY_FL_FIN,
+				    r->reqid);
+			put_info(&b, &r->list[i]);
+		} else {
+			const struct store_queue_stats *q = &r->qlist[i];
+			if (!client_allowed(c, POLICY_OP_RECV, q->name) &&
+			    !client_allowed(c, POLICY_OP_ADMIN, q->name))
+				continue;
+			agent_frame(c->ag, &b, FERRY_F_QINFO, 0, r->reqid);
+			ferry_fbuf_str(&b, FERRY_T_QUEUE, q->name);
+			ferry_fbuf_u64(&b, FERRY_T_COUNT, q->msgs);
+			ferry_fbuf_u64(&b, FERRY_T_BYTES, q->bytes);
+			ferry_fbuf_u64(&b, FERRY_T_LEASED, q->leased);
+			ferry_fbuf_u64(&b, FERRY_T_MAX_BYTES, q->max_bytes);
+			ferry_fbuf_u64(&b, FERRY_T_MAX_MSGS, q->max_msgs);
+		}
+		client_send(c, &b);
+	}
+	agent_frame(c->ag, &b, FERRY_F_END, 0, r->reqid);
+	client_send(c, &b);
+	client_idle(c);
+}
+
+static int status_visible(struct client *c, const struct store_msg_info *i);
+
+/* QCREATE, QSTATS, QPURGE, STATUS, INFO: one answer frame. */
+void
+done_admin(struct client *c, struct req_job *r)
+{
+	struct ferry_fbuf b;
+
+	if (r->rc != 0) {
+		answer_error(c, r->reqid, r->rc, "refused");
+		client_idle(c);
+		return;
+	}
+	switch (r->kind) {
+	case RK_QSTATS:
+		agent_frame(c->ag, &b, FERRY_F_QINFO, 0, r->reqid);
+		ferry_fbuf_str(&b, FERRY_T_QUEUE, r->qs.name);
+		ferry_fbuf_u64(&b, FERRY_T_COUNT, r->qs.msgs);
+		ferry_fbuf_u64(&b, FERRY_T_BYTES, r->qs.bytes);
+		ferry_fbuf_u64(&b, FERRY_T_LEASED, r->qs.leased);
+		ferry_fbuf_u64(&b, FERRY_T_MAX_BYTES, r->qs.max_bytes);
+		ferry_fbuf_u64(&b, FERRY_T_MAX_MSGS, r->qs.max_msgs);
+		break;
+	case RK_STATUS:
+		if (r->status.kind == STORE_ST_PRESENT &&
+		    !status_visible(c, &r->status.info)) {
+			client_error(c, r->reqid, FERRY_EPERM,
+				     "uid %ld may not see the status of a "
+				     "message for %s/%s (needs recv or admin "
+				     "on its queue, or send to it, in [acl] of "
+				     "ferry.conf)",
+				     (long)c->uid, r->status.info.msg.dst_node,
+				     r->status.info.msg.dst_queue);
+			client_idle(c);
+			return;
+		}
+		agent_frame(c->ag, &b, FERRY_F_STATUS_OK, 0, r->reqid);
+		ferry_fbuf_u8(&b, FERRY_T_STATUS, (uint8_t)r->status.kind);
+		if (r->status.kind == STORE_ST_PRESENT)
+			put_info(&b, &r->status.info);
+		if (r->status.kind == STORE_ST_DEAD_REMOVED) {
+			ferry_fbuf_u8(&b, FERRY_T_DEAD_REASON,
+				      (uint8_t)r->status.info.dead_reason);
+			ferry_fbuf_u64(&b, FERRY_T_DEAD_MS,
+				       (uint64_t)r->status.info.dead_ms);
+		}
+		if (r->status.kind == STORE_ST_PRESENT &&
+		    r->status.exported.at_ms != 0) {
+			char m[200];
+			snprintf(m, sizeof(m), "%s %.*s",
+				 r->status.exported.peer, 120,
+				 r->status.exported.medium);
+			ferry_fbuf_str(&b, FERRY_T_MEDIUM, m);
+			ferry_fbuf_u64(&b, FERRY_T_MEDIUM_MS,
+				       (uint64_t)r->status.exported.at_ms);
+		}
+		ferry_fbuf_u64(&b, FERRY_T_AT_MS, (uint64_t)r->status.at_ms);
+		if (r->status.peer[0] != '\0')
+			ferry_fbuf_str(&b, FERRY_T_PEER, r->status.peer);
+		if (r->status.nreceipts > 0) {
+			char rs[512];
+			size_t n = 0;
+			for (size_t i = 0; i < r->status.nreceipts; i++) {
+				const struct store_receipt *e =
+				    &r->status.receipts[i];
+				int k = snprintf(
+				    rs + n, sizeof(rs) - n, "%s %s %lld\n",
+				    store_receipt_event_name(e->event), e->node,
+				    (long long)e->at_ms);
+				if (k < 0 || (size_t)k >= sizeof(rs) - n)
+					break;
+				n += (size_t)k;
+			}
+			if (n > 0)
+				ferry_fbuf_str(&b, FERRY_T_RECEIPTS, rs);
+		}
+		break;
+	case RK_INFO:
+		agent_frame(c->ag, &b, FERRY_F_INFO_OK, 0, r->reqid);
+		ferry_fbuf_str(&b, FERRY_T_NODE, c->ag->pol.node_name);
+		ferry_fbuf_u32(&b, FERRY_T_VERSION, FERRY_PROTO_VERSION);
+		ferry_fbuf_str(&b, FERRY_T_CARD, c->ag->card);
+		ferry_fbuf_str(&b, FERRY_T_FINGERPRINT, c->ag->fpr);
+		ferry_fbuf_u64(&b, FERRY_T_COUNT, r->stats.msgs);
+		ferry_fbuf_u64(&b, FERRY_T_BYTES, r->stats.bytes);
+		ferry_fbuf_u64(&b, FERRY_T_OUT_COUNT, r->stats.outbound_msgs);
+		ferry_fbuf_u64(&b, FERRY_T_OUT_BYTES, r->stats.outbound_bytes);
+		break;
+	case RK_QPURGE:
+		agent_frame(c->ag, &b, FERRY_F_OK, 0, r->reqid);
+		ferry_fbuf_u64(&b, FERRY_T_COUNT, r->count);
+		log_info("queue %s purged by uid %ld: %llu messages removed",
+			 r->queue, (long)c->uid, (unsigned long long)r->count);
+		break;
+	default: /* RK_QCREATE */
+		agent_frame(c->ag, &b, FERRY_F_OK, 0, r->reqid);
+		break;
+	}
+	client_send(c, &b);
+	client_idle(c);
+}
+
+/*
+ * May c see the status of a message held here?  Its own kind of user
+ * may: one who may receive from its local queue (or administer it), or
+ * send to its destination (its sender, in practice); else node-wide
+ * admin.  A message no longer here (acked, handed, purged) has no queue
+ * left to judge by: its id, which only its sender and receivers learn,
+ * is the capability.
+ */
+static int
+status_visible(struct client *c, const struct store_msg_info *i)
+{
+	char target[FERRY_NODE_MAX + FERRY_QUEUE_MAX + 2];
+
+	if (i->queue[0] != '\0') {
+		if (client_allowed(c, POLICY_OP_RECV, i->queue) ||
+		    client_allowed(c, POLICY_OP_ADMIN, i->queue))
+			return 1;
+	}
+	snprintf(target, sizeof(target), "%s/%s", i->msg.dst_node,
+		 i->msg.dst_queue);
+	return client_allowed(c, POLICY_OP_SEND, target) ||
+	       client_allowed(c, POLICY_OP_ADMIN, "");
+}
+
+/* ------------------------------------------------------------- peers */
+
+static int
+count_for_peer(const struct store_msg_info *i, void *arg)
+{
+	struct req_job *r = arg;
+
+	for (size_t k = 0; k < r->npeers; k++)
+		if (strcmp(r->peers[k].name, i->msg.dst_node) == 0) {
+			r->peer_msgs[k]++;
+			r->peer_bytes[k] += i->msg.payload_len;
+			break;
+		}
+	return 0;
+}
+
+/* Pool thread: the link's snapshot, and what waits for each peer (a walk
+ * of each peer's part of the outbound side). */
+int
+peers_gather(struct store *st, struct req_job *r)
+{
+	size_t n = link_peers(r->ag->link, NULL, 0);
+
+	if (n == 0)
+		return 0;
+	r->peers = calloc(n, sizeof(*r->peers));
+	r->peer_msgs = calloc(n, sizeof(*r->peer_msgs));
+	r->peer_bytes = calloc(n, sizeof(*r->peer_bytes));
+	if (r->peers == NULL || r->peer_msgs == NULL || r->peer_bytes == NULL)
+		return FERRY_ENOMEM;
+	n = link_peers(r->ag->link, r->peers, n);
+	r->npeers = n;
+	for (size_t i = 0; i < n; i++) {
+		struct store_out_pos pos = {{0}, 0};
+		int rc = store_out_scan(st, r->peers[i].name, &pos, 0,
+					count_for_peer, r);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+void
+done_peers(struct client *c, struct req_job *r)
+{
+	struct ferry_fbuf b;
+
+	if (r->rc != 0) {
+		answer_error(c, r->reqid, r->rc, "cannot list the peers");
+		client_idle(c);
+		return;
+	}
+	for (size_t i = 0; i < r->npeers; i++) {
+		const struct link_peer_status *p = &r->peers[i];
+		agent_frame(c->ag, &b, FERRY_F_PEER, 0, r->reqid);
+		ferry_fbuf_str(&b, FERRY_T_PEER, p->name);
+		ferry_fbuf_str(&b, FERRY_T_FINGERPRINT, p->fpr);
+		ferry_fbuf_u8(&b, FERRY_T_CONNECTED,
+			      p->connected ? (p->inbound ? 2 : 1) : 0);
+		if (p->addr[0] != '\0')
+			ferry_fbuf_str(&b, FERRY_T_ADDR, p->addr);
+		ferry_fbuf_u64(&b, FERRY_T_AT_MS, (uint64_t)p->since_ms);
+		ferry_fbuf_u64(&b, FERRY_T_LAST_SEEN_MS,
+			       (uint64_t)p->last_seen_ms);
+		ferry_fbuf_u64(&b, FERRY_T_NEXT_RETRY_MS,
+			       (uint64_t)p->next_retry_ms);
+		ferry_fbuf_u64(&b, FERRY_T_BYTES_IN, p->bytes_in);
+		ferry_fbuf_u64(&b, FERRY_T_BYTES_OUT, p->bytes_out);
+		ferry_fbuf_u64(&b, FERRY_T_MSGS_IN, p->msgs_in);
+		ferry_fbuf_u64(&b, FERRY_T_MSGS_OUT, p->msgs_out);
+		ferry_fbuf_u64(&b, FERRY_T_OUT_COUNT, r->peer_msgs[i]);
+		ferry_fbuf_u64(&b, FERRY_T_OUT_BYTES, r->peer_bytes[i]);
+		if (p->last_error[0] != '\0')
+			ferry_fbuf_str(&b, FERRY_T_TEXT, p->last_error);
+		client_send(c, &b);
+	}
+	agent_frame(c->ag, &b, FERRY_F_END, 0, r->reqid);
+	client_send(c, &b);
+	client_idle(c);
+}

@@ -1,0 +1,126 @@
+/*
+ * requests_int.h - what the request files of agent/ share, and nothing
+ * else includes: the job that carries a request to the store and back
+ * (requests_job.c), and the handlers and answers of each role
+ * (requests_msg.c, requests_admin.c) that requests.c and job_done()
+ * call.
+ */
+#ifndef FERRY_AGENT_REQUESTS_INT_H
+#define FERRY_AGENT_REQUESTS_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/agent.h"
+
+enum req_kind {
+	RK_PUT,
+	RK_WOPEN,
+	RK_WWRITE,
+	RK_WCOMMIT,
+	RK_WABORT,
+	RK_TAKE,
+	RK_GET, /* phase 1 of ack, nack, fetch */
+	RK_ACK,
+	RK_NACK,
+	RK_FETCH,
+	RK_READ, /* the next piece of an outgoing payload */
+	RK_BROWSE,
+	RK_QCREATE,
+	RK_QLIST,
+	RK_QSTATS,
+	RK_QPURGE,
+	RK_STATUS,
+	RK_INFO,
+	RK_SUBTAKE, /* a take for a subscription */
+	RK_PEERS,
+};
+
+struct req_job {
+	struct job job;
+	struct client *c;
+	struct agent *ag;
+	enum req_kind kind;
+	enum req_kind then; /* RK_GET: what comes next */
+	uint32_t reqid;
+	int rc;
+
+	struct ferry_msg msg;
+	uint8_t *buf; /* payload in or out */
+	size_t len;
+	struct store_writer *writer;
+	struct store_reader *reader; /* owned by the job */
+	struct store_reader *borrow; /* RK_READ: the client's */
+
+	char queue[FERRY_QUEUE_MAX + 1];
+	int64_t lease_ms;
+	int peek;
+	uint8_t id[FERRY_ID_LEN];
+	uint64_t token, offset;
+	uint64_t gen; /* ag->notify_gen when submitted */
+	uint32_t limit;
+	struct store_queue_limits lim;
+
+	struct store_msg_info info;
+	struct store_status status;
+	struct store_stats stats;
+	struct store_queue_stats qs;
+	struct store_msg_info *list;
+	struct store_queue_stats *qlist;
+	size_t nlist, caplist;
+	uint64_t count;
+	struct store_put_req put;	/* RK_PUT, run by the store's writer */
+	struct link_peer_status *peers; /* RK_PEERS */
+	uint64_t *peer_msgs, *peer_bytes;
+	size_t npeers;
+};
+
+/* requests_job.c: the job's life, and what every answer shares */
+struct req_job *rj_new(struct client *c, enum req_kind kind, uint32_t reqid);
+void rj_free(struct req_job *r);
+/* Run r for c; c is BUSY until done (unless it is a subscription take). */
+void rj_submit(struct client *c, struct req_job *r);
+/* Abandon a streamed send whose client is gone or refused. */
+void orphan_abort(struct agent *ag, struct store_writer *w);
+/* Give back a message taken for a client that can no longer have it. */
+void orphan_give_back(struct agent *ag, const struct store_msg_info *info,
+		      uint64_t token);
+/* Answer ENOMEM and end the request; returns -1. */
+int fail_nomem(struct client *c, uint32_t reqid);
+/* arr with room for one more element of elem bytes (r->nlist used),
+ * or NULL when out of memory (arr is then still valid). */
+void *list_grow(struct req_job *r, void *arr, size_t elem);
+int collect_info(const struct store_msg_info *info, void *arg);
+void put_info(struct ferry_fbuf *b, const struct store_msg_info *i);
+const char *err_text(struct client *c, int rc, char *buf, size_t cap);
+void answer_error(struct client *c, uint32_t reqid, int rc, const char *what);
+
+/* requests_msg.c: pool thread */
+int open_payload(struct store *st, struct req_job *r);
+void take_readable(struct store *st, struct req_job *r);
+/* requests_msg.c: loop thread, from job_done() */
+void done_put(struct client *c, struct req_job *r);
+void done_stream_in(struct client *c, struct req_job *r);
+void done_take(struct client *c, struct req_job *r);
+void done_subtake(struct client *c, struct req_job *r);
+void done_get(struct client *c, struct req_job *r);
+void done_ack(struct client *c, struct req_job *r);
+void done_read(struct client *c, struct req_job *r);
+/* requests_msg.c: handlers */
+void req_send(struct client *c, const struct ferry_frame *f,
+	      const struct ferry_fields *fl);
+
+/* requests_admin.c: pool thread */
+int collect_queue(const struct store_queue_stats *q, void *arg);
+int peers_gather(struct store *st, struct req_job *r);
+/* requests_admin.c: loop thread, from job_done() */
+void done_list(struct client *c, struct req_job *r);
+void done_admin(struct client *c, struct req_job *r);
+void done_peers(struct client *c, struct req_job *r);
+
+/* requests.c: checks that answer the refusal and end the request (0) */
+int req_need(struct client *c, const struct ferry_fields *fl, int tag,
+	     const char *name);
+int req_allowed(struct client *c, unsigned op, const char *target);
+
+#endif

@@ -1,0 +1,722 @@
+/*
+ * requests_msg.c - the requests that move messages: SEND (whole or
+ * streamed in DATA), RECV and its wait, ACK, NACK, FETCH, BROWSE and
+ * subscriptions (docs/protocol.md §4).
+ *
+ * Payloads move in bounded pieces: a streamed SEND is staged up to two
+ * DATA frames and written as the store takes it; a payload going out is
+ * read one DATA frame at a time, when the socket has drained.  The
+ * caller's rights were checked by the table in requests.c before any
+ * handler here runs (ACK, NACK and FETCH: once the message's queue is
+ * known, in done_get).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/agent.h"
+#include "agent/requests_int.h"
+
+/* Open the payload of r->info: read it whole when small, else keep a
+ * reader for the stream. */
+int
+open_payload(struct store *st, struct req_job *r)
+{
+	uint64_t len = r->info.msg.payload_len;
+	int rc;
+
+	rc = store_reader_open(st, r->info.msg.id, &r->reader);
+	if (rc != 0)
+		return rc;
+	if (r->offset != 0 && (rc = store_reader_seek(r->reader, r->offset)))
+		return rc;
+	if (len - r->offset > FERRY_INLINE_MAX)
+		return 0;
+	r->buf = malloc(len - r->offset + 1);
+	if (r->buf == NULL)
+		return FERRY_ENOMEM;
+	while (r->len < len - r->offset) {
+		size_t n = 0;
+		rc = store_reader_read(r->reader, r->buf + r->len,
+				       (size_t)(len - r->offset) - r->len, &n);
+		if (rc != 0)
+			return rc;
+		if (n == 0)
+			return FERRY_ECORRUPT;
+		r->len += n;
+	}
+	store_reader_close(r->reader);
+	r->reader = NULL;
+	return 0;
+}
+
+/* Forget what open_payload kept of the message r held. */
+static void
+payload_reset(struct req_job *r)
+{
+	store_reader_close(r->reader);
+	r->reader = NULL;
+	free(r->buf);
+	r->buf = NULL;
+	r->len = 0;
+}
+
+/*
+ * Take the next message of r->queue whose payload can be read.  One whose
+ * payload is damaged (a spool file truncated or lost) would otherwise go
+ * back to the head of its queue and block it for ever: it goes to the
+ * dead queue instead, as unreadable, and the next one is taken.  In dead
+ * itself it moves to the end of dead, so one met again means that only
+ * unreadable ones are left: that one is given back and the take fails.
+ */
+void
+take_readable(struct store *st, struct req_job *r)
+{
+	uint8_t first[FERRY_ID_LEN];
+	char hex[FERRY_ID_HEX_LEN + 1], why[200];
+	int moved = 0;
+
+	for (;;) {
+		r->rc =
+		    store_take(st, r->queue, r->lease_ms, &r->info, &r->token);
+		if (r->rc != 0)
+			return;
+		r->rc = open_payload(st, r);
+		if (r->rc == 0)
+			return;
+		ferry_id_to_hex(r->info.msg.id, hex);
+		snprintf(why, sizeof(why), "%s", store_last_error());
+		if (r->rc != FERRY_ECORRUPT ||
+		    (moved && memcmp(first, r->info.msg.id, FERRY_ID_LEN) == 0))
+			break;
+		if (store_unreadable(st, r->info.msg.id, r->token) != 0)
+			break;
+		log_warn("message %s in queue %s: payload unreadable (%s); "
+			 "moved to the dead queue as unreadable: ask its "
+			 "source (%s) to send it again, and 'ferry ack %s' "
+			 "drops it from dead",
+			 hex, r->queue, why[0] != '\0' ? why : "damaged",
+			 r->info.msg.src_node, hex);
+		if (!moved)
+			memcpy(first, r->info.msg.id, FERRY_ID_LEN);
+		moved = 1;
+		payload_reset(r);
+	}
+	/* Taken but not readable: give it back at once rather than when
+	 * the lease runs out. */
+	payload_reset(r);
+	if (store_nack(st, r->info.msg.id, r->token) != 0)
+		log_warn("message %s taken but unreadable, and not given back: "
+			 "it returns when its lease runs out",
+			 hex);
+}
+
+/* Send MSG for r (a take, peek or fetch), then its payload. */
+static void
+answer_msg(struct client *c, struct req_job *r, uint32_t reqid)
+{
+	struct ferry_fbuf b;
+	int inline_payload = r->reader == NULL;
+
+	agent_frame(c->ag, &b, FERRY_F_MSG, inline_payload ? FERRY_FL_FIN : 0,
+		    reqid);
+	put_info(&b, &r->info);
+	if (r->token != 0)
+		ferry_fbuf_u64(&b, FERRY_T_TOKEN, r->token);
+	if (inline_payload)
+		ferry_fbuf_bytes(&b, FERRY_T_PAYLOAD, r->buf, r->len);
+	client_send(c, &b);
+	if (inline_payload || c->state == CS_DEAD)
+		return; /* a dead client's reader is closed with the job */
+	c->reader = r->reader;
+	r->reader = NULL;
+	c->out_left = r->info.msg.payload_len - r->offset;
+	c->out_reqid = reqid;
+	c->state = CS_STREAM_OUT;
+	stream_out_next(c);
+}
+
+void
+done_subtake(struct client *c, struct req_job *r)
+{
+	struct ferry_fbuf b;
+
+	c->sub_busy = 0;
+	if (c->sub_reqid == 0 || c->state == CS_DEAD ||
+	    r->reqid != c->sub_reqid) {
+		/* Gone or unsubscribed: give the message back. */
+		if (r->rc == 0)
+			orphan_give_back(r->ag, &r->info, r->token);
+		return;
+	}
+	if (r->rc == FERRY_EEMPTY) {
+		if (c->sub_wanted) {
+			c->sub_wanted = 0;
+			subscription_push(c);
+		}
+		return;
+	}
+	if (r->rc != 0) {
+		log_warn("client %llu: subscription to %s: %s",
+			 (unsigned long long)c->cid, c->sub_queue,
+			 ferry_strerror(r->rc));
+		return;
+	}
+	/* Large payloads are not pushed: the client FETCHes them. */
+	agent_frame(c->ag, &b, FERRY_F_MSG,
+		    r->reader == NULL ? FERRY_FL_FIN : 0, c->sub_reqid);
+	put_info(&b, &r->info);
+	ferry_fbuf_u64(&b, FERRY_T_TOKEN, r->token);
+	if (r->reader == NULL)
+		ferry_fbuf_bytes(&b, FERRY_T_PAYLOAD, r->buf, r->len);
+	client_send(c, &b);
+	if (c->credit > 0)
+		c->credit--;
+	subscription_push(c);
+}
+
+void
+done_get(struct client *c, struct req_job *r)
+{
+	struct req_job *n;
+
+	if (r->rc == FERRY_ENOTFOUND && r->status.kind >= STORE_ST_ACKED) {
+		/* Not here any more: say what became of it, as status does
+		 * (a second ack, say). */
+		client_error(c, r->reqid, FERRY_ESTATE,
+			     "the message is not here any more: %s (see "
+			     "`ferry status`)",
+			     r->status.kind == STORE_ST_ACKED
+				 ? "acknowledged already"
+			     : r->status.kind == STORE_ST_HANDED
+				 ? "handed to the next hop"
+			     : r->status.kind == STORE_ST_PURGED
+				 ? "purged"
+				 : "removed from the dead queue");
+		client_idle(c);
+		return;
+	}
+	if (r->rc != 0) {
+		answer_error(c, r->reqid, r->rc, "no such message");
+		client_idle(c);
+		return;
+	}
+	if (r->info.state != STORE_QUEUED && r->info.state != STORE_LEASED) {
+		client_error(c, r->reqid, FERRY_ESTATE,
+			     "message is on its way to %s, not in a local "
+			     "queue",
+			     r->info.msg.dst_node);
+		client_idle(c);
+		return;
+	}
+	if (!client_allowed(c, POLICY_OP_RECV, r->info.queue)) {
+		client_error(c, r->reqid, FERRY_EPERM,
+			     "uid %ld may not receive from queue %s",
+			     (long)c->uid, r->info.queue);
+		client_idle(c);
+		return;
+	}
+	n = rj_new(c, r->then, r->reqid);
+	if (n == NULL) {
+		fail_nomem(c, r->reqid);
+		return;
+	}
+	memcpy(n->id, r->id, FERRY_ID_LEN);
+	n->token = r->token;
+	n->offset = r->offset;
+	n->info = r->info;
+	snprintf(n->queue, sizeof(n->queue), "%s", r->info.queue);
+	rj_submit(c, n);
+}
+
+void
+done_take(struct client *c, struct req_job *r)
+{
+	if (r->rc == FERRY_EEMPTY && c->wait_until_ms != 0) {
+		if (r->gen != c->ag->notify_gen)
+			/* Something arrived while we looked: look again. */
+			request_take(c, r->reqid, r->queue, r->lease_ms,
+				     r->peek);
+		else
+			notify_wait(c, r->queue, r->lease_ms, r->peek);
+		return;
+	}
+	c->wait_until_ms = 0;
+	if (r->rc != 0) {
+		if (r->rc == FERRY_EEMPTY)
+			client_error(c, r->reqid, r->rc, "queue %s is empty",
+				     r->queue);
+		else
+			answer_error(c, r->reqid, r->rc, "cannot take");
+		client_idle(c);
+		return;
+	}
+	answer_msg(c, r, r->reqid);
+	if (c->state == CS_BUSY)
+		client_idle(c);
+}
+
+/* ACK and NACK, once the store did them. */
+void
+done_ack(struct client *c, struct req_job *r)
+{
+	struct ferry_fbuf b;
+
+	if (r->rc != 0) {
+		answer_error(c, r->reqid, r->rc, "refused");
+		client_idle(c);
+		return;
+	}
+	/* The store queued an "acked" receipt for the source: send it. */
+	if (r->kind == RK_ACK && (r->info.msg.flags & FERRY_MSG_RECEIPT) &&
+	    strcmp(r->info.msg.src_node, c->ag->pol.node_name) != 0)
+		link_kick(c->ag->link, r->info.msg.src_node,
+			  FERRY_PRIO_MAX - 1);
+	agent_frame(c->ag, &b, FERRY_F_OK, 0, r->reqid);
+	if (r->kind == RK_NACK)
+		notify_queue(c->ag, r->queue);
+	client_send(c, &b);
+	client_idle(c);
+}
+
+void
+done_put(struct client *c, struct req_job *r)
+{
+	struct ferry_fbuf b;
+	char hex[FERRY_ID_HEX_LEN + 1];
+
+	ferry_id_to_hex(r->msg.id, hex);
+	if (r->rc != 0) {
+		if (r->rc == FERRY_ENOSPC || r->rc == FERRY_EQUOTA ||
+		    r->rc == FERRY_EQUEUEQUOTA)
+			log_warn("refused message %s for %s/%s: %s", hex,
+				 r->msg.dst_node, r->msg.dst_queue,
+				 ferry_strerror(r->rc));
+		char why[200];
+		client_error(c, r->reqid, r->rc, "message %s not accepted: %s",
+			     hex, err_text(c, r->rc, why, sizeof(why)));
+		client_idle(c);
+		return;
+	}
+	agent_frame(c->ag, &b, FERRY_F_OK, 0, r->reqid);
+	ferry_fbuf_bytes(&b, FERRY_T_ID, r->msg.id, FERRY_ID_LEN);
+	client_send(c, &b);
+	log_debug(
+	    "accepted %s for %s/%s (%llu bytes, priority %u)", hex,
+	    r->msg.dst_node, r->msg.dst_queue,
+	    (unsigned long long)(r->kind == RK_PUT ? r->len : c->in_total),
+	    r->msg.priority);
+	if (strcmp(r->msg.dst_node, c->ag->pol.node_name) == 0)
+		notify_queue(c->ag, r->msg.dst_queue);
+	else if (policy_peer_find(&c->ag->pol, r->msg.dst_node) == NULL)
+		log_warn("message %s for %s/%s waits: no [peer %s] in "
+			 "ferry.conf (add one, then restart ferryd)",
+			 hex, r->msg.dst_node, r->msg.dst_queue,
+			 r->msg.dst_node);
+	else
+		link_kick(c->ag->link, r->msg.dst_node, r->msg.priority);
+	client_idle(c);
+}
+
+/* The stream of a SEND: the store refused or failed. */
+static void
+stream_in_fail(struct client *c, uint32_t reqid, int rc, const char *what)
+{
+	char why[200];
+
+	client_error(c, reqid, rc, "%s: %s", what,
+		     err_text(c, rc, why, sizeof(why)));
+	c->in_error = rc;
+	orphan_abort(c->ag, c->writer);
+	c->writer = NULL;
+}
+
+void
+done_stream_in(struct client *c, struct req_job *r)
+{
+	switch (r->kind) {
+	case RK_WOPEN:
+		c->state = CS_STREAM_IN;
+		c->writer = r->writer;
+		r->writer = NULL;
+		if (r->rc != 0)
+			stream_in_fail(c, r->reqid, r->rc,
+				       r->rc == FERRY_EDUPLICATE
+					   ? "message refused"
+					   : "cannot start the message");
+		client_process(c);
+		return;
+	case RK_WWRITE:
+		c->state = CS_STREAM_IN;
+		c->writer = r->writer;
+		r->writer = NULL;
+		if (r->rc != 0)
+			stream_in_fail(c, r->reqid, r->rc,
+				       "cannot store payload");
+		client_process(c);
+		return;
+	case RK_WCOMMIT:
+		c->writer = NULL;
+		done_put(c, r);
+		return;
+	default:
+		return;
+	}
+}
+
+void
+done_read(struct client *c, struct req_job *r)
+{
+	struct ferry_fbuf b;
+	int last;
+
+	c->out_busy = 0;
+	if (r->rc != 0 || (r->len == 0 && c->out_left != 0)) {
+		log_warn("client %llu: payload read failed: %s",
+			 (unsigned long long)c->cid,
+			 r->rc ? ferry_strerror(r->rc) : "short payload");
+		agent_frame(c->ag, &b, FERRY_F_DATA,
+			    FERRY_FL_FIN | FERRY_FL_ABORT, c->out_reqid);
+		client_send(c, &b);
+		client_cleanup_streams(c);
+		client_idle(c);
+		return;
+	}
+	c->out_left -= r->len;
+	last = c->out_left == 0;
+	agent_frame(c->ag, &b, FERRY_F_DATA, last ? FERRY_FL_FIN : 0,
+		    c->out_reqid);
+	ferry_fbuf_raw(&b, r->buf, r->len);
+	client_send(c, &b);
+	if (last) {
+		client_cleanup_streams(c);
+		client_idle(c);
+		return;
+	}
+	stream_out_next(c);
+}
+
+/* ----------------------------------------------------- streams */
+
+void
+stream_out_next(struct client *c)
+{
+	struct req_job *r;
+
+	if (c->state != CS_STREAM_OUT || c->out_busy || c->reader == NULL)
+		return;
+	/* Refill only once the socket has taken most of what we gave. */
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
+	    AGENT_OUTPUT_LOW)
+		return;
+	r = rj_new(c, RK_READ, c->out_reqid);
+	if (r == NULL || (r->buf = malloc(FERRY_DATA_MAX)) == NULL) {
+		free(r);
+		client_kill(c, "out of memory");
+		return;
+	}
+	r->len = FERRY_DATA_MAX;
+	if (r->len > c->out_left)
+		r->len = (size_t)c->out_left;
+	c->out_busy = 1;
+	r->borrow = c->reader; /* the client keeps it; the job borrows it */
+	rj_submit(c, r);
+}
+
+void
+client_cleanup_streams(struct client *c)
+{
+	if (c->reader != NULL && !c->out_busy) {
+		store_reader_close(c->reader);
+		c->reader = NULL;
+	}
+	if (c->writer != NULL && c->state != CS_BUSY) {
+		orphan_abort(c->ag, c->writer);
+		c->writer = NULL;
+	}
+}
+
+/* ------------------------------------------------------- dispatch */
+
+/* The store's writer thread says the put is committed. */
+static void
+put_committed(int result, void *arg)
+{
+	struct req_job *r = arg;
+
+	r->rc = result;
+	jobs_complete(r->ag->jobs, &r->job);
+}
+
+/*
+ * A put goes straight to the store's writer thread, not through a pool
+ * thread: two thread hand-offs fewer per message, and the number of puts
+ * in flight (so the size of a group commit) is not bounded by the pool.
+ */
+static void
+put_async(struct client *c, struct req_job *r)
+{
+	int rc;
+
+	r->put.msg = &r->msg;
+	r->put.payload = r->buf;
+	r->put.len = r->len;
+	client_ref(c);
+	c->state = CS_BUSY;
+	jobs_track(c->ag->jobs);
+	rc = store_put_async(c->ag->store, &r->put, put_committed, r);
+	if (rc != 0) {
+		/* Not queued: complete it here with the error. */
+		r->rc = rc;
+		jobs_complete(c->ag->jobs, &r->job);
+	}
+}
+
+/* SEND: check, build the message, then put it or start its stream. */
+void
+req_send(struct client *c, const struct ferry_frame *f,
+	 const struct ferry_fields *fl)
+{
+	struct agent *ag = c->ag;
+	char target[FERRY_NODE_MAX + FERRY_QUEUE_MAX + 2];
+	struct req_job *r;
+	struct ferry_msg *m;
+	int64_t ttl, now = link_now_ms();
+	int fin = (f->flags & FERRY_FL_FIN) != 0;
+
+	if (!req_need(c, fl, FERRY_T_DST_NODE, "destination node") ||
+	    !req_need(c, fl, FERRY_T_DST_QUEUE, "destination queue"))
+		return;
+	if (!ferry_node_name_valid(fl->dst_node) ||
+	    !ferry_queue_name_valid(fl->dst_queue)) {
+		client_error(c, c->reqid, FERRY_EINVAL,
+			     "'%s/%s' is not a valid NODE/QUEUE address",
+			     fl->dst_node, fl->dst_queue);
+		client_idle(c);
+		return;
+	}
+	if (ferry_queue_reserved(fl->dst_queue)) {
+		client_error(c, c->reqid, FERRY_EPERM,
+			     "queue '%s' is reserved for the agent (names "
+			     "that begin with '%s' cannot be sent to)",
+			     fl->dst_queue, FERRY_RESERVED_PREFIX);
+		client_idle(c);
+		return;
+	}
+	snprintf(target, sizeof(target), "%s/%s", fl->dst_node, fl->dst_queue);
+	if (!req_allowed(c, POLICY_OP_SEND, target))
+		return;
+	if (FERRY_HAS(fl, FERRY_T_PAYLOAD_LEN) &&
+	    fl->payload_len > ag->pol.max_message_bytes) {
+		client_error(c, c->reqid, FERRY_ETOOBIG,
+			     "message of %llu bytes is larger than "
+			     "max_message (%llu bytes)",
+			     (unsigned long long)fl->payload_len,
+			     (unsigned long long)ag->pol.max_message_bytes);
+		client_idle(c);
+		return;
+	}
+	if (fin && fl->payload_len_inline > ag->pol.max_message_bytes) {
+		client_error(c, c->reqid, FERRY_ETOOBIG,
+			     "message of %zu bytes is larger than max_message "
+			     "(%llu bytes)",
+			     fl->payload_len_inline,
+			     (unsigned long long)ag->pol.max_message_bytes);
+		client_idle(c);
+		return;
+	}
+	if (fin && FERRY_HAS(fl, FERRY_T_PAYLOAD_LEN) &&
+	    fl->payload_len != fl->payload_len_inline) {
+		client_error(c, c->reqid, FERRY_EINVAL,
+			     "payload length does not match the payload");
+		client_idle(c);
+		return;
+	}
+	if (!fin && fl->payload != NULL) {
+		client_error(c, c->reqid, FERRY_EPROTO,
+			     "a streamed SEND carries its payload in DATA");
+		client_idle(c);
+		return;
+	}
+	r = rj_new(c, fin ? RK_PUT : RK_WOPEN, c->reqid);
+	if (r == NULL) {
+		fail_nomem(c, c->reqid);
+		return;
+	}
+	m = &r->msg;
+	ferry_msg_init(m);
+	if (FERRY_HAS(fl, FERRY_T_ID))
+		memcpy(m->id, fl->id, FERRY_ID_LEN);
+	else if (ferry_id_generate(m->id) != 0) {
+		rj_free(r);
+		client_error(c, c->reqid, FERRY_EIO, "no randomness for an id");
+		client_idle(c);
+		return;
+	}
+	snprintf(m->src_node, sizeof(m->src_node), "%s", ag->pol.node_name);
+	memcpy(m->dst_node, fl->dst_node, sizeof(m->dst_node));
+	memcpy(m->dst_queue, fl->dst_queue, sizeof(m->dst_queue));
+	memcpy(m->reply_to, fl->reply_to, sizeof(m->reply_to));
+	memcpy(m->correlation, fl->correlation, sizeof(m->correlation));
+	if (FERRY_HAS(fl, FERRY_T_PRIORITY))
+		m->priority = fl->priority;
+	m->flags = fl->flags;
+	m->created_ms = now;
+	if (!FERRY_HAS(fl, FERRY_T_TTL_MS))
+		ttl = ag->pol.default_ttl_ms;
+	else if (fl->ttl_ms > (uint64_t)INT64_MAX / 4)
+		ttl = 0; /* beyond any clock: never expires */
+	else
+		ttl = (int64_t)fl->ttl_ms;
+	m->expires_ms = ttl > 0 ? now + ttl : 0;
+	if (ferry_msg_validate(m) != 0) {
+		rj_free(r);
+		client_error(c, c->reqid, FERRY_EINVAL,
+			     "invalid message: check priority (0-7), flags, "
+			     "reply-to");
+		client_idle(c);
+		return;
+	}
+	if (fin) {
+		r->len = fl->payload_len_inline;
+		r->buf = malloc(r->len ? r->len : 1);
+		if (r->buf == NULL) {
+			rj_free(r);
+			fail_nomem(c, c->reqid);
+			return;
+		}
+		if (r->len != 0)
+			memcpy(r->buf, fl->payload, r->len);
+		put_async(c, r);
+		return;
+	}
+	/* A stream: stage DATA frames until FIN. */
+	if (c->stage == NULL && (c->stage = malloc(AGENT_STAGE_MAX)) == NULL) {
+		rj_free(r);
+		fail_nomem(c, c->reqid);
+		return;
+	}
+	c->in_msg = *m;
+	c->stage_len = 0;
+	c->in_total = 0;
+	c->in_error = 0;
+	c->in_declared =
+	    FERRY_HAS(fl, FERRY_T_PAYLOAD_LEN) ? fl->payload_len : UINT64_MAX;
+	c->in_max = ag->pol.max_message_bytes;
+	rj_submit(c, r);
+}
+
+void
+request_data(struct client *c, const struct ferry_frame *f)
+{
+	int fin = (f->flags & FERRY_FL_FIN) != 0;
+	struct req_job *r;
+
+	if (f->body_len > FERRY_DATA_MAX) {
+		client_violation(c, f->reqid, "DATA frame larger than 256 KiB");
+		return;
+	}
+	if (f->reqid != c->reqid) {
+		client_error(c, f->reqid, FERRY_EPROTO,
+			     "DATA for request %u while %u streams", f->reqid,
+			     c->reqid);
+		c->in_error = FERRY_EPROTO;
+	}
+	if (c->in_error != 0) {
+		/* Refused already (and answered): drop the rest. */
+		if (fin) {
+			c->in_error = 0;
+			client_idle(c);
+		}
+		return;
+	}
+	if (f->flags & FERRY_FL_ABORT) {
+		r = rj_new(c, RK_WABORT, c->reqid);
+		if (r == NULL) {
+			fail_nomem(c, c->reqid);
+			return;
+		}
+		r->writer = c->writer;
+		c->writer = NULL;
+		rj_submit(c, r);
+		return;
+	}
+	if (c->in_total + f->body_len > c->in_max ||
+	    c->in_total + f->body_len > c->in_declared ||
+	    (fin && c->in_declared != UINT64_MAX &&
+	     c->in_total + f->body_len != c->in_declared)) {
+		int too_big = c->in_total + f->body_len > c->in_max;
+		stream_in_fail(c, c->reqid,
+			       too_big ? FERRY_ETOOBIG : FERRY_EINVAL,
+			       too_big ? "larger than max_message"
+				       : "payload length differs from the "
+					 "declared length");
+		if (fin) {
+			c->in_error = 0;
+			client_idle(c);
+		}
+		return;
+	}
+	memcpy(c->stage + c->stage_len, f->body, f->body_len);
+	c->stage_len += f->body_len;
+	c->in_total += f->body_len;
+	if (!fin && c->stage_len < FERRY_DATA_MAX)
+		return;
+	r = rj_new(c, fin ? RK_WCOMMIT : RK_WWRITE, c->reqid);
+	if (r == NULL || (r->buf = malloc(c->stage_len + 1)) == NULL) {
+		free(r);
+		stream_in_fail(c, c->reqid, FERRY_ENOMEM, "out of memory");
+		return;
+	}
+	memcpy(r->buf, c->stage, c->stage_len);
+	r->len = c->stage_len;
+	r->msg = c->in_msg;
+	r->writer = c->writer;
+	c->writer = NULL;
+	c->stage_len = 0;
+	rj_submit(c, r);
+}
+
+/* RECV, or a retry of it by notify.c. */
+void
+request_take(struct client *c, uint32_t reqid, const char *queue,
+	     int64_t lease_ms, int peek)
+{
+	struct req_job *r = rj_new(c, RK_TAKE, reqid);
+
+	if (r == NULL) {
+		fail_nomem(c, reqid);
+		return;
+	}
+	snprintf(r->queue, sizeof(r->queue), "%s", queue);
+	r->lease_ms = lease_ms;
+	r->peek = peek;
+	rj_submit(c, r);
+}
+
+void
+subscription_push(struct client *c)
+{
+	struct req_job *r;
+
+	if (c->sub_reqid == 0 || c->credit == 0 || c->state == CS_DEAD)
+		return;
+	if (c->sub_busy || evbuffer_get_length(bufferevent_get_output(c->bev)) >
+			       AGENT_OUTPUT_MAX) {
+		/* In flight, or the client is not reading: on_write or the
+		 * take's end tries again. */
+		c->sub_wanted = 1;
+		return;
+	}
+	r = rj_new(c, RK_SUBTAKE, c->sub_reqid);
+	if (r == NULL)
+		return;
+	snprintf(r->queue, sizeof(r->queue), "%s", c->sub_queue);
+	r->lease_ms = c->sub_lease_ms;
+	c->sub_busy = 1;
+	c->sub_wanted = 0;
+	rj_submit(c, r);
+}
