@@ -47,8 +47,9 @@ done_list(struct client *c, struct req_job *r)
 			put_info(&b, &r->list[i]);
 		} else {
 			const struct store_queue_stats *q = &r->qlist[i];
-			if (!client_allowed(c, POLICY_OP_RECV, q->name) &&
-			    !client_allowed(c, POLICY_OP_ADMIN, q->name))
+			/* The ACL cell of QLIST (REQ_ON_EACH_QUEUE). */
+			if (r->cmd == NULL || r->cmd->on != REQ_ON_EACH_QUEUE ||
+			    !req_allowed_any(c, r->cmd->op, q->name))
 				continue;
 			agent_frame(c->ag, &b, FERRY_F_QINFO, 0, r->reqid);
 			ferry_fbuf_str(&b, FERRY_T_QUEUE, q->name);
@@ -65,7 +66,8 @@ done_list(struct client *c, struct req_job *r)
 	client_idle(c);
 }
 
-static int status_visible(struct client *c, const struct store_msg_info *i);
+static int status_visible(struct client *c, const struct req_cmd *cmd,
+			  const struct store_msg_info *i);
 
 /* QCREATE, QSTATS, QPURGE, STATUS, INFO: one answer frame. */
 void
@@ -89,8 +91,9 @@ done_admin(struct client *c, struct req_job *r)
 		ferry_fbuf_u64(&b, FERRY_T_MAX_MSGS, r->qs.max_msgs);
 		break;
 	case RK_STATUS:
+		/* The ACL cell of STATUS (REQ_ON_STATUS). */
 		if (r->status.kind == STORE_ST_PRESENT &&
-		    !status_visible(c, &r->status.info)) {
+		    !status_visible(c, r->cmd, &r->status.info)) {
 			client_error(c, r->reqid, FERRY_EPERM,
 				     "uid %ld may not see the status of a "
 				     "message for %s/%s (needs recv or admin "
@@ -176,10 +179,13 @@ done_admin(struct client *c, struct req_job *r)
  * is the capability.
  */
 static int
-status_visible(struct client *c, const struct store_msg_info *i)
+status_visible(struct client *c, const struct req_cmd *cmd,
+	       const struct store_msg_info *i)
 {
 	char target[FERRY_NODE_MAX + FERRY_QUEUE_MAX + 2];
 
+	if (cmd == NULL || cmd->on != REQ_ON_STATUS)
+		return 0;
 	if (i->queue[0] != '\0') {
 		if (client_allowed(c, POLICY_OP_RECV, i->queue) ||
 		    client_allowed(c, POLICY_OP_ADMIN, i->queue))
@@ -270,4 +276,100 @@ done_peers(struct client *c, struct req_job *r)
 	agent_frame(c->ag, &b, FERRY_F_END, 0, r->reqid);
 	client_send(c, &b);
 	client_idle(c);
+}
+
+/* ---------------------------------------------------------- handlers */
+
+/* A job of kind for c on queue (NULL: none). */
+static void
+admin_job(struct client *c, const struct req_cmd *cmd, enum req_kind kind,
+	  const char *queue)
+{
+	struct req_job *r = rj_new(c, kind, c->reqid);
+
+	if (r == NULL) {
+		fail_nomem(c, c->reqid);
+		return;
+	}
+	r->cmd = cmd;
+	if (queue != NULL)
+		snprintf(r->queue, sizeof(r->queue), "%s", queue);
+	rj_submit(c, r);
+}
+
+void
+req_qcreate(struct client *c, const struct req_cmd *cmd,
+	    const struct ferry_frame *f, const struct ferry_fields *fl)
+{
+	struct req_job *r = rj_new(c, RK_QCREATE, c->reqid);
+
+	(void)cmd;
+	(void)f;
+	if (r == NULL) {
+		fail_nomem(c, c->reqid);
+		return;
+	}
+	snprintf(r->queue, sizeof(r->queue), "%s", fl->queue);
+	r->lim.max_bytes = fl->max_bytes;
+	r->lim.max_msgs = fl->max_msgs;
+	rj_submit(c, r);
+}
+
+void
+req_qlist(struct client *c, const struct req_cmd *cmd,
+	  const struct ferry_frame *f, const struct ferry_fields *fl)
+{
+	(void)f;
+	(void)fl;
+	admin_job(c, cmd, RK_QLIST, NULL);
+}
+
+void
+req_qstats(struct client *c, const struct req_cmd *cmd,
+	   const struct ferry_frame *f, const struct ferry_fields *fl)
+{
+	(void)f;
+	admin_job(c, cmd, RK_QSTATS, fl->queue);
+}
+
+void
+req_qpurge(struct client *c, const struct req_cmd *cmd,
+	   const struct ferry_frame *f, const struct ferry_fields *fl)
+{
+	(void)f;
+	admin_job(c, cmd, RK_QPURGE, fl->queue);
+}
+
+void
+req_status(struct client *c, const struct req_cmd *cmd,
+	   const struct ferry_frame *f, const struct ferry_fields *fl)
+{
+	struct req_job *r = rj_new(c, RK_STATUS, c->reqid);
+
+	(void)f;
+	if (r == NULL) {
+		fail_nomem(c, c->reqid);
+		return;
+	}
+	r->cmd = cmd;
+	memcpy(r->id, fl->id, FERRY_ID_LEN);
+	rj_submit(c, r);
+}
+
+void
+req_info(struct client *c, const struct req_cmd *cmd,
+	 const struct ferry_frame *f, const struct ferry_fields *fl)
+{
+	(void)f;
+	(void)fl;
+	admin_job(c, cmd, RK_INFO, NULL);
+}
+
+void
+req_peers(struct client *c, const struct req_cmd *cmd,
+	  const struct ferry_frame *f, const struct ferry_fields *fl)
+{
+	(void)f;
+	(void)fl;
+	admin_job(c, cmd, RK_PEERS, NULL);
 }

@@ -13,6 +13,45 @@
 
 #include "agent/agent.h"
 
+/* What the ACL cell of a request is checked against (struct req_cmd). */
+enum req_on {
+	REQ_ON_UNSET = 0,  /* no cell: the request is refused (a table bug) */
+	REQ_ON_NONE,	   /* no check: .why says why that is safe */
+	REQ_ON_NODE,	   /* the node as a whole: target "" */
+	REQ_ON_QUEUE,	   /* the local queue in FERRY_T_QUEUE (a valid name) */
+	REQ_ON_ADDRESS,	   /* "NODE/QUEUE" of dst_node, dst_queue (valid, and
+			      not a reserved ferry.* queue) */
+	REQ_ON_MESSAGE,	   /* the local queue of the message FERRY_T_ID names;
+			      after the store lookup: req_allowed_message */
+	REQ_ON_STATUS,	   /* STATUS: who may see a message (status_visible) */
+	REQ_ON_EACH_QUEUE, /* QLIST: each queue shown if any bit of .op
+			      allows it (req_allowed_any) */
+};
+
+#define REQ_NEED_MAX 2
+
+struct req_cmd;
+typedef void (*req_run_fn)(struct client *c, const struct req_cmd *cmd,
+			   const struct ferry_frame *f,
+			   const struct ferry_fields *fl);
+
+/* One row of the request table (requests.c). */
+struct req_cmd {
+	const char *name; /* lower case, as in logs and refusals */
+	struct {
+		int tag; /* FERRY_T_* */
+		const char *name;
+	} need[REQ_NEED_MAX]; /* required fields, checked in this order */
+	unsigned op;	      /* POLICY_OP_* bits; 0 with REQ_ON_NONE */
+	enum req_on on;
+	const char *why;  /* REQ_ON_NONE: why no check is safe; deferred
+			     cells: where and how they are judged */
+	const char *deny; /* NULL: the usual refusal; else its reason */
+	int flow;	  /* not a request: no answer, and it does not become
+			     the client's current request (CREDIT) */
+	req_run_fn run;	  /* called once the fields and the ACL passed */
+};
+
 enum req_kind {
 	RK_PUT,
 	RK_WOPEN,
@@ -44,6 +83,7 @@ struct req_job {
 	enum req_kind then; /* RK_GET: what comes next */
 	uint32_t reqid;
 	int rc;
+	const struct req_cmd *cmd; /* its row, for a deferred ACL cell */
 
 	struct ferry_msg msg;
 	uint8_t *buf; /* payload in or out */
@@ -106,9 +146,22 @@ void done_subtake(struct client *c, struct req_job *r);
 void done_get(struct client *c, struct req_job *r);
 void done_ack(struct client *c, struct req_job *r);
 void done_read(struct client *c, struct req_job *r);
-/* requests_msg.c: handlers */
-void req_send(struct client *c, const struct ferry_frame *f,
-	      const struct ferry_fields *fl);
+/* requests_msg.c: handlers (req_run_fn) */
+void req_send(struct client *c, const struct req_cmd *cmd,
+	      const struct ferry_frame *f, const struct ferry_fields *fl);
+void req_recv(struct client *c, const struct req_cmd *cmd,
+	      const struct ferry_frame *f, const struct ferry_fields *fl);
+void req_by_id(struct client *c, const struct req_cmd *cmd,
+	       const struct ferry_frame *f, const struct ferry_fields *fl);
+void req_browse(struct client *c, const struct req_cmd *cmd,
+		const struct ferry_frame *f, const struct ferry_fields *fl);
+void req_subscribe(struct client *c, const struct req_cmd *cmd,
+		   const struct ferry_frame *f, const struct ferry_fields *fl);
+void req_credit(struct client *c, const struct req_cmd *cmd,
+		const struct ferry_frame *f, const struct ferry_fields *fl);
+void req_unsubscribe(struct client *c, const struct req_cmd *cmd,
+		     const struct ferry_frame *f,
+		     const struct ferry_fields *fl);
 
 /* requests_admin.c: pool thread */
 int collect_queue(const struct store_queue_stats *q, void *arg);
@@ -117,10 +170,29 @@ int peers_gather(struct store *st, struct req_job *r);
 void done_list(struct client *c, struct req_job *r);
 void done_admin(struct client *c, struct req_job *r);
 void done_peers(struct client *c, struct req_job *r);
+/* requests_admin.c: handlers (req_run_fn) */
+void req_qcreate(struct client *c, const struct req_cmd *cmd,
+		 const struct ferry_frame *f, const struct ferry_fields *fl);
+void req_qlist(struct client *c, const struct req_cmd *cmd,
+	       const struct ferry_frame *f, const struct ferry_fields *fl);
+void req_qstats(struct client *c, const struct req_cmd *cmd,
+		const struct ferry_frame *f, const struct ferry_fields *fl);
+void req_qpurge(struct client *c, const struct req_cmd *cmd,
+		const struct ferry_frame *f, const struct ferry_fields *fl);
+void req_status(struct client *c, const struct req_cmd *cmd,
+		const struct ferry_frame *f, const struct ferry_fields *fl);
+void req_info(struct client *c, const struct req_cmd *cmd,
+	      const struct ferry_frame *f, const struct ferry_fields *fl);
+void req_peers(struct client *c, const struct req_cmd *cmd,
+	       const struct ferry_frame *f, const struct ferry_fields *fl);
 
-/* requests.c: checks that answer the refusal and end the request (0) */
-int req_need(struct client *c, const struct ferry_fields *fl, int tag,
-	     const char *name);
-int req_allowed(struct client *c, unsigned op, const char *target);
+/* requests.c: the ACL cells judged once the store answered */
+/* Does any POLICY_OP_* bit of ops allow target?  Answers nothing. */
+int req_allowed_any(struct client *c, unsigned ops, const char *target);
+/* May c do cmd (a REQ_ON_MESSAGE row) on a message in queue?  Else
+ * refuse it (logged, answered EPERM) and end the request: 0.  A NULL
+ * cmd is refused. */
+int req_allowed_message(struct client *c, const struct req_cmd *cmd,
+			const char *queue);
 
 #endif

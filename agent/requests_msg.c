@@ -212,13 +212,9 @@ done_get(struct client *c, struct req_job *r)
 		client_idle(c);
 		return;
 	}
-	if (!client_allowed(c, POLICY_OP_RECV, r->info.queue)) {
-		client_error(c, r->reqid, FERRY_EPERM,
-			     "uid %ld may not receive from queue %s",
-			     (long)c->uid, r->info.queue);
-		client_idle(c);
+	/* The ACL cell of ACK, NACK and FETCH (REQ_ON_MESSAGE). */
+	if (!req_allowed_message(c, r->cmd, r->info.queue))
 		return;
-	}
 	n = rj_new(c, r->then, r->reqid);
 	if (n == NULL) {
 		fail_nomem(c, r->reqid);
@@ -475,40 +471,19 @@ put_async(struct client *c, struct req_job *r)
 	}
 }
 
-/* SEND: check, build the message, then put it or start its stream. */
+/* SEND (its address and the ACL are checked): build the message, then
+ * put it or start its stream. */
 void
-req_send(struct client *c, const struct ferry_frame *f,
-	 const struct ferry_fields *fl)
+req_send(struct client *c, const struct req_cmd *cmd,
+	 const struct ferry_frame *f, const struct ferry_fields *fl)
 {
 	struct agent *ag = c->ag;
-	char target[FERRY_NODE_MAX + FERRY_QUEUE_MAX + 2];
 	struct req_job *r;
 	struct ferry_msg *m;
 	int64_t ttl, now = link_now_ms();
 	int fin = (f->flags & FERRY_FL_FIN) != 0;
 
-	if (!req_need(c, fl, FERRY_T_DST_NODE, "destination node") ||
-	    !req_need(c, fl, FERRY_T_DST_QUEUE, "destination queue"))
-		return;
-	if (!ferry_node_name_valid(fl->dst_node) ||
-	    !ferry_queue_name_valid(fl->dst_queue)) {
-		client_error(c, c->reqid, FERRY_EINVAL,
-			     "'%s/%s' is not a valid NODE/QUEUE address",
-			     fl->dst_node, fl->dst_queue);
-		client_idle(c);
-		return;
-	}
-	if (ferry_queue_reserved(fl->dst_queue)) {
-		client_error(c, c->reqid, FERRY_EPERM,
-			     "queue '%s' is reserved for the agent (names "
-			     "that begin with '%s' cannot be sent to)",
-			     fl->dst_queue, FERRY_RESERVED_PREFIX);
-		client_idle(c);
-		return;
-	}
-	snprintf(target, sizeof(target), "%s/%s", fl->dst_node, fl->dst_queue);
-	if (!req_allowed(c, POLICY_OP_SEND, target))
-		return;
+	(void)cmd;
 	if (FERRY_HAS(fl, FERRY_T_PAYLOAD_LEN) &&
 	    fl->payload_len > ag->pol.max_message_bytes) {
 		client_error(c, c->reqid, FERRY_ETOOBIG,
@@ -719,4 +694,128 @@ subscription_push(struct client *c)
 	c->sub_busy = 1;
 	c->sub_wanted = 0;
 	rj_submit(c, r);
+}
+
+/* ---------------------------------------------------------- handlers */
+
+static int64_t
+lease_of(struct client *c, const struct ferry_fields *fl)
+{
+	int64_t lease = c->ag->pol.default_lease_ms;
+
+	if (FERRY_HAS(fl, FERRY_T_LEASE_MS) && fl->lease_ms > 0)
+		lease = fl->lease_ms > (uint64_t)c->ag->pol.max_lease_ms
+			    ? c->ag->pol.max_lease_ms
+			    : (int64_t)fl->lease_ms;
+	return lease;
+}
+
+void
+req_recv(struct client *c, const struct req_cmd *cmd,
+	 const struct ferry_frame *f, const struct ferry_fields *fl)
+{
+	int64_t lease = lease_of(c, fl);
+
+	(void)cmd;
+	(void)f;
+	c->wait_until_ms = 0;
+	if (FERRY_HAS(fl, FERRY_T_WAIT_MS) && fl->wait_ms != 0)
+		c->wait_until_ms = fl->wait_ms > INT64_MAX / 4
+				       ? -1
+				       : link_mono_ms() + (int64_t)fl->wait_ms;
+	request_take(c, c->reqid, fl->queue, lease, fl->peek != 0);
+}
+
+/* ACK, NACK, FETCH: find the message first (its queue decides the
+ * ACL, in done_get), then do what was asked. */
+void
+req_by_id(struct client *c, const struct req_cmd *cmd,
+	  const struct ferry_frame *f, const struct ferry_fields *fl)
+{
+	struct req_job *r = rj_new(c, RK_GET, c->reqid);
+
+	if (r == NULL) {
+		fail_nomem(c, c->reqid);
+		return;
+	}
+	r->cmd = cmd;
+	r->then = f->type == FERRY_F_ACK    ? RK_ACK
+		  : f->type == FERRY_F_NACK ? RK_NACK
+					    : RK_FETCH;
+	memcpy(r->id, fl->id, FERRY_ID_LEN);
+	r->token = fl->token;
+	r->offset = fl->offset;
+	rj_submit(c, r);
+}
+
+void
+req_browse(struct client *c, const struct req_cmd *cmd,
+	   const struct ferry_frame *f, const struct ferry_fields *fl)
+{
+	struct req_job *r = rj_new(c, RK_BROWSE, c->reqid);
+
+	(void)cmd;
+	(void)f;
+	if (r == NULL) {
+		fail_nomem(c, c->reqid);
+		return;
+	}
+	snprintf(r->queue, sizeof(r->queue), "%s", fl->queue);
+	r->limit = fl->limit == 0 || fl->limit > AGENT_BROWSE_MAX
+		       ? AGENT_BROWSE_MAX
+		       : fl->limit;
+	rj_submit(c, r);
+}
+
+void
+req_subscribe(struct client *c, const struct req_cmd *cmd,
+	      const struct ferry_frame *f, const struct ferry_fields *fl)
+{
+	struct ferry_fbuf b;
+
+	(void)cmd;
+	(void)f;
+	if (c->sub_reqid != 0) {
+		client_error(c, c->reqid, FERRY_ESTATE,
+			     "already subscribed to %s", c->sub_queue);
+		client_idle(c);
+		return;
+	}
+	c->sub_reqid = c->reqid;
+	snprintf(c->sub_queue, sizeof(c->sub_queue), "%s", fl->queue);
+	c->credit = fl->credit > 1000000 ? 1000000 : fl->credit;
+	c->sub_lease_ms = lease_of(c, fl);
+	agent_frame(c->ag, &b, FERRY_F_OK, 0, c->reqid);
+	client_send(c, &b);
+	client_idle(c);
+}
+
+/* Not a request (a flow row): more pushes for the subscription. */
+void
+req_credit(struct client *c, const struct req_cmd *cmd,
+	   const struct ferry_frame *f, const struct ferry_fields *fl)
+{
+	(void)cmd;
+	if (f->reqid == c->sub_reqid && c->sub_reqid != 0) {
+		uint64_t n = (uint64_t)c->credit + fl->credit;
+		c->credit = n > 1000000 ? 1000000 : (uint32_t)n;
+		if (c->state != CS_DEAD)
+			subscription_push(c);
+	}
+}
+
+void
+req_unsubscribe(struct client *c, const struct req_cmd *cmd,
+		const struct ferry_frame *f, const struct ferry_fields *fl)
+{
+	struct ferry_fbuf b;
+
+	(void)cmd;
+	(void)f;
+	(void)fl;
+	c->sub_reqid = 0;
+	c->credit = 0;
+	agent_frame(c->ag, &b, FERRY_F_OK, 0, c->reqid);
+	client_send(c, &b);
+	client_idle(c);
 }
