@@ -41,7 +41,8 @@ static void req_sneak(struct client *c, const struct req_cmd *cmd,
 
 /*
  * The requests.  A new request type is a new row here (and in
- * docs/protocol.md §1 and §4).
+ * docs/protocol.md §4, and in the table of tests/integration/acl_walk.c,
+ * which fails for a type ferryd serves and it does not know).
  */
 static const struct req_cmd req_table[] = {
     [FERRY_F_HELLO] =

@@ -10,6 +10,7 @@ check_PROGRAMS += \
 	tests/integration/big_message \
 	tests/integration/send_storm \
 	tests/integration/raw_frames \
+	tests/integration/acl_walk \
 	tests/integration/push_subscriber \
 	tests/integration/flood_client \
 	tests/integration/hold_clients
@@ -25,6 +26,9 @@ tests_integration_send_storm_LDADD = $(LIBFERRY)
 tests_integration_raw_frames_SOURCES = \
 	tests/integration/raw_frames.c $(IT_UTIL)
 tests_integration_raw_frames_LDADD = $(LIBFERRY)
+tests_integration_acl_walk_SOURCES = \
+	tests/integration/acl_walk.c $(IT_UTIL)
+tests_integration_acl_walk_LDADD = $(LIBFERRY)
 tests_integration_push_subscriber_SOURCES = \
 	tests/integration/push_subscriber.c $(IT_UTIL)
 tests_integration_push_subscriber_LDADD = $(LIBFERRY)

@@ -10,7 +10,10 @@
 #      rules match the groups the caller's process holds (SO_PEERGROUPS),
 #      not what /etc/group says;
 #  (c) SIGHUP with a changed [acl] takes effect; SIGHUP with a broken
-#      ferry.conf keeps the configuration in use, and the log says so.
+#      ferry.conf keeps the configuration in use, and the log says so;
+#  (d) every request type of the protocol, sent by the member
+#      (acl_walk.c), is answered as [acl] allows or refused with EPERM,
+#      and ferryd serves no request type that acl_walk has no case for.
 # Needs root (it makes a temporary user and group, removed at exit) and
 # setpriv(1); skipped otherwise.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
@@ -180,6 +183,27 @@ printf again | as_member "$FERRY" send alpha/inbox >/dev/null 2>"$T/m.err" ||
 got=$(as_member "$FERRY" recv inbox 2>"$T/m.err") ||
 	it_fail "after a refused reload the member lost recv: $(cat "$T/m.err")"
 expect_eq "the rules in use are still version 2" "$got" again
+
+# --- (d) every request type, as the member with version 1 again (send to
+# alpha/inbox only): each is answered as the ACL allows or refused EPERM,
+# and a type ferryd serves without a case in acl_walk.c fails
+{
+	cat "$conf.base"
+	echo "[acl]"
+	echo "allow = user:$usr send alpha/inbox"
+} >"$conf"
+hup
+id_w=$(printf walk | as_member "$FERRY" send alpha/inbox 2>"$T/m.err") ||
+	it_fail "the member cannot send to alpha/inbox: $(cat "$T/m.err")"
+WALK=$(it_helper acl_walk) || exit 99
+as_member timeout 300 "$WALK" "$sock" alpha "$id_w" "$id_o" >"$T/walk.out"
+rc=$?
+sed 's/^/    /' "$T/walk.out"
+alive_after "the walk of every request type"
+[ $rc -eq 99 ] && it_harness "acl_walk broke"
+[ $rc -eq 124 ] && it_fail "acl_walk hung"
+[ $rc -eq 0 ] || it_fail "some request types were not answered as [acl] says"
+it_ok "every request type is answered as [acl] allows, or refused"
 
 stop_node alpha
 it_pass
