@@ -2,6 +2,9 @@
 noinst_LIBRARIES += store/libstore.a
 store_libstore_a_SOURCES = \
 	store/store.c store/store.h store/store_int.h \
+	store/env.c \
+	store/commit.c \
+	store/read.c \
 	store/record.c \
 	store/message.c \
 	store/writer.c \

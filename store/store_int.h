@@ -216,11 +216,11 @@ struct store {
 	struct store_writer *live;
 };
 
-/* store.c */
-void store_emergency_refill(struct store *st);
-int store_submit(struct store *st, struct store_op *op);
-int store_submit_async(struct store *st, struct store_op *op);
+/* store.c: errors, the clock, Berkeley DB helpers, the queue-counter
+ * cache, the meta counters and disk space. */
+#define STORE_ERR_MAX 512 /* store_last_error()'s buffer, with its NUL */
 void store_seterr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void store_clearerr(void);
 int store_dberr(struct store_ctx *cx, int rc, const char *what);
 int store_map_dberr(int rc);
 int64_t store_now(struct store *st);
@@ -228,11 +228,30 @@ int store_check_space(struct store *st, struct store_ctx *cx, uint64_t need,
 		      int priority);
 struct store_qent *store_qget(struct store *st, const char *name, int create);
 void store_qdirty(struct store_ctx *cx, struct store_qent *q);
+/* (Re)load q's counters from queues; a Berkeley DB error or EINVAL. */
+int store_qload(struct store *st, DB_TXN *t, struct store_qent *q);
+void store_qcache_free(struct store *st);
+/* The committed totals (zero when none yet); 0 or a Berkeley DB error. */
+int store_totals_load(struct store *st, struct store_totals *out);
+/* st->seq and st->tot from meta, and back (inside t). */
+int store_meta_load(struct store *st);
+int store_meta_save(struct store *st, DB_TXN *t);
+void store_emergency_refill(struct store *st);
+/* Delete the emergency file; 1 if it was there and is gone now. */
+int store_emergency_release(struct store *st);
 int store_db_get(DB *db, DB_TXN *t, const void *k, size_t klen, void *v,
 		 size_t cap, size_t *vlen, uint32_t flags);
 int store_db_put(DB *db, DB_TXN *t, const void *k, size_t klen, const void *v,
 		 size_t vlen);
 int store_db_del(DB *db, DB_TXN *t, const void *k, size_t klen);
+
+/* commit.c: the writer and flusher threads (group commit). */
+int store_submit(struct store *st, struct store_op *op);
+int store_submit_async(struct store *st, struct store_op *op);
+/* Start both threads: 0 or FERRY_ENOMEM (what started is marked in st). */
+int store_threads_start(struct store *st);
+/* Let the writer finish its queue, then the flusher; join both. */
+void store_threads_stop(struct store *st);
 
 /* record.c */
 void rec_be64(uint8_t *p, uint64_t v);
@@ -346,9 +365,6 @@ void spool_writeback(int fd, uint64_t off, size_t len); /* start, no wait */
 int spool_read(int fd, uint64_t off, void *buf, size_t cap, size_t *n);
 int spool_is(struct store *st, const uint8_t *id, int fd, uint64_t len);
 void spool_unlink(struct store *st, const uint8_t *id);
-
-/* Fill ondx from oidx for a store written before ondx existed. */
-int ondx_build(struct store *st);
 
 /* sneaker.c: drop the export mark of a message leaving the outbound side
  * (inside the writer's transaction). */
