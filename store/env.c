@@ -261,12 +261,8 @@ ondx_build(struct store *st)
 		return rc;
 	if ((rc = st->oidx->cursor(st->oidx, t, &c, 0)) != 0)
 		goto out;
-	k.data = kb;
-	k.ulen = sizeof(kb);
-	k.flags = DB_DBT_USERMEM;
-	v.data = vb;
-	v.ulen = sizeof(vb);
-	v.flags = DB_DBT_USERMEM;
+	store_dbt_user(&k, kb, sizeof(kb));
+	store_dbt_user(&v, vb, sizeof(vb));
 	for (rc = c->get(c, &k, &v, DB_FIRST); rc == 0;
 	     rc = c->get(c, &k, &v, DB_NEXT)) {
 		uint8_t hb[STORE_HDR_MAX], key[STORE_QKEY_MAX];

@@ -65,12 +65,8 @@ first_due(struct store_ctx *cx, DB *db, int64_t *t, uint8_t *id)
 	rc = db->cursor(db, cx->txn, &c, 0);
 	if (rc != 0)
 		return store_dberr(cx, rc, "opening a cursor");
-	memset(&k, 0, sizeof(k));
-	memset(&v, 0, sizeof(v));
-	k.data = kbuf;
-	k.ulen = sizeof(kbuf);
-	k.flags = DB_DBT_USERMEM;
-	v.flags = DB_DBT_PARTIAL;
+	store_dbt_user(&k, kbuf, sizeof(kbuf));
+	store_dbt_none(&v);
 	rc = c->get(c, &k, &v, DB_FIRST);
 	(void)c->close(c);
 	if (rc == DB_NOTFOUND)
@@ -157,12 +153,8 @@ sweep_expired(struct store *st, struct store_ctx *cx, struct store_op *op,
 	rc = st->eidx->cursor(st->eidx, cx->txn, &c, 0);
 	if (rc != 0)
 		return store_dberr(cx, rc, "opening a cursor");
-	memset(&k, 0, sizeof(k));
-	memset(&v, 0, sizeof(v));
-	k.data = kbuf;
-	k.ulen = sizeof(kbuf);
-	k.flags = DB_DBT_USERMEM;
-	v.flags = DB_DBT_PARTIAL;
+	store_dbt_user(&k, kbuf, sizeof(kbuf));
+	store_dbt_none(&v);
 	rc = c->get(c, &k, &v, DB_FIRST);
 	while (rc == 0 && cx->rows < STORE_BATCH_ROWS) {
 		if (k.size != sizeof(kbuf) ||
@@ -242,14 +234,8 @@ sweep_partials(struct store *st, struct store_ctx *cx, struct store_op *op)
 	rc = st->partials->cursor(st->partials, cx->txn, &c, 0);
 	if (rc != 0)
 		return store_dberr(cx, rc, "opening a cursor");
-	memset(&k, 0, sizeof(k));
-	memset(&v, 0, sizeof(v));
-	k.data = kbuf;
-	k.ulen = sizeof(kbuf);
-	k.flags = DB_DBT_USERMEM;
-	v.data = vbuf;
-	v.ulen = sizeof(vbuf);
-	v.flags = DB_DBT_USERMEM;
+	store_dbt_user(&k, kbuf, sizeof(kbuf));
+	store_dbt_user(&v, vbuf, sizeof(vbuf));
 	while (nv < 16 && (rc = c->get(c, &k, &v, DB_NEXT)) == 0) {
 		struct store_hdr h;
 		if (k.size != FERRY_ID_LEN || store_writer_busy(st, kbuf))

@@ -232,40 +232,58 @@ msg_count(struct store *st, struct store_ctx *cx, const struct store_hdr *h,
 	return 0;
 }
 
-int
-chunks_delete(struct store *st, struct store_ctx *cx, const uint8_t *id)
+/*
+ * Delete up to limit (0: no limit) chunks of id's payload inside cx's
+ * transaction; what names the work in an error.  *n counts the chunks
+ * deleted, *all is 1 when none is left.  0 or STORE_EABORT.
+ */
+static int
+chunks_delete_some(struct store *st, struct store_ctx *cx, const uint8_t *id,
+		   unsigned limit, const char *what, unsigned *n, int *all)
 {
 	DBC *c = NULL;
 	DBT k, v;
 	uint8_t kbuf[FERRY_ID_LEN + 4];
 	int rc, rc2;
 
+	*n = 0;
+	*all = 0;
 	rc = st->chunks->cursor(st->chunks, cx->txn, &c, 0);
 	if (rc != 0)
 		return store_dberr(cx, rc, "opening a payload cursor");
-	memset(&k, 0, sizeof(k));
-	memset(&v, 0, sizeof(v));
 	rec_ckey(kbuf, id, 0);
-	k.data = kbuf;
+	store_dbt_user(&k, kbuf, sizeof(kbuf));
 	k.size = sizeof(kbuf);
-	k.ulen = sizeof(kbuf);
-	k.flags = DB_DBT_USERMEM;
 	/* Keys only: do not read the chunk data back. */
-	v.flags = DB_DBT_PARTIAL;
+	store_dbt_none(&v);
 	rc = c->get(c, &k, &v, DB_SET_RANGE);
 	while (rc == 0 && k.size == sizeof(kbuf) &&
-	       memcmp(kbuf, id, FERRY_ID_LEN) == 0) {
+	       memcmp(kbuf, id, FERRY_ID_LEN) == 0 &&
+	       (limit == 0 || *n < limit)) {
 		rc = c->del(c, 0);
 		if (rc != 0)
 			break;
+		(*n)++;
 		rc = c->get(c, &k, &v, DB_NEXT);
 	}
 	rc2 = c->close(c);
-	if (rc == DB_NOTFOUND || rc == 0)
-		rc = rc2;
-	if (rc != 0)
-		return store_dberr(cx, rc, "deleting a payload");
+	if (rc != 0 && rc != DB_NOTFOUND)
+		return store_dberr(cx, rc, what);
+	if (rc2 != 0)
+		return store_dberr(cx, rc2, what);
+	*all = limit == 0 || *n < limit || rc == DB_NOTFOUND ||
+	       k.size != sizeof(kbuf) || memcmp(kbuf, id, FERRY_ID_LEN) != 0;
 	return 0;
+}
+
+int
+chunks_delete(struct store *st, struct store_ctx *cx, const uint8_t *id)
+{
+	unsigned n;
+	int all;
+
+	return chunks_delete_some(st, cx, id, 0, "deleting a payload", &n,
+				  &all);
 }
 
 /*
@@ -294,23 +312,18 @@ payload_free(struct store *st, struct store_ctx *cx, const uint8_t *id,
 int
 store_gc(struct store *st, struct store_ctx *cx, int *more, uint64_t *freed)
 {
-	uint8_t id[FERRY_ID_LEN], kbuf[FERRY_ID_LEN + 4];
-	unsigned n = 0;
-	DBC *c = NULL;
+	uint8_t id[FERRY_ID_LEN];
+	unsigned n;
 	DBT k, v;
-	int rc, rc2;
+	int rc, all;
 
 	{
 		DBC *g = NULL;
 		rc = st->garbage->cursor(st->garbage, cx->txn, &g, 0);
 		if (rc != 0)
 			return store_dberr(cx, rc, "opening a cursor");
-		memset(&k, 0, sizeof(k));
-		memset(&v, 0, sizeof(v));
-		k.data = id;
-		k.ulen = sizeof(id);
-		k.flags = DB_DBT_USERMEM;
-		v.flags = DB_DBT_PARTIAL;
+		store_dbt_user(&k, id, sizeof(id));
+		store_dbt_none(&v);
 		rc = g->get(g, &k, &v, DB_FIRST);
 		(void)g->close(g);
 		if (rc == DB_NOTFOUND)
@@ -323,35 +336,13 @@ store_gc(struct store *st, struct store_ctx *cx, int *more, uint64_t *freed)
 	 * committed with its removal): its spool file may go, if any.  If
 	 * this transaction fails, the next sweep unlinks again. */
 	spool_unlink(st, id);
-	rc = st->chunks->cursor(st->chunks, cx->txn, &c, 0);
+	rc = chunks_delete_some(st, cx, id, STORE_GC_CHUNKS,
+				"freeing a payload", &n, &all);
 	if (rc != 0)
-		return store_dberr(cx, rc, "opening a payload cursor");
-	memset(&k, 0, sizeof(k));
-	memset(&v, 0, sizeof(v));
-	rec_ckey(kbuf, id, 0);
-	k.data = kbuf;
-	k.size = sizeof(kbuf);
-	k.ulen = sizeof(kbuf);
-	k.flags = DB_DBT_USERMEM;
-	v.flags = DB_DBT_PARTIAL;
-	rc = c->get(c, &k, &v, DB_SET_RANGE);
-	while (rc == 0 && k.size == sizeof(kbuf) &&
-	       memcmp(kbuf, id, FERRY_ID_LEN) == 0 && n < STORE_GC_CHUNKS) {
-		rc = c->del(c, 0);
-		if (rc != 0)
-			break;
-		n++;
-		rc = c->get(c, &k, &v, DB_NEXT);
-	}
-	rc2 = c->close(c);
-	if (rc != 0 && rc != DB_NOTFOUND)
-		return store_dberr(cx, rc, "freeing a payload");
-	if (rc2 != 0)
-		return store_dberr(cx, rc2, "freeing a payload");
+		return rc;
 	*freed += (uint64_t)n * STORE_CHUNK_BYTES;
 	cx->rows += n;
-	if (n < STORE_GC_CHUNKS || rc == DB_NOTFOUND ||
-	    k.size != sizeof(kbuf) || memcmp(kbuf, id, FERRY_ID_LEN) != 0) {
+	if (all) {
 		/* This payload is gone: its id may be used again. */
 		rc = store_db_del(st->garbage, cx->txn, id, FERRY_ID_LEN);
 		if (rc != 0 && rc != DB_NOTFOUND)

@@ -40,16 +40,10 @@ op_take(struct store *st, struct store_ctx *cx, struct store_op *op)
 			rc = store_dberr(cx, rc, "opening a queue cursor");
 			break;
 		}
-		memset(&k, 0, sizeof(k));
-		memset(&v, 0, sizeof(v));
 		memcpy(kbuf, prefix, plen);
-		k.data = kbuf;
+		store_dbt_user(&k, kbuf, sizeof(kbuf));
 		k.size = (uint32_t)plen;
-		k.ulen = sizeof(kbuf);
-		k.flags = DB_DBT_USERMEM;
-		v.data = id;
-		v.ulen = sizeof(id);
-		v.flags = DB_DBT_USERMEM;
+		store_dbt_user(&v, id, sizeof(id));
 		rc = c->get(c, &k, &v, DB_SET_RANGE | DB_RMW);
 		(void)c->close(c);
 		if (rc == DB_NOTFOUND ||
@@ -305,14 +299,8 @@ op_purge(struct store *st, struct store_ctx *cx, struct store_op *op)
 				rc = store_dberr(cx, rc, "opening a cursor");
 				break;
 			}
-			memset(&k, 0, sizeof(k));
-			memset(&v, 0, sizeof(v));
-			k.data = kbuf;
-			k.ulen = sizeof(kbuf);
-			k.flags = DB_DBT_USERMEM;
-			v.data = id;
-			v.ulen = sizeof(id);
-			v.flags = DB_DBT_USERMEM;
+			store_dbt_user(&k, kbuf, sizeof(kbuf));
+			store_dbt_user(&v, id, sizeof(id));
 			if (pass == 0) {
 				memcpy(kbuf, prefix, plen);
 				k.size = (uint32_t)plen;

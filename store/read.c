@@ -310,14 +310,8 @@ index_walk(struct store *st, DB *db, const uint8_t *prefix, size_t plen,
 		rc = db->cursor(db, NULL, &c, DB_READ_COMMITTED);
 		if (rc != 0)
 			return store_map_dberr(rc);
-		memset(&k, 0, sizeof(k));
-		memset(&v, 0, sizeof(v));
-		k.data = kbuf;
-		k.ulen = sizeof(kbuf);
-		k.flags = DB_DBT_USERMEM;
-		v.data = vbuf;
-		v.ulen = sizeof(vbuf);
-		v.flags = DB_DBT_USERMEM;
+		store_dbt_user(&k, kbuf, sizeof(kbuf));
+		store_dbt_user(&v, vbuf, sizeof(vbuf));
 		if (have_last) {
 			memcpy(kbuf, last, last_len);
 			k.size = (uint32_t)last_len;
@@ -486,14 +480,8 @@ store_queue_list(struct store *st, store_queue_fn fn, void *arg)
 	rc = st->queues->cursor(st->queues, NULL, &c, DB_READ_COMMITTED);
 	if (rc != 0)
 		return store_map_dberr(rc);
-	memset(&k, 0, sizeof(k));
-	memset(&v, 0, sizeof(v));
-	k.data = kbuf;
-	k.ulen = sizeof(kbuf) - 1;
-	k.flags = DB_DBT_USERMEM;
-	v.data = vbuf;
-	v.ulen = sizeof(vbuf);
-	v.flags = DB_DBT_USERMEM;
+	store_dbt_user(&k, kbuf, sizeof(kbuf) - 1);
+	store_dbt_user(&v, vbuf, sizeof(vbuf));
 	/* Queue records are few and small: collect, then call fn without
 	 * holding the cursor. */
 	{

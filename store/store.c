@@ -143,6 +143,22 @@ store_db_del(DB *db, DB_TXN *t, const void *k, size_t klen)
 	return db->del(db, t, &key, 0);
 }
 
+void
+store_dbt_user(DBT *d, void *buf, size_t cap)
+{
+	memset(d, 0, sizeof(*d));
+	d->data = buf;
+	d->ulen = (uint32_t)cap;
+	d->flags = DB_DBT_USERMEM;
+}
+
+void
+store_dbt_none(DBT *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->flags = DB_DBT_PARTIAL;
+}
+
 /* ------------------------------------------------------ queue counters */
 
 static unsigned

@@ -244,6 +244,10 @@ int store_db_get(DB *db, DB_TXN *t, const void *k, size_t klen, void *v,
 int store_db_put(DB *db, DB_TXN *t, const void *k, size_t klen, const void *v,
 		 size_t vlen);
 int store_db_del(DB *db, DB_TXN *t, const void *k, size_t klen);
+/* d reads into buf (cap bytes) for a cursor get: DB_DBT_USERMEM. */
+void store_dbt_user(DBT *d, void *buf, size_t cap);
+/* d reads nothing (a zero-length partial get): for walking keys only. */
+void store_dbt_none(DBT *d);
 
 /* commit.c: the writer and flusher threads (group commit). */
 int store_submit(struct store *st, struct store_op *op);
