@@ -10,36 +10,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "be.h"
 #include "frame.h"
-
-static uint32_t
-get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t
-get_be64(const uint8_t *p)
-{
-	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
-}
-
-static void
-put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static void
-put_be64(uint8_t *p, uint64_t v)
-{
-	put_be32(p, (uint32_t)(v >> 32));
-	put_be32(p + 4, (uint32_t)v);
-}
 
 int
 ferry_frame_size(const uint8_t *p, size_t avail, size_t *total)
@@ -48,7 +20,7 @@ ferry_frame_size(const uint8_t *p, size_t avail, size_t *total)
 
 	if (avail < 4)
 		return FERRY_EAGAIN;
-	len = get_be32(p);
+	len = ferry_get_be32(p);
 	if (len < FERRY_FRAME_HDR - 4 || len > FERRY_FRAME_MAX)
 		return FERRY_EPROTO;
 	*total = (size_t)len + 4;
@@ -66,7 +38,7 @@ ferry_frame_decode(const uint8_t *p, size_t len, struct ferry_frame *f)
 	f->flags = p[5];
 	if ((f->flags & ~FERRY_FL_ALL) != 0 || p[6] != 0 || p[7] != 0)
 		return FERRY_EPROTO;
-	f->reqid = get_be32(p + 8);
+	f->reqid = ferry_get_be32(p + 8);
 	f->body = p + FERRY_FRAME_HDR;
 	f->body_len = len - FERRY_FRAME_HDR;
 	return 0;
@@ -182,7 +154,7 @@ ferry_fields_parse(const struct ferry_frame *f, struct ferry_fields *out,
 		if ((size_t)(end - p) < 5)
 			return fail(why, "truncated field header");
 		tag = p[0];
-		len = get_be32(p + 1);
+		len = ferry_get_be32(p + 1);
 		p += 5;
 		if (len > (size_t)(end - p))
 			return fail(why, "field longer than the frame");
@@ -213,7 +185,7 @@ ferry_fields_parse(const struct ferry_frame *f, struct ferry_fields *out,
 			uint32_t v;
 			if (len != 4)
 				return fail(why, "u32 field of wrong size");
-			v = get_be32(p);
+			v = ferry_get_be32(p);
 			memcpy(dst, &v, 4);
 			break;
 		}
@@ -221,7 +193,7 @@ ferry_fields_parse(const struct ferry_frame *f, struct ferry_fields *out,
 			uint64_t v;
 			if (len != 8)
 				return fail(why, "u64 field of wrong size");
-			v = get_be64(p);
+			v = ferry_get_be64(p);
 			memcpy(dst, &v, 8);
 			break;
 		}
@@ -253,7 +225,7 @@ ferry_fbuf_begin(struct ferry_fbuf *b, uint8_t *buf, size_t cap, uint8_t type,
 	memset(buf, 0, FERRY_FRAME_HDR);
 	buf[4] = type;
 	buf[5] = flags;
-	put_be32(buf + 8, reqid);
+	ferry_put_be32(buf + 8, reqid);
 }
 
 static uint8_t *
@@ -283,7 +255,7 @@ field(struct ferry_fbuf *b, uint8_t tag, size_t len)
 	if (p == NULL)
 		return NULL;
 	p[0] = tag;
-	put_be32(p + 1, (uint32_t)len);
+	ferry_put_be32(p + 1, (uint32_t)len);
 	return p + 5;
 }
 
@@ -327,7 +299,7 @@ ferry_fbuf_u32(struct ferry_fbuf *b, uint8_t tag, uint32_t v)
 	uint8_t *p = field(b, tag, 4);
 
 	if (p != NULL)
-		put_be32(p, v);
+		ferry_put_be32(p, v);
 }
 
 void
@@ -336,7 +308,7 @@ ferry_fbuf_u64(struct ferry_fbuf *b, uint8_t tag, uint64_t v)
 	uint8_t *p = field(b, tag, 8);
 
 	if (p != NULL)
-		put_be64(p, v);
+		ferry_put_be64(p, v);
 }
 
 void
@@ -353,7 +325,7 @@ ferry_fbuf_end(struct ferry_fbuf *b, size_t *len)
 {
 	if (b->over || b->len - 4 > FERRY_FRAME_MAX)
 		return FERRY_ETOOBIG;
-	put_be32(b->p, (uint32_t)(b->len - 4));
+	ferry_put_be32(b->p, (uint32_t)(b->len - 4));
 	*len = b->len;
 	return 0;
 }

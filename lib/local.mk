@@ -4,7 +4,7 @@ lib_LIBRARIES = lib/libferry.a
 lib_libferry_a_SOURCES = \
 	lib/ferry_err.c lib/ferry_err.h \
 	lib/ferry_msg.c lib/ferry_msg.h \
-	lib/frame.c lib/frame.h \
+	lib/frame.c lib/frame.h lib/be.h \
 	lib/client.c lib/ferry.h
 include_HEADERS = lib/ferry.h lib/ferry_err.h lib/ferry_msg.h
 pkgconfigdir = $(libdir)/pkgconfig
@@ -16,4 +16,4 @@ noinst_LIBRARIES += lib/libferrycore.a
 lib_libferrycore_a_SOURCES = \
 	lib/ferry_err.c lib/ferry_err.h \
 	lib/ferry_msg.c lib/ferry_msg.h \
-	lib/frame.c lib/frame.h
+	lib/frame.c lib/frame.h lib/be.h

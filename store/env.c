@@ -104,7 +104,7 @@ schema_check(struct store *st)
 
 	rc = store_db_get(st->meta, NULL, "schema", 6, buf, sizeof(buf), &n, 0);
 	if (rc == DB_NOTFOUND) {
-		rec_be32(buf, STORE_SCHEMA_VERSION);
+		ferry_put_be32(buf, STORE_SCHEMA_VERSION);
 		rc = store_db_put(st->meta, NULL, "schema", 6, buf, 4);
 		if (rc != 0) {
 			store_seterr("cannot record the schema version: %s",
@@ -117,8 +117,7 @@ schema_check(struct store *st)
 		store_seterr("cannot read the schema version of %s", st->dir);
 		return rc != 0 ? store_map_dberr(rc) : FERRY_ECORRUPT;
 	}
-	v = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 |
-	    (uint32_t)buf[2] << 8 | buf[3];
+	v = ferry_get_be32(buf);
 	if (v > STORE_SCHEMA_VERSION) {
 		store_seterr("store %s has schema version %u but this ferry "
 			     "reads up to %u: upgrade ferry, or move the "

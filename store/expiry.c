@@ -75,7 +75,7 @@ first_due(struct store_ctx *cx, DB *db, int64_t *t, uint8_t *id)
 		return store_dberr(cx, rc, "reading a time index");
 	if (k.size != sizeof(kbuf))
 		return store_dberr(cx, EINVAL, "time index is damaged");
-	*t = (int64_t)rec_get_be64(kbuf);
+	*t = (int64_t)ferry_get_be64(kbuf);
 	if (*t > cx->now)
 		return 0;
 	memcpy(id, kbuf + 8, FERRY_ID_LEN);
@@ -158,7 +158,7 @@ sweep_expired(struct store *st, struct store_ctx *cx, struct store_op *op,
 	rc = c->get(c, &k, &v, DB_FIRST);
 	while (rc == 0 && cx->rows < STORE_BATCH_ROWS) {
 		if (k.size != sizeof(kbuf) ||
-		    (int64_t)rec_get_be64(kbuf) > cx->now)
+		    (int64_t)ferry_get_be64(kbuf) > cx->now)
 			break;
 		rc = msg_load(st, cx, kbuf + 8, r);
 		if (rc == STORE_EABORT)

@@ -143,34 +143,6 @@ r_str(struct rbuf *r, char *dst, size_t cap)
 	dst[n] = '\0';
 }
 
-void
-rec_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		p[i] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
-uint64_t
-rec_get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-void
-rec_be32(uint8_t *p, uint32_t v)
-{
-	for (int i = 3; i >= 0; i--) {
-		p[i] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
 size_t
 rec_hdr_encode(const struct store_hdr *h, const void *inl, size_t inl_len,
 	       uint8_t *buf, size_t cap)
@@ -294,7 +266,7 @@ rec_qkey(uint8_t *k, const char *queue, uint8_t prio, uint64_t seq)
 	size_t n = rec_qprefix(k, queue);
 
 	k[n] = (uint8_t)(FERRY_PRIO_MAX - prio);
-	rec_be64(k + n + 1, seq);
+	ferry_put_be64(k + n + 1, seq);
 	return n + 9;
 }
 
@@ -302,13 +274,13 @@ void
 rec_okey(uint8_t k[9], uint8_t prio, uint64_t seq)
 {
 	k[0] = (uint8_t)(FERRY_PRIO_MAX - prio);
-	rec_be64(k + 1, seq);
+	ferry_put_be64(k + 1, seq);
 }
 
 void
 rec_tkey(uint8_t k[8 + FERRY_ID_LEN], int64_t t, const uint8_t id[FERRY_ID_LEN])
 {
-	rec_be64(k, t < 0 ? 0 : (uint64_t)t);
+	ferry_put_be64(k, t < 0 ? 0 : (uint64_t)t);
 	memcpy(k + 8, id, FERRY_ID_LEN);
 }
 
@@ -317,7 +289,7 @@ rec_ckey(uint8_t k[FERRY_ID_LEN + 4], const uint8_t id[FERRY_ID_LEN],
 	 uint32_t idx)
 {
 	memcpy(k, id, FERRY_ID_LEN);
-	rec_be32(k + FERRY_ID_LEN, idx);
+	ferry_put_be32(k + FERRY_ID_LEN, idx);
 }
 
 size_t

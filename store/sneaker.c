@@ -40,7 +40,7 @@ key_accepted(uint8_t *k, const char *sender, uint64_t seq)
 	size_t n = key_name(k, 'a', sender);
 
 	k[n++] = 0;
-	rec_be64(k + n, seq);
+	ferry_put_be64(k + n, seq);
 	return n + 8;
 }
 
@@ -60,7 +60,7 @@ get_u64(struct store *st, DB_TXN *t, const uint8_t *k, size_t klen, uint64_t *v)
 		return rc;
 	if (n != 8)
 		return FERRY_ECORRUPT;
-	*v = rec_get_be64(buf);
+	*v = ferry_get_be64(buf);
 	return 0;
 }
 
@@ -74,7 +74,7 @@ op_next_seq(struct store *st, struct store_ctx *cx, struct store_op *op)
 
 	if ((rc = get_u64(st, cx->txn, k, kl, &v)) != 0)
 		return rc > 0 ? store_dberr(cx, rc, "reading a sequence") : rc;
-	rec_be64(buf, v + 1);
+	ferry_put_be64(buf, v + 1);
 	if ((rc = store_db_put(st->bundles, cx->txn, k, kl, buf, 8)) != 0)
 		return store_dberr(cx, rc, "saving a sequence number");
 	*op->u.b.seq_out = v + 1;
@@ -171,8 +171,8 @@ advance(struct store *st, struct store_ctx *cx, const char *sender,
 		rc = c->get(c, &key, &val, DB_SET_RANGE);
 		while (rc == 0 && key.size == plen + 8 &&
 		       memcmp(kb, k, plen) == 0 &&
-		       rec_get_be64(kb + plen) <= low) {
-			if (rec_get_be64(kb + plen) > lw)
+		       ferry_get_be64(kb + plen) <= low) {
+			if (ferry_get_be64(kb + plen) > lw)
 				gone++;
 			if ((rc = c->del(c, 0)) != 0)
 				break;
@@ -196,7 +196,7 @@ advance(struct store *st, struct store_ctx *cx, const char *sender,
 			break;
 		lw++;
 	}
-	rec_be64(buf, lw);
+	ferry_put_be64(buf, lw);
 	if ((rc = store_db_put(st->bundles, cx->txn, lk, lkl, buf, 8)) != 0)
 		return store_dberr(cx, rc, "saving a mark");
 	return 0;
@@ -217,7 +217,7 @@ op_accept(struct store *st, struct store_ctx *cx, struct store_op *op)
 		return FERRY_EDUPLICATE;
 	kl = key_accepted(k, op->u.b.peer, op->u.b.seq);
 	memcpy(v, op->u.b.bid, 16);
-	rec_be64(v + 16, (uint64_t)cx->now);
+	ferry_put_be64(v + 16, (uint64_t)cx->now);
 	if ((rc = store_db_put(st->bundles, cx->txn, k, kl, v, sizeof(v))) != 0)
 		return store_dberr(cx, rc, "saving a bundle number");
 	cx->rows++;
@@ -263,7 +263,7 @@ op_exported(struct store *st, struct store_ctx *cx, struct store_op *op)
 		return store_dberr(cx, -rc, "looking a message up");
 	k[0] = 'x';
 	memcpy(k + 1, op->u.b.bid, FERRY_ID_LEN);
-	rec_be64(v, (uint64_t)op->u.b.at);
+	ferry_put_be64(v, (uint64_t)op->u.b.at);
 	memcpy(v + 8, op->u.b.peer, pl + 1);
 	memcpy(v + 8 + pl + 1, op->u.b.medium, ml + 1);
 	rc = store_db_put(st->bundles, cx->txn, k, sizeof(k), v,
@@ -314,7 +314,7 @@ store_out_export_get(struct store *st, const uint8_t id[FERRY_ID_LEN],
 	if (n < 8 + 2)
 		return FERRY_ECORRUPT;
 	v[n] = 0;
-	out->at_ms = (int64_t)rec_get_be64(v);
+	out->at_ms = (int64_t)ferry_get_be64(v);
 	pl = strnlen((const char *)v + 8, n - 8);
 	if (pl > FERRY_NODE_MAX || 8 + pl + 1 > n)
 		return FERRY_ECORRUPT;

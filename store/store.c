@@ -258,10 +258,10 @@ store_totals_load(struct store *st, struct store_totals *out)
 	memset(out, 0, sizeof(*out));
 	rc = store_db_get(st->meta, NULL, "totals", 6, buf, sizeof(buf), &n, 0);
 	if (rc == 0 && n == 32) {
-		out->msgs = rec_get_be64(buf);
-		out->bytes = rec_get_be64(buf + 8);
-		out->out_msgs = rec_get_be64(buf + 16);
-		out->out_bytes = rec_get_be64(buf + 24);
+		out->msgs = ferry_get_be64(buf);
+		out->bytes = ferry_get_be64(buf + 8);
+		out->out_msgs = ferry_get_be64(buf + 16);
+		out->out_bytes = ferry_get_be64(buf + 24);
 	} else if (rc != DB_NOTFOUND && rc != 0) {
 		return rc;
 	}
@@ -277,7 +277,7 @@ store_meta_load(struct store *st)
 
 	rc = store_db_get(st->meta, NULL, "seq", 3, buf, sizeof(buf), &n, 0);
 	if (rc == 0 && n == 8)
-		st->seq = rec_get_be64(buf);
+		st->seq = ferry_get_be64(buf);
 	else if (rc != DB_NOTFOUND && rc != 0)
 		return rc;
 	return store_totals_load(st, &st->tot);
@@ -289,14 +289,14 @@ store_meta_save(struct store *st, DB_TXN *t)
 	uint8_t buf[32];
 	int rc;
 
-	rec_be64(buf, st->seq);
+	ferry_put_be64(buf, st->seq);
 	rc = store_db_put(st->meta, t, "seq", 3, buf, 8);
 	if (rc != 0)
 		return rc;
-	rec_be64(buf, st->tot.msgs);
-	rec_be64(buf + 8, st->tot.bytes);
-	rec_be64(buf + 16, st->tot.out_msgs);
-	rec_be64(buf + 24, st->tot.out_bytes);
+	ferry_put_be64(buf, st->tot.msgs);
+	ferry_put_be64(buf + 8, st->tot.bytes);
+	ferry_put_be64(buf + 16, st->tot.out_msgs);
+	ferry_put_be64(buf + 24, st->tot.out_bytes);
 	return store_db_put(st->meta, t, "totals", 6, buf, 32);
 }
 

@@ -55,6 +55,7 @@
 
 #include <db.h>
 
+#include "lib/be.h"
 #include "store/store.h"
 
 #define STORE_INLINE_MAX      4096u /* payloads up to this live in msgs */
@@ -258,9 +259,6 @@ int store_threads_start(struct store *st);
 void store_threads_stop(struct store *st);
 
 /* record.c */
-void rec_be64(uint8_t *p, uint64_t v);
-uint64_t rec_get_be64(const uint8_t *p);
-void rec_be32(uint8_t *p, uint32_t v);
 size_t rec_hdr_encode(const struct store_hdr *h, const void *inl,
 		      size_t inl_len, uint8_t *buf, size_t cap);
 int rec_hdr_decode(const void *buf, size_t len, struct store_hdr *h,

@@ -24,6 +24,7 @@
 
 #include <sodium.h>
 
+#include "lib/be.h"
 #include "transports/bundle.h"
 #include "transports/noise.h"
 
@@ -47,25 +48,6 @@ struct bundle_secrets {
 	crypto_secretstream_xchacha20poly1305_state ss;
 };
 
-static void
-put_be(uint8_t *p, uint64_t v, int n)
-{
-	for (int i = n - 1; i >= 0; i--) {
-		p[i] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
-static uint64_t
-get_be(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 void
 bundle_hdr_encode(const struct bundle_hdr *h, uint8_t out[BUNDLE_HDR_LEN])
 {
@@ -73,14 +55,14 @@ bundle_hdr_encode(const struct bundle_hdr *h, uint8_t out[BUNDLE_HDR_LEN])
 	memcpy(out, BUNDLE_MAGIC, 8);
 	out[8] = h->version;
 	out[9] = h->kind;
-	put_be(out + 10, h->flags, 2);
-	put_be(out + 12, h->chunk, 4);
+	ferry_put_be16(out + 10, h->flags);
+	ferry_put_be32(out + 12, h->chunk);
 	memcpy(out + 16, h->sender, 32);
 	memcpy(out + 48, h->recipient, 32);
 	memcpy(out + 80, h->id, BUNDLE_ID_LEN);
-	put_be(out + 96, h->seq, 8);
-	put_be(out + 104, (uint64_t)h->created_ms, 8);
-	put_be(out + 112, h->size, 8);
+	ferry_put_be64(out + 96, h->seq);
+	ferry_put_be64(out + 104, (uint64_t)h->created_ms);
+	ferry_put_be64(out + 112, h->size);
 }
 
 int
@@ -98,14 +80,14 @@ bundle_hdr_decode(const uint8_t in[BUNDLE_HDR_LEN], struct bundle_hdr *h,
 	}
 	h->version = in[8];
 	h->kind = in[9];
-	h->flags = (uint16_t)get_be(in + 10, 2);
-	h->chunk = (uint32_t)get_be(in + 12, 4);
+	h->flags = ferry_get_be16(in + 10);
+	h->chunk = ferry_get_be32(in + 12);
 	memcpy(h->sender, in + 16, 32);
 	memcpy(h->recipient, in + 48, 32);
 	memcpy(h->id, in + 80, BUNDLE_ID_LEN);
-	h->seq = get_be(in + 96, 8);
-	h->created_ms = (int64_t)get_be(in + 104, 8);
-	h->size = get_be(in + 112, 8);
+	h->seq = ferry_get_be64(in + 96);
+	h->created_ms = (int64_t)ferry_get_be64(in + 104);
+	h->size = ferry_get_be64(in + 112);
 	if (h->version != BUNDLE_VERSION) {
 		*why = "bundle format version not supported (newer ferry?)";
 		return FERRY_EPROTO;
@@ -1057,7 +1039,7 @@ bundle_reader_frame(struct bundle_reader *r, struct hop_frame *f)
 	for (;;) {
 		size_t n;
 		if (r->flen == HOP_FRAME_HDR && need == HOP_FRAME_HDR) {
-			size_t body = (size_t)get_be(r->frame + 1, 3);
+			size_t body = (size_t)ferry_get_be24(r->frame + 1);
 			if (body > BUNDLE_FRAME_MAX - HOP_FRAME_HDR)
 				return r_fail(r, FERRY_EPROTO,
 					      "a frame of %zu bytes is larger "

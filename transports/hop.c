@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "lib/be.h"
 #include "transports/hop.h"
 
 /* Field tags (docs/hop.md section 3). */
@@ -59,62 +60,6 @@ enum {
 	 1u << MSG_T_DST_QUEUE | 1u << MSG_T_PRIORITY | 1u << MSG_T_FLAGS |    \
 	 1u << MSG_T_CREATED_MS | 1u << MSG_T_TTL_MS |                         \
 	 1u << MSG_T_PAYLOAD_LEN | 1u << MSG_T_OFFSET)
-
-static uint16_t
-get_be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t
-get_be24(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
-}
-
-static uint32_t
-get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t
-get_be64(const uint8_t *p)
-{
-	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
-}
-
-static void
-put_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-put_be24(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 16);
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)v;
-}
-
-static void
-put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static void
-put_be64(uint8_t *p, uint64_t v)
-{
-	put_be32(p, (uint32_t)(v >> 32));
-	put_be32(p + 4, (uint32_t)v);
-}
 
 static int
 fail(const char **why, const char *reason)
@@ -199,7 +144,7 @@ hop_record_next(const uint8_t *p, size_t len, size_t *off,
 	p += *off;
 	if (p[0] == 0 || p[0] >= HOP_TYPE_MAX_)
 		return FERRY_EPROTO;
-	body = get_be24(p + 1);
+	body = ferry_get_be24(p + 1);
 	if (body > left - HOP_FRAME_HDR)
 		return FERRY_EPROTO;
 	out->type = p[0];
@@ -228,7 +173,7 @@ tlv_next(const uint8_t **p, const uint8_t *end, struct tlv *t, const char **why)
 	if (left < TLV_HDR)
 		return fail(why, "truncated field header");
 	t->tag = (*p)[0];
-	t->len = get_be16(*p + 1);
+	t->len = ferry_get_be16(*p + 1);
 	if (t->tag == 0)
 		return fail(why, "field tag 0");
 	if (t->len > left - TLV_HDR)
@@ -310,17 +255,17 @@ hop_hello_decode(const struct hop_frame *f, struct hop_hello *out,
 		case HELLO_T_MAX_RECORD:
 			rc = tlv_size(&t, 2, why);
 			if (rc == 0)
-				out->max_record = get_be16(t.v);
+				out->max_record = ferry_get_be16(t.v);
 			break;
 		case HELLO_T_KEEPALIVE_MS:
 			rc = tlv_size(&t, 4, why);
 			if (rc == 0)
-				out->keepalive_ms = get_be32(t.v);
+				out->keepalive_ms = ferry_get_be32(t.v);
 			break;
 		case HELLO_T_CLOCK_MS:
 			rc = tlv_size(&t, 8, why);
 			if (rc == 0)
-				out->clock_ms = (int64_t)get_be64(t.v);
+				out->clock_ms = (int64_t)ferry_get_be64(t.v);
 			break;
 		}
 		if (rc != 0)
@@ -370,27 +315,27 @@ msg_field(const struct tlv *t, struct hop_msg *out, const char **why)
 	case MSG_T_FLAGS:
 		rc = tlv_size(t, 4, why);
 		if (rc == 0)
-			m->flags = get_be32(t->v);
+			m->flags = ferry_get_be32(t->v);
 		break;
 	case MSG_T_CREATED_MS:
 		rc = tlv_size(t, 8, why);
 		if (rc == 0)
-			m->created_ms = (int64_t)get_be64(t->v);
+			m->created_ms = (int64_t)ferry_get_be64(t->v);
 		break;
 	case MSG_T_TTL_MS:
 		rc = tlv_size(t, 8, why);
 		if (rc == 0)
-			out->ttl_ms = get_be64(t->v);
+			out->ttl_ms = ferry_get_be64(t->v);
 		break;
 	case MSG_T_PAYLOAD_LEN:
 		rc = tlv_size(t, 8, why);
 		if (rc == 0)
-			m->payload_len = get_be64(t->v);
+			m->payload_len = ferry_get_be64(t->v);
 		break;
 	case MSG_T_OFFSET:
 		rc = tlv_size(t, 8, why);
 		if (rc == 0)
-			out->offset = get_be64(t->v);
+			out->offset = ferry_get_be64(t->v);
 		break;
 	}
 	return rc;
@@ -445,7 +390,7 @@ hop_close_decode(const struct hop_frame *f, struct hop_close *out,
 		if (t.tag == CLOSE_T_CODE) {
 			if ((rc = tlv_size(&t, 2, why)) != 0)
 				return rc;
-			out->code = get_be16(t.v);
+			out->code = ferry_get_be16(t.v);
 		} else {
 			if ((rc = tlv_str(&t, out->text, sizeof(out->text),
 					  why)) != 0)
@@ -473,7 +418,7 @@ hop_refuse_decode(const struct hop_frame *f, struct hop_refuse *out,
 		return fail(why, "REFUSE of wrong size");
 	memcpy(out->id, f->body, FERRY_ID_LEN);
 	out->reason = f->body[FERRY_ID_LEN];
-	out->offset = get_be64(f->body + FERRY_ID_LEN + 1);
+	out->offset = ferry_get_be64(f->body + FERRY_ID_LEN + 1);
 	if (out->reason == 0 || out->reason >= HOP_REFUSE_MAX_)
 		return fail(why, "REFUSE reason unknown");
 	if (out->reason != HOP_REFUSE_PARTIAL && out->offset != 0)
@@ -490,7 +435,7 @@ hop_chunk_decode(const struct hop_frame *f, struct hop_chunk *out,
 	if (f->len <= HOP_CHUNK_HDR)
 		return fail(why, "CHUNK without bytes");
 	memcpy(out->id, f->body, FERRY_ID_LEN);
-	out->offset = get_be64(f->body + FERRY_ID_LEN);
+	out->offset = ferry_get_be64(f->body + FERRY_ID_LEN);
 	out->data = f->body + HOP_CHUNK_HDR;
 	out->len = f->len - HOP_CHUNK_HDR;
 	if (out->len > UINT64_MAX - out->offset)
@@ -506,7 +451,7 @@ hop_end_decode(const struct hop_frame *f, struct hop_end *out, const char **why)
 	if (f->len != HOP_END_LEN)
 		return fail(why, "END of wrong size");
 	memcpy(out->id, f->body, FERRY_ID_LEN);
-	out->total_len = get_be64(f->body + FERRY_ID_LEN);
+	out->total_len = ferry_get_be64(f->body + FERRY_ID_LEN);
 	memcpy(out->hash, f->body + FERRY_ID_LEN + 8, HOP_HASH_LEN);
 	return 0;
 }
@@ -521,7 +466,7 @@ hop_custody_decode(const struct hop_frame *f, struct hop_custody *out,
 		return FERRY_EINVAL;
 	if (f->len < HOP_CUSTODY_HDR)
 		return fail(why, "CUSTODY without a count");
-	count = get_be16(f->body);
+	count = ferry_get_be16(f->body);
 	if (count == 0)
 		return fail(why, "CUSTODY of no ids");
 	if (count > HOP_CUSTODY_MAX)
@@ -542,7 +487,7 @@ hop_resume_decode(const struct hop_frame *f, struct hop_resume *out,
 	if (f->len != HOP_RESUME_LEN)
 		return fail(why, "RESUME of wrong size");
 	memcpy(out->id, f->body, FERRY_ID_LEN);
-	out->offset = get_be64(f->body + FERRY_ID_LEN);
+	out->offset = ferry_get_be64(f->body + FERRY_ID_LEN);
 	return 0;
 }
 
@@ -555,7 +500,7 @@ hop_keepalive_decode(const struct hop_frame *f, struct hop_keepalive *out,
 	if (f->len != 0 && f->len != 8)
 		return fail(why, "KEEPALIVE of wrong size");
 	out->has_time = f->len == 8;
-	out->time_ms = out->has_time ? (int64_t)get_be64(f->body) : 0;
+	out->time_ms = out->has_time ? (int64_t)ferry_get_be64(f->body) : 0;
 	return 0;
 }
 
@@ -618,7 +563,7 @@ frame(struct hop_rbuf *b, uint8_t type, size_t body_len)
 	}
 	p = b->p + b->len;
 	p[0] = type;
-	put_be24(p + 1, (uint32_t)body_len);
+	ferry_put_be24(p + 1, (uint32_t)body_len);
 	b->len += HOP_FRAME_HDR + body_len;
 	return p + HOP_FRAME_HDR;
 }
@@ -627,7 +572,7 @@ static uint8_t *
 tlv_put(uint8_t *p, uint8_t tag, const void *v, size_t len)
 {
 	p[0] = tag;
-	put_be16(p + 1, (uint16_t)len);
+	ferry_put_be16(p + 1, (uint16_t)len);
 	if (len != 0)
 		memcpy(p + TLV_HDR, v, len);
 	return p + TLV_HDR + len;
@@ -644,7 +589,7 @@ tlv_u16(uint8_t *p, uint8_t tag, uint16_t v)
 {
 	uint8_t be[2];
 
-	put_be16(be, v);
+	ferry_put_be16(be, v);
 	return tlv_put(p, tag, be, 2);
 }
 
@@ -653,7 +598,7 @@ tlv_u32(uint8_t *p, uint8_t tag, uint32_t v)
 {
 	uint8_t be[4];
 
-	put_be32(be, v);
+	ferry_put_be32(be, v);
 	return tlv_put(p, tag, be, 4);
 }
 
@@ -662,7 +607,7 @@ tlv_u64(uint8_t *p, uint8_t tag, uint64_t v)
 {
 	uint8_t be[8];
 
-	put_be64(be, v);
+	ferry_put_be64(be, v);
 	return tlv_put(p, tag, be, 8);
 }
 
@@ -759,7 +704,7 @@ hop_put_refuse(struct hop_rbuf *b, const struct hop_refuse *r)
 		return;
 	memcpy(p, r->id, FERRY_ID_LEN);
 	p[FERRY_ID_LEN] = r->reason;
-	put_be64(p + FERRY_ID_LEN + 1, r->offset);
+	ferry_put_be64(p + FERRY_ID_LEN + 1, r->offset);
 }
 
 size_t
@@ -783,7 +728,7 @@ hop_put_chunk(struct hop_rbuf *b, const uint8_t id[FERRY_ID_LEN],
 	}
 	p = frame(b, HOP_CHUNK, HOP_CHUNK_HDR + n);
 	memcpy(p, id, FERRY_ID_LEN);
-	put_be64(p + FERRY_ID_LEN, offset);
+	ferry_put_be64(p + FERRY_ID_LEN, offset);
 	memcpy(p + HOP_CHUNK_HDR, data, n);
 	return n;
 }
@@ -796,7 +741,7 @@ hop_put_end(struct hop_rbuf *b, const struct hop_end *e)
 	if (p == NULL)
 		return;
 	memcpy(p, e->id, FERRY_ID_LEN);
-	put_be64(p + FERRY_ID_LEN, e->total_len);
+	ferry_put_be64(p + FERRY_ID_LEN, e->total_len);
 	memcpy(p + FERRY_ID_LEN + 8, e->hash, HOP_HASH_LEN);
 }
 
@@ -817,7 +762,7 @@ hop_put_custody(struct hop_rbuf *b, const uint8_t *ids, size_t n)
 	if (fit > HOP_CUSTODY_MAX)
 		fit = HOP_CUSTODY_MAX;
 	p = frame(b, HOP_CUSTODY, HOP_CUSTODY_HDR + fit * FERRY_ID_LEN);
-	put_be16(p, (uint16_t)fit);
+	ferry_put_be16(p, (uint16_t)fit);
 	memcpy(p + HOP_CUSTODY_HDR, ids, fit * FERRY_ID_LEN);
 	return fit;
 }
@@ -830,7 +775,7 @@ hop_put_resume(struct hop_rbuf *b, const struct hop_resume *r)
 	if (p == NULL)
 		return;
 	memcpy(p, r->id, FERRY_ID_LEN);
-	put_be64(p + FERRY_ID_LEN, r->offset);
+	ferry_put_be64(p + FERRY_ID_LEN, r->offset);
 }
 
 void
@@ -840,7 +785,7 @@ hop_put_keepalive(struct hop_rbuf *b, const struct hop_keepalive *k)
 	uint8_t *p = frame(b, HOP_KEEPALIVE, timed ? 8 : 0);
 
 	if (p != NULL && timed)
-		put_be64(p, (uint64_t)k->time_ms);
+		ferry_put_be64(p, (uint64_t)k->time_ms);
 }
 
 void

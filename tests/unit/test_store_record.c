@@ -211,7 +211,7 @@ test_newer_schema_refused(void)
 	    0);
 	memset(&k, 0, sizeof(k));
 	memset(&d, 0, sizeof(d));
-	rec_be32(v, STORE_SCHEMA_VERSION + 1);
+	ferry_put_be32(v, STORE_SCHEMA_VERSION + 1);
 	k.data = "schema";
 	k.size = 6;
 	d.data = v;
