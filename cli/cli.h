@@ -22,6 +22,7 @@
 #include <stdio.h>
 
 #include "lib/ferry.h"
+#include "lib/util.h"
 
 /* Exit codes: part of the interface (docs/ferry.1, EXIT STATUS). */
 #define CLI_EXIT_OK	 0 /* done */
@@ -165,8 +166,6 @@ void cli_format_when(int64_t ms, char out[CLI_FMT_MAX]);
 void cli_format_rfc3339(int64_t ms, char out[CLI_FMT_MAX]);
 /* "receipt,transient", or "-" */
 void cli_format_flags(uint32_t flags, char out[CLI_FMT_MAX]);
-/* The wall clock in ms. */
-int64_t cli_now_ms(void);
 
 /* -------------------------------------------------------------- JSON */
 
@@ -260,8 +259,6 @@ int cli_errno_exit(int err);
  * last component was made.  -1 with errno on failure. */
 int cli_mkdir_p(const char *path, int *created);
 
-/* I/O helpers that retry on EINTR and short counts; -1 with errno. */
-int cli_write_all(int fd, const void *buf, size_t len);
 /* Read until len bytes or end of file; *got is the count. */
 int cli_read_full(int fd, void *buf, size_t len, size_t *got);
 

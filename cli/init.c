@@ -119,7 +119,7 @@ write_conf(struct cli_ctx *ctx, const char *dir, const char *path,
 		cli_warn(ctx, "cannot create %s: %s", tmp, strerror(err));
 		return cli_errno_exit(err);
 	}
-	if (cli_write_all(fd, text, strlen(text)) != 0 || fsync(fd) != 0) {
+	if (ferry_write_all(fd, text, strlen(text)) != 0 || fsync(fd) != 0) {
 		cli_warn(ctx, "cannot write %s: %s", tmp, strerror(errno));
 		(void)close(fd);
 		goto out;

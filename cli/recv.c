@@ -113,7 +113,7 @@ copy_stream(struct cli_ctx *ctx, struct ferry *c, struct ferry_stream *s,
 		if (n == 0)
 			break;
 		total += n;
-		if (fd >= 0 ? cli_write_all(fd, buf, n) != 0
+		if (fd >= 0 ? ferry_write_all(fd, buf, n) != 0
 			    : fwrite(buf, 1, n, stdout) != n) {
 			cli_progress_cleanup(&prog);
 			cli_warn(ctx, "cannot write to %s: %s", to,
@@ -133,21 +133,6 @@ copy_stream(struct cli_ctx *ctx, struct ferry *c, struct ferry_stream *s,
 out:
 	free(buf);
 	return ret;
-}
-
-/* fsync a directory, so that a rename in it survives a crash. */
-static int
-sync_dir(const char *dir)
-{
-	int fd, rc;
-
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	if (close(fd) != 0)
-		rc = -1;
-	return rc;
 }
 
 /* --out: DIR/.ID.part, fsync, rename to DIR/ID, fsync DIR. */
@@ -192,7 +177,7 @@ write_file(struct cli_ctx *ctx, struct ferry *c, struct ferry_stream *s,
 			 strerror(errno));
 		goto out;
 	}
-	if (sync_dir(r->out_dir) != 0) {
+	if (ferry_fsync_dir(r->out_dir) != 0) {
 		cli_warn(ctx, "cannot sync %s: %s", r->out_dir,
 			 strerror(errno));
 		return CLI_EXIT_ERROR;
@@ -374,7 +359,8 @@ browse_one(const struct ferry_msg_info *info, void *arg)
 			       "SIZE", "AGE", "DELIV", "FROM");
 		ferry_id_to_hex(info->msg.id, hex);
 		cli_format_size(info->msg.payload_len, size);
-		cli_format_duration(cli_now_ms() - info->msg.created_ms, age);
+		cli_format_duration(ferry_wall_ms() - info->msg.created_ms,
+				    age);
 		printf("%-32s  %4u  %10s  %8s  %5lu  %s\n", hex,
 		       (unsigned)info->msg.priority, size, age,
 		       (unsigned long)info->deliveries, info->msg.src_node);

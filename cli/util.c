@@ -356,7 +356,7 @@ void
 cli_format_when(int64_t ms, char out[CLI_FMT_MAX])
 {
 	char when[CLI_FMT_MAX], rel[CLI_FMT_MAX];
-	int64_t now = cli_now_ms();
+	int64_t now = ferry_wall_ms();
 
 	cli_format_time(ms, when);
 	if (ms == 0) {
@@ -401,16 +401,6 @@ cli_format_flags(uint32_t flags, char out[CLI_FMT_MAX])
 		 flags & FERRY_MSG_TRANSIENT ? "transient" : "");
 	if (out[0] == '\0')
 		snprintf(out, CLI_FMT_MAX, "-");
-}
-
-int64_t
-cli_now_ms(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
-		return 0;
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* -------------------------------------------------------------- JSON */
@@ -698,7 +688,7 @@ cli_progress_init(struct cli_progress *p, const char *what, uint64_t total)
 	p->tty = isatty(STDERR_FILENO);
 	p->what = what;
 	p->total = total;
-	p->start_ms = cli_now_ms();
+	p->start_ms = ferry_wall_ms();
 }
 
 void
@@ -715,7 +705,7 @@ cli_progress_add(struct cli_progress *p, uint64_t n)
 	known = p->total != FERRY_LEN_UNKNOWN;
 	if ((known ? p->total : p->done) <= CLI_PROGRESS_MIN)
 		return;
-	now = cli_now_ms();
+	now = ferry_wall_ms();
 	if (p->shown && now - p->last_ms < PROGRESS_EVERY_MS &&
 	    !(known && p->done == p->total))
 		return;
@@ -821,25 +811,6 @@ cli_mkdir_p(const char *path, int *created)
 		}
 		if (i < len)
 			buf[i] = '/';
-	}
-	return 0;
-}
-
-int
-cli_write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
 	}
 	return 0;
 }

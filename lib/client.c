@@ -23,6 +23,7 @@
 
 #include "ferry.h"
 #include "frame.h"
+#include "util.h"
 
 struct pushed {
 	struct pushed *next;
@@ -217,15 +218,6 @@ send_fbuf(struct ferry *c, struct ferry_fbuf *b)
 	return write_all(c, b->p, len);
 }
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * An ERROR of request id 0: ferryd's last word before it closes the
  * connection (protocol.md, section 3).  Its code, the text prefixed with
@@ -256,7 +248,7 @@ goodbye(struct ferry *c, const struct ferry_frame *f)
 static int
 read_frame(struct ferry *c, int timeout_ms, struct ferry_frame *f)
 {
-	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : ferry_mono_ms() + timeout_ms;
 	size_t total = 0;
 	int rc;
 
@@ -279,7 +271,7 @@ read_frame(struct ferry *c, int timeout_ms, struct ferry_frame *f)
 			break;
 		if (deadline >= 0) {
 			struct pollfd pfd = {c->fd, POLLIN, 0};
-			int64_t left = deadline - now_ms();
+			int64_t left = deadline - ferry_mono_ms();
 			if (left < 0)
 				left = 0;
 			rc = poll(&pfd, 1, (int)left);

@@ -5,6 +5,7 @@ lib_libferry_a_SOURCES = \
 	lib/ferry_err.c lib/ferry_err.h \
 	lib/ferry_msg.c lib/ferry_msg.h \
 	lib/frame.c lib/frame.h lib/be.h \
+	lib/util.c lib/util.h \
 	lib/client.c lib/ferry.h
 include_HEADERS = lib/ferry.h lib/ferry_err.h lib/ferry_msg.h
 pkgconfigdir = $(libdir)/pkgconfig
@@ -16,4 +17,5 @@ noinst_LIBRARIES += lib/libferrycore.a
 lib_libferrycore_a_SOURCES = \
 	lib/ferry_err.c lib/ferry_err.h \
 	lib/ferry_msg.c lib/ferry_msg.h \
-	lib/frame.c lib/frame.h lib/be.h
+	lib/frame.c lib/frame.h lib/be.h \
+	lib/util.c lib/util.h

@@ -20,16 +20,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/util.h"
 #include "store/store_int.h"
 
 static int64_t
 real_clock_ms(void *arg)
 {
-	struct timespec ts;
-
 	(void)arg;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return ferry_wall_ms();
 }
 
 /* ---------------------------------------------------------- open/close */

@@ -26,18 +26,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/util.h"
 #include "store/store_int.h"
 
 static void
 spool_name(const uint8_t *id, char out[FERRY_ID_HEX_LEN + 1])
 {
 	ferry_id_to_hex(id, out);
-}
-
-static int
-errno_code(int e)
-{
-	return e == ENOSPC || e == EDQUOT ? FERRY_ENOSPC : FERRY_EIO;
 }
 
 int
@@ -51,7 +46,7 @@ spool_create(struct store *st, const uint8_t *id, int *fd)
 	if (*fd < 0) {
 		store_seterr("cannot create spool/%s: %s", name,
 			     strerror(errno));
-		return errno_code(errno);
+		return ferry_errno_space_code(errno);
 	}
 	/* The name must survive a power loss as well as the data. */
 	if (fsync(st->spool_fd) != 0) {
@@ -163,19 +158,9 @@ spool_check_len(int fd, uint64_t len)
 int
 spool_write(int fd, const void *buf, size_t len)
 {
-	const uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			store_seterr("writing a spooled payload: %s",
-				     strerror(errno));
-			return errno_code(errno);
-		}
-		p += n;
-		len -= (size_t)n;
+	if (ferry_write_all(fd, buf, len) != 0) {
+		store_seterr("writing a spooled payload: %s", strerror(errno));
+		return ferry_errno_space_code(errno);
 	}
 	return 0;
 }
@@ -185,7 +170,7 @@ spool_sync(int fd)
 {
 	if (fdatasync(fd) != 0) {
 		store_seterr("syncing a spooled payload: %s", strerror(errno));
-		return errno_code(errno);
+		return ferry_errno_space_code(errno);
 	}
 	return 0;
 }

@@ -25,6 +25,7 @@
 #include <sodium.h>
 
 #include "lib/be.h"
+#include "lib/util.h"
 #include "transports/bundle.h"
 #include "transports/noise.h"
 
@@ -206,28 +207,10 @@ struct bundle_writer {
 #define BUNDLE_OUTCAP (BUNDLE_OUTBUF + BUNDLE_CHUNK_MAX + BUNDLE_SS_ABYTES)
 
 static int
-errno_code(int e)
-{
-	return e == ENOSPC || e == EDQUOT || e == EFBIG ? FERRY_ENOSPC
-							: FERRY_EIO;
-}
-
-static int
 w_write(int fd, const uint8_t *p, size_t len)
 {
-	size_t off = 0;
-
-	while (off < len) {
-		ssize_t n = write(fd, p + off, len - off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno_code(errno);
-		}
-		if (n == 0)
-			return FERRY_EIO;
-		off += (size_t)n;
-	}
+	if (ferry_write_all(fd, p, len) != 0)
+		return ferry_errno_space_code(errno);
 	return 0;
 }
 
@@ -601,7 +584,7 @@ bundle_writer_finish(struct bundle_writer *w, struct bundle_hdr *hdr)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			rc = n < 0 ? errno_code(errno) : FERRY_EIO;
+			rc = n < 0 ? ferry_errno_space_code(errno) : FERRY_EIO;
 			goto out;
 		}
 		off += (size_t)n;

@@ -40,6 +40,7 @@
 
 #include <sodium.h>
 
+#include "lib/util.h"
 #include "transports/base32.h"
 #include "transports/identity.h"
 
@@ -110,30 +111,6 @@ identity_errf(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int
-identity_errno_code(int e)
-{
-	switch (e) {
-	case ENOENT:
-	case ENOTDIR:
-		return FERRY_ENOTFOUND;
-	case EACCES:
-	case EPERM:
-		return FERRY_EPERM;
-	case ENOSPC:
-	case EDQUOT:
-		return FERRY_ENOSPC;
-	case ENOMEM:
-		return FERRY_ENOMEM;
-	case ENAMETOOLONG:
-		return FERRY_EINVAL;
-	case EEXIST:
-		return FERRY_EBUSY;
-	default:
-		return FERRY_EIO;
-	}
-}
-
 /* out = "<state_dir>/<a>" or "<state_dir>/<a>/<b>"; FERRY_EINVAL if long. */
 static int
 identity_path(char out[PATH_MAX], const char *state_dir, const char *a,
@@ -150,22 +127,6 @@ identity_path(char out[PATH_MAX], const char *state_dir, const char *a,
 	return 0;
 }
 
-static int
-identity_write_all(int fd, const uint8_t *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return identity_errno_code(errno);
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Read until len bytes or end of file; *got says how many came. */
 static int
 identity_read_full(int fd, uint8_t *buf, size_t len, size_t *got)
@@ -177,28 +138,12 @@ identity_read_full(int fd, uint8_t *buf, size_t len, size_t *got)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return identity_errno_code(errno);
+			return ferry_errno_code(errno);
 		if (n == 0)
 			break;
 		*got += (size_t)n;
 	}
 	return 0;
-}
-
-/* fsync a directory so that the names created in it survive a crash. */
-static int
-identity_fsync_dir(const char *path)
-{
-	int fd, rc = 0;
-
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return identity_errno_code(errno);
-	if (fsync(fd) != 0)
-		rc = identity_errno_code(errno);
-	if (close(fd) != 0 && rc == 0)
-		rc = FERRY_EIO;
-	return rc;
 }
 
 int
@@ -220,11 +165,11 @@ identity_generate(const char *state_dir)
 		return FERRY_EINVAL;
 
 	if (mkdir(dir, 0700) == 0) {
-		rc = identity_fsync_dir(state_dir);
+		rc = ferry_fsync_dir(state_dir);
 		if (rc != 0)
 			goto out;
 	} else if (errno != EEXIST) {
-		rc = identity_errno_code(errno);
+		rc = ferry_errno_code(errno);
 		goto out;
 	}
 	/* Cheap early answer; link() below is what makes it race-free. */
@@ -233,7 +178,7 @@ identity_generate(const char *state_dir)
 		goto out;
 	}
 	if (errno != ENOENT) {
-		rc = identity_errno_code(errno);
+		rc = ferry_errno_code(errno);
 		goto out;
 	}
 
@@ -247,19 +192,19 @@ identity_generate(const char *state_dir)
 	/* mkostemp creates the file 0600 (less under a strict umask). */
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
-		rc = identity_errno_code(errno);
+		rc = ferry_errno_code(errno);
 		goto out;
 	}
 	tmp_made = 1;
 	if (fchmod(fd, S_IRUSR | S_IWUSR) != 0) {
-		rc = identity_errno_code(errno);
+		rc = ferry_errno_code(errno);
 		goto out;
 	}
-	rc = identity_write_all(fd, seed, IDENTITY_SEED_LEN);
+	rc = ferry_write_all(fd, seed, IDENTITY_SEED_LEN);
 	if (rc != 0)
 		goto out;
 	if (fsync(fd) != 0) {
-		rc = identity_errno_code(errno);
+		rc = ferry_errno_code(errno);
 		goto out;
 	}
 	rc = close(fd);
@@ -273,16 +218,16 @@ identity_generate(const char *state_dir)
 	 * a secret that appeared since the lstat above (invariant 3).
 	 */
 	if (link(tmp, path) != 0) {
-		rc = identity_errno_code(errno);
+		rc = ferry_errno_code(errno);
 		goto out;
 	}
 	/* From here the secret exists; a failure is reported, not undone. */
 	tmp_made = 0;
 	if (unlink(tmp) != 0) {
-		rc = identity_errno_code(errno);
+		rc = ferry_errno_code(errno);
 		goto out;
 	}
-	rc = identity_fsync_dir(dir);
+	rc = ferry_fsync_dir(dir);
 out:
 	/* Cleanup of a path that already failed: nothing more to report. */
 	if (fd >= 0)
@@ -360,7 +305,7 @@ identity_check_file(int fd, const char *path, char *err, size_t errlen)
 	if (fstat(fd, &sb) != 0) {
 		e = errno;
 		identity_errf(err, errlen, "%s: %s", path, strerror(e));
-		return identity_errno_code(e);
+		return ferry_errno_code(e);
 	}
 	if (!S_ISREG(sb.st_mode)) {
 		identity_errf(err, errlen, "%s: not a regular file", path);
@@ -421,7 +366,7 @@ identity_load(const char *state_dir, struct identity **out, char *err,
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		e = errno;
-		rc = identity_errno_code(e);
+		rc = ferry_errno_code(e);
 		if (rc == FERRY_ENOTFOUND)
 			identity_errf(err, errlen,
 				      "%s: no identity secret (not created "

@@ -1,0 +1,57 @@
+/*
+ * util.h - small system helpers every room used to write for itself:
+ * errno to ferry error codes, writing a whole buffer, making names in a
+ * directory durable, and the two clocks in milliseconds.
+ *
+ * Not installed: part of libferrycore (and of libferry, which the client
+ * code links alone).  Nothing here allocates or logs.
+ */
+#ifndef FERRY_UTIL_H
+#define FERRY_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ferry_err.h"
+
+/*
+ * The ferry error code for errno value e, for file and directory work:
+ * ENOSPC, EDQUOT, EFBIG -> FERRY_ENOSPC; ENOENT, ENOTDIR ->
+ * FERRY_ENOTFOUND; EACCES, EPERM, EROFS -> FERRY_EPERM; ENOMEM ->
+ * FERRY_ENOMEM; ENAMETOOLONG -> FERRY_EINVAL; EEXIST -> FERRY_EBUSY;
+ * anything else FERRY_EIO.
+ */
+int ferry_errno_code(int e);
+
+/*
+ * The ferry error code for a failed data write or sync, where the only
+ * thing a caller can act on is a full disk: ENOSPC, EDQUOT, EFBIG ->
+ * FERRY_ENOSPC, anything else FERRY_EIO.
+ */
+int ferry_errno_space_code(int e);
+
+/*
+ * Write all len bytes of buf to fd, going on after EINTR and short writes.
+ * 0, or ferry_errno_code() of the failure (a write of 0 bytes counts as
+ * EIO); errno is left set, so the caller may log strerror(errno) or map
+ * it otherwise.  For plain files and pipes; sockets have their own loop
+ * in the client.
+ */
+int ferry_write_all(int fd, const void *buf, size_t len) FERRY_MUST_CHECK;
+
+/*
+ * fsync directory path, so that names created or renamed in it survive a
+ * crash.  0, or ferry_errno_code() of what failed (open or fsync; a
+ * failed close is FERRY_EIO); errno is left set.
+ */
+int ferry_fsync_dir(const char *path) FERRY_MUST_CHECK;
+
+/* The wall clock (CLOCK_REALTIME) in ms since the epoch; 0 if unreadable.
+ * For timestamps that leave the process (created_ms, expiries). */
+int64_t ferry_wall_ms(void);
+
+/* The monotonic clock (CLOCK_MONOTONIC) in ms; 0 if unreadable.  For
+ * timeouts and durations: it never jumps with the wall clock. */
+int64_t ferry_mono_ms(void);
+
+#endif
