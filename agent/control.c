@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "lib/util.h"
 
 static void client_process_frames(struct client *c);
 static void client_watch(struct client *c);
@@ -45,7 +46,7 @@ enum { NOTE_USER = 1, NOTE_ALL, NOTE_FRAME };
 static int
 note_due(struct agent *ag, uid_t uid, int kind, unsigned *unlogged)
 {
-	int64_t now = link_mono_ms();
+	int64_t now = ferry_mono_ms();
 	struct agent_note *n = NULL, *unused = NULL, *oldest = NULL;
 
 	for (size_t i = 0; i < AGENT_NOTES && n == NULL; i++) {

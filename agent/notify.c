@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "agent/agent.h"
+#include "lib/util.h"
 
 static void
 wake(struct client *c)
@@ -73,7 +74,7 @@ notify_wait(struct client *c, const char *queue, int64_t lease_ms, int peek)
 	int64_t left = 0;
 
 	if (c->wait_until_ms > 0) {
-		left = c->wait_until_ms - link_mono_ms();
+		left = c->wait_until_ms - ferry_mono_ms();
 		if (left <= 0) {
 			c->wait_until_ms = 0;
 			client_error(c, c->reqid, FERRY_EEMPTY,

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "agent/agent.h"
+#include "lib/util.h"
 #include "agent/requests_int.h"
 
 /* Open the payload of r->info: read it whole when small, else keep a
@@ -480,7 +481,7 @@ req_send(struct client *c, const struct req_cmd *cmd,
 	struct agent *ag = c->ag;
 	struct req_job *r;
 	struct ferry_msg *m;
-	int64_t ttl, now = link_now_ms();
+	int64_t ttl, now = ferry_wall_ms();
 	int fin = (f->flags & FERRY_FL_FIN) != 0;
 
 	(void)cmd;
@@ -722,7 +723,7 @@ req_recv(struct client *c, const struct req_cmd *cmd,
 	if (FERRY_HAS(fl, FERRY_T_WAIT_MS) && fl->wait_ms != 0)
 		c->wait_until_ms = fl->wait_ms > INT64_MAX / 4
 				       ? -1
-				       : link_mono_ms() + (int64_t)fl->wait_ms;
+				       : ferry_mono_ms() + (int64_t)fl->wait_ms;
 	request_take(c, c->reqid, fl->queue, lease, fl->peek != 0);
 }
 

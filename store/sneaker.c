@@ -348,8 +348,8 @@ op_clock_put(struct store *st, struct store_ctx *cx, struct store_op *op)
 	int rc;
 
 	buf[0] = (uint8_t)op->u.b.seq;
-	rec_be64(buf + 1, (uint64_t)op->u.b.at);
-	rec_be64(buf + 9, (uint64_t)op->u.b.last);
+	ferry_put_be64(buf + 1, (uint64_t)op->u.b.at);
+	ferry_put_be64(buf + 9, (uint64_t)op->u.b.last);
 	if ((rc = store_db_put(st->bundles, cx->txn, k, kl, buf, 17)) != 0)
 		return store_dberr(cx, rc, "saving a peer's clock offset");
 	cx->rows++;
@@ -397,7 +397,7 @@ store_peer_clock_get(struct store *st, const char *peer, int *how,
 	    (buf[0] != STORE_CLOCK_BOUND && buf[0] != STORE_CLOCK_MEASURED))
 		return FERRY_ECORRUPT;
 	*how = buf[0];
-	*offset_ms = (int64_t)rec_get_be64(buf + 1);
-	*last_ms = (int64_t)rec_get_be64(buf + 9);
+	*offset_ms = (int64_t)ferry_get_be64(buf + 1);
+	*last_ms = (int64_t)ferry_get_be64(buf + 9);
 	return 0;
 }

@@ -50,15 +50,6 @@ sneak_cancel_all(void)
 	__atomic_store_n(&sneak_stop, 1, __ATOMIC_RELEASE);
 }
 
-int64_t
-sneak_now_ms(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
 /* One line for the operator's summary, and the log. */
 void
 sneak_say(struct sneak_job *j, const char *fmt, ...)
@@ -105,39 +96,17 @@ sneak_cancelled(struct sneak_job *j)
 }
 
 int
-sneak_errno_rc(int e)
-{
-	switch (e) {
-	case ENOSPC:
-	case EDQUOT:
-	case EFBIG:
-		return FERRY_ENOSPC;
-	case ENOENT:
-	case ENOTDIR:
-		return FERRY_ENOTFOUND;
-	case EACCES:
-	case EPERM:
-	case EROFS:
-		return FERRY_EPERM;
-	case ENOMEM:
-		return FERRY_ENOMEM;
-	default:
-		return FERRY_EIO;
-	}
-}
-
-int
 sneak_fsync_dir(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int rc = 0;
 
 	if (fd < 0)
-		return sneak_errno_rc(errno);
+		return ferry_errno_code(errno);
 	/* Some FUSE file systems do not implement fsync on folders. */
 	if (fsync(fd) != 0 && errno != EINVAL && errno != ENOSYS &&
 	    errno != ENOTSUP)
-		rc = sneak_errno_rc(errno);
+		rc = ferry_errno_code(errno);
 	close(fd);
 	return rc;
 }
@@ -147,7 +116,7 @@ sneak_mkdir_one(const char *path)
 {
 	if (mkdir(path, 0755) == 0 || errno == EEXIST)
 		return 0;
-	return sneak_errno_rc(errno);
+	return ferry_errno_code(errno);
 }
 
 /* A folder on the medium: made if missing, and refused if it is anything
@@ -162,29 +131,12 @@ sneak_medium_dir(const char *path)
 	if (rc != 0)
 		return rc;
 	if (lstat(path, &sb) != 0)
-		return sneak_errno_rc(errno);
+		return ferry_errno_code(errno);
 	if (!S_ISDIR(sb.st_mode)) {
 		log_warn("%s on the medium is not a folder (a symbolic link?): "
 			 "refused",
 			 path);
 		return FERRY_EPERM;
-	}
-	return 0;
-}
-
-int
-sneak_write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? sneak_errno_rc(errno) : FERRY_EIO;
-		p += n;
-		len -= (size_t)n;
 	}
 	return 0;
 }
@@ -262,10 +214,10 @@ sneak_owed_add(struct sneak_job *j, const char *peer, const uint8_t *ids,
 	sneak_owed_path(j, peer, p, sizeof(p));
 	fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return sneak_errno_rc(errno);
-	rc = sneak_write_all(fd, ids, n * FERRY_ID_LEN);
+		return ferry_errno_code(errno);
+	rc = ferry_write_all(fd, ids, n * FERRY_ID_LEN);
 	if (rc == 0 && fdatasync(fd) != 0)
-		rc = sneak_errno_rc(errno);
+		rc = ferry_errno_code(errno);
 	close(fd);
 	return rc;
 }
@@ -285,7 +237,7 @@ sneak_owed_load(struct sneak_job *j, const char *peer, uint8_t **ids, size_t *n)
 	sneak_owed_path(j, peer, p, sizeof(p));
 	fd = open(p, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT ? 0 : sneak_errno_rc(errno);
+		return errno == ENOENT ? 0 : ferry_errno_code(errno);
 	if (fstat(fd, &sb) != 0) {
 		close(fd);
 		return FERRY_EIO;
@@ -327,32 +279,32 @@ sneak_owed_drop(struct sneak_job *j, const char *peer, size_t n)
 	sneak_owed_path(j, peer, p, sizeof(p));
 	in = open(p, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
-		return errno == ENOENT ? 0 : sneak_errno_rc(errno);
+		return errno == ENOENT ? 0 : ferry_errno_code(errno);
 	if (fstat(in, &sb) != 0) {
 		close(in);
 		return FERRY_EIO;
 	}
 	if (sb.st_size <= off) {
 		close(in);
-		return unlink(p) == 0 ? 0 : sneak_errno_rc(errno);
+		return unlink(p) == 0 ? 0 : ferry_errno_code(errno);
 	}
 	/* More were owed than one export carries: keep the rest. */
 	snprintf(tmp, sizeof(tmp), "%s.tmp", p);
 	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (out < 0) {
 		close(in);
-		return sneak_errno_rc(errno);
+		return ferry_errno_code(errno);
 	}
 	while (rc == 0 && (got = pread(in, buf, sizeof(buf), off)) > 0) {
-		rc = sneak_write_all(out, buf, (size_t)got);
+		rc = ferry_write_all(out, buf, (size_t)got);
 		off += got;
 	}
 	if (rc == 0 && fdatasync(out) != 0)
-		rc = sneak_errno_rc(errno);
+		rc = ferry_errno_code(errno);
 	close(in);
 	close(out);
 	if (rc == 0 && rename(tmp, p) != 0)
-		rc = sneak_errno_rc(errno);
+		rc = ferry_errno_code(errno);
 	return rc;
 }
 

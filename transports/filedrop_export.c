@@ -82,10 +82,10 @@ readme(const char *dir)
 	fd =
 	    open(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
-		return errno == EEXIST ? 0 : sneak_errno_rc(errno);
-	rc = sneak_write_all(fd, text, sizeof(text) - 1);
+		return errno == EEXIST ? 0 : ferry_errno_code(errno);
+	rc = ferry_write_all(fd, text, sizeof(text) - 1);
 	if (rc == 0 && fsync(fd) != 0)
-		rc = sneak_errno_rc(errno);
+		rc = ferry_errno_code(errno);
 	close(fd);
 	return rc;
 }
@@ -135,7 +135,7 @@ bf_open(struct exporter *x)
 		int e = errno;
 		if (e != ENOENT || lstat(bf->folder, &sb) != 0 ||
 		    !S_ISDIR(sb.st_mode))
-			return sneak_errno_rc(e);
+			return ferry_errno_code(e);
 		/* "No such file" in a folder that is there: fusefat does this
 		 * with a folder that lies (or grew) beyond the first 2 GiB of
 		 * the medium; say so rather than "not found". */
@@ -148,7 +148,7 @@ bf_open(struct exporter *x)
 		return FERRY_EIO;
 	}
 	rc = bundle_writer_open(bf->fd, j->me, bf->peer->id, bf->peer->kx_pk,
-				seq, sneak_now_ms(), 0, &bf->w);
+				seq, ferry_wall_ms(), 0, &bf->w);
 	if (rc != 0) {
 		close(bf->fd);
 		bf->fd = -1;
@@ -186,7 +186,7 @@ bf_close(struct exporter *x)
 	rc = bundle_writer_finish(bf->w, &h);
 	bf->w = NULL;
 	if (rc == 0 && fsync(bf->fd) != 0)
-		rc = sneak_errno_rc(errno);
+		rc = ferry_errno_code(errno);
 	if (rc != 0) {
 		bf_abort(bf);
 		return rc;
@@ -218,7 +218,7 @@ bf_close(struct exporter *x)
 		snprintf(hex + 2 * i, 3, "%02x", h.id[i]);
 	snprintf(final, sizeof(final), "%s/%s.bundle", bf->folder, hex);
 	if (rename(bf->part, final) != 0) {
-		rc = sneak_errno_rc(errno);
+		rc = ferry_errno_code(errno);
 		(void)unlink(bf->part);
 		return rc;
 	}
@@ -230,7 +230,7 @@ bf_close(struct exporter *x)
 		j->bundles++;
 	for (size_t i = 0; i < bf->nids; i++) {
 		int r = store_out_exported(j->st, bf->ids[i], bf->peer->name,
-					   j->dir, sneak_now_ms());
+					   j->dir, ferry_wall_ms());
 		if (r != 0 && r != FERRY_ENOTFOUND)
 			log_warn("export: cannot mark a message as on the "
 				 "medium: %s (it may be exported again)",
@@ -306,7 +306,7 @@ export_msg(struct exporter *x, const struct store_msg_info *info)
 	struct hop_end e;
 	struct hop_rbuf b;
 	uint64_t off = 0, len = info->msg.payload_len, cost, cur;
-	int64_t now = sneak_now_ms();
+	int64_t now = ferry_wall_ms();
 	size_t flen = 0;
 	int rc;
 

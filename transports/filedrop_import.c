@@ -85,7 +85,7 @@ sneak_deferred_due(struct store *st)
 	int64_t at = __atomic_load_n(&deferred_at, __ATOMIC_ACQUIRE);
 	int due = 0;
 
-	if (at == 0 || at > link_mono_ms())
+	if (at == 0 || at > ferry_mono_ms())
 		return 0;
 	/* Only once one of them is free: a copy is not read again and
 	 * again while a long transfer goes on. */
@@ -185,8 +185,11 @@ reject(struct sneak_job *j, const char *folder, const char *name,
 	fd = open(txt, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		  0644);
 	if (fd >= 0) {
-		(void)sneak_write_all(fd, why, strlen(why));
-		(void)sneak_write_all(fd, "\r\n", 2);
+		/* The reason is a courtesy: the bundle is moved aside
+		 * whether it can be written or not. */
+		if (ferry_write_all(fd, why, strlen(why)) != 0 ||
+		    ferry_write_all(fd, "\r\n", 2) != 0)
+			log_debug("import: cannot write %s", txt);
 		(void)fsync(fd);
 		close(fd);
 	}
@@ -246,13 +249,13 @@ spool_put(struct spool_out *o, const void *p, size_t n)
 	if (o->rc != 0)
 		return;
 	if (o->len + n > SPOOL_BUF) {
-		o->rc = sneak_write_all(o->fd, o->buf, o->len);
+		o->rc = ferry_write_all(o->fd, o->buf, o->len);
 		o->len = 0;
 		if (o->rc != 0)
 			return;
 	}
 	if (n > SPOOL_BUF) {
-		o->rc = sneak_write_all(o->fd, p, n);
+		o->rc = ferry_write_all(o->fd, p, n);
 		return;
 	}
 	memcpy(o->buf + o->len, p, n);
@@ -316,7 +319,7 @@ verify(struct sneak_job *j, int fd, int out, uint64_t size,
 		snprintf(why, whylen, "%s", bundle_reader_why(r));
 	} else {
 		if (o.rc == 0 && o.len > 0)
-			o.rc = sneak_write_all(out, o.buf, o.len);
+			o.rc = ferry_write_all(out, o.buf, o.len);
 		if (o.rc != 0) {
 			rc = o.rc;
 			snprintf(why, whylen, "cannot write into the spool: %s",
@@ -403,7 +406,7 @@ spool_open(struct spool_in *s, const char *path,
 
 	s->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (s->fd < 0)
-		return sneak_errno_rc(errno);
+		return ferry_errno_code(errno);
 	s->buf = malloc(SPOOL_BUF);
 	if (s->buf == NULL)
 		return FERRY_ENOMEM;
@@ -813,7 +816,7 @@ apply(struct sneak_job *j, const char *path)
 	}
 	if (rc == 0 && a->busy > 0) {
 		/* Keep the local copy: applied again later. */
-		__atomic_store_n(&deferred_at, link_mono_ms() + SNEAK_RETRY_MS,
+		__atomic_store_n(&deferred_at, ferry_mono_ms() + SNEAK_RETRY_MS,
 				 __ATOMIC_RELEASE);
 		rc = FERRY_EBUSY;
 	}
@@ -963,7 +966,7 @@ precheck(struct sneak_job *j, const struct bundle_hdr *h, uint64_t size,
 		snprintf(why, whylen,
 			 "dated %" PRId64 " s in the future (beyond the "
 			 "clock-skew allowance: check the clocks)",
-			 (h->created_ms - sneak_now_ms()) / 1000);
+			 (h->created_ms - ferry_wall_ms()) / 1000);
 		return -1;
 	}
 	return 0;
@@ -976,7 +979,7 @@ being_copied(const struct stat *sb)
 {
 	int64_t m =
 	    (int64_t)sb->st_mtim.tv_sec * 1000 + sb->st_mtim.tv_nsec / 1000000;
-	int64_t d = sneak_now_ms() - m;
+	int64_t d = ferry_wall_ms() - m;
 
 	return d < SNEAK_SETTLE_MS && d > -SNEAK_SETTLE_MS;
 }
@@ -1036,7 +1039,7 @@ import_one(struct sneak_job *j, const char *folder, const struct cand *c)
 		return FERRY_EINVAL;
 	out = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (out < 0) {
-		rc = sneak_errno_rc(errno);
+		rc = ferry_errno_code(errno);
 		close(in);
 		sneak_say(j, "cannot copy %s into %s: %s", c->name, spool,
 			  ferry_strerror(rc));
@@ -1045,7 +1048,7 @@ import_one(struct sneak_job *j, const char *folder, const struct cand *c)
 	rc = verify(j, in, out, c->size, sender, why, sizeof(why));
 	close(in);
 	if (rc == 0 && fdatasync(out) != 0)
-		rc = sneak_errno_rc(errno);
+		rc = ferry_errno_code(errno);
 	close(out);
 	if (rc == FERRY_ECORRUPT || rc == FERRY_EPROTO || rc == FERRY_ESTATE ||
 	    rc == FERRY_EINVAL) {
@@ -1063,7 +1066,7 @@ import_one(struct sneak_job *j, const char *folder, const struct cand *c)
 		return rc == FERRY_EIO ? 0 : rc;
 	}
 	if (rename(part, local) != 0 || sneak_fsync_dir(spool) != 0) {
-		rc = sneak_errno_rc(errno);
+		rc = ferry_errno_code(errno);
 		(void)unlink(part);
 		return rc;
 	}
@@ -1289,7 +1292,7 @@ sneak_apply_deferred(struct sneak_job *j)
 		sneak_say(j, "bundles kept for later not applied: %s",
 			  ferry_strerror(rc));
 		__atomic_store_n(&deferred_at,
-				 link_mono_ms() + 30 * SNEAK_RETRY_MS,
+				 ferry_mono_ms() + 30 * SNEAK_RETRY_MS,
 				 __ATOMIC_RELEASE);
 	}
 	return j->rc = rc;

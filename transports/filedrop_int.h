@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "lib/util.h"
 #include "transports/filedrop.h"
 #include "transports/hop.h"
 
@@ -27,7 +28,6 @@ extern pthread_mutex_t sneak_mu;
 extern int sneak_stop; /* sneak_cancel_all(); atomic */
 
 /* filedrop.c */
-int64_t sneak_now_ms(void);
 /* A line for the operator in j's summary (and the log). */
 void sneak_say(struct sneak_job *j, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -36,12 +36,10 @@ void sneak_prog(struct sneak_job *j, const char *what, uint64_t add,
 		uint64_t total);
 /* 1 when the run must stop (the agent stops, or the operator asked). */
 int sneak_cancelled(struct sneak_job *j);
-int sneak_errno_rc(int e);
 int sneak_fsync_dir(const char *path);
 int sneak_mkdir_one(const char *path);
 /* Make a folder on the medium (and its parents under the mount point). */
 int sneak_medium_dir(const char *path);
-int sneak_write_all(int fd, const void *buf, size_t len);
 const struct sneak_peer *sneak_peer_by_name(const struct sneak_job *j,
 					    const char *name);
 const struct sneak_peer *sneak_peer_by_id(const struct sneak_job *j,

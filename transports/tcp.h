@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "lib/ferry_msg.h"
+#include "lib/util.h"
 #include "policy/policy.h"
 #include "store/store.h"
 #include "transports/identity.h"
@@ -92,9 +93,5 @@ uint64_t link_kicks(struct link *lk, const char *node);
 size_t link_peers(struct link *lk, struct link_peer_status *out, size_t cap);
 /* Close every session (CLOSE shutdown), join every thread, free. */
 void link_stop(struct link *lk);
-
-/* The agent's clocks, in ms: wall (CLOCK_REALTIME) and monotonic. */
-int64_t link_now_ms(void);
-int64_t link_mono_ms(void);
 
 #endif

@@ -42,24 +42,6 @@
 
 #include <sodium.h>
 
-int64_t
-link_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t
-link_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void
 link_abstime(struct timespec *ts, int64_t ms)
 {
@@ -166,11 +148,11 @@ link_attach(struct link *lk, struct session *s)
 			     "replaced by a newer session");
 	}
 	if (rc == 0) {
-		s->up_ms = link_now_ms();
+		s->up_ms = ferry_wall_ms();
 		p->last_error[0] = '\0';
 		p->backoff_ms = 0;
 		p->next_retry_ms = 0;
-		p->last_seen_ms = link_now_ms();
+		p->last_seen_ms = ferry_wall_ms();
 	}
 	pthread_mutex_unlock(&lk->mu);
 	if (rc == FERRY_EBUSY)
@@ -196,7 +178,7 @@ link_detach(struct link *lk, struct session *s)
 int
 link_rx_claim(struct link *lk, const uint8_t *id)
 {
-	int64_t until = link_mono_ms() + 5000;
+	int64_t until = ferry_mono_ms() + 5000;
 	int rc = FERRY_EBUSY;
 
 	pthread_mutex_lock(&lk->mu);
@@ -212,7 +194,7 @@ link_rx_claim(struct link *lk, const uint8_t *id)
 			rc = 0;
 			break;
 		}
-		if (link_mono_ms() >= until || lk->stopping)
+		if (ferry_mono_ms() >= until || lk->stopping)
 			break;
 		struct timespec ts;
 		link_abstime(&ts, 100);
@@ -301,7 +283,7 @@ static int
 handshake_dial(struct session *s)
 {
 	struct link *lk = s->lk;
-	int64_t deadline = link_mono_ms() + LINK_HANDSHAKE_MS;
+	int64_t deadline = ferry_mono_ms() + LINK_HANDSHAKE_MS;
 	uint8_t m1[NOISE_IK_MSG1_LEN], m2[NOISE_IK_MSG2_LEN];
 	struct noise_hs *hs = NULL;
 	size_t n;
@@ -457,7 +439,7 @@ dial_endpoint(struct link *lk, const struct policy_endpoint *ep, char *addr,
 		return FERRY_ECONNECT;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		int64_t deadline = link_mono_ms() + 10000;
+		int64_t deadline = ferry_mono_ms() + 10000;
 		fd = socket(ai->ai_family,
 			    ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
 			    ai->ai_protocol);
@@ -486,7 +468,7 @@ dial_endpoint(struct link *lk, const struct policy_endpoint *ep, char *addr,
 						err = errno;
 					break;
 				}
-				if (link_mono_ms() >= deadline) {
+				if (ferry_mono_ms() >= deadline) {
 					err = ETIMEDOUT;
 					break;
 				}
@@ -555,7 +537,7 @@ backoff(struct link *lk, struct lpeer *p, const char *why)
 	b += jitter * ((int64_t)r - 1000) / 1000;
 	if (b < 100)
 		b = 100;
-	p->next_retry_ms = link_now_ms() + b;
+	p->next_retry_ms = ferry_wall_ms() + b;
 	snprintf(p->last_error, sizeof(p->last_error), "%s", why);
 	pthread_mutex_unlock(&lk->mu);
 	log_info("peer %s: %s; next try in %.1f s", p->cfg.name, why,
@@ -583,7 +565,7 @@ dialer_main(void *arg)
 		pthread_mutex_lock(&lk->mu);
 		int recheck = 0;
 		for (;;) {
-			int64_t now = link_now_ms(), wait = 60000;
+			int64_t now = ferry_wall_ms(), wait = 60000;
 			if (lk->stopping)
 				break;
 			/* A session the peer dialed has ended: what waits
@@ -672,7 +654,8 @@ dialer_main(void *arg)
 		else {
 			/* Cut after a working session: dial again soon. */
 			pthread_mutex_lock(&lk->mu);
-			p->next_retry_ms = link_now_ms() + p->cfg.retry_min_ms;
+			p->next_retry_ms =
+			    ferry_wall_ms() + p->cfg.retry_min_ms;
 			pthread_mutex_unlock(&lk->mu);
 		}
 		check = 1;
@@ -687,7 +670,7 @@ static void
 hs_note(struct link *lk, int kind, int warn, const char *fmt, ...)
 {
 	struct hs_note *n = &lk->notes[kind];
-	int64_t now = link_mono_ms();
+	int64_t now = ferry_mono_ms();
 	unsigned more = 0;
 	char line[400], tail[64] = "";
 	va_list ap;
@@ -899,7 +882,7 @@ static int
 hs_allowed(struct link *lk, const uint8_t *src)
 {
 	struct hs_source *tab = lk->sources, *slot = NULL, *oldest = NULL;
-	int64_t now = link_mono_ms();
+	int64_t now = ferry_mono_ms();
 
 	for (size_t i = 0; i < LINK_HS_SOURCES; i++) {
 		struct hs_source *h = &tab[i];
@@ -935,7 +918,7 @@ hs_allowed(struct link *lk, const uint8_t *src)
 static int64_t
 hs_tick(struct link *lk, int *paced)
 {
-	int64_t now = link_mono_ms(), wait = -1;
+	int64_t now = ferry_mono_ms(), wait = -1;
 
 	for (size_t i = 0; i < lk->nhs;) {
 		if (lk->hs[i].due_ms <= now) {
@@ -983,7 +966,7 @@ accept_one(struct link *lk, int fd, const struct sockaddr_storage *ss)
 	sock_tune(fd);
 	hs_source_key(ss, s->src);
 	in->s = s;
-	in->since_ms = link_mono_ms();
+	in->since_ms = ferry_mono_ms();
 	pthread_mutex_lock(&lk->mu);
 	if (!lk->stopping) {
 		if (lk->nhs >= LINK_HANDSHAKES_MAX)
@@ -1283,7 +1266,7 @@ link_peers(struct link *lk, struct link_peer_status *out, size_t cap)
 			o->next_retry_ms =
 			    p->last_seen_ms != 0
 				? p->last_seen_ms + p->cfg.call_every_ms
-				: link_now_ms();
+				: ferry_wall_ms();
 		o->bytes_in = p->bytes_in;
 		o->bytes_out = p->bytes_out;
 		o->msgs_in = p->msgs_in;
@@ -1317,9 +1300,9 @@ link_stop(struct link *lk)
 	if (lk->has_acceptor)
 		pthread_join(lk->acceptor, NULL);
 	/* Give sessions 2 s to say CLOSE, then cut what is left. */
-	until = link_mono_ms() + 2000;
+	until = ferry_mono_ms() + 2000;
 	pthread_mutex_lock(&lk->mu);
-	while (lk->sessions != NULL && link_mono_ms() < until) {
+	while (lk->sessions != NULL && ferry_mono_ms() < until) {
 		struct timespec ts;
 		link_abstime(&ts, 50);
 		pthread_cond_timedwait(&lk->cv, &lk->mu, &ts);

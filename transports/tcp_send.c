@@ -62,7 +62,7 @@ struct sender {
 	/* Refused "busy": held (not offered) until their time comes. */
 	struct later {
 		uint8_t id[FERRY_ID_LEN];
-		int64_t at; /* link_mono_ms() */
+		int64_t at; /* ferry_mono_ms() */
 		int prio;
 	} later[2 * LINK_RX_MAX];
 	size_t nlater;
@@ -99,7 +99,7 @@ scan_one(const struct store_msg_info *i, void *arg)
 static int
 refill(struct sender *sd)
 {
-	struct scan_ctx c = {sd, link_now_ms()};
+	struct scan_ctx c = {sd, ferry_wall_ms()};
 	int rc;
 
 	sd->ncand = sd->icand = 0;
@@ -239,7 +239,7 @@ xfer_start(struct sender *sd, const struct store_msg_info *info)
 {
 	struct session *s = sd->s;
 	struct xfer *x = xfer_slot(sd);
-	int64_t now = link_now_ms();
+	int64_t now = ferry_wall_ms();
 	int rc;
 
 	if (x == NULL)
@@ -458,7 +458,7 @@ apply_refuse(struct sender *sd, const struct hop_refuse *r)
 		if (sd->nlater < sizeof(sd->later) / sizeof(sd->later[0])) {
 			struct later *l = &sd->later[sd->nlater++];
 			memcpy(l->id, r->id, FERRY_ID_LEN);
-			l->at = link_mono_ms() + LINK_BUSY_RETRY_MS;
+			l->at = ferry_mono_ms() + LINK_BUSY_RETRY_MS;
 			l->prio = prio;
 		} else {
 			held_forget(s, r->id); /* no room: at the next scan */
@@ -539,7 +539,7 @@ static void
 later_due(struct sender *sd)
 {
 	struct session *s = sd->s;
-	int64_t now = link_mono_ms();
+	int64_t now = ferry_mono_ms();
 	size_t i = 0;
 
 	pthread_mutex_lock(&s->mu);
@@ -605,7 +605,7 @@ hello_put(struct session *s, struct hop_rbuf *b)
 	snprintf(h.node, sizeof(h.node), "%s", s->lk->node);
 	h.max_record = HOP_RECORD_MAX;
 	h.keepalive_ms = (uint32_t)s->peer->cfg.keepalive_ms;
-	h.clock_ms = link_now_ms();
+	h.clock_ms = ferry_wall_ms();
 	hop_put_hello(b, &h);
 }
 
@@ -620,7 +620,7 @@ writer_main(void *arg)
 
 	memset(&w, 0, sizeof(w));
 	w.ct = malloc(2 + HOP_RECORD_MAX);
-	w.rekey_mono = w.tokens_mono = w.start_mono = link_mono_ms();
+	w.rekey_mono = w.tokens_mono = w.start_mono = ferry_mono_ms();
 	if (sd != NULL)
 		sd->tmp = malloc(HOP_PLAIN_MAX);
 	if (sd == NULL || plain == NULL || w.ct == NULL || sd->tmp == NULL) {
@@ -674,7 +674,7 @@ writer_main(void *arg)
 		/* A fresh handshake (new ephemeral keys) every 24 hours: the
 		 * caller closes and dials again at once. */
 		if (s->initiator && !s->want_close &&
-		    link_mono_ms() - w.start_mono >= LINK_SESSION_MAX_MS) {
+		    ferry_mono_ms() - w.start_mono >= LINK_SESSION_MAX_MS) {
 			s->want_close = 1;
 			s->close_code = HOP_CLOSE_NORMAL;
 			snprintf(s->close_text, sizeof(s->close_text),
@@ -715,13 +715,13 @@ writer_main(void *arg)
 			/* The first record after HELLO: replayed receipts
 			 * (above) and a KEEPALIVE, so the peer knows they are
 			 * all in. */
-			struct hop_keepalive k = {1, link_now_ms()};
+			struct hop_keepalive k = {1, ferry_wall_ms()};
 			if (hop_rbuf_room(&b) >= HOP_FRAME_HDR + 8)
 				hop_put_keepalive(&b, &k);
 			first_sent = 1;
 		}
 		if (!synced &&
-		    link_mono_ms() - w.start_mono >= LINK_SYNC_WAIT_MS)
+		    ferry_mono_ms() - w.start_mono >= LINK_SYNC_WAIT_MS)
 			synced = 1; /* do not wait for ever */
 		while (!closing && synced) {
 			struct xfer *x;
@@ -759,10 +759,10 @@ writer_main(void *arg)
 			break;
 		}
 		if (len == 0) {
-			int64_t now = link_mono_ms();
+			int64_t now = ferry_mono_ms();
 			int64_t ka = s->keepalive_ms / 3;
 			if (ka != 0 && now - s->last_tx_mono >= ka) {
-				struct hop_keepalive k = {1, link_now_ms()};
+				struct hop_keepalive k = {1, ferry_wall_ms()};
 				hop_put_keepalive(&b, &k);
 				if (hop_rbuf_end(&b, &len) != 0) {
 					mark_dead(s,
@@ -804,7 +804,7 @@ writer_main(void *arg)
 		int rekey = 0;
 		if ((w.bytes_since_rekey >= s->lk->rekey_bytes ||
 		     w.records_since_rekey + 1 >= LINK_REKEY_RECORDS ||
-		     link_mono_ms() - w.rekey_mono >= LINK_REKEY_MS) &&
+		     ferry_mono_ms() - w.rekey_mono >= LINK_REKEY_MS) &&
 		    hop_rbuf_room(&b) >= HOP_FRAME_HDR && !closing) {
 			hop_put_rekey(&b);
 			if (hop_rbuf_end(&b, &len) != 0) {
@@ -831,7 +831,7 @@ writer_main(void *arg)
 				 (unsigned long long)w.bytes_since_rekey,
 				 (unsigned long long)w.records_since_rekey);
 			w.bytes_since_rekey = w.records_since_rekey = 0;
-			w.rekey_mono = link_mono_ms();
+			w.rekey_mono = ferry_mono_ms();
 		}
 	}
 	if (closing)

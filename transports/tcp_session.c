@@ -132,7 +132,7 @@ wait_fd(int fd, short ev, int64_t deadline)
 	int timeout = -1, rc;
 
 	if (deadline >= 0) {
-		int64_t left = deadline - link_mono_ms();
+		int64_t left = deadline - ferry_mono_ms();
 		if (left <= 0)
 			return FERRY_ETIMEDOUT;
 		timeout = left > 1000000 ? 1000000 : (int)left;
@@ -141,7 +141,7 @@ wait_fd(int fd, short ev, int64_t deadline)
 	if (rc < 0)
 		return errno == EINTR ? 0 : FERRY_EIO;
 	if (rc == 0)
-		return deadline >= 0 && link_mono_ms() >= deadline
+		return deadline >= 0 && ferry_mono_ms() >= deadline
 			   ? FERRY_ETIMEDOUT
 			   : 0;
 	return 0;
@@ -230,7 +230,7 @@ rd_fill(struct session *s, struct rdbuf *b, size_t need, int64_t until)
 		 * not complete in twice that (a length that lies): dead. */
 		int64_t deadline = -1;
 		if (s->keepalive_ms != 0) {
-			deadline = link_mono_ms() + s->keepalive_ms;
+			deadline = ferry_mono_ms() + s->keepalive_ms;
 			if (until >= 0 && until < deadline)
 				deadline = until;
 		}
@@ -257,7 +257,7 @@ read_record(struct session *s, struct rdbuf *b, uint8_t *plain, size_t *len)
 	if ((rc = rd_fill(s, b, 2, -1)) != 0)
 		return rc;
 	if (s->keepalive_ms != 0)
-		until = link_mono_ms() + 2 * (int64_t)s->keepalive_ms;
+		until = ferry_mono_ms() + 2 * (int64_t)s->keepalive_ms;
 	n = (size_t)b->p[b->off] << 8 | b->p[b->off + 1];
 	b->off += 2;
 	if (n < NOISE_TAG + 1)
@@ -269,10 +269,10 @@ read_record(struct session *s, struct rdbuf *b, uint8_t *plain, size_t *len)
 	b->off += n;
 	if (rc != 0)
 		return FERRY_ECORRUPT;
-	s->last_rx_mono = link_mono_ms();
+	s->last_rx_mono = ferry_mono_ms();
 	pthread_mutex_lock(&s->lk->mu);
 	s->peer->bytes_in += n + 2;
-	s->peer->last_seen_ms = link_now_ms();
+	s->peer->last_seen_ms = ferry_wall_ms();
 	pthread_mutex_unlock(&s->lk->mu);
 	return 0;
 }
@@ -290,7 +290,7 @@ rate_wait(struct session *s, struct wrstate *w, size_t n)
 	if (burst < 2.0 * HOP_RECORD_MAX)
 		burst = 2.0 * HOP_RECORD_MAX;
 	for (;;) {
-		int64_t now = link_mono_ms();
+		int64_t now = ferry_mono_ms();
 		w->tokens +=
 		    (double)(now - w->tokens_mono) * (double)s->rate / 1000.0;
 		w->tokens_mono = now;
@@ -331,11 +331,11 @@ write_record(struct session *s, struct wrstate *w, const uint8_t *plain,
 	rate_wait(s, w, ctlen + 2);
 	/* A peer that stops reading is as dead as one that stops talking. */
 	if (s->keepalive_ms != 0)
-		deadline = link_mono_ms() + s->keepalive_ms;
+		deadline = ferry_mono_ms() + s->keepalive_ms;
 	rc = session_write_full(s->fd, w->ct, ctlen + 2, deadline);
 	if (rc != 0)
 		return rc;
-	s->last_tx_mono = link_mono_ms();
+	s->last_tx_mono = ferry_mono_ms();
 	w->bytes_since_rekey += ctlen + 2;
 	w->records_since_rekey++;
 	pthread_mutex_lock(&s->lk->mu);
@@ -487,7 +487,7 @@ read_hello(struct session *s, struct rdbuf *rb, uint8_t *plain)
 	if (h.keepalive_ms != 0 &&
 	    (s->keepalive_ms == 0 || h.keepalive_ms < s->keepalive_ms))
 		s->keepalive_ms = h.keepalive_ms;
-	int64_t skew = h.clock_ms - link_now_ms();
+	int64_t skew = h.clock_ms - ferry_wall_ms();
 	if (skew > 300000 || skew < -300000)
 		log_warn("peer %s: its clock is %lld s %s ours (TTLs travel "
 			 "as time left, and time on a medium is charged "
@@ -523,7 +523,7 @@ session_run(struct session *s)
 	s->rate = s->peer->cfg.rate_bytes_per_s;
 	s->keepalive_ms = LINK_HANDSHAKE_MS;
 	s->plain_max = HOP_PLAIN_MAX;
-	s->last_rx_mono = s->last_tx_mono = link_mono_ms();
+	s->last_rx_mono = s->last_tx_mono = ferry_mono_ms();
 	if (rv == NULL || plain == NULL || rb.p == NULL) {
 		log_error("peer %s: out of memory", s->peer->cfg.name);
 		goto out;
