@@ -81,8 +81,8 @@ struct policy_endpoint {
 
 /*
  * A [peer NAME] section: a node this one exchanges messages with over
- * TCP.  Loaded and checked by policy_load(); ferryd's link (transports/tcp_link.c)
- * acts on it.
+ * TCP.  Loaded and checked by policy_load(); ferryd's link
+ * (transports/tcp_link.c) acts on it.
  */
 struct policy_peer {
 	char name[FERRY_NODE_MAX + 1]; /* NAME, ferry_node_name_valid */

@@ -1,8 +1,8 @@
 /*
  * fuzz_link.c - libFuzzer target for what ferryd's listener parses from a
- * caller that has proven nothing yet: transports/tcp_link.c handshake_accept, then
- * transports/tcp_session.c read_hello and on_record, with the same library calls in
- * the same order.  Each input is tried two ways:
+ * caller that has proven nothing yet: transports/tcp_link.c handshake_accept,
+ * then transports/tcp_session.c read_hello and on_record, with the same library
+ * calls in the same order.  Each input is tried two ways:
  *
  *   1. As the caller's bytes on the socket: the 12-byte preamble, a u16be
  *      length and Noise IK message 1, read by a responder with fixed keys
