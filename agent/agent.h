@@ -48,12 +48,12 @@
 #include <event2/listener.h>
 
 #include "agent/jobs.h"
-#include "transports/tcp.h"
 #include "agent/log.h"
 #include "lib/frame.h"
 #include "policy/policy.h"
 #include "store/store.h"
 #include "transports/identity.h"
+#include "transports/transport.h"
 
 #define AGENT_INPUT_MAX	 (2u * (FERRY_FRAME_MAX + 4)) /* read watermark */
 #define AGENT_OUTPUT_LOW (512u * 1024u) /* refill streams below this */
@@ -62,7 +62,6 @@
 #define AGENT_BROWSE_MAX 10000u /* headers per browse answer */
 
 struct client;
-struct dd_watch;
 
 /*
  * Rate limit of the control socket's warnings (control.c): one line per
@@ -99,12 +98,17 @@ struct agent {
 	uint64_t notify_gen; /* bumped by every notify: no lost wake-ups */
 	int exit_code;
 	int sock_fd;
-	uint8_t *scratch;      /* FERRY_FRAME_MAX + 4, loop thread only */
-	struct link *link;     /* TCP peers (link.h), or NULL */
-	int link_efd;	       /* link threads: "a local queue got one" */
-	int link_wake;	       /* a write to link_efd is pending (atomic) */
-	struct event *ev_link; /* reads link_efd on the loop */
-	struct dd_watch *dd;   /* file-drop endpoints (sneak_req.c) */
+	uint8_t *scratch; /* FERRY_FRAME_MAX + 4, loop thread only */
+	/* the forwarding engine (engine.c) */
+	void *tstate[FERRY_TRANSPORTS_MAX]; /* each transport's own */
+	struct engine_peer {
+		char name[FERRY_NODE_MAX + 1];
+		uint64_t kicks; /* engine_kick named it (atomic) */
+	} * epeers;		/* the configured peers, copied */
+	size_t nepeers;
+	int arrival_efd;	  /* transports: "a local queue got one" */
+	int arrival_wake;	  /* a write to it is pending (atomic) */
+	struct event *ev_arrival; /* reads arrival_efd on the loop */
 	struct agent_note notes[AGENT_NOTES]; /* control.c, loop thread */
 };
 
@@ -208,8 +212,6 @@ struct sneak_job;
 struct sneak_peer;
 void request_sneak(struct client *c, const struct ferry_fields *fl, int export);
 int sneak_job_init(const struct agent *ag, struct sneak_job *sj);
-int sneak_watch_start(struct agent *ag);
-void sneak_watch_stop(struct agent *ag);
 /* notify.c */
 void notify_queue(struct agent *ag, const char *queue);
 void notify_all(struct agent *ag);

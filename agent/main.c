@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/engine.h"
 #include "transports/filedrop.h"
 
 static void
@@ -184,58 +185,6 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		 ag->conf_path, ag->pol.nacl);
 }
 
-/* A link thread stored a message into a local queue: wake receivers. */
-static void
-link_on_local(const char *queue, void *arg)
-{
-	struct agent *ag = arg;
-	uint64_t one = 1;
-
-	(void)queue;
-	/* One wake-up is enough however many arrive before the loop runs. */
-	if (__atomic_exchange_n(&ag->link_wake, 1, __ATOMIC_ACQ_REL))
-		return;
-	if (write(ag->link_efd, &one, sizeof(one)) != sizeof(one))
-		log_debug("link: eventfd write failed: %s", strerror(errno));
-}
-
-static void
-on_link_local(evutil_socket_t fd, short what, void *arg)
-{
-	struct agent *ag = arg;
-	uint64_t n;
-
-	(void)what;
-	if (read(fd, &n, sizeof(n)) == sizeof(n)) {
-		/* Clear first: an arrival from now on wakes us again. */
-		__atomic_store_n(&ag->link_wake, 0, __ATOMIC_RELEASE);
-		notify_all(ag);
-	}
-}
-
-static int
-link_open(struct agent *ag)
-{
-	struct link_opts lo;
-
-	ag->link_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (ag->link_efd < 0) {
-		log_error("cannot create an eventfd: %s", strerror(errno));
-		return -1;
-	}
-	ag->ev_link = event_new(ag->base, ag->link_efd, EV_READ | EV_PERSIST,
-				on_link_local, ag);
-	if (ag->ev_link == NULL || event_add(ag->ev_link, NULL) != 0)
-		return -1;
-	memset(&lo, 0, sizeof(lo));
-	lo.store = ag->store;
-	lo.id = ag->id;
-	lo.pol = &ag->pol;
-	lo.on_local = link_on_local;
-	lo.arg = ag;
-	return link_start(&lo, &ag->link) == 0 ? 0 : -1;
-}
-
 static int
 write_pid_file(const char *path)
 {
@@ -350,7 +299,7 @@ main(int argc, char **argv)
 
 	memset(&ag, 0, sizeof(ag));
 	ag.sock_fd = -1;
-	ag.link_efd = -1;
+	ag.arrival_efd = -1;
 	ag.exit_code = 1;
 	while ((opt = getopt_long(argc, argv, "c:dp:l:Vh", opts, NULL)) != -1) {
 		switch (opt) {
@@ -457,8 +406,6 @@ main(int argc, char **argv)
 	}
 	if (control_open(&ag) != 0)
 		goto out;
-	if (link_open(&ag) != 0)
-		goto out;
 	ag.ev_term = evsignal_new(ag.base, SIGTERM, on_term, &ag);
 	ag.ev_int = evsignal_new(ag.base, SIGINT, on_term, &ag);
 	ag.ev_hup = evsignal_new(ag.base, SIGHUP, on_hup, &ag);
@@ -466,7 +413,7 @@ main(int argc, char **argv)
 	    event_add(ag.ev_term, NULL) != 0 ||
 	    event_add(ag.ev_int, NULL) != 0 ||
 	    event_add(ag.ev_hup, NULL) != 0 || sweep_start(&ag) != 0 ||
-	    sneak_watch_start(&ag) != 0)
+	    engine_start(&ag) != 0)
 		goto out;
 	if (daemon_mode || pid_file != NULL) {
 		const char *pf = pid_file != NULL ? pid_file : ag.pol.pid_file;
@@ -489,12 +436,12 @@ main(int argc, char **argv)
 	log_info("stopped cleanly");
 out:
 	control_close(&ag);
-	/* Sessions say CLOSE and hand back what was in flight. */
-	link_stop(ag.link);
-	ag.link = NULL;
 	/* Order: the pool's jobs use the store, and the store's last
 	 * async puts report to the pool. */
 	jobs_stop(ag.jobs);
+	/* The transports: sessions say CLOSE and hand back what was in
+	 * flight. */
+	engine_stop(&ag);
 	store_close(ag.store);
 	ag.store = NULL;
 	jobs_free(ag.jobs);
@@ -518,11 +465,6 @@ out:
 		event_free(ag.ev_sweep);
 	if (ag.ev_stop)
 		event_free(ag.ev_stop);
-	if (ag.ev_link)
-		event_free(ag.ev_link);
-	sneak_watch_stop(&ag);
-	if (ag.link_efd >= 0)
-		close(ag.link_efd);
 	if (ag.base)
 		event_base_free(ag.base);
 	free(ag.scratch);

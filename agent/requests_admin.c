@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "agent/agent.h"
+#include "agent/engine.h"
 #include "agent/requests_int.h"
 
 int
@@ -213,12 +214,12 @@ count_for_peer(const struct store_msg_info *i, void *arg)
 	return 0;
 }
 
-/* Pool thread: the link's snapshot, and what waits for each peer (a walk
+/* Pool thread: the transports' snapshot, and what waits for each peer (a walk
  * of each peer's part of the outbound side). */
 int
 peers_gather(struct store *st, struct req_job *r)
 {
-	size_t n = link_peers(r->ag->link, NULL, 0);
+	size_t n = engine_peers(r->ag, NULL, 0);
 
 	if (n == 0)
 		return 0;
@@ -227,7 +228,7 @@ peers_gather(struct store *st, struct req_job *r)
 	r->peer_bytes = calloc(n, sizeof(*r->peer_bytes));
 	if (r->peers == NULL || r->peer_msgs == NULL || r->peer_bytes == NULL)
 		return FERRY_ENOMEM;
-	n = link_peers(r->ag->link, r->peers, n);
+	n = engine_peers(r->ag, r->peers, n);
 	r->npeers = n;
 	for (size_t i = 0; i < n; i++) {
 		struct store_out_pos pos = {{0}, 0};
@@ -250,7 +251,7 @@ done_peers(struct client *c, struct req_job *r)
 		return;
 	}
 	for (size_t i = 0; i < r->npeers; i++) {
-		const struct link_peer_status *p = &r->peers[i];
+		const struct peer_status *p = &r->peers[i];
 		agent_frame(c->ag, &b, FERRY_F_PEER, 0, r->reqid);
 		ferry_fbuf_str(&b, FERRY_T_PEER, p->name);
 		ferry_fbuf_str(&b, FERRY_T_FINGERPRINT, p->fpr);

@@ -109,8 +109,8 @@ struct req_job {
 	struct store_queue_stats *qlist;
 	size_t nlist, caplist;
 	uint64_t count;
-	struct store_put_req put;	/* RK_PUT, run by the store's writer */
-	struct link_peer_status *peers; /* RK_PEERS */
+	struct store_put_req put;  /* RK_PUT, run by the store's writer */
+	struct peer_status *peers; /* RK_PEERS */
 	uint64_t *peer_msgs, *peer_bytes;
 	size_t npeers;
 };

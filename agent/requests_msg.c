@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "agent/agent.h"
+#include "agent/engine.h"
 #include "lib/util.h"
 #include "agent/requests_int.h"
 
@@ -270,8 +271,7 @@ done_ack(struct client *c, struct req_job *r)
 	/* The store queued an "acked" receipt for the source: send it. */
 	if (r->kind == RK_ACK && (r->info.msg.flags & FERRY_MSG_RECEIPT) &&
 	    strcmp(r->info.msg.src_node, c->ag->pol.node_name) != 0)
-		link_kick(c->ag->link, r->info.msg.src_node,
-			  FERRY_PRIO_MAX - 1);
+		engine_kick(c->ag, r->info.msg.src_node, FERRY_PRIO_MAX - 1);
 	agent_frame(c->ag, &b, FERRY_F_OK, 0, r->reqid);
 	if (r->kind == RK_NACK)
 		notify_queue(c->ag, r->queue);
@@ -314,7 +314,7 @@ done_put(struct client *c, struct req_job *r)
 			 hex, r->msg.dst_node, r->msg.dst_queue,
 			 r->msg.dst_node);
 	else
-		link_kick(c->ag->link, r->msg.dst_node, r->msg.priority);
+		engine_kick(c->ag, r->msg.dst_node, r->msg.priority);
 	client_idle(c);
 }
 

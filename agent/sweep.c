@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "agent/agent.h"
+#include "agent/engine.h"
 #include "transports/filedrop.h"
 
 struct sweep_job {
@@ -30,8 +31,8 @@ log_dead(const struct store_msg_info *info, void *arg)
 	ferry_id_to_hex(info->msg.id, hex);
 	/* The store queued a negative receipt for the source: send it. */
 	if (arg != NULL && (info->msg.flags & FERRY_MSG_RECEIPT))
-		link_kick(((struct agent *)arg)->link, info->msg.src_node,
-			  FERRY_PRIO_MAX - 1);
+		engine_kick((struct agent *)arg, info->msg.src_node,
+			    FERRY_PRIO_MAX - 1);
 	log_info("message %s for %s/%s expired %lld s after it was sent; "
 		 "moved to the dead queue",
 		 hex, info->msg.dst_node, info->msg.dst_queue,

@@ -27,6 +27,7 @@
 #include "agent/intake.h"
 #include "agent/agent.h"
 #include "agent/log.h"
+#include "agent/engine.h"
 #include "transports/filedrop_int.h"
 #include "transports/bundle.h"
 #include "transports/hop.h"
@@ -393,18 +394,18 @@ out:
 	return rc;
 }
 
-struct scan_ctx {
-	struct store_msg_info *list;
-	size_t n;
-};
-
+/* The engine's filter: a message on a medium already waits for its
+ * custody there (unless --again). */
 static int
-scan_fn(const struct store_msg_info *info, void *arg)
+on_medium(const struct store_msg_info *i, void *arg)
 {
-	struct scan_ctx *sc = arg;
+	struct exporter *x = arg;
+	struct store_export ex;
 
-	sc->list[sc->n++] = *info;
-	return sc->n == SNEAK_SCAN;
+	if (x->j->again || store_out_export_get(x->j->st, i->msg.id, &ex) != 0)
+		return 0;
+	x->skipped++;
+	return 1;
 }
 
 /* Everything for one peer: owed receipts, then messages.  custody_only:
@@ -414,7 +415,9 @@ export_peer(struct exporter *x, const struct sneak_peer *p, int custody_only)
 {
 	struct sneak_job *j = x->j;
 	struct store_out_pos pos;
-	struct scan_ctx sc;
+	struct store_msg_info *list = NULL;
+	size_t nlist = 0;
+	struct engine_filter f;
 	uint8_t *owed = NULL;
 	size_t nowed = 0;
 	char what[96], h1[32], h2[32];
@@ -437,8 +440,8 @@ export_peer(struct exporter *x, const struct sneak_peer *p, int custody_only)
 	}
 	clean_parts(x->bf.folder);
 	x->bf.ids = malloc((size_t)SNEAK_IDS_MAX * FERRY_ID_LEN);
-	sc.list = malloc(SNEAK_SCAN * sizeof(*sc.list));
-	if (x->bf.ids == NULL || sc.list == NULL) {
+	list = malloc(SNEAK_SCAN * sizeof(*list));
+	if (x->bf.ids == NULL || list == NULL) {
 		rc = FERRY_ENOMEM;
 		goto out;
 	}
@@ -457,27 +460,23 @@ export_peer(struct exporter *x, const struct sneak_peer *p, int custody_only)
 		x->bf.owed = nowed;
 	}
 	memset(&pos, 0, sizeof(pos));
+	memset(&f, 0, sizeof(f));
+	f.peer = p->name;
+	f.min_priority = j->min_priority;
+	f.skip = on_medium;
+	f.arg = x;
 	while (!custody_only) {
-		sc.n = 0;
-		rc = store_out_scan(j->st, p->name, &pos, SNEAK_SCAN, scan_fn,
-				    &sc);
+		f.now_ms = ferry_wall_ms();
+		rc = engine_next(j->st, &f, &pos, list, SNEAK_SCAN, &nlist);
 		if (rc != 0)
 			goto out;
-		if (sc.n == 0)
+		if (nlist == 0)
 			break;
-		for (size_t i = 0; i < sc.n; i++) {
-			const struct store_msg_info *in = &sc.list[i];
-			struct store_export ex;
+		for (size_t i = 0; i < nlist; i++) {
+			const struct store_msg_info *in = &list[i];
 			if (sneak_cancelled(j)) {
 				rc = FERRY_ECLOSED;
 				goto out;
-			}
-			if (in->msg.priority < j->min_priority)
-				continue;
-			if (!j->again &&
-			    store_out_export_get(j->st, in->msg.id, &ex) == 0) {
-				x->skipped++;
-				continue;
 			}
 			rc = export_msg(x, in);
 			if (rc == 2) { /* gone meanwhile: nothing to say */
@@ -519,7 +518,7 @@ out:
 		j->bytes += x->bytes;
 	}
 	free(owed);
-	free(sc.list);
+	free(list);
 	free(x->bf.ids);
 	x->bf.ids = NULL;
 	return rc;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/engine.h"
 #include "transports/filedrop.h"
 
 /*
@@ -42,7 +43,7 @@ struct dd_seen {
 	uint64_t dev, ino;
 	uint64_t sig;	 /* sneak_folder_sig() we expect */
 	int64_t last_ms; /* when it last ran */
-	uint64_t kicks;	 /* link_kicks() when it last ran */
+	uint64_t kicks;	 /* engine_kicks() when it last ran */
 };
 
 struct dd_watch {
@@ -55,6 +56,9 @@ struct dd_watch {
 	int again;	     /* an event came while busy */
 	struct dd_seen seen[SNEAK_PEERS_MAX];
 };
+
+/* The one watch of this process (ferryd runs one agent). */
+static struct dd_watch *watch;
 
 struct dd_job {
 	struct job job;
@@ -90,7 +94,7 @@ static void
 dd_done(struct job *jb)
 {
 	struct dd_job *d = (struct dd_job *)jb;
-	struct dd_watch *w = d->ag->dd;
+	struct dd_watch *w = watch;
 
 	if (!jb->cancelled && (d->imp.msgs + d->imp.bundles + d->imp.rejected +
 				       d->exp.msgs + d->exp.bundles >
@@ -155,14 +159,14 @@ dd_inotify_add(int in_fd, const char *dir, const char *fpr)
 static void
 dd_inotify_read(evutil_socket_t fd, short what, void *arg)
 {
-	struct agent *ag = arg;
 	char buf[4096] __attribute__((aligned(8)));
 
 	(void)what;
+	(void)arg;
 	/* Which one does not matter: the look compares everything. */
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
-	dd_look_soon(ag->dd);
+	dd_look_soon(watch);
 }
 
 /*
@@ -212,7 +216,7 @@ dd_look_run(struct job *jb)
 static int
 dd_decide(struct agent *ag, const struct dd_look *l)
 {
-	struct dd_watch *w = ag->dd;
+	struct dd_watch *w = watch;
 	struct timespec now;
 	int64_t now_ms;
 
@@ -236,7 +240,7 @@ dd_decide(struct agent *ag, const struct dd_look *l)
 		}
 		changed = strcmp(s->dir, sp->dir) != 0 || s->dev != sp->dev ||
 			  s->ino != sp->ino || s->sig != sp->sig;
-		if (link_kicks(ag->link, p->name) != s->kicks)
+		if (engine_kicks(ag, p->name) != s->kicks)
 			changed = 1; /* new messages for the peer */
 		if (!changed && now_ms - s->last_ms < SNEAK_WATCH_FULL_MS)
 			continue;
@@ -263,7 +267,7 @@ dd_decide(struct agent *ag, const struct dd_look *l)
 		s->dev = sp->dev;
 		s->ino = sp->ino;
 		s->last_ms = now_ms;
-		s->kicks = link_kicks(ag->link, p->name);
+		s->kicks = engine_kicks(ag, p->name);
 		w->busy = 1;
 		w->pending = (int)sp->peer + 1;
 		jobs_submit(ag->jobs, &d->job);
@@ -277,7 +281,7 @@ dd_look_done(struct job *jb)
 {
 	struct dd_look *l = (struct dd_look *)jb;
 	struct agent *ag = l->ag;
-	struct dd_watch *w = ag->dd;
+	struct dd_watch *w = watch;
 
 	if (w != NULL) {
 		w->busy = 0;
@@ -306,7 +310,7 @@ static void
 dd_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct agent *ag = arg;
-	struct dd_watch *w = ag->dd;
+	struct dd_watch *w = watch;
 	struct dd_look *l;
 
 	(void)fd;
@@ -337,16 +341,16 @@ dd_tick(evutil_socket_t fd, short what, void *arg)
 static void
 dd_soon(evutil_socket_t fd, short what, void *arg)
 {
-	struct agent *ag = arg;
-
-	if (ag->dd != NULL && ag->dd->busy)
-		ag->dd->again = 1;
+	if (watch != NULL && watch->busy)
+		watch->again = 1;
 	else
 		dd_tick(fd, what, arg);
 }
 
-int
-sneak_watch_start(struct agent *ag)
+/* The file-drop transport's start: watch the `dir =` endpoints.  (An
+ * operator's ferry export / import runs through sneak_req.c.) */
+static int
+filedrop_start(struct agent *ag, void **state)
 {
 	struct timeval tv = {SNEAK_WATCH_MS / 1000,
 			     (SNEAK_WATCH_MS % 1000) * 1000};
@@ -354,14 +358,15 @@ sneak_watch_start(struct agent *ag)
 
 	w = calloc(1, sizeof(*w));
 	if (w == NULL)
-		return FERRY_ENOMEM;
-	ag->dd = w;
+		return -1;
+	watch = w;
+	*state = w;
 	w->in_fd = -1;
 	w->timer = event_new(ag->base, -1, EV_PERSIST, dd_tick, ag);
 	w->soon = evtimer_new(ag->base, dd_soon, ag);
 	if (w->timer == NULL || w->soon == NULL ||
 	    event_add(w->timer, &tv) != 0)
-		return FERRY_ENOMEM;
+		return -1;
 	/* Only for a config with a dir (a SIGHUP that adds the first one
 	 * leaves the rescan alone, which is enough). */
 	if (dd_peers(ag) > 0) {
@@ -375,17 +380,18 @@ sneak_watch_start(struct agent *ag)
 			    event_new(ag->base, w->in_fd, EV_READ | EV_PERSIST,
 				      dd_inotify_read, ag);
 			if (w->ev_in == NULL || event_add(w->ev_in, NULL) != 0)
-				return FERRY_ENOMEM;
+				return -1;
 		}
 	}
 	return 0;
 }
 
-void
-sneak_watch_stop(struct agent *ag)
+static void
+filedrop_stop(struct agent *ag, void *state)
 {
-	struct dd_watch *w = ag->dd;
+	struct dd_watch *w = state;
 
+	(void)ag;
 	if (w == NULL)
 		return;
 	if (w->timer != NULL)
@@ -397,5 +403,14 @@ sneak_watch_stop(struct agent *ag)
 	if (w->in_fd >= 0)
 		close(w->in_fd);
 	free(w);
-	ag->dd = NULL;
+	watch = NULL;
 }
+
+/* No kick: the watcher compares engine_kicks() at each look. */
+const struct transport_ops filedrop_transport = {
+    .name = "filedrop",
+    .start = filedrop_start,
+    .stop = filedrop_stop,
+    .kick = NULL,
+    .status = NULL,
+};

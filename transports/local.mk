@@ -42,7 +42,9 @@ EXTRA_DIST += docs/formats.md
 
 # The transports ferryd runs, each behind one table of operations
 # (transports/transport.h, docs/transports.md).  They are compiled into
-# ferryd: they use its log, its job pool and the intake (agent/intake.c).
+# ferryd: they use its log, its job pool, the intake (agent/intake.c) and
+# the forwarding engine (agent/engine.c).  The registry lists them.
+agent_ferryd_SOURCES += transports/transport.h transports/registry.c
 
 # TCP: duplex Noise IK sessions between peers (docs/session.md).
 agent_ferryd_SOURCES += \

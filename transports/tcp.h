@@ -8,9 +8,9 @@
  * half), each configured peer has a dialer thread, and one thread accepts
  * connections.  All of them block only on their own socket, on the store
  * (which is thread-safe), or on the link's condition variables, so the
- * agent's event loop never waits for a network peer.  The loop talks to
- * the link through link_kick (a message was queued for a peer) and
- * link_peers (a snapshot for `ferry peers`).
+ * agent's event loop never waits for a network peer.  The agent talks to
+ * the link through its transport table (tcp_transport, registry.c):
+ * kick (a message was queued for a peer) and status (`ferry peers`).
  *
  * Lock order: link.mu before session.mu; neither is held across a store
  * call or a socket call.
@@ -26,6 +26,7 @@
 #include "policy/policy.h"
 #include "store/store.h"
 #include "transports/identity.h"
+#include "transports/transport.h"
 
 #define LINK_PREAMBLE	    "ferry-tcp/1\n" /* also the Noise prologue */
 #define LINK_PREAMBLE_LEN   12
@@ -56,21 +57,6 @@
 struct link;
 struct session;
 
-/* A peer as `ferry peers` shows it. */
-struct link_peer_status {
-	char name[FERRY_NODE_MAX + 1];
-	char fpr[IDENTITY_FPR_LEN + 1];
-	int connected;
-	int inbound;	       /* the session was dialed by the peer */
-	char addr[80];	       /* the session's remote address, or "" */
-	int64_t since_ms;      /* wall clock: session up since */
-	int64_t last_seen_ms;  /* wall clock of the last record, 0 never */
-	int64_t next_retry_ms; /* wall clock of the next dial, 0 none */
-	uint64_t bytes_in, bytes_out; /* on the wire, all sessions */
-	uint64_t msgs_in, msgs_out;   /* custody taken / handed over */
-	char last_error[160];
-};
-
 struct link_opts {
 	struct store *store;
 	const struct identity *id; /* must outlive the link */
@@ -78,6 +64,10 @@ struct link_opts {
 	/* Called from any link thread when a message entered a local queue
 	 * (to wake local receivers); may be NULL. */
 	void (*on_local)(const char *queue, void *arg);
+	/* Called from any link thread when a message for node was stored
+	 * here (a receipt on its way back): the engine tells the
+	 * transports; may be NULL. */
+	void (*on_kick)(const char *node, unsigned prio, void *arg);
 	void *arg;
 };
 
@@ -87,10 +77,8 @@ int link_start(const struct link_opts *o, struct link **out);
 /* Something was queued for node (priority prio): dial or wake its
  * session.  Any thread; cheap; unknown nodes are ignored. */
 void link_kick(struct link *lk, const char *node, unsigned prio);
-/* How many times link_kick named node (the file-drop watcher's cue). */
-uint64_t link_kicks(struct link *lk, const char *node);
-/* Snapshot of up to cap peers; returns how many there are. */
-size_t link_peers(struct link *lk, struct link_peer_status *out, size_t cap);
+/* What the link knows of peer p->name, into p (`ferry peers`). */
+void link_status(struct link *lk, struct peer_status *p);
 /* Close every session (CLOSE shutdown), join every thread, free. */
 void link_stop(struct link *lk);
 

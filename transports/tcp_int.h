@@ -16,7 +16,6 @@
 
 /* One [peer NAME] section and its live state; under link.mu. */
 struct lpeer {
-	uint64_t kicks; /* messages queued for it (link_kick) */
 	struct policy_peer cfg;
 	uint8_t node_id[IDENTITY_NODE_ID_LEN];
 	char fpr[IDENTITY_FPR_LEN + 1];
@@ -93,6 +92,7 @@ struct link {
 	uint8_t rx_busy[64][FERRY_ID_LEN];
 	size_t nrx_busy;
 	void (*on_local)(const char *queue, void *arg);
+	void (*on_kick)(const char *node, unsigned prio, void *arg);
 	void *arg;
 };
 

@@ -36,6 +36,8 @@
 
 #include <arpa/inet.h>
 
+#include "agent/agent.h"
+#include "agent/engine.h"
 #include "transports/tcp_int.h"
 #include "agent/log.h"
 #include "transports/base32.h"
@@ -1129,6 +1131,7 @@ link_start(const struct link_opts *o, struct link **out)
 	lk->st = o->store;
 	lk->id = o->id;
 	lk->on_local = o->on_local;
+	lk->on_kick = o->on_kick;
 	lk->arg = o->arg;
 	lk->max_message_bytes = pol->max_message_bytes;
 	lk->rekey_bytes = LINK_REKEY_BYTES;
@@ -1208,7 +1211,6 @@ link_kick(struct link *lk, const char *node, unsigned prio)
 		if (strcmp(p->cfg.name, node) != 0)
 			continue;
 		p->wanted = 1;
-		p->kicks++;
 		if (p->cur != NULL) {
 			struct session *s = p->cur;
 			pthread_mutex_lock(&s->mu);
@@ -1224,35 +1226,20 @@ link_kick(struct link *lk, const char *node, unsigned prio)
 	pthread_mutex_unlock(&lk->mu);
 }
 
-uint64_t
-link_kicks(struct link *lk, const char *node)
-{
-	uint64_t n = 0;
-
-	if (lk == NULL)
-		return 0;
-	pthread_mutex_lock(&lk->mu);
-	for (size_t i = 0; i < lk->npeers; i++)
-		if (strcmp(lk->peers[i].cfg.name, node) == 0)
-			n = lk->peers[i].kicks;
-	pthread_mutex_unlock(&lk->mu);
-	return n;
-}
-
-size_t
-link_peers(struct link *lk, struct link_peer_status *out, size_t cap)
+void
+link_status(struct link *lk, struct peer_status *o)
 {
 	if (lk == NULL)
-		return 0;
+		return;
 	pthread_mutex_lock(&lk->mu);
-	for (size_t i = 0; i < lk->npeers && i < cap; i++) {
+	for (size_t i = 0; i < lk->npeers; i++) {
 		const struct lpeer *p = &lk->peers[i];
-		struct link_peer_status *o = &out[i];
-		memset(o, 0, sizeof(*o));
-		snprintf(o->name, sizeof(o->name), "%s", p->cfg.name);
+		if (strcmp(p->cfg.name, o->name) != 0)
+			continue;
 		snprintf(o->fpr, sizeof(o->fpr), "%s", p->fpr);
 		o->connected = p->cur != NULL;
 		if (p->cur != NULL) {
+			snprintf(o->via, sizeof(o->via), "tcp");
 			o->inbound = !p->cur->initiator;
 			snprintf(o->addr, sizeof(o->addr), "%s", p->cur->addr);
 			o->since_ms = p->cur->up_ms;
@@ -1274,9 +1261,7 @@ link_peers(struct link *lk, struct link_peer_status *out, size_t cap)
 		snprintf(o->last_error, sizeof(o->last_error), "%s",
 			 p->last_error);
 	}
-	size_t n = lk->npeers;
 	pthread_mutex_unlock(&lk->mu);
-	return n;
 }
 
 void
@@ -1337,3 +1322,63 @@ link_stop(struct link *lk)
 	pthread_mutex_destroy(&lk->mu);
 	free(lk);
 }
+
+/* ------------------------------------------------- the transport table */
+
+static void
+tcp_arrived(const char *queue, void *arg)
+{
+	engine_arrived(arg, queue);
+}
+
+static void
+tcp_kicked(const char *node, unsigned prio, void *arg)
+{
+	engine_kick(arg, node, prio);
+}
+
+static int
+tcp_start(struct agent *ag, void **state)
+{
+	struct link_opts lo;
+	struct link *lk = NULL;
+
+	memset(&lo, 0, sizeof(lo));
+	lo.store = ag->store;
+	lo.id = ag->id;
+	lo.pol = &ag->pol;
+	lo.on_local = tcp_arrived;
+	lo.on_kick = tcp_kicked;
+	lo.arg = ag;
+	if (link_start(&lo, &lk) != 0)
+		return -1;
+	*state = lk;
+	return 0;
+}
+
+static void
+tcp_stop(struct agent *ag, void *state)
+{
+	(void)ag;
+	link_stop(state);
+}
+
+static void
+tcp_kick(void *state, const char *node, unsigned prio)
+{
+	link_kick(state, node, prio);
+}
+
+static void
+tcp_status(void *state, struct peer_status *p)
+{
+	link_status(state, p);
+}
+
+const struct transport_ops tcp_transport = {
+    .name = "tcp",
+    .start = tcp_start,
+    .stop = tcp_stop,
+    .kick = tcp_kick,
+    .status = tcp_status,
+};

@@ -21,6 +21,7 @@
 
 #include <sodium.h>
 
+#include "agent/engine.h"
 #include "agent/intake.h"
 #include "agent/log.h"
 #include "transports/tcp_int.h"
@@ -68,43 +69,30 @@ struct sender {
 	size_t nlater;
 };
 
-struct scan_ctx {
-	struct sender *sd;
-	int64_t now;
-};
-
+/* The engine's filter: what this session holds already (being sent, or
+ * custody pending) is not picked again. */
 static int
-scan_one(const struct store_msg_info *i, void *arg)
+held_here(const struct store_msg_info *i, void *arg)
 {
-	struct scan_ctx *c = arg;
-	struct session *s = c->sd->s;
+	struct session *s = arg;
 	int held;
 
-	if (strcmp(i->msg.dst_node, s->peer->cfg.name) != 0)
-		return 0;
-	if (i->state == STORE_INFLIGHT &&
-	    strcmp(i->hop_peer, s->peer->cfg.name) != 0)
-		return 0;
-	if (i->msg.expires_ms != 0 && i->msg.expires_ms <= c->now)
-		return 0; /* the sweep dead-letters it */
 	pthread_mutex_lock(&s->mu);
 	held = idset_has(s->held, i->msg.id);
 	pthread_mutex_unlock(&s->mu);
-	if (held)
-		return 0;
-	c->sd->cand[c->sd->ncand++] = *i;
-	return c->sd->ncand == sizeof(c->sd->cand) / sizeof(c->sd->cand[0]);
+	return held;
 }
 
 static int
 refill(struct sender *sd)
 {
-	struct scan_ctx c = {sd, ferry_wall_ms()};
+	struct engine_filter f = {sd->s->peer->cfg.name, 0, ferry_wall_ms(),
+				  held_here, sd->s};
 	int rc;
 
-	sd->ncand = sd->icand = 0;
-	rc = store_out_scan(sd->s->lk->st, sd->s->peer->cfg.name, &sd->pos, 0,
-			    scan_one, &c);
+	sd->icand = 0;
+	rc = engine_next(sd->s->lk->st, &f, &sd->pos, sd->cand,
+			 sizeof(sd->cand) / sizeof(sd->cand[0]), &sd->ncand);
 	if (rc != 0)
 		return rc;
 	sd->exhausted = sd->ncand == 0;
