@@ -23,6 +23,13 @@
 #define SNEAK_SCAN	  256	       /* headers per store scan */
 #define SNEAK_FRAME_OVH	  (HOP_FRAME_HDR + HOP_CHUNK_HDR)
 
+/* The local copy of a bundle being imported: a header line
+ * "ferry-frames/1 SENDER SEQ CREATED_MS\n", then the bundle's frames in
+ * clear as verified (docs/formats.md 1.5), so that applying it costs no
+ * cryptography. */
+#define SPOOL_MAGIC "ferry-frames/1"
+#define SPOOL_BUF   (1u << 20)
+
 /* One run at a time in a process; import's deferred copies too. */
 extern pthread_mutex_t sneak_mu;
 extern int sneak_stop; /* sneak_cancel_all(); atomic */
@@ -59,6 +66,15 @@ int sneak_owed_drop(struct sneak_job *j, const char *peer, size_t n);
 
 /* filedrop_export.c: custody_only: just the receipts (import's answer). */
 int sneak_run_export(struct sneak_job *j, int custody_only);
+
+/* filedrop_apply.c */
+/* Apply the verified local copy at path.  0: done (delete it);
+ * FERRY_EBUSY: kept for later (another transfer has one of its
+ * messages). */
+int sneak_apply(struct sneak_job *j, const char *path);
+/* Apply every local copy left in <state>/bundles/in, in name order. */
+int sneak_apply_spool(struct sneak_job *j);
+void sneak_busy_reset(void);
 
 /* filedrop_import.c */
 int sneak_run_import(struct sneak_job *j, const char *myfpr);

@@ -49,11 +49,12 @@ agent_ferryd_SOURCES += transports/transport.h transports/registry.c
 # TCP: duplex Noise IK sessions between peers (docs/session.md).
 agent_ferryd_SOURCES += \
 	transports/tcp.h transports/tcp_int.h \
-	transports/tcp_link.c \
+	transports/tcp_link.c transports/tcp_accept.c \
 	transports/tcp_session.c transports/tcp_send.c transports/tcp_recv.c
 
 # File-drop: sealed bundles on a folder or a medium (docs/formats.md).
 agent_ferryd_SOURCES += \
 	transports/filedrop.h transports/filedrop_int.h \
 	transports/filedrop.c transports/filedrop_export.c \
-	transports/filedrop_import.c transports/filedrop_watch.c
+	transports/filedrop_import.c transports/filedrop_apply.c \
+	transports/filedrop_watch.c

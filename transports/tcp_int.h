@@ -8,6 +8,7 @@
 #define FERRY_TCP_INT_H
 
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdint.h>
 
 #include "transports/tcp.h"
@@ -198,6 +199,26 @@ void link_hs_failed(struct session *s, int rc);
  * another session holds it.  0 or FERRY_EBUSY. */
 int link_rx_claim(struct link *lk, const uint8_t *id);
 void link_rx_release(struct link *lk, const uint8_t *id);
+
+/* tcp_link.c: shared with tcp_accept.c */
+int key_eq(const uint8_t *a, const uint8_t *b);
+/* Handshake messages: u16be length and body, with a deadline. */
+int write_hs(int fd, const uint8_t *msg, size_t len, int64_t deadline);
+int read_hs(int fd, uint8_t *msg, size_t want, int64_t deadline);
+const char *hs_error(int rc);
+void sockaddr_text(const struct sockaddr *sa, char *out, size_t cap);
+/* Socket options of a session (buffers, no delay, keep-alive). */
+void sock_tune(int fd);
+/* Put s on the list link_stop walks. */
+void track(struct link *lk, struct session *s);
+
+/* tcp_accept.c */
+/* The per-source token buckets of a link (free with free()). */
+struct hs_source *hs_sources_new(void);
+void *acceptor_main(void *arg);
+int listen_on(struct link *lk, const struct policy_endpoint *ep);
+/* Release s's handshake slot, if it holds one (under link.mu). */
+void hs_slot_drop(struct link *lk, struct session *s);
 
 /* tcp_session.c */
 struct session *session_new(struct link *lk, int fd, int initiator,
