@@ -668,12 +668,67 @@ on_listen_error(struct evconnlistener *l, void *arg)
 		 strerror(errno));
 }
 
+/*
+ * The state directory is 0700, so a socket inside it (the default) could
+ * be reached by nobody else whatever socket_mode says.  When socket_mode
+ * lets the group or others connect, the state directory gets the search
+ * bit for them (never read: they can reach the socket by its name and
+ * list nothing), and the socket's group when one is set; everything in it
+ * that matters stays 0700 or 0600 (the store, the identity, bundles/).
+ */
+static int
+open_state_dir(struct agent *ag, const char *sock, gid_t gid)
+{
+	const char *dir = ag->pol.state_dir;
+	size_t n = strlen(dir);
+	struct stat sb;
+	mode_t want;
+
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	if (strncmp(sock, dir, n) != 0 || sock[n] != '/')
+		return 0; /* elsewhere: its folder is the operator's */
+	if ((ag->pol.socket_mode & 077) == 0)
+		return 0;
+	if (stat(dir, &sb) != 0) {
+		log_error("cannot stat the state directory %s: %s", dir,
+			  strerror(errno));
+		return -1;
+	}
+	want = sb.st_mode & 07777;
+	if (ag->pol.socket_mode & 070)
+		want |= 010;
+	if (ag->pol.socket_mode & 07)
+		want |= 001;
+	if (gid != (gid_t)-1 && sb.st_gid != gid && (want & 010) &&
+	    chown(dir, (uid_t)-1, gid) != 0) {
+		log_error("cannot give the state directory %s to the socket's "
+			  "group: %s",
+			  dir, strerror(errno));
+		return -1;
+	}
+	if (want != (sb.st_mode & 07777)) {
+		if (chmod(dir, want) != 0) {
+			log_error("cannot open the state directory %s for the "
+				  "socket (mode %04o): %s",
+				  dir, (unsigned)want, strerror(errno));
+			return -1;
+		}
+		log_info("state directory %s is now mode %04o: the socket's %s "
+			 "may reach %s (and list nothing)",
+			 dir, (unsigned)want,
+			 (ag->pol.socket_mode & 07) ? "users" : "group", sock);
+	}
+	return 0;
+}
+
 int
 control_open(struct agent *ag)
 {
 	const char *path = ag->pol.socket_path;
 	struct sockaddr_un sa;
 	mode_t old;
+	gid_t sock_gid = (gid_t)-1;
 	int fd, probe;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -748,6 +803,7 @@ control_open(struct agent *ag)
 				  name);
 			goto fail_bound;
 		}
+		sock_gid = gid;
 		if (chown(path, (uid_t)-1, gid) != 0) {
 			log_error("cannot give %s to group %s: %s", path, name,
 				  strerror(errno));
@@ -758,6 +814,8 @@ control_open(struct agent *ag)
 		log_error("cannot chmod %s: %s", path, strerror(errno));
 		goto fail_bound;
 	}
+	if (open_state_dir(ag, path, sock_gid) != 0)
+		goto fail_bound;
 	ag->listener = evconnlistener_new(ag->base, on_accept, ag,
 					  LEV_OPT_CLOSE_ON_FREE, 128, fd);
 	if (ag->listener == NULL) {

@@ -184,6 +184,25 @@ sneak_owed_path(const struct sneak_job *j, const char *peer, char *out,
 		out[0] = '\0'; /* opens fail: never a wrong file */
 }
 
+/* A folder of the state directory: this user's only (the local copies
+ * hold messages in clear; the state directory may be open for others to
+ * reach the socket, agent/control.c).  Tightened if it was made wider. */
+static int
+private_dir(const char *path)
+{
+	struct stat sb;
+
+	if (mkdir(path, 0700) != 0 && errno != EEXIST)
+		return ferry_errno_code(errno);
+	if (lstat(path, &sb) != 0)
+		return ferry_errno_code(errno);
+	if (!S_ISDIR(sb.st_mode))
+		return FERRY_EINVAL;
+	if ((sb.st_mode & 077) != 0 && chmod(path, 0700) != 0)
+		return ferry_errno_code(errno);
+	return 0;
+}
+
 int
 sneak_spool_dirs(const struct sneak_job *j)
 {
@@ -191,13 +210,13 @@ sneak_spool_dirs(const struct sneak_job *j)
 	int rc;
 
 	snprintf(p, sizeof(p), "%s/bundles", j->state_dir);
-	if ((rc = sneak_mkdir_one(p)) != 0)
+	if ((rc = private_dir(p)) != 0)
 		return rc;
 	snprintf(p, sizeof(p), "%s/bundles/owed", j->state_dir);
-	if ((rc = sneak_mkdir_one(p)) != 0)
+	if ((rc = private_dir(p)) != 0)
 		return rc;
 	snprintf(p, sizeof(p), "%s/bundles/in", j->state_dir);
-	return sneak_mkdir_one(p);
+	return private_dir(p);
 }
 
 /* Append n custody ids owed to peer, durably (invariant 3: called after
