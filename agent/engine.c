@@ -135,8 +135,8 @@ engine_start(struct agent *ag)
 {
 	/* A copy: a reload (SIGHUP) replaces ag->pol on the loop while
 	 * transport threads kick. */
-	ag->epeers = calloc(ag->pol.npeers ? ag->pol.npeers : 1,
-			    sizeof(*ag->epeers));
+	ag->epeers =
+	    calloc(ag->pol.npeers ? ag->pol.npeers : 1, sizeof(*ag->epeers));
 	if (ag->epeers == NULL)
 		return -1;
 	for (size_t i = 0; i < ag->pol.npeers; i++)

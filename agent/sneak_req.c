@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
@@ -30,6 +31,7 @@ struct sneak_req {
 	struct event *tick;
 	struct sneak_progress prog;
 	struct sneak_job sj;
+	struct event *ev_fd; /* waits for the folder's descriptor */
 };
 
 static void
@@ -45,6 +47,10 @@ sr_free(struct sneak_req *r)
 {
 	if (r->tick != NULL)
 		event_free(r->tick);
+	if (r->ev_fd != NULL)
+		event_free(r->ev_fd);
+	if (r->sj.use_fd)
+		close(r->sj.dir_fd);
 	pthread_mutex_destroy(&r->prog.mu);
 	free(r->sj.peers);
 	free(r);
@@ -151,6 +157,118 @@ sneak_job_init(const struct agent *ag, struct sneak_job *sj)
 	return sneak_peers_copy(ag, &sj->peers, &sj->npeers);
 }
 
+/*
+ * Could the client write into the folder sb describes, by its own
+ * credentials (owner, group, others bits; root may)?  ferryd writes there
+ * with its own rights: it must not do for a client what the client could
+ * not (a confused deputy).
+ */
+static int
+client_may_write(const struct client *c, const struct stat *sb)
+{
+	if (c->uid == 0)
+		return 1;
+	if (sb->st_uid == c->uid)
+		return (sb->st_mode & 0300) == 0300;
+	if (sb->st_gid == c->gid)
+		return (sb->st_mode & 0030) == 0030;
+	for (int i = 0; i < c->ngroups; i++)
+		if (c->groups[i] == sb->st_gid)
+			return (sb->st_mode & 0030) == 0030;
+	return (sb->st_mode & 0003) == 0003;
+}
+
+static void
+sr_start(struct sneak_req *r)
+{
+	client_ref(r->c);
+	r->c->state = CS_BUSY;
+	jobs_submit(r->ag->jobs, &r->job);
+}
+
+/* Refuse r (not started yet) and let the client go on. */
+static void
+sr_refuse(struct sneak_req *r, int code, const char *why)
+{
+	struct client *c = r->c;
+
+	if (c->state != CS_DEAD) {
+		client_error(c, r->reqid, code, "%s", why);
+		client_idle(c);
+	}
+	sr_free(r);
+}
+
+/* The client's one byte with the folder's descriptor (SCM_RIGHTS). */
+static void
+on_dirfd(evutil_socket_t fd, short what, void *arg)
+{
+	struct sneak_req *r = arg;
+	struct client *c = r->c;
+	char byte, ctl[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {&byte, 1};
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	struct stat sb;
+	const char *verb = r->sj.export ? "export" : "import";
+	char why[SNEAK_PATH_MAX + 160];
+	int dfd = -1;
+	ssize_t n;
+
+	client_unref(c); /* taken while waiting */
+	if (c->state == CS_DEAD) {
+		sr_free(r);
+		return;
+	}
+	bufferevent_enable(c->bev, EV_READ);
+	if (what & EV_TIMEOUT) {
+		snprintf(why, sizeof(why),
+			 "%s: the folder's descriptor did not come", verb);
+		sr_refuse(r, FERRY_ETIMEDOUT, why);
+		return;
+	}
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctl;
+	mh.msg_controllen = sizeof(ctl);
+	do
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	for (cm = n == 1 ? CMSG_FIRSTHDR(&mh) : NULL; cm != NULL;
+	     cm = CMSG_NXTHDR(&mh, cm))
+		if (cm->cmsg_level == SOL_SOCKET &&
+		    cm->cmsg_type == SCM_RIGHTS &&
+		    cm->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(&dfd, CMSG_DATA(cm), sizeof(int));
+	if (dfd < 0 || (mh.msg_flags & MSG_CTRUNC)) {
+		if (dfd >= 0)
+			close(dfd);
+		snprintf(why, sizeof(why),
+			 "%s: expected the folder's descriptor", verb);
+		sr_refuse(r, FERRY_EPROTO, why);
+		return;
+	}
+	r->sj.dir_fd = dfd;
+	r->sj.use_fd = 1;
+	if (fstat(dfd, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+		snprintf(why, sizeof(why), "%s is not a folder", r->sj.shown);
+		sr_refuse(r, FERRY_EINVAL, why);
+		return;
+	}
+	if (!client_may_write(c, &sb)) {
+		log_warn("uid %ld may not write into %s: its %s refused",
+			 (long)c->uid, r->sj.shown, verb);
+		snprintf(why, sizeof(why),
+			 "you may not write into %s (ferryd writes there for "
+			 "you only what you could write yourself)",
+			 r->sj.shown);
+		sr_refuse(r, FERRY_EPERM, why);
+		return;
+	}
+	sr_start(r);
+}
+
 void
 request_sneak(struct client *c, const struct ferry_fields *fl, int export)
 {
@@ -189,6 +307,7 @@ request_sneak(struct client *c, const struct ferry_fields *fl, int export)
 	r->sj.export = export;
 	r->sj.prog = &r->prog;
 	snprintf(r->sj.dir, sizeof(r->sj.dir), "%s", fl->dir);
+	snprintf(r->sj.shown, sizeof(r->sj.shown), "%s", fl->dir);
 	r->sj.max_bytes = fl->max_bytes;
 	r->sj.min_priority = FERRY_HAS(fl, FERRY_T_PRIORITY) ? fl->priority : 0;
 	r->sj.again = (fl->flags & 1u) != 0;
@@ -227,7 +346,38 @@ request_sneak(struct client *c, const struct ferry_fields *fl, int export)
 		client_idle(c);
 		return;
 	}
-	client_ref(c);
-	c->state = CS_BUSY;
-	jobs_submit(c->ag->jobs, &r->job);
+	if (fl->flags & 4u) {
+		/* The folder comes as a descriptor the client opened: ask
+		 * for it, and read nothing else meanwhile. */
+		struct ferry_fbuf b;
+		struct timeval wait = {10, 0};
+		r->ev_fd = event_new(c->ag->base, bufferevent_getfd(c->bev),
+				     EV_READ, on_dirfd, r);
+		if (r->ev_fd == NULL || event_add(r->ev_fd, &wait) != 0) {
+			sr_free(r);
+			client_error(c, c->reqid, FERRY_ENOMEM,
+				     "out of memory");
+			client_idle(c);
+			return;
+		}
+		bufferevent_disable(c->bev, EV_READ);
+		client_ref(c);
+		c->state = CS_BUSY;
+		agent_frame(c->ag, &b, FERRY_F_SEND_FD, 0, r->reqid);
+		client_send(c, &b);
+		return;
+	}
+	if (c->uid != 0 && c->uid != c->ag->uid) {
+		/* A path alone: ferryd would work there with its own rights
+		 * for a caller who may not. */
+		sr_free(r);
+		client_error(c, c->reqid, FERRY_EPERM,
+			     "%s: pass the folder as a descriptor (a path "
+			     "alone is taken from root and ferryd's own user "
+			     "only)",
+			     export ? "export" : "import");
+		client_idle(c);
+		return;
+	}
+	sr_start(r);
 }

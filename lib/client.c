@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1368,21 +1369,68 @@ ferry_peers(struct ferry *c, ferry_peer_fn fn, void *arg)
 
 /* ------------------------------------------------------------ sneakernet */
 
+static int sneak_wait(struct ferry *c, struct ferry_fbuf *b, uint32_t reqid,
+		      int dfd, const struct ferry_sneak_opts *o,
+		      ferry_progress_fn progress, void *arg,
+		      struct ferry_sneak_result *res);
+
+/* The medium's folder, to ferryd: one byte carrying the descriptor. */
+static int
+send_dirfd(struct ferry *c, int dfd)
+{
+	char byte = 0, ctl[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {&byte, 1};
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	memset(&mh, 0, sizeof(mh));
+	memset(ctl, 0, sizeof(ctl));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctl;
+	mh.msg_controllen = sizeof(ctl);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &dfd, sizeof(int));
+	do
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n != 1) {
+		c->broken = 1;
+		return FERRY_ECONNECT;
+	}
+	return 0;
+}
+
 static int
 sneak_call(struct ferry *c, uint8_t type, const struct ferry_sneak_opts *o,
 	   ferry_progress_fn progress, void *arg,
 	   struct ferry_sneak_result *res)
 {
 	struct ferry_fbuf b;
-	struct ferry_frame f;
 	uint32_t reqid, flags = 0;
-	int rc;
+	int dfd;
 
 	if (c == NULL || o == NULL || o->dir == NULL || res == NULL)
 		return FERRY_EINVAL;
 	if (c->busy != NULL)
 		return FERRY_ESTATE;
 	memset(res, 0, sizeof(*res));
+	/* The folder goes to ferryd as a descriptor this process opened, so
+	 * ferryd never works in a folder its caller could not open
+	 * (docs/protocol.md); the path is for the messages. */
+	dfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		int e = errno;
+		snprintf(c->err, sizeof(c->err), "cannot open %s: %s", o->dir,
+			 strerror(e));
+		return e == ENOENT || e == ENOTDIR ? FERRY_ENOTFOUND
+		       : e == EACCES || e == EPERM ? FERRY_EPERM
+						   : FERRY_EIO;
+	}
 	reqid = next_reqid(c);
 	begin(c, &b, type, 0, reqid);
 	ferry_fbuf_str(&b, FERRY_T_DIR, o->dir);
@@ -1396,20 +1444,42 @@ sneak_call(struct ferry *c, uint8_t type, const struct ferry_sneak_opts *o,
 		flags |= 1u;
 	if (o->keep)
 		flags |= 2u;
+	flags |= 4u; /* the folder follows as a descriptor */
 	ferry_fbuf_u32(&b, FERRY_T_FLAGS, flags);
 	if (o->segment != 0)
 		ferry_fbuf_u64(&b, FERRY_T_SEGMENT, o->segment);
 	if (o->skew_ms != 0)
 		ferry_fbuf_u64(&b, FERRY_T_SKEW_MS, o->skew_ms);
-	if (b.over)
+	if (b.over) {
+		close(dfd);
 		return FERRY_EINVAL;
+	}
 	c->err[0] = '\0';
-	if ((rc = send_fbuf(c, &b)) != 0)
+	int rc = sneak_wait(c, &b, reqid, dfd, o, progress, arg, res);
+	close(dfd);
+	return rc;
+}
+
+static int
+sneak_wait(struct ferry *c, struct ferry_fbuf *b, uint32_t reqid, int dfd,
+	   const struct ferry_sneak_opts *o, ferry_progress_fn progress,
+	   void *arg, struct ferry_sneak_result *res)
+{
+	struct ferry_frame f;
+	int rc;
+
+	(void)o;
+	if ((rc = send_fbuf(c, b)) != 0)
 		return rc;
 	for (;;) {
 		struct ferry_fields *fl;
 		if ((rc = read_reply(c, reqid, &f)) != 0)
 			return rc;
+		if (f.type == FERRY_F_SEND_FD) {
+			if ((rc = send_dirfd(c, dfd)) != 0)
+				return rc;
+			continue;
+		}
 		if (f.type != FERRY_F_PROGRESS && f.type != FERRY_F_OK)
 			return reply_error(c, &f);
 		fl = malloc(sizeof(*fl));

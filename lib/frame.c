@@ -410,6 +410,12 @@ ferry_frame_type_name(uint8_t type)
 		return "IMPORT";
 	case FERRY_F_PROGRESS:
 		return "PROGRESS";
+	case FERRY_F_SEND_FD:
+		return "SEND_FD";
+	case FERRY_F_PEERS:
+		return "PEERS";
+	case FERRY_F_PEER:
+		return "PEER";
 	case FERRY_F_HELLO_OK:
 		return "HELLO_OK";
 	case FERRY_F_OK:

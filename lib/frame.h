@@ -65,6 +65,8 @@ enum ferry_frame_type {
 	FERRY_F_INFO_OK = 71,
 	FERRY_F_PEER = 72,     /* one peer of a PEERS answer */
 	FERRY_F_PROGRESS = 73, /* EXPORT/IMPORT under way: TEXT, BYTES, TOTAL */
+	FERRY_F_SEND_FD = 74,  /* EXPORT/IMPORT: send the folder now (one byte
+				  with SCM_RIGHTS) */
 };
 
 #define FERRY_FL_FIN   0x01u /* last frame of a payload stream */

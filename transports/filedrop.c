@@ -111,34 +111,107 @@ sneak_fsync_dir(const char *path)
 	return rc;
 }
 
-int
-sneak_mkdir_one(const char *path)
+const char *
+sneak_shown(const struct sneak_job *j)
 {
-	if (mkdir(path, 0755) == 0 || errno == EEXIST)
-		return 0;
-	return ferry_errno_code(errno);
+	return j->shown[0] != '\0' ? j->shown : j->dir;
 }
 
-/* A folder on the medium: made if missing, and refused if it is anything
- * but a real folder (a symbolic link planted on a stick must not send
- * our writes, or our clean-up of .part files, elsewhere). */
-int
-sneak_medium_dir(const char *path)
+/* One level below dirfd: a real folder, not followed if a link. */
+static int
+open_level(struct sneak_job *j, int dirfd, const char *name, int create,
+	   int *out)
 {
 	struct stat sb;
-	int rc = sneak_mkdir_one(path);
+	int fd;
 
-	if (rc != 0)
-		return rc;
-	if (lstat(path, &sb) != 0)
-		return ferry_errno_code(errno);
-	if (!S_ISDIR(sb.st_mode)) {
-		log_warn("%s on the medium is not a folder (a symbolic link?): "
-			 "refused",
-			 path);
-		return FERRY_EPERM;
+	for (size_t i = 0; i < j->nfds; i++)
+		if (j->fds[i].parent == dirfd &&
+		    strcmp(j->fds[i].name, name) == 0) {
+			*out = j->fds[i].fd; /* opened before in this run */
+			return 0;
+		}
+	if (j->nfds == sizeof(j->fds) / sizeof(j->fds[0]) ||
+	    strlen(name) >= sizeof(j->fds[0].name))
+		return FERRY_ETOOMANY;
+	fd = -1;
+	if (create && mkdirat(dirfd, name, 0755) != 0 && errno != EEXIST)
+		fd = -2; /* errno says why */
+	if (fd == -1)
+		fd = openat(dirfd, name,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		if (create && e == ENOENT) {
+			/* Made a moment ago, and "no such file": fusefat does
+			 * this with a folder that lies (or grew) beyond the
+			 * first 2 GiB of the medium; say so, not "not found".
+			 */
+			sneak_say(
+			    j,
+			    "%s: the medium cannot use the folder %s: its "
+			    "driver is faulty (fusefat cannot use a folder "
+			    "beyond the first 2 GiB of a FAT medium)",
+			    sneak_shown(j), name);
+			return FERRY_EIO;
+		}
+		if ((e == ELOOP || e == ENOTDIR) &&
+		    fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+			log_warn("%s/%s on the medium is not a folder (a "
+				 "symbolic link?): refused",
+				 sneak_shown(j), name);
+			return FERRY_EPERM;
+		}
+		return ferry_errno_code(e);
 	}
+	j->fds[j->nfds].parent = dirfd;
+	j->fds[j->nfds].fd = fd;
+	snprintf(j->fds[j->nfds].name, sizeof(j->fds[0].name), "%s", name);
+	j->nfds++;
+	*out = fd;
 	return 0;
+}
+
+int
+sneak_folder(struct sneak_job *j, const char *sub, int create, char *out,
+	     size_t cap)
+{
+	int top, fd, rc;
+
+	if (j->base_fd < 0)
+		return FERRY_EIO;
+	if ((rc = open_level(j, j->base_fd, "ferry", create, &top)) != 0)
+		return rc;
+	fd = top;
+	if (sub != NULL && (rc = open_level(j, top, sub, create, &fd)) != 0)
+		return rc;
+	snprintf(out, cap, "/proc/self/fd/%d", fd);
+	return 0;
+}
+
+/* Open the medium for a run: the client's descriptor, or the path. */
+static int
+base_open(struct sneak_job *j)
+{
+	j->nfds = 0;
+	if (j->use_fd) {
+		j->base_fd = j->dir_fd;
+		snprintf(j->dir, sizeof(j->dir), "/proc/self/fd/%d", j->dir_fd);
+		return 0;
+	}
+	j->base_fd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return j->base_fd >= 0 ? 0 : ferry_errno_code(errno);
+}
+
+static void
+base_close(struct sneak_job *j)
+{
+	for (size_t i = 0; i < j->nfds; i++)
+		close(j->fds[i].fd);
+	j->nfds = 0;
+	if (j->base_fd >= 0 && !j->use_fd)
+		close(j->base_fd);
+	j->base_fd = -1;
 }
 
 const struct sneak_peer *
@@ -343,9 +416,10 @@ sneak_run(struct sneak_job *j)
 	j->listed = 0;
 	if (j->skew_ms == 0)
 		j->skew_ms = SNEAK_SKEW_MS;
-	if (stat(j->dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+	if ((j->use_fd ? fstat(j->dir_fd, &sb) : stat(j->dir, &sb)) != 0 ||
+	    !S_ISDIR(sb.st_mode)) {
 		sneak_say(j, "%s is not a folder (is the medium mounted?)",
-			  j->dir);
+			  sneak_shown(j));
 		return j->rc = FERRY_ENOTFOUND;
 	}
 	for (size_t i = 0; i < j->nonly; i++)
@@ -361,10 +435,14 @@ sneak_run(struct sneak_job *j)
 	if (rc != 0)
 		sneak_say(j, "cannot create %s/bundles: %s", j->state_dir,
 			  ferry_strerror(rc));
+	else if ((rc = base_open(j)) != 0)
+		sneak_say(j, "cannot open %s: %s", sneak_shown(j),
+			  ferry_strerror(rc));
 	else if (j->export)
 		rc = sneak_run_export(j, 0);
 	else
 		rc = sneak_run_import(j, myfpr);
+	base_close(j);
 	pthread_mutex_unlock(&sneak_mu);
 	if (rc == FERRY_ECLOSED)
 		sneak_say(j, "stopped: cancelled");

@@ -47,6 +47,12 @@ struct sneak_job {
 	/* in */
 	int export;		  /* 1: export, 0: import */
 	char dir[SNEAK_PATH_MAX]; /* the medium's mount point */
+	int dir_fd;		  /* with use_fd: the folder itself, opened
+				     by the client (SCM_RIGHTS); without:
+				     dir is the operator's (`dir =`) */
+	int use_fd;
+	char shown[SNEAK_PATH_MAX]; /* how the operator names it ("":
+				       dir) */
 	char only[SNEAK_PEERS_MAX][FERRY_NODE_MAX + 1]; /* --peer; none: all */
 	size_t nonly;
 	uint64_t max_bytes;   /* 0: no limit but the medium's space */
@@ -82,6 +88,14 @@ struct sneak_job {
 	 * somebody else put there meanwhile */
 	uint64_t seen_sig, gone_sig;
 	int listed; /* import: the folder was listed (the sums mean it) */
+	/* the run's folders on the medium, opened level by level without
+	 * following a symbolic link (sneak_folder); closed at the end */
+	struct sneak_dirfd {
+		int parent, fd;
+		char name[IDENTITY_FPR_LEN + 16];
+	} fds[SNEAK_PEERS_MAX + 8];
+	size_t nfds;
+	int base_fd;
 };
 
 /* A 64-bit hash of one file name; a folder's signature is the sum over

@@ -60,7 +60,7 @@ struct exporter {
 };
 
 static int
-readme(const char *dir)
+readme(const char *top)
 {
 	static const char text[] =
 	    "This folder belongs to ferry, a store-and-forward message "
@@ -73,11 +73,11 @@ readme(const char *dir)
 	    "Deleting\r\n"
 	    "these files loses messages that may not exist anywhere "
 	    "else.\r\n";
-	char p[SNEAK_PATH_MAX + 32];
+	char p[SNEAK_PATH_MAX + 128];
 	struct stat sb;
 	int fd, rc;
 
-	snprintf(p, sizeof(p), "%s/ferry/README.txt", dir);
+	snprintf(p, sizeof(p), "%s/README.txt", top);
 	if (lstat(p, &sb) == 0)
 		return 0;
 	fd =
@@ -134,7 +134,9 @@ bf_open(struct exporter *x)
 	if (bf->fd < 0) {
 		struct stat sb;
 		int e = errno;
-		if (e != ENOENT || lstat(bf->folder, &sb) != 0 ||
+		/* bf->folder is /proc/self/fd/N (sneak_folder): stat
+		 * follows that link to the folder itself. */
+		if (e != ENOENT || stat(bf->folder, &sb) != 0 ||
 		    !S_ISDIR(sb.st_mode))
 			return ferry_errno_code(e);
 		/* "No such file" in a folder that is there: fusefat does this
@@ -145,7 +147,7 @@ bf_open(struct exporter *x)
 		    "%s: the medium cannot create files in this folder: its "
 		    "driver is faulty (fusefat cannot use a folder beyond "
 		    "the first 2 GiB of a FAT medium)",
-		    bf->folder);
+		    sneak_shown(j));
 		return FERRY_EIO;
 	}
 	rc = bundle_writer_open(bf->fd, j->me, bf->peer->id, bf->peer->kx_pk,
@@ -231,7 +233,7 @@ bf_close(struct exporter *x)
 		j->bundles++;
 	for (size_t i = 0; i < bf->nids; i++) {
 		int r = store_out_exported(j->st, bf->ids[i], bf->peer->name,
-					   j->dir, ferry_wall_ms());
+					   sneak_shown(j), ferry_wall_ms());
 		if (r != 0 && r != FERRY_ENOTFOUND)
 			log_warn("export: cannot mark a message as on the "
 				 "medium: %s (it may be exported again)",
@@ -432,9 +434,8 @@ export_peer(struct exporter *x, const struct sneak_peer *p, int custody_only)
 		return rc;
 	if (custody_only && nowed == 0)
 		return 0;
-	snprintf(x->bf.folder, sizeof(x->bf.folder), "%s/ferry/%s", j->dir,
-		 p->fpr);
-	if ((rc = sneak_medium_dir(x->bf.folder)) != 0) {
+	rc = sneak_folder(j, p->fpr, 1, x->bf.folder, sizeof(x->bf.folder));
+	if (rc != 0) {
 		free(owed);
 		return rc;
 	}
@@ -530,7 +531,7 @@ medium_budget(struct sneak_job *j)
 	struct statvfs sv;
 	uint64_t free_b, total, margin, b;
 
-	if (statvfs(j->dir, &sv) != 0)
+	if (fstatvfs(j->base_fd, &sv) != 0)
 		return 0;
 	free_b = (uint64_t)sv.f_bavail * sv.f_frsize;
 	total = (uint64_t)sv.f_blocks * sv.f_frsize;
@@ -566,9 +567,9 @@ sneak_run_export(struct sneak_job *j, int custody_only)
 	x->j = j;
 	x->custody_only = custody_only;
 	x->segment = j->segment != 0 ? j->segment : SNEAK_SEGMENT;
-	snprintf(p, sizeof(p), "%s/ferry", j->dir);
-	if ((rc = sneak_medium_dir(p)) != 0 || (rc = readme(j->dir)) != 0) {
-		sneak_say(j, "cannot write to %s: %s", j->dir,
+	if ((rc = sneak_folder(j, NULL, 1, p, sizeof(p))) != 0 ||
+	    (rc = readme(p)) != 0) {
+		sneak_say(j, "cannot write to %s: %s", sneak_shown(j),
 			  ferry_strerror(rc));
 		free(x);
 		return rc;
@@ -579,15 +580,14 @@ sneak_run_export(struct sneak_job *j, int custody_only)
 		 * medium's free space begins, and fusefat cannot use one
 		 * beyond the first 2 GiB, so a peer making it after importing
 		 * a few GiB could not write its receipts back. */
-		snprintf(p, sizeof(p), "%s/ferry/%s", j->dir, j->fpr);
-		(void)sneak_medium_dir(p);
+		(void)sneak_folder(j, j->fpr, 1, p, sizeof(p));
 	}
 	x->budget = medium_budget(j);
 	if (!custody_only) {
 		struct store_stats ss;
 		uint64_t total = x->budget;
 		sneak_human(x->budget, h, sizeof(h));
-		sneak_say(j, "medium %s: room for %s", j->dir, h);
+		sneak_say(j, "medium %s: room for %s", sneak_shown(j), h);
 		/* The bar: what waits here, or the room if that is less. */
 		if (store_stats(j->st, &ss) == 0 && ss.outbound_bytes < total)
 			total = ss.outbound_bytes + 1;
@@ -617,8 +617,8 @@ sneak_run_export(struct sneak_job *j, int custody_only)
 		DIR *d;
 		struct dirent *e;
 		unsigned n = 0;
-		snprintf(p, sizeof(p), "%s/ferry/%s", j->dir, j->fpr);
-		if ((d = opendir(p)) != NULL) {
+		if (sneak_folder(j, j->fpr, 0, p, sizeof(p)) == 0 &&
+		    (d = opendir(p)) != NULL) {
 			while ((e = readdir(d)) != NULL) {
 				size_t l = strlen(e->d_name);
 				if (l > 7 && strcasecmp(e->d_name + l - 7,
@@ -632,7 +632,7 @@ sneak_run_export(struct sneak_job *j, int custody_only)
 			    j,
 			    "%u bundles for this node are on the medium: run "
 			    "ferry import %s",
-			    n, j->dir);
+			    n, sneak_shown(j));
 	}
 	free(x);
 	return rc;

@@ -107,8 +107,7 @@ reject(struct sneak_job *j, const char *folder, const char *name,
 
 	j->rejected++;
 	sneak_say(j, "refused %s: %s (moved to ferry/rejected/)", name, why);
-	snprintf(rdir, sizeof(rdir), "%s/ferry/rejected", j->dir);
-	if (sneak_medium_dir(rdir) != 0)
+	if (sneak_folder(j, "rejected", 1, rdir, sizeof(rdir)) != 0)
 		return;
 	snprintf(from, sizeof(from), "%s/%s", folder, name);
 	snprintf(to, sizeof(to), "%s/%s", rdir, name);
@@ -466,9 +465,8 @@ list_others(struct sneak_job *j, const char *mine)
 	DIR *d;
 	struct dirent *e;
 
-	snprintf(top, sizeof(top), "%s/ferry", j->dir);
-	d = opendir(top);
-	if (d == NULL)
+	if (sneak_folder(j, NULL, 0, top, sizeof(top)) != 0 ||
+	    (d = opendir(top)) == NULL)
 		return;
 	while ((e = readdir(d)) != NULL) {
 		char p[SNEAK_PATH_MAX + 300];
@@ -476,14 +474,20 @@ list_others(struct sneak_job *j, const char *mine)
 		DIR *sd;
 		struct dirent *se;
 		unsigned n = 0;
+		int fd;
 		if (e->d_name[0] == '.' || strcasecmp(e->d_name, mine) == 0 ||
 		    strcasecmp(e->d_name, "rejected") == 0 ||
 		    strcasecmp(e->d_name, "README.txt") == 0)
 			continue;
 		snprintf(p, sizeof(p), "%s/%s", top, e->d_name);
-		sd = opendir(p);
-		if (sd == NULL)
+		/* Names only, and never through a link. */
+		fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
 			continue;
+		if ((sd = fdopendir(fd)) == NULL) {
+			close(fd);
+			continue;
+		}
 		while ((se = readdir(sd)) != NULL)
 			if (is_bundle_name(se->d_name))
 				n++;
@@ -519,10 +523,18 @@ sneak_run_import(struct sneak_job *j, const char *myfpr)
 	sneak_busy_reset();
 	if ((rc = sneak_apply_spool(j)) != 0)
 		return rc;
-	snprintf(folder, sizeof(folder), "%s/ferry/%s", j->dir, myfpr);
-	d = opendir(folder);
+	rc = sneak_folder(j, myfpr, 0, folder, sizeof(folder));
+	d = rc == 0 ? opendir(folder) : NULL;
+	if (rc == FERRY_EPERM) {
+		sneak_say(j,
+			  "ferry/%s on %s is not a real folder (a symbolic "
+			  "link?): not followed",
+			  myfpr, sneak_shown(j));
+		return rc;
+	}
+	rc = 0;
 	if (d == NULL) {
-		sneak_say(j, "no bundles for this node on %s", j->dir);
+		sneak_say(j, "no bundles for this node on %s", sneak_shown(j));
 		j->listed = 1;
 	} else {
 		while ((e = readdir(d)) != NULL && ncand < SNEAK_FILES_MAX) {

@@ -44,9 +44,18 @@ void sneak_prog(struct sneak_job *j, const char *what, uint64_t add,
 /* 1 when the run must stop (the agent stops, or the operator asked). */
 int sneak_cancelled(struct sneak_job *j);
 int sneak_fsync_dir(const char *path);
-int sneak_mkdir_one(const char *path);
-/* Make a folder on the medium (and its parents under the mount point). */
-int sneak_medium_dir(const char *path);
+/*
+ * The medium's folder ferry/ (sub NULL) or ferry/SUB, as a path that no
+ * symbolic link can redirect: each level is opened relative to the one
+ * above with O_NOFOLLOW (made first, 0755, if create), and the folder is
+ * then named /proc/self/fd/N, N kept open until the run ends.  0,
+ * FERRY_ENOTFOUND (not there, and !create), FERRY_EPERM (a level is not
+ * a real folder: logged), or an errno's code.
+ */
+int sneak_folder(struct sneak_job *j, const char *sub, int create, char *out,
+		 size_t cap);
+/* The medium as the operator names it, for messages. */
+const char *sneak_shown(const struct sneak_job *j);
 const struct sneak_peer *sneak_peer_by_name(const struct sneak_job *j,
 					    const char *name);
 const struct sneak_peer *sneak_peer_by_id(const struct sneak_job *j,

@@ -4,6 +4,7 @@
 SNEAK_IT_TESTS = \
 	tests/integration/sneak_basic.sh \
 	tests/integration/sneak_corrupt.sh \
+	tests/integration/sneak_deputy.sh \
 	tests/integration/sneak_dir.sh \
 	tests/integration/sneak_fat.sh \
 	tests/integration/sneak_ttl.sh
