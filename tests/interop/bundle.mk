@@ -17,6 +17,8 @@ EXTRA_DIST += tests/interop/sneak_pybundle.py
 # bundle (bundlewire.py): a source that is not the peer, a reserved ferry.*
 # queue, a payload above max_message, a receipt for a message that went to
 # another node: nothing stored, no custody; `ferry send` to ferry.* is
-# refused; a FIFO named like a bundle does not block the import.
+# refused; a FIFO named like a bundle does not block the import; a sender
+# clock a year off neither expires nor immortalises a message.  The cases
+# are tests/intake_cases.txt, which tests/unit/test_intake.c runs too.
 TESTS += tests/interop/intake_interop.py
-EXTRA_DIST += tests/interop/intake_interop.py
+EXTRA_DIST += tests/interop/intake_interop.py tests/intake_cases.txt

@@ -1,16 +1,20 @@
 #!/usr/bin/python3
 """intake_interop.py - what a peer may hand ferryd, over both transports.
 
-A real ferryd for node "beta" knows two peers: "alpha", played by this
+A real ferryd for node "beta" knows three peers: "alpha", played by this
 script with an independent implementation of the wire (hopwire.py and
 bundlewire.py on Debian's python3-dissononce and PyNaCl, none of ferry's
-C code), and "gamma", a card only (no address: what beta sends it stays
-outbound).  It listens on a loopback port and has `[limits] max_message
-= 384K`: above the 256 KiB where both transports stop holding a payload
-in memory (TCP streams it to a store writer, an import writes it to the
-store during the verifying pass), so the table reaches both paths.
+C code), "gamma", a card only (no address: what beta sends it stays
+outbound), and "epsilon", also played here, which never meets beta live
+(only its bundles arrive).  It listens on a loopback port and has
+`[limits] max_message` as the table says (384K: above the 256 KiB where
+both transports stop holding a payload in memory: TCP streams it to a
+store writer, an import writes it to the store during the verifying
+pass, so the table reaches both paths).
 
-Every case of the table runs twice, each time on its own:
+The table is tests/intake_cases.txt, which tests/unit/test_intake.c runs
+too over the in-process loopback transport; its comments say what each
+column means.  Every case of it runs twice, each time on its own:
 - tcp: a fresh Noise IK session as alpha (preamble, handshake, HELLOs),
   the MSG with its CHUNKs and END (above 256 KiB, the MSG first and the
   rest only after ferryd's RESUME, as docs/hop.md says), then what
@@ -35,7 +39,17 @@ The cases (agent/intake.c, store/receipt.c):
   message beta sent to alpha: `ferry status ID` shows it;
 - (4a) the same for a message beta sent to gamma (alpha never had it),
   (4b) the same naming gamma as the reporter (alpha speaking for gamma):
-  `ferry status ID` shows no receipt, nothing is queued.
+  `ferry status ID` shows no receipt, nothing is queued;
+- (5) a TTL of 1 day, alpha's clock right, a year behind or a year
+  ahead (its HELLO says so: for a bundle, a session that only says
+  HELLO goes first, so that ferryd has measured the offset, and the
+  bundle and its MSG are dated by alpha's clock): stored, and `ferry
+  status ID` says it expires 1 day from now within the clock-skew
+  allowance (1 h), neither expired on arrival nor a year later; a
+  session with alpha's clock right follows, for the next case;
+- (5c) a bundle from epsilon (never met live: its clock is unknown)
+  dated a year ahead: refused as from the future, nothing stored, no
+  custody (TCP: skipped).
 
 Outside the table: `ferry send beta/ferry.receipts` and
 `gamma/ferry.receipts` are refused (exit 5, "reserved"), nothing stored;
@@ -49,6 +63,7 @@ Every check is reported (ok/not ok) before the verdict.  Exit 0 (pass),
     top_builddir=BUILD tests/interop/intake_interop.py
 """
 
+import calendar
 import json
 import os
 import shutil
@@ -72,44 +87,88 @@ except ImportError as e:
     sys.exit(77)
 
 NAME = "intake_interop"
-MAX_MESSAGE = 384 * 1024      # [limits] max_message of beta
+MAX_MESSAGE = None            # [limits] max_message of beta (the table)
 BIG = 256 * 1024              # above it: streamed (TCP) / direct (bundle)
 STEP_SECS = 10                # the longest any wait may take
 BUNDLE_CHUNK = 60000          # bytes per CHUNK frame in a bundle (<65,491)
 
 REFUSE_TOO_BIG, REFUSE_NO_ROUTE = 2, 3  # docs/hop.md 4.1
 
-# What ferryd must do with a case's message.
+# What ferryd must do with a case's message (the expect column of
+# tests/intake_cases.txt).
 STORED = "stored"             # custody, in its queue
 FORGED = "forged"             # tcp: session ended; bundle: refused
 RESERVED = "reserved"         # tcp: REFUSE no-route; bundle: refused
 TOO_BIG = "too-big"           # tcp: REFUSE too-big; bundle: refused
+FUTURE = "future"             # bundle: refused, dated in the future
 RCPT_COUNTED = "receipt counted"
 RCPT_IGNORED = "receipt ignored"
+EXPECT = {"stored": STORED, "forged": FORGED, "reserved": RESERVED,
+          "too-big": TOO_BIG, "future": FUTURE,
+          "receipt-counted": RCPT_COUNTED, "receipt-ignored": RCPT_IGNORED}
+REFUSED = (FORGED, RESERVED, TOO_BIG, FUTURE)
 
-#   name, src_node, queue, payload size (or receipt: (target node of the
-#   message it reports on, NODE written in the receipt)), expected
-CASES = [
-    ("control: alpha -> beta/in, 1 KiB", "alpha", "in", 1024, STORED),
-    ("control: alpha -> beta/in, 300 KiB", "alpha", "in", 300 * 1024,
-     STORED),
-    ("(1) src_node delta, not the peer, 1 KiB", "delta", "in", 1024,
-     FORGED),
-    ("(1) src_node delta, not the peer, 300 KiB", "delta", "in",
-     300 * 1024, FORGED),
-    ("(2) to the reserved queue ferry.secret, 1 KiB", "alpha",
-     "ferry.secret", 1024, RESERVED),
-    ("(2) to the reserved queue ferry.secret, 300 KiB", "alpha",
-     "ferry.secret", 300 * 1024, RESERVED),
-    ("(3) 400 KiB, above max_message = 384K", "alpha", "in", 400 * 1024,
-     TOO_BIG),
-    ("control: receipt 'acked' from alpha for a message sent to alpha",
-     "alpha", "ferry.receipts", ("alpha", "alpha"), RCPT_COUNTED),
-    ("(4a) receipt 'acked ... alpha' for a message sent to gamma",
-     "alpha", "ferry.receipts", ("gamma", "alpha"), RCPT_IGNORED),
-    ("(4b) receipt 'acked ... gamma' from alpha for a message sent to "
-     "gamma", "alpha", "ferry.receipts", ("gamma", "gamma"), RCPT_IGNORED),
-]
+SKEW_MS = 3600 * 1000         # ferryd's clock-skew allowance (intake.h)
+UNIT_MS = {"s": 1000, "m": 60000, "h": 3600000, "d": 86400000,
+           "y": 365 * 86400000}
+
+CASES_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          os.pardir, "intake_cases.txt")
+
+
+class Case:
+    """One line of tests/intake_cases.txt (its comments say what each
+    column means)."""
+
+    def __init__(self, cols):
+        (self.name, self.src, self.queue, size, ttl, clock, self.contact,
+         expect) = cols
+        if size.startswith("receipt"):
+            # (target node of the message it reports on, NODE written in
+            # the receipt)
+            _, to, by = size.split()
+            self.size = (to, by)
+        else:
+            self.size = parse_size(size)
+        self.ttl_ms = 0 if ttl == "-" else parse_ms(ttl)
+        self.clock_ms = parse_ms(clock)
+        if self.contact not in ("live", "none"):
+            raise ValueError("contact %r" % self.contact)
+        self.expect = EXPECT[expect]
+
+
+def parse_size(text):
+    if text.endswith("K"):
+        return int(text[:-1]) * 1024
+    return int(text)
+
+
+def parse_ms(text):
+    if text == "0":
+        return 0
+    return int(text[:-1]) * UNIT_MS[text[-1]]
+
+
+def load_cases(path):
+    """(settings, [Case]) from the table."""
+    settings, cases = {}, []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            try:
+                if "|" not in line:
+                    key, value = (x.strip() for x in line.split("=", 1))
+                    settings[key] = value
+                    continue
+                cols = [c.strip() for c in line.split("|")]
+                if len(cols) != 8:
+                    raise ValueError("%d columns, not 8" % len(cols))
+                cases.append(Case(cols))
+            except (ValueError, KeyError) as e:
+                raise Harness("%s:%d: %s" % (path, n, e))
+    return settings, cases
 
 
 class Fail(Exception):
@@ -134,6 +193,13 @@ def report(good, text):
 
 def now_ms():
     return int(time.time() * 1000)
+
+
+def rfc3339_ms(text):
+    """ms since the epoch of ferry's "2026-12-04T21:22:48.123Z"."""
+    base, frac = text.rstrip("Z").split(".")
+    return (calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) *
+            1000 + int(frac))
 
 
 def free_port():
@@ -261,7 +327,8 @@ class Agent:
 class Conn:
     """One Noise session with ferryd as alpha (as link_interop.py)."""
 
-    def __init__(self, port, alpha, beta_pk):
+    def __init__(self, port, alpha, beta_pk, clock_ms=0):
+        """clock_ms: alpha's clock minus ours, as its HELLO shows it."""
         self.s = socket.create_connection(("127.0.0.1", port), 5)
         self.buf = b""
         self.last_tx = time.monotonic()
@@ -278,7 +345,7 @@ class Conn:
             raise Fail("bad handshake message 2 (%d bytes)" % n)
         self.tx, self.rx = hs.read_message(self.take(n), bytearray())
         self.send_record(hw.hello("alpha", keepalive_ms=6000,
-                                  clock_ms=now_ms()))
+                                  clock_ms=now_ms() + clock_ms))
         rec = self.recv_record(time.monotonic() + STEP_SECS)
         if rec is None:
             raise Fail("no HELLO from ferryd within %d s" % STEP_SECS)
@@ -383,16 +450,27 @@ def names_id(fr, mid):
     return None
 
 
-def over_tcp(t, mid, src, queue, payload):
-    """Send one message as alpha; (what ferryd answered, custody given).
-    The answer: 'custody', 'refuse N', 'ended' (session ended) or
-    'nothing'."""
-    c = Conn(t.agent.port, t.alpha_hw, t.beta_pk)
+def meet(t, clock_ms):
+    """A session of alpha's that only says HELLO, its clock clock_ms off
+    ours (ferryd measures the offset), and CLOSE."""
+    c = Conn(t.agent.port, t.alpha_hw, t.beta_pk, clock_ms)
+    try:
+        c.finish()
+    finally:
+        c.close()
+
+
+def over_tcp(t, mid, src, queue, payload, ttl_ms=0, clock_ms=0):
+    """Send one message as alpha, its clock clock_ms off ours; (what
+    ferryd answered, custody given).  The answer: 'custody', 'refuse N',
+    'ended' (session ended) or 'nothing'."""
+    c = Conn(t.agent.port, t.alpha_hw, t.beta_pk, clock_ms)
     try:
         if len(payload) > BIG:
             # Large: the MSG alone; the bytes follow ferryd's RESUME.
             c.send_record(hw.msg(mid, src, "beta", queue, len(payload),
-                                 created_ms=now_ms()))
+                                 created_ms=now_ms() + clock_ms,
+                                 ttl_ms=ttl_ms))
             fr = c.until(lambda fr: names_id(fr, mid) is not None)
             first = names_id(fr, mid) if fr else None
             if first is not None and first.startswith("resume"):
@@ -406,7 +484,8 @@ def over_tcp(t, mid, src, queue, payload):
         else:
             for rec in hw.message_records(mid, src, "beta", queue, payload,
                                           c.plain_max,
-                                          created_ms=now_ms()):
+                                          created_ms=now_ms() + clock_ms,
+                                          ttl_ms=ttl_ms):
                 c.send_record(rec)
         fr = c.until(lambda fr: (names_id(fr, mid) or "resume")
                      .split()[0] != "resume")
@@ -421,11 +500,11 @@ def over_tcp(t, mid, src, queue, payload):
 
 # ---------------------------------------------------------------- bundle
 
-def bundle_frames(mid, src, queue, payload, created_ms):
+def bundle_frames(mid, src, queue, payload, created_ms, ttl_ms=0):
     """MSG, CHUNKs, END of one message in a bundle (docs/formats.md 1.3:
     frame bodies up to 65,515 bytes, END's hash as zeros)."""
     out = [hw.msg(mid, src, "beta", queue, len(payload),
-                  created_ms=created_ms)]
+                  created_ms=created_ms, ttl_ms=ttl_ms)]
     for off in range(0, len(payload), BUNDLE_CHUNK):
         out.append(hw.chunk(mid, off, payload[off:off + BUNDLE_CHUNK]))
     out.append(hw.frame(hw.END, mid + struct.pack(">Q", len(payload)) +
@@ -453,13 +532,16 @@ def custody_on_stick(t):
     return ids
 
 
-def over_bundle(t, mid, src, queue, payload):
-    """One bundle from alpha holding the message, imported; (what the
-    import said, custody given)."""
+def over_bundle(t, mid, src, queue, payload, ttl_ms=0, clock_ms=0,
+                sender=None):
+    """One bundle from sender (alpha unless said) holding the message,
+    sealed by its clock, clock_ms off ours, imported; (what the import
+    said, custody given)."""
     t.seq += 1
-    created = now_ms()
-    data = bw.write_bundle(t.alpha.seed, t.beta_seed, t.seq,
-                           bundle_frames(mid, src, queue, payload, created),
+    created = now_ms() + clock_ms
+    data = bw.write_bundle((sender or t.alpha).seed, t.beta_seed, t.seq,
+                           bundle_frames(mid, src, queue, payload, created,
+                                         ttl_ms),
                            created_ms=created)
     with open(os.path.join(t.beta_folder, os.urandom(8).hex() + ".bundle"),
               "wb") as f:
@@ -483,8 +565,15 @@ def receipt_payload(target_id, node):
 
 
 def run_case(t, transport, case):
-    name, src, queue, size, expect = case
+    name, queue, size, expect = case.name, case.queue, case.size, \
+        case.expect
     label = "%s: %s" % (transport, name)
+    if transport == "tcp" and case.contact == "none":
+        note("%s: skipped (a TCP peer always meets ferryd live)" % label)
+        return
+    # The sending peer: alpha, or epsilon, which never meets beta live.
+    sender = "alpha" if case.contact == "live" else "epsilon"
+    src = sender if case.src == "peer" else case.src
     mid = os.urandom(16)
     hexid = mid.hex()
     target = None
@@ -500,8 +589,10 @@ def run_case(t, transport, case):
     log0 = t.agent.log_size()
     problems = []
 
+    sent_ms = now_ms()
     if transport == "tcp":
-        answer, custody = over_tcp(t, mid, src, queue, payload)
+        answer, custody = over_tcp(t, mid, src, queue, payload,
+                                   case.ttl_ms, case.clock_ms)
         want = {STORED: "custody", FORGED: "ended",
                 RESERVED: "refuse %d" % REFUSE_NO_ROUTE,
                 TOO_BIG: "refuse %d" % REFUSE_TOO_BIG,
@@ -510,14 +601,22 @@ def run_case(t, transport, case):
         if want is not None and answer != want:
             problems.append("%s, not %s" % (said, want))
     else:
-        answer, custody = over_bundle(t, mid, src, queue, payload)
+        if case.contact == "live" and case.clock_ms != 0:
+            # ferryd learns alpha's clock the way it does: live.
+            meet(t, case.clock_ms)
+        answer, custody = over_bundle(
+            t, mid, src, queue, payload, case.ttl_ms, case.clock_ms,
+            t.epsilon if sender == "epsilon" else None)
         said = "import: %r" % answer.splitlines()[0] if answer else \
             "import: nothing said"
         if expect == STORED and "imported 1 message" not in answer:
             problems.append("%s: not imported" % said)
-        if expect in (FORGED, RESERVED, TOO_BIG) and \
-                "refused" not in answer:
+        if expect in REFUSED and "refused" not in answer:
             problems.append("%s: does not say refused" % said)
+        if expect == FUTURE and "in the future" not in answer:
+            problems.append("%s: does not say in the future" % said)
+    if case.contact == "live" and case.clock_ms != 0:
+        meet(t, 0)  # alpha's clock right again for the next case
     time.sleep(0.05)  # the log line may follow the answer
     log = t.agent.log_since(log0)
     count1, queues1 = t.agent.snapshot()
@@ -533,7 +632,22 @@ def run_case(t, transport, case):
                             (count0, count1, queues0, queues1))
         if st == "unknown":
             problems.append("ferry status ID: unknown")
-        else:
+        elif case.ttl_ms != 0:
+            # Its TTL from now on this node's clock, whatever alpha's
+            # clock says: not expired on arrival, not a year longer.
+            exp = t.agent.status(hexid)["message"]["expires"]
+            want_ms = sent_ms + case.ttl_ms
+            off = None if exp is None else rfc3339_ms(exp) - want_ms
+            if st != "queued" or off is None or abs(off) > SKEW_MS:
+                problems.append(
+                    "ferry status ID: %s, expires %s, not within %d s of "
+                    "%s" % (st, exp, SKEW_MS // 1000,
+                            time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                          time.gmtime(want_ms / 1000))))
+            else:
+                said += ", expires in %.0f s" % \
+                    ((rfc3339_ms(exp) - now_ms()) / 1000)
+        if st != "unknown":
             # The payload as sent; and the queues empty again (recv acks
             # what it gives).
             p = t.agent.ferry_cmd(["recv", queue])
@@ -542,7 +656,7 @@ def run_case(t, transport, case):
                                 "the %d sent" % (queue, p.returncode,
                                                  len(p.stdout),
                                                  len(payload)))
-    elif expect in (FORGED, RESERVED, TOO_BIG):
+    elif expect in REFUSED:
         if custody:
             problems.append("custody given for it")
         if count1 != count0 or queues1 != queues0:
@@ -551,7 +665,11 @@ def run_case(t, transport, case):
         if st != "unknown":
             problems.append("ferry status ID: %s, not unknown" % st)
         # What the log must say (TCP's too-big REFUSE is not logged).
-        if not (transport == "tcp" and expect == TOO_BIG) and \
+        if expect == FUTURE:
+            if "in the future" not in log:
+                problems.append("the log does not say the bundle was "
+                                "refused, dated in the future")
+        elif not (transport == "tcp" and expect == TOO_BIG) and \
                 not (hexid in log and "refused" in log):
             problems.append("the log does not say %s was refused" % hexid)
     else:
@@ -669,15 +787,19 @@ def unblock(fifo):
 # ------------------------------------------------------------------ main
 
 def main():
+    global MAX_MESSAGE
     t0 = time.monotonic()
     tmp = tempfile.mkdtemp(prefix="ferry-ii.")
     t = Test()
     t.agent = None
     try:
+        settings, cases = load_cases(CASES_FILE)
+        MAX_MESSAGE = parse_size(settings["max_message"])
         t.agent = Agent(tmp)
         t.alpha = bw.Identity(os.urandom(32))
         alpha_hw = hw.Identity(t.alpha.seed)
         gamma = hw.Identity(os.urandom(32))
+        t.epsilon = bw.Identity(os.urandom(32))  # never meets beta live
         # alpha's fingerprint (its folder on the stick), from ferry keygen
         adir = os.path.join(tmp, "alpha", "identity")
         os.makedirs(adir, mode=0o700)
@@ -688,7 +810,8 @@ def main():
                                         os.path.dirname(adir), "--json"]))
         if ainfo["card"] != alpha_hw.card():
             raise Harness("alpha's card differs between Python and C")
-        t.agent.init([("alpha", alpha_hw.card()), ("gamma", gamma.card())])
+        t.agent.init([("alpha", alpha_hw.card()), ("gamma", gamma.card()),
+                      ("epsilon", hw.Identity(t.epsilon.seed).card())])
         binfo = t.agent.keygen()
         _, t.beta_pk = hw.parse_card(binfo["card"])
         with open(os.path.join(t.agent.dir, "identity", "secret"),
@@ -705,12 +828,12 @@ def main():
              (t.agent.port, MAX_MESSAGE))
 
         for transport in ("tcp", "bundle"):
-            for case in CASES:
+            for case in cases:
                 try:
                     run_case(t, transport, case)
                 except (Fail, EOFError, ConnectionError, ValueError,
                         bw.BundleError) as e:
-                    report(False, "%s: %s: %s" % (transport, case[0], e))
+                    report(False, "%s: %s: %s" % (transport, case.name, e))
         cli_reserved(t)
         fifo_import(t)
 
