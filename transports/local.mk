@@ -58,3 +58,10 @@ agent_ferryd_SOURCES += \
 	transports/filedrop.c transports/filedrop_export.c \
 	transports/filedrop_import.c transports/filedrop_apply.c \
 	transports/filedrop_watch.c
+
+# Loopback: a toy transport whose wire is in process (docs/transports.md,
+# "Adding a transport").  Not in the registry and not in ferryd: the
+# intake's unit test (tests/unit/intake.mk) builds it.  A real transport
+# would instead add its files to agent_ferryd_SOURCES as above and its
+# table to transports/registry.c.
+LOOPBACK_SOURCES = transports/loopback.c transports/loopback.h
