@@ -387,6 +387,8 @@ run_case(const struct icase *c, enum loopback_mode mode)
 		      before + 1);
 		CHECK(status_of(n.st, hm.msg.id, &info) == STORE_ST_PRESENT,
 		      "not in the store");
+		if (run_failed)
+			goto out; /* nothing more to look at */
 		CHECK(strcmp(info.queue, c->queue) == 0, "in queue '%s'",
 		      info.queue);
 		CHECK(test_payload_ok(n.st, hm.msg.id, hm.msg.payload_len),
@@ -435,8 +437,10 @@ out:
 static void
 test_intake_cases_live(void)
 {
+	/* A live wire always meets this node live, and dates nothing: only a
+	 * carrier can be from the future. */
 	for (size_t i = 0; i < ncases; i++)
-		if (cases[i].live)
+		if (cases[i].live && strcmp(cases[i].expect, "future") != 0)
 			run_case(&cases[i], LOOPBACK_LIVE);
 }
 
