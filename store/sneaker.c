@@ -13,6 +13,11 @@
  *   'k' peer                  -> u8 how || be64 offset_ms || be64 last_ms:
  *                                what this node knows of the peer's wall
  *                                clock (store_peer_clock_put)
+ *   'p' peer                  -> u8 1 || be64 last_seen_ms || be64 bytes_in
+ *                                || be64 bytes_out || be64 msgs_in ||
+ *                                be64 msgs_out || last_error (0..159
+ *                                bytes, no NUL): the peer's counters
+ *                                (store_peer_stats_put)
  * An 'x' row goes with its message: msg_remove and msg_dead drop it.
  */
 #include "config.h"
@@ -399,5 +404,78 @@ store_peer_clock_get(struct store *st, const char *peer, int *how,
 	*how = buf[0];
 	*offset_ms = (int64_t)ferry_get_be64(buf + 1);
 	*last_ms = (int64_t)ferry_get_be64(buf + 9);
+	return 0;
+}
+
+/* ----------------------------------------------- a peer's counters */
+
+#define STATS_FIXED (1 + 5 * 8)
+
+static int
+op_stats_put(struct store *st, struct store_ctx *cx, struct store_op *op)
+{
+	const struct store_peer_stats *ps = op->u.ps.stats;
+	uint8_t k[KEY_MAX], buf[STATS_FIXED + sizeof(ps->last_error)];
+	size_t kl = key_name(k, 'p', op->u.ps.peer);
+	size_t el = strnlen(ps->last_error, sizeof(ps->last_error) - 1);
+	int rc;
+
+	buf[0] = 1;
+	ferry_put_be64(buf + 1, (uint64_t)ps->last_seen_ms);
+	ferry_put_be64(buf + 9, ps->bytes_in);
+	ferry_put_be64(buf + 17, ps->bytes_out);
+	ferry_put_be64(buf + 25, ps->msgs_in);
+	ferry_put_be64(buf + 33, ps->msgs_out);
+	memcpy(buf + STATS_FIXED, ps->last_error, el);
+	rc = store_db_put(st->bundles, cx->txn, k, kl, buf, STATS_FIXED + el);
+	if (rc != 0)
+		return store_dberr(cx, rc, "saving a peer's counters");
+	cx->rows++;
+	return 0;
+}
+
+int
+store_peer_stats_put(struct store *st, const char *peer,
+		     const struct store_peer_stats *stats)
+{
+	struct store_op op;
+
+	if (st == NULL || peer == NULL || stats == NULL ||
+	    !ferry_node_name_valid(peer))
+		return FERRY_EINVAL;
+	memset(&op, 0, sizeof(op));
+	op.fn = op_stats_put;
+	op.u.ps.peer = peer;
+	op.u.ps.stats = stats;
+	return store_submit(st, &op);
+}
+
+int
+store_peer_stats_get(struct store *st, const char *peer,
+		     struct store_peer_stats *out)
+{
+	uint8_t k[KEY_MAX], buf[STATS_FIXED + sizeof(out->last_error)];
+	size_t kl, n = 0;
+	int rc;
+
+	if (st == NULL || peer == NULL || out == NULL ||
+	    !ferry_node_name_valid(peer))
+		return FERRY_EINVAL;
+	memset(out, 0, sizeof(*out));
+	kl = key_name(k, 'p', peer);
+	rc = store_db_get(st->bundles, NULL, k, kl, buf, sizeof(buf), &n, 0);
+	if (rc == DB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return store_map_dberr(rc);
+	if (n < STATS_FIXED || n >= sizeof(buf) || buf[0] != 1)
+		return FERRY_ECORRUPT;
+	out->last_seen_ms = (int64_t)ferry_get_be64(buf + 1);
+	out->bytes_in = ferry_get_be64(buf + 9);
+	out->bytes_out = ferry_get_be64(buf + 17);
+	out->msgs_in = ferry_get_be64(buf + 25);
+	out->msgs_out = ferry_get_be64(buf + 33);
+	memcpy(out->last_error, buf + STATS_FIXED, n - STATS_FIXED);
+	out->last_error[n - STATS_FIXED] = '\0';
 	return 0;
 }

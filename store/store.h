@@ -427,6 +427,24 @@ FERRY_MUST_CHECK int store_peer_clock_get(struct store *st, const char *peer,
 FERRY_MUST_CHECK int store_peer_clock_put(struct store *st, const char *peer,
 					  int how, int64_t offset_ms,
 					  int64_t last_ms);
+/* A peer's counters as `ferry peers` shows them (last contact, bytes and
+ * messages both ways, why the last session ended), kept so that a
+ * restart does not reset them.  The TCP transport loads them at start and
+ * saves them when a session ends and every STORE_PEER_STATS_EVERY_MS
+ * while one runs: not durable to the record, at most that much is lost
+ * with a crash.  _get of a peer never saved: all zero, 0.  _put is not
+ * flushed on its own (the next commit or checkpoint does it). */
+#define STORE_PEER_STATS_EVERY_MS 30000
+struct store_peer_stats {
+	int64_t last_seen_ms; /* wall clock of the last record, 0 never */
+	uint64_t bytes_in, bytes_out;
+	uint64_t msgs_in, msgs_out;
+	char last_error[160];
+};
+FERRY_MUST_CHECK int store_peer_stats_get(struct store *st, const char *peer,
+					  struct store_peer_stats *out);
+FERRY_MUST_CHECK int store_peer_stats_put(struct store *st, const char *peer,
+					  const struct store_peer_stats *stats);
 /* Mark a message as exported to peer on medium at at_ms, until custody,
  * expiry or removal (the caller marks only outbound messages).
  * FERRY_ENOTFOUND if it left the store. */

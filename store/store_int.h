@@ -144,6 +144,10 @@ struct store_op {
 			uint64_t *seq_out;
 		} b;
 		struct {
+			const char *peer;
+			const struct store_peer_stats *stats;
+		} ps;
+		struct {
 			struct store_sweep_stats *stats;
 			int more;
 			struct store_msg_info *dead; /* dead-lettered */
