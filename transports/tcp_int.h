@@ -30,6 +30,9 @@ struct lpeer {
 	int64_t backoff_ms; /* 0: not backing off */
 	int64_t next_retry_ms;
 	int64_t last_seen_ms;
+	/* last_seen_ms as kept from the last run: nothing seen since start
+	 * while they are equal (call_every calls once at start) */
+	int64_t start_seen_ms;
 	uint64_t bytes_in, bytes_out, msgs_in, msgs_out;
 	char last_error[160];
 	/* The last ids this node took custody of from the peer: replayed
@@ -199,6 +202,10 @@ void link_hs_failed(struct session *s, int rc);
  * another session holds it.  0 or FERRY_EBUSY. */
 int link_rx_claim(struct link *lk, const uint8_t *id);
 void link_rx_release(struct link *lk, const uint8_t *id);
+/* Keep p's counters in the store (store_peer_stats_put): when a session
+ * ends and every STORE_PEER_STATS_EVERY_MS while one runs.  Session
+ * threads only (a store commit). */
+void link_stats_save(struct link *lk, struct lpeer *p);
 
 /* tcp_link.c: shared with tcp_accept.c */
 int key_eq(const uint8_t *a, const uint8_t *b);

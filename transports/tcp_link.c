@@ -478,7 +478,8 @@ dialer_main(void *arg)
 			    p->cfg.call_every_ms > 0) {
 				int64_t due =
 				    p->last_seen_ms + p->cfg.call_every_ms;
-				if (p->last_seen_ms == 0 || due <= now) {
+				if (p->last_seen_ms == p->start_seen_ms ||
+				    due <= now) {
 					p->wanted = 1;
 					p->calling = 1;
 				} else if (due - now < wait) {
@@ -558,6 +559,51 @@ dialer_main(void *arg)
 	return NULL;
 }
 
+/* ------------------------------------------------ counters, kept */
+
+/* The counters `ferry peers` shows, as the store kept them (issue 12
+ * item 16): a restart goes on counting from there. */
+static void
+link_stats_load(struct link *lk, struct lpeer *p)
+{
+	struct store_peer_stats ps;
+	int rc = store_peer_stats_get(lk->st, p->cfg.name, &ps);
+
+	if (rc != 0) {
+		log_warn("peer %s: cannot read its counters: %s (counting "
+			 "from 0)",
+			 p->cfg.name, ferry_strerror(rc));
+		return;
+	}
+	p->last_seen_ms = p->start_seen_ms = ps.last_seen_ms;
+	p->bytes_in = ps.bytes_in;
+	p->bytes_out = ps.bytes_out;
+	p->msgs_in = ps.msgs_in;
+	p->msgs_out = ps.msgs_out;
+	snprintf(p->last_error, sizeof(p->last_error), "%s", ps.last_error);
+}
+
+void
+link_stats_save(struct link *lk, struct lpeer *p)
+{
+	struct store_peer_stats ps;
+	int rc;
+
+	memset(&ps, 0, sizeof(ps));
+	pthread_mutex_lock(&lk->mu);
+	ps.last_seen_ms = p->last_seen_ms;
+	ps.bytes_in = p->bytes_in;
+	ps.bytes_out = p->bytes_out;
+	ps.msgs_in = p->msgs_in;
+	ps.msgs_out = p->msgs_out;
+	snprintf(ps.last_error, sizeof(ps.last_error), "%s", p->last_error);
+	pthread_mutex_unlock(&lk->mu);
+	rc = store_peer_stats_put(lk->st, p->cfg.name, &ps);
+	if (rc != 0)
+		log_debug("peer %s: cannot save its counters: %s", p->cfg.name,
+			  ferry_strerror(rc));
+}
+
 /* ------------------------------------------------------------- public */
 
 int
@@ -609,6 +655,7 @@ link_start(const struct link_opts *o, struct link **out)
 		}
 		identity_node_id(p->cfg.sign_pk, p->cfg.kx_pk, p->node_id);
 		identity_fingerprint(p->cfg.sign_pk, p->cfg.kx_pk, p->fpr);
+		link_stats_load(lk, p);
 	}
 	lk->sources = hs_sources_new();
 	if (lk->sources == NULL) {
@@ -697,7 +744,7 @@ link_status(struct link *lk, struct peer_status *o)
 		if (p->cur == NULL && !p->wanted && p->has_dialer &&
 		    p->cfg.call_every_ms > 0) /* the next call */
 			o->next_retry_ms =
-			    p->last_seen_ms != 0
+			    p->last_seen_ms != p->start_seen_ms
 				? p->last_seen_ms + p->cfg.call_every_ms
 				: ferry_wall_ms();
 		o->bytes_in = p->bytes_in;

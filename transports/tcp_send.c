@@ -605,6 +605,7 @@ writer_main(void *arg)
 	struct wrstate w;
 	uint8_t *plain = malloc(HOP_PLAIN_MAX);
 	int rc = 0, closing = 0, first_sent = 0, synced = 0, seeking = 0;
+	int64_t stats_saved = ferry_mono_ms();
 
 	memset(&w, 0, sizeof(w));
 	w.ct = malloc(2 + HOP_RECORD_MAX);
@@ -624,6 +625,13 @@ writer_main(void *arg)
 		int kick = 0, kick_prio = -1;
 
 		hop_rbuf_init(&b, plain, s->plain_max);
+		if (ferry_mono_ms() - stats_saved >=
+		    STORE_PEER_STATS_EVERY_MS) {
+			/* `ferry peers` survives a restart (not per record:
+			 * a store commit). */
+			link_stats_save(s->lk, s->peer);
+			stats_saved = ferry_mono_ms();
+		}
 		if (sd->nlater > 0)
 			later_due(sd);
 		seeking = seeks_step(sd);

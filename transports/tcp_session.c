@@ -658,6 +658,7 @@ out:
 		snprintf(s->peer->last_error, sizeof(s->peer->last_error),
 			 "%.150s", s->why);
 		pthread_mutex_unlock(&s->lk->mu);
+		link_stats_save(s->lk, s->peer);
 		link_detach(s->lk, s);
 	} else if (s->hs_quiet) {
 		/* link_hs_failed said why */

@@ -6,5 +6,6 @@ LINK_IT_TESTS = \
 LINK_IT_TESTS += tests/integration/link_hs_flood.sh
 LINK_IT_TESTS += tests/integration/link_call.sh
 LINK_IT_TESTS += tests/integration/link_resume_hash.sh
+LINK_IT_TESTS += tests/integration/link_peer_stats.sh
 TESTS += $(LINK_IT_TESTS)
 EXTRA_DIST += $(LINK_IT_TESTS)
