@@ -279,6 +279,44 @@ done_ack(struct client *c, struct req_job *r)
 	client_idle(c);
 }
 
+/* Why a put was refused, naming the limit and its value for a quota. */
+static const char *
+quota_text(struct client *c, const struct req_job *r, char *buf, size_t cap)
+{
+	const struct policy *p = &c->ag->pol;
+	uint64_t mb = 0, mm = 0;
+	char q[80];
+
+	if (r->rc == FERRY_EQUOTA) {
+		snprintf(buf, cap,
+			 "the store is at its quota: store_quota = %.1f MiB "
+			 "([limits] in ferry.conf)",
+			 (double)p->store_quota_bytes / 1048576.0);
+		return buf;
+	}
+	if (r->rc != FERRY_EQUEUEQUOTA)
+		return err_text(c, r->rc, buf, cap);
+	char b[48], m[48];
+
+	policy_queue_limits(p, r->msg.dst_queue, &mb, &mm);
+	ferry_quote(r->msg.dst_queue, q, sizeof(q));
+	if (mb != 0)
+		snprintf(b, sizeof(b), "%.1f MiB", (double)mb / 1048576.0);
+	else
+		snprintf(b, sizeof(b), "no size limit");
+	if (mm != 0)
+		snprintf(m, sizeof(m), "%llu messages", (unsigned long long)mm);
+	else
+		snprintf(m, sizeof(m), "no count limit");
+	if (snprintf(buf, cap,
+		     "queue %s is at its limit: %s, %s ([queue %s] max_bytes / "
+		     "max_messages, or [limits] queue_quota / "
+		     "queue_max_messages)",
+		     q, b, m, q) < 0)
+		buf[0] = '\0';
+	return buf;
+}
+
 void
 done_put(struct client *c, struct req_job *r)
 {
@@ -292,9 +330,9 @@ done_put(struct client *c, struct req_job *r)
 			log_warn("refused message %s for %s/%s: %s", hex,
 				 r->msg.dst_node, r->msg.dst_queue,
 				 ferry_strerror(r->rc));
-		char why[200];
+		char why[512];
 		client_error(c, r->reqid, r->rc, "message %s not accepted: %s",
-			     hex, err_text(c, r->rc, why, sizeof(why)));
+			     hex, quota_text(c, r, why, sizeof(why)));
 		client_idle(c);
 		return;
 	}
