@@ -43,7 +43,8 @@
 #define LINK_RESUME_EVERY   (8u << 20) /* RESUME hint every this many bytes */
 #define LINK_BUSY_RETRY_MS  2000       /* a MSG refused "busy": offered again */
 #define LINK_SEEK_STEP	    (4u << 20) /* resume prefix hashed per record */
-#define LINK_SYNC_WAIT_MS   2000 /* for the peer's first record after HELLO */
+#define LINK_SYNC_WAIT_MS   2000  /* for the peer's first record after HELLO */
+#define LINK_WRITE_STALL_MS 60000 /* a write with no keep-alive gives up */
 #define LINK_SNDBUF	    (256 * 1024)  /* SO_SNDBUF of a session socket */
 #define LINK_RCVBUF	    (1024 * 1024) /* SO_RCVBUF: 1 MiB / RTT at most */
 #define LINK_ASYNC_MAX	    8192 /* store operations a session queues */

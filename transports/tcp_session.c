@@ -319,7 +319,7 @@ write_record(struct session *s, struct wrstate *w, const uint8_t *plain,
 	     size_t len)
 {
 	size_t ctlen;
-	int64_t deadline = -1;
+	int64_t deadline;
 	int rc;
 
 	rc = noise_encrypt(s->tx, NULL, 0, plain, len, w->ct + 2,
@@ -329,9 +329,13 @@ write_record(struct session *s, struct wrstate *w, const uint8_t *plain,
 	w->ct[0] = (uint8_t)(ctlen >> 8);
 	w->ct[1] = (uint8_t)ctlen;
 	rate_wait(s, w, ctlen + 2);
-	/* A peer that stops reading is as dead as one that stops talking. */
-	if (s->keepalive_ms != 0)
-		deadline = ferry_mono_ms() + s->keepalive_ms;
+	/* A peer that stops reading is as dead as one that stops talking;
+	 * without keep-alives (a peer may ask for none), a write still
+	 * gives up after LINK_WRITE_STALL_MS, so that no reader waiting for
+	 * this writer can wait for ever. */
+	deadline = ferry_mono_ms() + (s->keepalive_ms != 0
+					  ? (int64_t)s->keepalive_ms
+					  : (int64_t)LINK_WRITE_STALL_MS);
 	rc = session_write_full(s->fd, w->ct, ctlen + 2, deadline);
 	if (rc != 0)
 		return rc;
