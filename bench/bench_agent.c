@@ -53,6 +53,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_util.h"
 #include "lib/ferry.h"
 #include "store/store.h"
 
@@ -70,7 +71,6 @@
 #define BENCH_STOP_MAX_S   15.0 /* ferryd stop after SIGTERM */
 #define BENCH_LAT_HANG_S   10.0 /* a message not received by then: a hang */
 #define BENCH_POLL_NS	   10000000L
-#define BENCH_PATH_MAX	   4096
 #define BENCH_SOCK_MAX	   107 /* sun_path minus the NUL */
 #define BENCH_DETAIL_MAX   256
 #define BENCH_LOG_TAIL	   20 /* lines of ferryd.log shown on failure */
@@ -180,109 +180,10 @@ struct lat_receiver {
 	char detail[BENCH_DETAIL_MAX];
 };
 
-static const struct {
-	unsigned long magic;
-	const char *name;
-} fs_names[] = {
-    {0xef53UL, "ext2/3/4"},  {0x58465342UL, "xfs"},
-    {0x9123683eUL, "btrfs"}, {0x01021994UL, "tmpfs"},
-    {0x858458f6UL, "ramfs"}, {0x794c7630UL, "overlayfs"},
-    {0x2fc12fc1UL, "zfs"},   {0x6969UL, "nfs"},
-    {0xf2f52010UL, "f2fs"},  {0x65735546UL, "fuse"},
-    {0x01021997UL, "9p"},    {0x4d44UL, "vfat"},
-    {0x5346544eUL, "ntfs"},  {0x73717368UL, "squashfs"},
-    {0xff534d42UL, "cifs"},  {0xca451a4eUL, "bcachefs"},
-};
-
 /* The running ferryd, for the failure paths. */
 static struct bench_agent *bench_running;
 
 static void agent_abort(void);
-
-static _Noreturn void
-bench_fail(const char *what, int code, const char *detail)
-{
-	fprintf(stderr, "bench_agent: %s: %s%s%s\n", what, ferry_strerror(code),
-		detail[0] != '\0' ? ": " : "", detail);
-	agent_abort();
-	exit(1);
-}
-
-static _Noreturn void
-bench_fail_errno(const char *what, const char *path)
-{
-	fprintf(stderr, "bench_agent: %s%s%s: %s\n", what,
-		path[0] != '\0' ? " " : "", path, strerror(errno));
-	agent_abort();
-	exit(1);
-}
-
-static _Noreturn void __attribute__((format(printf, 1, 2)))
-bench_failf(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "bench_agent: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	agent_abort();
-	exit(1);
-}
-
-static void
-check_pthread(int rc, const char *what)
-{
-	if (rc != 0) {
-		errno = rc;
-		bench_fail_errno(what, "");
-	}
-}
-
-/* Format into a fixed-size cell; what does not fit is cut off. */
-static void __attribute__((format(printf, 3, 4)))
-cell(char *out, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(out, cap, fmt, ap);
-	va_end(ap);
-	if (n < 0 && cap > 0)
-		out[0] = '\0';
-}
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-		bench_fail_errno("clock_gettime", "CLOCK_MONOTONIC");
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-		bench_fail_errno("clock_gettime", "CLOCK_MONOTONIC");
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
-		bench_fail_errno("clock_gettime", "CLOCK_REALTIME");
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 nap(void)
@@ -293,61 +194,6 @@ nap(void)
 		;
 }
 
-static void
-bench_path(char *out, const char *dir, const char *name)
-{
-	int n = snprintf(out, BENCH_PATH_MAX, "%s/%s", dir, name);
-
-	if (n < 0 || n >= BENCH_PATH_MAX)
-		bench_failf("path too long: %s/%s", dir, name);
-}
-
-static void *
-bench_alloc(size_t len)
-{
-	uint8_t *p = malloc(len);
-
-	if (p == NULL)
-		bench_fail("malloc", FERRY_ENOMEM, "");
-	/* Not all zeroes, so no layer can shortcut the bytes. */
-	for (size_t i = 0; i < len; i++)
-		p[i] = (uint8_t)(i * 131u + 7u);
-	return p;
-}
-
-static void
-write_full(int fd, const void *buf, size_t len, const char *path)
-{
-	const uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			bench_fail_errno("write", path);
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-}
-
-static int
-rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
-static void
-rm_tree(const char *path)
-{
-	if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
-		bench_fail_errno("removing", path);
-}
-
 static double
 self_cpu_s(void)
 {
@@ -355,8 +201,7 @@ self_cpu_s(void)
 
 	if (getrusage(RUSAGE_SELF, &ru) != 0)
 		bench_fail_errno("getrusage", "");
-	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	return bench_rusage_cpu_s(&ru);
 }
 
 static int
@@ -387,36 +232,11 @@ lat_summarise(struct lat_row *r, double *v, size_t n)
 
 /* ---------------------------------------------------------------- ferryd */
 
-/* Prints the end of ferryd's log to stderr: the agent says why it failed. */
-static void
-agent_log_tail(const struct bench_agent *ag)
-{
-	char *lines[BENCH_LOG_TAIL] = {NULL};
-	char buf[1024];
-	size_t n = 0;
-	FILE *f = fopen(ag->log, "re");
-
-	if (f == NULL)
-		return;
-	while (fgets(buf, sizeof(buf), f) != NULL) {
-		free(lines[n % BENCH_LOG_TAIL]);
-		lines[n % BENCH_LOG_TAIL] = strdup(buf);
-		n++;
-	}
-	fclose(f);
-	fprintf(stderr, "bench_agent: the end of %s:\n", ag->log);
-	for (size_t i = n > BENCH_LOG_TAIL ? n - BENCH_LOG_TAIL : 0; i < n; i++)
-		if (lines[i % BENCH_LOG_TAIL] != NULL)
-			fprintf(stderr, "  | %s", lines[i % BENCH_LOG_TAIL]);
-	for (size_t i = 0; i < BENCH_LOG_TAIL; i++)
-		free(lines[i]);
-}
-
 /* Waits up to max_s for ferryd to exit; 1 when it did, status in *st. */
 static int
 agent_reap(pid_t pid, double max_s, int *st)
 {
-	double t0 = now_s();
+	double t0 = bench_now_s();
 
 	for (;;) {
 		pid_t r = waitpid(pid, st, WNOHANG);
@@ -424,7 +244,7 @@ agent_reap(pid_t pid, double max_s, int *st)
 			return 1;
 		if (r < 0 && errno != EINTR)
 			return 1; /* not our child any more: nothing to wait */
-		if (now_s() - t0 >= max_s)
+		if (bench_now_s() - t0 >= max_s)
 			return 0;
 		nap();
 	}
@@ -451,7 +271,7 @@ agent_abort(void)
 		(void)waitpid(ag->pid, &st, 0);
 	}
 	ag->pid = -1;
-	agent_log_tail(ag);
+	bench_log_tail(ag->log, BENCH_LOG_TAIL);
 }
 
 /* ferryd's user+system CPU seconds so far, from /proc/PID/stat. */
@@ -464,7 +284,7 @@ agent_cpu_s(const struct bench_agent *ag)
 	size_t n;
 	FILE *f;
 
-	cell(path, sizeof(path), "/proc/%ld/stat", (long)ag->pid);
+	bench_cell(path, sizeof(path), "/proc/%ld/stat", (long)ag->pid);
 	f = fopen(path, "re");
 	if (f == NULL)
 		bench_fail_errno("open", path);
@@ -490,7 +310,7 @@ agent_hwm_kib(const struct bench_agent *ag)
 	int found = 0;
 	FILE *f;
 
-	cell(path, sizeof(path), "/proc/%ld/status", (long)ag->pid);
+	bench_cell(path, sizeof(path), "/proc/%ld/status", (long)ag->pid);
 	f = fopen(path, "re");
 	if (f == NULL)
 		bench_fail_errno("open", path);
@@ -540,7 +360,7 @@ agent_make_identity(const struct bench_agent *ag)
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		bench_fail_errno("open", path);
-	write_full(fd, seed, sizeof(seed), path);
+	bench_write_full(fd, seed, sizeof(seed), path);
 	explicit_bzero(seed, sizeof(seed));
 	if (close(fd) != 0)
 		bench_fail_errno("close", path);
@@ -618,7 +438,7 @@ agent_start(struct bench_agent *ag, const struct bench_cfg *cfg)
 	}
 	bench_running = ag;
 
-	t0 = now_s();
+	t0 = bench_now_s();
 	for (;;) {
 		if (waitpid(ag->pid, &st, WNOHANG) == ag->pid) {
 			ag->pid = -1;
@@ -628,19 +448,19 @@ agent_start(struct bench_agent *ag, const struct bench_cfg *cfg)
 				"before its socket answered\n",
 				WIFEXITED(st) ? WEXITSTATUS(st)
 					      : 128 + WTERMSIG(st));
-			agent_log_tail(ag);
+			bench_log_tail(ag->log, BENCH_LOG_TAIL);
 			exit(1);
 		}
 		if (ferry_connect(ag->sock, &c) == 0)
 			break;
-		if (now_s() - t0 >= BENCH_START_MAX_S)
+		if (bench_now_s() - t0 >= BENCH_START_MAX_S)
 			bench_failf("ferryd's socket %s did not answer within "
 				    "%.0f s",
 				    ag->sock, BENCH_START_MAX_S);
 		nap();
 	}
 	ferry_close(c);
-	ag->started_s = now_s();
+	ag->started_s = bench_now_s();
 }
 
 /* SIGTERM, then wait: the agent lets running store operations finish. */
@@ -651,15 +471,15 @@ agent_stop(struct bench_agent *ag)
 
 	ag->cpu_s = agent_cpu_s(ag);
 	ag->hwm_kib = agent_hwm_kib(ag);
-	ag->alive_s = now_s() - ag->started_s;
-	t0 = now_s();
+	ag->alive_s = bench_now_s() - ag->started_s;
+	t0 = bench_now_s();
 	if (kill(ag->pid, SIGTERM) != 0)
 		bench_fail_errno("kill", "ferryd");
 	if (!agent_reap(ag->pid, BENCH_STOP_MAX_S, &ag->exit_status))
 		bench_failf("ferryd (pid %ld) did not stop within %.0f s of "
 			    "SIGTERM",
 			    (long)ag->pid, BENCH_STOP_MAX_S);
-	ag->stop_s = now_s() - t0;
+	ag->stop_s = bench_now_s() - t0;
 	ag->pid = -1;
 	bench_running = NULL;
 	if (!WIFEXITED(ag->exit_status) || WEXITSTATUS(ag->exit_status) != 0) {
@@ -668,7 +488,7 @@ agent_stop(struct bench_agent *ag)
 			WIFEXITED(ag->exit_status)
 			    ? WEXITSTATUS(ag->exit_status)
 			    : WTERMSIG(ag->exit_status));
-		agent_log_tail(ag);
+		bench_log_tail(ag->log, BENCH_LOG_TAIL);
 	}
 }
 
@@ -689,8 +509,9 @@ static void
 worker_fail(struct send_worker *w, int rc, const char *what)
 {
 	w->err = rc;
-	cell(w->detail, sizeof(w->detail), "%s: %s", what,
-	     w->st != NULL ? store_last_error() : ferry_last_error(w->conn));
+	bench_cell(w->detail, sizeof(w->detail), "%s: %s", what,
+		   w->st != NULL ? store_last_error()
+				 : ferry_last_error(w->conn));
 }
 
 static int
@@ -708,7 +529,7 @@ put_one(struct send_worker *w)
 	memcpy(m.src_node, BENCH_NODE, sizeof(BENCH_NODE));
 	memcpy(m.dst_node, BENCH_NODE, sizeof(BENCH_NODE));
 	memcpy(m.dst_queue, BENCH_QUEUE, sizeof(BENCH_QUEUE));
-	m.created_ms = wall_ms();
+	m.created_ms = bench_wall_ms();
 	rc = store_put(w->st, &m, w->payload, BENCH_MSG_BYTES);
 	if (rc != 0)
 		worker_fail(w, rc, "store_put");
@@ -736,16 +557,16 @@ send_worker_run(void *arg)
 	rc = pthread_barrier_wait(w->start);
 	if (rc != 0 && rc != PTHREAD_BARRIER_SERIAL_THREAD) {
 		w->err = FERRY_EINVAL;
-		cell(w->detail, sizeof(w->detail), "pthread_barrier_wait: %s",
-		     strerror(rc));
+		bench_cell(w->detail, sizeof(w->detail),
+			   "pthread_barrier_wait: %s", strerror(rc));
 		return NULL;
 	}
-	t0 = now_s();
+	t0 = bench_now_s();
 	while (w->count < w->max_count) {
 		if ((w->st != NULL ? put_one(w) : send_one(w)) != 0)
 			break;
 		w->count++;
-		if (now_s() - t0 >= w->budget_s)
+		if (bench_now_s() - t0 >= w->budget_s)
 			break;
 	}
 	return NULL;
@@ -763,8 +584,8 @@ bench_sends(const struct bench_cfg *cfg, struct store *st,
 
 	if (w == NULL)
 		bench_fail("calloc", FERRY_ENOMEM, "");
-	check_pthread(pthread_barrier_init(&start, NULL, nw + 1),
-		      "pthread_barrier_init");
+	bench_check_pthread(pthread_barrier_init(&start, NULL, nw + 1),
+			    "pthread_barrier_init");
 	for (unsigned i = 0; i < nw; i++) {
 		w[i].st = st;
 		w[i].conn = st == NULL ? agent_connect(ag) : NULL;
@@ -773,7 +594,7 @@ bench_sends(const struct bench_cfg *cfg, struct store *st,
 		w[i].max_count =
 		    cfg->small_max / nw > 0 ? cfg->small_max / nw : 1;
 		w[i].start = &start;
-		check_pthread(
+		bench_check_pthread(
 		    pthread_create(&w[i].thread, NULL, send_worker_run, &w[i]),
 		    "pthread_create");
 	}
@@ -783,19 +604,20 @@ bench_sends(const struct bench_cfg *cfg, struct store *st,
 	{
 		int rc = pthread_barrier_wait(&start);
 		if (rc != 0 && rc != PTHREAD_BARRIER_SERIAL_THREAD)
-			check_pthread(rc, "pthread_barrier_wait");
+			bench_check_pthread(rc, "pthread_barrier_wait");
 	}
-	t0 = now_s();
+	t0 = bench_now_s();
 	for (unsigned i = 0; i < nw; i++)
-		check_pthread(pthread_join(w[i].thread, NULL), "pthread_join");
-	r->secs = now_s() - t0;
+		bench_check_pthread(pthread_join(w[i].thread, NULL),
+				    "pthread_join");
+	r->secs = bench_now_s() - t0;
 	r->self_cpu_s = self_cpu_s() - self0;
 	if (st == NULL) {
 		r->agent = 1;
 		r->agent_cpu_s = agent_cpu_s(ag) - cpu0;
 	}
-	check_pthread(pthread_barrier_destroy(&start),
-		      "pthread_barrier_destroy");
+	bench_check_pthread(pthread_barrier_destroy(&start),
+			    "pthread_barrier_destroy");
 	for (unsigned i = 0; i < nw; i++) {
 		if (w[i].err != 0)
 			bench_fail(r->label, w[i].err, w[i].detail);
@@ -818,14 +640,13 @@ store_counters(struct store *st, uint64_t *commits, uint64_t *ops)
 	*ops = s.ops;
 }
 
-/* A fresh store in DIR/store-only per row, as bench_store's rows have. */
-static void
-bench_store_row(const struct bench_cfg *cfg, unsigned nw, struct bench_row *r)
+/* A fresh store in DIR/store-only (path, BENCH_PATH_MAX bytes), as
+ * bench_store's rows have; the caller closes it and removes path. */
+static struct store *
+store_only_open(const struct bench_cfg *cfg, char *path)
 {
-	char path[BENCH_PATH_MAX];
 	struct store_opts o;
 	struct store *st = NULL;
-	uint64_t commits0, ops0, commits, ops;
 	int rc;
 
 	bench_path(path, cfg->dir, "store-only");
@@ -836,13 +657,25 @@ bench_store_row(const struct bench_cfg *cfg, unsigned nw, struct bench_row *r)
 	rc = store_open(path, &o, &st);
 	if (rc != 0)
 		bench_fail("store_open", rc, store_last_error());
+	return st;
+}
+
+/* A store-only row: nw threads putting into a fresh store. */
+static void
+bench_store_row(const struct bench_cfg *cfg, unsigned nw, struct bench_row *r)
+{
+	char path[BENCH_PATH_MAX];
+	struct store *st;
+	uint64_t commits0, ops0, commits, ops;
+
+	st = store_only_open(cfg, path);
 	store_counters(st, &commits0, &ops0);
 	bench_sends(cfg, st, NULL, nw, r);
 	store_counters(st, &commits, &ops);
 	r->commits = commits - commits0;
 	r->ops = ops - ops0;
 	store_close(st);
-	rm_tree(path);
+	bench_rm_tree(path);
 }
 
 /* Checks every acknowledged send is in the queue, then empties it (not
@@ -879,8 +712,8 @@ static void
 receiver_fail(struct lat_receiver *rv, int rc, const char *what)
 {
 	rv->err = rc;
-	cell(rv->detail, sizeof(rv->detail), "%s: %s", what,
-	     ferry_last_error(rv->conn));
+	bench_cell(rv->detail, sizeof(rv->detail), "%s: %s", what,
+		   ferry_last_error(rv->conn));
 }
 
 /* Receives one message; returns 1 after the stop message, -1 on error. */
@@ -907,7 +740,7 @@ receive_one(struct lat_receiver *rv, uint8_t *buf)
 		rc = ferry_stream_read(s, buf + len, BENCH_MSG_BYTES - len, &n);
 		len += n;
 	} while (rc == 0 && n != 0 && len < BENCH_MSG_BYTES);
-	got_ns = now_ns();
+	got_ns = bench_now_ns();
 	ferry_stream_close(s);
 	if (rc != 0) {
 		receiver_fail(rv, rc, "ferry_stream_read");
@@ -917,15 +750,16 @@ receive_one(struct lat_receiver *rv, uint8_t *buf)
 	if (len != BENCH_MSG_BYTES || info.msg.payload_len != BENCH_MSG_BYTES ||
 	    stamp.seq != rv->expect || (!stamp.stop && stamp.seq >= rv->cap)) {
 		rv->err = FERRY_ECORRUPT;
-		cell(rv->detail, sizeof(rv->detail),
-		     "ferry_recv: got %zu of %llu bytes, seq %llu, expected "
-		     "%u bytes, seq %llu",
-		     len, (unsigned long long)info.msg.payload_len,
-		     (unsigned long long)stamp.seq, BENCH_MSG_BYTES,
-		     (unsigned long long)rv->expect);
+		bench_cell(
+		    rv->detail, sizeof(rv->detail),
+		    "ferry_recv: got %zu of %llu bytes, seq %llu, expected "
+		    "%u bytes, seq %llu",
+		    len, (unsigned long long)info.msg.payload_len,
+		    (unsigned long long)stamp.seq, BENCH_MSG_BYTES,
+		    (unsigned long long)rv->expect);
 		return -1;
 	}
-	t0 = now_s();
+	t0 = bench_now_s();
 	rc = ferry_ack(rv->conn, info.msg.id, info.token);
 	if (rc != 0) {
 		receiver_fail(rv, rc, "ferry_ack");
@@ -933,7 +767,7 @@ receive_one(struct lat_receiver *rv, uint8_t *buf)
 	}
 	if (stamp.stop)
 		return 1;
-	rv->ack_s[stamp.seq] = now_s() - t0;
+	rv->ack_s[stamp.seq] = bench_now_s() - t0;
 	rv->recv_s[stamp.seq] = (double)(got_ns - stamp.sent_ns) / 1e9;
 	rv->expect++;
 	return 0;
@@ -948,7 +782,7 @@ receiver_run(void *arg)
 
 	if (buf == NULL) {
 		rv->err = FERRY_ENOMEM;
-		cell(rv->detail, sizeof(rv->detail), "malloc");
+		bench_cell(rv->detail, sizeof(rv->detail), "malloc");
 		rc = -1;
 	}
 	while (rc == 0) {
@@ -956,8 +790,8 @@ receiver_run(void *arg)
 		/* The sender waits for each message: tell it, also on error. */
 		if (sem_post(&rv->done) != 0 && rc == 0) {
 			rv->err = FERRY_EINVAL;
-			cell(rv->detail, sizeof(rv->detail), "sem_post: %s",
-			     strerror(errno));
+			bench_cell(rv->detail, sizeof(rv->detail),
+				   "sem_post: %s", strerror(errno));
 			rc = -1;
 		}
 	}
@@ -1001,14 +835,14 @@ lat_send(struct ferry *c, uint8_t *payload, uint64_t seq, uint32_t stop,
 	memset(&stamp, 0, sizeof(stamp));
 	stamp.seq = seq;
 	stamp.stop = stop;
-	stamp.sent_ns = now_ns();
+	stamp.sent_ns = bench_now_ns();
 	memcpy(payload, &stamp, sizeof(stamp));
-	t0 = now_s();
+	t0 = bench_now_s();
 	rc =
 	    ferry_send(c, BENCH_LAT_DEST, payload, BENCH_MSG_BYTES, NULL, NULL);
 	if (rc != 0)
 		bench_fail("latency: ferry_send", rc, ferry_last_error(c));
-	*took_s = now_s() - t0;
+	*took_s = bench_now_s() - t0;
 }
 
 /*
@@ -1036,17 +870,17 @@ bench_latency(const struct bench_cfg *cfg, const struct bench_agent *ag,
 	if (sem_init(&rv.done, 0, 0) != 0)
 		bench_fail_errno("sem_init", "");
 	rv.conn = agent_connect(ag);
-	check_pthread(pthread_create(&rv.thread, NULL, receiver_run, &rv),
-		      "pthread_create");
-	t0 = now_s();
+	bench_check_pthread(pthread_create(&rv.thread, NULL, receiver_run, &rv),
+			    "pthread_create");
+	t0 = bench_now_s();
 	do {
 		lat_send(c, payload, n, 0, &send_s[n]);
 		lat_wait(&rv, n);
 		n++;
-	} while (n < cfg->lat_max && now_s() - t0 < cfg->lat_budget_s);
+	} while (n < cfg->lat_max && bench_now_s() - t0 < cfg->lat_budget_s);
 	lat_send(c, payload, n, 1, &stop_took);
 	lat_wait(&rv, n);
-	check_pthread(pthread_join(rv.thread, NULL), "pthread_join");
+	bench_check_pthread(pthread_join(rv.thread, NULL), "pthread_join");
 	*cpu_s = agent_cpu_s(ag) - cpu0;
 	lat_summarise(&rows[LAT_SEND], send_s, n);
 	lat_summarise(&rows[LAT_RECV], rv.recv_s, n);
@@ -1069,7 +903,7 @@ bench_raw_fsync(const struct bench_cfg *cfg, struct lat_row *r)
 	char path[BENCH_PATH_MAX];
 	uint8_t *buf = bench_alloc(BENCH_MSG_BYTES);
 	double *v = calloc(cfg->fsync_max, sizeof(double));
-	double t0 = now_s(), t;
+	double t0 = bench_now_s(), t;
 	size_t n = 0;
 	int fd;
 
@@ -1081,12 +915,13 @@ bench_raw_fsync(const struct bench_cfg *cfg, struct lat_row *r)
 	if (fd < 0)
 		bench_fail_errno("open", path);
 	do {
-		t = now_s();
-		write_full(fd, buf, BENCH_MSG_BYTES, path);
+		t = bench_now_s();
+		bench_write_full(fd, buf, BENCH_MSG_BYTES, path);
 		if (fdatasync(fd) != 0)
 			bench_fail_errno("fdatasync", path);
-		v[n++] = now_s() - t;
-	} while (n < cfg->fsync_max && now_s() - t0 < cfg->fsync_budget_s);
+		v[n++] = bench_now_s() - t;
+	} while (n < cfg->fsync_max &&
+		 bench_now_s() - t0 < cfg->fsync_budget_s);
 	if (close(fd) != 0)
 		bench_fail_errno("close", path);
 	if (unlink(path) != 0)
@@ -1103,34 +938,26 @@ bench_put_latency(const struct bench_cfg *cfg, struct lat_row *r)
 {
 	char path[BENCH_PATH_MAX];
 	struct send_worker w;
-	struct store_opts o;
-	struct store *st = NULL;
+	struct store *st;
 	double *v = calloc(cfg->fsync_max, sizeof(double));
-	double t0 = now_s(), t;
+	double t0 = bench_now_s(), t;
 	size_t n = 0;
-	int rc;
 
 	if (v == NULL)
 		bench_fail("calloc", FERRY_ENOMEM, "");
-	bench_path(path, cfg->dir, "store-only");
-	if (mkdir(path, 0700) != 0)
-		bench_fail_errno("mkdir", path);
-	store_opts_init(&o);
-	o.node_name = BENCH_NODE;
-	rc = store_open(path, &o, &st);
-	if (rc != 0)
-		bench_fail("store_open", rc, store_last_error());
+	st = store_only_open(cfg, path);
 	memset(&w, 0, sizeof(w));
 	w.st = st;
 	w.payload = bench_alloc(BENCH_MSG_BYTES);
 	do {
-		t = now_s();
+		t = bench_now_s();
 		if (put_one(&w) != 0)
 			bench_fail(r->label, w.err, w.detail);
-		v[n++] = now_s() - t;
-	} while (n < cfg->fsync_max && now_s() - t0 < cfg->fsync_budget_s);
+		v[n++] = bench_now_s() - t;
+	} while (n < cfg->fsync_max &&
+		 bench_now_s() - t0 < cfg->fsync_budget_s);
 	store_close(st);
-	rm_tree(path);
+	bench_rm_tree(path);
 	lat_summarise(r, v, n);
 	free((void *)w.payload);
 	free(v);
@@ -1176,7 +1003,7 @@ print_header(const struct bench_cfg *cfg)
 {
 	struct utsname u;
 	struct statfs sf;
-	const char *fs = "unknown";
+	const char *fs;
 	char fs_hex[32];
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -1184,10 +1011,8 @@ print_header(const struct bench_cfg *cfg)
 		bench_fail_errno("uname", "");
 	if (statfs(cfg->dir, &sf) != 0)
 		bench_fail_errno("statfs", cfg->dir);
-	for (size_t i = 0; i < sizeof(fs_names) / sizeof(fs_names[0]); i++)
-		if ((unsigned long)sf.f_type == fs_names[i].magic)
-			fs = fs_names[i].name;
-	cell(fs_hex, sizeof(fs_hex), "0x%lx", (unsigned long)sf.f_type);
+	fs = bench_fs_name((unsigned long)sf.f_type);
+	bench_cell(fs_hex, sizeof(fs_hex), "0x%lx", (unsigned long)sf.f_type);
 
 	printf("ferry agent benchmark: durable 1 KiB sends through ferryd's "
 	       "socket against store_put alone, one run, one filesystem\n");
@@ -1239,15 +1064,15 @@ print_rows(const struct bench_row *rows)
 			row_base(rows, i, &base);
 		if (r->agent && base.rate > 0.0) {
 			x = row_rate(r) / base.rate;
-			cell(x_s, sizeof(x_s), "x%.2f", x);
+			bench_cell(x_s, sizeof(x_s), "x%.2f", x);
 			note = x >= BENCH_TARGET ? "  meets the target"
 						 : "  BELOW the target";
 		}
 		if (r->commits > 0)
-			cell(cmt_s, sizeof(cmt_s), "%.1f",
-			     (double)r->ops / (double)r->commits);
-		cell(cpu_s, sizeof(cpu_s), "%.2f s", row_cpu_s(r));
-		cell(per_s, sizeof(per_s), "%.0f us", row_cpu_us(r));
+			bench_cell(cmt_s, sizeof(cmt_s), "%.1f",
+				   (double)r->ops / (double)r->commits);
+		bench_cell(cpu_s, sizeof(cpu_s), "%.2f s", row_cpu_s(r));
+		bench_cell(per_s, sizeof(per_s), "%.0f us", row_cpu_us(r));
 		printf("%-34s %8llu %6.2f %10.1f %7.2f %8s %7s %7s %8s%s\n",
 		       r->label, (unsigned long long)r->count, r->secs,
 		       row_rate(r), row_rate(r) * BENCH_MSG_BYTES / 1e6, x_s,
@@ -1502,6 +1327,7 @@ main(int argc, char **argv)
 	double t_start, lat_cpu_s = 0.0;
 	int ok;
 
+	bench_util_init("bench_agent", agent_abort);
 	if (argc != 2 && argc != 3) {
 		fprintf(stderr, "usage: bench_agent DIR [FERRYD]   "
 				"(BENCH_QUICK=1 for a short run; FERRYD "
@@ -1517,7 +1343,7 @@ main(int argc, char **argv)
 	/* A client writing to a ferryd that died gets EPIPE, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
 	bench_cfg_init(&cfg, argv[1], argc == 3 ? argv[2] : "ferryd");
-	t_start = now_s();
+	t_start = bench_now_s();
 
 	/* ferryd first: it is forked while this process has one thread,
 	 * and sits idle (no CPU) through the store-only rows. */
@@ -1546,7 +1372,7 @@ main(int argc, char **argv)
 	progress_lat(&lat[LAT_RECV]);
 	progress_lat(&lat[LAT_ACK]);
 	agent_stop(&ag);
-	rm_tree(ag.node_dir);
+	bench_rm_tree(ag.node_dir);
 
 	print_header(&cfg);
 	print_rows(rows);
@@ -1561,7 +1387,7 @@ main(int argc, char **argv)
 	if (!ok)
 		printf("  ferryd did not stop cleanly after SIGTERM (see "
 		       "above): the run counts as failed\n");
-	printf("\nwhole run: %.1f s\n", now_s() - t_start);
+	printf("\nwhole run: %.1f s\n", bench_now_s() - t_start);
 	if (fflush(stdout) != 0 || ferror(stdout))
 		bench_fail_errno("writing", "stdout");
 	return ok ? 0 : 1;

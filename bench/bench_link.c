@@ -63,6 +63,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_util.h"
 #include "lib/ferry.h"
 #include "transports/identity.h"
 
@@ -87,7 +88,7 @@
 #define BL_STOP_MAX_S	   15.0
 #define BL_CALL_EXIT_S	   60.0 /* nncp-call's exit after the last pkt */
 #define BL_POLL_NS	   5000000L
-#define BL_PATH_MAX	   4096
+#define BL_PATH_MAX	   BENCH_PATH_MAX
 #define BL_SOCK_MAX	   107
 #define BL_DETAIL_MAX	   512
 #define BL_LOG_TAIL	   15
@@ -229,62 +230,9 @@ static const char *bl_logs[BL_LOGS_MAX];
 static char bl_dir[BL_PATH_MAX];
 static volatile sig_atomic_t bl_interrupted;
 
-static const struct {
-	unsigned long magic;
-	const char *name;
-} fs_names[] = {
-    {0xef53UL, "ext2/3/4"},  {0x58465342UL, "xfs"},
-    {0x9123683eUL, "btrfs"}, {0x01021994UL, "tmpfs"},
-    {0x858458f6UL, "ramfs"}, {0x794c7630UL, "overlayfs"},
-    {0x2fc12fc1UL, "zfs"},   {0x6969UL, "nfs"},
-    {0xf2f52010UL, "f2fs"},  {0x65735546UL, "fuse"},
-    {0x01021997UL, "9p"},    {0xca451a4eUL, "bcachefs"},
-};
-
 static void bl_cleanup(void);
 
 /* ------------------------------------------------------------ failures */
-
-static _Noreturn void __attribute__((format(printf, 1, 2)))
-bl_failf(const char *fmt, ...)
-{
-	va_list ap;
-
-	fflush(stdout);
-	fprintf(stderr, "bench_link: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	bl_cleanup();
-	exit(1);
-}
-
-static _Noreturn void
-bl_fail_errno(const char *what, const char *path)
-{
-	int e = errno;
-
-	bl_failf("%s%s%s: %s", what, path[0] != '\0' ? " " : "", path,
-		 strerror(e));
-}
-
-static _Noreturn void
-bl_fail_ferry(const char *what, int code, const char *detail)
-{
-	bl_failf("%s: %s%s%s", what, ferry_strerror(code),
-		 detail != NULL && detail[0] != '\0' ? ": " : "",
-		 detail != NULL ? detail : "");
-}
-
-static void
-check_pthread(int rc, const char *what)
-{
-	if (rc != 0) {
-		errno = rc;
-		bl_fail_errno(what, "");
-	}
-}
 
 static void
 on_signal(int sig)
@@ -301,31 +249,8 @@ check_interrupted(void)
 {
 	if (bl_interrupted) {
 		logs_forget();
-		bl_failf("interrupted");
+		bench_failf("interrupted");
 	}
-}
-
-/* Format into a fixed-size buffer; what does not fit is cut off. */
-static void __attribute__((format(printf, 3, 4)))
-cell(char *out, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(out, cap, fmt, ap);
-	va_end(ap);
-	if (n < 0 && cap > 0)
-		out[0] = '\0';
-}
-
-static void
-bl_path(char *out, const char *dir, const char *name)
-{
-	int n = snprintf(out, BL_PATH_MAX, "%s/%s", dir, name);
-
-	if (n < 0 || n >= BL_PATH_MAX)
-		bl_failf("path too long: %s/%s", dir, name);
 }
 
 static void
@@ -338,7 +263,7 @@ child_add(pid_t pid, int sig)
 			return;
 		}
 	(void)kill(pid, SIGKILL);
-	bl_failf("more than %d processes at once", BL_CHILDREN_MAX);
+	bench_failf("more than %d processes at once", BL_CHILDREN_MAX);
 }
 
 static void
@@ -363,55 +288,6 @@ logs_forget(void)
 		bl_logs[i] = NULL;
 }
 
-/* The last lines of a log, on stderr. */
-static void
-log_tail(const char *path)
-{
-	char *lines[BL_LOG_TAIL] = {NULL};
-	char buf[1024];
-	size_t n = 0;
-	FILE *f = fopen(path, "re");
-
-	if (f == NULL)
-		return;
-	while (fgets(buf, sizeof(buf), f) != NULL) {
-		free(lines[n % BL_LOG_TAIL]);
-		lines[n % BL_LOG_TAIL] = strdup(buf);
-		n++;
-	}
-	fclose(f);
-	fprintf(stderr, "bench_link: the end of %s:\n", path);
-	for (size_t i = n > BL_LOG_TAIL ? n - BL_LOG_TAIL : 0; i < n; i++)
-		if (lines[i % BL_LOG_TAIL] != NULL)
-			fprintf(stderr, "  | %s", lines[i % BL_LOG_TAIL]);
-	for (size_t i = 0; i < BL_LOG_TAIL; i++)
-		free(lines[i]);
-}
-
-static int
-rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
-static int
-rm_tree_quiet(const char *path)
-{
-	return nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void
-rm_tree(const char *path)
-{
-	if (rm_tree_quiet(path) != 0)
-		bl_fail_errno("removing", path);
-}
-
-static double now_s(void);
-
 /* On a failure: stop every process (its own signal, SIGKILL after 5 s),
  * show the logs of the step that failed, remove the directory. */
 static void
@@ -428,10 +304,10 @@ bl_cleanup(void)
 			continue;
 		bl_children[i].pid = 0;
 		(void)kill(pid, bl_children[i].sig);
-		t0 = now_s();
+		t0 = bench_now_s();
 		while (waitpid(pid, &st, WNOHANG) == 0) {
 			struct timespec ts = {0, 20000000L};
-			if (now_s() - t0 > 5.0) {
+			if (bench_now_s() - t0 > 5.0) {
 				(void)kill(pid, SIGKILL);
 				(void)waitpid(pid, &st, 0);
 				break;
@@ -441,7 +317,7 @@ bl_cleanup(void)
 	}
 	for (size_t i = 0; i < BL_LOGS_MAX; i++)
 		if (bl_logs[i] != NULL)
-			log_tail(bl_logs[i]);
+			bench_log_tail(bl_logs[i], BL_LOG_TAIL);
 	logs_forget();
 	if (bl_dir[0] == '\0')
 		return;
@@ -450,23 +326,13 @@ bl_cleanup(void)
 			bl_dir);
 		return;
 	}
-	if (rm_tree_quiet(bl_dir) != 0)
+	if (bench_rm_tree_quiet(bl_dir) != 0)
 		fprintf(stderr, "bench_link: removing %s: %s\n", bl_dir,
 			strerror(errno));
 	bl_dir[0] = '\0';
 }
 
 /* ---------------------------------------------------------- utilities */
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-		abort(); /* cannot fail with a valid clock id */
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static double
 wall_s(void)
@@ -494,25 +360,8 @@ bl_alloc(size_t len)
 	void *p = malloc(len);
 
 	if (p == NULL)
-		bl_failf("out of memory (%zu bytes)", len);
+		bench_failf("out of memory (%zu bytes)", len);
 	return p;
-}
-
-static void
-write_full(int fd, const void *buf, size_t len, const char *what)
-{
-	const uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			bl_fail_errno("write", what);
-		}
-		p += n;
-		len -= (size_t)n;
-	}
 }
 
 /* 0, or errno; for threads, which must not exit the process. */
@@ -556,20 +405,13 @@ read_all(int fd, void *buf, size_t len)
 }
 
 static double
-rusage_cpu_s(const struct rusage *ru)
-{
-	return (double)ru->ru_utime.tv_sec + ru->ru_utime.tv_usec / 1e6 +
-	       (double)ru->ru_stime.tv_sec + ru->ru_stime.tv_usec / 1e6;
-}
-
-static double
 thread_cpu_s(void)
 {
 	struct rusage ru;
 
 	if (getrusage(RUSAGE_THREAD, &ru) != 0)
 		return 0.0;
-	return rusage_cpu_s(&ru);
+	return bench_rusage_cpu_s(&ru);
 }
 
 /* A process's user+system CPU seconds so far, from /proc/PID/stat. */
@@ -582,10 +424,10 @@ proc_cpu_s(pid_t pid)
 	size_t n;
 	FILE *f;
 
-	cell(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	bench_cell(path, sizeof(path), "/proc/%ld/stat", (long)pid);
 	f = fopen(path, "re");
 	if (f == NULL)
-		bl_fail_errno("open", path);
+		bench_fail_errno("open", path);
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
@@ -595,7 +437,7 @@ proc_cpu_s(pid_t pid)
 	    sscanf(p + 1,
 		   " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
 		   &ut, &st) != 2)
-		bl_failf("%s: cannot read utime and stime", path);
+		bench_failf("%s: cannot read utime and stime", path);
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
@@ -608,15 +450,15 @@ proc_hwm_kib(pid_t pid)
 	int found = 0;
 	FILE *f;
 
-	cell(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	bench_cell(path, sizeof(path), "/proc/%ld/status", (long)pid);
 	f = fopen(path, "re");
 	if (f == NULL)
-		bl_fail_errno("open", path);
+		bench_fail_errno("open", path);
 	while (!found && fgets(line, sizeof(line), f) != NULL)
 		found = sscanf(line, "VmHWM: %llu kB", &kib) == 1;
 	fclose(f);
 	if (!found)
-		bl_failf("%s: no VmHWM line", path);
+		bench_failf("%s: no VmHWM line", path);
 	return kib;
 }
 
@@ -654,15 +496,15 @@ free_port(void)
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
-		bl_fail_errno("socket", "");
+		bench_fail_errno("socket", "");
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
 	    getsockname(fd, (struct sockaddr *)&a, &alen) != 0)
-		bl_fail_errno("binding a port of", "127.0.0.1");
+		bench_fail_errno("binding a port of", "127.0.0.1");
 	if (close(fd) != 0)
-		bl_fail_errno("close", "socket");
+		bench_fail_errno("close", "socket");
 	return ntohs(a.sin_port);
 }
 
@@ -675,7 +517,7 @@ port_answers(int port)
 	int ok;
 
 	if (fd < 0)
-		bl_fail_errno("socket", "");
+		bench_fail_errno("socket", "");
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
 	a.sin_port = htons((uint16_t)port);
@@ -691,7 +533,7 @@ free_bytes(const char *dir)
 	struct statvfs sv;
 
 	if (statvfs(dir, &sv) != 0)
-		bl_fail_errno("statvfs", dir);
+		bench_fail_errno("statvfs", dir);
 	return (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
 }
 
@@ -701,7 +543,7 @@ file_size(const char *path)
 	struct stat sb;
 
 	if (stat(path, &sb) != 0)
-		bl_fail_errno("stat", path);
+		bench_fail_errno("stat", path);
 	return (uint64_t)sb.st_size;
 }
 
@@ -732,7 +574,7 @@ spawn(char *const argv[], int in_fd, const char *out, int deathsig)
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0)
-		bl_fail_errno("fork", argv[0]);
+		bench_fail_errno("fork", argv[0]);
 	if (pid == 0) {
 		int o = open(out != NULL ? out : "/dev/null",
 			     O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -757,7 +599,7 @@ spawn(char *const argv[], int in_fd, const char *out, int deathsig)
 static int
 reap(pid_t pid, double max_s, int *st, struct rusage *ru)
 {
-	double t0 = now_s();
+	double t0 = bench_now_s();
 
 	for (;;) {
 		pid_t r = wait4(pid, st, WNOHANG, ru);
@@ -766,8 +608,8 @@ reap(pid_t pid, double max_s, int *st, struct rusage *ru)
 			return 1;
 		}
 		if (r < 0 && errno != EINTR)
-			bl_fail_errno("waitpid", "");
-		if (max_s >= 0.0 && now_s() - t0 >= max_s)
+			bench_fail_errno("waitpid", "");
+		if (max_s >= 0.0 && bench_now_s() - t0 >= max_s)
 			return 0;
 		nap();
 	}
@@ -777,11 +619,11 @@ static void
 describe_status(char *out, size_t cap, int st)
 {
 	if (WIFEXITED(st))
-		cell(out, cap, "exit status %d", WEXITSTATUS(st));
+		bench_cell(out, cap, "exit status %d", WEXITSTATUS(st));
 	else if (WIFSIGNALED(st))
-		cell(out, cap, "signal %d", WTERMSIG(st));
+		bench_cell(out, cap, "signal %d", WTERMSIG(st));
 	else
-		cell(out, cap, "status 0x%x", (unsigned)st);
+		bench_cell(out, cap, "status 0x%x", (unsigned)st);
 }
 
 /* Runs argv to its end (no time limit but Ctrl-C); fails unless it
@@ -798,11 +640,11 @@ run_ok(char *const argv[], const char *out, double *cpu, uint64_t *rss)
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		describe_status(why, sizeof(why), st);
 		if (out != NULL)
-			log_tail(out);
-		bl_failf("%s failed: %s", argv[0], why);
+			bench_log_tail(out, BL_LOG_TAIL);
+		bench_failf("%s failed: %s", argv[0], why);
 	}
 	if (cpu != NULL)
-		*cpu += rusage_cpu_s(&ru);
+		*cpu += bench_rusage_cpu_s(&ru);
 	if (rss != NULL && (uint64_t)ru.ru_maxrss > *rss)
 		*rss = (uint64_t)ru.ru_maxrss;
 }
@@ -819,7 +661,7 @@ crypto_rate(const struct bl_cfg *cfg)
 	uint8_t *ct =
 	    bl_alloc(BL_RECORD + crypto_aead_chacha20poly1305_ietf_ABYTES);
 	uint64_t done = 0, max = cfg->quick ? BL_CRYPTO_MAX / 4 : BL_CRYPTO_MAX;
-	double t0 = now_s(), secs;
+	double t0 = bench_now_s(), secs;
 
 	randombytes_buf(key, sizeof(key));
 	memset(nonce, 0, sizeof(nonce));
@@ -830,11 +672,11 @@ crypto_rate(const struct bl_cfg *cfg)
 			ct, &clen,
 			pool_at(cfg->pool, done / BL_RECORD, BL_RECORD),
 			BL_RECORD, NULL, 0, NULL, nonce, key) != 0)
-			bl_failf("crypto_aead_chacha20poly1305_ietf_encrypt "
-				 "failed");
+			bench_failf("crypto_aead_chacha20poly1305_ietf_encrypt "
+				    "failed");
 		done += BL_RECORD;
-	} while (done < max && now_s() - t0 < BL_CRYPTO_S);
-	secs = now_s() - t0;
+	} while (done < max && bench_now_s() - t0 < BL_CRYPTO_S);
+	secs = bench_now_s() - t0;
 	free(ct);
 	return secs > 0.0 ? (double)done / secs / 1e6 : 0.0;
 }
@@ -849,27 +691,27 @@ disk_rate(const struct bl_cfg *cfg)
 	double t0, secs;
 	int fd;
 
-	bl_path(path, cfg->dir, "disk.dat");
+	bench_path(path, cfg->dir, "disk.dat");
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
-		bl_fail_errno("open", path);
-	t0 = now_s();
+		bench_fail_errno("open", path);
+	t0 = bench_now_s();
 	while (done < cfg->big_bytes) {
 		size_t len = cfg->big_bytes - done < BL_CHUNK
 				 ? (size_t)(cfg->big_bytes - done)
 				 : BL_CHUNK;
-		write_full(fd, pool_at(cfg->pool, done / BL_CHUNK, len), len,
-			   path);
+		bench_write_full(fd, pool_at(cfg->pool, done / BL_CHUNK, len),
+				 len, path);
 		done += len;
 		check_interrupted();
 	}
 	if (fdatasync(fd) != 0)
-		bl_fail_errno("fdatasync", path);
-	secs = now_s() - t0;
+		bench_fail_errno("fdatasync", path);
+	secs = bench_now_s() - t0;
 	if (close(fd) != 0)
-		bl_fail_errno("close", path);
+		bench_fail_errno("close", path);
 	if (unlink(path) != 0)
-		bl_fail_errno("unlink", path);
+		bench_fail_errno("unlink", path);
 	return secs > 0.0 ? (double)done / secs / 1e6 : 0.0;
 }
 
@@ -879,7 +721,8 @@ static void
 raw_rx_fail(struct raw_rx *rx, int e, const char *what)
 {
 	rx->err = e != 0 ? e : EPROTO;
-	cell(rx->detail, sizeof(rx->detail), "%s: %s", what, strerror(rx->err));
+	bench_cell(rx->detail, sizeof(rx->detail), "%s: %s", what,
+		   strerror(rx->err));
 }
 
 /* Accepts one connection, decrypts the stream into a file, fsyncs it. */
@@ -955,7 +798,7 @@ raw_rx_run(void *arg)
 		raw_rx_fail(rx, errno, "fdatasync");
 		goto out;
 	}
-	rx->done_s = now_s();
+	rx->done_s = bench_now_s();
 out:
 	if (fd >= 0 && close(fd) != 0 && rx->err == 0)
 		raw_rx_fail(rx, errno, "close");
@@ -990,34 +833,34 @@ raw_run(const struct bl_cfg *cfg, uint64_t n, uint64_t total, struct bl_row *r)
 	int fd;
 
 	memset(&rx, 0, sizeof(rx));
-	bl_path(rx.path, cfg->dir, "raw.dat");
+	bench_path(rx.path, cfg->dir, "raw.dat");
 	rx.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (rx.lfd < 0)
-		bl_fail_errno("socket", "");
+		bench_fail_errno("socket", "");
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (bind(rx.lfd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
 	    getsockname(rx.lfd, (struct sockaddr *)&a, &alen) != 0 ||
 	    listen(rx.lfd, 1) != 0)
-		bl_fail_errno("listening on", "127.0.0.1");
-	check_pthread(pthread_create(&rx.thread, NULL, raw_rx_run, &rx),
-		      "pthread_create");
+		bench_fail_errno("listening on", "127.0.0.1");
+	bench_check_pthread(pthread_create(&rx.thread, NULL, raw_rx_run, &rx),
+			    "pthread_create");
 
 	cpu0 = thread_cpu_s();
-	t0 = now_s();
+	t0 = bench_now_s();
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		bl_fail_errno("socket", "");
+		bench_fail_errno("socket", "");
 	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
-		bl_fail_errno("connect", "127.0.0.1");
+		bench_fail_errno("connect", "127.0.0.1");
 	crypto_secretstream_xchacha20poly1305_keygen(key);
 	if (crypto_secretstream_xchacha20poly1305_init_push(&st, header, key) !=
 	    0)
-		bl_failf("crypto_secretstream_xchacha20poly1305_init_push "
-			 "failed");
-	write_full(fd, key, sizeof(key), "raw stream");
-	write_full(fd, header, sizeof(header), "raw stream");
+		bench_failf("crypto_secretstream_xchacha20poly1305_init_push "
+			    "failed");
+	bench_write_full(fd, key, sizeof(key), "raw stream");
+	bench_write_full(fd, header, sizeof(header), "raw stream");
 	while (sent < total) {
 		/* Whole messages per record: 64 of 1 KiB, or 64 KiB of one. */
 		size_t len = total - sent < BL_RECORD ? (size_t)(total - sent)
@@ -1032,25 +875,26 @@ raw_run(const struct bl_cfg *cfg, uint64_t n, uint64_t total, struct bl_row *r)
 		if (crypto_secretstream_xchacha20poly1305_push(
 			&st, ct, &clen, pool_at(cfg->pool, rec, len), len, NULL,
 			0, tag) != 0)
-			bl_failf("crypto_secretstream_xchacha20poly1305_push "
-				 "failed");
+			bench_failf(
+			    "crypto_secretstream_xchacha20poly1305_push "
+			    "failed");
 		len32 = (uint32_t)clen;
-		write_full(fd, &len32, sizeof(len32), "raw stream");
-		write_full(fd, ct, (size_t)clen, "raw stream");
+		bench_write_full(fd, &len32, sizeof(len32), "raw stream");
+		bench_write_full(fd, ct, (size_t)clen, "raw stream");
 		sent += len;
 		rec++;
 	}
-	check_pthread(pthread_join(rx.thread, NULL), "pthread_join");
+	bench_check_pthread(pthread_join(rx.thread, NULL), "pthread_join");
 	if (close(fd) != 0 || (rx.lfd >= 0 && close(rx.lfd) != 0))
-		bl_fail_errno("close", "raw stream socket");
+		bench_fail_errno("close", "raw stream socket");
 	if (rx.err != 0)
-		bl_failf("raw stream receiver: %s", rx.detail);
+		bench_failf("raw stream receiver: %s", rx.detail);
 	if (rx.bytes != total)
-		bl_failf("raw stream: %llu bytes arrived of %llu",
-			 (unsigned long long)rx.bytes,
-			 (unsigned long long)total);
+		bench_failf("raw stream: %llu bytes arrived of %llu",
+			    (unsigned long long)rx.bytes,
+			    (unsigned long long)total);
 	if (unlink(rx.path) != 0)
-		bl_fail_errno("unlink", rx.path);
+		bench_fail_errno("unlink", rx.path);
 	r->done = 1;
 	r->n = n;
 	r->bytes = total;
@@ -1072,30 +916,31 @@ fnode_init(struct fnode *n, const char *base, const char *name)
 	memset(n, 0, sizeof(*n));
 	n->name = name;
 	n->pid = -1;
-	bl_path(n->dir, base, name);
-	bl_path(n->conf, n->dir, "ferry.conf");
-	bl_path(n->sock, n->dir, "ferry.sock");
-	bl_path(n->log, n->dir, "ferryd.log");
+	bench_path(n->dir, base, name);
+	bench_path(n->conf, n->dir, "ferry.conf");
+	bench_path(n->sock, n->dir, "ferry.sock");
+	bench_path(n->log, n->dir, "ferryd.log");
 	if (strlen(n->sock) > BL_SOCK_MAX)
-		bl_failf("%s: longer than the %d bytes a unix socket path may "
-			 "have; use a directory with a shorter path",
-			 n->sock, BL_SOCK_MAX);
+		bench_failf(
+		    "%s: longer than the %d bytes a unix socket path may "
+		    "have; use a directory with a shorter path",
+		    n->sock, BL_SOCK_MAX);
 	if (strpbrk(n->dir, ";#\n") != NULL)
-		bl_failf("%s: a directory with ';', '#' or a newline in its "
-			 "name cannot go into ferry.conf; use another",
-			 n->dir);
+		bench_failf("%s: a directory with ';', '#' or a newline in its "
+			    "name cannot go into ferry.conf; use another",
+			    n->dir);
 	if (mkdir(n->dir, 0700) != 0)
-		bl_fail_errno("mkdir", n->dir);
+		bench_fail_errno("mkdir", n->dir);
 	rc = identity_generate(n->dir);
 	if (rc != 0)
-		bl_fail_ferry("identity_generate", rc, n->dir);
+		bench_fail("identity_generate", rc, n->dir);
 	rc = identity_load(n->dir, &id, err, sizeof(err));
 	if (rc != 0)
-		bl_fail_ferry("identity_load", rc, err);
+		bench_fail("identity_load", rc, err);
 	rc = identity_card(id, n->card, sizeof(n->card));
 	identity_free(id);
 	if (rc != 0)
-		bl_fail_ferry("identity_card", rc, n->dir);
+		bench_fail("identity_card", rc, n->dir);
 }
 
 /* alpha dials beta at 127.0.0.1:port (always, or when messages wait);
@@ -1111,7 +956,7 @@ fnode_write_confs(const struct fnode *alpha, const struct fnode *beta, int port,
 		FILE *f = fopen(me->conf, "wex");
 
 		if (f == NULL)
-			bl_fail_errno("open", me->conf);
+			bench_fail_errno("open", me->conf);
 		fprintf(f,
 			"# Written by bench_link for one benchmark run.\n"
 			"[node]\n"
@@ -1136,9 +981,9 @@ fnode_write_confs(const struct fnode *alpha, const struct fnode *beta, int port,
 		else
 			fprintf(f, "dial = never\n");
 		if (fflush(f) != 0 || ferror(f))
-			bl_fail_errno("writing", me->conf);
+			bench_fail_errno("writing", me->conf);
 		if (fclose(f) != 0)
-			bl_fail_errno("closing", me->conf);
+			bench_fail_errno("closing", me->conf);
 	}
 }
 
@@ -1154,7 +999,7 @@ fnode_check_alive(struct fnode *n)
 	child_forget(n->pid);
 	n->pid = -1;
 	describe_status(why, sizeof(why), st);
-	bl_failf("ferryd of %s exited (%s); its log is above", n->name, why);
+	bench_failf("ferryd of %s exited (%s); its log is above", n->name, why);
 }
 
 /* Starts ferryd and waits until its socket answers; returns the time
@@ -1164,21 +1009,21 @@ fnode_start(struct fnode *n, const struct bl_cfg *cfg)
 {
 	char *argv[] = {(char *)cfg->ferryd, "-c", n->conf, NULL};
 	struct ferry *c = NULL;
-	double t0 = now_s();
+	double t0 = bench_now_s();
 
 	n->pid = spawn(argv, -1, n->log, SIGTERM);
 	for (;;) {
 		fnode_check_alive(n);
 		if (ferry_connect(n->sock, &c) == 0)
 			break;
-		if (now_s() - t0 >= BL_START_MAX_S)
-			bl_failf("ferryd of %s did not answer on %s within "
-				 "%.0f s",
-				 n->name, n->sock, BL_START_MAX_S);
+		if (bench_now_s() - t0 >= BL_START_MAX_S)
+			bench_failf("ferryd of %s did not answer on %s within "
+				    "%.0f s",
+				    n->name, n->sock, BL_START_MAX_S);
 		nap();
 	}
 	ferry_close(c);
-	return now_s() - t0;
+	return bench_now_s() - t0;
 }
 
 /* SIGTERM, wait, keep its CPU and peak RSS; it must exit 0. */
@@ -1193,15 +1038,16 @@ fnode_stop(struct fnode *n)
 	n->cpu_s = proc_cpu_s(n->pid);
 	n->hwm_kib = proc_hwm_kib(n->pid);
 	if (kill(n->pid, SIGTERM) != 0)
-		bl_fail_errno("kill", "ferryd");
+		bench_fail_errno("kill", "ferryd");
 	if (!reap(n->pid, BL_STOP_MAX_S, &st, NULL))
-		bl_failf("ferryd of %s did not stop within %.0f s of SIGTERM",
-			 n->name, BL_STOP_MAX_S);
+		bench_failf(
+		    "ferryd of %s did not stop within %.0f s of SIGTERM",
+		    n->name, BL_STOP_MAX_S);
 	n->pid = -1;
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		describe_status(why, sizeof(why), st);
-		bl_failf("ferryd of %s stopped with %s after SIGTERM", n->name,
-			 why);
+		bench_failf("ferryd of %s stopped with %s after SIGTERM",
+			    n->name, why);
 	}
 }
 
@@ -1212,7 +1058,7 @@ fnode_connect(const struct fnode *n)
 	int rc = ferry_connect(n->sock, &c);
 
 	if (rc != 0)
-		bl_fail_ferry("ferry_connect", rc, n->sock);
+		bench_fail("ferry_connect", rc, n->sock);
 	return c;
 }
 
@@ -1225,7 +1071,7 @@ queue_msgs(struct ferry *c, const char *queue)
 	if (rc == FERRY_ENOTFOUND)
 		return 0;
 	if (rc != 0)
-		bl_fail_ferry("ferry_queue_stats", rc, ferry_last_error(c));
+		bench_fail("ferry_queue_stats", rc, ferry_last_error(c));
 	return qi.msgs;
 }
 
@@ -1236,7 +1082,7 @@ outbound_msgs(struct ferry *c)
 	int rc = ferry_info(c, &ni);
 
 	if (rc != 0)
-		bl_fail_ferry("ferry_info", rc, ferry_last_error(c));
+		bench_fail("ferry_info", rc, ferry_last_error(c));
 	return ni.out_msgs;
 }
 
@@ -1259,7 +1105,7 @@ alpha_peer(struct ferry *c, struct ferry_peer_info *pi)
 	memset(pi, 0, sizeof(*pi));
 	rc = ferry_peers(c, peer_cb, pi);
 	if (rc != 0)
-		bl_fail_ferry("ferry_peers", rc, ferry_last_error(c));
+		bench_fail("ferry_peers", rc, ferry_last_error(c));
 }
 
 /*
@@ -1272,24 +1118,25 @@ wait_arrived(struct fnode *alpha, struct fnode *beta, struct ferry *cb,
 	     struct ferry *ca, uint64_t want, const char *what)
 {
 	uint64_t last = 0, got;
-	double moved = now_s();
+	double moved = bench_now_s();
 
 	for (;;) {
 		got = queue_msgs(cb, BL_QUEUE);
 		if (got == want)
-			return now_s();
+			return bench_now_s();
 		if (got > want)
-			bl_failf("%s: beta's queue holds %llu messages, %llu "
-				 "were sent",
-				 what, (unsigned long long)got,
-				 (unsigned long long)want);
+			bench_failf(
+			    "%s: beta's queue holds %llu messages, %llu "
+			    "were sent",
+			    what, (unsigned long long)got,
+			    (unsigned long long)want);
 		if (got != last) {
 			last = got;
-			moved = now_s();
-		} else if (now_s() - moved >= BL_STALL_S) {
+			moved = bench_now_s();
+		} else if (bench_now_s() - moved >= BL_STALL_S) {
 			struct ferry_peer_info pi;
 			alpha_peer(ca, &pi);
-			bl_failf(
+			bench_failf(
 			    "%s: stalled: beta's queue stayed at %llu of "
 			    "%llu messages for %.0f s; alpha: connected "
 			    "%d, %llu queued for beta, %llu handed over, "
@@ -1310,26 +1157,26 @@ wait_arrived(struct fnode *alpha, struct fnode *beta, struct ferry *cb,
 static double
 wait_dropped(struct fnode *alpha, struct ferry *ca, const char *what)
 {
-	double t0 = now_s();
+	double t0 = bench_now_s();
 
 	while (outbound_msgs(ca) != 0) {
-		if (now_s() - t0 >= BL_STALL_S)
-			bl_failf("%s: alpha still holds %llu messages for "
-				 "beta %.0f s after all arrived",
-				 what, (unsigned long long)outbound_msgs(ca),
-				 BL_STALL_S);
+		if (bench_now_s() - t0 >= BL_STALL_S)
+			bench_failf("%s: alpha still holds %llu messages for "
+				    "beta %.0f s after all arrived",
+				    what, (unsigned long long)outbound_msgs(ca),
+				    BL_STALL_S);
 		fnode_check_alive(alpha);
 		nap();
 	}
-	return now_s();
+	return bench_now_s();
 }
 
 static void
 sender_fail(struct sender *s, struct ferry *c, int rc, const char *what)
 {
 	s->err = rc;
-	cell(s->detail, sizeof(s->detail), "%s: %s: %s", what,
-	     ferry_strerror(rc), c != NULL ? ferry_last_error(c) : "");
+	bench_cell(s->detail, sizeof(s->detail), "%s: %s: %s", what,
+		   ferry_strerror(rc), c != NULL ? ferry_last_error(c) : "");
 }
 
 static void
@@ -1391,7 +1238,7 @@ sender_run(void *arg)
 		else if (bl_interrupted)
 			sender_fail(s, NULL, FERRY_ECLOSED, "interrupted");
 	}
-	s->end_s = now_s();
+	s->end_s = bench_now_s();
 	ferry_close(c);
 	return NULL;
 }
@@ -1407,8 +1254,8 @@ senders_start(const struct bl_cfg *cfg, const struct fnode *alpha, int big,
 	int rc;
 
 	*nw = big ? 1 : BL_CLIENTS;
-	check_pthread(pthread_barrier_init(start, NULL, *nw + 1),
-		      "pthread_barrier_init");
+	bench_check_pthread(pthread_barrier_init(start, NULL, *nw + 1),
+			    "pthread_barrier_init");
 	for (unsigned i = 0; i < *nw; i++) {
 		memset(&s[i], 0, sizeof(s[i]));
 		s[i].sock = alpha->sock;
@@ -1422,14 +1269,14 @@ senders_start(const struct bl_cfg *cfg, const struct fnode *alpha, int big,
 				     (i < cfg->small_n % *nw ? 1 : 0);
 			next += s[i].count;
 		}
-		check_pthread(
+		bench_check_pthread(
 		    pthread_create(&s[i].thread, NULL, sender_run, &s[i]),
 		    "pthread_create");
 	}
 	rc = pthread_barrier_wait(start);
 	if (rc != 0 && rc != PTHREAD_BARRIER_SERIAL_THREAD)
-		check_pthread(rc, "pthread_barrier_wait");
-	t0 = now_s();
+		bench_check_pthread(rc, "pthread_barrier_wait");
+	t0 = bench_now_s();
 	return t0;
 }
 
@@ -1440,12 +1287,13 @@ senders_join(struct sender *s, unsigned nw, pthread_barrier_t *start)
 	double end = 0.0;
 
 	for (unsigned i = 0; i < nw; i++)
-		check_pthread(pthread_join(s[i].thread, NULL), "pthread_join");
-	check_pthread(pthread_barrier_destroy(start),
-		      "pthread_barrier_destroy");
+		bench_check_pthread(pthread_join(s[i].thread, NULL),
+				    "pthread_join");
+	bench_check_pthread(pthread_barrier_destroy(start),
+			    "pthread_barrier_destroy");
 	for (unsigned i = 0; i < nw; i++) {
 		if (s[i].err != 0)
-			bl_failf("sending on alpha: %s", s[i].detail);
+			bench_failf("sending on alpha: %s", s[i].detail);
 		if (s[i].end_s > end)
 			end = s[i].end_s;
 	}
@@ -1478,12 +1326,12 @@ ferry_run(const struct bl_cfg *cfg, int big, int link_up, struct bl_set *set)
 	double t0, t1, t_all, a0, b0;
 	int port = free_port();
 
-	cell(what, sizeof(what), "ferry %s (%s)", big ? "big" : "small",
-	     link_up ? "b" : "a");
+	bench_cell(what, sizeof(what), "ferry %s (%s)", big ? "big" : "small",
+		   link_up ? "b" : "a");
 	fprintf(stderr, "bench_link: %s ...\n", what);
-	bl_path(base, cfg->dir, link_up ? "ferry-b" : "ferry-a");
+	bench_path(base, cfg->dir, link_up ? "ferry-b" : "ferry-a");
 	if (mkdir(base, 0700) != 0)
-		bl_fail_errno("mkdir", base);
+		bench_fail_errno("mkdir", base);
 	fnode_init(&alpha, base, "alpha");
 	fnode_init(&beta, base, "beta");
 	fnode_write_confs(&alpha, &beta, port, link_up);
@@ -1504,16 +1352,16 @@ ferry_run(const struct bl_cfg *cfg, int big, int link_up, struct bl_set *set)
 		qr->cpu_b = -1.0;
 		qr->rss_a = proc_hwm_kib(alpha.pid);
 		if (outbound_msgs(ca) != n)
-			bl_failf("%s: alpha holds %llu messages for beta, "
-				 "%llu were sent",
-				 what, (unsigned long long)outbound_msgs(ca),
-				 (unsigned long long)n);
+			bench_failf("%s: alpha holds %llu messages for beta, "
+				    "%llu were sent",
+				    what, (unsigned long long)outbound_msgs(ca),
+				    (unsigned long long)n);
 		fprintf(stderr, "bench_link:   queued at alpha: %.2f s\n",
 			qr->secs);
 
 		a0 = proc_cpu_s(alpha.pid);
 		set->fn.beta_start_s = fnode_start(&beta, cfg);
-		t0 = now_s();
+		t0 = bench_now_s();
 		b0 = proc_cpu_s(beta.pid);
 		cb = fnode_connect(&beta);
 		t_all = wait_arrived(&alpha, &beta, cb, ca, n, what);
@@ -1522,9 +1370,9 @@ ferry_run(const struct bl_cfg *cfg, int big, int link_up, struct bl_set *set)
 		alpha_peer(ca, &pi);
 		/* since_ms is wall clock: into this clock's terms. */
 		set->fn.session_after_s =
-		    pi.since_ms > 0
-			? (double)pi.since_ms / 1e3 - (wall_s() - now_s()) - t0
-			: 0.0;
+		    pi.since_ms > 0 ? (double)pi.since_ms / 1e3 -
+					  (wall_s() - bench_now_s()) - t0
+				    : 0.0;
 		set->fn.drop_s = wait_dropped(&alpha, ca, what) - t_all;
 	} else {
 		double sent_end;
@@ -1533,15 +1381,16 @@ ferry_run(const struct bl_cfg *cfg, int big, int link_up, struct bl_set *set)
 		(void)fnode_start(&alpha, cfg);
 		ca = fnode_connect(&alpha);
 		cb = fnode_connect(&beta);
-		t0 = now_s();
+		t0 = bench_now_s();
 		for (;;) {
 			alpha_peer(ca, &pi);
 			if (pi.connected)
 				break;
-			if (now_s() - t0 >= BL_START_MAX_S)
-				bl_failf("%s: alpha's session to beta not up "
-					 "within %.0f s: '%s'",
-					 what, BL_START_MAX_S, pi.last_error);
+			if (bench_now_s() - t0 >= BL_START_MAX_S)
+				bench_failf(
+				    "%s: alpha's session to beta not up "
+				    "within %.0f s: '%s'",
+				    what, BL_START_MAX_S, pi.last_error);
 			fnode_check_alive(&alpha);
 			fnode_check_alive(&beta);
 			nap();
@@ -1561,10 +1410,10 @@ ferry_run(const struct bl_cfg *cfg, int big, int link_up, struct bl_set *set)
 	xr->bytes = bytes;
 	xr->secs = t_all - t0;
 	if (queue_msgs(cb, BL_QUEUE) != n)
-		bl_failf("%s: beta's queue holds %llu messages after alpha "
-			 "dropped its copies, %llu were sent",
-			 what, (unsigned long long)queue_msgs(cb, BL_QUEUE),
-			 (unsigned long long)n);
+		bench_failf("%s: beta's queue holds %llu messages after alpha "
+			    "dropped its copies, %llu were sent",
+			    what, (unsigned long long)queue_msgs(cb, BL_QUEUE),
+			    (unsigned long long)n);
 	ferry_close(ca);
 	ferry_close(cb);
 	fnode_stop(&alpha);
@@ -1572,7 +1421,7 @@ ferry_run(const struct bl_cfg *cfg, int big, int link_up, struct bl_set *set)
 	xr->rss_a = alpha.hwm_kib;
 	xr->rss_b = beta.hwm_kib;
 	logs_forget();
-	rm_tree(base);
+	bench_rm_tree(base);
 	fprintf(stderr, "bench_link:   %s: %.2f s\n",
 		link_up ? "end to end" : "transfer", xr->secs);
 }
@@ -1600,7 +1449,7 @@ nnode_keys(struct nnode *n, const char *gen)
 	FILE *f = fopen(gen, "re");
 
 	if (f == NULL)
-		bl_fail_errno("open", gen);
+		bench_fail_errno("open", gen);
 	while (fgets(line, sizeof(line), f) != NULL) {
 		char key[32], val[BL_NNCP_KEY_MAX];
 
@@ -1614,8 +1463,8 @@ nnode_keys(struct nnode *n, const char *gen)
 	fclose(f);
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (keys[i].out[0] == '\0')
-			bl_failf("%s: no '%s:' in nncp-cfgnew's output", gen,
-				 keys[i].key);
+			bench_failf("%s: no '%s:' in nncp-cfgnew's output", gen,
+				    keys[i].key);
 }
 
 /* A path for an hjson string: no quote, backslash or newline. */
@@ -1623,9 +1472,9 @@ static void
 nncp_check_path(const char *p)
 {
 	if (strpbrk(p, "\"\\\n") != NULL)
-		bl_failf("%s: a path with a quote, a backslash or a newline "
-			 "cannot go into an NNCP configuration; use another",
-			 p);
+		bench_failf("%s: a path with a quote, a backslash or a newline "
+			    "cannot go into an NNCP configuration; use another",
+			    p);
 }
 
 static void
@@ -1638,27 +1487,27 @@ nnode_init(struct nnode *n, const char *base, const char *name)
 
 	memset(n, 0, sizeof(*n));
 	n->name = name;
-	bl_path(n->dir, base, name);
-	bl_path(n->cfg, n->dir, "nncp.hjson");
-	bl_path(n->spool, n->dir, "spool");
-	bl_path(n->log, n->dir, "log");
-	bl_path(n->out, n->dir, "commands.out");
-	bl_path(n->incoming, n->dir, "incoming");
-	bl_path(gen, n->dir, "cfgnew.hjson");
+	bench_path(n->dir, base, name);
+	bench_path(n->cfg, n->dir, "nncp.hjson");
+	bench_path(n->spool, n->dir, "spool");
+	bench_path(n->log, n->dir, "log");
+	bench_path(n->out, n->dir, "commands.out");
+	bench_path(n->incoming, n->dir, "incoming");
+	bench_path(gen, n->dir, "cfgnew.hjson");
 	nncp_check_path(n->dir);
 	if (mkdir(n->dir, 0700) != 0 || mkdir(n->spool, 0700) != 0 ||
 	    mkdir(n->incoming, 0700) != 0)
-		bl_fail_errno("mkdir", n->dir);
+		bench_fail_errno("mkdir", n->dir);
 	/* Its stdout is the configuration: into a file of its own. */
 	fd = open(gen, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
-		bl_fail_errno("open", gen);
+		bench_fail_errno("open", gen);
 	if (close(fd) != 0)
-		bl_fail_errno("close", gen);
+		bench_fail_errno("close", gen);
 	pid = spawn(argv, -1, gen, SIGKILL);
 	(void)reap(pid, -1.0, &st, NULL);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		bl_failf("nncp-cfgnew failed (see %s)", gen);
+		bench_failf("nncp-cfgnew failed (see %s)", gen);
 	nnode_keys(n, gen);
 }
 
@@ -1674,7 +1523,7 @@ nnode_write_cfg(const struct bl_cfg *cfg, const struct nnode *me,
 	FILE *f = fopen(me->cfg, "wex");
 
 	if (f == NULL)
-		bl_fail_errno("open", me->cfg);
+		bench_fail_errno("open", me->cfg);
 	fprintf(f,
 		"# Written by bench_link for one benchmark run.\n"
 		"{\n"
@@ -1716,9 +1565,9 @@ nnode_write_cfg(const struct bl_cfg *cfg, const struct nnode *me,
 			cfg->dd, me->incoming);
 	fprintf(f, "    }\n  }\n}\n");
 	if (fflush(f) != 0 || ferror(f))
-		bl_fail_errno("writing", me->cfg);
+		bench_fail_errno("writing", me->cfg);
 	if (fclose(f) != 0)
-		bl_fail_errno("closing", me->cfg);
+		bench_fail_errno("closing", me->cfg);
 }
 
 /* Whole packets in an NNCP spool directory (DIR/spool/NODEID/SUB): regular
@@ -1731,19 +1580,19 @@ spool_count(const struct nnode *n, const char *node_id, const char *sub)
 	uint64_t count = 0;
 	DIR *d;
 
-	bl_path(a, n->spool, node_id);
-	bl_path(b, a, sub);
+	bench_path(a, n->spool, node_id);
+	bench_path(b, a, sub);
 	d = opendir(b);
 	if (d == NULL) {
 		if (errno == ENOENT)
 			return 0;
-		bl_fail_errno("opendir", b);
+		bench_fail_errno("opendir", b);
 	}
 	while ((e = readdir(d)) != NULL)
 		if (e->d_type == DT_REG && strchr(e->d_name, '.') == NULL)
 			count++;
 	if (closedir(d) != 0)
-		bl_fail_errno("closedir", b);
+		bench_fail_errno("closedir", b);
 	return count;
 }
 
@@ -1768,32 +1617,33 @@ nncp_queue(const struct bl_cfg *cfg, const struct nnode *alpha, int big,
 		uint64_t off = 0;
 		int fd;
 
-		bl_path(src, alpha->dir, "big.src");
-		cell(dst, sizeof(dst), "beta:big");
+		bench_path(src, alpha->dir, "big.src");
+		bench_cell(dst, sizeof(dst), "beta:big");
 		fd = open(src, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd < 0)
-			bl_fail_errno("open", src);
+			bench_fail_errno("open", src);
 		while (off < cfg->big_bytes) {
 			size_t len = cfg->big_bytes - off < BL_CHUNK
 					 ? (size_t)(cfg->big_bytes - off)
 					 : BL_CHUNK;
-			write_full(fd, pool_at(cfg->pool, off / BL_CHUNK, len),
-				   len, src);
+			bench_write_full(
+			    fd, pool_at(cfg->pool, off / BL_CHUNK, len), len,
+			    src);
 			off += len;
 		}
 		if (close(fd) != 0)
-			bl_fail_errno("close", src);
-		t0 = now_s();
+			bench_fail_errno("close", src);
+		t0 = bench_now_s();
 		run_ok(argv, alpha->out, &cpu, &rss);
-		r->secs = now_s() - t0;
+		r->secs = bench_now_s() - t0;
 		if (unlink(src) != 0)
-			bl_fail_errno("unlink", src);
+			bench_fail_errno("unlink", src);
 	} else {
 		char *argv[] = {
 		    "nncp-exec", "-quiet", "-cfg", (char *)alpha->cfg,
 		    "beta",	 "sink",   NULL};
 
-		t0 = now_s();
+		t0 = bench_now_s();
 		while (done < n) {
 			struct rusage ru;
 			pid_t pid;
@@ -1802,15 +1652,15 @@ nncp_queue(const struct bl_cfg *cfg, const struct nnode *alpha, int big,
 			while (inflight < cfg->nncp_par && started < n) {
 				int p[2];
 				if (pipe2(p, O_CLOEXEC) != 0)
-					bl_fail_errno("pipe", "");
+					bench_fail_errno("pipe", "");
 				pid = spawn(argv, p[0], alpha->out, SIGKILL);
 				/* 1 KiB fits in the pipe: never blocks. */
-				write_full(
+				bench_write_full(
 				    p[1],
 				    pool_at(cfg->pool, started, BL_MSG_BYTES),
 				    BL_MSG_BYTES, "nncp-exec's stdin");
 				if (close(p[0]) != 0 || close(p[1]) != 0)
-					bl_fail_errno("close", "pipe");
+					bench_fail_errno("close", "pipe");
 				started++;
 				inflight++;
 			}
@@ -1820,15 +1670,15 @@ nncp_queue(const struct bl_cfg *cfg, const struct nnode *alpha, int big,
 					check_interrupted();
 					continue;
 				}
-				bl_fail_errno("wait4", "nncp-exec");
+				bench_fail_errno("wait4", "nncp-exec");
 			}
 			child_forget(pid);
 			if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 				describe_status(why, sizeof(why), st);
-				log_tail(alpha->out);
-				bl_failf("nncp-exec failed: %s", why);
+				bench_log_tail(alpha->out, BL_LOG_TAIL);
+				bench_failf("nncp-exec failed: %s", why);
 			}
-			cpu += rusage_cpu_s(&ru);
+			cpu += bench_rusage_cpu_s(&ru);
 			if ((uint64_t)ru.ru_maxrss > rss)
 				rss = (uint64_t)ru.ru_maxrss;
 			inflight--;
@@ -1839,9 +1689,9 @@ nncp_queue(const struct bl_cfg *cfg, const struct nnode *alpha, int big,
 					"%llu, %.0f/s\n",
 					(unsigned long long)done,
 					(unsigned long long)n,
-					(double)done / (now_s() - t0));
+					(double)done / (bench_now_s() - t0));
 		}
-		r->secs = now_s() - t0;
+		r->secs = bench_now_s() - t0;
 	}
 	r->done = 1;
 	r->n = n;
@@ -1874,23 +1724,23 @@ nncp_call(const struct nnode *alpha, const struct nnode *beta, int port,
 	double t0, moved, t_all, d0;
 	int st, call_done = 0;
 
-	cell(bind, sizeof(bind), "127.0.0.1:%d", port);
+	bench_cell(bind, sizeof(bind), "127.0.0.1:%d", port);
 	daemon = spawn(dargv, -1, beta->out, SIGKILL);
-	t0 = now_s();
+	t0 = bench_now_s();
 	while (!port_answers(port)) {
 		if (waitpid(daemon, &st, WNOHANG) == daemon) {
 			child_forget(daemon);
-			log_tail(beta->out);
-			bl_failf("nncp-daemon exited before it listened");
+			bench_log_tail(beta->out, BL_LOG_TAIL);
+			bench_failf("nncp-daemon exited before it listened");
 		}
-		if (now_s() - t0 >= BL_START_MAX_S)
-			bl_failf("nncp-daemon did not listen on %s within "
-				 "%.0f s",
-				 bind, BL_START_MAX_S);
+		if (bench_now_s() - t0 >= BL_START_MAX_S)
+			bench_failf("nncp-daemon did not listen on %s within "
+				    "%.0f s",
+				    bind, BL_START_MAX_S);
 		nap();
 	}
 	d0 = proc_cpu_s(daemon);
-	t0 = now_s();
+	t0 = bench_now_s();
 	call = spawn(cargv, -1, alpha->out, SIGKILL);
 	moved = t0;
 	for (;;) {
@@ -1899,55 +1749,56 @@ nncp_call(const struct nnode *alpha, const struct nnode *beta, int port,
 			break;
 		if (got != last) {
 			last = got;
-			moved = now_s();
-		} else if (now_s() - moved >= BL_STALL_S) {
-			bl_failf("nncp-call: stalled at %llu of %llu packets "
-				 "in beta's rx spool for %.0f s",
-				 (unsigned long long)got, (unsigned long long)n,
-				 BL_STALL_S);
+			moved = bench_now_s();
+		} else if (bench_now_s() - moved >= BL_STALL_S) {
+			bench_failf(
+			    "nncp-call: stalled at %llu of %llu packets "
+			    "in beta's rx spool for %.0f s",
+			    (unsigned long long)got, (unsigned long long)n,
+			    BL_STALL_S);
 		}
 		if (!call_done && wait4(call, &st, WNOHANG, &ru) == call) {
 			child_forget(call);
 			call_done = 1;
 			if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 				describe_status(why, sizeof(why), st);
-				log_tail(alpha->out);
-				bl_failf("nncp-call failed: %s", why);
+				bench_log_tail(alpha->out, BL_LOG_TAIL);
+				bench_failf("nncp-call failed: %s", why);
 			}
 		}
 		if (waitpid(daemon, &st, WNOHANG) == daemon) {
 			child_forget(daemon);
-			log_tail(beta->out);
-			bl_failf("nncp-daemon exited during the call");
+			bench_log_tail(beta->out, BL_LOG_TAIL);
+			bench_failf("nncp-daemon exited during the call");
 		}
 		nap();
 	}
-	t_all = now_s();
+	t_all = bench_now_s();
 	if (!call_done) {
 		if (!reap(call, BL_CALL_EXIT_S, &st, &ru))
-			bl_failf("nncp-call still running %.0f s after its "
-				 "last packet arrived",
-				 BL_CALL_EXIT_S);
+			bench_failf("nncp-call still running %.0f s after its "
+				    "last packet arrived",
+				    BL_CALL_EXIT_S);
 		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 			describe_status(why, sizeof(why), st);
-			log_tail(alpha->out);
-			bl_failf("nncp-call failed: %s", why);
+			bench_log_tail(alpha->out, BL_LOG_TAIL);
+			bench_failf("nncp-call failed: %s", why);
 		}
 	}
-	notes->call_exit_s = now_s() - t_all;
+	notes->call_exit_s = bench_now_s() - t_all;
 	r->done = 1;
 	r->secs = t_all - t0;
-	r->cpu_a = rusage_cpu_s(&ru);
+	r->cpu_a = bench_rusage_cpu_s(&ru);
 	r->rss_a = (uint64_t)ru.ru_maxrss;
 	r->cpu_b = proc_cpu_s(daemon) - d0;
 	r->rss_b = proc_hwm_kib(daemon);
 	if (kill(daemon, SIGTERM) != 0)
-		bl_fail_errno("kill", "nncp-daemon");
+		bench_fail_errno("kill", "nncp-daemon");
 	if (!reap(daemon, BL_STOP_MAX_S, &st, NULL))
-		bl_failf("nncp-daemon did not stop within %.0f s of SIGTERM",
-			 BL_STOP_MAX_S);
+		bench_failf("nncp-daemon did not stop within %.0f s of SIGTERM",
+			    BL_STOP_MAX_S);
 	if (spool_count(alpha, beta->id, "tx") != 0)
-		bl_failf(
+		bench_failf(
 		    "nncp-call: alpha still holds %llu packets for beta",
 		    (unsigned long long)spool_count(alpha, beta->id, "tx"));
 }
@@ -1968,9 +1819,9 @@ nncp_run(const struct bl_cfg *cfg, int big, struct bl_set *set)
 	int port = free_port();
 
 	fprintf(stderr, "bench_link: nncp %s ...\n", big ? "big" : "small");
-	bl_path(base, cfg->dir, "nncp");
+	bench_path(base, cfg->dir, "nncp");
 	if (mkdir(base, 0700) != 0)
-		bl_fail_errno("mkdir", base);
+		bench_fail_errno("mkdir", base);
 	nnode_init(&alpha, base, "alpha");
 	nnode_init(&beta, base, "beta");
 	nnode_write_cfg(cfg, &alpha, &beta, port);
@@ -1980,10 +1831,11 @@ nncp_run(const struct bl_cfg *cfg, int big, struct bl_set *set)
 
 	t_first = nncp_queue(cfg, &alpha, big, qr);
 	if (spool_count(&alpha, beta.id, "tx") != n)
-		bl_failf("nncp: alpha's tx spool holds %llu packets, %llu "
-			 "queued",
-			 (unsigned long long)spool_count(&alpha, beta.id, "tx"),
-			 (unsigned long long)n);
+		bench_failf(
+		    "nncp: alpha's tx spool holds %llu packets, %llu "
+		    "queued",
+		    (unsigned long long)spool_count(&alpha, beta.id, "tx"),
+		    (unsigned long long)n);
 	fprintf(stderr, "bench_link:   queued at alpha: %.2f s\n", qr->secs);
 
 	cr->n = n;
@@ -1992,30 +1844,30 @@ nncp_run(const struct bl_cfg *cfg, int big, struct bl_set *set)
 	fprintf(stderr, "bench_link:   call: %.2f s\n", cr->secs);
 
 	targv[3] = beta.cfg;
-	t0 = now_s();
+	t0 = bench_now_s();
 	run_ok(targv, beta.out, &cpu, &rss);
 	tr->done = 1;
 	tr->n = n;
 	tr->bytes = qr->bytes;
-	tr->secs = now_s() - t0;
-	set->nn.wall_s = now_s() - t_first;
+	tr->secs = bench_now_s() - t0;
+	set->nn.wall_s = bench_now_s() - t_first;
 	tr->cpu_a = -1.0;
 	tr->cpu_b = cpu;
 	tr->rss_b = rss;
 	if (spool_count(&beta, alpha.id, "rx") != 0)
-		bl_failf(
+		bench_failf(
 		    "nncp-toss left %llu packets in beta's rx spool",
 		    (unsigned long long)spool_count(&beta, alpha.id, "rx"));
 	if (big) {
-		bl_path(got, beta.incoming, "big");
+		bench_path(got, beta.incoming, "big");
 		if (file_size(got) != cfg->big_bytes)
-			bl_failf("nncp: %s holds %llu bytes, %llu were sent",
-				 got, (unsigned long long)file_size(got),
-				 (unsigned long long)cfg->big_bytes);
+			bench_failf("nncp: %s holds %llu bytes, %llu were sent",
+				    got, (unsigned long long)file_size(got),
+				    (unsigned long long)cfg->big_bytes);
 	}
 	fprintf(stderr, "bench_link:   toss: %.2f s\n", tr->secs);
 	logs_forget();
-	rm_tree(base);
+	bench_rm_tree(base);
 }
 
 /* ------------------------------------------------------------- output */
@@ -2062,18 +1914,18 @@ static void
 fmt_cpu(char *out, size_t cap, double v)
 {
 	if (v < 0.0)
-		cell(out, cap, "-");
+		bench_cell(out, cap, "-");
 	else
-		cell(out, cap, "%.2f", v);
+		bench_cell(out, cap, "%.2f", v);
 }
 
 static void
 fmt_rss(char *out, size_t cap, uint64_t kib)
 {
 	if (kib == 0)
-		cell(out, cap, "-");
+		bench_cell(out, cap, "-");
 	else
-		cell(out, cap, "%.1f", (double)kib / 1024.0);
+		bench_cell(out, cap, "%.1f", (double)kib / 1024.0);
 }
 
 static void
@@ -2097,9 +1949,9 @@ print_set(const struct bl_set *set, int big)
 		fmt_rss(ra, sizeof(ra), r->rss_a);
 		fmt_rss(rb, sizeof(rb), r->rss_b);
 		if (big)
-			cell(rate, sizeof(rate), "-");
+			bench_cell(rate, sizeof(rate), "-");
 		else
-			cell(rate, sizeof(rate), "%.1f", row_rate(r));
+			bench_cell(rate, sizeof(rate), "%.1f", row_rate(r));
 		printf("%-44s %6llu %7.2f %9s %8.2f %6s %6s %6s %6s\n",
 		       r->label, (unsigned long long)r->n, r->secs, rate,
 		       row_mbs(r), ca, cb, ra, rb);
@@ -2111,10 +1963,33 @@ static void
 fmt_ratio(char *out, size_t cap, double a, double b)
 {
 	if (a > 0.0 && b > 0.0)
-		cell(out, cap, "x%.2f", a / b);
+		bench_cell(out, cap, "x%.2f", a / b);
 	else
-		cell(out, cap, "-");
+		bench_cell(out, cap, "-");
 }
+
+/* The ratio lines, in print order: small rows compare messages per
+ * second, big rows MB/s. */
+static const struct {
+	const char *what;
+	enum bl_row_id f, o; /* ferry's row, the other's */
+	int big;
+} ratios[] = {
+    {"small, transfer: ferry (a) / nncp call, msgs/s", R_FA_XFER, R_NN_CALL, 0},
+    {"small, end to end: ferry (a) total / nncp total", R_FA_TOTAL, R_NN_TOTAL,
+     0},
+    {"small, end to end: ferry (b) link up / nncp total", R_FB_E2E, R_NN_TOTAL,
+     0},
+    {"small, queueing: ferry (a) queue / nncp queue", R_FA_QUEUE, R_NN_QUEUE,
+     0},
+    {"small, transfer: ferry (a) / raw stream", R_FA_XFER, R_RAW, 0},
+    {"big, transfer: ferry (a) / nncp call, MB/s", R_FA_XFER, R_NN_CALL, 1},
+    {"big, end to end: ferry (a) total / nncp total", R_FA_TOTAL, R_NN_TOTAL,
+     1},
+    {"big, end to end: ferry (b) link up / nncp total", R_FB_E2E, R_NN_TOTAL,
+     1},
+    {"big, transfer: ferry (a) / raw stream", R_FA_XFER, R_RAW, 1},
+};
 
 static void
 print_ratio(const char *what, const struct bl_row *f, const struct bl_row *o,
@@ -2168,15 +2043,13 @@ print_header(const struct bl_cfg *cfg)
 {
 	struct utsname u;
 	struct statfs sf;
-	const char *fs = "unknown";
+	const char *fs;
 
 	if (uname(&u) != 0)
-		bl_fail_errno("uname", "");
+		bench_fail_errno("uname", "");
 	if (statfs(cfg->dir, &sf) != 0)
-		bl_fail_errno("statfs", cfg->dir);
-	for (size_t i = 0; i < sizeof(fs_names) / sizeof(fs_names[0]); i++)
-		if ((unsigned long)sf.f_type == fs_names[i].magic)
-			fs = fs_names[i].name;
+		bench_fail_errno("statfs", cfg->dir);
+	fs = bench_fs_name((unsigned long)sf.f_type);
 	printf("ferry link benchmark: alpha -> beta over 127.0.0.1, durable "
 	       "on both sides, ferry next to NNCP and the raw limit, one "
 	       "run\n");
@@ -2247,24 +2120,12 @@ print_all(const struct bl_cfg *cfg, const struct bl_set *small,
 		       big->rows[R_RAW].skip);
 
 	printf("\nratios: ferry / the other (above x1: ferry is faster)\n");
-	print_ratio("small, transfer: ferry (a) / nncp call, msgs/s",
-		    &small->rows[R_FA_XFER], &small->rows[R_NN_CALL], 0);
-	print_ratio("small, end to end: ferry (a) total / nncp total",
-		    &small->rows[R_FA_TOTAL], &small->rows[R_NN_TOTAL], 0);
-	print_ratio("small, end to end: ferry (b) link up / nncp total",
-		    &small->rows[R_FB_E2E], &small->rows[R_NN_TOTAL], 0);
-	print_ratio("small, queueing: ferry (a) queue / nncp queue",
-		    &small->rows[R_FA_QUEUE], &small->rows[R_NN_QUEUE], 0);
-	print_ratio("small, transfer: ferry (a) / raw stream",
-		    &small->rows[R_FA_XFER], &small->rows[R_RAW], 0);
-	print_ratio("big, transfer: ferry (a) / nncp call, MB/s",
-		    &big->rows[R_FA_XFER], &big->rows[R_NN_CALL], 1);
-	print_ratio("big, end to end: ferry (a) total / nncp total",
-		    &big->rows[R_FA_TOTAL], &big->rows[R_NN_TOTAL], 1);
-	print_ratio("big, end to end: ferry (b) link up / nncp total",
-		    &big->rows[R_FB_E2E], &big->rows[R_NN_TOTAL], 1);
-	print_ratio("big, transfer: ferry (a) / raw stream",
-		    &big->rows[R_FA_XFER], &big->rows[R_RAW], 1);
+	for (size_t i = 0; i < sizeof(ratios) / sizeof(ratios[0]); i++) {
+		const struct bl_set *set = ratios[i].big ? big : small;
+
+		print_ratio(ratios[i].what, &set->rows[ratios[i].f],
+			    &set->rows[ratios[i].o], ratios[i].big);
+	}
 	if (fb->done && lim > 0.0) {
 		double x = row_mbs(fb) / lim;
 		printf("  %-62s    x%.2f  %s the x%.2f aim\n",
@@ -2355,7 +2216,7 @@ env_u64(const char *name, uint64_t dflt)
 	errno = 0;
 	x = strtoull(v, &end, 10);
 	if (errno != 0 || *end != '\0' || x == 0)
-		bl_failf("%s=%s: not a positive number", name, v);
+		bench_failf("%s=%s: not a positive number", name, v);
 	return (uint64_t)x;
 }
 
@@ -2374,27 +2235,28 @@ nncp_probe(struct bl_cfg *cfg)
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!find_in_path(cmds[i], path)) {
 			cfg->nncp = 0;
-			cell(cfg->nncp_missing, sizeof(cfg->nncp_missing), "%s",
-			     cmds[i]);
+			bench_cell(cfg->nncp_missing, sizeof(cfg->nncp_missing),
+				   "%s", cmds[i]);
 			return;
 		}
 	if (!find_in_path("dd", cfg->dd)) {
 		cfg->nncp = 0;
-		cell(cfg->nncp_missing, sizeof(cfg->nncp_missing), "dd");
+		bench_cell(cfg->nncp_missing, sizeof(cfg->nncp_missing), "dd");
 		return;
 	}
 	nncp_check_path(cfg->dd);
-	bl_path(out, cfg->dir, "nncp-version");
+	bench_path(out, cfg->dir, "nncp-version");
 	run_ok(argv, out, NULL, NULL);
 	f = fopen(out, "re");
 	if (f == NULL)
-		bl_fail_errno("open", out);
+		bench_fail_errno("open", out);
 	if (fgets(cfg->nncp_version, sizeof(cfg->nncp_version), f) == NULL)
-		cell(cfg->nncp_version, sizeof(cfg->nncp_version), "NNCP");
+		bench_cell(cfg->nncp_version, sizeof(cfg->nncp_version),
+			   "NNCP");
 	fclose(f);
 	cfg->nncp_version[strcspn(cfg->nncp_version, "\n")] = '\0';
 	if (unlink(out) != 0)
-		bl_fail_errno("unlink", out);
+		bench_fail_errno("unlink", out);
 }
 
 static void
@@ -2450,9 +2312,10 @@ main(int argc, char **argv)
 	const char *parent = NULL, *tmp = getenv("TMPDIR");
 	char tmpl[BL_PATH_MAX];
 	static char skip_big[160], skip_nncp[160];
-	double crypto_mbs, disk1 = 0.0, disk2 = 0.0, t_start = now_s();
+	double crypto_mbs, disk1 = 0.0, disk2 = 0.0, t_start = bench_now_s();
 	int argi = 1;
 
+	bench_util_init("bench_link", bl_cleanup);
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.quick = q != NULL && q[0] != '\0' && strcmp(q, "0") != 0;
 	if (argi < argc && strcmp(argv[argi], "--quick") == 0) {
@@ -2475,11 +2338,11 @@ main(int argc, char **argv)
 	    sigaction(SIGINT, &sa, NULL) != 0 ||
 	    sigaction(SIGTERM, &sa, NULL) != 0 ||
 	    sigaction(SIGHUP, &sa, NULL) != 0)
-		bl_fail_errno("sigaction", "");
+		bench_fail_errno("sigaction", "");
 	/* A client writing to a ferryd that died gets EPIPE, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
 	if (sodium_init() < 0)
-		bl_failf("sodium_init failed");
+		bench_failf("sodium_init failed");
 
 	cfg.small_n = env_u64("BENCH_LINK_MSGS",
 			      cfg.quick ? BL_QUICK_SMALL_N : BL_SMALL_N);
@@ -2497,14 +2360,14 @@ main(int argc, char **argv)
 
 	if (snprintf(tmpl, sizeof(tmpl), "%s/bench-link.XXXXXX", parent) >=
 	    (int)sizeof(tmpl))
-		bl_failf("%s: path too long", parent);
+		bench_failf("%s: path too long", parent);
 	if (mkdtemp(tmpl) == NULL)
-		bl_fail_errno("mkdtemp", tmpl);
+		bench_fail_errno("mkdtemp", tmpl);
 	if (realpath(tmpl, cfg.dir) == NULL) {
 		int e = errno;
 		(void)rmdir(tmpl);
 		errno = e;
-		bl_fail_errno("realpath", tmpl);
+		bench_fail_errno("realpath", tmpl);
 	}
 	memcpy(bl_dir, cfg.dir, sizeof(bl_dir));
 	cfg.pool = bl_alloc(BL_POOL);
@@ -2517,23 +2380,23 @@ main(int argc, char **argv)
 	set_init(&small, "10,000 x 1 KiB");
 	if (cfg.small_n != BL_SMALL_N || cfg.big_bytes != BL_BIG_BYTES) {
 		static char t1[64], t2[64];
-		cell(t1, sizeof(t1), "%llu x 1 KiB",
-		     (unsigned long long)cfg.small_n);
-		cell(t2, sizeof(t2), "1 x %llu MiB",
-		     (unsigned long long)(cfg.big_bytes >> 20));
+		bench_cell(t1, sizeof(t1), "%llu x 1 KiB",
+			   (unsigned long long)cfg.small_n);
+		bench_cell(t2, sizeof(t2), "1 x %llu MiB",
+			   (unsigned long long)(cfg.big_bytes >> 20));
 		small.title = t1;
 		set_init(&big, t2);
 	} else {
 		set_init(&big, "1 x 1 GiB");
 	}
 	if (!cfg.nncp && cfg.nncp_off) {
-		cell(skip_nncp, sizeof(skip_nncp),
-		     "skipped: BENCH_LINK_NNCP=0");
+		bench_cell(skip_nncp, sizeof(skip_nncp),
+			   "skipped: BENCH_LINK_NNCP=0");
 		set_skip(&small, R_NN_QUEUE, R_NN_TOTAL, skip_nncp);
 		set_skip(&big, R_NN_QUEUE, R_NN_TOTAL, skip_nncp);
 	} else if (!cfg.nncp) {
-		cell(skip_nncp, sizeof(skip_nncp),
-		     "skipped: nncp not installed: apt-get install nncp");
+		bench_cell(skip_nncp, sizeof(skip_nncp),
+			   "skipped: nncp not installed: apt-get install nncp");
 		set_skip(&small, R_NN_QUEUE, R_NN_TOTAL, skip_nncp);
 		set_skip(&big, R_NN_QUEUE, R_NN_TOTAL, skip_nncp);
 		fprintf(stderr, "bench_link: nncp not installed: apt-get "
@@ -2542,11 +2405,12 @@ main(int argc, char **argv)
 	cfg.free_gib = (double)free_bytes(cfg.dir) / (double)(1ull << 30);
 	cfg.big = free_bytes(cfg.dir) >= BL_FREE_FACTOR * cfg.big_bytes;
 	if (!cfg.big) {
-		cell(skip_big, sizeof(skip_big),
-		     "skipped: %.1f GiB free, the %llu MiB part needs %.1f",
-		     cfg.free_gib, (unsigned long long)(cfg.big_bytes >> 20),
-		     (double)(BL_FREE_FACTOR * cfg.big_bytes) /
-			 (double)(1ull << 30));
+		bench_cell(
+		    skip_big, sizeof(skip_big),
+		    "skipped: %.1f GiB free, the %llu MiB part needs %.1f",
+		    cfg.free_gib, (unsigned long long)(cfg.big_bytes >> 20),
+		    (double)(BL_FREE_FACTOR * cfg.big_bytes) /
+			(double)(1ull << 30));
 		set_skip(&big, 0, R_N - 1, skip_big);
 		fprintf(stderr, "bench_link: %s\n", skip_big);
 	}
@@ -2567,10 +2431,11 @@ main(int argc, char **argv)
 		nncp_run(&cfg, 0, &small);
 
 	if (cfg.big && free_bytes(cfg.dir) < BL_FREE_FACTOR * cfg.big_bytes) {
-		cell(skip_big, sizeof(skip_big),
-		     "skipped: free space fell below %.1f GiB during the run",
-		     (double)(BL_FREE_FACTOR * cfg.big_bytes) /
-			 (double)(1ull << 30));
+		bench_cell(
+		    skip_big, sizeof(skip_big),
+		    "skipped: free space fell below %.1f GiB during the run",
+		    (double)(BL_FREE_FACTOR * cfg.big_bytes) /
+			(double)(1ull << 30));
 		set_skip(&big, 0, R_N - 1, skip_big);
 		cfg.big = 0;
 		disk1 = 0.0;
@@ -2593,12 +2458,12 @@ main(int argc, char **argv)
 	row_sum(&big.rows[R_NN_TOTAL], big.rows, R_NN_QUEUE, R_NN_TOSS);
 
 	print_all(&cfg, &small, &big, crypto_mbs, disk1, disk2);
-	printf("\nwhole run: %.1f s\n", now_s() - t_start);
+	printf("\nwhole run: %.1f s\n", bench_now_s() - t_start);
 	if (fflush(stdout) != 0 || ferror(stdout))
-		bl_fail_errno("writing", "stdout");
+		bench_fail_errno("writing", "stdout");
 	free(cfg.pool);
 	if (rmdir(cfg.dir) != 0)
-		rm_tree(cfg.dir);
+		bench_rm_tree(cfg.dir);
 	bl_dir[0] = '\0';
 	return 0;
 }

@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_util.h"
 #include "lib/ferry_err.h"
 #include "lib/ferry_msg.h"
 #include "store/store.h"
@@ -47,7 +48,6 @@
 #define BENCH_SEQ_BYTES	      (1024ull * 1024u * 1024u)
 #define BENCH_BATCH	      100u
 #define BENCH_LEASE_MS	      30000
-#define BENCH_PATH_MAX	      4096
 #define BENCH_DETAIL_MAX      256
 #define BENCH_QUICK_DIV	      5u
 
@@ -116,139 +116,17 @@ struct put_worker {
 	char detail[BENCH_DETAIL_MAX];
 };
 
-static const struct {
-	unsigned long magic;
-	const char *name;
-} fs_names[] = {
-    {0xef53UL, "ext2/3/4"},  {0x58465342UL, "xfs"},
-    {0x9123683eUL, "btrfs"}, {0x01021994UL, "tmpfs"},
-    {0x858458f6UL, "ramfs"}, {0x794c7630UL, "overlayfs"},
-    {0x2fc12fc1UL, "zfs"},   {0x6969UL, "nfs"},
-    {0xf2f52010UL, "f2fs"},  {0x65735546UL, "fuse"},
-    {0x01021997UL, "9p"},    {0x4d44UL, "vfat"},
-    {0x5346544eUL, "ntfs"},  {0x73717368UL, "squashfs"},
-    {0xff534d42UL, "cifs"},  {0xca451a4eUL, "bcachefs"},
-};
-
-static _Noreturn void
-bench_fail(const char *what, int code, const char *detail)
-{
-	fprintf(stderr, "bench_store: %s: %s%s%s\n", what, ferry_strerror(code),
-		detail[0] != '\0' ? ": " : "", detail);
-	exit(1);
-}
-
-static _Noreturn void
-bench_fail_errno(const char *what, const char *path)
-{
-	fprintf(stderr, "bench_store: %s%s%s: %s\n", what,
-		path[0] != '\0' ? " " : "", path, strerror(errno));
-	exit(1);
-}
-
-/* Format into a fixed-size cell; what does not fit is cut off. */
-static void __attribute__((format(printf, 3, 4)))
-cell(char *out, size_t cap, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(out, cap, fmt, ap);
-	va_end(ap);
-	if (n < 0 && cap > 0)
-		out[0] = '\0';
-}
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-		bench_fail_errno("clock_gettime", "CLOCK_MONOTONIC");
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
-		bench_fail_errno("clock_gettime", "CLOCK_REALTIME");
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-bench_path(char *out, const char *dir, const char *name)
-{
-	int n = snprintf(out, BENCH_PATH_MAX, "%s/%s", dir, name);
-
-	if (n < 0 || n >= BENCH_PATH_MAX) {
-		fprintf(stderr, "bench_store: path too long: %s/%s\n", dir,
-			name);
-		exit(2);
-	}
-}
-
-static void *
-bench_alloc(size_t len)
-{
-	uint8_t *p = malloc(len);
-
-	if (p == NULL)
-		bench_fail("malloc", FERRY_ENOMEM, "");
-	/* Not all zeroes, so no layer can shortcut the bytes. */
-	for (size_t i = 0; i < len; i++)
-		p[i] = (uint8_t)(i * 131u + 7u);
-	return p;
-}
-
-static void
-write_full(int fd, const void *buf, size_t len, const char *path)
-{
-	const uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			bench_fail_errno("write", path);
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-}
-
-static int
-rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
-static void
-rm_tree(const char *path)
-{
-	if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
-		bench_fail_errno("removing", path);
-}
-
 /* ---------------------------------------------------------------- output */
 
 static void
 print_ratio(char *out, size_t cap, int show, double num, double den)
 {
 	if (!show || den <= 0.0)
-		cell(out, cap, "-");
+		bench_cell(out, cap, "-");
 	else if (num / den >= 100.0)
-		cell(out, cap, "x%.0f", num / den);
+		bench_cell(out, cap, "x%.0f", num / den);
 	else
-		cell(out, cap, "x%.2f", num / den);
+		bench_cell(out, cap, "x%.2f", num / den);
 }
 
 static void
@@ -256,7 +134,7 @@ print_header(const struct bench_cfg *cfg)
 {
 	struct utsname u;
 	struct statfs sf;
-	const char *fs = "unknown";
+	const char *fs;
 	char fs_hex[32];
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -264,10 +142,8 @@ print_header(const struct bench_cfg *cfg)
 		bench_fail_errno("uname", "");
 	if (statfs(cfg->dir, &sf) != 0)
 		bench_fail_errno("statfs", cfg->dir);
-	for (size_t i = 0; i < sizeof(fs_names) / sizeof(fs_names[0]); i++)
-		if ((unsigned long)sf.f_type == fs_names[i].magic)
-			fs = fs_names[i].name;
-	cell(fs_hex, sizeof(fs_hex), "0x%lx", (unsigned long)sf.f_type);
+	fs = bench_fs_name((unsigned long)sf.f_type);
+	bench_cell(fs_hex, sizeof(fs_hex), "0x%lx", (unsigned long)sf.f_type);
 
 	printf("ferry store benchmark: durable writes against the raw disk, "
 	       "one run, one filesystem\n");
@@ -306,16 +182,16 @@ print_row(const struct bench_row *r, const struct bench_raw *raw)
 	char rate_s[32], fs_s[32], seq_s[32], cmt_s[32];
 
 	if (r->show_rate)
-		cell(rate_s, sizeof(rate_s), "%.1f", rate);
+		bench_cell(rate_s, sizeof(rate_s), "%.1f", rate);
 	else
-		cell(rate_s, sizeof(rate_s), "-");
+		bench_cell(rate_s, sizeof(rate_s), "-");
 	print_ratio(fs_s, sizeof(fs_s), r->vs_fsync, rate, raw->fsync_per_s);
 	print_ratio(seq_s, sizeof(seq_s), r->vs_seq, mb_s, raw->seq_mb_s);
 	if (r->commits > 0)
-		cell(cmt_s, sizeof(cmt_s), "%.1f",
-		     (double)r->ops / (double)r->commits);
+		bench_cell(cmt_s, sizeof(cmt_s), "%.1f",
+			   (double)r->ops / (double)r->commits);
 	else
-		cell(cmt_s, sizeof(cmt_s), "-");
+		bench_cell(cmt_s, sizeof(cmt_s), "-");
 	printf("%-34s %8llu %6.2f %10s %9.2f %8s %7s %7s%s%s\n", r->label,
 	       (unsigned long long)r->count, r->secs, rate_s, mb_s, fs_s, seq_s,
 	       cmt_s, r->note != NULL ? "  " : "",
@@ -351,13 +227,13 @@ bench_raw_fsync(const struct bench_cfg *cfg, struct bench_row *r)
 		  0600);
 	if (fd < 0)
 		bench_fail_errno("open", path);
-	t0 = now_s();
+	t0 = bench_now_s();
 	do {
-		write_full(fd, buf, BENCH_SMALL_BYTES, path);
+		bench_write_full(fd, buf, BENCH_SMALL_BYTES, path);
 		if (fdatasync(fd) != 0)
 			bench_fail_errno("fdatasync", path);
 		r->count++;
-		t = now_s();
+		t = bench_now_s();
 	} while (t - t0 < cfg->budget_s && r->count < cfg->small_max);
 	r->secs = t - t0;
 	r->bytes = r->count * BENCH_SMALL_BYTES;
@@ -380,18 +256,18 @@ bench_raw_seq(const struct bench_cfg *cfg, struct bench_row *r)
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		bench_fail_errno("open", path);
-	t0 = now_s();
+	t0 = bench_now_s();
 	while (r->bytes < cfg->seq_bytes) {
-		write_full(fd, buf, BENCH_SEQ_BLOCK_BYTES, path);
+		bench_write_full(fd, buf, BENCH_SEQ_BLOCK_BYTES, path);
 		r->bytes += BENCH_SEQ_BLOCK_BYTES;
 		r->count++;
-		if (now_s() - t0 >= cfg->seq_budget_s)
+		if (bench_now_s() - t0 >= cfg->seq_budget_s)
 			break;
 	}
 	/* The sync is part of the figure: the page cache is not a disk. */
 	if (fdatasync(fd) != 0)
 		bench_fail_errno("fdatasync", path);
-	r->secs = now_s() - t0;
+	r->secs = bench_now_s() - t0;
 	if (close(fd) != 0)
 		bench_fail_errno("close", path);
 	if (unlink(path) != 0)
@@ -423,7 +299,7 @@ static void
 bench_store_close(struct store *st, const char *path)
 {
 	store_close(st);
-	rm_tree(path);
+	bench_rm_tree(path);
 }
 
 static void
@@ -465,7 +341,7 @@ bench_msg_init(struct ferry_msg *m, const char *queue)
 	memcpy(m->src_node, BENCH_NODE, sizeof(BENCH_NODE));
 	memcpy(m->dst_node, BENCH_NODE, sizeof(BENCH_NODE));
 	memcpy(m->dst_queue, queue, strlen(queue) + 1);
-	m->created_ms = wall_ms();
+	m->created_ms = bench_wall_ms();
 	return 0;
 }
 
@@ -473,7 +349,8 @@ static void
 worker_fail(struct put_worker *w, int rc, const char *what)
 {
 	w->err = rc;
-	cell(w->detail, sizeof(w->detail), "%s: %s", what, store_last_error());
+	bench_cell(w->detail, sizeof(w->detail), "%s: %s", what,
+		   store_last_error());
 }
 
 static void *
@@ -491,7 +368,7 @@ put_worker_run(void *arg)
 			bench_fail_errno("pthread_barrier_wait", "");
 		}
 	}
-	t0 = now_s();
+	t0 = bench_now_s();
 	while (w->count < w->max_count) {
 		rc = bench_msg_init(&m, w->queue);
 		if (rc != 0) {
@@ -504,7 +381,7 @@ put_worker_run(void *arg)
 			break;
 		}
 		w->count++;
-		if (now_s() - t0 >= w->budget_s)
+		if (bench_now_s() - t0 >= w->budget_s)
 			break;
 	}
 	return NULL;
@@ -537,7 +414,7 @@ bench_puts(const struct bench_cfg *cfg, size_t len, unsigned nthreads,
 	}
 	bench_stats(st, &commits0, &ops0);
 	if (nthreads == 0) {
-		t0 = now_s();
+		t0 = bench_now_s();
 		put_worker_run(&w[0]);
 	} else {
 		rc = pthread_barrier_init(&start, NULL, nw + 1);
@@ -559,7 +436,7 @@ bench_puts(const struct bench_cfg *cfg, size_t len, unsigned nthreads,
 			errno = rc;
 			bench_fail_errno("pthread_barrier_wait", "");
 		}
-		t0 = now_s();
+		t0 = bench_now_s();
 		for (unsigned i = 0; i < nw; i++) {
 			rc = pthread_join(w[i].thread, NULL);
 			if (rc != 0) {
@@ -573,7 +450,7 @@ bench_puts(const struct bench_cfg *cfg, size_t len, unsigned nthreads,
 			bench_fail_errno("pthread_barrier_destroy", "");
 		}
 	}
-	r->secs = now_s() - t0;
+	r->secs = bench_now_s() - t0;
 	for (unsigned i = 0; i < nw; i++) {
 		if (w[i].err != 0)
 			bench_fail(r->label, w[i].err, w[i].detail);
@@ -633,11 +510,11 @@ bench_batch(const struct bench_cfg *cfg, struct bench_row *r)
 	double t0;
 
 	bench_stats(st, &commits0, &ops0);
-	t0 = now_s();
+	t0 = bench_now_s();
 	do {
 		bench_fill(st, "q1", BENCH_BATCH, payload);
 		r->count += BENCH_BATCH;
-		r->secs = now_s() - t0;
+		r->secs = bench_now_s() - t0;
 	} while (r->secs < cfg->budget_s && r->count < cfg->small_max);
 	r->bytes = r->count * BENCH_SMALL_BYTES;
 	bench_stats_since(st, commits0, ops0, r);
@@ -658,7 +535,7 @@ bench_stream(const struct bench_cfg *cfg, struct bench_row *r)
 	int rc;
 
 	bench_stats(st, &commits0, &ops0);
-	t0 = now_s();
+	t0 = bench_now_s();
 	do {
 		rc = bench_msg_init(&m, "q1");
 		if (rc != 0)
@@ -681,7 +558,7 @@ bench_stream(const struct bench_cfg *cfg, struct bench_row *r)
 				   store_last_error());
 		r->count++;
 		r->bytes += BENCH_LARGE_BYTES;
-		r->secs = now_s() - t0;
+		r->secs = bench_now_s() - t0;
 	} while (r->secs < cfg->budget_s && r->count < cfg->large_max);
 	bench_stats_since(st, commits0, ops0, r);
 	bench_store_close(st, path);
@@ -710,7 +587,7 @@ bench_take_ack(const struct bench_cfg *cfg, double one_flush_per_s,
 	bench_fill(st, "q-take", fill, payload);
 
 	bench_stats(st, &commits0, &ops0);
-	t0 = now_s();
+	t0 = bench_now_s();
 	do {
 		rc = store_take(st, "q-take", BENCH_LEASE_MS, &info, &token);
 		if (rc == FERRY_EEMPTY) {
@@ -726,9 +603,9 @@ bench_take_ack(const struct bench_cfg *cfg, double one_flush_per_s,
 		if (rc != 0)
 			bench_fail("store_ack", rc, store_last_error());
 		r->count++;
-		r->secs = now_s() - t0;
+		r->secs = bench_now_s() - t0;
 	} while (r->secs < cfg->budget_s);
-	r->secs = now_s() - t0;
+	r->secs = bench_now_s() - t0;
 	r->bytes = r->count * BENCH_SMALL_BYTES;
 	bench_stats_since(st, commits0, ops0, r);
 	bench_store_close(st, path);
@@ -897,6 +774,7 @@ main(int argc, char **argv)
 	};
 	double t_start, take_rate;
 
+	bench_util_init("bench_store", NULL);
 	if (argc != 2) {
 		fprintf(stderr, "usage: bench_store DIR   (BENCH_QUICK=1 for "
 				"a short run)\n");
@@ -909,7 +787,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	bench_cfg_init(&cfg, argv[1]);
-	t_start = now_s();
+	t_start = bench_now_s();
 
 	bench_raw_fsync(&cfg, &rows[ROW_FSYNC]);
 	bench_progress(&rows[ROW_FSYNC], ROW_FSYNC);
@@ -950,7 +828,7 @@ main(int argc, char **argv)
 	for (int i = 0; i < ROW_N; i++)
 		print_row(&rows[i], &raw);
 	print_hints(&raw, rows);
-	printf("\nwhole run: %.1f s\n", now_s() - t_start);
+	printf("\nwhole run: %.1f s\n", bench_now_s() - t_start);
 	if (fflush(stdout) != 0 || ferror(stdout))
 		bench_fail_errno("writing", "stdout");
 	return 0;

@@ -12,20 +12,23 @@
 # the build directory; for bench-link $TMPDIR or /tmp), removed afterwards
 # whatever happens.  See bench/README.md for what each row measures and how
 # to read the ratios.
+# What the three benchmark programs share: failing, cells, clocks, paths.
+BENCH_UTIL = bench/bench_util.c bench/bench_util.h
+
 EXTRA_PROGRAMS += bench/bench_store
-bench_bench_store_SOURCES = bench/bench_store.c
+bench_bench_store_SOURCES = bench/bench_store.c $(BENCH_UTIL)
 bench_bench_store_LDADD = $(STORE_LIBS) $(PTHREAD_LIBS)
 CLEANFILES += bench/bench_store$(EXEEXT)
 
 # bench_agent starts the ferryd of this build tree, given as its path.
 EXTRA_PROGRAMS += bench/bench_agent
-bench_bench_agent_SOURCES = bench/bench_agent.c
+bench_bench_agent_SOURCES = bench/bench_agent.c $(BENCH_UTIL)
 bench_bench_agent_LDADD = $(LIBFERRY) $(STORE_LIBS) $(PTHREAD_LIBS)
 CLEANFILES += bench/bench_agent$(EXEEXT)
 
 # bench_link starts two ferryd of this build tree (and NNCP, if installed).
 EXTRA_PROGRAMS += bench/bench_link
-bench_bench_link_SOURCES = bench/bench_link.c
+bench_bench_link_SOURCES = bench/bench_link.c $(BENCH_UTIL)
 bench_bench_link_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
 bench_bench_link_LDADD = $(LIBFERRY) $(IDENTITY_LIBS) $(PTHREAD_LIBS)
 CLEANFILES += bench/bench_link$(EXEEXT)
