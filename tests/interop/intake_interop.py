@@ -67,8 +67,6 @@ import calendar
 import json
 import os
 import shutil
-import signal
-import socket
 import stat
 import struct
 import subprocess
@@ -80,7 +78,9 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     import bundlewire as bw
+    import ferryagent as fa
     import hopwire as hw
+    from ferryagent import Fail, Harness, now_ms
 except ImportError as e:
     print("intake_interop: %s (python3-dissononce or PyNaCl missing?): "
           "skipped" % e)
@@ -171,14 +171,6 @@ def load_cases(path):
     return settings, cases
 
 
-class Fail(Exception):
-    """ferryd did not do what it should."""
-
-
-class Harness(Exception):
-    """The test could not run."""
-
-
 RESULTS = []  # (ok, text)
 
 
@@ -191,10 +183,6 @@ def report(good, text):
     print(("ok - " if good else "not ok - ") + text)
 
 
-def now_ms():
-    return int(time.time() * 1000)
-
-
 def rfc3339_ms(text):
     """ms since the epoch of ferry's "2026-12-04T21:22:48.123Z"."""
     base, frac = text.rstrip("Z").split(".")
@@ -202,112 +190,11 @@ def rfc3339_ms(text):
             1000 + int(frac))
 
 
-def free_port():
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
-
 
 # ------------------------------------------------------------ the agent
 
-class Agent:
+class Agent(fa.Agent):
     """ferryd for beta in a private directory, and `ferry` on it."""
-
-    def __init__(self, tmp):
-        top = os.environ.get("top_builddir", ".")
-        self.ferryd = os.path.join(top, "agent", "ferryd")
-        self.ferry = os.path.join(top, "cli", "ferry")
-        for exe in (self.ferryd, self.ferry):
-            if not os.access(exe, os.X_OK):
-                raise Harness("%s is not built (make, or set top_builddir)"
-                              % exe)
-        self.dir = os.path.join(tmp, "beta")
-        self.conf = os.path.join(self.dir, "ferry.conf")
-        self.log = os.path.join(self.dir, "log")
-        self.sock = os.path.join(self.dir, "ferry.sock")
-        self.sock_dir = None
-        self.proc = None
-        self.port = None
-
-    def ferry_cmd(self, args, stdin=b"", timeout=30):
-        env = dict(os.environ, FERRY_SOCKET=self.sock, LC_ALL="C")
-        return subprocess.run([self.ferry] + args, env=env, input=stdin,
-                              timeout=timeout, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE)
-
-    def run(self, args, stdin=b""):
-        p = self.ferry_cmd(args, stdin)
-        if p.returncode != 0:
-            raise Harness("ferry %s: exit %d: %s" % (
-                " ".join(args), p.returncode,
-                p.stderr.decode(errors="replace").strip()))
-        return p.stdout.decode()
-
-    def init(self, peers):
-        self.run(["init", "--dir", self.dir, "--name", "beta"])
-        self.port = free_port()
-        lines = ["[node]", "listen = 127.0.0.1:%d" % self.port]
-        if len(self.sock) > 100:
-            self.sock_dir = tempfile.mkdtemp(prefix="ferry-s.", dir="/tmp")
-            self.sock = os.path.join(self.sock_dir, "beta.sock")
-            lines.append("socket = %s" % self.sock)
-        lines += ["[limits]", "max_message = %dK" % (MAX_MESSAGE // 1024)]
-        for name, card in peers:
-            lines += ["[peer %s]" % name, "key = %s" % card]
-        with open(self.conf, "a") as f:
-            f.write("\n".join(lines) + "\n")
-
-    def keygen(self):
-        return json.loads(self.run(["keygen", "--dir", self.dir, "--json"]))
-
-    def start(self):
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([self.ferryd, "-c", self.conf],
-                                         stdout=log, stderr=log)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise Harness("ferryd exited with %d: %s" %
-                              (self.proc.returncode, self.tail(5)))
-            if self.ferry_cmd(["info"]).returncode == 0:
-                return
-            time.sleep(0.1)
-        raise Harness("ferryd did not answer within 10 s: " + self.tail(5))
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        if self.sock_dir is not None:
-            shutil.rmtree(self.sock_dir, ignore_errors=True)
-
-    def log_size(self):
-        try:
-            return os.path.getsize(self.log)
-        except OSError:
-            return 0
-
-    def log_since(self, off):
-        with open(self.log, "rb") as f:
-            f.seek(off)
-            return f.read().decode(errors="replace")
-
-    def tail(self, n):
-        try:
-            with open(self.log, errors="replace") as f:
-                return "".join(f.readlines()[-n:])
-        except OSError:
-            return "(no log)"
 
     # --- what is stored
 
@@ -324,14 +211,12 @@ class Agent:
 
 # ------------------------------------------------------------------- TCP
 
-class Conn:
+class Conn(fa.Conn):
     """One Noise session with ferryd as alpha (as link_interop.py)."""
 
     def __init__(self, port, alpha, beta_pk, clock_ms=0):
         """clock_ms: alpha's clock minus ours, as its HELLO shows it."""
-        self.s = socket.create_connection(("127.0.0.1", port), 5)
-        self.buf = b""
-        self.last_tx = time.monotonic()
+        super().__init__(port)
         self.frames = []      # every frame ferryd sent
         self.eof = False
         hs = hw.initiator(alpha.kx, beta_pk)
@@ -357,46 +242,6 @@ class Conn:
             raise Fail("HELLO from %r" % h["node"])
         self.plain_max = min(h["max_record"], hw.RECORD_MAX) - hw.TAG_LEN
         self.frames += fr[1:]
-
-    def close(self):
-        self.s.close()
-
-    def send(self, data):
-        self.s.sendall(data)
-        self.last_tx = time.monotonic()
-
-    def fill(self, n, deadline):
-        while len(self.buf) < n:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            self.s.settimeout(min(left, 0.5))
-            try:
-                data = self.s.recv(65536)
-            except socket.timeout:
-                continue
-            except ConnectionResetError:
-                data = b""
-            if not data:
-                raise EOFError
-            self.buf += data
-        return True
-
-    def take(self, n):
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-    def send_record(self, plain):
-        self.send(hw.u16(self.tx.encrypt_with_ad(b"", plain)))
-
-    def recv_record(self, deadline):
-        if not self.fill(2, deadline):
-            return None
-        n = int.from_bytes(self.buf[:2], "big")
-        if not self.fill(2 + n, deadline):
-            return None
-        self.take(2)
-        return self.rx.decrypt_with_ad(b"", self.take(n))
 
     def until(self, done, secs=STEP_SECS):
         """Read frames (KEEPALIVE when silent for 1 s) until done(frame)
@@ -797,7 +642,7 @@ def main():
     try:
         settings, cases = load_cases(CASES_FILE)
         MAX_MESSAGE = parse_size(settings["max_message"])
-        t.agent = Agent(tmp)
+        t.agent = Agent(tmp, cmd_timeout=30)
         t.alpha = bw.Identity(os.urandom(32))
         alpha_hw = hw.Identity(t.alpha.seed)
         gamma = hw.Identity(os.urandom(32))
@@ -812,8 +657,12 @@ def main():
                                         os.path.dirname(adir), "--json"]))
         if ainfo["card"] != alpha_hw.card():
             raise Harness("alpha's card differs between Python and C")
-        t.agent.init([("alpha", alpha_hw.card()), ("gamma", gamma.card()),
-                      ("epsilon", hw.Identity(t.epsilon.seed).card())])
+        t.agent.init(["[limits]",
+                      "max_message = %dK" % (MAX_MESSAGE // 1024),
+                      "[peer alpha]", "key = %s" % alpha_hw.card(),
+                      "[peer gamma]", "key = %s" % gamma.card(),
+                      "[peer epsilon]",
+                      "key = %s" % hw.Identity(t.epsilon.seed).card()])
         binfo = t.agent.keygen()
         _, t.beta_pk = hw.parse_card(binfo["card"])
         with open(os.path.join(t.agent.dir, "identity", "secret"),

@@ -37,7 +37,6 @@ import base64
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -47,7 +46,9 @@ import time
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
+    import ferryagent as fa
     import hopwire as hw
+    from ferryagent import Fail, Harness, check, now_ms
 except ImportError as e:
     print("link_interop: %s (python3-dissononce missing?): skipped" % e)
     sys.exit(77)
@@ -55,19 +56,6 @@ except ImportError as e:
 QUEUE = "in"
 OUR_KEEPALIVE_MS = 6000  # ferryd then declares us dead after 6 s of silence
 STEP_SECS = 10           # the longest any single step may take
-
-
-class Fail(Exception):
-    """ferryd did not do what the documents say."""
-
-
-class Harness(Exception):
-    """The test could not run (not built, cannot start ferryd, ...)."""
-
-
-def check(cond, what):
-    if not cond:
-        raise Fail(what)
 
 
 def note(text):
@@ -78,157 +66,10 @@ def ok(text):
     print("ok - " + text)
 
 
-# ------------------------------------------------------------ the agent
-
-class Agent:
-    """ferryd for node beta in a private directory, plus `ferry` on it."""
-
-    def __init__(self, tmp):
-        builddir = os.environ.get("top_builddir", ".")
-        self.ferryd = os.path.join(builddir, "agent", "ferryd")
-        self.ferry = os.path.join(builddir, "cli", "ferry")
-        for exe in (self.ferryd, self.ferry):
-            if not os.access(exe, os.X_OK):
-                raise Harness("%s is not built (make, or set top_builddir)"
-                              % exe)
-        self.tmp = tmp
-        self.dir = os.path.join(tmp, "beta")
-        self.conf = os.path.join(self.dir, "ferry.conf")
-        self.log = os.path.join(self.dir, "log")
-        self.sock = os.path.join(self.dir, "ferry.sock")
-        self.proc = None
-        self.port = None
-        self.sock_dir = None  # a short directory for the socket, if used
-
-    def run(self, args, check_rc=True):
-        """Run `ferry ARGS` on beta's socket; its stdout."""
-        env = dict(os.environ, FERRY_SOCKET=self.sock, LC_ALL="C")
-        p = subprocess.run([self.ferry] + args, env=env, timeout=60,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        if check_rc and p.returncode != 0:
-            raise Harness("ferry %s: exit %d: %s" % (
-                " ".join(args), p.returncode,
-                p.stderr.decode(errors="replace").strip()))
-        return p.stdout.decode()
-
-    def init(self, alpha_card):
-        """ferry init beta; listen on a free port; trust alpha's card."""
-        self.run(["init", "--dir", self.dir, "--name", "beta"])
-        self.port = free_port()
-        lines = ["[node]", "listen = 127.0.0.1:%d" % self.port]
-        if len(self.sock) > 100:  # too long for a Unix socket address
-            self.sock_dir = tempfile.mkdtemp(prefix="ferry-s.", dir="/tmp")
-            self.sock = os.path.join(self.sock_dir, "beta.sock")
-            lines.append("socket = %s" % self.sock)
-        lines += ["[peer alpha]", "key = %s" % alpha_card]
-        with open(self.conf, "a") as f:
-            f.write("\n".join(lines) + "\n")
-
-    def card(self):
-        out = json.loads(self.run(["keygen", "--dir", self.dir, "--json"]))
-        return out["card"]
-
-    def start(self):
-        """Start ferryd and wait until it answers `ferry info` (10 s)."""
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([self.ferryd, "-c", self.conf],
-                                         stdout=log, stderr=log)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise Harness("ferryd exited with %d: %s" %
-                              (self.proc.returncode, self.tail(5)))
-            p = subprocess.run([self.ferry, "--socket", self.sock, "info"],
-                               stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-            if p.returncode == 0:
-                return
-            time.sleep(0.1)
-        raise Harness("ferryd did not answer within 10 s: " + self.tail(5))
-
-    def stop(self):
-        """SIGTERM; ferryd must be gone within 10 s, with status 0."""
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            raise Fail("ferryd still runs 10 s after SIGTERM")
-        check(rc == 0, "ferryd exited with %d after SIGTERM" % rc)
-
-    def kill(self):
-        """At exit: no ferryd left behind, no socket directory either."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        if self.sock_dir is not None:
-            shutil.rmtree(self.sock_dir, ignore_errors=True)
-
-    def tail(self, n):
-        try:
-            with open(self.log, errors="replace") as f:
-                return "".join(f.readlines()[-n:])
-        except OSError:
-            return "(no log)"
-
-
-def free_port():
-    """A loopback TCP port that was free a moment ago."""
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
-
-
 # ------------------------------------------------------- one connection
 
-class Conn:
+class Conn(fa.Conn):
     """One TCP connection to ferryd, as caller; Noise on the Python side."""
-
-    def __init__(self, port):
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                self.s = socket.create_connection(("127.0.0.1", port), 5)
-                break
-            except ConnectionRefusedError:
-                if time.monotonic() > deadline:
-                    raise Harness("ferryd does not accept on port %d" % port)
-                time.sleep(0.1)
-        self.buf = b""
-        self.tx = self.rx = None
-        self.last_tx = time.monotonic()
-
-    def close(self):
-        self.s.close()
-
-    # --- bytes
-
-    def send(self, data):
-        self.s.sendall(data)
-        self.last_tx = time.monotonic()
-
-    def fill(self, n, deadline):
-        """Until n bytes are buffered: True, False at the deadline (the
-        bytes read so far stay buffered); EOFError if ferryd hung up."""
-        while len(self.buf) < n:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            self.s.settimeout(min(left, 0.5))
-            try:
-                data = self.s.recv(65536)
-            except socket.timeout:
-                continue
-            if not data:
-                raise EOFError("ferryd closed the connection")
-            self.buf += data
-        return True
-
-    def take(self, n):
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
 
     def wait_eof(self, secs):
         """Read until ferryd hangs up; every byte it sent meanwhile."""
@@ -266,25 +107,6 @@ class Conn:
         self.tx, self.rx = c1, c2  # the initiator sends with c1
         return hs.symmetricstate.get_handshake_hash()
 
-    def send_record(self, plain):
-        check(0 < len(plain) <= hw.PLAIN_MAX, "record of %d bytes" %
-              len(plain))
-        self.send(hw.u16(self.tx.encrypt_with_ad(b"", plain)))
-
-    def recv_record(self, deadline):
-        """The next decrypted record, or None at the deadline."""
-        if not self.fill(2, deadline):
-            return None
-        n = int.from_bytes(self.buf[:2], "big")
-        check(n >= hw.TAG_LEN + 1, "record of %d bytes" % n)
-        if not self.fill(2 + n, deadline):
-            return None
-        self.take(2)
-        try:
-            return self.rx.decrypt_with_ad(b"", self.take(n))
-        except Exception as e:  # dissononce raises cryptography's errors
-            raise Fail("a record from ferryd does not decrypt: %r" % e)
-
     def frames_until(self, done, what, secs=STEP_SECS):
         """Read records, sending an empty KEEPALIVE whenever we have been
         silent for a second, until done(frames so far) is true; the list
@@ -308,10 +130,6 @@ class Conn:
 
 def names(frames):
     return [hw.TYPE_NAMES.get(t, "type %d" % t) for t, _ in frames]
-
-
-def now_ms():
-    return int(time.time() * 1000)
 
 
 # ------------------------------------------------------------ the cases
@@ -458,7 +276,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="ferry-li.")
     agent = None
     try:
-        agent = Agent(tmp)
+        agent = fa.Agent(tmp)
         # alpha: known to beta, its card computed here from a seed ...
         alpha = hw.Identity(os.urandom(32))
         # ... and the same card from ferry's C code for that seed.
@@ -475,8 +293,8 @@ def main():
               (out["card"], alpha.card()))
         ok("the card of a random seed: the same in Python and C")
 
-        agent.init(alpha.card())
-        _, beta_pk = hw.parse_card(agent.card())
+        agent.init(["[peer alpha]", "key = %s" % alpha.card()])
+        _, beta_pk = hw.parse_card(agent.keygen()["card"])
         agent.start()
         note("ferryd for beta listens on 127.0.0.1:%d" % agent.port)
 
@@ -490,7 +308,9 @@ def main():
         payloads = [os.urandom(1000), os.urandom(300 * 1024)]
         ids = session(agent, alpha, beta_pk, payloads)
         delivered(agent, ids, payloads)
-        agent.stop()
+        rc = agent.stop()
+        check(rc is not None, "ferryd still runs 10 s after SIGTERM")
+        check(rc == 0, "ferryd exited with %d after SIGTERM" % rc)
         ok("ferryd stopped on SIGTERM")
         print("link_interop: PASS")
         return 0
