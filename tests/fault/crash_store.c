@@ -48,6 +48,8 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "tests/fault/faultutil.h"
+#include "tests/integration/itutil.h"
 
 #define T_PASS	  0
 #define T_FAIL	  1
@@ -87,42 +89,10 @@
 
 /* ------------------------------------------------------------ payloads */
 
-static uint64_t
-mix64(uint64_t x)
-{
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-/* splitmix64: the choices of the test, reproducible from a seed */
-static uint64_t
-rng_next(uint64_t *s)
-{
-	*s += 0x9e3779b97f4a7c15ull;
-	return mix64(*s);
-}
-
 static uint32_t
 rng_below(uint64_t *s, uint32_t n)
 {
-	return (uint32_t)(rng_next(s) % n);
-}
-
-static void
-put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t
-get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
+	return (uint32_t)(fault_rng_next(s) % n);
 }
 
 /*
@@ -133,83 +103,13 @@ static void
 id_make(uint8_t id[FERRY_ID_LEN], uint32_t cycle, uint32_t seq, uint32_t len,
 	int kind, uint64_t salt)
 {
-	put_be32(id, cycle);
-	put_be32(id + 4, seq);
-	put_be32(id + 8, len);
+	fault_put_be32(id, cycle);
+	fault_put_be32(id + 4, seq);
+	fault_put_be32(id + 8, len);
 	id[12] = (uint8_t)kind;
 	id[13] = (uint8_t)(salt >> 16);
 	id[14] = (uint8_t)(salt >> 8);
 	id[15] = (uint8_t)salt;
-}
-
-static uint32_t
-id_len(const uint8_t id[FERRY_ID_LEN])
-{
-	return get_be32(id + 8);
-}
-
-static const char *
-id_hex(const uint8_t id[FERRY_ID_LEN])
-{
-	static char hex[FERRY_ID_HEX_LEN + 1];
-
-	ferry_id_to_hex(id, hex);
-	return hex;
-}
-
-static uint64_t
-payload_key(const uint8_t id[FERRY_ID_LEN])
-{
-	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-
-	for (size_t i = 0; i < FERRY_ID_LEN; i++) {
-		h ^= id[i];
-		h *= 0x100000001b3ull;
-	}
-	return mix64(h);
-}
-
-/* Bytes [off, off + n) of the payload of the message keyed key. */
-static void
-payload_fill(uint64_t key, uint64_t off, uint8_t *buf, size_t n)
-{
-	uint64_t word = mix64(key + (off >> 3));
-
-	for (size_t i = 0; i < n; i++) {
-		uint64_t p = off + i;
-
-		if ((p & 7) == 0)
-			word = mix64(key + (p >> 3));
-		buf[i] = (uint8_t)(word >> (8 * (p & 7)));
-	}
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-		return 0;
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int
-write_full(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 /* --------------------------------------------------------------- child */
@@ -237,15 +137,15 @@ child_report_at(struct child *c, int type, const uint8_t id[FERRY_ID_LEN],
 		uint32_t offset)
 {
 	uint8_t rec[REC_BYTES];
-	uint32_t len = id_len(id);
+	uint32_t len = fault_id_len(id);
 
 	memset(rec, 0, sizeof(rec));
 	rec[0] = (uint8_t)type;
-	put_be32(rec + 4, offset);
+	fault_put_be32(rec + 4, offset);
 	memcpy(rec + 8, id, FERRY_ID_LEN);
-	put_be32(rec + 28, len);
+	fault_put_be32(rec + 28, len);
 	/* 32 bytes to a pipe: one atomic write */
-	if (write_full(c->fd, rec, sizeof(rec)) != 0)
+	if (it_write_all(c->fd, rec, sizeof(rec)) != 0)
 		_exit(4);
 }
 
@@ -281,7 +181,7 @@ child_put(struct child *c)
 	int rc;
 
 	child_msg(c, &m, len, KIND_PUT);
-	payload_fill(payload_key(m.id), 0, c->bufs, len);
+	fault_payload_fill(fault_payload_key(m.id), 0, c->bufs, len);
 	rc = store_put(c->st, &m, c->bufs, len);
 	if (rc != 0)
 		child_die("store_put", rc);
@@ -300,7 +200,7 @@ child_batch(struct child *c)
 		uint8_t *buf = c->bufs + i * PUT_MAX_BYTES;
 
 		child_msg(c, &m[i], len, KIND_BATCH);
-		payload_fill(payload_key(m[i].id), 0, buf, len);
+		fault_payload_fill(fault_payload_key(m[i].id), 0, buf, len);
 		reqs[i].msg = &m[i];
 		reqs[i].payload = buf;
 		reqs[i].len = len;
@@ -331,7 +231,7 @@ child_stream(struct child *c)
 	if (rng_below(&c->rng, 2) == 0)
 		pause_at = rng_below(&c->rng, len);
 	child_msg(c, &m, len, KIND_STREAM);
-	key = payload_key(m.id);
+	key = fault_payload_key(m.id);
 	/* Told before the open, so the parent can look for the partial. */
 	child_report(c, REC_STREAM, m.id);
 	rc = store_writer_open(c->st, &m, &w);
@@ -342,7 +242,7 @@ child_stream(struct child *c)
 
 		if (n > len - off)
 			n = (size_t)(len - off);
-		payload_fill(key, off, c->bufs, n);
+		fault_payload_fill(key, off, c->bufs, n);
 		rc = store_writer_write(w, c->bufs, n);
 		if (rc != 0)
 			child_die("store_writer_write", rc);
@@ -361,7 +261,7 @@ child_stream(struct child *c)
 			fprintf(stderr,
 				"crash_store: child: id %s: resumed "
 				"at %" PRIu64 " after suspend at %" PRIu64 "\n",
-				id_hex(m.id), roff, off);
+				fault_id_hex(m.id), roff, off);
 			_exit(3);
 		}
 	}
@@ -387,7 +287,7 @@ child_main(const char *dir, const char *seed_s, const char *cycle_s,
 	c.salt = c.rng;
 	c.cycle = (uint32_t)strtoul(cycle_s, NULL, 10);
 	c.fd = (int)strtol(fd_s, NULL, 10);
-	c.rng ^= mix64(c.cycle + 1);
+	c.rng ^= fault_mix64(c.cycle + 1);
 	c.bufs = malloc((size_t)BATCH_N * PUT_MAX_BYTES);
 	if (c.bufs == NULL)
 		return 2;
@@ -463,7 +363,7 @@ fail(struct run *r, const uint8_t *id, const char *fmt, ...)
 		return;
 	if (id != NULL)
 		printf("FAIL: cycle %" PRIu32 ": id %s: ", r->cycle,
-		       id_hex(id));
+		       fault_id_hex(id));
 	else
 		printf("FAIL: cycle %" PRIu32 ": ", r->cycle);
 	va_start(ap, fmt);
@@ -550,7 +450,7 @@ verify_payload(struct run *r, struct store *st, const uint8_t *id,
 	       uint64_t want_len, const char *what)
 {
 	struct store_reader *rd = NULL;
-	uint64_t key = payload_key(id), off = 0;
+	uint64_t key = fault_payload_key(id), off = 0;
 	int rc, ret = -1;
 
 	rc = store_reader_open(st, id, &rd);
@@ -575,7 +475,7 @@ verify_payload(struct run *r, struct store *st, const uint8_t *id,
 			     what, want_len);
 			goto out;
 		}
-		payload_fill(key, off, r->exp, n);
+		fault_payload_fill(key, off, r->exp, n);
 		if (memcmp(r->buf, r->exp, n) != 0) {
 			size_t i = 0;
 
@@ -605,7 +505,7 @@ static int
 verify_msg(struct run *r, struct store *st, const uint8_t *id, const char *what)
 {
 	struct store_msg_info info;
-	uint64_t want_len = id_len(id);
+	uint64_t want_len = fault_id_len(id);
 	int rc;
 
 	r->checked++;
@@ -639,10 +539,10 @@ take_record(struct run *r, const uint8_t *rec)
 {
 	const uint8_t *id = rec + 8;
 
-	if (get_be32(rec + 28) != id_len(id))
+	if (fault_get_be32(rec + 28) != fault_id_len(id))
 		fail(r, id,
 		     "child reported length %" PRIu32 ", id says %" PRIu32,
-		     get_be32(rec + 28), id_len(id));
+		     fault_get_be32(rec + 28), fault_id_len(id));
 	if (rec[0] == REC_OPENED) {
 		r->opened = 1;
 		return;
@@ -654,7 +554,7 @@ take_record(struct run *r, const uint8_t *rec)
 		return;
 	}
 	if (rec[0] == REC_SUSPENDED) {
-		r->pend_durable = get_be32(rec + 4);
+		r->pend_durable = fault_get_be32(rec + 4);
 		return;
 	}
 	if (id[12] == KIND_STREAM)
@@ -679,7 +579,7 @@ read_reports(struct run *r, int fd, int64_t deadline, int until_open,
 		ssize_t n;
 
 		if (deadline >= 0) {
-			int64_t left = deadline - now_ms();
+			int64_t left = deadline - it_now_ms();
 
 			if (left <= 0)
 				return 0;
@@ -769,14 +669,14 @@ crash_child(struct run *r)
 		return -1;
 	}
 	if (from_open) {
-		eof =
-		    read_reports(r, fd, now_ms() + OPEN_WAIT_MS, 1, acc, &have);
+		eof = read_reports(r, fd, it_now_ms() + OPEN_WAIT_MS, 1, acc,
+				   &have);
 		if (eof == 0)
 			fail(r, NULL, "child did not open the store in %d ms",
 			     OPEN_WAIT_MS);
 	}
 	if (eof == 2)
-		eof = read_reports(r, fd, now_ms() + delay, 0, acc, &have);
+		eof = read_reports(r, fd, it_now_ms() + delay, 0, acc, &have);
 	if (eof == 1)
 		fail(r, NULL, "child ended before it was killed");
 	if (eof < 0 || (kill(pid, SIGKILL) != 0 && errno != ESRCH))
@@ -809,7 +709,7 @@ static void
 resume_stream(struct run *r, struct store *st, const uint8_t *id)
 {
 	struct store_writer *w = NULL;
-	uint64_t off = 0, len = id_len(id), key = payload_key(id);
+	uint64_t off = 0, len = fault_id_len(id), key = fault_payload_key(id);
 	int rc;
 
 	rc = store_writer_resume(st, id, &w, &off);
@@ -864,7 +764,7 @@ resume_stream(struct run *r, struct store *st, const uint8_t *id)
 		if (len - off < n)
 			n = (size_t)(len - off);
 
-		payload_fill(key, off, r->exp, n);
+		fault_payload_fill(key, off, r->exp, n);
 		rc = store_writer_write(w, r->exp, n);
 		if (rc != 0) {
 			fail(r, id, "resumed write at %" PRIu64 ": %s", off,
@@ -947,11 +847,11 @@ check_queue(struct run *r, struct store *st)
 		/* Committed but never reported: it must be whole all the
 		 * same, and stay so in the cycles to come. */
 		r->unreported++;
-		if (s.lens[i] != id_len(id)) {
+		if (s.lens[i] != fault_id_len(id)) {
 			fail(r, id,
 			     "unreported message: payload_len %" PRIu64
 			     ", id says %" PRIu32 " (torn commit?)",
-			     s.lens[i], id_len(id));
+			     s.lens[i], fault_id_len(id));
 			bad = 1;
 		} else {
 			bad = verify_msg(r, st, id, "unreported message") != 0;
@@ -1065,10 +965,10 @@ run_cycle(struct run *r)
 	store_opts_init(&o);
 	o.node_name = NODE;
 	o.disk_reserve_bytes = 16u << 20;
-	t0 = now_ms();
+	t0 = it_now_ms();
 	rc = store_open(r->dir, &o, &st);
-	if (now_ms() - t0 > r->recover_ms_max)
-		r->recover_ms_max = now_ms() - t0;
+	if (it_now_ms() - t0 > r->recover_ms_max)
+		r->recover_ms_max = it_now_ms() - t0;
 	if (rc != 0) {
 		fail(r, NULL, "store_open after kill: %s (%s)",
 		     ferry_strerror(rc), store_last_error());
@@ -1125,8 +1025,8 @@ seed_from_env(void)
 		return strtoull(s, NULL, 10);
 	if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
 		return (uint64_t)getpid();
-	return mix64((uint64_t)ts.tv_sec * 1000000007ull ^
-		     (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32);
+	return fault_mix64((uint64_t)ts.tv_sec * 1000000007ull ^
+			   (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32);
 }
 
 /* mkdtemp under $TMPDIR or /tmp into path; T_PASS, T_SKIP or T_HARNESS */
@@ -1183,7 +1083,7 @@ main(int argc, char **argv)
 	struct run r;
 	const char *lng = getenv("FERRY_TEST_LONG");
 	uint32_t cycles = CYCLES_DEFAULT;
-	int64_t t0 = now_ms();
+	int64_t t0 = it_now_ms();
 	int ret;
 
 	if (argc == 6 && strcmp(argv[1], "--child") == 0)
@@ -1217,7 +1117,7 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
-	print_summary(&r, now_ms() - t0);
+	print_summary(&r, it_now_ms() - t0);
 	ret = r.failures ? T_FAIL : T_PASS;
 out:
 	if (dir[0] != '\0' &&

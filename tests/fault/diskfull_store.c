@@ -45,6 +45,8 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "tests/fault/faultutil.h"
+#include "tests/integration/itutil.h"
 
 #define T_PASS	  0
 #define T_FAIL	  1
@@ -77,98 +79,15 @@
 
 /* ------------------------------------------------------------ payloads */
 
-static uint64_t
-mix64(uint64_t x)
-{
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-static uint64_t
-rng_next(uint64_t *s)
-{
-	*s += 0x9e3779b97f4a7c15ull;
-	return mix64(*s);
-}
-
-static void
-put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t
-get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
 /* Id layout: be32 phase, be32 sequence, be32 payload length, 4 salt. */
 static void
 id_make(uint8_t id[FERRY_ID_LEN], uint32_t phase, uint32_t seq, uint32_t len,
 	uint32_t salt)
 {
-	put_be32(id, phase);
-	put_be32(id + 4, seq);
-	put_be32(id + 8, len);
-	put_be32(id + 12, salt);
-}
-
-static uint32_t
-id_len(const uint8_t id[FERRY_ID_LEN])
-{
-	return get_be32(id + 8);
-}
-
-static const char *
-id_hex(const uint8_t id[FERRY_ID_LEN])
-{
-	static char hex[FERRY_ID_HEX_LEN + 1];
-
-	ferry_id_to_hex(id, hex);
-	return hex;
-}
-
-static uint64_t
-payload_key(const uint8_t id[FERRY_ID_LEN])
-{
-	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-
-	for (size_t i = 0; i < FERRY_ID_LEN; i++) {
-		h ^= id[i];
-		h *= 0x100000001b3ull;
-	}
-	return mix64(h);
-}
-
-/* Bytes [off, off + n) of the payload of the message keyed key. */
-static void
-payload_fill(uint64_t key, uint64_t off, uint8_t *buf, size_t n)
-{
-	uint64_t word = mix64(key + (off >> 3));
-
-	for (size_t i = 0; i < n; i++) {
-		uint64_t p = off + i;
-
-		if ((p & 7) == 0)
-			word = mix64(key + (p >> 3));
-		buf[i] = (uint8_t)(word >> (8 * (p & 7)));
-	}
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-		return 0;
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	fault_put_be32(id, phase);
+	fault_put_be32(id + 4, seq);
+	fault_put_be32(id + 8, len);
+	fault_put_be32(id + 12, salt);
 }
 
 /* ---------------------------------------------------------------- test */
@@ -206,7 +125,7 @@ fail(struct test *t, const uint8_t *id, const char *fmt, ...)
 	if (t->failures > FAIL_LINES_MAX)
 		return;
 	if (id != NULL)
-		printf("FAIL: phase %d: id %s: ", t->phase, id_hex(id));
+		printf("FAIL: phase %d: id %s: ", t->phase, fault_id_hex(id));
 	else
 		printf("FAIL: phase %d: ", t->phase);
 	va_start(ap, fmt);
@@ -419,7 +338,7 @@ msg_make(struct test *t, struct ferry_msg *m, uint32_t len)
 static uint32_t
 msg_size(struct test *t)
 {
-	return MSG_MIN_BYTES + (uint32_t)(rng_next(&t->rng) %
+	return MSG_MIN_BYTES + (uint32_t)(fault_rng_next(&t->rng) %
 					  (MSG_MAX_BYTES - MSG_MIN_BYTES + 1));
 }
 
@@ -432,7 +351,7 @@ put_one(struct test *t, uint32_t len, uint8_t id[FERRY_ID_LEN])
 
 	msg_make(t, &m, len);
 	memcpy(id, m.id, FERRY_ID_LEN);
-	payload_fill(payload_key(m.id), 0, t->buf, len);
+	fault_payload_fill(fault_payload_key(m.id), 0, t->buf, len);
 	rc = store_put(t->st, &m, t->buf, len);
 	if (rc == 0 && ids_add(t, m.id) != 0)
 		return FERRY_ENOMEM;
@@ -443,7 +362,7 @@ static int
 verify_payload(struct test *t, const uint8_t *id, uint64_t len)
 {
 	struct store_reader *rd = NULL;
-	uint64_t key = payload_key(id), off = 0;
+	uint64_t key = fault_payload_key(id), off = 0;
 	int rc, ret = -1;
 
 	rc = store_reader_open(t->st, id, &rd);
@@ -466,7 +385,7 @@ verify_payload(struct test *t, const uint8_t *id, uint64_t len)
 			fail(t, id, "payload longer than %" PRIu64, len);
 			goto out;
 		}
-		payload_fill(key, off, t->exp, n);
+		fault_payload_fill(key, off, t->exp, n);
 		if (memcmp(t->buf, t->exp, n) != 0) {
 			size_t k = 0, zeros = 0, diff = 0;
 
@@ -514,15 +433,15 @@ verify_one(struct test *t, const uint8_t *id, const char *when, int *present)
 	leased_ok = t->leased && memcmp(id, t->leased_id, FERRY_ID_LEN) == 0;
 	if ((info.state != STORE_QUEUED &&
 	     !(leased_ok && info.state == STORE_LEASED)) ||
-	    info.msg.payload_len != id_len(id)) {
+	    info.msg.payload_len != fault_id_len(id)) {
 		fail(t, id,
 		     "%s: state %s, payload_len %" PRIu64
 		     ", want queued, %" PRIu32,
 		     when, store_state_name(info.state), info.msg.payload_len,
-		     id_len(id));
+		     fault_id_len(id));
 		return -1;
 	}
-	return verify_payload(t, id, id_len(id));
+	return verify_payload(t, id, fault_id_len(id));
 }
 
 /*
@@ -545,10 +464,10 @@ verify_all(struct test *t, const char *when)
 		rc = verify_one(t, t->ids[i], when, &present);
 		if (rc == 0) {
 			memmove(t->ids[j++], t->ids[i], FERRY_ID_LEN);
-			bytes += id_len(t->ids[i]);
+			bytes += fault_id_len(t->ids[i]);
 		} else if (present) {
 			t->bad_msgs++;
-			t->bad_bytes += id_len(t->ids[i]);
+			t->bad_bytes += fault_id_len(t->ids[i]);
 		}
 	}
 	t->n_ids = j;
@@ -628,7 +547,8 @@ batch_refused(struct test *t)
 		uint8_t *p = t->batch + i * MSG_MAX_BYTES;
 
 		msg_make(t, &m[i], MSG_MAX_BYTES);
-		payload_fill(payload_key(m[i].id), 0, p, MSG_MAX_BYTES);
+		fault_payload_fill(fault_payload_key(m[i].id), 0, p,
+				   MSG_MAX_BYTES);
 		reqs[i].msg = &m[i];
 		reqs[i].payload = p;
 		reqs[i].len = MSG_MAX_BYTES;
@@ -755,7 +675,7 @@ stream_run(struct test *t, struct ferry_msg *m, uint64_t *done,
 	   const char **where)
 {
 	struct store_writer *w = NULL;
-	uint64_t key = payload_key(m->id);
+	uint64_t key = fault_payload_key(m->id);
 	int rc;
 
 	*done = 0;
@@ -765,7 +685,7 @@ stream_run(struct test *t, struct ferry_msg *m, uint64_t *done,
 		return rc;
 	*where = "store_writer_write";
 	while (*done < STREAM_BYTES) {
-		payload_fill(key, *done, t->buf, STREAM_PIECE);
+		fault_payload_fill(key, *done, t->buf, STREAM_PIECE);
 		rc = store_writer_write(w, t->buf, STREAM_PIECE);
 		if (rc != 0) {
 			store_writer_abort(w);
@@ -931,7 +851,7 @@ setup(struct test *t, const char *dir)
 		return T_HARNESS;
 	}
 	t->rng = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 20;
-	t->salt = (uint32_t)rng_next(&t->rng);
+	t->salt = (uint32_t)fault_rng_next(&t->rng);
 	ret = mount_tmpfs(t);
 	if (ret != T_PASS)
 		return ret;
@@ -942,7 +862,7 @@ int
 main(int argc, char **argv)
 {
 	struct test t;
-	int64_t t0 = now_ms();
+	int64_t t0 = it_now_ms();
 	int ret;
 
 	if (argc != 2) {
@@ -968,7 +888,7 @@ main(int argc, char **argv)
 		       t.failures  ? "FAIL"
 		       : t.harness ? "ERROR"
 				   : "PASS",
-		       t.failures, t.n_ids, now_ms() - t0);
+		       t.failures, t.n_ids, it_now_ms() - t0);
 		ret = t.harness ? T_HARNESS : t.failures ? T_FAIL : T_PASS;
 	} else if (ret == T_FAIL) {
 		printf("diskfull_store: FAIL: the store does not open on a "

@@ -81,6 +81,8 @@
 
 #include <arpa/inet.h>
 
+#include "tests/integration/itutil.h"
+
 #define BUF_SIZE	  (64u * 1024u)
 #define CONNS_MAX	  256u
 #define CONNS_DEFAULT	  64u
@@ -118,16 +120,6 @@ note(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-		die(1, "clock_gettime: %s", strerror(errno));
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* splitmix64: small, and every seed is a good one. */
@@ -220,24 +212,6 @@ loopback(struct sockaddr_in *a, unsigned port)
 	a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 }
 
-/* Write all of buf to a regular file. */
-static int
-write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Replace path with text, atomically (a temporary file renamed). */
 static int
 write_file_atomic(const char *path, const char *text)
@@ -253,7 +227,7 @@ write_file_atomic(const char *path, const char *text)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -1;
-	if (write_all(fd, text, strlen(text)) != 0) {
+	if (it_write_all(fd, text, strlen(text)) != 0) {
 		int e = errno;
 		(void)close(fd);
 		(void)unlink(tmp);
@@ -361,7 +335,7 @@ stats_write(struct proxy *px, int done)
 	if (write_file_atomic(px->o.stats_file, text) != 0)
 		die(1, "%s: %s", px->o.stats_file, strerror(errno));
 	px->stats_dirty = 0;
-	px->stats_ms = now_ms();
+	px->stats_ms = it_now_ms();
 }
 
 static void
@@ -513,7 +487,7 @@ dir_read(struct proxy *px, struct conn *c, struct dir *d, int fd, int is_up)
 		return 0;
 	}
 	if (is_up && c->record && px->rec_fd >= 0 &&
-	    write_all(px->rec_fd, d->buf + d->len, (size_t)n) != 0)
+	    it_write_all(px->rec_fd, d->buf + d->len, (size_t)n) != 0)
 		die(1, "%s: %s", px->o.record_file, strerror(errno));
 	if (is_up && c->flip && px->o.flip_off >= d->bytes &&
 	    px->o.flip_off < d->bytes + (uint64_t)n) {
@@ -537,7 +511,7 @@ dir_read(struct proxy *px, struct conn *c, struct dir *d, int fd, int is_up)
 	px->stats_dirty = 1;
 	if (budget_left(px, c) == 0 && !c->cutting) {
 		c->cutting = 1;
-		c->cut_deadline = now_ms() + DRAIN_MS;
+		c->cut_deadline = it_now_ms() + DRAIN_MS;
 	}
 	return 0;
 }
@@ -623,7 +597,7 @@ conn_step(struct proxy *px, unsigned i, short crev, short srev)
 			c->budget = 0;
 			return 0;
 		}
-		if (drained || now_ms() >= c->cut_deadline) {
+		if (drained || it_now_ms() >= c->cut_deadline) {
 			px->cuts++;
 			note("conn %" PRIu64 ": cut %" PRIu64 " after %" PRIu64
 			     " + %" PRIu64 " bytes%s",
@@ -733,7 +707,7 @@ run_proxy(struct opts *o)
 
 	while (!stop_signal) {
 		unsigned n = 0, owner[CONNS_MAX];
-		int64_t now = now_ms();
+		int64_t now = it_now_ms();
 		int timeout = -1, rc;
 
 		pf[n++] = (struct pollfd){
@@ -814,7 +788,7 @@ run_replay(const char *file, unsigned port, int64_t timeout_ms)
 		die(1, "connect to 127.0.0.1:%u: %s", port, strerror(errno));
 	if (set_nonblock(sfd) != 0)
 		die(1, "fcntl: %s", strerror(errno));
-	idle_since = now_ms();
+	idle_since = it_now_ms();
 	for (;;) {
 		struct pollfd p = {.fd = sfd, .events = POLLIN};
 		int64_t left;
@@ -832,7 +806,7 @@ run_replay(const char *file, unsigned port, int64_t timeout_ms)
 		}
 		if (off < len)
 			p.events |= POLLOUT;
-		left = idle_since + timeout_ms - now_ms();
+		left = idle_since + timeout_ms - it_now_ms();
 		if (left <= 0)
 			break;
 		rc = poll(&p, 1, (int)left);
@@ -867,7 +841,7 @@ run_replay(const char *file, unsigned port, int64_t timeout_ms)
 			if (n > 0) {
 				off += (size_t)n;
 				sent += (uint64_t)n;
-				idle_since = now_ms();
+				idle_since = it_now_ms();
 			}
 		}
 	}

@@ -5,7 +5,9 @@
 # load: exactly once, intact, little sent twice) and link_security.sh
 # (wrong key, replay, tampering, nothing readable on the wire).
 check_PROGRAMS += tests/integration/fault_proxy
-tests_integration_fault_proxy_SOURCES = tests/integration/fault_proxy.c
+tests_integration_fault_proxy_SOURCES = \
+	tests/integration/fault_proxy.c $(IT_UTIL)
+tests_integration_fault_proxy_LDADD = $(LIBFERRY)
 
 LINK_FAULTS_IT_TESTS = \
 	tests/integration/link_faults.sh \
