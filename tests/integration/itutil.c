@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,6 +206,68 @@ it_write_all(int fd, const void *buf, size_t len)
 			return -1;
 		p += n;
 		len -= (size_t)n;
+	}
+	return 0;
+}
+
+uint64_t
+it_payload_seed(uint64_t seed, unsigned client, uint64_t seq)
+{
+	return seed * 1000003u + (uint64_t)client * 7919u + seq * 2654435761u;
+}
+
+int
+it_check_patterned(const struct ferry_msg_info *info, struct ferry_stream *s,
+		   uint8_t *buf, size_t buf_len, const char *what,
+		   unsigned *client, uint64_t *seq)
+{
+	char hex[FERRY_ID_HEX_LEN + 1];
+	uint64_t seed, got = 0;
+	size_t len;
+	struct it_pattern p;
+	int rc;
+
+	ferry_id_to_hex(info->msg.id, hex);
+	if (sscanf(info->msg.correlation, "%" SCNu64 " %u %" SCNu64 " %zu",
+		   &seed, client, seq, &len) != 4) {
+		fprintf(stderr, "%s: %s has no sender correlation ('%s')\n",
+			what, hex, info->msg.correlation);
+		return 1;
+	}
+	if (info->msg.payload_len != len) {
+		fprintf(stderr, "%s: %s (%s) has %" PRIu64 " bytes\n", what,
+			hex, info->msg.correlation, info->msg.payload_len);
+		return 1;
+	}
+	it_pattern_init(&p, it_payload_seed(seed, *client, *seq));
+	for (;;) {
+		size_t n = 0;
+		uint64_t at;
+
+		rc = ferry_stream_read(s, buf, buf_len, &n);
+		if (rc != 0)
+			return rc;
+		if (n == 0)
+			break;
+		if (got + n > len) {
+			fprintf(stderr, "%s: %s (%s): payload too long\n", what,
+				hex, info->msg.correlation);
+			return 1;
+		}
+		at = it_pattern_check(&p, buf, n);
+		if (at != UINT64_MAX) {
+			fprintf(stderr,
+				"%s: %s (%s): payload differs at byte "
+				"%" PRIu64 "\n",
+				what, hex, info->msg.correlation, at);
+			return 1;
+		}
+		got += n;
+	}
+	if (got != len) {
+		fprintf(stderr, "%s: %s (%s): payload ends at %" PRIu64 "\n",
+			what, hex, info->msg.correlation, got);
+		return 1;
 	}
 	return 0;
 }

@@ -64,4 +64,19 @@ int it_under_asan(void);
 /* Write all of buf to fd (for lines shared between processes). */
 int it_write_all(int fd, const void *buf, size_t len);
 
+/*
+ * Patterned messages (send_storm, kill_sender): the correlation is
+ * "SEED CLIENT SEQ LEN" and the payload is LEN bytes of the it_pattern
+ * stream of it_payload_seed(SEED, CLIENT, SEQ).
+ */
+uint64_t it_payload_seed(uint64_t seed, unsigned client, uint64_t seq);
+/* Reads s (through buf, buf_len bytes) and checks it against info's
+ * correlation; the sender's client and sequence number into *client,
+ * *seq.  0; 1 if the message is not what its correlation says (said on
+ * stderr after "WHAT: "); or the negative error of reading it, for the
+ * caller to report. */
+int it_check_patterned(const struct ferry_msg_info *info,
+		       struct ferry_stream *s, uint8_t *buf, size_t buf_len,
+		       const char *what, unsigned *client, uint64_t *seq);
+
 #endif

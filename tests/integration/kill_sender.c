@@ -46,12 +46,6 @@
 #define GAP_MIN_MS  10
 #define BUF_MAX	    (64u * 1024u)
 
-static uint64_t
-payload_seed(uint64_t seed, unsigned client, uint64_t seq)
-{
-	return seed * 1000003u + (uint64_t)client * 7919u + seq * 2654435761u;
-}
-
 /* The connection is gone: what kill -9 of the agent gives a client. */
 static int
 lost(int rc)
@@ -152,7 +146,7 @@ do_send(const char *sock, const char *dest, const char *idfile, uint64_t seed,
 		o.priority = (int)((x >> 40) % (FERRY_PRIO_MAX + 1));
 		snprintf(corr, sizeof(corr), "%" PRIu64 " %u %" PRIu64 " %zu",
 			 seed, client, seq, len);
-		it_pattern_init(&p, payload_seed(seed, client, seq));
+		it_pattern_init(&p, it_payload_seed(seed, client, seq));
 		rc = send_one(c, dest, &o, &p, buf, len, streamed, id);
 		if (rc != 0) {
 			if (!lost(rc)) {
@@ -190,63 +184,6 @@ do_send(const char *sock, const char *dest, const char *idfile, uint64_t seed,
 	close(fd);
 	free(buf);
 	return ret;
-}
-
-/* Check the payload of one message against its correlation; its client
- * and sequence number into *client, *seq.  0, 1 if it is wrong, or the
- * error of reading it. */
-static int
-check_one(struct ferry *c, const struct ferry_msg_info *info,
-	  struct ferry_stream *s, uint8_t *buf, unsigned *client, uint64_t *seq)
-{
-	char hex[FERRY_ID_HEX_LEN + 1];
-	uint64_t seed, got = 0;
-	size_t len;
-	struct it_pattern p;
-	int rc;
-
-	ferry_id_to_hex(info->msg.id, hex);
-	if (sscanf(info->msg.correlation, "%" SCNu64 " %u %" SCNu64 " %zu",
-		   &seed, client, seq, &len) != 4) {
-		fprintf(stderr, "recv: %s has no sender correlation ('%s')\n",
-			hex, info->msg.correlation);
-		return 1;
-	}
-	if (info->msg.payload_len != len) {
-		fprintf(stderr, "recv: %s (%s) has %" PRIu64 " bytes\n", hex,
-			info->msg.correlation, info->msg.payload_len);
-		return 1;
-	}
-	it_pattern_init(&p, payload_seed(seed, *client, *seq));
-	for (;;) {
-		size_t n = 0;
-		uint64_t at;
-		rc = ferry_stream_read(s, buf, BUF_MAX, &n);
-		if (rc != 0)
-			return rc;
-		if (n == 0)
-			break;
-		if (got + n > len) {
-			fprintf(stderr, "recv: %s (%s): payload too long\n",
-				hex, info->msg.correlation);
-			return 1;
-		}
-		at = it_pattern_check(&p, buf, n);
-		if (at != UINT64_MAX) {
-			fprintf(stderr,
-				"recv: %s (%s): payload differs at byte "
-				"%" PRIu64 "\n",
-				hex, info->msg.correlation, at);
-			return 1;
-		}
-		got += n;
-	}
-	if (got != len) {
-		fprintf(stderr, "recv: %s (%s): payload ends at %" PRIu64 "\n",
-			hex, info->msg.correlation, got);
-		return 1;
-	}
-	return 0;
 }
 
 /*
@@ -292,7 +229,8 @@ recv_loop(const char *sock, const char *queue, int fd, const char *stopfile)
 		}
 		if (rc == 0) {
 			ferry_id_to_hex(info.msg.id, hex);
-			rc = check_one(c, &info, s, buf, &client, &seq);
+			rc = it_check_patterned(&info, s, buf, BUF_MAX, "recv",
+						&client, &seq);
 			ferry_stream_close(s);
 			if (rc == 1) {
 				ret = 1;

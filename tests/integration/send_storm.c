@@ -34,12 +34,6 @@
 #define STREAM_SPAN (576u * 1024u)
 #define BUF_MAX	    (64u * 1024u)
 
-static uint64_t
-payload_seed(uint64_t seed, unsigned client, uint64_t seq)
-{
-	return seed * 1000003u + (uint64_t)client * 7919u + seq * 2654435761u;
-}
-
 /* The connection is gone: what kill -9 of the agent gives a client. */
 static int
 lost(int rc)
@@ -85,7 +79,7 @@ do_send(const char *sock, const char *dest, const char *idfile, uint64_t seed,
 			       : 1 + (size_t)((x >> 8) % SMALL_MAX);
 		snprintf(corr, sizeof(corr), "%" PRIu64 " %u %" PRIu64 " %zu",
 			 seed, client, seq, len);
-		it_pattern_init(&p, payload_seed(seed, client, seq));
+		it_pattern_init(&p, it_payload_seed(seed, client, seq));
 		if (!streamed) {
 			it_pattern_next(&p, buf, len);
 			rc = ferry_send(c, dest, buf, len, &o, id);
@@ -129,48 +123,17 @@ check_one(struct ferry *c, const struct ferry_msg_info *info,
 	  struct ferry_stream *s, uint8_t *buf)
 {
 	char hex[FERRY_ID_HEX_LEN + 1];
-	uint64_t seed, seq, got = 0;
+	uint64_t seq;
 	unsigned client;
-	size_t len;
-	struct it_pattern p;
-	int rc;
+	int rc =
+	    it_check_patterned(info, s, buf, BUF_MAX, "drain", &client, &seq);
 
-	ferry_id_to_hex(info->msg.id, hex);
-	if (sscanf(info->msg.correlation, "%" SCNu64 " %u %" SCNu64 " %zu",
-		   &seed, &client, &seq, &len) != 4) {
-		fprintf(stderr, "drain: %s has no storm correlation ('%s')\n",
-			hex, info->msg.correlation);
+	if (rc < 0) {
+		ferry_id_to_hex(info->msg.id, hex);
+		it_ferry_fail(c, rc, "drain: payload of %s", hex);
 		return 1;
 	}
-	if (info->msg.payload_len != len) {
-		fprintf(stderr, "drain: %s (%s) has %" PRIu64 " bytes\n", hex,
-			info->msg.correlation, info->msg.payload_len);
-		return 1;
-	}
-	it_pattern_init(&p, payload_seed(seed, client, seq));
-	for (;;) {
-		size_t n = 0;
-		rc = ferry_stream_read(s, buf, BUF_MAX, &n);
-		if (rc != 0) {
-			it_ferry_fail(c, rc, "drain: payload of %s", hex);
-			return 1;
-		}
-		if (n == 0)
-			break;
-		if (got + n > len ||
-		    it_pattern_check(&p, buf, n) != UINT64_MAX) {
-			fprintf(stderr, "drain: %s (%s): payload differs\n",
-				hex, info->msg.correlation);
-			return 1;
-		}
-		got += n;
-	}
-	if (got != len) {
-		fprintf(stderr, "drain: %s (%s): payload ends at %" PRIu64 "\n",
-			hex, info->msg.correlation, got);
-		return 1;
-	}
-	return 0;
+	return rc;
 }
 
 static int
