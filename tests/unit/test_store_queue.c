@@ -18,28 +18,17 @@ static struct store *st;
 static int
 setup(void)
 {
-	clk.now_ms = 1700000000000LL;
-	dir = NULL;
-	st = test_store_open(&dir, &clk, NULL);
-	return st == NULL;
+	return test_store_setup(&st, &dir, &clk);
 }
 
 static int
 teardown(void)
 {
-	store_close(st);
-	st = NULL;
-	test_rmtree(dir);
-	dir = NULL;
-	return 0;
+	return test_store_teardown(&st, &dir);
 }
 
 /* Each test gets a fresh store. */
-#define FRESH()                                                                \
-	do {                                                                   \
-		teardown();                                                    \
-		CU_ASSERT_FATAL(setup() == 0);                                 \
-	} while (0)
+#define FRESH() TEST_FRESH(setup, teardown)
 
 static void
 put_local(struct ferry_msg *m, const char *queue, int prio, const char *body)
@@ -226,7 +215,7 @@ test_seen_forgotten_after_retention(void)
 	teardown();
 	store_opts_init(&o);
 	o.seen_retention_ms = 60000;
-	clk.now_ms = 1700000000000LL;
+	clk.now_ms = TEST_CLOCK_START_MS;
 	st = test_store_open(&dir, &clk, &o);
 	CU_ASSERT_FATAL(st != NULL);
 	put_local(&m, "q", 3, "one");

@@ -21,28 +21,17 @@ static struct store *st;
 static int
 setup(void)
 {
-	clk.now_ms = 1700000000000LL;
-	dir = NULL;
-	st = test_store_open(&dir, &clk, NULL);
-	return st == NULL;
+	return test_store_setup(&st, &dir, &clk);
 }
 
 static int
 teardown(void)
 {
-	store_close(st);
-	st = NULL;
-	test_rmtree(dir);
-	dir = NULL;
-	return 0;
+	return test_store_teardown(&st, &dir);
 }
 
 /* Each test gets a fresh store. */
-#define FRESH()                                                                \
-	do {                                                                   \
-		teardown();                                                    \
-		CU_ASSERT_FATAL(setup() == 0);                                 \
-	} while (0)
+#define FRESH() TEST_FRESH(setup, teardown)
 
 /* Close and open the same store again. */
 #define REOPEN()                                                               \

@@ -21,19 +21,13 @@ static struct store *st;
 static int
 setup(void)
 {
-	dir = NULL;
-	st = test_store_open(&dir, NULL, NULL);
-	return st == NULL;
+	return test_store_setup(&st, &dir, NULL);
 }
 
 static int
 teardown(void)
 {
-	store_close(st);
-	st = NULL;
-	test_rmtree(dir);
-	dir = NULL;
-	return 0;
+	return test_store_teardown(&st, &dir);
 }
 
 static uint8_t *

@@ -82,6 +82,26 @@ test_store_open(char **dir, struct test_clock *clk,
 	return st;
 }
 
+int
+test_store_setup(struct store **st, char **dir, struct test_clock *clk)
+{
+	if (clk != NULL)
+		clk->now_ms = TEST_CLOCK_START_MS;
+	*dir = NULL;
+	*st = test_store_open(dir, clk, NULL);
+	return *st == NULL;
+}
+
+int
+test_store_teardown(struct store **st, char **dir)
+{
+	store_close(*st);
+	*st = NULL;
+	test_rmtree(*dir);
+	*dir = NULL;
+	return 0;
+}
+
 void
 test_msg(struct ferry_msg *m, const char *node, const char *queue, int prio)
 {

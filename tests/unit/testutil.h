@@ -36,6 +36,23 @@ void test_rmtree(char *path);
 struct store *test_store_open(char **dir, struct test_clock *clk,
 			      const struct store_opts *base);
 
+/* The fake clock's time at the start of each store test. */
+#define TEST_CLOCK_START_MS 1700000000000LL
+
+/* Setup of a store suite or test: a fresh store in *dir (made here),
+ * on clk (NULL: the real clock) set to TEST_CLOCK_START_MS.  0, or 1 if
+ * it cannot be opened (CUnit's setup convention). */
+int test_store_setup(struct store **st, char **dir, struct test_clock *clk);
+/* Its teardown: closes *st and removes *dir; 0. */
+int test_store_teardown(struct store **st, char **dir);
+
+/* Inside a test: tear the suite's store down and set up a fresh one. */
+#define TEST_FRESH(setup_fn, teardown_fn)                                      \
+	do {                                                                   \
+		teardown_fn();                                                 \
+		CU_ASSERT_FATAL(setup_fn() == 0);                              \
+	} while (0)
+
 /* A message from "here" to node/queue with a fresh id. */
 void test_msg(struct ferry_msg *m, const char *node, const char *queue,
 	      int prio);
