@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "policy/policy.h"
+#include "tests/unit/policyutil.h"
 #include "tests/unit/testutil.h"
 
 /* snprintf into an array, failing the test on truncation. */
@@ -58,10 +59,7 @@ write_file(const char *name, const char *text, size_t len, char *path,
 static int
 load_text(const char *text, struct policy *p, char *err, size_t errlen)
 {
-	char path[PATH_MAX];
-
-	write_file("ferry.conf", text, strlen(text), path, sizeof(path));
-	return policy_load(path, p, err, errlen);
+	return test_policy_load_text(dir, text, p, err, errlen);
 }
 
 /* Every field of a and b but the arrays are equal. */
@@ -95,16 +93,9 @@ same_scalars(const struct policy *a, const struct policy *b)
 
 /* ------------------------------------------------------------ load table */
 
-struct load_case {
-	const char *label;
-	const char *text;
-	int rc;
-	const char *err; /* piece of the error text, or NULL */
-};
-
 #define N "[node]\nname = a\n"
 
-static const struct load_case load_cases[] = {
+static const struct policy_case load_cases[] = {
     {"minimal", N, 0, NULL},
     {"colon separator", "[node]\nname: a\n", 0, NULL},
     {"inline comment", "[node]\nname = a ; this node\n", 0, NULL},
@@ -256,33 +247,20 @@ static const struct load_case load_cases[] = {
      "ferry.conf:4: bad size 'x' for cache"},
 };
 
+/* A refused file leaves no ACL and no queues behind. */
+static int
+kept_nothing(const struct policy *p)
+{
+	return p->acl == NULL && p->nacl == 0 && p->queues == NULL &&
+	       p->nqueues == 0;
+}
+
 static void
 test_load_table(void)
 {
-	for (size_t i = 0; i < sizeof(load_cases) / sizeof(load_cases[0]);
-	     i++) {
-		const struct load_case *lc = &load_cases[i];
-		struct policy p;
-		char err[1024] = "untouched";
-		int rc = load_text(lc->text, &p, err, sizeof(err));
-		int ok = rc == lc->rc;
-
-		if (lc->err != NULL)
-			ok = ok && strstr(err, lc->err) != NULL;
-		else
-			ok = ok && err[0] == '\0';
-		if (rc != 0)
-			ok = ok && p.acl == NULL && p.nacl == 0 &&
-			     p.queues == NULL && p.nqueues == 0;
-		if (!ok)
-			fprintf(stderr,
-				"\nload case '%s': rc %d (want %d) err "
-				"'%s' (want '%s')\n",
-				lc->label, rc, lc->rc, err,
-				lc->err != NULL ? lc->err : "");
-		CU_ASSERT(ok);
-		policy_cleanup(&p);
-	}
+	test_policy_table(load_cases,
+			  sizeof(load_cases) / sizeof(load_cases[0]), load_text,
+			  kept_nothing);
 }
 
 /* ------------------------------------------------------- single behaviours */

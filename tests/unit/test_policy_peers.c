@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "policy/policy.h"
+#include "tests/unit/policyutil.h"
 #include "tests/unit/testutil.h"
 #include "transports/identity.h"
 
@@ -93,28 +94,14 @@ expand(const char *text)
 static int
 load_text(const char *text, struct policy *p, char *err, size_t errlen)
 {
-	char path[PATH_MAX], *full = expand(text);
-	FILE *f;
-	int rc;
+	char *full = expand(text);
+	int rc = test_policy_load_text(dir, full, p, err, errlen);
 
-	FMT(path, "%s/ferry.conf", dir);
-	f = fopen(path, "w");
-	CU_ASSERT_FATAL(f != NULL);
-	CU_ASSERT_FATAL(fputs(full, f) != EOF);
-	CU_ASSERT_FATAL(fclose(f) == 0);
 	free(full);
-	rc = policy_load(path, p, err, errlen);
 	return rc;
 }
 
 /* ------------------------------------------------------------ load table */
-
-struct load_case {
-	const char *label;
-	const char *text;
-	int rc;
-	const char *err; /* piece of the error text, or NULL */
-};
 
 #define N  "[node]\nname = a\n"
 #define PB N "[peer b]\nkey = @A\n"
@@ -123,7 +110,7 @@ struct load_case {
 #define H50  "hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh"
 #define H255 H50 H50 H50 H50 H50 "hhhhh"
 
-static const struct load_case load_cases[] = {
+static const struct policy_case load_cases[] = {
     {"one peer", PB, 0, NULL},
     {"peer before node", "[peer b]\nkey = @A\n[node]\nname = a\n", 0, NULL},
     {"two peers", PB "[peer c]\nkey = @B\n", 0, NULL},
@@ -301,30 +288,19 @@ static const struct load_case load_cases[] = {
      "log_level or listen)"},
 };
 
+/* A refused file leaves no peers and no listen addresses behind. */
+static int
+kept_nothing(const struct policy *p)
+{
+	return p->peers == NULL && p->npeers == 0 && p->nlisten == 0;
+}
+
 static void
 test_load_table(void)
 {
-	for (size_t i = 0; i < sizeof(load_cases) / sizeof(load_cases[0]);
-	     i++) {
-		const struct load_case *lc = &load_cases[i];
-		struct policy p;
-		char err[1024];
-		int rc = load_text(lc->text, &p, err, sizeof(err));
-		int ok = rc == lc->rc;
-
-		if (lc->err != NULL)
-			ok = ok && strstr(err, lc->err) != NULL;
-		else
-			ok = ok && err[0] == '\0';
-		if (rc != 0)
-			ok = ok && p.peers == NULL && p.npeers == 0 &&
-			     p.nlisten == 0;
-		if (!ok)
-			fprintf(stderr, "\ncase '%s': rc %d err '%s'\n",
-				lc->label, rc, err);
-		CU_ASSERT(ok);
-		policy_cleanup(&p);
-	}
+	test_policy_table(load_cases,
+			  sizeof(load_cases) / sizeof(load_cases[0]), load_text,
+			  kept_nothing);
 }
 
 /* --------------------------------------------------------- values, lookup */
