@@ -20,6 +20,8 @@
 #   stop_node NAME [SECS]      SIGTERM; fails if it is not gone within
 #                              SECS (default 10) or exits non-zero
 #   kill9_node NAME            SIGKILL, reaped
+#   it_check_alive WHAT NAME...  it_fail if the agent of a NAME died
+#   it_wait_proxy PID FILE LOG wait for fault_proxy PID to write FILE
 #   node_dir / node_conf / node_sock / node_log / node_pid NAME
 #   it_fail MSG, it_skip MSG, it_harness MSG, it_pass
 #   it_ok MSG                  "ok - MSG"
@@ -258,6 +260,33 @@ it_reap() {
 	it_reap_rc=$?
 	[ $it_reap_rc -eq 127 ] && it_reap_rc=255
 	return $it_reap_rc
+}
+
+# it_check_alive WHAT NAME...: every agent of the NAMEs still there?  A
+# crash of ours is a finding: it_fail, naming WHAT, with its exit status.
+it_check_alive() {
+	ca_what=$1
+	shift
+	for ca_n in "$@"; do
+		ca_p=$(node_pid "$ca_n")
+		if ! it_alive "$ca_p"; then
+			it_reap "$ca_p"
+			ca_st=$?
+			it_fail "$ca_what: the agent of $ca_n died on its own (exit status $ca_st; 128+N: signal N): $(tail -n 3 "$(node_log "$ca_n")")"
+		fi
+	done
+}
+
+# it_wait_proxy PID FILE LOG: wait (5 s) until the fault_proxy PID has
+# written its port to FILE; a harness error, with LOG's end, if it died.
+it_wait_proxy() {
+	wp_i=0
+	while [ ! -s "$2" ]; do
+		it_alive "$1" || it_harness "fault_proxy: $(tail -n 3 "$3")"
+		wp_i=$((wp_i + 1))
+		[ $wp_i -gt 100 ] && it_harness "fault_proxy did not start"
+		sleep 0.05
+	done
 }
 
 # SIGTERM the agent of NAME, wait SECS (10) for it to go, check it exited

@@ -50,13 +50,7 @@ node_peer beta alpha "keepalive = 3s"
 	--max-cuts $ncuts --seed "$seed" >/dev/null 2>"$T/proxy.log" &
 proxy_pid=$!
 it_at_exit "kill $proxy_pid 2>/dev/null"
-i=0
-while [ ! -s "$T/proxy.port" ]; do
-	it_alive $proxy_pid || it_harness "fault_proxy: $(cat "$T/proxy.log")"
-	i=$((i + 1))
-	[ $i -gt 100 ] && it_harness "fault_proxy did not start"
-	sleep 0.05
-done
+it_wait_proxy $proxy_pid "$T/proxy.port" "$T/proxy.log"
 proxy_port=$(cat "$T/proxy.port")
 {
 	printf '[peer beta]\nkey = %s\n' "$(node_card beta)"

@@ -35,13 +35,7 @@ node_peer beta alpha
 	>/dev/null 2>>"$T/proxy.log" &
 proxy_pid=$!
 it_at_exit "kill $proxy_pid 2>/dev/null"
-i=0
-while [ ! -s "$T/proxy.port" ]; do
-	it_alive $proxy_pid || it_harness "fault_proxy: $(tail -n 3 "$T/proxy.log")"
-	i=$((i + 1))
-	[ $i -gt 100 ] && it_harness "fault_proxy did not start"
-	sleep 0.05
-done
+it_wait_proxy $proxy_pid "$T/proxy.port" "$T/proxy.log"
 
 start_agent beta
 # Three connections that send nothing are cut once message 1 is 2 s late.

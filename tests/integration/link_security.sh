@@ -47,14 +47,7 @@ start_proxy() {
 		--seed "$seed" "$@" >/dev/null 2>>"$T/proxy.log" &
 	proxy_pid=$!
 	it_at_exit "kill $proxy_pid 2>/dev/null"
-	sp_i=0
-	while [ ! -s "$T/proxy.port" ]; do
-		it_alive $proxy_pid ||
-			it_harness "fault_proxy: $(tail -n 3 "$T/proxy.log")"
-		sp_i=$((sp_i + 1))
-		[ $sp_i -gt 100 ] && it_harness "fault_proxy did not start"
-		sleep 0.05
-	done
+	it_wait_proxy $proxy_pid "$T/proxy.port" "$T/proxy.log"
 }
 stop_proxy() {
 	kill -TERM $proxy_pid

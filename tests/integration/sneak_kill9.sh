@@ -102,16 +102,7 @@ expect_eq "alpha holds every message for beta" \
 it_note "queued in $(($(it_now_ms) - t0)) ms"
 
 # Every agent still there?  (A crash of ours is a finding.)
-check_alive() {
-	for ca_n in alpha beta; do
-		ca_p=$(node_pid $ca_n)
-		if ! it_alive "$ca_p"; then
-			it_reap "$ca_p"
-			ca_st=$?
-			it_fail "$1: the agent of $ca_n died on its own (exit status $ca_st; 128+N: signal N): $(tail -n 3 "$(node_log $ca_n)")"
-		fi
-	done
-}
+check_alive() { it_check_alive "$1" alpha beta; }
 
 # kill_during NODE DELAY_MS CMD...: run `ferry CMD...` at NODE in the
 # background, kill -9 NODE's agent DELAY_MS later (if the command is still

@@ -52,16 +52,7 @@ FB=$(ferry_at fb info --json | json_get fingerprint)
 [ -n "$FB" ] || it_harness "no fingerprint"
 
 # Every agent still there?  (A crash of ours is a finding.)
-check_alive() {
-	for ca_n in fa fb; do
-		ca_p=$(node_pid $ca_n)
-		if ! it_alive "$ca_p"; then
-			it_reap "$ca_p"
-			ca_st=$?
-			it_fail "$1: the agent of $ca_n died on its own (exit status $ca_st; 128+N: signal N): $(tail -n 3 "$(node_log $ca_n)")"
-		fi
-	done
-}
+check_alive() { it_check_alive "$1" fa fb; }
 
 # The session up before the first round (fa dials when something waits).
 echo warm | ferry_at fa send fb/warm >/dev/null || it_fail "fa: send"
