@@ -47,8 +47,6 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
-#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -274,54 +272,6 @@ agent_abort(void)
 	bench_log_tail(ag->log, BENCH_LOG_TAIL);
 }
 
-/* ferryd's user+system CPU seconds so far, from /proc/PID/stat. */
-static double
-agent_cpu_s(const struct bench_agent *ag)
-{
-	char path[64], buf[1024];
-	unsigned long long ut = 0, st = 0;
-	const char *p;
-	size_t n;
-	FILE *f;
-
-	bench_cell(path, sizeof(path), "/proc/%ld/stat", (long)ag->pid);
-	f = fopen(path, "re");
-	if (f == NULL)
-		bench_fail_errno("open", path);
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* The command name may hold blanks and ')': fields follow the last. */
-	p = strrchr(buf, ')');
-	if (p == NULL ||
-	    sscanf(p + 1,
-		   " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-		   &ut, &st) != 2)
-		bench_failf("%s: cannot read utime and stime", path);
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-/* ferryd's peak resident set so far (VmHWM), KiB. */
-static uint64_t
-agent_hwm_kib(const struct bench_agent *ag)
-{
-	char path[64], line[256];
-	unsigned long long kib = 0;
-	int found = 0;
-	FILE *f;
-
-	bench_cell(path, sizeof(path), "/proc/%ld/status", (long)ag->pid);
-	f = fopen(path, "re");
-	if (f == NULL)
-		bench_fail_errno("open", path);
-	while (!found && fgets(line, sizeof(line), f) != NULL)
-		found = sscanf(line, "VmHWM: %llu kB", &kib) == 1;
-	fclose(f);
-	if (!found)
-		bench_failf("%s: no VmHWM line", path);
-	return kib;
-}
-
 /* A config value must read back as written (ferry.conf(5): ';' after a
  * blank starts a comment, a line ends a value). */
 static void
@@ -469,8 +419,8 @@ agent_stop(struct bench_agent *ag)
 {
 	double t0;
 
-	ag->cpu_s = agent_cpu_s(ag);
-	ag->hwm_kib = agent_hwm_kib(ag);
+	ag->cpu_s = bench_proc_cpu_s(ag->pid);
+	ag->hwm_kib = bench_proc_hwm_kib(ag->pid);
 	ag->alive_s = bench_now_s() - ag->started_s;
 	t0 = bench_now_s();
 	if (kill(ag->pid, SIGTERM) != 0)
@@ -599,7 +549,7 @@ bench_sends(const struct bench_cfg *cfg, struct store *st,
 		    "pthread_create");
 	}
 	if (st == NULL)
-		cpu0 = agent_cpu_s(ag);
+		cpu0 = bench_proc_cpu_s(ag->pid);
 	self0 = self_cpu_s();
 	{
 		int rc = pthread_barrier_wait(&start);
@@ -614,7 +564,7 @@ bench_sends(const struct bench_cfg *cfg, struct store *st,
 	r->self_cpu_s = self_cpu_s() - self0;
 	if (st == NULL) {
 		r->agent = 1;
-		r->agent_cpu_s = agent_cpu_s(ag) - cpu0;
+		r->agent_cpu_s = bench_proc_cpu_s(ag->pid) - cpu0;
 	}
 	bench_check_pthread(pthread_barrier_destroy(&start),
 			    "pthread_barrier_destroy");
@@ -858,7 +808,7 @@ bench_latency(const struct bench_cfg *cfg, const struct bench_agent *ag,
 	struct ferry *c = agent_connect(ag);
 	uint8_t *payload = bench_alloc(BENCH_MSG_BYTES);
 	double *send_s = calloc(cfg->lat_max, sizeof(double));
-	double t0, cpu0 = agent_cpu_s(ag), stop_took;
+	double t0, cpu0 = bench_proc_cpu_s(ag->pid), stop_took;
 	uint64_t n = 0;
 
 	memset(&rv, 0, sizeof(rv));
@@ -881,7 +831,7 @@ bench_latency(const struct bench_cfg *cfg, const struct bench_agent *ag,
 	lat_send(c, payload, n, 1, &stop_took);
 	lat_wait(&rv, n);
 	bench_check_pthread(pthread_join(rv.thread, NULL), "pthread_join");
-	*cpu_s = agent_cpu_s(ag) - cpu0;
+	*cpu_s = bench_proc_cpu_s(ag->pid) - cpu0;
 	lat_summarise(&rows[LAT_SEND], send_s, n);
 	lat_summarise(&rows[LAT_RECV], rv.recv_s, n);
 	lat_summarise(&rows[LAT_ACK], rv.ack_s, n);
@@ -1001,23 +951,14 @@ row_base(const struct bench_row *rows, int i, struct bench_base *b)
 static void
 print_header(const struct bench_cfg *cfg)
 {
-	struct utsname u;
-	struct statfs sf;
-	const char *fs;
-	char fs_hex[32];
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	struct bench_machine m;
 
-	if (uname(&u) != 0)
-		bench_fail_errno("uname", "");
-	if (statfs(cfg->dir, &sf) != 0)
-		bench_fail_errno("statfs", cfg->dir);
-	fs = bench_fs_name((unsigned long)sf.f_type);
-	bench_cell(fs_hex, sizeof(fs_hex), "0x%lx", (unsigned long)sf.f_type);
+	bench_machine(cfg->dir, &m);
 
 	printf("ferry agent benchmark: durable 1 KiB sends through ferryd's "
 	       "socket against store_put alone, one run, one filesystem\n");
-	printf("machine: %ld CPUs, filesystem %s (%s), %s %s %s\n", ncpu, fs,
-	       fs_hex, u.sysname, u.release, u.machine);
+	printf("machine: %ld CPUs, filesystem %s (0x%lx), %s %s %s\n", m.ncpu,
+	       m.fs, m.fs_type, m.u.sysname, m.u.release, m.u.machine);
 	printf("dir:     %s\n", cfg->dir);
 	printf("budget:  %.1f s or a fixed count per throughput row, %.1f s "
 	       "or %zu messages of latency%s; MB = 10^6 bytes\n",
@@ -1038,12 +979,11 @@ print_header(const struct bench_cfg *cfg)
 	       "per message: this process for store_put (callers and the "
 	       "store's threads), ferryd for ferry_send (clients not "
 	       "counted)\n");
-	if ((unsigned long)sf.f_type == 0x01021994UL ||
-	    (unsigned long)sf.f_type == 0x858458f6UL)
+	if (m.fs_type == 0x01021994UL || m.fs_type == 0x858458f6UL)
 		printf("WARNING: %s keeps nothing across power loss and "
 		       "makes fsync free: these numbers say nothing about "
 		       "a disk\n",
-		       fs);
+		       m.fs);
 }
 
 static void

@@ -57,8 +57,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/utsname.h>
-#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -412,54 +410,6 @@ thread_cpu_s(void)
 	if (getrusage(RUSAGE_THREAD, &ru) != 0)
 		return 0.0;
 	return bench_rusage_cpu_s(&ru);
-}
-
-/* A process's user+system CPU seconds so far, from /proc/PID/stat. */
-static double
-proc_cpu_s(pid_t pid)
-{
-	char path[64], buf[1024];
-	unsigned long long ut = 0, st = 0;
-	const char *p;
-	size_t n;
-	FILE *f;
-
-	bench_cell(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	f = fopen(path, "re");
-	if (f == NULL)
-		bench_fail_errno("open", path);
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* The command name may hold blanks and ')': fields follow the last. */
-	p = strrchr(buf, ')');
-	if (p == NULL ||
-	    sscanf(p + 1,
-		   " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-		   &ut, &st) != 2)
-		bench_failf("%s: cannot read utime and stime", path);
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-/* A process's peak resident set so far (VmHWM), KiB. */
-static uint64_t
-proc_hwm_kib(pid_t pid)
-{
-	char path[64], line[256];
-	unsigned long long kib = 0;
-	int found = 0;
-	FILE *f;
-
-	bench_cell(path, sizeof(path), "/proc/%ld/status", (long)pid);
-	f = fopen(path, "re");
-	if (f == NULL)
-		bench_fail_errno("open", path);
-	while (!found && fgets(line, sizeof(line), f) != NULL)
-		found = sscanf(line, "VmHWM: %llu kB", &kib) == 1;
-	fclose(f);
-	if (!found)
-		bench_failf("%s: no VmHWM line", path);
-	return kib;
 }
 
 /* The first executable NAME in PATH, into out; 0 if there is none. */
@@ -1035,8 +985,8 @@ fnode_stop(struct fnode *n)
 
 	if (n->pid <= 0)
 		return;
-	n->cpu_s = proc_cpu_s(n->pid);
-	n->hwm_kib = proc_hwm_kib(n->pid);
+	n->cpu_s = bench_proc_cpu_s(n->pid);
+	n->hwm_kib = bench_proc_hwm_kib(n->pid);
 	if (kill(n->pid, SIGTERM) != 0)
 		bench_fail_errno("kill", "ferryd");
 	if (!reap(n->pid, BL_STOP_MAX_S, &st, NULL))
@@ -1341,16 +1291,16 @@ ferry_run(const struct bl_cfg *cfg, int big, int link_up, struct bl_set *set)
 	if (!link_up) {
 		(void)fnode_start(&alpha, cfg);
 		ca = fnode_connect(&alpha);
-		a0 = proc_cpu_s(alpha.pid);
+		a0 = bench_proc_cpu_s(alpha.pid);
 		t0 = senders_start(cfg, &alpha, big, s, &nw, &start);
 		t1 = senders_join(s, nw, &start);
 		qr->done = 1;
 		qr->n = n;
 		qr->bytes = bytes;
 		qr->secs = t1 - t0;
-		qr->cpu_a = proc_cpu_s(alpha.pid) - a0;
+		qr->cpu_a = bench_proc_cpu_s(alpha.pid) - a0;
 		qr->cpu_b = -1.0;
-		qr->rss_a = proc_hwm_kib(alpha.pid);
+		qr->rss_a = bench_proc_hwm_kib(alpha.pid);
 		if (outbound_msgs(ca) != n)
 			bench_failf("%s: alpha holds %llu messages for beta, "
 				    "%llu were sent",
@@ -1359,14 +1309,14 @@ ferry_run(const struct bl_cfg *cfg, int big, int link_up, struct bl_set *set)
 		fprintf(stderr, "bench_link:   queued at alpha: %.2f s\n",
 			qr->secs);
 
-		a0 = proc_cpu_s(alpha.pid);
+		a0 = bench_proc_cpu_s(alpha.pid);
 		set->fn.beta_start_s = fnode_start(&beta, cfg);
 		t0 = bench_now_s();
-		b0 = proc_cpu_s(beta.pid);
+		b0 = bench_proc_cpu_s(beta.pid);
 		cb = fnode_connect(&beta);
 		t_all = wait_arrived(&alpha, &beta, cb, ca, n, what);
-		xr->cpu_a = proc_cpu_s(alpha.pid) - a0;
-		xr->cpu_b = proc_cpu_s(beta.pid) - b0;
+		xr->cpu_a = bench_proc_cpu_s(alpha.pid) - a0;
+		xr->cpu_b = bench_proc_cpu_s(beta.pid) - b0;
 		alpha_peer(ca, &pi);
 		/* since_ms is wall clock: into this clock's terms. */
 		set->fn.session_after_s =
@@ -1395,13 +1345,13 @@ ferry_run(const struct bl_cfg *cfg, int big, int link_up, struct bl_set *set)
 			fnode_check_alive(&beta);
 			nap();
 		}
-		a0 = proc_cpu_s(alpha.pid);
-		b0 = proc_cpu_s(beta.pid);
+		a0 = bench_proc_cpu_s(alpha.pid);
+		b0 = bench_proc_cpu_s(beta.pid);
 		t0 = senders_start(cfg, &alpha, big, s, &nw, &start);
 		t_all = wait_arrived(&alpha, &beta, cb, ca, n, what);
 		sent_end = senders_join(s, nw, &start);
-		xr->cpu_a = proc_cpu_s(alpha.pid) - a0;
-		xr->cpu_b = proc_cpu_s(beta.pid) - b0;
+		xr->cpu_a = bench_proc_cpu_s(alpha.pid) - a0;
+		xr->cpu_b = bench_proc_cpu_s(beta.pid) - b0;
 		set->fn.sent_s = sent_end - t0;
 		set->fn.b_drop_s = wait_dropped(&alpha, ca, what) - t_all;
 	}
@@ -1739,7 +1689,7 @@ nncp_call(const struct nnode *alpha, const struct nnode *beta, int port,
 				    bind, BL_START_MAX_S);
 		nap();
 	}
-	d0 = proc_cpu_s(daemon);
+	d0 = bench_proc_cpu_s(daemon);
 	t0 = bench_now_s();
 	call = spawn(cargv, -1, alpha->out, SIGKILL);
 	moved = t0;
@@ -1790,8 +1740,8 @@ nncp_call(const struct nnode *alpha, const struct nnode *beta, int port,
 	r->secs = t_all - t0;
 	r->cpu_a = bench_rusage_cpu_s(&ru);
 	r->rss_a = (uint64_t)ru.ru_maxrss;
-	r->cpu_b = proc_cpu_s(daemon) - d0;
-	r->rss_b = proc_hwm_kib(daemon);
+	r->cpu_b = bench_proc_cpu_s(daemon) - d0;
+	r->rss_b = bench_proc_hwm_kib(daemon);
 	if (kill(daemon, SIGTERM) != 0)
 		bench_fail_errno("kill", "nncp-daemon");
 	if (!reap(daemon, BL_STOP_MAX_S, &st, NULL))
@@ -2041,22 +1991,16 @@ hint_transfer(const char *what, const struct bl_row *r, long ncpu, int big)
 static void
 print_header(const struct bl_cfg *cfg)
 {
-	struct utsname u;
-	struct statfs sf;
-	const char *fs;
+	struct bench_machine m;
 
-	if (uname(&u) != 0)
-		bench_fail_errno("uname", "");
-	if (statfs(cfg->dir, &sf) != 0)
-		bench_fail_errno("statfs", cfg->dir);
-	fs = bench_fs_name((unsigned long)sf.f_type);
+	bench_machine(cfg->dir, &m);
 	printf("ferry link benchmark: alpha -> beta over 127.0.0.1, durable "
 	       "on both sides, ferry next to NNCP and the raw limit, one "
 	       "run\n");
 	printf("machine: %ld CPUs, filesystem %s (0x%lx), %.1f GiB free at "
 	       "the start, %s %s %s\n",
-	       cfg->ncpu, fs, (unsigned long)sf.f_type, cfg->free_gib,
-	       u.sysname, u.release, u.machine);
+	       cfg->ncpu, m.fs, m.fs_type, cfg->free_gib, m.u.sysname,
+	       m.u.release, m.u.machine);
 	printf("dir:     %s\n", cfg->dir);
 	if (cfg->load0 >= 0.0 && cfg->load1 >= 0.0)
 		printf("load:    1-minute load average %.1f at the start, %.1f "
@@ -2087,11 +2031,10 @@ print_header(const struct bl_cfg *cfg)
 	printf("columns: MB = 10^6 payload bytes; cpu = user+system seconds "
 	       "of alpha's / beta's side; rss = their peak resident memory, "
 	       "MiB\n");
-	if ((unsigned long)sf.f_type == 0x01021994UL ||
-	    (unsigned long)sf.f_type == 0x858458f6UL)
+	if (m.fs_type == 0x01021994UL || m.fs_type == 0x858458f6UL)
 		printf("WARNING: %s makes fsync free: these numbers say "
 		       "nothing about a disk\n",
-		       fs);
+		       m.fs);
 }
 
 static void

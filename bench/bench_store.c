@@ -29,8 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
-#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -132,23 +130,14 @@ print_ratio(char *out, size_t cap, int show, double num, double den)
 static void
 print_header(const struct bench_cfg *cfg)
 {
-	struct utsname u;
-	struct statfs sf;
-	const char *fs;
-	char fs_hex[32];
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	struct bench_machine m;
 
-	if (uname(&u) != 0)
-		bench_fail_errno("uname", "");
-	if (statfs(cfg->dir, &sf) != 0)
-		bench_fail_errno("statfs", cfg->dir);
-	fs = bench_fs_name((unsigned long)sf.f_type);
-	bench_cell(fs_hex, sizeof(fs_hex), "0x%lx", (unsigned long)sf.f_type);
+	bench_machine(cfg->dir, &m);
 
 	printf("ferry store benchmark: durable writes against the raw disk, "
 	       "one run, one filesystem\n");
-	printf("machine: %ld CPUs, filesystem %s (%s), %s %s %s\n", ncpu, fs,
-	       fs_hex, u.sysname, u.release, u.machine);
+	printf("machine: %ld CPUs, filesystem %s (0x%lx), %s %s %s\n", m.ncpu,
+	       m.fs, m.fs_type, m.u.sysname, m.u.release, m.u.machine);
 	printf("dir:     %s\n", cfg->dir);
 	printf("budget:  %.1f s or a fixed count per row%s; "
 	       "MB = 10^6 bytes, KiB/MiB = 2^10/2^20\n",
@@ -160,12 +149,11 @@ print_header(const struct bench_cfg *cfg)
 	printf("x seq:   MB/s / raw sequential MB/s\n");
 	printf("ops/cmt: store operations per group commit "
 	       "(store_stats ops/commits)\n");
-	if ((unsigned long)sf.f_type == 0x01021994UL ||
-	    (unsigned long)sf.f_type == 0x858458f6UL)
+	if (m.fs_type == 0x01021994UL || m.fs_type == 0x858458f6UL)
 		printf("WARNING: %s keeps nothing across power loss and "
 		       "makes fsync free: these numbers say nothing about "
 		       "a disk\n",
-		       fs);
+		       m.fs);
 	printf("\n%-34s %8s %6s %10s %9s %8s %7s %7s\n", "measurement", "n",
 	       "secs", "ops/s", "MB/s", "x fsync", "x seq", "ops/cmt");
 	printf("%-34s %8s %6s %10s %9s %8s %7s %7s\n", "-----------", "-",

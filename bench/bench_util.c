@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -194,6 +195,66 @@ bench_rm_tree(const char *path)
 {
 	if (bench_rm_tree_quiet(path) != 0)
 		bench_fail_errno("removing", path);
+}
+
+double
+bench_proc_cpu_s(pid_t pid)
+{
+	char path[64], buf[1024];
+	unsigned long long ut = 0, st = 0;
+	const char *p;
+	size_t n;
+	FILE *f;
+
+	bench_cell(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		bench_fail_errno("open", path);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* The command name may hold blanks and ')': fields follow the last. */
+	p = strrchr(buf, ')');
+	if (p == NULL ||
+	    sscanf(p + 1,
+		   " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+		   &ut, &st) != 2)
+		bench_failf("%s: cannot read utime and stime", path);
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+uint64_t
+bench_proc_hwm_kib(pid_t pid)
+{
+	char path[64], line[256];
+	unsigned long long kib = 0;
+	int found = 0;
+	FILE *f;
+
+	bench_cell(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		bench_fail_errno("open", path);
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = sscanf(line, "VmHWM: %llu kB", &kib) == 1;
+	fclose(f);
+	if (!found)
+		bench_failf("%s: no VmHWM line", path);
+	return kib;
+}
+
+void
+bench_machine(const char *dir, struct bench_machine *m)
+{
+	struct statfs sf;
+
+	if (uname(&m->u) != 0)
+		bench_fail_errno("uname", "");
+	if (statfs(dir, &sf) != 0)
+		bench_fail_errno("statfs", dir);
+	m->ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	m->fs_type = (unsigned long)sf.f_type;
+	m->fs = bench_fs_name(m->fs_type);
 }
 
 const char *

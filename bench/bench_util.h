@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/utsname.h>
 
 #define BENCH_PATH_MAX 4096
 
@@ -52,6 +54,21 @@ int bench_rm_tree_quiet(const char *path);
 /* The same, failing on an error. */
 void bench_rm_tree(const char *path);
 
+/* A process's user+system CPU seconds so far, from /proc/PID/stat. */
+double bench_proc_cpu_s(pid_t pid);
+/* A process's peak resident set so far (VmHWM), KiB. */
+uint64_t bench_proc_hwm_kib(pid_t pid);
+
+/* What a table's header says about the machine and dir's filesystem. */
+struct bench_machine {
+	struct utsname u;
+	long ncpu;
+	unsigned long fs_type; /* statfs's f_type */
+	const char *fs;	       /* its name, or "unknown" */
+};
+
+/* Fills m for dir; fails if uname or statfs does. */
+void bench_machine(const char *dir, struct bench_machine *m);
 /* A filesystem's name from statfs's f_type, or "unknown". */
 const char *bench_fs_name(unsigned long f_type);
 /* The last max_lines lines of the log at path, on stderr (nothing if it
