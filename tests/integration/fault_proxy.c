@@ -92,22 +92,6 @@
 
 static const char *prog = "fault_proxy";
 
-static void die(int code, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3), noreturn));
-
-static void
-die(int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(code);
-}
-
 static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void
@@ -333,7 +317,7 @@ stats_write(struct proxy *px, int done)
 		 px->flips, flip_off, px->c2s, px->s2c, px->upstream_failures,
 		 px->rejected, done);
 	if (write_file_atomic(px->o.stats_file, text) != 0)
-		die(1, "%s: %s", px->o.stats_file, strerror(errno));
+		it_die(1, "%s: %s", px->o.stats_file, strerror(errno));
 	px->stats_dirty = 0;
 	px->stats_ms = it_now_ms();
 }
@@ -357,7 +341,7 @@ conn_free(struct proxy *px, unsigned i, int rst)
 		note("conn %" PRIu64 ": close: %s", c->num, strerror(errno));
 	if (c->record && px->rec_fd >= 0) {
 		if (close(px->rec_fd) != 0)
-			die(1, "%s: %s", px->o.record_file, strerror(errno));
+			it_die(1, "%s: %s", px->o.record_file, strerror(errno));
 		px->rec_fd = -1;
 	}
 	free(c);
@@ -430,7 +414,7 @@ do_accept(struct proxy *px)
 		    open(px->o.record_file,
 			 O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (px->rec_fd < 0)
-			die(1, "%s: %s", px->o.record_file, strerror(errno));
+			it_die(1, "%s: %s", px->o.record_file, strerror(errno));
 		c->record = 1;
 	}
 	px->c[px->nconns++] = c;
@@ -488,7 +472,7 @@ dir_read(struct proxy *px, struct conn *c, struct dir *d, int fd, int is_up)
 	}
 	if (is_up && c->record && px->rec_fd >= 0 &&
 	    it_write_all(px->rec_fd, d->buf + d->len, (size_t)n) != 0)
-		die(1, "%s: %s", px->o.record_file, strerror(errno));
+		it_die(1, "%s: %s", px->o.record_file, strerror(errno));
 	if (is_up && c->flip && px->o.flip_off >= d->bytes &&
 	    px->o.flip_off < d->bytes + (uint64_t)n) {
 		size_t at = d->len + (size_t)(px->o.flip_off - d->bytes);
@@ -650,20 +634,20 @@ listen_on(struct proxy *px)
 
 	px->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (px->lfd < 0)
-		die(1, "socket: %s", strerror(errno));
+		it_die(1, "socket: %s", strerror(errno));
 	if (setsockopt(px->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) !=
 	    0)
-		die(1, "SO_REUSEADDR: %s", strerror(errno));
+		it_die(1, "SO_REUSEADDR: %s", strerror(errno));
 	loopback(&a, px->o.listen_port);
 	if (bind(px->lfd, (struct sockaddr *)&a, sizeof(a)) != 0)
-		die(1, "bind 127.0.0.1:%u: %s", px->o.listen_port,
-		    strerror(errno));
+		it_die(1, "bind 127.0.0.1:%u: %s", px->o.listen_port,
+		       strerror(errno));
 	if (listen(px->lfd, 64) != 0)
-		die(1, "listen: %s", strerror(errno));
+		it_die(1, "listen: %s", strerror(errno));
 	if (set_nonblock(px->lfd) != 0)
-		die(1, "fcntl: %s", strerror(errno));
+		it_die(1, "fcntl: %s", strerror(errno));
 	if (getsockname(px->lfd, (struct sockaddr *)&a, &l) != 0)
-		die(1, "getsockname: %s", strerror(errno));
+		it_die(1, "getsockname: %s", strerror(errno));
 	px->port = ntohs(a.sin_port);
 }
 
@@ -679,15 +663,15 @@ run_proxy(struct opts *o)
 	    set_nonblock(sig_pipe[1]) != 0 ||
 	    fcntl(sig_pipe[0], F_SETFD, FD_CLOEXEC) != 0 ||
 	    fcntl(sig_pipe[1], F_SETFD, FD_CLOEXEC) != 0)
-		die(1, "pipe: %s", strerror(errno));
+		it_die(1, "pipe: %s", strerror(errno));
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	if (sigemptyset(&sa.sa_mask) != 0 || sigaction(SIGTERM, &sa, NULL) ||
 	    sigaction(SIGINT, &sa, NULL) || sigaction(SIGHUP, &sa, NULL))
-		die(1, "sigaction: %s", strerror(errno));
+		it_die(1, "sigaction: %s", strerror(errno));
 	sa.sa_handler = SIG_IGN;
 	if (sigaction(SIGPIPE, &sa, NULL) != 0)
-		die(1, "sigaction: %s", strerror(errno));
+		it_die(1, "sigaction: %s", strerror(errno));
 	px.o = *o;
 	px.rec_fd = -1;
 	listen_on(&px);
@@ -701,9 +685,9 @@ run_proxy(struct opts *o)
 	stats_write(&px, 0);
 	snprintf(line, sizeof(line), "%u\n", px.port);
 	if (o->port_file != NULL && write_file_atomic(o->port_file, line) != 0)
-		die(1, "%s: %s", o->port_file, strerror(errno));
+		it_die(1, "%s: %s", o->port_file, strerror(errno));
 	if (fputs(line, stdout) == EOF || fflush(stdout) != 0)
-		die(1, "stdout: %s", strerror(errno));
+		it_die(1, "stdout: %s", strerror(errno));
 
 	while (!stop_signal) {
 		unsigned n = 0, owner[CONNS_MAX];
@@ -738,7 +722,7 @@ run_proxy(struct opts *o)
 		if (rc < 0) {
 			if (errno == EINTR)
 				continue;
-			die(1, "poll: %s", strerror(errno));
+			it_die(1, "poll: %s", strerror(errno));
 		}
 		/* Walk backwards: conn_free moves the last one into i. */
 		for (unsigned i = px.nconns; i-- > 0;) {
@@ -758,7 +742,7 @@ run_proxy(struct opts *o)
 		conn_free(&px, px.nconns - 1, 0);
 	stats_write(&px, 1);
 	if (close(px.lfd) != 0)
-		die(1, "close: %s", strerror(errno));
+		it_die(1, "close: %s", strerror(errno));
 	return 0;
 }
 
@@ -778,16 +762,16 @@ run_replay(const char *file, unsigned port, int64_t timeout_ms)
 
 	fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) != 0)
-		die(1, "%s: %s", file, strerror(errno));
+		it_die(1, "%s: %s", file, strerror(errno));
 	total = (uint64_t)st.st_size;
 	sfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (sfd < 0)
-		die(1, "socket: %s", strerror(errno));
+		it_die(1, "socket: %s", strerror(errno));
 	loopback(&a, port);
 	if (connect(sfd, (struct sockaddr *)&a, sizeof(a)) != 0)
-		die(1, "connect to 127.0.0.1:%u: %s", port, strerror(errno));
+		it_die(1, "connect to 127.0.0.1:%u: %s", port, strerror(errno));
 	if (set_nonblock(sfd) != 0)
-		die(1, "fcntl: %s", strerror(errno));
+		it_die(1, "fcntl: %s", strerror(errno));
 	idle_since = it_now_ms();
 	for (;;) {
 		struct pollfd p = {.fd = sfd, .events = POLLIN};
@@ -799,7 +783,7 @@ run_replay(const char *file, unsigned port, int64_t timeout_ms)
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0)
-				die(1, "%s: %s", file, strerror(errno));
+				it_die(1, "%s: %s", file, strerror(errno));
 			off = 0;
 			len = (size_t)n;
 			file_eof = n == 0;
@@ -811,7 +795,7 @@ run_replay(const char *file, unsigned port, int64_t timeout_ms)
 			break;
 		rc = poll(&p, 1, (int)left);
 		if (rc < 0 && errno != EINTR)
-			die(1, "poll: %s", strerror(errno));
+			it_die(1, "poll: %s", strerror(errno));
 		if (rc <= 0)
 			continue;
 		if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -825,7 +809,7 @@ run_replay(const char *file, unsigned port, int64_t timeout_ms)
 				break;
 			}
 			if (n < 0 && errno != EAGAIN && errno != EINTR)
-				die(1, "recv: %s", strerror(errno));
+				it_die(1, "recv: %s", strerror(errno));
 			if (n > 0)
 				got += (uint64_t)n;
 		}
@@ -837,7 +821,7 @@ run_replay(const char *file, unsigned port, int64_t timeout_ms)
 				break;
 			}
 			if (n < 0 && errno != EAGAIN && errno != EINTR)
-				die(1, "send: %s", strerror(errno));
+				it_die(1, "send: %s", strerror(errno));
 			if (n > 0) {
 				off += (size_t)n;
 				sent += (uint64_t)n;
@@ -849,9 +833,9 @@ run_replay(const char *file, unsigned port, int64_t timeout_ms)
 	       " bytes, received %" PRIu64 " bytes, ended by %s\n",
 	       sent, total, got, end);
 	if (fflush(stdout) != 0)
-		die(1, "stdout: %s", strerror(errno));
+		it_die(1, "stdout: %s", strerror(errno));
 	if (close(sfd) != 0 || close(fd) != 0)
-		die(1, "close: %s", strerror(errno));
+		it_die(1, "close: %s", strerror(errno));
 	return 0;
 }
 
@@ -881,6 +865,7 @@ main(int argc, char **argv)
 	uint64_t v, to_port = 0, timeout = REPLAY_TIMEOUT_MS;
 	int have_target = 0, have_seed = 0;
 
+	it_progname(prog);
 	memset(&o, 0, sizeof(o));
 	o.max_cuts = UINT64_MAX;
 	o.flip_mask = 0xff;
