@@ -356,23 +356,13 @@ static void fail(struct run *r, const uint8_t *id, const char *fmt, ...)
 static void
 fail(struct run *r, const uint8_t *id, const char *fmt, ...)
 {
+	char where[32];
 	va_list ap;
 
-	r->failures++;
-	if (r->failures > FAIL_LINES_MAX)
-		return;
-	if (id != NULL)
-		printf("FAIL: cycle %" PRIu32 ": id %s: ", r->cycle,
-		       fault_id_hex(id));
-	else
-		printf("FAIL: cycle %" PRIu32 ": ", r->cycle);
+	snprintf(where, sizeof(where), "cycle %" PRIu32, r->cycle);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	fault_vfail(&r->failures, FAIL_LINES_MAX, where, id, fmt, ap);
 	va_end(ap);
-	putchar('\n');
-	if (r->failures == FAIL_LINES_MAX)
-		printf("(further failures are counted, not printed)\n");
-	fflush(stdout);
 }
 
 static int

@@ -119,19 +119,13 @@ static void fail(struct test *t, const uint8_t *id, const char *fmt, ...)
 static void
 fail(struct test *t, const uint8_t *id, const char *fmt, ...)
 {
+	char where[32];
 	va_list ap;
 
-	t->failures++;
-	if (t->failures > FAIL_LINES_MAX)
-		return;
-	if (id != NULL)
-		printf("FAIL: phase %d: id %s: ", t->phase, fault_id_hex(id));
-	else
-		printf("FAIL: phase %d: ", t->phase);
+	snprintf(where, sizeof(where), "phase %d", t->phase);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	fault_vfail(&t->failures, FAIL_LINES_MAX, where, id, fmt, ap);
 	va_end(ap);
-	putchar('\n');
 }
 
 static void note(struct test *t, const char *fmt, ...)

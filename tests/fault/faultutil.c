@@ -3,6 +3,8 @@
  */
 #include "config.h"
 
+#include <stdio.h>
+
 #include "tests/fault/faultutil.h"
 
 uint64_t
@@ -75,4 +77,22 @@ fault_payload_fill(uint64_t key, uint64_t off, uint8_t *buf, size_t n)
 			word = fault_mix64(key + (p >> 3));
 		buf[i] = (uint8_t)(word >> (8 * (p & 7)));
 	}
+}
+
+void
+fault_vfail(unsigned *failures, unsigned max_lines, const char *where,
+	    const uint8_t *id, const char *fmt, va_list ap)
+{
+	(*failures)++;
+	if (*failures > max_lines)
+		return;
+	if (id != NULL)
+		printf("FAIL: %s: id %s: ", where, fault_id_hex(id));
+	else
+		printf("FAIL: %s: ", where);
+	vprintf(fmt, ap);
+	putchar('\n');
+	if (*failures == max_lines)
+		printf("(further failures are counted, not printed)\n");
+	fflush(stdout);
 }

@@ -7,6 +7,7 @@
 #ifndef FERRY_FAULTUTIL_H
 #define FERRY_FAULTUTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,5 +30,11 @@ const char *fault_id_hex(const uint8_t id[FERRY_ID_LEN]);
 uint64_t fault_payload_key(const uint8_t id[FERRY_ID_LEN]);
 /* Bytes [off, off + n) of the payload of the message keyed key. */
 void fault_payload_fill(uint64_t key, uint64_t off, uint8_t *buf, size_t n);
+
+/* Counts a failure in *failures and, for the first max_lines, prints it on
+ * stdout: "FAIL: WHERE: id ID: " (no id part when id is NULL), then fmt;
+ * after the last one printed, a line saying the rest are only counted. */
+void fault_vfail(unsigned *failures, unsigned max_lines, const char *where,
+		 const uint8_t *id, const char *fmt, va_list ap);
 
 #endif /* FERRY_FAULTUTIL_H */
