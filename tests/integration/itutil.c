@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/integration/itutil.h"
@@ -208,6 +209,22 @@ it_write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+int
+it_wait_all(unsigned n)
+{
+	int bad = 0, st;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (wait(&st) < 0)
+			return 99;
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 99)
+			bad = 99;
+		else if ((!WIFEXITED(st) || WEXITSTATUS(st) != 0) && bad == 0)
+			bad = 1;
+	}
+	return bad;
 }
 
 uint64_t

@@ -64,6 +64,9 @@ int it_under_asan(void);
 /* Write all of buf to fd (for lines shared between processes). */
 int it_write_all(int fd, const void *buf, size_t len);
 
+/* Reap n children: 0 if all exited 0, else 99 if one did, else 1. */
+int it_wait_all(unsigned n);
+
 /*
  * Patterned messages (send_storm, kill_sender): the correlation is
  * "SEED CLIENT SEQ LEN" and the payload is LEN bytes of the it_pattern

@@ -34,7 +34,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/integration/itutil.h"
@@ -264,8 +263,6 @@ recv_loop(const char *sock, const char *queue, int fd, const char *stopfile)
 static int
 do_drain(const char *sock, const char *queue, unsigned nworkers)
 {
-	int st, ret = 0;
-
 	for (unsigned i = 0; i < nworkers; i++) {
 		pid_t pid = fork();
 		if (pid < 0)
@@ -273,15 +270,7 @@ do_drain(const char *sock, const char *queue, unsigned nworkers)
 		if (pid == 0)
 			_exit(recv_loop(sock, queue, 1, NULL));
 	}
-	for (unsigned i = 0; i < nworkers; i++) {
-		if (wait(&st) < 0)
-			return 99;
-		if (WIFEXITED(st) && WEXITSTATUS(st) == 99)
-			ret = 99;
-		else if ((!WIFEXITED(st) || WEXITSTATUS(st) != 0) && ret == 0)
-			ret = 1;
-	}
-	return ret;
+	return it_wait_all(nworkers);
 }
 
 int

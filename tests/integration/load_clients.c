@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/integration/itutil.h"
@@ -66,23 +65,6 @@ client_send(const char *sock, const char *dest, unsigned nqueues, unsigned me,
 	return 0;
 }
 
-/* Reap n children: 0 if all exited 0, else 99 if one did, else 1. */
-static int
-wait_all(unsigned n)
-{
-	int bad = 0, st;
-
-	for (unsigned i = 0; i < n; i++) {
-		if (wait(&st) < 0)
-			return 99;
-		if (WIFEXITED(st) && WEXITSTATUS(st) == 99)
-			bad = 99;
-		else if ((!WIFEXITED(st) || WEXITSTATUS(st) != 0) && bad == 0)
-			bad = 1;
-	}
-	return bad;
-}
-
 static int
 run_send(const char *sock, const char *dest, unsigned nqueues,
 	 unsigned nclients, unsigned nmsgs, size_t size)
@@ -107,7 +89,7 @@ run_send(const char *sock, const char *dest, unsigned nqueues,
 	it_sleep_ms(200); /* let them connect */
 	t0 = it_now_ms();
 	close(gate[1]); /* go */
-	rc = wait_all(nclients);
+	rc = it_wait_all(nclients);
 	ms = it_now_ms() - t0;
 	fprintf(stderr,
 		"load_clients: %u clients sent %.0f messages in %lld ms "
@@ -260,7 +242,7 @@ run_drain(const char *sock, const char *queue, unsigned nworkers)
 		if (pid == 0)
 			_exit(drain_one(sock, queue));
 	}
-	rc = wait_all(nworkers);
+	rc = it_wait_all(nworkers);
 	fprintf(stderr, "load_clients: %u receivers drained %s in %lld ms\n",
 		nworkers, queue, (long long)(it_now_ms() - t0));
 	return rc;
