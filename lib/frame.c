@@ -44,7 +44,8 @@ ferry_frame_decode(const uint8_t *p, size_t len, struct ferry_frame *f)
 	return 0;
 }
 
-enum kind { K_STR, K_U8, K_U32, K_U64, K_ID, K_BYTES };
+/* K_NONE: a tag below FERRY_T_MAX_ that no field uses yet (skipped). */
+enum kind { K_NONE, K_STR, K_U8, K_U32, K_U64, K_ID, K_BYTES };
 
 struct tagdef {
 	enum kind kind;
@@ -158,13 +159,14 @@ ferry_fields_parse(const struct ferry_frame *f, struct ferry_fields *out,
 		p += 5;
 		if (len > (size_t)(end - p))
 			return fail(why, "field longer than the frame");
-		if (tag == 0 || tag >= FERRY_T_MAX_) {
+		if (tag == 0 || tag >= FERRY_T_MAX_ ||
+		    tags[tag].kind == K_NONE) {
 			p += len; /* a newer client's field: skip it */
 			continue;
 		}
-		if ((out->has >> tag) & 1u)
+		if (FERRY_HAS(out, tag))
 			return fail(why, "duplicate field");
-		out->has |= (uint64_t)1 << tag;
+		out->has[tag / 64] |= (uint64_t)1 << (tag % 64);
 		d = &tags[tag];
 		dst = (uint8_t *)out + d->off;
 		switch (d->kind) {
@@ -205,6 +207,8 @@ ferry_fields_parse(const struct ferry_frame *f, struct ferry_fields *out,
 		case K_BYTES:
 			out->payload = p;
 			out->payload_len_inline = len;
+			break;
+		case K_NONE: /* skipped above */
 			break;
 		}
 		p += len;

@@ -137,7 +137,7 @@ enum ferry_tag {
 	FERRY_T_MEDIUM_MS = 61,	     /* u64: when */
 	FERRY_T_BUNDLES = 62,	     /* u64: bundle files written or read */
 	FERRY_T_REJECTED = 63,	     /* u64: bundles refused */
-	FERRY_T_MAX_ = 64	     /* has is a uint64_t: at most 64 */
+	FERRY_T_MAX_ = 128 /* tags below this; has[] holds a bit each */
 };
 
 struct ferry_frame {
@@ -162,9 +162,11 @@ FERRY_MUST_CHECK int ferry_frame_size(const uint8_t *p, size_t avail,
 FERRY_MUST_CHECK int ferry_frame_decode(const uint8_t *p, size_t len,
 					struct ferry_frame *f);
 
+#define FERRY_HAS_WORDS ((FERRY_T_MAX_ + 63) / 64)
+
 /* The fields of a frame, decoded and checked.  has is a bit per tag. */
 struct ferry_fields {
-	uint64_t has; /* bit (1 << tag) */
+	uint64_t has[FERRY_HAS_WORDS]; /* tag t: bit t % 64 of word t / 64 */
 	char dst_node[FERRY_NODE_MAX + 1];
 	char dst_queue[FERRY_QUEUE_MAX + 1];
 	char reply_to[FERRY_QUEUE_MAX + 1];
@@ -196,7 +198,9 @@ struct ferry_fields {
 	size_t payload_len_inline;
 };
 
-#define FERRY_HAS(fl, tag) (((fl)->has >> (tag)) & 1u)
+#define FERRY_HAS(fl, tag)                                                     \
+	((unsigned)(tag) < FERRY_T_MAX_ &&                                     \
+	 (((fl)->has[(unsigned)(tag) / 64] >> ((unsigned)(tag) % 64)) & 1u))
 
 /* Decode the body of f into out.  FERRY_EPROTO with a reason in why
  * (may be NULL) on any malformed, duplicate or oversized field. */

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/be.h"
+#include "lib/frame.h"
 #include "tests/unit/testutil.h"
 
 struct name_case {
@@ -159,6 +161,54 @@ test_quote_and_why(void)
 	CU_ASSERT(strstr(ferry_queue_name_why("a/../b"), "..") != NULL);
 }
 
+/* A raw field: tag, be32 length, value. */
+static size_t
+raw_field(uint8_t *p, uint8_t tag, const void *v, uint32_t len)
+{
+	p[0] = tag;
+	ferry_put_be32(p + 1, len);
+	memcpy(p + 5, v, len);
+	return 5 + (size_t)len;
+}
+
+/* The fields' bit set holds every tag below FERRY_T_MAX_ (more than 64):
+ * tags past the last known one are skipped, not refused, and FERRY_HAS
+ * tells them apart from the known ones. */
+static void
+test_frame_fields_past_64(void)
+{
+	uint8_t body[256], eight[8] = {0, 0, 0, 0, 0, 0, 0, 42};
+	struct ferry_frame f;
+	struct ferry_fields fl;
+	const char *why = NULL;
+	size_t n = 0;
+
+	CU_ASSERT(FERRY_T_MAX_ > 64);
+	CU_ASSERT(FERRY_HAS_WORDS * 64 >= FERRY_T_MAX_);
+	n += raw_field(body + n, FERRY_T_BYTES, eight, 8);
+	n += raw_field(body + n, 100, "newer", 5);	    /* unused tag */
+	n += raw_field(body + n, FERRY_T_MAX_ - 1, "x", 1); /* the last */
+	n += raw_field(body + n, 200, "later", 5);	    /* past the table */
+	n += raw_field(body + n, FERRY_T_REJECTED, eight, 8);
+	memset(&f, 0, sizeof(f));
+	f.type = FERRY_F_INFO_OK;
+	f.body = body;
+	f.body_len = n;
+	CU_ASSERT_EQUAL(ferry_fields_parse(&f, &fl, &why), 0);
+	CU_ASSERT_EQUAL(fl.bytes, 42);
+	CU_ASSERT_EQUAL(fl.rejected, 42);
+	CU_ASSERT(FERRY_HAS(&fl, FERRY_T_BYTES));
+	CU_ASSERT(FERRY_HAS(&fl, FERRY_T_REJECTED));
+	CU_ASSERT(!FERRY_HAS(&fl, 100));
+	CU_ASSERT(!FERRY_HAS(&fl, FERRY_T_MAX_ - 1));
+	CU_ASSERT(!FERRY_HAS(&fl, 200));
+	CU_ASSERT(!FERRY_HAS(&fl, FERRY_T_COUNT));
+	/* A known tag twice is still refused. */
+	n += raw_field(body + n, FERRY_T_BYTES, eight, 8);
+	f.body_len = n;
+	CU_ASSERT_EQUAL(ferry_fields_parse(&f, &fl, &why), FERRY_EPROTO);
+}
+
 static void
 add_suites(void)
 {
@@ -172,6 +222,7 @@ add_suites(void)
 	TEST_ADD(s, test_msg_validate);
 	TEST_ADD(s, test_id_hex_round_trip);
 	TEST_ADD(s, test_strerror_names_every_code);
+	TEST_ADD(s, test_frame_fields_past_64);
 }
 
 int
