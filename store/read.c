@@ -517,3 +517,56 @@ store_queue_list(struct store *st, store_queue_fn fn, void *arg)
 	}
 	return store_map_dberr(rc);
 }
+
+int
+store_partials_list(struct store *st, size_t limit, store_partial_fn fn,
+		    void *arg)
+{
+	struct store_partial *all = NULL;
+	size_t n = 0, cap = 0;
+	uint8_t kbuf[FERRY_ID_LEN], vbuf[STORE_HDR_MAX];
+	DBC *c = NULL;
+	DBT k, v;
+	int rc;
+
+	rc = st->partials->cursor(st->partials, NULL, &c, DB_READ_COMMITTED);
+	if (rc != 0)
+		return store_map_dberr(rc);
+	store_dbt_user(&k, kbuf, sizeof(kbuf));
+	store_dbt_user(&v, vbuf, sizeof(vbuf));
+	/* Collect, then call fn without holding the cursor (fn may be
+	 * slow; the writer thread must not wait for it). */
+	while ((limit == 0 || n < limit) &&
+	       (rc = c->get(c, &k, &v, DB_NEXT)) == 0) {
+		struct store_hdr h;
+		if (k.size != FERRY_ID_LEN ||
+		    rec_hdr_decode(vbuf, v.size, &h, NULL, NULL) != 0)
+			continue; /* the sweep drops a damaged one */
+		if (n == cap) {
+			size_t nc = cap ? 2 * cap : 16;
+			void *p = realloc(all, nc * sizeof(*all));
+			if (p == NULL) {
+				rc = ENOMEM;
+				break;
+			}
+			all = p;
+			cap = nc;
+		}
+		memset(&all[n], 0, sizeof(all[n]));
+		all[n].msg = h.info.msg;
+		memcpy(all[n].msg.id, kbuf, FERRY_ID_LEN);
+		all[n].last_ms = h.info.stored_ms;
+		n++;
+	}
+	(void)c->close(c);
+	if (rc == DB_NOTFOUND || (limit != 0 && n == limit && rc == 0)) {
+		rc = 0;
+		for (size_t i = 0; i < n; i++) {
+			all[i].busy = store_writer_busy(st, all[i].msg.id);
+			if (fn(&all[i], arg) != 0)
+				break;
+		}
+	}
+	free(all);
+	return store_map_dberr(rc);
+}

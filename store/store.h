@@ -158,6 +158,24 @@ FERRY_MUST_CHECK int store_writer_park(struct store_writer *w);
 void store_writer_release(struct store_writer *w);
 /* 1 if a writer owns id's partial now (it is being received). */
 int store_writer_busy(struct store *st, const uint8_t id[FERRY_ID_LEN]);
+/* The header w writes (after resume: the partial's, with payload_len the
+ * durable offset it resumed from). */
+const struct ferry_msg *store_writer_msg(const struct store_writer *w);
+
+/* A payload being streamed in, or left half-way (a cut stream, a crash):
+ * what store_partials_list shows.  The idle sweep drops it
+ * partial_max_idle_ms after last_ms. */
+struct store_partial {
+	struct ferry_msg msg; /* its header; msg.payload_len: bytes so far */
+	int64_t last_ms;      /* last durable progress (or open, resume) */
+	int busy;	      /* a writer owns it now: being received */
+};
+typedef int (*store_partial_fn)(const struct store_partial *p, void *arg);
+/* Every partial in id order, at most limit (0: all); fn returns non-zero
+ * to stop.  Bytes so far are the durable offset, which moves every
+ * 8 MiB and at suspend. */
+FERRY_MUST_CHECK int store_partials_list(struct store *st, size_t limit,
+					 store_partial_fn fn, void *arg);
 
 /* ----------------------------------------------------------------- read */
 

@@ -119,6 +119,12 @@ store_writer_busy(struct store *st, const uint8_t id[FERRY_ID_LEN])
 	return busy;
 }
 
+const struct ferry_msg *
+store_writer_msg(const struct store_writer *w)
+{
+	return &w->h.info.msg;
+}
+
 /* Quota and queue checks shared by put and commit. */
 static int
 check_limits(struct store *st, const struct ferry_msg *m, uint64_t len,

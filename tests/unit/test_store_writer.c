@@ -18,6 +18,23 @@
 static char *dir;
 static struct store *st;
 
+/* What store_partials_list showed. */
+struct partials_seen {
+	struct store_partial p[4];
+	size_t n;
+};
+
+static int
+collect_partial(const struct store_partial *p, void *arg)
+{
+	struct partials_seen *s = arg;
+
+	if (s->n < 4)
+		s->p[s->n] = *p;
+	s->n++;
+	return 0;
+}
+
 static int
 setup(void)
 {
@@ -166,6 +183,52 @@ test_writer_abort_leaves_nothing(void)
 	CU_ASSERT_EQUAL(store_stats(st, &after), 0);
 	CU_ASSERT_EQUAL(after.msgs, before.msgs);
 	CU_ASSERT_EQUAL(after.bytes, before.bytes);
+}
+
+/* A cut stream is listed (id, address, bytes so far, last progress, owned
+ * or not) until it is resumed and committed; then it is gone. */
+static void
+test_partials_listed(void)
+{
+	struct partials_seen seen;
+	struct ferry_msg m;
+	struct store_writer *w = NULL;
+	size_t cut = 3 * STORE_CHUNK_BYTES / 2 + 17;
+	uint64_t off = 0;
+	uint8_t *p;
+
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_EQUAL(store_partials_list(st, 0, collect_partial, &seen), 0);
+	CU_ASSERT_EQUAL(seen.n, 0);
+	test_msg(&m, "far", "big", 3);
+	p = make_payload(m.id, 2 * cut);
+	CU_ASSERT_EQUAL_FATAL(store_writer_open(st, &m, &w), 0);
+	CU_ASSERT_EQUAL(store_writer_write(w, p, cut), 0);
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_EQUAL(store_partials_list(st, 0, collect_partial, &seen), 0);
+	CU_ASSERT_EQUAL_FATAL(seen.n, 1);
+	CU_ASSERT(seen.p[0].busy);
+	CU_ASSERT_EQUAL(seen.p[0].msg.payload_len, 0); /* not yet durable */
+	CU_ASSERT_EQUAL(store_writer_suspend(w), 0);
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_EQUAL(store_partials_list(st, 0, collect_partial, &seen), 0);
+	CU_ASSERT_EQUAL_FATAL(seen.n, 1);
+	CU_ASSERT(!seen.p[0].busy);
+	CU_ASSERT(memcmp(seen.p[0].msg.id, m.id, FERRY_ID_LEN) == 0);
+	CU_ASSERT_STRING_EQUAL(seen.p[0].msg.dst_node, "far");
+	CU_ASSERT_STRING_EQUAL(seen.p[0].msg.dst_queue, "big");
+	CU_ASSERT_EQUAL(seen.p[0].msg.payload_len, cut);
+	CU_ASSERT(seen.p[0].last_ms > 0);
+	CU_ASSERT_EQUAL_FATAL(store_writer_resume(st, m.id, &w, &off), 0);
+	CU_ASSERT_EQUAL(off, cut);
+	CU_ASSERT_STRING_EQUAL(store_writer_msg(w)->dst_queue, "big");
+	CU_ASSERT_EQUAL(store_writer_msg(w)->payload_len, cut);
+	CU_ASSERT_EQUAL(store_writer_write(w, p + cut, cut), 0);
+	CU_ASSERT_EQUAL(store_writer_commit(w), 0);
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_EQUAL(store_partials_list(st, 0, collect_partial, &seen), 0);
+	CU_ASSERT_EQUAL(seen.n, 0);
+	free(p);
 }
 
 static void
@@ -524,6 +587,7 @@ add_suites(void)
 	TEST_ADD(s, test_writer_refuses_known_ids_before_payload);
 	TEST_ADD(s, test_writer_abort_leaves_nothing);
 	TEST_ADD(s, test_writer_suspend_resume_after_restart);
+	TEST_ADD(s, test_partials_listed);
 	TEST_ADD(s, test_streamed_queue_quota_refused_at_commit);
 	TEST_ADD(s, test_spool_files_follow_the_store);
 	TEST_ADD(s, test_one_writer_per_message);
