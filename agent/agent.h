@@ -83,6 +83,7 @@ struct agent {
 	struct policy pol;
 	struct store *store;
 	struct identity *id;
+	uint8_t *scope_key; /* scope.c: sodium_malloc()'d */
 	char card[IDENTITY_CARD_MAX];
 	char fpr[IDENTITY_FPR_LEN + 1];
 	struct jobs *jobs;
@@ -222,5 +223,13 @@ void subscription_push(struct client *c);
 
 /* sweep.c */
 int sweep_start(struct agent *ag);
+
+/* scope.c: the ids local clients choose, scoped to their uid */
+FERRY_MUST_CHECK int scope_init(struct agent *ag);
+void scope_cleanup(struct agent *ag);
+/* The id stored for the id a client of uid chose (SEND with an id). */
+void scope_client_id(const struct agent *ag, uid_t uid,
+		     const uint8_t chosen[FERRY_ID_LEN],
+		     uint8_t out[FERRY_ID_LEN]);
 
 #endif

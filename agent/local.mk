@@ -13,6 +13,7 @@ agent_ferryd_SOURCES = \
 	agent/intake.c agent/intake.h \
 	agent/engine.c agent/engine.h \
 	agent/sneak_req.c \
+	agent/scope.c \
 	agent/log.c agent/log.h
 agent_ferryd_CPPFLAGS = $(AM_CPPFLAGS) $(EVENT_CFLAGS) $(SODIUM_CFLAGS) \
 	$(INIH_CFLAGS)

@@ -370,6 +370,10 @@ main(int argc, char **argv)
 	}
 	if (identity_card(ag.id, ag.card, sizeof(ag.card)) != 0)
 		goto out;
+	if (scope_init(&ag) != 0) {
+		log_error("cannot derive the key for client-chosen ids");
+		goto out;
+	}
 	for (size_t i = 0; i < ag.pol.npeers; i++)
 		if (memcmp(ag.pol.peers[i].sign_pk, identity_sign_pk(ag.id),
 			   32) == 0) {
@@ -454,6 +458,7 @@ out:
 		free(c);
 	}
 	store_close(ag.store);
+	scope_cleanup(&ag);
 	identity_free(ag.id);
 	if (ag.ev_term)
 		event_free(ag.ev_term);

@@ -98,6 +98,7 @@ struct req_job {
 	uint8_t id[FERRY_ID_LEN];
 	uint64_t token, offset;
 	uint64_t gen; /* ag->notify_gen when submitted */
+	int scoped;   /* SEND: the id is a client's choice (scope.c) */
 	uint32_t limit;
 	struct store_queue_limits lim;
 

@@ -317,6 +317,25 @@ quota_text(struct client *c, const struct req_job *r, char *buf, size_t cap)
 	return buf;
 }
 
+/* ERROR EDUPLICATE for a SEND, with the id it was stored under (a
+ * client's chosen id is scoped: the one to ask `status` about). */
+static void
+answer_duplicate(struct client *c, uint32_t reqid,
+		 const uint8_t id[FERRY_ID_LEN])
+{
+	struct ferry_fbuf b;
+	char hex[FERRY_ID_HEX_LEN + 1], text[200];
+
+	ferry_id_to_hex(id, hex);
+	snprintf(text, sizeof(text),
+		 "message %s was accepted before; nothing new was stored", hex);
+	agent_frame(c->ag, &b, FERRY_F_ERROR, 0, reqid);
+	ferry_fbuf_u32(&b, FERRY_T_CODE, (uint32_t)FERRY_EDUPLICATE);
+	ferry_fbuf_str(&b, FERRY_T_TEXT, text);
+	ferry_fbuf_bytes(&b, FERRY_T_ID, id, FERRY_ID_LEN);
+	client_send(c, &b);
+}
+
 void
 done_put(struct client *c, struct req_job *r)
 {
@@ -331,8 +350,12 @@ done_put(struct client *c, struct req_job *r)
 				 r->msg.dst_node, r->msg.dst_queue,
 				 ferry_strerror(r->rc));
 		char why[512];
-		client_error(c, r->reqid, r->rc, "message %s not accepted: %s",
-			     hex, quota_text(c, r, why, sizeof(why)));
+		if (r->rc == FERRY_EDUPLICATE)
+			answer_duplicate(c, r->reqid, r->msg.id);
+		else
+			client_error(c, r->reqid, r->rc,
+				     "message %s not accepted: %s", hex,
+				     quota_text(c, r, why, sizeof(why)));
 		client_idle(c);
 		return;
 	}
@@ -377,11 +400,12 @@ done_stream_in(struct client *c, struct req_job *r)
 		c->state = CS_STREAM_IN;
 		c->writer = r->writer;
 		r->writer = NULL;
-		if (r->rc != 0)
+		if (r->rc == FERRY_EDUPLICATE) {
+			answer_duplicate(c, r->reqid, r->msg.id);
+			c->in_error = r->rc;
+		} else if (r->rc != 0)
 			stream_in_fail(c, r->reqid, r->rc,
-				       r->rc == FERRY_EDUPLICATE
-					   ? "message refused"
-					   : "cannot start the message");
+				       "cannot start the message");
 		client_process(c);
 		return;
 	case RK_WWRITE:
@@ -562,9 +586,12 @@ req_send(struct client *c, const struct req_cmd *cmd,
 	}
 	m = &r->msg;
 	ferry_msg_init(m);
-	if (FERRY_HAS(fl, FERRY_T_ID))
-		memcpy(m->id, fl->id, FERRY_ID_LEN);
-	else if (ferry_id_generate(m->id) != 0) {
+	if (FERRY_HAS(fl, FERRY_T_ID)) {
+		/* Scoped to the caller's uid (scope.c): nobody can take the
+		 * id of another user's message, nor of one on its way. */
+		scope_client_id(ag, c->uid, fl->id, m->id);
+		r->scoped = 1;
+	} else if (ferry_id_generate(m->id) != 0) {
 		rj_free(r);
 		client_error(c, c->reqid, FERRY_EIO, "no randomness for an id");
 		client_idle(c);

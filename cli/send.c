@@ -145,6 +145,10 @@ send_payload(struct cli_ctx *ctx, struct ferry *c, const char *dest,
 	int rc, eof, ret = CLI_EXIT_ERROR;
 
 	*dup = 0;
+	/* What a duplicate answer of an older ferryd (no id in it) leaves. */
+	memset(id, 0, FERRY_ID_LEN);
+	if (o->id != NULL)
+		memcpy(id, o->id, FERRY_ID_LEN);
 	buf = malloc(SEND_CHUNK);
 	if (buf == NULL) {
 		cli_warn(ctx, "out of memory");
@@ -198,7 +202,7 @@ send_payload(struct cli_ctx *ctx, struct ferry *c, const char *dest,
 	s = NULL;
 sent:
 	if (rc == FERRY_EDUPLICATE && o->id != NULL) {
-		memcpy(id, o->id, FERRY_ID_LEN);
+		/* id: the stored id ferryd named (ferry_send sets it). */
 		*dup = 1;
 		rc = 0;
 	}

@@ -44,6 +44,9 @@ struct ferry {
 	struct pushed *push_head, *push_tail;
 	int broken; /* protocol out of step: only close is left */
 	struct ferry_stream *busy; /* open payload stream */
+	/* The id an EDUPLICATE answer named (the stored id of a SEND). */
+	uint8_t dup_id[FERRY_ID_LEN];
+	int has_dup_id;
 };
 
 enum stream_kind { S_SEND, S_MEM, S_DATA };
@@ -363,7 +366,21 @@ reply_error(struct ferry *c, const struct ferry_frame *f)
 		return FERRY_EPROTO;
 	}
 	seterr(c, "%s", fl.text);
+	if (fl.code == FERRY_EDUPLICATE && FERRY_HAS(&fl, FERRY_T_ID)) {
+		memcpy(c->dup_id, fl.id, FERRY_ID_LEN);
+		c->has_dup_id = 1;
+	}
 	return fl.code;
+}
+
+/* A SEND answered EDUPLICATE: its stored id into id_out, when the agent
+ * named it (ids a client chooses are stored scoped to its uid). */
+static int
+dup_id_out(struct ferry *c, int rc, uint8_t *id_out)
+{
+	if (rc == FERRY_EDUPLICATE && c->has_dup_id && id_out != NULL)
+		memcpy(id_out, c->dup_id, FERRY_ID_LEN);
+	return rc;
 }
 
 /* Send b (already begun for reqid) and read the single answer. */
@@ -509,10 +526,11 @@ ferry_send(struct ferry *c, const char *dest, const void *data, size_t len,
 	if (rc != 0)
 		return rc;
 	ferry_fbuf_bytes(&b, FERRY_T_PAYLOAD, data, len);
+	c->has_dup_id = 0;
 	rc = call(c, &b, reqid, FERRY_F_OK, &fl);
 	if (rc == 0 && id_out != NULL)
 		memcpy(id_out, fl.id, FERRY_ID_LEN);
-	return rc;
+	return dup_id_out(c, rc, id_out);
 }
 
 int
@@ -541,6 +559,7 @@ ferry_send_begin(struct ferry *c, const char *dest, uint64_t len,
 	s->reqid = reqid;
 	s->declared = len;
 	c->err[0] = '\0';
+	c->has_dup_id = 0;
 	rc = send_fbuf(c, &b);
 	if (rc != 0) {
 		free(s->buf);
@@ -666,7 +685,7 @@ ferry_send_end(struct ferry_stream *s, uint8_t id_out[FERRY_ID_LEN])
 		if (!c->broken)
 			(void)flush_data(s, FERRY_FL_FIN | FERRY_FL_ABORT);
 		stream_free(s);
-		return rc;
+		return dup_id_out(c, rc, id_out);
 	}
 	if (s->declared != FERRY_LEN_UNKNOWN &&
 	    s->sent + s->buf_len != s->declared) {
@@ -684,7 +703,7 @@ ferry_send_end(struct ferry_stream *s, uint8_t id_out[FERRY_ID_LEN])
 	if ((rc = read_reply(c, reqid, &f)) != 0)
 		return rc;
 	if (f.type != FERRY_F_OK)
-		return reply_error(c, &f);
+		return dup_id_out(c, reply_error(c, &f), id_out);
 	if (ferry_fields_parse(&f, &fl, NULL) != 0)
 		return FERRY_EPROTO;
 	if (id_out != NULL)

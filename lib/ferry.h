@@ -72,7 +72,11 @@ void ferry_send_opts_init(struct ferry_send_opts *o);
 /* Send len bytes to dest ("node/queue").  Returns after ferryd has
  * committed the message durably (transient: accepted); id_out (may be
  * NULL) gets its id.  FERRY_EDUPLICATE when opts->id was accepted before
- * (nothing new is stored; the message is not lost). */
+ * (nothing new is stored; the message is not lost), and id_out gets the
+ * id it was stored under.  An id chosen in opts->id is scoped to the
+ * caller's uid: the stored id is derived from it (the same for the same
+ * uid and opts->id, another for another uid), so no other user can take
+ * it first; ask status about the id returned in id_out. */
 FERRY_MUST_CHECK int ferry_send(struct ferry *c, const char *dest,
 				const void *data, size_t len,
 				const struct ferry_send_opts *o,
