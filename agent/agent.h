@@ -153,7 +153,14 @@ struct client {
 	uint8_t *stage;
 	size_t stage_len;
 	uint64_t in_total, in_declared, in_max;
-	int in_error; /* refused: discard DATA until FIN, then answer */
+	int in_error;  /* refused: discard DATA until FIN, then answer */
+	int in_scoped; /* the id is the client's (scope.c): a stream cut by
+			  a disconnect is suspended, not dropped, and the
+			  same SEND again resumes it */
+	/* A resumed stream: the next in_skip bytes of DATA are compared with
+	 * what the partial holds (in_prefix reads it), not written again. */
+	uint64_t in_skip;
+	struct store_reader *in_prefix;
 
 	/* STREAM_OUT: a payload going out */
 	struct store_reader *reader;

@@ -189,6 +189,16 @@ static const struct req_cmd req_table[] = {
 	    .on = REQ_ON_NODE,
 	    .run = req_peers,
 	},
+    [FERRY_F_PARTIALS] =
+	{
+	    .name = "partials",
+	    .op = POLICY_OP_SEND | POLICY_OP_ADMIN,
+	    .on = REQ_ON_EACH_PARTIAL,
+	    .why = "lists only the partials the caller may see: every one "
+		   "to admin of the node, else those whose address it may "
+		   "send to (done_partials)",
+	    .run = req_partials,
+	},
     [FERRY_F_EXPORT] =
 	{
 	    .name = "export",
@@ -339,9 +349,10 @@ req_check(struct client *c, const struct req_cmd *cmd,
 			return 0;
 	switch (cmd->on) {
 	case REQ_ON_NONE:
-	case REQ_ON_MESSAGE:	/* done_get: req_allowed_message */
-	case REQ_ON_STATUS:	/* done_admin: status_visible */
-	case REQ_ON_EACH_QUEUE: /* done_list: req_allowed_any */
+	case REQ_ON_MESSAGE:	  /* done_get: req_allowed_message */
+	case REQ_ON_STATUS:	  /* done_admin: status_visible */
+	case REQ_ON_EACH_QUEUE:	  /* done_list: req_allowed_any */
+	case REQ_ON_EACH_PARTIAL: /* done_partials: partial_visible */
 		return 1;
 	case REQ_ON_NODE:
 		return req_allowed(c, cmd, "");

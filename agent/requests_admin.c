@@ -1,7 +1,8 @@
 /*
  * requests_admin.c - the requests about queues and the node rather than
- * one message's payload: QCREATE, QLIST, QSTATS, QPURGE, STATUS, INFO and
- * PEERS (docs/protocol.md §4), and the BROWSE and QLIST lists.
+ * one message's payload: QCREATE, QLIST, QSTATS, QPURGE, STATUS, INFO,
+ * PEERS and PARTIALS (docs/protocol.md §4), and the BROWSE and QLIST
+ * lists.
  *
  * The caller's rights were checked by the table in requests.c; what is
  * left here is what can only be judged once the store answered: which
@@ -29,6 +30,66 @@ collect_queue(const struct store_queue_stats *q, void *arg)
 	r->qlist = l;
 	r->qlist[r->nlist++] = *q;
 	return 0;
+}
+
+int
+collect_partial(const struct store_partial *p, void *arg)
+{
+	struct req_job *r = arg;
+	struct store_partial *l = list_grow(r, r->plist, sizeof(*l));
+
+	if (l == NULL)
+		return 1;
+	r->plist = l;
+	r->plist[r->nlist++] = *p;
+	return 0;
+}
+
+/* May c see partial p?  (The ACL cell of PARTIALS, REQ_ON_EACH_PARTIAL.)
+ * Its sender may, as for the status of a message: whoever may send to
+ * its address; and the node's admin. */
+static int
+partial_visible(struct client *c, const struct store_partial *p)
+{
+	char target[FERRY_NODE_MAX + FERRY_QUEUE_MAX + 2];
+
+	snprintf(target, sizeof(target), "%s/%s", p->msg.dst_node,
+		 p->msg.dst_queue);
+	return client_allowed(c, POLICY_OP_SEND, target) ||
+	       client_allowed(c, POLICY_OP_ADMIN, "");
+}
+
+void
+done_partials(struct client *c, struct req_job *r)
+{
+	struct ferry_fbuf b;
+
+	if (r->rc != 0) {
+		answer_error(c, r->reqid, r->rc, "cannot list partials");
+		client_idle(c);
+		return;
+	}
+	for (size_t i = 0; i < r->nlist; i++) {
+		const struct store_partial *p = &r->plist[i];
+		if (r->cmd == NULL || r->cmd->on != REQ_ON_EACH_PARTIAL ||
+		    !partial_visible(c, p))
+			continue;
+		agent_frame(c->ag, &b, FERRY_F_PARTIAL, 0, r->reqid);
+		ferry_fbuf_bytes(&b, FERRY_T_ID, p->msg.id, FERRY_ID_LEN);
+		ferry_fbuf_str(&b, FERRY_T_SRC_NODE, p->msg.src_node);
+		ferry_fbuf_str(&b, FERRY_T_DST_NODE, p->msg.dst_node);
+		ferry_fbuf_str(&b, FERRY_T_DST_QUEUE, p->msg.dst_queue);
+		ferry_fbuf_u8(&b, FERRY_T_PRIORITY, p->msg.priority);
+		ferry_fbuf_u64(&b, FERRY_T_BYTES, p->msg.payload_len);
+		ferry_fbuf_u64(&b, FERRY_T_CREATED_MS,
+			       (uint64_t)p->msg.created_ms);
+		ferry_fbuf_u64(&b, FERRY_T_AT_MS, (uint64_t)p->last_ms);
+		ferry_fbuf_u8(&b, FERRY_T_RECEIVING, p->busy ? 1 : 0);
+		client_send(c, &b);
+	}
+	agent_frame(c->ag, &b, FERRY_F_END, 0, r->reqid);
+	client_send(c, &b);
+	client_idle(c);
 }
 
 void
@@ -373,4 +434,13 @@ req_peers(struct client *c, const struct req_cmd *cmd,
 	(void)f;
 	(void)fl;
 	admin_job(c, cmd, RK_PEERS, NULL);
+}
+
+void
+req_partials(struct client *c, const struct req_cmd *cmd,
+	     const struct ferry_frame *f, const struct ferry_fields *fl)
+{
+	(void)f;
+	(void)fl;
+	admin_job(c, cmd, RK_PARTIALS, NULL);
 }

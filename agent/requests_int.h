@@ -26,6 +26,9 @@ enum req_on {
 	REQ_ON_STATUS,	   /* STATUS: who may see a message (status_visible) */
 	REQ_ON_EACH_QUEUE, /* QLIST: each queue shown if any bit of .op
 			      allows it (req_allowed_any) */
+	REQ_ON_EACH_PARTIAL, /* PARTIALS: each partial shown to admin of the
+				node or whoever may send to its address
+				(done_partials) */
 };
 
 #define REQ_NEED_MAX 2
@@ -73,6 +76,9 @@ enum req_kind {
 	RK_INFO,
 	RK_SUBTAKE, /* a take for a subscription */
 	RK_PEERS,
+	RK_WSUSPEND, /* keep a cut stream's partial for a resume */
+	RK_WDROP,    /* drop the idle partial of a client's id (a resend) */
+	RK_PARTIALS,
 };
 
 struct req_job {
@@ -97,8 +103,11 @@ struct req_job {
 	int peek;
 	uint8_t id[FERRY_ID_LEN];
 	uint64_t token, offset;
-	uint64_t gen; /* ag->notify_gen when submitted */
-	int scoped;   /* SEND: the id is a client's choice (scope.c) */
+	uint64_t gen;	 /* ag->notify_gen when submitted */
+	int scoped;	 /* SEND: the id is a client's choice (scope.c) */
+	int retried;	 /* RK_PUT: put again after RK_WDROP */
+	const char *why; /* a refusal's reason, when rc alone does not say */
+	struct store_partial *plist; /* RK_PARTIALS */
 	uint32_t limit;
 	struct store_queue_limits lim;
 
@@ -123,6 +132,9 @@ void rj_free(struct req_job *r);
 void rj_submit(struct client *c, struct req_job *r);
 /* Abandon a streamed send whose client is gone or refused. */
 void orphan_abort(struct agent *ag, struct store_writer *w);
+/* A stream whose client went away: suspended if the client chose its id
+ * (it can resume with the same SEND), else abandoned. */
+void orphan_stream(struct agent *ag, struct store_writer *w, int scoped);
 /* Give back a message taken for a client that can no longer have it. */
 void orphan_give_back(struct agent *ag, const struct store_msg_info *info,
 		      uint64_t token);
@@ -139,6 +151,12 @@ void answer_error(struct client *c, uint32_t reqid, int rc, const char *what);
 /* requests_msg.c: pool thread */
 int open_payload(struct store *st, struct req_job *r);
 void take_readable(struct store *st, struct req_job *r);
+/* A SEND of a client's id whose partial is left from a cut stream. */
+int stream_resume(struct store *st, struct req_job *r);
+/* Compare the r->offset bytes of r->buf the partial holds already. */
+int stream_skip(struct req_job *r);
+/* A whole SEND of a client's id: drop its own idle partial. */
+int partial_drop_own(struct store *st, struct req_job *r);
 /* requests_msg.c: loop thread, from job_done() */
 void done_put(struct client *c, struct req_job *r);
 void done_stream_in(struct client *c, struct req_job *r);
@@ -147,6 +165,9 @@ void done_subtake(struct client *c, struct req_job *r);
 void done_get(struct client *c, struct req_job *r);
 void done_ack(struct client *c, struct req_job *r);
 void done_read(struct client *c, struct req_job *r);
+void done_wdrop(struct client *c, struct req_job *r);
+/* The streamed SEND is over: forget what a resume kept. */
+void stream_in_end(struct client *c);
 /* requests_msg.c: handlers (req_run_fn) */
 void req_send(struct client *c, const struct req_cmd *cmd,
 	      const struct ferry_frame *f, const struct ferry_fields *fl);
@@ -166,11 +187,13 @@ void req_unsubscribe(struct client *c, const struct req_cmd *cmd,
 
 /* requests_admin.c: pool thread */
 int collect_queue(const struct store_queue_stats *q, void *arg);
+int collect_partial(const struct store_partial *p, void *arg);
 int peers_gather(struct store *st, struct req_job *r);
 /* requests_admin.c: loop thread, from job_done() */
 void done_list(struct client *c, struct req_job *r);
 void done_admin(struct client *c, struct req_job *r);
 void done_peers(struct client *c, struct req_job *r);
+void done_partials(struct client *c, struct req_job *r);
 /* requests_admin.c: handlers (req_run_fn) */
 void req_qcreate(struct client *c, const struct req_cmd *cmd,
 		 const struct ferry_frame *f, const struct ferry_fields *fl);
@@ -186,6 +209,8 @@ void req_info(struct client *c, const struct req_cmd *cmd,
 	      const struct ferry_frame *f, const struct ferry_fields *fl);
 void req_peers(struct client *c, const struct req_cmd *cmd,
 	       const struct ferry_frame *f, const struct ferry_fields *fl);
+void req_partials(struct client *c, const struct req_cmd *cmd,
+		  const struct ferry_frame *f, const struct ferry_fields *fl);
 
 /* requests.c: the ACL cells judged once the store answered */
 /* Does any POLICY_OP_* bit of ops allow target?  Answers nothing. */

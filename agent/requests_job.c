@@ -49,6 +49,7 @@ rj_free(struct req_job *r)
 	free(r->buf);
 	free(r->list);
 	free(r->qlist);
+	free(r->plist);
 	free(r);
 }
 
@@ -79,6 +80,25 @@ orphan_abort(struct agent *ag, struct store_writer *w)
 
 	if (w == NULL || (a = rj_new(NULL, RK_WABORT, 0)) == NULL)
 		return;
+	a->writer = w;
+	rj_submit_orphan(ag, a);
+}
+
+void
+orphan_stream(struct agent *ag, struct store_writer *w, int scoped)
+{
+	struct req_job *a;
+
+	if (!scoped) {
+		orphan_abort(ag, w);
+		return;
+	}
+	if (w == NULL || (a = rj_new(NULL, RK_WSUSPEND, 0)) == NULL) {
+		/* Out of memory: the partial stays as last made durable, and
+		 * the writer is lost (never owned again: the sweep drops the
+		 * partial in time). */
+		return;
+	}
 	a->writer = w;
 	rj_submit_orphan(ag, a);
 }
@@ -151,10 +171,15 @@ job_run(struct job *j)
 		break;
 	case RK_WOPEN:
 		r->rc = store_writer_open(st, &r->msg, &r->writer);
+		if (r->rc == FERRY_EBUSY && r->scoped)
+			r->rc = stream_resume(st, r);
 		break;
 	case RK_WWRITE:
 	case RK_WCOMMIT:
-		r->rc = store_writer_write(r->writer, r->buf, r->len);
+		r->rc = stream_skip(r);
+		if (r->rc == 0)
+			r->rc = store_writer_write(
+			    r->writer, r->buf + r->offset, r->len - r->offset);
 		if (r->rc != 0) {
 			store_writer_abort(r->writer);
 			r->writer = NULL;
@@ -166,6 +191,17 @@ job_run(struct job *j)
 	case RK_WABORT:
 		store_writer_abort(r->writer);
 		r->writer = NULL;
+		break;
+	case RK_WSUSPEND:
+		r->rc = store_writer_suspend(r->writer);
+		r->writer = NULL;
+		break;
+	case RK_WDROP:
+		r->rc = partial_drop_own(st, r);
+		break;
+	case RK_PARTIALS:
+		r->rc = store_partials_list(st, AGENT_BROWSE_MAX,
+					    collect_partial, r);
 		break;
 	case RK_TAKE:
 	case RK_SUBTAKE:
@@ -309,7 +345,7 @@ job_done(struct job *j)
 			c->out_busy = 0;
 			client_cleanup_streams(c);
 		}
-		orphan_abort(r->ag, r->writer);
+		orphan_stream(r->ag, r->writer, r->scoped);
 		if (r->reader != NULL)
 			store_reader_close(r->reader);
 		/* Taken for a client that left: give it back. */
@@ -329,9 +365,18 @@ job_done(struct job *j)
 		done_stream_in(c, r);
 		break;
 	case RK_WABORT:
+		stream_in_end(c);
 		client_error(c, r->reqid, FERRY_EINVAL,
 			     "message abandoned by the sender; nothing stored");
 		client_idle(c);
+		break;
+	case RK_WSUSPEND: /* only ever an orphan */
+		break;
+	case RK_WDROP:
+		done_wdrop(c, r);
+		break;
+	case RK_PARTIALS:
+		done_partials(c, r);
 		break;
 	case RK_TAKE:
 	case RK_FETCH:

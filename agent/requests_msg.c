@@ -22,6 +22,8 @@
 #include "lib/util.h"
 #include "agent/requests_int.h"
 
+static void put_async(struct client *c, struct req_job *r);
+
 /* Open the payload of r->info: read it whole when small, else keep a
  * reader for the stream. */
 int
@@ -114,6 +116,98 @@ take_readable(struct store *st, struct req_job *r)
 		log_warn("message %s taken but unreadable, and not given back: "
 			 "it returns when its lease runs out",
 			 hex);
+}
+
+/*
+ * Resuming a cut stream (docs/protocol.md §4, SEND).  A SEND whose id
+ * the client chose maps to an id of its own (scope.c): a partial left
+ * under that id is the same client's earlier attempt, cut (a killed
+ * `ferry send`, a crash of ferryd).  The same SEND again takes it over:
+ * if it is for the same address and not longer than the payload now
+ * declared, it is resumed and the first bytes of the new stream are
+ * compared with what it holds rather than written again (so a resend
+ * costs a read of the stored part, and the payload cannot become a mix
+ * of two versions); else it is dropped and the send starts afresh.
+ */
+int
+stream_resume(struct store *st, struct req_job *r)
+{
+	const struct ferry_msg *p;
+	uint64_t off = 0;
+	int rc;
+
+	rc = store_writer_resume(st, r->msg.id, &r->writer, &off);
+	if (rc == FERRY_ENOTFOUND) /* gone meanwhile, or unresumable */
+		return store_writer_open(st, &r->msg, &r->writer);
+	if (rc != 0)
+		return rc; /* FERRY_EBUSY: another connection streams it */
+	p = store_writer_msg(r->writer);
+	if (strcmp(p->dst_node, r->msg.dst_node) != 0 ||
+	    strcmp(p->dst_queue, r->msg.dst_queue) != 0 || off > r->count) {
+		/* Another message under the same id: the newest wins. */
+		store_writer_abort(r->writer);
+		r->writer = NULL;
+		return store_writer_open(st, &r->msg, &r->writer);
+	}
+	if (off > 0 && (rc = store_writer_prefix(r->writer, &r->reader)) != 0) {
+		/* Kept as it was for a later try. */
+		int rc2 = store_writer_suspend(r->writer);
+		r->writer = NULL;
+		return rc2 != 0 ? rc2 : rc;
+	}
+	r->msg = *p; /* its header (created_ms, expiry) as first sent */
+	r->offset = off;
+	return 0;
+}
+
+int
+stream_skip(struct req_job *r)
+{
+	uint8_t tmp[16384];
+	const uint8_t *p = r->buf;
+	size_t left = (size_t)r->offset;
+
+	while (left > 0) {
+		size_t n = 0;
+		int rc = store_reader_read(
+		    r->reader, tmp, left < sizeof(tmp) ? left : sizeof(tmp),
+		    &n);
+		if (rc != 0)
+			return rc;
+		if (n == 0)
+			return FERRY_ECORRUPT;
+		if (memcmp(tmp, p, n) != 0) {
+			r->why =
+			    "the payload differs from what the interrupted "
+			    "send with this id stored; that part is "
+			    "dropped: send again";
+			return FERRY_ESTATE;
+		}
+		p += n;
+		left -= n;
+	}
+	if (r->kind == RK_WCOMMIT && r->count != 0) {
+		r->why = "the payload is shorter than what the interrupted "
+			 "send with this id stored; that part is dropped: "
+			 "send again";
+		return FERRY_EINVAL;
+	}
+	return 0;
+}
+
+int
+partial_drop_own(struct store *st, struct req_job *r)
+{
+	struct store_writer *w = NULL;
+	int rc;
+
+	rc = store_writer_resume(st, r->msg.id, &w, NULL);
+	if (rc == FERRY_ENOTFOUND)
+		return 0; /* no partial: the put says why it is busy */
+	if (rc != 0)
+		return rc; /* FERRY_EBUSY: being streamed now */
+	store_writer_abort(w);
+	return 0;
 }
 
 /* Send MSG for r (a take, peek or fetch), then its payload. */
@@ -343,6 +437,23 @@ done_put(struct client *c, struct req_job *r)
 	char hex[FERRY_ID_HEX_LEN + 1];
 
 	ferry_id_to_hex(r->msg.id, hex);
+	if (r->rc == FERRY_EBUSY && r->kind == RK_PUT && r->scoped &&
+	    !r->retried) {
+		/* Perhaps the client's own cut stream of this id: a whole
+		 * SEND replaces it (stream_resume). */
+		struct req_job *n = rj_new(c, RK_WDROP, r->reqid);
+		if (n == NULL) {
+			fail_nomem(c, r->reqid);
+			return;
+		}
+		n->msg = r->msg;
+		n->buf = r->buf;
+		n->len = r->len;
+		r->buf = NULL;
+		n->scoped = 1;
+		rj_submit(c, n);
+		return;
+	}
 	if (r->rc != 0) {
 		if (r->rc == FERRY_ENOSPC || r->rc == FERRY_EQUOTA ||
 		    r->rc == FERRY_EQUEUEQUOTA)
@@ -390,6 +501,16 @@ stream_in_fail(struct client *c, uint32_t reqid, int rc, const char *what)
 	c->in_error = rc;
 	orphan_abort(c->ag, c->writer);
 	c->writer = NULL;
+	stream_in_end(c);
+}
+
+void
+stream_in_end(struct client *c)
+{
+	if (c->in_prefix != NULL)
+		store_reader_close(c->in_prefix);
+	c->in_prefix = NULL;
+	c->in_skip = 0;
 }
 
 void
@@ -406,24 +527,77 @@ done_stream_in(struct client *c, struct req_job *r)
 		} else if (r->rc != 0)
 			stream_in_fail(c, r->reqid, r->rc,
 				       "cannot start the message");
+		else if (r->offset > 0) {
+			char hex[FERRY_ID_HEX_LEN + 1];
+			ferry_id_to_hex(r->msg.id, hex);
+			log_info("message %s: the client resends a cut "
+				 "stream; %llu bytes stored already are "
+				 "compared, not written again",
+				 hex, (unsigned long long)r->offset);
+			c->in_msg = r->msg;
+			c->in_skip = r->offset;
+			c->in_prefix = r->reader;
+			r->reader = NULL;
+		}
 		client_process(c);
 		return;
 	case RK_WWRITE:
 		c->state = CS_STREAM_IN;
 		c->writer = r->writer;
 		r->writer = NULL;
-		if (r->rc != 0)
+		if (r->reader != NULL && c->in_skip > 0) {
+			c->in_prefix = r->reader; /* more to compare */
+			r->reader = NULL;
+		}
+		if (r->rc != 0 && r->why != NULL) {
+			/* The job dropped the partial: say why, in words. */
+			client_error(c, r->reqid, r->rc, "%s", r->why);
+			c->in_error = r->rc;
+			stream_in_end(c);
+		} else if (r->rc != 0)
 			stream_in_fail(c, r->reqid, r->rc,
 				       "cannot store payload");
 		client_process(c);
 		return;
 	case RK_WCOMMIT:
 		c->writer = NULL;
+		stream_in_end(c);
+		if (r->rc != 0 && r->why != NULL) {
+			client_error(c, r->reqid, r->rc, "%s", r->why);
+			client_idle(c);
+			return;
+		}
 		done_put(c, r);
 		return;
 	default:
 		return;
 	}
+}
+
+/* The client's own idle partial is dropped: put the message again. */
+void
+done_wdrop(struct client *c, struct req_job *r)
+{
+	struct req_job *n;
+
+	if (r->rc != 0) {
+		r->kind = RK_PUT;
+		r->retried = 1;
+		done_put(c, r);
+		return;
+	}
+	n = rj_new(c, RK_PUT, r->reqid);
+	if (n == NULL) {
+		fail_nomem(c, r->reqid);
+		return;
+	}
+	n->msg = r->msg;
+	n->buf = r->buf;
+	n->len = r->len;
+	r->buf = NULL;
+	n->scoped = 1;
+	n->retried = 1;
+	put_async(c, n);
 }
 
 void
@@ -493,9 +667,11 @@ client_cleanup_streams(struct client *c)
 		c->reader = NULL;
 	}
 	if (c->writer != NULL && c->state != CS_BUSY) {
-		orphan_abort(c->ag, c->writer);
+		orphan_stream(c->ag, c->writer, c->in_scoped);
 		c->writer = NULL;
 	}
+	if (c->state != CS_BUSY)
+		stream_in_end(c);
 }
 
 /* ------------------------------------------------------- dispatch */
@@ -647,6 +823,9 @@ req_send(struct client *c, const struct req_cmd *cmd,
 	c->in_declared =
 	    FERRY_HAS(fl, FERRY_T_PAYLOAD_LEN) ? fl->payload_len : UINT64_MAX;
 	c->in_max = ag->pol.max_message_bytes;
+	c->in_scoped = r->scoped;
+	stream_in_end(c);
+	r->count = c->in_declared; /* a longer partial is not resumed */
 	rj_submit(c, r);
 }
 
@@ -716,8 +895,17 @@ request_data(struct client *c, const struct ferry_frame *f)
 	r->len = c->stage_len;
 	r->msg = c->in_msg;
 	r->writer = c->writer;
+	r->scoped = c->in_scoped;
 	c->writer = NULL;
 	c->stage_len = 0;
+	if (c->in_skip > 0) {
+		/* A resumed stream: these bytes are stored already. */
+		r->offset = c->in_skip < r->len ? c->in_skip : r->len;
+		c->in_skip -= r->offset;
+		r->reader = c->in_prefix;
+		c->in_prefix = NULL;
+		r->count = fin && c->in_skip > 0; /* ends short of it */
+	}
 	rj_submit(c, r);
 }
 

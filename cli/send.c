@@ -9,6 +9,13 @@
  * declared when it is known (a regular file, or input that ended within
  * the first piece), else FERRY_LEN_UNKNOWN.  A regular file that changes
  * size while it is read is refused: nothing is stored.
+ *
+ * A streamed payload always goes under an id of the sender's choosing:
+ * --id, or one drawn here and printed on standard error before the first
+ * byte goes ("resume with --id HEX").  A send cut half-way (killed, or
+ * ferryd stopped) leaves its partial payload with ferryd (`ferry status
+ * --partials`); the same command with that --id resumes it rather than
+ * storing a second copy.
  */
 #include "config.h"
 
@@ -139,6 +146,9 @@ send_payload(struct cli_ctx *ctx, struct ferry *c, const char *dest,
 {
 	struct ferry_stream *s = NULL;
 	struct cli_progress prog;
+	struct ferry_send_opts so = *o;
+	uint8_t key[FERRY_ID_LEN];
+	char hex[FERRY_ID_HEX_LEN + 1];
 	uint64_t total, len;
 	uint8_t *buf = NULL;
 	size_t n;
@@ -169,7 +179,20 @@ send_payload(struct cli_ctx *ctx, struct ferry *c, const char *dest,
 	len = in->len != FERRY_LEN_UNKNOWN ? in->len
 	      : eof			   ? (uint64_t)n
 					   : FERRY_LEN_UNKNOWN;
-	rc = ferry_send_begin(c, dest, len, o, &s);
+	if (so.id == NULL) {
+		/* So that a cut send can be resumed: say the id first. */
+		if (ferry_id_generate(key) != 0) {
+			cli_warn(ctx, "no randomness for an id");
+			goto out;
+		}
+		so.id = key;
+		ferry_id_to_hex(key, hex);
+		cli_warn(ctx,
+			 "sending %s under --id %s (if it is cut, the same "
+			 "command with --id %s resumes it)",
+			 in->name, hex, hex);
+	}
+	rc = ferry_send_begin(c, dest, len, &so, &s);
 	if (rc != 0) {
 		s = NULL;
 		goto sent;
@@ -177,6 +200,14 @@ send_payload(struct cli_ctx *ctx, struct ferry *c, const char *dest,
 	cli_progress_init(&prog, "sending", len);
 	for (;;) {
 		rc = ferry_stream_write(s, buf, n);
+		if (rc == FERRY_EDUPLICATE) {
+			/* Refused at its start (a retry of an --id sent
+			 * before): end the stream, and it is a duplicate. */
+			cli_progress_cleanup(&prog);
+			rc = ferry_send_end(s, id);
+			s = NULL;
+			goto sent;
+		}
 		if (rc != 0) {
 			cli_progress_cleanup(&prog);
 			ret = cli_fail(ctx, c, rc, "cannot send %s to %s",
@@ -201,7 +232,7 @@ send_payload(struct cli_ctx *ctx, struct ferry *c, const char *dest,
 	rc = ferry_send_end(s, id);
 	s = NULL;
 sent:
-	if (rc == FERRY_EDUPLICATE && o->id != NULL) {
+	if (rc == FERRY_EDUPLICATE && so.id != NULL) {
 		/* id: the stored id ferryd named (ferry_send sets it). */
 		*dup = 1;
 		rc = 0;

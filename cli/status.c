@@ -7,6 +7,10 @@
  * since T, handed to P at T, acked at T, purged at T, dead (why), dead
  * (why) and removed from dead at T, or unknown.  Unknown is an answer, not an
  * error: exit status 0.
+ *
+ * With --partials: the payloads being streamed in or left by a cut stream
+ * (id, bytes so far, age), so a send killed half-way is not invisible
+ * until partial_idle drops it.
  */
 #include "config.h"
 
@@ -19,7 +23,11 @@ static int status_run(struct cli_ctx *ctx, int argc, char **argv);
 
 static const char status_usage[] =
     "ferry status [ID] [--json]\n"
+    "ferry status --partials [--json]\n"
     "\n"
+    "      --partials     the payloads being received, or left by\n"
+    "                     a cut send: id, bytes so far, age (a\n"
+    "                     send with the same --id resumes one)\n"
     "      --json         one JSON object\n"
     "      --socket PATH  ferryd's control socket\n"
     "  -h, --help         this help\n"
@@ -219,16 +227,96 @@ status_print(const struct ferry_status *st, const char *hex, int json)
 		printf("  correlation %s\n", i->msg.correlation);
 }
 
+struct partials_out {
+	struct cli_json j;
+	int json;
+	size_t n;
+	int64_t now_ms;
+};
+
+static int
+partial_print(const struct ferry_partial_info *p, void *arg)
+{
+	struct partials_out *po = arg;
+	char hex[FERRY_ID_HEX_LEN + 1], size[CLI_FMT_MAX], age[CLI_FMT_MAX];
+	char idle[CLI_FMT_MAX];
+
+	ferry_id_to_hex(p->id, hex);
+	po->n++;
+	if (po->json) {
+		cli_json_object(&po->j, NULL);
+		cli_json_str(&po->j, "id", hex);
+		cli_json_str(&po->j, "dst_node", p->dst_node);
+		cli_json_str(&po->j, "dst_queue", p->dst_queue);
+		cli_json_str(&po->j, "src_node", p->src_node);
+		cli_json_u64(&po->j, "bytes", p->bytes);
+		cli_json_time(&po->j, "created", p->created_ms);
+		cli_json_time(&po->j, "last_progress", p->last_ms);
+		cli_json_i64(&po->j, "age_ms",
+			     po->now_ms > p->created_ms
+				 ? po->now_ms - p->created_ms
+				 : 0);
+		cli_json_i64(&po->j, "idle_ms",
+			     po->now_ms > p->last_ms ? po->now_ms - p->last_ms
+						     : 0);
+		cli_json_bool(&po->j, "receiving", p->receiving);
+		cli_json_close(&po->j);
+		return 0;
+	}
+	if (po->n == 1)
+		printf("%-32s  %10s  %8s  %8s  %s\n", "ID", "SO FAR", "AGE",
+		       "IDLE", "TO");
+	cli_format_size(p->bytes, size);
+	cli_format_duration(po->now_ms - p->created_ms, age);
+	if (p->receiving)
+		snprintf(idle, sizeof(idle), "%s", "receiving");
+	else
+		cli_format_duration(po->now_ms - p->last_ms, idle);
+	printf("%-32s  %10s  %8s  %8s  %s/%s\n", hex, size, age, idle,
+	       p->dst_node, p->dst_queue);
+	return 0;
+}
+
+static int
+partials_run(struct cli_ctx *ctx, struct ferry *c, int json)
+{
+	struct partials_out po;
+	int rc;
+
+	memset(&po, 0, sizeof(po));
+	po.json = json;
+	po.now_ms = ferry_wall_ms();
+	if (json) {
+		cli_json_begin(&po.j, stdout);
+		cli_json_array(&po.j, "partials");
+	}
+	rc = ferry_partials(c, partial_print, &po);
+	if (rc != 0) {
+		if (json)
+			printf("\n");
+		return cli_fail(ctx, c, rc, "cannot list the partials");
+	}
+	if (json) {
+		cli_json_close(&po.j);
+		cli_json_end(&po.j);
+	} else if (po.n == 0) {
+		printf("no partial payloads\n");
+	}
+	return cli_flush_stdout(ctx);
+}
+
 static int
 status_run(struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"json", 0, NULL, CLI_OPT_JSON},
+	    {"partials", 0, NULL, CLI_OPT_PARTIALS},
 	    {"socket", 1, NULL, CLI_OPT_SOCKET},
 	    {"help", 0, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const struct cli_cmd *cmd = &cli_cmd_status;
+	int partials = 0;
 	struct ferry_node_info ni;
 	struct ferry_status st;
 	struct ferry *c = NULL;
@@ -241,6 +329,9 @@ status_run(struct cli_ctx *ctx, int argc, char **argv)
 		switch (ch) {
 		case CLI_OPT_JSON:
 			json = 1;
+			break;
+		case CLI_OPT_PARTIALS:
+			partials = 1;
 			break;
 		case CLI_OPT_SOCKET:
 			ctx->socket_path = optarg;
@@ -261,11 +352,15 @@ status_run(struct cli_ctx *ctx, int argc, char **argv)
 				       "one ID at a time ('%s' is one too "
 				       "many)",
 				       argv[optind]);
+	if (partials && hex != NULL)
+		return cli_usage_error(cmd, "--partials takes no ID");
 
 	ret = cli_connect(ctx, &c);
 	if (ret != CLI_EXIT_OK)
 		return ret;
-	if (hex == NULL) {
+	if (partials) {
+		ret = partials_run(ctx, c, json);
+	} else if (hex == NULL) {
 		rc = ferry_info(c, &ni);
 		if (rc != 0)
 			ret = cli_fail(ctx, c, rc,

@@ -1343,6 +1343,44 @@ ferry_dead_reason_name(int reason)
 	return "unknown";
 }
 
+struct partial_ctx {
+	ferry_partial_fn fn;
+	void *arg;
+};
+
+static int
+partial_item(const struct ferry_fields *fl, void *arg)
+{
+	struct partial_ctx *pc = arg;
+	struct ferry_partial_info p;
+
+	memset(&p, 0, sizeof(p));
+	memcpy(p.id, fl->id, FERRY_ID_LEN);
+	memcpy(p.src_node, fl->src_node, sizeof(p.src_node));
+	memcpy(p.dst_node, fl->dst_node, sizeof(p.dst_node));
+	memcpy(p.dst_queue, fl->dst_queue, sizeof(p.dst_queue));
+	p.priority = fl->priority;
+	p.bytes = fl->bytes;
+	p.created_ms = fl->created_ms;
+	p.last_ms = fl->at_ms;
+	p.receiving = fl->receiving != 0;
+	return pc->fn(&p, pc->arg);
+}
+
+int
+ferry_partials(struct ferry *c, ferry_partial_fn fn, void *arg)
+{
+	struct ferry_fbuf b;
+	struct partial_ctx pc = {fn, arg};
+	uint32_t reqid;
+
+	if (c->busy != NULL)
+		return FERRY_ESTATE;
+	reqid = next_reqid(c);
+	begin(c, &b, FERRY_F_PARTIALS, 0, reqid);
+	return list_call(c, &b, reqid, FERRY_F_PARTIAL, partial_item, &pc);
+}
+
 struct peer_ctx {
 	ferry_peer_fn fn;
 	void *arg;

@@ -198,6 +198,28 @@ typedef int (*ferry_peer_fn)(const struct ferry_peer_info *p, void *arg);
 /* Every [peer] of the agent's ferry.conf, in file order. */
 FERRY_MUST_CHECK int ferry_peers(struct ferry *c, ferry_peer_fn fn, void *arg);
 
+/* A payload being streamed in, or left by a cut stream (a send killed
+ * half-way, a crash), as `ferry status --partials` shows it.  A send with
+ * the same chosen id (ferry_send_opts.id) by the same user resumes it;
+ * the agent drops it after partial_idle without progress. */
+struct ferry_partial_info {
+	uint8_t id[FERRY_ID_LEN];	   /* the id it will be stored under */
+	char src_node[FERRY_NODE_MAX + 1]; /* this node: a local send */
+	char dst_node[FERRY_NODE_MAX + 1];
+	char dst_queue[FERRY_QUEUE_MAX + 1];
+	int priority;
+	uint64_t bytes;	    /* stored durably so far */
+	int64_t created_ms; /* when its send began */
+	int64_t last_ms;    /* its last durable progress */
+	int receiving;	    /* 1: being received now */
+};
+
+typedef int (*ferry_partial_fn)(const struct ferry_partial_info *p, void *arg);
+/* The partials the caller may see (all for admin of the node, else those
+ * whose address it may send to), in id order. */
+FERRY_MUST_CHECK int ferry_partials(struct ferry *c, ferry_partial_fn fn,
+				    void *arg);
+
 /* ---------------------------------------------- sneakernet (formats.md) */
 
 /* What an export or import is to do.  Zero it, then set what you need. */

@@ -127,6 +127,7 @@ static const struct tagdef tags[FERRY_T_MAX_] = {
     [FERRY_T_MEDIUM_MS] = NUM(K_U64, medium_ms),
     [FERRY_T_BUNDLES] = NUM(K_U64, bundles),
     [FERRY_T_REJECTED] = NUM(K_U64, rejected),
+    [FERRY_T_RECEIVING] = NUM(K_U8, receiving),
 };
 
 static int
@@ -420,6 +421,10 @@ ferry_frame_type_name(uint8_t type)
 		return "PEERS";
 	case FERRY_F_PEER:
 		return "PEER";
+	case FERRY_F_PARTIALS:
+		return "PARTIALS";
+	case FERRY_F_PARTIAL:
+		return "PARTIAL";
 	case FERRY_F_HELLO_OK:
 		return "HELLO_OK";
 	case FERRY_F_OK:

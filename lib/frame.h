@@ -54,6 +54,7 @@ enum ferry_frame_type {
 	FERRY_F_PEERS = 18,  /* the TCP peers and their sessions */
 	FERRY_F_EXPORT = 19, /* write bundles onto a medium (docs/formats.md) */
 	FERRY_F_IMPORT = 20, /* read the bundles for this node from a medium */
+	FERRY_F_PARTIALS = 21, /* payloads being streamed in, or left cut */
 	/* agent to client */
 	FERRY_F_HELLO_OK = 64,
 	FERRY_F_OK = 65,
@@ -67,6 +68,7 @@ enum ferry_frame_type {
 	FERRY_F_PROGRESS = 73, /* EXPORT/IMPORT under way: TEXT, BYTES, TOTAL */
 	FERRY_F_SEND_FD = 74,  /* EXPORT/IMPORT: send the folder now (one byte
 				  with SCM_RIGHTS) */
+	FERRY_F_PARTIAL = 75,  /* one partial of a PARTIALS answer */
 };
 
 #define FERRY_FL_FIN   0x01u /* last frame of a payload stream */
@@ -137,6 +139,7 @@ enum ferry_tag {
 	FERRY_T_MEDIUM_MS = 61,	     /* u64: when */
 	FERRY_T_BUNDLES = 62,	     /* u64: bundle files written or read */
 	FERRY_T_REJECTED = 63,	     /* u64: bundles refused */
+	FERRY_T_RECEIVING = 64,	     /* u8: 1 a partial is being received */
 	FERRY_T_MAX_ = 128 /* tags below this; has[] holds a bit each */
 };
 
@@ -185,7 +188,8 @@ struct ferry_fields {
 	char summary[8192];
 	char medium[200];
 	uint8_t id[FERRY_ID_LEN];
-	uint8_t priority, state, dead_reason, peek, status, connected;
+	uint8_t priority, state, dead_reason, peek, status, connected,
+	    receiving;
 	uint32_t flags, limit, deliveries, version, credit;
 	int32_t code;
 	uint64_t ttl_ms, payload_len, lease_ms, wait_ms, token, count, bytes,

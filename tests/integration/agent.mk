@@ -51,7 +51,8 @@ AGENT_IT_TESTS = \
 	tests/integration/agent_subscribe.sh \
 	tests/integration/agent_flood.sh \
 	tests/integration/agent_clients.sh \
-	tests/integration/agent_ids.sh
+	tests/integration/agent_ids.sh \
+	tests/integration/agent_partials.sh
 TESTS += $(AGENT_IT_TESTS)
 EXTRA_DIST += $(AGENT_IT_TESTS) tests/integration/lib.sh \
 	tests/integration/README.md

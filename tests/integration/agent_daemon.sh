@@ -126,9 +126,10 @@ expect_eq "messages stored after the restart" \
 	"$("$FERRY" info --json | json_get messages)" 0
 expect_eq "status of the interrupted id" \
 	"$("$FERRY" status "$id" --json | json_get status)" unknown
-# The aborted payload's id stays "busy" until the sweep has freed its
-# chunks (store/message.c, payload_free); a partial kept by mistake would
-# stay busy for days.
+# The cut stream's partial is kept for a resume (its id is the client's
+# choice), and a whole send of the same id by the same user replaces it
+# at once (docs/protocol.md §4, SEND); were it not replaced, the id would
+# stay "busy" for days.
 t0=$(it_now_ms)
 while :; do
 	got=$(printf again | "$FERRY" send --id "$id" alpha/big 2>"$T/resend.err") &&

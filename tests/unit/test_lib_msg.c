@@ -190,6 +190,7 @@ test_frame_fields_past_64(void)
 	n += raw_field(body + n, FERRY_T_MAX_ - 1, "x", 1); /* the last */
 	n += raw_field(body + n, 200, "later", 5);	    /* past the table */
 	n += raw_field(body + n, FERRY_T_REJECTED, eight, 8);
+	n += raw_field(body + n, FERRY_T_RECEIVING, "\1", 1); /* tag 64 */
 	memset(&f, 0, sizeof(f));
 	f.type = FERRY_F_INFO_OK;
 	f.body = body;
@@ -199,11 +200,16 @@ test_frame_fields_past_64(void)
 	CU_ASSERT_EQUAL(fl.rejected, 42);
 	CU_ASSERT(FERRY_HAS(&fl, FERRY_T_BYTES));
 	CU_ASSERT(FERRY_HAS(&fl, FERRY_T_REJECTED));
+	CU_ASSERT(FERRY_HAS(&fl, FERRY_T_RECEIVING));
+	CU_ASSERT_EQUAL(fl.receiving, 1);
+	CU_ASSERT(!FERRY_HAS(&fl, FERRY_T_RECEIVING - 64)); /* word 0 */
 	CU_ASSERT(!FERRY_HAS(&fl, 100));
 	CU_ASSERT(!FERRY_HAS(&fl, FERRY_T_MAX_ - 1));
 	CU_ASSERT(!FERRY_HAS(&fl, 200));
 	CU_ASSERT(!FERRY_HAS(&fl, FERRY_T_COUNT));
-	/* A known tag twice is still refused. */
+	/* A known tag twice is still refused, past 63 too. */
+	f.body_len = n + raw_field(body + n, FERRY_T_RECEIVING, "\1", 1);
+	CU_ASSERT_EQUAL(ferry_fields_parse(&f, &fl, &why), FERRY_EPROTO);
 	n += raw_field(body + n, FERRY_T_BYTES, eight, 8);
 	f.body_len = n;
 	CU_ASSERT_EQUAL(ferry_fields_parse(&f, &fl, &why), FERRY_EPROTO);
