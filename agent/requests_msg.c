@@ -142,6 +142,13 @@ stream_resume(struct store *st, struct req_job *r)
 	if (rc != 0)
 		return rc; /* FERRY_EBUSY: another connection streams it */
 	p = store_writer_msg(r->writer);
+	if (strcmp(p->src_node, r->msg.src_node) != 0) {
+		/* Not a local client's: a peer streams under this id (it
+		 * could only have learned it).  Leave it alone. */
+		rc = store_writer_suspend(r->writer);
+		r->writer = NULL;
+		return rc != 0 ? rc : FERRY_EBUSY;
+	}
 	if (strcmp(p->dst_node, r->msg.dst_node) != 0 ||
 	    strcmp(p->dst_queue, r->msg.dst_queue) != 0 || off > r->count) {
 		/* Another message under the same id: the newest wins. */
@@ -206,6 +213,11 @@ partial_drop_own(struct store *st, struct req_job *r)
 		return 0; /* no partial: the put says why it is busy */
 	if (rc != 0)
 		return rc; /* FERRY_EBUSY: being streamed now */
+	if (strcmp(store_writer_msg(w)->src_node, r->msg.src_node) != 0) {
+		/* A peer's (as in stream_resume): not ours to drop. */
+		rc = store_writer_suspend(w);
+		return rc != 0 ? rc : FERRY_EBUSY;
+	}
 	store_writer_abort(w);
 	return 0;
 }
