@@ -13,25 +13,10 @@
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
 
-[ "$(id -u)" -eq 0 ] || it_skip "needs root (a temporary user)"
-for t in setpriv useradd userdel groupadd groupdel; do
-	command -v $t >/dev/null 2>&1 || it_skip "needs $t"
-done
 T=$IT_TMP
-grp=ferryid-g$$
-usr=ferryid-u$$
-groupadd --system "$grp" 2>"$T/groupadd.err" ||
-	it_skip "cannot add a group: $(cat "$T/groupadd.err")"
-it_at_exit "groupdel '$grp' 2>/dev/null"
-useradd --system --no-create-home --shell /usr/sbin/nologin -G "$grp" \
-	"$usr" 2>"$T/useradd.err" ||
-	it_skip "cannot add a user: $(cat "$T/useradd.err")"
-it_at_exit "userdel '$usr' 2>/dev/null; groupdel '$usr' 2>/dev/null"
-as_user() {
-	setpriv --reuid="$usr" --regid="$usr" --init-groups "$@"
-}
+it_temp_user ferryid
 it_sockdir
-as_user "$FERRY" --help >/dev/null 2>&1 ||
+as_member "$FERRY" --help >/dev/null 2>&1 ||
 	it_skip "user $usr cannot run $FERRY (the build directory is closed)"
 
 make_node field "[node]" "socket = $sockdir/field.sock" \
@@ -49,13 +34,13 @@ X=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 [ ${#X} -eq 32 ] || it_harness "no random id: '$X'"
 s_id=$(printf squat | "$FERRY" send --id "$X" field/inbox 2>"$T/s.err") ||
 	it_fail "root's send with --id: $(cat "$T/s.err")"
-r_id=$(printf real | as_user "$FERRY" send --id "$X" field/inbox \
+r_id=$(printf real | as_member "$FERRY" send --id "$X" field/inbox \
 	2>"$T/r.err") || it_fail "the user's send with --id: $(cat "$T/r.err")"
 grep -q "accepted before" "$T/r.err" &&
 	it_fail "the user's message was taken for root's: $(cat "$T/r.err")"
 [ "$r_id" != "$s_id" ] || it_fail "both sends got id $r_id"
 expect_eq "field/inbox holds both messages" "$(queue_count inbox)" 2
-again=$(printf real | as_user "$FERRY" send --id "$X" field/inbox \
+again=$(printf real | as_member "$FERRY" send --id "$X" field/inbox \
 	2>"$T/r2.err") || it_fail "the user's retry: $(cat "$T/r2.err")"
 grep -q "accepted before" "$T/r2.err" ||
 	it_fail "the user's retry was not a duplicate: '$(cat "$T/r2.err")'"
@@ -78,7 +63,7 @@ it_ok "the user's message was delivered: $got"
 
 # --- (b) over TCP: squatting the id of a message on its way
 Y=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-i_id=$(printf from-field | as_user "$FERRY" send --id "$Y" base/inbox \
+i_id=$(printf from-field | as_member "$FERRY" send --id "$Y" base/inbox \
 	2>"$T/f.err") || it_fail "the send to base: $(cat "$T/f.err")"
 stop_node field
 start_agent base

@@ -15,27 +15,9 @@
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
 
-[ "$(id -u)" -eq 0 ] || it_skip "needs root (a temporary user and group)"
-for t in setpriv useradd userdel groupadd groupdel; do
-	command -v $t >/dev/null 2>&1 || it_skip "needs $t"
-done
 T=$IT_TMP
-grp=ferrysg-g$$
-usr=ferrysg-u$$
-groupadd --system "$grp" 2>"$T/groupadd.err" ||
-	it_skip "cannot add a group: $(cat "$T/groupadd.err")"
-it_at_exit "groupdel '$grp' 2>/dev/null"
-useradd --system --no-create-home --shell /usr/sbin/nologin -G "$grp" \
-	"$usr" 2>"$T/useradd.err" ||
-	it_skip "cannot add a user: $(cat "$T/useradd.err")"
-it_at_exit "userdel '$usr' 2>/dev/null; groupdel '$usr' 2>/dev/null"
+it_temp_user ferrysg
 
-as_member() {
-	setpriv --reuid="$usr" --regid="$usr" --init-groups "$@"
-}
-as_outsider() {
-	setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"
-}
 
 # The test folder itself must be reachable (not listable) by others.
 chmod 711 "$IT_TMP" || it_harness "chmod $IT_TMP"

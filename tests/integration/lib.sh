@@ -412,3 +412,28 @@ wait_count() {
 	done
 	return 1
 }
+
+# it_temp_user PREFIX: a temporary group $grp and a user $usr in it, both
+# removed at exit; as_member CMD... runs CMD as $usr with its groups.
+# Skips the test unless it runs as root with setpriv, useradd and groupadd.
+it_temp_user() {
+	[ "$(id -u)" -eq 0 ] || it_skip "needs root (a temporary user and group)"
+	for t in setpriv useradd userdel groupadd groupdel; do
+		command -v $t >/dev/null 2>&1 || it_skip "needs $t"
+	done
+	grp=$1-g$$
+	usr=$1-u$$
+	groupadd --system "$grp" 2>"$IT_TMP/groupadd.err" ||
+		it_skip "cannot add a group: $(cat "$IT_TMP/groupadd.err")"
+	it_at_exit "groupdel '$grp' 2>/dev/null"
+	useradd --system --no-create-home --shell /usr/sbin/nologin \
+		-G "$grp" "$usr" 2>"$IT_TMP/useradd.err" ||
+		it_skip "cannot add a user: $(cat "$IT_TMP/useradd.err")"
+	it_at_exit "userdel '$usr' 2>/dev/null; groupdel '$usr' 2>/dev/null"
+}
+as_member() {
+	setpriv --reuid="$usr" --regid="$usr" --init-groups "$@"
+}
+as_outsider() {
+	setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"
+}

@@ -13,23 +13,8 @@
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
 
-[ "$(id -u)" -eq 0 ] || it_skip "needs root (a temporary user)"
-for t in setpriv useradd userdel groupadd groupdel; do
-	command -v $t >/dev/null 2>&1 || it_skip "needs $t"
-done
 T=$IT_TMP
-grp=ferrydp-g$$
-usr=ferrydp-u$$
-groupadd --system "$grp" 2>"$T/groupadd.err" ||
-	it_skip "cannot add a group: $(cat "$T/groupadd.err")"
-it_at_exit "groupdel '$grp' 2>/dev/null"
-useradd --system --no-create-home --shell /usr/sbin/nologin -G "$grp" \
-	"$usr" 2>"$T/useradd.err" ||
-	it_skip "cannot add a user: $(cat "$T/useradd.err")"
-it_at_exit "userdel '$usr' 2>/dev/null; groupdel '$usr' 2>/dev/null"
-as_member() {
-	setpriv --reuid="$usr" --regid="$usr" --init-groups "$@"
-}
+it_temp_user ferrydp
 chmod 711 "$IT_TMP" || it_harness "chmod"
 as_member sh -c 'cd "$1"' sh "$IT_TMP" 2>/dev/null ||
 	it_skip "user $usr cannot reach $IT_TMP (a parent directory is closed)"
