@@ -99,8 +99,10 @@ struct req_job {
 	struct store_reader *borrow; /* RK_READ: the client's */
 
 	char queue[FERRY_QUEUE_MAX + 1];
-	int64_t lease_ms;
+	int64_t lease_ms; /* take; NACK: renew the lease instead (0: no) */
 	int peek;
+	int dead_reason; /* NACK: to dead with this reason (0: no) */
+	char text[STORE_DEAD_TEXT_MAX + 1]; /* NACK to dead: kept */
 	uint8_t id[FERRY_ID_LEN];
 	uint64_t token, offset;
 	uint64_t gen;	 /* ag->notify_gen when submitted */

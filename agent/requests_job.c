@@ -227,7 +227,14 @@ job_run(struct job *j)
 		r->rc = store_ack(st, r->id, r->token);
 		break;
 	case RK_NACK:
-		r->rc = store_nack(st, r->id, r->token);
+		if (r->dead_reason != 0)
+			r->rc = store_nack_dead(
+			    st, r->id, r->token,
+			    (enum store_dead_reason)r->dead_reason, r->text);
+		else if (r->lease_ms > 0)
+			r->rc = store_renew(st, r->id, r->token, r->lease_ms);
+		else
+			r->rc = store_nack(st, r->id, r->token);
 		break;
 	case RK_FETCH:
 		r->rc = open_payload(st, r);
@@ -279,6 +286,8 @@ put_info(struct ferry_fbuf *b, const struct store_msg_info *i)
 	ferry_fbuf_u64(b, FERRY_T_STORED_MS, (uint64_t)i->stored_ms);
 	ferry_fbuf_u64(b, FERRY_T_LEASE_UNTIL_MS, (uint64_t)i->lease_until_ms);
 	ferry_fbuf_u32(b, FERRY_T_DELIVERIES, i->deliveries);
+	if (i->dead_text[0] != '\0')
+		ferry_fbuf_str(b, FERRY_T_TEXT, i->dead_text);
 	if (i->hop_peer[0] != '\0') {
 		ferry_fbuf_str(b, FERRY_T_PEER, i->hop_peer);
 		ferry_fbuf_u64(b, FERRY_T_HOP_SINCE_MS,

@@ -331,6 +331,9 @@ done_get(struct client *c, struct req_job *r)
 	memcpy(n->id, r->id, FERRY_ID_LEN);
 	n->token = r->token;
 	n->offset = r->offset;
+	n->lease_ms = r->lease_ms;
+	n->dead_reason = r->dead_reason;
+	memcpy(n->text, r->text, sizeof(n->text));
 	n->info = r->info;
 	snprintf(n->queue, sizeof(n->queue), "%s", r->info.queue);
 	rj_submit(c, n);
@@ -374,12 +377,26 @@ done_ack(struct client *c, struct req_job *r)
 		client_idle(c);
 		return;
 	}
-	/* The store queued an "acked" receipt for the source: send it. */
-	if (r->kind == RK_ACK && (r->info.msg.flags & FERRY_MSG_RECEIPT) &&
+	if (r->kind == RK_NACK && r->dead_reason != 0) {
+		char hex[FERRY_ID_HEX_LEN + 1];
+
+		ferry_id_to_hex(r->id, hex);
+		log_info("message %s in queue %s moved to the dead queue by "
+			 "its consumer (client %llu): %s",
+			 hex, r->queue, (unsigned long long)c->cid,
+			 store_dead_reason_name(
+			     (enum store_dead_reason)r->dead_reason));
+	}
+	/* The store queued an "acked" (or, dead-lettered, a "refused")
+	 * receipt for the source: send it. */
+	if ((r->kind == RK_ACK || r->dead_reason != 0) &&
+	    (r->info.msg.flags & FERRY_MSG_RECEIPT) &&
 	    strcmp(r->info.msg.src_node, c->ag->pol.node_name) != 0)
 		engine_kick(c->ag, r->info.msg.src_node, FERRY_PRIO_MAX - 1);
 	agent_frame(c->ag, &b, FERRY_F_OK, 0, r->reqid);
-	if (r->kind == RK_NACK)
+	if (r->kind == RK_NACK && r->dead_reason != 0)
+		notify_queue(c->ag, FERRY_DEAD_QUEUE);
+	else if (r->kind == RK_NACK && r->lease_ms == 0)
 		notify_queue(c->ag, r->queue);
 	client_send(c, &b);
 	client_idle(c);
@@ -992,6 +1009,45 @@ req_recv(struct client *c, const struct req_cmd *cmd,
 	request_take(c, c->reqid, fl->queue, lease, fl->peek != 0);
 }
 
+/*
+ * What a NACK asks beyond "back at once" (docs/protocol.md §4): with
+ * lease_ms, keep the lease that much longer (a renewal, or a give-back
+ * after a delay); with dead_reason, move the message to dead with text.
+ * Both need the lease token.  0, or answered and ended: -1.
+ */
+static int
+nack_options(struct client *c, const struct ferry_fields *fl, struct req_job *r)
+{
+	int dead = FERRY_HAS(fl, FERRY_T_DEAD_REASON);
+	int renew = FERRY_HAS(fl, FERRY_T_LEASE_MS) && fl->lease_ms != 0;
+	const char *bad = NULL;
+
+	if (!dead && !renew)
+		return 0;
+	if (dead && renew)
+		bad = "a NACK either renews (lease_ms) or dead-letters "
+		      "(dead_reason), not both";
+	else if (fl->token == 0)
+		bad = "renewing or dead-lettering needs the lease token";
+	else if (dead && fl->dead_reason != STORE_DEAD_HANDLER_FAILED)
+		bad = "a client may dead-letter only with dead_reason 6 "
+		      "(handler failed)";
+	if (bad != NULL) {
+		client_error(c, c->reqid, FERRY_EINVAL, "%s", bad);
+		client_idle(c);
+		return -1;
+	}
+	if (dead) {
+		r->dead_reason = fl->dead_reason;
+		snprintf(r->text, sizeof(r->text), "%s", fl->text);
+	} else {
+		r->lease_ms = fl->lease_ms > (uint64_t)c->ag->pol.max_lease_ms
+				  ? c->ag->pol.max_lease_ms
+				  : (int64_t)fl->lease_ms;
+	}
+	return 0;
+}
+
 /* ACK, NACK, FETCH: find the message first (its queue decides the
  * ACL, in done_get), then do what was asked. */
 void
@@ -1002,6 +1058,10 @@ req_by_id(struct client *c, const struct req_cmd *cmd,
 
 	if (r == NULL) {
 		fail_nomem(c, c->reqid);
+		return;
+	}
+	if (f->type == FERRY_F_NACK && nack_options(c, fl, r) != 0) {
+		rj_free(r);
 		return;
 	}
 	r->cmd = cmd;

@@ -201,9 +201,9 @@ void cli_json_time(struct cli_json *j, const char *key, int64_t ms);
 /* The key, then the caller writes the raw value itself (base64). */
 void cli_json_key(struct cli_json *j, const char *key);
 /* The header fields of a message: id, src, dst, queue, priority, flags,
- * created, expires, size, deliveries, reply_to, correlation, dead_reason
- * and dead_at (dead letters only), token and lease_until (with_token),
- * else token null. */
+ * created, expires, size, deliveries, reply_to, correlation, dead_reason,
+ * dead_at and dead_text when set (dead letters only), token and
+ * lease_until (with_token), else token null. */
 void cli_json_msg_info(struct cli_json *j, const struct ferry_msg_info *info,
 		       int with_token);
 /* Write s as an escaped JSON string on f. */

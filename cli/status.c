@@ -225,6 +225,17 @@ status_print(const struct ferry_status *st, const char *hex, int json)
 		printf("  reply-to    %s\n", i->msg.reply_to);
 	if (i->msg.correlation[0] != '\0')
 		printf("  correlation %s\n", i->msg.correlation);
+	if (i->dead_text[0] != '\0') {
+		/* A handler's last lines of standard error: indent each. */
+		const char *p = i->dead_text, *nl;
+		printf("  dead text\n");
+		while (*p != '\0') {
+			nl = strchr(p, '\n');
+			printf("    %.*s\n",
+			       (int)(nl != NULL ? nl - p : (int)strlen(p)), p);
+			p = nl != NULL ? nl + 1 : p + strlen(p);
+		}
+	}
 }
 
 struct partials_out {

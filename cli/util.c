@@ -629,6 +629,8 @@ cli_json_msg_info(struct cli_json *j, const struct ferry_msg_info *info,
 		cli_json_str(j, "dead_reason",
 			     ferry_dead_reason_name(info->dead_reason));
 		cli_json_time(j, "dead_at", info->dead_ms);
+		if (info->dead_text[0] != '\0')
+			cli_json_str(j, "dead_text", info->dead_text);
 	}
 	if (with_token) {
 		/* A string: JSON numbers lose precision past 2^53. */

@@ -755,6 +755,8 @@ fields_to_info(const struct ferry_fields *fl, struct ferry_msg_info *info)
 	info->stored_ms = fl->stored_ms;
 	info->lease_until_ms = fl->lease_until_ms;
 	info->deliveries = fl->deliveries;
+	if (fl->dead_reason != 0)
+		memcpy(info->dead_text, fl->text, sizeof(info->dead_text));
 }
 
 /* After a MSG frame f: set up the payload stream (or drain it). */
@@ -944,6 +946,43 @@ int
 ferry_nack(struct ferry *c, const uint8_t id[FERRY_ID_LEN], uint64_t token)
 {
 	return settle(c, FERRY_F_NACK, id, token);
+}
+
+int
+ferry_renew(struct ferry *c, const uint8_t id[FERRY_ID_LEN], uint64_t token,
+	    int64_t lease_ms)
+{
+	struct ferry_fbuf b;
+	uint32_t reqid;
+
+	if (token == 0 || lease_ms <= 0)
+		return FERRY_EINVAL;
+	reqid = next_reqid(c);
+	begin(c, &b, FERRY_F_NACK, 0, reqid);
+	ferry_fbuf_bytes(&b, FERRY_T_ID, id, FERRY_ID_LEN);
+	ferry_fbuf_u64(&b, FERRY_T_TOKEN, token);
+	ferry_fbuf_u64(&b, FERRY_T_LEASE_MS, (uint64_t)lease_ms);
+	return call(c, &b, reqid, FERRY_F_OK, NULL);
+}
+
+int
+ferry_dead_letter(struct ferry *c, const uint8_t id[FERRY_ID_LEN],
+		  uint64_t token, int reason, const char *text)
+{
+	struct ferry_fbuf b;
+	uint32_t reqid;
+
+	if (token == 0 || reason != FERRY_DEAD_HANDLER_FAILED ||
+	    (text != NULL && (strlen(text) > FERRY_DEAD_TEXT_MAX)))
+		return FERRY_EINVAL;
+	reqid = next_reqid(c);
+	begin(c, &b, FERRY_F_NACK, 0, reqid);
+	ferry_fbuf_bytes(&b, FERRY_T_ID, id, FERRY_ID_LEN);
+	ferry_fbuf_u64(&b, FERRY_T_TOKEN, token);
+	ferry_fbuf_u8(&b, FERRY_T_DEAD_REASON, (uint8_t)reason);
+	if (text != NULL && text[0] != '\0')
+		ferry_fbuf_str(&b, FERRY_T_TEXT, text);
+	return call(c, &b, reqid, FERRY_F_OK, NULL);
 }
 
 /*
@@ -1339,6 +1378,8 @@ ferry_dead_reason_name(int reason)
 		return "too large";
 	case 5:
 		return "unreadable";
+	case FERRY_DEAD_HANDLER_FAILED:
+		return "handler failed";
 	}
 	return "unknown";
 }

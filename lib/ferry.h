@@ -107,6 +107,11 @@ struct ferry_recv_opts {
 
 void ferry_recv_opts_init(struct ferry_recv_opts *o);
 
+/* Reasons of dead letters (ferry_dead_reason_name); a client may give
+ * only FERRY_DEAD_HANDLER_FAILED (ferry_dead_letter). */
+#define FERRY_DEAD_HANDLER_FAILED 6
+#define FERRY_DEAD_TEXT_MAX	  511 /* bytes, NUL excluded */
+
 enum ferry_msg_state {
 	FERRY_STATE_QUEUED = 1,
 	FERRY_STATE_LEASED = 2,
@@ -122,6 +127,9 @@ struct ferry_msg_info {
 	int dead_reason; /* 0, or why it is in the dead queue */
 	int64_t dead_ms, stored_ms, lease_until_ms;
 	uint32_t deliveries;
+	/* A dead letter: the words its consumer gave (ferry_dead_letter),
+	 * or "". */
+	char dead_text[FERRY_DEAD_TEXT_MAX + 1];
 };
 
 /*
@@ -146,6 +154,26 @@ FERRY_MUST_CHECK int ferry_ack(struct ferry *c, const uint8_t id[FERRY_ID_LEN],
 /* Give it back to its place in the queue at once. */
 FERRY_MUST_CHECK int ferry_nack(struct ferry *c, const uint8_t id[FERRY_ID_LEN],
 				uint64_t token);
+/*
+ * Keep holding a leased message: its lease now ends lease_ms from now (at
+ * most the agent's max_lease), under the same token.  Call it while
+ * working on a message longer than its lease.  Not followed by an ack, it
+ * is also a give-back after a delay: the message returns to its place
+ * when the renewed lease runs out.  FERRY_ELEASE if the lease was lost.
+ */
+FERRY_MUST_CHECK int ferry_renew(struct ferry *c,
+				 const uint8_t id[FERRY_ID_LEN], uint64_t token,
+				 int64_t lease_ms);
+/*
+ * Give up on a leased message: it moves to the dead queue with reason
+ * (FERRY_DEAD_HANDLER_FAILED) and text (NULL, or at most
+ * FERRY_DEAD_TEXT_MAX bytes of UTF-8), which ferry_recv and ferry_status
+ * show in dead_text.  Its source gets a "refused" receipt if it asked.
+ */
+FERRY_MUST_CHECK int ferry_dead_letter(struct ferry *c,
+				       const uint8_t id[FERRY_ID_LEN],
+				       uint64_t token, int reason,
+				       const char *text);
 
 typedef int (*ferry_browse_fn)(const struct ferry_msg_info *info, void *arg);
 /* Headers of the available messages in delivery order (limit 0: all). */

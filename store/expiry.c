@@ -40,7 +40,7 @@ store_dead_letter(struct store *st, const uint8_t id[FERRY_ID_LEN],
 	struct store_op op;
 
 	if (id == NULL || reason <= STORE_DEAD_NONE ||
-	    reason > STORE_DEAD_UNREADABLE)
+	    reason > STORE_DEAD_LAST_)
 		return FERRY_EINVAL;
 	memset(&op, 0, sizeof(op));
 	op.fn = op_dead;

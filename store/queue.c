@@ -3,7 +3,9 @@
  *
  * A taken message whose payload turns out unreadable goes to the dead queue
  * (store_unreadable) instead of back to its place, where it would be
- * taken again first, for ever.
+ * taken again first, for ever.  A consumer may renew its lease
+ * (store_renew: the lidx entry moves to the new end) or give up on the
+ * message (store_nack_dead: to dead, with its words kept in the header).
  *
  * A taken message leaves qidx for lidx (keyed by when its lease runs out)
  * and keeps its seq, so nack or a lease that runs out puts it back exactly
@@ -13,8 +15,9 @@
  */
 #include "config.h"
 
-#include <stdlib.h>
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/store_int.h"
@@ -201,6 +204,49 @@ op_unreadable(struct store *st, struct store_ctx *cx, struct store_op *op)
 	return rc;
 }
 
+/* Renew: the lease ends lease_ms from now (see store_renew). */
+static int
+op_renew(struct store *st, struct store_ctx *cx, struct store_op *op)
+{
+	struct msg_rec *r = malloc(sizeof(*r));
+	int rc;
+
+	if (r == NULL)
+		return FERRY_ENOMEM;
+	rc = lease_check(st, cx, op->u.m.id, op->u.m.token, r);
+	if (rc == 0 && r->h.info.state != STORE_LEASED)
+		rc = FERRY_ELEASE;
+	/* lidx is keyed by the lease's end: move the entry. */
+	if (rc == 0 && (rc = msg_pos_del(st, cx, &r->h)) == 0) {
+		r->h.info.lease_until_ms = cx->now + op->u.m.lease_ms;
+		if ((rc = msg_pos_add(st, cx, &r->h)) == 0)
+			rc = msg_save(st, cx, r);
+		cx->rows++;
+	}
+	free(r);
+	return rc;
+}
+
+/* A consumer gave up: to the end of dead with its words. */
+static int
+op_nack_dead(struct store *st, struct store_ctx *cx, struct store_op *op)
+{
+	struct msg_rec *r = malloc(sizeof(*r));
+	int rc;
+
+	if (r == NULL)
+		return FERRY_ENOMEM;
+	rc = lease_check(st, cx, op->u.m.id, op->u.m.token, r);
+	if (rc == 0) {
+		snprintf(r->h.info.dead_text, sizeof(r->h.info.dead_text), "%s",
+			 op->u.m.text != NULL ? op->u.m.text : "");
+		rc =
+		    msg_dead(st, cx, r, (enum store_dead_reason)op->u.m.reason);
+	}
+	free(r);
+	return rc;
+}
+
 static int
 submit_id(struct store *st, store_op_fn fn, const uint8_t *id, uint64_t token,
 	  int sync)
@@ -236,6 +282,46 @@ store_unreadable(struct store *st, const uint8_t id[FERRY_ID_LEN],
 {
 	/* Durable, as a dead letter: its receipt commits with it. */
 	return submit_id(st, op_unreadable, id, token, 1);
+}
+
+int
+store_renew(struct store *st, const uint8_t id[FERRY_ID_LEN], uint64_t token,
+	    int64_t lease_ms)
+{
+	struct store_op op;
+
+	if (id == NULL || lease_ms <= 0 || lease_ms > STORE_LEASE_MAX_MS)
+		return FERRY_EINVAL;
+	if (token == 0)
+		return FERRY_ELEASE;
+	memset(&op, 0, sizeof(op));
+	op.fn = op_renew;
+	op.sync = 0; /* as a take: a lease lost in a crash returns it */
+	op.u.m.id = id;
+	op.u.m.token = token;
+	op.u.m.lease_ms = lease_ms;
+	return store_submit(st, &op);
+}
+
+int
+store_nack_dead(struct store *st, const uint8_t id[FERRY_ID_LEN],
+		uint64_t token, enum store_dead_reason reason, const char *text)
+{
+	struct store_op op;
+
+	if (id == NULL || reason != STORE_DEAD_HANDLER_FAILED ||
+	    (text != NULL && strlen(text) > STORE_DEAD_TEXT_MAX))
+		return FERRY_EINVAL;
+	if (token == 0)
+		return FERRY_ELEASE;
+	memset(&op, 0, sizeof(op));
+	op.fn = op_nack_dead;
+	op.sync = 1; /* durable, as a dead letter: its receipt commits too */
+	op.u.m.id = id;
+	op.u.m.token = token;
+	op.u.m.reason = reason;
+	op.u.m.text = text;
+	return store_submit(st, &op);
 }
 
 static int

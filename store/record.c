@@ -13,6 +13,7 @@
 #include "store/store_int.h"
 
 #define REC_HDR_V1   1
+#define REC_HDR_V2   2 /* V1 + a dead letter's text (u16 length) */
 #define REC_SEEN_V1  1
 #define REC_QUEUE_V1 1
 #define REC_RCPT_V1  1
@@ -151,7 +152,9 @@ rec_hdr_encode(const struct store_hdr *h, const void *inl, size_t inl_len,
 	const struct ferry_msg *m = &i->msg;
 	struct wbuf w = {buf, 0, cap, 0};
 
-	w_u8(&w, REC_HDR_V1);
+	/* V1 unless there is a text: records without one stay readable by
+	 * a ferryd from before V2. */
+	w_u8(&w, i->dead_text[0] != '\0' ? REC_HDR_V2 : REC_HDR_V1);
 	w_bytes(&w, m->id, FERRY_ID_LEN);
 	w_u8(&w, (uint8_t)i->state);
 	w_u8(&w, m->priority);
@@ -176,6 +179,12 @@ rec_hdr_encode(const struct store_hdr *h, const void *inl, size_t inl_len,
 	w_str(&w, m->correlation);
 	w_str(&w, i->queue);
 	w_str(&w, i->hop_peer);
+	if (i->dead_text[0] != '\0') {
+		size_t n = strnlen(i->dead_text, sizeof(i->dead_text));
+		w_u8(&w, (uint8_t)(n & 0xff));
+		w_u8(&w, (uint8_t)(n >> 8));
+		w_bytes(&w, i->dead_text, n);
+	}
 	if (h->has_inline) {
 		w_u32(&w, (uint32_t)inl_len);
 		w_bytes(&w, inl, inl_len);
@@ -191,10 +200,11 @@ rec_hdr_decode(const void *buf, size_t len, struct store_hdr *h,
 	struct ferry_msg *m = &i->msg;
 	struct rbuf r = {buf, len, 0, 0};
 	const uint8_t *p;
-	uint8_t state, reason;
+	uint8_t state, reason, version;
 
 	memset(h, 0, sizeof(*h));
-	if (r_u8(&r) != REC_HDR_V1)
+	version = r_u8(&r);
+	if (version != REC_HDR_V1 && version != REC_HDR_V2)
 		return FERRY_ECORRUPT;
 	p = r_bytes(&r, FERRY_ID_LEN);
 	if (p != NULL)
@@ -222,6 +232,16 @@ rec_hdr_decode(const void *buf, size_t len, struct store_hdr *h,
 	r_str(&r, m->correlation, sizeof(m->correlation));
 	r_str(&r, i->queue, sizeof(i->queue));
 	r_str(&r, i->hop_peer, sizeof(i->hop_peer));
+	if (version == REC_HDR_V2) {
+		size_t n = r_u8(&r);
+		n |= (size_t)r_u8(&r) << 8;
+		p = r_bytes(&r, n);
+		if (p == NULL || n == 0 || n >= sizeof(i->dead_text) ||
+		    memchr(p, '\0', n) != NULL)
+			r.bad = 1;
+		else
+			memcpy(i->dead_text, p, n);
+	}
 	if (inl != NULL)
 		*inl = NULL;
 	if (inl_len != NULL)
@@ -242,7 +262,7 @@ rec_hdr_decode(const void *buf, size_t len, struct store_hdr *h,
 		r.bad = 1;
 	}
 	if (r.bad || r.off != r.len || state < STORE_QUEUED ||
-	    state > STORE_INFLIGHT || reason > STORE_DEAD_UNREADABLE ||
+	    state > STORE_INFLIGHT || reason > STORE_DEAD_LAST_ ||
 	    m->priority > FERRY_PRIO_MAX)
 		return FERRY_ECORRUPT;
 	i->state = (enum store_state)state;
@@ -324,7 +344,7 @@ rec_seen_decode(const void *buf, size_t len, struct store_seen *s)
 	r_str(&r, s->peer, sizeof(s->peer));
 	if (kind == STORE_ST_DEAD_REMOVED) {
 		uint8_t reason = r_u8(&r);
-		if (reason == STORE_DEAD_NONE || reason > STORE_DEAD_UNREADABLE)
+		if (reason == STORE_DEAD_NONE || reason > STORE_DEAD_LAST_)
 			r.bad = 1;
 		s->dead_reason = (enum store_dead_reason)reason;
 		s->dead_ms = (int64_t)r_u64(&r);

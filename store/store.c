@@ -447,6 +447,8 @@ store_dead_reason_name(enum store_dead_reason r)
 		return "too large";
 	case STORE_DEAD_UNREADABLE:
 		return "unreadable";
+	case STORE_DEAD_HANDLER_FAILED:
+		return "handler failed";
 	}
 	return "unknown";
 }

@@ -192,8 +192,14 @@ enum store_dead_reason {
 	STORE_DEAD_NO_ROUTE = 2,
 	STORE_DEAD_REJECTED = 3,
 	STORE_DEAD_TOO_LARGE = 4,
-	STORE_DEAD_UNREADABLE = 5, /* its stored payload cannot be read */
+	STORE_DEAD_UNREADABLE = 5,     /* its stored payload cannot be read */
+	STORE_DEAD_HANDLER_FAILED = 6, /* a consumer gave up on it
+					* (store_nack_dead) */
+	STORE_DEAD_LAST_ = STORE_DEAD_HANDLER_FAILED,
 };
+
+/* Words kept with a dead letter (store_nack_dead), NUL excluded. */
+#define STORE_DEAD_TEXT_MAX 511
 
 struct store_msg_info {
 	struct ferry_msg msg;
@@ -207,6 +213,9 @@ struct store_msg_info {
 	char hop_peer[FERRY_NODE_MAX + 1]; /* STORE_INFLIGHT */
 	int64_t hop_since_ms;
 	uint64_t hop_offset; /* payload bytes the next hop has stored */
+	/* A dead letter: the words its consumer gave with it (a handler's
+	 * last lines of standard error), or "". */
+	char dead_text[STORE_DEAD_TEXT_MAX + 1];
 };
 
 /* Header of a stored message.  FERRY_ENOTFOUND if not in the store. */
@@ -268,6 +277,32 @@ FERRY_MUST_CHECK int store_nack(struct store *st,
 FERRY_MUST_CHECK int store_unreadable(struct store *st,
 				      const uint8_t id[FERRY_ID_LEN],
 				      uint64_t token);
+
+/*
+ * Keep holding a leased message: its lease now ends lease_ms from now
+ * (1 ms .. STORE_LEASE_MAX_MS), under the same token.  If it is not acked
+ * by then it returns to its place, as for any lease that runs out; so a
+ * renewal nobody follows is also a give-back after a delay.  Not durable
+ * (a lease lost in a crash returns the message).  FERRY_ELEASE (token 0,
+ * not leased, or another lease), FERRY_ENOTFOUND, FERRY_EINVAL.
+ */
+FERRY_MUST_CHECK int store_renew(struct store *st,
+				 const uint8_t id[FERRY_ID_LEN], uint64_t token,
+				 int64_t lease_ms);
+
+/*
+ * A consumer gives up on a leased message: move it, under the lease
+ * token (required), to the end of the dead queue with reason (only
+ * STORE_DEAD_HANDLER_FAILED) and text (NULL or at most
+ * STORE_DEAD_TEXT_MAX bytes, no NUL), kept with it and shown with its
+ * header.  Durable; its source gets a "refused" receipt if it asked for
+ * receipts.  FERRY_ELEASE, FERRY_ENOTFOUND, FERRY_EINVAL.
+ */
+FERRY_MUST_CHECK int store_nack_dead(struct store *st,
+				     const uint8_t id[FERRY_ID_LEN],
+				     uint64_t token,
+				     enum store_dead_reason reason,
+				     const char *text);
 
 struct store_queue_limits {
 	uint64_t max_bytes; /* 0: the store default */

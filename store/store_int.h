@@ -59,7 +59,7 @@
 #include "store/store.h"
 
 #define STORE_INLINE_MAX      4096u /* payloads up to this live in msgs */
-#define STORE_HDR_MAX	      (1024u + STORE_INLINE_MAX)
+#define STORE_HDR_MAX	      (1536u + STORE_INLINE_MAX)
 #define STORE_BATCH_OPS	      512	 /* ops in one writer commit at most */
 #define STORE_BATCH_ROWS      4096	 /* messages touched in one commit */
 #define STORE_SYNC_EVERY      (8u << 20) /* streamed bytes between log flushes */
@@ -125,6 +125,7 @@ struct store_op {
 			const char *peer;
 			uint64_t offset;
 			int reason;
+			const char *text; /* store_nack_dead */
 			struct store_msg_info *info;
 			uint64_t *token_out;
 			const struct store_queue_limits *lim;

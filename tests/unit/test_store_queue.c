@@ -144,6 +144,81 @@ test_lease_expiry_returns_message(void)
 	CU_ASSERT_EQUAL(store_ack(st, a.id, tok2), 0);
 }
 
+/* A renewed lease ends later, under the same token; not acked, the
+ * message returns when the renewed lease runs out (a delayed give-back). */
+static void
+test_renew_moves_lease_end(void)
+{
+	struct ferry_msg a;
+	struct store_msg_info info;
+	struct store_sweep_stats ss;
+	uint64_t tok, tok2;
+
+	FRESH();
+	put_local(&a, "q", 3, "a");
+	CU_ASSERT_EQUAL_FATAL(store_take(st, "q", 1000, &info, &tok), 0);
+	CU_ASSERT_EQUAL(store_renew(st, a.id, tok + 2, 5000), FERRY_ELEASE);
+	CU_ASSERT_EQUAL(store_renew(st, a.id, 0, 5000), FERRY_ELEASE);
+	CU_ASSERT_EQUAL(store_renew(st, a.id, tok, 0), FERRY_EINVAL);
+	clk.now_ms += 900;
+	CU_ASSERT_EQUAL_FATAL(store_renew(st, a.id, tok, 5000), 0);
+	CU_ASSERT_EQUAL(store_get(st, a.id, &info), 0);
+	CU_ASSERT_EQUAL(info.lease_until_ms, clk.now_ms + 5000);
+	clk.now_ms += 4999; /* past the first lease, not the renewed one */
+	CU_ASSERT_EQUAL(store_sweep(st, NULL, NULL, &ss), 0);
+	CU_ASSERT_EQUAL(ss.leases_returned, 0);
+	CU_ASSERT_EQUAL(store_take(st, "q", 1000, &info, &tok2), FERRY_EEMPTY);
+	clk.now_ms += 1;
+	CU_ASSERT_EQUAL(store_sweep(st, NULL, NULL, &ss), 0);
+	CU_ASSERT_EQUAL(ss.leases_returned, 1);
+	CU_ASSERT_EQUAL(store_renew(st, a.id, tok, 5000), FERRY_ELEASE);
+	CU_ASSERT_EQUAL_FATAL(store_take(st, "q", 1000, &info, &tok2), 0);
+	CU_ASSERT_EQUAL(info.deliveries, 2);
+	/* Renewed, the same token still acks it. */
+	CU_ASSERT_EQUAL(store_renew(st, a.id, tok2, 3000), 0);
+	CU_ASSERT_EQUAL(store_ack(st, a.id, tok2), 0);
+}
+
+/* A consumer gives up: the message goes to dead with its words, which
+ * survive a reopen of the store. */
+static void
+test_nack_dead_keeps_text(void)
+{
+	struct ferry_msg a;
+	struct store_msg_info info;
+	uint64_t tok;
+	char big[STORE_DEAD_TEXT_MAX + 2];
+
+	FRESH();
+	put_local(&a, "q", 3, "a");
+	CU_ASSERT_EQUAL_FATAL(store_take(st, "q", 1000, &info, &tok), 0);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	CU_ASSERT_EQUAL(
+	    store_nack_dead(st, a.id, tok, STORE_DEAD_HANDLER_FAILED, big),
+	    FERRY_EINVAL);
+	CU_ASSERT_EQUAL(store_nack_dead(st, a.id, tok, STORE_DEAD_EXPIRED, ""),
+			FERRY_EINVAL);
+	CU_ASSERT_EQUAL(
+	    store_nack_dead(st, a.id, tok + 2, STORE_DEAD_HANDLER_FAILED, "x"),
+	    FERRY_ELEASE);
+	CU_ASSERT_EQUAL_FATAL(store_nack_dead(st, a.id, tok,
+					      STORE_DEAD_HANDLER_FAILED,
+					      "line 1\nboom: no such file\n"),
+			      0);
+	store_close(st);
+	st = test_store_open(&dir, &clk, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+	CU_ASSERT_EQUAL_FATAL(store_get(st, a.id, &info), 0);
+	CU_ASSERT_STRING_EQUAL(info.queue, "dead");
+	CU_ASSERT_EQUAL(info.dead_reason, STORE_DEAD_HANDLER_FAILED);
+	CU_ASSERT_STRING_EQUAL(store_dead_reason_name(info.dead_reason),
+			       "handler failed");
+	CU_ASSERT_STRING_EQUAL(info.dead_text, "line 1\nboom: no such file\n");
+	CU_ASSERT_EQUAL_FATAL(store_take(st, "dead", 1000, &info, &tok), 0);
+	CU_ASSERT_STRING_EQUAL(info.dead_text, "line 1\nboom: no such file\n");
+}
+
 static void
 test_nack_returns_to_place(void)
 {
@@ -944,6 +1019,8 @@ add_suites(void)
 	TEST_ADD(s, test_priority_then_fifo_order);
 	TEST_ADD(s, test_lease_expiry_returns_message);
 	TEST_ADD(s, test_nack_returns_to_place);
+	TEST_ADD(s, test_renew_moves_lease_end);
+	TEST_ADD(s, test_nack_dead_keeps_text);
 	TEST_ADD(s, test_ack_by_id_without_token);
 	TEST_ADD(s, test_duplicate_put_is_noop);
 	TEST_ADD(s, test_seen_forgotten_after_retention);

@@ -57,6 +57,49 @@ test_header_round_trip(void)
 	CU_ASSERT_EQUAL(rec_hdr_encode(&h, "hello", 5, buf, 20), 0);
 }
 
+/* A dead letter's text makes a V2 record (a header without one stays
+ * V1, readable by older agents); its longest text fits STORE_HDR_MAX
+ * with the largest inline payload and longest names. */
+static void
+test_header_dead_text(void)
+{
+	static uint8_t inl[STORE_INLINE_MAX];
+	struct store_hdr h, back;
+	uint8_t buf[STORE_HDR_MAX];
+	size_t n;
+
+	sample(&h);
+	n = rec_hdr_encode(&h, "hello", 5, buf, sizeof(buf));
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_EQUAL(buf[0], 1);
+	snprintf(h.info.dead_text, sizeof(h.info.dead_text), "boom\n");
+	h.info.dead_reason = STORE_DEAD_HANDLER_FAILED;
+	n = rec_hdr_encode(&h, "hello", 5, buf, sizeof(buf));
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_EQUAL(buf[0], 2);
+	CU_ASSERT_EQUAL_FATAL(rec_hdr_decode(buf, n, &back, NULL, NULL), 0);
+	CU_ASSERT_STRING_EQUAL(back.info.dead_text, "boom\n");
+	CU_ASSERT_EQUAL(back.info.dead_reason, STORE_DEAD_HANDLER_FAILED);
+	/* A cut record is refused. */
+	CU_ASSERT_EQUAL(rec_hdr_decode(buf, n - 7, &back, NULL, NULL),
+			FERRY_ECORRUPT);
+	/* The largest record fits. */
+	memset(h.info.dead_text, 'e', STORE_DEAD_TEXT_MAX);
+	h.info.dead_text[STORE_DEAD_TEXT_MAX] = '\0';
+	memset(h.info.msg.correlation, 'c', FERRY_CORR_MAX);
+	memset(h.info.msg.reply_to, 'r', FERRY_QUEUE_MAX);
+	memset(h.info.msg.dst_queue, 'q', FERRY_QUEUE_MAX);
+	memset(h.info.queue, 'q', FERRY_QUEUE_MAX);
+	memset(h.info.msg.src_node, 's', FERRY_NODE_MAX);
+	memset(h.info.msg.dst_node, 'd', FERRY_NODE_MAX);
+	memset(h.info.hop_peer, 'p', FERRY_NODE_MAX);
+	h.info.msg.payload_len = sizeof(inl);
+	n = rec_hdr_encode(&h, inl, sizeof(inl), buf, sizeof(buf));
+	CU_ASSERT(n > 0);
+	CU_ASSERT_EQUAL_FATAL(rec_hdr_decode(buf, n, &back, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(strlen(back.info.dead_text), STORE_DEAD_TEXT_MAX);
+}
+
 static void
 test_header_truncations_refused(void)
 {
@@ -236,6 +279,7 @@ add_suites(void)
 	if (s == NULL)
 		abort();
 	TEST_ADD(s, test_header_round_trip);
+	TEST_ADD(s, test_header_dead_text);
 	TEST_ADD(s, test_header_truncations_refused);
 	TEST_ADD(s, test_header_byte_flips_never_overread);
 	TEST_ADD(s, test_bad_states_refused);
