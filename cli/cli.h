@@ -48,6 +48,8 @@ enum cli_opt {
 	CLI_OPT_FORCE_CONFIG,
 	CLI_OPT_MAX_BYTES,
 	CLI_OPT_MAX_MESSAGES,
+	CLI_OPT_RETRY_DELAY,
+	CLI_OPT_GRACE,
 };
 
 /* State shared by the verbs of one run. */
@@ -75,6 +77,7 @@ extern const struct cli_cmd cli_cmd_send;
 extern const struct cli_cmd cli_cmd_recv;
 extern const struct cli_cmd cli_cmd_ack;
 extern const struct cli_cmd cli_cmd_nack;
+extern const struct cli_cmd cli_cmd_consume;
 extern const struct cli_cmd cli_cmd_queues;
 extern const struct cli_cmd cli_cmd_status;
 extern const struct cli_cmd cli_cmd_info;

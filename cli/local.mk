@@ -9,6 +9,7 @@ cli_ferry_SOURCES = \
 	cli/send.c \
 	cli/recv.c \
 	cli/ack.c \
+	cli/consume.c \
 	cli/queues.c \
 	cli/status.c \
 	cli/info.c \

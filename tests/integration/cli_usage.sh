@@ -75,6 +75,8 @@ help send --priority --urgent --ttl --receipt --transient --reply-to \
 help recv --wait --count --peek --out --json --lease --no-ack --socket
 help ack --token --socket
 help nack --token --socket
+help consume --parallel --max-deliveries --retry-delay --lease --grace \
+	--socket FERRY_ID FERRY_DELIVERIES
 help queues create purge --max-bytes --max-messages --json --socket
 help status --json --socket
 help info --json --socket
@@ -83,7 +85,7 @@ help keygen --dir --json
 help help
 
 if expect 0 "$ferry" --help; then
-	for verb in send recv ack nack queues status info init keygen; do
+	for verb in send recv ack nack consume queues status info init keygen; do
 		has "$tmp/out" "  $verb " "ferry --help"
 	done
 fi
@@ -118,6 +120,17 @@ expect 2 "$ferry" ack
 expect 2 "$ferry" ack not-an-id
 expect 2 "$ferry" ack "$id" --token x
 expect 2 "$ferry" nack "$id"
+expect 2 "$ferry" consume
+expect 2 "$ferry" consume q
+expect 2 "$ferry" consume q --
+expect 2 "$ferry" consume q cmd
+expect 2 "$ferry" consume ../q -- true
+expect 2 "$ferry" consume q --parallel 0 -- true
+expect 2 "$ferry" consume q --parallel 31 -- true
+expect 2 "$ferry" consume q --max-deliveries 0 -- true
+expect 2 "$ferry" consume q --lease 0 -- true
+expect 2 "$ferry" consume q --retry-delay soon -- true
+expect 2 "$ferry" consume q --bogus -- true
 expect 2 "$ferry" status not-an-id
 expect 2 "$ferry" status "$id" "$id"
 expect 2 "$ferry" queues frob
@@ -144,6 +157,7 @@ expect 4 "$ferry" info --socket "$tmp/other.sock" &&
 expect 4 "$ferry" send a/b
 expect 4 "$ferry" ack "$id"
 expect 4 "$ferry" nack "$id" --token 7
+expect 4 "$ferry" consume q -- true
 expect 4 "$ferry" queues
 expect 4 "$ferry" queues create q --max-bytes 1M --max-messages 10
 expect 4 "$ferry" status
