@@ -826,6 +826,22 @@ req_send(struct client *c, const struct req_cmd *cmd,
 		client_idle(c);
 		return;
 	}
+	if (strcmp(m->dst_node, ag->pol.node_name) != 0 &&
+	    policy_peer_find(&ag->pol, m->dst_node) == NULL &&
+	    !(FERRY_HAS(fl, FERRY_T_HOLD) && fl->hold)) {
+		/* A typo in a node name is told at once, not found a week
+		 * later in a queue that nobody forwards (no route yet). */
+		char q[80];
+		rj_free(r);
+		client_error(c, c->reqid, FERRY_ENOROUTE,
+			     "%s is neither this node (%s) nor a [peer] in "
+			     "ferry.conf (a typo? to keep the message until "
+			     "that peer is configured: ferry send --hold)",
+			     ferry_quote(m->dst_node, q, sizeof(q)),
+			     ag->pol.node_name);
+		client_idle(c);
+		return;
+	}
 	if (fin) {
 		r->len = fl->payload_len_inline;
 		r->buf = malloc(r->len ? r->len : 1);

@@ -32,6 +32,7 @@
 #define CLI_EXIT_CONNECT 4 /* cannot connect to ferryd */
 #define CLI_EXIT_PERM	 5 /* permission denied */
 #define CLI_EXIT_REFUSED 6 /* ferryd refused the connection: too many */
+#define CLI_EXIT_NOROUTE 8 /* send: no route to that node (see --hold) */
 
 /* Long-only options have values above any character.  Every verb takes
  * --help, and --socket where it connects. */
@@ -42,6 +43,7 @@ enum cli_opt {
 	CLI_OPT_REPLY_TO,
 	CLI_OPT_CORRELATION,
 	CLI_OPT_ID,
+	CLI_OPT_HOLD,
 	CLI_OPT_PARTIALS,
 	CLI_OPT_PEEK,
 	CLI_OPT_NO_ACK,

@@ -51,6 +51,9 @@ static const char send_usage[] =
     "                        (up to 127 bytes)\n"
     "      --id HEX          choose the id (32 hex digits); the\n"
     "                        same id again stores nothing new\n"
+    "      --hold            keep it even for a node that is neither\n"
+    "                        this one nor a [peer] (else refused:\n"
+    "                        a typo is told at once)\n"
     "      --json            print {\"id\":...} instead of the id\n"
     "      --socket PATH     ferryd's control socket\n"
     "  -h, --help            this help\n"
@@ -267,6 +270,7 @@ send_run(struct cli_ctx *ctx, int argc, char **argv)
 	    {"correlation", 1, NULL, CLI_OPT_CORRELATION},
 	    {"id", 1, NULL, CLI_OPT_ID},
 	    {"json", 0, NULL, CLI_OPT_JSON},
+	    {"hold", 0, NULL, CLI_OPT_HOLD},
 	    {"socket", 1, NULL, CLI_OPT_SOCKET},
 	    {"help", 0, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -321,6 +325,9 @@ send_run(struct cli_ctx *ctx, int argc, char **argv)
 			break;
 		case 'r':
 			o.flags |= FERRY_MSG_RECEIPT;
+			break;
+		case CLI_OPT_HOLD:
+			o.hold = 1;
 			break;
 		case CLI_OPT_TRANSIENT:
 			o.flags |= FERRY_MSG_TRANSIENT;

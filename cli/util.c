@@ -239,6 +239,8 @@ cli_exit_code(int err)
 		return CLI_EXIT_PERM;
 	case FERRY_ETOOMANY:
 		return CLI_EXIT_REFUSED;
+	case FERRY_ENOROUTE:
+		return CLI_EXIT_NOROUTE;
 	default:
 		return CLI_EXIT_ERROR;
 	}

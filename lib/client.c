@@ -491,6 +491,8 @@ send_header(struct ferry *c, struct ferry_fbuf *b, const char *dest,
 		ferry_fbuf_str(b, FERRY_T_CORRELATION, o->correlation);
 	if (o->id != NULL)
 		ferry_fbuf_bytes(b, FERRY_T_ID, o->id, FERRY_ID_LEN);
+	if (o->hold)
+		ferry_fbuf_u8(b, FERRY_T_HOLD, 1);
 	if (len != FERRY_LEN_UNKNOWN)
 		ferry_fbuf_u64(b, FERRY_T_PAYLOAD_LEN, len);
 	if (b->over) {

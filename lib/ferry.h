@@ -65,6 +65,8 @@ struct ferry_send_opts {
 	const char *reply_to;	 /* queue on this node, or NULL */
 	const char *correlation; /* or NULL */
 	const uint8_t *id;	 /* choose the id (idempotent retry), or NULL */
+	int hold; /* a node that is neither this one nor a peer: keep the
+		     message until a route appears (else FERRY_ENOROUTE) */
 };
 
 void ferry_send_opts_init(struct ferry_send_opts *o);

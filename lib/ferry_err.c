@@ -58,6 +58,8 @@ ferry_strerror(int code)
 		return "timed out";
 	case FERRY_ETOOMANY:
 		return "too many clients: ferryd refused the connection";
+	case FERRY_ENOROUTE:
+		return "no route to that node";
 	}
 	return "unknown error";
 }

@@ -36,9 +36,10 @@ enum ferry_err {
 	FERRY_ETIMEDOUT = -22,	/* waited long enough */
 	FERRY_ETOOMANY = -23,	/* ferryd refused the connection: too many
 				   clients (of this user, or in all) */
+	FERRY_ENOROUTE = -24,	/* the node is neither this one nor a peer */
 };
 
-#define FERRY_ERR_MIN (-23)
+#define FERRY_ERR_MIN (-24)
 
 /* A static string describing code; never NULL, also for unknown codes. */
 const char *ferry_strerror(int code);

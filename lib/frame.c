@@ -128,6 +128,7 @@ static const struct tagdef tags[FERRY_T_MAX_] = {
     [FERRY_T_BUNDLES] = NUM(K_U64, bundles),
     [FERRY_T_REJECTED] = NUM(K_U64, rejected),
     [FERRY_T_RECEIVING] = NUM(K_U8, receiving),
+    [FERRY_T_HOLD] = NUM(K_U8, hold),
 };
 
 static int

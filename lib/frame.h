@@ -140,6 +140,7 @@ enum ferry_tag {
 	FERRY_T_BUNDLES = 62,	     /* u64: bundle files written or read */
 	FERRY_T_REJECTED = 63,	     /* u64: bundles refused */
 	FERRY_T_RECEIVING = 64,	     /* u8: 1 a partial is being received */
+	FERRY_T_HOLD = 65,	     /* u8: SEND: keep it for an unknown node */
 	FERRY_T_MAX_ = 128 /* tags below this; has[] holds a bit each */
 };
 
@@ -189,7 +190,7 @@ struct ferry_fields {
 	char medium[200];
 	uint8_t id[FERRY_ID_LEN];
 	uint8_t priority, state, dead_reason, peek, status, connected,
-	    receiving;
+	    receiving, hold;
 	uint32_t flags, limit, deliveries, version, credit;
 	int32_t code;
 	uint64_t ttl_ms, payload_len, lease_ms, wait_ms, token, count, bytes,

@@ -41,10 +41,12 @@ say "3. Applications hand it messages: bulk, normal and urgent"
 echo "weekly log archive" | run "$ferry" send field-07/reports --priority 0
 echo "water level 3.2 m" | run "$ferry" send field-07/reports
 echo "PUMP 2 FAILED" | run "$ferry" send field-07/reports --urgent
-printf '$ %s\n' "ferry send base/reports --receipt"
-far=$(echo "daily summary" | "$ferry" send base/reports --receipt)
+printf '$ %s\n' "ferry send base/reports --receipt --hold"
+far=$(echo "daily summary" | "$ferry" send base/reports --receipt --hold)
 echo "$far"
-echo "   (that last one is for node 'base': it waits on the outbound side)"
+echo "   (that last one is for node 'base', not a peer yet: without --hold"
+echo "    it is refused as a likely typo; with it, it waits on the outbound"
+echo "    side until base is configured)"
 
 say "4. Browse without taking anything"
 run "$ferry" recv reports --peek
