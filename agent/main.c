@@ -268,7 +268,8 @@ apply_queue_limits(struct agent *ag)
 {
 	for (size_t i = 0; i < ag->pol.nqueues; i++) {
 		const struct policy_queue *q = &ag->pol.queues[i];
-		struct store_queue_limits lim = {q->max_bytes, q->max_msgs};
+		struct store_queue_limits lim = {.max_bytes = q->max_bytes,
+						 .max_msgs = q->max_msgs};
 		int rc = store_queue_create(ag->store, q->name, &lim);
 		if (rc != 0) {
 			log_error("cannot set the limits of queue %s: %s",

@@ -374,6 +374,11 @@ req_qcreate(struct client *c, const struct req_cmd *cmd,
 	snprintf(r->queue, sizeof(r->queue), "%s", fl->queue);
 	r->lim.max_bytes = fl->max_bytes;
 	r->lim.max_msgs = fl->max_msgs;
+	/* A reply queue's time to stay open (docs/protocol.md §4). */
+	if (FERRY_HAS(fl, FERRY_T_TTL_MS))
+		r->lim.open_ms = fl->ttl_ms > (uint64_t)INT64_MAX / 4
+				     ? 0
+				     : (int64_t)fl->ttl_ms;
 	rj_submit(c, r);
 }
 

@@ -150,6 +150,13 @@ ferry_queue_reserved(const char *name)
 }
 
 int
+ferry_queue_is_reply(const char *name)
+{
+	return strncmp(name, FERRY_REPLY_PREFIX,
+		       sizeof(FERRY_REPLY_PREFIX) - 1) == 0;
+}
+
+int
 ferry_queue_name_valid(const char *name)
 {
 	size_t len = strnlen(name, FERRY_QUEUE_MAX + 1);

@@ -37,6 +37,12 @@
  * may send to one, and peers only to FERRY_RECEIPT_QUEUE. */
 #define FERRY_RESERVED_PREFIX "ferry."
 int ferry_queue_reserved(const char *name);
+/* Queues named "reply." + anything are reply queues (docs/protocol.md,
+ * "Request and reply"): each is opened by the one requester who waits on
+ * it (QCREATE with ttl_ms) and closed by its purge; a message for one
+ * that is not open goes to dead, "no one waiting", instead of into it. */
+#define FERRY_REPLY_PREFIX "reply."
+int ferry_queue_is_reply(const char *name);
 
 /* Copy untrusted text (a name from a medium, a client or a peer) into
  * out for a log line or an error message: printable ASCII as is, '\\'

@@ -38,6 +38,7 @@ batch_rollback(struct store *st, struct store_ctx *cx)
 
 	for (q = cx->dirty; q != NULL; q = q->dirty_next) {
 		q->dirty = 0;
+		q->gone = 0;
 		if (store_qload(st, NULL, q) != 0)
 			q->in_db = 0;
 	}
@@ -54,8 +55,16 @@ batch_finish(struct store *st, struct store_ctx *cx)
 
 	for (q = cx->dirty; q != NULL; q = q->dirty_next) {
 		size_t n = rec_queue_encode(&q->s, buf, sizeof(buf));
-		rc = store_db_put(st->queues, cx->txn, q->s.name,
-				  strlen(q->s.name), buf, n);
+		if (q->gone) {
+			/* A closed reply queue: empty, its record goes. */
+			rc = store_db_del(st->queues, cx->txn, q->s.name,
+					  strlen(q->s.name));
+			if (rc == DB_NOTFOUND)
+				rc = 0;
+		} else {
+			rc = store_db_put(st->queues, cx->txn, q->s.name,
+					  strlen(q->s.name), buf, n);
+		}
 		if (rc != 0)
 			return store_dberr(cx, rc, "saving queue counters");
 	}
@@ -72,7 +81,12 @@ batch_clean(struct store_ctx *cx)
 
 	for (q = cx->dirty; q != NULL; q = q->dirty_next) {
 		q->dirty = 0;
-		q->in_db = 1;
+		q->in_db = !q->gone;
+		if (q->gone) {
+			q->gone = 0;
+			q->s.max_bytes = q->s.max_msgs = 0;
+			q->s.open_until_ms = 0;
+		}
 	}
 	cx->dirty = NULL;
 }

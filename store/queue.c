@@ -335,6 +335,14 @@ op_qcreate(struct store *st, struct store_ctx *cx, struct store_op *op)
 		q->s.max_bytes = op->u.m.lim->max_bytes;
 		q->s.max_msgs = op->u.m.lim->max_msgs;
 	}
+	if (ferry_queue_is_reply(q->s.name)) {
+		/* (Re)opened: a purge in this batch closed it before. */
+		q->gone = 0;
+		q->s.open_until_ms =
+		    op->u.m.lim != NULL && op->u.m.lim->open_ms > 0
+			? cx->now + op->u.m.lim->open_ms
+			: 0;
+	}
 	store_qdirty(cx, q);
 	return 0;
 }
@@ -447,6 +455,14 @@ op_purge(struct store *st, struct store_ctx *cx, struct store_op *op)
 			op->u.m.offset = 1;
 	}
 	free(r);
+	if (rc == 0 && op->u.m.offset == 1 && ferry_queue_is_reply(queue)) {
+		/* Empty now: close it (store_queue_create). */
+		struct store_qent *q = store_qget(st, queue, 0);
+		if (q != NULL) {
+			q->gone = 1;
+			store_qdirty(cx, q);
+		}
+	}
 	return rc;
 }
 

@@ -16,6 +16,7 @@
 #define REC_HDR_V2   2 /* V1 + a dead letter's text (u16 length) */
 #define REC_SEEN_V1  1
 #define REC_QUEUE_V1 1
+#define REC_QUEUE_V2 2 /* + open_until_ms (reply queues) */
 #define REC_RCPT_V1  1
 
 struct wbuf {
@@ -361,12 +362,13 @@ rec_queue_encode(const struct store_queue_stats *s, uint8_t *buf, size_t cap)
 {
 	struct wbuf w = {buf, 0, cap, 0};
 
-	w_u8(&w, REC_QUEUE_V1);
+	w_u8(&w, REC_QUEUE_V2);
 	w_u64(&w, s->msgs);
 	w_u64(&w, s->bytes);
 	w_u64(&w, s->leased);
 	w_u64(&w, s->max_bytes);
 	w_u64(&w, s->max_msgs);
+	w_u64(&w, (uint64_t)s->open_until_ms);
 	return w.over ? 0 : w.len;
 }
 
@@ -375,13 +377,18 @@ rec_queue_decode(const void *buf, size_t len, struct store_queue_stats *s)
 {
 	struct rbuf r = {buf, len, 0, 0};
 
-	if (r_u8(&r) != REC_QUEUE_V1)
+	uint8_t v = r_u8(&r);
+
+	if (v != REC_QUEUE_V1 && v != REC_QUEUE_V2)
 		return FERRY_ECORRUPT;
 	s->msgs = r_u64(&r);
 	s->bytes = r_u64(&r);
 	s->leased = r_u64(&r);
 	s->max_bytes = r_u64(&r);
 	s->max_msgs = r_u64(&r);
+	s->open_until_ms = v == REC_QUEUE_V2 ? (int64_t)r_u64(&r) : 0;
+	if (s->open_until_ms < 0)
+		return FERRY_ECORRUPT;
 	if (r.bad || r.off != r.len)
 		return FERRY_ECORRUPT;
 	return 0;

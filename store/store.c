@@ -185,6 +185,7 @@ store_qload(struct store *st, DB_TXN *t, struct store_qent *q)
 		q->in_db = 0;
 		q->s.msgs = q->s.bytes = q->s.leased = 0;
 		q->s.max_bytes = q->s.max_msgs = 0;
+		q->s.open_until_ms = 0;
 		return 0;
 	}
 	if (rc != 0)
@@ -449,6 +450,8 @@ store_dead_reason_name(enum store_dead_reason r)
 		return "unreadable";
 	case STORE_DEAD_HANDLER_FAILED:
 		return "handler failed";
+	case STORE_DEAD_NO_WAITER:
+		return "no one waiting";
 	}
 	return "unknown";
 }

@@ -195,7 +195,9 @@ enum store_dead_reason {
 	STORE_DEAD_UNREADABLE = 5,     /* its stored payload cannot be read */
 	STORE_DEAD_HANDLER_FAILED = 6, /* a consumer gave up on it
 					* (store_nack_dead) */
-	STORE_DEAD_LAST_ = STORE_DEAD_HANDLER_FAILED,
+	STORE_DEAD_NO_WAITER = 7,      /* for a reply queue that is not
+					* open: its requester gave up */
+	STORE_DEAD_LAST_ = STORE_DEAD_NO_WAITER,
 };
 
 /* Words kept with a dead letter (store_nack_dead), NUL excluded. */
@@ -307,6 +309,8 @@ FERRY_MUST_CHECK int store_nack_dead(struct store *st,
 struct store_queue_limits {
 	uint64_t max_bytes; /* 0: the store default */
 	uint64_t max_msgs;  /* 0: the store default */
+	int64_t open_ms;    /* a reply queue: open for this long from now;
+			     * 0: until it is purged */
 };
 
 struct store_queue_stats {
@@ -316,10 +320,20 @@ struct store_queue_stats {
 	uint64_t leased; /* of msgs, how many under a lease */
 	uint64_t max_bytes;
 	uint64_t max_msgs;
+	int64_t open_until_ms; /* a reply queue: open until; 0: no end */
 };
 
-/* Create queue (or change its limits).  Queues are also created on first
- * put with the default limits. */
+/*
+ * Create queue (or change its limits).  Queues are also created on first
+ * put with the default limits, except reply queues (ferry_queue_is_reply):
+ * a reply queue is open only from its create (lim->open_ms, again on
+ * every create) until it is purged or open_ms runs out.  A message put
+ * for a reply queue that is not open goes to the dead queue with
+ * STORE_DEAD_NO_WAITER (and a "refused" receipt if its source asked), so
+ * a reply that comes after its requester gave up does not pile up where
+ * nobody reads.  Messages already in it when open_ms runs out stay there
+ * until the purge.
+ */
 FERRY_MUST_CHECK int store_queue_create(struct store *st, const char *queue,
 					const struct store_queue_limits *lim);
 FERRY_MUST_CHECK int store_queue_stats(struct store *st, const char *queue,
@@ -327,7 +341,9 @@ FERRY_MUST_CHECK int store_queue_stats(struct store *st, const char *queue,
 typedef int (*store_queue_fn)(const struct store_queue_stats *s, void *arg);
 FERRY_MUST_CHECK int store_queue_list(struct store *st, store_queue_fn fn,
 				      void *arg);
-/* Remove every message of queue (leased ones too).  *removed may be NULL. */
+/* Remove every message of queue (leased ones too).  *removed may be NULL.
+ * A reply queue is closed too: its record goes, and what comes for it
+ * later goes to dead (store_queue_create). */
 FERRY_MUST_CHECK int store_queue_purge(struct store *st, const char *queue,
 				       uint64_t *removed);
 

@@ -91,6 +91,8 @@ struct store_qent {
 	struct store_queue_stats s;
 	int in_db; /* a record exists in queues */
 	int dirty; /* changed in the running batch */
+	int gone;  /* a closed reply queue: its record is deleted at the
+		    * end of the batch (batch_finish) */
 	struct store_qent *next, *dirty_next;
 };
 

@@ -167,11 +167,31 @@ hdr_from_msg(struct store *st, struct store_ctx *cx, struct store_hdr *h,
 	h->info.stored_ms = cx->now;
 }
 
+/* Is reply queue name open now (store_queue_create)? */
+static int
+reply_open(struct store *st, struct store_ctx *cx, const char *name)
+{
+	struct store_qent *q = store_qget(st, name, 0);
+
+	return q != NULL && !q->gone &&
+	       (q->s.open_until_ms == 0 || cx->now < q->s.open_until_ms);
+}
+
 int
 msg_insert(struct store *st, struct store_ctx *cx, struct msg_rec *r)
 {
-	int rc;
+	struct store_msg_info *i = &r->h.info;
+	int rc, no_waiter = 0;
 
+	if (i->state == STORE_QUEUED && i->dead_reason == STORE_DEAD_NONE &&
+	    ferry_queue_is_reply(i->queue) && !reply_open(st, cx, i->queue)) {
+		/* Its requester gave up (or never asked): to dead rather
+		 * than into a queue nobody reads. */
+		snprintf(i->queue, sizeof(i->queue), "%s", FERRY_DEAD_QUEUE);
+		i->dead_reason = STORE_DEAD_NO_WAITER;
+		i->dead_ms = cx->now;
+		no_waiter = 1;
+	}
 	r->h.seq = ++st->seq;
 	if ((rc = msg_save(st, cx, r)) != 0 ||
 	    (rc = msg_pos_add(st, cx, &r->h)) != 0 ||
@@ -179,6 +199,8 @@ msg_insert(struct store *st, struct store_ctx *cx, struct msg_rec *r)
 	    (rc = msg_count(st, cx, &r->h, +1)) != 0)
 		return rc;
 	cx->rows++;
+	if (no_waiter)
+		return receipt_emit(st, cx, &r->h, STORE_RCPT_REFUSED);
 	if (r->h.info.state == STORE_QUEUED)
 		return receipt_emit(st, cx, &r->h, STORE_RCPT_QUEUED);
 	return 0;

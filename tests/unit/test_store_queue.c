@@ -418,7 +418,7 @@ test_dead_letter_reason(void)
 static void
 test_queue_quotas(void)
 {
-	struct store_queue_limits lim = {10, 3};
+	struct store_queue_limits lim = {.max_bytes = 10, .max_msgs = 3};
 	struct ferry_msg m[5];
 	struct store_queue_stats qs;
 
@@ -1008,6 +1008,64 @@ test_custody_after_dead_letter(void)
 	CU_ASSERT_EQUAL(ss.exported.at_ms, 0);
 }
 
+/* Count the messages of queue (available ones). */
+static size_t
+queue_count(const char *queue)
+{
+	struct collect c;
+
+	memset(&c, 0, sizeof(c));
+	if (store_browse(st, queue, 0, collect_fn, &c) != 0)
+		return 0;
+	return c.n;
+}
+
+static void
+test_reply_queue_open_until_purged_or_timed_out(void)
+{
+	struct store_queue_limits lim = {.open_ms = 1000};
+	struct store_queue_stats qs;
+	struct ferry_msg m;
+	struct store_msg_info info;
+	uint64_t n = 0;
+
+	FRESH();
+	/* Never opened: a reply goes to dead, not into the queue. */
+	put_local(&m, "reply.aa", 3, "late");
+	CU_ASSERT_EQUAL(queue_count("reply.aa"), 0);
+	CU_ASSERT_EQUAL(store_get(st, m.id, &info), 0);
+	CU_ASSERT_STRING_EQUAL(info.queue, "dead");
+	CU_ASSERT_EQUAL(info.dead_reason, STORE_DEAD_NO_WAITER);
+	CU_ASSERT_STRING_EQUAL(store_dead_reason_name(info.dead_reason),
+			       "no one waiting");
+	CU_ASSERT_EQUAL(store_queue_stats(st, "reply.aa", &qs),
+			FERRY_ENOTFOUND);
+	/* Open: it is queued there. */
+	CU_ASSERT_EQUAL(store_queue_create(st, "reply.bb", &lim), 0);
+	put_local(&m, "reply.bb", 3, "in time");
+	CU_ASSERT_EQUAL(queue_count("reply.bb"), 1);
+	/* Purged: closed, its record gone, the next one is dead. */
+	CU_ASSERT_EQUAL(store_queue_purge(st, "reply.bb", &n), 0);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(store_queue_stats(st, "reply.bb", &qs),
+			FERRY_ENOTFOUND);
+	put_local(&m, "reply.bb", 3, "after the purge");
+	CU_ASSERT_EQUAL(queue_count("reply.bb"), 0);
+	CU_ASSERT_EQUAL(store_get(st, m.id, &info), 0);
+	CU_ASSERT_EQUAL(info.dead_reason, STORE_DEAD_NO_WAITER);
+	/* Open for 1 s: after that, dead too. */
+	CU_ASSERT_EQUAL(store_queue_create(st, "reply.cc", &lim), 0);
+	clk.now_ms += 1000;
+	put_local(&m, "reply.cc", 3, "too late");
+	CU_ASSERT_EQUAL(queue_count("reply.cc"), 0);
+	CU_ASSERT_EQUAL(store_get(st, m.id, &info), 0);
+	CU_ASSERT_EQUAL(info.dead_reason, STORE_DEAD_NO_WAITER);
+	/* Other queues still appear on first use. */
+	put_local(&m, "replies", 3, "ordinary");
+	CU_ASSERT_EQUAL(queue_count("replies"), 1);
+	CU_ASSERT_EQUAL(queue_count("dead"), 3);
+}
+
 static void
 add_suites(void)
 {
@@ -1033,6 +1091,7 @@ add_suites(void)
 	TEST_ADD(s, test_queue_quotas);
 	TEST_ADD(s, test_store_quota);
 	TEST_ADD(s, test_purge_removes_all);
+	TEST_ADD(s, test_reply_queue_open_until_purged_or_timed_out);
 	TEST_ADD(s, test_queue_list_and_stats);
 	TEST_ADD(s, test_invalid_messages_refused);
 	TEST_ADD(s, test_batch_per_item_results);

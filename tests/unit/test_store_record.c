@@ -182,7 +182,7 @@ test_seen_and_queue_records(void)
 			  sb;
 	struct store_seen d = {STORE_ST_DEAD_REMOVED, 7, 8, "",
 			       STORE_DEAD_EXPIRED,    4};
-	struct store_queue_stats q = {"", 1, 2, 3, 4, 5}, qb;
+	struct store_queue_stats q = {"", 1, 2, 3, 4, 5, 6}, qb;
 	uint8_t buf[128];
 	size_t n;
 
@@ -203,7 +203,14 @@ test_seen_and_queue_records(void)
 	n = rec_queue_encode(&q, buf, sizeof(buf));
 	CU_ASSERT_EQUAL_FATAL(rec_queue_decode(buf, n, &qb), 0);
 	CU_ASSERT_EQUAL(qb.max_msgs, 5);
+	CU_ASSERT_EQUAL(qb.open_until_ms, 6);
 	CU_ASSERT_EQUAL(rec_queue_decode(buf, n - 1, &qb), FERRY_ECORRUPT);
+	/* Version 1 (no open_until_ms) still reads, as 0. */
+	buf[0] = 1;
+	CU_ASSERT_EQUAL_FATAL(rec_queue_decode(buf, n - 8, &qb), 0);
+	CU_ASSERT_EQUAL(qb.max_msgs, 5);
+	CU_ASSERT_EQUAL(qb.open_until_ms, 0);
+	CU_ASSERT_EQUAL(rec_queue_decode(buf, n, &qb), FERRY_ECORRUPT);
 }
 
 static void

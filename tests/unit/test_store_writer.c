@@ -450,7 +450,7 @@ test_commit_checks_the_payload_is_whole(void)
 static void
 test_streamed_queue_quota_refused_at_commit(void)
 {
-	struct store_queue_limits lim = {STORE_CHUNK_BYTES, 0};
+	struct store_queue_limits lim = {.max_bytes = STORE_CHUNK_BYTES};
 	struct ferry_msg m;
 	struct store_writer *w = NULL;
 	struct store_queue_stats qs;
