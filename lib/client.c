@@ -1198,6 +1198,27 @@ ferry_queue_create(struct ferry *c, const char *queue, uint64_t max_bytes,
 	return call(c, &b, reqid, FERRY_F_OK, NULL);
 }
 
+int
+ferry_reply_queue_open(struct ferry *c, const char *queue, int64_t open_ms)
+{
+	struct ferry_fbuf b;
+	uint32_t reqid;
+
+	if (queue == NULL || !ferry_queue_name_valid(queue) ||
+	    !ferry_queue_is_reply(queue) || open_ms < 0) {
+		seterr(c, "'%s' is not a reply queue (%s...)",
+		       queue ? queue : "", FERRY_REPLY_PREFIX);
+		return FERRY_EINVAL;
+	}
+	reqid = next_reqid(c);
+	begin(c, &b, FERRY_F_QCREATE, 0, reqid);
+	ferry_fbuf_str(&b, FERRY_T_QUEUE, queue);
+	ferry_fbuf_u64(&b, FERRY_T_TTL_MS, (uint64_t)open_ms);
+	if (b.over)
+		return FERRY_EINVAL;
+	return call(c, &b, reqid, FERRY_F_OK, NULL);
+}
+
 struct queue_ctx {
 	ferry_queue_fn fn;
 	void *arg;
@@ -1382,6 +1403,8 @@ ferry_dead_reason_name(int reason)
 		return "unreadable";
 	case FERRY_DEAD_HANDLER_FAILED:
 		return "handler failed";
+	case FERRY_DEAD_NO_WAITER:
+		return "no one waiting";
 	}
 	return "unknown";
 }

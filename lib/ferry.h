@@ -112,7 +112,10 @@ void ferry_recv_opts_init(struct ferry_recv_opts *o);
 /* Reasons of dead letters (ferry_dead_reason_name); a client may give
  * only FERRY_DEAD_HANDLER_FAILED (ferry_dead_letter). */
 #define FERRY_DEAD_HANDLER_FAILED 6
-#define FERRY_DEAD_TEXT_MAX	  511 /* bytes, NUL excluded */
+#define FERRY_DEAD_NO_WAITER                                                   \
+	7			/* "no one waiting": for a reply queue         \
+				 * that is not open (ferry_request) */
+#define FERRY_DEAD_TEXT_MAX 511 /* bytes, NUL excluded */
 
 enum ferry_msg_state {
 	FERRY_STATE_QUEUED = 1,
@@ -191,6 +194,96 @@ FERRY_MUST_CHECK int ferry_credit(struct ferry *c, uint32_t credit);
 FERRY_MUST_CHECK int ferry_next_msg(struct ferry *c, int timeout_ms,
 				    struct ferry_msg_info *info,
 				    struct ferry_stream **payload);
+
+/* ------------------------------------------------------- request/reply */
+
+/*
+ * Request and reply (docs/protocol.md §4, "Request and reply").  A
+ * request is a message with reply_to (a reply queue on this node,
+ * "reply.<32 hex digits>") and a fresh correlation; the reply is the
+ * message that comes into that queue with the same correlation.  A reply
+ * queue is open from ferry_request_open to ferry_request_close (or, if
+ * the requester dies, until the timeout plus FERRY_REQUEST_MARGIN_MS);
+ * ferryd moves whatever comes for it after that to the dead queue with
+ * FERRY_DEAD_NO_WAITER.
+ *
+ * ferry_request() does it all for a payload in memory, streaming the
+ * reply's payload to a callback.  The steps, for a request payload
+ * streamed with ferry_send_begin:
+ *
+ *   struct ferry_request rq;
+ *   ferry_send_opts_init(&so);
+ *   ferry_request_open(c, 30000, &rq, &so);   sets so.reply_to and
+ *                                              so.correlation
+ *   ferry_send_begin(c, dest, len, &so, &s) ... ferry_send_end(s, id);
+ *   ferry_request_wait(c, &rq, &reply, &payload);   read payload to
+ *                                                   its end
+ *   ferry_request_close(c, &rq, &reply);   acks it, closes the queue
+ *
+ * ferry_request_close must be called after a successful open whatever
+ * happened since (with NULL when there is no reply to ack).
+ */
+#define FERRY_REQUEST_MARGIN_MS 60000 /* reply queue open past the timeout */
+
+struct ferry_request {
+	char reply_queue[FERRY_QUEUE_MAX + 1]; /* "reply.<32 hex digits>" */
+	char correlation[FERRY_CORR_MAX + 1];  /* 32 hex digits */
+	int64_t deadline_ms;		       /* monotonic clock */
+	int open;			       /* the reply queue is open */
+};
+
+/* Open (or reopen) reply queue (a name beginning FERRY_REPLY_PREFIX) for
+ * open_ms from now (0: until ferry_queue_purge closes it).  Needs the
+ * admin right on it.  FERRY_EINVAL if queue is not a reply queue. */
+FERRY_MUST_CHECK int ferry_reply_queue_open(struct ferry *c, const char *queue,
+					    int64_t open_ms);
+
+/*
+ * Start a request that waits up to timeout_ms (> 0) for its reply: draw
+ * a reply queue and a correlation into rq, open the queue, and point
+ * so->reply_to and so->correlation at them (so stays valid as long as rq
+ * does).  Errors of ferry_reply_queue_open; nothing to close then.
+ */
+FERRY_MUST_CHECK int ferry_request_open(struct ferry *c, int64_t timeout_ms,
+					struct ferry_request *rq,
+					struct ferry_send_opts *so);
+/*
+ * Wait for the reply, until rq's deadline: info gets its header and
+ * *payload (if payload is not NULL) a stream of its payload, as
+ * ferry_recv.  Messages in the queue with another correlation (strays,
+ * replies to nothing of ours) are acked and dropped on the way.
+ * FERRY_ETIMEDOUT when the deadline passed without a reply.
+ */
+FERRY_MUST_CHECK int ferry_request_wait(struct ferry *c,
+					struct ferry_request *rq,
+					struct ferry_msg_info *info,
+					struct ferry_stream **payload);
+/*
+ * End a request: ack reply (NULL: none) and purge, so close, the reply
+ * queue; a reply that comes after this goes to the dead queue, "no one
+ * waiting".  Returns the first error (the queue is closed anyway when
+ * its deadline passes).
+ */
+FERRY_MUST_CHECK int ferry_request_close(struct ferry *c,
+					 struct ferry_request *rq,
+					 const struct ferry_msg_info *reply);
+
+/* Where a reply's payload goes: return 0, or a FERRY_E* code to stop. */
+typedef int (*ferry_write_fn)(const void *data, size_t len, void *arg);
+
+/*
+ * Send len bytes to dest ("node/queue") as a request (o: priority, ttl,
+ * flags; its reply_to and correlation are ignored, NULL: defaults) and
+ * wait up to timeout_ms for the reply: reply gets its header and write
+ * (may be NULL: dropped) its payload, in pieces, in bounded memory.  The
+ * reply is acked and the reply queue closed before it returns, on every
+ * path.  FERRY_ETIMEDOUT when no reply came in time; errors of
+ * ferry_send, ferry_recv, or write's own.
+ */
+FERRY_MUST_CHECK int
+ferry_request(struct ferry *c, const char *dest, const void *data, size_t len,
+	      const struct ferry_send_opts *o, int64_t timeout_ms,
+	      struct ferry_msg_info *reply, ferry_write_fn write, void *arg);
 
 /* --------------------------------------------------------------- admin */
 

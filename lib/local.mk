@@ -6,7 +6,8 @@ lib_libferry_a_SOURCES = \
 	lib/ferry_msg.c lib/ferry_msg.h \
 	lib/frame.c lib/frame.h lib/be.h \
 	lib/util.c lib/util.h \
-	lib/client.c lib/ferry.h
+	lib/client.c lib/ferry.h \
+	lib/request.c
 include_HEADERS = lib/ferry.h lib/ferry_err.h lib/ferry_msg.h
 pkgconfigdir = $(libdir)/pkgconfig
 pkgconfig_DATA = lib/ferry.pc
