@@ -32,6 +32,7 @@
 #define CLI_EXIT_CONNECT 4 /* cannot connect to ferryd */
 #define CLI_EXIT_PERM	 5 /* permission denied */
 #define CLI_EXIT_REFUSED 6 /* ferryd refused the connection: too many */
+#define CLI_EXIT_TIMEOUT 7 /* request: no reply in time */
 #define CLI_EXIT_NOROUTE 8 /* send: no route to that node (see --hold) */
 
 /* Long-only options have values above any character.  Every verb takes
@@ -80,6 +81,7 @@ extern const struct cli_cmd cli_cmd_recv;
 extern const struct cli_cmd cli_cmd_ack;
 extern const struct cli_cmd cli_cmd_nack;
 extern const struct cli_cmd cli_cmd_consume;
+extern const struct cli_cmd cli_cmd_request;
 extern const struct cli_cmd cli_cmd_queues;
 extern const struct cli_cmd cli_cmd_status;
 extern const struct cli_cmd cli_cmd_info;

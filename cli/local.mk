@@ -10,6 +10,7 @@ cli_ferry_SOURCES = \
 	cli/recv.c \
 	cli/ack.c \
 	cli/consume.c \
+	cli/request.c \
 	cli/queues.c \
 	cli/status.c \
 	cli/info.c \
