@@ -17,6 +17,16 @@
  * so a consume that dies loses its messages to nobody: they return when
  * their lease runs out, within --lease.
  *
+ * With --reply, a message that has a reply-to gets the handler's
+ * standard output as its reply (docs/protocol.md §4, "Request and
+ * reply"): sent to <its source>/<its reply-to> with its correlation on a
+ * third connection, streamed as the handler writes it (the first
+ * CONSUME_CHUNK bytes are held back, so a short reply goes in one
+ * round trip), committed only when the handler exits 0, and abandoned
+ * (nothing stored) when it fails: a failed handler does not reply.  The
+ * reply is committed before the request is acked, so a crash in between
+ * sends it twice rather than never; requesters take the first.
+ *
  * Signals: the main thread takes SIGTERM and SIGINT (blocked everywhere,
  * collected with sigtimedwait); slots stop taking messages and finish
  * the one they have, up to --grace, then their handlers are killed
@@ -46,13 +56,14 @@
 
 #include "cli/cli.h"
 
-#define CONSUME_CHUNK	     (256u * 1024u)
-#define CONSUME_TAIL	     4096u /* stderr bytes kept per handler */
-#define CONSUME_PARALLEL_MAX 30	   /* 2 connections each: < 64 per uid */
-#define CONSUME_WAIT_MS	     1000  /* a RECV's wait: how soon stop is seen */
-#define CONSUME_POLL_MS	     100
-#define CONSUME_KILL_MS	     2000 /* SIGTERM to SIGKILL of a handler */
-#define CONSUME_DELAY_MAX_MS (3600 * 1000LL)
+#define CONSUME_CHUNK	       (256u * 1024u)
+#define CONSUME_TAIL	       4096u /* stderr bytes kept per handler */
+#define CONSUME_PARALLEL_MAX   30    /* 2 connections each: < 64 per uid */
+#define CONSUME_PARALLEL_REPLY 20    /* --reply: 3 each */
+#define CONSUME_WAIT_MS	       1000  /* a RECV's wait: how soon stop is seen */
+#define CONSUME_POLL_MS	       100
+#define CONSUME_KILL_MS	       2000 /* SIGTERM to SIGKILL of a handler */
+#define CONSUME_DELAY_MAX_MS   (3600 * 1000LL)
 
 extern char **environ;
 
@@ -63,6 +74,10 @@ static const char consume_usage[] =
     "\n"
     "  -j, --parallel N        run up to N handlers at once (default\n"
     "                          1, at most 30)\n"
+    "  -r, --reply             the handler's standard output is\n"
+    "                          the reply to a message that has a\n"
+    "                          reply-to (not when it fails; at\n"
+    "                          most 20 --parallel)\n"
     "  -k, --max-deliveries K  after K failed deliveries, move the\n"
     "                          message to dead (default 5)\n"
     "      --retry-delay DUR   give a failed message back after DUR,\n"
@@ -93,6 +108,7 @@ struct consume_opts {
 	const char *queue;
 	char **cmd; /* NULL-terminated */
 	unsigned parallel;
+	int reply; /* --reply */
 	uint32_t max_deliveries;
 	int64_t lease_ms, grace_ms, delay_ms;
 };
@@ -110,6 +126,13 @@ struct slot {
 	int started;
 	struct ferry *data, *ctl;
 	uint8_t *buf; /* CONSUME_CHUNK */
+	/* --reply: the reply being sent (reply_begin .. reply_finish) */
+	struct ferry *rep;	 /* its connection */
+	uint8_t *rbuf;		 /* CONSUME_CHUNK: held back */
+	size_t rlen;		 /* bytes in rbuf */
+	struct ferry_stream *rs; /* streaming, once rbuf filled up */
+	int rfailed;		 /* could not be sent: drop the rest */
+	char rdest[FERRY_NODE_MAX + 1 + FERRY_QUEUE_MAX + 1];
 	char tail[CONSUME_TAIL];
 	size_t tail_len;
 };
@@ -120,6 +143,7 @@ struct run_result {
 	int killed;    /* by us: grace over */
 	int lease_ok;  /* the lease was never lost */
 	int stream_ok; /* the payload was read to its end */
+	int replying;  /* its stdout is the reply (slot's r*) */
 };
 
 static int64_t
@@ -225,9 +249,9 @@ fail:
  * calls between fork and exec.  Returns its pid, or -1 (errno).
  */
 static pid_t
-handler_start(char **cmd, char **env, int *in_w, int *err_r)
+handler_start(char **cmd, char **env, int *in_w, int *err_r, int *out_r)
 {
-	int in[2] = {-1, -1}, err[2] = {-1, -1};
+	int in[2] = {-1, -1}, err[2] = {-1, -1}, out[2] = {-1, -1};
 	pid_t parent = getpid(), pid;
 	sigset_t none;
 
@@ -235,6 +259,8 @@ handler_start(char **cmd, char **env, int *in_w, int *err_r)
 	if (pipe2(in, O_CLOEXEC) != 0)
 		return -1;
 	if (pipe2(err, O_CLOEXEC) != 0)
+		goto fail;
+	if (out_r != NULL && pipe2(out, O_CLOEXEC) != 0)
 		goto fail;
 	pid = fork();
 	if (pid < 0)
@@ -249,7 +275,8 @@ handler_start(char **cmd, char **env, int *in_w, int *err_r)
 			_exit(127); /* consume died already */
 		(void)sigprocmask(SIG_SETMASK, &none, NULL);
 		(void)signal(SIGPIPE, SIG_DFL);
-		if (dup2(in[0], 0) < 0 || dup2(err[1], 2) < 0)
+		if (dup2(in[0], 0) < 0 || dup2(err[1], 2) < 0 ||
+		    (out[1] >= 0 && dup2(out[1], 1) < 0))
 			_exit(127);
 		execvpe(cmd[0], cmd, env);
 		why = strerror(errno);
@@ -266,6 +293,11 @@ handler_start(char **cmd, char **env, int *in_w, int *err_r)
 	(void)fcntl(err[0], F_SETFL, O_NONBLOCK);
 	*in_w = in[1];
 	*err_r = err[0];
+	if (out_r != NULL) {
+		(void)close(out[1]);
+		(void)fcntl(out[0], F_SETFL, O_NONBLOCK);
+		*out_r = out[0];
+	}
 	return pid;
 fail:
 	for (int i = 0; i < 2; i++) {
@@ -273,6 +305,8 @@ fail:
 			(void)close(in[i]);
 		if (err[i] >= 0)
 			(void)close(err[i]);
+		if (out[i] >= 0)
+			(void)close(out[i]);
 	}
 	return -1;
 }
@@ -341,6 +375,123 @@ err_drain(struct slot *sl, int fd)
 	}
 }
 
+/* ------------------------------------------------------------- reply */
+
+static void
+reply_begin(struct slot *sl, const struct ferry_msg_info *info)
+{
+	snprintf(sl->rdest, sizeof(sl->rdest), "%s/%s", info->msg.src_node,
+		 info->msg.reply_to);
+	sl->rlen = 0;
+	sl->rs = NULL;
+	sl->rfailed = 0;
+}
+
+/* The reply's send options: to the request's correlation, at its
+ * priority. */
+static void
+reply_opts(const struct ferry_msg_info *info, struct ferry_send_opts *so)
+{
+	ferry_send_opts_init(so);
+	so->priority = info->msg.priority;
+	so->correlation = info->msg.correlation;
+}
+
+/* Pass rbuf on once it is full: the reply is longer than CONSUME_CHUNK,
+ * so it streams. */
+static void
+reply_flush(struct slot *sl, const struct ferry_msg_info *info)
+{
+	struct ferry_send_opts so;
+	char hex[FERRY_ID_HEX_LEN + 1];
+	int rc = 0;
+
+	if (sl->rfailed || sl->rlen < CONSUME_CHUNK)
+		return;
+	if (sl->rs == NULL) {
+		reply_opts(info, &so);
+		rc = ferry_send_begin(sl->rep, sl->rdest, FERRY_LEN_UNKNOWN,
+				      &so, &sl->rs);
+		if (rc != 0)
+			sl->rs = NULL;
+	}
+	if (rc == 0)
+		rc = ferry_stream_write(sl->rs, sl->rbuf, sl->rlen);
+	sl->rlen = 0;
+	if (rc != 0) {
+		ferry_id_to_hex(info->msg.id, hex);
+		(void)cli_fail(sl->o->ctx, sl->rep, rc,
+			       "cannot send the reply to %s (to %s)", hex,
+			       sl->rdest);
+		if (sl->rs != NULL)
+			ferry_send_abort(sl->rs);
+		sl->rs = NULL;
+		sl->rfailed = 1;
+	}
+}
+
+/* Read what the handler wrote to stdout into the reply; 1 at its end. */
+static int
+out_drain(struct slot *sl, const struct ferry_msg_info *info, int fd)
+{
+	ssize_t n;
+
+	for (;;) {
+		reply_flush(sl, info);
+		if (sl->rfailed)
+			sl->rlen = 0; /* read on, and drop */
+		n = read(fd, sl->rbuf + sl->rlen, CONSUME_CHUNK - sl->rlen);
+		if (n > 0) {
+			sl->rlen += (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			return 1;
+		if (errno == EINTR)
+			continue;
+		return errno == EAGAIN ? 0 : 1;
+	}
+}
+
+/* The handler is done: commit the reply (ok) or abandon it.  0, or -1
+ * when it could not be sent. */
+static int
+reply_finish(struct slot *sl, const struct ferry_msg_info *info, int ok)
+{
+	struct ferry_send_opts so;
+	char hex[FERRY_ID_HEX_LEN + 1];
+	int rc;
+
+	if (!ok || sl->rfailed) {
+		if (sl->rs != NULL)
+			ferry_send_abort(sl->rs); /* nothing is stored */
+		sl->rs = NULL;
+		return ok ? -1 : 0;
+	}
+	if (sl->rs == NULL) {
+		reply_opts(info, &so);
+		rc = ferry_send(sl->rep, sl->rdest, sl->rbuf, sl->rlen, &so,
+				NULL);
+	} else {
+		rc = sl->rlen > 0
+			 ? ferry_stream_write(sl->rs, sl->rbuf, sl->rlen)
+			 : 0;
+		if (rc != 0)
+			ferry_send_abort(sl->rs);
+		else
+			rc = ferry_send_end(sl->rs, NULL);
+		sl->rs = NULL;
+	}
+	if (rc != 0) {
+		ferry_id_to_hex(info->msg.id, hex);
+		(void)cli_fail(sl->o->ctx, sl->rep, rc,
+			       "cannot send the reply to %s (to %s)", hex,
+			       sl->rdest);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Run the handler for one message: stream the payload s into its stdin,
  * collect its stderr, renew the lease, wait for it.  s is closed here.
@@ -351,7 +502,8 @@ handler_run(struct slot *sl, const struct ferry_msg_info *info,
 {
 	const struct consume_opts *o = sl->o;
 	char **env = NULL, hex[FERRY_ID_HEX_LEN + 1];
-	int in_w = -1, err_r = -1, stream_done = s == NULL, exited = 0, rc;
+	int in_w = -1, err_r = -1, out_r = -1, stream_done = s == NULL;
+	int exited = 0, rc;
 	size_t have = 0, off = 0;
 	int64_t next_renew, kill_at = 0;
 	pid_t pid;
@@ -359,6 +511,7 @@ handler_run(struct slot *sl, const struct ferry_msg_info *info,
 	memset(res, 0, sizeof(*res));
 	res->lease_ok = 1;
 	res->stream_ok = 1;
+	res->replying = o->reply && info->msg.reply_to[0] != '\0';
 	sl->tail_len = 0;
 	ferry_id_to_hex(info->msg.id, hex);
 	env = env_build(o, info);
@@ -367,7 +520,10 @@ handler_run(struct slot *sl, const struct ferry_msg_info *info,
 		ferry_stream_close(s);
 		return -1;
 	}
-	pid = handler_start(o->cmd, env, &in_w, &err_r);
+	if (res->replying)
+		reply_begin(sl, info);
+	pid = handler_start(o->cmd, env, &in_w, &err_r,
+			    res->replying ? &out_r : NULL);
 	env_free(env);
 	if (pid < 0) {
 		cli_warn(o->ctx, "cannot start %s: %s", o->cmd[0],
@@ -376,8 +532,8 @@ handler_run(struct slot *sl, const struct ferry_msg_info *info,
 		return -1;
 	}
 	next_renew = now_ms() + o->lease_ms / 3;
-	while (!exited || err_r >= 0) {
-		struct pollfd pf[2];
+	while (!exited || err_r >= 0 || out_r >= 0) {
+		struct pollfd pf[3];
 		nfds_t np = 0;
 		int st;
 
@@ -419,6 +575,11 @@ handler_run(struct slot *sl, const struct ferry_msg_info *info,
 			pf[np].events = POLLIN;
 			pf[np++].revents = 0;
 		}
+		if (out_r >= 0) {
+			pf[np].fd = out_r;
+			pf[np].events = POLLIN;
+			pf[np++].revents = 0;
+		}
 		if (exited && np == 0)
 			break;
 		/* Dropping the rest of a payload: do not wait.  Stderr
@@ -447,6 +608,10 @@ handler_run(struct slot *sl, const struct ferry_msg_info *info,
 			(void)close(err_r);
 			err_r = -1;
 		}
+		if (out_r >= 0 && out_drain(sl, info, out_r)) {
+			(void)close(out_r);
+			out_r = -1;
+		}
 		if (!exited && waitpid(pid, &st, WNOHANG) == pid) {
 			exited = 1;
 			res->status = st;
@@ -456,6 +621,11 @@ handler_run(struct slot *sl, const struct ferry_msg_info *info,
 				(void)err_drain(sl, err_r);
 				(void)close(err_r);
 				err_r = -1;
+			}
+			if (out_r >= 0) {
+				(void)out_drain(sl, info, out_r);
+				(void)close(out_r);
+				out_r = -1;
 			}
 		}
 		if (exited && !stream_done && in_w < 0) {
@@ -494,6 +664,8 @@ handler_run(struct slot *sl, const struct ferry_msg_info *info,
 		(void)close(in_w);
 	if (err_r >= 0)
 		(void)close(err_r);
+	if (out_r >= 0)
+		(void)close(out_r);
 	if (!exited) {
 		int st;
 		(void)kill(-pid, SIGKILL);
@@ -538,10 +710,23 @@ settle(struct slot *sl, const struct ferry_msg_info *info,
 	char hex[FERRY_ID_HEX_LEN + 1], how[64], when[CLI_FMT_MAX];
 	char text[FERRY_DEAD_TEXT_MAX + 1];
 	int64_t delay;
-	int rc;
+	int rc, ok;
 
 	ferry_id_to_hex(info->msg.id, hex);
 	describe_status(res->status, how, sizeof(how));
+	ok = !res->killed && res->stream_ok && WIFEXITED(res->status) &&
+	     WEXITSTATUS(res->status) == 0;
+	if (res->replying && reply_finish(sl, info, ok) != 0) {
+		/* Handled, but the reply did not go: the handler runs
+		 * again for it later (a reply half sent is not stored). */
+		rc = ferry_nack(sl->ctl, info->msg.id, info->token);
+		if (rc != 0)
+			(void)cli_fail(o->ctx, sl->ctl, rc,
+				       "could not give %s back; it returns "
+				       "when its lease runs out",
+				       hex);
+		return;
+	}
 	if (res->killed || !res->stream_ok) {
 		/* Not its fault: back at once, no delay. */
 		rc = ferry_nack(sl->ctl, info->msg.id, info->token);
@@ -674,6 +859,7 @@ consume_parse(struct cli_ctx *ctx, int argc, char **argv,
 {
 	static const struct option longopts[] = {
 	    {"parallel", 1, NULL, 'j'},
+	    {"reply", 0, NULL, 'r'},
 	    {"max-deliveries", 1, NULL, 'k'},
 	    {"retry-delay", 1, NULL, CLI_OPT_RETRY_DELAY},
 	    {"lease", 1, NULL, 'l'},
@@ -693,7 +879,7 @@ consume_parse(struct cli_ctx *ctx, int argc, char **argv,
 			break;
 		}
 	cli_getopt_reset();
-	while ((ch = getopt_long(nopt, argv, ":j:k:l:h", longopts, NULL)) !=
+	while ((ch = getopt_long(nopt, argv, ":j:k:l:rh", longopts, NULL)) !=
 	       -1) {
 		switch (ch) {
 		case 'j':
@@ -703,6 +889,9 @@ consume_parse(struct cli_ctx *ctx, int argc, char **argv,
 				    cmd, "--parallel: '%s' is not 1 to %d",
 				    optarg, CONSUME_PARALLEL_MAX);
 			o->parallel = (unsigned)v;
+			break;
+		case 'r':
+			o->reply = 1;
 			break;
 		case 'k':
 			if (cli_parse_u64(optarg, &v) != 0 || v == 0 ||
@@ -744,6 +933,11 @@ consume_parse(struct cli_ctx *ctx, int argc, char **argv,
 			return cli_bad_option(cmd, argv, ch);
 		}
 	}
+	if (o->reply && o->parallel > CONSUME_PARALLEL_REPLY)
+		return cli_usage_error(cmd,
+				       "--parallel: at most %d with --reply "
+				       "(three connections each)",
+				       CONSUME_PARALLEL_REPLY);
 	if (optind >= nopt)
 		return cli_usage_error(cmd, "which queue?");
 	if (optind + 1 < nopt)
@@ -825,8 +1019,13 @@ consume_run(struct cli_ctx *ctx, int argc, char **argv)
 		if ((rc = cli_connect(ctx, &slots[i].data)) != 0 ||
 		    (rc = cli_connect(ctx, &slots[i].ctl)) != 0)
 			goto out;
+		if (o.reply && ((rc = cli_connect(ctx, &slots[i].rep)) != 0))
+			goto out;
 		slots[i].buf = malloc(CONSUME_CHUNK);
-		if (slots[i].buf == NULL) {
+		if (o.reply)
+			slots[i].rbuf = malloc(CONSUME_CHUNK);
+		if (slots[i].buf == NULL ||
+		    (o.reply && slots[i].rbuf == NULL)) {
 			cli_warn(ctx, "out of memory");
 			rc = CLI_EXIT_ERROR;
 			goto out;
@@ -864,7 +1063,9 @@ out:
 	for (unsigned i = 0; i < o.parallel; i++) {
 		ferry_close(slots[i].data);
 		ferry_close(slots[i].ctl);
+		ferry_close(slots[i].rep);
 		free(slots[i].buf);
+		free(slots[i].rbuf);
 	}
 	free(slots);
 	return rc;
