@@ -1,5 +1,8 @@
 # Integration tests of the `ferry` command (included from tests/local.mk):
 # cli_usage needs no agent; cli_consume drives `ferry consume` against a
-# private ferryd.
-TESTS += tests/integration/cli_usage.sh tests/integration/cli_consume.sh
-EXTRA_DIST += tests/integration/cli_usage.sh tests/integration/cli_consume.sh
+# private ferryd; cli_request `ferry request` and `consume --reply` on one
+# node and two over TCP, timeouts and late replies (to dead).
+TESTS += tests/integration/cli_usage.sh tests/integration/cli_consume.sh \
+	tests/integration/cli_request.sh
+EXTRA_DIST += tests/integration/cli_usage.sh tests/integration/cli_consume.sh \
+	tests/integration/cli_request.sh
