@@ -6,3 +6,6 @@ TESTS += tests/integration/cli_usage.sh tests/integration/cli_consume.sh \
 	tests/integration/cli_request.sh
 EXTRA_DIST += tests/integration/cli_usage.sh tests/integration/cli_consume.sh \
 	tests/integration/cli_request.sh
+check_PROGRAMS += tests/integration/request_client
+tests_integration_request_client_SOURCES = tests/integration/request_client.c
+tests_integration_request_client_LDADD = $(LIBFERRY)

@@ -7,6 +7,7 @@
 #       without reply-to is handled and acked, nothing sent; a failing
 #       handler sends no reply; the reply queues are closed after (not
 #       listed by `ferry queues`);
+#       libferry's ferry_request (request_client) does the same;
 #   (b) two nodes over TCP: a request from alpha to beta/svc is answered
 #       by beta's handler, and the reply comes back to alpha;
 #   (c) --timeout 1s to a queue nobody consumes: exit status 7 within
@@ -49,6 +50,10 @@ consume_at alpha upper --reply svc -- tr a-z A-Z
 out=$(echo hello | "$FERRY" request alpha/svc --timeout 20s) ||
 	it_fail "request to alpha/svc: exit $?"
 expect_eq "a request answered on one node" "$out" HELLO
+
+out=$("$IT_BIN/request_client" "$(node_sock alpha)" alpha/svc 20000 libferry) ||
+	it_fail "request_client: exit $?"
+expect_eq "ferry_request answered, its reply queue closed" "$out" LIBFERRY
 
 it_gen 7 3000000 | base64 -w 76 >"$w/big" || it_harness "it_gen"
 "$FERRY" request alpha/svc "$w/big" --timeout 30s >"$w/big.reply" ||
@@ -107,6 +112,9 @@ it_ok "the 1 s timeout ended after $t ms"
 grep -q 'no reply from alpha/nobody within 1s' "$w/timeout.err" ||
 	it_fail "stderr: $(cat "$w/timeout.err")"
 it_ok "it says so on stderr"
+rc=0
+"$IT_BIN/request_client" "$(node_sock alpha)" alpha/nobody 500 x || rc=$?
+expect_eq "ferry_request without a reply: FERRY_ETIMEDOUT" "$rc" 7
 
 # ------------------------------------------------------- (d) late reply
 consume_at beta slow --reply slow -- sh -c 'sleep 2; tr a-z A-Z'
