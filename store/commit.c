@@ -75,18 +75,16 @@ batch_finish(struct store *st, struct store_ctx *cx)
 }
 
 static void
-batch_clean(struct store_ctx *cx)
+batch_clean(struct store *st, struct store_ctx *cx)
 {
-	struct store_qent *q;
+	struct store_qent *q, *next;
 
-	for (q = cx->dirty; q != NULL; q = q->dirty_next) {
+	for (q = cx->dirty; q != NULL; q = next) {
+		next = q->dirty_next;
 		q->dirty = 0;
-		q->in_db = !q->gone;
-		if (q->gone) {
-			q->gone = 0;
-			q->s.max_bytes = q->s.max_msgs = 0;
-			q->s.open_until_ms = 0;
-		}
+		q->in_db = 1;
+		if (q->gone)
+			store_qdrop(st, q); /* its record went with the batch */
 	}
 	cx->dirty = NULL;
 }
@@ -140,7 +138,7 @@ batch_run(struct store *st, struct store_op *ops, size_t n, int *need_flush)
 		batch_rollback(st, &cx);
 		return rc;
 	}
-	batch_clean(&cx);
+	batch_clean(st, &cx);
 	if (sync)
 		*need_flush = 1;
 	/* Keep the log short: checkpoint once 8 MiB of log has piled up,

@@ -215,13 +215,28 @@ store_qget(struct store *st, const char *name, int create)
 	if (q == NULL)
 		return NULL;
 	snprintf(q->s.name, sizeof(q->s.name), "%s", name);
-	if (store_qload(st, NULL, q) != 0) {
+	if (store_qload(st, NULL, q) != 0 || (!q->in_db && !create)) {
+		/* Not cached: a closed reply queue is asked about once per
+		 * late reply, and their names are never the same twice. */
 		free(q);
 		return NULL;
 	}
 	q->next = st->qcache[b];
 	st->qcache[b] = q;
 	return (q->in_db || create) ? q : NULL;
+}
+
+void
+store_qdrop(struct store *st, struct store_qent *q)
+{
+	struct store_qent **pp = &st->qcache[qhash(q->s.name)];
+
+	for (; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == q) {
+			*pp = q->next;
+			free(q);
+			return;
+		}
 }
 
 void

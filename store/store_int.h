@@ -236,6 +236,9 @@ int store_check_space(struct store *st, struct store_ctx *cx, uint64_t need,
 		      int priority);
 struct store_qent *store_qget(struct store *st, const char *name, int create);
 void store_qdirty(struct store_ctx *cx, struct store_qent *q);
+/* Forget q (a closed reply queue whose record is gone): unlink and free
+ * it, so that the cache does not grow with every request ever made. */
+void store_qdrop(struct store *st, struct store_qent *q);
 /* (Re)load q's counters from queues; a Berkeley DB error or EINVAL. */
 int store_qload(struct store *st, DB_TXN *t, struct store_qent *q);
 void store_qcache_free(struct store *st);

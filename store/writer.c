@@ -139,6 +139,11 @@ check_limits(struct store *st, const struct ferry_msg *m, uint64_t len,
 		return FERRY_EQUOTA;
 	if (!local)
 		return 0;
+	/* A reply queue with no record is closed: its message goes to dead
+	 * (msg_insert), and no cache entry is made for it. */
+	if (ferry_queue_is_reply(m->dst_queue) &&
+	    store_qget(st, m->dst_queue, 0) == NULL)
+		return 0;
 	q = store_qget(st, m->dst_queue, 1);
 	if (q == NULL)
 		return FERRY_ENOMEM;

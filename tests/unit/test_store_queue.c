@@ -1020,6 +1020,19 @@ queue_count(const char *queue)
 	return c.n;
 }
 
+/* Reply queues in the writer's queue cache. */
+static size_t
+reply_cached(void)
+{
+	size_t n = 0;
+
+	for (unsigned b = 0; b < STORE_QCACHE_BUCKETS; b++)
+		for (struct store_qent *q = st->qcache[b]; q != NULL;
+		     q = q->next)
+			n += ferry_queue_is_reply(q->s.name);
+	return n;
+}
+
 static void
 test_reply_queue_open_until_purged_or_timed_out(void)
 {
@@ -1064,6 +1077,11 @@ test_reply_queue_open_until_purged_or_timed_out(void)
 	put_local(&m, "replies", 3, "ordinary");
 	CU_ASSERT_EQUAL(queue_count("replies"), 1);
 	CU_ASSERT_EQUAL(queue_count("dead"), 3);
+	/* Closed reply queues leave nothing in the writer's cache (one
+	 * entry per request ever made would grow for ever). */
+	CU_ASSERT_EQUAL(reply_cached(), 1); /* reply.cc: timed out, open */
+	CU_ASSERT_EQUAL(store_queue_purge(st, "reply.cc", &n), 0);
+	CU_ASSERT_EQUAL(reply_cached(), 0);
 }
 
 static void
