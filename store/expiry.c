@@ -1,11 +1,13 @@
 /*
  * expiry.c - time-driven work: leases that ran out, messages past their
  * expiry (to the dead queue), dedup entries past their retention, partial
- * streams left idle, and explicit dead-lettering.
+ * streams left idle, reply queues past their deadline (closed, what waits
+ * in them to dead), and explicit dead-lettering.
  *
  * The sweep works through the time-ordered indexes (lidx, eidx, seenx) from
  * their start up to now, in bounded transactions, so its cost is the work
- * due, not the size of the store.
+ * due, not the size of the store; reply queues are found by their records
+ * (the "reply." range of queues), so that costs one read per open one.
  */
 #include "config.h"
 
@@ -270,6 +272,112 @@ sweep_partials(struct store *st, struct store_ctx *cx, struct store_op *op)
 	return 0;
 }
 
+#define SWEEP_REPLY_QUEUES 8 /* reply queues closed per round */
+
+/* Move the available messages of queue to dead, "no one waiting"; 1 if
+ * some are left for the next round, 0, or an error. */
+static int
+reply_drain(struct store *st, struct store_ctx *cx, const char *queue,
+	    struct msg_rec *r)
+{
+	uint8_t prefix[STORE_QKEY_MAX], kbuf[STORE_QKEY_MAX];
+	uint8_t id[FERRY_ID_LEN];
+	size_t plen = rec_qprefix(prefix, queue);
+	int rc;
+
+	while (cx->rows < STORE_BATCH_ROWS) {
+		DBC *c = NULL;
+		DBT k, v;
+
+		rc = st->qidx->cursor(st->qidx, cx->txn, &c, 0);
+		if (rc != 0)
+			return store_dberr(cx, rc, "opening a queue cursor");
+		memcpy(kbuf, prefix, plen);
+		store_dbt_user(&k, kbuf, sizeof(kbuf));
+		k.size = (uint32_t)plen;
+		store_dbt_user(&v, id, sizeof(id));
+		rc = c->get(c, &k, &v, DB_SET_RANGE);
+		(void)c->close(c);
+		if (rc == DB_NOTFOUND ||
+		    (rc == 0 &&
+		     (k.size < plen || memcmp(kbuf, prefix, plen) != 0)))
+			return 0;
+		if (rc != 0 || v.size != FERRY_ID_LEN)
+			return store_dberr(cx, rc ? rc : EINVAL,
+					   "reading a reply queue");
+		rc = msg_load(st, cx, id, r);
+		if (rc == FERRY_ENOTFOUND || rc == FERRY_ECORRUPT)
+			rc = msg_quarantine(st, cx, st->qidx, kbuf, k.size, id);
+		else if (rc == 0)
+			rc = msg_dead(st, cx, r, STORE_DEAD_NO_WAITER);
+		if (rc != 0)
+			return rc;
+	}
+	return 1;
+}
+
+/*
+ * Reply queues past their open_until_ms and never purged (their
+ * requester died): what waits in them goes to dead, "no one waiting",
+ * and each closes once it is empty (a leased message holds it open
+ * until its lease returns it).  Found by the cache entries' deadlines,
+ * from the records' names: the records of one batch may be behind it.
+ */
+static int
+sweep_replies(struct store *st, struct store_ctx *cx, struct store_op *op,
+	      struct msg_rec *r)
+{
+	char names[SWEEP_REPLY_QUEUES][FERRY_QUEUE_MAX + 1];
+	uint8_t kbuf[FERRY_QUEUE_MAX + 1], vbuf[128];
+	size_t plen = sizeof(FERRY_REPLY_PREFIX) - 1, nn = 0;
+	DBC *c = NULL;
+	DBT k, v;
+	int rc;
+
+	rc = st->queues->cursor(st->queues, cx->txn, &c, 0);
+	if (rc != 0)
+		return store_dberr(cx, rc, "opening a cursor");
+	memcpy(kbuf, FERRY_REPLY_PREFIX, plen);
+	store_dbt_user(&k, kbuf, sizeof(kbuf) - 1);
+	k.size = (uint32_t)plen;
+	store_dbt_user(&v, vbuf, sizeof(vbuf));
+	rc = c->get(c, &k, &v, DB_SET_RANGE);
+	while (rc == 0 && nn < SWEEP_REPLY_QUEUES) {
+		struct store_queue_stats s;
+		if (k.size < plen || memcmp(kbuf, FERRY_REPLY_PREFIX, plen))
+			break;
+		if (rec_queue_decode(vbuf, v.size, &s) == 0 &&
+		    s.open_until_ms != 0 && s.open_until_ms <= cx->now) {
+			memcpy(names[nn], kbuf, k.size);
+			names[nn++][k.size] = '\0';
+		}
+		rc = c->get(c, &k, &v, DB_NEXT);
+	}
+	(void)c->close(c);
+	if (rc != 0 && rc != DB_NOTFOUND)
+		return store_dberr(cx, rc, "reading reply queues");
+	if (nn == SWEEP_REPLY_QUEUES)
+		op->u.sw.more = 1;
+	for (size_t i = 0; i < nn; i++) {
+		struct store_qent *q = store_qget(st, names[i], 0);
+		if (q == NULL || q->gone || q->s.open_until_ms == 0 ||
+		    q->s.open_until_ms > cx->now)
+			continue; /* reopened or closed in this batch */
+		rc = reply_drain(st, cx, names[i], r);
+		if (rc < 0)
+			return rc;
+		if (rc > 0) {
+			op->u.sw.more = 1;
+			break;
+		}
+		if (q->s.msgs == 0) {
+			q->gone = 1;
+			store_qdirty(cx, q);
+		}
+	}
+	return 0;
+}
+
 static int
 op_sweep(struct store *st, struct store_ctx *cx, struct store_op *op)
 {
@@ -288,6 +396,8 @@ op_sweep(struct store *st, struct store_ctx *cx, struct store_op *op)
 		rc = sweep_seen(st, cx, op);
 	if (rc == 0)
 		rc = sweep_partials(st, cx, op);
+	if (rc == 0)
+		rc = sweep_replies(st, cx, op, r);
 	if (rc == 0 && cx->rows < STORE_BATCH_ROWS) {
 		int more = 0;
 		rc = store_gc(st, cx, &more, &op->u.sw.stats->bytes_freed);

@@ -331,8 +331,9 @@ struct store_queue_stats {
  * for a reply queue that is not open goes to the dead queue with
  * STORE_DEAD_NO_WAITER (and a "refused" receipt if its source asked), so
  * a reply that comes after its requester gave up does not pile up where
- * nobody reads.  Messages already in it when open_ms runs out stay there
- * until the purge.
+ * nobody reads.  Once open_ms has run out, store_sweep moves what is
+ * still in it to dead the same way and closes it (when no lease holds a
+ * message of it).
  */
 FERRY_MUST_CHECK int store_queue_create(struct store *st, const char *queue,
 					const struct store_queue_limits *lim);

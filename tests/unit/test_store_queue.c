@@ -1082,6 +1082,21 @@ test_reply_queue_open_until_purged_or_timed_out(void)
 	CU_ASSERT_EQUAL(reply_cached(), 1); /* reply.cc: timed out, open */
 	CU_ASSERT_EQUAL(store_queue_purge(st, "reply.cc", &n), 0);
 	CU_ASSERT_EQUAL(reply_cached(), 0);
+	/* A reply in time whose requester died (no purge): once the queue
+	 * times out, the sweep moves it to dead and closes the queue. */
+	CU_ASSERT_EQUAL(store_queue_create(st, "reply.dd", &lim), 0);
+	put_local(&m, "reply.dd", 3, "nobody took me");
+	CU_ASSERT_EQUAL(store_sweep(st, NULL, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(queue_count("reply.dd"), 1); /* still open */
+	clk.now_ms += 1000;
+	CU_ASSERT_EQUAL(store_sweep(st, NULL, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(queue_count("reply.dd"), 0);
+	CU_ASSERT_EQUAL(store_get(st, m.id, &info), 0);
+	CU_ASSERT_STRING_EQUAL(info.queue, "dead");
+	CU_ASSERT_EQUAL(info.dead_reason, STORE_DEAD_NO_WAITER);
+	CU_ASSERT_EQUAL(store_queue_stats(st, "reply.dd", &qs),
+			FERRY_ENOTFOUND);
+	CU_ASSERT_EQUAL(reply_cached(), 0);
 }
 
 static void
