@@ -149,8 +149,10 @@ expect_eq "recv --wait=1 on an empty queue exits" $rc 3
 	it_fail "recv --wait=1 on an empty queue took $ms ms"
 it_ok "recv --wait=1 gave up after $ms ms"
 
-# --- status of messages for another node
-id=$(printf away | "$FERRY" send beta/q) || it_fail "send to beta/q failed"
+# --- status of messages for another node (beta is no peer of alpha:
+# --hold keeps it outbound; agent_noroute.sh has the refusal without)
+id=$(printf away | "$FERRY" send --hold beta/q) ||
+	it_fail "send --hold to beta/q failed"
 expect_eq "status of a message for another node" \
 	"$("$FERRY" status "$id" --json | json_get status)" outbound
 expect_eq "status of an unknown id" \
