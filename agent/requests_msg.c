@@ -832,13 +832,14 @@ req_send(struct client *c, const struct req_cmd *cmd,
 		/* A typo in a node name is told at once, not found a week
 		 * later in a queue that nobody forwards (no route yet). */
 		char q[80];
+		/* m is r's: quote it before r goes. */
+		ferry_quote(m->dst_node, q, sizeof(q));
 		rj_free(r);
 		client_error(c, c->reqid, FERRY_ENOROUTE,
 			     "%s is neither this node (%s) nor a [peer] in "
 			     "ferry.conf (a typo? to keep the message until "
 			     "that peer is configured: ferry send --hold)",
-			     ferry_quote(m->dst_node, q, sizeof(q)),
-			     ag->pol.node_name);
+			     q, ag->pol.node_name);
 		client_idle(c);
 		return;
 	}
