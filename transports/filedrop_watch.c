@@ -15,6 +15,7 @@
 
 #include "agent/agent.h"
 #include "agent/engine.h"
+#include "lib/util.h"
 #include "transports/filedrop.h"
 
 /*
@@ -217,11 +218,7 @@ static int
 dd_decide(struct agent *ag, const struct dd_look *l)
 {
 	struct dd_watch *w = watch;
-	struct timespec now;
-	int64_t now_ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	int64_t now_ms = ferry_mono_ms();
 	for (size_t k = 0; k < l->n; k++) {
 		const struct dd_spot *sp = &l->spot[k];
 		const struct policy_peer *p;
