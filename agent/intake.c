@@ -10,24 +10,15 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <sodium.h>
 
 #include "agent/intake.h"
 #include "agent/log.h"
+#include "lib/util.h"
 
 #define BATCH_MSGS  256u	/* small messages per commit */
 #define BATCH_BYTES (16u << 20) /* their payload bytes */
-
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 enum intake_verdict
 intake_msg(const struct intake_node *me, const char *peer,
@@ -76,7 +67,8 @@ struct intake_rx {
 static int64_t
 expiry(const struct intake *in, uint64_t ttl_ms)
 {
-	int64_t base = wall_ms() - (in->medium_ms > 0 ? in->medium_ms : 0);
+	int64_t base =
+	    ferry_wall_ms() - (in->medium_ms > 0 ? in->medium_ms : 0);
 
 	if (ttl_ms == 0 || ttl_ms > INTAKE_TTL_MAX_MS)
 		return 0;
@@ -138,7 +130,7 @@ intake_begin(const struct intake *in, const struct hop_msg *hm,
 	rx->verdict = intake_msg(&in->me, in->peer, &rx->msg, &rx->why);
 	if (rx->verdict != INTAKE_OK)
 		return *oc = rx->oc = INTAKE_REFUSED, 0;
-	if (rx->msg.expires_ms != 0 && rx->msg.expires_ms <= wall_ms() &&
+	if (rx->msg.expires_ms != 0 && rx->msg.expires_ms <= ferry_wall_ms() &&
 	    !expired_known(in->st, &rx->msg))
 		return *oc = rx->oc = INTAKE_EXPIRED, 0;
 	if (hm->offset == 0 && hm->msg.payload_len <= INTAKE_SMALL_MAX) {
@@ -591,7 +583,7 @@ stage_msg(struct intake_stage *sg, const struct hop_frame *f)
 		sg->cap = nc;
 	}
 	hm.msg.expires_ms = expiry(sg->in, hm.ttl_ms);
-	if (hm.msg.expires_ms != 0 && hm.msg.expires_ms <= wall_ms())
+	if (hm.msg.expires_ms != 0 && hm.msg.expires_ms <= ferry_wall_ms())
 		return 0; /* expired on the way: the apply pass sees to it */
 	rc = store_writer_open(sg->in->st, &hm.msg, &sg->w);
 	if (rc != 0) {
@@ -684,8 +676,9 @@ intake_stage_done(struct intake_stage *sg, int ok)
 int64_t
 intake_medium_ms(struct store *st, const char *peer, int64_t created_ms)
 {
-	int64_t now = wall_ms(), lb, est = 0, off = 0, last = 0, from, m;
-	int how = STORE_CLOCK_NONE;
+	int64_t now = ferry_wall_ms(), lb, est = 0, off = 0, last = 0, from, m;
+	int64_t noff, nlast;
+	int how = STORE_CLOCK_NONE, nhow;
 
 	/* Hostile numbers: nothing to charge, nothing to learn. */
 	if (created_ms < now - (int64_t)INTAKE_TTL_MAX_MS ||
@@ -704,14 +697,17 @@ intake_medium_ms(struct store *st, const char *peer, int64_t created_ms)
 	    (how == STORE_CLOCK_BOUND && off > 0))
 		est = off;
 	from = how != STORE_CLOCK_NONE && created_ms < last ? last : created_ms;
-	if (store_peer_clock_put(
-		st, peer,
-		how == STORE_CLOCK_MEASURED ? STORE_CLOCK_MEASURED
-					    : STORE_CLOCK_BOUND,
-		how == STORE_CLOCK_MEASURED
-		    ? off
-		    : (how == STORE_CLOCK_BOUND && off > lb ? off : lb),
-		created_ms > last ? created_ms : last) != 0)
+	/* What this carrier teaches: saved only when it changes the row
+	 * (a bundle is judged twice, verified then applied). */
+	nhow = how == STORE_CLOCK_MEASURED ? STORE_CLOCK_MEASURED
+					   : STORE_CLOCK_BOUND;
+	noff = how == STORE_CLOCK_MEASURED ||
+		       (how == STORE_CLOCK_BOUND && off > lb)
+		   ? off
+		   : lb;
+	nlast = created_ms > last ? created_ms : last;
+	if ((nhow != how || noff != off || nlast != last) &&
+	    store_peer_clock_put(st, peer, nhow, noff, nlast) != 0)
 		log_debug("%s: its clock offset not saved", peer);
 	m = now - from + est;
 	return m > 0 ? m : 0;
@@ -730,13 +726,13 @@ intake_created_ok(struct store *st, const char *peer, int64_t created_ms,
 		off = 0;
 	if (created_ms > INT64_MAX - (int64_t)INTAKE_TTL_MAX_MS)
 		return 0;
-	return created_ms - off <= wall_ms() + skew_ms;
+	return created_ms - off <= ferry_wall_ms() + skew_ms;
 }
 
 void
 intake_clock_seen(struct store *st, const char *peer, int64_t offset_ms)
 {
-	int64_t now = wall_ms();
+	int64_t now = ferry_wall_ms();
 
 	if (offset_ms < -(int64_t)INTAKE_TTL_MAX_MS ||
 	    offset_ms > (int64_t)INTAKE_TTL_MAX_MS)
