@@ -121,8 +121,14 @@ on_term(evutil_socket_t sig, short what, void *arg)
 static int
 peers_same(const struct policy *a, const struct policy *b)
 {
-	if (a->npeers != b->npeers || a->nlisten != b->nlisten)
+	if (a->npeers != b->npeers || a->nlisten != b->nlisten ||
+	    a->nhttp_listen != b->nhttp_listen)
 		return 0;
+	for (size_t i = 0; i < a->nhttp_listen; i++)
+		if (strcmp(a->http_listen[i].host, b->http_listen[i].host) !=
+			0 ||
+		    a->http_listen[i].port != b->http_listen[i].port)
+			return 0;
 	for (size_t i = 0; i < a->nlisten; i++)
 		if (strcmp(a->listen[i].host, b->listen[i].host) != 0 ||
 		    a->listen[i].port != b->listen[i].port)
@@ -135,8 +141,15 @@ peers_same(const struct policy *a, const struct policy *b)
 		    p->rate_bytes_per_s != q->rate_bytes_per_s ||
 		    p->keepalive_ms != q->keepalive_ms ||
 		    p->retry_min_ms != q->retry_min_ms ||
-		    p->retry_max_ms != q->retry_max_ms)
+		    p->retry_max_ms != q->retry_max_ms ||
+		    p->nhttp != q->nhttp || p->poll_ms != q->poll_ms ||
+		    strcmp(p->proxy, q->proxy) != 0 ||
+		    strcmp(p->ca, q->ca) != 0 ||
+		    p->call_every_ms != q->call_every_ms)
 			return 0;
+		for (size_t k = 0; k < p->nhttp; k++)
+			if (strcmp(p->http[k], q->http[k]) != 0)
+				return 0;
 		for (size_t k = 0; k < p->ntcp; k++)
 			if (strcmp(p->tcp[k].host, q->tcp[k].host) != 0 ||
 			    p->tcp[k].port != q->tcp[k].port)

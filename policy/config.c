@@ -306,14 +306,17 @@ config_key_list(enum config_sect sect, char *buf, size_t len)
 
 	for (size_t i = 0; i < CONFIG_NKEYS; i++)
 		total += config_keys[i].sect == sect;
-	total += sect == SECT_NODE; /* listen, not in the table */
+	total += 2 * (sect == SECT_NODE); /* listen, http_listen: not in
+					     the table */
 	buf[0] = '\0';
-	for (size_t i = 0; i <= CONFIG_NKEYS && n < len; i++) {
+	for (size_t i = 0; i <= CONFIG_NKEYS + 1 && n < len; i++) {
 		const char *name;
 		int w;
 
 		if (i == CONFIG_NKEYS && sect == SECT_NODE)
 			name = "listen";
+		else if (i == CONFIG_NKEYS + 1 && sect == SECT_NODE)
+			name = "http_listen";
 		else if (i < CONFIG_NKEYS && config_keys[i].sect == sect)
 			name = config_keys[i].name;
 		else
@@ -549,9 +552,11 @@ config_handler(void *user, const char *section, const char *name,
 			config_fail(c, c->lineno, rc, "%s", why);
 		return rc == 0;
 	case SECT_NODE:
-		if (strcmp(name, "listen") != 0)
+		if (strcmp(name, "listen") != 0 &&
+		    strcmp(name, "http_listen") != 0)
 			break;
-		rc = policy_listen_add(c->p, value, why, sizeof(why));
+		rc = policy_listen_add(c->p, name[0] == 'h', value, why,
+				       sizeof(why));
 		if (rc != 0)
 			config_fail(c, c->lineno, rc, "%s", why);
 		return rc == 0;
@@ -1110,7 +1115,11 @@ config_write_default(FILE *f, const char *node, const char *state)
 	    "repeated (none:\n"
 	    "# peers cannot dial in).  0.0.0.0 and [::] listen on every "
 	    "address.\n"
-	    "#listen = 0.0.0.0:7700\n";
+	    "#listen = 0.0.0.0:7700\n"
+	    "# Address where peers call in over HTTP, host:port; may be "
+	    "repeated (put\n"
+	    "# nginx in front for TLS: ferry.conf(5)).\n"
+	    "#http_listen = 127.0.0.1:7780\n";
 	static const char peer[] =
 	    "\n"
 	    "# A node this one exchanges messages with over TCP, named by its "
@@ -1121,6 +1130,11 @@ config_write_default(FILE *f, const char *node, const char *state)
 	    "The other\n"
 	    "# keys show their defaults; rate is bytes per second (0 = "
 	    "unlimited).\n"
+	    "# Over HTTP(S), used when TCP cannot connect (NAT, a proxy): "
+	    "http is the\n"
+	    "# peer's URL (may be repeated), proxy else libcurl's "
+	    "http_proxy/https_proxy\n"
+	    "# variables, poll how long one poll is held open.\n"
 	    "#[peer base]\n"
 	    "#key = <card printed by ferry info on base>\n"
 	    "#tcp = base.example.org:7700\n"
@@ -1129,7 +1143,10 @@ config_write_default(FILE *f, const char *node, const char *state)
 	    "#retry_max = 5m\n"
 	    "#retry_jitter = 20\n"
 	    "#keepalive = 30s\n"
-	    "#rate = 0\n";
+	    "#rate = 0\n"
+	    "#http = https://base.example.org/ferry\n"
+	    "#proxy = http://proxy.example.org:3128\n"
+	    "#poll = 60s\n";
 	enum config_sect sect = SECT_NONE;
 
 	if (fputs(head, f) == EOF)

@@ -39,6 +39,10 @@ enum peer_key {
 	PK_RATE,
 	PK_DIR,
 	PK_CALL_EVERY,
+	PK_HTTP,
+	PK_PROXY,
+	PK_CA,
+	PK_POLL,
 };
 
 static const char *const peer_key_names[POLICY_PEER_NKEYS] = {
@@ -52,6 +56,10 @@ static const char *const peer_key_names[POLICY_PEER_NKEYS] = {
     [PK_RATE] = "rate",
     [PK_DIR] = "dir",
     [PK_CALL_EVERY] = "call_every",
+    [PK_HTTP] = "http",
+    [PK_PROXY] = "proxy",
+    [PK_CA] = "ca",
+    [PK_POLL] = "poll",
 };
 
 #define MS_S 1000LL
@@ -68,6 +76,9 @@ static const char *const peer_key_names[POLICY_PEER_NKEYS] = {
 #define CALL_MIN_MS	 MS_S
 #define CALL_MAX_MS	 (366 * 24 * MS_H)
 #define CALL_RANGE	 "1s..366d, or 0 (never)"
+#define POLL_MIN_MS	 MS_S
+#define POLL_MAX_MS	 MS_H
+#define POLL_RANGE	 "1s..1h"
 
 __attribute__((format(printf, 3, 4))) static int
 peer_why(char *why, size_t whylen, const char *fmt, ...)
@@ -93,6 +104,40 @@ peer_defaults(struct policy_peer *peer)
 	peer->call_every_ms = -1; /* default: 1 h if it has an address */
 	peer->rate_bytes_per_s = 0;
 	peer->dial = POLICY_DIAL_WHEN_NEEDED;
+	peer->poll_ms = 60 * MS_S;
+}
+
+/*
+ * A URL of http = or proxy =: SCHEME://HOST[:PORT][/PATH], printable
+ * ASCII without spaces, quotes, backslashes or a fragment; http = takes
+ * http:// and https:// only (the path is where ferry's endpoint is
+ * mounted), proxy = whatever libcurl knows (http, https, socks4, socks5,
+ * ...).  libcurl parses it for real when the transport starts.
+ */
+static int
+peer_url_ok(const char *v, int http_only)
+{
+	const char *p = strstr(v, "://");
+	size_t n = strlen(v);
+
+	if (n == 0 || n >= POLICY_URL_MAX || p == NULL || p == v || p[3] == '\0' ||
+	    p[3] == '/' || p[3] == ':')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)v[i];
+
+		if (ch <= ' ' || ch >= 0x7f || ch == '"' || ch == '\\' ||
+		    ch == '#' || ch == '<' || ch == '>')
+			return 0;
+	}
+	for (const char *q = v; q < p; q++)
+		if (!isalnum((unsigned char)*q) && *q != '+' && *q != '-' &&
+		    *q != '.')
+			return 0;
+	if (http_only)
+		return (p - v == 4 && strncasecmp(v, "http", 4) == 0) ||
+		       (p - v == 5 && strncasecmp(v, "https", 5) == 0);
+	return 1;
 }
 
 const struct policy_peer *
@@ -267,14 +312,20 @@ endpoint_add(struct policy_endpoint *eps, size_t *n, const char *key,
 }
 
 int
-policy_listen_add(struct policy *p, const char *value, char *why, size_t whylen)
+policy_listen_add(struct policy *p, int http, const char *value, char *why,
+		  size_t whylen)
 {
+	const char *key = http ? "http_listen" : "listen";
+
 	if (value[0] == '\0')
 		return peer_why(why, whylen,
-				"empty value for listen (give host:port or "
-				"remove the line)");
-	return endpoint_add(p->listen, &p->nlisten, "listen", value, why,
-			    whylen);
+				"empty value for %s (give host:port or "
+				"remove the line)",
+				key);
+	if (http)
+		return endpoint_add(p->http_listen, &p->nhttp_listen, key,
+				    value, why, whylen);
+	return endpoint_add(p->listen, &p->nlisten, key, value, why, whylen);
 }
 
 int
@@ -417,15 +468,15 @@ policy_peer_set(struct policy *p, const char *key, const char *value, int line,
 		return peer_why(why, whylen,
 				"unknown key '%.64s' in [peer NAME] (known "
 				"keys: key, tcp, dial, retry_min, retry_max, "
-				"retry_jitter, keepalive, rate, dir or "
-				"call_every)",
+				"retry_jitter, keepalive, rate, dir, "
+				"call_every, http, proxy, ca or poll)",
 				key);
 	if (value[0] == '\0')
 		return peer_why(why, whylen,
 				"empty value for %s (give a value or remove "
 				"the line%s)",
 				key, k == PK_KEY ? "" : " to keep the default");
-	if (k != PK_TCP && seen[k] != 0)
+	if (k != PK_TCP && k != PK_HTTP && seen[k] != 0)
 		return peer_why(why, whylen,
 				"duplicate key '%s' (first set on line %d; "
 				"keep one of them)",
@@ -469,6 +520,43 @@ policy_peer_set(struct policy *p, const char *key, const char *value, int line,
 		return peer_set_duration(key, value, CALL_MIN_MS, CALL_MAX_MS,
 					 CALL_RANGE, &peer->call_every_ms, why,
 					 whylen);
+	case PK_HTTP:
+		if (!peer_url_ok(value, 1))
+			return peer_why(why, whylen,
+					"bad http '%.64s' (a URL of the peer's "
+					"ferry endpoint: http://host:port/ferry "
+					"or https://host/ferry)",
+					value);
+		if (peer->nhttp == POLICY_ENDPOINTS_MAX)
+			return peer_why(why, whylen,
+					"more than %d http lines in one [peer] "
+					"section (keep the best %d)",
+					POLICY_ENDPOINTS_MAX,
+					POLICY_ENDPOINTS_MAX);
+		snprintf(peer->http[peer->nhttp++], POLICY_URL_MAX, "%s",
+			 value);
+		return 0;
+	case PK_PROXY:
+		if (!peer_url_ok(value, 0))
+			return peer_why(why, whylen,
+					"bad proxy '%.64s' (a URL such as "
+					"http://proxy.example.org:3128)",
+					value);
+		snprintf(peer->proxy, sizeof(peer->proxy), "%s", value);
+		return 0;
+	case PK_CA:
+		if (value[0] != '/' || strlen(value) >= sizeof(peer->ca))
+			return peer_why(why, whylen,
+					"bad ca '%.64s' (an absolute path to a "
+					"PEM file of the CA certificates to "
+					"trust for this peer's https)",
+					value);
+		snprintf(peer->ca, sizeof(peer->ca), "%s", value);
+		return 0;
+	case PK_POLL:
+		return peer_set_duration(key, value, POLL_MIN_MS, POLL_MAX_MS,
+					 POLL_RANGE, &peer->poll_ms, why,
+					 whylen);
 	case PK_DIR:
 		if (value[0] != '/' || strlen(value) >= sizeof(peer->dir))
 			return peer_why(why, whylen,
@@ -494,6 +582,17 @@ policy_peer_close(struct policy *p, const int *seen, int *line, char *why,
 		peer->call_every_ms =
 		    peer->ntcp > 0 && peer->dial != POLICY_DIAL_NEVER ? MS_H
 								      : 0;
+	if ((seen[PK_PROXY] != 0 || seen[PK_CA] != 0 || seen[PK_POLL] != 0) &&
+	    peer->nhttp == 0) {
+		*line = seen[PK_PROXY] != 0 ? seen[PK_PROXY]
+			: seen[PK_CA] != 0  ? seen[PK_CA]
+					    : seen[PK_POLL];
+		return peer_why(why, whylen,
+				"[peer %s] has proxy, ca or poll but no http "
+				"= URL (add http = http://host:port/ferry, or "
+				"remove the line)",
+				peer->name);
+	}
 	if (seen[PK_KEY] == 0) {
 		*line = peer->line;
 		return peer_why(why, whylen,

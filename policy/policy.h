@@ -40,6 +40,7 @@
 #define POLICY_PEERS_MAX       1024		    /* [peer NAME] sections */
 #define POLICY_ENDPOINTS_MAX   8   /* tcp = lines of a peer, listen = lines */
 #define POLICY_HOST_MAX	       255 /* bytes of an endpoint's host */
+#define POLICY_URL_MAX	       512 /* bytes of an http = or proxy = URL */
 
 /* [peer NAME] dial: when ferryd opens a TCP session to the peer itself. */
 #define POLICY_DIAL_NEVER	0 /* never: the peer dials in */
@@ -102,6 +103,13 @@ struct policy_peer {
 				      there; 0 never; default 1 h with a tcp
 				      address (-1 until the section ends) */
 	char dir[1024];		   /* file-drop: a medium mounted here, or "" */
+	/* HTTP (transports/http_client.c): the peer's URLs, preference
+	 * order ("http://host:port/ferry", https:// too); 0: none */
+	char http[POLICY_ENDPOINTS_MAX][POLICY_URL_MAX];
+	size_t nhttp;
+	char proxy[POLICY_URL_MAX]; /* "" = libcurl's environment */
+	char ca[1024];		    /* https: CA file, "" = system CAs */
+	int64_t poll_ms;	    /* a poll held open at most; 60 s */
 	int line;		   /* line of the [peer NAME] header */
 };
 
@@ -131,6 +139,9 @@ struct policy {
 	unsigned workers;		   /* store threads, default 16 */
 	struct policy_endpoint listen[POLICY_ENDPOINTS_MAX]; /* none default */
 	size_t nlisten;
+	/* HTTP (transports/http_server.c): where peers call in; none */
+	struct policy_endpoint http_listen[POLICY_ENDPOINTS_MAX];
+	size_t nhttp_listen;
 	struct policy_acl_rule *acl; /* file order */
 	size_t nacl;
 	struct policy_queue *queues; /* file order of first appearance */

@@ -39,7 +39,7 @@ FERRY_MUST_CHECK int policy_acl_rule_parse(const char *value, int allow,
  * keys was set on (0: not yet), POLICY_PEER_NKEYS entries, and is owned by
  * the caller.
  */
-#define POLICY_PEER_NKEYS 10
+#define POLICY_PEER_NKEYS 14
 
 /* Append [peer name] (header on line) with the defaults; clears seen[]. */
 FERRY_MUST_CHECK int policy_peer_open(struct policy *p, const char *name,
@@ -63,8 +63,9 @@ FERRY_MUST_CHECK int policy_peer_close(struct policy *p, const int *seen,
 FERRY_MUST_CHECK int policy_peers_finish(const struct policy *p, int *line,
 					 char *why, size_t whylen);
 
-/* One [node] "listen = host:port" line. */
-FERRY_MUST_CHECK int policy_listen_add(struct policy *p, const char *value,
-				       char *why, size_t whylen);
+/* One [node] "listen = host:port" line; http: an "http_listen =" line. */
+FERRY_MUST_CHECK int policy_listen_add(struct policy *p, int http,
+				       const char *value, char *why,
+				       size_t whylen);
 
 #endif

@@ -644,6 +644,8 @@ peer_example_key(const char *s)
 	    "listen =",	      "key =",	     "tcp =",
 	    "dial =",	      "retry_min =", "retry_max =",
 	    "retry_jitter =", "keepalive =", "rate =",
+	    "http_listen =",  "http =",	     "proxy =",
+	    "poll =",
 	};
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)

@@ -139,6 +139,39 @@ static const struct policy_case load_cases[] = {
     {"listen after other node keys", N "log_level = debug\nlisten = h:1\n", 0,
      NULL},
     {"peer then other sections", PB "[limits]\ncache = 1M\n[acl]\n", 0, NULL},
+    {"http keys",
+     PB "http = http://b.example.org:7780/ferry\nhttp = https://[::1]/f\n"
+	"proxy = http://proxy:3128\nca = /etc/ssl/ca.pem\npoll = 30s\n",
+     0, NULL},
+    {"http_listen", N "http_listen = 127.0.0.1:7780\nhttp_listen = [::1]:1\n",
+     0, NULL},
+    {"http without path", PB "http = http://b:7780\n", 0, NULL},
+    {"socks proxy", PB "http = http://b/\nproxy = socks5h://p:1080\n", 0,
+     NULL},
+
+    /* http */
+    {"http ftp", PB "http = ftp://b/ferry\n", FERRY_EINVAL,
+     "ferry.conf:5: bad http 'ftp://b/ferry' (a URL of the peer's ferry "
+     "endpoint"},
+    {"http no scheme", PB "http = b:7780/ferry\n", FERRY_EINVAL,
+     "ferry.conf:5: bad http 'b:7780/ferry'"},
+    {"http space", PB "http = http://b/a b\n", FERRY_EINVAL,
+     "ferry.conf:5: bad http"},
+    {"http no host", PB "http = http:///ferry\n", FERRY_EINVAL,
+     "ferry.conf:5: bad http"},
+    {"http nine",
+     PB "http = http://h/1\nhttp = http://h/2\nhttp = http://h/3\n"
+	"http = http://h/4\nhttp = http://h/5\nhttp = http://h/6\n"
+	"http = http://h/7\nhttp = http://h/8\nhttp = http://h/9\n",
+     FERRY_EINVAL, "ferry.conf:13: more than 8 http lines"},
+    {"proxy without http", PB "proxy = http://p:3128\n", FERRY_EINVAL,
+     "ferry.conf:5: [peer b] has proxy, ca or poll but no http"},
+    {"poll too long", PB "http = http://b/\npoll = 2h\n", FERRY_EINVAL,
+     "ferry.conf:6: poll 2h is out of range (use 1s..1h)"},
+    {"ca relative", PB "http = http://b/\nca = ca.pem\n", FERRY_EINVAL,
+     "ferry.conf:6: bad ca 'ca.pem'"},
+    {"http_listen no port", N "http_listen = 127.0.0.1\n", FERRY_EINVAL,
+     "ferry.conf:3: no :PORT in '127.0.0.1'"},
 
     /* key */
     {"no key", N "[peer b]\ntcp = h:1\n", FERRY_EINVAL,
@@ -285,7 +318,7 @@ static const struct policy_case load_cases[] = {
     {"listen in peer", PB "listen = h:1\n", FERRY_EINVAL,
      "ferry.conf:5: unknown key 'listen' in [peer NAME]"},
     {"unknown node key lists listen", N "lsiten = h:1\n", FERRY_EINVAL,
-     "log_level or listen)"},
+     "log_level, listen or http_listen)"},
 };
 
 /* A refused file leaves no peers and no listen addresses behind. */
@@ -505,6 +538,10 @@ test_default_conf_example(void)
 	CU_ASSERT_EQUAL(b->ntcp, 1);
 	CU_ASSERT_STRING_EQUAL(b->tcp[0].host, "base.example.org");
 	CU_ASSERT_EQUAL(b->tcp[0].port, 7700);
+	CU_ASSERT_EQUAL(b->nhttp, 1);
+	CU_ASSERT_STRING_EQUAL(b->http[0], "https://base.example.org/ferry");
+	CU_ASSERT_STRING_EQUAL(b->proxy, "http://proxy.example.org:3128");
+	CU_ASSERT_EQUAL(b->poll_ms, 60 * 1000);
 	CU_ASSERT_EQUAL(b->dial, POLICY_DIAL_WHEN_NEEDED);
 	CU_ASSERT_EQUAL(b->retry_min_ms, 1000);
 	CU_ASSERT_EQUAL(b->retry_max_ms, 300 * 1000);
