@@ -16,9 +16,9 @@ agent_ferryd_SOURCES = \
 	agent/scope.c \
 	agent/log.c agent/log.h
 agent_ferryd_CPPFLAGS = $(AM_CPPFLAGS) $(EVENT_CFLAGS) $(SODIUM_CFLAGS) \
-	$(INIH_CFLAGS)
+	$(INIH_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS)
 agent_ferryd_LDADD = $(POLICY_LIBS) $(BUNDLE_LIBS) $(NOISE_LIBS) $(HOP_LIBS) \
 	$(IDENTITY_LIBS) $(STORE_LIBS) \
-	$(EVENT_LIBS) $(SODIUM_LIBS)
+	$(EVENT_LIBS) $(SODIUM_LIBS) $(CURL_LIBS) $(MHD_LIBS)
 EXTRA_DIST += agent/README.md
 dist_man_MANS += docs/ferryd.8

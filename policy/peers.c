@@ -120,8 +120,8 @@ peer_url_ok(const char *v, int http_only)
 	const char *p = strstr(v, "://");
 	size_t n = strlen(v);
 
-	if (n == 0 || n >= POLICY_URL_MAX || p == NULL || p == v || p[3] == '\0' ||
-	    p[3] == '/' || p[3] == ':')
+	if (n == 0 || n >= POLICY_URL_MAX || p == NULL || p == v ||
+	    p[3] == '\0' || p[3] == '/' || p[3] == ':')
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)v[i];
@@ -513,6 +513,7 @@ policy_peer_set(struct policy *p, const char *key, const char *value, int line,
 					value);
 		return 0;
 	case PK_CALL_EVERY:
+		peer->call_every_set = 1;
 		if (strcmp(value, "0") == 0) {
 			peer->call_every_ms = 0;
 			return 0;
@@ -522,11 +523,12 @@ policy_peer_set(struct policy *p, const char *key, const char *value, int line,
 					 whylen);
 	case PK_HTTP:
 		if (!peer_url_ok(value, 1))
-			return peer_why(why, whylen,
-					"bad http '%.64s' (a URL of the peer's "
-					"ferry endpoint: http://host:port/ferry "
-					"or https://host/ferry)",
-					value);
+			return peer_why(
+			    why, whylen,
+			    "bad http '%.64s' (a URL of the peer's "
+			    "ferry endpoint: http://host:port/ferry "
+			    "or https://host/ferry)",
+			    value);
 		if (peer->nhttp == POLICY_ENDPOINTS_MAX)
 			return peer_why(why, whylen,
 					"more than %d http lines in one [peer] "

@@ -102,6 +102,8 @@ struct policy_peer {
 				      nothing to send, to collect what waits
 				      there; 0 never; default 1 h with a tcp
 				      address (-1 until the section ends) */
+	int call_every_set;	   /* written in the section (HTTP: calls
+				      only that often, no poll held open) */
 	char dir[1024];		   /* file-drop: a medium mounted here, or "" */
 	/* HTTP (transports/http_client.c): the peer's URLs, preference
 	 * order ("http://host:port/ferry", https:// too); 0: none */
@@ -110,7 +112,7 @@ struct policy_peer {
 	char proxy[POLICY_URL_MAX]; /* "" = libcurl's environment */
 	char ca[1024];		    /* https: CA file, "" = system CAs */
 	int64_t poll_ms;	    /* a poll held open at most; 60 s */
-	int line;		   /* line of the [peer NAME] header */
+	int line;		    /* line of the [peer NAME] header */
 };
 
 struct policy {

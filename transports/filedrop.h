@@ -66,6 +66,13 @@ struct sneak_job {
 				 it for a later run (the watcher); 0: refuse
 				 it (ferry import) */
 	uint64_t segment;     /* bytes per bundle file; 0: default */
+	int first_whole;      /* export: the run's first message may exceed
+				 max_bytes (the medium's room still bounds
+				 it): HTTP's window */
+	int64_t reoffer_ms;   /* export: a message put on a medium longer
+				 ago than this without custody coming back
+				 is exported again; 0: never (unless
+				 again) */
 	uint64_t max_message; /* import: larger ones are refused; 0: any */
 	int64_t skew_ms;      /* 0: default */
 	struct store *st;

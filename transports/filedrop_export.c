@@ -51,6 +51,7 @@ struct exporter {
 	struct bfile bf;
 	int custody_only; /* import's answer: receipts, counted apart */
 	uint64_t budget;  /* bytes this export may still put on the medium */
+	uint64_t room;	  /* of which the medium's space alone allows */
 	uint64_t segment; /* bytes per file */
 	uint8_t frame[HOP_PLAIN_MAX];
 	uint8_t piece[SNEAK_PIECE];
@@ -228,6 +229,7 @@ bf_close(struct exporter *x)
 	if ((rc = sneak_fsync_dir(bf->folder)) != 0)
 		return rc;
 	x->budget = x->budget > h.size ? x->budget - h.size : 0;
+	x->room = x->room > h.size ? x->room - h.size : 0;
 	x->files++;
 	if (!x->custody_only)
 		j->bundles++;
@@ -308,7 +310,7 @@ export_msg(struct exporter *x, const struct store_msg_info *info)
 	struct hop_msg hm;
 	struct hop_end e;
 	struct hop_rbuf b;
-	uint64_t off = 0, len = info->msg.payload_len, cost, cur;
+	uint64_t off = 0, len = info->msg.payload_len, cost, cur, limit;
 	int64_t now = ferry_wall_ms();
 	size_t flen = 0;
 	int rc;
@@ -322,11 +324,15 @@ export_msg(struct exporter *x, const struct store_msg_info *info)
 	}
 	cost = msg_cost(&hm);
 	/* A message that does not fit what is left is not started: the
-	 * medium gets whole messages, most urgent first. */
+	 * medium gets whole messages, most urgent first.  With first_whole
+	 * the first message of a run may exceed max_bytes (not the medium's
+	 * space): a window that bounds a folder must not stop a message
+	 * larger than the window for ever. */
 	cur = x->bf.w != NULL ? bf_after(x, 0) : 0;
-	if (cur > x->budget || bundle_size_for(cost, BUNDLE_CHUNK_DEFAULT) +
-				       (cost / x->segment) * BUNDLE_MIN_SIZE >
-				   x->budget - cur)
+	limit = x->j->first_whole && x->msgs == 0 ? x->room : x->budget;
+	if (cur > limit || bundle_size_for(cost, BUNDLE_CHUNK_DEFAULT) +
+				   (cost / x->segment) * BUNDLE_MIN_SIZE >
+			       limit - cur)
 		return 1;
 	/* Small ones never span files: start a new file instead. */
 	if (x->bf.w != NULL &&
@@ -405,6 +411,10 @@ on_medium(const struct store_msg_info *i, void *arg)
 	struct store_export ex;
 
 	if (x->j->again || store_out_export_get(x->j->st, i->msg.id, &ex) != 0)
+		return 0;
+	/* Re-offered when no custody came back in time (a lost carrier). */
+	if (x->j->reoffer_ms > 0 &&
+	    ex.at_ms < ferry_wall_ms() - x->j->reoffer_ms)
 		return 0;
 	x->skipped++;
 	return 1;
@@ -526,11 +536,12 @@ out:
 }
 
 static uint64_t
-medium_budget(struct sneak_job *j)
+medium_budget(struct sneak_job *j, uint64_t *room)
 {
 	struct statvfs sv;
 	uint64_t free_b, total, margin, b;
 
+	*room = 0;
 	if (fstatvfs(j->base_fd, &sv) != 0)
 		return 0;
 	free_b = (uint64_t)sv.f_bavail * sv.f_frsize;
@@ -539,6 +550,7 @@ medium_budget(struct sneak_job *j)
 	if (margin < SNEAK_MARGIN_MIN)
 		margin = SNEAK_MARGIN_MIN;
 	b = free_b > margin ? free_b - margin : 0;
+	*room = b;
 	if (j->max_bytes != 0 && j->max_bytes < b)
 		b = j->max_bytes;
 	return b;
@@ -582,7 +594,7 @@ sneak_run_export(struct sneak_job *j, int custody_only)
 		 * a few GiB could not write its receipts back. */
 		(void)sneak_folder(j, j->fpr, 1, p, sizeof(p));
 	}
-	x->budget = medium_budget(j);
+	x->budget = medium_budget(j, &x->room);
 	if (!custody_only) {
 		struct store_stats ss;
 		uint64_t total = x->budget;

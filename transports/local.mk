@@ -59,6 +59,14 @@ agent_ferryd_SOURCES += \
 	transports/filedrop_import.c transports/filedrop_apply.c \
 	transports/filedrop_watch.c
 
+# HTTP: sealed bundles over HTTP(S) for peers behind NAT or a proxy
+# (docs/http.md): libcurl calls, libmicrohttpd serves.  http_parse.c is
+# also in the fuzz target (tests/fuzz/fuzz_http.c).
+agent_ferryd_SOURCES += \
+	transports/http.h transports/http_int.h transports/http_parse.c \
+	transports/http.c transports/http_server.c transports/http_client.c
+EXTRA_DIST += docs/http.md
+
 # Loopback: a toy transport whose wire is in process (docs/transports.md,
 # "Adding a transport").  Not in the registry and not in ferryd: the
 # intake's unit test (tests/unit/intake.mk) builds it.  A real transport

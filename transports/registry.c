@@ -9,9 +9,11 @@
 
 extern const struct transport_ops tcp_transport;      /* tcp_link.c */
 extern const struct transport_ops filedrop_transport; /* filedrop_watch.c */
+extern const struct transport_ops http_transport;     /* http.c */
 
 const struct transport_ops *const ferry_transports[] = {
     &tcp_transport,
     &filedrop_transport,
+    &http_transport,
     NULL,
 };
