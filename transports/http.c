@@ -107,6 +107,12 @@ http_run(struct http_state *hs, struct http_peer *hp, int export,
 	rc = sneak_run(j);
 	if (msgs != NULL)
 		*msgs = j->msgs;
+	pthread_mutex_lock(&hs->mu);
+	if (export)
+		hp->msgs_out += j->msgs;
+	else
+		hp->msgs_in += j->msgs;
+	pthread_mutex_unlock(&hs->mu);
 	if (rc != 0 && rc != FERRY_ECLOSED)
 		http_set_error(hs, hp, "%s: %s", export ? "export" : "import",
 			       ferry_strerror(rc));
@@ -407,6 +413,8 @@ http_status(void *state, struct peer_status *p)
 	pthread_mutex_lock(&hs->mu);
 	p->bytes_in += hp->bytes_in;
 	p->bytes_out += hp->bytes_out;
+	p->msgs_in += hp->msgs_in;
+	p->msgs_out += hp->msgs_out;
 	if (hp->seen_ms > p->last_seen_ms)
 		p->last_seen_ms = hp->seen_ms;
 	if (!p->connected && hp->up_ms != 0 && now - hp->up_ms < HTTP_LIVE_MS) {

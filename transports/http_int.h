@@ -62,6 +62,7 @@ struct http_peer {
 	/* `ferry peers` */
 	int64_t seen_ms, up_ms; /* wall clock: a request verified / ok */
 	uint64_t bytes_in, bytes_out, resent;
+	uint64_t msgs_in, msgs_out; /* imported, exported */
 	char addr[80];
 	char last_error[160];
 };
