@@ -320,6 +320,8 @@ done_peers(struct client *c, struct req_job *r)
 			      p->connected ? (p->inbound ? 2 : 1) : 0);
 		if (p->addr[0] != '\0')
 			ferry_fbuf_str(&b, FERRY_T_ADDR, p->addr);
+		if (p->via[0] != '\0')
+			ferry_fbuf_str(&b, FERRY_T_VIA, p->via);
 		ferry_fbuf_u64(&b, FERRY_T_AT_MS, (uint64_t)p->since_ms);
 		ferry_fbuf_u64(&b, FERRY_T_LAST_SEEN_MS,
 			       (uint64_t)p->last_seen_ms);

@@ -80,6 +80,8 @@ print_json(const struct peer_list *l)
 		if (p->connected)
 			cli_json_str(&j, "dialed_by",
 				     p->connected == 1 ? "us" : "peer");
+		if (p->via[0] != '\0')
+			cli_json_str(&j, "via", p->via);
 		if (p->addr[0] != '\0')
 			cli_json_str(&j, "address", p->addr);
 		if (p->since_ms != 0)
@@ -115,6 +117,8 @@ print_text(const struct peer_list *l)
 		printf("%s%s  %s\n", i > 0 ? "\n" : "", p->name,
 		       p->fingerprint);
 		printf("  state       %s", state_name(p->connected));
+		if (p->via[0] != '\0')
+			printf(" over %s", p->via);
 		if (p->addr[0] != '\0')
 			printf(" %s", p->addr);
 		if (p->since_ms != 0) {

@@ -1462,6 +1462,7 @@ peer_item(const struct ferry_fields *fl, void *arg)
 	memcpy(p.name, fl->peer, sizeof(p.name));
 	memcpy(p.fingerprint, fl->fingerprint, sizeof(p.fingerprint));
 	memcpy(p.addr, fl->addr, sizeof(p.addr));
+	memcpy(p.via, fl->via, sizeof(p.via));
 	memcpy(p.last_error, fl->text, sizeof(p.last_error));
 	p.connected = fl->connected;
 	p.since_ms = fl->at_ms;

@@ -302,12 +302,13 @@ FERRY_MUST_CHECK int ferry_queue_stats(struct ferry *c, const char *queue,
 FERRY_MUST_CHECK int ferry_queue_purge(struct ferry *c, const char *queue,
 				       uint64_t *removed);
 
-/* A TCP peer of the node, as `ferry peers` shows it. */
+/* A peer of the node, as `ferry peers` shows it. */
 struct ferry_peer_info {
 	char name[FERRY_NODE_MAX + 1];
 	char fingerprint[32];
 	int connected;		      /* 0 no, 1 we dialed, 2 it dialed us */
 	char addr[80];		      /* the session's remote address, or "" */
+	char via[16];		      /* its transport ("tcp", "http"), or "" */
 	int64_t since_ms;	      /* session up since (wall clock), or 0 */
 	int64_t last_seen_ms;	      /* the last record from it, or 0 */
 	int64_t next_retry_ms;	      /* the next dial, or 0 (none planned) */

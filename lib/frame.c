@@ -129,6 +129,7 @@ static const struct tagdef tags[FERRY_T_MAX_] = {
     [FERRY_T_REJECTED] = NUM(K_U64, rejected),
     [FERRY_T_RECEIVING] = NUM(K_U8, receiving),
     [FERRY_T_HOLD] = NUM(K_U8, hold),
+    [FERRY_T_VIA] = STR(via),
 };
 
 static int

@@ -141,6 +141,7 @@ enum ferry_tag {
 	FERRY_T_REJECTED = 63,	     /* u64: bundles refused */
 	FERRY_T_RECEIVING = 64,	     /* u8: 1 a partial is being received */
 	FERRY_T_HOLD = 65,	     /* u8: SEND: keep it for an unknown node */
+	FERRY_T_VIA = 66,	     /* str: the transport of a live session */
 	FERRY_T_MAX_ = 128 /* tags below this; has[] holds a bit each */
 };
 
@@ -183,6 +184,7 @@ struct ferry_fields {
 	char card[160];
 	char fingerprint[32];
 	char addr[80];
+	char via[16];
 	char receipts[512];
 	char dir[1024];
 	char peers[1024];

@@ -50,5 +50,6 @@ include tests/integration/link_kill.mk
 include tests/integration/sneak.mk
 include tests/integration/sneak_kill.mk
 include tests/integration/sneak_race.mk
+include tests/integration/http.mk
 include tests/interop/link.mk
 include tests/interop/bundle.mk

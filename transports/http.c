@@ -211,6 +211,7 @@ worker_main(void *arg)
 			pthread_mutex_unlock(&hs->mu);
 			if (imp)
 				(void)http_run(hs, hp, 0, &n);
+			n = 0;
 			if (exp)
 				(void)http_run(hs, hp, 1, &n);
 			pthread_mutex_lock(&hs->mu);
@@ -218,6 +219,7 @@ worker_main(void *arg)
 			if (exp) {
 				hp->kicks_done = kicks;
 				hp->export_ms = ferry_wall_ms();
+				hp->export_more = n > 0;
 			}
 			http_server_wake(hs, hp);
 			continue;

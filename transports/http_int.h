@@ -53,6 +53,8 @@ struct http_peer {
 	int need_export, need_import, busy;
 	uint64_t kicks_done; /* engine_kicks() before the last export */
 	int64_t export_ms;   /* wall clock of the last export, 0 none */
+	int export_more;     /* it exported messages: more may wait (its
+				window was full), so export again */
 	struct hreq *waiters;
 	char uploads[HTTP_UPLOADS][HTTP_NAME_MAX + 1]; /* in progress */
 	struct http_nonce nonces[HTTP_NONCES];	       /* a ring */

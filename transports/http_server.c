@@ -318,7 +318,7 @@ do_poll(struct hreq *r, struct MHD_Connection *con)
 		return rc;
 	}
 	want_export =
-	    !r->asked && (hp->export_ms == 0 ||
+	    !r->asked && (hp->export_ms == 0 || hp->export_more ||
 			  engine_kicks(hs->ag, hp->name) != hp->kicks_done ||
 			  ferry_wall_ms() - hp->export_ms > HTTP_EXPORT_MS);
 	if (hs->stopping ||

@@ -161,7 +161,9 @@ it_cleanup() {
 			tail -n 25 "$l"
 		done
 	fi
-	if [ -n "$IT_TMP" ]; then
+	if [ -n "$IT_TMP" ] && [ -n "${FERRY_TEST_KEEP:-}" ]; then
+		echo "FERRY_TEST_KEEP: the test's folder is kept: $IT_TMP"
+	elif [ -n "$IT_TMP" ]; then
 		rm -rf "$IT_TMP"
 	fi
 	exit "$it_rc"

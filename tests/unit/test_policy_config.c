@@ -641,10 +641,9 @@ static int
 peer_example_key(const char *s)
 {
 	static const char *const keys[] = {
-	    "listen =",	      "key =",	     "tcp =",
-	    "dial =",	      "retry_min =", "retry_max =",
-	    "retry_jitter =", "keepalive =", "rate =",
-	    "http_listen =",  "http =",	     "proxy =",
+	    "listen =",	   "key =",	    "tcp =",	      "dial =",
+	    "retry_min =", "retry_max =",   "retry_jitter =", "keepalive =",
+	    "rate =",	   "http_listen =", "http =",	      "proxy =",
 	    "poll =",
 	};
 

@@ -146,8 +146,7 @@ static const struct policy_case load_cases[] = {
     {"http_listen", N "http_listen = 127.0.0.1:7780\nhttp_listen = [::1]:1\n",
      0, NULL},
     {"http without path", PB "http = http://b:7780\n", 0, NULL},
-    {"socks proxy", PB "http = http://b/\nproxy = socks5h://p:1080\n", 0,
-     NULL},
+    {"socks proxy", PB "http = http://b/\nproxy = socks5h://p:1080\n", 0, NULL},
 
     /* http */
     {"http ftp", PB "http = ftp://b/ferry\n", FERRY_EINVAL,

@@ -1,0 +1,6 @@
+# Two-node tests of the HTTP transport between real agents on loopback
+# (docs/http.md), through real proxies where they say so.
+HTTP_IT_TESTS = \
+	tests/integration/http_basic.sh
+TESTS += $(HTTP_IT_TESTS)
+EXTRA_DIST += $(HTTP_IT_TESTS)
