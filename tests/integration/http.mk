@@ -1,6 +1,7 @@
 # Two-node tests of the HTTP transport between real agents on loopback
 # (docs/http.md), through real proxies where they say so.
 HTTP_IT_TESTS = \
-	tests/integration/http_basic.sh
+	tests/integration/http_basic.sh \
+	tests/integration/http_proxy.sh
 TESTS += $(HTTP_IT_TESTS)
 EXTRA_DIST += $(HTTP_IT_TESTS)
