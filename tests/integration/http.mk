@@ -2,6 +2,7 @@
 # (docs/http.md), through real proxies where they say so.
 HTTP_IT_TESTS = \
 	tests/integration/http_basic.sh \
-	tests/integration/http_proxy.sh
+	tests/integration/http_proxy.sh \
+	tests/integration/http_fallback.sh
 TESTS += $(HTTP_IT_TESTS)
 EXTRA_DIST += $(HTTP_IT_TESTS)
