@@ -163,6 +163,20 @@ on_read(char *b, size_t size, size_t n, void *arg)
 	return (size_t)got;
 }
 
+/* libcurl rewinds an upload to send it again on a fresh connection (a
+ * kept-alive one the peer or a proxy had closed). */
+static int
+on_seek(void *arg, curl_off_t offset, int origin)
+{
+	struct xfer *x = arg;
+
+	if (origin != SEEK_SET || offset < 0 ||
+	    lseek(x->src, (off_t)(x->off + (uint64_t)offset), SEEK_SET) < 0)
+		return CURL_SEEKFUNC_CANTSEEK;
+	x->moved = (uint64_t)offset;
+	return CURL_SEEKFUNC_OK;
+}
+
 static void
 xfer_free(struct xfer *x)
 {
@@ -412,7 +426,10 @@ upload_one(struct hclient *hc, const char *dir, const char *name, uint64_t size)
 			break;
 		}
 		x->src = fd;
+		x->off = off;
 		(void)curl_easy_setopt(x->h, CURLOPT_UPLOAD, 1L);
+		(void)curl_easy_setopt(x->h, CURLOPT_SEEKFUNCTION, on_seek);
+		(void)curl_easy_setopt(x->h, CURLOPT_SEEKDATA, x);
 		(void)curl_easy_setopt(x->h, CURLOPT_READFUNCTION, on_read);
 		(void)curl_easy_setopt(x->h, CURLOPT_READDATA, x);
 		(void)curl_easy_setopt(x->h, CURLOPT_INFILESIZE_LARGE,
@@ -449,8 +466,14 @@ upload_one(struct hclient *hc, const char *dir, const char *name, uint64_t size)
 			 hp->name, name, (unsigned long long)(off + x->moved),
 			 (unsigned long long)size, why);
 		snprintf(hc->resume, sizeof(hc->resume), "%s", name);
-		xfer_free(x);
 		rc = FERRY_EIO;
+		/* A cut connection: at once, from the peer's offset, on a new
+		 * one; an answer of the peer's (4xx, 5xx): later. */
+		if (x->res != CURLE_OK && tries < HC_TRIES) {
+			xfer_free(x);
+			continue;
+		}
+		xfer_free(x);
 		break;
 	}
 	close(fd);

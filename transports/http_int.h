@@ -57,6 +57,7 @@ struct http_peer {
 				window was full), so export again */
 	struct hreq *waiters;
 	char uploads[HTTP_UPLOADS][HTTP_NAME_MAX + 1]; /* in progress */
+	struct hreq *upload_req[HTTP_UPLOADS];	       /* by whom */
 	struct http_nonce nonces[HTTP_NONCES];	       /* a ring */
 	size_t nonce_next;
 	/* client */

@@ -92,6 +92,8 @@ answer_n(struct hreq *r, struct MHD_Connection *con, unsigned code,
 	MHD_destroy_response(resp);
 	if (r != NULL)
 		r->answered = 1;
+	log_debug("http: answered %u %.*s", code, (int)strcspn(text, "\n"),
+		  text);
 	return ok;
 }
 
@@ -484,12 +486,13 @@ upload_release(struct hreq *r)
 		close(r->fd);
 		r->fd = -1;
 	}
+	pthread_mutex_lock(&r->hs->mu);
 	if (r->slot >= 0) {
-		pthread_mutex_lock(&r->hs->mu);
 		r->hp->uploads[r->slot][0] = '\0';
-		pthread_mutex_unlock(&r->hs->mu);
+		r->hp->upload_req[r->slot] = NULL;
 		r->slot = -1;
 	}
+	pthread_mutex_unlock(&r->hs->mu);
 }
 
 /* The headers of a PUT: 0 to take its body, or an answer was queued. */
@@ -519,11 +522,23 @@ put_begin(struct hreq *r, struct MHD_Connection *con)
 	pthread_mutex_lock(&hs->mu);
 	for (int i = 0; i < HTTP_UPLOADS; i++)
 		if (strcmp(hp->uploads[i], r->rt.name) == 0) {
-			pthread_mutex_unlock(&hs->mu);
-			answer(r, con, MHD_HTTP_CONFLICT,
-			       "this bundle is being uploaded already\n", NULL,
-			       NULL);
-			return -1;
+			/* The caller uploads one bundle at a time: an older
+			 * PUT of this one is a connection that died where we
+			 * cannot see it yet (a proxy, NAT).  It takes no more
+			 * bytes; this one goes on from what is in the file. */
+			struct hreq *old = hp->upload_req[i];
+
+			if (old != NULL) {
+				old->refused = 1;
+				old->code = MHD_HTTP_CONFLICT;
+				snprintf(old->why, sizeof(old->why),
+					 "superseded by a newer upload\n");
+				old->slot = -1;
+			}
+			hp->uploads[i][0] = '\0';
+			hp->upload_req[i] = NULL;
+			if (slot < 0)
+				slot = i;
 		} else if (slot < 0 && hp->uploads[i][0] == '\0') {
 			slot = i;
 		}
@@ -535,10 +550,14 @@ put_begin(struct hreq *r, struct MHD_Connection *con)
 	}
 	snprintf(hp->uploads[slot], sizeof(hp->uploads[slot]), "%s",
 		 r->rt.name);
+	hp->upload_req[slot] = r;
 	r->slot = slot;
 	pthread_mutex_unlock(&hs->mu);
 	have = upload_have(hp, r->rt.name);
 	if (have != r->off) {
+		log_debug("http: %s uploads %s from %llu, we have %llu",
+			  hp->name, r->rt.name, (unsigned long long)r->off,
+			  (unsigned long long)have);
 		snprintf(num, sizeof(num), "%llu", (unsigned long long)have);
 		answer(r, con, MHD_HTTP_CONFLICT, "offset\n", "X-Ferry-Offset",
 		       num);
@@ -724,9 +743,11 @@ on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
 
 	(void)cls;
 	(void)con;
-	(void)toe;
 	if (r == NULL)
 		return;
+	log_debug("http: request %s %s ended (%d), %llu bytes in",
+		  r->rt.signed_path, r->m == HM_PUT ? "PUT" : "", (int)toe,
+		  (unsigned long long)r->got);
 	if (r->hp != NULL && r->m == HM_PUT && r->got > 0 && !r->answered) {
 		/* Cut mid-body: what arrived is kept, durable, and the peer
 		 * goes on from there (HEAD tells it the offset). */

@@ -3,6 +3,7 @@
 HTTP_IT_TESTS = \
 	tests/integration/http_basic.sh \
 	tests/integration/http_proxy.sh \
-	tests/integration/http_fallback.sh
+	tests/integration/http_fallback.sh \
+	tests/integration/http_faults.sh
 TESTS += $(HTTP_IT_TESTS)
 EXTRA_DIST += $(HTTP_IT_TESTS)
