@@ -44,6 +44,7 @@ include tests/unit/intake.mk
 include tests/fuzz/fuzz.mk
 include tests/integration/cli.mk
 include tests/integration/agent.mk
+include tests/integration/python.mk
 include tests/integration/link.mk
 include tests/integration/link_faults.mk
 include tests/integration/link_kill.mk
