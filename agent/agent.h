@@ -89,7 +89,9 @@ struct agent {
 	struct jobs *jobs;
 	struct evconnlistener *listener;
 	struct event *ev_term, *ev_int, *ev_hup, *ev_sweep, *ev_stop;
-	struct client *clients; /* doubly linked */
+	struct event *ev_watchdog; /* service.c: systemd's watchdog */
+	int64_t service_status_ms; /* service.c: last STATUS= sent */
+	struct client *clients;	   /* doubly linked */
 	unsigned nclients;
 	uint64_t next_client_id;
 	uid_t uid;
@@ -230,6 +232,21 @@ void subscription_push(struct client *c);
 
 /* sweep.c */
 int sweep_start(struct agent *ag);
+
+/* service.c: sd_notify(3) to systemd; each does nothing without
+ * NOTIFY_SOCKET. */
+int service_enabled(void);
+/* READY=1 with a first STATUS=, and the watchdog timer if systemd asks
+ * for keep-alives (WATCHDOG_USEC, WATCHDOG_PID).  Call once the store is
+ * open and every socket listens. */
+void service_ready(struct agent *ag);
+/* Is a new STATUS= due (every 10 s)?  The sweep then reads the totals
+ * on its job's thread and calls service_status on the loop. */
+int service_status_due(const struct agent *ag);
+void service_status(struct agent *ag, const struct store_stats *st);
+void service_stopping(void);
+/* Free the watchdog timer. */
+void service_cleanup(struct agent *ag);
 
 /* scope.c: the ids local clients choose, scoped to their uid */
 FERRY_MUST_CHECK int scope_init(struct agent *ag);

@@ -8,6 +8,7 @@ agent_ferryd_SOURCES = \
 	agent/requests.c agent/requests_int.h \
 	agent/requests_job.c agent/requests_msg.c agent/requests_admin.c \
 	agent/notify.c \
+	agent/service.c \
 	agent/sweep.c \
 	agent/jobs.c agent/jobs.h \
 	agent/intake.c agent/intake.h \
@@ -20,5 +21,8 @@ agent_ferryd_CPPFLAGS = $(AM_CPPFLAGS) $(EVENT_CFLAGS) $(SODIUM_CFLAGS) \
 agent_ferryd_LDADD = $(POLICY_LIBS) $(BUNDLE_LIBS) $(NOISE_LIBS) $(HOP_LIBS) \
 	$(IDENTITY_LIBS) $(STORE_LIBS) \
 	$(EVENT_LIBS) $(SODIUM_LIBS) $(CURL_LIBS) $(MHD_LIBS)
+# sd_notify(3), in agent/service.c only.
+agent_ferryd_CPPFLAGS += $(SYSTEMD_CFLAGS)
+agent_ferryd_LDADD += $(SYSTEMD_LIBS)
 EXTRA_DIST += agent/README.md
 dist_man_MANS += docs/ferryd.8

@@ -1,12 +1,19 @@
 /*
  * log.c - see log.h.
+ *
+ * Three ways out: stderr with a UTC time stamp (a terminal, a test's log
+ * file), stderr as systemd's journal stream (no time stamp, the journal
+ * has its own; the severity as an sd-daemon(3) "<N>" prefix, which
+ * journald turns into the entry's priority), or syslog(3).
  */
 #include "config.h"
 
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 
@@ -14,6 +21,7 @@
 
 static enum log_level level = LOG_LVL_INFO;
 static int to_syslog;
+static int to_journal;
 static char last_error_line[1024];
 static pthread_mutex_t last_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -47,6 +55,30 @@ log_use_syslog(void)
 	to_syslog = 1;
 }
 
+/*
+ * systemd sets JOURNAL_STREAM to "DEV:INODE" (decimal) of the stream it
+ * connected stdout and stderr to; stderr is the journal only while it is
+ * still that very file (systemd.exec(5), "$JOURNAL_STREAM"): a shell that
+ * redirected it elsewhere leaves the variable behind.
+ */
+int
+log_use_journal_if_stderr(void)
+{
+	const char *env = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat sb;
+	char tail;
+
+	if (env == NULL || sscanf(env, "%llu:%llu%c", &dev, &ino, &tail) != 2 ||
+	    fstat(2, &sb) != 0)
+		return 0;
+	if ((unsigned long long)sb.st_dev != dev ||
+	    (unsigned long long)sb.st_ino != ino)
+		return 0;
+	to_journal = 1;
+	return 1;
+}
+
 static void
 vlog(enum log_level lvl, const char *fmt, va_list ap)
 {
@@ -64,6 +96,10 @@ vlog(enum log_level lvl, const char *fmt, va_list ap)
 	}
 	if (to_syslog) {
 		syslog(prios[lvl], "%s", line);
+	} else if (to_journal) {
+		/* <3> err, <4> warning, <6> info, <7> debug: the values of
+		 * syslog(3), as sd-daemon.h's SD_ERR and friends. */
+		fprintf(stderr, "<%d>%s\n", prios[lvl], line);
 	} else {
 		struct timespec ts;
 		struct tm tm;

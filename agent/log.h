@@ -1,6 +1,7 @@
 /*
  * log.h - ferryd's logging: one line per event, to stderr (with a time
- * stamp) in the foreground or to syslog as a daemon.  Safe to call from
+ * stamp) in the foreground, to the journal under systemd, or to syslog as
+ * a daemon or with --syslog.  Safe to call from
  * any thread.  Never log payloads or keys.
  */
 #ifndef FERRY_LOG_H
@@ -13,6 +14,10 @@ int log_level_parse(const char *name);
 void log_set_level(enum log_level lvl);
 /* Switch to syslog (ident "ferryd", facility daemon). */
 void log_use_syslog(void);
+/* If stderr is systemd's journal stream ($JOURNAL_STREAM names its device
+ * and inode), write lines with a "<N>" priority prefix and no time stamp
+ * from now on, and return 1; else change nothing and return 0. */
+int log_use_journal_if_stderr(void);
 
 /* The last error line logged (for --daemon's parent), or "". */
 const char *log_last_error(void);

@@ -1,11 +1,13 @@
 /*
  * main.c - ferryd: configuration, start-up, signals, shutdown.
  *
- *   ferryd -c ferry.conf [--daemon] [--pid-file PATH] [--log-level L]
+ *   ferryd -c ferry.conf [--daemon] [--syslog] [--pid-file PATH]
+ *          [--log-level L]
  *
  * Start-up order: configuration, state directory, identity, store, worker
- * threads, control socket, timers; only then does --daemon let the
- * starting shell go, so a zero exit means the agent is ready.
+ * threads, control socket, timers, transports; only then does --daemon let
+ * the starting shell go, so a zero exit means the agent is ready, and only
+ * then does systemd hear READY=1 (service.c).
  * SIGTERM/SIGINT: stop accepting, let every job in flight commit or roll
  * back, abandon unfinished streamed sends (nothing half-stored), close the
  * store.  SIGHUP: reload ferry.conf; a bad file keeps the old one.
@@ -32,7 +34,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ferryd -c FILE [--daemon] [--pid-file PATH] "
+		"usage: ferryd -c FILE [--daemon] [--syslog] [--pid-file PATH] "
 		"[--log-level LEVEL]\n"
 		"\n"
 		"The ferry agent: keeps messages durably and delivers them.\n"
@@ -41,6 +43,8 @@ usage(FILE *f)
 		"init`)\n"
 		"  -d, --daemon         detach, log to syslog, write a pid "
 		"file\n"
+		"  -s, --syslog         log to syslog (facility daemon), not "
+		"to stderr\n"
 		"  -p, --pid-file PATH  pid file (default: pid_file of "
 		"ferry.conf)\n"
 		"  -l, --log-level L    error, warn, info or debug\n"
@@ -91,6 +95,7 @@ agent_stop(struct agent *ag, const char *why)
 	if (ag->stopping)
 		return;
 	ag->stopping = 1;
+	service_stopping();
 	/* A running export or import stops at its next message or bundle:
 	 * what it did so far is consistent on the medium and in the store. */
 	sneak_cancel_all();
@@ -299,6 +304,7 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"daemon", no_argument, NULL, 'd'},
+	    {"syslog", no_argument, NULL, 's'},
 	    {"pid-file", required_argument, NULL, 'p'},
 	    {"log-level", required_argument, NULL, 'l'},
 	    {"version", no_argument, NULL, 'V'},
@@ -309,19 +315,23 @@ main(int argc, char **argv)
 	struct store_opts so;
 	const char *conf = NULL, *pid_file = NULL, *level = NULL;
 	char err[1024], pid_written[POLICY_PATH_MAX] = "";
-	int daemon_mode = 0, ready_fd = -1, opt, rc, lvl;
+	int daemon_mode = 0, use_syslog = 0, ready_fd = -1, opt, rc, lvl;
 
 	memset(&ag, 0, sizeof(ag));
 	ag.sock_fd = -1;
 	ag.arrival_efd = -1;
 	ag.exit_code = 1;
-	while ((opt = getopt_long(argc, argv, "c:dp:l:Vh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:dsp:l:Vh", opts, NULL)) !=
+	       -1) {
 		switch (opt) {
 		case 'c':
 			conf = optarg;
 			break;
 		case 'd':
 			daemon_mode = 1;
+			break;
+		case 's':
+			use_syslog = 1;
 			break;
 		case 'p':
 			pid_file = optarg;
@@ -367,6 +377,12 @@ main(int argc, char **argv)
 		}
 		log_use_syslog();
 		detach_stdio();
+	} else if (use_syslog) {
+		log_use_syslog();
+	} else {
+		/* Under systemd, stderr may be the journal: no time stamps,
+		 * and the severity as a <N> prefix. */
+		log_use_journal_if_stderr();
 	}
 	ag.uid = geteuid();
 	if (mkdir(ag.pol.state_dir, 0700) != 0 && errno != EEXIST) {
@@ -449,6 +465,7 @@ main(int argc, char **argv)
 		close(ready_fd);
 		ready_fd = -1;
 	}
+	service_ready(&ag);
 	event_base_dispatch(ag.base);
 	ag.exit_code = 0;
 	log_info("stopped cleanly");
@@ -484,6 +501,7 @@ out:
 		event_free(ag.ev_sweep);
 	if (ag.ev_stop)
 		event_free(ag.ev_stop);
+	service_cleanup(&ag);
 	if (ag.base)
 		event_base_free(ag.base);
 	free(ag.scratch);

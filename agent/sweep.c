@@ -4,6 +4,9 @@
  * logged once, here), forgets old dedup entries and drops idle partial
  * payloads.  One sweep runs at a time, as a job.
  *
+ * The same timer refreshes the STATUS= line that systemd shows
+ * (service.c): every 10 s the sweep job also reads the store's totals.
+ *
  * The same timer applies the bundles an import kept for later because
  * another transfer was receiving their messages (filedrop_import.c, "busy"),
  * once one of those transfers has let go.
@@ -21,6 +24,9 @@ struct sweep_job {
 	struct agent *ag;
 	int rc;
 	struct store_sweep_stats stats;
+	int want_totals; /* for STATUS= (service.c) */
+	int totals_rc;
+	struct store_stats totals;
 };
 
 static void
@@ -45,6 +51,8 @@ sweep_run(struct job *j)
 	struct sweep_job *s = (struct sweep_job *)j;
 
 	s->rc = store_sweep(s->ag->store, log_dead, s->ag, &s->stats);
+	if (s->want_totals)
+		s->totals_rc = store_stats(s->ag->store, &s->totals);
 }
 
 static void
@@ -63,6 +71,8 @@ sweep_done(struct job *j)
 	if (s->stats.partials_dropped > 0)
 		log_info("dropped %llu unfinished payloads left idle",
 			 (unsigned long long)s->stats.partials_dropped);
+	if (s->want_totals && s->totals_rc == 0 && !ag->stopping)
+		service_status(ag, &s->totals);
 	free(s);
 }
 
@@ -129,6 +139,7 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 	s->job.run = sweep_run;
 	s->job.done = sweep_done;
 	s->ag = ag;
+	s->want_totals = service_status_due(ag);
 	ag->sweep_busy = 1;
 	jobs_submit(ag->jobs, &s->job);
 }

@@ -48,6 +48,7 @@ AGENT_IT_TESTS = \
 	tests/integration/agent_quota.sh \
 	tests/integration/agent_noroute.sh \
 	tests/integration/agent_daemon.sh \
+	tests/integration/agent_notify.sh \
 	tests/integration/agent_smallvol.sh \
 	tests/integration/agent_subscribe.sh \
 	tests/integration/agent_flood.sh \
