@@ -22,3 +22,8 @@ cli_ferry_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS) $(INIH_CFLAGS)
 cli_ferry_LDADD = $(LIBFERRY) $(POLICY_LIBS) $(IDENTITY_LIBS)
 
 dist_man_MANS += docs/ferry.1
+
+# Bash completion (commands and options read from ferry itself, queue and
+# node names from the running agent).
+bashcompletiondir = $(datadir)/bash-completion/completions
+dist_bashcompletion_DATA = completion/ferry
