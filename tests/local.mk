@@ -43,6 +43,7 @@ include tests/unit/store_sneaker.mk
 include tests/unit/intake.mk
 include tests/fuzz/fuzz.mk
 include tests/integration/cli.mk
+include tests/integration/deb.mk
 include tests/integration/agent.mk
 include tests/integration/python.mk
 include tests/integration/link.mk
