@@ -36,6 +36,7 @@ tests_store_smoke_LDADD = $(STORE_LIBS)
 
 include tests/unit/policy.mk
 include tests/unit/identity.mk
+include tests/unit/http.mk
 include tests/unit/noise.mk
 include tests/unit/hop.mk
 include tests/unit/bundle.mk
