@@ -178,6 +178,53 @@ http_box_list(const char *dir, size_t max, http_list_fn fn, void *arg)
 
 /* ------------------------------------------------------------- worker */
 
+#define HTTP_SWEEP_MS (3600LL * 1000)
+
+/*
+ * Part files of transfers nobody finished for [limits] partial_idle (a
+ * peer that went away, a bundle the other side dropped): removed, so a
+ * peer's abandoned uploads cannot fill the disk.  Not one being written.
+ * Under mu.
+ */
+static void
+sweep_parts(struct http_state *hs)
+{
+	int64_t now = ferry_wall_ms();
+
+	for (size_t i = 0; i < hs->npeers; i++) {
+		struct http_peer *hp = &hs->peers[i];
+		char dir[SNEAK_PATH_MAX + 64];
+		struct dirent *de;
+		DIR *d;
+
+		http_path(hp, "part", dir, sizeof(dir));
+		d = opendir(dir);
+		if (d == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL) {
+			struct stat sb;
+			int busy = 0;
+
+			if (!http_name_ok(de->d_name, strlen(de->d_name)) ||
+			    fstatat(dirfd(d), de->d_name, &sb,
+				    AT_SYMLINK_NOFOLLOW) != 0 ||
+			    !S_ISREG(sb.st_mode) ||
+			    now - (int64_t)sb.st_mtim.tv_sec * 1000 <
+				hs->partial_idle_ms)
+				continue;
+			for (int k = 0; k < HTTP_UPLOADS; k++)
+				busy |= strcmp(hp->uploads[k], de->d_name) == 0;
+			if (!busy && unlinkat(dirfd(d), de->d_name, 0) == 0)
+				log_info(
+				    "http %s: removed %s/%s, a transfer "
+				    "nobody finished for %lld h",
+				    hp->name, dir, de->d_name,
+				    (long long)(hs->partial_idle_ms / 3600000));
+		}
+		closedir(d);
+	}
+}
+
 void
 http_worker_ask(struct http_state *hs, struct http_peer *hp, int export)
 {
@@ -223,6 +270,11 @@ worker_main(void *arg)
 			}
 			http_server_wake(hs, hp);
 			continue;
+		}
+		if (hs->swept_mono == 0 ||
+		    ferry_mono_ms() - hs->swept_mono > HTTP_SWEEP_MS) {
+			hs->swept_mono = ferry_mono_ms();
+			sweep_parts(hs);
 		}
 		due = http_server_expire(hs, ferry_mono_ms());
 		{
@@ -282,6 +334,7 @@ http_start(struct agent *ag, void **state)
 	pthread_mutex_init(&hs->mu, NULL);
 	pthread_cond_init(&hs->cv, NULL);
 	hs->disk_reserve = pol->disk_reserve_bytes;
+	hs->partial_idle_ms = pol->partial_idle_ms;
 	snprintf(hs->myfpr, sizeof(hs->myfpr), "%s", ag->fpr);
 	hs->tmpl = calloc(1, sizeof(*hs->tmpl));
 	if (hs->tmpl == NULL || sneak_job_init(ag, hs->tmpl) != 0) {

@@ -77,6 +77,8 @@ struct http_state {
 	size_t npeers;
 	char myfpr[IDENTITY_FPR_LEN + 1];
 	uint64_t disk_reserve;
+	int64_t partial_idle_ms; /* a part file untouched this long goes */
+	int64_t swept_mono;	 /* when part files were last looked at */
 	int tcp; /* index of the tcp transport in ferry_transports, or -1 */
 	pthread_mutex_t mu;
 	pthread_cond_t cv; /* the worker's */
