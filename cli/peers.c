@@ -26,7 +26,7 @@ static const char peers_usage[] =
 const struct cli_cmd cli_cmd_peers = {
     .name = "peers",
     .usage = peers_usage,
-    .summary = "Show the TCP peers and their sessions",
+    .summary = "Show the peers and their sessions (TCP, HTTP)",
     .run = peers_run,
 };
 
