@@ -60,6 +60,7 @@ struct http_peer {
 	struct hreq *upload_req[HTTP_UPLOADS];	       /* by whom */
 	struct http_nonce nonces[HTTP_NONCES];	       /* a ring */
 	size_t nonce_next;
+	int64_t nonce_floor; /* the latest t_ms the ring let go */
 	/* client */
 	struct hclient *client;
 	/* `ferry peers` */

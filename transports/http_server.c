@@ -117,27 +117,25 @@ deny(struct hreq *r, struct MHD_Connection *con, const char *why)
 /* ------------------------------------------------------------ auth */
 
 /* Has hp used this nonce?  Remember it if not (under mu).  A request
- * older than the oldest remembered one cannot be told from a replay. */
+ * dated no later than one the ring forgot cannot be told from a replay
+ * of that one.  (The ring's oldest time is no such bound: requests
+ * arrive out of the order they were signed in, so one pushed out may be
+ * dated later than some still there.) */
 static int
 nonce_fresh(struct http_peer *hp, const struct http_auth *a)
 {
-	int64_t oldest = INT64_MAX;
 	struct http_nonce *slot = &hp->nonces[hp->nonce_next];
 
+	if (a->t_ms <= hp->nonce_floor)
+		return 0;
 	for (size_t i = 0; i < HTTP_NONCES; i++) {
 		const struct http_nonce *e = &hp->nonces[i];
-		if (e->t_ms == 0) {
-			oldest = 0;
-			continue;
-		}
-		if (e->t_ms < oldest)
-			oldest = e->t_ms;
 		if (e->t_ms == a->t_ms &&
 		    memcmp(e->n, a->nonce, HTTP_NONCE_LEN) == 0)
 			return 0;
 	}
-	if (slot->t_ms != 0 && a->t_ms < oldest)
-		return 0;
+	if (slot->t_ms > hp->nonce_floor)
+		hp->nonce_floor = slot->t_ms;
 	slot->t_ms = a->t_ms;
 	memcpy(slot->n, a->nonce, HTTP_NONCE_LEN);
 	hp->nonce_next = (hp->nonce_next + 1) % HTTP_NONCES;

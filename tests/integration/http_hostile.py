@@ -25,6 +25,9 @@
 #       upload FILE as bundle NAME, signed properly with the node key in
 #       SECRET (identity/secret of the node FROM_FPR, whose card is CARD):
 #       prints the status line's code and the body.
+#   ringwrap PORT SECRET CARD FROM_FPR TO_FPR
+#       a GET signed with that key (X), 1100 more dated earlier than X,
+#       then X again: the last must be a 401 (see cmd_ringwrap).
 #
 # The signature is the one transports/http_parse.c makes (docs/http.md):
 # Ed25519 (RFC 8032, written out below) over BLAKE2b-512(u8 len(label)
@@ -617,6 +620,42 @@ def cmd_put(port, secret, card, from_fpr, to_fpr, name, path):
     print(status_of(got), got[body_at + 4 :].decode(errors="replace").strip())
 
 
+def cmd_ringwrap(port, secret, card, from_fpr, to_fpr):
+    """A request X replayed once 1100 newer ones (more than the 1024
+    nonces ferryd remembers per peer) have pushed it out of the ring,
+    while those still there are dated earlier than X: they may come
+    in any order, so the ring's oldest time alone cannot tell X from a
+    fresh request.  X must be refused (401), not served again."""
+    key = node_key(secret)
+    if key.pk != card_sign_pk(card):
+        print("ERROR: harness: our Ed25519 key derivation is not ferry's")
+        sys.exit(99)
+    t0 = int(time.time() * 1000) - 5000
+    sp = "v1/in/hostile-ring.bundle"
+
+    def signed(t):
+        hdrs = {"Authorization": auth(key, "GET", sp, from_fpr, to_fpr, {}, t)}
+        return request("GET", "/ferry/" + sp, hdrs)
+
+    x = signed(t0 + 1000)
+    got, _ = exchange(port, x)
+    if status_of(got) != 404:
+        print("FAIL: request X, signed with the peer's key: %r" % got[:60])
+        sys.exit(1)
+    codes = {}
+    for i in range(1100):
+        st = status_of(exchange(port, signed(t0))[0])
+        codes[st] = codes.get(st, 0) + 1
+    got, _ = exchange(port, x)
+    print("# 1100 requests after X: %s" % ", ".join(
+        "%d x HTTP %d" % (n, st) for st, n in sorted(codes.items())))
+    if status_of(got) != 401:
+        print("FAIL: X replayed after 1100 newer requests: %r" % got[:60])
+        sys.exit(1)
+    print("ok - X replayed after 1100 newer requests, the nonce ring "
+          "wrapped: 401")
+
+
 def main(argv):
     if len(argv) < 2:
         print(__doc__ or "usage: see the head of this file", file=sys.stderr)
@@ -628,6 +667,8 @@ def main(argv):
         cmd_attack(int(a[0]), float(a[1]), int(a[2]), *a[3:])
     elif cmd == "put" and len(a) == 7:
         cmd_put(int(a[0]), *a[1:])
+    elif cmd == "ringwrap" and len(a) == 5:
+        cmd_ringwrap(int(a[0]), *a[1:])
     else:
         print("http_hostile.py: bad arguments", file=sys.stderr)
         return 99

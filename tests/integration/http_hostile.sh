@@ -17,6 +17,10 @@
 # sends a message every 2 s and base sends one to field, and other sends
 # two messages to base.
 #
+# Then a request signed with field's key (see below), X, is sent again
+# after 1100 newer ones, dated earlier than X, have pushed it out of the
+# 1024 nonces base remembers for field: still a 401.
+#
 # "A bundle for another node": a bundle that field sealed for other
 # (`ferry export --peer other`), uploaded to base with a valid signature
 # of field's key.  Only field's key can sign it, so the helper signs with
@@ -42,7 +46,8 @@
 # bundle name; base's open files are back to where they were and its
 # memory grew by less than 32 MiB.  Fails while http_server.c used
 # libmicrohttpd's epoll mode (random bytes, then our side shut: no
-# answer, the connection kept until the 30 s idle timeout).
+# answer, the connection kept until the 30 s idle timeout), and while its
+# nonce check took the ring's oldest time for the bound (X served again).
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
 
@@ -176,6 +181,18 @@ it_check_alive "after the attack" base field other
 grep -q "a replayed request claiming to be field was refused" \
 	"$(node_log base)" || it_fail "base's log does not name the replay"
 it_ok "base's log: field's request replayed and refused"
+
+# --- a replay once the nonce ring has wrapped
+python3 "$HOSTILE" ringwrap "$http_port" "$T/field/identity/secret" \
+	"$(node_card field)" "$field_fpr" "$base_fpr" >"$T/ring.out" 2>&1
+ring_rc=$?
+sed 's/^/  /' "$T/ring.out"
+case $ring_rc in
+0) it_ok "a request replayed after the nonce ring wrapped is refused" ;;
+99) it_harness "http_hostile.py: $(tail -n 1 "$T/ring.out")" ;;
+*) it_fail "$(grep '^FAIL' "$T/ring.out" | head -n 1)" ;;
+esac
+it_check_alive "after 1100 signed requests" base field other
 
 # --- afterwards: field still gets through, nothing hostile was stored
 sent=$((sent + 1))
