@@ -110,3 +110,23 @@ tests_fuzz_replay_bundle_SOURCES = tests/fuzz/fuzz_bundle.c tests/fuzz/replay.c
 tests_fuzz_replay_bundle_LDADD = $(BUNDLE_LIBS)
 TESTS += tests/fuzz/replay_bundle.sh
 EXTRA_DIST += tests/fuzz/replay_bundle.sh
+
+# The HTTP transport's parsers of outside bytes: routes, Authorization,
+# numbers, Range, poll answers (transports/http_parse.c).
+if ENABLE_FUZZ
+noinst_PROGRAMS += tests/fuzz/fuzz_http
+# http_parse.c is compiled into the target so that libFuzzer's coverage
+# and ASan see inside it (ferryd links it, no library holds it).
+tests_fuzz_fuzz_http_SOURCES = tests/fuzz/fuzz_http.c transports/http_parse.c
+tests_fuzz_fuzz_http_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
+tests_fuzz_fuzz_http_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_http_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_http_LDADD = $(IDENTITY_LIBS)
+endif
+check_PROGRAMS += tests/fuzz/replay_http
+tests_fuzz_replay_http_SOURCES = tests/fuzz/fuzz_http.c tests/fuzz/replay.c \
+	transports/http_parse.c
+tests_fuzz_replay_http_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
+tests_fuzz_replay_http_LDADD = $(IDENTITY_LIBS)
+TESTS += tests/fuzz/replay_http.sh
+EXTRA_DIST += tests/fuzz/replay_http.sh
