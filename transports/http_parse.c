@@ -219,7 +219,9 @@ http_auth_parse(const char *value, struct http_auth *a)
 	if (word(&s, &w, &len, 2 * IDENTITY_SIG_LEN) != 0 ||
 	    hex_in(w, len, a->sig, IDENTITY_SIG_LEN) != 0)
 		return FERRY_EINVAL;
-	return *s == '\0' ? 0 : FERRY_EINVAL;
+	/* The signature ends the value: nothing after it, not even the
+	 * space word() stepped over. */
+	return *s == '\0' && s[-1] != ' ' ? 0 : FERRY_EINVAL;
 }
 
 /* A header value as signed: printable ASCII only, at most 64 bytes. */
@@ -336,8 +338,10 @@ http_list_parse(const char *body, size_t len, uint64_t max_size,
 			if (sp == NULL)
 				return FERRY_EINVAL;
 			nl_len = (size_t)(sp - line);
+			/* A NUL would end the size early: "5\0x" is no 5. */
 			if (!http_name_ok(line, nl_len) ||
-			    ll - nl_len - 1 >= sizeof(num))
+			    ll - nl_len - 1 >= sizeof(num) ||
+			    memchr(sp + 1, '\0', ll - nl_len - 1) != NULL)
 				return FERRY_EINVAL;
 			memcpy(name, line, nl_len);
 			name[nl_len] = '\0';
