@@ -374,6 +374,10 @@ http_start(struct agent *ag, void **state)
 		snprintf(hp->name, sizeof(hp->name), "%s", pp->name);
 		identity_fingerprint(pp->sign_pk, pp->kx_pk, hp->fpr);
 		memcpy(hp->sign_pk, pp->sign_pk, 32);
+		/* Requests signed before we started cannot be told from
+		 * replays (the ring of nonces is not kept across restarts):
+		 * refused, and an honest caller re-signs with our time. */
+		hp->nonce_floor = ferry_wall_ms();
 		hp->cfg = *pp;
 		if (snprintf(hp->root, sizeof(hp->root), "%s/%s", top,
 			     pp->name) >= (int)sizeof(hp->root))

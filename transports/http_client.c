@@ -359,9 +359,11 @@ clock_fix(struct hclient *hc, const struct xfer *x)
 	    http_u64_parse(x->h_time, INT64_MAX, &t) != 0)
 		return 0;
 	hc->clock_adj = (int64_t)t - ferry_wall_ms();
-	log_warn("http %s: our clock is %lld s off the peer's: requests are "
-		 "signed with its time (fix this machine's clock)",
-		 hc->hp->name, (long long)(-hc->clock_adj / 1000));
+	if (hc->clock_adj > 60000 || hc->clock_adj < -60000)
+		log_warn("http %s: our clock is %lld s off the peer's: "
+			 "requests are signed with its time (fix this "
+			 "machine's clock)",
+			 hc->hp->name, (long long)(-hc->clock_adj / 1000));
 	return 1;
 }
 

@@ -127,7 +127,7 @@ nonce_fresh(struct http_peer *hp, const struct http_auth *a)
 	struct http_nonce *slot = &hp->nonces[hp->nonce_next];
 
 	if (a->t_ms <= hp->nonce_floor)
-		return 0;
+		return 2; /* older than what we can tell from a replay */
 	for (size_t i = 0; i < HTTP_NONCES; i++) {
 		const struct http_nonce *e = &hp->nonces[i];
 		if (e->t_ms == a->t_ms &&
@@ -183,7 +183,7 @@ authenticate(struct hreq *r, struct MHD_Connection *con, const char *method)
 	}
 	pthread_mutex_lock(&hs->mu);
 	fresh = nonce_fresh(hp, &a);
-	if (fresh) {
+	if (fresh == 1) {
 		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
 		    con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
@@ -198,6 +198,18 @@ authenticate(struct hreq *r, struct MHD_Connection *con, const char *method)
 			hp->addr[0] = '\0';
 	}
 	pthread_mutex_unlock(&hs->mu);
+	if (fresh == 2) {
+		/* Signed before this agent started (or before the oldest
+		 * request it remembers): maybe a replay, maybe an honest
+		 * caller whose clock is behind ours.  Either way nothing
+		 * happens; an honest one signs again with our time. */
+		log_debug("http: %s's request is older than we can check for "
+			  "a replay: it is told our time",
+			  hp->name);
+		answer(r, con, MHD_HTTP_UNAUTHORIZED, "clock\n", "X-Ferry-Why",
+		       "clock");
+		return -1;
+	}
 	if (!fresh) {
 		log_warn("http: a replayed request claiming to be %s was "
 			 "refused (someone on the path repeats requests)",

@@ -3,6 +3,8 @@
 # private ferryd; cli_request `ferry request` and `consume --reply` on one
 # node and two over TCP, timeouts and late replies (to dead);
 # cli_completion the bash completion (completion/ferry) against one.
+TESTS += tests/integration/cli_consume_bulk.sh
+EXTRA_DIST += tests/integration/cli_consume_bulk.sh
 TESTS += tests/integration/cli_usage.sh tests/integration/cli_consume.sh \
 	tests/integration/cli_request.sh tests/integration/cli_completion.sh
 EXTRA_DIST += tests/integration/cli_usage.sh tests/integration/cli_consume.sh \
