@@ -13,6 +13,7 @@
 . "$(dirname "$0")/lib.sh"
 
 LOAD=$(it_helper load_clients) || exit 99
+it_heavy
 start_node alpha '[limits]' 'sweep_interval = 100ms'
 w=$IT_TMP/work
 mkdir "$w" || it_harness "mkdir $w"
