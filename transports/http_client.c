@@ -782,7 +782,7 @@ client_main(void *arg)
 		char why[160];
 		int active = 1;
 
-		if (cfg->ntcp > 0)
+		if (cfg->ntcp > 0 && cfg->dial != POLICY_DIAL_NEVER)
 			active = !http_tcp_state(hc->hs, hp->name, why,
 						 sizeof(why)) &&
 				 why[0] != '\0';
