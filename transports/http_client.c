@@ -501,7 +501,28 @@ up_each(void *arg, const char *name, uint64_t size)
 	return w->rc;
 }
 
-/* Export what waits for the peer and upload it, window by window. */
+/* An export on its own thread, so that its first bundles go up while it
+ * writes the next ones (a 1 GiB message is 32 bundle files). */
+struct exporting {
+	struct hclient *hc;
+	uint64_t msgs;
+	int rc;
+	int done; /* atomic */
+};
+
+static void *
+export_main(void *arg)
+{
+	struct exporting *e = arg;
+
+	e->rc = http_run(e->hc->hs, e->hc->hp, 1, &e->msgs);
+	__atomic_store_n(&e->done, 1, __ATOMIC_RELEASE);
+	(void)curl_multi_wakeup(e->hc->multi);
+	return NULL;
+}
+
+/* Export what waits for the peer and upload it, window by window, each
+ * bundle as soon as it is written. */
 static int
 push(struct hclient *hc)
 {
@@ -512,7 +533,9 @@ push(struct hclient *hc)
 
 	http_path(hp, hp->fpr, dir, sizeof(dir));
 	for (int round = 0; round < 1000; round++) {
-		uint64_t msgs = 0;
+		struct exporting e = {hc, 0, 0, 0};
+		pthread_t th;
+		int up_rc = 0;
 
 		/* What an earlier run left (cut uploads, receipts) first. */
 		w.n = 0;
@@ -523,13 +546,26 @@ push(struct hclient *hc)
 			return 0;
 		if (__atomic_load_n(&hc->stop, __ATOMIC_ACQUIRE))
 			return FERRY_ECLOSED;
-		rc = http_run(hc->hs, hp, 1, &msgs);
-		if (rc != 0)
-			return rc;
-		if (msgs == 0 && round > 0) {
+		if (pthread_create(&th, NULL, export_main, &e) != 0) {
+			export_main(&e);
+		} else {
+			while (!__atomic_load_n(&e.done, __ATOMIC_ACQUIRE)) {
+				w.n = 0;
+				if (up_rc == 0)
+					up_rc = http_box_list(
+					    dir, HTTP_LIST_MAX, up_each, &w);
+				if (w.n == 0 || up_rc != 0)
+					pump(hc, 50); /* the poll goes on */
+			}
+			pthread_join(th, NULL);
+		}
+		if (e.rc != 0)
+			return e.rc;
+		if (up_rc != 0)
+			return up_rc;
+		if (e.msgs == 0 && round > 0) {
 			w.n = 0;
-			rc = http_box_list(dir, HTTP_LIST_MAX, up_each, &w);
-			return rc;
+			return http_box_list(dir, HTTP_LIST_MAX, up_each, &w);
 		}
 	}
 	return 0;
