@@ -46,6 +46,7 @@ struct hclient {
 	size_t url;
 	int64_t backoff_ms, next_mono, next_call_mono;
 	int64_t clock_adj;		/* the peer's clock minus ours */
+	int64_t push_mono;		/* the last export and upload */
 	char resume[HTTP_NAME_MAX + 1]; /* an upload that was cut */
 	struct xfer *poll;		/* the open poll, or NULL */
 };
@@ -789,6 +790,10 @@ poll_done(struct hclient *hc)
 		hc->backoff_ms = 0;
 		if (x->code == 200)
 			rc = fetch(hc, x->body, x->blen);
+		/* Now and then an export with nothing kicked: what went out
+		 * long ago and never got a receipt is offered again. */
+		if (ferry_mono_ms() - hc->push_mono > HTTP_EXPORT_MS)
+			__atomic_store_n(&hc->work, 1, __ATOMIC_RELEASE);
 		if (rc != 0 && rc != FERRY_ECLOSED)
 			backoff(hc);
 	} else if (!clock_fix(hc, x)) {
@@ -837,7 +842,10 @@ client_main(void *arg)
 			continue;
 		}
 		if (__atomic_exchange_n(&hc->work, 0, __ATOMIC_ACQ_REL)) {
-			int rc = push(hc);
+			int rc;
+
+			hc->push_mono = ferry_mono_ms();
+			rc = push(hc);
 			if (rc != 0 && rc != FERRY_ECLOSED) {
 				__atomic_store_n(&hc->work, 1,
 						 __ATOMIC_RELEASE);
