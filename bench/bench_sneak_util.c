@@ -1,6 +1,7 @@
 /*
- * bench_sneak_util.c - the queue loader of bench_sneak.sh: N messages of
- * SIZE bytes to DEST through ferryd's socket, as fast as it takes them.
+ * bench_sneak_util.c - the queue loader of bench_sneak.sh and
+ * bench_http.sh: N messages of SIZE bytes to DEST through ferryd's
+ * socket, as fast as it takes them; and their stopwatches.
  *
  *   bench_sneak_util SOCKET DEST N SIZE THREADS
  *
@@ -10,6 +11,16 @@
  * 4 MiB buffer of random bytes (getrandom) at a different offset per
  * message, so nothing compresses.  Prints "N SECONDS" on stdout.  Exit 0
  * when every send succeeded, 1 otherwise (the error on stderr).
+ *
+ *   bench_sneak_util wait SOCKET QUEUE N TIMEOUT_S
+ *
+ * bench_http.sh's stopwatch: connects to an agent that may still be
+ * starting (retrying every 5 ms), then asks for QUEUE's statistics every
+ * 20 ms on that one connection (no process per look) until it holds at
+ * least N messages.  Prints "READY DONE MSGS BYTES": the wall clock
+ * (CLOCK_REALTIME, seconds) when the socket first answered and when the
+ * count was reached, so the caller can time from its own start of the
+ * agent.  Exit 1 after TIMEOUT_S seconds.
  */
 #include "config.h"
 
@@ -133,6 +144,76 @@ do_run(const char *out, char **argv)
 	return rc;
 }
 
+static double
+wall_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void
+nap_ms(long ms)
+{
+	struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+
+	while (nanosleep(&t, &t) != 0 && errno == EINTR)
+		;
+}
+
+static int
+do_wait(int argc, char **argv)
+{
+	struct ferry *c = NULL;
+	struct ferry_queue_info qi = {0};
+	double ready, deadline;
+	uint64_t want;
+	int rc;
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: bench_sneak_util wait SOCKET QUEUE N "
+				"TIMEOUT_S\n");
+		return 2;
+	}
+	want = strtoull(argv[2], NULL, 10);
+	deadline = wall_now() + strtod(argv[3], NULL);
+	while ((rc = ferry_connect(argv[0], &c)) != 0) {
+		if (wall_now() > deadline) {
+			fprintf(stderr, "bench_sneak_util: connect %s: %s\n",
+				argv[0], ferry_strerror(rc));
+			return 1;
+		}
+		nap_ms(5);
+	}
+	ready = wall_now();
+	for (;;) {
+		/* The queue is made by its first message: not found yet. */
+		rc = ferry_queue_stats(c, argv[1], &qi);
+		if (rc != 0 && rc != FERRY_ENOTFOUND) {
+			fprintf(stderr, "bench_sneak_util: stats of %s: %s\n",
+				argv[1], ferry_strerror(rc));
+			ferry_close(c);
+			return 1;
+		}
+		if (rc == 0 && qi.msgs >= want)
+			break;
+		if (wall_now() > deadline) {
+			fprintf(stderr,
+				"bench_sneak_util: %s holds %" PRIu64
+				" of %" PRIu64 " messages after %s s\n",
+				argv[1], rc == 0 ? qi.msgs : 0, want, argv[3]);
+			ferry_close(c);
+			return 1;
+		}
+		nap_ms(20);
+	}
+	printf("%.6f %.6f %" PRIu64 " %" PRIu64 "\n", ready, wall_now(),
+	       qi.msgs, qi.bytes);
+	ferry_close(c);
+	return 0;
+}
+
 static int uncache_failed;
 
 static int
@@ -224,6 +305,8 @@ main(int argc, char **argv)
 
 	if (argc >= 2 && strcmp(argv[1], "send") == 0)
 		return do_send(argc - 2, argv + 2);
+	if (argc >= 2 && strcmp(argv[1], "wait") == 0)
+		return do_wait(argc - 2, argv + 2);
 	if (argc >= 4 && strcmp(argv[1], "run") == 0)
 		return do_run(argv[2], argv + 3);
 	if (argc >= 3 && strcmp(argv[1], "uncache") == 0) {
@@ -238,6 +321,8 @@ main(int argc, char **argv)
 	fprintf(stderr, "usage: bench_sneak_util send SOCKET DEST N SIZE "
 			"THREADS\n"
 			"       bench_sneak_util run OUT COMMAND [ARG...]\n"
-			"       bench_sneak_util uncache PATH...\n");
+			"       bench_sneak_util uncache PATH...\n"
+			"       bench_sneak_util wait SOCKET QUEUE N "
+			"TIMEOUT_S\n");
 	return 2;
 }
