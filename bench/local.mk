@@ -1,10 +1,11 @@
 # Benchmarks: built by `make bench`, never by `make all` or `make check`.
 #
-#   make bench                  all three benchmarks (10-15 minutes)
+#   make bench                  all five benchmarks (15-20 minutes)
 #   make bench-store            the store against the raw disk (30-40 s)
 #   make bench-agent            ferryd's socket against the store (~25 s)
 #   make bench-link             two ferryd over TCP, next to NNCP (~10 min)
 #   make bench-sneak            export/import on a medium, next to NNCP and cp
+#   make bench-http             field -> base over HTTP, next to TCP and curl
 #   BENCH_QUICK=1 make bench    every row about five times shorter
 #   BENCH_DIR=/mnt/x make bench measure another filesystem
 #
@@ -43,6 +44,18 @@ bench_bench_sneak_util_LDADD = $(LIBFERRY) $(PTHREAD_LIBS)
 CLEANFILES += bench/bench_sneak_util$(EXEEXT)
 EXTRA_DIST += bench/README.md bench/bench_sneak.sh
 
+# bench_http.sh drives two ferryd over HTTP and over TCP, next to curl
+# uploading the same bytes to the same server; bench_http_sign signs
+# curl's request with the field node's key (the server reads no body of
+# an unsigned one).  It borrows the transport's request signing.
+EXTRA_PROGRAMS += bench/bench_http_sign
+bench_bench_http_sign_SOURCES = bench/bench_http_sign.c \
+	transports/http_parse.c transports/http.h
+bench_bench_http_sign_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
+bench_bench_http_sign_LDADD = $(IDENTITY_LIBS)
+CLEANFILES += bench/bench_http_sign$(EXEEXT)
+EXTRA_DIST += bench/bench_http.sh
+
 bench-store: bench/bench_store$(EXEEXT)
 	@parent="$${BENCH_DIR:-$(abs_top_builddir)}"; \
 	dir=`mktemp -d "$$parent/bench-store.XXXXXX"` || exit 1; \
@@ -72,11 +85,20 @@ bench-sneak: bench/bench_sneak_util$(EXEEXT) agent/ferryd$(EXEEXT) \
 		$(SHELL) '$(abs_top_srcdir)/bench/bench_sneak.sh' \
 		"$${BENCH_DIR:-$${TMPDIR:-/tmp}}"
 
+# The same: its own mktemp -d under the parent it is given.  Needs curl
+# for the raw reference (the row is skipped without it).
+bench-http: bench/bench_sneak_util$(EXEEXT) bench/bench_http_sign$(EXEEXT) \
+		agent/ferryd$(EXEEXT) cli/ferry$(EXEEXT)
+	@top_builddir='$(abs_top_builddir)' \
+		$(SHELL) '$(abs_top_srcdir)/bench/bench_http.sh' \
+		"$${BENCH_DIR:-$${TMPDIR:-/tmp}}"
+
 # One after the other, never at once: each would measure the other.
 bench:
 	@$(MAKE) $(AM_MAKEFLAGS) bench-store && \
 	$(MAKE) $(AM_MAKEFLAGS) bench-agent && \
 	$(MAKE) $(AM_MAKEFLAGS) bench-link && \
-	$(MAKE) $(AM_MAKEFLAGS) bench-sneak
+	$(MAKE) $(AM_MAKEFLAGS) bench-sneak && \
+	$(MAKE) $(AM_MAKEFLAGS) bench-http
 
-.PHONY: bench bench-store bench-agent bench-link bench-sneak
+.PHONY: bench bench-store bench-agent bench-link bench-sneak bench-http
