@@ -18,9 +18,9 @@
 #   BENCH_QUICK=1         128 MiB and 2,000 messages
 #   BENCH_HTTP_BIG_MIB=N  the big message, MiB (default 1024)
 #   BENCH_HTTP_MSGS=N     small messages of 1 KiB (default 10000)
-#   BENCH_HTTP_PERF=DIR   record `perf record -g` of both ferryd during
-#                         the big HTTP row into DIR (which must exist);
-#                         that row's figures are then perturbed
+#   BENCH_HTTP_PERF=DIR   start both ferryd of the big HTTP row under
+#                         `perf record -g`, data into DIR (which must
+#                         exist); that row's figures are then perturbed
 #
 # Exit status: 0 when every step worked (whatever the numbers), 1 when a
 # step failed (its log is shown), 2 on a usage error.  The aims (HTTP at
@@ -223,10 +223,29 @@ make_nodes() {
 	SF=$(cat "$mn_d/field/.sock")
 }
 
-# start_agent DIR NAME: sets AGENT_PID (not waited for).
+# start_agent DIR NAME [PERF]: sets AGENT_PID (not waited for).  With
+# PERF (a file), the agent runs under `perf record -g -o PERF`, so that
+# every thread it starts is recorded; AGENT_PID is still ferryd's.
 start_agent() {
-	"$FERRYD" -c "$1/$2/ferry.conf" >>"$1/$2/log" 2>&1 &
-	AGENT_PID=$!
+	if [ $# -gt 2 ]; then
+		perf record -g -q -o "$3" -- "$FERRYD" -c "$1/$2/ferry.conf" \
+			>>"$1/$2/log" 2>&1 &
+		sa_perf=$!
+		PIDS="$PIDS $sa_perf"
+		AGENT_PID=
+		sa_i=0
+		while [ -z "$AGENT_PID" ] && [ $sa_i -lt 200 ]; do
+			AGENT_PID=$(cat /proc/$sa_perf/task/*/children 2>/dev/null | tr -s ' ' '\n' | head -n 1)
+			[ -n "$AGENT_PID" ] || sleep 0.01
+			sa_i=$((sa_i + 1))
+		done
+		[ -n "$AGENT_PID" ] || fail "perf did not start ferryd"
+		PERF_PIDS="$PERF_PIDS $sa_perf"
+		PERF_AGENTS="$PERF_AGENTS $AGENT_PID"
+	else
+		"$FERRYD" -c "$1/$2/ferry.conf" >>"$1/$2/log" 2>&1 &
+		AGENT_PID=$!
+	fi
 	PIDS="$PIDS $AGENT_PID"
 }
 
@@ -241,28 +260,24 @@ stop_agents() {
 			sa_i=$((sa_i + 1))
 		done
 		kill -0 "$p" 2>/dev/null && fail "ferryd $p still running 15 s after SIGTERM"
+		# perf's child, not ours: perf_wait reaps perf.
+		case " $PERF_AGENTS " in *" $p "*) continue ;; esac
 		wait "$p"
 		sa_rc=$?
 		[ $sa_rc = 0 ] || fail "ferryd $p exited with status $sa_rc after SIGTERM"
 	done
 }
 
-# perf_start NAME PID / perf_stop: BENCH_HTTP_PERF's recorders.
+# The perf recorders of the agents started under perf: they end with
+# their agent (stop_agents), wait for them to write their data.
 PERF_PIDS=
-perf_start() {
-	perf record -g -q -o "$perf_dir/$1.perf.data" -p "$2" \
-		>"$W/log/perf-$1.log" 2>&1 &
-	PERF_PIDS="$PERF_PIDS $!"
-	PIDS="$PIDS $!"
-}
-perf_stop() {
+PERF_AGENTS=
+perf_wait() {
 	for p in $PERF_PIDS; do
-		kill -INT "$p" 2>/dev/null
-	done
-	for p in $PERF_PIDS; do
-		wait "$p"
+		wait "$p" || note "perf record exited with status $? (see the agent's log)"
 	done
 	PERF_PIDS=
+	PERF_AGENTS=
 }
 
 # run_row WL TRANSPORT N BYTES: fresh nodes; field alone queues the
@@ -307,13 +322,16 @@ run_row() {
 	progress "$wl over $tr: base and field up, timing until base holds $n"
 	sync
 	t0=$(date +%s.%N)
-	start_agent "$d" base
-	PB=$AGENT_PID
-	start_agent "$d" field
-	PF=$AGENT_PID
 	if [ -n "$perf_dir" ] && [ "$wl" = big ] && [ "$tr" = http ]; then
-		perf_start base $PB
-		perf_start field $PF
+		start_agent "$d" base "$perf_dir/base.perf.data"
+		PB=$AGENT_PID
+		start_agent "$d" field "$perf_dir/field.perf.data"
+		PF=$AGENT_PID
+	else
+		start_agent "$d" base
+		PB=$AGENT_PID
+		start_agent "$d" field
+		PF=$AGENT_PID
 	fi
 	if [ "$wl" = big ]; then wt=1800; else wt=600; fi
 	"$UTIL" wait "$SB" q "$n" $wt >"$W/.wait" 2>"$W/log/$wl-$tr-wait.log" ||
@@ -322,16 +340,16 @@ run_row() {
 	c_b=$(cpu $PB)
 	r_f=$(hwm $PF)
 	r_b=$(hwm $PB)
-	[ -n "$PERF_PIDS" ] && perf_stop
 	read -r w_ready w_done w_msgs w_bytes <"$W/.wait" || fail "no timing from the wait"
 	secs=$(awk -v a="$t0" -v b="$w_done" 'BEGIN { printf "%.3f", b - a }')
 	row $wl $tr "$tr" "$n" "$bytes" "$secs" "$c_f" "$c_b" "$r_f" "$r_b"
-	note "$wl over $tr: base's socket answered $(awk -v a="$t0" -v b="$w_ready" 'BEGIN { printf "%.0f", (b - a) * 1000 }') ms after the start; from then $(awk -v a="$w_ready" -v b="$w_done" -v n="$n" -v z="$bytes" 'BEGIN { s = b - a; printf "%.3f s (%.1f MB/s, %.0f msgs/s)", s, z / s / 1e6, n / s }')"
+	note "$wl over $tr: base's socket answered $(awk -v a="$t0" -v b="$w_ready" 'BEGIN { printf "%.0f", (b - a) * 1000 }') ms after the start; from then $(awk -v a="$w_ready" -v b="$w_done" -v n="$n" -v z="$bytes" 'BEGIN { s = b - a; printf "%.3f s (%.1f MB/s", s, z / s / 1e6; if (n > 1) printf ", %.0f msgs/s", n / s; printf ")" }')"
 	[ "$w_bytes" = "$bytes" ] ||
 		fail "$wl over $tr: base's queue q holds $w_bytes bytes, $bytes were sent"
 	via=$("$FERRY" --socket "$SF" peers --json | json_str via)
 	[ "$via" = "$tr" ] || note "$wl over $tr: field's peers says via '${via}', not $tr"
 	stop_agents $PF $PB
+	perf_wait
 	rm -rf "$d"
 }
 
