@@ -334,8 +334,12 @@ run_row() {
 		PF=$AGENT_PID
 	fi
 	if [ "$wl" = big ]; then wt=1800; else wt=600; fi
-	"$UTIL" wait "$SB" q "$n" $wt >"$W/.wait" 2>"$W/log/$wl-$tr-wait.log" ||
-		fail "$wl over $tr: $(cat "$W/log/$wl-$tr-wait.log")"
+	# In the background: a signal to the script then ends it at once
+	# (a foreground command would defer the trap until it exits).
+	"$UTIL" wait "$SB" q "$n" $wt >"$W/.wait" 2>"$W/log/$wl-$tr-wait.log" &
+	w_pid=$!
+	PIDS="$PIDS $w_pid"
+	wait $w_pid || fail "$wl over $tr: $(cat "$W/log/$wl-$tr-wait.log")"
 	c_f=$(cpu $PF)
 	c_b=$(cpu $PB)
 	r_f=$(hwm $PF)
@@ -413,7 +417,9 @@ t_start=$(date +%s)
 
 progress "source file: $big_mib MiB of random bytes (untimed)"
 src=$W/big.src
-head -c "$big_bytes" /dev/urandom >"$src" || fail "making $src"
+head -c "$big_bytes" /dev/urandom >"$src" &
+PIDS="$PIDS $!"
+wait $! || fail "making $src"
 
 dd_row start
 run_row big tcp 1 "$big_bytes"
