@@ -9,6 +9,7 @@
 #  - without one: nothing offered, nothing printed, in under 3 s.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
+it_heavy
 
 T=$IT_TMP
 command -v bash >/dev/null || it_skip "needs bash"

@@ -8,7 +8,7 @@
 #       again: nothing lost (every one handled; only the few a killed
 #       consume had in flight may be handled twice).
 # N is 1,000 with FERRY_TEST_LONG=1 (about 4 minutes on 2 cores), else
-# 200.
+# 120.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
 
@@ -18,7 +18,7 @@ start_node alpha '[limits]' 'sweep_interval = 100ms'
 w=$IT_TMP/work
 mkdir "$w" || it_harness "mkdir $w"
 echo 0 >"$w/count"
-N=200
+N=120
 [ "${FERRY_TEST_LONG:-0}" = 1 ] && N=1000
 
 cat >"$w/h.sh" <<'EOF'
