@@ -515,14 +515,19 @@ def big_body(port, rep):
     s.close()
     rep.answer("4 GiB PUT", got)
     what = "an unauthenticated PUT of 4 GiB"
-    if not 400 <= status_of(got) < 500:
+    # ferryd answers 401 at the headers and stops reading; the kernel
+    # then resets the connection under the body still coming, and a reset
+    # may discard the 401 before we read it: a close without an answer is
+    # the same refusal.
+    if not 400 <= status_of(got) < 500 and not (closed and got == b""):
         rep.fail("%s: answered %r after %d bytes" % (what, got[:60], sent))
     elif sent > (32 << 20):
         rep.fail("%s: HTTP %d, but ferryd went on taking the body (%d MiB "
                  "in 4 s)" % (what, status_of(got), sent >> 20))
     else:
-        rep.ok("%s: HTTP %d; %d KiB of body taken in all, then %s" % (
-            what, status_of(got), sent >> 10,
+        rep.ok("%s: %s; %d KiB of body taken in all, then %s" % (
+            what, "HTTP %d" % status_of(got) if got else "reset",
+            sent >> 10,
             "closed" if closed else "no more read"))
 
 
