@@ -52,6 +52,17 @@ http_path(const struct http_peer *hp, const char *sub, char *out, size_t cap)
 }
 
 void
+http_file(const struct http_peer *hp, const char *sub, const char *name,
+	  char *out, size_t cap)
+{
+	size_t n;
+
+	http_path(hp, sub, out, cap);
+	n = strlen(out);
+	snprintf(out + n, cap - n, "/%s", name);
+}
+
+void
 http_set_error(struct http_state *hs, struct http_peer *hp, const char *fmt,
 	       ...)
 {

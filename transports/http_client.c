@@ -268,43 +268,40 @@ xfer_new(struct hclient *hc, const char *method, const char *route,
 	return x;
 }
 
+/* Mark the transfers libcurl finished as done, with their results. */
+static void
+reap(struct hclient *hc)
+{
+	CURLMsg *m;
+	int left;
+
+	while ((m = curl_multi_info_read(hc->multi, &left)) != NULL) {
+		struct xfer *x = NULL;
+
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		(void)curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE,
+					(char **)&x);
+		if (x == NULL)
+			continue;
+		x->res = m->data.result;
+		(void)curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->code);
+		x->done = 1;
+	}
+}
+
 /* Run libcurl once: up to timeout_ms waiting, then what finished. */
 static void
 pump(struct hclient *hc, int timeout_ms)
 {
-	CURLMsg *m;
-	int running, left;
+	int running;
 
 	(void)curl_multi_perform(hc->multi, &running);
-	while ((m = curl_multi_info_read(hc->multi, &left)) != NULL) {
-		struct xfer *x = NULL;
-
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		(void)curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE,
-					(char **)&x);
-		if (x == NULL)
-			continue;
-		x->res = m->data.result;
-		(void)curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->code);
-		x->done = 1;
-	}
+	reap(hc);
 	if (timeout_ms > 0)
 		(void)curl_multi_poll(hc->multi, NULL, 0, timeout_ms, NULL);
 	(void)curl_multi_perform(hc->multi, &running);
-	while ((m = curl_multi_info_read(hc->multi, &left)) != NULL) {
-		struct xfer *x = NULL;
-
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		(void)curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE,
-					(char **)&x);
-		if (x == NULL)
-			continue;
-		x->res = m->data.result;
-		(void)curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->code);
-		x->done = 1;
-	}
+	reap(hc);
 }
 
 static void
@@ -587,8 +584,7 @@ download_one(struct hclient *hc, const char *name, uint64_t size)
 	uint64_t off;
 	int fd, rc;
 
-	http_path(hp, "part", part, sizeof(part));
-	snprintf(part + strlen(part), sizeof(part) - strlen(part), "/%s", name);
+	http_file(hp, "part", name, part, sizeof(part));
 	http_path(hp, hc->hs->myfpr, dir, sizeof(dir));
 	snprintf(dst, sizeof(dst), "%s/%s", dir, name);
 	fd = open(part, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);

@@ -94,6 +94,9 @@ struct http_peer *http_peer_by_name(struct http_state *hs, const char *name);
 /* <root>/ferry/<fpr>, <root>/part: into out. */
 void http_path(const struct http_peer *hp, const char *sub, char *out,
 	       size_t cap);
+/* The file name in that folder: <folder>/<name>. */
+void http_file(const struct http_peer *hp, const char *sub, const char *name,
+	       char *out, size_t cap);
 /* An export (export = 1) or import for hp, on the calling thread (never
  * the loop).  The run's counts go to *msgs. */
 int http_run(struct http_state *hs, struct http_peer *hp, int export,

@@ -458,8 +458,7 @@ upload_have(struct http_peer *hp, const char *name)
 	char p[SNEAK_PATH_MAX + 200];
 	struct stat sb;
 
-	http_path(hp, "part", p, sizeof(p));
-	snprintf(p + strlen(p), sizeof(p) - strlen(p), "/%s", name);
+	http_file(hp, "part", name, p, sizeof(p));
 	if (lstat(p, &sb) == 0 && S_ISREG(sb.st_mode))
 		return (uint64_t)sb.st_size;
 	return 0;
@@ -475,9 +474,7 @@ do_head_out(struct hreq *r, struct MHD_Connection *con)
 	/* The whole bundle arrived already (the answer to its last PUT was
 	 * lost): its size, so the caller knows it is done. */
 	if (have == 0) {
-		http_path(r->hp, r->hs->myfpr, p, sizeof(p));
-		snprintf(p + strlen(p), sizeof(p) - strlen(p), "/%s",
-			 r->rt.name);
+		http_file(r->hp, r->hs->myfpr, r->rt.name, p, sizeof(p));
 		if (lstat(p, &sb) == 0 && S_ISREG(sb.st_mode)) {
 			have = (uint64_t)sb.st_size;
 		}
@@ -653,9 +650,7 @@ put_end(struct hreq *r, struct MHD_Connection *con)
 		return answer(r, con, MHD_HTTP_OK, "partial\n",
 			      "X-Ferry-Offset", num);
 	}
-	http_path(hp, "part", part, sizeof(part));
-	snprintf(part + strlen(part), sizeof(part) - strlen(part), "/%s",
-		 r->rt.name);
+	http_file(hp, "part", r->rt.name, part, sizeof(part));
 	http_path(hp, hs->myfpr, dir, sizeof(dir));
 	snprintf(dst, sizeof(dst), "%s/ferry", hp->root);
 	(void)mkdir(dst, 0755);
