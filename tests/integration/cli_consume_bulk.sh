@@ -15,7 +15,7 @@
 LOAD=$(it_helper load_clients) || exit 99
 it_heavy
 start_node alpha '[limits]' 'sweep_interval = 100ms'
-w=$IT_TMP/work
+w=$IT_TMP/scratch
 mkdir "$w" || it_harness "mkdir $w"
 echo 0 >"$w/count"
 N=120
@@ -47,20 +47,20 @@ wanted() { # N: the correlations of load_clients' N messages, sorted
 }
 
 # ------------------------------------------------ (a) exactly once
-"$LOAD" send "$(node_sock alpha)" alpha/work 1 1 $((N - 1)) 200 2>"$w/load.err" ||
+"$LOAD" send "$(node_sock alpha)" alpha/tasks 1 1 $((N - 1)) 200 2>"$w/load.err" ||
 	it_harness "load_clients: $(tail -n 3 "$w/load.err")"
-echo poison | "$FERRY" send alpha/work/00 >"$w/poison.id" || it_harness send
+echo poison | "$FERRY" send alpha/tasks/00 >"$w/poison.id" || it_harness send
 wanted $((N - 1)) >"$w/want.a"
-expect_eq "queued" "$(queue_count work/00)" $N
+expect_eq "queued" "$(queue_count tasks/00)" $N
 t0=$(it_now_ms)
-"$FERRY" consume work/00 --parallel 4 --max-deliveries 3 --retry-delay 200ms --lease 5s -- \
+"$FERRY" consume tasks/00 --parallel 4 --max-deliveries 3 --retry-delay 200ms --lease 5s -- \
 	"$w/h.sh" "$w" a >"$w/c.out" 2>"$w/c.err" &
 cpid=$!
 it_at_exit "kill -9 $cpid 2>/dev/null"
 i=0
-until [ "$(queue_count work/00)" = 0 ] && [ "$(queue_count dead)" = 1 ]; do
+until [ "$(queue_count tasks/00)" = 0 ] && [ "$(queue_count dead)" = 1 ]; do
 	i=$((i + 1))
-	[ $i -gt 1800 ] && it_fail "after 180 s: $(queue_count work/00) left, $(queue_count dead) dead"
+	[ $i -gt 1800 ] && it_fail "after 180 s: $(queue_count tasks/00) left, $(queue_count dead) dead"
 	sleep 0.1
 done
 kill -TERM $cpid
