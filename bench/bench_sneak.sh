@@ -111,45 +111,8 @@ else
 	mkdir "$medium"
 fi
 mkdir "$W/log"
-RES=$W/results
-NOTES=$W/notes
-: >"$RES"
-: >"$NOTES"
-
-note() {
-	echo "$*" >>"$NOTES"
-}
-
-progress() {
-	echo "$me: $*" >&2
-}
-
-fail() {
-	echo "$me: FAILED: $*" >&2
-	for l in "$W"/log/*.log "$W"/*/*/log; do
-		case $l in */init-*) continue ;; esac
-		[ -f "$l" ] || continue
-		[ -s "$l" ] || continue
-		echo "--- last lines of $l" >&2
-		tail -n 15 "$l" >&2
-	done
-	exit 1
-}
-
-# timed NAME COMMAND [ARG...]: run it, with stdout and stderr in
-# $W/log/NAME.log; T_SECS (wall), T_RSS (peak RSS, KiB, of the command
-# and its descendants).  A failure stops the run.
-timed() {
-	tm_name=$1
-	shift
-	"$UTIL" run "$W/.timing" "$@" >"$W/log/$tm_name.log" 2>&1 &
-	tm_pid=$!
-	PIDS="$PIDS $tm_pid"
-	wait $tm_pid
-	tm_rc=$?
-	[ $tm_rc = 0 ] || fail "$tm_name: '$*' exited with status $tm_rc"
-	read -r T_SECS T_RSS tm_x <"$W/.timing" || fail "$tm_name: no timing"
-}
+# The run's results, notes, failure report and stopwatch (bench_lib.sh).
+. "$(dirname "$0")/bench_lib.sh"
 
 # Peak RSS (VmHWM, KiB) of PID since the last hwm_reset.
 hwm_reset() {

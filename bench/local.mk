@@ -42,7 +42,7 @@ EXTRA_PROGRAMS += bench/bench_sneak_util
 bench_bench_sneak_util_SOURCES = bench/bench_sneak_util.c
 bench_bench_sneak_util_LDADD = $(LIBFERRY) $(PTHREAD_LIBS)
 CLEANFILES += bench/bench_sneak_util$(EXEEXT)
-EXTRA_DIST += bench/README.md bench/bench_sneak.sh
+EXTRA_DIST += bench/README.md bench/bench_sneak.sh bench/bench_lib.sh
 
 # bench_http.sh drives two ferryd over HTTP and over TCP, next to curl
 # uploading the same bytes to the same server; bench_http_sign signs
