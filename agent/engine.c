@@ -4,6 +4,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fnmatch.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 
 #include "agent/agent.h"
 #include "agent/engine.h"
+#include "lib/util.h"
 
 /* ------------------------------------------------------------ arrivals */
 
@@ -42,20 +45,261 @@ engine_arrived(struct agent *ag, const char *queue)
 		log_debug("engine: eventfd write failed: %s", strerror(errno));
 }
 
-/* --------------------------------------------------------------- kicks */
+/* -------------------------------------------------------------- routes */
+
+/*
+ * The routes in use: a copy of [route] and of the peers' names, which a
+ * SIGHUP replaces on the loop while transport threads read them.  One
+ * engine per process (one agent), so the transports and the intake
+ * reach it without a pointer to the agent.
+ */
+static struct {
+	pthread_rwlock_t lock;
+	struct policy_route *r;
+	size_t n;
+	char (*peers)[FERRY_NODE_MAX + 1];
+	size_t npeers;
+	unsigned hop_limit;
+	struct agent *ag;
+} routes = {.lock = PTHREAD_RWLOCK_INITIALIZER};
+
+static int
+is_peer_locked(const char *node)
+{
+	for (size_t i = 0; i < routes.npeers; i++)
+		if (strcmp(routes.peers[i], node) == 0)
+			return 1;
+	return 0;
+}
+
+static const struct policy_route *
+route_find_locked(const char *node)
+{
+	for (size_t i = 0; i < routes.n; i++)
+		if (fnmatch(routes.r[i].pattern, node, 0) == 0)
+			return &routes.r[i];
+	return NULL;
+}
+
+static void router_limit(unsigned n);
+
+int
+engine_routes_set(struct agent *ag)
+{
+	const struct policy *p = &ag->pol;
+	struct policy_route *r = NULL;
+	char(*peers)[FERRY_NODE_MAX + 1] = NULL;
+
+	if (p->nroutes > 0 && (r = calloc(p->nroutes, sizeof(*r))) == NULL)
+		return FERRY_ENOMEM;
+	if ((peers = calloc(p->npeers ? p->npeers : 1, sizeof(*peers))) ==
+	    NULL) {
+		free(r);
+		return FERRY_ENOMEM;
+	}
+	if (p->nroutes > 0)
+		memcpy(r, p->routes, p->nroutes * sizeof(*r));
+	for (size_t i = 0; i < p->npeers; i++)
+		memcpy(peers[i], p->peers[i].name, sizeof(peers[i]));
+	pthread_rwlock_wrlock(&routes.lock);
+	free(routes.r);
+	free(routes.peers);
+	routes.r = r;
+	routes.n = p->nroutes;
+	routes.peers = peers;
+	routes.npeers = p->npeers;
+	routes.hop_limit = p->hop_limit ? p->hop_limit : POLICY_HOP_LIMIT;
+	routes.ag = ag;
+	router_limit(routes.hop_limit);
+	pthread_rwlock_unlock(&routes.lock);
+	return 0;
+}
+
+static void
+routes_clear(void)
+{
+	pthread_rwlock_wrlock(&routes.lock);
+	free(routes.r);
+	free(routes.peers);
+	routes.r = NULL;
+	routes.peers = NULL;
+	routes.n = routes.npeers = 0;
+	routes.ag = NULL;
+	pthread_rwlock_unlock(&routes.lock);
+}
+
+int
+engine_hops(const char *node, const char *path, char out[][FERRY_NODE_MAX + 1],
+	    size_t cap, size_t *n)
+{
+	const struct policy_route *r;
+	int rc = ENGINE_NO_ROUTE;
+
+	*n = 0;
+	pthread_rwlock_rdlock(&routes.lock);
+	if (is_peer_locked(node)) {
+		rc = ENGINE_DIRECT;
+		if (cap > 0)
+			snprintf(out[(*n)++], FERRY_NODE_MAX + 1, "%s", node);
+	} else if ((r = route_find_locked(node)) != NULL) {
+		rc = ENGINE_LOOP;
+		for (size_t i = 0; i < r->npeers; i++) {
+			if (path != NULL && route_path_has(path, r->peers[i]))
+				continue;
+			rc = ENGINE_ROUTED;
+			if (*n < cap)
+				snprintf(out[(*n)++], FERRY_NODE_MAX + 1, "%s",
+					 r->peers[i]);
+		}
+	}
+	pthread_rwlock_unlock(&routes.lock);
+	return rc;
+}
+
+int
+engine_carrier(const char *peer)
+{
+	int yes = 0;
+
+	pthread_rwlock_rdlock(&routes.lock);
+	for (size_t i = 0; i < routes.n && !yes; i++)
+		for (size_t j = 0; j < routes.r[i].npeers && !yes; j++)
+			yes = strcmp(routes.r[i].peers[j], peer) == 0;
+	pthread_rwlock_unlock(&routes.lock);
+	return yes;
+}
+
+/* Is peer a next hop of a message for node that visited path? */
+static int
+hop_of_locked(const char *node, const char *path, const char *peer)
+{
+	const struct policy_route *r;
+
+	if (strcmp(node, peer) == 0)
+		return 1;
+	if (is_peer_locked(node) || route_path_has(path, peer))
+		return 0;
+	r = route_find_locked(node);
+	for (size_t i = 0; r != NULL && i < r->npeers; i++)
+		if (strcmp(r->peers[i], peer) == 0)
+			return 1;
+	return 0;
+}
+
+/* ------------------------------------------------- the intake's view */
+
+static enum intake_route
+router_route(const struct ferry_msg *m, const char *path)
+{
+	char hops[POLICY_ROUTE_PEERS][FERRY_NODE_MAX + 1];
+	size_t n;
+
+	switch (engine_hops(m->dst_node, path, hops, POLICY_ROUTE_PEERS, &n)) {
+	case ENGINE_DIRECT:
+		return route_path_has(path, m->dst_node) ? INTAKE_ROUTE_LOOP
+							 : INTAKE_ROUTE_ON;
+	case ENGINE_ROUTED:
+		return INTAKE_ROUTE_ON;
+	case ENGINE_LOOP:
+		return INTAKE_ROUTE_LOOP;
+	}
+	return INTAKE_ROUTE_NONE;
+}
+
+static void
+router_kick(const char *node, unsigned prio)
+{
+	struct agent *ag;
+
+	pthread_rwlock_rdlock(&routes.lock);
+	ag = routes.ag;
+	pthread_rwlock_unlock(&routes.lock);
+	if (ag != NULL)
+		engine_kick(ag, node, prio);
+}
+
+static struct intake_router router = {
+    .route = router_route,
+    .kick = router_kick,
+    .carrier = engine_carrier,
+    .hop_limit = POLICY_HOP_LIMIT,
+};
+
+static void
+router_limit(unsigned n)
+{
+	__atomic_store_n(&router.hop_limit, n, __ATOMIC_RELAXED);
+}
+
+const struct intake_router *
+engine_router(void)
+{
+	return &router;
+}
+
+unsigned
+engine_hop_limit(void)
+{
+	unsigned n;
+
+	pthread_rwlock_rdlock(&routes.lock);
+	n = routes.hop_limit ? routes.hop_limit : POLICY_HOP_LIMIT;
+	pthread_rwlock_unlock(&routes.lock);
+	return n;
+}
 
 void
-engine_kick(struct agent *ag, const char *node, unsigned prio)
+engine_hop_fill(struct hop_msg *hm, const struct store_msg_info *i,
+		const char *me, const char *peer)
+{
+	int relayed = i->route.path[0] != '\0';
+
+	if (relayed || strcmp(i->msg.dst_node, peer) != 0) {
+		/* The intake kept room for this node's name (intake_msg). */
+		if (route_path_append(i->route.path, me, hm->path,
+				      sizeof(hm->path)) != 0)
+			hm->path[0] = '\0';
+	}
+	if (i->route.hop_limit != 0)
+		hm->hop_limit = i->route.hop_limit;
+	else if (strcmp(i->msg.dst_node, peer) != 0)
+		hm->hop_limit = (uint8_t)engine_hop_limit();
+}
+
+/* --------------------------------------------------------------- kicks */
+
+static void
+kick_peer(struct agent *ag, const char *peer, unsigned prio)
 {
 	for (size_t i = 0; i < ag->nepeers; i++)
-		if (strcmp(ag->epeers[i].name, node) == 0) {
+		if (strcmp(ag->epeers[i].name, peer) == 0) {
 			__atomic_add_fetch(&ag->epeers[i].kicks, 1,
 					   __ATOMIC_RELAXED);
 			break;
 		}
 	for (size_t t = 0; ferry_transports[t] != NULL; t++)
 		if (ferry_transports[t]->kick != NULL && ag->tstate[t] != NULL)
-			ferry_transports[t]->kick(ag->tstate[t], node, prio);
+			ferry_transports[t]->kick(ag->tstate[t], peer, prio);
+}
+
+void
+engine_kick(struct agent *ag, const char *node, unsigned prio)
+{
+	char hops[POLICY_ROUTE_PEERS][FERRY_NODE_MAX + 1];
+	size_t n = 0;
+
+	/* A peer, or every peer of its route (which of them carries it
+	 * is decided by who takes it first).  No route: it waits. */
+	(void)engine_hops(node, NULL, hops, POLICY_ROUTE_PEERS, &n);
+	for (size_t i = 0; i < n; i++)
+		kick_peer(ag, hops[i], prio);
+}
+
+void
+engine_kick_all(struct agent *ag)
+{
+	for (size_t i = 0; i < ag->nepeers; i++)
+		kick_peer(ag, ag->epeers[i].name, 0);
 }
 
 uint64_t
@@ -90,6 +334,7 @@ struct pick {
 	const struct engine_filter *f;
 	struct store_msg_info *out;
 	size_t cap, n;
+	int all; /* walking every outbound message: filter by route */
 };
 
 static int
@@ -98,7 +343,9 @@ pick_one(const struct store_msg_info *i, void *arg)
 	struct pick *p = arg;
 	const struct engine_filter *f = p->f;
 
-	if (strcmp(i->msg.dst_node, f->peer) != 0)
+	if (!p->all && strcmp(i->msg.dst_node, f->peer) != 0)
+		return 0;
+	if (p->all && !hop_of_locked(i->msg.dst_node, i->route.path, f->peer))
 		return 0;
 	if (i->state == STORE_INFLIGHT && strcmp(i->hop_peer, f->peer) != 0)
 		return 0;
@@ -117,13 +364,21 @@ engine_next(struct store *st, const struct engine_filter *f,
 	    struct store_out_pos *pos, struct store_msg_info *out, size_t cap,
 	    size_t *n)
 {
-	struct pick p = {f, out, cap, 0};
+	struct pick p = {f, out, cap, 0, 0};
 	int rc;
 
 	*n = 0;
 	if (cap == 0)
 		return 0;
-	rc = store_out_scan(st, f->peer, pos, 0, pick_one, &p);
+	/* A peer that no route goes through gets only its own messages:
+	 * a walk of those alone.  One that routes go through walks every
+	 * outbound message, in the same order, keeping its hops'. */
+	pthread_rwlock_rdlock(&routes.lock);
+	for (size_t i = 0; i < routes.n && !p.all; i++)
+		for (size_t j = 0; j < routes.r[i].npeers && !p.all; j++)
+			p.all = strcmp(routes.r[i].peers[j], f->peer) == 0;
+	rc = store_out_scan(st, p.all ? NULL : f->peer, pos, 0, pick_one, &p);
+	pthread_rwlock_unlock(&routes.lock);
 	*n = p.n;
 	return rc;
 }
@@ -143,6 +398,8 @@ engine_start(struct agent *ag)
 		snprintf(ag->epeers[i].name, sizeof(ag->epeers[i].name), "%s",
 			 ag->pol.peers[i].name);
 	ag->nepeers = ag->pol.npeers;
+	if (engine_routes_set(ag) != 0)
+		return -1;
 	ag->arrival_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (ag->arrival_efd < 0) {
 		log_error("cannot create an eventfd: %s", strerror(errno));
@@ -188,4 +445,5 @@ engine_stop(struct agent *ag)
 	free(ag->epeers);
 	ag->epeers = NULL;
 	ag->nepeers = 0;
+	routes_clear();
 }

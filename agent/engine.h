@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/intake.h"
 #include "store/store.h"
 #include "transports/transport.h"
 
@@ -26,8 +27,40 @@ int engine_start(struct agent *ag);
 void engine_stop(struct agent *ag);
 
 /* A message for node, priority prio, was queued here: tell every
- * transport (any thread; cheap). */
+ * transport about each of its next hops: node itself if it is a peer,
+ * else the peers of its route (any thread; cheap). */
 void engine_kick(struct agent *ag, const char *node, unsigned prio);
+/* Every peer (the routes changed: what waited may go now). */
+void engine_kick_all(struct agent *ag);
+
+/* Routes (docs/routing.md).  Copy [route] and the peers' names from
+ * ag->pol: at start and after a SIGHUP (on the loop).  0 or
+ * FERRY_ENOMEM (the old ones stay). */
+int engine_routes_set(struct agent *ag);
+
+enum engine_route {
+	ENGINE_NO_ROUTE = 0, /* not a peer, no [route] line matches */
+	ENGINE_DIRECT,	     /* a peer: it goes there */
+	ENGINE_ROUTED,	     /* through the peers of a route */
+	ENGINE_LOOP,	     /* a route, but all its peers are in path */
+};
+/*
+ * The next hops of a message for node that has visited path (NULL or ""
+ * for one made here), up to cap of them into out (*n), in the route's
+ * order.  Returns enum engine_route.  Any thread.
+ */
+int engine_hops(const char *node, const char *path,
+		char out[][FERRY_NODE_MAX + 1], size_t cap, size_t *n);
+/* Is peer a next hop of some [route] line?  Any thread. */
+int engine_carrier(const char *peer);
+/* [node] hop_limit in use. */
+unsigned engine_hop_limit(void);
+/* The relaying fields of the MSG that carries i from this node (me) to
+ * peer: its path with this node last, its hop limit. */
+void engine_hop_fill(struct hop_msg *hm, const struct store_msg_info *i,
+		     const char *me, const char *peer);
+/* The intake's view of the engine (struct intake_node.router). */
+const struct intake_router *engine_router(void);
 /* How many times engine_kick named node (any thread). */
 uint64_t engine_kicks(struct agent *ag, const char *node);
 /* A transport stored a message into a local queue: wake local receivers

@@ -22,18 +22,54 @@
 
 enum intake_verdict
 intake_msg(const struct intake_node *me, const char *peer,
-	   const struct ferry_msg *m, const char **why)
+	   const struct hop_msg *hm, enum intake_route *route, const char **why)
 {
+	const struct ferry_msg *m = &hm->msg;
+	enum intake_route r = INTAKE_ROUTE_ON;
+	char last[FERRY_NODE_MAX + 1];
+
+	if (hm->path[0] == '\0') {
+		if (strcmp(m->src_node, peer) != 0) {
+			*why = "its source is not the peer that sent it (a "
+			       "peer may only send its own messages, or "
+			       "say the path of those it relays)";
+			return INTAKE_FORGED;
+		}
+	} else {
+		size_t n = strlen(m->src_node);
+		route_path_last(hm->path, last);
+		if (strcmp(last, peer) != 0 ||
+		    strncmp(hm->path, m->src_node, n) != 0 ||
+		    (hm->path[n] != ',' && hm->path[n] != '\0')) {
+			*why = "its path does not start with its source and "
+			       "end with the peer that sent it";
+			return INTAKE_FORGED;
+		}
+	}
 	if (strcmp(m->dst_node, me->name) != 0) {
-		*why = "it is for another node (relaying is not supported "
-		       "yet)";
-		return INTAKE_NOT_HERE;
+		unsigned limit;
+		if (me->router == NULL) {
+			*why = "it is for another node (this node relays "
+			       "nothing)";
+			return INTAKE_NOT_HERE;
+		}
+		limit =
+		    hm->hop_limit != 0 ? hm->hop_limit : me->router->hop_limit;
+		if (route_path_has(hm->path, me->name))
+			r = INTAKE_ROUTE_LOOP; /* it came back here */
+		else if (route_path_len(hm->path) + 2 > limit ||
+			 strlen(hm->path) + 1 + strlen(me->name) >
+			     ROUTE_PATH_MAX)
+			r = INTAKE_ROUTE_HOP_LIMIT; /* (or its path is full) */
+		else
+			r = me->router->route(m, hm->path);
+		if (r == INTAKE_ROUTE_NONE) {
+			*why = "it is for a node this one has no route to";
+			return INTAKE_NOT_HERE;
+		}
 	}
-	if (strcmp(m->src_node, peer) != 0) {
-		*why = "its source is not the peer that sent it (a peer may "
-		       "only send its own messages)";
-		return INTAKE_FORGED;
-	}
+	if (route != NULL)
+		*route = r;
 	if (ferry_queue_reserved(m->dst_queue) &&
 	    strcmp(m->dst_queue, FERRY_RECEIPT_QUEUE) != 0) {
 		*why = "its queue is reserved for the agent (ferry.*)";
@@ -52,6 +88,7 @@ intake_msg(const struct intake_node *me, const char *peer,
 struct intake_rx {
 	const struct intake *in;
 	struct ferry_msg msg;
+	struct store_route *route; /* a relayed message's, or NULL */
 	enum intake_outcome oc;
 	enum intake_verdict verdict;
 	const char *why;
@@ -111,11 +148,49 @@ expired_known(struct store *st, const struct ferry_msg *m)
 	return known;
 }
 
+/* What the store keeps of where hm has been: its path (the source
+ * alone if the peer sent none), its hop limit, and its fate here (r);
+ * *out NULL for a message straight from its source to this node. */
+static int
+route_make(const struct intake *in, const struct hop_msg *hm,
+	   enum intake_route r, struct store_route **out)
+{
+	struct store_route *sr;
+
+	*out = NULL;
+	if (hm->path[0] == '\0' && hm->hop_limit == 0 &&
+	    strcmp(hm->msg.dst_node, in->me.name) == 0)
+		return 0;
+	sr = calloc(1, sizeof(*sr));
+	if (sr == NULL)
+		return FERRY_ENOMEM;
+	snprintf(sr->path, sizeof(sr->path), "%s",
+		 hm->path[0] != '\0' ? hm->path : hm->msg.src_node);
+	sr->hop_limit = hm->hop_limit;
+	sr->dead = r == INTAKE_ROUTE_LOOP	 ? STORE_DEAD_LOOP
+		   : r == INTAKE_ROUTE_HOP_LIMIT ? STORE_DEAD_HOP_LIMIT
+						 : STORE_DEAD_NONE;
+	*out = sr;
+	return 0;
+}
+
+/* A message stored here to go on: its next hops are told. */
+static void
+relayed(const struct intake *in, const struct ferry_msg *m,
+	const struct store_route *route)
+{
+	if (in->me.router != NULL && route != NULL &&
+	    route->dead == STORE_DEAD_NONE &&
+	    strcmp(m->dst_node, in->me.name) != 0)
+		in->me.router->kick(m->dst_node, m->priority);
+}
+
 int
 intake_begin(const struct intake *in, const struct hop_msg *hm,
 	     struct intake_rx **out, enum intake_outcome *oc)
 {
 	struct intake_rx *rx = calloc(1, sizeof(*rx));
+	enum intake_route rt = INTAKE_ROUTE_ON;
 	int rc;
 
 	*out = NULL;
@@ -127,9 +202,14 @@ intake_begin(const struct intake *in, const struct hop_msg *hm,
 	rx->next = hm->offset;
 	crypto_generichash_init(&rx->hs, NULL, 0, HOP_HASH_LEN);
 	*out = rx;
-	rx->verdict = intake_msg(&in->me, in->peer, &rx->msg, &rx->why);
+	rx->verdict = intake_msg(&in->me, in->peer, hm, &rt, &rx->why);
 	if (rx->verdict != INTAKE_OK)
 		return *oc = rx->oc = INTAKE_REFUSED, 0;
+	if ((rc = route_make(in, hm, rt, &rx->route)) != 0) {
+		intake_rx_free(rx, 0);
+		*out = NULL;
+		return rc;
+	}
 	if (rx->msg.expires_ms != 0 && rx->msg.expires_ms <= ferry_wall_ms() &&
 	    !expired_known(in->st, &rx->msg))
 		return *oc = rx->oc = INTAKE_EXPIRED, 0;
@@ -145,7 +225,8 @@ intake_begin(const struct intake *in, const struct hop_msg *hm,
 	rc = store_writer_resume(in->st, rx->msg.id, &rx->w, &rx->durable);
 	if (rc == FERRY_ENOTFOUND) {
 		rx->durable = 0;
-		rc = store_writer_open(in->st, &rx->msg, &rx->w);
+		rc = store_writer_open_route(in->st, &rx->msg, rx->route,
+					     &rx->w);
 	}
 	if (rc == FERRY_EDUPLICATE)
 		return *oc = rx->oc = INTAKE_HAVE, 0;
@@ -318,6 +399,8 @@ intake_end(struct intake_rx *rx, const struct hop_end *e)
 	 * the spool file is the one this writer wrote, of this length). */
 	rc = store_writer_commit(rx->w);
 	rx->w = NULL; /* commit frees it */
+	if (rc == 0)
+		relayed(rx->in, &rx->msg, rx->route);
 	return rc;
 }
 
@@ -337,6 +420,7 @@ intake_rx_free(struct intake_rx *rx, int keep)
 				 rx->in->peer, ferry_strerror(rc));
 	}
 	free(rx->buf);
+	free(rx->route);
 	free(rx);
 }
 
@@ -349,8 +433,10 @@ intake_owned(struct store *st, const uint8_t id[FERRY_ID_LEN])
 /* --------------------------------------------------------- small puts */
 
 struct put {
+	const struct intake *in;
 	struct store_put_req req;
 	struct ferry_msg msg;
+	struct store_route *route;
 	void (*done)(int result, const struct ferry_msg *m, void *arg);
 	void *arg;
 	uint8_t *buf;
@@ -361,8 +447,11 @@ put_done(int result, void *arg)
 {
 	struct put *p = arg;
 
+	if (result == 0)
+		relayed(p->in, &p->msg, p->route);
 	p->done(result, &p->msg, p->arg);
 	free(p->buf);
+	free(p->route);
 	free(p);
 }
 
@@ -384,11 +473,14 @@ intake_put_async(struct intake_rx *rx,
 		return FERRY_ESTATE;
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return FERRY_ENOMEM;
+	p->in = rx->in;
 	p->msg = rx->msg;
 	p->done = done;
 	p->arg = arg;
-	p->buf = rx->buf; /* handed over */
+	p->buf = rx->buf;     /* handed over */
+	p->route = rx->route; /* handed over */
 	p->req.msg = &p->msg;
+	p->req.route = p->route;
 	p->req.payload = p->buf;
 	p->req.len = (size_t)rx->msg.payload_len;
 	rc = store_put_async(rx->in->st, &p->req, put_done, p);
@@ -397,6 +489,7 @@ intake_put_async(struct intake_rx *rx,
 		return rc;
 	}
 	rx->buf = NULL;
+	rx->route = NULL;
 	return 0;
 }
 
@@ -404,6 +497,7 @@ struct intake_batch {
 	const struct intake *in;
 	struct ferry_msg msg[BATCH_MSGS];
 	uint8_t *buf[BATCH_MSGS];
+	struct store_route *route[BATCH_MSGS];
 	struct store_put_req reqs[BATCH_MSGS];
 	size_t n, bytes;
 };
@@ -425,7 +519,9 @@ intake_batch_add(struct intake_batch *b, struct intake_rx *rx)
 		return FERRY_ESTATE;
 	b->msg[b->n] = rx->msg;
 	b->buf[b->n] = rx->buf; /* handed over */
+	b->route[b->n] = rx->route;
 	rx->buf = NULL;
+	rx->route = NULL;
 	b->n++;
 	b->bytes += rx->msg.payload_len;
 	return b->n == BATCH_MSGS || b->bytes >= BATCH_BYTES;
@@ -446,13 +542,18 @@ intake_batch_flush(struct intake_batch *b,
 		b->reqs[i].payload = b->buf[i];
 		b->reqs[i].len = (size_t)b->msg[i].payload_len;
 		b->reqs[i].result = 0;
+		b->reqs[i].route = b->route[i];
 	}
 	rc = store_put_batch(b->in->st, b->reqs, b->n);
 	for (size_t i = 0; i < b->n; i++) {
+		if (rc == 0 && b->reqs[i].result == 0)
+			relayed(b->in, &b->msg[i], b->route[i]);
 		if (rc == 0)
 			each(b->reqs[i].result, &b->msg[i], arg);
 		free(b->buf[i]);
+		free(b->route[i]);
 		b->buf[i] = NULL;
+		b->route[i] = NULL;
 	}
 	b->n = 0;
 	b->bytes = 0;
@@ -464,8 +565,10 @@ intake_batch_free(struct intake_batch *b)
 {
 	if (b == NULL)
 		return;
-	for (size_t i = 0; i < b->n; i++)
+	for (size_t i = 0; i < b->n; i++) {
 		free(b->buf[i]);
+		free(b->route[i]);
+	}
 	free(b);
 }
 
@@ -475,7 +578,9 @@ int
 intake_custody(const struct intake *in, const uint8_t id[FERRY_ID_LEN],
 	       void (*done)(int result, void *arg), void *arg)
 {
-	return store_out_custody_async(in->st, id, in->peer, done, arg);
+	int relay = in->me.router != NULL && in->me.router->carrier(in->peer);
+
+	return store_out_custody_async(in->st, id, in->peer, relay, done, arg);
 }
 
 /* ------------------------------------------------------------- staging */
@@ -563,6 +668,8 @@ static int
 stage_msg(struct intake_stage *sg, const struct hop_frame *f)
 {
 	struct hop_msg hm;
+	struct store_route *route = NULL;
+	enum intake_route rt = INTAKE_ROUTE_ON;
 	const char *why = NULL;
 	int rc;
 
@@ -570,7 +677,7 @@ stage_msg(struct intake_stage *sg, const struct hop_frame *f)
 	sg->on = 0;
 	if (hop_msg_decode(f, &hm, &why) != 0 || hm.offset != 0 ||
 	    hm.msg.payload_len <= INTAKE_SMALL_MAX ||
-	    intake_msg(&sg->in->me, sg->in->peer, &hm.msg, &why) != INTAKE_OK)
+	    intake_msg(&sg->in->me, sg->in->peer, &hm, &rt, &why) != INTAKE_OK)
 		return 0; /* the apply pass says why */
 	if (sg->nparked == sg->cap) {
 		size_t nc = sg->cap == 0 ? 16 : sg->cap * 2;
@@ -585,7 +692,12 @@ stage_msg(struct intake_stage *sg, const struct hop_frame *f)
 	hm.msg.expires_ms = expiry(sg->in, hm.ttl_ms);
 	if (hm.msg.expires_ms != 0 && hm.msg.expires_ms <= ferry_wall_ms())
 		return 0; /* expired on the way: the apply pass sees to it */
-	rc = store_writer_open(sg->in->st, &hm.msg, &sg->w);
+	if (route_make(sg->in, &hm, rt, &route) != 0) {
+		sg->rc = FERRY_ENOMEM;
+		return 0;
+	}
+	rc = store_writer_open_route(sg->in->st, &hm.msg, route, &sg->w);
+	free(route);
 	if (rc != 0) {
 		/* EBUSY: a partial of it is here already (see above);
 		 * EDUPLICATE and the like: the apply pass sees to it. */

@@ -45,29 +45,57 @@
 
 enum intake_verdict {
 	INTAKE_OK = 0,
-	INTAKE_NOT_HERE, /* for another node (no relaying yet) */
+	INTAKE_NOT_HERE, /* for another node this one has no route to */
 	INTAKE_TOO_BIG,	 /* payload over this node's max_message */
 	INTAKE_FORGED,	 /* its source is not the peer that sent it */
 	INTAKE_RESERVED, /* a ferry.* queue peers may not send to */
 	INTAKE_VERDICTS_ /* count */
 };
 
+/* Relaying (docs/routing.md): what this node can do with a message for
+ * another node. */
+enum intake_route {
+	INTAKE_ROUTE_ON = 0,	/* a next hop it has not visited */
+	INTAKE_ROUTE_NONE,	/* no route: refused */
+	INTAKE_ROUTE_LOOP,	/* every next hop held it: dead here */
+	INTAKE_ROUTE_HOP_LIMIT, /* it may visit no other node: dead here */
+};
+
+/* The forwarding engine as the intake sees it (agent/engine.c). */
+struct intake_router {
+	/* m, for another node, has visited path (its source first, the
+	 * peer that sent it last) and this node: can it go on? */
+	enum intake_route (*route)(const struct ferry_msg *m, const char *path);
+	/* A message for node (priority prio) is stored here to go on: tell
+	 * its next hops.  Any thread, cheap. */
+	void (*kick)(const char *node, unsigned prio);
+	/* Is peer a next hop of some route here?  It may then take
+	 * custody of any outbound message it has not held before. */
+	int (*carrier)(const char *peer);
+	unsigned hop_limit; /* [node] hop_limit: for a message without one */
+};
+
 /* What the intake needs to know of this node. */
 struct intake_node {
 	const char *name;     /* this node */
 	uint64_t max_message; /* bytes; 0: no limit */
+	/* NULL: no relaying (a message for another node is refused) */
+	const struct intake_router *router;
 };
 
 /*
- * Judge m, received from the authenticated peer `peer`.  INTAKE_OK, or
- * why not with *why set to a sentence for the log.  Until relaying
- * defines signed origins, a message's source must be the peer that hands
- * it over; receipts (to FERRY_RECEIPT_QUEUE) are the only ferry.* queue a
- * peer may send to, and the store takes a receipt only from the node the
- * message went to (store/receipt.c).
+ * Judge hm, received from the authenticated peer `peer`.  INTAKE_OK, or
+ * why not with *why set to a sentence for the log.  A message's path
+ * must end with the peer (and start with its source); without a path its
+ * source must be the peer.  A message for another node needs a route
+ * (me->router); *route (may be NULL) says where it goes: on, or dead
+ * here (a loop, the hop limit).  Receipts (to FERRY_RECEIPT_QUEUE) are
+ * the only ferry.* queue a peer may send to, and the store takes a
+ * receipt only from the node the message went to (store/receipt.c).
  */
 enum intake_verdict intake_msg(const struct intake_node *me, const char *peer,
-			       const struct ferry_msg *m, const char **why);
+			       const struct hop_msg *hm,
+			       enum intake_route *route, const char **why);
 
 /* One peer's inbound stream, as the transport sets it up. */
 struct intake {

@@ -199,8 +199,13 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	if (lvl >= 0)
 		log_set_level((enum log_level)lvl);
 	(void)sweep_start(ag);
-	log_info("SIGHUP: configuration reloaded from %s (%zu ACL rules)",
-		 ag->conf_path, ag->pol.nacl);
+	if (engine_routes_set(ag) != 0)
+		log_error("SIGHUP: out of memory: the routes in use stay");
+	else
+		engine_kick_all(ag); /* a new route may let messages go */
+	log_info("SIGHUP: configuration reloaded from %s (%zu ACL rules, "
+		 "%zu routes)",
+		 ag->conf_path, ag->pol.nacl, ag->pol.nroutes);
 }
 
 static int

@@ -131,6 +131,145 @@ done_list(struct client *c, struct req_job *r)
 static int status_visible(struct client *c, const struct req_cmd *cmd,
 			  const struct store_msg_info *i);
 
+static const char *
+when(int64_t ms, char *out, size_t cap)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms <= 0 || gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, cap, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(out, cap, "?");
+	return out;
+}
+
+/* Why one next hop has not taken it yet, appended to out at *n. */
+static void
+why_hop(struct agent *ag, const char *hop, char *out, size_t cap, size_t *n)
+{
+	struct peer_status *ps =
+	    calloc(ag->nepeers ? ag->nepeers : 1, sizeof(*ps));
+	size_t np = 0;
+	char t1[40];
+	int k;
+
+	if (ps != NULL)
+		np = engine_peers(ag, ps, ag->nepeers);
+	for (size_t i = 0; ps != NULL && i < np && i < ag->nepeers; i++) {
+		const struct peer_status *p = &ps[i];
+		if (strcmp(p->name, hop) != 0)
+			continue;
+		if (p->connected)
+			k = snprintf(out + *n, cap - *n,
+				     "next hop %s is connected (%s): it goes "
+				     "when what is more urgent or older has "
+				     "gone",
+				     hop, p->via);
+		else if (p->window_ms != 0)
+			k = snprintf(out + *n, cap - *n,
+				     "outside the contact windows of next hop "
+				     "%s: next at %s",
+				     hop, when(p->window_ms, t1, sizeof(t1)));
+		else if (p->last_error[0] != '\0')
+			k = snprintf(out + *n, cap - *n,
+				     "next hop %s unreachable (last error: "
+				     "%s)%s%s",
+				     hop, p->last_error,
+				     p->next_retry_ms ? "; next try at " : "",
+				     p->next_retry_ms ? when(p->next_retry_ms,
+							     t1, sizeof(t1))
+						      : "");
+		else
+			k = snprintf(out + *n, cap - *n,
+				     "next hop %s not connected (it calls in, "
+				     "or a stick carries it)%s%s",
+				     hop,
+				     p->next_retry_ms ? "; next call at " : "",
+				     p->next_retry_ms ? when(p->next_retry_ms,
+							     t1, sizeof(t1))
+						      : "");
+		if (k > 0 && (size_t)k < cap - *n)
+			*n += (size_t)k;
+		break;
+	}
+	free(ps);
+}
+
+/*
+ * `ferry why`: one line saying why message i waits here (docs/routing.md).
+ * On the loop thread.
+ */
+static void
+why_text(struct agent *ag, const struct store_status *st, char *out, size_t cap)
+{
+	const struct store_msg_info *i = &st->info;
+	char hops[POLICY_ROUTE_PEERS][FERRY_NODE_MAX + 1], t1[40];
+	size_t nh = 0, n = 0;
+	int r;
+
+	out[0] = '\0';
+	if (st->kind != STORE_ST_PRESENT)
+		return;
+	if (i->dead_reason != STORE_DEAD_NONE) {
+		snprintf(out, cap, "it is in dead (%s): it goes nowhere",
+			 store_dead_reason_name(i->dead_reason));
+		return;
+	}
+	if (i->state == STORE_QUEUED) {
+		snprintf(out, cap,
+			 "it is in queue %s here: it waits for a receiver",
+			 i->queue);
+		return;
+	}
+	if (i->state == STORE_LEASED) {
+		snprintf(out, cap,
+			 "a receiver took it from %s and has not acked it "
+			 "(lease until %s)",
+			 i->queue, when(i->lease_until_ms, t1, sizeof(t1)));
+		return;
+	}
+	if (i->state == STORE_INFLIGHT) {
+		snprintf(out, cap,
+			 "it is being sent to %s since %s (%llu of %llu "
+			 "bytes there)",
+			 i->hop_peer, when(i->hop_since_ms, t1, sizeof(t1)),
+			 (unsigned long long)i->hop_offset,
+			 (unsigned long long)i->msg.payload_len);
+		return;
+	}
+	if (st->exported.at_ms != 0) {
+		snprintf(out, cap, "on a medium for %s since %s (%s)",
+			 st->exported.peer,
+			 when(st->exported.at_ms, t1, sizeof(t1)),
+			 st->exported.medium);
+		return;
+	}
+	r = engine_hops(i->msg.dst_node, i->route.path, hops,
+			POLICY_ROUTE_PEERS, &nh);
+	if (r == ENGINE_NO_ROUTE) {
+		snprintf(out, cap,
+			 "no route to %s: it is not a [peer] and no [route] "
+			 "line matches it (add one, then send ferryd SIGHUP)",
+			 i->msg.dst_node);
+		return;
+	}
+	if (r == ENGINE_LOOP) {
+		snprintf(out, cap,
+			 "every next hop of the route to %s has held it "
+			 "already (a loop: fix [route])",
+			 i->msg.dst_node);
+		return;
+	}
+	for (size_t h = 0; h < nh && n + 2 < cap; h++) {
+		if (h > 0) {
+			out[n++] = ';';
+			out[n++] = ' ';
+			out[n] = '\0';
+		}
+		why_hop(ag, hops[h], out, cap, &n);
+	}
+}
+
 /* QCREATE, QSTATS, QPURGE, STATUS, INFO: one answer frame. */
 void
 done_admin(struct client *c, struct req_job *r)
@@ -189,6 +328,12 @@ done_admin(struct client *c, struct req_job *r)
 		ferry_fbuf_u64(&b, FERRY_T_AT_MS, (uint64_t)r->status.at_ms);
 		if (r->status.peer[0] != '\0')
 			ferry_fbuf_str(&b, FERRY_T_PEER, r->status.peer);
+		if (r->status.kind == STORE_ST_PRESENT) {
+			char why[512];
+			why_text(c->ag, &r->status, why, sizeof(why));
+			if (why[0] != '\0')
+				ferry_fbuf_str(&b, FERRY_T_WHY, why);
+		}
 		if (r->status.nreceipts > 0) {
 			char rs[512];
 			size_t n = 0;
@@ -292,7 +437,7 @@ peers_gather(struct store *st, struct req_job *r)
 	n = engine_peers(r->ag, r->peers, n);
 	r->npeers = n;
 	for (size_t i = 0; i < n; i++) {
-		struct store_out_pos pos = {{0}, 0};
+		struct store_out_pos pos = {{0}, 0, 0};
 		int rc = store_out_scan(st, r->peers[i].name, &pos, 0,
 					count_for_peer, r);
 		if (rc != 0)

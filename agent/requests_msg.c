@@ -22,6 +22,17 @@
 #include "lib/util.h"
 #include "agent/requests_int.h"
 
+/* Can a message for node leave this node (a peer, or a [route])? */
+static int
+has_route(const char *node)
+{
+	char hops[POLICY_ROUTE_PEERS][FERRY_NODE_MAX + 1];
+	size_t n = 0;
+
+	return engine_hops(node, NULL, hops, POLICY_ROUTE_PEERS, &n) !=
+	       ENGINE_NO_ROUTE;
+}
+
 static void put_async(struct client *c, struct req_job *r);
 
 /* Open the payload of r->info: read it whole when small, else keep a
@@ -509,9 +520,10 @@ done_put(struct client *c, struct req_job *r)
 	    r->msg.priority);
 	if (strcmp(r->msg.dst_node, c->ag->pol.node_name) == 0)
 		notify_queue(c->ag, r->msg.dst_queue);
-	else if (policy_peer_find(&c->ag->pol, r->msg.dst_node) == NULL)
-		log_warn("message %s for %s/%s waits: no [peer %s] in "
-			 "ferry.conf (add one, then restart ferryd)",
+	else if (!has_route(r->msg.dst_node))
+		log_warn("message %s for %s/%s waits: %s is not a [peer] and "
+			 "no [route] line matches it (add one, then send "
+			 "ferryd SIGHUP)",
 			 hex, r->msg.dst_node, r->msg.dst_queue,
 			 r->msg.dst_node);
 	else
@@ -827,7 +839,7 @@ req_send(struct client *c, const struct req_cmd *cmd,
 		return;
 	}
 	if (strcmp(m->dst_node, ag->pol.node_name) != 0 &&
-	    policy_peer_find(&ag->pol, m->dst_node) == NULL &&
+	    !has_route(m->dst_node) &&
 	    !(FERRY_HAS(fl, FERRY_T_HOLD) && fl->hold)) {
 		/* A typo in a node name is told at once, not found a week
 		 * later in a queue that nobody forwards (no route yet). */
@@ -837,8 +849,9 @@ req_send(struct client *c, const struct req_cmd *cmd,
 		rj_free(r);
 		client_error(c, c->reqid, FERRY_ENOROUTE,
 			     "%s is neither this node (%s) nor a [peer] in "
-			     "ferry.conf (a typo? to keep the message until "
-			     "that peer is configured: ferry send --hold)",
+			     "ferry.conf, and no [route] line matches it (a "
+			     "typo? to keep the message until a route is "
+			     "configured: ferry send --hold)",
 			     q, ag->pol.node_name);
 		client_idle(c);
 		return;

@@ -84,6 +84,7 @@ extern const struct cli_cmd cli_cmd_consume;
 extern const struct cli_cmd cli_cmd_request;
 extern const struct cli_cmd cli_cmd_queues;
 extern const struct cli_cmd cli_cmd_status;
+extern const struct cli_cmd cli_cmd_why;
 extern const struct cli_cmd cli_cmd_info;
 extern const struct cli_cmd cli_cmd_peers;
 extern const struct cli_cmd cli_cmd_export;

@@ -15,6 +15,7 @@
 #include "config.h"
 
 #include <getopt.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -34,6 +35,28 @@ static const char status_usage[] =
     "\n"
     "Without ID: how many messages the node stores and has\n"
     "outbound.\n";
+
+static int why_run(struct cli_ctx *ctx, int argc, char **argv);
+
+static const char why_usage[] =
+    "ferry why ID [--json]\n"
+    "\n"
+    "      --json         one JSON object\n"
+    "      --socket PATH  ferryd's control socket\n"
+    "  -h, --help         this help\n"
+    "\n"
+    "One line saying why the message waits at this node: no route\n"
+    "to its node, its next hop unreachable (and the last error),\n"
+    "outside the next hop's contact window (next at T), on a medium\n"
+    "since T, in a queue waiting for a receiver.  A message that does\n"
+    "not wait here: what ferry status says.\n";
+
+const struct cli_cmd cli_cmd_why = {
+    .name = "why",
+    .usage = why_usage,
+    .summary = "Say why a message waits here",
+    .run = why_run,
+};
 
 const struct cli_cmd cli_cmd_status = {
     .name = "status",
@@ -397,6 +420,76 @@ status_run(struct cli_ctx *ctx, int argc, char **argv)
 			status_print(&st, lower, json);
 		}
 	}
+	ferry_close(c);
+	return ret;
+}
+
+static int
+why_run(struct cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"json", 0, NULL, CLI_OPT_JSON},
+	    {"socket", 1, NULL, CLI_OPT_SOCKET},
+	    {"help", 0, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const struct cli_cmd *cmd = &cli_cmd_why;
+	struct ferry_status st;
+	struct ferry *c = NULL;
+	uint8_t id[FERRY_ID_LEN];
+	char why[512], lower[FERRY_ID_HEX_LEN + 1];
+	int ch, json = 0, rc, ret;
+
+	cli_getopt_reset();
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case CLI_OPT_JSON:
+			json = 1;
+			break;
+		case CLI_OPT_SOCKET:
+			ctx->socket_path = optarg;
+			break;
+		case 'h':
+			return cli_help(cmd);
+		default:
+			return cli_bad_option(cmd, argv, ch);
+		}
+	}
+	if (optind + 1 != argc)
+		return cli_usage_error(cmd, "give one message ID");
+	if (cli_parse_id(cmd, argv[optind], id) != 0)
+		return CLI_EXIT_USAGE;
+	ret = cli_connect(ctx, &c);
+	if (ret != CLI_EXIT_OK)
+		return ret;
+	rc = ferry_why(c, id, why, sizeof(why));
+	if (rc == 0 && why[0] == '\0') {
+		/* It does not wait here: say where it is. */
+		memset(&st, 0, sizeof(st));
+		rc = ferry_status(c, id, &st);
+		if (rc == FERRY_ENOTFOUND) {
+			memset(&st, 0, sizeof(st));
+			st.kind = FERRY_STATUS_UNKNOWN;
+			rc = 0;
+		}
+		if (rc == 0) {
+			ferry_id_to_hex(id, lower);
+			status_print(&st, lower, json);
+		}
+	} else if (rc == 0) {
+		ferry_id_to_hex(id, lower);
+		if (json) {
+			struct cli_json j;
+			cli_json_begin(&j, stdout);
+			cli_json_str(&j, "id", lower);
+			cli_json_str(&j, "why", why);
+			cli_json_end(&j);
+		} else {
+			printf("%s: %s\n", lower, why);
+		}
+	}
+	if (rc != 0)
+		ret = cli_fail(ctx, c, rc, "cannot ask about %s", argv[optind]);
 	ferry_close(c);
 	return ret;
 }

@@ -1319,6 +1319,27 @@ ferry_status(struct ferry *c, const uint8_t id[FERRY_ID_LEN],
 	return 0;
 }
 
+int
+ferry_why(struct ferry *c, const uint8_t id[FERRY_ID_LEN], char *out,
+	  size_t cap)
+{
+	struct ferry_fbuf b;
+	struct ferry_fields fl;
+	uint32_t reqid = next_reqid(c);
+	int rc;
+
+	if (out == NULL || cap == 0)
+		return FERRY_EINVAL;
+	out[0] = '\0';
+	begin(c, &b, FERRY_F_STATUS, 0, reqid);
+	ferry_fbuf_bytes(&b, FERRY_T_ID, id, FERRY_ID_LEN);
+	rc = call(c, &b, reqid, FERRY_F_STATUS_OK, &fl);
+	if (rc != 0)
+		return rc;
+	snprintf(out, cap, "%s", fl.why);
+	return 0;
+}
+
 /* "EVENT NODE AT_MS\n" lines from the agent; bad lines are skipped. */
 static void
 receipts_parse(const char *s, struct ferry_status *out)
@@ -1405,6 +1426,10 @@ ferry_dead_reason_name(int reason)
 		return "handler failed";
 	case FERRY_DEAD_NO_WAITER:
 		return "no one waiting";
+	case FERRY_DEAD_LOOP:
+		return "loop";
+	case FERRY_DEAD_HOP_LIMIT:
+		return "hop limit";
 	}
 	return "unknown";
 }

@@ -113,9 +113,11 @@ void ferry_recv_opts_init(struct ferry_recv_opts *o);
  * only FERRY_DEAD_HANDLER_FAILED (ferry_dead_letter). */
 #define FERRY_DEAD_HANDLER_FAILED 6
 #define FERRY_DEAD_NO_WAITER                                                   \
-	7			/* "no one waiting": for a reply queue         \
-				 * that is not open (ferry_request) */
-#define FERRY_DEAD_TEXT_MAX 511 /* bytes, NUL excluded */
+	7			 /* "no one waiting": for a reply queue        \
+				  * that is not open (ferry_request) */
+#define FERRY_DEAD_LOOP	     8	 /* a relay's next hops had all held it */
+#define FERRY_DEAD_HOP_LIMIT 9	 /* it visited [node] hop_limit nodes */
+#define FERRY_DEAD_TEXT_MAX  511 /* bytes, NUL excluded */
 
 enum ferry_msg_state {
 	FERRY_STATE_QUEUED = 1,
@@ -424,6 +426,13 @@ struct ferry_status {
 FERRY_MUST_CHECK int ferry_status(struct ferry *c,
 				  const uint8_t id[FERRY_ID_LEN],
 				  struct ferry_status *out);
+
+/* One line saying why message id waits at this node (no route, next hop
+ * unreachable since T, outside a contact window, on a medium, ...), into
+ * out (cap bytes); "" if it does not wait here (or the agent is older).
+ * The same request as ferry_status. */
+FERRY_MUST_CHECK int ferry_why(struct ferry *c, const uint8_t id[FERRY_ID_LEN],
+			       char *out, size_t cap);
 
 struct ferry_node_info {
 	char node[FERRY_NODE_MAX + 1];

@@ -125,6 +125,7 @@ static const struct tagdef tags[FERRY_T_MAX_] = {
     [FERRY_T_SKEW_MS] = NUM(K_U64, skew_ms),
     [FERRY_T_MEDIUM] = STR(medium),
     [FERRY_T_MEDIUM_MS] = NUM(K_U64, medium_ms),
+    [FERRY_T_WHY] = STR(why),
     [FERRY_T_BUNDLES] = NUM(K_U64, bundles),
     [FERRY_T_REJECTED] = NUM(K_U64, rejected),
     [FERRY_T_RECEIVING] = NUM(K_U8, receiving),

@@ -142,6 +142,7 @@ enum ferry_tag {
 	FERRY_T_RECEIVING = 64,	     /* u8: 1 a partial is being received */
 	FERRY_T_HOLD = 65,	     /* u8: SEND: keep it for an unknown node */
 	FERRY_T_VIA = 66,	     /* str: the transport of a live session */
+	FERRY_T_WHY = 67,	     /* str: STATUS: why it waits (ferry why) */
 	FERRY_T_MAX_ = 128 /* tags below this; has[] holds a bit each */
 };
 
@@ -190,6 +191,7 @@ struct ferry_fields {
 	char peers[1024];
 	char summary[8192];
 	char medium[200];
+	char why[512];
 	uint8_t id[FERRY_ID_LEN];
 	uint8_t priority, state, dead_reason, peek, status, connected,
 	    receiving, hold;

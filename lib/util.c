@@ -5,10 +5,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
 #include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "ferry_msg.h"
 #include "util.h"
 
 int
@@ -102,4 +105,79 @@ int64_t
 ferry_mono_ms(void)
 {
 	return clock_ms(CLOCK_MONOTONIC);
+}
+
+/* ------------------------------------------------------- route paths */
+
+int
+route_path_valid(const char *path)
+{
+	char name[FERRY_NODE_MAX + 1];
+	size_t len = strnlen(path, ROUTE_PATH_MAX + 1);
+
+	if (len > ROUTE_PATH_MAX)
+		return 0;
+	while (*path != '\0') {
+		const char *end = strchr(path, ',');
+		size_t n = end != NULL ? (size_t)(end - path) : strlen(path);
+		if (n == 0 || n > FERRY_NODE_MAX)
+			return 0;
+		memcpy(name, path, n);
+		name[n] = '\0';
+		if (!ferry_node_name_valid(name))
+			return 0;
+		if (end == NULL)
+			break;
+		path = end + 1;
+		if (*path == '\0')
+			return 0; /* a trailing comma */
+	}
+	return 1;
+}
+
+int
+route_path_has(const char *path, const char *node)
+{
+	size_t n = strlen(node);
+
+	while (*path != '\0') {
+		const char *end = strchr(path, ',');
+		size_t len = end != NULL ? (size_t)(end - path) : strlen(path);
+		if (len == n && memcmp(path, node, n) == 0)
+			return 1;
+		if (end == NULL)
+			break;
+		path = end + 1;
+	}
+	return 0;
+}
+
+size_t
+route_path_len(const char *path)
+{
+	size_t n;
+
+	if (*path == '\0')
+		return 0;
+	for (n = 1; *path != '\0'; path++)
+		n += *path == ',';
+	return n;
+}
+
+void
+route_path_last(const char *path, char *out)
+{
+	const char *last = strrchr(path, ',');
+
+	last = last != NULL ? last + 1 : path;
+	snprintf(out, FERRY_NODE_MAX + 1, "%s", last);
+}
+
+int
+route_path_append(const char *path, const char *node, char *out, size_t cap)
+{
+	int n = *path != '\0' ? snprintf(out, cap, "%s,%s", path, node)
+			      : snprintf(out, cap, "%s", node);
+
+	return n < 0 || (size_t)n >= cap || (size_t)n > ROUTE_PATH_MAX ? -1 : 0;
 }

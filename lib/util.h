@@ -54,4 +54,24 @@ int64_t ferry_wall_ms(void);
  * timeouts and durations: it never jumps with the wall clock. */
 int64_t ferry_mono_ms(void);
 
+/*
+ * A relayed message's path (docs/routing.md): the nodes that held it,
+ * its source first, as node names separated by ',' (no spaces), at most
+ * ROUTE_PATH_MAX bytes; "" is the empty path.
+ */
+#define ROUTE_PATH_MAX 1023
+/* 1 if path is "" or valid node names separated by single commas, at
+ * most ROUTE_PATH_MAX bytes; 0 otherwise. */
+int route_path_valid(const char *path);
+/* Is node one of path's names? */
+int route_path_has(const char *path, const char *node);
+/* How many names path holds. */
+size_t route_path_len(const char *path);
+/* The last name of path into out (FERRY_NODE_MAX + 1 bytes); "" if none. */
+void route_path_last(const char *path, char *out);
+/* path + "," + node (or node alone) into out of cap bytes: 0, or -1 if
+ * it does not fit. */
+int route_path_append(const char *path, const char *node, char *out,
+		      size_t cap);
+
 #endif

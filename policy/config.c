@@ -48,6 +48,7 @@ enum config_sect {
 	SECT_QUEUE,
 	SECT_ACL,
 	SECT_PEER,
+	SECT_ROUTE,
 };
 
 enum config_kind {
@@ -94,6 +95,8 @@ static const struct config_key config_keys[] = {
      "0000..0777", "0660", "Permission bits of the socket: who may connect."},
     {SECT_NODE, "pid_file", KIND_PATH, PF(pid_file), 0, 0, NULL, NULL,
      "File holding ferryd's process id (default: STATE_DIR/ferryd.pid)."},
+    {SECT_NODE, "hop_limit", KIND_UINT, PF(hop_limit), 1, 64, "1..64", "16",
+     "Most nodes a message may visit on its way (a loop guard)."},
     {SECT_NODE, "log_level", KIND_LEVEL, PF(log_level), 0, 0, NULL, "info",
      "Least severe messages logged: error, warn, info or debug."},
     {SECT_LIMITS, "store_quota", KIND_SIZE, PF(store_quota_bytes), 0,
@@ -154,6 +157,7 @@ static const struct config_key config_keys[] = {
 static const char *const config_sect_names[] = {
     [SECT_NONE] = "",	    [SECT_NODE] = "node", [SECT_LIMITS] = "limits",
     [SECT_QUEUE] = "queue", [SECT_ACL] = "acl",	  [SECT_PEER] = "peer",
+    [SECT_ROUTE] = "route",
 };
 
 struct config_ctx {
@@ -178,6 +182,7 @@ policy_init(struct policy *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->socket_mode = 0660;
+	p->hop_limit = POLICY_HOP_LIMIT;
 	snprintf(p->log_level, sizeof(p->log_level), "info");
 	p->disk_reserve_bytes = UINT64_MAX; /* auto (STORE_RESERVE_AUTO) */
 	p->cache_bytes = 16ull << 20;
@@ -202,6 +207,7 @@ policy_cleanup(struct policy *p)
 	free(p->acl);
 	free(p->queues);
 	free(p->peers);
+	free(p->routes);
 	policy_init(p);
 }
 
@@ -560,6 +566,12 @@ config_handler(void *user, const char *section, const char *name,
 		if (rc != 0)
 			config_fail(c, c->lineno, rc, "%s", why);
 		return rc == 0;
+	case SECT_ROUTE:
+		rc = policy_route_add(c->p, name, value, c->lineno, why,
+				      sizeof(why));
+		if (rc != 0)
+			config_fail(c, c->lineno, rc, "%s", why);
+		return rc == 0;
 	case SECT_ACL:
 		if (strcmp(name, "allow") == 0 || strcmp(name, "deny") == 0)
 			return config_acl_add(c, name[0] == 'a', value) == 0;
@@ -684,6 +696,8 @@ config_section(struct config_ctx *c, char *s)
 		c->sect = SECT_LIMITS;
 	} else if (strcmp(s, "acl") == 0) {
 		c->sect = SECT_ACL;
+	} else if (strcmp(s, "route") == 0) {
+		c->sect = SECT_ROUTE;
 	} else if (strncmp(s, "queue", 5) == 0 &&
 		   (s[5] == '\0' || s[5] == ' ' || s[5] == '\t')) {
 		s += 5;
@@ -712,7 +726,7 @@ config_section(struct config_ctx *c, char *s)
 		return config_fail(c, c->lineno, FERRY_EINVAL,
 				   "unknown section [%.64s] (sections are "
 				   "[node], [limits], [queue NAME], "
-				   "[peer NAME] and [acl])",
+				   "[peer NAME], [route] and [acl])",
 				   s);
 	}
 	return 0;
@@ -877,6 +891,8 @@ config_finish(struct config_ctx *c)
 
 	if (c->sect == SECT_PEER && config_peer_close(c) != 0)
 		return c->rc;
+	if (policy_routes_check(p, &line, why, sizeof(why)) != 0)
+		return config_fail(c, line, FERRY_EINVAL, "%s", why);
 	if (p->node_name[0] == '\0')
 		return config_fail(c, 0, FERRY_EINVAL,
 				   "[node] name is required (add 'name = NODE' "

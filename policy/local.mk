@@ -6,7 +6,9 @@ policy_libpolicy_a_SOURCES = \
 	policy/config.c \
 	policy/acl.c \
 	policy/units.c \
-	policy/peers.c
+	policy/peers.c \
+	policy/routes.c \
+	policy/window.h policy/window.c
 policy_libpolicy_a_CPPFLAGS = $(AM_CPPFLAGS) $(INIH_CFLAGS) $(SODIUM_CFLAGS)
 # libidentity after libpolicy: [peer NAME] keys are cards
 # (identity_card_parse).  libferrycore after both: policy uses the name

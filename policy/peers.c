@@ -43,6 +43,7 @@ enum peer_key {
 	PK_PROXY,
 	PK_CA,
 	PK_POLL,
+	PK_WINDOW,
 };
 
 static const char *const peer_key_names[POLICY_PEER_NKEYS] = {
@@ -60,6 +61,7 @@ static const char *const peer_key_names[POLICY_PEER_NKEYS] = {
     [PK_PROXY] = "proxy",
     [PK_CA] = "ca",
     [PK_POLL] = "poll",
+    [PK_WINDOW] = "window",
 };
 
 #define MS_S 1000LL
@@ -469,14 +471,15 @@ policy_peer_set(struct policy *p, const char *key, const char *value, int line,
 				"unknown key '%.64s' in [peer NAME] (known "
 				"keys: key, tcp, dial, retry_min, retry_max, "
 				"retry_jitter, keepalive, rate, dir, "
-				"call_every, http, proxy, ca or poll)",
+				"call_every, http, proxy, ca, poll or "
+				"window)",
 				key);
 	if (value[0] == '\0')
 		return peer_why(why, whylen,
 				"empty value for %s (give a value or remove "
 				"the line%s)",
 				key, k == PK_KEY ? "" : " to keep the default");
-	if (k != PK_TCP && k != PK_HTTP && seen[k] != 0)
+	if (k != PK_TCP && k != PK_HTTP && k != PK_WINDOW && seen[k] != 0)
 		return peer_why(why, whylen,
 				"duplicate key '%s' (first set on line %d; "
 				"keep one of them)",
@@ -521,6 +524,17 @@ policy_peer_set(struct policy *p, const char *key, const char *value, int line,
 		return peer_set_duration(key, value, CALL_MIN_MS, CALL_MAX_MS,
 					 CALL_RANGE, &peer->call_every_ms, why,
 					 whylen);
+	case PK_WINDOW:
+		if (peer->nwindows == POLICY_WINDOWS_MAX)
+			return peer_why(why, whylen,
+					"more than %d window lines in one "
+					"[peer] section",
+					POLICY_WINDOWS_MAX);
+		if (policy_window_parse(value, &peer->windows[peer->nwindows],
+					why, whylen) != 0)
+			return FERRY_EINVAL;
+		peer->nwindows++;
+		return 0;
 	case PK_HTTP:
 		if (!peer_url_ok(value, 1))
 			return peer_why(

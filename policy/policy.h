@@ -18,6 +18,7 @@
 
 #include "lib/ferry_err.h"
 #include "lib/ferry_msg.h"
+#include "policy/window.h"
 
 /* Operations an ACL rule grants or refuses. */
 #define POLICY_OP_SEND	0x1u /* put messages into a queue (node/queue) */
@@ -38,9 +39,12 @@
 #define POLICY_SOCKET_PATH_MAX 107  /* sun_path minus the NUL */
 #define POLICY_LEASE_MAX_MS    (12LL * 3600 * 1000) /* the store's cap */
 #define POLICY_PEERS_MAX       1024		    /* [peer NAME] sections */
-#define POLICY_ENDPOINTS_MAX   8   /* tcp = lines of a peer, listen = lines */
-#define POLICY_HOST_MAX	       255 /* bytes of an endpoint's host */
-#define POLICY_URL_MAX	       512 /* bytes of an http = or proxy = URL */
+#define POLICY_ENDPOINTS_MAX   8    /* tcp = lines of a peer, listen = lines */
+#define POLICY_HOST_MAX	       255  /* bytes of an endpoint's host */
+#define POLICY_URL_MAX	       512  /* bytes of an http = or proxy = URL */
+#define POLICY_ROUTES_MAX      4096 /* [route] lines */
+#define POLICY_ROUTE_PEERS     8    /* peers of one route line */
+#define POLICY_HOP_LIMIT       16   /* [node] hop_limit default */
 
 /* [peer NAME] dial: when ferryd opens a TCP session to the peer itself. */
 #define POLICY_DIAL_NEVER	0 /* never: the peer dials in */
@@ -112,11 +116,27 @@ struct policy_peer {
 	char proxy[POLICY_URL_MAX]; /* "" = libcurl's environment */
 	char ca[1024];		    /* https: CA file, "" = system CAs */
 	int64_t poll_ms;	    /* a poll held open at most; 60 s */
-	int line;		    /* line of the [peer NAME] header */
+	/* window = lines: dial only inside one (none: any time) */
+	struct policy_window windows[POLICY_WINDOWS_MAX];
+	size_t nwindows;
+	int line; /* line of the [peer NAME] header */
+};
+
+/*
+ * A [route] line, "PATTERN = PEER[, PEER...]": a message for a node
+ * that is not a peer and matches PATTERN (fnmatch(3)) goes to any of
+ * these peers (docs/routing.md).  The first matching line wins.
+ */
+struct policy_route {
+	char pattern[FERRY_NODE_MAX + 1];
+	char peers[POLICY_ROUTE_PEERS][FERRY_NODE_MAX + 1];
+	size_t npeers;
+	int line;
 };
 
 struct policy {
 	char node_name[FERRY_NODE_MAX + 1];
+	unsigned hop_limit; /* nodes a message may visit; default 16 */
 	char state_dir[POLICY_PATH_MAX];   /* default: the config's directory */
 	char socket_path[POLICY_PATH_MAX]; /* default: <state_dir>/ferry.sock */
 	char socket_group[64];		   /* "" = the agent's primary group */
@@ -150,6 +170,8 @@ struct policy {
 	size_t nqueues;
 	struct policy_peer *peers; /* file order */
 	size_t npeers;
+	struct policy_route *routes; /* [route], file order */
+	size_t nroutes;
 };
 
 /*
@@ -214,6 +236,10 @@ void policy_queue_limits(const struct policy *p, const char *name,
 			 uint64_t *max_bytes, uint64_t *max_msgs);
 
 /* The [peer NAME] entry for name, or NULL. */
+/* The first [route] line whose pattern matches node, or NULL. */
+const struct policy_route *policy_route_find(const struct policy *p,
+					     const char *node);
+
 const struct policy_peer *policy_peer_find(const struct policy *p,
 					   const char *name);
 

@@ -39,7 +39,7 @@ FERRY_MUST_CHECK int policy_acl_rule_parse(const char *value, int allow,
  * keys was set on (0: not yet), POLICY_PEER_NKEYS entries, and is owned by
  * the caller.
  */
-#define POLICY_PEER_NKEYS 14
+#define POLICY_PEER_NKEYS 15
 
 /* Append [peer name] (header on line) with the defaults; clears seen[]. */
 FERRY_MUST_CHECK int policy_peer_open(struct policy *p, const char *name,
@@ -67,5 +67,13 @@ FERRY_MUST_CHECK int policy_peers_finish(const struct policy *p, int *line,
 FERRY_MUST_CHECK int policy_listen_add(struct policy *p, int http,
 				       const char *value, char *why,
 				       size_t whylen);
+
+/* One [route] line "pattern = value" (policy/routes.c). */
+FERRY_MUST_CHECK int policy_route_add(struct policy *p, const char *pattern,
+				      const char *value, int line, char *why,
+				      size_t whylen);
+/* At the end of the file: every peer a route names is a [peer]. */
+FERRY_MUST_CHECK int policy_routes_check(const struct policy *p, int *line,
+					 char *why, size_t whylen);
 
 #endif

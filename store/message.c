@@ -357,7 +357,7 @@ seen_put(struct store *st, struct store_ctx *cx, const struct store_hdr *h,
 	 enum store_status_kind why, const char *peer)
 {
 	struct store_seen s;
-	uint8_t buf[128], k[8 + FERRY_ID_LEN];
+	uint8_t buf[256], k[8 + FERRY_ID_LEN];
 	size_t n;
 	int rc;
 
@@ -373,6 +373,9 @@ seen_put(struct store *st, struct store_ctx *cx, const struct store_hdr *h,
 		s.forget_ms = cx->now + st->opts.seen_retention_ms;
 	if (peer != NULL)
 		snprintf(s.peer, sizeof(s.peer), "%s", peer);
+	if (why == STORE_ST_HANDED && peer != NULL &&
+	    strcmp(peer, h->info.msg.dst_node) != 0)
+		snprintf(s.dst, sizeof(s.dst), "%s", h->info.msg.dst_node);
 	if (why == STORE_ST_DEAD_REMOVED) {
 		s.dead_reason = h->info.dead_reason;
 		s.dead_ms = h->info.dead_ms;

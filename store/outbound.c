@@ -16,9 +16,10 @@
 #include <errno.h>
 #include <string.h>
 
+#include "lib/util.h"
 #include "store/store_int.h"
 
-enum { OUT_CLAIM, OUT_PROGRESS, OUT_RELEASE, OUT_CUSTODY };
+enum { OUT_CLAIM, OUT_PROGRESS, OUT_RELEASE, OUT_CUSTODY, OUT_CUSTODY_RELAY };
 
 static int
 op_out(struct store *st, struct store_ctx *cx, struct store_op *op)
@@ -63,8 +64,17 @@ op_out(struct store *st, struct store_ctx *cx, struct store_op *op)
 		i->hop_since_ms = 0;
 		break;
 	case OUT_CUSTODY:
-		/* Only the hop it was for may take it: its destination, or
-		 * the peer it is in flight to. */
+	case OUT_CUSTODY_RELAY:
+		/* Only the hop it was for may take it: its destination, the
+		 * peer it is in flight to, or (a relay that some route goes
+		 * through) any peer that has not held it before. */
+		if (op->u.m.reason == OUT_CUSTODY_RELAY &&
+		    strcmp(i->msg.dst_node, st->node) != 0 &&
+		    !route_path_has(i->route.path, op->u.m.peer)) {
+			rc = msg_remove(st, cx, r, STORE_ST_HANDED,
+					op->u.m.peer);
+			goto out;
+		}
 		if (strcmp(i->msg.dst_node, op->u.m.peer) != 0 &&
 		    !(i->state == STORE_INFLIGHT &&
 		      strcmp(i->hop_peer, op->u.m.peer) == 0)) {
@@ -140,7 +150,8 @@ struct custody_op {
 
 int
 store_out_custody_async(struct store *st, const uint8_t id[FERRY_ID_LEN],
-			const char *peer, store_done_fn done, void *arg)
+			const char *peer, int relay, store_done_fn done,
+			void *arg)
 {
 	struct custody_op *c;
 	int rc;
@@ -157,7 +168,7 @@ store_out_custody_async(struct store *st, const uint8_t id[FERRY_ID_LEN],
 	c->op.sync = 1;
 	c->op.u.m.id = c->id;
 	c->op.u.m.peer = c->peer;
-	c->op.u.m.reason = OUT_CUSTODY;
+	c->op.u.m.reason = relay ? OUT_CUSTODY_RELAY : OUT_CUSTODY;
 	c->op.done_fn = done;
 	c->op.done_arg = arg;
 	rc = store_submit_async(st, &c->op);

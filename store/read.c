@@ -416,8 +416,14 @@ store_out_scan(struct store *st, const char *node, struct store_out_pos *pos,
 {
 	uint8_t prefix[STORE_QKEY_MAX];
 
-	if (pos == NULL || node == NULL || !ferry_node_name_valid(node))
+	if (pos == NULL || (node != NULL && !ferry_node_name_valid(node)))
 		return FERRY_EINVAL;
+	if (pos->all != (node == NULL)) {
+		pos->len = 0; /* the other kind: from the beginning */
+		pos->all = node == NULL;
+	}
+	if (node == NULL)
+		return index_walk(st, st->oidx, NULL, 0, limit, fn, arg, pos);
 	return index_walk(st, st->ondx, prefix, rec_qprefix(prefix, node),
 			  limit, fn, arg, pos);
 }
@@ -426,8 +432,12 @@ int
 store_out_pos_behind(const struct store_out_pos *pos, const char *node,
 		     unsigned prio)
 {
-	size_t n = strnlen(node, FERRY_NODE_MAX);
+	size_t n;
 
+	if (pos->all) /* oidx keys: (7 - priority) . be64 seq */
+		return pos->len >= 1 &&
+		       pos->key[0] > (uint8_t)(FERRY_PRIO_MAX - prio);
+	n = strnlen(node, FERRY_NODE_MAX);
 	if (pos->len < n + 2 || memcmp(pos->key, node, n) != 0)
 		return 0; /* at the start */
 	return pos->key[n + 1] > (uint8_t)(FERRY_PRIO_MAX - prio);
@@ -438,8 +448,16 @@ void
 store_out_pos_priority(struct store_out_pos *pos, const char *node,
 		       unsigned prio)
 {
-	size_t n = strnlen(node, FERRY_NODE_MAX);
+	size_t n;
 
+	if (pos->all) {
+		pos->key[0] =
+		    (uint8_t)(FERRY_PRIO_MAX -
+			      (prio > FERRY_PRIO_MAX ? FERRY_PRIO_MAX : prio));
+		pos->len = 1;
+		return;
+	}
+	n = strnlen(node, FERRY_NODE_MAX);
 	memcpy(pos->key, node, n);
 	pos->key[n] = 0;
 	pos->key[n + 1] =

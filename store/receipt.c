@@ -164,11 +164,11 @@ receipt_parse(const uint8_t *p, size_t len, unsigned *event,
  */
 static int
 reporter_ok(struct store *st, struct store_ctx *cx, const uint8_t *id,
-	    const char *node)
+	    const char *node, unsigned event)
 {
 	struct msg_rec *r = malloc(sizeof(*r));
 	struct store_seen s;
-	uint8_t buf[128];
+	uint8_t buf[256];
 	size_t n;
 	int rc;
 
@@ -194,7 +194,13 @@ reporter_ok(struct store *st, struct store_ctx *cx, const uint8_t *id,
 		return store_dberr(cx, rc, "reading a seen record");
 	if (rec_seen_decode(buf, n, &s) != 0)
 		return 0;
-	return s.kind == STORE_ST_HANDED && strcmp(s.peer, node) == 0;
+	/* Handed to a relay: its destination reports, and so may a relay
+	 * further on that had to dead-letter it (a loop, the hop limit,
+	 * no route there). */
+	return s.kind == STORE_ST_HANDED &&
+	       (strcmp(s.peer, node) == 0 || strcmp(s.dst, node) == 0 ||
+		(s.dst[0] != '\0' &&
+		 (event == STORE_RCPT_REFUSED || event == STORE_RCPT_EXPIRED)));
 }
 
 int
@@ -213,7 +219,7 @@ receipt_absorb(struct store *st, struct store_ctx *cx,
 		/* Only for messages this node knows, from the node they
 		 * went to: nobody can fill the receipts db with ids of their
 		 * choosing, nor report on another node's behalf. */
-		rc = reporter_ok(st, cx, id, node);
+		rc = reporter_ok(st, cx, id, node, event);
 		if (rc < 0)
 			return rc;
 		if (rc == 1 && (rc = record(st, cx, id, event, node, at)) != 0)

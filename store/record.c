@@ -10,11 +10,19 @@
 
 #include <string.h>
 
+#include "lib/util.h"
 #include "store/store_int.h"
 
-#define REC_HDR_V1   1
-#define REC_HDR_V2   2 /* V1 + a dead letter's text (u16 length) */
-#define REC_SEEN_V1  1
+#define REC_HDR_V1 1
+#define REC_HDR_V2 2 /* V1 + a dead letter's text (u16 length) */
+#define REC_HDR_V3                                                             \
+	3 /* V2 (text may be empty) + the route: u16 length                    \
+	   * and path, u8 hop_limit, u8 sig_flags, and a                       \
+	   * 64-byte signature if STORE_ROUTE_SIGNED */
+#define REC_SEEN_V1 1
+#define REC_SEEN_V2                                                            \
+	2 /* V1 + the destination of a message handed to a                     \
+	   * relay */
 #define REC_QUEUE_V1 1
 #define REC_QUEUE_V2 2 /* + open_until_ms (reply queues) */
 #define REC_RCPT_V1  1
@@ -153,9 +161,15 @@ rec_hdr_encode(const struct store_hdr *h, const void *inl, size_t inl_len,
 	const struct ferry_msg *m = &i->msg;
 	struct wbuf w = {buf, 0, cap, 0};
 
-	/* V1 unless there is a text: records without one stay readable by
-	 * a ferryd from before V2. */
-	w_u8(&w, i->dead_text[0] != '\0' ? REC_HDR_V2 : REC_HDR_V1);
+	const struct store_route *rt = &i->route;
+	int v3 =
+	    rt->path[0] != '\0' || rt->hop_limit != 0 || rt->sig_flags != 0;
+
+	/* V1 unless there is a text or a route: records without them stay
+	 * readable by a ferryd from before V2 and V3. */
+	w_u8(&w, v3			   ? REC_HDR_V3
+		 : i->dead_text[0] != '\0' ? REC_HDR_V2
+					   : REC_HDR_V1);
 	w_bytes(&w, m->id, FERRY_ID_LEN);
 	w_u8(&w, (uint8_t)i->state);
 	w_u8(&w, m->priority);
@@ -180,11 +194,21 @@ rec_hdr_encode(const struct store_hdr *h, const void *inl, size_t inl_len,
 	w_str(&w, m->correlation);
 	w_str(&w, i->queue);
 	w_str(&w, i->hop_peer);
-	if (i->dead_text[0] != '\0') {
+	if (v3 || i->dead_text[0] != '\0') {
 		size_t n = strnlen(i->dead_text, sizeof(i->dead_text));
 		w_u8(&w, (uint8_t)(n & 0xff));
 		w_u8(&w, (uint8_t)(n >> 8));
 		w_bytes(&w, i->dead_text, n);
+	}
+	if (v3) {
+		size_t n = strnlen(rt->path, sizeof(rt->path));
+		w_u8(&w, (uint8_t)(n & 0xff));
+		w_u8(&w, (uint8_t)(n >> 8));
+		w_bytes(&w, rt->path, n);
+		w_u8(&w, rt->hop_limit);
+		w_u8(&w, rt->sig_flags);
+		if (rt->sig_flags & STORE_ROUTE_SIGNED)
+			w_bytes(&w, rt->origin_sig, sizeof(rt->origin_sig));
 	}
 	if (h->has_inline) {
 		w_u32(&w, (uint32_t)inl_len);
@@ -205,7 +229,8 @@ rec_hdr_decode(const void *buf, size_t len, struct store_hdr *h,
 
 	memset(h, 0, sizeof(*h));
 	version = r_u8(&r);
-	if (version != REC_HDR_V1 && version != REC_HDR_V2)
+	if (version != REC_HDR_V1 && version != REC_HDR_V2 &&
+	    version != REC_HDR_V3)
 		return FERRY_ECORRUPT;
 	p = r_bytes(&r, FERRY_ID_LEN);
 	if (p != NULL)
@@ -233,15 +258,40 @@ rec_hdr_decode(const void *buf, size_t len, struct store_hdr *h,
 	r_str(&r, m->correlation, sizeof(m->correlation));
 	r_str(&r, i->queue, sizeof(i->queue));
 	r_str(&r, i->hop_peer, sizeof(i->hop_peer));
-	if (version == REC_HDR_V2) {
+	if (version >= REC_HDR_V2) {
 		size_t n = r_u8(&r);
 		n |= (size_t)r_u8(&r) << 8;
 		p = r_bytes(&r, n);
-		if (p == NULL || n == 0 || n >= sizeof(i->dead_text) ||
-		    memchr(p, '\0', n) != NULL)
+		if (p == NULL || (n == 0 && version == REC_HDR_V2) ||
+		    n >= sizeof(i->dead_text) || memchr(p, '\0', n) != NULL)
 			r.bad = 1;
 		else
 			memcpy(i->dead_text, p, n);
+	}
+	if (version == REC_HDR_V3) {
+		struct store_route *rt = &i->route;
+		size_t n = r_u8(&r);
+		n |= (size_t)r_u8(&r) << 8;
+		p = r_bytes(&r, n);
+		if (p == NULL || n >= sizeof(rt->path) ||
+		    memchr(p, '\0', n) != NULL) {
+			r.bad = 1;
+		} else {
+			memcpy(rt->path, p, n);
+			if (!route_path_valid(rt->path))
+				r.bad = 1;
+		}
+		rt->hop_limit = r_u8(&r);
+		rt->sig_flags = r_u8(&r);
+		if (rt->sig_flags &
+		    ~(STORE_ROUTE_SIGNED | STORE_ROUTE_VERIFIED))
+			r.bad = 1;
+		if (rt->sig_flags & STORE_ROUTE_SIGNED) {
+			p = r_bytes(&r, sizeof(rt->origin_sig));
+			if (p != NULL)
+				memcpy(rt->origin_sig, p,
+				       sizeof(rt->origin_sig));
+		}
 	}
 	if (inl != NULL)
 		*inl = NULL;
@@ -318,7 +368,7 @@ rec_seen_encode(const struct store_seen *s, uint8_t *buf, size_t cap)
 {
 	struct wbuf w = {buf, 0, cap, 0};
 
-	w_u8(&w, REC_SEEN_V1);
+	w_u8(&w, s->dst[0] != '\0' ? REC_SEEN_V2 : REC_SEEN_V1);
 	w_u8(&w, (uint8_t)s->kind);
 	w_u64(&w, (uint64_t)s->at_ms);
 	w_u64(&w, (uint64_t)s->forget_ms);
@@ -327,6 +377,8 @@ rec_seen_encode(const struct store_seen *s, uint8_t *buf, size_t cap)
 		w_u8(&w, (uint8_t)s->dead_reason);
 		w_u64(&w, (uint64_t)s->dead_ms);
 	}
+	if (s->dst[0] != '\0')
+		w_str(&w, s->dst);
 	return w.over ? 0 : w.len;
 }
 
@@ -334,10 +386,11 @@ int
 rec_seen_decode(const void *buf, size_t len, struct store_seen *s)
 {
 	struct rbuf r = {buf, len, 0, 0};
-	uint8_t kind;
+	uint8_t kind, version;
 
 	memset(s, 0, sizeof(*s));
-	if (r_u8(&r) != REC_SEEN_V1)
+	version = r_u8(&r);
+	if (version != REC_SEEN_V1 && version != REC_SEEN_V2)
 		return FERRY_ECORRUPT;
 	kind = r_u8(&r);
 	s->at_ms = (int64_t)r_u64(&r);
@@ -349,6 +402,11 @@ rec_seen_decode(const void *buf, size_t len, struct store_seen *s)
 			r.bad = 1;
 		s->dead_reason = (enum store_dead_reason)reason;
 		s->dead_ms = (int64_t)r_u64(&r);
+	}
+	if (version == REC_SEEN_V2) {
+		r_str(&r, s->dst, sizeof(s->dst));
+		if (!r.bad && !ferry_node_name_valid(s->dst))
+			r.bad = 1;
 	}
 	if (r.bad || r.off != r.len || kind < STORE_ST_ACKED ||
 	    kind > STORE_ST_DEAD_REMOVED)

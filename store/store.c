@@ -467,6 +467,10 @@ store_dead_reason_name(enum store_dead_reason r)
 		return "handler failed";
 	case STORE_DEAD_NO_WAITER:
 		return "no one waiting";
+	case STORE_DEAD_LOOP:
+		return "loop";
+	case STORE_DEAD_HOP_LIMIT:
+		return "hop limit";
 	}
 	return "unknown";
 }

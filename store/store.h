@@ -99,6 +99,8 @@ struct store_put_req {
 	const void *payload;
 	size_t len;
 	int result; /* out: as store_put */
+	/* NULL, or where the message has been (a relayed one). */
+	const struct store_route *route;
 };
 
 /*
@@ -137,6 +139,11 @@ FERRY_MUST_CHECK int store_put_batch(struct store *st,
 FERRY_MUST_CHECK int store_writer_open(struct store *st,
 				       const struct ferry_msg *m,
 				       struct store_writer **out);
+/* The same for a relayed message: route (NULL: none) is kept with it. */
+FERRY_MUST_CHECK int store_writer_open_route(struct store *st,
+					     const struct ferry_msg *m,
+					     const struct store_route *route,
+					     struct store_writer **out);
 FERRY_MUST_CHECK int store_writer_resume(struct store *st,
 					 const uint8_t id[FERRY_ID_LEN],
 					 struct store_writer **out,
@@ -197,8 +204,35 @@ enum store_dead_reason {
 					* (store_nack_dead) */
 	STORE_DEAD_NO_WAITER = 7,      /* for a reply queue that is not
 					* open: its requester gave up */
-	STORE_DEAD_LAST_ = STORE_DEAD_NO_WAITER,
+	STORE_DEAD_LOOP = 8,	       /* every next hop has held it already */
+	STORE_DEAD_HOP_LIMIT = 9,      /* it visited [node] hop_limit nodes */
+	STORE_DEAD_LAST_ = STORE_DEAD_HOP_LIMIT,
 };
+
+/*
+ * Where a message has been, for relaying (docs/routing.md).  Empty (all
+ * zero) for a message made here and for one from a peer that sent no
+ * path (a ferry from before relays: the path is then its source).
+ */
+#define STORE_PATH_MAX 1023 /* bytes of path, without the NUL */
+#define STORE_ROUTE_SIGNED                                                     \
+	0x1u			  /* origin_sig holds the origin's             \
+				   * signature (docs/routing.md) */
+#define STORE_ROUTE_VERIFIED 0x2u /* ... and this node verified it */
+#define STORE_ROUTE_SIG_LEN  64
+struct store_route {
+	/* The nodes that held it before this one, its source first,
+	 * comma-separated; "" for a message made here. */
+	char path[STORE_PATH_MAX + 1];
+	uint8_t hop_limit; /* nodes it may visit; 0: not set */
+	uint8_t sig_flags; /* STORE_ROUTE_* */
+	uint8_t origin_sig[STORE_ROUTE_SIG_LEN];
+	/* put only: store it straight into the dead queue for this reason
+	 * (STORE_DEAD_LOOP, STORE_DEAD_HOP_LIMIT), with a "refused"
+	 * receipt to its source if it asked. */
+	enum store_dead_reason dead;
+};
+/* route_path_*() in lib/util.h read and check a path. */
 
 /* Words kept with a dead letter (store_nack_dead), NUL excluded. */
 #define STORE_DEAD_TEXT_MAX 511
@@ -218,6 +252,7 @@ struct store_msg_info {
 	/* A dead letter: the words its consumer gave with it (a handler's
 	 * last lines of standard error), or "". */
 	char dead_text[STORE_DEAD_TEXT_MAX + 1];
+	struct store_route route; /* where it has been (relaying) */
 };
 
 /* Header of a stored message.  FERRY_ENOTFOUND if not in the store. */
@@ -365,14 +400,19 @@ FERRY_MUST_CHECK int store_out_browse(struct store *st, size_t limit,
 struct store_out_pos {
 	uint8_t key[STORE_OUT_POS_MAX];
 	size_t len;
+	int all; /* a position among all outbound messages (node NULL) */
 };
 /* The messages for node, in forwarding order, from just after pos; pos
  * follows each message handed to fn.  Its cost is the messages for node
- * it walks, whatever waits for other nodes. */
+ * it walks, whatever waits for other nodes.  node NULL: every outbound
+ * message (a relay's peer: the caller filters by route), at the cost of
+ * walking them all.  A position of the other kind starts again at the
+ * beginning. */
 FERRY_MUST_CHECK int store_out_scan(struct store *st, const char *node,
 				    struct store_out_pos *pos, size_t limit,
 				    store_browse_fn fn, void *arg);
-/* Move pos to the first message of priority prio for node. */
+/* Move pos to the first message of priority prio for node (pos->all:
+ * of any node; node is then ignored). */
 void store_out_pos_priority(struct store_out_pos *pos, const char *node,
 			    unsigned prio);
 /* Has a scan at pos gone past where messages of prio for node start?
@@ -401,10 +441,13 @@ FERRY_MUST_CHECK int store_out_custody(struct store *st,
 
 /* The same without waiting: done(result, arg) runs on the store's writer
  * thread after the flush that covers it (see store_put_async).  Many of
- * these share one commit.  Returns 0 when queued. */
+ * these share one commit.  Returns 0 when queued.  relay: peer is a next
+ * hop of some route here (docs/routing.md), so it may take custody of
+ * any outbound message it has not held before, not only of those for it
+ * or in flight to it. */
 FERRY_MUST_CHECK int store_out_custody_async(struct store *st,
 					     const uint8_t id[FERRY_ID_LEN],
-					     const char *peer,
+					     const char *peer, int relay,
 					     store_done_fn done, void *arg);
 
 /* --------------------------------------------------------------- status */

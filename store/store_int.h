@@ -59,7 +59,7 @@
 #include "store/store.h"
 
 #define STORE_INLINE_MAX      4096u /* payloads up to this live in msgs */
-#define STORE_HDR_MAX	      (1536u + STORE_INLINE_MAX)
+#define STORE_HDR_MAX	      (2560u + STORE_INLINE_MAX)
 #define STORE_BATCH_OPS	      512	 /* ops in one writer commit at most */
 #define STORE_BATCH_ROWS      4096	 /* messages touched in one commit */
 #define STORE_SYNC_EVERY      (8u << 20) /* streamed bytes between log flushes */
@@ -286,6 +286,9 @@ struct store_seen {
 	int64_t at_ms;
 	int64_t forget_ms;
 	char peer[FERRY_NODE_MAX + 1];
+	/* STORE_ST_HANDED to a relay: its destination (receipts come from
+	 * there), or "" */
+	char dst[FERRY_NODE_MAX + 1];
 	/* STORE_ST_DEAD_REMOVED: why and since when it was dead */
 	enum store_dead_reason dead_reason;
 	int64_t dead_ms;

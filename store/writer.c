@@ -158,7 +158,8 @@ check_limits(struct store *st, const struct ferry_msg *m, uint64_t len,
 
 static void
 hdr_from_msg(struct store *st, struct store_ctx *cx, struct store_hdr *h,
-	     const struct ferry_msg *m, uint64_t len)
+	     const struct ferry_msg *m, const struct store_route *route,
+	     uint64_t len)
 {
 	int local = strcmp(m->dst_node, st->node) == 0;
 
@@ -170,6 +171,19 @@ hdr_from_msg(struct store *st, struct store_ctx *cx, struct store_hdr *h,
 		snprintf(h->info.queue, sizeof(h->info.queue), "%s",
 			 m->dst_queue);
 	h->info.stored_ms = cx->now;
+	if (route != NULL) {
+		h->info.route = *route;
+		h->info.route.dead = STORE_DEAD_NONE;
+		if (route->dead != STORE_DEAD_NONE) {
+			/* A relay cannot send it on (a loop, the hop limit):
+			 * it ends here, in dead (msg_insert). */
+			h->info.state = STORE_QUEUED;
+			snprintf(h->info.queue, sizeof(h->info.queue), "%s",
+				 FERRY_DEAD_QUEUE);
+			h->info.dead_reason = route->dead;
+			h->info.dead_ms = cx->now;
+		}
+	}
 }
 
 /* Is reply queue name open now (store_queue_create)? */
@@ -186,7 +200,8 @@ int
 msg_insert(struct store *st, struct store_ctx *cx, struct msg_rec *r)
 {
 	struct store_msg_info *i = &r->h.info;
-	int rc, no_waiter = 0;
+	int rc, no_waiter = i->dead_reason == STORE_DEAD_LOOP ||
+			    i->dead_reason == STORE_DEAD_HOP_LIMIT;
 
 	if (i->state == STORE_QUEUED && i->dead_reason == STORE_DEAD_NONE &&
 	    ferry_queue_is_reply(i->queue) && !reply_open(st, cx, i->queue)) {
@@ -234,7 +249,7 @@ put_chunks(struct store *st, struct store_ctx *cx, const uint8_t *id,
 
 static int
 put_one(struct store *st, struct store_ctx *cx, const struct ferry_msg *m,
-	const void *payload, size_t len)
+	const struct store_route *route, const void *payload, size_t len)
 {
 	struct msg_rec *r;
 	int local, rc;
@@ -255,7 +270,7 @@ put_one(struct store *st, struct store_ctx *cx, const struct ferry_msg *m,
 	r = malloc(sizeof(*r));
 	if (r == NULL)
 		return FERRY_ENOMEM;
-	hdr_from_msg(st, cx, &r->h, m, len);
+	hdr_from_msg(st, cx, &r->h, m, route, len);
 	r->h.has_inline = len <= STORE_INLINE_MAX;
 	r->inl = payload;
 	r->inl_len = len;
@@ -272,7 +287,8 @@ op_put(struct store *st, struct store_ctx *cx, struct store_op *op)
 {
 	for (size_t i = 0; i < op->u.put.n; i++) {
 		struct store_put_req *q = &op->u.put.reqs[i];
-		q->result = put_one(st, cx, q->msg, q->payload, q->len);
+		q->result =
+		    put_one(st, cx, q->msg, q->route, q->payload, q->len);
 		if (q->result == STORE_EABORT)
 			return STORE_EABORT;
 	}
@@ -344,7 +360,7 @@ int
 store_put(struct store *st, const struct ferry_msg *m, const void *payload,
 	  size_t len)
 {
-	struct store_put_req req = {m, payload, len, 0};
+	struct store_put_req req = {m, payload, len, 0, NULL};
 	int rc = submit_put(st, &req, 1);
 
 	return rc != 0 ? rc : req.result;
@@ -635,6 +651,14 @@ int
 store_writer_open(struct store *st, const struct ferry_msg *m,
 		  struct store_writer **out)
 {
+	return store_writer_open_route(st, m, NULL, out);
+}
+
+int
+store_writer_open_route(struct store *st, const struct ferry_msg *m,
+			const struct store_route *route,
+			struct store_writer **out)
+{
 	struct store_writer *w;
 	struct store_ctx cx;
 	int rc;
@@ -647,7 +671,7 @@ store_writer_open(struct store *st, const struct ferry_msg *m,
 		return FERRY_ENOMEM;
 	memset(&cx, 0, sizeof(cx));
 	cx.now = store_now(st);
-	hdr_from_msg(st, &cx, &w->h, m, 0);
+	hdr_from_msg(st, &cx, &w->h, m, route, 0);
 	w->h.spooled = 1;
 	rc = owner_claim(w, m->id);
 	if (rc == 0)

@@ -35,6 +35,7 @@ tests_store_smoke_SOURCES = tests/store_smoke.c
 tests_store_smoke_LDADD = $(STORE_LIBS)
 
 include tests/unit/policy.mk
+include tests/unit/window.mk
 include tests/unit/identity.mk
 include tests/unit/http.mk
 include tests/unit/noise.mk

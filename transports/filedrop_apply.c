@@ -25,6 +25,7 @@
 
 #include <sodium.h>
 
+#include "agent/engine.h"
 #include "agent/intake.h"
 #include "agent/agent.h"
 #include "agent/log.h"
@@ -506,6 +507,7 @@ sneak_apply(struct sneak_job *j, const char *path)
 	a->in.st = j->st;
 	a->in.me.name = j->node;
 	a->in.me.max_message = j->max_message;
+	a->in.me.router = engine_router();
 	a->batch = intake_batch_new(&a->in);
 	if (a->batch == NULL) {
 		rc = FERRY_ENOMEM;

@@ -317,6 +317,7 @@ export_msg(struct exporter *x, const struct store_msg_info *info)
 
 	memset(&hm, 0, sizeof(hm));
 	hm.msg = info->msg;
+	engine_hop_fill(&hm, info, j->node, x->bf.peer->name);
 	if (info->msg.expires_ms != 0) {
 		if (info->msg.expires_ms <= now)
 			return 2; /* the sweep dead-letters it */

@@ -27,6 +27,7 @@
 
 #include <sodium.h>
 
+#include "agent/engine.h"
 #include "agent/intake.h"
 #include "agent/agent.h"
 #include "agent/log.h"
@@ -208,6 +209,7 @@ verify(struct sneak_job *j, int fd, int out, uint64_t size,
 	in.st = j->st;
 	in.me.name = j->node;
 	in.me.max_message = j->max_message;
+	in.me.router = engine_router();
 	in.peer = sender->name;
 	o.buf = malloc(SPOOL_BUF);
 	if (o.buf == NULL)

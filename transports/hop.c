@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "lib/be.h"
+#include "lib/util.h"
 #include "transports/hop.h"
 
 /* Field tags (docs/hop.md section 3). */
@@ -40,7 +41,10 @@ enum {
 	MSG_T_TTL_MS = 10,	/* u64, remaining; 0 = never expires */
 	MSG_T_PAYLOAD_LEN = 11, /* u64 */
 	MSG_T_OFFSET = 12,	/* u64 */
-	MSG_T_MAX_ = 13,
+	MSG_T_PATH = 13,	/* node names, comma-separated, optional */
+	MSG_T_HOP_LIMIT = 14,	/* u8 1..64, optional */
+	MSG_T_ORIGIN_SIG = 15,	/* 64 bytes, optional */
+	MSG_T_MAX_ = 16,
 };
 
 enum {
@@ -121,6 +125,11 @@ msg_check(const struct hop_msg *hm)
 		return "MSG unknown flag bits";
 	if (hm->offset > m->payload_len)
 		return "MSG offset past the payload";
+	if (memchr(hm->path, '\0', sizeof(hm->path)) == NULL ||
+	    !route_path_valid(hm->path))
+		return "MSG path invalid";
+	if (hm->hop_limit > HOP_HOP_LIMIT_MAX)
+		return "MSG hop limit above 64";
 	return NULL;
 }
 
@@ -336,6 +345,23 @@ msg_field(const struct tlv *t, struct hop_msg *out, const char **why)
 		rc = tlv_size(t, 8, why);
 		if (rc == 0)
 			out->offset = ferry_get_be64(t->v);
+		break;
+	case MSG_T_PATH:
+		rc = tlv_str(t, out->path, sizeof(out->path), why);
+		break;
+	case MSG_T_HOP_LIMIT:
+		rc = tlv_size(t, 1, why);
+		if (rc == 0 && t->v[0] == 0)
+			rc = fail(why, "MSG hop limit 0");
+		if (rc == 0)
+			out->hop_limit = t->v[0];
+		break;
+	case MSG_T_ORIGIN_SIG:
+		rc = tlv_size(t, HOP_SIG_LEN, why);
+		if (rc == 0) {
+			memcpy(out->origin_sig, t->v, HOP_SIG_LEN);
+			out->has_sig = 1;
+		}
 		break;
 	}
 	return rc;
@@ -652,6 +678,12 @@ msg_body_len(const struct hop_msg *hm)
 		n += TLV_HDR + strlen(m->reply_to);
 	if (m->correlation[0] != '\0')
 		n += TLV_HDR + strlen(m->correlation);
+	if (hm->path[0] != '\0')
+		n += TLV_HDR + strlen(hm->path);
+	if (hm->hop_limit != 0)
+		n += TLV_HDR + 1;
+	if (hm->has_sig)
+		n += TLV_HDR + HOP_SIG_LEN;
 	return n;
 }
 
@@ -686,7 +718,13 @@ hop_put_msg(struct hop_rbuf *b, const struct hop_msg *hm)
 	p = tlv_u64(p, MSG_T_CREATED_MS, (uint64_t)m->created_ms);
 	p = tlv_u64(p, MSG_T_TTL_MS, hm->ttl_ms);
 	p = tlv_u64(p, MSG_T_PAYLOAD_LEN, m->payload_len);
-	(void)tlv_u64(p, MSG_T_OFFSET, hm->offset);
+	p = tlv_u64(p, MSG_T_OFFSET, hm->offset);
+	if (hm->path[0] != '\0')
+		p = tlv_str_put(p, MSG_T_PATH, hm->path);
+	if (hm->hop_limit != 0)
+		p = tlv_u8(p, MSG_T_HOP_LIMIT, hm->hop_limit);
+	if (hm->has_sig)
+		(void)tlv_put(p, MSG_T_ORIGIN_SIG, hm->origin_sig, HOP_SIG_LEN);
 }
 
 void

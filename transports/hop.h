@@ -35,6 +35,9 @@
 #define HOP_RECORD_MIN	     1024u /* smallest max_record a HELLO may offer */
 #define HOP_FRAME_HDR	     4u	   /* u8 type + u24be length */
 #define HOP_HASH_LEN	     32u   /* BLAKE2b-256 of a whole payload */
+#define HOP_PATH_MAX	     1023  /* bytes of a MSG's path (ROUTE_PATH_MAX) */
+#define HOP_SIG_LEN	     64	   /* an origin's Ed25519 signature */
+#define HOP_HOP_LIMIT_MAX    64	   /* most nodes a message may visit */
 #define HOP_KEEPALIVE_MAX_MS 3600000u /* HELLO keepalive_ms upper bound */
 #define HOP_CLOSE_TEXT_MAX   255u     /* bytes of CLOSE text */
 
@@ -108,6 +111,14 @@ struct hop_msg {
 	struct ferry_msg msg;
 	uint64_t ttl_ms;
 	uint64_t offset;
+	/* Relaying (docs/routing.md), all optional: the nodes that held
+	 * it, its source first and the sender last, comma-separated ("":
+	 * not sent, the sender is its source); the most nodes it may
+	 * visit (0: not sent); the origin's signature. */
+	char path[HOP_PATH_MAX + 1];
+	uint8_t hop_limit;
+	uint8_t has_sig;
+	uint8_t origin_sig[HOP_SIG_LEN];
 };
 
 struct hop_refuse {

@@ -29,6 +29,8 @@ struct lpeer {
 	int calling;	    /* this dial is a call_every call (for the log) */
 	int64_t backoff_ms; /* 0: not backing off */
 	int64_t next_retry_ms;
+	int64_t window_ms; /* outside its windows: the next opens then;
+			      0 inside (or no window =) */
 	int64_t last_seen_ms;
 	/* last_seen_ms as kept from the last run: nothing seen since start
 	 * while they are equal (call_every calls once at start) */

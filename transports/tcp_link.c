@@ -387,33 +387,25 @@ dial_endpoint(struct link *lk, const struct policy_endpoint *ep, char *addr,
 	return fd;
 }
 
-/* Is anything waiting in the store for p?  (A scan; dialers only.) */
-struct any_ctx {
-	const char *name;
-	int found;
-};
-
-static int
-any_for(const struct store_msg_info *i, void *arg)
-{
-	struct any_ctx *c = arg;
-
-	if (strcmp(i->msg.dst_node, c->name) == 0) {
-		c->found = 1;
-		return 1;
-	}
-	return 0;
-}
-
+/* Is anything waiting in the store for p, or for a node whose route
+ * goes through p?  (A scan; dialers only.) */
 static int
 queued_for(struct link *lk, const char *name)
 {
-	struct any_ctx c = {name, 0};
-	struct store_out_pos pos = {{0}, 0};
+	struct store_out_pos pos = {{0}, 0, 0};
+	struct engine_filter f;
+	struct store_msg_info *one = malloc(sizeof(*one));
+	size_t n = 0;
+	int rc;
 
-	if (store_out_scan(lk->st, name, &pos, 1, any_for, &c) != 0)
+	if (one == NULL)
 		return 1; /* when in doubt, dial */
-	return c.found;
+	memset(&f, 0, sizeof(f));
+	f.peer = name;
+	f.now_ms = ferry_wall_ms();
+	rc = engine_next(lk->st, &f, &pos, one, 1, &n);
+	free(one);
+	return rc != 0 || n > 0;
 }
 
 static void
@@ -437,6 +429,38 @@ backoff(struct link *lk, struct lpeer *p, const char *why)
 	pthread_mutex_unlock(&lk->mu);
 	log_info("peer %s: %s; next try in %.1f s", p->cfg.name, why,
 		 (double)b / 1000.0);
+}
+
+/*
+ * [peer] window =: is now outside all of p's windows?  Then *wait is cut
+ * to the moment the next opens, and the first look outside says so in
+ * the log.  Under lk->mu.
+ */
+static int
+outside_window(struct lpeer *p, int64_t now, int64_t *wait)
+{
+	int64_t change = INT64_MAX;
+
+	if (p->cfg.nwindows == 0 ||
+	    policy_window_state(p->cfg.windows, p->cfg.nwindows, now,
+				&change) == 1) {
+		p->window_ms = 0;
+		return 0;
+	}
+	if (p->window_ms != change) {
+		time_t t = (time_t)(change / 1000);
+		struct tm tm;
+		char at[32] = "?";
+		if (gmtime_r(&t, &tm) != NULL)
+			strftime(at, sizeof(at), "%Y-%m-%d %H:%M UTC", &tm);
+		log_info("peer %s: messages wait, outside its contact "
+			 "windows (window =); next dial at %s",
+			 p->cfg.name, at);
+	}
+	p->window_ms = change;
+	if (change - now < *wait)
+		*wait = change - now;
+	return 1;
 }
 
 static void *
@@ -486,7 +510,10 @@ dialer_main(void *arg)
 					wait = due - now;
 				}
 			}
-			if (p->cur == NULL && p->wanted) {
+			if (p->cur == NULL && p->wanted &&
+			    outside_window(p, now, &wait))
+				; /* window = : no dial before it opens */
+			else if (p->cur == NULL && p->wanted) {
 				if (p->next_retry_ms <= now)
 					break;
 				wait = p->next_retry_ms - now;
@@ -741,6 +768,9 @@ link_status(struct link *lk, struct peer_status *o)
 		o->next_retry_ms = p->cur == NULL && p->wanted && p->has_dialer
 				       ? p->next_retry_ms
 				       : 0;
+		if (o->next_retry_ms != 0 && p->window_ms > o->next_retry_ms)
+			o->next_retry_ms = p->window_ms;
+		o->window_ms = p->window_ms;
 		if (p->cur == NULL && !p->wanted && p->has_dialer &&
 		    p->cfg.call_every_ms > 0) /* the next call */
 			o->next_retry_ms =

@@ -19,6 +19,7 @@
 
 #include <sodium.h>
 
+#include "agent/engine.h"
 #include "agent/intake.h"
 #include "agent/log.h"
 #include "transports/tcp_int.h"
@@ -581,6 +582,7 @@ receiver_new(struct session *s)
 	rv->in.st = s->lk->st;
 	rv->in.me.name = s->lk->node;
 	rv->in.me.max_message = s->lk->max_message_bytes;
+	rv->in.me.router = engine_router();
 	rv->in.peer = s->peer->cfg.name;
 	rv->in.medium_ms = 0; /* a live link: no time in transit */
 	rv->in.check_hash = 1;

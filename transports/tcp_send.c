@@ -232,8 +232,6 @@ xfer_start(struct sender *sd, const struct store_msg_info *info)
 
 	if (x == NULL)
 		return FERRY_EBUSY;
-	if (strcmp(info->msg.dst_node, s->peer->cfg.name) != 0)
-		return FERRY_ESTATE; /* not for this peer (no relaying yet) */
 	memset(x, 0, sizeof(*x));
 	x->info = *info;
 	if (info->msg.expires_ms != 0) {
@@ -356,6 +354,7 @@ xfer_emit(struct sender *sd, struct xfer *x, struct hop_rbuf *b)
 		hm.msg = x->info.msg;
 		hm.ttl_ms = x->ttl_ms;
 		hm.offset = x->off;
+		engine_hop_fill(&hm, &x->info, s->lk->node, s->peer->cfg.name);
 		if (hop_rbuf_room(b) < hop_msg_frame_len(&hm))
 			return 0;
 		hop_put_msg(b, &hm);

@@ -36,6 +36,8 @@ struct peer_status {
 	int64_t since_ms;      /* wall clock: session up since */
 	int64_t last_seen_ms;  /* wall clock of the last record, 0 never */
 	int64_t next_retry_ms; /* wall clock of the next call, 0 none */
+	int64_t window_ms;     /* outside its contact windows: the next
+				  opens then (tcp); 0 inside or none */
 	uint64_t bytes_in, bytes_out; /* on the wire, all sessions */
 	uint64_t msgs_in, msgs_out;   /* custody taken / handed over */
 	char last_error[160];

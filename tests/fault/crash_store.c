@@ -192,7 +192,7 @@ static void
 child_batch(struct child *c)
 {
 	struct ferry_msg m[BATCH_N];
-	struct store_put_req reqs[BATCH_N];
+	struct store_put_req reqs[BATCH_N] = {{0}};
 	int rc;
 
 	for (size_t i = 0; i < BATCH_N; i++) {

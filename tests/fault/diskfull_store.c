@@ -534,7 +534,7 @@ static void
 batch_refused(struct test *t)
 {
 	struct ferry_msg m[BATCH_N];
-	struct store_put_req reqs[BATCH_N];
+	struct store_put_req reqs[BATCH_N] = {{0}};
 	int rc;
 
 	for (size_t i = 0; i < BATCH_N; i++) {

@@ -9,3 +9,4 @@ LINK_IT_TESTS += tests/integration/link_resume_hash.sh
 LINK_IT_TESTS += tests/integration/link_peer_stats.sh
 TESTS += $(LINK_IT_TESTS)
 EXTRA_DIST += $(LINK_IT_TESTS)
+LINK_IT_TESTS += tests/integration/route_chain.sh

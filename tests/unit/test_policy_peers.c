@@ -215,7 +215,24 @@ static const struct policy_case load_cases[] = {
      "ferry.conf:3: [peer] without a name (write [peer NAME]"},
     {"peerless word", N "[peers b]\n", FERRY_EINVAL,
      "ferry.conf:3: unknown section [peers b] (sections are [node], "
-     "[limits], [queue NAME], [peer NAME] and [acl])"},
+     "[limits], [queue NAME], [peer NAME], [route] and [acl])"},
+
+    /* [route] */
+    {"route to a non-peer", PB "[route]\n* = c\n", FERRY_EINVAL,
+     "ferry.conf:6: route '*' goes through c, which is not a [peer]"},
+    {"route before its peer is fine, bad pattern", N "[route]\nBase = b\n",
+     FERRY_EINVAL,
+     "ferry.conf:4: route pattern 'Base' is not a node name pattern"},
+    {"route without peers", PB "[route]\nx = ,\n", FERRY_EINVAL,
+     "ferry.conf:6: route 'x' names no peer"},
+    {"route repeats a peer", PB "[route]\nx = b, b\n", FERRY_EINVAL,
+     "ferry.conf:6: route 'x' names peer b twice"},
+    {"route repeated", PB "[route]\nx = b\nx = b\n", FERRY_EINVAL,
+     "ferry.conf:7: route 'x' repeats line 6"},
+    {"route bad peer name", PB "[route]\nx = B!\n", FERRY_EINVAL,
+     "ferry.conf:6: route 'x': 'B!' is not a node name"},
+    {"hop limit 0", N "hop_limit = 0\n", FERRY_EINVAL,
+     "ferry.conf:3: hop_limit"},
 
     /* keys */
     {"unknown key", PB "host = h\n", FERRY_EINVAL,

@@ -553,7 +553,7 @@ static void
 test_batch_per_item_results(void)
 {
 	struct ferry_msg m[4];
-	struct store_put_req reqs[4];
+	struct store_put_req reqs[4] = {{0}};
 	struct store_queue_stats qs;
 
 	FRESH();
@@ -693,7 +693,7 @@ test_out_scan_by_destination(void)
 	static const char *dst[6] = {"base",  "relay", "base",
 				     "relay", "base",  "base"};
 	static const int prio[6] = {3, 7, 0, 3, 7, 3};
-	struct store_out_pos pos = {{0}, 0};
+	struct store_out_pos pos = {{0}, 0, 0};
 	struct collect col;
 	struct ferry_msg late;
 

@@ -101,6 +101,62 @@ test_header_dead_text(void)
 }
 
 static void
+test_header_route(void)
+{
+	static uint8_t inl[STORE_INLINE_MAX];
+	struct store_hdr h, back;
+	uint8_t buf[STORE_HDR_MAX];
+	size_t n, at;
+
+	/* A relayed message keeps its path, hop limit and signature. */
+	sample(&h);
+	snprintf(h.info.route.path, sizeof(h.info.route.path), "camp,town");
+	h.info.route.hop_limit = 9;
+	h.info.route.sig_flags = STORE_ROUTE_SIGNED | STORE_ROUTE_VERIFIED;
+	memset(h.info.route.origin_sig, 0xab, STORE_ROUTE_SIG_LEN);
+	n = rec_hdr_encode(&h, "hello", 5, buf, sizeof(buf));
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_EQUAL(buf[0], 3);
+	CU_ASSERT_EQUAL_FATAL(rec_hdr_decode(buf, n, &back, NULL, NULL), 0);
+	CU_ASSERT_STRING_EQUAL(back.info.route.path, "camp,town");
+	CU_ASSERT_EQUAL(back.info.route.hop_limit, 9);
+	CU_ASSERT_EQUAL(back.info.route.sig_flags,
+			STORE_ROUTE_SIGNED | STORE_ROUTE_VERIFIED);
+	CU_ASSERT_EQUAL(back.info.route.origin_sig[63], 0xab);
+	CU_ASSERT_STRING_EQUAL(back.info.dead_text, "");
+	/* A path that is not node names is refused, not believed. */
+	at = (size_t)((uint8_t *)memmem(buf, n, "camp,town", 9) - buf);
+	buf[at + 4] = ' ';
+	CU_ASSERT_EQUAL(rec_hdr_decode(buf, n, &back, NULL, NULL),
+			FERRY_ECORRUPT);
+	/* Unknown signature flags are refused. */
+	h.info.route.sig_flags = 0x80;
+	n = rec_hdr_encode(&h, "hello", 5, buf, sizeof(buf));
+	CU_ASSERT_EQUAL(rec_hdr_decode(buf, n, &back, NULL, NULL),
+			FERRY_ECORRUPT);
+	/* The largest record, a full path included, fits. */
+	h.info.route.sig_flags = STORE_ROUTE_SIGNED;
+	memset(h.info.dead_text, 'e', STORE_DEAD_TEXT_MAX);
+	h.info.dead_text[STORE_DEAD_TEXT_MAX] = '\0';
+	memset(h.info.msg.correlation, 'c', FERRY_CORR_MAX);
+	memset(h.info.msg.reply_to, 'r', FERRY_QUEUE_MAX);
+	memset(h.info.msg.dst_queue, 'q', FERRY_QUEUE_MAX);
+	memset(h.info.queue, 'q', FERRY_QUEUE_MAX);
+	memset(h.info.msg.src_node, 's', FERRY_NODE_MAX);
+	memset(h.info.msg.dst_node, 'd', FERRY_NODE_MAX);
+	memset(h.info.hop_peer, 'p', FERRY_NODE_MAX);
+	memset(h.info.route.path, 'n', STORE_PATH_MAX);
+	for (size_t i = 63; i < STORE_PATH_MAX; i += 64)
+		h.info.route.path[i] = ',';
+	h.info.route.path[STORE_PATH_MAX] = '\0';
+	h.info.msg.payload_len = sizeof(inl);
+	n = rec_hdr_encode(&h, inl, sizeof(inl), buf, sizeof(buf));
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_EQUAL_FATAL(rec_hdr_decode(buf, n, &back, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(strlen(back.info.route.path), STORE_PATH_MAX);
+}
+
+static void
 test_header_truncations_refused(void)
 {
 	struct store_hdr h, back;
@@ -177,14 +233,25 @@ test_bad_states_refused(void)
 static void
 test_seen_and_queue_records(void)
 {
-	struct store_seen s = {STORE_ST_HANDED, 5, 6, "relay",
+	struct store_seen s = {STORE_ST_HANDED, 5, 6, "relay", "",
 			       STORE_DEAD_NONE, 0},
 			  sb;
-	struct store_seen d = {STORE_ST_DEAD_REMOVED, 7, 8, "",
+	struct store_seen d = {STORE_ST_DEAD_REMOVED, 7, 8, "", "",
 			       STORE_DEAD_EXPIRED,    4};
+	struct store_seen far = {STORE_ST_HANDED, 5, 6, "relay", "far",
+				 STORE_DEAD_NONE, 0};
 	struct store_queue_stats q = {"", 1, 2, 3, 4, 5, 6}, qb;
-	uint8_t buf[128];
+	uint8_t buf[256];
 	size_t n;
+
+	/* Handed to a relay: the destination is kept (its receipts). */
+	n = rec_seen_encode(&far, buf, sizeof(buf));
+	CU_ASSERT_EQUAL_FATAL(rec_seen_decode(buf, n, &sb), 0);
+	CU_ASSERT_STRING_EQUAL(sb.peer, "relay");
+	CU_ASSERT_STRING_EQUAL(sb.dst, "far");
+	CU_ASSERT_EQUAL(rec_seen_decode(buf, n - 1, &sb), FERRY_ECORRUPT);
+	buf[n - 1] = ',';
+	CU_ASSERT_EQUAL(rec_seen_decode(buf, n, &sb), FERRY_ECORRUPT);
 
 	n = rec_seen_encode(&s, buf, sizeof(buf));
 	CU_ASSERT_EQUAL_FATAL(rec_seen_decode(buf, n, &sb), 0);
@@ -287,6 +354,7 @@ add_suites(void)
 		abort();
 	TEST_ADD(s, test_header_round_trip);
 	TEST_ADD(s, test_header_dead_text);
+	TEST_ADD(s, test_header_route);
 	TEST_ADD(s, test_header_truncations_refused);
 	TEST_ADD(s, test_header_byte_flips_never_overread);
 	TEST_ADD(s, test_bad_states_refused);

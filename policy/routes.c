@@ -1,0 +1,146 @@
+/*
+ * routes.c - the [route] section of ferry.conf: which peers carry a
+ * message for a node that is not a peer (docs/routing.md).
+ *
+ *   [route]
+ *   base-* = town, ship-2     ; any of them, the soonest contact first
+ *   *      = camp             ; the default route
+ *
+ * Lines are kept in file order; the first whose pattern (fnmatch(3),
+ * over node names) matches wins.  A peer needs no route: a message for
+ * a peer goes to it directly, whatever [route] says.
+ */
+#include "config.h"
+
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/policy.h"
+#include "policy/policy_int.h"
+
+/* A pattern: the characters of node names and the shell's wildcards. */
+static int
+pattern_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > FERRY_NODE_MAX)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+		      strchr("-_.*?[]!", *s) != NULL))
+			return 0;
+	return 1;
+}
+
+int
+policy_route_add(struct policy *p, const char *pattern, const char *value,
+		 int line, char *why, size_t whylen)
+{
+	struct policy_route *r, *grown;
+	char buf[POLICY_LINE_MAX + 1], *save = NULL, *tok;
+	char q[96];
+
+	if (!pattern_valid(pattern)) {
+		snprintf(why, whylen,
+			 "route pattern '%s' is not a node name pattern (use "
+			 "a-z 0-9 - _ . and the wildcards * ? [...], at most "
+			 "%d bytes)",
+			 ferry_quote(pattern, q, sizeof(q)), FERRY_NODE_MAX);
+		return FERRY_EINVAL;
+	}
+	for (size_t i = 0; i < p->nroutes; i++)
+		if (strcmp(p->routes[i].pattern, pattern) == 0) {
+			snprintf(why, whylen,
+				 "route '%s' repeats line %d (keep one: the "
+				 "first matching line wins)",
+				 pattern, p->routes[i].line);
+			return FERRY_EINVAL;
+		}
+	if (p->nroutes >= POLICY_ROUTES_MAX) {
+		snprintf(why, whylen, "more than %d [route] lines",
+			 POLICY_ROUTES_MAX);
+		return FERRY_EINVAL;
+	}
+	grown = realloc(p->routes, (p->nroutes + 1) * sizeof(*p->routes));
+	if (grown == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return FERRY_ENOMEM;
+	}
+	p->routes = grown;
+	r = &p->routes[p->nroutes];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->pattern, sizeof(r->pattern), "%s", pattern);
+	r->line = line;
+	snprintf(buf, sizeof(buf), "%s", value);
+	for (tok = strtok_r(buf, ", \t", &save); tok != NULL;
+	     tok = strtok_r(NULL, ", \t", &save)) {
+		if (!ferry_node_name_valid(tok)) {
+			snprintf(why, whylen,
+				 "route '%s': '%s' is not a node name (list "
+				 "the peers that carry these messages: PEER, "
+				 "PEER...)",
+				 pattern, ferry_quote(tok, q, sizeof(q)));
+			return FERRY_EINVAL;
+		}
+		for (size_t i = 0; i < r->npeers; i++)
+			if (strcmp(r->peers[i], tok) == 0) {
+				snprintf(why, whylen,
+					 "route '%s' names peer %s twice",
+					 pattern, tok);
+				return FERRY_EINVAL;
+			}
+		if (r->npeers == POLICY_ROUTE_PEERS) {
+			snprintf(why, whylen,
+				 "route '%s' names more than %d peers", pattern,
+				 POLICY_ROUTE_PEERS);
+			return FERRY_EINVAL;
+		}
+		snprintf(r->peers[r->npeers++], sizeof(r->peers[0]), "%s", tok);
+	}
+	if (r->npeers == 0) {
+		snprintf(why, whylen,
+			 "route '%s' names no peer (write PATTERN = PEER[, "
+			 "PEER...])",
+			 pattern);
+		return FERRY_EINVAL;
+	}
+	p->nroutes++;
+	return 0;
+}
+
+int
+policy_routes_check(const struct policy *p, int *line, char *why, size_t whylen)
+{
+	for (size_t i = 0; i < p->nroutes; i++) {
+		const struct policy_route *r = &p->routes[i];
+		for (size_t j = 0; j < r->npeers; j++) {
+			int found = 0;
+			for (size_t k = 0; k < p->npeers && !found; k++)
+				found =
+				    strcmp(p->peers[k].name, r->peers[j]) == 0;
+			if (!found) {
+				*line = r->line;
+				snprintf(why, whylen,
+					 "route '%s' goes through %s, which "
+					 "is not a [peer] (a route names the "
+					 "peers that carry the messages: add "
+					 "[peer %s] or fix the name)",
+					 r->pattern, r->peers[j], r->peers[j]);
+				return FERRY_EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
+const struct policy_route *
+policy_route_find(const struct policy *p, const char *node)
+{
+	for (size_t i = 0; i < p->nroutes; i++)
+		if (fnmatch(p->routes[i].pattern, node, 0) == 0)
+			return &p->routes[i];
+	return NULL;
+}
