@@ -12,9 +12,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "agent/agent.h"
 #include "agent/engine.h"
 #include "lib/util.h"
+#include "transports/identity.h"
 
 /* ------------------------------------------------------------ arrivals */
 
@@ -53,12 +56,23 @@ engine_arrived(struct agent *ag, const char *queue)
  * engine per process (one agent), so the transports and the intake
  * reach it without a pointer to the agent.
  */
+struct known_key {
+	char name[FERRY_NODE_MAX + 1];
+	uint8_t sign_pk[32];
+};
+
 static struct {
 	pthread_rwlock_t lock;
 	struct policy_route *r;
 	size_t n;
 	char (*peers)[FERRY_NODE_MAX + 1];
 	size_t npeers;
+	/* signing keys of peers and [directory] nodes: origins */
+	struct known_key *keys;
+	size_t nkeys;
+	/* [queue NAME] require_verified = yes */
+	char (*strict)[FERRY_QUEUE_MAX + 1];
+	size_t nstrict;
 	unsigned hop_limit;
 	struct agent *ag;
 } routes = {.lock = PTHREAD_RWLOCK_INITIALIZER};
@@ -89,25 +103,50 @@ engine_routes_set(struct agent *ag)
 	const struct policy *p = &ag->pol;
 	struct policy_route *r = NULL;
 	char(*peers)[FERRY_NODE_MAX + 1] = NULL;
+	char(*strict)[FERRY_QUEUE_MAX + 1] = NULL;
+	struct known_key *keys = NULL;
+	size_t nkeys = p->npeers + p->ndirectory, nstrict = 0;
 
-	if (p->nroutes > 0 && (r = calloc(p->nroutes, sizeof(*r))) == NULL)
-		return FERRY_ENOMEM;
-	if ((peers = calloc(p->npeers ? p->npeers : 1, sizeof(*peers))) ==
-	    NULL) {
+	r = calloc(p->nroutes ? p->nroutes : 1, sizeof(*r));
+	peers = calloc(p->npeers ? p->npeers : 1, sizeof(*peers));
+	keys = calloc(nkeys ? nkeys : 1, sizeof(*keys));
+	strict = calloc(p->nqueues ? p->nqueues : 1, sizeof(*strict));
+	if (r == NULL || peers == NULL || keys == NULL || strict == NULL) {
 		free(r);
+		free(peers);
+		free(keys);
+		free(strict);
 		return FERRY_ENOMEM;
 	}
 	if (p->nroutes > 0)
 		memcpy(r, p->routes, p->nroutes * sizeof(*r));
-	for (size_t i = 0; i < p->npeers; i++)
+	for (size_t i = 0; i < p->npeers; i++) {
 		memcpy(peers[i], p->peers[i].name, sizeof(peers[i]));
+		memcpy(keys[i].name, p->peers[i].name, sizeof(keys[i].name));
+		memcpy(keys[i].sign_pk, p->peers[i].sign_pk, 32);
+	}
+	for (size_t i = 0; i < p->ndirectory; i++) {
+		struct known_key *k = &keys[p->npeers + i];
+		memcpy(k->name, p->directory[i].name, sizeof(k->name));
+		memcpy(k->sign_pk, p->directory[i].sign_pk, 32);
+	}
+	for (size_t i = 0; i < p->nqueues; i++)
+		if (p->queues[i].require_verified)
+			memcpy(strict[nstrict++], p->queues[i].name,
+			       sizeof(strict[0]));
 	pthread_rwlock_wrlock(&routes.lock);
 	free(routes.r);
 	free(routes.peers);
+	free(routes.keys);
+	free(routes.strict);
 	routes.r = r;
 	routes.n = p->nroutes;
 	routes.peers = peers;
 	routes.npeers = p->npeers;
+	routes.keys = keys;
+	routes.nkeys = nkeys;
+	routes.strict = strict;
+	routes.nstrict = nstrict;
 	routes.hop_limit = p->hop_limit ? p->hop_limit : POLICY_HOP_LIMIT;
 	routes.ag = ag;
 	router_limit(routes.hop_limit);
@@ -121,9 +160,13 @@ routes_clear(void)
 	pthread_rwlock_wrlock(&routes.lock);
 	free(routes.r);
 	free(routes.peers);
+	free(routes.keys);
+	free(routes.strict);
 	routes.r = NULL;
 	routes.peers = NULL;
-	routes.n = routes.npeers = 0;
+	routes.keys = NULL;
+	routes.strict = NULL;
+	routes.n = routes.npeers = routes.nkeys = routes.nstrict = 0;
 	routes.ag = NULL;
 	pthread_rwlock_unlock(&routes.lock);
 }
@@ -206,6 +249,42 @@ router_route(const struct ferry_msg *m, const char *path)
 	return INTAKE_ROUTE_NONE;
 }
 
+int
+engine_origin_check(const struct ferry_msg *m, const uint8_t hash[32],
+		    const uint8_t sig[64])
+{
+	uint8_t bytes[HOP_ORIGIN_MAX], pk[32];
+	size_t n;
+	int found = 0;
+
+	pthread_rwlock_rdlock(&routes.lock);
+	for (size_t i = 0; i < routes.nkeys && !found; i++)
+		if (strcmp(routes.keys[i].name, m->src_node) == 0) {
+			memcpy(pk, routes.keys[i].sign_pk, sizeof(pk));
+			found = 1;
+		}
+	pthread_rwlock_unlock(&routes.lock);
+	if (!found)
+		return 0;
+	n = hop_origin_bytes(m, hash, bytes, sizeof(bytes));
+	if (n == 0)
+		return -1;
+	return identity_verify(pk, HOP_ORIGIN_LABEL, bytes, n, sig) == 0 ? 1
+									 : -1;
+}
+
+static int
+router_strict(const char *queue)
+{
+	int yes = 0;
+
+	pthread_rwlock_rdlock(&routes.lock);
+	for (size_t i = 0; i < routes.nstrict && !yes; i++)
+		yes = strcmp(routes.strict[i], queue) == 0;
+	pthread_rwlock_unlock(&routes.lock);
+	return yes;
+}
+
 static void
 router_kick(const char *node, unsigned prio)
 {
@@ -222,6 +301,8 @@ static struct intake_router router = {
     .route = router_route,
     .kick = router_kick,
     .carrier = engine_carrier,
+    .origin_check = engine_origin_check,
+    .require_verified = router_strict,
     .hop_limit = POLICY_HOP_LIMIT,
 };
 
@@ -248,13 +329,47 @@ engine_hop_limit(void)
 	return n;
 }
 
-void
+/* BLAKE2b-256 of id's stored payload (len bytes). */
+static int
+payload_hash(struct store *st, const uint8_t *id, uint64_t len,
+	     uint8_t out[HOP_HASH_LEN])
+{
+	crypto_generichash_state hs;
+	struct store_reader *rd = NULL;
+	uint8_t *buf;
+	uint64_t done = 0;
+	int rc;
+
+	if ((rc = store_reader_open(st, id, &rd)) != 0)
+		return rc;
+	buf = malloc(STORE_CHUNK_BYTES);
+	rc = buf == NULL ? FERRY_ENOMEM : 0;
+	crypto_generichash_init(&hs, NULL, 0, HOP_HASH_LEN);
+	while (rc == 0 && done < len) {
+		size_t n = 0;
+		rc = store_reader_read(rd, buf, STORE_CHUNK_BYTES, &n);
+		if (rc == 0 && n == 0)
+			rc = FERRY_ECORRUPT;
+		if (rc == 0) {
+			crypto_generichash_update(&hs, buf, n);
+			done += n;
+		}
+	}
+	store_reader_close(rd);
+	free(buf);
+	if (rc == 0)
+		crypto_generichash_final(&hs, out, HOP_HASH_LEN);
+	return rc;
+}
+
+int
 engine_hop_fill(struct hop_msg *hm, const struct store_msg_info *i,
-		const char *me, const char *peer)
+		const char *me, const char *peer, struct store *st)
 {
 	int relayed = i->route.path[0] != '\0';
+	int onward = strcmp(i->msg.dst_node, peer) != 0;
 
-	if (relayed || strcmp(i->msg.dst_node, peer) != 0) {
+	if (relayed || onward) {
 		/* The intake kept room for this node's name (intake_msg). */
 		if (route_path_append(i->route.path, me, hm->path,
 				      sizeof(hm->path)) != 0)
@@ -262,8 +377,35 @@ engine_hop_fill(struct hop_msg *hm, const struct store_msg_info *i,
 	}
 	if (i->route.hop_limit != 0)
 		hm->hop_limit = i->route.hop_limit;
-	else if (strcmp(i->msg.dst_node, peer) != 0)
+	else if (onward)
 		hm->hop_limit = (uint8_t)engine_hop_limit();
+	if (i->route.sig_flags & STORE_ROUTE_SIGNED) {
+		memcpy(hm->origin_sig, i->route.origin_sig, HOP_SIG_LEN);
+		hm->has_sig = 1;
+	} else if (onward && strcmp(i->msg.src_node, me) == 0) {
+		/* Made here, going through relays: signed now, so that its
+		 * destination can tell it is ours (Ed25519 is deterministic:
+		 * every attempt sends the same signature). */
+		uint8_t hash[HOP_HASH_LEN], bytes[HOP_ORIGIN_MAX];
+		struct agent *ag;
+		size_t n;
+		int rc = payload_hash(st, i->msg.id, i->msg.payload_len, hash);
+
+		if (rc != 0)
+			return rc;
+		n = hop_origin_bytes(&i->msg, hash, bytes, sizeof(bytes));
+		pthread_rwlock_rdlock(&routes.lock);
+		ag = routes.ag;
+		rc = ag == NULL || n == 0
+			 ? FERRY_ECLOSED
+			 : identity_sign(ag->id, HOP_ORIGIN_LABEL, bytes, n,
+					 hm->origin_sig);
+		pthread_rwlock_unlock(&routes.lock);
+		if (rc != 0)
+			return rc;
+		hm->has_sig = 1;
+	}
+	return 0;
 }
 
 /* --------------------------------------------------------------- kicks */

@@ -56,9 +56,17 @@ int engine_carrier(const char *peer);
 /* [node] hop_limit in use. */
 unsigned engine_hop_limit(void);
 /* The relaying fields of the MSG that carries i from this node (me) to
- * peer: its path with this node last, its hop limit. */
-void engine_hop_fill(struct hop_msg *hm, const struct store_msg_info *i,
-		     const char *me, const char *peer);
+ * peer: its path with this node last, its hop limit, its origin's
+ * signature (made now, reading its payload from st, for a message made
+ * here that goes through relays).  0, or a store error (it is skipped
+ * this time). */
+int engine_hop_fill(struct hop_msg *hm, const struct store_msg_info *i,
+		    const char *me, const char *peer, struct store *st);
+/* Check m's origin signature over its payload hash: 1 verified, 0 its
+ * source's key is not known here (not a peer, not in [directory]), -1
+ * forged or damaged.  Any thread. */
+int engine_origin_check(const struct ferry_msg *m, const uint8_t hash[32],
+			const uint8_t sig[64]);
 /* The intake's view of the engine (struct intake_node.router). */
 const struct intake_router *engine_router(void);
 /* How many times engine_kick named node (any thread). */

@@ -89,6 +89,10 @@ struct intake_rx {
 	const struct intake *in;
 	struct ferry_msg msg;
 	struct store_route *route; /* a relayed message's, or NULL */
+	int sig_check;		   /* for here, signed: verify at END */
+	int hashing;		   /* hs covers the payload (check_hash
+				      or sig_check) */
+	uint8_t sig[HOP_SIG_LEN];
 	enum intake_outcome oc;
 	enum intake_verdict verdict;
 	const char *why;
@@ -158,7 +162,7 @@ route_make(const struct intake *in, const struct hop_msg *hm,
 	struct store_route *sr;
 
 	*out = NULL;
-	if (hm->path[0] == '\0' && hm->hop_limit == 0 &&
+	if (hm->path[0] == '\0' && hm->hop_limit == 0 && !hm->has_sig &&
 	    strcmp(hm->msg.dst_node, in->me.name) == 0)
 		return 0;
 	sr = calloc(1, sizeof(*sr));
@@ -167,6 +171,10 @@ route_make(const struct intake *in, const struct hop_msg *hm,
 	snprintf(sr->path, sizeof(sr->path), "%s",
 		 hm->path[0] != '\0' ? hm->path : hm->msg.src_node);
 	sr->hop_limit = hm->hop_limit;
+	if (hm->has_sig) {
+		sr->sig_flags = STORE_ROUTE_SIGNED;
+		memcpy(sr->origin_sig, hm->origin_sig, HOP_SIG_LEN);
+	}
 	sr->dead = r == INTAKE_ROUTE_LOOP	 ? STORE_DEAD_LOOP
 		   : r == INTAKE_ROUTE_HOP_LIMIT ? STORE_DEAD_HOP_LIMIT
 						 : STORE_DEAD_NONE;
@@ -210,6 +218,12 @@ intake_begin(const struct intake *in, const struct hop_msg *hm,
 		*out = NULL;
 		return rc;
 	}
+	rx->sig_check = hm->has_sig && in->me.router != NULL &&
+			in->me.router->origin_check != NULL &&
+			strcmp(rx->msg.dst_node, in->me.name) == 0;
+	if (rx->sig_check)
+		memcpy(rx->sig, hm->origin_sig, HOP_SIG_LEN);
+	rx->hashing = in->check_hash || rx->sig_check;
 	if (rx->msg.expires_ms != 0 && rx->msg.expires_ms <= ferry_wall_ms() &&
 	    !expired_known(in->st, &rx->msg))
 		return *oc = rx->oc = INTAKE_EXPIRED, 0;
@@ -244,6 +258,15 @@ intake_begin(const struct intake *in, const struct hop_msg *hm,
 		intake_rx_free(rx, 1);
 		*out = NULL;
 		return FERRY_EPROTO;
+	}
+	if (rx->sig_check && !in->check_hash && rx->durable > 0) {
+		/* A signature to check and part of it stored before (a
+		 * staged or resumed payload): the hash starts with that
+		 * part (read back here; a transport that checks END's hash
+		 * does this on a thread of its own). */
+		static const int no_cancel = 0;
+		if (intake_hash_prefix(rx, &no_cancel) != 0)
+			rx->sig_check = 0; /* unverified, not refused */
 	}
 	if (in->from_durable)
 		rx->next = rx->durable;
@@ -344,19 +367,21 @@ intake_chunk(struct intake_rx *rx, const struct hop_chunk *c)
 	rx->next += c->len;
 	if (rx->oc != INTAKE_STREAM && rx->oc != INTAKE_SMALL)
 		return 0; /* skipped */
-	if (rx->in->check_hash)
-		crypto_generichash_update(&rx->hs, c->data, c->len);
+	/* Bytes the store had already (a resumed payload): hashed from the
+	 * store when the hash covers the payload (intake_hash_prefix). */
+	if (rx->oc == INTAKE_STREAM && c->offset < rx->durable)
+		skip = rx->durable - c->offset < c->len
+			   ? rx->durable - c->offset
+			   : c->len;
+	if (rx->hashing && skip < c->len)
+		crypto_generichash_update(&rx->hs, c->data + skip,
+					  c->len - (size_t)skip);
 	if (rx->oc == INTAKE_SMALL) {
 		memcpy(rx->buf + c->offset, c->data, c->len);
 		return 0;
 	}
 	if (rx->w == NULL)
 		return FERRY_ESTATE; /* a store error stopped it before */
-	/* Bytes the store had already (a resumed payload). */
-	if (c->offset < rx->durable)
-		skip = rx->durable - c->offset < c->len
-			   ? rx->durable - c->offset
-			   : c->len;
 	if (skip < c->len &&
 	    (rc = store_writer_write(rx->w, c->data + skip,
 				     c->len - (size_t)skip)) != 0) {
@@ -369,6 +394,57 @@ intake_chunk(struct intake_rx *rx, const struct hop_chunk *c)
 		return rc;
 	}
 	return 0;
+}
+
+/*
+ * A message for this node, whole: check its origin's signature over the
+ * payload's hash, and what its queue requires (docs/routing.md, "Signed
+ * origins").  rx->route says the outcome: verified, or dead (forged; or
+ * an unverified origin from afar for a require_verified queue).
+ */
+static void
+origin_judge(struct intake_rx *rx, const uint8_t hash[HOP_HASH_LEN])
+{
+	const struct intake_router *rt = rx->in->me.router;
+	struct store_route *r = rx->route;
+	char hex[FERRY_ID_HEX_LEN + 1];
+	int v = 0;
+
+	if (r == NULL || rt == NULL ||
+	    strcmp(rx->msg.dst_node, rx->in->me.name) != 0)
+		return;
+	ferry_id_to_hex(rx->msg.id, hex);
+	if (rx->sig_check)
+		v = rt->origin_check(&rx->msg, hash, rx->sig);
+	if (v == 1) {
+		r->sig_flags |= STORE_ROUTE_VERIFIED;
+	} else if (v < 0) {
+		r->dead = STORE_DEAD_FORGED;
+		log_warn("message %s claims to come from %s but its origin "
+			 "signature does not verify: forged or damaged on "
+			 "the way (it came through %s); moved to dead",
+			 hex, rx->msg.src_node, r->path);
+	} else if (strcmp(r->path, rx->msg.src_node) != 0 &&
+		   strcmp(rx->msg.dst_queue, FERRY_RECEIPT_QUEUE) == 0) {
+		/* The store counts it only if verified (receipt.c). */
+		log_warn("a receipt from %s came through %s with an origin "
+			 "that is not verified (%s): not counted",
+			 rx->msg.src_node, r->path,
+			 rx->sig_check ? "no card for it: add it to "
+					 "[directory]"
+				       : "not signed");
+	} else if (strcmp(r->path, rx->msg.src_node) != 0 &&
+		   rt->require_verified != NULL &&
+		   rt->require_verified(rx->msg.dst_queue)) {
+		r->dead = STORE_DEAD_UNVERIFIED;
+		log_warn("message %s from %s (through %s) for %s: its origin "
+			 "is not verified (%s) and the queue requires it; "
+			 "moved to dead",
+			 hex, rx->msg.src_node, r->path, rx->msg.dst_queue,
+			 rx->sig_check ? "no key for it: add it to "
+					 "[directory]"
+				       : "not signed");
+	}
 }
 
 int
@@ -386,15 +462,19 @@ intake_end(struct intake_rx *rx, const struct hop_end *e)
 	have = rx->next > rx->durable ? rx->next : rx->durable;
 	if (have != e->total_len)
 		return FERRY_ECORRUPT;
-	if (rx->in->check_hash) {
+	if (rx->hashing)
 		crypto_generichash_final(&rx->hs, hash, HOP_HASH_LEN);
-		if (sodium_memcmp(hash, e->hash, HOP_HASH_LEN) != 0)
-			return FERRY_ECORRUPT;
-	}
+	if (rx->in->check_hash &&
+	    sodium_memcmp(hash, e->hash, HOP_HASH_LEN) != 0)
+		return FERRY_ECORRUPT;
+	origin_judge(rx, hash);
 	if (rx->oc == INTAKE_SMALL)
 		return 0;
 	if (rx->w == NULL)
 		return FERRY_ESTATE;
+	if (rx->route != NULL &&
+	    (rc = store_writer_set_route(rx->w, rx->route)) != 0)
+		return rc;
 	/* The store checks the payload is whole (one writer per message:
 	 * the spool file is the one this writer wrote, of this length). */
 	rc = store_writer_commit(rx->w);

@@ -72,6 +72,12 @@ struct intake_router {
 	/* Is peer a next hop of some route here?  It may then take
 	 * custody of any outbound message it has not held before. */
 	int (*carrier)(const char *peer);
+	/* m's origin signature over its payload hash: 1 verified, 0 no key
+	 * known for its source, -1 forged. */
+	int (*origin_check)(const struct ferry_msg *m, const uint8_t hash[32],
+			    const uint8_t sig[64]);
+	/* Does local queue take only verified origins from afar? */
+	int (*require_verified)(const char *queue);
 	unsigned hop_limit; /* [node] hop_limit: for a message without one */
 };
 

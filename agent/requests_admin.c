@@ -106,7 +106,7 @@ done_list(struct client *c, struct req_job *r)
 		if (r->kind == RK_BROWSE) {
 			agent_frame(c->ag, &b, FERRY_F_MSG, FERRY_FL_FIN,
 				    r->reqid);
-			put_info(&b, &r->list[i]);
+			put_info(&b, &r->list[i], c->ag->pol.node_name);
 		} else {
 			const struct store_queue_stats *q = &r->qlist[i];
 			/* The ACL cell of QLIST (REQ_ON_EACH_QUEUE). */
@@ -308,7 +308,7 @@ done_admin(struct client *c, struct req_job *r)
 		agent_frame(c->ag, &b, FERRY_F_STATUS_OK, 0, r->reqid);
 		ferry_fbuf_u8(&b, FERRY_T_STATUS, (uint8_t)r->status.kind);
 		if (r->status.kind == STORE_ST_PRESENT)
-			put_info(&b, &r->status.info);
+			put_info(&b, &r->status.info, c->ag->pol.node_name);
 		if (r->status.kind == STORE_ST_DEAD_REMOVED) {
 			ferry_fbuf_u8(&b, FERRY_T_DEAD_REASON,
 				      (uint8_t)r->status.info.dead_reason);

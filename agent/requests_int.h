@@ -146,7 +146,9 @@ int fail_nomem(struct client *c, uint32_t reqid);
  * or NULL when out of memory (arr is then still valid). */
 void *list_grow(struct req_job *r, void *arr, size_t elem);
 int collect_info(const struct store_msg_info *info, void *arg);
-void put_info(struct ferry_fbuf *b, const struct store_msg_info *i);
+/* i's header fields; me: this node's name (for its origin). */
+void put_info(struct ferry_fbuf *b, const struct store_msg_info *i,
+	      const char *me);
 const char *err_text(struct client *c, int rc, char *buf, size_t cap);
 void answer_error(struct client *c, uint32_t reqid, int rc, const char *what);
 

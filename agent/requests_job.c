@@ -274,8 +274,25 @@ job_run(struct job *j)
 
 /* ------------------------------------------------------------ answers */
 
+/* Who vouches for i's source (FERRY_ORIGIN_*; docs/routing.md). */
+static int
+origin_of(const struct store_msg_info *i, const char *me)
+{
+	const struct store_route *r = &i->route;
+
+	if (i->dead_reason == STORE_DEAD_FORGED)
+		return FERRY_ORIGIN_FORGED;
+	if (r->path[0] == '\0')
+		return strcmp(i->msg.src_node, me) == 0 ? FERRY_ORIGIN_LOCAL
+							: FERRY_ORIGIN_PEER;
+	if (strcmp(r->path, i->msg.src_node) == 0)
+		return FERRY_ORIGIN_PEER;
+	return (r->sig_flags & STORE_ROUTE_VERIFIED) ? FERRY_ORIGIN_VERIFIED
+						     : FERRY_ORIGIN_UNVERIFIED;
+}
+
 void
-put_info(struct ferry_fbuf *b, const struct store_msg_info *i)
+put_info(struct ferry_fbuf *b, const struct store_msg_info *i, const char *me)
 {
 	ferry_fbuf_msg(b, &i->msg);
 	ferry_fbuf_u8(b, FERRY_T_STATE, (uint8_t)i->state);
@@ -293,6 +310,10 @@ put_info(struct ferry_fbuf *b, const struct store_msg_info *i)
 		ferry_fbuf_u64(b, FERRY_T_HOP_SINCE_MS,
 			       (uint64_t)i->hop_since_ms);
 	}
+	ferry_fbuf_u8(b, FERRY_T_ORIGIN, (uint8_t)origin_of(i, me));
+	if (i->route.path[0] != '\0' &&
+	    strcmp(i->route.path, i->msg.src_node) != 0)
+		ferry_fbuf_str(b, FERRY_T_PATH, i->route.path);
 }
 
 /* What went wrong, for a client: a full disk says how far off, and

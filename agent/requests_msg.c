@@ -242,7 +242,7 @@ answer_msg(struct client *c, struct req_job *r, uint32_t reqid)
 
 	agent_frame(c->ag, &b, FERRY_F_MSG, inline_payload ? FERRY_FL_FIN : 0,
 		    reqid);
-	put_info(&b, &r->info);
+	put_info(&b, &r->info, c->ag->pol.node_name);
 	if (r->token != 0)
 		ferry_fbuf_u64(&b, FERRY_T_TOKEN, r->token);
 	if (inline_payload)
@@ -287,7 +287,7 @@ done_subtake(struct client *c, struct req_job *r)
 	/* Large payloads are not pushed: the client FETCHes them. */
 	agent_frame(c->ag, &b, FERRY_F_MSG,
 		    r->reader == NULL ? FERRY_FL_FIN : 0, c->sub_reqid);
-	put_info(&b, &r->info);
+	put_info(&b, &r->info, c->ag->pol.node_name);
 	ferry_fbuf_u64(&b, FERRY_T_TOKEN, r->token);
 	if (r->reader == NULL)
 		ferry_fbuf_bytes(&b, FERRY_T_PAYLOAD, r->buf, r->len);

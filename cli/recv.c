@@ -252,6 +252,22 @@ give_back(struct cli_ctx *ctx, struct ferry *c,
  * One message taken (or peeked) with its payload stream s: write it out,
  * say so, ack it.  s is closed here on every path.
  */
+/* Who vouches for the message's source, and the relays it came
+ * through (docs/routing.md). */
+static void
+json_origin(struct cli_json *j, struct ferry *c)
+{
+	static const char *const names[] = {"unknown",	"local",      "peer",
+					    "verified", "unverified", "forged"};
+	char via[FERRY_PATH_MAX + 1];
+	int o = ferry_last_origin(c, via, sizeof(via));
+
+	cli_json_str(j, "origin",
+		     o >= 0 && o <= FERRY_ORIGIN_FORGED ? names[o] : "unknown");
+	if (via[0] != '\0')
+		cli_json_str(j, "via", via);
+}
+
 static int
 recv_deliver(struct cli_ctx *ctx, struct ferry *c, const struct recv_req *r,
 	     const struct ferry_msg_info *info, struct ferry_stream *s)
@@ -288,6 +304,7 @@ recv_deliver(struct cli_ctx *ctx, struct ferry *c, const struct recv_req *r,
 	if (r->json) {
 		cli_json_begin(&j, stdout);
 		cli_json_msg_info(&j, info, taken);
+		json_origin(&j, c);
 		cli_json_bool(&j, "acked", taken && !r->no_ack);
 		if (r->out_dir != NULL) {
 			cli_json_str(&j, "path", o.path);

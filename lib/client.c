@@ -47,6 +47,9 @@ struct ferry {
 	/* The id an EDUPLICATE answer named (the stored id of a SEND). */
 	uint8_t dup_id[FERRY_ID_LEN];
 	int has_dup_id;
+	/* The last message's origin (ferry_last_origin). */
+	int origin;
+	char path[FERRY_PATH_MAX + 1];
 };
 
 enum stream_kind { S_SEND, S_MEM, S_DATA };
@@ -761,6 +764,21 @@ fields_to_info(const struct ferry_fields *fl, struct ferry_msg_info *info)
 		memcpy(info->dead_text, fl->text, sizeof(info->dead_text));
 }
 
+static void
+note_origin(struct ferry *c, const struct ferry_fields *fl)
+{
+	c->origin = fl->origin;
+	snprintf(c->path, sizeof(c->path), "%s", fl->path);
+}
+
+int
+ferry_last_origin(struct ferry *c, char *path, size_t cap)
+{
+	if (path != NULL && cap > 0)
+		snprintf(path, cap, "%s", c->path);
+	return c->origin;
+}
+
 /* After a MSG frame f: set up the payload stream (or drain it). */
 static int
 msg_payload(struct ferry *c, const struct ferry_frame *f,
@@ -922,6 +940,7 @@ ferry_recv(struct ferry *c, const char *queue, const struct ferry_recv_opts *o,
 		return FERRY_EPROTO;
 	}
 	fields_to_info(&fl, info);
+	note_origin(c, &fl);
 	return msg_payload(c, &f, &fl, payload);
 }
 
@@ -1158,6 +1177,7 @@ ferry_next_msg(struct ferry *c, int timeout_ms, struct ferry_msg_info *info,
 		rc = FERRY_EPROTO;
 	if (rc == 0) {
 		fields_to_info(&fl, info);
+		note_origin(c, &fl);
 		if (payload != NULL && !(f.flags & FERRY_FL_FIN) &&
 		    fl.payload == NULL)
 			rc = fetch(c, info->msg.id, payload);
@@ -1430,6 +1450,10 @@ ferry_dead_reason_name(int reason)
 		return "loop";
 	case FERRY_DEAD_HOP_LIMIT:
 		return "hop limit";
+	case FERRY_DEAD_FORGED:
+		return "forged origin";
+	case FERRY_DEAD_UNVERIFIED:
+		return "unverified origin";
 	}
 	return "unknown";
 }

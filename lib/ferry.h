@@ -113,11 +113,13 @@ void ferry_recv_opts_init(struct ferry_recv_opts *o);
  * only FERRY_DEAD_HANDLER_FAILED (ferry_dead_letter). */
 #define FERRY_DEAD_HANDLER_FAILED 6
 #define FERRY_DEAD_NO_WAITER                                                   \
-	7			 /* "no one waiting": for a reply queue        \
-				  * that is not open (ferry_request) */
-#define FERRY_DEAD_LOOP	     8	 /* a relay's next hops had all held it */
-#define FERRY_DEAD_HOP_LIMIT 9	 /* it visited [node] hop_limit nodes */
-#define FERRY_DEAD_TEXT_MAX  511 /* bytes, NUL excluded */
+	7			  /* "no one waiting": for a reply queue       \
+				   * that is not open (ferry_request) */
+#define FERRY_DEAD_LOOP	      8	  /* a relay's next hops had all held it */
+#define FERRY_DEAD_HOP_LIMIT  9	  /* it visited [node] hop_limit nodes */
+#define FERRY_DEAD_FORGED     10  /* its origin signature is wrong */
+#define FERRY_DEAD_UNVERIFIED 11  /* a require_verified queue refused it */
+#define FERRY_DEAD_TEXT_MAX   511 /* bytes, NUL excluded */
 
 enum ferry_msg_state {
 	FERRY_STATE_QUEUED = 1,
@@ -138,6 +140,15 @@ struct ferry_msg_info {
 	 * or "". */
 	char dead_text[FERRY_DEAD_TEXT_MAX + 1];
 };
+
+/*
+ * The origin of the message last received (ferry_recv) or pushed
+ * (ferry_next_msg) on c
+ * (FERRY_ORIGIN_*), and, if path is not NULL, the nodes it came through
+ * (its source first, comma-separated; "" for one made here or from its
+ * source directly) into path (cap bytes).  Relaying: docs/routing.md.
+ */
+int ferry_last_origin(struct ferry *c, char *path, size_t cap);
 
 /*
  * Take the next message of a local queue under a lease.  info gets its

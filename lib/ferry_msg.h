@@ -52,6 +52,15 @@ const char *ferry_quote(const char *in, char *out, size_t cap);
 /* Why name is not a valid queue name (which rule), or NULL if it is. */
 const char *ferry_queue_name_why(const char *name);
 
+/* Who vouches for a received message's source (ferry_last_origin). */
+#define FERRY_ORIGIN_UNKNOWN	0 /* an agent from before relays */
+#define FERRY_ORIGIN_LOCAL	1 /* made on this node */
+#define FERRY_ORIGIN_PEER	2 /* from its source, a peer, directly */
+#define FERRY_ORIGIN_VERIFIED	3 /* through relays, its signature checked */
+#define FERRY_ORIGIN_UNVERIFIED 4 /* through relays, not signed or no key */
+#define FERRY_ORIGIN_FORGED	5 /* its signature does not verify (dead) */
+#define FERRY_PATH_MAX		1023
+
 struct ferry_msg {
 	uint8_t id[FERRY_ID_LEN];
 	char src_node[FERRY_NODE_MAX + 1];

@@ -143,6 +143,9 @@ enum ferry_tag {
 	FERRY_T_HOLD = 65,	     /* u8: SEND: keep it for an unknown node */
 	FERRY_T_VIA = 66,	     /* str: the transport of a live session */
 	FERRY_T_WHY = 67,	     /* str: STATUS: why it waits (ferry why) */
+	FERRY_T_ORIGIN = 68,	     /* u8: who vouches for its source
+				      * (FERRY_ORIGIN_*, ferry.h) */
+	FERRY_T_PATH = 69,	     /* str: nodes it came through */
 	FERRY_T_MAX_ = 128 /* tags below this; has[] holds a bit each */
 };
 
@@ -192,9 +195,10 @@ struct ferry_fields {
 	char summary[8192];
 	char medium[200];
 	char why[512];
+	char path[1024];
 	uint8_t id[FERRY_ID_LEN];
 	uint8_t priority, state, dead_reason, peek, status, connected,
-	    receiving, hold;
+	    receiving, hold, origin;
 	uint32_t flags, limit, deliveries, version, credit;
 	int32_t code;
 	uint64_t ttl_ms, payload_len, lease_ms, wait_ms, token, count, bytes,

@@ -49,6 +49,7 @@ enum config_sect {
 	SECT_ACL,
 	SECT_PEER,
 	SECT_ROUTE,
+	SECT_DIRECTORY,
 };
 
 enum config_kind {
@@ -61,6 +62,7 @@ enum config_kind {
 	KIND_DURATION,	/* int64_t, policy_parse_duration_ms */
 	KIND_COUNT,	/* uint64_t, plain number */
 	KIND_UINT,	/* unsigned, plain number */
+	KIND_BOOL,	/* unsigned 0/1: yes|no, true|false, on|off, 1|0 */
 };
 
 struct config_key {
@@ -148,16 +150,21 @@ static const struct config_key config_keys[] = {
      "100M", "Most bytes of this queue (0 = unlimited)."},
     {SECT_QUEUE, "max_messages", KIND_COUNT, QF(max_msgs), 0, UINT64_MAX, NULL,
      "1000", "Most messages in this queue (0 = unlimited)."},
+    {SECT_QUEUE, "require_verified", KIND_BOOL, QF(require_verified), 0, 1,
+     NULL, "no",
+     "Refuse (to dead) a message from another node whose origin is not "
+     "verified (docs/routing.md)."},
 };
 
 #define CONFIG_NKEYS  (sizeof(config_keys) / sizeof(config_keys[0]))
-#define CONFIG_QKEY0  (CONFIG_NKEYS - 2) /* first SECT_QUEUE row */
-#define CONFIG_NQKEYS 2
+#define CONFIG_QKEY0  (CONFIG_NKEYS - 3) /* first SECT_QUEUE row */
+#define CONFIG_NQKEYS 3
 
 static const char *const config_sect_names[] = {
-    [SECT_NONE] = "",	    [SECT_NODE] = "node", [SECT_LIMITS] = "limits",
-    [SECT_QUEUE] = "queue", [SECT_ACL] = "acl",	  [SECT_PEER] = "peer",
-    [SECT_ROUTE] = "route",
+    [SECT_NONE] = "",	      [SECT_NODE] = "node",
+    [SECT_LIMITS] = "limits", [SECT_QUEUE] = "queue",
+    [SECT_ACL] = "acl",	      [SECT_PEER] = "peer",
+    [SECT_ROUTE] = "route",   [SECT_DIRECTORY] = "directory",
 };
 
 struct config_ctx {
@@ -208,6 +215,7 @@ policy_cleanup(struct policy *p)
 	free(p->queues);
 	free(p->peers);
 	free(p->routes);
+	free(p->directory);
 	policy_init(p);
 }
 
@@ -466,6 +474,19 @@ config_set(struct config_ctx *c, const struct config_key *k, const char *value,
 				   "remove the line to keep the default)",
 				   k->name);
 	switch (k->kind) {
+	case KIND_BOOL:
+		if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 ||
+		    strcmp(value, "on") == 0 || strcmp(value, "1") == 0)
+			*(unsigned *)field = 1;
+		else if (strcmp(value, "no") == 0 ||
+			 strcmp(value, "false") == 0 ||
+			 strcmp(value, "off") == 0 || strcmp(value, "0") == 0)
+			*(unsigned *)field = 0;
+		else
+			return config_fail(c, c->lineno, FERRY_EINVAL,
+					   "bad %s '%s' (write yes or no)",
+					   k->name, value);
+		return 0;
 	case KIND_NODE_NAME:
 		if (!ferry_node_name_valid(value))
 			return config_fail(c, c->lineno, FERRY_EINVAL,
@@ -567,8 +588,12 @@ config_handler(void *user, const char *section, const char *name,
 			config_fail(c, c->lineno, rc, "%s", why);
 		return rc == 0;
 	case SECT_ROUTE:
-		rc = policy_route_add(c->p, name, value, c->lineno, why,
-				      sizeof(why));
+	case SECT_DIRECTORY:
+		rc = c->sect == SECT_ROUTE
+			 ? policy_route_add(c->p, name, value, c->lineno, why,
+					    sizeof(why))
+			 : policy_directory_add(c->p, name, value, c->lineno,
+						why, sizeof(why));
 		if (rc != 0)
 			config_fail(c, c->lineno, rc, "%s", why);
 		return rc == 0;
@@ -698,6 +723,8 @@ config_section(struct config_ctx *c, char *s)
 		c->sect = SECT_ACL;
 	} else if (strcmp(s, "route") == 0) {
 		c->sect = SECT_ROUTE;
+	} else if (strcmp(s, "directory") == 0) {
+		c->sect = SECT_DIRECTORY;
 	} else if (strncmp(s, "queue", 5) == 0 &&
 		   (s[5] == '\0' || s[5] == ' ' || s[5] == '\t')) {
 		s += 5;
@@ -723,11 +750,12 @@ config_section(struct config_ctx *c, char *s)
 			return config_fail(c, c->lineno, rc, "%s", why);
 		c->sect = SECT_PEER;
 	} else {
-		return config_fail(c, c->lineno, FERRY_EINVAL,
-				   "unknown section [%.64s] (sections are "
-				   "[node], [limits], [queue NAME], "
-				   "[peer NAME], [route] and [acl])",
-				   s);
+		return config_fail(
+		    c, c->lineno, FERRY_EINVAL,
+		    "unknown section [%.64s] (sections are "
+		    "[node], [limits], [queue NAME], "
+		    "[peer NAME], [route], [directory] and [acl])",
+		    s);
 	}
 	return 0;
 }

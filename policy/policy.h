@@ -71,6 +71,17 @@ struct policy_queue {
 	char name[FERRY_QUEUE_MAX + 1];
 	uint64_t max_bytes;
 	uint64_t max_msgs;
+	unsigned require_verified; /* 1: only verified origins from afar */
+};
+
+/* A [directory] line, "NAME = CARD": a node that is not a peer (nothing
+ * dials it), known by its card so that its signed messages verify and
+ * --seal can encrypt to it (docs/routing.md). */
+struct policy_node_card {
+	char name[FERRY_NODE_MAX + 1];
+	uint8_t sign_pk[32];
+	uint8_t kx_pk[32];
+	int line;
 };
 
 /*
@@ -172,6 +183,8 @@ struct policy {
 	size_t npeers;
 	struct policy_route *routes; /* [route], file order */
 	size_t nroutes;
+	struct policy_node_card *directory; /* [directory], file order */
+	size_t ndirectory;
 };
 
 /*
@@ -236,6 +249,9 @@ void policy_queue_limits(const struct policy *p, const char *name,
 			 uint64_t *max_bytes, uint64_t *max_msgs);
 
 /* The [peer NAME] entry for name, or NULL. */
+/* node's [directory] line, or NULL. */
+const struct policy_node_card *policy_directory_find(const struct policy *p,
+						     const char *name);
 /* The first [route] line whose pattern matches node, or NULL. */
 const struct policy_route *policy_route_find(const struct policy *p,
 					     const char *node);

@@ -72,6 +72,10 @@ FERRY_MUST_CHECK int policy_listen_add(struct policy *p, int http,
 FERRY_MUST_CHECK int policy_route_add(struct policy *p, const char *pattern,
 				      const char *value, int line, char *why,
 				      size_t whylen);
+/* One [directory] line "name = card" (policy/routes.c). */
+FERRY_MUST_CHECK int policy_directory_add(struct policy *p, const char *name,
+					  const char *card, int line, char *why,
+					  size_t whylen);
 /* At the end of the file: every peer a route names is a [peer]. */
 FERRY_MUST_CHECK int policy_routes_check(const struct policy *p, int *line,
 					 char *why, size_t whylen);

@@ -1,6 +1,7 @@
 /*
  * routes.c - the [route] section of ferry.conf: which peers carry a
- * message for a node that is not a peer (docs/routing.md).
+ * message for a node that is not a peer, and the [directory] of nodes
+ * known by their cards only (docs/routing.md).
  *
  *   [route]
  *   base-* = town, ship-2     ; any of them, the soonest contact first
@@ -19,6 +20,7 @@
 
 #include "policy/policy.h"
 #include "policy/policy_int.h"
+#include "transports/identity.h"
 
 /* A pattern: the characters of node names and the shell's wildcards. */
 static int
@@ -134,6 +136,64 @@ policy_routes_check(const struct policy *p, int *line, char *why, size_t whylen)
 		}
 	}
 	return 0;
+}
+
+int
+policy_directory_add(struct policy *p, const char *name, const char *card,
+		     int line, char *why, size_t whylen)
+{
+	struct policy_node_card *d, *grown;
+	char reason[160], q[96];
+
+	if (!ferry_node_name_valid(name)) {
+		snprintf(why, whylen,
+			 "[directory] '%s' is not a node name (write NAME = "
+			 "CARD, the card printed by ferry info on NAME)",
+			 ferry_quote(name, q, sizeof(q)));
+		return FERRY_EINVAL;
+	}
+	for (size_t i = 0; i < p->ndirectory; i++)
+		if (strcmp(p->directory[i].name, name) == 0) {
+			snprintf(why, whylen,
+				 "[directory] %s repeats line %d (keep one)",
+				 name, p->directory[i].line);
+			return FERRY_EINVAL;
+		}
+	if (p->ndirectory >= POLICY_PEERS_MAX * 16) {
+		snprintf(why, whylen, "more than %d [directory] lines",
+			 POLICY_PEERS_MAX * 16);
+		return FERRY_EINVAL;
+	}
+	grown =
+	    realloc(p->directory, (p->ndirectory + 1) * sizeof(*p->directory));
+	if (grown == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return FERRY_ENOMEM;
+	}
+	p->directory = grown;
+	d = &p->directory[p->ndirectory];
+	memset(d, 0, sizeof(*d));
+	if (identity_card_parse(card, d->sign_pk, d->kx_pk, reason,
+				sizeof(reason)) != 0) {
+		snprintf(why, whylen,
+			 "bad card for [directory] %s: %s (copy the card "
+			 "printed by ferry info on %s)",
+			 name, reason, name);
+		return FERRY_EINVAL;
+	}
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	d->line = line;
+	p->ndirectory++;
+	return 0;
+}
+
+const struct policy_node_card *
+policy_directory_find(const struct policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->ndirectory; i++)
+		if (strcmp(p->directory[i].name, name) == 0)
+			return &p->directory[i];
+	return NULL;
 }
 
 const struct policy_route *

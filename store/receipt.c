@@ -203,9 +203,22 @@ reporter_ok(struct store *st, struct store_ctx *cx, const uint8_t *id,
 		 (event == STORE_RCPT_REFUSED || event == STORE_RCPT_EXPIRED)));
 }
 
+/* Did a receipt come from its maker, or through relays with a verified
+ * signature of its maker?  (A relay could forge one otherwise.) */
+static int
+receipt_trusted(const struct ferry_msg *m, const struct store_route *route)
+{
+	if (route == NULL || route->path[0] == '\0' ||
+	    strcmp(route->path, m->src_node) == 0)
+		return 1; /* straight from its maker (a peer), or made here */
+	return (route->sig_flags & STORE_ROUTE_VERIFIED) != 0 &&
+	       route->dead == STORE_DEAD_NONE;
+}
+
 int
 receipt_absorb(struct store *st, struct store_ctx *cx,
-	       const struct ferry_msg *m, const void *payload, size_t len)
+	       const struct ferry_msg *m, const struct store_route *route,
+	       const void *payload, size_t len)
 {
 	struct store_hdr h;
 	uint8_t id[FERRY_ID_LEN];
@@ -215,7 +228,7 @@ receipt_absorb(struct store *st, struct store_ctx *cx,
 	int rc;
 
 	if (receipt_parse(payload, len, &event, id, node, &at) == 0 &&
-	    strcmp(node, m->src_node) == 0) {
+	    strcmp(node, m->src_node) == 0 && receipt_trusted(m, route)) {
 		/* Only for messages this node knows, from the node they
 		 * went to: nobody can fill the receipts db with ids of their
 		 * choosing, nor report on another node's behalf. */

@@ -471,6 +471,10 @@ store_dead_reason_name(enum store_dead_reason r)
 		return "loop";
 	case STORE_DEAD_HOP_LIMIT:
 		return "hop limit";
+	case STORE_DEAD_FORGED:
+		return "forged origin";
+	case STORE_DEAD_UNVERIFIED:
+		return "unverified origin";
 	}
 	return "unknown";
 }

@@ -139,6 +139,11 @@ FERRY_MUST_CHECK int store_put_batch(struct store *st,
 FERRY_MUST_CHECK int store_writer_open(struct store *st,
 				       const struct ferry_msg *m,
 				       struct store_writer **out);
+/* Replace the route w keeps (before commit): a signature checked at the
+ * end of the payload (STORE_ROUTE_VERIFIED), or route->dead set then
+ * (the message goes to dead).  0 or FERRY_EINVAL. */
+FERRY_MUST_CHECK int store_writer_set_route(struct store_writer *w,
+					    const struct store_route *route);
 /* The same for a relayed message: route (NULL: none) is kept with it. */
 FERRY_MUST_CHECK int store_writer_open_route(struct store *st,
 					     const struct ferry_msg *m,
@@ -206,7 +211,10 @@ enum store_dead_reason {
 					* open: its requester gave up */
 	STORE_DEAD_LOOP = 8,	       /* every next hop has held it already */
 	STORE_DEAD_HOP_LIMIT = 9,      /* it visited [node] hop_limit nodes */
-	STORE_DEAD_LAST_ = STORE_DEAD_HOP_LIMIT,
+	STORE_DEAD_FORGED = 10,	       /* its origin signature is wrong */
+	STORE_DEAD_UNVERIFIED = 11,    /* a require_verified queue refused
+					* an origin it could not verify */
+	STORE_DEAD_LAST_ = STORE_DEAD_UNVERIFIED,
 };
 
 /*

@@ -391,9 +391,12 @@ int exports_forget(struct store *st, struct store_ctx *cx, const uint8_t *id);
  * queue one for it (or, for a local source, record it at once). */
 int receipt_emit(struct store *st, struct store_ctx *cx,
 		 const struct store_hdr *h, unsigned event);
-/* m is a receipt for this node: record it; 0 when absorbed. */
+/* m is a receipt for this node: record it; 0 when absorbed.  route: how
+ * it came (NULL: from its maker directly, or made here); one that came
+ * through relays counts only with a verified signature. */
 int receipt_absorb(struct store *st, struct store_ctx *cx,
-		   const struct ferry_msg *m, const void *payload, size_t len);
+		   const struct ferry_msg *m, const struct store_route *route,
+		   const void *payload, size_t len);
 /* Parse a receipt payload (hostile bytes from a peer): 0 or
  * FERRY_EINVAL. */
 int receipt_parse(const uint8_t *p, size_t len, unsigned *event,

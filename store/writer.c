@@ -156,6 +156,24 @@ check_limits(struct store *st, const struct ferry_msg *m, uint64_t len,
 	return 0;
 }
 
+/* Where h has been (relaying), and its fate here: route->dead sends it
+ * straight into the dead queue (msg_insert). */
+static void
+hdr_set_route(struct store_hdr *h, const struct store_route *route, int64_t now)
+{
+	h->info.route = *route;
+	h->info.route.dead = STORE_DEAD_NONE;
+	if (route->dead != STORE_DEAD_NONE) {
+		/* A relay cannot send it on (a loop, the hop limit), or its
+		 * origin is forged: it ends here, in dead. */
+		h->info.state = STORE_QUEUED;
+		snprintf(h->info.queue, sizeof(h->info.queue), "%s",
+			 FERRY_DEAD_QUEUE);
+		h->info.dead_reason = route->dead;
+		h->info.dead_ms = now;
+	}
+}
+
 static void
 hdr_from_msg(struct store *st, struct store_ctx *cx, struct store_hdr *h,
 	     const struct ferry_msg *m, const struct store_route *route,
@@ -171,19 +189,8 @@ hdr_from_msg(struct store *st, struct store_ctx *cx, struct store_hdr *h,
 		snprintf(h->info.queue, sizeof(h->info.queue), "%s",
 			 m->dst_queue);
 	h->info.stored_ms = cx->now;
-	if (route != NULL) {
-		h->info.route = *route;
-		h->info.route.dead = STORE_DEAD_NONE;
-		if (route->dead != STORE_DEAD_NONE) {
-			/* A relay cannot send it on (a loop, the hop limit):
-			 * it ends here, in dead (msg_insert). */
-			h->info.state = STORE_QUEUED;
-			snprintf(h->info.queue, sizeof(h->info.queue), "%s",
-				 FERRY_DEAD_QUEUE);
-			h->info.dead_reason = route->dead;
-			h->info.dead_ms = cx->now;
-		}
-	}
+	if (route != NULL)
+		hdr_set_route(h, route, cx->now);
 }
 
 /* Is reply queue name open now (store_queue_create)? */
@@ -201,7 +208,9 @@ msg_insert(struct store *st, struct store_ctx *cx, struct msg_rec *r)
 {
 	struct store_msg_info *i = &r->h.info;
 	int rc, no_waiter = i->dead_reason == STORE_DEAD_LOOP ||
-			    i->dead_reason == STORE_DEAD_HOP_LIMIT;
+			    i->dead_reason == STORE_DEAD_HOP_LIMIT ||
+			    i->dead_reason == STORE_DEAD_FORGED ||
+			    i->dead_reason == STORE_DEAD_UNVERIFIED;
 
 	if (i->state == STORE_QUEUED && i->dead_reason == STORE_DEAD_NONE &&
 	    ferry_queue_is_reply(i->queue) && !reply_open(st, cx, i->queue)) {
@@ -262,7 +271,7 @@ put_one(struct store *st, struct store_ctx *cx, const struct ferry_msg *m,
 		return rc == 2 ? FERRY_EBUSY : rc == 1 ? FERRY_EDUPLICATE : rc;
 	local = strcmp(m->dst_node, st->node) == 0;
 	if (local && strcmp(m->dst_queue, FERRY_RECEIPT_QUEUE) == 0)
-		return receipt_absorb(st, cx, m, payload, len);
+		return receipt_absorb(st, cx, m, route, payload, len);
 	if ((rc = check_limits(st, m, len, local)) != 0)
 		return rc;
 	if ((rc = store_check_space(st, cx, len + 512, m->priority)) != 0)
@@ -460,7 +469,8 @@ wr_commit(struct store *st, struct store_ctx *cx, struct store_writer *w)
 	if (rc == 0)
 		return FERRY_ENOTFOUND; /* swept as idle meanwhile */
 	w->h.info.msg.payload_len = w->off;
-	local = w->h.info.state == STORE_QUEUED;
+	local = w->h.info.state == STORE_QUEUED &&
+		w->h.info.dead_reason == STORE_DEAD_NONE;
 	rc = check_limits(st, &w->h.info.msg, w->h.info.msg.payload_len, local);
 	if (rc == 0 && st->opts.quota_bytes != 0 &&
 	    st->tot.bytes + w->off > st->opts.quota_bytes)
@@ -652,6 +662,15 @@ store_writer_open(struct store *st, const struct ferry_msg *m,
 		  struct store_writer **out)
 {
 	return store_writer_open_route(st, m, NULL, out);
+}
+
+int
+store_writer_set_route(struct store_writer *w, const struct store_route *route)
+{
+	if (w == NULL || route == NULL)
+		return FERRY_EINVAL;
+	hdr_set_route(&w->h, route, store_now(w->st));
+	return 0;
 }
 
 int

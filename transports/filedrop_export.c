@@ -317,7 +317,9 @@ export_msg(struct exporter *x, const struct store_msg_info *info)
 
 	memset(&hm, 0, sizeof(hm));
 	hm.msg = info->msg;
-	engine_hop_fill(&hm, info, j->node, x->bf.peer->name);
+	if ((rc = engine_hop_fill(&hm, info, j->node, x->bf.peer->name,
+				  j->st)) != 0)
+		return rc == FERRY_ENOTFOUND ? 2 : rc;
 	if (info->msg.expires_ms != 0) {
 		if (info->msg.expires_ms <= now)
 			return 2; /* the sweep dead-letters it */

@@ -878,3 +878,42 @@ hop_type_name(uint8_t type)
 	}
 	return "unknown";
 }
+
+/* ---- origin signatures ---- */
+
+static uint8_t *
+origin_str(uint8_t *p, const char *s, size_t cap)
+{
+	size_t n = strnlen(s, cap - 1);
+
+	*p++ = (uint8_t)n;
+	memcpy(p, s, n);
+	return p + n;
+}
+
+size_t
+hop_origin_bytes(const struct ferry_msg *m, const uint8_t hash[HOP_HASH_LEN],
+		 uint8_t *out, size_t cap)
+{
+	uint8_t *p = out;
+
+	if (cap < HOP_ORIGIN_MAX)
+		return 0;
+	memcpy(p, m->id, FERRY_ID_LEN);
+	p += FERRY_ID_LEN;
+	p = origin_str(p, m->src_node, sizeof(m->src_node));
+	p = origin_str(p, m->dst_node, sizeof(m->dst_node));
+	p = origin_str(p, m->dst_queue, sizeof(m->dst_queue));
+	p = origin_str(p, m->reply_to, sizeof(m->reply_to));
+	p = origin_str(p, m->correlation, sizeof(m->correlation));
+	*p++ = m->priority;
+	ferry_put_be32(p, m->flags);
+	p += 4;
+	ferry_put_be64(p, (uint64_t)m->created_ms);
+	p += 8;
+	ferry_put_be64(p, m->payload_len);
+	p += 8;
+	memcpy(p, hash, HOP_HASH_LEN);
+	p += HOP_HASH_LEN;
+	return (size_t)(p - out);
+}

@@ -28,16 +28,19 @@
 #include "lib/ferry_err.h"
 #include "lib/ferry_msg.h"
 
-#define HOP_VERSION	     1
-#define HOP_RECORD_MAX	     65535u /* bytes of a Noise transport message */
-#define HOP_TAG_LEN	     16u    /* ChaChaPoly tag of every record */
-#define HOP_PLAIN_MAX	     (HOP_RECORD_MAX - HOP_TAG_LEN) /* 65,519 */
-#define HOP_RECORD_MIN	     1024u /* smallest max_record a HELLO may offer */
-#define HOP_FRAME_HDR	     4u	   /* u8 type + u24be length */
-#define HOP_HASH_LEN	     32u   /* BLAKE2b-256 of a whole payload */
-#define HOP_PATH_MAX	     1023  /* bytes of a MSG's path (ROUTE_PATH_MAX) */
-#define HOP_SIG_LEN	     64	   /* an origin's Ed25519 signature */
-#define HOP_HOP_LIMIT_MAX    64	   /* most nodes a message may visit */
+#define HOP_VERSION	  1
+#define HOP_RECORD_MAX	  65535u /* bytes of a Noise transport message */
+#define HOP_TAG_LEN	  16u	 /* ChaChaPoly tag of every record */
+#define HOP_PLAIN_MAX	  (HOP_RECORD_MAX - HOP_TAG_LEN) /* 65,519 */
+#define HOP_RECORD_MIN	  1024u /* smallest max_record a HELLO may offer */
+#define HOP_FRAME_HDR	  4u	/* u8 type + u24be length */
+#define HOP_HASH_LEN	  32u	/* BLAKE2b-256 of a whole payload */
+#define HOP_PATH_MAX	  1023	/* bytes of a MSG's path (ROUTE_PATH_MAX) */
+#define HOP_SIG_LEN	  64	/* an origin's Ed25519 signature */
+#define HOP_HOP_LIMIT_MAX 64	/* most nodes a message may visit */
+/* Bytes a MSG's relaying fields (path, hop_limit, origin_sig) take at
+ * most, field headers included. */
+#define HOP_RELAY_FIELDS_MAX (3 * 3 + HOP_PATH_MAX + 1 + HOP_SIG_LEN)
 #define HOP_KEEPALIVE_MAX_MS 3600000u /* HELLO keepalive_ms upper bound */
 #define HOP_CLOSE_TEXT_MAX   255u     /* bytes of CLOSE text */
 
@@ -120,6 +123,21 @@ struct hop_msg {
 	uint8_t has_sig;
 	uint8_t origin_sig[HOP_SIG_LEN];
 };
+
+/*
+ * The bytes an origin signs for m (docs/routing.md, "Signed origins"),
+ * under identity_sign's label HOP_ORIGIN_LABEL: id, src_node, dst_node,
+ * dst_queue, reply_to, correlation (each string u8 length + bytes),
+ * priority, flags (u32be), created_ms, payload_len (u64be) and the
+ * BLAKE2b-256 of the payload.  Not the TTL nor the path: they change on
+ * the way.  Returns the length (at most HOP_ORIGIN_MAX), 0 if cap is too
+ * small.
+ */
+#define HOP_ORIGIN_LABEL "ferry-origin-v1"
+#define HOP_ORIGIN_MAX	 640
+size_t hop_origin_bytes(const struct ferry_msg *m,
+			const uint8_t hash[HOP_HASH_LEN], uint8_t *out,
+			size_t cap);
 
 struct hop_refuse {
 	uint8_t id[FERRY_ID_LEN];

@@ -354,9 +354,15 @@ xfer_emit(struct sender *sd, struct xfer *x, struct hop_rbuf *b)
 		hm.msg = x->info.msg;
 		hm.ttl_ms = x->ttl_ms;
 		hm.offset = x->off;
-		engine_hop_fill(&hm, &x->info, s->lk->node, s->peer->cfg.name);
-		if (hop_rbuf_room(b) < hop_msg_frame_len(&hm))
+		/* Room for the largest relaying fields first: filling them
+		 * may sign (a read of the payload), not to be done twice. */
+		if (hop_rbuf_room(b) <
+		    hop_msg_frame_len(&hm) + HOP_RELAY_FIELDS_MAX)
 			return 0;
+		rc = engine_hop_fill(&hm, &x->info, s->lk->node,
+				     s->peer->cfg.name, s->lk->st);
+		if (rc != 0)
+			return rc;
 		hop_put_msg(b, &hm);
 		x->need_msg = 0;
 		if (len > LINK_INLINE_MAX) {

@@ -43,6 +43,12 @@ printf '[route]\n* = r1\n' >>"$(node_conf a)"
 printf '[route]\nb = r2\nloopy = r2\n' >>"$(node_conf r1)"
 printf '[route]\na = r1\nloopy = r1\n' >>"$(node_conf r2)"
 printf '[route]\n* = r2\n' >>"$(node_conf b)"
+# Signed origins: a and b know each other's card (not peers: nothing
+# dials); b's queue strict takes only verified origins from afar.
+printf '[directory]\nb = %s\nr2 = %s\n' "$(node_card b)" "$(node_card r2)" \
+	>>"$(node_conf a)"
+printf '[directory]\na = %s\n[queue strict]\nrequire_verified = yes\n' \
+	"$(node_card a)" >>"$(node_conf b)"
 for n in a r1 r2 b; do start_agent $n; done
 
 info() { ferry_at "$1" info --json | json_get "$2"; }
@@ -67,9 +73,13 @@ head -c $((BIG_MB << 20)) /dev/urandom >"$T/big" || it_harness urandom
 big=$("$FERRY" send b/big --receipt "$T/big") || it_fail "send big"
 it_ok "a accepted $N small and one $BIG_MB MiB message for b (a route)"
 
+echo signed | "$FERRY" send b/strict >/dev/null || it_fail "send strict"
+echo unsigned | ferry_at r1 send b/strict >/dev/null || it_fail "send r1 strict"
+N2=$((N + 3))
+
 # a -> r1 -> r2 over TCP: r2 holds them all, a and r1 nothing.
-wait_outbound r2 $((N + 1)) 120 ||
-	it_fail "r2 holds $(info r2 outbound_messages) of $((N + 1)) (r1: $(info r1 outbound_messages), a: $(info a outbound_messages)); r1 log: $(tail -n 5 "$(node_log r1)")"
+wait_outbound r2 $N2 120 ||
+	it_fail "r2 holds $(info r2 outbound_messages) of $N2 (r1: $(info r1 outbound_messages), a: $(info a outbound_messages)); r1 log: $(tail -n 5 "$(node_log r1)")"
 wait_outbound r1 0 30 || it_fail "r1 kept $(info r1 outbound_messages)"
 wait_outbound a 0 30 || it_fail "a kept $(info a outbound_messages)"
 it_ok "custody went a -> r1 -> r2; a and r1 hold no copy"
@@ -79,7 +89,7 @@ ferry_at a status "$big" | grep -q 'r1' ||
 # r2 -> stick -> b
 ferry_at r2 export "$S" >"$T/exp" || it_fail "r2 export: $(cat "$T/exp")"
 ferry_at b import "$S" >"$T/imp" || it_fail "b import: $(cat "$T/imp")"
-grep -q "imported $((N + 1)) messages" "$T/imp" ||
+grep -q "imported $N2 messages" "$T/imp" ||
 	it_fail "b's import: $(cat "$T/imp")"
 # b answers on the stick: custody for r2, receipts for a (routed by r2).
 ferry_at b export "$S" >"$T/exp2" || it_fail "b export: $(cat "$T/exp2")"
@@ -91,6 +101,19 @@ it_ok "b has them from the stick; r2 released its copies"
 use_node b
 expect_eq "messages in b/in" "$(queue_count in)" "$N"
 expect_eq "messages in b/big" "$(queue_count big)" 1
+# Origins: a's messages verified (a's signature, a's card in b's
+# [directory]); r1's unsigned-for-b... r1 is not in b's directory: its
+# message for the strict queue went to dead, "unverified origin".
+"$FERRY" recv strict --json >"$T/strict" || it_fail "recv strict"
+grep -q '"origin":"verified"' "$T/strict" || it_fail "origin: $(cat "$T/strict")"
+grep -q '"via":"a,r1,r2"' "$T/strict" || it_fail "via: $(cat "$T/strict")"
+grep -q 'c2lnbmVkCg==' "$T/strict" || it_fail "not a's message: $(cat "$T/strict")"
+expect_eq "b/strict after the verified one" "$(queue_count strict)" 0
+"$FERRY" recv dead --json >"$T/bdead" || it_fail "nothing in b's dead"
+grep -q '"dead_reason":"unverified origin"' "$T/bdead" ||
+	it_fail "b's dead letter: $(cat "$T/bdead")"
+grep -q '"src":"r1"' "$T/bdead" || it_fail "b's dead letter: $(cat "$T/bdead")"
+it_ok "a's origin verified at b (via a,r1,r2); an unverifiable one refused by require_verified"
 "$FERRY" recv big >"$T/big.out" || it_fail "recv big"
 cmp -s "$T/big" "$T/big.out" || it_fail "the big payload differs"
 i=0

@@ -22,3 +22,9 @@ EXTRA_DIST += tests/interop/sneak_pybundle.py
 # are tests/intake_cases.txt, which tests/unit/test_intake.c runs too.
 TESTS += tests/interop/intake_interop.py
 EXTRA_DIST += tests/interop/intake_interop.py tests/intake_cases.txt
+# Relayed messages and signed origins (docs/routing.md): a Python alpha
+# relays for omega/zeta (in beta's [directory]); a forged payload or
+# source is dead "forged origin", unsigned is "unverified" (dead for a
+# require_verified queue), a relayed receipt counts only when signed.
+TESTS += tests/interop/relay_forgery.py
+EXTRA_DIST += tests/interop/relay_forgery.py

@@ -174,7 +174,12 @@ def hello(node, version=1, max_record=RECORD_MAX, keepalive_ms=30000,
 
 
 def msg(msg_id, src, dst, queue, payload_len, priority=3, flags=0,
-        created_ms=0, ttl_ms=0, offset=0, reply_to="", correlation=""):
+        created_ms=0, ttl_ms=0, offset=0, reply_to="", correlation="",
+        path=None, hop_limit=None, origin_sig=None):
+    """A MSG frame.  The relaying fields (docs/routing.md) are sent only
+    when given: path (str, tag 13; "" sends an empty field), hop_limit
+    (int, tag 14, one byte) and origin_sig (bytes, tag 15, sent as given,
+    whatever their length, for negative tests)."""
     body = (field(1, msg_id) + field(2, src.encode()) +
             field(3, dst.encode()) + field(4, queue.encode()))
     if reply_to:
@@ -186,6 +191,12 @@ def msg(msg_id, src, dst, queue, payload_len, priority=3, flags=0,
              field(10, struct.pack(">Q", ttl_ms)) +
              field(11, struct.pack(">Q", payload_len)) +
              field(12, struct.pack(">Q", offset)))
+    if path is not None:
+        body += field(13, path.encode())
+    if hop_limit is not None:
+        body += field(14, bytes([hop_limit]))
+    if origin_sig is not None:
+        body += field(15, origin_sig)
     return frame(MSG, body)
 
 

@@ -135,7 +135,10 @@ static const struct policy_case load_cases[] = {
      "ferry.conf:4: unknown key 'quota' in [limits]"},
     {"unknown queue key", N "[queue q]\nmax_size = 1G\n", FERRY_EINVAL,
      "ferry.conf:4: unknown key 'max_size' in [queue NAME] (known keys: "
-     "max_bytes or max_messages)"},
+     "max_bytes, max_messages or require_verified)"},
+    {"require_verified bad", N "[queue q]\nrequire_verified = maybe\n",
+     FERRY_EINVAL,
+     "ferry.conf:4: bad require_verified 'maybe' (write yes or no)"},
     {"unknown acl key", N "[acl]\npermit = * all *\n", FERRY_EINVAL,
      "ferry.conf:4: unknown key 'permit' in [acl] (use allow or deny)"},
     {"node key in limits", N "[limits]\nname = b\n", FERRY_EINVAL,
@@ -679,6 +682,7 @@ test_default_conf_roundtrip(void)
 			if (k > 0 && strncmp(s + 2 + k, " =", 2) == 0 &&
 			    strncmp(s + 2, "max_bytes", 9) != 0 &&
 			    strncmp(s + 2, "max_messages", 12) != 0 &&
+			    strncmp(s + 2, "require_verified", 16) != 0 &&
 			    strncmp(s + 2, "allow", 5) != 0 &&
 			    strncmp(s + 2, "deny", 4) != 0 &&
 			    !peer_example_key(s + 2))
