@@ -335,7 +335,7 @@ done_admin(struct client *c, struct req_job *r)
 				ferry_fbuf_str(&b, FERRY_T_WHY, why);
 		}
 		if (r->status.nreceipts > 0) {
-			char rs[512];
+			char rs[2048];
 			size_t n = 0;
 			for (size_t i = 0; i < r->status.nreceipts; i++) {
 				const struct store_receipt *e =

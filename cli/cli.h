@@ -45,6 +45,7 @@ enum cli_opt {
 	CLI_OPT_CORRELATION,
 	CLI_OPT_ID,
 	CLI_OPT_HOLD,
+	CLI_OPT_TRACK,
 	CLI_OPT_PARTIALS,
 	CLI_OPT_PEEK,
 	CLI_OPT_NO_ACK,
@@ -85,6 +86,7 @@ extern const struct cli_cmd cli_cmd_request;
 extern const struct cli_cmd cli_cmd_queues;
 extern const struct cli_cmd cli_cmd_status;
 extern const struct cli_cmd cli_cmd_why;
+extern const struct cli_cmd cli_cmd_track;
 extern const struct cli_cmd cli_cmd_info;
 extern const struct cli_cmd cli_cmd_peers;
 extern const struct cli_cmd cli_cmd_export;

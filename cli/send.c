@@ -44,6 +44,8 @@ static const char send_usage[] =
     "                        or 0 / never (default: the agent's\n"
     "                        default_ttl)\n"
     "  -r, --receipt         ask for delivery receipts\n"
+    "      --track           ... and a report from every relay on the\n"
+    "                        way (ferry track ID shows them)\n"
     "      --transient       faster, not fsync'd: may be lost in\n"
     "                        a crash\n"
     "      --reply-to QUEUE  the queue on this node for replies\n"
@@ -265,6 +267,7 @@ send_run(struct cli_ctx *ctx, int argc, char **argv)
 	    {"urgent", 0, NULL, 'u'},
 	    {"ttl", 1, NULL, 't'},
 	    {"receipt", 0, NULL, 'r'},
+	    {"track", 0, NULL, CLI_OPT_TRACK},
 	    {"transient", 0, NULL, CLI_OPT_TRANSIENT},
 	    {"reply-to", 1, NULL, CLI_OPT_REPLY_TO},
 	    {"correlation", 1, NULL, CLI_OPT_CORRELATION},
@@ -325,6 +328,9 @@ send_run(struct cli_ctx *ctx, int argc, char **argv)
 			break;
 		case 'r':
 			o.flags |= FERRY_MSG_RECEIPT;
+			break;
+		case CLI_OPT_TRACK:
+			o.flags |= FERRY_MSG_RECEIPT | FERRY_MSG_TRACK;
 			break;
 		case CLI_OPT_HOLD:
 			o.hold = 1;

@@ -51,6 +51,27 @@ static const char why_usage[] =
     "since T, in a queue waiting for a receiver.  A message that does\n"
     "not wait here: what ferry status says.\n";
 
+static int track_run(struct cli_ctx *ctx, int argc, char **argv);
+
+static const char track_usage[] =
+    "ferry track ID [--json]\n"
+    "\n"
+    "      --json         one JSON object\n"
+    "      --socket PATH  ferryd's control socket\n"
+    "  -h, --help         this help\n"
+    "\n"
+    "Where a message went, hop by hop, as this node (its source) heard:\n"
+    "handed to the first relay, custody taken by each relay and put on a\n"
+    "medium there (for a message sent with --track), queued and acked\n"
+    "at its destination (with --receipt or --track).\n";
+
+const struct cli_cmd cli_cmd_track = {
+    .name = "track",
+    .usage = track_usage,
+    .summary = "Show a message's way, hop by hop",
+    .run = track_run,
+};
+
 const struct cli_cmd cli_cmd_why = {
     .name = "why",
     .usage = why_usage,
@@ -490,6 +511,88 @@ why_run(struct cli_ctx *ctx, int argc, char **argv)
 	}
 	if (rc != 0)
 		ret = cli_fail(ctx, c, rc, "cannot ask about %s", argv[optind]);
+	ferry_close(c);
+	return ret;
+}
+
+static int
+track_run(struct cli_ctx *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"json", 0, NULL, CLI_OPT_JSON},
+	    {"socket", 1, NULL, CLI_OPT_SOCKET},
+	    {"help", 0, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const struct cli_cmd *cmd = &cli_cmd_track;
+	struct ferry_receipt hops[FERRY_TRACK_MAX];
+	struct ferry_status st;
+	struct ferry *c = NULL;
+	uint8_t id[FERRY_ID_LEN];
+	char lower[FERRY_ID_HEX_LEN + 1], when[CLI_FMT_MAX];
+	size_t n = 0;
+	int ch, json = 0, rc, ret;
+
+	cli_getopt_reset();
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case CLI_OPT_JSON:
+			json = 1;
+			break;
+		case CLI_OPT_SOCKET:
+			ctx->socket_path = optarg;
+			break;
+		case 'h':
+			return cli_help(cmd);
+		default:
+			return cli_bad_option(cmd, argv, ch);
+		}
+	}
+	if (optind + 1 != argc)
+		return cli_usage_error(cmd, "give one message ID");
+	if (cli_parse_id(cmd, argv[optind], id) != 0)
+		return CLI_EXIT_USAGE;
+	ret = cli_connect(ctx, &c);
+	if (ret != CLI_EXIT_OK)
+		return ret;
+	memset(&st, 0, sizeof(st));
+	rc = ferry_track(c, id, &st, hops, FERRY_TRACK_MAX, &n);
+	if (rc == FERRY_ENOTFOUND) {
+		memset(&st, 0, sizeof(st));
+		st.kind = FERRY_STATUS_UNKNOWN;
+		rc = 0;
+	}
+	if (rc != 0) {
+		ret = cli_fail(ctx, c, rc, "cannot ask about %s", argv[optind]);
+		ferry_close(c);
+		return ret;
+	}
+	ferry_id_to_hex(id, lower);
+	if (json) {
+		struct cli_json j;
+		cli_json_begin(&j, stdout);
+		cli_json_str(&j, "id", lower);
+		cli_json_str(&j, "status", status_word(&st));
+		if (st.peer[0] != '\0')
+			cli_json_str(&j, "handed_to", st.peer);
+		cli_json_array(&j, "hops");
+		for (size_t i = 0; i < n; i++) {
+			cli_json_object(&j, NULL);
+			cli_json_str(&j, "event", hops[i].event);
+			cli_json_str(&j, "node", hops[i].node);
+			cli_json_time(&j, "at", hops[i].at_ms);
+			cli_json_close(&j);
+		}
+		cli_json_close(&j);
+		cli_json_end(&j);
+	} else {
+		status_print(&st, lower, 0);
+		for (size_t i = 0; i < n; i++) {
+			cli_format_when(hops[i].at_ms, when);
+			printf("  %-8s at %s, %s\n", hops[i].event,
+			       hops[i].node, when);
+		}
+	}
 	ferry_close(c);
 	return ret;
 }

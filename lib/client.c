@@ -1360,12 +1360,15 @@ ferry_why(struct ferry *c, const uint8_t id[FERRY_ID_LEN], char *out,
 	return 0;
 }
 
-/* "EVENT NODE AT_MS\n" lines from the agent; bad lines are skipped. */
-static void
-receipts_parse(const char *s, struct ferry_status *out)
+/* "EVENT NODE AT_MS\n" lines from the agent into out (cap); bad lines
+ * are skipped; beyond cap the latest ones are kept.  Returns how many. */
+static size_t
+receipt_lines(const char *s, struct ferry_receipt *out, size_t cap)
 {
-	while (*s != '\0' && out->nreceipts < FERRY_RECEIPTS_MAX) {
-		struct ferry_receipt *r = &out->receipts[out->nreceipts];
+	size_t k = 0;
+
+	while (*s != '\0' && cap > 0) {
+		struct ferry_receipt r;
 		const char *nl = strchr(s, '\n');
 		char line[160];
 		long long at;
@@ -1373,16 +1376,68 @@ receipts_parse(const char *s, struct ferry_status *out)
 		if (n < sizeof(line)) {
 			memcpy(line, s, n);
 			line[n] = '\0';
-			if (sscanf(line, "%15s %63s %lld", r->event, r->node,
+			memset(&r, 0, sizeof(r));
+			if (sscanf(line, "%15s %63s %lld", r.event, r.node,
 				   &at) == 3) {
-				r->at_ms = at;
-				out->nreceipts++;
+				r.at_ms = at;
+				if (k == cap) {
+					memmove(out, out + 1,
+						(cap - 1) * sizeof(*out));
+					k--;
+				}
+				out[k++] = r;
 			}
 		}
 		if (nl == NULL)
 			break;
 		s = nl + 1;
 	}
+	return k;
+}
+
+static void
+receipts_parse(const char *s, struct ferry_status *out)
+{
+	out->nreceipts = receipt_lines(s, out->receipts, FERRY_RECEIPTS_MAX);
+}
+
+int
+ferry_track(struct ferry *c, const uint8_t id[FERRY_ID_LEN],
+	    struct ferry_status *st, struct ferry_receipt *hops, size_t cap,
+	    size_t *n)
+{
+	struct ferry_fbuf b;
+	struct ferry_fields fl;
+	uint32_t reqid = next_reqid(c);
+	int rc;
+
+	if (n == NULL || (hops == NULL && cap > 0))
+		return FERRY_EINVAL;
+	*n = 0;
+	begin(c, &b, FERRY_F_STATUS, 0, reqid);
+	ferry_fbuf_bytes(&b, FERRY_T_ID, id, FERRY_ID_LEN);
+	rc = call(c, &b, reqid, FERRY_F_STATUS_OK, &fl);
+	if (rc != 0)
+		return rc;
+	if (st != NULL) {
+		memset(st, 0, sizeof(*st));
+		st->kind = fl.status;
+		if (st->kind == FERRY_STATUS_PRESENT)
+			fields_to_info(&fl, &st->info);
+		else
+			memcpy(st->info.msg.id, id, FERRY_ID_LEN);
+		if (st->kind == FERRY_STATUS_DEAD_REMOVED) {
+			st->info.dead_reason = fl.dead_reason;
+			st->info.dead_ms = fl.dead_ms;
+		}
+		st->at_ms = fl.at_ms;
+		memcpy(st->peer, fl.peer, sizeof(st->peer));
+		memcpy(st->medium, fl.medium, sizeof(st->medium));
+		st->medium_ms = fl.medium_ms;
+		receipts_parse(fl.receipts, st);
+	}
+	*n = receipt_lines(fl.receipts, hops, cap);
+	return 0;
 }
 
 int

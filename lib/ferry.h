@@ -438,6 +438,20 @@ FERRY_MUST_CHECK int ferry_status(struct ferry *c,
 				  const uint8_t id[FERRY_ID_LEN],
 				  struct ferry_status *out);
 
+/*
+ * ferry track: every report this node has on message id, in arrival
+ * order, up to cap into hops (*n): from a relay, "custody" (it took
+ * custody) and "medium" (it put it on a medium), for a message sent
+ * with FERRY_MSG_TRACK; from its destination "queued", "acked",
+ * "refused", "expired".  st (may be NULL) gets what ferry_status gives.
+ */
+#define FERRY_TRACK_MAX 16
+FERRY_MUST_CHECK int ferry_track(struct ferry *c,
+				 const uint8_t id[FERRY_ID_LEN],
+				 struct ferry_status *st,
+				 struct ferry_receipt *hops, size_t cap,
+				 size_t *n);
+
 /* One line saying why message id waits at this node (no route, next hop
  * unreachable since T, outside a contact window, on a medium, ...), into
  * out (cap bytes); "" if it does not wait here (or the agent is older).

@@ -25,7 +25,11 @@
 /* Message flags. */
 #define FERRY_MSG_TRANSIENT 0x1u /* not fsync'd: may be lost on a crash */
 #define FERRY_MSG_RECEIPT   0x2u /* the source wants delivery receipts */
-#define FERRY_MSG_FLAGS_ALL (FERRY_MSG_TRANSIENT | FERRY_MSG_RECEIPT)
+#define FERRY_MSG_TRACK                                                        \
+	0x4u /* ... and one from every relay on the way                        \
+	      * (ferry track; docs/routing.md) */
+#define FERRY_MSG_FLAGS_ALL                                                    \
+	(FERRY_MSG_TRANSIENT | FERRY_MSG_RECEIPT | FERRY_MSG_TRACK)
 
 /* The queue every node has for messages that could not be delivered. */
 #define FERRY_DEAD_QUEUE "dead"

@@ -189,7 +189,7 @@ struct ferry_fields {
 	char fingerprint[32];
 	char addr[80];
 	char via[16];
-	char receipts[512];
+	char receipts[2048];
 	char dir[1024];
 	char peers[1024];
 	char summary[8192];

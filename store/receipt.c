@@ -31,8 +31,8 @@
 #define RCPT_PRIO     6
 #define RCPT_LINE_MAX 200
 
-static const char *const names[] = {"?", "queued", "acked", "expired",
-				    "refused"};
+static const char *const names[] = {"?",       "queued",  "acked", "expired",
+				    "refused", "custody", "medium"};
 
 const char *
 store_receipt_event_name(unsigned event)
@@ -45,7 +45,7 @@ record(struct store *st, struct store_ctx *cx, const uint8_t *id,
        unsigned event, const char *node, int64_t at_ms)
 {
 	struct store_rcpt_rec rr;
-	uint8_t buf[512];
+	uint8_t buf[2048];
 	size_t n;
 	int rc;
 
@@ -176,8 +176,13 @@ reporter_ok(struct store *st, struct store_ctx *cx, const uint8_t *id,
 		return FERRY_ENOMEM;
 	rc = msg_load(st, cx, id, r);
 	if (rc == 0) {
+		/* A relay's report (ferry track) may come before the
+		 * custody it follows is recorded here. */
 		rc = strcmp(r->h.info.msg.dst_node, node) == 0 ||
-		     strcmp(r->h.info.hop_peer, node) == 0;
+		     strcmp(r->h.info.hop_peer, node) == 0 ||
+		     ((r->h.info.msg.flags & FERRY_MSG_TRACK) &&
+		      (event == STORE_RCPT_CUSTODY ||
+		       event == STORE_RCPT_MEDIUM));
 		free(r);
 		return rc;
 	}
@@ -200,7 +205,8 @@ reporter_ok(struct store *st, struct store_ctx *cx, const uint8_t *id,
 	return s.kind == STORE_ST_HANDED &&
 	       (strcmp(s.peer, node) == 0 || strcmp(s.dst, node) == 0 ||
 		(s.dst[0] != '\0' &&
-		 (event == STORE_RCPT_REFUSED || event == STORE_RCPT_EXPIRED)));
+		 (event == STORE_RCPT_REFUSED || event == STORE_RCPT_EXPIRED ||
+		  event == STORE_RCPT_CUSTODY || event == STORE_RCPT_MEDIUM)));
 }
 
 /* Did a receipt come from its maker, or through relays with a verified
@@ -248,7 +254,7 @@ int
 receipt_load(struct store *st, const uint8_t *id, struct store_status *out)
 {
 	struct store_rcpt_rec rr;
-	uint8_t buf[512];
+	uint8_t buf[2048];
 	size_t n;
 	int rc;
 

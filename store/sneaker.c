@@ -23,6 +23,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/store_int.h"
@@ -276,12 +277,33 @@ op_exported(struct store *st, struct store_ctx *cx, struct store_op *op)
 	if (rc != 0)
 		return store_dberr(cx, rc, "marking a message exported");
 	cx->rows++;
-	return 0;
+	if (op->u.b.seq != 0) {
+		/* Tracked, from elsewhere: its source hears it is on a
+		 * medium here (docs/routing.md, ferry track). */
+		struct msg_rec *r = malloc(sizeof(*r));
+		if (r == NULL)
+			return FERRY_ENOMEM;
+		rc = msg_load(st, cx, op->u.b.bid, r);
+		if (rc == 0 && strcmp(r->h.info.msg.src_node, st->node) != 0)
+			rc = receipt_emit(st, cx, &r->h, STORE_RCPT_MEDIUM);
+		free(r);
+		if (rc == FERRY_ECORRUPT)
+			rc = 0; /* the sweep quarantines it */
+	}
+	return rc;
 }
 
 int
 store_out_exported(struct store *st, const uint8_t id[FERRY_ID_LEN],
 		   const char *peer, const char *medium, int64_t at_ms)
+{
+	return store_out_exported_track(st, id, peer, medium, at_ms, 0);
+}
+
+int
+store_out_exported_track(struct store *st, const uint8_t id[FERRY_ID_LEN],
+			 const char *peer, const char *medium, int64_t at_ms,
+			 int track)
 {
 	struct store_op op;
 
@@ -296,6 +318,7 @@ store_out_exported(struct store *st, const uint8_t id[FERRY_ID_LEN],
 	op.u.b.medium = medium;
 	op.u.b.bid = id;
 	op.u.b.at = at_ms;
+	op.u.b.seq = track != 0; /* FERRY_MSG_TRACK: tell its source */
 	return store_submit(st, &op);
 }
 

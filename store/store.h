@@ -478,8 +478,10 @@ enum store_receipt_event {
 	STORE_RCPT_ACKED = 2,	/* an application acked it there */
 	STORE_RCPT_EXPIRED = 3, /* its TTL ran out at a hop: dead-lettered */
 	STORE_RCPT_REFUSED = 4, /* dead-lettered for another reason */
+	STORE_RCPT_CUSTODY = 5, /* a relay took custody (FERRY_MSG_TRACK) */
+	STORE_RCPT_MEDIUM = 6,	/* a relay put it on a medium (TRACK) */
 };
-#define STORE_RECEIPTS_MAX 4
+#define STORE_RECEIPTS_MAX 16
 
 struct store_receipt {
 	uint8_t event;		       /* enum store_receipt_event */
@@ -573,6 +575,13 @@ FERRY_MUST_CHECK int store_out_exported(struct store *st,
 					const uint8_t id[FERRY_ID_LEN],
 					const char *peer, const char *medium,
 					int64_t at_ms);
+/* The same; track: the message asked to be tracked (FERRY_MSG_TRACK)
+ * and came from elsewhere: a "medium" receipt goes to its source. */
+FERRY_MUST_CHECK int store_out_exported_track(struct store *st,
+					      const uint8_t id[FERRY_ID_LEN],
+					      const char *peer,
+					      const char *medium, int64_t at_ms,
+					      int track);
 FERRY_MUST_CHECK int store_out_export_get(struct store *st,
 					  const uint8_t id[FERRY_ID_LEN],
 					  struct store_export *out);

@@ -232,6 +232,9 @@ msg_insert(struct store *st, struct store_ctx *cx, struct msg_rec *r)
 		return receipt_emit(st, cx, &r->h, STORE_RCPT_REFUSED);
 	if (r->h.info.state == STORE_QUEUED)
 		return receipt_emit(st, cx, &r->h, STORE_RCPT_QUEUED);
+	if ((r->h.info.msg.flags & FERRY_MSG_TRACK) &&
+	    strcmp(r->h.info.msg.src_node, st->node) != 0)
+		return receipt_emit(st, cx, &r->h, STORE_RCPT_CUSTODY);
 	return 0;
 }
 

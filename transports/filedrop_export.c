@@ -42,6 +42,7 @@ struct bfile {
 	int fd;
 	struct bundle_writer *w;
 	uint8_t (*ids)[FERRY_ID_LEN]; /* messages ended in this file */
+	uint8_t *track;		      /* ... each tracked from elsewhere */
 	size_t nids;
 	size_t owed; /* owed custody ids it carries */
 };
@@ -234,8 +235,9 @@ bf_close(struct exporter *x)
 	if (!x->custody_only)
 		j->bundles++;
 	for (size_t i = 0; i < bf->nids; i++) {
-		int r = store_out_exported(j->st, bf->ids[i], bf->peer->name,
-					   sneak_shown(j), ferry_wall_ms());
+		int r = store_out_exported_track(j->st, bf->ids[i],
+						 bf->peer->name, sneak_shown(j),
+						 ferry_wall_ms(), bf->track[i]);
 		if (r != 0 && r != FERRY_ENOTFOUND)
 			log_warn("export: cannot mark a message as on the "
 				 "medium: %s (it may be exported again)",
@@ -397,6 +399,8 @@ export_msg(struct exporter *x, const struct store_msg_info *info)
 	if ((rc = hop_rbuf_end(&b, &flen)) != 0 ||
 	    (rc = put_frame(x, x->frame, flen)) != 0)
 		goto out;
+	x->bf.track[x->bf.nids] = (hm.msg.flags & FERRY_MSG_TRACK) &&
+				  strcmp(hm.msg.src_node, j->node) != 0;
 	memcpy(x->bf.ids[x->bf.nids++], hm.msg.id, FERRY_ID_LEN);
 	x->msgs++;
 	x->bytes += len;
@@ -454,8 +458,9 @@ export_peer(struct exporter *x, const struct sneak_peer *p, int custody_only)
 	}
 	clean_parts(x->bf.folder);
 	x->bf.ids = malloc((size_t)SNEAK_IDS_MAX * FERRY_ID_LEN);
+	x->bf.track = malloc((size_t)SNEAK_IDS_MAX);
 	list = malloc(SNEAK_SCAN * sizeof(*list));
-	if (x->bf.ids == NULL || list == NULL) {
+	if (x->bf.ids == NULL || x->bf.track == NULL || list == NULL) {
 		rc = FERRY_ENOMEM;
 		goto out;
 	}
@@ -535,6 +540,8 @@ out:
 	free(list);
 	free(x->bf.ids);
 	x->bf.ids = NULL;
+	free(x->bf.track);
+	x->bf.track = NULL;
 	return rc;
 }
 

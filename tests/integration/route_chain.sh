@@ -73,9 +73,10 @@ head -c $((BIG_MB << 20)) /dev/urandom >"$T/big" || it_harness urandom
 big=$("$FERRY" send b/big --receipt "$T/big") || it_fail "send big"
 it_ok "a accepted $N small and one $BIG_MB MiB message for b (a route)"
 
+tid=$(printf tracked | "$FERRY" send b/in --track) || it_fail "send --track"
 echo signed | "$FERRY" send b/strict >/dev/null || it_fail "send strict"
 echo unsigned | ferry_at r1 send b/strict >/dev/null || it_fail "send r1 strict"
-N2=$((N + 3))
+N2=$((N + 4))
 
 # a -> r1 -> r2 over TCP: r2 holds them all, a and r1 nothing.
 wait_outbound r2 $N2 120 ||
@@ -99,7 +100,7 @@ wait_outbound r2 0 30 ||
 it_ok "b has them from the stick; r2 released its copies"
 
 use_node b
-expect_eq "messages in b/in" "$(queue_count in)" "$N"
+expect_eq "messages in b/in" "$(queue_count in)" "$((N + 1))"
 expect_eq "messages in b/big" "$(queue_count big)" 1
 # Origins: a's messages verified (a's signature, a's card in b's
 # [directory]); r1's unsigned-for-b... r1 is not in b's directory: its
@@ -118,13 +119,13 @@ it_ok "a's origin verified at b (via a,r1,r2); an unverifiable one refused by re
 cmp -s "$T/big" "$T/big.out" || it_fail "the big payload differs"
 i=0
 : >"$T/got"
-while [ $i -lt $N ]; do
+while [ $i -le $N ]; do
 	"$FERRY" recv in >>"$T/got" || it_fail "recv $i"
 	echo >>"$T/got"
 	i=$((i + 1))
 done
 sort "$T/got" >"$T/got.s"
-sort "$T/lines" >"$T/lines.s"
+{ cat "$T/lines"; echo tracked; } | sort >"$T/lines.s"
 cmp -s "$T/got.s" "$T/lines.s" || it_fail "b did not get each message once"
 # A second import of the same stick brings nothing twice.
 ferry_at b import "$S" >/dev/null 2>&1
@@ -149,6 +150,14 @@ until ferry_at a status "$first" | grep -q 'acked at b'; do
 	sleep 0.1
 done
 it_ok "a's status says queued and acked at b (receipts relayed back)"
+ferry_at a track "$tid" >"$T/track" || it_fail "ferry track"
+for want in 'custody  at r1' 'custody  at r2' 'medium   at r2' \
+	'queued   at b' 'acked    at b'; do
+	grep -q "$want" "$T/track" || it_fail "ferry track lacks '$want': $(cat "$T/track")"
+done
+ferry_at a track "$tid" --json | grep -q '"event":"custody","node":"r2"' ||
+	it_fail "ferry track --json: $(ferry_at a track "$tid" --json)"
+it_ok "ferry track shows every hop: custody at r1 and r2, on a medium at r2, queued and acked at b"
 
 # --- a route loop: r1 sends loopy to r2, r2 back to r1: dead at r2.
 lid=$(echo loop | ferry_at a send loopy/q --receipt) || it_fail "send loopy"
