@@ -487,6 +487,8 @@ http_status(void *state, struct peer_status *p)
 	p->msgs_out += hp->msgs_out;
 	if (hp->seen_ms > p->last_seen_ms)
 		p->last_seen_ms = hp->seen_ms;
+	if (p->window_ms == 0 && hp->client != NULL)
+		p->window_ms = http_client_window(hp);
 	if (!p->connected && hp->up_ms != 0 && now - hp->up_ms < HTTP_LIVE_MS) {
 		char tcp[160];
 

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -49,6 +50,7 @@ struct hclient {
 	int64_t push_mono;		/* the last export and upload */
 	char resume[HTTP_NAME_MAX + 1]; /* an upload that was cut */
 	struct xfer *poll;		/* the open poll, or NULL */
+	int64_t window_ms; /* outside its windows: the next opens then */
 };
 
 struct xfer {
@@ -806,6 +808,42 @@ poll_done(struct hclient *hc)
 
 /* ---------------------------------------------------------------- loop */
 
+/* [peer] window =: is now outside all of the peer's windows?  The first
+ * look outside says until when in the log (as the TCP dialer does). */
+static int
+outside_window(struct hclient *hc)
+{
+	const struct policy_peer *cfg = &hc->hp->cfg;
+	int64_t change = INT64_MAX;
+
+	if (cfg->nwindows == 0 ||
+	    policy_window_state(cfg->windows, cfg->nwindows, ferry_wall_ms(),
+				&change) == 1) {
+		__atomic_store_n(&hc->window_ms, 0, __ATOMIC_RELAXED);
+		return 0;
+	}
+	if (__atomic_exchange_n(&hc->window_ms, change, __ATOMIC_RELAXED) !=
+	    change) {
+		time_t t = (time_t)(change / 1000);
+		struct tm tm;
+		char at[32] = "?";
+		if (gmtime_r(&t, &tm) != NULL)
+			strftime(at, sizeof(at), "%Y-%m-%d %H:%M UTC", &tm);
+		log_info("http %s: outside its contact windows (window =); "
+			 "next call at %s",
+			 hc->hp->name, at);
+	}
+	return 1;
+}
+
+int64_t
+http_client_window(struct http_peer *hp)
+{
+	return hp->client != NULL
+		   ? __atomic_load_n(&hp->client->window_ms, __ATOMIC_RELAXED)
+		   : 0;
+}
+
 static void *
 client_main(void *arg)
 {
@@ -824,6 +862,17 @@ client_main(void *arg)
 						 sizeof(why)) &&
 				 why[0] != '\0';
 		if (!active) {
+			if (hc->poll != NULL) {
+				xfer_free(hc->poll);
+				hc->poll = NULL;
+			}
+			pump(hc, HC_IDLE_MS);
+			continue;
+		}
+		if (outside_window(hc)) {
+			/* window =: no new call (no poll held, no upload
+			 * started) before it opens; what is under way goes
+			 * on. */
 			if (hc->poll != NULL) {
 				xfer_free(hc->poll);
 				hc->poll = NULL;

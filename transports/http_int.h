@@ -126,6 +126,9 @@ int64_t http_server_expire(struct http_state *hs, int64_t now_mono);
 /* http_client.c */
 int http_client_start(struct http_state *hs, struct http_peer *hp);
 void http_client_kick(struct http_peer *hp);
+/* Outside the peer's contact windows: when the next opens (0 inside, or
+ * no window =, or no caller).  Any thread. */
+int64_t http_client_window(struct http_peer *hp);
 void http_client_stop(struct http_peer *hp);
 
 #endif

@@ -8,5 +8,7 @@ HTTP_IT_TESTS = \
 # Hostile clients against a node serving HTTP while a peer keeps using
 # it; its clients, proxy and request signing are in http_hostile.py.
 HTTP_IT_TESTS += tests/integration/http_hostile.sh
+# Contact windows over HTTP (docs/routing.md section 6).
+HTTP_IT_TESTS += tests/integration/http_window.sh
 TESTS += $(HTTP_IT_TESTS)
 EXTRA_DIST += $(HTTP_IT_TESTS) tests/integration/http_hostile.py
