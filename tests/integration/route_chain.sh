@@ -150,6 +150,12 @@ until ferry_at a status "$first" | grep -q 'acked at b'; do
 	sleep 0.1
 done
 it_ok "a's status says queued and acked at b (receipts relayed back)"
+i=0
+until ferry_at a track "$tid" | grep -q 'acked    at b'; do
+	i=$((i + 1))
+	[ $i -lt 300 ] || break # the loop below says what lacks
+	sleep 0.1
+done
 ferry_at a track "$tid" >"$T/track" || it_fail "ferry track"
 for want in 'custody  at r1' 'custody  at r2' 'medium   at r2' \
 	'queued   at b' 'acked    at b'; do
