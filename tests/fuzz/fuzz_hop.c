@@ -59,6 +59,10 @@ same_msg(const struct hop_msg *a, const struct hop_msg *c)
 	      a->msg.created_ms == c->msg.created_ms &&
 	      a->msg.payload_len == c->msg.payload_len &&
 	      a->ttl_ms == c->ttl_ms && a->offset == c->offset);
+	CHECK(strcmp(a->path, c->path) == 0 && a->hop_limit == c->hop_limit &&
+	      a->has_sig == c->has_sig &&
+	      (!a->has_sig ||
+	       memcmp(a->origin_sig, c->origin_sig, HOP_SIG_LEN) == 0));
 }
 
 static void
