@@ -445,8 +445,12 @@ status_run(struct cli_ctx *ctx, int argc, char **argv)
 	return ret;
 }
 
+/* `ferry why|track ID [--json] [--socket PATH]`: the id into id, --json
+ * into *json; 1 to go on, or 0 to exit with *code (help, a usage
+ * error). */
 static int
-why_run(struct cli_ctx *ctx, int argc, char **argv)
+one_id_args(struct cli_ctx *ctx, const struct cli_cmd *cmd, int argc,
+	    char **argv, uint8_t id[FERRY_ID_LEN], int *json, int *code)
 {
 	static const struct option longopts[] = {
 	    {"json", 0, NULL, CLI_OPT_JSON},
@@ -454,32 +458,48 @@ why_run(struct cli_ctx *ctx, int argc, char **argv)
 	    {"help", 0, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const struct cli_cmd *cmd = &cli_cmd_why;
-	struct ferry_status st;
-	struct ferry *c = NULL;
-	uint8_t id[FERRY_ID_LEN];
-	char why[512], lower[FERRY_ID_HEX_LEN + 1];
-	int ch, json = 0, rc, ret;
+	int ch;
 
+	*json = 0;
 	cli_getopt_reset();
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case CLI_OPT_JSON:
-			json = 1;
+			*json = 1;
 			break;
 		case CLI_OPT_SOCKET:
 			ctx->socket_path = optarg;
 			break;
 		case 'h':
-			return cli_help(cmd);
+			*code = cli_help(cmd);
+			return 0;
 		default:
-			return cli_bad_option(cmd, argv, ch);
+			*code = cli_bad_option(cmd, argv, ch);
+			return 0;
 		}
 	}
-	if (optind + 1 != argc)
-		return cli_usage_error(cmd, "give one message ID");
-	if (cli_parse_id(cmd, argv[optind], id) != 0)
-		return CLI_EXIT_USAGE;
+	if (optind + 1 != argc) {
+		*code = cli_usage_error(cmd, "give one message ID");
+		return 0;
+	}
+	if (cli_parse_id(cmd, argv[optind], id) != 0) {
+		*code = CLI_EXIT_USAGE;
+		return 0;
+	}
+	return 1;
+}
+
+static int
+why_run(struct cli_ctx *ctx, int argc, char **argv)
+{
+	struct ferry_status st;
+	struct ferry *c = NULL;
+	uint8_t id[FERRY_ID_LEN];
+	char why[512], lower[FERRY_ID_HEX_LEN + 1];
+	int json = 0, rc, ret;
+
+	if (!one_id_args(ctx, &cli_cmd_why, argc, argv, id, &json, &ret))
+		return ret;
 	ret = cli_connect(ctx, &c);
 	if (ret != CLI_EXIT_OK)
 		return ret;
@@ -518,40 +538,16 @@ why_run(struct cli_ctx *ctx, int argc, char **argv)
 static int
 track_run(struct cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"json", 0, NULL, CLI_OPT_JSON},
-	    {"socket", 1, NULL, CLI_OPT_SOCKET},
-	    {"help", 0, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const struct cli_cmd *cmd = &cli_cmd_track;
 	struct ferry_receipt hops[FERRY_TRACK_MAX];
 	struct ferry_status st;
 	struct ferry *c = NULL;
 	uint8_t id[FERRY_ID_LEN];
 	char lower[FERRY_ID_HEX_LEN + 1], when[CLI_FMT_MAX];
 	size_t n = 0;
-	int ch, json = 0, rc, ret;
+	int json = 0, rc, ret;
 
-	cli_getopt_reset();
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case CLI_OPT_JSON:
-			json = 1;
-			break;
-		case CLI_OPT_SOCKET:
-			ctx->socket_path = optarg;
-			break;
-		case 'h':
-			return cli_help(cmd);
-		default:
-			return cli_bad_option(cmd, argv, ch);
-		}
-	}
-	if (optind + 1 != argc)
-		return cli_usage_error(cmd, "give one message ID");
-	if (cli_parse_id(cmd, argv[optind], id) != 0)
-		return CLI_EXIT_USAGE;
+	if (!one_id_args(ctx, &cli_cmd_track, argc, argv, id, &json, &ret))
+		return ret;
 	ret = cli_connect(ctx, &c);
 	if (ret != CLI_EXIT_OK)
 		return ret;

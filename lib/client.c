@@ -1307,6 +1307,28 @@ ferry_queue_purge(struct ferry *c, const char *queue, uint64_t *removed)
 
 static void receipts_parse(const char *s, struct ferry_status *out);
 
+/* A STATUS_OK answer's fields into out. */
+static void
+status_fill(const struct ferry_fields *fl, const uint8_t id[FERRY_ID_LEN],
+	    struct ferry_status *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->kind = fl->status;
+	if (out->kind == FERRY_STATUS_PRESENT)
+		fields_to_info(fl, &out->info);
+	else
+		memcpy(out->info.msg.id, id, FERRY_ID_LEN);
+	if (out->kind == FERRY_STATUS_DEAD_REMOVED) {
+		out->info.dead_reason = fl->dead_reason;
+		out->info.dead_ms = fl->dead_ms;
+	}
+	out->at_ms = fl->at_ms;
+	memcpy(out->peer, fl->peer, sizeof(out->peer));
+	memcpy(out->medium, fl->medium, sizeof(out->medium));
+	out->medium_ms = fl->medium_ms;
+	receipts_parse(fl->receipts, out);
+}
+
 int
 ferry_status(struct ferry *c, const uint8_t id[FERRY_ID_LEN],
 	     struct ferry_status *out)
@@ -1321,21 +1343,7 @@ ferry_status(struct ferry *c, const uint8_t id[FERRY_ID_LEN],
 	rc = call(c, &b, reqid, FERRY_F_STATUS_OK, &fl);
 	if (rc != 0)
 		return rc;
-	memset(out, 0, sizeof(*out));
-	out->kind = fl.status;
-	if (out->kind == FERRY_STATUS_PRESENT)
-		fields_to_info(&fl, &out->info);
-	else
-		memcpy(out->info.msg.id, id, FERRY_ID_LEN);
-	if (out->kind == FERRY_STATUS_DEAD_REMOVED) {
-		out->info.dead_reason = fl.dead_reason;
-		out->info.dead_ms = fl.dead_ms;
-	}
-	out->at_ms = fl.at_ms;
-	memcpy(out->peer, fl.peer, sizeof(out->peer));
-	memcpy(out->medium, fl.medium, sizeof(out->medium));
-	out->medium_ms = fl.medium_ms;
-	receipts_parse(fl.receipts, out);
+	status_fill(&fl, id, out);
 	return 0;
 }
 
@@ -1419,23 +1427,8 @@ ferry_track(struct ferry *c, const uint8_t id[FERRY_ID_LEN],
 	rc = call(c, &b, reqid, FERRY_F_STATUS_OK, &fl);
 	if (rc != 0)
 		return rc;
-	if (st != NULL) {
-		memset(st, 0, sizeof(*st));
-		st->kind = fl.status;
-		if (st->kind == FERRY_STATUS_PRESENT)
-			fields_to_info(&fl, &st->info);
-		else
-			memcpy(st->info.msg.id, id, FERRY_ID_LEN);
-		if (st->kind == FERRY_STATUS_DEAD_REMOVED) {
-			st->info.dead_reason = fl.dead_reason;
-			st->info.dead_ms = fl.dead_ms;
-		}
-		st->at_ms = fl.at_ms;
-		memcpy(st->peer, fl.peer, sizeof(st->peer));
-		memcpy(st->medium, fl.medium, sizeof(st->medium));
-		st->medium_ms = fl.medium_ms;
-		receipts_parse(fl.receipts, st);
-	}
+	if (st != NULL)
+		status_fill(&fl, id, st);
 	*n = receipt_lines(fl.receipts, hops, cap);
 	return 0;
 }
