@@ -78,6 +78,11 @@ FOREVER = float("inf")  # recv(wait=FOREVER)
 # message flags
 MSG_TRANSIENT = 0x1
 MSG_RECEIPT = 0x2
+MSG_TRACK = 0x4  # receipts from every relay too (ferry track)
+
+# Message.origin: who vouches for its source (docs/routing.md section 7)
+ORIGINS = {0: "unknown", 1: "local", 2: "peer", 3: "verified",
+           4: "unverified", 5: "forged"}
 
 # frame flags
 FL_FIN = 0x01
@@ -388,7 +393,7 @@ _TAGS = {
     50: ("bytes_out", _U64, 0),
     51: ("msgs_in", _U64, 0),
     52: ("msgs_out", _U64, 0),
-    53: ("receipts", _STR, 511),
+    53: ("receipts", _STR, 2047),
     54: ("dir", _STR, 1023),
     55: ("peers", _STR, 1023),
     56: ("summary", _STR, 8191),
@@ -402,6 +407,9 @@ _TAGS = {
     64: ("receiving", _U8, 0),
     65: ("hold", _U8, 0),
     66: ("via", _STR, 15),
+    67: ("why", _STR, 511),
+    68: ("origin", _U8, 0),
+    69: ("path", _STR, 1023),
 }
 _TAG_OF = {name: tag for tag, (name, _k, _m) in _TAGS.items()}
 _SIZE = {_U8: 1, _U32: 4, _U64: 8, _ID: ID_LEN}
@@ -623,6 +631,12 @@ class Message:
                  the next call on the client)
     created_ms, expires_ms (0: never), stored_ms, lease_until_ms,
     deliveries, state, dead_reason, dead_text: the rest of its header
+    origin       who vouches for its source: "local", "peer" (from its
+                 source directly), "verified" (through relays, its
+                 signature checked), "unverified", or "unknown" (an
+                 older agent)
+    via          the nodes it came through, its source first ("" if
+                 none)
     """
 
     def __init__(self, f):
@@ -648,6 +662,8 @@ class Message:
         self.state = f.get("state", 0)
         self.dead_reason = f.get("dead_reason", 0)
         self.dead_text = f.get("text", "") if self.dead_reason else ""
+        self.origin = ORIGINS.get(f.get("origin", 0), "unknown")
+        self.via = f.get("path", "")
         self.payload = None
         self.stream = None
 
@@ -1023,7 +1039,8 @@ class Client:
     # -- sending
 
     def send(self, dest, data, priority=PRIO_DEFAULT, ttl=None,
-             receipt=False, reply_to=None, correlation=None, id=None):
+             receipt=False, reply_to=None, correlation=None, id=None,
+             track=False):
         """Send data to dest ("node/queue") and return the message's id
         once ferryd has committed it durably.
 
@@ -1034,7 +1051,9 @@ class Client:
         on this node) and correlation (text) for request and reply; id
         (32 hex digits or 16 bytes) makes a retry idempotent: the id is
         scoped to this user, and the stored id (returned) differs from
-        it.  EDUPLICATE (with .id) when it was accepted before."""
+        it; track asks for receipts and a report from every relay on the
+        way (ferry track).  EDUPLICATE (with .id) when it was accepted
+        before."""
         node, queue = _parse_dest(dest)
         if isinstance(priority, bool) or not isinstance(priority, int) \
                 or not 0 <= priority <= PRIO_MAX:
@@ -1044,7 +1063,8 @@ class Client:
         if ttl is not None:
             ms = _ms(ttl, "ttl")
             fields.append(("ttl_ms", 0 if ms == WAIT_FOREVER_MS else ms))
-        fields.append(("flags", MSG_RECEIPT if receipt else 0))
+        fields.append(("flags", (MSG_RECEIPT if receipt or track else 0) |
+                       (MSG_TRACK if track else 0)))
         if reply_to:
             fields.append(("reply_to", _check_queue(reply_to, "reply-to")))
         if correlation:

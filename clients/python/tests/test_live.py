@@ -113,6 +113,9 @@ class RoundTripTest(LiveCase):
         self.assertFalse(m.transient)
         self.assertNotEqual(m.token, 0)
         self.assertEqual(m.deliveries, 1)
+        # Made on this node: nobody else vouches for its source.
+        self.assertEqual(m.origin, "local")
+        self.assertEqual(m.via, "")
         self.assertGreaterEqual(m.created_ms, t0 - 1000)
         self.assertEqual(m.expires_ms - m.created_ms, 3600 * 1000)
         # ack=True: it is gone.
@@ -129,6 +132,11 @@ class RoundTripTest(LiveCase):
         self.assertIsNone(m.reply_to)
         self.assertFalse(m.receipt)
         self.assertEqual(m.expires_ms, 0)  # default_ttl 0: never
+        # track asks for receipts too (flags 2 and 4).
+        self.c.send(self.dest(), b"tracked", track=True)
+        t = self.c.recv(self.q)
+        self.assertTrue(t.receipt)
+        self.assertEqual(t.flags & ferry.MSG_TRACK, ferry.MSG_TRACK)
         self.c.send(self.dest(), b"ttl 0", ttl=0)
         self.assertEqual(self.c.recv(self.q).expires_ms, 0)
 
