@@ -6,6 +6,7 @@
 #   make bench-link             two ferryd over TCP, next to NNCP (~10 min)
 #   make bench-sneak            export/import on a medium, next to NNCP and cp
 #   make bench-http             field -> base over HTTP, next to TCP and curl
+#   make bench-idle             wake-ups and CPU of an idle node (60 s)
 #   BENCH_QUICK=1 make bench    every row about five times shorter
 #   BENCH_DIR=/mnt/x make bench measure another filesystem
 #
@@ -93,6 +94,14 @@ bench-http: bench/bench_sneak_util$(EXEEXT) bench/bench_http_sign$(EXEEXT) \
 		$(SHELL) '$(abs_top_srcdir)/bench/bench_http.sh' \
 		"$${BENCH_DIR:-$${TMPDIR:-/tmp}}"
 
+# An idle node's wake-ups per second and CPU (issue "Performance", aim
+# 6); its own mktemp -d under the parent it is given.
+bench-idle: agent/ferryd$(EXEEXT) cli/ferry$(EXEEXT)
+	@top_builddir='$(abs_top_builddir)' \
+		$(SHELL) '$(abs_top_srcdir)/bench/bench_idle.sh' \
+		"$${BENCH_DIR:-$${TMPDIR:-/tmp}}"
+EXTRA_DIST += bench/bench_idle.sh
+
 # One after the other, never at once: each would measure the other.
 bench:
 	@$(MAKE) $(AM_MAKEFLAGS) bench-store && \
@@ -101,4 +110,4 @@ bench:
 	$(MAKE) $(AM_MAKEFLAGS) bench-sneak && \
 	$(MAKE) $(AM_MAKEFLAGS) bench-http
 
-.PHONY: bench bench-store bench-agent bench-link bench-sneak bench-http
+.PHONY: bench bench-store bench-agent bench-link bench-sneak bench-http bench-idle
