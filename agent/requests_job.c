@@ -20,6 +20,27 @@
 #include "agent/requests_int.h"
 
 static void job_run(struct job *j);
+
+static int
+writer_out(void *arg, const uint8_t *p, size_t n)
+{
+	return store_writer_write(arg, p, n);
+}
+
+/* The next bytes of a streamed SEND to the store, sealed first with
+ * --seal (and the final chunk at the commit). */
+static int
+stream_write(struct req_job *r, const uint8_t *p, size_t n)
+{
+	int rc;
+
+	if (r->seal == NULL)
+		return store_writer_write(r->writer, p, n);
+	rc = seal_enc_update(r->seal, p, n, writer_out, r->writer);
+	if (rc == 0 && r->kind == RK_WCOMMIT)
+		rc = seal_enc_final(r->seal, writer_out, r->writer);
+	return rc;
+}
 static void job_done(struct job *j);
 
 struct req_job *
@@ -50,6 +71,8 @@ rj_free(struct req_job *r)
 	free(r->list);
 	free(r->qlist);
 	free(r->plist);
+	seal_dec_free(r->unseal);
+	seal_enc_free(r->seal);
 	free(r);
 }
 
@@ -178,8 +201,8 @@ job_run(struct job *j)
 	case RK_WCOMMIT:
 		r->rc = stream_skip(r);
 		if (r->rc == 0)
-			r->rc = store_writer_write(
-			    r->writer, r->buf + r->offset, r->len - r->offset);
+			r->rc = stream_write(r, r->buf + r->offset,
+					     r->len - r->offset);
 		if (r->rc != 0) {
 			store_writer_abort(r->writer);
 			r->writer = NULL;
@@ -241,7 +264,12 @@ job_run(struct job *j)
 		break;
 	case RK_READ: {
 		size_t n = 0;
-		r->rc = store_reader_read(r->borrow, r->buf, r->len, &n);
+		if (r->unseal_borrow != NULL)
+			r->rc =
+			    seal_dec_read(r->unseal_borrow, r->buf, r->len, &n);
+		else
+			r->rc =
+			    store_reader_read(r->borrow, r->buf, r->len, &n);
 		r->len = n;
 		break;
 	}

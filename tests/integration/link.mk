@@ -10,4 +10,5 @@ LINK_IT_TESTS += tests/integration/link_peer_stats.sh
 TESTS += $(LINK_IT_TESTS)
 EXTRA_DIST += $(LINK_IT_TESTS)
 LINK_IT_TESTS += tests/integration/route_chain.sh
+LINK_IT_TESTS += tests/integration/route_seal.sh
 LINK_IT_TESTS += tests/integration/route_kill9.sh

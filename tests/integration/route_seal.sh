@@ -1,0 +1,132 @@
+#!/bin/sh
+# route_seal.sh - ferry send --seal (docs/routing.md, "Sealed payloads"):
+# a -> r1 -> b over TCP, a knows b's card from [directory].  a seals a
+# small message, a 3 MiB one and a streamed one cut half-way (the sending
+# `ferry send` killed) and sent again with the same --id; all carry a
+# marker.  r1 is stopped while it holds them: the marker is nowhere in its
+# state directory (store files, spool, log).  Then r1 goes on, b starts,
+# and b reads all three intact.  --seal to a node whose card is not known,
+# and to this node itself, are refused with a clear message.
+# Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
+. "$(dirname "$0")/lib.sh"
+
+T=$IT_TMP
+MARK=SEAL-MARKER-7f3a
+
+make_node a
+make_node r1
+make_node b
+node_listen r1 "$(it_free_port)"
+node_listen b "$(it_free_port)"
+node_peer a r1
+node_peer r1 a
+node_peer r1 b
+node_peer b r1
+printf '[route]\n* = r1\n' >>"$(node_conf a)"
+printf '[route]\n* = r1\n' >>"$(node_conf b)"
+printf '[directory]\nb = %s\n' "$(node_card b)" >>"$(node_conf a)"
+# b checks a's origin signature (made over the ciphertext).
+printf '[directory]\na = %s\n' "$(node_card a)" >>"$(node_conf b)"
+# b stays down at first: r1 keeps what it relays.
+for n in a r1; do start_agent $n; done
+
+info() { ferry_at "$1" info --json | json_get "$2"; }
+wait_outbound() { # NODE N SECS: until NODE holds N outbound messages
+	wo_i=0
+	while [ "$(info "$1" outbound_messages)" != "$2" ]; do
+		wo_i=$((wo_i + 1))
+		[ $wo_i -lt $(($3 * 10)) ] || return 1
+		sleep 0.1
+	done
+}
+
+# Payloads: the marker in the small one; in the big ones, once every
+# 64 KiB (and across chunk ends) in random bytes.
+printf 'hello %s sealed\n' "$MARK" >"$T/small"
+mkbig() { # FILE SEED: 48 pieces of 65,530 random bytes, each + MARK
+	python3 -c 'import random, sys
+r = random.Random(int(sys.argv[2]))
+with open(sys.argv[1], "wb") as f:
+    for i in range(48):
+        f.write(r.randbytes(65530) + sys.argv[3].encode())
+    f.write(b"tail" + sys.argv[3].encode() + b"\n")' "$1" "$2" "$MARK" ||
+		it_harness "mkbig"
+}
+mkbig "$T/big" 1
+mkbig "$T/cut" 2
+[ "$(grep -a -c "$MARK" "$T/big")" -ge 1 ] || it_harness "no marker in big"
+
+# --- refusals
+use_node a
+ferry_at a send --seal nobody/q "$T/small" >"$T/r1.out" 2>&1 &&
+	it_fail "--seal to an unknown node was accepted"
+grep -q '\[directory\]' "$T/r1.out" ||
+	it_fail "no clear message for an unknown key: $(cat "$T/r1.out")"
+ferry_at a send --seal a/q "$T/small" >"$T/r2.out" 2>&1 &&
+	it_fail "--seal to this node was accepted"
+grep -q 'for this node' "$T/r2.out" ||
+	it_fail "no clear message for --seal to this node: $(cat "$T/r2.out")"
+it_ok "--seal refused for a node with no known card, and for this node"
+
+# --- three sealed messages for b
+"$FERRY" send --seal b/in "$T/small" >/dev/null || it_fail "send small"
+"$FERRY" send --seal b/big "$T/big" >/dev/null || it_fail "send big"
+# Cut half-way: the sender dies with half the payload streamed.
+CUTID=5ea15ea15ea15ea15ea15ea15ea10001
+mkfifo "$T/fifo" || it_harness mkfifo
+"$FERRY" send --seal --id $CUTID b/cut <"$T/fifo" >/dev/null 2>&1 &
+cutpid=$!
+{
+	head -c 1600000 "$T/cut"
+	sleep 4
+} >"$T/fifo" &
+prodpid=$!
+sleep 2
+kill "$cutpid" 2>/dev/null
+wait "$cutpid" 2>/dev/null
+wait "$prodpid" 2>/dev/null
+ferry_at a partials 2>&1 | grep -q -i "$CUTID\|partial" ||
+	it_note "partials at a after the cut: $(ferry_at a partials 2>&1)"
+"$FERRY" send --seal --id $CUTID b/cut "$T/cut" >/dev/null ||
+	it_fail "the cut sealed send, again: $(tail -n 3 "$(node_log a)")"
+it_ok "a accepted a small, a 3 MiB and a resent cut message, sealed"
+
+wait_outbound r1 3 60 ||
+	it_fail "r1 holds $(info r1 outbound_messages) of 3 (a: $(info a outbound_messages)); r1 log: $(tail -n 5 "$(node_log r1)")"
+wait_outbound a 0 30 || it_fail "a kept $(info a outbound_messages)"
+stop_node r1
+if grep -r -a -l "$MARK" "$(node_dir r1)" >"$T/found"; then
+	it_fail "the marker is in r1's files: $(cat "$T/found")"
+fi
+[ -n "$(find "$(node_dir r1)" -type f -size +3000k)" ] ||
+	it_note "no file of r1 over 3 MB (the big one is in the store's pages)"
+it_ok "r1 held the three messages; the marker is nowhere in its state"
+
+start_agent r1
+start_agent b
+use_node b
+wait_count() { # QUEUE N SECS
+	wc_i=0
+	while [ "$(queue_count "$1")" != "$2" ]; do
+		wc_i=$((wc_i + 1))
+		[ $wc_i -lt $(($3 * 10)) ] || return 1
+		sleep 0.1
+	done
+}
+wait_count in 1 60 || it_fail "b/in: $(queue_count in); r1 log: $(tail -n 5 "$(node_log r1)")"
+wait_count big 1 60 || it_fail "b/big: $(queue_count big)"
+wait_count cut 1 60 || it_fail "b/cut: $(queue_count cut)"
+"$FERRY" recv in >"$T/small.out" || it_fail "recv in"
+cmp -s "$T/small" "$T/small.out" || it_fail "the small payload differs"
+"$FERRY" recv big >"$T/big.out" || it_fail "recv big"
+cmp -s "$T/big" "$T/big.out" || it_fail "the big payload differs"
+mkdir -p "$T/o" || it_harness mkdir
+"$FERRY" recv cut --out "$T/o" --json >"$T/cut.json" || it_fail "recv cut"
+grep -q '"size":'"$(wc -c <"$T/cut")"',' "$T/cut.json" ||
+	it_fail "the header's payload_len is not the plaintext's: $(head -c 400 "$T/cut.json")"
+cmp -s "$T/cut" "$T/o"/* || it_fail "the resent cut payload differs"
+grep -q '"flags":\["sealed"\]' "$T/cut.json" || it_fail "flags: $(head -c 300 "$T/cut.json")"
+grep -q '"origin":"verified"' "$T/cut.json" || it_fail "origin: $(head -c 400 "$T/cut.json")"
+expect_eq "messages left in b/dead" "$(queue_count dead)" 0
+it_ok "b reads the three intact (cmp), the header says the plaintext length"
+it_pass
