@@ -6,7 +6,8 @@
 # marker.  r1 is stopped while it holds them: the marker is nowhere in its
 # state directory (store files, spool, log).  Then r1 goes on, b starts,
 # and b reads all three intact.  --seal to a node whose card is not known,
-# and to this node itself, are refused with a clear message.
+# and to this node itself, are refused with a clear message; a payload
+# sealed to a key that is not b's goes to b's dead queue, unreadable.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
 
@@ -70,7 +71,8 @@ it_ok "--seal refused for a node with no known card, and for this node"
 
 # --- three sealed messages for b
 "$FERRY" send --seal b/in "$T/small" >/dev/null || it_fail "send small"
-"$FERRY" send --seal b/big "$T/big" >/dev/null || it_fail "send big"
+"$FERRY" send --seal b/big "$T/big" >/dev/null 2>"$T/big.err" ||
+	it_fail "send big: $(cat "$T/big.err")"
 # Cut half-way: the sender dies with half the payload streamed.
 CUTID=5ea15ea15ea15ea15ea15ea15ea10001
 mkfifo "$T/fifo" || it_harness mkfifo
@@ -85,8 +87,9 @@ sleep 2
 kill "$cutpid" 2>/dev/null
 wait "$cutpid" 2>/dev/null
 wait "$prodpid" 2>/dev/null
-ferry_at a partials 2>&1 | grep -q -i "$CUTID\|partial" ||
-	it_note "partials at a after the cut: $(ferry_at a partials 2>&1)"
+ferry_at a status --partials --json >"$T/partials" 2>&1
+grep -q '"bytes":[1-9]' "$T/partials" ||
+	it_fail "no partial left at a by the cut send: $(cat "$T/partials")"
 "$FERRY" send --seal --id $CUTID b/cut "$T/cut" >/dev/null ||
 	it_fail "the cut sealed send, again: $(tail -n 3 "$(node_log a)")"
 it_ok "a accepted a small, a 3 MiB and a resent cut message, sealed"
@@ -129,4 +132,21 @@ grep -q '"flags":\["sealed"\]' "$T/cut.json" || it_fail "flags: $(head -c 300 "$
 grep -q '"origin":"verified"' "$T/cut.json" || it_fail "origin: $(head -c 400 "$T/cut.json")"
 expect_eq "messages left in b/dead" "$(queue_count dead)" 0
 it_ok "b reads the three intact (cmp), the header says the plaintext length"
+
+# --- sealed to a key that is not b's (r1's card under b's name): b
+# cannot open it, so it goes to b's dead queue as unreadable, logged.
+sed -i "s|^b = .*\$|b = $(node_card r1)|" "$(node_conf a)"
+kill -HUP "$(node_pid a)"
+sleep 1
+wid=$(printf 'wrong key %s\n' "$MARK" | ferry_at a send --seal b/wrong) ||
+	it_fail "send to the wrong key"
+wait_count wrong 1 60 || it_fail "b/wrong: $(queue_count wrong)"
+"$FERRY" recv wrong >"$T/wrong.out" 2>&1 &&
+	it_fail "b read a payload sealed to another key: $(cat "$T/wrong.out")"
+expect_eq "messages in b/wrong after a read" "$(queue_count wrong)" 0
+expect_eq "messages in b/dead" "$(queue_count dead)" 1
+"$FERRY" status "$wid" >"$T/dead.txt" 2>&1 || it_fail "status $wid"
+grep -q 'unreadable' "$T/dead.txt" || it_fail "b's dead letter: $(cat "$T/dead.txt")"
+grep -q 'does not open' "$(node_log b)" || it_fail "b's log says nothing"
+it_ok "a payload sealed to another key goes to b's dead queue, unreadable"
 it_pass
