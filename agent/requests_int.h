@@ -102,6 +102,8 @@ struct req_job {
 	struct seal_dec *unseal_borrow; /* RK_READ: the client's */
 	struct seal_enc *seal; /* RK_WWRITE, RK_WCOMMIT: the client's, held
 				  while the job runs (freed with it) */
+	uint64_t seal_skip;    /* ... resumed: sealed bytes still to compare
+				  with what reader reads, not to write */
 
 	char queue[FERRY_QUEUE_MAX + 1];
 	int64_t lease_ms; /* take; NACK: renew the lease instead (0: no) */

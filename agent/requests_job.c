@@ -21,10 +21,41 @@
 
 static void job_run(struct job *j);
 
+/*
+ * Sealed bytes of a streamed SEND to the store.  A resumed sealed stream
+ * is sent again whole as plaintext; sealing is deterministic (seal.c), so
+ * its first seal_skip sealed bytes are what the partial holds: they are
+ * compared with it, not written again.
+ */
 static int
-writer_out(void *arg, const uint8_t *p, size_t n)
+sealed_out(void *arg, const uint8_t *p, size_t n)
 {
-	return store_writer_write(arg, p, n);
+	struct req_job *r = arg;
+	uint8_t tmp[16384];
+
+	while (n > 0 && r->seal_skip > 0) {
+		size_t k = n < sizeof(tmp) ? n : sizeof(tmp), got = 0;
+		int rc;
+
+		if (k > r->seal_skip)
+			k = (size_t)r->seal_skip;
+		rc = store_reader_read(r->reader, tmp, k, &got);
+		if (rc != 0)
+			return rc;
+		if (got == 0)
+			return FERRY_ECORRUPT;
+		if (memcmp(tmp, p, got) != 0) {
+			r->why =
+			    "the payload differs from what the interrupted "
+			    "send with this id stored; that part is "
+			    "dropped: send again";
+			return FERRY_ESTATE;
+		}
+		p += got;
+		n -= got;
+		r->seal_skip -= got;
+	}
+	return n > 0 ? store_writer_write(r->writer, p, n) : 0;
 }
 
 /* The next bytes of a streamed SEND to the store, sealed first with
@@ -36,9 +67,15 @@ stream_write(struct req_job *r, const uint8_t *p, size_t n)
 
 	if (r->seal == NULL)
 		return store_writer_write(r->writer, p, n);
-	rc = seal_enc_update(r->seal, p, n, writer_out, r->writer);
+	rc = seal_enc_update(r->seal, p, n, sealed_out, r);
 	if (rc == 0 && r->kind == RK_WCOMMIT)
-		rc = seal_enc_final(r->seal, writer_out, r->writer);
+		rc = seal_enc_final(r->seal, sealed_out, r);
+	if (rc == 0 && r->kind == RK_WCOMMIT && r->seal_skip > 0) {
+		r->why = "the payload is shorter than what the interrupted "
+			 "send with this id stored; that part is dropped: "
+			 "send again";
+		rc = FERRY_EINVAL;
+	}
 	return rc;
 }
 static void job_done(struct job *j);

@@ -223,12 +223,14 @@ stream_resume(struct store *st, struct req_job *r)
 		return rc != 0 ? rc : FERRY_EBUSY;
 	}
 	if (strcmp(p->dst_node, r->msg.dst_node) != 0 ||
-	    strcmp(p->dst_queue, r->msg.dst_queue) != 0 || off > r->count ||
-	    ((p->flags | r->msg.flags) & FERRY_MSG_SEALED)) {
+	    strcmp(p->dst_queue, r->msg.dst_queue) != 0 ||
+	    ((p->flags ^ r->msg.flags) & FERRY_MSG_SEALED) ||
+	    off > ((r->msg.flags & FERRY_MSG_SEALED) && r->count != UINT64_MAX
+		       ? seal_sealed_len(r->count)
+		       : r->count)) {
 		/* Another message under the same id: the newest wins.  A
-		 * sealed stream is not resumed but sent again whole: the
-		 * partial holds ciphertext, the client sends plaintext
-		 * (docs/routing.md, "Sealed payloads"). */
+		 * sealed one is compared as sealed bytes (its partial holds
+		 * them; r->count is the plaintext's declared length). */
 		store_writer_abort(r->writer);
 		r->writer = NULL;
 		return store_writer_open(st, &r->msg, &r->writer);
@@ -658,6 +660,8 @@ done_stream_in(struct client *c, struct req_job *r)
 		r->writer = NULL;
 		c->in_seal = r->seal;
 		r->seal = NULL;
+		if (c->in_seal != NULL)
+			c->in_skip = r->seal_skip; /* what is left to compare */
 		if (r->reader != NULL && c->in_skip > 0) {
 			c->in_prefix = r->reader; /* more to compare */
 			r->reader = NULL;
@@ -1109,7 +1113,13 @@ request_data(struct client *c, const struct ferry_frame *f)
 	c->writer = NULL;
 	c->in_seal = NULL;
 	c->stage_len = 0;
-	if (c->in_skip > 0) {
+	if (c->in_skip > 0 && r->seal != NULL) {
+		/* A resumed sealed stream: every byte is sealed again, and
+		 * the first in_skip sealed ones compared (requests_job.c). */
+		r->seal_skip = c->in_skip;
+		r->reader = c->in_prefix;
+		c->in_prefix = NULL;
+	} else if (c->in_skip > 0) {
 		/* A resumed stream: these bytes are stored already. */
 		r->offset = c->in_skip < r->len ? c->in_skip : r->len;
 		c->in_skip -= r->offset;

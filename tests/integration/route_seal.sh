@@ -2,10 +2,12 @@
 # route_seal.sh - ferry send --seal (docs/routing.md, "Sealed payloads"):
 # a -> r1 -> b over TCP, a knows b's card from [directory].  a seals a
 # small message, a 3 MiB one and a streamed one cut half-way (the sending
-# `ferry send` killed) and sent again with the same --id; all carry a
+# `ferry send` killed) and sent again with the same --id (resumed: the
+# sealed bytes are the same, compared with the partial), and one cut and
+# sent again with another payload (refused, then sent whole); all carry a
 # marker.  r1 is stopped while it holds them: the marker is nowhere in its
 # state directory (store files, spool, log).  Then r1 goes on, b starts,
-# and b reads all three intact.  --seal to a node whose card is not known,
+# and b reads all four intact.  --seal to a node whose card is not known,
 # and to this node itself, are refused with a clear message; a payload
 # sealed to a key that is not b's goes to b's dead queue, unreadable.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
@@ -69,33 +71,47 @@ grep -q 'for this node' "$T/r2.out" ||
 	it_fail "no clear message for --seal to this node: $(cat "$T/r2.out")"
 it_ok "--seal refused for a node with no known card, and for this node"
 
-# --- three sealed messages for b
+# --- four sealed messages for b
 "$FERRY" send --seal b/in "$T/small" >/dev/null || it_fail "send small"
 "$FERRY" send --seal b/big "$T/big" >/dev/null 2>"$T/big.err" ||
 	it_fail "send big: $(cat "$T/big.err")"
 # Cut half-way: the sender dies with half the payload streamed.
-CUTID=5ea15ea15ea15ea15ea15ea15ea10001
 mkfifo "$T/fifo" || it_harness mkfifo
-"$FERRY" send --seal --id $CUTID b/cut <"$T/fifo" >/dev/null 2>&1 &
-cutpid=$!
-{
-	head -c 1600000 "$T/cut"
-	sleep 4
-} >"$T/fifo" &
-prodpid=$!
-sleep 2
-kill "$cutpid" 2>/dev/null
-wait "$cutpid" 2>/dev/null
-wait "$prodpid" 2>/dev/null
-ferry_at a status --partials --json >"$T/partials" 2>&1
-grep -q '"bytes":[1-9]' "$T/partials" ||
-	it_fail "no partial left at a by the cut send: $(cat "$T/partials")"
+cut_send() { # ID QUEUE FILE: the send is killed after 1.6 MB
+	"$FERRY" send --seal --id "$1" "b/$2" <"$T/fifo" >/dev/null 2>&1 &
+	cutpid=$!
+	{
+		head -c 1600000 "$3"
+		sleep 4
+	} >"$T/fifo" &
+	prodpid=$!
+	sleep 2
+	kill "$cutpid" 2>/dev/null
+	wait "$cutpid" 2>/dev/null
+	wait "$prodpid" 2>/dev/null
+	ferry_at a status --partials --json >"$T/partials" 2>&1
+	grep -q '"bytes":[1-9]' "$T/partials" ||
+		it_fail "no partial left at a by the cut send: $(cat "$T/partials")"
+}
+CUTID=5ea15ea15ea15ea15ea15ea15ea10001
+cut_send $CUTID cut "$T/cut"
 "$FERRY" send --seal --id $CUTID b/cut "$T/cut" >/dev/null ||
 	it_fail "the cut sealed send, again: $(tail -n 3 "$(node_log a)")"
-it_ok "a accepted a small, a 3 MiB and a resent cut message, sealed"
+grep -q 'resends a cut stream; [1-9][0-9]* bytes stored already are compared' \
+	"$(node_log a)" || it_fail "the cut sealed send was not resumed: $(grep -i cut "$(node_log a)")"
+# Another payload under a cut one's id: refused (the sealed bytes
+# differ), the partial dropped; the same command again sends it whole.
+CUTID2=5ea15ea15ea15ea15ea15ea15ea10002
+cut_send $CUTID2 cut2 "$T/cut"
+"$FERRY" send --seal --id $CUTID2 b/cut2 "$T/big" >"$T/differs" 2>&1 &&
+	it_fail "another payload under a cut sealed send's id was accepted"
+grep -q 'differs' "$T/differs" || it_fail "no clear message: $(cat "$T/differs")"
+"$FERRY" send --seal --id $CUTID2 b/cut2 "$T/big" >/dev/null 2>&1 ||
+	it_fail "sent again after the refusal: $(tail -n 3 "$(node_log a)")"
+it_ok "a accepted a small, a 3 MiB, a resumed cut and a restarted cut message, sealed"
 
-wait_outbound r1 3 60 ||
-	it_fail "r1 holds $(info r1 outbound_messages) of 3 (a: $(info a outbound_messages)); r1 log: $(tail -n 5 "$(node_log r1)")"
+wait_outbound r1 4 60 ||
+	it_fail "r1 holds $(info r1 outbound_messages) of 4 (a: $(info a outbound_messages)); r1 log: $(tail -n 5 "$(node_log r1)")"
 wait_outbound a 0 30 || it_fail "a kept $(info a outbound_messages)"
 stop_node r1
 if grep -r -a -l "$MARK" "$(node_dir r1)" >"$T/found"; then
@@ -103,7 +119,7 @@ if grep -r -a -l "$MARK" "$(node_dir r1)" >"$T/found"; then
 fi
 [ -n "$(find "$(node_dir r1)" -type f -size +3000k)" ] ||
 	it_note "no file of r1 over 3 MB (the big one is in the store's pages)"
-it_ok "r1 held the three messages; the marker is nowhere in its state"
+it_ok "r1 held the four messages; the marker is nowhere in its state"
 
 start_agent r1
 start_agent b
@@ -119,6 +135,7 @@ wait_count() { # QUEUE N SECS
 wait_count in 1 60 || it_fail "b/in: $(queue_count in); r1 log: $(tail -n 5 "$(node_log r1)")"
 wait_count big 1 60 || it_fail "b/big: $(queue_count big)"
 wait_count cut 1 60 || it_fail "b/cut: $(queue_count cut)"
+wait_count cut2 1 60 || it_fail "b/cut2: $(queue_count cut2)"
 "$FERRY" recv in >"$T/small.out" || it_fail "recv in"
 cmp -s "$T/small" "$T/small.out" || it_fail "the small payload differs"
 "$FERRY" recv big >"$T/big.out" || it_fail "recv big"
@@ -131,7 +148,9 @@ cmp -s "$T/cut" "$T/o"/* || it_fail "the resent cut payload differs"
 grep -q '"flags":\["sealed"\]' "$T/cut.json" || it_fail "flags: $(head -c 300 "$T/cut.json")"
 grep -q '"origin":"verified"' "$T/cut.json" || it_fail "origin: $(head -c 400 "$T/cut.json")"
 expect_eq "messages left in b/dead" "$(queue_count dead)" 0
-it_ok "b reads the three intact (cmp), the header says the plaintext length"
+"$FERRY" recv cut2 >"$T/cut2.out" || it_fail "recv cut2"
+cmp -s "$T/big" "$T/cut2.out" || it_fail "the restarted cut payload differs"
+it_ok "b reads the four intact (cmp), the header says the plaintext length"
 
 # --- sealed to a key that is not b's (r1's card under b's name): b
 # cannot open it, so it goes to b's dead queue as unreadable, logged.
