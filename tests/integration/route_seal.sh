@@ -168,4 +168,7 @@ expect_eq "messages in b/dead" "$(queue_count dead)" 1
 grep -q 'unreadable' "$T/dead.txt" || it_fail "b's dead letter: $(cat "$T/dead.txt")"
 grep -q 'does not open' "$(node_log b)" || it_fail "b's log says nothing"
 it_ok "a payload sealed to another key goes to b's dead queue, unreadable"
+# A clean exit (with sanitizers: no leak of a sealer or opener).
+for n in a r1 b; do stop_node $n; done
+it_ok "a, r1 and b stop cleanly"
 it_pass
