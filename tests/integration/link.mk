@@ -11,4 +11,5 @@ TESTS += $(LINK_IT_TESTS)
 EXTRA_DIST += $(LINK_IT_TESTS)
 LINK_IT_TESTS += tests/integration/route_chain.sh
 LINK_IT_TESTS += tests/integration/route_seal.sh
+EXTRA_DIST += tests/integration/seal_fetch.py
 LINK_IT_TESTS += tests/integration/route_kill9.sh

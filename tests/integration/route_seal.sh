@@ -138,6 +138,16 @@ wait_count cut 1 60 || it_fail "b/cut: $(queue_count cut)"
 wait_count cut2 1 60 || it_fail "b/cut2: $(queue_count cut2)"
 "$FERRY" recv in >"$T/small.out" || it_fail "recv in"
 cmp -s "$T/small" "$T/small.out" || it_fail "the small payload differs"
+# FETCH from offsets (mid-chunk, a chunk's start, far in): the opener
+# seeks to a chunk and skips (tests/integration/seal_fetch.py).
+mkdir -p "$T/peek" || it_harness mkdir
+bigid=$("$FERRY" recv big --peek --out "$T/peek" --json | json_get id)
+[ -n "$bigid" ] || it_fail "no id for b/big"
+cmp -s "$T/big" "$T/peek/$bigid" || it_fail "the peeked big payload differs"
+python3 "$(dirname "$0")/seal_fetch.py" "$(dirname "$0")/../../clients/python" \
+	"$(node_sock b)" "$bigid" "$T/big" 100000 196608 1000001 >"$T/fetch" 2>&1 ||
+	it_fail "FETCH with an offset: $(cat "$T/fetch")"
+it_ok "FETCH of the sealed 3 MiB payload from offsets 100000, 196608, 1000001"
 "$FERRY" recv big >"$T/big.out" || it_fail "recv big"
 cmp -s "$T/big" "$T/big.out" || it_fail "the big payload differs"
 mkdir -p "$T/o" || it_harness mkdir
