@@ -7,9 +7,10 @@
 # sent again with another payload (refused, then sent whole); all carry a
 # marker.  r1 is stopped while it holds them: the marker is nowhere in its
 # state directory (store files, spool, log).  Then r1 goes on, b starts,
-# and b reads all four intact.  --seal to a node whose card is not known,
-# and to this node itself, are refused with a clear message; a payload
-# sealed to a key that is not b's goes to b's dead queue, unreadable.
+# and b reads all four intact (RECV, a push, FETCH from offsets).  --seal
+# to a node whose card is not known, and to this node itself, are refused
+# with a clear message; a payload sealed to a key that is not b's goes to
+# b's dead queue, unreadable.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
 
@@ -136,7 +137,18 @@ wait_count in 1 60 || it_fail "b/in: $(queue_count in); r1 log: $(tail -n 5 "$(n
 wait_count big 1 60 || it_fail "b/big: $(queue_count big)"
 wait_count cut 1 60 || it_fail "b/cut: $(queue_count cut)"
 wait_count cut2 1 60 || it_fail "b/cut2: $(queue_count cut2)"
-"$FERRY" recv in >"$T/small.out" || it_fail "recv in"
+# The small one by a subscription's push (the Python client).
+python3 -c 'import sys
+sys.path.insert(0, sys.argv[1])
+import ferry
+c = ferry.connect(sys.argv[2])
+with c.subscribe("in", wait=10) as s:
+    for m in s:
+        if not m.flags & 8:  # FERRY_MSG_SEALED
+            sys.exit("flags %r" % m.flags)
+        open(sys.argv[3], "wb").write(m.payload)
+        break' "$(dirname "$0")/../../clients/python" "$(node_sock b)" \
+	"$T/small.out" >"$T/sub" 2>&1 || it_fail "subscribe: $(cat "$T/sub")"
 cmp -s "$T/small" "$T/small.out" || it_fail "the small payload differs"
 # FETCH from offsets (mid-chunk, a chunk's start, far in): the opener
 # seeks to a chunk and skips (tests/integration/seal_fetch.py).
