@@ -55,6 +55,9 @@
 #include "transports/identity.h"
 #include "transports/transport.h"
 
+struct seal_enc;
+struct seal_dec;
+
 #define AGENT_INPUT_MAX	 (2u * (FERRY_FRAME_MAX + 4)) /* read watermark */
 #define AGENT_OUTPUT_LOW (512u * 1024u) /* refill streams below this */
 #define AGENT_OUTPUT_MAX (4u << 20)	/* no new requests or pushes above */
@@ -163,9 +166,14 @@ struct client {
 	 * what the partial holds (in_prefix reads it), not written again. */
 	uint64_t in_skip;
 	struct store_reader *in_prefix;
+	/* --seal: seals the DATA before the store has it (seal.h); a
+	 * write job holds it while it runs */
+	struct seal_enc *in_seal;
 
 	/* STREAM_OUT: a payload going out */
 	struct store_reader *reader;
+	struct seal_dec *unseal; /* a sealed payload for this node: reads
+				    reader through it (seal.h) */
 	uint64_t out_left;
 	uint32_t out_reqid;
 	int out_busy; /* a read job is in flight */

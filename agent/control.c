@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/seal.h"
 #include "lib/util.h"
 
 static void client_process_frames(struct client *c);
@@ -165,6 +166,7 @@ client_free(struct client *c)
 		event_free(c->io_timer);
 	free(c->groups);
 	free(c->stage);
+	seal_enc_free(c->in_seal);
 	free(c);
 }
 

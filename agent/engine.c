@@ -59,6 +59,7 @@ engine_arrived(struct agent *ag, const char *queue)
 struct known_key {
 	char name[FERRY_NODE_MAX + 1];
 	uint8_t sign_pk[32];
+	uint8_t kx_pk[32]; /* X25519: what --seal encrypts to */
 };
 
 static struct {
@@ -67,7 +68,7 @@ static struct {
 	size_t n;
 	char (*peers)[FERRY_NODE_MAX + 1];
 	size_t npeers;
-	/* signing keys of peers and [directory] nodes: origins */
+	/* keys of peers and [directory] nodes: origins, --seal */
 	struct known_key *keys;
 	size_t nkeys;
 	/* [queue NAME] require_verified = yes */
@@ -124,11 +125,13 @@ engine_routes_set(struct agent *ag)
 		memcpy(peers[i], p->peers[i].name, sizeof(peers[i]));
 		memcpy(keys[i].name, p->peers[i].name, sizeof(keys[i].name));
 		memcpy(keys[i].sign_pk, p->peers[i].sign_pk, 32);
+		memcpy(keys[i].kx_pk, p->peers[i].kx_pk, 32);
 	}
 	for (size_t i = 0; i < p->ndirectory; i++) {
 		struct known_key *k = &keys[p->npeers + i];
 		memcpy(k->name, p->directory[i].name, sizeof(k->name));
 		memcpy(k->sign_pk, p->directory[i].sign_pk, 32);
+		memcpy(k->kx_pk, p->directory[i].kx_pk, 32);
 	}
 	for (size_t i = 0; i < p->nqueues; i++)
 		if (p->queues[i].require_verified)
@@ -271,6 +274,21 @@ engine_origin_check(const struct ferry_msg *m, const uint8_t hash[32],
 		return -1;
 	return identity_verify(pk, HOP_ORIGIN_LABEL, bytes, n, sig) == 0 ? 1
 									 : -1;
+}
+
+int
+engine_node_kx(const char *node, uint8_t pk[32])
+{
+	int found = 0;
+
+	pthread_rwlock_rdlock(&routes.lock);
+	for (size_t i = 0; i < routes.nkeys && !found; i++)
+		if (strcmp(routes.keys[i].name, node) == 0) {
+			memcpy(pk, routes.keys[i].kx_pk, 32);
+			found = 1;
+		}
+	pthread_rwlock_unlock(&routes.lock);
+	return found ? 0 : FERRY_ENOTFOUND;
 }
 
 static int

@@ -62,6 +62,9 @@ unsigned engine_hop_limit(void);
  * this time). */
 int engine_hop_fill(struct hop_msg *hm, const struct store_msg_info *i,
 		    const char *me, const char *peer, struct store *st);
+/* The X25519 key of node (a peer's or a [directory] card's), for
+ * --seal: 0, or FERRY_ENOTFOUND.  Any thread. */
+int engine_node_kx(const char *node, uint8_t pk[32]);
 /* Check m's origin signature over its payload hash: 1 verified, 0 its
  * source's key is not known here (not a peer, not in [directory]), -1
  * forged or damaged.  Any thread. */

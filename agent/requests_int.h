@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "agent/agent.h"
+#include "agent/seal.h"
 
 /* What the ACL cell of a request is checked against (struct req_cmd). */
 enum req_on {
@@ -95,8 +96,14 @@ struct req_job {
 	uint8_t *buf; /* payload in or out */
 	size_t len;
 	struct store_writer *writer;
-	struct store_reader *reader; /* owned by the job */
-	struct store_reader *borrow; /* RK_READ: the client's */
+	struct store_reader *reader;	/* owned by the job */
+	struct store_reader *borrow;	/* RK_READ: the client's */
+	struct seal_dec *unseal;	/* reads reader; owned by the job */
+	struct seal_dec *unseal_borrow; /* RK_READ: the client's */
+	struct seal_enc *seal; /* RK_WWRITE, RK_WCOMMIT: the client's, held
+				  while the job runs (freed with it) */
+	uint64_t seal_skip;    /* ... resumed: sealed bytes still to compare
+				  with what reader reads, not to write */
 
 	char queue[FERRY_QUEUE_MAX + 1];
 	int64_t lease_ms; /* take; NACK: renew the lease instead (0: no) */

@@ -20,6 +20,64 @@
 #include "agent/requests_int.h"
 
 static void job_run(struct job *j);
+
+/*
+ * Sealed bytes of a streamed SEND to the store.  A resumed sealed stream
+ * is sent again whole as plaintext; sealing is deterministic (seal.c), so
+ * its first seal_skip sealed bytes are what the partial holds: they are
+ * compared with it, not written again.
+ */
+static int
+sealed_out(void *arg, const uint8_t *p, size_t n)
+{
+	struct req_job *r = arg;
+	uint8_t tmp[16384];
+
+	while (n > 0 && r->seal_skip > 0) {
+		size_t k = n < sizeof(tmp) ? n : sizeof(tmp), got = 0;
+		int rc;
+
+		if (k > r->seal_skip)
+			k = (size_t)r->seal_skip;
+		rc = store_reader_read(r->reader, tmp, k, &got);
+		if (rc != 0)
+			return rc;
+		if (got == 0)
+			return FERRY_ECORRUPT;
+		if (memcmp(tmp, p, got) != 0) {
+			r->why =
+			    "the payload differs from what the interrupted "
+			    "send with this id stored; that part is "
+			    "dropped: send again";
+			return FERRY_ESTATE;
+		}
+		p += got;
+		n -= got;
+		r->seal_skip -= got;
+	}
+	return n > 0 ? store_writer_write(r->writer, p, n) : 0;
+}
+
+/* The next bytes of a streamed SEND to the store, sealed first with
+ * --seal (and the final chunk at the commit). */
+static int
+stream_write(struct req_job *r, const uint8_t *p, size_t n)
+{
+	int rc;
+
+	if (r->seal == NULL)
+		return store_writer_write(r->writer, p, n);
+	rc = seal_enc_update(r->seal, p, n, sealed_out, r);
+	if (rc == 0 && r->kind == RK_WCOMMIT)
+		rc = seal_enc_final(r->seal, sealed_out, r);
+	if (rc == 0 && r->kind == RK_WCOMMIT && r->seal_skip > 0) {
+		r->why = "the payload is shorter than what the interrupted "
+			 "send with this id stored; that part is dropped: "
+			 "send again";
+		rc = FERRY_EINVAL;
+	}
+	return rc;
+}
 static void job_done(struct job *j);
 
 struct req_job *
@@ -50,6 +108,8 @@ rj_free(struct req_job *r)
 	free(r->list);
 	free(r->qlist);
 	free(r->plist);
+	seal_dec_free(r->unseal);
+	seal_enc_free(r->seal);
 	free(r);
 }
 
@@ -178,8 +238,8 @@ job_run(struct job *j)
 	case RK_WCOMMIT:
 		r->rc = stream_skip(r);
 		if (r->rc == 0)
-			r->rc = store_writer_write(
-			    r->writer, r->buf + r->offset, r->len - r->offset);
+			r->rc = stream_write(r, r->buf + r->offset,
+					     r->len - r->offset);
 		if (r->rc != 0) {
 			store_writer_abort(r->writer);
 			r->writer = NULL;
@@ -241,7 +301,12 @@ job_run(struct job *j)
 		break;
 	case RK_READ: {
 		size_t n = 0;
-		r->rc = store_reader_read(r->borrow, r->buf, r->len, &n);
+		if (r->unseal_borrow != NULL)
+			r->rc =
+			    seal_dec_read(r->unseal_borrow, r->buf, r->len, &n);
+		else
+			r->rc =
+			    store_reader_read(r->borrow, r->buf, r->len, &n);
 		r->len = n;
 		break;
 	}

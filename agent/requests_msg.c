@@ -35,18 +35,74 @@ has_route(const char *node)
 
 static void put_async(struct client *c, struct req_job *r);
 
+static int
+unseal_read(void *arg, uint8_t *buf, size_t cap, size_t *n)
+{
+	return store_reader_read(arg, buf, cap, n);
+}
+
+static int
+unseal_seek(void *arg, uint64_t off)
+{
+	return store_reader_seek(arg, off);
+}
+
+/*
+ * A sealed payload (--seal) is opened here when this node is its
+ * destination: clients read the plaintext, and the header they get says
+ * its length.  Elsewhere (a relay's dead queue) it is only ciphertext.
+ * The node's name does not change on SIGHUP (main.c refuses that), so
+ * the pool thread may compare with it.
+ */
+static int
+unseal_open(struct req_job *r)
+{
+	struct seal_src src = {unseal_read, unseal_seek, r->reader};
+	int rc;
+
+	if (!(r->info.msg.flags & FERRY_MSG_SEALED) ||
+	    strcmp(r->info.msg.dst_node, r->ag->pol.node_name) != 0)
+		return 0;
+	rc =
+	    seal_dec_open(identity_kx_sk(r->ag->id), r->info.msg.id,
+			  r->info.msg.payload_len, r->offset, &src, &r->unseal);
+	if (rc == FERRY_ECORRUPT)
+		r->why = "the sealed payload does not open with this node's "
+			 "key (damaged, or sealed to another key)";
+	if (rc == 0)
+		r->info.msg.payload_len = seal_dec_plain_len(r->unseal);
+	return rc;
+}
+
+static int
+payload_read(struct req_job *r, uint8_t *buf, size_t cap, size_t *n)
+{
+	int rc;
+
+	if (r->unseal == NULL)
+		return store_reader_read(r->reader, buf, cap, n);
+	rc = seal_dec_read(r->unseal, buf, cap, n);
+	if (rc == FERRY_ECORRUPT)
+		r->why = "the sealed payload does not open: damaged";
+	return rc;
+}
+
 /* Open the payload of r->info: read it whole when small, else keep a
  * reader for the stream. */
 int
 open_payload(struct store *st, struct req_job *r)
 {
-	uint64_t len = r->info.msg.payload_len;
+	uint64_t len;
 	int rc;
 
 	rc = store_reader_open(st, r->info.msg.id, &r->reader);
 	if (rc != 0)
 		return rc;
-	if (r->offset != 0 && (rc = store_reader_seek(r->reader, r->offset)))
+	if ((rc = unseal_open(r)) != 0)
+		return rc;
+	len = r->info.msg.payload_len;
+	if (r->unseal == NULL && r->offset != 0 &&
+	    (rc = store_reader_seek(r->reader, r->offset)))
 		return rc;
 	if (len - r->offset > FERRY_INLINE_MAX)
 		return 0;
@@ -55,14 +111,16 @@ open_payload(struct store *st, struct req_job *r)
 		return FERRY_ENOMEM;
 	while (r->len < len - r->offset) {
 		size_t n = 0;
-		rc = store_reader_read(r->reader, r->buf + r->len,
-				       (size_t)(len - r->offset) - r->len, &n);
+		rc = payload_read(r, r->buf + r->len,
+				  (size_t)(len - r->offset) - r->len, &n);
 		if (rc != 0)
 			return rc;
 		if (n == 0)
 			return FERRY_ECORRUPT;
 		r->len += n;
 	}
+	seal_dec_free(r->unseal);
+	r->unseal = NULL;
 	store_reader_close(r->reader);
 	r->reader = NULL;
 	return 0;
@@ -72,6 +130,9 @@ open_payload(struct store *st, struct req_job *r)
 static void
 payload_reset(struct req_job *r)
 {
+	seal_dec_free(r->unseal);
+	r->unseal = NULL;
+	r->why = NULL;
 	store_reader_close(r->reader);
 	r->reader = NULL;
 	free(r->buf);
@@ -103,7 +164,8 @@ take_readable(struct store *st, struct req_job *r)
 		if (r->rc == 0)
 			return;
 		ferry_id_to_hex(r->info.msg.id, hex);
-		snprintf(why, sizeof(why), "%s", store_last_error());
+		snprintf(why, sizeof(why), "%s",
+			 r->why != NULL ? r->why : store_last_error());
 		if (r->rc != FERRY_ECORRUPT ||
 		    (moved && memcmp(first, r->info.msg.id, FERRY_ID_LEN) == 0))
 			break;
@@ -161,8 +223,14 @@ stream_resume(struct store *st, struct req_job *r)
 		return rc != 0 ? rc : FERRY_EBUSY;
 	}
 	if (strcmp(p->dst_node, r->msg.dst_node) != 0 ||
-	    strcmp(p->dst_queue, r->msg.dst_queue) != 0 || off > r->count) {
-		/* Another message under the same id: the newest wins. */
+	    strcmp(p->dst_queue, r->msg.dst_queue) != 0 ||
+	    ((p->flags ^ r->msg.flags) & FERRY_MSG_SEALED) ||
+	    off > ((r->msg.flags & FERRY_MSG_SEALED) && r->count != UINT64_MAX
+		       ? seal_sealed_len(r->count)
+		       : r->count)) {
+		/* Another message under the same id: the newest wins.  A
+		 * sealed one is compared as sealed bytes (its partial holds
+		 * them; r->count is the plaintext's declared length). */
 		store_writer_abort(r->writer);
 		r->writer = NULL;
 		return store_writer_open(st, &r->msg, &r->writer);
@@ -252,6 +320,8 @@ answer_msg(struct client *c, struct req_job *r, uint32_t reqid)
 		return; /* a dead client's reader is closed with the job */
 	c->reader = r->reader;
 	r->reader = NULL;
+	c->unseal = r->unseal;
+	r->unseal = NULL;
 	c->out_left = r->info.msg.payload_len - r->offset;
 	c->out_reqid = reqid;
 	c->state = CS_STREAM_OUT;
@@ -548,6 +618,8 @@ stream_in_fail(struct client *c, uint32_t reqid, int rc, const char *what)
 void
 stream_in_end(struct client *c)
 {
+	seal_enc_free(c->in_seal);
+	c->in_seal = NULL;
 	if (c->in_prefix != NULL)
 		store_reader_close(c->in_prefix);
 	c->in_prefix = NULL;
@@ -586,6 +658,10 @@ done_stream_in(struct client *c, struct req_job *r)
 		c->state = CS_STREAM_IN;
 		c->writer = r->writer;
 		r->writer = NULL;
+		c->in_seal = r->seal;
+		r->seal = NULL;
+		if (c->in_seal != NULL)
+			c->in_skip = r->seal_skip; /* what is left to compare */
 		if (r->reader != NULL && c->in_skip > 0) {
 			c->in_prefix = r->reader; /* more to compare */
 			r->reader = NULL;
@@ -697,6 +773,7 @@ stream_out_next(struct client *c)
 		r->len = (size_t)c->out_left;
 	c->out_busy = 1;
 	r->borrow = c->reader; /* the client keeps it; the job borrows it */
+	r->unseal_borrow = c->unseal;
 	rj_submit(c, r);
 }
 
@@ -704,6 +781,8 @@ void
 client_cleanup_streams(struct client *c)
 {
 	if (c->reader != NULL && !c->out_busy) {
+		seal_dec_free(c->unseal);
+		c->unseal = NULL;
 		store_reader_close(c->reader);
 		c->reader = NULL;
 	}
@@ -751,6 +830,61 @@ put_async(struct client *c, struct req_job *r)
 	}
 }
 
+/* --seal: the destination's X25519 key into pk; else refused (answered,
+ * ended): -1. */
+static int
+seal_key(struct client *c, const struct ferry_msg *m, uint8_t pk[32])
+{
+	const char *me = c->ag->pol.node_name;
+	char q[80];
+
+	ferry_quote(m->dst_node, q, sizeof(q));
+	if (strcmp(m->dst_node, me) == 0) {
+		client_error(c, c->reqid, FERRY_EINVAL,
+			     "--seal: the message is for this node (%s): "
+			     "there is no relay to hide it from; send it "
+			     "without --seal",
+			     me);
+		client_idle(c);
+		return -1;
+	}
+	if (engine_node_kx(m->dst_node, pk) != 0) {
+		client_error(c, c->reqid, FERRY_EINVAL,
+			     "--seal: the key of %s is not known here: it is "
+			     "not a [peer]; add its card to [directory] in "
+			     "ferry.conf (`ferry info` on %s prints it), then "
+			     "send ferryd SIGHUP",
+			     q, q);
+		client_idle(c);
+		return -1;
+	}
+	return 0;
+}
+
+/* --seal, a whole SEND: r->buf becomes its sealed payload.  Refused
+ * (answered, ended): -1. */
+static int
+seal_inline(struct client *c, struct req_job *r, const uint8_t pk[32])
+{
+	uint8_t *sealed = NULL;
+	size_t len = 0;
+	int rc;
+
+	rc = seal_buf(identity_kx_sk(c->ag->id), pk, r->msg.id, r->buf, r->len,
+		      &sealed, &len);
+	if (rc != 0) {
+		client_error(c, c->reqid, rc,
+			     "--seal: cannot seal to the key of %s: %s",
+			     r->msg.dst_node, ferry_strerror(rc));
+		client_idle(c);
+		return -1;
+	}
+	free(r->buf);
+	r->buf = sealed;
+	r->len = len;
+	return 0;
+}
+
 /* SEND (its address and the ACL are checked): build the message, then
  * put it or start its stream. */
 void
@@ -762,6 +896,7 @@ req_send(struct client *c, const struct req_cmd *cmd,
 	struct ferry_msg *m;
 	int64_t ttl, now = ferry_wall_ms();
 	int fin = (f->flags & FERRY_FL_FIN) != 0;
+	uint8_t kx_pk[32];
 
 	(void)cmd;
 	if (FERRY_HAS(fl, FERRY_T_PAYLOAD_LEN) &&
@@ -856,6 +991,10 @@ req_send(struct client *c, const struct req_cmd *cmd,
 		client_idle(c);
 		return;
 	}
+	if ((m->flags & FERRY_MSG_SEALED) && seal_key(c, m, kx_pk) != 0) {
+		rj_free(r);
+		return;
+	}
 	if (fin) {
 		r->len = fl->payload_len_inline;
 		r->buf = malloc(r->len ? r->len : 1);
@@ -866,6 +1005,11 @@ req_send(struct client *c, const struct req_cmd *cmd,
 		}
 		if (r->len != 0)
 			memcpy(r->buf, fl->payload, r->len);
+		if ((m->flags & FERRY_MSG_SEALED) &&
+		    seal_inline(c, r, kx_pk) != 0) {
+			rj_free(r);
+			return;
+		}
 		put_async(c, r);
 		return;
 	}
@@ -884,6 +1028,16 @@ req_send(struct client *c, const struct req_cmd *cmd,
 	c->in_max = ag->pol.max_message_bytes;
 	c->in_scoped = r->scoped;
 	stream_in_end(c);
+	if ((m->flags & FERRY_MSG_SEALED) &&
+	    seal_enc_new(identity_kx_sk(ag->id), kx_pk, m->id, &c->in_seal) !=
+		0) {
+		rj_free(r);
+		client_error(c, c->reqid, FERRY_EINVAL,
+			     "--seal: the key of %s cannot be sealed to",
+			     c->in_msg.dst_node);
+		client_idle(c);
+		return;
+	}
 	r->count = c->in_declared; /* a longer partial is not resumed */
 	rj_submit(c, r);
 }
@@ -955,9 +1109,17 @@ request_data(struct client *c, const struct ferry_frame *f)
 	r->msg = c->in_msg;
 	r->writer = c->writer;
 	r->scoped = c->in_scoped;
+	r->seal = c->in_seal;
 	c->writer = NULL;
+	c->in_seal = NULL;
 	c->stage_len = 0;
-	if (c->in_skip > 0) {
+	if (c->in_skip > 0 && r->seal != NULL) {
+		/* A resumed sealed stream: every byte is sealed again, and
+		 * the first in_skip sealed ones compared (requests_job.c). */
+		r->seal_skip = c->in_skip;
+		r->reader = c->in_prefix;
+		c->in_prefix = NULL;
+	} else if (c->in_skip > 0) {
 		/* A resumed stream: these bytes are stored already. */
 		r->offset = c->in_skip < r->len ? c->in_skip : r->len;
 		c->in_skip -= r->offset;

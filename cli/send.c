@@ -46,6 +46,9 @@ static const char send_usage[] =
     "  -r, --receipt         ask for delivery receipts\n"
     "      --track           ... and a report from every relay on the\n"
     "                        way (ferry track ID shows them)\n"
+    "      --seal            encrypt the payload end to end to the\n"
+    "                        destination's key (relays see only\n"
+    "                        ciphertext; needs its card)\n"
     "      --transient       faster, not fsync'd: may be lost in\n"
     "                        a crash\n"
     "      --reply-to QUEUE  the queue on this node for replies\n"
@@ -268,6 +271,7 @@ send_run(struct cli_ctx *ctx, int argc, char **argv)
 	    {"ttl", 1, NULL, 't'},
 	    {"receipt", 0, NULL, 'r'},
 	    {"track", 0, NULL, CLI_OPT_TRACK},
+	    {"seal", 0, NULL, CLI_OPT_SEAL},
 	    {"transient", 0, NULL, CLI_OPT_TRANSIENT},
 	    {"reply-to", 1, NULL, CLI_OPT_REPLY_TO},
 	    {"correlation", 1, NULL, CLI_OPT_CORRELATION},
@@ -331,6 +335,9 @@ send_run(struct cli_ctx *ctx, int argc, char **argv)
 			break;
 		case CLI_OPT_TRACK:
 			o.flags |= FERRY_MSG_RECEIPT | FERRY_MSG_TRACK;
+			break;
+		case CLI_OPT_SEAL:
+			o.flags |= FERRY_MSG_SEALED;
 			break;
 		case CLI_OPT_HOLD:
 			o.hold = 1;

@@ -395,12 +395,23 @@ cli_format_rfc3339(int64_t ms, char out[CLI_FMT_MAX])
 void
 cli_format_flags(uint32_t flags, char out[CLI_FMT_MAX])
 {
-	snprintf(out, CLI_FMT_MAX, "%s%s%s",
-		 flags & FERRY_MSG_RECEIPT ? "receipt" : "",
-		 (flags & FERRY_MSG_RECEIPT) && (flags & FERRY_MSG_TRANSIENT)
-		     ? ","
-		     : "",
-		 flags & FERRY_MSG_TRANSIENT ? "transient" : "");
+	static const struct {
+		uint32_t bit;
+		const char *name;
+	} names[] = {{FERRY_MSG_RECEIPT, "receipt"},
+		     {FERRY_MSG_TRANSIENT, "transient"},
+		     {FERRY_MSG_TRACK, "track"},
+		     {FERRY_MSG_SEALED, "sealed"}};
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if ((flags & names[i].bit) && len < CLI_FMT_MAX) {
+			int n = snprintf(out + len, CLI_FMT_MAX - len, "%s%s",
+					 len > 0 ? "," : "", names[i].name);
+			if (n > 0)
+				len += (size_t)n;
+		}
 	if (out[0] == '\0')
 		snprintf(out, CLI_FMT_MAX, "-");
 }
@@ -614,6 +625,10 @@ cli_json_msg_info(struct cli_json *j, const struct ferry_msg_info *info,
 		cli_json_str(j, NULL, "receipt");
 	if (info->msg.flags & FERRY_MSG_TRANSIENT)
 		cli_json_str(j, NULL, "transient");
+	if (info->msg.flags & FERRY_MSG_TRACK)
+		cli_json_str(j, NULL, "track");
+	if (info->msg.flags & FERRY_MSG_SEALED)
+		cli_json_str(j, NULL, "sealed");
 	cli_json_close(j);
 	cli_json_time(j, "created", info->msg.created_ms);
 	cli_json_time(j, "expires", info->msg.expires_ms);

@@ -61,7 +61,8 @@ const char *ferry_last_error(const struct ferry *c);
 struct ferry_send_opts {
 	int priority;		 /* 0..7; default FERRY_PRIO_DEFAULT */
 	int64_t ttl_ms;		 /* FERRY_TTL_DEFAULT, FERRY_TTL_NONE, or ms */
-	uint32_t flags;		 /* FERRY_MSG_TRANSIENT | FERRY_MSG_RECEIPT */
+	uint32_t flags;		 /* FERRY_MSG_*: TRANSIENT, RECEIPT, TRACK,
+				    SEALED (docs/routing.md) */
 	const char *reply_to;	 /* queue on this node, or NULL */
 	const char *correlation; /* or NULL */
 	const uint8_t *id;	 /* choose the id (idempotent retry), or NULL */

@@ -28,8 +28,12 @@
 #define FERRY_MSG_TRACK                                                        \
 	0x4u /* ... and one from every relay on the way                        \
 	      * (ferry track; docs/routing.md) */
+#define FERRY_MSG_SEALED                                                       \
+	0x8u /* the payload is sealed to the destination's key by the          \
+	      * sending ferryd (ferry send --seal; docs/routing.md) */
 #define FERRY_MSG_FLAGS_ALL                                                    \
-	(FERRY_MSG_TRANSIENT | FERRY_MSG_RECEIPT | FERRY_MSG_TRACK)
+	(FERRY_MSG_TRANSIENT | FERRY_MSG_RECEIPT | FERRY_MSG_TRACK |           \
+	 FERRY_MSG_SEALED)
 
 /* The queue every node has for messages that could not be delivered. */
 #define FERRY_DEAD_QUEUE "dead"

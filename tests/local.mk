@@ -43,6 +43,7 @@ include tests/unit/hop.mk
 include tests/unit/bundle.mk
 include tests/unit/store_sneaker.mk
 include tests/unit/intake.mk
+include tests/unit/seal.mk
 include tests/fuzz/fuzz.mk
 include tests/integration/cli.mk
 include tests/integration/deb.mk

@@ -130,3 +130,20 @@ tests_fuzz_replay_http_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
 tests_fuzz_replay_http_LDADD = $(IDENTITY_LIBS)
 TESTS += tests/fuzz/replay_http.sh
 EXTRA_DIST += tests/fuzz/replay_http.sh
+
+# Sealed payloads (agent/seal.c): lengths, format, damage.
+if ENABLE_FUZZ
+noinst_PROGRAMS += tests/fuzz/fuzz_seal
+tests_fuzz_fuzz_seal_SOURCES = tests/fuzz/fuzz_seal.c agent/seal.c
+tests_fuzz_fuzz_seal_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
+tests_fuzz_fuzz_seal_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_seal_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_seal_LDADD = $(SODIUM_LIBS)
+endif
+check_PROGRAMS += tests/fuzz/replay_seal
+tests_fuzz_replay_seal_SOURCES = tests/fuzz/fuzz_seal.c tests/fuzz/replay.c \
+	agent/seal.c agent/seal.h
+tests_fuzz_replay_seal_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
+tests_fuzz_replay_seal_LDADD = $(SODIUM_LIBS)
+TESTS += tests/fuzz/replay_seal.sh
+EXTRA_DIST += tests/fuzz/replay_seal.sh

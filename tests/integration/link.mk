@@ -10,4 +10,6 @@ LINK_IT_TESTS += tests/integration/link_peer_stats.sh
 TESTS += $(LINK_IT_TESTS)
 EXTRA_DIST += $(LINK_IT_TESTS)
 LINK_IT_TESTS += tests/integration/route_chain.sh
+LINK_IT_TESTS += tests/integration/route_seal.sh
+EXTRA_DIST += tests/integration/seal_fetch.py
 LINK_IT_TESTS += tests/integration/route_kill9.sh
