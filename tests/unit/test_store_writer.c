@@ -346,7 +346,9 @@ test_spool_files_follow_the_store(void)
 static void
 test_one_writer_per_message(void)
 {
-	struct test_clock clk = {1000000};
+	/* static: the store opened here (its clock reads clk) is the one
+	 * the next tests use, until the suite's teardown closes it. */
+	static struct test_clock clk;
 	struct store_opts o;
 	struct ferry_msg m;
 	struct store_writer *a = NULL, *b = NULL;
@@ -356,6 +358,7 @@ test_one_writer_per_message(void)
 	uint64_t off = 0;
 	uint8_t *p;
 
+	clk.now_ms = 1000000;
 	store_close(st);
 	test_rmtree(dir);
 	dir = NULL;
