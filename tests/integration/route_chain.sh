@@ -14,6 +14,7 @@
 # 100 MiB message (the issue's figures); else 200 and 8 MiB.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
+it_heavy # stage 1 of CI runs it; the tarball's suite (distcheck) need not
 
 T=$IT_TMP
 S=$T/stick

@@ -13,6 +13,7 @@
 # b's dead queue, unreadable.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
+it_heavy # stage 1 of CI runs it; the tarball's suite (distcheck) need not
 
 T=$IT_TMP
 MARK=SEAL-MARKER-7f3a
