@@ -4,7 +4,7 @@
 #     cuts it after a random number of bytes, 100 cuts during a mixed
 #     workload both ways (small messages and 6 MiB ones): every message
 #     arrives exactly once, intact, and the bytes on the wire exceed the
-#     payload by less than 10% (a cut transfer resumes from the other
+#     payload by less than 25% (a cut transfer resumes from the other
 #     side's durable offset instead of starting over);
 #  2. kill -9 of either agent at random moments, KILLS cycles (30 with
 #     FERRY_TEST_LONG=1, else 10), while bulk goes both ways: nothing lost,
@@ -92,9 +92,15 @@ wire=$(($(pstat c2s_bytes) + $(pstat s2c_bytes)))
 extra=$(((wire - payload) * 1000 / payload))
 it_note "phase 1: $cuts cuts, $wire bytes on the wire for $payload of payload (+$((extra / 10)).$((extra % 10))%), $(($(it_now_ms) - t0)) ms"
 [ "$cuts" -ge 50 ] || it_harness "only $cuts cuts: the workload is too small"
-[ $extra -lt 100 ] ||
-	it_fail "the wire carried $((extra / 10)).$((extra % 10))% more than the payload (10% allowed): cut transfers start over"
-it_ok "$cuts cuts: exactly once, intact, less than 10% more on the wire"
+# A transfer that started over would cost what it had sent of its bundle
+# (MiB here) at each of the 100 cuts: several times the payload.
+# Resumed, it costs what the server had not made durable yet when the
+# link was cut, which grows with the load of the machine (+4.3% alone,
+# up to +11% with other suites running at once): 25% tells the two
+# apart on a busy machine too.
+[ $extra -lt 250 ] ||
+	it_fail "the wire carried $((extra / 10)).$((extra % 10))% more than the payload (25% allowed): cut transfers start over"
+it_ok "$cuts cuts: exactly once, intact, less than 25% more on the wire"
 
 # --- 2. kill -9 of either agent, at random moments
 queue field base up2 2 400 4
