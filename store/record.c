@@ -286,6 +286,11 @@ rec_hdr_decode(const void *buf, size_t len, struct store_hdr *h,
 		if (rt->sig_flags &
 		    ~(STORE_ROUTE_SIGNED | STORE_ROUTE_VERIFIED))
 			r.bad = 1;
+		/* V3 is written only with a route to keep: one without is
+		 * not a record this store wrote (canonical form). */
+		if (rt->path[0] == '\0' && rt->hop_limit == 0 &&
+		    rt->sig_flags == 0)
+			r.bad = 1;
 		if (rt->sig_flags & STORE_ROUTE_SIGNED) {
 			p = r_bytes(&r, sizeof(rt->origin_sig));
 			if (p != NULL)

@@ -48,7 +48,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	/* A receipt's payload comes from a peer. */
 	if (receipt_parse(copy, size, &event, id, node, &at) == 0 &&
-	    (event < 1 || event > 4 || !ferry_node_name_valid(node)))
+	    (event < STORE_RCPT_QUEUED || event > STORE_RCPT_MEDIUM ||
+	     !ferry_node_name_valid(node)))
 		abort();
 	free(copy);
 	return 0;
