@@ -16,6 +16,7 @@
 
 #include "agent/agent.h"
 #include "agent/engine.h"
+#include "agent/split.h"
 #include "lib/util.h"
 #include "transports/identity.h"
 
@@ -76,6 +77,7 @@ static struct {
 	size_t nstrict;
 	unsigned hop_limit;
 	struct agent *ag;
+	char me[FERRY_NODE_MAX + 1]; /* this node */
 } routes = {.lock = PTHREAD_RWLOCK_INITIALIZER};
 
 static int
@@ -90,6 +92,8 @@ is_peer_locked(const char *node)
 static const struct policy_route *
 route_find_locked(const char *node)
 {
+	if (node[0] == '@')
+		return NULL; /* a group message to split: no peer takes it */
 	for (size_t i = 0; i < routes.n; i++)
 		if (fnmatch(routes.r[i].pattern, node, 0) == 0)
 			return &routes.r[i];
@@ -152,6 +156,7 @@ engine_routes_set(struct agent *ag)
 	routes.nstrict = nstrict;
 	routes.hop_limit = p->hop_limit ? p->hop_limit : POLICY_HOP_LIMIT;
 	routes.ag = ag;
+	snprintf(routes.me, sizeof(routes.me), "%s", p->node_name);
 	router_limit(routes.hop_limit);
 	pthread_rwlock_unlock(&routes.lock);
 	return 0;
@@ -200,6 +205,36 @@ engine_hops(const char *node, const char *path, char out[][FERRY_NODE_MAX + 1],
 	}
 	pthread_rwlock_unlock(&routes.lock);
 	return rc;
+}
+
+int
+engine_group_key(const char *me, const char *member, const char *path)
+{
+	int key = ENGINE_PART_NONE;
+
+	if (strcmp(member, me) == 0)
+		return ENGINE_PART_SELF;
+	pthread_rwlock_rdlock(&routes.lock);
+	for (size_t i = 0; i < routes.npeers; i++)
+		if (strcmp(routes.peers[i], member) == 0) {
+			key = route_path_has(path, member) ? ENGINE_PART_LOOP
+							   : (int)i;
+			break;
+		}
+	if (key == ENGINE_PART_NONE) {
+		for (size_t i = 0; i < routes.n; i++) {
+			const struct policy_route *r = &routes.r[i];
+			if (fnmatch(r->pattern, member, 0) != 0)
+				continue;
+			key = ENGINE_PART_LOOP;
+			for (size_t j = 0; j < r->npeers; j++)
+				if (!route_path_has(path, r->peers[j]))
+					key = (int)(routes.npeers + i);
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&routes.lock);
+	return key;
 }
 
 int
@@ -315,8 +350,22 @@ router_kick(const char *node, unsigned prio)
 		engine_kick(ag, node, prio);
 }
 
+static int
+router_group_key(const char *member, const char *path)
+{
+	char me[FERRY_NODE_MAX + 1] = "";
+
+	pthread_rwlock_rdlock(&routes.lock);
+	if (routes.ag != NULL)
+		snprintf(me, sizeof(me), "%s", routes.me);
+	pthread_rwlock_unlock(&routes.lock);
+	return engine_group_key(me, member, path);
+}
+
 static struct intake_router router = {
     .route = router_route,
+    .group_key = router_group_key,
+    .split_kick = split_kick,
     .kick = router_kick,
     .carrier = engine_carrier,
     .origin_check = engine_origin_check,
@@ -392,6 +441,11 @@ engine_hop_fill(struct hop_msg *hm, const struct store_msg_info *i,
 		if (route_path_append(i->route.path, me, hm->path,
 				      sizeof(hm->path)) != 0)
 			hm->path[0] = '\0';
+	}
+	if (i->route.group[0] != '\0') {
+		memcpy(hm->group, i->route.group, sizeof(hm->group));
+		memcpy(hm->group_id, i->route.group_id, FERRY_ID_LEN);
+		memcpy(hm->members, i->route.members, sizeof(hm->members));
 	}
 	if (i->route.hop_limit != 0)
 		hm->hop_limit = i->route.hop_limit;

@@ -51,6 +51,17 @@ enum engine_route {
  */
 int engine_hops(const char *node, const char *path,
 		char out[][FERRY_NODE_MAX + 1], size_t cap, size_t *n);
+/*
+ * Group copies (docs/groups.md): where the copy for member, having
+ * visited path, goes from this node (me): ENGINE_PART_SELF,
+ * ENGINE_PART_NONE (no route), ENGINE_PART_LOOP (every next hop visited
+ * it), or a key >= 0, the same for the members whose copies travel
+ * together (one peer, or one [route] line).  Any thread.
+ */
+#define ENGINE_PART_SELF (-1)
+#define ENGINE_PART_NONE (-2)
+#define ENGINE_PART_LOOP (-3)
+int engine_group_key(const char *me, const char *member, const char *path);
 /* Is peer a next hop of some [route] line?  Any thread. */
 int engine_carrier(const char *peer);
 /* [node] hop_limit in use. */

@@ -20,6 +20,45 @@
 #define BATCH_MSGS  256u	/* small messages per commit */
 #define BATCH_BYTES (16u << 20) /* their payload bytes */
 
+/*
+ * A group copy (docs/groups.md) is split where its members part: at one
+ * of them, or where their copies no longer travel together.  1 if hm is
+ * to be split here; 0 if it is this node's own copy or goes on whole.
+ */
+static int
+group_split_here(const struct intake_node *me, const struct hop_msg *hm)
+{
+	const struct intake_router *rt = me->router;
+	const char *p = hm->members;
+	char name[FERRY_NODE_MAX + 1];
+	int first = 0, have = 0;
+
+	if (hm->group[0] == '\0' || hm->members[0] == '\0' || rt == NULL ||
+	    rt->group_key == NULL)
+		return 0;
+	if (strcmp(hm->members, me->name) == 0)
+		return 0; /* this node's own copy */
+	while (*p != '\0') {
+		size_t n = strcspn(p, ",");
+		int k;
+		if (n > FERRY_NODE_MAX)
+			return 1; /* not a valid list (the hop checked it) */
+		memcpy(name, p, n);
+		name[n] = '\0';
+		if (strcmp(name, me->name) == 0)
+			return 1;
+		k = rt->group_key(name, hm->path);
+		if (have && k != first)
+			return 1;
+		first = k;
+		have = 1;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
 enum intake_verdict
 intake_msg(const struct intake_node *me, const char *peer,
 	   const struct hop_msg *hm, enum intake_route *route, const char **why)
@@ -46,7 +85,12 @@ intake_msg(const struct intake_node *me, const char *peer,
 			return INTAKE_FORGED;
 		}
 	}
-	if (strcmp(m->dst_node, me->name) != 0) {
+	if (group_split_here(me, hm)) {
+		/* Its copies go on from here (or stay): each is judged
+		 * when it is made (agent/split.c). */
+		r = route_path_has(hm->path, me->name) ? INTAKE_ROUTE_LOOP
+						       : INTAKE_ROUTE_SPLIT;
+	} else if (strcmp(m->dst_node, me->name) != 0) {
 		unsigned limit;
 		if (me->router == NULL) {
 			*why = "it is for another node (this node relays "
@@ -163,7 +207,7 @@ route_make(const struct intake *in, const struct hop_msg *hm,
 
 	*out = NULL;
 	if (hm->path[0] == '\0' && hm->hop_limit == 0 && !hm->has_sig &&
-	    strcmp(hm->msg.dst_node, in->me.name) == 0)
+	    hm->group[0] == '\0' && strcmp(hm->msg.dst_node, in->me.name) == 0)
 		return 0;
 	sr = calloc(1, sizeof(*sr));
 	if (sr == NULL)
@@ -174,6 +218,11 @@ route_make(const struct intake *in, const struct hop_msg *hm,
 	if (hm->has_sig) {
 		sr->sig_flags = STORE_ROUTE_SIGNED;
 		memcpy(sr->origin_sig, hm->origin_sig, HOP_SIG_LEN);
+	}
+	if (hm->group[0] != '\0') {
+		snprintf(sr->group, sizeof(sr->group), "%s", hm->group);
+		memcpy(sr->group_id, hm->group_id, FERRY_ID_LEN);
+		snprintf(sr->members, sizeof(sr->members), "%s", hm->members);
 	}
 	sr->dead = r == INTAKE_ROUTE_LOOP	 ? STORE_DEAD_LOOP
 		   : r == INTAKE_ROUTE_HOP_LIMIT ? STORE_DEAD_HOP_LIMIT
@@ -187,10 +236,15 @@ static void
 relayed(const struct intake *in, const struct ferry_msg *m,
 	const struct store_route *route)
 {
-	if (in->me.router != NULL && route != NULL &&
-	    route->dead == STORE_DEAD_NONE &&
-	    strcmp(m->dst_node, in->me.name) != 0)
+	if (in->me.router == NULL || route == NULL ||
+	    route->dead != STORE_DEAD_NONE)
+		return;
+	if (strcmp(m->dst_node, STORE_SPLIT_DST) == 0) {
+		if (in->me.router->split_kick != NULL)
+			in->me.router->split_kick();
+	} else if (strcmp(m->dst_node, in->me.name) != 0) {
 		in->me.router->kick(m->dst_node, m->priority);
+	}
 }
 
 int
@@ -213,6 +267,9 @@ intake_begin(const struct intake *in, const struct hop_msg *hm,
 	rx->verdict = intake_msg(&in->me, in->peer, hm, &rt, &rx->why);
 	if (rx->verdict != INTAKE_OK)
 		return *oc = rx->oc = INTAKE_REFUSED, 0;
+	if (rt == INTAKE_ROUTE_SPLIT)
+		snprintf(rx->msg.dst_node, sizeof(rx->msg.dst_node), "%s",
+			 STORE_SPLIT_DST);
 	if ((rc = route_make(in, hm, rt, &rx->route)) != 0) {
 		intake_rx_free(rx, 0);
 		*out = NULL;
@@ -769,6 +826,9 @@ stage_msg(struct intake_stage *sg, const struct hop_frame *f)
 		sg->parked = t;
 		sg->cap = nc;
 	}
+	if (rt == INTAKE_ROUTE_SPLIT)
+		snprintf(hm.msg.dst_node, sizeof(hm.msg.dst_node), "%s",
+			 STORE_SPLIT_DST);
 	hm.msg.expires_ms = expiry(sg->in, hm.ttl_ms);
 	if (hm.msg.expires_ms != 0 && hm.msg.expires_ms <= ferry_wall_ms())
 		return 0; /* expired on the way: the apply pass sees to it */

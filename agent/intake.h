@@ -59,6 +59,9 @@ enum intake_route {
 	INTAKE_ROUTE_NONE,	/* no route: refused */
 	INTAKE_ROUTE_LOOP,	/* every next hop held it: dead here */
 	INTAKE_ROUTE_HOP_LIMIT, /* it may visit no other node: dead here */
+	INTAKE_ROUTE_SPLIT,	/* a group copy to split here into copies
+				 * (docs/groups.md): stored for
+				 * STORE_SPLIT_DST */
 };
 
 /* The forwarding engine as the intake sees it (agent/engine.c). */
@@ -78,6 +81,12 @@ struct intake_router {
 			    const uint8_t sig[64]);
 	/* Does local queue take only verified origins from afar? */
 	int (*require_verified)(const char *queue);
+	/* Where a group copy for member (that visited path) goes from
+	 * here: ENGINE_PART_* (< 0) or a key shared by the members whose
+	 * copy travels together (agent/engine.h engine_group_key). */
+	int (*group_key)(const char *member, const char *path);
+	/* A group message waits to be split here (agent/split.c). */
+	void (*split_kick)(void);
 	unsigned hop_limit; /* [node] hop_limit: for a message without one */
 };
 

@@ -13,6 +13,7 @@ agent_ferryd_SOURCES = \
 	agent/jobs.c agent/jobs.h \
 	agent/intake.c agent/intake.h \
 	agent/engine.c agent/engine.h \
+	agent/split.c agent/split.h \
 	agent/seal.c agent/seal.h \
 	agent/sneak_req.c \
 	agent/scope.c \

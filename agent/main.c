@@ -28,6 +28,7 @@
 
 #include "agent/agent.h"
 #include "agent/engine.h"
+#include "agent/split.h"
 #include "transports/filedrop.h"
 
 static void
@@ -203,6 +204,7 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 		log_error("SIGHUP: out of memory: the routes in use stay");
 	else
 		engine_kick_all(ag); /* a new route may let messages go */
+	split_kick();
 	log_info("SIGHUP: configuration reloaded from %s (%zu ACL rules, "
 		 "%zu routes)",
 		 ag->conf_path, ag->pol.nacl, ag->pol.nroutes);
@@ -452,7 +454,7 @@ main(int argc, char **argv)
 	    event_add(ag.ev_term, NULL) != 0 ||
 	    event_add(ag.ev_int, NULL) != 0 ||
 	    event_add(ag.ev_hup, NULL) != 0 || sweep_start(&ag) != 0 ||
-	    engine_start(&ag) != 0)
+	    engine_start(&ag) != 0 || split_start(&ag) != 0)
 		goto out;
 	if (daemon_mode || pid_file != NULL) {
 		const char *pf = pid_file != NULL ? pid_file : ag.pol.pid_file;
@@ -479,6 +481,7 @@ out:
 	/* Order: the pool's jobs use the store, and the store's last
 	 * async puts report to the pool. */
 	jobs_stop(ag.jobs);
+	split_stop();
 	/* The transports: sessions say CLOSE and hand back what was in
 	 * flight. */
 	engine_stop(&ag);

@@ -260,10 +260,11 @@ queue_ok(struct client *c, const char *queue)
 static int
 address_ok(struct client *c, const struct ferry_fields *fl)
 {
-	if (!ferry_node_name_valid(fl->dst_node) ||
+	if (!ferry_dest_node_valid(fl->dst_node) ||
 	    !ferry_queue_name_valid(fl->dst_queue)) {
 		client_error(c, c->reqid, FERRY_EINVAL,
-			     "'%s/%s' is not a valid NODE/QUEUE address",
+			     "'%s/%s' is not a valid NODE/QUEUE (or "
+			     "@GROUP/QUEUE) address",
 			     fl->dst_node, fl->dst_queue);
 		client_idle(c);
 		return 0;

@@ -237,6 +237,13 @@ why_text(struct agent *ag, const struct store_status *st, char *out, size_t cap)
 			 (unsigned long long)i->msg.payload_len);
 		return;
 	}
+	if (strcmp(i->msg.dst_node, STORE_SPLIT_DST) == 0) {
+		snprintf(out, cap,
+			 "a message for group @%s: it waits to be split into "
+			 "copies for %.200s (see the log if it stays)",
+			 i->route.group, i->route.members);
+		return;
+	}
 	if (st->exported.at_ms != 0) {
 		snprintf(out, cap, "on a medium for %s since %s (%s)",
 			 st->exported.peer,
@@ -335,7 +342,7 @@ done_admin(struct client *c, struct req_job *r)
 				ferry_fbuf_str(&b, FERRY_T_WHY, why);
 		}
 		if (r->status.nreceipts > 0) {
-			char rs[2048];
+			char rs[4096];
 			size_t n = 0;
 			for (size_t i = 0; i < r->status.nreceipts; i++) {
 				const struct store_receipt *e =

@@ -129,6 +129,7 @@ struct req_job {
 	size_t nlist, caplist;
 	uint64_t count;
 	struct store_put_req put;  /* RK_PUT, run by the store's writer */
+	struct store_route *route; /* SEND to a group: its members */
 	struct peer_status *peers; /* RK_PEERS */
 	uint64_t *peer_msgs, *peer_bytes;
 	size_t npeers;

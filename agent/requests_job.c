@@ -105,6 +105,7 @@ rj_free(struct req_job *r)
 	free(r->peer_msgs);
 	free(r->peer_bytes);
 	free(r->buf);
+	free(r->route);
 	free(r->list);
 	free(r->qlist);
 	free(r->plist);
@@ -230,7 +231,8 @@ job_run(struct job *j)
 		 */
 		break;
 	case RK_WOPEN:
-		r->rc = store_writer_open(st, &r->msg, &r->writer);
+		r->rc =
+		    store_writer_open_route(st, &r->msg, r->route, &r->writer);
 		if (r->rc == FERRY_EBUSY && r->scoped)
 			r->rc = stream_resume(st, r);
 		break;

@@ -19,6 +19,7 @@
 
 #include "agent/agent.h"
 #include "agent/engine.h"
+#include "agent/split.h"
 #include "lib/util.h"
 #include "agent/requests_int.h"
 
@@ -34,6 +35,38 @@ has_route(const char *node)
 }
 
 static void put_async(struct client *c, struct req_job *r);
+
+/* A SEND to @GROUP: r->route gets the group and its members (the group
+ * id is the message's, set once it is known).  0, or answered (-1). */
+static int
+group_route(struct client *c, struct req_job *r, const struct ferry_fields *fl)
+{
+	struct store_route *rt = calloc(1, sizeof(*rt));
+	char why[512];
+	int rc;
+
+	if (rt == NULL) {
+		rj_free(r);
+		fail_nomem(c, c->reqid);
+		return -1;
+	}
+	rc = split_resolve(&c->ag->pol, fl->dst_node + 1, rt->members,
+			   sizeof(rt->members), why, sizeof(why));
+	if (rc != 0) {
+		free(rt);
+		rj_free(r);
+		if (rc == FERRY_ENOMEM)
+			fail_nomem(c, c->reqid);
+		else {
+			client_error(c, c->reqid, rc, "%s", why);
+			client_idle(c);
+		}
+		return -1;
+	}
+	snprintf(rt->group, sizeof(rt->group), "%s", fl->dst_node + 1);
+	r->route = rt;
+	return 0;
+}
 
 static int
 unseal_read(void *arg, uint8_t *buf, size_t cap, size_t *n)
@@ -211,7 +244,8 @@ stream_resume(struct store *st, struct req_job *r)
 
 	rc = store_writer_resume(st, r->msg.id, &r->writer, &off);
 	if (rc == FERRY_ENOTFOUND) /* gone meanwhile, or unresumable */
-		return store_writer_open(st, &r->msg, &r->writer);
+		return store_writer_open_route(st, &r->msg, r->route,
+					       &r->writer);
 	if (rc != 0)
 		return rc; /* FERRY_EBUSY: another connection streams it */
 	p = store_writer_msg(r->writer);
@@ -233,7 +267,8 @@ stream_resume(struct store *st, struct req_job *r)
 		 * them; r->count is the plaintext's declared length). */
 		store_writer_abort(r->writer);
 		r->writer = NULL;
-		return store_writer_open(st, &r->msg, &r->writer);
+		return store_writer_open_route(st, &r->msg, r->route,
+					       &r->writer);
 	}
 	if (off > 0 && (rc = store_writer_prefix(r->writer, &r->reader)) != 0) {
 		/* Kept as it was for a later try. */
@@ -559,7 +594,9 @@ done_put(struct client *c, struct req_job *r)
 		n->msg = r->msg;
 		n->buf = r->buf;
 		n->len = r->len;
+		n->route = r->route;
 		r->buf = NULL;
+		r->route = NULL;
 		n->scoped = 1;
 		rj_submit(c, n);
 		return;
@@ -590,6 +627,8 @@ done_put(struct client *c, struct req_job *r)
 	    r->msg.priority);
 	if (strcmp(r->msg.dst_node, c->ag->pol.node_name) == 0)
 		notify_queue(c->ag, r->msg.dst_queue);
+	else if (strcmp(r->msg.dst_node, STORE_SPLIT_DST) == 0)
+		split_kick();
 	else if (!has_route(r->msg.dst_node))
 		log_warn("message %s for %s/%s waits: %s is not a [peer] and "
 			 "no [route] line matches it (add one, then send "
@@ -711,7 +750,9 @@ done_wdrop(struct client *c, struct req_job *r)
 	n->msg = r->msg;
 	n->buf = r->buf;
 	n->len = r->len;
+	n->route = r->route;
 	r->buf = NULL;
+	r->route = NULL;
 	n->scoped = 1;
 	n->retried = 1;
 	put_async(c, n);
@@ -819,6 +860,7 @@ put_async(struct client *c, struct req_job *r)
 	r->put.msg = &r->msg;
 	r->put.payload = r->buf;
 	r->put.len = r->len;
+	r->put.route = r->route;
 	client_ref(c);
 	c->state = CS_BUSY;
 	jobs_track(c->ag->jobs);
@@ -950,7 +992,16 @@ req_send(struct client *c, const struct req_cmd *cmd,
 		return;
 	}
 	snprintf(m->src_node, sizeof(m->src_node), "%s", ag->pol.node_name);
-	memcpy(m->dst_node, fl->dst_node, sizeof(m->dst_node));
+	if (fl->dst_node[0] == '@') {
+		/* A group: its copies are made by the splitter; the message
+		 * is checked as one for this node. */
+		snprintf(m->dst_node, sizeof(m->dst_node), "%s",
+			 ag->pol.node_name);
+		if (group_route(c, r, fl) != 0)
+			return;
+	} else {
+		memcpy(m->dst_node, fl->dst_node, sizeof(m->dst_node));
+	}
 	memcpy(m->dst_queue, fl->dst_queue, sizeof(m->dst_queue));
 	memcpy(m->reply_to, fl->reply_to, sizeof(m->reply_to));
 	memcpy(m->correlation, fl->correlation, sizeof(m->correlation));
@@ -973,7 +1024,20 @@ req_send(struct client *c, const struct req_cmd *cmd,
 		client_idle(c);
 		return;
 	}
-	if (strcmp(m->dst_node, ag->pol.node_name) != 0 &&
+	if (r->route != NULL) {
+		if (m->flags & FERRY_MSG_SEALED) {
+			rj_free(r);
+			client_error(c, c->reqid, FERRY_EINVAL,
+				     "--seal cannot be used with a group (a "
+				     "sealed payload opens for one node)");
+			client_idle(c);
+			return;
+		}
+		memcpy(r->route->group_id, m->id, FERRY_ID_LEN);
+		snprintf(m->dst_node, sizeof(m->dst_node), "%s",
+			 STORE_SPLIT_DST);
+	}
+	if (strcmp(m->dst_node, ag->pol.node_name) != 0 && r->route == NULL &&
 	    !has_route(m->dst_node) &&
 	    !(FERRY_HAS(fl, FERRY_T_HOLD) && fl->hold)) {
 		/* A typo in a node name is told at once, not found a week

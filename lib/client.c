@@ -456,7 +456,7 @@ ferry_parse_dest(const char *dest, char node[FERRY_NODE_MAX + 1],
 	memcpy(node, dest, nlen);
 	node[nlen] = '\0';
 	strcpy(queue, slash + 1);
-	if (!ferry_node_name_valid(node) || !ferry_queue_name_valid(queue))
+	if (!ferry_dest_node_valid(node) || !ferry_queue_name_valid(queue))
 		return FERRY_EINVAL;
 	return 0;
 }

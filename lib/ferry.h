@@ -446,7 +446,7 @@ FERRY_MUST_CHECK int ferry_status(struct ferry *c,
  * with FERRY_MSG_TRACK; from its destination "queued", "acked",
  * "refused", "expired".  st (may be NULL) gets what ferry_status gives.
  */
-#define FERRY_TRACK_MAX 16
+#define FERRY_TRACK_MAX 32
 FERRY_MUST_CHECK int ferry_track(struct ferry *c,
 				 const uint8_t id[FERRY_ID_LEN],
 				 struct ferry_status *st,

@@ -89,6 +89,15 @@ ferry_node_name_valid(const char *name)
 	return 1;
 }
 
+int
+ferry_dest_node_valid(const char *name)
+{
+	if (name[0] == '@')
+		return strnlen(name, FERRY_NODE_MAX + 1) <= FERRY_NODE_MAX &&
+		       ferry_node_name_valid(name + 1);
+	return ferry_node_name_valid(name);
+}
+
 const char *
 ferry_quote(const char *in, char *out, size_t cap)
 {

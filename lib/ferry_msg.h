@@ -103,6 +103,9 @@ FERRY_MUST_CHECK int ferry_id_from_hex(const char *hex,
  */
 int ferry_node_name_valid(const char *name);
 int ferry_queue_name_valid(const char *name);
+/* A destination node as a client writes it: a node name, or '@' and a
+ * group's name (docs/groups.md), 1..63 bytes in all. */
+int ferry_dest_node_valid(const char *name);
 
 /*
  * Check every field of m: names, priority, flags, NUL termination.

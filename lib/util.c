@@ -165,6 +165,17 @@ route_path_len(const char *path)
 }
 
 void
+route_path_first(const char *path, char *out)
+{
+	size_t n = strcspn(path, ",");
+
+	if (n > FERRY_NODE_MAX)
+		n = 0; /* not a valid path: nothing */
+	memcpy(out, path, n);
+	out[n] = '\0';
+}
+
+void
 route_path_last(const char *path, char *out)
 {
 	const char *last = strrchr(path, ',');

@@ -67,6 +67,9 @@ int route_path_valid(const char *path);
 int route_path_has(const char *path, const char *node);
 /* How many names path holds. */
 size_t route_path_len(const char *path);
+/* The first name of path into out (FERRY_NODE_MAX + 1 bytes); "" if
+ * none. */
+void route_path_first(const char *path, char *out);
 /* The last name of path into out (FERRY_NODE_MAX + 1 bytes); "" if none. */
 void route_path_last(const char *path, char *out);
 /* path + "," + node (or node alone) into out of cap bytes: 0, or -1 if

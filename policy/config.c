@@ -50,6 +50,7 @@ enum config_sect {
 	SECT_PEER,
 	SECT_ROUTE,
 	SECT_DIRECTORY,
+	SECT_GROUP,
 };
 
 enum config_kind {
@@ -165,6 +166,7 @@ static const char *const config_sect_names[] = {
     [SECT_LIMITS] = "limits", [SECT_QUEUE] = "queue",
     [SECT_ACL] = "acl",	      [SECT_PEER] = "peer",
     [SECT_ROUTE] = "route",   [SECT_DIRECTORY] = "directory",
+    [SECT_GROUP] = "group",
 };
 
 struct config_ctx {
@@ -216,6 +218,7 @@ policy_cleanup(struct policy *p)
 	free(p->peers);
 	free(p->routes);
 	free(p->directory);
+	free(p->groups);
 	policy_init(p);
 }
 
@@ -587,6 +590,11 @@ config_handler(void *user, const char *section, const char *name,
 		if (rc != 0)
 			config_fail(c, c->lineno, rc, "%s", why);
 		return rc == 0;
+	case SECT_GROUP:
+		rc = policy_group_set(c->p, name, value, why, sizeof(why));
+		if (rc != 0)
+			config_fail(c, c->lineno, rc, "%s", why);
+		return rc == 0;
 	case SECT_ROUTE:
 	case SECT_DIRECTORY:
 		rc = c->sect == SECT_ROUTE
@@ -735,6 +743,14 @@ config_section(struct config_ctx *c, char *s)
 					   "[queue NAME])");
 		c->sect = SECT_QUEUE;
 		return config_queue_open(c, s);
+	} else if (strncmp(s, "group", 5) == 0 &&
+		   (s[5] == '\0' || s[5] == ' ' || s[5] == '\t')) {
+		s += 5;
+		s += strspn(s, " \t");
+		rc = policy_group_open(c->p, s, c->lineno, why, sizeof(why));
+		if (rc != 0)
+			return config_fail(c, c->lineno, rc, "%s", why);
+		c->sect = SECT_GROUP;
 	} else if (strncmp(s, "peer", 4) == 0 &&
 		   (s[4] == '\0' || s[4] == ' ' || s[4] == '\t')) {
 		s += 4;
@@ -754,7 +770,8 @@ config_section(struct config_ctx *c, char *s)
 		    c, c->lineno, FERRY_EINVAL,
 		    "unknown section [%.64s] (sections are "
 		    "[node], [limits], [queue NAME], "
-		    "[peer NAME], [route], [directory] and [acl])",
+		    "[peer NAME], [route], [directory], [group NAME] and "
+		    "[acl])",
 		    s);
 	}
 	return 0;
@@ -919,7 +936,8 @@ config_finish(struct config_ctx *c)
 
 	if (c->sect == SECT_PEER && config_peer_close(c) != 0)
 		return c->rc;
-	if (policy_routes_check(p, &line, why, sizeof(why)) != 0)
+	if (policy_routes_check(p, &line, why, sizeof(why)) != 0 ||
+	    policy_groups_check(p, &line, why, sizeof(why)) != 0)
 		return config_fail(c, line, FERRY_EINVAL, "%s", why);
 	if (p->node_name[0] == '\0')
 		return config_fail(c, 0, FERRY_EINVAL,

@@ -145,6 +145,22 @@ struct policy_route {
 	int line;
 };
 
+/*
+ * A [group NAME] section, "members = PATTERN[, PATTERN...]": `ferry send
+ * @NAME/QUEUE` makes one copy for every node that matches a pattern and
+ * that this node knows (a peer, a [directory] node, a [route] pattern
+ * without wildcards, or itself) when the message is sent
+ * (docs/groups.md).
+ */
+#define POLICY_GROUPS_MAX     256
+#define POLICY_GROUP_PATTERNS 64
+struct policy_group {
+	char name[FERRY_NODE_MAX + 1];
+	char patterns[POLICY_GROUP_PATTERNS][FERRY_NODE_MAX + 1];
+	size_t npatterns;
+	int line;
+};
+
 struct policy {
 	char node_name[FERRY_NODE_MAX + 1];
 	unsigned hop_limit; /* nodes a message may visit; default 16 */
@@ -185,6 +201,8 @@ struct policy {
 	size_t nroutes;
 	struct policy_node_card *directory; /* [directory], file order */
 	size_t ndirectory;
+	struct policy_group *groups; /* [group NAME], file order */
+	size_t ngroups;
 };
 
 /*
@@ -252,6 +270,9 @@ void policy_queue_limits(const struct policy *p, const char *name,
 /* node's [directory] line, or NULL. */
 const struct policy_node_card *policy_directory_find(const struct policy *p,
 						     const char *name);
+/* [group name], or NULL. */
+const struct policy_group *policy_group_find(const struct policy *p,
+					     const char *name);
 /* The first [route] line whose pattern matches node, or NULL. */
 const struct policy_route *policy_route_find(const struct policy *p,
 					     const char *node);

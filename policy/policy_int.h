@@ -69,6 +69,15 @@ FERRY_MUST_CHECK int policy_listen_add(struct policy *p, int http,
 				       size_t whylen);
 
 /* One [route] line "pattern = value" (policy/routes.c). */
+/* [group NAME]: a new group (open), then its members = line (set). */
+FERRY_MUST_CHECK int policy_group_open(struct policy *p, const char *name,
+				       int line, char *why, size_t whylen);
+FERRY_MUST_CHECK int policy_group_set(struct policy *p, const char *key,
+				      const char *value, char *why,
+				      size_t whylen);
+/* Every group has a members line. */
+FERRY_MUST_CHECK int policy_groups_check(const struct policy *p, int *line,
+					 char *why, size_t whylen);
 FERRY_MUST_CHECK int policy_route_add(struct policy *p, const char *pattern,
 				      const char *value, int line, char *why,
 				      size_t whylen);

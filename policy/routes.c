@@ -114,6 +114,120 @@ policy_route_add(struct policy *p, const char *pattern, const char *value,
 }
 
 int
+policy_group_open(struct policy *p, const char *name, int line, char *why,
+		  size_t whylen)
+{
+	struct policy_group *g, *grown;
+	char q[96];
+
+	if (!ferry_node_name_valid(name)) {
+		snprintf(why, whylen,
+			 "[group %s]: a group name is spelled like a node "
+			 "name (a-z 0-9 - _ ., at most %d bytes); it is sent "
+			 "to as @NAME/QUEUE",
+			 ferry_quote(name, q, sizeof(q)), FERRY_NODE_MAX);
+		return FERRY_EINVAL;
+	}
+	if (policy_group_find(p, name) != NULL) {
+		snprintf(why, whylen, "[group %s] appears twice (merge them)",
+			 name);
+		return FERRY_EINVAL;
+	}
+	if (p->ngroups >= POLICY_GROUPS_MAX) {
+		snprintf(why, whylen, "more than %d [group] sections",
+			 POLICY_GROUPS_MAX);
+		return FERRY_EINVAL;
+	}
+	grown = realloc(p->groups, (p->ngroups + 1) * sizeof(*p->groups));
+	if (grown == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return FERRY_ENOMEM;
+	}
+	p->groups = grown;
+	g = &p->groups[p->ngroups++];
+	memset(g, 0, sizeof(*g));
+	snprintf(g->name, sizeof(g->name), "%s", name);
+	g->line = line;
+	return 0;
+}
+
+int
+policy_group_set(struct policy *p, const char *key, const char *value,
+		 char *why, size_t whylen)
+{
+	struct policy_group *g = &p->groups[p->ngroups - 1];
+	char buf[POLICY_LINE_MAX + 1], *save = NULL, *tok;
+	char q[96];
+
+	if (strcmp(key, "members") != 0) {
+		snprintf(why, whylen,
+			 "unknown key '%s' in [group %s] (the only key is "
+			 "members = PATTERN[, PATTERN...])",
+			 ferry_quote(key, q, sizeof(q)), g->name);
+		return FERRY_EINVAL;
+	}
+	if (g->npatterns > 0) {
+		snprintf(why, whylen,
+			 "[group %s] has two members lines (list every "
+			 "pattern on one)",
+			 g->name);
+		return FERRY_EINVAL;
+	}
+	snprintf(buf, sizeof(buf), "%s", value);
+	for (tok = strtok_r(buf, ", \t", &save); tok != NULL;
+	     tok = strtok_r(NULL, ", \t", &save)) {
+		if (!pattern_valid(tok)) {
+			snprintf(why, whylen,
+				 "[group %s]: member '%s' is not a node name "
+				 "pattern (a-z 0-9 - _ . and the wildcards * "
+				 "? [...])",
+				 g->name, ferry_quote(tok, q, sizeof(q)));
+			return FERRY_EINVAL;
+		}
+		if (g->npatterns == POLICY_GROUP_PATTERNS) {
+			snprintf(why, whylen,
+				 "[group %s] lists more than %d patterns",
+				 g->name, POLICY_GROUP_PATTERNS);
+			return FERRY_EINVAL;
+		}
+		snprintf(g->patterns[g->npatterns++], sizeof(g->patterns[0]),
+			 "%s", tok);
+	}
+	if (g->npatterns == 0) {
+		snprintf(why, whylen,
+			 "[group %s]: members lists nobody (write members = "
+			 "NODE-PATTERN[, ...])",
+			 g->name);
+		return FERRY_EINVAL;
+	}
+	return 0;
+}
+
+int
+policy_groups_check(const struct policy *p, int *line, char *why, size_t whylen)
+{
+	for (size_t i = 0; i < p->ngroups; i++)
+		if (p->groups[i].npatterns == 0) {
+			*line = p->groups[i].line;
+			snprintf(why, whylen,
+				 "[group %s] has no members line (add "
+				 "members = NODE-PATTERN[, ...])",
+				 p->groups[i].name);
+			return FERRY_EINVAL;
+		}
+	return 0;
+}
+
+const struct policy_group *
+policy_group_find(const struct policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->ngroups; i++)
+		if (strcmp(p->groups[i].name, name) == 0)
+			return &p->groups[i];
+	return NULL;
+}
+
+int
 policy_routes_check(const struct policy *p, int *line, char *why, size_t whylen)
 {
 	for (size_t i = 0; i < p->nroutes; i++) {

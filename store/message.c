@@ -59,6 +59,18 @@ msg_known(struct store *st, struct store_ctx *cx, const uint8_t *id)
 }
 
 int
+msg_valid(const struct store *st, const struct ferry_msg *m)
+{
+	struct ferry_msg c;
+
+	if (strcmp(m->dst_node, STORE_SPLIT_DST) != 0)
+		return ferry_msg_validate(m);
+	c = *m;
+	snprintf(c.dst_node, sizeof(c.dst_node), "%s", st->node);
+	return ferry_msg_validate(&c);
+}
+
+int
 msg_load(struct store *st, struct store_ctx *cx, const uint8_t *id,
 	 struct msg_rec *r)
 {

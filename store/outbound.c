@@ -19,7 +19,14 @@
 #include "lib/util.h"
 #include "store/store_int.h"
 
-enum { OUT_CLAIM, OUT_PROGRESS, OUT_RELEASE, OUT_CUSTODY, OUT_CUSTODY_RELAY };
+enum {
+	OUT_CLAIM,
+	OUT_PROGRESS,
+	OUT_RELEASE,
+	OUT_CUSTODY,
+	OUT_CUSTODY_RELAY,
+	OUT_SPLIT
+};
 
 static int
 op_out(struct store *st, struct store_ctx *cx, struct store_op *op)
@@ -39,6 +46,18 @@ op_out(struct store *st, struct store_ctx *cx, struct store_op *op)
 		goto out;
 	}
 	switch (op->u.m.reason) {
+	case OUT_SPLIT: {
+		char to[FERRY_NODE_MAX + 1];
+		if (strcmp(i->msg.dst_node, STORE_SPLIT_DST) != 0 ||
+		    i->route.group[0] == '\0' ||
+		    strlen(i->route.group) + 1 > FERRY_NODE_MAX) {
+			rc = FERRY_ESTATE;
+			goto out;
+		}
+		snprintf(to, sizeof(to), "@%s", i->route.group);
+		rc = msg_remove(st, cx, r, STORE_ST_HANDED, to);
+		goto out;
+	}
 	case OUT_CLAIM:
 		if (i->state == STORE_INFLIGHT &&
 		    strcmp(i->hop_peer, op->u.m.peer) != 0) {
@@ -130,6 +149,12 @@ int
 store_out_release(struct store *st, const uint8_t id[FERRY_ID_LEN])
 {
 	return submit_out(st, OUT_RELEASE, id, NULL, 0, 0);
+}
+
+int
+store_out_split(struct store *st, const uint8_t id[FERRY_ID_LEN])
+{
+	return submit_out(st, OUT_SPLIT, id, NULL, 0, 1);
 }
 
 int

@@ -416,7 +416,8 @@ store_out_scan(struct store *st, const char *node, struct store_out_pos *pos,
 {
 	uint8_t prefix[STORE_QKEY_MAX];
 
-	if (pos == NULL || (node != NULL && !ferry_node_name_valid(node)))
+	if (pos == NULL || (node != NULL && !ferry_node_name_valid(node) &&
+			    strcmp(node, STORE_SPLIT_DST) != 0))
 		return FERRY_EINVAL;
 	if (pos->all != (node == NULL)) {
 		pos->len = 0; /* the other kind: from the beginning */

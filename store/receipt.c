@@ -45,7 +45,7 @@ record(struct store *st, struct store_ctx *cx, const uint8_t *id,
        unsigned event, const char *node, int64_t at_ms)
 {
 	struct store_rcpt_rec rr;
-	uint8_t buf[2048];
+	uint8_t buf[4096];
 	size_t n;
 	int rc;
 
@@ -81,14 +81,18 @@ receipt_emit(struct store *st, struct store_ctx *cx, const struct store_hdr *h,
 {
 	const struct ferry_msg *o = &h->info.msg;
 	char hex[FERRY_ID_HEX_LEN + 1], line[RCPT_LINE_MAX];
+	/* A copy of a group message reports on the id its source gave
+	 * it: the source knows that one (docs/groups.md). */
+	const uint8_t *id =
+	    h->info.route.group[0] != '\0' ? h->info.route.group_id : o->id;
 	struct msg_rec *r;
 	int n, rc;
 
 	if (!(o->flags & FERRY_MSG_RECEIPT))
 		return 0;
 	if (strcmp(o->src_node, st->node) == 0)
-		return record(st, cx, o->id, event, st->node, cx->now);
-	ferry_id_to_hex(o->id, hex);
+		return record(st, cx, id, event, st->node, cx->now);
+	ferry_id_to_hex(id, hex);
 	n = snprintf(line, sizeof(line), "ferry-receipt/1 %s %s %s %lld\n",
 		     store_receipt_event_name(event), hex, st->node,
 		     (long long)cx->now);
@@ -179,6 +183,7 @@ reporter_ok(struct store *st, struct store_ctx *cx, const uint8_t *id,
 		/* A relay's report (ferry track) may come before the
 		 * custody it follows is recorded here. */
 		rc = strcmp(r->h.info.msg.dst_node, node) == 0 ||
+		     strcmp(r->h.info.msg.dst_node, STORE_SPLIT_DST) == 0 ||
 		     strcmp(r->h.info.hop_peer, node) == 0 ||
 		     ((r->h.info.msg.flags & FERRY_MSG_TRACK) &&
 		      (event == STORE_RCPT_CUSTODY ||
@@ -199,6 +204,10 @@ reporter_ok(struct store *st, struct store_ctx *cx, const uint8_t *id,
 		return store_dberr(cx, rc, "reading a seen record");
 	if (rec_seen_decode(buf, n, &s) != 0)
 		return 0;
+	/* Split into a group's copies here: every member reports on it
+	 * (a member must know its id: it had a copy). */
+	if (s.kind == STORE_ST_HANDED && s.peer[0] == '@')
+		return 1;
 	/* Handed to a relay: its destination reports, and so may a relay
 	 * further on that had to dead-letter it (a loop, the hop limit,
 	 * no route there). */
@@ -254,7 +263,7 @@ int
 receipt_load(struct store *st, const uint8_t *id, struct store_status *out)
 {
 	struct store_rcpt_rec rr;
-	uint8_t buf[2048];
+	uint8_t buf[4096];
 	size_t n;
 	int rc;
 

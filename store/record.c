@@ -19,6 +19,9 @@
 	3 /* V2 (text may be empty) + the route: u16 length                    \
 	   * and path, u8 hop_limit, u8 sig_flags, and a                       \
 	   * 64-byte signature if STORE_ROUTE_SIGNED */
+#define REC_HDR_V4                                                             \
+	4 /* V3 + a group copy's group (u8 length + name), its 16-byte         \
+	   * group id and members (u16 length + names) */
 #define REC_SEEN_V1 1
 #define REC_SEEN_V2                                                            \
 	2 /* V1 + the destination of a message handed to a                     \
@@ -162,12 +165,14 @@ rec_hdr_encode(const struct store_hdr *h, const void *inl, size_t inl_len,
 	struct wbuf w = {buf, 0, cap, 0};
 
 	const struct store_route *rt = &i->route;
-	int v3 =
-	    rt->path[0] != '\0' || rt->hop_limit != 0 || rt->sig_flags != 0;
+	int v4 = rt->group[0] != '\0';
+	int v3 = v4 || rt->path[0] != '\0' || rt->hop_limit != 0 ||
+		 rt->sig_flags != 0;
 
 	/* V1 unless there is a text or a route: records without them stay
-	 * readable by a ferryd from before V2 and V3. */
-	w_u8(&w, v3			   ? REC_HDR_V3
+	 * readable by a ferryd from before V2, V3 and V4. */
+	w_u8(&w, v4			   ? REC_HDR_V4
+		 : v3			   ? REC_HDR_V3
 		 : i->dead_text[0] != '\0' ? REC_HDR_V2
 					   : REC_HDR_V1);
 	w_bytes(&w, m->id, FERRY_ID_LEN);
@@ -210,6 +215,14 @@ rec_hdr_encode(const struct store_hdr *h, const void *inl, size_t inl_len,
 		if (rt->sig_flags & STORE_ROUTE_SIGNED)
 			w_bytes(&w, rt->origin_sig, sizeof(rt->origin_sig));
 	}
+	if (v4) {
+		size_t n = strnlen(rt->members, sizeof(rt->members));
+		w_str(&w, rt->group);
+		w_bytes(&w, rt->group_id, sizeof(rt->group_id));
+		w_u8(&w, (uint8_t)(n & 0xff));
+		w_u8(&w, (uint8_t)(n >> 8));
+		w_bytes(&w, rt->members, n);
+	}
 	if (h->has_inline) {
 		w_u32(&w, (uint32_t)inl_len);
 		w_bytes(&w, inl, inl_len);
@@ -229,8 +242,7 @@ rec_hdr_decode(const void *buf, size_t len, struct store_hdr *h,
 
 	memset(h, 0, sizeof(*h));
 	version = r_u8(&r);
-	if (version != REC_HDR_V1 && version != REC_HDR_V2 &&
-	    version != REC_HDR_V3)
+	if (version < REC_HDR_V1 || version > REC_HDR_V4)
 		return FERRY_ECORRUPT;
 	p = r_bytes(&r, FERRY_ID_LEN);
 	if (p != NULL)
@@ -268,7 +280,7 @@ rec_hdr_decode(const void *buf, size_t len, struct store_hdr *h,
 		else
 			memcpy(i->dead_text, p, n);
 	}
-	if (version == REC_HDR_V3) {
+	if (version >= REC_HDR_V3) {
 		struct store_route *rt = &i->route;
 		size_t n = r_u8(&r);
 		n |= (size_t)r_u8(&r) << 8;
@@ -288,8 +300,8 @@ rec_hdr_decode(const void *buf, size_t len, struct store_hdr *h,
 			r.bad = 1;
 		/* V3 is written only with a route to keep: one without is
 		 * not a record this store wrote (canonical form). */
-		if (rt->path[0] == '\0' && rt->hop_limit == 0 &&
-		    rt->sig_flags == 0)
+		if (version == REC_HDR_V3 && rt->path[0] == '\0' &&
+		    rt->hop_limit == 0 && rt->sig_flags == 0)
 			r.bad = 1;
 		if (rt->sig_flags & STORE_ROUTE_SIGNED) {
 			p = r_bytes(&r, sizeof(rt->origin_sig));
@@ -297,6 +309,27 @@ rec_hdr_decode(const void *buf, size_t len, struct store_hdr *h,
 				memcpy(rt->origin_sig, p,
 				       sizeof(rt->origin_sig));
 		}
+	}
+	if (version == REC_HDR_V4) {
+		struct store_route *rt = &i->route;
+		size_t n;
+		r_str(&r, rt->group, sizeof(rt->group));
+		p = r_bytes(&r, sizeof(rt->group_id));
+		if (p != NULL)
+			memcpy(rt->group_id, p, sizeof(rt->group_id));
+		n = r_u8(&r);
+		n |= (size_t)r_u8(&r) << 8;
+		p = r_bytes(&r, n);
+		if (p == NULL || n >= sizeof(rt->members) ||
+		    memchr(p, '\0', n) != NULL)
+			r.bad = 1;
+		else
+			memcpy(rt->members, p, n);
+		/* V4 only with a group; the names are checked as a hop
+		 * checks them. */
+		if (!r.bad && (!ferry_node_name_valid(rt->group) ||
+			       !route_path_valid(rt->members)))
+			r.bad = 1;
 	}
 	if (inl != NULL)
 		*inl = NULL;
@@ -410,7 +443,8 @@ rec_seen_decode(const void *buf, size_t len, struct store_seen *s)
 	}
 	if (version == REC_SEEN_V2) {
 		r_str(&r, s->dst, sizeof(s->dst));
-		if (!r.bad && !ferry_node_name_valid(s->dst))
+		if (!r.bad && !ferry_node_name_valid(s->dst) &&
+		    strcmp(s->dst, STORE_SPLIT_DST) != 0)
 			r.bad = 1;
 	}
 	if (r.bad || r.off != r.len || kind < STORE_ST_ACKED ||

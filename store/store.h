@@ -239,7 +239,17 @@ struct store_route {
 	 * (STORE_DEAD_LOOP, STORE_DEAD_HOP_LIMIT), with a "refused"
 	 * receipt to its source if it asked. */
 	enum store_dead_reason dead;
+	/* A copy of a group message (docs/groups.md), or group "": the
+	 * group's name (without '@'), the id the source gave the message
+	 * (receipts name it), and the members this copy is for (comma-
+	 * separated like path; "" for a member's own copy). */
+	char group[FERRY_NODE_MAX + 1];
+	uint8_t group_id[FERRY_ID_LEN];
+	char members[STORE_PATH_MAX + 1];
 };
+/* The destination of a group message waiting to be split into copies
+ * (agent/split.c): it is outbound, and no peer takes it. */
+#define STORE_SPLIT_DST "@"
 /* route_path_*() in lib/util.h read and check a path. */
 
 /* Words kept with a dead letter (store_nack_dead), NUL excluded. */
@@ -458,6 +468,13 @@ FERRY_MUST_CHECK int store_out_custody_async(struct store *st,
 					     const char *peer, int relay,
 					     store_done_fn done, void *arg);
 
+/* A group message (destination STORE_SPLIT_DST) was split into its
+ * copies: it leaves the store, remembered as handed to "@" + its group
+ * (receipts for its id then come from any member).  Durable.
+ * FERRY_ESTATE if it is not waiting to be split. */
+FERRY_MUST_CHECK int store_out_split(struct store *st,
+				     const uint8_t id[FERRY_ID_LEN]);
+
 /* --------------------------------------------------------------- status */
 
 enum store_status_kind {
@@ -481,7 +498,7 @@ enum store_receipt_event {
 	STORE_RCPT_CUSTODY = 5, /* a relay took custody (FERRY_MSG_TRACK) */
 	STORE_RCPT_MEDIUM = 6,	/* a relay put it on a medium (TRACK) */
 };
-#define STORE_RECEIPTS_MAX 16
+#define STORE_RECEIPTS_MAX 32
 
 struct store_receipt {
 	uint8_t event;		       /* enum store_receipt_event */

@@ -59,7 +59,7 @@
 #include "store/store.h"
 
 #define STORE_INLINE_MAX      4096u /* payloads up to this live in msgs */
-#define STORE_HDR_MAX	      (2560u + STORE_INLINE_MAX)
+#define STORE_HDR_MAX	      (3712u + STORE_INLINE_MAX)
 #define STORE_BATCH_OPS	      512	 /* ops in one writer commit at most */
 #define STORE_BATCH_ROWS      4096	 /* messages touched in one commit */
 #define STORE_SYNC_EVERY      (8u << 20) /* streamed bytes between log flushes */
@@ -348,6 +348,8 @@ int store_gc(struct store *st, struct store_ctx *cx, int *more,
 /* 0 unknown, 1 accepted before (msgs or seen), 2 being streamed in or
  * its old chunks are still being freed. */
 int msg_known(struct store *st, struct store_ctx *cx, const uint8_t *id);
+/* ferry_msg_validate, with STORE_SPLIT_DST a valid destination. */
+int msg_valid(const struct store *st, const struct ferry_msg *m);
 /* Make r (payload already stored) a message: header, indexes, counters;
  * a message entering a local queue may emit a receipt. */
 int msg_insert(struct store *st, struct store_ctx *cx, struct msg_rec *r);

@@ -266,8 +266,7 @@ put_one(struct store *st, struct store_ctx *cx, const struct ferry_msg *m,
 	struct msg_rec *r;
 	int local, rc;
 
-	if (m == NULL || (payload == NULL && len != 0) ||
-	    ferry_msg_validate(m) != 0)
+	if (m == NULL || (payload == NULL && len != 0) || msg_valid(st, m) != 0)
 		return FERRY_EINVAL;
 	rc = msg_known(st, cx, m->id);
 	if (rc != 0)
@@ -686,7 +685,7 @@ store_writer_open_route(struct store *st, const struct ferry_msg *m,
 	int rc;
 
 	*out = NULL;
-	if (m == NULL || ferry_msg_validate(m) != 0)
+	if (m == NULL || msg_valid(st, m) != 0)
 		return FERRY_EINVAL;
 	w = writer_new(st);
 	if (w == NULL)

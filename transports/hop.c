@@ -44,7 +44,10 @@ enum {
 	MSG_T_PATH = 13,	/* node names, comma-separated, optional */
 	MSG_T_HOP_LIMIT = 14,	/* u8 1..64, optional */
 	MSG_T_ORIGIN_SIG = 15,	/* 64 bytes, optional */
-	MSG_T_MAX_ = 16,
+	MSG_T_GROUP = 16,	/* node name, optional (a group copy) */
+	MSG_T_GROUP_ID = 17,	/* 16 bytes, with MSG_T_GROUP */
+	MSG_T_MEMBERS = 18,	/* node names, comma-separated, optional */
+	MSG_T_MAX_ = 19,
 };
 
 enum {
@@ -130,6 +133,21 @@ msg_check(const struct hop_msg *hm)
 		return "MSG path invalid";
 	if (hm->hop_limit > HOP_HOP_LIMIT_MAX)
 		return "MSG hop limit above 64";
+	if (memchr(hm->group, '\0', sizeof(hm->group)) == NULL ||
+	    memchr(hm->members, '\0', sizeof(hm->members)) == NULL)
+		return "MSG string not terminated";
+	if (hm->group[0] == '\0' && hm->members[0] != '\0')
+		return "MSG members without a group";
+	if (hm->group[0] != '\0') {
+		char first[FERRY_NODE_MAX + 1];
+		if (!ferry_node_name_valid(hm->group))
+			return "MSG group name invalid";
+		if (!route_path_valid(hm->members))
+			return "MSG members invalid";
+		route_path_first(hm->members, first);
+		if (first[0] != '\0' && strcmp(first, m->dst_node) != 0)
+			return "MSG destination is not its first member";
+	}
 	return NULL;
 }
 
@@ -363,6 +381,17 @@ msg_field(const struct tlv *t, struct hop_msg *out, const char **why)
 			out->has_sig = 1;
 		}
 		break;
+	case MSG_T_GROUP:
+		rc = tlv_str(t, out->group, sizeof(out->group), why);
+		break;
+	case MSG_T_GROUP_ID:
+		rc = tlv_size(t, FERRY_ID_LEN, why);
+		if (rc == 0)
+			memcpy(out->group_id, t->v, FERRY_ID_LEN);
+		break;
+	case MSG_T_MEMBERS:
+		rc = tlv_str(t, out->members, sizeof(out->members), why);
+		break;
 	}
 	return rc;
 }
@@ -390,6 +419,8 @@ hop_msg_decode(const struct hop_frame *f, struct hop_msg *out, const char **why)
 		return rc;
 	if ((seen & MSG_REQUIRED) != MSG_REQUIRED)
 		return fail(why, "MSG lacks a required field");
+	if (((seen >> MSG_T_GROUP) & 1u) != ((seen >> MSG_T_GROUP_ID) & 1u))
+		return fail(why, "MSG group without its id, or an id alone");
 	if ((bad = msg_check(out)) != NULL)
 		return fail(why, bad);
 	return 0;
@@ -684,6 +715,10 @@ msg_body_len(const struct hop_msg *hm)
 		n += TLV_HDR + 1;
 	if (hm->has_sig)
 		n += TLV_HDR + HOP_SIG_LEN;
+	if (hm->group[0] != '\0')
+		n += 2 * TLV_HDR + strlen(hm->group) + FERRY_ID_LEN;
+	if (hm->members[0] != '\0')
+		n += TLV_HDR + strlen(hm->members);
 	return n;
 }
 
@@ -724,7 +759,13 @@ hop_put_msg(struct hop_rbuf *b, const struct hop_msg *hm)
 	if (hm->hop_limit != 0)
 		p = tlv_u8(p, MSG_T_HOP_LIMIT, hm->hop_limit);
 	if (hm->has_sig)
-		(void)tlv_put(p, MSG_T_ORIGIN_SIG, hm->origin_sig, HOP_SIG_LEN);
+		p = tlv_put(p, MSG_T_ORIGIN_SIG, hm->origin_sig, HOP_SIG_LEN);
+	if (hm->group[0] != '\0') {
+		p = tlv_str_put(p, MSG_T_GROUP, hm->group);
+		p = tlv_put(p, MSG_T_GROUP_ID, hm->group_id, FERRY_ID_LEN);
+	}
+	if (hm->members[0] != '\0')
+		(void)tlv_str_put(p, MSG_T_MEMBERS, hm->members);
 }
 
 void

@@ -40,7 +40,9 @@
 #define HOP_HOP_LIMIT_MAX 64	/* most nodes a message may visit */
 /* Bytes a MSG's relaying fields (path, hop_limit, origin_sig) take at
  * most, field headers included. */
-#define HOP_RELAY_FIELDS_MAX (3 * 3 + HOP_PATH_MAX + 1 + HOP_SIG_LEN)
+#define HOP_RELAY_FIELDS_MAX                                                   \
+	(6 * 3 + HOP_PATH_MAX + 1 + HOP_SIG_LEN + FERRY_NODE_MAX +             \
+	 FERRY_ID_LEN + HOP_PATH_MAX)
 #define HOP_KEEPALIVE_MAX_MS 3600000u /* HELLO keepalive_ms upper bound */
 #define HOP_CLOSE_TEXT_MAX   255u     /* bytes of CLOSE text */
 
@@ -122,6 +124,13 @@ struct hop_msg {
 	uint8_t hop_limit;
 	uint8_t has_sig;
 	uint8_t origin_sig[HOP_SIG_LEN];
+	/* A copy of a group message (docs/groups.md), all three or none:
+	 * the group's name, the id its source gave it, and the members it
+	 * is for ("" when it is a member's own copy: its destination);
+	 * with members, the destination is the first of them. */
+	char group[FERRY_NODE_MAX + 1];
+	uint8_t group_id[FERRY_ID_LEN];
+	char members[HOP_PATH_MAX + 1];
 };
 
 /*
