@@ -6,7 +6,9 @@
 # s: its own, and ONE for r, which r splits into five (one per member,
 # each with a custody of its own).  Every member gets each message exactly
 # once (a small one and a streamed 3 MiB one), r and s keep nothing, and
-# s's status lists a "queued" receipt from every member (ferry track).  A
+# s's status lists a "queued" receipt from every member (ferry track).
+# kill -9 of r while it takes and splits a burst loses and duplicates
+# nothing.  A
 # group that does not exist is refused with the no-route exit status, and
 # --seal with a group is refused.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
@@ -91,7 +93,41 @@ done
 grep -q '@alerts' "$T/status" || it_fail "status: $(cat "$T/status")"
 it_ok "s's status of the group message lists every member's receipt"
 
+# kill -9 of the relay while it takes and splits a burst: members down,
+# s sends 20 group messages, r is killed at a random moment of it and
+# restarted; then every member gets each of the 20 exactly once.
+for m in $M; do stop_node $m; done
+use_node s
+(
+	k=1
+	while [ $k -le 20 ]; do
+		echo "burst $k" | "$FERRY" send @alerts/burst >/dev/null ||
+			echo "send burst $k failed" >>"$T/burst.err"
+		k=$((k + 1))
+	done
+) &
+burst=$!
+sleep "0.$(it_rand 4)"
+kill9_node r
+wait $burst
+[ ! -s "$T/burst.err" ] || it_fail "$(cat "$T/burst.err")"
+start_agent r
+use_node s
+wait_outbound s 0 30 || it_fail "s kept $(info s outbound_messages) of the burst"
+for m in $M; do start_agent $m; done
+for m in $M; do
+	wait_count $m burst 20 30 || it_fail "$m/burst: $(ferry_at $m queues --json); r: $(tail -n 5 "$(node_log r)")"
+done
+wait_outbound r 0 30 || it_fail "r kept $(info r outbound_messages) after the burst"
+sleep 0.5
+for m in $M; do
+	use_node $m
+	expect_eq "$m/burst after the relay's kill -9" "$(queue_count burst)" 20
+done
+it_ok "after kill -9 of the relay mid-split, each member has the 20 once"
+
 # Refusals: an unknown group, and --seal.
+use_node s
 echo x | "$FERRY" send @nobody/q 2>"$T/err"
 expect_eq "exit status of a send to an unknown group" "$?" 8
 grep -q 'no \[group nobody\]' "$T/err" || it_fail "error: $(cat "$T/err")"
