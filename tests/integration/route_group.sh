@@ -13,6 +13,7 @@
 # --seal with a group is refused.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
+it_heavy # stage 1 and the sanitizer stage of CI run it; distcheck need not
 
 T=$IT_TMP
 M="m1 m2 m3 m4 m5"
