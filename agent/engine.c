@@ -315,9 +315,22 @@ router_kick(const char *node, unsigned prio)
 		engine_kick(ag, node, prio);
 }
 
+static void
+router_arrived(const char *queue)
+{
+	struct agent *ag;
+
+	pthread_rwlock_rdlock(&routes.lock);
+	ag = routes.ag;
+	pthread_rwlock_unlock(&routes.lock);
+	if (ag != NULL)
+		engine_arrived(ag, queue);
+}
+
 static struct intake_router router = {
     .route = router_route,
     .kick = router_kick,
+    .arrived = router_arrived,
     .carrier = engine_carrier,
     .origin_check = engine_origin_check,
     .require_verified = router_strict,
