@@ -362,11 +362,24 @@ router_group_key(const char *member, const char *path)
 	return engine_group_key(me, member, path);
 }
 
+static void
+router_arrived(const char *queue)
+{
+	struct agent *ag;
+
+	pthread_rwlock_rdlock(&routes.lock);
+	ag = routes.ag;
+	pthread_rwlock_unlock(&routes.lock);
+	if (ag != NULL)
+		engine_arrived(ag, queue);
+}
+
 static struct intake_router router = {
     .route = router_route,
     .group_key = router_group_key,
     .split_kick = split_kick,
     .kick = router_kick,
+    .arrived = router_arrived,
     .carrier = engine_carrier,
     .origin_check = engine_origin_check,
     .require_verified = router_strict,

@@ -231,19 +231,31 @@ route_make(const struct intake *in, const struct hop_msg *hm,
 	return 0;
 }
 
-/* A message stored here to go on: its next hops are told. */
+/*
+ * A message is stored here: its next hops are told if it goes on, its
+ * receivers if it stays (in its queue, or in dead).  Whatever carried it
+ * (TCP, a stick, HTTP), a RECV that waits, or a subscription, sees it
+ * now, not at its next timeout.
+ */
 static void
-relayed(const struct intake *in, const struct ferry_msg *m,
-	const struct store_route *route)
+stored(const struct intake *in, const struct ferry_msg *m,
+       const struct store_route *route)
 {
-	if (in->me.router == NULL || route == NULL ||
-	    route->dead != STORE_DEAD_NONE)
+	const struct intake_router *rt = in->me.router;
+
+	if (rt == NULL)
 		return;
-	if (strcmp(m->dst_node, STORE_SPLIT_DST) == 0) {
-		if (in->me.router->split_kick != NULL)
-			in->me.router->split_kick();
-	} else if (strcmp(m->dst_node, in->me.name) != 0) {
-		in->me.router->kick(m->dst_node, m->priority);
+	if (route != NULL && route->dead != STORE_DEAD_NONE) {
+		if (rt->arrived != NULL)
+			rt->arrived(FERRY_DEAD_QUEUE);
+	} else if (strcmp(m->dst_node, STORE_SPLIT_DST) == 0) {
+		if (rt->split_kick != NULL)
+			rt->split_kick();
+	} else if (strcmp(m->dst_node, in->me.name) == 0) {
+		if (rt->arrived != NULL)
+			rt->arrived(m->dst_queue);
+	} else if (route != NULL) {
+		rt->kick(m->dst_node, m->priority);
 	}
 }
 
@@ -537,7 +549,7 @@ intake_end(struct intake_rx *rx, const struct hop_end *e)
 	rc = store_writer_commit(rx->w);
 	rx->w = NULL; /* commit frees it */
 	if (rc == 0)
-		relayed(rx->in, &rx->msg, rx->route);
+		stored(rx->in, &rx->msg, rx->route);
 	return rc;
 }
 
@@ -585,7 +597,7 @@ put_done(int result, void *arg)
 	struct put *p = arg;
 
 	if (result == 0)
-		relayed(p->in, &p->msg, p->route);
+		stored(p->in, &p->msg, p->route);
 	p->done(result, &p->msg, p->arg);
 	free(p->buf);
 	free(p->route);
@@ -684,7 +696,7 @@ intake_batch_flush(struct intake_batch *b,
 	rc = store_put_batch(b->in->st, b->reqs, b->n);
 	for (size_t i = 0; i < b->n; i++) {
 		if (rc == 0 && b->reqs[i].result == 0)
-			relayed(b->in, &b->msg[i], b->route[i]);
+			stored(b->in, &b->msg[i], b->route[i]);
 		if (rc == 0)
 			each(b->reqs[i].result, &b->msg[i], arg);
 		free(b->buf[i]);

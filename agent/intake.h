@@ -72,6 +72,9 @@ struct intake_router {
 	/* A message for node (priority prio) is stored here to go on: tell
 	 * its next hops.  Any thread, cheap. */
 	void (*kick)(const char *node, unsigned prio);
+	/* A message is stored in a local queue here (its own, or dead): wake
+	 * the receivers waiting there.  Any thread, cheap; may be NULL. */
+	void (*arrived)(const char *queue);
 	/* Is peer a next hop of some route here?  It may then take
 	 * custody of any outbound message it has not held before. */
 	int (*carrier)(const char *peer);
