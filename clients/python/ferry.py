@@ -519,7 +519,10 @@ def _parse_dest(dest):
     if not isinstance(dest, str) or "/" not in dest:
         raise EINVAL("%r is not a NODE/QUEUE address" % (dest,))
     node, queue = dest.split("/", 1)
-    if not _node_name_valid(node) or not _queue_name_valid(queue):
+    # "@group/queue": one copy for every member (docs/groups.md)
+    name = node[1:] if node.startswith("@") and len(node) <= NODE_MAX \
+        else node
+    if not _node_name_valid(name) or not _queue_name_valid(queue):
         raise EINVAL("%r is not a NODE/QUEUE address (node: 1 to 63 of "
                      "a-z 0-9 - _ .; queue: 1 to 127 of A-Z a-z 0-9 - _ "
                      ". /)" % (dest,))
