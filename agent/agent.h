@@ -114,6 +114,7 @@ struct agent {
 	size_t nepeers;
 	int arrival_efd;	  /* transports: "a local queue got one" */
 	int arrival_wake;	  /* a write to it is pending (atomic) */
+	int carry_wake;		  /* a carried bundle arrived (atomic) */
 	struct event *ev_arrival; /* reads arrival_efd on the loop */
 	struct agent_note notes[AGENT_NOTES]; /* control.c, loop thread */
 };

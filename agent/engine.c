@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 
 #include "agent/agent.h"
 #include "agent/engine.h"
+#include "agent/carry.h"
 #include "agent/split.h"
 #include "lib/util.h"
 #include "transports/identity.h"
@@ -32,6 +34,8 @@ on_arrived(evutil_socket_t fd, short what, void *arg)
 	if (read(fd, &n, sizeof(n)) == sizeof(n)) {
 		/* Clear first: an arrival from now on wakes us again. */
 		__atomic_store_n(&ag->arrival_wake, 0, __ATOMIC_RELEASE);
+		if (__atomic_exchange_n(&ag->carry_wake, 0, __ATOMIC_ACQ_REL))
+			carry_poke(ag);
 		notify_all(ag);
 	}
 }
@@ -41,7 +45,8 @@ engine_arrived(struct agent *ag, const char *queue)
 {
 	uint64_t one = 1;
 
-	(void)queue;
+	if (queue != NULL && strcmp(queue, FERRY_BUNDLE_QUEUE) == 0)
+		__atomic_store_n(&ag->carry_wake, 1, __ATOMIC_RELEASE);
 	/* One wake-up is enough however many arrive before the loop runs. */
 	if (__atomic_exchange_n(&ag->arrival_wake, 1, __ATOMIC_ACQ_REL))
 		return;
@@ -309,6 +314,26 @@ engine_origin_check(const struct ferry_msg *m, const uint8_t hash[32],
 		return -1;
 	return identity_verify(pk, HOP_ORIGIN_LABEL, bytes, n, sig) == 0 ? 1
 									 : -1;
+}
+
+int
+engine_node_by_fpr(const char *fpr, char name[FERRY_NODE_MAX + 1])
+{
+	char f[IDENTITY_FPR_LEN + 1];
+	int found = 0;
+
+	pthread_rwlock_rdlock(&routes.lock);
+	for (size_t i = 0; i < routes.nkeys && !found; i++) {
+		identity_fingerprint(routes.keys[i].sign_pk,
+				     routes.keys[i].kx_pk, f);
+		if (strcasecmp(f, fpr) == 0) {
+			snprintf(name, FERRY_NODE_MAX + 1, "%s",
+				 routes.keys[i].name);
+			found = 1;
+		}
+	}
+	pthread_rwlock_unlock(&routes.lock);
+	return found ? 0 : FERRY_ENOTFOUND;
 }
 
 int

@@ -62,6 +62,10 @@ int engine_hops(const char *node, const char *path,
 #define ENGINE_PART_NONE (-2)
 #define ENGINE_PART_LOOP (-3)
 int engine_group_key(const char *me, const char *member, const char *path);
+/* The name of the node (a peer, or a [directory] card) whose
+ * fingerprint (identity_fingerprint) is fpr, compared without case:
+ * 0, or FERRY_ENOTFOUND.  Any thread. */
+int engine_node_by_fpr(const char *fpr, char name[FERRY_NODE_MAX + 1]);
 /* Is peer a next hop of some [route] line?  Any thread. */
 int engine_carrier(const char *peer);
 /* [node] hop_limit in use. */

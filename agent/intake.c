@@ -115,7 +115,8 @@ intake_msg(const struct intake_node *me, const char *peer,
 	if (route != NULL)
 		*route = r;
 	if (ferry_queue_reserved(m->dst_queue) &&
-	    strcmp(m->dst_queue, FERRY_RECEIPT_QUEUE) != 0) {
+	    strcmp(m->dst_queue, FERRY_RECEIPT_QUEUE) != 0 &&
+	    strcmp(m->dst_queue, FERRY_BUNDLE_QUEUE) != 0) {
 		*why = "its queue is reserved for the agent (ferry.*)";
 		return INTAKE_RESERVED;
 	}

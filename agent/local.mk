@@ -14,6 +14,7 @@ agent_ferryd_SOURCES = \
 	agent/intake.c agent/intake.h \
 	agent/engine.c agent/engine.h \
 	agent/split.c agent/split.h \
+	agent/carry.c agent/carry.h \
 	agent/seal.c agent/seal.h \
 	agent/sneak_req.c \
 	agent/scope.c \

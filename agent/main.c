@@ -28,6 +28,7 @@
 
 #include "agent/agent.h"
 #include "agent/engine.h"
+#include "agent/carry.h"
 #include "agent/split.h"
 #include "transports/filedrop.h"
 
@@ -456,6 +457,7 @@ main(int argc, char **argv)
 	    event_add(ag.ev_hup, NULL) != 0 || sweep_start(&ag) != 0 ||
 	    engine_start(&ag) != 0 || split_start(&ag) != 0)
 		goto out;
+	carry_poke(&ag); /* what a crash left in ferry.bundles */
 	if (daemon_mode || pid_file != NULL) {
 		const char *pf = pid_file != NULL ? pid_file : ag.pol.pid_file;
 		if (write_pid_file(pf) != 0)

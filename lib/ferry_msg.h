@@ -41,6 +41,9 @@
  * the store absorbs them into the status of the message (docs/store.md);
  * nothing is ever queued there. */
 #define FERRY_RECEIPT_QUEUE "ferry.receipts"
+/* Where a bundle carried by relays for this node lands, to be imported
+ * (docs/routing.md, "Carried bundles"). */
+#define FERRY_BUNDLE_QUEUE "ferry.bundles"
 /* Queues named "ferry." + anything belong to the agent: no local client
  * may send to one, and peers only to FERRY_RECEIPT_QUEUE. */
 #define FERRY_RESERVED_PREFIX "ferry."

@@ -411,7 +411,7 @@ sneak_run(struct sneak_job *j)
 
 	j->slen = 0;
 	j->summary[0] = '\0';
-	j->msgs = j->bytes = j->bundles = j->rejected = 0;
+	j->msgs = j->bytes = j->bundles = j->rejected = j->carried = 0;
 	j->seen_sig = j->gone_sig = 0;
 	j->listed = 0;
 	if (j->skew_ms == 0)

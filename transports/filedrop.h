@@ -59,6 +59,9 @@ struct sneak_job {
 	int min_priority;     /* 0..7 */
 	int again;	      /* export messages already on a medium too */
 	int keep;	      /* import: leave the bundles on the medium */
+	int carry_move;	      /* import: a bundle for another node, once
+				 stored to be carried there, leaves the
+				 folder (ferryd's own; a medium keeps it) */
 	int patient;	      /* import: a bundle modified less than
 				 SNEAK_SETTLE_MS ago that is shorter than
 				 its size (or than a header), or does not
@@ -87,6 +90,8 @@ struct sneak_job {
 	int rc;			     /* 0, or the first fatal FERRY_E* */
 	uint64_t msgs, bytes;	     /* exported or imported */
 	uint64_t bundles, rejected;  /* files written or read; refused */
+	uint64_t carried;	     /* import: bundles for other nodes
+					stored here to be carried there */
 	char summary[SNEAK_SUMMARY]; /* lines for the operator */
 	size_t slen;
 	/* import: sneak_name_sig() sums of the bundles this run listed in

@@ -459,56 +459,6 @@ import_one(struct sneak_job *j, const char *folder, const struct cand *c)
 	return rc == FERRY_EBUSY ? 0 : rc; /* kept for later (see busy) */
 }
 
-/* List the bundles for other nodes (relaying is a later issue). */
-static void
-list_others(struct sneak_job *j, const char *mine)
-{
-	char top[SNEAK_PATH_MAX + 16];
-	DIR *d;
-	struct dirent *e;
-
-	if (sneak_folder(j, NULL, 0, top, sizeof(top)) != 0 ||
-	    (d = opendir(top)) == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		char p[SNEAK_PATH_MAX + 300];
-		const struct sneak_peer *pe = NULL;
-		DIR *sd;
-		struct dirent *se;
-		unsigned n = 0;
-		int fd;
-		if (e->d_name[0] == '.' || strcasecmp(e->d_name, mine) == 0 ||
-		    strcasecmp(e->d_name, "rejected") == 0 ||
-		    strcasecmp(e->d_name, "README.txt") == 0)
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", top, e->d_name);
-		/* Names only, and never through a link. */
-		fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		if ((sd = fdopendir(fd)) == NULL) {
-			close(fd);
-			continue;
-		}
-		while ((se = readdir(sd)) != NULL)
-			if (is_bundle_name(se->d_name))
-				n++;
-		closedir(sd);
-		for (size_t i = 0; i < j->npeers; i++)
-			if (strcasecmp(j->peers[i].fpr, e->d_name) == 0)
-				pe = &j->peers[i];
-		if (n > 0) {
-			char q[80]; /* a name from the medium: hostile */
-			sneak_say(j,
-				  "left on the medium: %u bundles for %s%s%s",
-				  n, ferry_quote(e->d_name, q, sizeof(q)),
-				  pe != NULL ? " = " : "",
-				  pe != NULL ? pe->name : "");
-		}
-	}
-	closedir(d);
-}
-
 int
 sneak_run_import(struct sneak_job *j, const char *myfpr)
 {
@@ -639,6 +589,6 @@ sneak_run_import(struct sneak_job *j, const char *myfpr)
 				  ferry_strerror(rc));
 		rc = 0;
 	}
-	list_others(j, myfpr);
+	sneak_carry_others(j, myfpr);
 	return rc;
 }

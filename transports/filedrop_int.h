@@ -87,5 +87,9 @@ void sneak_busy_reset(void);
 
 /* filedrop_import.c */
 int sneak_run_import(struct sneak_job *j, const char *myfpr);
+/* filedrop_carry.c: the bundles on the medium for other nodes: carried
+ * there if this node knows them and has a route (docs/routing.md 11),
+ * else listed as left on the medium. */
+void sneak_carry_others(struct sneak_job *j, const char *mine);
 
 #endif

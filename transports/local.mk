@@ -56,7 +56,8 @@ agent_ferryd_SOURCES += \
 agent_ferryd_SOURCES += \
 	transports/filedrop.h transports/filedrop_int.h \
 	transports/filedrop.c transports/filedrop_export.c \
-	transports/filedrop_import.c transports/filedrop_apply.c \
+	transports/filedrop_import.c transports/filedrop_carry.c \
+	transports/filedrop_apply.c \
 	transports/filedrop_watch.c
 
 # HTTP: sealed bundles over HTTP(S) for peers behind NAT or a proxy

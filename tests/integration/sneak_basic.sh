@@ -79,9 +79,13 @@ use_node beta
 "$FERRY" import "$S" >"$T/imp1" || it_fail "import: $(cat "$T/imp1")"
 grep -q 'imported 4 messages' "$T/imp1" || it_fail "import summary: $(cat "$T/imp1")"
 grep -q 'unknown sender' "$T/imp1" || it_fail "gamma's bundle not refused: $(cat "$T/imp1")"
-grep -q "left on the medium: 2 bundles for $FA = alpha" "$T/imp1" ||
+# gamma's bundle for alpha: beta knows alpha (a peer) and carries it
+# (docs/routing.md 11); its own receipts for alpha stay on the medium.
+grep -q "carried 1 bundle for alpha" "$T/imp1" ||
+	it_fail "gamma's bundle for alpha not carried: $(cat "$T/imp1")"
+grep -q "left on the medium: 1 bundles for $FA = alpha" "$T/imp1" ||
 	it_fail "bundles for alpha not listed: $(cat "$T/imp1")"
-it_ok "import: alpha's stored, gamma's refused, alpha's own left and listed"
+it_ok "import: alpha's stored, gamma's refused, gamma's for alpha carried, beta's own left and listed"
 expect_eq "first out (urgent)" "$("$FERRY" recv in)" urgent
 expect_eq "then normal" "$("$FERRY" recv in)" normal
 expect_eq "then low" "$("$FERRY" recv in)" low
