@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "agent/agent.h"
 #include "agent/engine.h"
@@ -131,18 +130,6 @@ done_list(struct client *c, struct req_job *r)
 static int status_visible(struct client *c, const struct req_cmd *cmd,
 			  const struct store_msg_info *i);
 
-static const char *
-when(int64_t ms, char *out, size_t cap)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	if (ms <= 0 || gmtime_r(&t, &tm) == NULL ||
-	    strftime(out, cap, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-		snprintf(out, cap, "?");
-	return out;
-}
-
 /* Why one next hop has not taken it yet, appended to out at *n. */
 static void
 why_hop(struct agent *ag, const char *hop, char *out, size_t cap, size_t *n)
@@ -150,7 +137,7 @@ why_hop(struct agent *ag, const char *hop, char *out, size_t cap, size_t *n)
 	struct peer_status *ps =
 	    calloc(ag->nepeers ? ag->nepeers : 1, sizeof(*ps));
 	size_t np = 0;
-	char t1[40];
+	char t1[POLICY_WINDOW_WHEN_MAX];
 	int k;
 
 	if (ps != NULL)
@@ -166,28 +153,32 @@ why_hop(struct agent *ag, const char *hop, char *out, size_t cap, size_t *n)
 				     "gone",
 				     hop, p->via);
 		else if (p->window_ms != 0)
-			k = snprintf(out + *n, cap - *n,
-				     "outside the contact windows of next hop "
-				     "%s: next at %s",
-				     hop, when(p->window_ms, t1, sizeof(t1)));
+			k = snprintf(
+			    out + *n, cap - *n,
+			    "outside the contact windows of next hop "
+			    "%s: next at %s",
+			    hop,
+			    policy_window_when(p->window_ms, t1, sizeof(t1)));
 		else if (p->last_error[0] != '\0')
 			k = snprintf(out + *n, cap - *n,
 				     "next hop %s unreachable (last error: "
 				     "%s)%s%s",
 				     hop, p->last_error,
 				     p->next_retry_ms ? "; next try at " : "",
-				     p->next_retry_ms ? when(p->next_retry_ms,
-							     t1, sizeof(t1))
-						      : "");
+				     p->next_retry_ms
+					 ? policy_window_when(p->next_retry_ms,
+							      t1, sizeof(t1))
+					 : "");
 		else
 			k = snprintf(out + *n, cap - *n,
 				     "next hop %s not connected (it calls in, "
 				     "or a stick carries it)%s%s",
 				     hop,
 				     p->next_retry_ms ? "; next call at " : "",
-				     p->next_retry_ms ? when(p->next_retry_ms,
-							     t1, sizeof(t1))
-						      : "");
+				     p->next_retry_ms
+					 ? policy_window_when(p->next_retry_ms,
+							      t1, sizeof(t1))
+					 : "");
 		if (k > 0 && (size_t)k < cap - *n)
 			*n += (size_t)k;
 		break;
@@ -203,7 +194,8 @@ static void
 why_text(struct agent *ag, const struct store_status *st, char *out, size_t cap)
 {
 	const struct store_msg_info *i = &st->info;
-	char hops[POLICY_ROUTE_PEERS][FERRY_NODE_MAX + 1], t1[40];
+	char hops[POLICY_ROUTE_PEERS][FERRY_NODE_MAX + 1],
+	    t1[POLICY_WINDOW_WHEN_MAX];
 	size_t nh = 0, n = 0;
 	int r;
 
@@ -225,14 +217,16 @@ why_text(struct agent *ag, const struct store_status *st, char *out, size_t cap)
 		snprintf(out, cap,
 			 "a receiver took it from %s and has not acked it "
 			 "(lease until %s)",
-			 i->queue, when(i->lease_until_ms, t1, sizeof(t1)));
+			 i->queue,
+			 policy_window_when(i->lease_until_ms, t1, sizeof(t1)));
 		return;
 	}
 	if (i->state == STORE_INFLIGHT) {
 		snprintf(out, cap,
 			 "it is being sent to %s since %s (%llu of %llu "
 			 "bytes there)",
-			 i->hop_peer, when(i->hop_since_ms, t1, sizeof(t1)),
+			 i->hop_peer,
+			 policy_window_when(i->hop_since_ms, t1, sizeof(t1)),
 			 (unsigned long long)i->hop_offset,
 			 (unsigned long long)i->msg.payload_len);
 		return;
@@ -240,7 +234,7 @@ why_text(struct agent *ag, const struct store_status *st, char *out, size_t cap)
 	if (st->exported.at_ms != 0) {
 		snprintf(out, cap, "on a medium for %s since %s (%s)",
 			 st->exported.peer,
-			 when(st->exported.at_ms, t1, sizeof(t1)),
+			 policy_window_when(st->exported.at_ms, t1, sizeof(t1)),
 			 st->exported.medium);
 		return;
 	}
