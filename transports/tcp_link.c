@@ -773,6 +773,7 @@ link_status(struct link *lk, struct peer_status *o)
 		o->msgs_out = p->msgs_out;
 		snprintf(o->last_error, sizeof(o->last_error), "%s",
 			 p->last_error);
+		link_full_status(p, o);
 	}
 	pthread_mutex_unlock(&lk->mu);
 }

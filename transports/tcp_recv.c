@@ -160,7 +160,7 @@ take_custody_receipt(struct receiver *rv, const uint8_t *id)
 	struct session *s = rv->s;
 	struct custody_arg *ca;
 	struct idnode *n;
-	int rc;
+	int rc, probe;
 
 	pthread_mutex_lock(&s->mu);
 	/* Bounded: a peer cannot queue store operations without limit. */
@@ -171,6 +171,7 @@ take_custody_receipt(struct receiver *rv, const uint8_t *id)
 		pthread_mutex_unlock(&s->mu);
 		return 0; /* a duplicate receipt */
 	}
+	probe = n != NULL && n->probe;
 	if (n == NULL) {
 		/* Not sent in this session: a receipt replayed from an
 		 * earlier one (lost with its link).  Held until the commit,
@@ -186,6 +187,19 @@ take_custody_receipt(struct receiver *rv, const uint8_t *id)
 	n->custody = 1;
 	s->async++;
 	pthread_mutex_unlock(&s->mu);
+	if (probe) {
+		/* Offered again after the peer had no room for it: taken, so
+		 * there is room again for what waited with it. */
+		struct store_msg_info info;
+		if (store_get(s->lk->st, id, &info) == 0 &&
+		    link_full_clear(s->lk, s->peer, &info.msg) > 0) {
+			pthread_mutex_lock(&s->mu);
+			s->kick = 1;
+			s->kick_prio = FERRY_PRIO_MAX;
+			pthread_cond_broadcast(&s->cv);
+			pthread_mutex_unlock(&s->mu);
+		}
+	}
 	ca = malloc(sizeof(*ca));
 	rc = ca == NULL ? FERRY_ENOMEM : 0;
 	if (ca != NULL) {
