@@ -17,6 +17,7 @@
 #include "agent/agent.h"
 #include "agent/engine.h"
 #include "agent/requests_int.h"
+#include "lib/util.h"
 
 int
 collect_queue(const struct store_queue_stats *q, void *arg)
@@ -130,9 +131,59 @@ done_list(struct client *c, struct req_job *r)
 static int status_visible(struct client *c, const struct req_cmd *cmd,
 			  const struct store_msg_info *i);
 
-/* Why one next hop has not taken it yet, appended to out at *n. */
+/* What hop p has no room for that holds back message i (it refused it,
+ * or others like it, for want of room), or NULL. */
+static const struct peer_full *
+why_full(const struct peer_status *p, const struct store_msg_info *i)
+{
+	for (size_t k = 0; k < p->nfull && k < PEER_FULL_MAX; k++) {
+		const struct peer_full *f = &p->full[k];
+		int hit;
+
+		if (f->what == PEER_FULL_QUEUE)
+			hit = strcmp(i->msg.dst_node, p->name) == 0 &&
+			      strcmp(i->msg.dst_queue, f->queue) == 0;
+		else if (f->what == PEER_FULL_DISK)
+			hit = i->msg.priority <= f->prio;
+		else
+			hit = 1;
+		if (hit)
+			return f;
+	}
+	return NULL;
+}
+
+/* "next hop B refused it for now: queue Q is full there (since T); next
+ * try at T" into out; snprintf's result. */
+static int
+why_full_text(const char *hop, const struct peer_full *f, char *out, size_t cap)
+{
+	char what[FERRY_QUEUE_MAX + 64], t1[POLICY_WINDOW_WHEN_MAX],
+	    t2[POLICY_WINDOW_WHEN_MAX];
+
+	if (f->what == PEER_FULL_QUEUE)
+		snprintf(what, sizeof(what), "queue %s is full there",
+			 f->queue);
+	else if (f->what == PEER_FULL_STORE)
+		snprintf(what, sizeof(what),
+			 "its store is full (its store_quota)");
+	else
+		snprintf(what, sizeof(what),
+			 "its disk is full (down to its disk_reserve)");
+	return snprintf(out, cap,
+			"next hop %s refused it for now: %s (since "
+			"%s); %s %s",
+			hop, what,
+			policy_window_when(f->since_ms, t1, sizeof(t1)),
+			f->retry_ms > ferry_wall_ms() ? "next try at"
+						      : "offered again since",
+			policy_window_when(f->retry_ms, t2, sizeof(t2)));
+}
+
+/* Why one next hop has not taken message i yet, appended to out at *n. */
 static void
-why_hop(struct agent *ag, const char *hop, char *out, size_t cap, size_t *n)
+why_hop(struct agent *ag, const char *hop, const struct store_msg_info *i,
+	char *out, size_t cap, size_t *n)
 {
 	struct peer_status *ps =
 	    calloc(ag->nepeers ? ag->nepeers : 1, sizeof(*ps));
@@ -142,11 +193,14 @@ why_hop(struct agent *ag, const char *hop, char *out, size_t cap, size_t *n)
 
 	if (ps != NULL)
 		np = engine_peers(ag, ps, ag->nepeers);
-	for (size_t i = 0; ps != NULL && i < np && i < ag->nepeers; i++) {
-		const struct peer_status *p = &ps[i];
+	for (size_t j = 0; ps != NULL && j < np && j < ag->nepeers; j++) {
+		const struct peer_status *p = &ps[j];
+		const struct peer_full *f;
 		if (strcmp(p->name, hop) != 0)
 			continue;
-		if (p->connected)
+		if ((f = why_full(p, i)) != NULL)
+			k = why_full_text(hop, f, out + *n, cap - *n);
+		else if (p->connected)
 			k = snprintf(out + *n, cap - *n,
 				     "next hop %s is connected (%s): it goes "
 				     "when what is more urgent or older has "
@@ -260,7 +314,7 @@ why_text(struct agent *ag, const struct store_status *st, char *out, size_t cap)
 			out[n++] = ' ';
 			out[n] = '\0';
 		}
-		why_hop(ag, hops[h], out, cap, &n);
+		why_hop(ag, hops[h], i, out, cap, &n);
 	}
 }
 

@@ -13,3 +13,4 @@ LINK_IT_TESTS += tests/integration/route_chain.sh
 LINK_IT_TESTS += tests/integration/route_seal.sh
 EXTRA_DIST += tests/integration/seal_fetch.py
 LINK_IT_TESTS += tests/integration/route_kill9.sh
+LINK_IT_TESTS += tests/integration/route_why_quota.sh
