@@ -13,11 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "agent/agent.h"
 #include "agent/engine.h"
 #include "agent/requests_int.h"
+#include "lib/util.h"
 
 int
 collect_queue(const struct store_queue_stats *q, void *arg)
@@ -131,63 +131,108 @@ done_list(struct client *c, struct req_job *r)
 static int status_visible(struct client *c, const struct req_cmd *cmd,
 			  const struct store_msg_info *i);
 
-static const char *
-when(int64_t ms, char *out, size_t cap)
+/* What hop p has no room for that holds back message i (it refused it,
+ * or others like it, for want of room), or NULL. */
+static const struct peer_full *
+why_full(const struct peer_status *p, const struct store_msg_info *i)
 {
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
+	for (size_t k = 0; k < p->nfull && k < PEER_FULL_MAX; k++) {
+		const struct peer_full *f = &p->full[k];
+		int hit;
 
-	if (ms <= 0 || gmtime_r(&t, &tm) == NULL ||
-	    strftime(out, cap, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-		snprintf(out, cap, "?");
-	return out;
+		if (f->what == PEER_FULL_QUEUE)
+			hit = strcmp(i->msg.dst_node, p->name) == 0 &&
+			      strcmp(i->msg.dst_queue, f->queue) == 0;
+		else if (f->what == PEER_FULL_DISK)
+			hit = i->msg.priority <= f->prio;
+		else
+			hit = 1;
+		if (hit)
+			return f;
+	}
+	return NULL;
 }
 
-/* Why one next hop has not taken it yet, appended to out at *n. */
+/* "next hop B refused it for now: queue Q is full there (since T); next
+ * try at T" into out; snprintf's result. */
+static int
+why_full_text(const char *hop, const struct peer_full *f, char *out, size_t cap)
+{
+	char what[FERRY_QUEUE_MAX + 64], t1[POLICY_WINDOW_WHEN_MAX],
+	    t2[POLICY_WINDOW_WHEN_MAX];
+
+	if (f->what == PEER_FULL_QUEUE)
+		snprintf(what, sizeof(what), "queue %s is full there",
+			 f->queue);
+	else if (f->what == PEER_FULL_STORE)
+		snprintf(what, sizeof(what),
+			 "its store is full (its store_quota)");
+	else
+		snprintf(what, sizeof(what),
+			 "its disk is full (down to its disk_reserve)");
+	return snprintf(out, cap,
+			"next hop %s refused it for now: %s (since "
+			"%s); %s %s",
+			hop, what,
+			policy_window_when(f->since_ms, t1, sizeof(t1)),
+			f->retry_ms > ferry_wall_ms() ? "next try at"
+						      : "offered again since",
+			policy_window_when(f->retry_ms, t2, sizeof(t2)));
+}
+
+/* Why one next hop has not taken message i yet, appended to out at *n. */
 static void
-why_hop(struct agent *ag, const char *hop, char *out, size_t cap, size_t *n)
+why_hop(struct agent *ag, const char *hop, const struct store_msg_info *i,
+	char *out, size_t cap, size_t *n)
 {
 	struct peer_status *ps =
 	    calloc(ag->nepeers ? ag->nepeers : 1, sizeof(*ps));
 	size_t np = 0;
-	char t1[40];
+	char t1[POLICY_WINDOW_WHEN_MAX];
 	int k;
 
 	if (ps != NULL)
 		np = engine_peers(ag, ps, ag->nepeers);
-	for (size_t i = 0; ps != NULL && i < np && i < ag->nepeers; i++) {
-		const struct peer_status *p = &ps[i];
+	for (size_t j = 0; ps != NULL && j < np && j < ag->nepeers; j++) {
+		const struct peer_status *p = &ps[j];
+		const struct peer_full *f;
 		if (strcmp(p->name, hop) != 0)
 			continue;
-		if (p->connected)
+		if ((f = why_full(p, i)) != NULL)
+			k = why_full_text(hop, f, out + *n, cap - *n);
+		else if (p->connected)
 			k = snprintf(out + *n, cap - *n,
 				     "next hop %s is connected (%s): it goes "
 				     "when what is more urgent or older has "
 				     "gone",
 				     hop, p->via);
 		else if (p->window_ms != 0)
-			k = snprintf(out + *n, cap - *n,
-				     "outside the contact windows of next hop "
-				     "%s: next at %s",
-				     hop, when(p->window_ms, t1, sizeof(t1)));
+			k = snprintf(
+			    out + *n, cap - *n,
+			    "outside the contact windows of next hop "
+			    "%s: next at %s",
+			    hop,
+			    policy_window_when(p->window_ms, t1, sizeof(t1)));
 		else if (p->last_error[0] != '\0')
 			k = snprintf(out + *n, cap - *n,
 				     "next hop %s unreachable (last error: "
 				     "%s)%s%s",
 				     hop, p->last_error,
 				     p->next_retry_ms ? "; next try at " : "",
-				     p->next_retry_ms ? when(p->next_retry_ms,
-							     t1, sizeof(t1))
-						      : "");
+				     p->next_retry_ms
+					 ? policy_window_when(p->next_retry_ms,
+							      t1, sizeof(t1))
+					 : "");
 		else
 			k = snprintf(out + *n, cap - *n,
 				     "next hop %s not connected (it calls in, "
 				     "or a stick carries it)%s%s",
 				     hop,
 				     p->next_retry_ms ? "; next call at " : "",
-				     p->next_retry_ms ? when(p->next_retry_ms,
-							     t1, sizeof(t1))
-						      : "");
+				     p->next_retry_ms
+					 ? policy_window_when(p->next_retry_ms,
+							      t1, sizeof(t1))
+					 : "");
 		if (k > 0 && (size_t)k < cap - *n)
 			*n += (size_t)k;
 		break;
@@ -203,7 +248,8 @@ static void
 why_text(struct agent *ag, const struct store_status *st, char *out, size_t cap)
 {
 	const struct store_msg_info *i = &st->info;
-	char hops[POLICY_ROUTE_PEERS][FERRY_NODE_MAX + 1], t1[40];
+	char hops[POLICY_ROUTE_PEERS][FERRY_NODE_MAX + 1],
+	    t1[POLICY_WINDOW_WHEN_MAX];
 	size_t nh = 0, n = 0;
 	int r;
 
@@ -225,14 +271,16 @@ why_text(struct agent *ag, const struct store_status *st, char *out, size_t cap)
 		snprintf(out, cap,
 			 "a receiver took it from %s and has not acked it "
 			 "(lease until %s)",
-			 i->queue, when(i->lease_until_ms, t1, sizeof(t1)));
+			 i->queue,
+			 policy_window_when(i->lease_until_ms, t1, sizeof(t1)));
 		return;
 	}
 	if (i->state == STORE_INFLIGHT) {
 		snprintf(out, cap,
 			 "it is being sent to %s since %s (%llu of %llu "
 			 "bytes there)",
-			 i->hop_peer, when(i->hop_since_ms, t1, sizeof(t1)),
+			 i->hop_peer,
+			 policy_window_when(i->hop_since_ms, t1, sizeof(t1)),
 			 (unsigned long long)i->hop_offset,
 			 (unsigned long long)i->msg.payload_len);
 		return;
@@ -247,7 +295,7 @@ why_text(struct agent *ag, const struct store_status *st, char *out, size_t cap)
 	if (st->exported.at_ms != 0) {
 		snprintf(out, cap, "on a medium for %s since %s (%s)",
 			 st->exported.peer,
-			 when(st->exported.at_ms, t1, sizeof(t1)),
+			 policy_window_when(st->exported.at_ms, t1, sizeof(t1)),
 			 st->exported.medium);
 		return;
 	}
@@ -273,7 +321,7 @@ why_text(struct agent *ag, const struct store_status *st, char *out, size_t cap)
 			out[n++] = ' ';
 			out[n] = '\0';
 		}
-		why_hop(ag, hops[h], out, cap, &n);
+		why_hop(ag, hops[h], i, out, cap, &n);
 	}
 }
 

@@ -15,7 +15,9 @@
  * Strict like units.c: a value that is almost right is refused with the
  * reason and what to write instead, never guessed at.  Nothing here
  * allocates; the state computation reads the clock rules (localtime_r)
- * and nothing else.
+ * and nothing else.  The transports' question (policy_window_outside)
+ * and the text of a moment (policy_window_when) are here too, so that
+ * TCP, HTTP and `ferry why` say the same thing the same way.
  *
  * Moments are counted in a "wall clock" timeline too: seconds since
  * 1970-01-01 00:00 as if the clock never changed offset.  A UTC window's
@@ -643,4 +645,38 @@ policy_window_state(const struct policy_window *w, size_t n, int64_t now_ms,
 	if (change_ms != NULL)
 		*change_ms = change;
 	return 1;
+}
+
+/* ------------------------------------------------------------ transports */
+
+int
+policy_window_outside(const struct policy_window *w, size_t n, int64_t now_ms,
+		      int64_t *open_ms, char *at, size_t cap)
+{
+	int64_t change = INT64_MAX;
+
+	if (at != NULL && cap > 0)
+		at[0] = '\0';
+	if (n == 0 || policy_window_state(w, n, now_ms, &change) == 1) {
+		__atomic_store_n(open_ms, 0, __ATOMIC_RELAXED);
+		return 0;
+	}
+	if (__atomic_exchange_n(open_ms, change, __ATOMIC_RELAXED) != change &&
+	    at != NULL && cap > 0)
+		policy_window_when(change, at, cap);
+	return 1;
+}
+
+const char *
+policy_window_when(int64_t ms, char *out, size_t cap)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (out == NULL || cap == 0)
+		return out;
+	if (ms <= 0 || gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, cap, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(out, cap, "?");
+	return out;
 }

@@ -5,9 +5,12 @@
  * A window is parsed once from one `window =` line (policy_window_parse)
  * and then only computed on: policy_window_state() says whether a moment
  * lies inside any of a peer's windows and when that answer changes next.
- * Nothing here allocates, logs or keeps state; every function may be
- * called from any thread.  The grammar is at the top of window.c; it goes
- * into ferry.conf(5) with the first key that uses it.
+ * policy_window_outside() is the question a transport asks before it
+ * calls a peer, and policy_window_when() the text of a moment as ferry
+ * prints it (logs, `ferry why`).  Nothing here allocates, logs or keeps
+ * state of its own; every function may be called from any thread.  The
+ * grammar is at the top of window.c; it goes into ferry.conf(5) with the
+ * first key that uses it.
  */
 #ifndef FERRY_POLICY_WINDOW_H
 #define FERRY_POLICY_WINDOW_H
@@ -20,6 +23,7 @@
 #define POLICY_WINDOWS_MAX	 16  /* window lines per peer */
 #define POLICY_WINDOW_INPUT_MAX	 255 /* bytes of one `window =` value */
 #define POLICY_WINDOW_FORMAT_MAX 64  /* policy_window_format's out, NUL too */
+#define POLICY_WINDOW_WHEN_MAX	 40  /* policy_window_when's out, NUL too */
 
 /*
  * One weekly window.  The day bits name the days on which the window
@@ -77,5 +81,30 @@ int policy_window_state(const struct policy_window *w, size_t n, int64_t now_ms,
  */
 const char *policy_window_format(const struct policy_window *w, char *out,
 				 size_t cap);
+
+/*
+ * Before a transport calls a peer whose windows are w[0..n-1]: is now_ms
+ * outside all of them?  Returns 1 outside, 0 inside (n == 0: always
+ * inside).
+ *
+ * *open_ms is the peer's window state as `ferry why` and `ferry peers`
+ * show it (struct peer_status.window_ms): set to the moment the next
+ * window opens while outside, 0 inside.  It is read and written with
+ * relaxed atomics, so another thread may read it without the caller's
+ * lock.  When it changes to a new opening (the first look outside, or
+ * the next window to wait for), that moment's policy_window_when() text
+ * goes into at (cap bytes, POLICY_WINDOW_WHEN_MAX is enough) for the
+ * caller's one log line; otherwise at is "".  at may be NULL.
+ */
+int policy_window_outside(const struct policy_window *w, size_t n,
+			  int64_t now_ms, int64_t *open_ms, char *at,
+			  size_t cap);
+
+/*
+ * A moment (ms since 1970) as ferry prints one, "2026-03-02 08:00:00 UTC",
+ * into out (cap bytes, POLICY_WINDOW_WHEN_MAX is enough); "?" for 0, a
+ * negative moment, or one the C library cannot show.  Returns out.
+ */
+const char *policy_window_when(int64_t ms, char *out, size_t cap);
 
 #endif

@@ -40,6 +40,7 @@ include tests/unit/identity.mk
 include tests/unit/http.mk
 include tests/unit/noise.mk
 include tests/unit/hop.mk
+include tests/unit/tcp_full.mk
 include tests/unit/bundle.mk
 include tests/unit/store_sneaker.mk
 include tests/unit/intake.mk

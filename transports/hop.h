@@ -70,15 +70,20 @@ enum hop_type {
 	HOP_TYPE_MAX_ = 11
 };
 
-/* Why a receiver refuses a MSG before its payload is sent. */
+/* Why a receiver refuses a MSG before its payload is sent, or (the
+ * "full" ones, 6..8) instead of its CUSTODY once it found no room. */
 enum hop_refuse_reason {
-	HOP_REFUSE_HAVE = 1,	 /* already have it, whole: custody is mine */
-	HOP_REFUSE_TOO_BIG = 2,	 /* payload above my limit */
-	HOP_REFUSE_NO_ROUTE = 3, /* I cannot forward to its destination */
-	HOP_REFUSE_PARTIAL = 4,	 /* I have a prefix: resume from offset */
-	HOP_REFUSE_BUSY = 5,	 /* another transfer of it is being stored
-				    here: send it again later */
-	HOP_REFUSE_MAX_ = 6
+	HOP_REFUSE_HAVE = 1,	   /* already have it, whole: custody is mine */
+	HOP_REFUSE_TOO_BIG = 2,	   /* payload above my limit */
+	HOP_REFUSE_NO_ROUTE = 3,   /* I cannot forward to its destination */
+	HOP_REFUSE_PARTIAL = 4,	   /* I have a prefix: resume from offset */
+	HOP_REFUSE_BUSY = 5,	   /* another transfer of it is being stored
+				      here: send it again later */
+	HOP_REFUSE_QUEUE_FULL = 6, /* its queue here is at its quota: keep
+				      it, offer it again later */
+	HOP_REFUSE_STORE_FULL = 7, /* my store is at its store_quota */
+	HOP_REFUSE_DISK_FULL = 8,  /* my disk is down to its disk_reserve */
+	HOP_REFUSE_MAX_ = 9
 };
 
 /* CLOSE codes; unknown codes decode (a newer peer) and mean "other". */

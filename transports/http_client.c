@@ -19,7 +19,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -814,25 +813,15 @@ static int
 outside_window(struct hclient *hc)
 {
 	const struct policy_peer *cfg = &hc->hp->cfg;
-	int64_t change = INT64_MAX;
+	char at[POLICY_WINDOW_WHEN_MAX];
 
-	if (cfg->nwindows == 0 ||
-	    policy_window_state(cfg->windows, cfg->nwindows, ferry_wall_ms(),
-				&change) == 1) {
-		__atomic_store_n(&hc->window_ms, 0, __ATOMIC_RELAXED);
+	if (!policy_window_outside(cfg->windows, cfg->nwindows, ferry_wall_ms(),
+				   &hc->window_ms, at, sizeof(at)))
 		return 0;
-	}
-	if (__atomic_exchange_n(&hc->window_ms, change, __ATOMIC_RELAXED) !=
-	    change) {
-		time_t t = (time_t)(change / 1000);
-		struct tm tm;
-		char at[32] = "?";
-		if (gmtime_r(&t, &tm) != NULL)
-			strftime(at, sizeof(at), "%Y-%m-%d %H:%M UTC", &tm);
+	if (at[0] != '\0')
 		log_info("http %s: outside its contact windows (window =); "
 			 "next call at %s",
 			 hc->hp->name, at);
-	}
 	return 1;
 }
 

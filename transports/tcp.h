@@ -42,6 +42,11 @@
 #define LINK_RX_MAX	    8		   /* messages being received at once */
 #define LINK_RESUME_EVERY   (8u << 20) /* RESUME hint every this many bytes */
 #define LINK_BUSY_RETRY_MS  2000       /* a MSG refused "busy": offered again */
+/* A peer with no room (REFUSE "full", tcp_full.c): a run of refusals ends
+ * this long after its retry if no refusal came, and its probe waits this
+ * long for an answer before another message is let through. */
+#define LINK_FULL_FORGET_MS 60000
+#define LINK_FULL_PROBE_MS  10000
 #define LINK_SEEK_STEP	    (4u << 20) /* resume prefix hashed per record */
 #define LINK_SYNC_WAIT_MS   2000  /* for the peer's first record after HELLO */
 #define LINK_WRITE_STALL_MS 60000 /* a write with no keep-alive gives up */

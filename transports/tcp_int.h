@@ -42,6 +42,16 @@ struct lpeer {
 	 * with a link would make the peer send the message again. */
 	uint8_t (*recent)[FERRY_ID_LEN]; /* LINK_RECENT_MAX */
 	size_t nrecent, recent_head;
+	/* What the peer has no room for (its REFUSE "queue full", "store
+	 * full", "disk full"): those messages wait here (tcp_full.c). */
+	struct link_full {
+		struct peer_full f;
+		int64_t backoff_ms; /* retry_min_ms, doubling to retry_max_ms */
+		int64_t probe_ms;   /* wall clock: one let through, 0 none */
+		uint8_t probe_id[FERRY_ID_LEN]; /* that one */
+		int told; /* the writer saw retry_ms pass */
+	} full[PEER_FULL_MAX];
+	size_t nfull; /* written under link.mu; read as a hint without */
 };
 
 /*
@@ -158,6 +168,8 @@ struct idnode {
 	uint8_t id[FERRY_ID_LEN];
 	int whole;   /* sent whole (END): counts in the window */
 	int custody; /* the peer's receipt is being committed */
+	int probe;   /* offered again while the peer was full for it: its
+			custody says there is room (link_full_clear) */
 	struct idnode *next;
 };
 
@@ -208,6 +220,30 @@ void link_rx_release(struct link *lk, const uint8_t *id);
  * ends and every STORE_PEER_STATS_EVERY_MS while one runs.  Session
  * threads only (a store commit). */
 void link_stats_save(struct link *lk, struct lpeer *p);
+
+/* tcp_full.c: what p has no room for (docs/session.md, "Refusals").
+ * Each takes lk->mu; call them holding no session's mu. */
+/* p refused m with reason (HOP_REFUSE_*_FULL): hold back what it
+ * concerns, longer at each refusal of a message offered again. */
+void link_full_note(struct link *lk, struct lpeer *p, const struct ferry_msg *m,
+		    uint8_t reason);
+/* Is m held back for p now (before its retry, or while another is the
+ * probe)?  When not, m becomes the probe of the runs it belongs to. */
+int link_full_holds(struct link *lk, struct lpeer *p,
+		    const struct ferry_msg *m);
+/* Does a run of refusals concern m (held back or not)?  Then its custody
+ * ends that run (link_full_clear). */
+int link_full_concerns(struct link *lk, struct lpeer *p,
+		       const struct ferry_msg *m);
+/* p took custody of m: what concerned m has room again.  Returns how
+ * many runs ended (then scan again: what they held may go). */
+int link_full_clear(struct link *lk, struct lpeer *p,
+		    const struct ferry_msg *m);
+/* 1 once for each run whose retry time has come: the writer scans from
+ * the top again, so that those messages go at once. */
+int link_full_due(struct link *lk, struct lpeer *p);
+/* The runs of p, as `ferry why` shows them, into o (under lk->mu). */
+void link_full_status(const struct lpeer *p, struct peer_status *o);
 
 /* tcp_link.c: shared with tcp_accept.c */
 int key_eq(const uint8_t *a, const uint8_t *b);

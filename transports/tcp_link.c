@@ -439,27 +439,17 @@ backoff(struct link *lk, struct lpeer *p, const char *why)
 static int
 outside_window(struct lpeer *p, int64_t now, int64_t *wait)
 {
-	int64_t change = INT64_MAX;
+	char at[POLICY_WINDOW_WHEN_MAX];
 
-	if (p->cfg.nwindows == 0 ||
-	    policy_window_state(p->cfg.windows, p->cfg.nwindows, now,
-				&change) == 1) {
-		p->window_ms = 0;
+	if (!policy_window_outside(p->cfg.windows, p->cfg.nwindows, now,
+				   &p->window_ms, at, sizeof(at)))
 		return 0;
-	}
-	if (p->window_ms != change) {
-		time_t t = (time_t)(change / 1000);
-		struct tm tm;
-		char at[32] = "?";
-		if (gmtime_r(&t, &tm) != NULL)
-			strftime(at, sizeof(at), "%Y-%m-%d %H:%M UTC", &tm);
+	if (at[0] != '\0')
 		log_info("peer %s: messages wait, outside its contact "
 			 "windows (window =); next dial at %s",
 			 p->cfg.name, at);
-	}
-	p->window_ms = change;
-	if (change - now < *wait)
-		*wait = change - now;
+	if (p->window_ms - now < *wait)
+		*wait = p->window_ms - now;
 	return 1;
 }
 
@@ -783,6 +773,7 @@ link_status(struct link *lk, struct peer_status *o)
 		o->msgs_out = p->msgs_out;
 		snprintf(o->last_error, sizeof(o->last_error), "%s",
 			 p->last_error);
+		link_full_status(p, o);
 	}
 	pthread_mutex_unlock(&lk->mu);
 }

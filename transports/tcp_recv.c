@@ -76,6 +76,37 @@ push_custody(struct session *s, const uint8_t *id)
 	pthread_cond_broadcast(&s->cv);
 }
 
+/*
+ * The REFUSE that tells the peer this node has no room for a message now
+ * (docs/hop.md 4.1), for a store error rc; 0 for other errors.
+ */
+static uint8_t
+full_reason(int rc)
+{
+	switch (rc) {
+	case FERRY_EQUEUEQUOTA:
+		return HOP_REFUSE_QUEUE_FULL;
+	case FERRY_EQUOTA:
+		return HOP_REFUSE_STORE_FULL;
+	case FERRY_ENOSPC:
+		return HOP_REFUSE_DISK_FULL;
+	default:
+		return 0;
+	}
+}
+
+static void
+log_full(struct session *s, const struct ferry_msg *m, int rc)
+{
+	char hex[FERRY_ID_HEX_LEN + 1];
+
+	ferry_id_to_hex(m->id, hex);
+	log_info("peer %s: message %s for %s/%s not stored: %s; refused for "
+		 "now (the peer keeps it and offers it again later)",
+		 s->peer->cfg.name, hex, m->dst_node, m->dst_queue,
+		 ferry_strerror(rc));
+}
+
 /* A new message from the peer is in the store: count it, wake local
  * receivers, and send a receipt on its way back at once. */
 static void
@@ -98,20 +129,33 @@ put_done(int result, const struct ferry_msg *m, void *arg)
 	 * was stored (and delivered) before: the peer may drop it. */
 	int ok =
 	    result == 0 || result == FERRY_EDUPLICATE || result == FERRY_EBUSY;
+	uint8_t full = ok ? 0 : full_reason(result);
 
 	/* Everything that touches s (or its link and peer) happens before
 	 * async drops: at 0, session_run may free s at once. */
 	if (result == 0)
 		stored(s, m);
+	else if (full != 0)
+		log_full(s, m, result);
 	else if (!ok)
 		log_warn("peer %s: message not stored: %s", s->peer->cfg.name,
 			 ferry_strerror(result));
 	if (ok)
 		recent_add(s, m->id);
 	pthread_mutex_lock(&s->mu);
-	if (ok)
+	if (ok) {
 		push_custody(s, m->id);
-	else if (!s->dead) {
+	} else if (!s->dead && full != 0 &&
+		   s->nrefuse < sizeof(s->refuse) / sizeof(s->refuse[0])) {
+		/* No room for it here now: the peer keeps it and offers it
+		 * again later.  (On the store's thread: no wait for room in
+		 * the queue of REFUSEs; when it is full, as below.) */
+		struct hop_refuse *r = &s->refuse[s->nrefuse++];
+		memcpy(r->id, m->id, FERRY_ID_LEN);
+		r->reason = full;
+		r->offset = 0;
+		pthread_cond_broadcast(&s->cv);
+	} else if (!s->dead) {
 		/* Not stored: no custody; the peer sends it again in a
 		 * later session.  A full store ends this one. */
 		s->want_close = 1;
@@ -160,7 +204,7 @@ take_custody_receipt(struct receiver *rv, const uint8_t *id)
 	struct session *s = rv->s;
 	struct custody_arg *ca;
 	struct idnode *n;
-	int rc;
+	int rc, probe;
 
 	pthread_mutex_lock(&s->mu);
 	/* Bounded: a peer cannot queue store operations without limit. */
@@ -171,6 +215,7 @@ take_custody_receipt(struct receiver *rv, const uint8_t *id)
 		pthread_mutex_unlock(&s->mu);
 		return 0; /* a duplicate receipt */
 	}
+	probe = n != NULL && n->probe;
 	if (n == NULL) {
 		/* Not sent in this session: a receipt replayed from an
 		 * earlier one (lost with its link).  Held until the commit,
@@ -186,6 +231,19 @@ take_custody_receipt(struct receiver *rv, const uint8_t *id)
 	n->custody = 1;
 	s->async++;
 	pthread_mutex_unlock(&s->mu);
+	if (probe) {
+		/* Offered again after the peer had no room for it: taken, so
+		 * there is room again for what waited with it. */
+		struct store_msg_info info;
+		if (store_get(s->lk->st, id, &info) == 0 &&
+		    link_full_clear(s->lk, s->peer, &info.msg) > 0) {
+			pthread_mutex_lock(&s->mu);
+			s->kick = 1;
+			s->kick_prio = FERRY_PRIO_MAX;
+			pthread_cond_broadcast(&s->cv);
+			pthread_mutex_unlock(&s->mu);
+		}
+	}
 	ca = malloc(sizeof(*ca));
 	rc = ca == NULL ? FERRY_ENOMEM : 0;
 	if (ca != NULL) {
@@ -376,6 +434,13 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 		mark_dead(s, "MSG %s shorter than its stored part", hex);
 		return FERRY_EPROTO;
 	}
+	if (rc != 0 && full_reason(rc) != 0) {
+		/* No room here for it now (a full disk at open): refused
+		 * before its payload; the peer offers it again later. */
+		log_full(s, &hm.msg, rc);
+		rx_refuse(s, r, full_reason(rc));
+		return 0;
+	}
 	if (rc != 0)
 		return rx_store_error(s, hex, rc);
 	switch (oc) {
@@ -552,6 +617,15 @@ on_end(struct receiver *rv, const struct hop_frame *f)
 			return rx_store_error(s, hex, rc);
 		}
 		rx_clear(s, r, 0);
+		return 0;
+	}
+	if (rc != 0 && rc != FERRY_EDUPLICATE && full_reason(rc) != 0) {
+		/* Its commit found no room (its queue's quota, the store's):
+		 * nothing of it is kept; the peer keeps it and offers it
+		 * again later. */
+		log_full(s, intake_rx_msg(r->ir), rc);
+		rx_clear(s, r, 0);
+		send_refuse(s, e.id, full_reason(rc), 0);
 		return 0;
 	}
 	if (rc != 0 && rc != FERRY_EDUPLICATE) {

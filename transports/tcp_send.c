@@ -70,7 +70,8 @@ struct sender {
 };
 
 /* The engine's filter: what this session holds already (being sent, or
- * custody pending) is not picked again. */
+ * custody pending) is not picked again, nor what the peer has no room
+ * for yet (tcp_full.c). */
 static int
 held_here(const struct store_msg_info *i, void *arg)
 {
@@ -80,7 +81,7 @@ held_here(const struct store_msg_info *i, void *arg)
 	pthread_mutex_lock(&s->mu);
 	held = idset_has(s->held, i->msg.id);
 	pthread_mutex_unlock(&s->mu);
-	return held;
+	return held || link_full_holds(s->lk, s->peer, &i->msg);
 }
 
 static int
@@ -228,7 +229,7 @@ xfer_start(struct sender *sd, const struct store_msg_info *info)
 	struct session *s = sd->s;
 	struct xfer *x = xfer_slot(sd);
 	int64_t now = ferry_wall_ms();
-	int rc;
+	int rc, probe;
 
 	if (x == NULL)
 		return FERRY_EBUSY;
@@ -239,8 +240,14 @@ xfer_start(struct sender *sd, const struct store_msg_info *info)
 			return FERRY_ESTATE;
 		x->ttl_ms = (uint64_t)(info->msg.expires_ms - now);
 	}
+	probe = link_full_concerns(s->lk, s->peer, &info->msg);
 	pthread_mutex_lock(&s->mu);
 	rc = idset_add(s->held, info->msg.id);
+	if (rc == 0 && probe) {
+		struct idnode *n = idset_find(s->held, info->msg.id);
+		if (n != NULL)
+			n->probe = 1;
+	}
 	pthread_mutex_unlock(&s->mu);
 	if (rc != 0)
 		return rc;
@@ -415,6 +422,47 @@ xfer_emit(struct sender *sd, struct xfer *x, struct hop_rbuf *b)
 	return 1;
 }
 
+/*
+ * The peer has no room for it now (its queue, its store or its disk is
+ * full; usually found at its commit, after END, in place of CUSTODY): it
+ * stays here, outbound, and waits with whatever else that concerns until
+ * the peer may have room (tcp_full.c).
+ */
+static void
+refused_full(struct sender *sd, struct xfer *x, const struct hop_refuse *r)
+{
+	struct session *s = sd->s;
+	struct store_msg_info info;
+	char hex[FERRY_ID_HEX_LEN + 1];
+	int rc;
+
+	ferry_id_to_hex(r->id, hex);
+	if (x != NULL) {
+		link_full_note(s->lk, s->peer, &x->info.msg, r->reason);
+		xfer_drop(sd, x, 1);
+	} else if (store_get(s->lk->st, r->id, &info) == 0) {
+		link_full_note(s->lk, s->peer, &info.msg, r->reason);
+		/* Claimed (a large one) until custody: back to waiting, so
+		 * that `ferry why` says why it waits. */
+		if (info.state == STORE_INFLIGHT &&
+		    strcmp(info.hop_peer, s->peer->cfg.name) == 0) {
+			rc = store_out_release(s->lk->st, r->id);
+			if (rc != 0 && rc != FERRY_ENOTFOUND &&
+			    rc != FERRY_ESTATE)
+				log_warn("peer %s: cannot release message %s: "
+					 "%s",
+					 s->peer->cfg.name, hex,
+					 ferry_strerror(rc));
+		}
+	}
+	log_debug("peer %s has no room for message %s now: it waits here",
+		  s->peer->cfg.name, hex);
+	pthread_mutex_lock(&s->mu);
+	held_forget(s, r->id);
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
 /* The peer refused something we sent. */
 static void
 apply_refuse(struct sender *sd, const struct hop_refuse *r)
@@ -457,6 +505,12 @@ apply_refuse(struct sender *sd, const struct hop_refuse *r)
 			held_forget(s, r->id); /* no room: at the next scan */
 		}
 		pthread_mutex_unlock(&s->mu);
+		return;
+	}
+	if (r->reason == HOP_REFUSE_QUEUE_FULL ||
+	    r->reason == HOP_REFUSE_STORE_FULL ||
+	    r->reason == HOP_REFUSE_DISK_FULL) {
+		refused_full(sd, x, r);
 		return;
 	}
 	if (r->reason == HOP_REFUSE_PARTIAL) {
@@ -699,6 +753,12 @@ writer_main(void *arg)
 			apply_refuse(sd, &pref[i]);
 		for (size_t i = 0; i < ngo; i++)
 			apply_resume(sd, &go[i]);
+		if (link_full_due(s->lk, s->peer)) {
+			/* What waited for room there goes now: from the
+			 * top, whatever its priority. */
+			kick = 1;
+			kick_prio = FERRY_PRIO_MAX;
+		}
 		if (kick) {
 			/* New messages: look again; a more urgent one than
 			 * the scan position restarts the scan there. */

@@ -25,6 +25,26 @@
 
 struct agent;
 
+/*
+ * What a peer has no room for now (it refused messages with REFUSE
+ * "queue full", "store full" or "disk full", docs/hop.md 4.1): the
+ * messages it concerns wait here and are offered again at retry_ms.
+ */
+enum peer_full_what {
+	PEER_FULL_QUEUE = 1, /* queue (of the peer) is at its quota */
+	PEER_FULL_STORE,     /* its store is at its store_quota */
+	PEER_FULL_DISK,	     /* its disk is down to its disk_reserve */
+};
+#define PEER_FULL_MAX 8 /* full queues remembered per peer */
+struct peer_full {
+	int what;			 /* enum peer_full_what */
+	char queue[FERRY_QUEUE_MAX + 1]; /* PEER_FULL_QUEUE: which */
+	int64_t since_ms;		 /* wall clock: first refused */
+	int64_t retry_ms;		 /* wall clock: offered again then */
+	unsigned prio; /* PEER_FULL_DISK: what waits is no more urgent (the
+			  most urgent may use half the reserve there) */
+};
+
 /* A peer as `ferry peers` shows it; each transport fills its part. */
 struct peer_status {
 	char name[FERRY_NODE_MAX + 1];
@@ -41,6 +61,8 @@ struct peer_status {
 	uint64_t bytes_in, bytes_out; /* on the wire, all sessions */
 	uint64_t msgs_in, msgs_out;   /* custody taken / handed over */
 	char last_error[160];
+	struct peer_full full[PEER_FULL_MAX]; /* what it has no room for */
+	size_t nfull;
 };
 
 struct transport_ops {

@@ -15,3 +15,4 @@ EXTRA_DIST += tests/integration/seal_fetch.py
 LINK_IT_TESTS += tests/integration/route_kill9.sh
 LINK_IT_TESTS += tests/integration/route_group.sh
 LINK_IT_TESTS += tests/integration/route_carry.sh
+LINK_IT_TESTS += tests/integration/route_why_quota.sh

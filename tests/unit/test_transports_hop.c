@@ -247,9 +247,10 @@ test_msg_round_trip(void)
 static void
 test_refuse_round_trip(void)
 {
-	static const uint8_t reasons[] = {HOP_REFUSE_HAVE, HOP_REFUSE_TOO_BIG,
-					  HOP_REFUSE_NO_ROUTE,
-					  HOP_REFUSE_PARTIAL, HOP_REFUSE_BUSY};
+	static const uint8_t reasons[] = {
+	    HOP_REFUSE_HAVE,	   HOP_REFUSE_TOO_BIG,	HOP_REFUSE_NO_ROUTE,
+	    HOP_REFUSE_PARTIAL,	   HOP_REFUSE_BUSY,	HOP_REFUSE_QUEUE_FULL,
+	    HOP_REFUSE_STORE_FULL, HOP_REFUSE_DISK_FULL};
 
 	for (size_t i = 0; i < sizeof(reasons); i++) {
 		struct hop_refuse r = {.reason = reasons[i]}, got;
@@ -651,8 +652,11 @@ static const struct raw_case raw_cases[] = {
 	3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17),
     RAW("REFUSE reason 0", 1, FERRY_EPROTO, HOP_REFUSE, 0, 0, 25, 1, 2, 3, 4, 5,
 	6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0),
-    RAW("REFUSE reason 6", 1, FERRY_EPROTO, HOP_REFUSE, 0, 0, 25, 1, 2, 3, 4, 5,
-	6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 6, 0, 0, 0, 0, 0, 0, 0, 0),
+    RAW("REFUSE reason 9", 1, FERRY_EPROTO, HOP_REFUSE, 0, 0, 25, 1, 2, 3, 4, 5,
+	6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 9, 0, 0, 0, 0, 0, 0, 0, 0),
+    RAW("REFUSE QUEUE_FULL with an offset", 1, FERRY_EPROTO, HOP_REFUSE, 0, 0,
+	25, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 6, 0, 0, 0,
+	0, 0, 0, 0, 1),
     RAW("REFUSE BUSY with an offset", 1, FERRY_EPROTO, HOP_REFUSE, 0, 0, 25, 1,
 	2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 5, 0, 0, 0, 0, 0, 0,
 	0, 1),

@@ -1,9 +1,10 @@
 /*
  * test_window.c - CUnit tests of contact windows (policy/window.c):
  * parsing (tables of good and bad values, with the exact error text),
- * canonical text and its round trip, and policy_window_state() at chosen
+ * canonical text and its round trip, policy_window_state() at chosen
  * moments and against a minute-by-minute scan, in UTC and in local time
- * (Europe/Berlin) across the daylight-saving changes of 2026.
+ * (Europe/Berlin) across the daylight-saving changes of 2026, and the
+ * transports' helpers (policy_window_outside, policy_window_when).
  */
 #include "config.h"
 
@@ -847,6 +848,69 @@ test_local_follows_tz_changes(void)
 	CHECK(&w, 1, utc_ms(2026, 3, 2, 12, 0), 0, utc_ms(2026, 3, 3, 7, 0));
 }
 
+/* The transports' question: the state a peer keeps, and the one log
+ * line per new opening. */
+static void
+test_outside_keeps_state_and_says_when_once(void)
+{
+	struct policy_window w;
+	int64_t open_ms = 0;
+	char at[POLICY_WINDOW_WHEN_MAX];
+
+	parse_set((const char *const[]){"mon-fri 08:00-09:30 UTC"}, 1, &w);
+	/* no windows: inside, and the state says so */
+	open_ms = 42;
+	CU_ASSERT_EQUAL(
+	    policy_window_outside(&w, 0, MON0(12, 0), &open_ms, at, sizeof(at)),
+	    0);
+	CU_ASSERT_EQUAL(open_ms, 0);
+	CU_ASSERT_STRING_EQUAL(at, "");
+	/* the first look outside: the opening, and its text */
+	CU_ASSERT_EQUAL(
+	    policy_window_outside(&w, 1, MON0(7, 0), &open_ms, at, sizeof(at)),
+	    1);
+	CU_ASSERT_EQUAL(open_ms, MON0(8, 0));
+	CU_ASSERT_STRING_EQUAL(at, "2026-03-02 08:00:00 UTC");
+	/* the same opening again: nothing new to say */
+	CU_ASSERT_EQUAL(
+	    policy_window_outside(&w, 1, MON0(7, 30), &open_ms, at, sizeof(at)),
+	    1);
+	CU_ASSERT_EQUAL(open_ms, MON0(8, 0));
+	CU_ASSERT_STRING_EQUAL(at, "");
+	/* inside: 0 again */
+	CU_ASSERT_EQUAL(
+	    policy_window_outside(&w, 1, MON0(8, 0), &open_ms, at, sizeof(at)),
+	    0);
+	CU_ASSERT_EQUAL(open_ms, 0);
+	CU_ASSERT_STRING_EQUAL(at, "");
+	/* after it: the next day's, said once; at may be NULL */
+	CU_ASSERT_EQUAL(
+	    policy_window_outside(&w, 1, MON0(9, 30), &open_ms, at, sizeof(at)),
+	    1);
+	CU_ASSERT_EQUAL(open_ms, MON0(8, 0) + DAY_MS);
+	CU_ASSERT_STRING_EQUAL(at, "2026-03-03 08:00:00 UTC");
+	open_ms = 0;
+	CU_ASSERT_EQUAL(
+	    policy_window_outside(&w, 1, MON0(9, 30), &open_ms, NULL, 0), 1);
+	CU_ASSERT_EQUAL(open_ms, MON0(8, 0) + DAY_MS);
+}
+
+static void
+test_when_text(void)
+{
+	char out[POLICY_WINDOW_WHEN_MAX], small[8];
+
+	CU_ASSERT_STRING_EQUAL(
+	    policy_window_when(MON0(8, 0) + 5999, out, sizeof(out)),
+	    "2026-03-02 08:00:05 UTC");
+	CU_ASSERT_STRING_EQUAL(policy_window_when(0, out, sizeof(out)), "?");
+	CU_ASSERT_STRING_EQUAL(policy_window_when(-1000, out, sizeof(out)),
+			       "?");
+	CU_ASSERT_STRING_EQUAL(
+	    policy_window_when(MON0(8, 0), small, sizeof(small)), "?");
+	CU_ASSERT_PTR_NULL(policy_window_when(MON0(8, 0), NULL, 0));
+}
+
 static void
 add_suites(void)
 {
@@ -870,6 +934,8 @@ add_suites(void)
 	TEST_ADD(s, test_state_always_inside);
 	TEST_ADD(s, test_state_odd_windows);
 	TEST_ADD(s, test_state_matches_minute_scan_utc);
+	TEST_ADD(s, test_outside_keeps_state_and_says_when_once);
+	TEST_ADD(s, test_when_text);
 	TEST_ADD(l, test_local_zone_is_berlin);
 	TEST_ADD(l, test_local_dst_spring);
 	TEST_ADD(l, test_local_skipped_hour);
