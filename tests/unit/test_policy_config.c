@@ -278,6 +278,16 @@ static const struct policy_case load_cases[] = {
      "name"},
     {"group without name", N "[group]\nmembers = a\n", FERRY_EINVAL,
      "ferry.conf:3: [group ]: a group name is spelled like a node name"},
+    {"group name of 62 bytes",
+     N "[group "
+       "gggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggg]"
+       "\nmembers = a\n",
+     0, NULL},
+    {"group name of 63 bytes",
+     N "[group "
+       "ggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggg]"
+       "\nmembers = a\n",
+     FERRY_EINVAL, "at most 62 bytes); it is sent to as @NAME/QUEUE"},
     {"group name of 64 bytes",
      N "[group "
        "gggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggg]"

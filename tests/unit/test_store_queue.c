@@ -962,6 +962,19 @@ test_group_split(void)
 	CU_ASSERT_EQUAL_FATAL(store_put(st, &lone, "l", 1), 0);
 	CU_ASSERT_EQUAL(store_out_split(st, lone.id), FERRY_ESTATE);
 	CU_ASSERT_EQUAL(store_get(st, lone.id, &info), 0);
+	/* Nor one whose group would not fit "@NAME": a hop and ferry.conf
+	 * refuse such names (62 bytes at most), else it would wait for
+	 * ever. */
+	{
+		struct ferry_msg big;
+		struct store_route brt;
+		char name[FERRY_NODE_MAX + 1];
+		memset(name, 'g', FERRY_NODE_MAX);
+		name[FERRY_NODE_MAX] = '\0';
+		put_group(&big, &brt, name, "base,m1");
+		CU_ASSERT_EQUAL(store_out_split(st, big.id), FERRY_ESTATE);
+		CU_ASSERT_EQUAL(store_get(st, big.id, &info), 0);
+	}
 
 	clk.now_ms += 7;
 	CU_ASSERT_EQUAL_FATAL(store_out_split(st, g.id), 0);
@@ -974,12 +987,12 @@ test_group_split(void)
 	CU_ASSERT_EQUAL(store_out_split(st, g.id), FERRY_ENOTFOUND);
 	CU_ASSERT_EQUAL(store_put(st, &g, "alert", 5), FERRY_EDUPLICATE);
 	CU_ASSERT_EQUAL(store_stats(st, &sst), 0);
-	CU_ASSERT_EQUAL(sst.outbound_msgs, 3); /* plain, copy and lone */
+	CU_ASSERT_EQUAL(sst.outbound_msgs, 4); /* plain, copy, lone, big */
 	memset(&pos, 0, sizeof(pos));
 	memset(&col, 0, sizeof(col));
 	CU_ASSERT_EQUAL(
 	    store_out_scan(st, STORE_SPLIT_DST, &pos, 0, collect_fn, &col), 0);
-	CU_ASSERT_EQUAL(col.n, 1); /* lone */
+	CU_ASSERT_EQUAL(col.n, 2); /* lone and big */
 }
 
 /* Any member reports on a group message split here (it had a copy, and

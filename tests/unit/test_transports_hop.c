@@ -1239,6 +1239,46 @@ test_msg_group_builder_refuses(void)
 	CU_ASSERT_EQUAL(hop_rbuf_end(&b, &len), FERRY_EINVAL);
 }
 
+/* A group name is sent to as "@NAME" and remembered as handed to
+ * "@NAME" (store_out_split): with the '@' it fits a node name, so 62
+ * bytes at most. */
+static void
+test_msg_group_name_length(void)
+{
+	static const size_t lens[] = {1, FERRY_NODE_MAX - 1, FERRY_NODE_MAX,
+				      FERRY_NODE_MAX + 1};
+	uint8_t extra[3 + FERRY_NODE_MAX + 1 + 3 + FERRY_ID_LEN];
+
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		struct hop_msg m = sample_msg(), got;
+		const char *why;
+		size_t n = 0, len;
+		int rc, want = lens[i] < FERRY_NODE_MAX ? 0 : FERRY_EPROTO;
+
+		extra[n++] = 16;
+		extra[n++] = 0;
+		extra[n++] = (uint8_t)lens[i];
+		memset(extra + n, 'g', lens[i]);
+		n += lens[i];
+		extra[n++] = 17;
+		extra[n++] = 0;
+		extra[n++] = FERRY_ID_LEN;
+		memset(extra + n, 0x42, FERRY_ID_LEN);
+		n += FERRY_ID_LEN;
+		len = build_msg_plus(&m, extra, n);
+		rc = decode_copy(len, &got, &why);
+		if (rc != want)
+			fprintf(stderr, "group name of %zu bytes: %d (%s)\n",
+				lens[i], rc, why != NULL ? why : "no reason");
+		CU_ASSERT_EQUAL(rc, want);
+		if (rc == 0) {
+			CU_ASSERT_EQUAL(strlen(got.group), lens[i]);
+			CU_ASSERT_EQUAL(got.group_id[FERRY_ID_LEN - 1], 0x42);
+			CU_ASSERT_STRING_EQUAL(got.members, "");
+		}
+	}
+}
+
 static void
 add_suites(void)
 {
@@ -1271,6 +1311,7 @@ add_suites(void)
 	TEST_ADD(s, test_msg_group_raw_refused);
 	TEST_ADD(s, test_msg_group_patched_refused);
 	TEST_ADD(s, test_msg_group_builder_refuses);
+	TEST_ADD(s, test_msg_group_name_length);
 }
 
 /* ------------------------------------------------------ corpus seeds */
