@@ -120,12 +120,13 @@ policy_group_open(struct policy *p, const char *name, int line, char *why,
 	struct policy_group *g, *grown;
 	char q[96];
 
-	if (!ferry_node_name_valid(name)) {
+	/* "@" and the name make a destination node (ferry_dest_node_valid). */
+	if (!ferry_node_name_valid(name) || strlen(name) >= FERRY_NODE_MAX) {
 		snprintf(why, whylen,
 			 "[group %s]: a group name is spelled like a node "
 			 "name (a-z 0-9 - _ ., at most %d bytes); it is sent "
 			 "to as @NAME/QUEUE",
-			 ferry_quote(name, q, sizeof(q)), FERRY_NODE_MAX);
+			 ferry_quote(name, q, sizeof(q)), FERRY_NODE_MAX - 1);
 		return FERRY_EINVAL;
 	}
 	if (policy_group_find(p, name) != NULL) {

@@ -140,7 +140,10 @@ msg_check(const struct hop_msg *hm)
 		return "MSG members without a group";
 	if (hm->group[0] != '\0') {
 		char first[FERRY_NODE_MAX + 1];
-		if (!ferry_node_name_valid(hm->group))
+		/* Sent to and remembered (store_out_split) as "@NAME", a
+		 * node-sized name: 62 bytes at most without its '@'. */
+		if (!ferry_node_name_valid(hm->group) ||
+		    strlen(hm->group) >= FERRY_NODE_MAX)
 			return "MSG group name invalid";
 		if (!route_path_valid(hm->members))
 			return "MSG members invalid";

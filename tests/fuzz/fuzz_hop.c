@@ -63,6 +63,9 @@ same_msg(const struct hop_msg *a, const struct hop_msg *c)
 	      a->has_sig == c->has_sig &&
 	      (!a->has_sig ||
 	       memcmp(a->origin_sig, c->origin_sig, HOP_SIG_LEN) == 0));
+	CHECK(strcmp(a->group, c->group) == 0 &&
+	      memcmp(a->group_id, c->group_id, FERRY_ID_LEN) == 0 &&
+	      strcmp(a->members, c->members) == 0);
 }
 
 static void

@@ -9,6 +9,7 @@
 
 #include "lib/be.h"
 #include "lib/frame.h"
+#include "lib/util.h"
 #include "tests/unit/testutil.h"
 
 struct name_case {
@@ -47,6 +48,83 @@ static const struct name_case queue_cases[] = {
     {"space", "a b", 0},
     {"newline", "a\nb", 0},
 };
+
+/* Destinations as clients write them: a node, or '@' and a group's name,
+ * 63 bytes in all (docs/groups.md). */
+static const struct name_case dest_cases[] = {
+    {"node", "base", 1},
+    {"group", "@a", 1},
+    {"group with punctuation", "@alerts-7_b.c", 1},
+    {"@ alone", "@", 0},
+    {"@@", "@@a", 0},
+    {"group upper case", "@A", 0},
+    {"group leading dash", "@-a", 0},
+    {"@ inside", "a@b", 0},
+    {"@ at the end", "a@", 0},
+    {"group with a comma", "@a,b", 0},
+    {"empty", "", 0},
+    {"node of 63 bytes",
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 1},
+    {"node of 64 bytes",
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 0},
+    {"group of 63 bytes with its @",
+     "@aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 1},
+    {"group of 64 bytes with its @",
+     "@aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 0},
+    {"group of 65 bytes with its @",
+     "@aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 0},
+};
+
+static void
+test_dest_nodes(void)
+{
+	for (size_t i = 0; i < sizeof(dest_cases) / sizeof(dest_cases[0]);
+	     i++) {
+		int got = ferry_dest_node_valid(dest_cases[i].name);
+		if (got != dest_cases[i].valid)
+			fprintf(stderr, "dest case '%s' failed\n",
+				dest_cases[i].label);
+		CU_ASSERT_EQUAL(got, dest_cases[i].valid);
+	}
+	/* A group is not a node: the node rule still refuses it. */
+	CU_ASSERT(!ferry_node_name_valid("@a"));
+}
+
+static const struct {
+	const char *path, *first;
+} first_cases[] = {
+    {"base,camp,town", "base"},
+    {"base", "base"},
+    {"", ""},
+    {"base,", "base"},
+    {",base", ""},
+    {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa,b",
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
+    {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
+    {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa,b",
+     ""}, /* not a valid path: nothing */
+    {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", ""},
+};
+
+static void
+test_route_path_first(void)
+{
+	for (size_t i = 0; i < sizeof(first_cases) / sizeof(first_cases[0]);
+	     i++) {
+		/* Exactly FERRY_NODE_MAX + 1 bytes: ASan sees an overrun. */
+		char *out = malloc(FERRY_NODE_MAX + 1);
+
+		CU_ASSERT_FATAL(out != NULL);
+		memset(out, 'x', FERRY_NODE_MAX + 1);
+		route_path_first(first_cases[i].path, out);
+		if (strcmp(out, first_cases[i].first) != 0)
+			fprintf(stderr, "first of '%s': '%s'\n",
+				first_cases[i].path, out);
+		CU_ASSERT_STRING_EQUAL(out, first_cases[i].first);
+		free(out);
+	}
+}
 
 static void
 test_node_names(void)
@@ -224,6 +302,8 @@ add_suites(void)
 		abort();
 	TEST_ADD(s, test_node_names);
 	TEST_ADD(s, test_queue_names);
+	TEST_ADD(s, test_dest_nodes);
+	TEST_ADD(s, test_route_path_first);
 	TEST_ADD(s, test_quote_and_why);
 	TEST_ADD(s, test_msg_validate);
 	TEST_ADD(s, test_id_hex_round_trip);

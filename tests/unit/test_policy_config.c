@@ -248,14 +248,65 @@ static const struct policy_case load_cases[] = {
      FERRY_EINVAL, "ferry.conf:3: socket path '/sss"},
     {"first error wins", N "[limits]\ncache = x\nworkers = 0\n", FERRY_EINVAL,
      "ferry.conf:4: bad size 'x' for cache"},
+
+    /* [group NAME] (docs/groups.md) */
+    {"group", N "[group alerts]\nmembers = m*, base\n", 0, NULL},
+    {"two groups", N "[group a]\nmembers = x\n[group b]\nmembers = x, y\n", 0,
+     NULL},
+    {"group without members", N "[group alerts]\n", FERRY_EINVAL,
+     "ferry.conf:3: [group alerts] has no members line (add members = "},
+    {"group without members, another after",
+     N "[group a]\n[group b]\nmembers = x\n", FERRY_EINVAL,
+     "ferry.conf:3: [group a] has no members line"},
+    {"group members twice", N "[group alerts]\nmembers = a\nmembers = b\n",
+     FERRY_EINVAL,
+     "ferry.conf:5: [group alerts] has two members lines (list every pattern "
+     "on one)"},
+    {"group bad pattern", N "[group alerts]\nmembers = m*, Base\n",
+     FERRY_EINVAL,
+     "ferry.conf:4: [group alerts]: member 'Base' is not a node name "
+     "pattern"},
+    {"group pattern with slash", N "[group alerts]\nmembers = a/b\n",
+     FERRY_EINVAL,
+     "ferry.conf:4: [group alerts]: member 'a/b' is not a node name pattern"},
+    {"group members nobody", N "[group alerts]\nmembers = ,\n", FERRY_EINVAL,
+     "ferry.conf:4: [group alerts]: members lists nobody"},
+    {"group members empty", N "[group alerts]\nmembers =\n", FERRY_EINVAL,
+     "ferry.conf:4: [group alerts]: members lists nobody"},
+    {"group bad name", N "[group Alerts!]\nmembers = a\n", FERRY_EINVAL,
+     "ferry.conf:3: [group Alerts!]: a group name is spelled like a node "
+     "name"},
+    {"group without name", N "[group]\nmembers = a\n", FERRY_EINVAL,
+     "ferry.conf:3: [group ]: a group name is spelled like a node name"},
+    {"group name of 62 bytes",
+     N "[group "
+       "gggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggg]"
+       "\nmembers = a\n",
+     0, NULL},
+    {"group name of 63 bytes",
+     N "[group "
+       "ggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggg]"
+       "\nmembers = a\n",
+     FERRY_EINVAL, "at most 62 bytes); it is sent to as @NAME/QUEUE"},
+    {"group name of 64 bytes",
+     N "[group "
+       "gggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggg]"
+       "\nmembers = a\n",
+     FERRY_EINVAL, "ferry.conf:3: [group ggg"},
+    {"group unknown key", N "[group alerts]\nmember = a\n", FERRY_EINVAL,
+     "ferry.conf:4: unknown key 'member' in [group alerts] (the only key is "
+     "members"},
+    {"group twice",
+     N "[group alerts]\nmembers = a\n[group alerts]\nmembers = b\n",
+     FERRY_EINVAL, "ferry.conf:5: [group alerts] appears twice (merge them)"},
 };
 
-/* A refused file leaves no ACL and no queues behind. */
+/* A refused file leaves no ACL, no queues and no groups behind. */
 static int
 kept_nothing(const struct policy *p)
 {
 	return p->acl == NULL && p->nacl == 0 && p->queues == NULL &&
-	       p->nqueues == 0;
+	       p->nqueues == 0 && p->groups == NULL && p->ngroups == 0;
 }
 
 static void
@@ -656,6 +707,72 @@ peer_example_key(const char *s)
 	return 0;
 }
 
+/* [group NAME]: its patterns in file order, found by name. */
+static void
+test_groups_parsed(void)
+{
+	struct policy p;
+	const struct policy_group *g;
+	char err[512];
+
+	CU_ASSERT_EQUAL_FATAL(load_text(N "[group alerts]\n"
+					  "members = m*, base\n"
+					  "[group all]\n"
+					  "members =\t*\n",
+					&p, err, sizeof(err)),
+			      0);
+	CU_ASSERT_EQUAL(p.ngroups, 2);
+	g = policy_group_find(&p, "alerts");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+	CU_ASSERT_STRING_EQUAL(g->name, "alerts");
+	CU_ASSERT_EQUAL_FATAL(g->npatterns, 2);
+	CU_ASSERT_STRING_EQUAL(g->patterns[0], "m*");
+	CU_ASSERT_STRING_EQUAL(g->patterns[1], "base");
+	CU_ASSERT_EQUAL(g->line, 3);
+	g = policy_group_find(&p, "all");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+	CU_ASSERT_EQUAL(g->npatterns, 1);
+	CU_ASSERT_STRING_EQUAL(g->patterns[0], "*");
+	CU_ASSERT_PTR_NULL(policy_group_find(&p, "m1"));
+	CU_ASSERT_PTR_NULL(policy_group_find(&p, "@alerts"));
+	policy_cleanup(&p);
+	CU_ASSERT_EQUAL(p.ngroups, 0);
+	CU_ASSERT_PTR_NULL(p.groups);
+}
+
+/* A members line names POLICY_GROUP_PATTERNS patterns at most. */
+static void
+test_group_patterns_max(void)
+{
+	char text[4096], err[512];
+	struct policy p;
+	size_t n;
+
+	for (int extra = 0; extra < 2; extra++) {
+		n = (size_t)snprintf(text, sizeof(text),
+				     N "[group big]\nmembers = ");
+		for (int i = 0; i < POLICY_GROUP_PATTERNS + extra; i++)
+			n += (size_t)snprintf(text + n, sizeof(text) - n,
+					      "%sn%d", i ? ", " : "", i);
+		CU_ASSERT_FATAL(n + 2 < sizeof(text));
+		strcat(text, "\n");
+		if (extra == 0) {
+			CU_ASSERT_EQUAL(load_text(text, &p, err, sizeof(err)),
+					0);
+			CU_ASSERT_EQUAL(p.ngroups, 1);
+			CU_ASSERT_EQUAL(p.groups[0].npatterns,
+					POLICY_GROUP_PATTERNS);
+		} else {
+			CU_ASSERT_EQUAL(load_text(text, &p, err, sizeof(err)),
+					FERRY_EINVAL);
+			CU_ASSERT(strstr(err, "[group big] lists more than 64 "
+					      "patterns") != NULL);
+			CU_ASSERT(kept_nothing(&p));
+		}
+		policy_cleanup(&p);
+	}
+}
+
 static void
 test_default_conf_roundtrip(void)
 {
@@ -836,6 +953,8 @@ add_suites(void)
 	TEST_ADD(s, test_nul_byte_refused);
 	TEST_ADD(s, test_long_lines);
 	TEST_ADD(s, test_queue_limits_inherit);
+	TEST_ADD(s, test_groups_parsed);
+	TEST_ADD(s, test_group_patterns_max);
 	TEST_ADD(s, test_default_conf_roundtrip);
 	TEST_ADD(u, test_parse_size_table);
 	TEST_ADD(u, test_parse_duration_table);

@@ -215,8 +215,8 @@ static const struct policy_case load_cases[] = {
      "ferry.conf:3: [peer] without a name (write [peer NAME]"},
     {"peerless word", N "[peers b]\n", FERRY_EINVAL,
      "ferry.conf:3: unknown section [peers b] (sections are [node], "
-     "[limits], [queue NAME], [peer NAME], [route], [directory] and "
-     "[acl])"},
+     "[limits], [queue NAME], [peer NAME], [route], [directory], "
+     "[group NAME] and [acl])"},
     {"directory bad card", N "[directory]\nz = nope\n", FERRY_EINVAL,
      "ferry.conf:4: bad card for [directory] z"},
     {"directory bad name", N "[directory]\nZ! = nope\n", FERRY_EINVAL,

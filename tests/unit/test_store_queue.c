@@ -869,6 +869,231 @@ test_receipts_made_and_absorbed(void)
 			FERRY_ENOTFOUND);
 }
 
+/* A group message waiting to be split (agent/split.c): destination
+ * STORE_SPLIT_DST, a route naming its group, its members and the id its
+ * source gave it (its own, at the source). */
+static void
+put_group(struct ferry_msg *m, struct store_route *rt, const char *group,
+	  const char *members)
+{
+	struct store_put_req req;
+
+	test_msg(m, STORE_SPLIT_DST, "alerts/in", 5);
+	m->flags = FERRY_MSG_RECEIPT;
+	memset(rt, 0, sizeof(*rt));
+	snprintf(rt->group, sizeof(rt->group), "%s", group);
+	memcpy(rt->group_id, m->id, FERRY_ID_LEN);
+	snprintf(rt->members, sizeof(rt->members), "%s", members);
+	memset(&req, 0, sizeof(req));
+	req.msg = m;
+	req.payload = "alert";
+	req.len = 5;
+	req.route = rt;
+	CU_ASSERT_EQUAL_FATAL(store_put_batch(st, &req, 1), 0);
+	CU_ASSERT_EQUAL_FATAL(req.result, 0);
+}
+
+/* A receipt line from node for id, as it comes to ferry.receipts. */
+static void
+put_receipt(const char *node, const char *event, const uint8_t *id)
+{
+	struct ferry_msg rc;
+	char hex[FERRY_ID_HEX_LEN + 1], line[256];
+	int len;
+
+	ferry_id_to_hex(id, hex);
+	test_msg(&rc, "here", FERRY_RECEIPT_QUEUE, 6);
+	snprintf(rc.src_node, sizeof(rc.src_node), "%s", node);
+	len = snprintf(line, sizeof(line), "ferry-receipt/1 %s %s %s %lld\n",
+		       event, hex, node, (long long)clk.now_ms);
+	CU_ASSERT_EQUAL_FATAL(store_put(st, &rc, line, (size_t)len), 0);
+}
+
+/* Outbound, in no local queue, found under "@"; store_out_split removes
+ * it, remembered as handed to "@GROUP"; only such a message splits. */
+static void
+test_group_split(void)
+{
+	struct ferry_msg g, plain, copy, lone;
+	struct store_route rt;
+	struct store_msg_info info;
+	struct store_out_pos pos;
+	struct store_status ss;
+	struct store_stats sst;
+	struct collect col;
+
+	FRESH();
+	put_group(&g, &rt, "alerts", "base,m1");
+	CU_ASSERT_EQUAL_FATAL(store_get(st, g.id, &info), 0);
+	CU_ASSERT_EQUAL(info.state, STORE_OUTBOUND);
+	CU_ASSERT_STRING_EQUAL(info.queue, "");
+	CU_ASSERT_STRING_EQUAL(info.msg.dst_node, STORE_SPLIT_DST);
+	CU_ASSERT_STRING_EQUAL(info.route.group, "alerts");
+	CU_ASSERT_STRING_EQUAL(info.route.members, "base,m1");
+	CU_ASSERT(memcmp(info.route.group_id, g.id, FERRY_ID_LEN) == 0);
+	CU_ASSERT_EQUAL(
+	    store_queue_stats(st, "alerts/in", &(struct store_queue_stats){0}),
+	    FERRY_ENOTFOUND);
+	memset(&pos, 0, sizeof(pos));
+	memset(&col, 0, sizeof(col));
+	CU_ASSERT_EQUAL(
+	    store_out_scan(st, STORE_SPLIT_DST, &pos, 0, collect_fn, &col), 0);
+	CU_ASSERT_EQUAL_FATAL(col.n, 1);
+	CU_ASSERT(memcmp(col.infos[0].msg.id, g.id, FERRY_ID_LEN) == 0);
+
+	/* Ordinary outbound messages are not split: not one for a node,
+	 * nor one for "@" without a group (nothing to name it by). */
+	test_msg(&plain, "base", "q", 3);
+	CU_ASSERT_EQUAL_FATAL(store_put(st, &plain, "p", 1), 0);
+	CU_ASSERT_EQUAL(store_out_split(st, plain.id), FERRY_ESTATE);
+	CU_ASSERT_EQUAL(store_get(st, plain.id, &info), 0);
+	CU_ASSERT_EQUAL(info.state, STORE_OUTBOUND);
+	/* A group's copy for base is an ordinary message too. */
+	test_msg(&copy, "base", "alerts/in", 5);
+	{
+		struct store_route crt = rt;
+		struct store_put_req req = {&copy, "c", 1, 0, &crt};
+		CU_ASSERT_EQUAL_FATAL(store_put_batch(st, &req, 1), 0);
+		CU_ASSERT_EQUAL_FATAL(req.result, 0);
+	}
+	CU_ASSERT_EQUAL(store_out_split(st, copy.id), FERRY_ESTATE);
+	CU_ASSERT_EQUAL(store_get(st, copy.id, &info), 0);
+	test_msg(&lone, STORE_SPLIT_DST, "q", 3);
+	CU_ASSERT_EQUAL_FATAL(store_put(st, &lone, "l", 1), 0);
+	CU_ASSERT_EQUAL(store_out_split(st, lone.id), FERRY_ESTATE);
+	CU_ASSERT_EQUAL(store_get(st, lone.id, &info), 0);
+	/* Nor one whose group would not fit "@NAME": a hop and ferry.conf
+	 * refuse such names (62 bytes at most), else it would wait for
+	 * ever. */
+	{
+		struct ferry_msg big;
+		struct store_route brt;
+		char name[FERRY_NODE_MAX + 1];
+		memset(name, 'g', FERRY_NODE_MAX);
+		name[FERRY_NODE_MAX] = '\0';
+		put_group(&big, &brt, name, "base,m1");
+		CU_ASSERT_EQUAL(store_out_split(st, big.id), FERRY_ESTATE);
+		CU_ASSERT_EQUAL(store_get(st, big.id, &info), 0);
+	}
+
+	clk.now_ms += 7;
+	CU_ASSERT_EQUAL_FATAL(store_out_split(st, g.id), 0);
+	CU_ASSERT_EQUAL(store_get(st, g.id, &info), FERRY_ENOTFOUND);
+	CU_ASSERT_EQUAL_FATAL(store_status(st, g.id, &ss), 0);
+	CU_ASSERT_EQUAL(ss.kind, STORE_ST_HANDED);
+	CU_ASSERT_STRING_EQUAL(ss.peer, "@alerts");
+	CU_ASSERT_EQUAL(ss.at_ms, clk.now_ms);
+	/* Split once: again it is gone (the splitter takes that as done). */
+	CU_ASSERT_EQUAL(store_out_split(st, g.id), FERRY_ENOTFOUND);
+	CU_ASSERT_EQUAL(store_put(st, &g, "alert", 5), FERRY_EDUPLICATE);
+	CU_ASSERT_EQUAL(store_stats(st, &sst), 0);
+	CU_ASSERT_EQUAL(sst.outbound_msgs, 4); /* plain, copy, lone, big */
+	memset(&pos, 0, sizeof(pos));
+	memset(&col, 0, sizeof(col));
+	CU_ASSERT_EQUAL(
+	    store_out_scan(st, STORE_SPLIT_DST, &pos, 0, collect_fn, &col), 0);
+	CU_ASSERT_EQUAL(col.n, 2); /* lone and big */
+}
+
+/* Any member reports on a group message split here (it had a copy, and
+ * receipts of a copy name the group id); nobody reports on an id this
+ * store never knew, and only its destination on an ordinary message. */
+static void
+test_group_split_receipts(void)
+{
+	struct ferry_msg g, plain;
+	struct store_route rt;
+	struct store_status ss;
+	const uint8_t unknown[FERRY_ID_LEN] = {0x5a, 1, 2, 3};
+
+	FRESH();
+	put_group(&g, &rt, "alerts", "base,m1");
+	/* Before the split too: its members are not known yet. */
+	put_receipt("m1", "custody", g.id);
+	CU_ASSERT_EQUAL_FATAL(store_status(st, g.id, &ss), 0);
+	CU_ASSERT_EQUAL(ss.kind, STORE_ST_PRESENT);
+	CU_ASSERT_EQUAL(ss.nreceipts, 1);
+	CU_ASSERT_EQUAL_FATAL(store_out_split(st, g.id), 0);
+
+	clk.now_ms += 5;
+	put_receipt("m1", "queued", g.id);
+	clk.now_ms += 5;
+	put_receipt("base", "acked", g.id);
+	CU_ASSERT_EQUAL_FATAL(store_status(st, g.id, &ss), 0);
+	CU_ASSERT_EQUAL(ss.kind, STORE_ST_HANDED);
+	CU_ASSERT_EQUAL_FATAL(ss.nreceipts, 3);
+	CU_ASSERT_EQUAL(ss.receipts[1].event, STORE_RCPT_QUEUED);
+	CU_ASSERT_STRING_EQUAL(ss.receipts[1].node, "m1");
+	CU_ASSERT_EQUAL(ss.receipts[1].at_ms, clk.now_ms - 5);
+	CU_ASSERT_EQUAL(ss.receipts[2].event, STORE_RCPT_ACKED);
+	CU_ASSERT_STRING_EQUAL(ss.receipts[2].node, "base");
+
+	/* An id nobody sent: m1's report is dropped. */
+	put_receipt("m1", "queued", unknown);
+	CU_ASSERT_EQUAL_FATAL(store_status(st, unknown, &ss), 0);
+	CU_ASSERT_EQUAL(ss.kind, STORE_ST_UNKNOWN);
+	CU_ASSERT_EQUAL(ss.nreceipts, 0);
+	/* An ordinary message for base: m1 may not report on it. */
+	test_msg(&plain, "base", "q", 3);
+	plain.flags = FERRY_MSG_RECEIPT;
+	CU_ASSERT_EQUAL_FATAL(store_put(st, &plain, "p", 1), 0);
+	put_receipt("m1", "queued", plain.id);
+	CU_ASSERT_EQUAL_FATAL(store_status(st, plain.id, &ss), 0);
+	CU_ASSERT_EQUAL(ss.kind, STORE_ST_PRESENT);
+	CU_ASSERT_EQUAL(ss.nreceipts, 0);
+	/* ... nor once it was handed to base. */
+	CU_ASSERT_EQUAL_FATAL(store_out_claim(st, plain.id, "base"), 0);
+	CU_ASSERT_EQUAL_FATAL(store_out_custody(st, plain.id, "base"), 0);
+	put_receipt("m1", "acked", plain.id);
+	CU_ASSERT_EQUAL_FATAL(store_status(st, plain.id, &ss), 0);
+	CU_ASSERT_EQUAL(ss.kind, STORE_ST_HANDED);
+	CU_ASSERT_EQUAL(ss.nreceipts, 0);
+	put_receipt("base", "acked", plain.id);
+	CU_ASSERT_EQUAL_FATAL(store_status(st, plain.id, &ss), 0);
+	CU_ASSERT_EQUAL(ss.nreceipts, 1);
+}
+
+/* A group copy for this node reports, to its source, on the id the
+ * source gave the group message, not on the copy's own id. */
+static void
+test_group_copy_receipt_names_group_id(void)
+{
+	struct ferry_msg c;
+	struct store_route rt;
+	struct store_put_req req;
+	struct rcpt_find f;
+	char line[256];
+
+	FRESH();
+	test_msg(&c, "here", "alerts/in", 5);
+	snprintf(c.src_node, sizeof(c.src_node), "far");
+	c.flags = FERRY_MSG_RECEIPT;
+	memset(&rt, 0, sizeof(rt));
+	snprintf(rt.path, sizeof(rt.path), "far");
+	snprintf(rt.group, sizeof(rt.group), "alerts");
+	memset(rt.group_id, 0x3c, FERRY_ID_LEN);
+	memset(&req, 0, sizeof(req));
+	req.msg = &c;
+	req.payload = "alert";
+	req.len = 5;
+	req.route = &rt;
+	CU_ASSERT_EQUAL_FATAL(store_put_batch(st, &req, 1), 0);
+	CU_ASSERT_EQUAL_FATAL(req.result, 0);
+	memset(&f, 0, sizeof(f));
+	ferry_id_to_hex(rt.group_id, f.hex);
+	CU_ASSERT_EQUAL(store_out_browse(st, 0, rcpt_find_fn, &f), 0);
+	CU_ASSERT_EQUAL_FATAL(f.n, 1);
+	CU_ASSERT_STRING_EQUAL(f.info.msg.dst_node, "far");
+	read_payload(f.info.msg.id, line, sizeof(line));
+	CU_ASSERT(strncmp(line, "ferry-receipt/1 queued ", 23) == 0);
+	CU_ASSERT(strstr(line, f.hex) != NULL);
+	/* None names the copy's id. */
+	memset(&f, 0, sizeof(f));
+	ferry_id_to_hex(c.id, f.hex);
+	CU_ASSERT_EQUAL(store_out_browse(st, 0, rcpt_find_fn, &f), 0);
+	CU_ASSERT_EQUAL(f.n, 0);
+}
+
 /* The receipt line parser: exact form only. */
 static void
 test_receipt_parse(void)
@@ -1135,6 +1360,9 @@ add_suites(void)
 	TEST_ADD(s, test_receipts_made_and_absorbed);
 	TEST_ADD(s, test_out_scan_by_destination);
 	TEST_ADD(s, test_receipt_parse);
+	TEST_ADD(s, test_group_split);
+	TEST_ADD(s, test_group_split_receipts);
+	TEST_ADD(s, test_group_copy_receipt_names_group_id);
 }
 
 int

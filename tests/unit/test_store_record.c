@@ -280,6 +280,254 @@ test_seen_and_queue_records(void)
 	CU_ASSERT_EQUAL(rec_queue_decode(buf, n, &qb), FERRY_ECORRUPT);
 }
 
+/* A copy of a group message keeps its group, the group id and its
+ * members: a V4 record, written only when there is a group. */
+static void
+sample_group(struct store_hdr *h)
+{
+	sample(h);
+	snprintf(h->info.route.group, sizeof(h->info.route.group), "alerts");
+	memset(h->info.route.group_id, 0xee, FERRY_ID_LEN);
+	snprintf(h->info.route.members, sizeof(h->info.route.members),
+		 "base,camp");
+}
+
+static void
+test_header_group_round_trip(void)
+{
+	struct store_hdr h, back;
+	uint8_t buf[STORE_HDR_MAX];
+	const uint8_t *inl;
+	size_t n, inl_len;
+
+	/* Without a path, hop limit or signature: V4 all the same. */
+	sample_group(&h);
+	n = rec_hdr_encode(&h, "hello", 5, buf, sizeof(buf));
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_EQUAL(buf[0], 4);
+	CU_ASSERT_EQUAL_FATAL(rec_hdr_decode(buf, n, &back, &inl, &inl_len), 0);
+	CU_ASSERT_STRING_EQUAL(back.info.route.group, "alerts");
+	CU_ASSERT(memcmp(back.info.route.group_id, h.info.route.group_id,
+			 FERRY_ID_LEN) == 0);
+	CU_ASSERT_STRING_EQUAL(back.info.route.members, "base,camp");
+	CU_ASSERT_STRING_EQUAL(back.info.route.path, "");
+	CU_ASSERT(memcmp(&back.info.msg, &h.info.msg, sizeof(h.info.msg)) == 0);
+	CU_ASSERT_EQUAL(inl_len, 5);
+	CU_ASSERT(inl != NULL && memcmp(inl, "hello", 5) == 0);
+
+	/* With the route of a relayed message, and a member's own copy
+	 * (no members). */
+	snprintf(h.info.route.path, sizeof(h.info.route.path), "camp,town");
+	h.info.route.hop_limit = 9;
+	h.info.route.sig_flags = STORE_ROUTE_SIGNED;
+	memset(h.info.route.origin_sig, 0xab, STORE_ROUTE_SIG_LEN);
+	h.info.route.members[0] = '\0';
+	n = rec_hdr_encode(&h, "hello", 5, buf, sizeof(buf));
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_EQUAL(buf[0], 4);
+	CU_ASSERT_EQUAL_FATAL(rec_hdr_decode(buf, n, &back, NULL, NULL), 0);
+	CU_ASSERT_STRING_EQUAL(back.info.route.group, "alerts");
+	CU_ASSERT_EQUAL(back.info.route.group_id[15], 0xee);
+	CU_ASSERT_STRING_EQUAL(back.info.route.members, "");
+	CU_ASSERT_STRING_EQUAL(back.info.route.path, "camp,town");
+	CU_ASSERT_EQUAL(back.info.route.hop_limit, 9);
+	CU_ASSERT_EQUAL(back.info.route.origin_sig[63], 0xab);
+
+	/* No group: V3 or less, whatever group_id and members hold; the
+	 * members are not kept without a group. */
+	sample_group(&h);
+	h.info.route.group[0] = '\0';
+	h.info.route.hop_limit = 3;
+	n = rec_hdr_encode(&h, "hello", 5, buf, sizeof(buf));
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_EQUAL(buf[0], 3);
+	CU_ASSERT_EQUAL_FATAL(rec_hdr_decode(buf, n, &back, NULL, NULL), 0);
+	CU_ASSERT_STRING_EQUAL(back.info.route.members, "");
+	CU_ASSERT_EQUAL(back.info.route.group_id[0], 0);
+}
+
+/* Every truncation of a V4 record is refused without an over-read. */
+static void
+test_header_group_truncations_refused(void)
+{
+	struct store_hdr h, back;
+	uint8_t buf[STORE_HDR_MAX];
+	size_t n;
+
+	sample_group(&h);
+	snprintf(h.info.route.path, sizeof(h.info.route.path), "camp");
+	n = rec_hdr_encode(&h, "hello", 5, buf, sizeof(buf));
+	CU_ASSERT_FATAL(n > 0);
+	for (size_t cut = 0; cut < n; cut++) {
+		uint8_t *p = malloc(cut ? cut : 1);
+		memcpy(p, buf, cut);
+		CU_ASSERT_EQUAL(rec_hdr_decode(p, cut, &back, NULL, NULL),
+				FERRY_ECORRUPT);
+		free(p);
+	}
+	buf[n] = 0;
+	CU_ASSERT_EQUAL(rec_hdr_decode(buf, n + 1, &back, NULL, NULL),
+			FERRY_ECORRUPT);
+}
+
+/* Decode a copy of buf[0..n) with `from` replaced by `to`, as long. */
+static int
+decode_patched(const uint8_t *buf, size_t n, const char *from, const char *to)
+{
+	struct store_hdr back;
+	uint8_t *p = malloc(n);
+	uint8_t *at;
+	int rc;
+
+	CU_ASSERT_FATAL(p != NULL);
+	memcpy(p, buf, n);
+	at = memmem(p, n, from, strlen(from));
+	CU_ASSERT_FATAL(at != NULL);
+	memcpy(at, to, strlen(from)); /* to may hold a NUL */
+	rc = rec_hdr_decode(p, n, &back, NULL, NULL);
+	free(p);
+	return rc;
+}
+
+static void
+test_header_group_damage_refused(void)
+{
+	struct store_hdr h, back;
+	uint8_t buf[STORE_HDR_MAX], *p;
+	size_t n, at;
+
+	sample_group(&h);
+	n = rec_hdr_encode(&h, "hello", 5, buf, sizeof(buf));
+	CU_ASSERT_FATAL(n > 0);
+	/* The names are checked as a hop checks them. */
+	CU_ASSERT_EQUAL(decode_patched(buf, n, "alerts", "Alerts"),
+			FERRY_ECORRUPT);
+	CU_ASSERT_EQUAL(decode_patched(buf, n, "alerts", "al,rts"),
+			FERRY_ECORRUPT);
+	CU_ASSERT_EQUAL(decode_patched(buf, n, "base,camp", "base,,amp"),
+			FERRY_ECORRUPT);
+	CU_ASSERT_EQUAL(decode_patched(buf, n, "base,camp", "base,cam,"),
+			FERRY_ECORRUPT);
+	CU_ASSERT_EQUAL(decode_patched(buf, n, "base,camp", "base,Camp"),
+			FERRY_ECORRUPT);
+	CU_ASSERT_EQUAL(decode_patched(buf, n, "base,camp", "base\0camp"),
+			FERRY_ECORRUPT);
+	/* ... and the patch itself is harmless: the same bytes decode. */
+	CU_ASSERT_EQUAL(decode_patched(buf, n, "base,camp", "base,camp"), 0);
+
+	/* A V4 record without a group is not one this store wrote
+	 * (canonical form: it writes V3 or less then): the group's name
+	 * taken out, its length byte 0. */
+	p = memmem(buf, n,
+		   "\x06"
+		   "alerts",
+		   7);
+	CU_ASSERT_FATAL(p != NULL);
+	at = (size_t)(p - buf);
+	buf[at] = 0;
+	memmove(buf + at + 1, buf + at + 7, n - at - 7);
+	n -= 6;
+	CU_ASSERT_EQUAL(rec_hdr_decode(buf, n, &back, NULL, NULL),
+			FERRY_ECORRUPT);
+	/* A V3 record with a group's fields after its route: trailing
+	 * bytes to V3, refused too. */
+	buf[0] = 3;
+	CU_ASSERT_EQUAL(rec_hdr_decode(buf, n, &back, NULL, NULL),
+			FERRY_ECORRUPT);
+
+	/* Members as long as a record allows them, and one byte more. */
+	sample_group(&h);
+	memset(h.info.route.members, 'm', STORE_PATH_MAX);
+	h.info.route.members[STORE_PATH_MAX] = '\0';
+	for (size_t i = 63; i < STORE_PATH_MAX; i += 64)
+		h.info.route.members[i] = ',';
+	n = rec_hdr_encode(&h, "hello", 5, buf, sizeof(buf));
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_EQUAL_FATAL(rec_hdr_decode(buf, n, &back, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(strlen(back.info.route.members), STORE_PATH_MAX);
+	p = memmem(buf, n, "\xff\x03mmm", 5); /* u16 length 1023 */
+	CU_ASSERT_FATAL(p != NULL);
+	p[0] = 0x00; /* 1024 */
+	p[1] = 0x04;
+	CU_ASSERT_EQUAL(rec_hdr_decode(buf, n, &back, NULL, NULL),
+			FERRY_ECORRUPT);
+}
+
+/* The largest V4 record (every name, the text, the path, the members,
+ * the signature and the inline payload at their longest) fits
+ * STORE_HDR_MAX. */
+static void
+test_header_group_largest_fits(void)
+{
+	static uint8_t inl[STORE_INLINE_MAX];
+	static uint8_t buf[STORE_HDR_MAX];
+	struct store_hdr h, back;
+	size_t n;
+
+	sample_group(&h);
+	h.info.route.sig_flags = STORE_ROUTE_SIGNED;
+	h.info.route.hop_limit = 64;
+	memset(h.info.dead_text, 'e', STORE_DEAD_TEXT_MAX);
+	h.info.dead_text[STORE_DEAD_TEXT_MAX] = '\0';
+	memset(h.info.msg.correlation, 'c', FERRY_CORR_MAX);
+	memset(h.info.msg.reply_to, 'r', FERRY_QUEUE_MAX);
+	memset(h.info.msg.dst_queue, 'q', FERRY_QUEUE_MAX);
+	memset(h.info.queue, 'q', FERRY_QUEUE_MAX);
+	memset(h.info.msg.src_node, 's', FERRY_NODE_MAX);
+	memset(h.info.msg.dst_node, 'd', FERRY_NODE_MAX);
+	memset(h.info.hop_peer, 'p', FERRY_NODE_MAX);
+	memset(h.info.route.group, 'g', FERRY_NODE_MAX);
+	for (int k = 0; k < 2; k++) {
+		char *s = k == 0 ? h.info.route.path : h.info.route.members;
+		memset(s, 'n', STORE_PATH_MAX);
+		for (size_t i = 63; i < STORE_PATH_MAX; i += 64)
+			s[i] = ',';
+		s[STORE_PATH_MAX] = '\0';
+	}
+	h.info.msg.payload_len = sizeof(inl);
+	n = rec_hdr_encode(&h, inl, sizeof(inl), buf, sizeof(buf));
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_EQUAL_FATAL(rec_hdr_decode(buf, n, &back, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(strlen(back.info.route.group), FERRY_NODE_MAX);
+	CU_ASSERT_EQUAL(strlen(back.info.route.members), STORE_PATH_MAX);
+	CU_ASSERT_EQUAL(strlen(back.info.route.path), STORE_PATH_MAX);
+}
+
+/* A group message split here is remembered as handed to "@GROUP", its
+ * destination STORE_SPLIT_DST ("@"), the one name that is not a node's
+ * a seen record may keep. */
+static void
+test_seen_split_dst(void)
+{
+	static const char *const bad[] = {"@x", "@@", "bad name", "Base",
+					  "a,b"};
+	struct store_seen s = {STORE_ST_HANDED,
+			       5,
+			       6,
+			       "@alerts",
+			       STORE_SPLIT_DST,
+			       STORE_DEAD_NONE,
+			       0},
+			  sb;
+	uint8_t buf[256];
+	size_t n;
+
+	n = rec_seen_encode(&s, buf, sizeof(buf));
+	CU_ASSERT_FATAL(n > 0);
+	CU_ASSERT_EQUAL_FATAL(rec_seen_decode(buf, n, &sb), 0);
+	CU_ASSERT_EQUAL(sb.kind, STORE_ST_HANDED);
+	CU_ASSERT_STRING_EQUAL(sb.peer, "@alerts");
+	CU_ASSERT_STRING_EQUAL(sb.dst, "@");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(s.dst, sizeof(s.dst), "%s", bad[i]);
+		n = rec_seen_encode(&s, buf, sizeof(buf));
+		CU_ASSERT_FATAL(n > 0);
+		if (rec_seen_decode(buf, n, &sb) != FERRY_ECORRUPT)
+			fprintf(stderr, "seen dst '%s' accepted\n", bad[i]);
+		CU_ASSERT_EQUAL(rec_seen_decode(buf, n, &sb), FERRY_ECORRUPT);
+	}
+}
+
 static void
 test_key_order_is_delivery_order(void)
 {
@@ -359,6 +607,11 @@ add_suites(void)
 	TEST_ADD(s, test_header_byte_flips_never_overread);
 	TEST_ADD(s, test_bad_states_refused);
 	TEST_ADD(s, test_seen_and_queue_records);
+	TEST_ADD(s, test_header_group_round_trip);
+	TEST_ADD(s, test_header_group_truncations_refused);
+	TEST_ADD(s, test_header_group_damage_refused);
+	TEST_ADD(s, test_header_group_largest_fits);
+	TEST_ADD(s, test_seen_split_dst);
 	TEST_ADD(s, test_key_order_is_delivery_order);
 	TEST_ADD(s, test_newer_schema_refused);
 }

@@ -4,6 +4,9 @@
  * several frames per record, records filled exactly, every truncation
  * refused without over-reads (exact-size heap copies, so ASan sees them),
  * and tables of hostile inputs.
+ *
+ * FERRY_GEN_HOP_CORPUS=dir writes the group seeds of the fuzz corpus
+ * instead (msg_group and msg_group_own, tests/fuzz/corpus/hop).
  */
 #include "config.h"
 
@@ -914,6 +917,372 @@ test_builder_overflow_is_sticky(void)
 	CU_ASSERT_EQUAL(len, hop_msg_frame_len(&m));
 }
 
+/* ------------------------------------------------------- group copies */
+
+/* A copy of a group message (docs/groups.md) for base and camp: it goes
+ * to base, its first member. */
+static struct hop_msg
+sample_group_msg(void)
+{
+	struct hop_msg hm = sample_msg();
+
+	strcpy(hm.group, "alerts");
+	sample_id(hm.group_id, 50);
+	strcpy(hm.members, "base,camp");
+	return hm;
+}
+
+static void
+check_group_equal(const struct hop_msg *a, const struct hop_msg *b)
+{
+	check_msg_equal(a, b);
+	CU_ASSERT_STRING_EQUAL(a->group, b->group);
+	CU_ASSERT(memcmp(a->group_id, b->group_id, FERRY_ID_LEN) == 0);
+	CU_ASSERT_STRING_EQUAL(a->members, b->members);
+}
+
+/* hm as the one frame of a record in rec; the record's length. */
+static size_t
+build_msg(const struct hop_msg *hm)
+{
+	struct hop_rbuf b;
+	size_t len = 0;
+
+	hop_rbuf_init(&b, rec, sizeof(rec));
+	hop_put_msg(&b, hm);
+	CU_ASSERT_EQUAL_FATAL(hop_rbuf_end(&b, &len), 0);
+	CU_ASSERT_EQUAL(len, hop_msg_frame_len(hm));
+	return len;
+}
+
+/* The same with whole fields (tag, u16be length, value) appended to the
+ * frame, its length fixed up: what a peer's encoder could send. */
+static size_t
+build_msg_plus(const struct hop_msg *hm, const uint8_t *extra, size_t n)
+{
+	size_t len = build_msg(hm), body;
+
+	CU_ASSERT_FATAL(len + n <= sizeof(rec));
+	memcpy(rec + len, extra, n);
+	body = len + n - HOP_FRAME_HDR;
+	rec[1] = (uint8_t)(body >> 16);
+	rec[2] = (uint8_t)(body >> 8);
+	rec[3] = (uint8_t)body;
+	return len + n;
+}
+
+/* Decode the record rec[0..len) from an exact-size copy (ASan sees any
+ * over-read); rc, and the reason in *why. */
+static int
+decode_copy(size_t len, struct hop_msg *out, const char **why)
+{
+	uint8_t *copy = malloc(len);
+	struct hop_frame f;
+	int rc;
+
+	CU_ASSERT_FATAL(copy != NULL);
+	memcpy(copy, rec, len);
+	*why = NULL;
+	f = only_frame(copy, len);
+	rc = hop_msg_decode(&f, out, why);
+	free(copy);
+	return rc;
+}
+
+static void
+test_msg_group_round_trip(void)
+{
+	struct hop_msg m = sample_group_msg(), got;
+	const char *why;
+	size_t len, plain;
+
+	/* Members: the destination is the first of them. */
+	len = build_msg(&m);
+	CU_ASSERT_EQUAL_FATAL(decode_copy(len, &got, &why), 0);
+	check_group_equal(&m, &got);
+	CU_ASSERT_STRING_EQUAL(got.group, "alerts");
+	CU_ASSERT_STRING_EQUAL(got.members, "base,camp");
+
+	/* One member left: the destination alone. */
+	strcpy(m.members, "base");
+	len = build_msg(&m);
+	CU_ASSERT_EQUAL_FATAL(decode_copy(len, &got, &why), 0);
+	check_group_equal(&m, &got);
+
+	/* A member's own copy: group and id, no members, and any
+	 * destination. */
+	m.members[0] = '\0';
+	strcpy(m.msg.dst_node, "camp");
+	len = build_msg(&m);
+	CU_ASSERT_EQUAL_FATAL(decode_copy(len, &got, &why), 0);
+	check_group_equal(&m, &got);
+	CU_ASSERT_STRING_EQUAL(got.members, "");
+
+	/* With the relaying fields too. */
+	m = sample_group_msg();
+	strcpy(m.path, "field-07,town");
+	m.hop_limit = 9;
+	m.has_sig = 1;
+	memset(m.origin_sig, 0xcd, HOP_SIG_LEN);
+	len = build_msg(&m);
+	CU_ASSERT_EQUAL_FATAL(decode_copy(len, &got, &why), 0);
+	check_group_equal(&m, &got);
+	CU_ASSERT_STRING_EQUAL(got.path, "field-07,town");
+	CU_ASSERT_EQUAL(got.hop_limit, 9);
+	CU_ASSERT(got.has_sig && got.origin_sig[HOP_SIG_LEN - 1] == 0xcd);
+
+	/* Without a group nothing of it is sent, whatever group_id holds:
+	 * the frame of a plain MSG, which decodes with none. */
+	m = sample_msg();
+	plain = build_msg(&m);
+	sample_id(m.group_id, 50);
+	len = build_msg(&m);
+	CU_ASSERT_EQUAL(len, plain);
+	CU_ASSERT_EQUAL_FATAL(decode_copy(len, &got, &why), 0);
+	CU_ASSERT_STRING_EQUAL(got.group, "");
+	CU_ASSERT_STRING_EQUAL(got.members, "");
+	CU_ASSERT_EQUAL(got.group_id[1], 0);
+	/* ... and group + id + members cost exactly their fields. */
+	m = sample_group_msg();
+	CU_ASSERT_EQUAL(hop_msg_frame_len(&m),
+			plain + 3 * 3 + strlen("alerts") + FERRY_ID_LEN +
+			    strlen("base,camp"));
+}
+
+/* The largest relaying fields (path, hop limit, signature, group, group
+ * id, members) take HOP_RELAY_FIELDS_MAX bytes at most: a sender keeps
+ * that much room before it fills them in (transports/tcp_send.c). */
+static void
+test_msg_relay_fields_max(void)
+{
+	struct hop_msg m = sample_msg(), bare, got;
+	const char *why;
+	char *p;
+	size_t len;
+
+	memset(m.msg.dst_node, 'a', FERRY_NODE_MAX);
+	m.msg.dst_node[FERRY_NODE_MAX] = '\0';
+	bare = m;
+	/* 16 names of 63 bytes and 15 commas: 1,023 bytes. */
+	for (int k = 0; k < 2; k++) {
+		p = k == 0 ? m.path : m.members;
+		for (int i = 0; i < 16; i++) {
+			if (i > 0)
+				*p++ = ',';
+			memset(p, 'a' + i, FERRY_NODE_MAX);
+			p += FERRY_NODE_MAX;
+		}
+		*p = '\0';
+	}
+	CU_ASSERT_EQUAL_FATAL(strlen(m.members), HOP_PATH_MAX);
+	m.hop_limit = HOP_HOP_LIMIT_MAX;
+	m.has_sig = 1;
+	/* The longest group name: '@' and it make a node-sized name. */
+	memset(m.group, 'g', FERRY_NODE_MAX - 1);
+	m.group[FERRY_NODE_MAX - 1] = '\0';
+	memset(m.group_id, 0x77, FERRY_ID_LEN);
+	CU_ASSERT(hop_msg_frame_len(&m) - hop_msg_frame_len(&bare) <=
+		  HOP_RELAY_FIELDS_MAX);
+	len = build_msg(&m);
+	CU_ASSERT_EQUAL_FATAL(decode_copy(len, &got, &why), 0);
+	check_group_equal(&m, &got);
+}
+
+#define FIELDS(...)                                                            \
+	(const uint8_t[]){__VA_ARGS__}, sizeof((const uint8_t[]){__VA_ARGS__})
+#define ID16 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16
+
+/* Fields appended to a MSG without a group (base 0) or to
+ * sample_group_msg() (base 1). */
+struct group_raw_case {
+	const char *label;
+	int base;
+	const uint8_t *extra;
+	size_t n;
+	const char *why; /* a piece of the decoder's reason */
+};
+
+static const struct group_raw_case group_raw_cases[] = {
+    {"members without a group", 0, FIELDS(18, 0, 4, 'b', 'a', 's', 'e'),
+     "members without a group"},
+    {"members and an id, no group", 0,
+     FIELDS(17, 0, 16, ID16, 18, 0, 4, 'b', 'a', 's', 'e'),
+     "group without its id, or an id alone"},
+    {"group without its id", 0, FIELDS(16, 0, 2, 'g', 'r'),
+     "group without its id"},
+    {"group and members without the id", 0,
+     FIELDS(16, 0, 2, 'g', 'r', 18, 0, 4, 'b', 'a', 's', 'e'),
+     "group without its id"},
+    {"an id without its group", 0, FIELDS(17, 0, 16, ID16), "an id alone"},
+    {"group id of 15 bytes", 0,
+     FIELDS(16, 0, 2, 'g', 'r', 17, 0, 15, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+	    12, 13, 14, 15),
+     "wrong size"},
+    {"group id of 17 bytes", 0, FIELDS(16, 0, 2, 'g', 'r', 17, 0, 17, ID16, 17),
+     "wrong size"},
+    {"empty group", 0, FIELDS(16, 0, 0, 17, 0, 16, ID16), "empty string"},
+    {"empty members", 0, FIELDS(16, 0, 2, 'g', 'r', 17, 0, 16, ID16, 18, 0, 0),
+     "empty string"},
+    {"an unknown field after them", 1, FIELDS(0xc8, 0, 1, 'x'), NULL},
+    {"group twice", 1, FIELDS(16, 0, 2, 'g', 'r'), "duplicate field"},
+    {"group id twice", 1, FIELDS(17, 0, 16, ID16), "duplicate field"},
+    {"members twice", 1, FIELDS(18, 0, 4, 'b', 'a', 's', 'e'),
+     "duplicate field"},
+};
+
+static void
+test_msg_group_raw_refused(void)
+{
+	for (size_t i = 0;
+	     i < sizeof(group_raw_cases) / sizeof(group_raw_cases[0]); i++) {
+		const struct group_raw_case *c = &group_raw_cases[i];
+		struct hop_msg m = c->base ? sample_group_msg() : sample_msg();
+		struct hop_msg got;
+		const char *why;
+		size_t len = build_msg_plus(&m, c->extra, c->n);
+		int rc = decode_copy(len, &got, &why);
+		int want = c->why != NULL ? FERRY_EPROTO : 0;
+
+		if (rc != want ||
+		    (c->why != NULL && (why == NULL || !strstr(why, c->why))))
+			fprintf(stderr, "group case '%s': %d (%s)\n", c->label,
+				rc, why != NULL ? why : "no reason");
+		CU_ASSERT_EQUAL(rc, want);
+		if (c->why != NULL) {
+			CU_ASSERT(why != NULL && strstr(why, c->why) != NULL);
+		} else {
+			check_group_equal(&m, &got);
+		}
+	}
+}
+
+/* Fields of sample_group_msg() changed in place (same length). */
+struct group_patch_case {
+	const char *label;
+	const char *from, *to;
+	size_t n;
+	const char *why; /* a piece of the decoder's reason */
+};
+
+static const struct group_patch_case group_patch_cases[] = {
+    {"destination not the first member", "base,camp", "camp,base", 9,
+     "destination is not its first member"},
+    {"destination not a member", "base,camp", "bass,camp", 9,
+     "destination is not its first member"},
+    {"group name upper case", "alerts", "Alerts", 6, "group name invalid"},
+    {"group name with @", "alerts", "@lerts", 6, "group name invalid"},
+    {"group name with a comma", "alerts", "al,rts", 6, "group name invalid"},
+    {"members trailing comma", "base,camp", "base,cam,", 9, "members invalid"},
+    {"members leading comma", "base,camp", ",ase,camp", 9, "members invalid"},
+    {"members empty name", "base,camp", "base,,amp", 9, "members invalid"},
+    {"members upper case", "base,camp", "base,Camp", 9, "members invalid"},
+    {"members with a space", "base,camp", "base, amp", 9, "members invalid"},
+    {"members with NUL", "base,camp", "base\0camp", 9, "NUL inside"},
+};
+
+static void
+test_msg_group_patched_refused(void)
+{
+	for (size_t i = 0;
+	     i < sizeof(group_patch_cases) / sizeof(group_patch_cases[0]);
+	     i++) {
+		const struct group_patch_case *c = &group_patch_cases[i];
+		struct hop_msg m = sample_group_msg(), got;
+		const char *why;
+		size_t len = build_msg(&m);
+		int rc;
+
+		CU_ASSERT(patch(rec, len, c->from, c->to, c->n));
+		rc = decode_copy(len, &got, &why);
+		if (rc != FERRY_EPROTO || why == NULL ||
+		    strstr(why, c->why) == NULL)
+			fprintf(stderr, "group patch '%s': %d (%s)\n", c->label,
+				rc, why != NULL ? why : "no reason");
+		CU_ASSERT_EQUAL(rc, FERRY_EPROTO);
+		CU_ASSERT(why != NULL && strstr(why, c->why) != NULL);
+	}
+}
+
+/* The encoder refuses what the decoder would: nothing is written. */
+static void
+test_msg_group_builder_refuses(void)
+{
+	struct hop_msg m;
+	struct hop_rbuf b;
+	size_t len;
+
+	m = sample_msg(); /* members without a group */
+	strcpy(m.members, "base");
+	hop_rbuf_init(&b, rec, sizeof(rec));
+	hop_put_msg(&b, &m);
+	CU_ASSERT_EQUAL(b.len, 0);
+	CU_ASSERT_EQUAL(hop_rbuf_end(&b, &len), FERRY_EINVAL);
+
+	m = sample_group_msg(); /* the destination second */
+	strcpy(m.members, "camp,base");
+	hop_rbuf_init(&b, rec, sizeof(rec));
+	hop_put_msg(&b, &m);
+	CU_ASSERT_EQUAL(hop_rbuf_end(&b, &len), FERRY_EINVAL);
+
+	m = sample_group_msg();
+	strcpy(m.group, "Alerts");
+	hop_rbuf_init(&b, rec, sizeof(rec));
+	hop_put_msg(&b, &m);
+	CU_ASSERT_EQUAL(hop_rbuf_end(&b, &len), FERRY_EINVAL);
+
+	m = sample_group_msg();
+	strcpy(m.members, "base,");
+	hop_rbuf_init(&b, rec, sizeof(rec));
+	hop_put_msg(&b, &m);
+	CU_ASSERT_EQUAL(hop_rbuf_end(&b, &len), FERRY_EINVAL);
+
+	m = sample_group_msg(); /* not terminated */
+	memset(m.group, 'g', sizeof(m.group));
+	hop_rbuf_init(&b, rec, sizeof(rec));
+	hop_put_msg(&b, &m);
+	CU_ASSERT_EQUAL(hop_rbuf_end(&b, &len), FERRY_EINVAL);
+}
+
+/* A group name is sent to as "@NAME" and remembered as handed to
+ * "@NAME" (store_out_split): with the '@' it fits a node name, so 62
+ * bytes at most. */
+static void
+test_msg_group_name_length(void)
+{
+	static const size_t lens[] = {1, FERRY_NODE_MAX - 1, FERRY_NODE_MAX,
+				      FERRY_NODE_MAX + 1};
+	uint8_t extra[3 + FERRY_NODE_MAX + 1 + 3 + FERRY_ID_LEN];
+
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		struct hop_msg m = sample_msg(), got;
+		const char *why;
+		size_t n = 0, len;
+		int rc, want = lens[i] < FERRY_NODE_MAX ? 0 : FERRY_EPROTO;
+
+		extra[n++] = 16;
+		extra[n++] = 0;
+		extra[n++] = (uint8_t)lens[i];
+		memset(extra + n, 'g', lens[i]);
+		n += lens[i];
+		extra[n++] = 17;
+		extra[n++] = 0;
+		extra[n++] = FERRY_ID_LEN;
+		memset(extra + n, 0x42, FERRY_ID_LEN);
+		n += FERRY_ID_LEN;
+		len = build_msg_plus(&m, extra, n);
+		rc = decode_copy(len, &got, &why);
+		if (rc != want)
+			fprintf(stderr, "group name of %zu bytes: %d (%s)\n",
+				lens[i], rc, why != NULL ? why : "no reason");
+		CU_ASSERT_EQUAL(rc, want);
+		if (rc == 0) {
+			CU_ASSERT_EQUAL(strlen(got.group), lens[i]);
+			CU_ASSERT_EQUAL(got.group_id[FERRY_ID_LEN - 1], 0x42);
+			CU_ASSERT_STRING_EQUAL(got.members, "");
+		}
+	}
+}
+
 static void
 add_suites(void)
 {
@@ -941,10 +1310,64 @@ add_suites(void)
 	TEST_ADD(s, test_unknown_fields_skipped);
 	TEST_ADD(s, test_builder_refuses_what_decoder_refuses);
 	TEST_ADD(s, test_builder_overflow_is_sticky);
+	TEST_ADD(s, test_msg_group_round_trip);
+	TEST_ADD(s, test_msg_relay_fields_max);
+	TEST_ADD(s, test_msg_group_raw_refused);
+	TEST_ADD(s, test_msg_group_patched_refused);
+	TEST_ADD(s, test_msg_group_builder_refuses);
+	TEST_ADD(s, test_msg_group_name_length);
+}
+
+/* ------------------------------------------------------ corpus seeds */
+
+static int
+seed_write(const char *dir, const char *name, const struct hop_msg *hm)
+{
+	char path[4096];
+	struct hop_rbuf b;
+	size_t len = 0;
+	FILE *f;
+	int bad;
+
+	/* Outside a CUnit run: no CU_ASSERT here. */
+	hop_rbuf_init(&b, rec, sizeof(rec));
+	hop_put_msg(&b, hm);
+	if (hop_rbuf_end(&b, &len) != 0)
+		return 1;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((f = fopen(path, "wb")) == NULL) {
+		perror(path);
+		return 1;
+	}
+	bad = fwrite(rec, 1, len, f) != len;
+	bad |= fclose(f) != 0;
+	return bad;
+}
+
+/* The group seeds of tests/fuzz/corpus/hop: a copy for two members that
+ * came through a relay, and a member's own copy. */
+static int
+gen_seeds(const char *dir)
+{
+	struct hop_msg m = sample_group_msg();
+	int bad = 0;
+
+	strcpy(m.path, "field-07,town");
+	m.hop_limit = 9;
+	bad |= seed_write(dir, "msg_group", &m);
+	m = sample_group_msg();
+	m.members[0] = '\0';
+	strcpy(m.msg.dst_node, "camp");
+	bad |= seed_write(dir, "msg_group_own", &m);
+	return bad;
 }
 
 int
 main(void)
 {
+	const char *dir = getenv("FERRY_GEN_HOP_CORPUS");
+
+	if (dir != NULL && dir[0] != '\0')
+		return gen_seeds(dir);
 	return test_main("test_transports_hop", add_suites);
 }
