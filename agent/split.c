@@ -384,21 +384,24 @@ static int
 split_round(struct agent *ag)
 {
 	struct batch b = {calloc(SPLIT_BATCH, sizeof(*b.v)), 0};
-	int rc = 0;
+	struct store_out_pos pos;
+	int rc = 0, failed = 0;
 
 	if (b.v == NULL)
 		return FERRY_ENOMEM;
+	/* One that fails (logged) is tried again later; those after it
+	 * go on now: the walk goes on from where it is. */
+	memset(&pos, 0, sizeof(pos));
 	do {
-		struct store_out_pos pos;
-		memset(&pos, 0, sizeof(pos));
 		b.n = 0;
 		rc = store_out_scan(ag->store, STORE_SPLIT_DST, &pos,
 				    SPLIT_BATCH, collect, &b);
 		for (size_t k = 0; k < b.n && rc == 0; k++)
-			rc = split_one(ag, &b.v[k]);
+			if (split_one(ag, &b.v[k]) != 0)
+				failed = 1;
 	} while (rc == 0 && b.n == SPLIT_BATCH);
 	free(b.v);
-	return rc;
+	return rc != 0 ? rc : failed ? FERRY_EIO : 0;
 }
 
 static void *
