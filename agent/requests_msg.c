@@ -1055,6 +1055,9 @@ req_send(struct client *c, const struct req_cmd *cmd,
 		client_idle(c);
 		return;
 	}
+	if (r->route == NULL && strcmp(m->dst_node, ag->pol.node_name) != 0 &&
+	    policy_seal_default(&ag->pol, m->dst_node, m->dst_queue))
+		m->flags |= FERRY_MSG_SEALED; /* [node] seal_to, [queue] seal */
 	if ((m->flags & FERRY_MSG_SEALED) && seal_key(c, m, kx_pk) != 0) {
 		rj_free(r);
 		return;

@@ -155,11 +155,14 @@ static const struct config_key config_keys[] = {
      NULL, "no",
      "Refuse (to dead) a message from another node whose origin is not "
      "verified (docs/routing.md)."},
+    {SECT_QUEUE, "seal", KIND_BOOL, QF(seal), 0, 1, NULL, "no",
+     "Seal (end to end, as ferry send --seal) what this node sends to a "
+     "queue of this name on another node."},
 };
 
 #define CONFIG_NKEYS  (sizeof(config_keys) / sizeof(config_keys[0]))
-#define CONFIG_QKEY0  (CONFIG_NKEYS - 3) /* first SECT_QUEUE row */
-#define CONFIG_NQKEYS 3
+#define CONFIG_QKEY0  (CONFIG_NKEYS - 4) /* first SECT_QUEUE row */
+#define CONFIG_NQKEYS 4
 
 static const char *const config_sect_names[] = {
     [SECT_NONE] = "",	      [SECT_NODE] = "node",
@@ -582,6 +585,12 @@ config_handler(void *user, const char *section, const char *name,
 			config_fail(c, c->lineno, rc, "%s", why);
 		return rc == 0;
 	case SECT_NODE:
+		if (strcmp(name, "seal_to") == 0) {
+			rc = policy_seal_to_add(c->p, value, why, sizeof(why));
+			if (rc != 0)
+				config_fail(c, c->lineno, rc, "%s", why);
+			return rc == 0;
+		}
 		if (strcmp(name, "listen") != 0 &&
 		    strcmp(name, "http_listen") != 0)
 			break;

@@ -72,6 +72,8 @@ struct policy_queue {
 	uint64_t max_bytes;
 	uint64_t max_msgs;
 	unsigned require_verified; /* 1: only verified origins from afar */
+	unsigned seal; /* 1: what this node sends to a queue of this name on
+			* another node is sealed (--seal) by default */
 };
 
 /* A [directory] line, "NAME = CARD": a node that is not a peer (nothing
@@ -161,8 +163,14 @@ struct policy_group {
 	int line;
 };
 
+#define POLICY_SEAL_PATTERNS 64
+
 struct policy {
 	char node_name[FERRY_NODE_MAX + 1];
+	/* [node] seal_to = PATTERN[, ...]: messages for matching nodes are
+	 * sealed by default (docs/routing.md section 9) */
+	char seal_to[POLICY_SEAL_PATTERNS][FERRY_NODE_MAX + 1];
+	size_t nseal_to;
 	unsigned hop_limit; /* nodes a message may visit; default 16 */
 	char state_dir[POLICY_PATH_MAX];   /* default: the config's directory */
 	char socket_path[POLICY_PATH_MAX]; /* default: <state_dir>/ferry.sock */
@@ -270,6 +278,10 @@ void policy_queue_limits(const struct policy *p, const char *name,
 /* node's [directory] line, or NULL. */
 const struct policy_node_card *policy_directory_find(const struct policy *p,
 						     const char *name);
+/* Is a message from this node for node/queue sealed by default ([node]
+ * seal_to, [queue NAME] seal)? */
+int policy_seal_default(const struct policy *p, const char *node,
+			const char *queue);
 /* [group name], or NULL. */
 const struct policy_group *policy_group_find(const struct policy *p,
 					     const char *name);

@@ -69,6 +69,9 @@ FERRY_MUST_CHECK int policy_listen_add(struct policy *p, int http,
 				       size_t whylen);
 
 /* One [route] line "pattern = value" (policy/routes.c). */
+/* [node] seal_to = PATTERN[, ...] (several lines add up). */
+FERRY_MUST_CHECK int policy_seal_to_add(struct policy *p, const char *value,
+					char *why, size_t whylen);
 /* [group NAME]: a new group (open), then its members = line (set). */
 FERRY_MUST_CHECK int policy_group_open(struct policy *p, const char *name,
 				       int line, char *why, size_t whylen);

@@ -114,6 +114,55 @@ policy_route_add(struct policy *p, const char *pattern, const char *value,
 }
 
 int
+policy_seal_to_add(struct policy *p, const char *value, char *why,
+		   size_t whylen)
+{
+	char buf[POLICY_LINE_MAX + 1], *save = NULL, *tok;
+	char q[96];
+	size_t before = p->nseal_to;
+
+	snprintf(buf, sizeof(buf), "%s", value);
+	for (tok = strtok_r(buf, ", \t", &save); tok != NULL;
+	     tok = strtok_r(NULL, ", \t", &save)) {
+		if (!pattern_valid(tok)) {
+			snprintf(why, whylen,
+				 "seal_to: '%s' is not a node name pattern "
+				 "(a-z 0-9 - _ . and the wildcards * ? [...])",
+				 ferry_quote(tok, q, sizeof(q)));
+			return FERRY_EINVAL;
+		}
+		if (p->nseal_to == POLICY_SEAL_PATTERNS) {
+			snprintf(why, whylen,
+				 "seal_to lists more than %d patterns",
+				 POLICY_SEAL_PATTERNS);
+			return FERRY_EINVAL;
+		}
+		snprintf(p->seal_to[p->nseal_to++], sizeof(p->seal_to[0]),
+			 "%s", tok);
+	}
+	if (p->nseal_to == before) {
+		snprintf(why, whylen,
+			 "seal_to lists no node (write seal_to = "
+			 "NODE-PATTERN[, ...])");
+		return FERRY_EINVAL;
+	}
+	return 0;
+}
+
+int
+policy_seal_default(const struct policy *p, const char *node,
+		    const char *queue)
+{
+	const struct policy_queue *q;
+
+	for (size_t i = 0; i < p->nseal_to; i++)
+		if (fnmatch(p->seal_to[i], node, 0) == 0)
+			return 1;
+	q = policy_queue_find(p, queue);
+	return q != NULL && q->seal;
+}
+
+int
 policy_group_open(struct policy *p, const char *name, int line, char *why,
 		  size_t whylen)
 {

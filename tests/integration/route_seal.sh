@@ -30,6 +30,9 @@ node_peer b r1
 printf '[route]\n* = r1\n' >>"$(node_conf a)"
 printf '[route]\n* = r1\n' >>"$(node_conf b)"
 printf '[directory]\nb = %s\n' "$(node_card b)" >>"$(node_conf a)"
+# Sealed by default, without --seal: what a sends to queues named
+# "policy" ([queue policy] seal = yes).
+printf '[queue policy]\nseal = yes\n' >>"$(node_conf a)"
 # b checks a's origin signature (made over the ciphertext).
 printf '[directory]\na = %s\n' "$(node_card a)" >>"$(node_conf b)"
 # b stays down at first: r1 keeps what it relays.
@@ -110,10 +113,12 @@ cut_send $CUTID2 cut2 "$T/cut"
 grep -q 'differs' "$T/differs" || it_fail "no clear message: $(cat "$T/differs")"
 "$FERRY" send --seal --id $CUTID2 b/cut2 "$T/big" >/dev/null 2>&1 ||
 	it_fail "sent again after the refusal: $(tail -n 3 "$(node_log a)")"
-it_ok "a accepted a small, a 3 MiB, a resumed cut and a restarted cut message, sealed"
+"$FERRY" send b/policy "$T/small" >/dev/null || it_fail "send to b/policy"
+echo plain | "$FERRY" send b/policy2 >/dev/null || it_fail "send to b/policy2"
+it_ok "a accepted a small, a 3 MiB, a resumed cut and a restarted cut message, sealed, and one sealed by [queue policy] seal = yes"
 
-wait_outbound r1 4 60 ||
-	it_fail "r1 holds $(info r1 outbound_messages) of 4 (a: $(info a outbound_messages)); r1 log: $(tail -n 5 "$(node_log r1)")"
+wait_outbound r1 6 60 ||
+	it_fail "r1 holds $(info r1 outbound_messages) of 6 (a: $(info a outbound_messages)); r1 log: $(tail -n 5 "$(node_log r1)")"
 wait_outbound a 0 30 || it_fail "a kept $(info a outbound_messages)"
 stop_node r1
 if grep -r -a -l "$MARK" "$(node_dir r1)" >"$T/found"; then
@@ -138,6 +143,13 @@ wait_count in 1 60 || it_fail "b/in: $(queue_count in); r1 log: $(tail -n 5 "$(n
 wait_count big 1 60 || it_fail "b/big: $(queue_count big)"
 wait_count cut 1 60 || it_fail "b/cut: $(queue_count cut)"
 wait_count cut2 1 60 || it_fail "b/cut2: $(queue_count cut2)"
+wait_count policy 1 60 || it_fail "b/policy: $(queue_count policy)"
+wait_count policy2 1 60 || it_fail "b/policy2: $(queue_count policy2)"
+"$FERRY" recv policy --json >"$T/p1" || it_fail "recv policy"
+grep -q '"sealed"' "$T/p1" || it_fail "b/policy not sealed by [queue policy] seal: $(cat "$T/p1")"
+"$FERRY" recv policy2 --json >"$T/p2" || it_fail "recv policy2"
+grep -q '"sealed"' "$T/p2" && it_fail "b/policy2 sealed, no policy says so: $(cat "$T/p2")"
+it_ok "[queue policy] seal = yes sealed b/policy by default, and only it"
 # The small one by a subscription's push (the Python client).
 python3 -c 'import sys
 sys.path.insert(0, sys.argv[1])

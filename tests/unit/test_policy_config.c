@@ -135,7 +135,7 @@ static const struct policy_case load_cases[] = {
      "ferry.conf:4: unknown key 'quota' in [limits]"},
     {"unknown queue key", N "[queue q]\nmax_size = 1G\n", FERRY_EINVAL,
      "ferry.conf:4: unknown key 'max_size' in [queue NAME] (known keys: "
-     "max_bytes, max_messages or require_verified)"},
+     "max_bytes, max_messages, require_verified or seal)"},
     {"require_verified bad", N "[queue q]\nrequire_verified = maybe\n",
      FERRY_EINVAL,
      "ferry.conf:4: bad require_verified 'maybe' (write yes or no)"},
@@ -740,6 +740,37 @@ test_groups_parsed(void)
 	CU_ASSERT_PTR_NULL(p.groups);
 }
 
+/* Sealing by default: [node] seal_to patterns (lines add up) and
+ * [queue NAME] seal; a bad pattern is refused with its line. */
+static void
+test_seal_default(void)
+{
+	struct policy p;
+	char err[512];
+
+	CU_ASSERT_EQUAL_FATAL(load_text(N "seal_to = base, camp-*\n"
+					  "seal_to = ship-2\n"
+					  "[queue secrets]\nseal = yes\n"
+					  "[queue plain]\nmax_messages = 5\n",
+					&p, err, sizeof(err)),
+			      0);
+	CU_ASSERT_EQUAL(p.nseal_to, 3);
+	CU_ASSERT(policy_seal_default(&p, "base", "q"));
+	CU_ASSERT(policy_seal_default(&p, "camp-7", "q"));
+	CU_ASSERT(policy_seal_default(&p, "ship-2", "plain"));
+	CU_ASSERT(!policy_seal_default(&p, "ship-3", "q"));
+	CU_ASSERT(!policy_seal_default(&p, "town", "plain"));
+	CU_ASSERT(policy_seal_default(&p, "town", "secrets"));
+	policy_cleanup(&p);
+	CU_ASSERT_EQUAL(load_text(N "seal_to = Base!\n", &p, err, sizeof(err)),
+			FERRY_EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, ":3: seal_to: "));
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "not a node name pattern"));
+	CU_ASSERT_EQUAL(load_text(N "seal_to =\n", &p, err, sizeof(err)),
+			FERRY_EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "lists no node"));
+}
+
 /* A members line names POLICY_GROUP_PATTERNS patterns at most. */
 static void
 test_group_patterns_max(void)
@@ -800,6 +831,7 @@ test_default_conf_roundtrip(void)
 			    strncmp(s + 2, "max_bytes", 9) != 0 &&
 			    strncmp(s + 2, "max_messages", 12) != 0 &&
 			    strncmp(s + 2, "require_verified", 16) != 0 &&
+			    strncmp(s + 2, "seal =", 6) != 0 &&
 			    strncmp(s + 2, "allow", 5) != 0 &&
 			    strncmp(s + 2, "deny", 4) != 0 &&
 			    !peer_example_key(s + 2))
@@ -954,6 +986,7 @@ add_suites(void)
 	TEST_ADD(s, test_long_lines);
 	TEST_ADD(s, test_queue_limits_inherit);
 	TEST_ADD(s, test_groups_parsed);
+	TEST_ADD(s, test_seal_default);
 	TEST_ADD(s, test_group_patterns_max);
 	TEST_ADD(s, test_default_conf_roundtrip);
 	TEST_ADD(u, test_parse_size_table);
