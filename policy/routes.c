@@ -137,8 +137,8 @@ policy_seal_to_add(struct policy *p, const char *value, char *why,
 				 POLICY_SEAL_PATTERNS);
 			return FERRY_EINVAL;
 		}
-		snprintf(p->seal_to[p->nseal_to++], sizeof(p->seal_to[0]),
-			 "%s", tok);
+		snprintf(p->seal_to[p->nseal_to++], sizeof(p->seal_to[0]), "%s",
+			 tok);
 	}
 	if (p->nseal_to == before) {
 		snprintf(why, whylen,
@@ -150,8 +150,7 @@ policy_seal_to_add(struct policy *p, const char *value, char *why,
 }
 
 int
-policy_seal_default(const struct policy *p, const char *node,
-		    const char *queue)
+policy_seal_default(const struct policy *p, const char *node, const char *queue)
 {
 	const struct policy_queue *q;
 
