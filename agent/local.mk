@@ -15,15 +15,16 @@ agent_ferryd_SOURCES = \
 	agent/engine.c agent/engine.h \
 	agent/split.c agent/split.h \
 	agent/carry.c agent/carry.h \
+	agent/bridge.c agent/bridge.h \
 	agent/seal.c agent/seal.h \
 	agent/sneak_req.c \
 	agent/scope.c \
 	agent/log.c agent/log.h
 agent_ferryd_CPPFLAGS = $(AM_CPPFLAGS) $(EVENT_CFLAGS) $(SODIUM_CFLAGS) \
-	$(INIH_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS)
+	$(INIH_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS) $(NATS_CFLAGS)
 agent_ferryd_LDADD = $(POLICY_LIBS) $(BUNDLE_LIBS) $(NOISE_LIBS) $(HOP_LIBS) \
 	$(IDENTITY_LIBS) $(STORE_LIBS) \
-	$(EVENT_LIBS) $(SODIUM_LIBS) $(CURL_LIBS) $(MHD_LIBS)
+	$(EVENT_LIBS) $(SODIUM_LIBS) $(CURL_LIBS) $(MHD_LIBS) $(NATS_LIBS)
 # sd_notify(3), in agent/service.c only.
 agent_ferryd_CPPFLAGS += $(SYSTEMD_CFLAGS)
 agent_ferryd_LDADD += $(SYSTEMD_LIBS)

@@ -28,6 +28,7 @@
 
 #include "agent/agent.h"
 #include "agent/engine.h"
+#include "agent/bridge.h"
 #include "agent/carry.h"
 #include "agent/split.h"
 #include "transports/filedrop.h"
@@ -455,7 +456,8 @@ main(int argc, char **argv)
 	    event_add(ag.ev_term, NULL) != 0 ||
 	    event_add(ag.ev_int, NULL) != 0 ||
 	    event_add(ag.ev_hup, NULL) != 0 || sweep_start(&ag) != 0 ||
-	    engine_start(&ag) != 0 || split_start(&ag) != 0)
+	    engine_start(&ag) != 0 || split_start(&ag) != 0 ||
+	    bridge_start(&ag) != 0)
 		goto out;
 	carry_poke(&ag); /* what a crash left in ferry.bundles */
 	if (daemon_mode || pid_file != NULL) {
@@ -483,6 +485,7 @@ out:
 	/* Order: the pool's jobs use the store, and the store's last
 	 * async puts report to the pool. */
 	jobs_stop(ag.jobs);
+	bridge_stop();
 	split_stop();
 	/* The transports: sessions say CLOSE and hand back what was in
 	 * flight. */

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "agent/agent.h"
+#include "agent/bridge.h"
 #include "lib/util.h"
 
 static void
@@ -46,12 +47,14 @@ void
 notify_queue(struct agent *ag, const char *queue)
 {
 	notify(ag, queue);
+	bridge_kick();
 }
 
 void
 notify_all(struct agent *ag)
 {
 	notify(ag, NULL);
+	bridge_kick();
 }
 
 static void

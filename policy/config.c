@@ -51,6 +51,7 @@ enum config_sect {
 	SECT_ROUTE,
 	SECT_DIRECTORY,
 	SECT_GROUP,
+	SECT_BRIDGE,
 };
 
 enum config_kind {
@@ -169,7 +170,7 @@ static const char *const config_sect_names[] = {
     [SECT_LIMITS] = "limits", [SECT_QUEUE] = "queue",
     [SECT_ACL] = "acl",	      [SECT_PEER] = "peer",
     [SECT_ROUTE] = "route",   [SECT_DIRECTORY] = "directory",
-    [SECT_GROUP] = "group",
+    [SECT_GROUP] = "group",   [SECT_BRIDGE] = "bridge",
 };
 
 struct config_ctx {
@@ -222,6 +223,7 @@ policy_cleanup(struct policy *p)
 	free(p->routes);
 	free(p->directory);
 	free(p->groups);
+	free(p->bridges);
 	policy_init(p);
 }
 
@@ -599,6 +601,11 @@ config_handler(void *user, const char *section, const char *name,
 		if (rc != 0)
 			config_fail(c, c->lineno, rc, "%s", why);
 		return rc == 0;
+	case SECT_BRIDGE:
+		rc = policy_bridge_set(c->p, name, value, why, sizeof(why));
+		if (rc != 0)
+			config_fail(c, c->lineno, rc, "%s", why);
+		return rc == 0;
 	case SECT_GROUP:
 		rc = policy_group_set(c->p, name, value, why, sizeof(why));
 		if (rc != 0)
@@ -752,6 +759,14 @@ config_section(struct config_ctx *c, char *s)
 					   "[queue NAME])");
 		c->sect = SECT_QUEUE;
 		return config_queue_open(c, s);
+	} else if (strncmp(s, "bridge", 6) == 0 &&
+		   (s[6] == '\0' || s[6] == ' ' || s[6] == '\t')) {
+		s += 6;
+		s += strspn(s, " \t");
+		rc = policy_bridge_open(c->p, s, c->lineno, why, sizeof(why));
+		if (rc != 0)
+			return config_fail(c, c->lineno, rc, "%s", why);
+		c->sect = SECT_BRIDGE;
 	} else if (strncmp(s, "group", 5) == 0 &&
 		   (s[5] == '\0' || s[5] == ' ' || s[5] == '\t')) {
 		s += 5;
@@ -946,7 +961,8 @@ config_finish(struct config_ctx *c)
 	if (c->sect == SECT_PEER && config_peer_close(c) != 0)
 		return c->rc;
 	if (policy_routes_check(p, &line, why, sizeof(why)) != 0 ||
-	    policy_groups_check(p, &line, why, sizeof(why)) != 0)
+	    policy_groups_check(p, &line, why, sizeof(why)) != 0 ||
+	    policy_bridges_check(p, &line, why, sizeof(why)) != 0)
 		return config_fail(c, line, FERRY_EINVAL, "%s", why);
 	if (p->node_name[0] == '\0')
 		return config_fail(c, 0, FERRY_EINVAL,

@@ -8,6 +8,7 @@ policy_libpolicy_a_SOURCES = \
 	policy/units.c \
 	policy/peers.c \
 	policy/routes.c \
+	policy/bridge.c \
 	policy/window.h policy/window.c
 policy_libpolicy_a_CPPFLAGS = $(AM_CPPFLAGS) $(INIH_CFLAGS) $(SODIUM_CFLAGS)
 # libidentity after libpolicy: [peer NAME] keys are cards

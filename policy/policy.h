@@ -165,6 +165,30 @@ struct policy_group {
 
 #define POLICY_SEAL_PATTERNS 64
 
+/*
+ * A [bridge NAME] section (docs/bridge.md): local queues drained into a
+ * NATS JetStream stream, and a pull consumer whose messages become
+ * ferry sends.
+ */
+#define POLICY_BRIDGES_MAX	8
+#define POLICY_NATS_SERVERS	8
+#define POLICY_BRIDGE_QUEUES	32
+#define POLICY_NATS_NAME_MAX	64
+#define POLICY_NATS_SUBJECT_MAX 256
+struct policy_bridge {
+	char name[FERRY_NODE_MAX + 1];
+	char nats[POLICY_NATS_SERVERS][POLICY_URL_MAX]; /* cluster seeds */
+	size_t nnats;
+	char stream[POLICY_NATS_NAME_MAX + 1];
+	char queues[POLICY_BRIDGE_QUEUES][FERRY_QUEUE_MAX + 1]; /* patterns */
+	size_t nqueues;
+	/* {node}: the message's source node, {queue}: its queue */
+	char subject[POLICY_NATS_SUBJECT_MAX];
+	char outbound[POLICY_NATS_SUBJECT_MAX]; /* filter, or "" */
+	char durable[POLICY_NATS_NAME_MAX + 1]; /* "": ferry_<name> */
+	int line;
+};
+
 struct policy {
 	char node_name[FERRY_NODE_MAX + 1];
 	/* [node] seal_to = PATTERN[, ...]: messages for matching nodes are
@@ -211,6 +235,8 @@ struct policy {
 	size_t ndirectory;
 	struct policy_group *groups; /* [group NAME], file order */
 	size_t ngroups;
+	struct policy_bridge *bridges; /* [bridge NAME], file order */
+	size_t nbridges;
 };
 
 /*

@@ -69,6 +69,14 @@ FERRY_MUST_CHECK int policy_listen_add(struct policy *p, int http,
 				       size_t whylen);
 
 /* One [route] line "pattern = value" (policy/routes.c). */
+/* [bridge NAME]: open, then its keys; check: the required ones. */
+FERRY_MUST_CHECK int policy_bridge_open(struct policy *p, const char *name,
+					int line, char *why, size_t whylen);
+FERRY_MUST_CHECK int policy_bridge_set(struct policy *p, const char *key,
+				       const char *value, char *why,
+				       size_t whylen);
+FERRY_MUST_CHECK int policy_bridges_check(const struct policy *p, int *line,
+					  char *why, size_t whylen);
 /* [node] seal_to = PATTERN[, ...] (several lines add up). */
 FERRY_MUST_CHECK int policy_seal_to_add(struct policy *p, const char *value,
 					char *why, size_t whylen);

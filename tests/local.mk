@@ -51,6 +51,7 @@ include tests/integration/deb.mk
 include tests/integration/agent.mk
 include tests/integration/python.mk
 include tests/integration/link.mk
+include tests/integration/bridge.mk
 include tests/integration/link_faults.mk
 include tests/integration/link_kill.mk
 include tests/integration/sneak.mk
