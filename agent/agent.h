@@ -57,6 +57,7 @@
 
 struct seal_enc;
 struct seal_dec;
+struct metrics_server;
 
 #define AGENT_INPUT_MAX	 (2u * (FERRY_FRAME_MAX + 4)) /* read watermark */
 #define AGENT_OUTPUT_LOW (512u * 1024u) /* refill streams below this */
@@ -116,6 +117,7 @@ struct agent {
 	int arrival_wake;	  /* a write to it is pending (atomic) */
 	int carry_wake;		  /* a carried bundle arrived (atomic) */
 	struct event *ev_arrival; /* reads arrival_efd on the loop */
+	struct metrics_server *metrics; /* metrics.c: [node] metrics_listen */
 	struct agent_note notes[AGENT_NOTES]; /* control.c, loop thread */
 };
 

@@ -19,6 +19,7 @@ agent_ferryd_SOURCES = \
 	agent/seal.c agent/seal.h \
 	agent/sneak_req.c \
 	agent/scope.c \
+	agent/metrics.c agent/metrics_text.c agent/metrics.h \
 	agent/log.c agent/log.h
 agent_ferryd_CPPFLAGS = $(AM_CPPFLAGS) $(EVENT_CFLAGS) $(SODIUM_CFLAGS) \
 	$(INIH_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS) $(NATS_CFLAGS)

@@ -5,9 +5,9 @@
  *          [--log-level L]
  *
  * Start-up order: configuration, state directory, identity, store, worker
- * threads, control socket, timers, transports; only then does --daemon let
- * the starting shell go, so a zero exit means the agent is ready, and only
- * then does systemd hear READY=1 (service.c).
+ * threads, control socket, timers, transports, the metrics server; only
+ * then does --daemon let the starting shell go, so a zero exit means the agent
+ * is ready, and only then does systemd hear READY=1 (service.c).
  * SIGTERM/SIGINT: stop accepting, let every job in flight commit or roll
  * back, abandon unfinished streamed sends (nothing half-stored), close the
  * store.  SIGHUP: reload ferry.conf; a bad file keeps the old one.
@@ -30,6 +30,7 @@
 #include "agent/engine.h"
 #include "agent/bridge.h"
 #include "agent/carry.h"
+#include "agent/metrics.h"
 #include "agent/split.h"
 #include "transports/filedrop.h"
 
@@ -191,6 +192,10 @@ on_hup(evutil_socket_t sig, short what, void *arg)
 	if (!peers_same(&np, &ag->pol))
 		log_warn("SIGHUP: [peer] sections and listen addresses take "
 			 "effect only at the next start");
+	if (strcmp(np.metrics_listen.host, ag->pol.metrics_listen.host) != 0 ||
+	    np.metrics_listen.port != ag->pol.metrics_listen.port)
+		log_warn("SIGHUP: metrics_listen takes effect only at the next "
+			 "start");
 	memcpy(np.node_name, ag->pol.node_name, sizeof(np.node_name));
 	memcpy(np.state_dir, ag->pol.state_dir, sizeof(np.state_dir));
 	memcpy(np.socket_path, ag->pol.socket_path, sizeof(np.socket_path));
@@ -457,7 +462,7 @@ main(int argc, char **argv)
 	    event_add(ag.ev_int, NULL) != 0 ||
 	    event_add(ag.ev_hup, NULL) != 0 || sweep_start(&ag) != 0 ||
 	    engine_start(&ag) != 0 || split_start(&ag) != 0 ||
-	    bridge_start(&ag) != 0)
+	    bridge_start(&ag) != 0 || metrics_start(&ag) != 0)
 		goto out;
 	carry_poke(&ag); /* what a crash left in ferry.bundles */
 	if (daemon_mode || pid_file != NULL) {
@@ -482,6 +487,8 @@ main(int argc, char **argv)
 	log_info("stopped cleanly");
 out:
 	control_close(&ag);
+	/* Before the transports and the store it reads. */
+	metrics_stop(&ag);
 	/* Order: the pool's jobs use the store, and the store's last
 	 * async puts report to the pool. */
 	jobs_stop(ag.jobs);

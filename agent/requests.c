@@ -199,6 +199,13 @@ static const struct req_cmd req_table[] = {
 		   "send to (done_partials)",
 	    .run = req_partials,
 	},
+    [FERRY_F_METRICS] =
+	{
+	    .name = "metrics",
+	    .op = POLICY_OP_ADMIN,
+	    .on = REQ_ON_NODE,
+	    .run = req_metrics,
+	},
     [FERRY_F_EXPORT] =
 	{
 	    .name = "export",

@@ -1,8 +1,8 @@
 /*
  * requests_admin.c - the requests about queues and the node rather than
  * one message's payload: QCREATE, QLIST, QSTATS, QPURGE, STATUS, INFO,
- * PEERS and PARTIALS (docs/protocol.md §4), and the BROWSE and QLIST
- * lists.
+ * PEERS, PARTIALS and METRICS (docs/protocol.md §4), and the BROWSE and
+ * QLIST lists.
  *
  * The caller's rights were checked by the table in requests.c; what is
  * left here is what can only be judged once the store answered: which
@@ -542,6 +542,43 @@ done_peers(struct client *c, struct req_job *r)
 	client_idle(c);
 }
 
+/* ----------------------------------------------------------- metrics */
+
+/* The text of /metrics in METRICS_TEXT frames of whole lines, at most
+ * FERRY_DATA_MAX bytes each, then END. */
+void
+done_metrics(struct client *c, struct req_job *r)
+{
+	const struct metrics_text *t = &r->metrics;
+	struct ferry_fbuf b;
+	size_t off = 0;
+
+	if (r->rc != 0) {
+		answer_error(c, r->reqid, r->rc, "cannot gather the metrics");
+		client_idle(c);
+		return;
+	}
+	while (off < t->len) {
+		size_t n = t->len - off;
+
+		if (n > FERRY_DATA_MAX) {
+			/* Back to the end of a line (lines are short). */
+			n = FERRY_DATA_MAX;
+			while (n > 0 && t->buf[off + n - 1] != '\n')
+				n--;
+			if (n == 0)
+				n = FERRY_DATA_MAX;
+		}
+		agent_frame(c->ag, &b, FERRY_F_METRICS_TEXT, 0, r->reqid);
+		ferry_fbuf_bytes(&b, FERRY_T_PAYLOAD, t->buf + off, n);
+		client_send(c, &b);
+		off += n;
+	}
+	agent_frame(c->ag, &b, FERRY_F_END, 0, r->reqid);
+	client_send(c, &b);
+	client_idle(c);
+}
+
 /* ---------------------------------------------------------- handlers */
 
 /* A job of kind for c on queue (NULL: none). */
@@ -650,4 +687,23 @@ req_partials(struct client *c, const struct req_cmd *cmd,
 	(void)f;
 	(void)fl;
 	admin_job(c, cmd, RK_PARTIALS, NULL);
+}
+
+/* METRICS: gathered on a pool thread (store reads), with a copy of the
+ * node's name (the policy is the loop's). */
+void
+req_metrics(struct client *c, const struct req_cmd *cmd,
+	    const struct ferry_frame *f, const struct ferry_fields *fl)
+{
+	struct req_job *r = rj_new(c, RK_METRICS, c->reqid);
+
+	(void)f;
+	(void)fl;
+	if (r == NULL) {
+		fail_nomem(c, c->reqid);
+		return;
+	}
+	r->cmd = cmd;
+	snprintf(r->node, sizeof(r->node), "%s", c->ag->pol.node_name);
+	rj_submit(c, r);
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "agent/agent.h"
+#include "agent/metrics.h"
 #include "agent/seal.h"
 
 /* What the ACL cell of a request is checked against (struct req_cmd). */
@@ -80,6 +81,7 @@ enum req_kind {
 	RK_WSUSPEND, /* keep a cut stream's partial for a resume */
 	RK_WDROP,    /* drop the idle partial of a client's id (a resend) */
 	RK_PARTIALS,
+	RK_METRICS, /* the text of /metrics (metrics.c) */
 };
 
 struct req_job {
@@ -133,6 +135,8 @@ struct req_job {
 	struct peer_status *peers; /* RK_PEERS */
 	uint64_t *peer_msgs, *peer_bytes;
 	size_t npeers;
+	char node[FERRY_NODE_MAX + 1]; /* RK_METRICS: a copy of the name */
+	struct metrics_text metrics;   /* RK_METRICS: the answer */
 };
 
 /* requests_job.c: the job's life, and what every answer shares */
@@ -206,6 +210,7 @@ void done_list(struct client *c, struct req_job *r);
 void done_admin(struct client *c, struct req_job *r);
 void done_peers(struct client *c, struct req_job *r);
 void done_partials(struct client *c, struct req_job *r);
+void done_metrics(struct client *c, struct req_job *r);
 /* requests_admin.c: handlers (req_run_fn) */
 void req_qcreate(struct client *c, const struct req_cmd *cmd,
 		 const struct ferry_frame *f, const struct ferry_fields *fl);
@@ -223,6 +228,8 @@ void req_peers(struct client *c, const struct req_cmd *cmd,
 	       const struct ferry_frame *f, const struct ferry_fields *fl);
 void req_partials(struct client *c, const struct req_cmd *cmd,
 		  const struct ferry_frame *f, const struct ferry_fields *fl);
+void req_metrics(struct client *c, const struct req_cmd *cmd,
+		 const struct ferry_frame *f, const struct ferry_fields *fl);
 
 /* requests.c: the ACL cells judged once the store answered */
 /* Does any POLICY_OP_* bit of ops allow target?  Answers nothing. */

@@ -109,6 +109,7 @@ rj_free(struct req_job *r)
 	free(r->list);
 	free(r->qlist);
 	free(r->plist);
+	metrics_text_cleanup(&r->metrics);
 	seal_dec_free(r->unseal);
 	seal_enc_free(r->seal);
 	free(r);
@@ -336,6 +337,9 @@ job_run(struct job *j)
 	case RK_PEERS:
 		r->rc = peers_gather(st, r);
 		break;
+	case RK_METRICS:
+		r->rc = metrics_collect(r->ag, r->node, &r->metrics);
+		break;
 	}
 }
 
@@ -505,6 +509,9 @@ job_done(struct job *j)
 		break;
 	case RK_PEERS:
 		done_peers(c, r);
+		break;
+	case RK_METRICS:
+		done_metrics(c, r);
 		break;
 	}
 	if (r->reader != NULL)

@@ -40,6 +40,7 @@ sr_run(struct job *jb)
 	struct sneak_req *r = (struct sneak_req *)jb;
 
 	(void)sneak_run(&r->sj);
+	filedrop_count(&r->sj);
 }
 
 static void

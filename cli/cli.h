@@ -90,6 +90,7 @@ extern const struct cli_cmd cli_cmd_why;
 extern const struct cli_cmd cli_cmd_track;
 extern const struct cli_cmd cli_cmd_info;
 extern const struct cli_cmd cli_cmd_peers;
+extern const struct cli_cmd cli_cmd_metrics;
 extern const struct cli_cmd cli_cmd_export;
 extern const struct cli_cmd cli_cmd_import;
 extern const struct cli_cmd cli_cmd_init;

@@ -29,8 +29,8 @@ static const struct cli_cmd *const cli_cmds[] = {
     &cli_cmd_send,    &cli_cmd_recv,	&cli_cmd_ack,	 &cli_cmd_nack,
     &cli_cmd_consume, &cli_cmd_request, &cli_cmd_queues, &cli_cmd_status,
     &cli_cmd_why,     &cli_cmd_track,	&cli_cmd_info,	 &cli_cmd_peers,
-    &cli_cmd_export,  &cli_cmd_import,	&cli_cmd_init,	 &cli_cmd_keygen,
-    &cli_cmd_help,
+    &cli_cmd_metrics, &cli_cmd_export,	&cli_cmd_import, &cli_cmd_init,
+    &cli_cmd_keygen,  &cli_cmd_help,
 };
 
 #define N_CMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))

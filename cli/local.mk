@@ -15,6 +15,7 @@ cli_ferry_SOURCES = \
 	cli/status.c \
 	cli/info.c \
 	cli/peers.c \
+	cli/metrics.c \
 	cli/sneak.c \
 	cli/init.c \
 	cli/keygen.c

@@ -1458,6 +1458,41 @@ ferry_info(struct ferry *c, struct ferry_node_info *out)
 	return 0;
 }
 
+struct metrics_ctx {
+	ferry_write_fn write;
+	void *arg;
+	int rc;
+};
+
+static int
+metrics_item(const struct ferry_fields *fl, void *arg)
+{
+	struct metrics_ctx *mc = arg;
+
+	if (fl->payload == NULL || fl->payload_len_inline == 0)
+		return 0;
+	mc->rc = mc->write(fl->payload, fl->payload_len_inline, mc->arg);
+	return mc->rc;
+}
+
+int
+ferry_metrics(struct ferry *c, ferry_write_fn write, void *arg)
+{
+	struct metrics_ctx mc = {write, arg, 0};
+	struct ferry_fbuf b;
+	uint32_t reqid;
+	int rc;
+
+	if (c == NULL || write == NULL)
+		return FERRY_EINVAL;
+	if (c->busy != NULL)
+		return FERRY_ESTATE;
+	reqid = next_reqid(c);
+	begin(c, &b, FERRY_F_METRICS, 0, reqid);
+	rc = list_call(c, &b, reqid, FERRY_F_METRICS_TEXT, metrics_item, &mc);
+	return rc != 0 ? rc : mc.rc;
+}
+
 const char *
 ferry_state_name(int state)
 {

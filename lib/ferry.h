@@ -470,6 +470,16 @@ struct ferry_node_info {
 
 FERRY_MUST_CHECK int ferry_info(struct ferry *c, struct ferry_node_info *out);
 
+/*
+ * The node's metrics in the Prometheus text format, the text that
+ * [node] metrics_listen serves at /metrics (docs/protocol.md, METRICS),
+ * handed to write in pieces of whole lines (at most 256 KiB each).
+ * Needs admin of the node.  0, FERRY_EPERM, the agent's error, or
+ * write's own (the rest of the answer is then read and dropped).
+ */
+FERRY_MUST_CHECK int ferry_metrics(struct ferry *c, ferry_write_fn write,
+				   void *arg);
+
 /* "node/queue" into its parts; FERRY_EINVAL if either part is invalid. */
 FERRY_MUST_CHECK int ferry_parse_dest(const char *dest,
 				      char node[FERRY_NODE_MAX + 1],

@@ -430,6 +430,10 @@ ferry_frame_type_name(uint8_t type)
 		return "PARTIALS";
 	case FERRY_F_PARTIAL:
 		return "PARTIAL";
+	case FERRY_F_METRICS:
+		return "METRICS";
+	case FERRY_F_METRICS_TEXT:
+		return "METRICS_TEXT";
 	case FERRY_F_HELLO_OK:
 		return "HELLO_OK";
 	case FERRY_F_OK:

@@ -55,6 +55,7 @@ enum ferry_frame_type {
 	FERRY_F_EXPORT = 19, /* write bundles onto a medium (docs/formats.md) */
 	FERRY_F_IMPORT = 20, /* read the bundles for this node from a medium */
 	FERRY_F_PARTIALS = 21, /* payloads being streamed in, or left cut */
+	FERRY_F_METRICS = 22,  /* the node's metrics, Prometheus text */
 	/* agent to client */
 	FERRY_F_HELLO_OK = 64,
 	FERRY_F_OK = 65,
@@ -69,6 +70,8 @@ enum ferry_frame_type {
 	FERRY_F_SEND_FD = 74,  /* EXPORT/IMPORT: send the folder now (one byte
 				  with SCM_RIGHTS) */
 	FERRY_F_PARTIAL = 75,  /* one partial of a PARTIALS answer */
+	FERRY_F_METRICS_TEXT = 76, /* a piece of a METRICS answer: PAYLOAD,
+				      whole lines */
 };
 
 #define FERRY_FL_FIN   0x01u /* last frame of a payload stream */

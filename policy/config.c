@@ -65,6 +65,8 @@ enum config_kind {
 	KIND_COUNT,	/* uint64_t, plain number */
 	KIND_UINT,	/* unsigned, plain number */
 	KIND_BOOL,	/* unsigned 0/1: yes|no, true|false, on|off, 1|0 */
+	KIND_ENDPOINT,	/* struct policy_endpoint, host:port or a port alone
+			   (on 127.0.0.1); empty: none (port 0) */
 };
 
 struct config_key {
@@ -103,6 +105,11 @@ static const struct config_key config_keys[] = {
      "Most nodes a message may visit on its way (a loop guard)."},
     {SECT_NODE, "log_level", KIND_LEVEL, PF(log_level), 0, 0, NULL, "info",
      "Least severe messages logged: error, warn, info or debug."},
+    {SECT_NODE, "metrics_listen", KIND_ENDPOINT, PF(metrics_listen), 0, 0, NULL,
+     "",
+     "Where Prometheus scrapes /metrics, host:port or a port alone for "
+     "127.0.0.1, e.g. 9108 (empty: nowhere).  Unauthenticated: keep it on "
+     "loopback."},
     {SECT_LIMITS, "store_quota", KIND_SIZE, PF(store_quota_bytes), 0,
      UINT64_MAX, NULL, "0",
      "Most bytes all stored messages may take (0 = unlimited)."},
@@ -389,6 +396,32 @@ config_set_group(struct config_ctx *c, const struct config_key *k,
 	return 0;
 }
 
+/* host:port, [v6]:port, or a port alone, which means 127.0.0.1 (the
+ * safe place for what is served unauthenticated); "" turns it off. */
+static int
+config_set_endpoint(struct config_ctx *c, const struct config_key *k,
+		    const char *value, void *field)
+{
+	struct policy_endpoint ep;
+	char buf[32], why[512];
+	size_t len = strlen(value);
+	int rc;
+
+	memset(&ep, 0, sizeof(ep));
+	if (len > 0 && len <= 5 && strspn(value, "0123456789") == len) {
+		snprintf(buf, sizeof(buf), "127.0.0.1:%s", value);
+		value = buf;
+	}
+	if (value[0] != '\0') {
+		rc = policy_endpoint_parse(value, &ep, why, sizeof(why));
+		if (rc != 0)
+			return config_fail(c, c->lineno, rc, "%s: %s", k->name,
+					   why);
+	}
+	memcpy(field, &ep, sizeof(ep));
+	return 0;
+}
+
 static int
 config_set_number(struct config_ctx *c, const struct config_key *k,
 		  const char *value, void *field)
@@ -476,7 +509,8 @@ config_set(struct config_ctx *c, const struct config_key *k, const char *value,
 {
 	char *field = (char *)base + k->off;
 
-	if (value[0] == '\0' && k->kind != KIND_GROUP)
+	if (value[0] == '\0' && k->kind != KIND_GROUP &&
+	    k->kind != KIND_ENDPOINT)
 		return config_fail(c, c->lineno, FERRY_EINVAL,
 				   "empty value for %s (give a value or "
 				   "remove the line to keep the default)",
@@ -514,6 +548,8 @@ config_set(struct config_ctx *c, const struct config_key *k, const char *value,
 		return 0;
 	case KIND_GROUP:
 		return config_set_group(c, k, value, field);
+	case KIND_ENDPOINT:
+		return config_set_endpoint(c, k, value, field);
 	case KIND_LEVEL:
 		if (strcmp(value, "error") != 0 && strcmp(value, "warn") != 0 &&
 		    strcmp(value, "info") != 0 && strcmp(value, "debug") != 0)

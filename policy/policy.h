@@ -223,6 +223,9 @@ struct policy {
 	/* HTTP (transports/http_server.c): where peers call in; none */
 	struct policy_endpoint http_listen[POLICY_ENDPOINTS_MAX];
 	size_t nhttp_listen;
+	/* [node] metrics_listen: where /metrics is served
+	 * (agent/metrics.c); port 0: nowhere (the default) */
+	struct policy_endpoint metrics_listen;
 	struct policy_acl_rule *acl; /* file order */
 	size_t nacl;
 	struct policy_queue *queues; /* file order of first appearance */

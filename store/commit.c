@@ -31,6 +31,37 @@
 
 /* ------------------------------------------------------- writer thread */
 
+/* The histogram of store_counters: 250 us to 10 s, roughly 1-2.5-5 steps
+ * (a flush on an SSD takes well under a millisecond, on an SD card or a
+ * busy disk tens of milliseconds; seconds mean trouble). */
+const uint64_t store_commit_bound_us[STORE_COMMIT_BUCKETS] = {
+    250,   500,	   1000,   2500,   5000,    10000,   25000,
+    50000, 100000, 250000, 500000, 1000000, 2500000, 10000000,
+};
+
+void
+store_counters(struct store *st, struct store_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&st->mu);
+	memcpy(out->commit_bucket, st->commit_bucket,
+	       sizeof(out->commit_bucket));
+	out->commit_sum_us = st->commit_sum_us;
+	pthread_mutex_unlock(&st->mu);
+	for (size_t i = 0; i <= STORE_COMMIT_BUCKETS; i++)
+		out->commits += out->commit_bucket[i];
+	for (size_t i = 1; i <= STORE_DEAD_LAST_; i++)
+		out->dead[i] =
+		    __atomic_load_n(&st->dead_total[i], __ATOMIC_RELAXED);
+}
+
+void
+store_dead_count(struct store_ctx *cx, enum store_dead_reason reason)
+{
+	if (reason > STORE_DEAD_NONE && reason <= STORE_DEAD_LAST_)
+		cx->dead[reason]++;
+}
+
 static void
 batch_rollback(struct store *st, struct store_ctx *cx)
 {
@@ -139,6 +170,10 @@ batch_run(struct store *st, struct store_op *ops, size_t n, int *need_flush)
 		return rc;
 	}
 	batch_clean(st, &cx);
+	for (i = 1; i <= STORE_DEAD_LAST_; i++)
+		if (cx.dead[i] != 0)
+			__atomic_add_fetch(&st->dead_total[i], cx.dead[i],
+					   __ATOMIC_RELAXED);
 	if (sync)
 		*need_flush = 1;
 	/* Keep the log short: checkpoint once 8 MiB of log has piled up,
@@ -183,11 +218,37 @@ batch_execute(struct store *st, struct store_op *ops, size_t n, int *need_flush)
 	}
 }
 
-/* Answer ops (a list): callbacks first, then the waiting callers. */
+static int64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* One commit of us microseconds into the histogram (under st->mu). */
+static void
+commit_observe(struct store *st, int64_t us)
+{
+	size_t b = 0;
+
+	if (us < 0)
+		us = 0;
+	while (b < STORE_COMMIT_BUCKETS &&
+	       (uint64_t)us > store_commit_bound_us[b])
+		b++;
+	st->commit_bucket[b]++;
+	st->commit_sum_us += (uint64_t)us;
+}
+
+/* Answer ops (a list of one or more batches): callbacks first, then the
+ * waiting callers. */
 static void
 ops_complete(struct store *st, struct store_op *ops, size_t n)
 {
 	struct store_op *op, *next;
+	int64_t now = 0;
 
 	for (op = ops; op != NULL; op = op->next)
 		if (op->done_fn != NULL)
@@ -195,6 +256,13 @@ ops_complete(struct store *st, struct store_op *ops, size_t n)
 	pthread_mutex_lock(&st->mu);
 	st->n_commits++;
 	st->n_ops += n;
+	/* Each batch's first op carries when the writer began it. */
+	for (op = ops; op != NULL; op = op->next)
+		if (op->batch_us != 0) {
+			if (now == 0)
+				now = mono_us();
+			commit_observe(st, now - op->batch_us);
+		}
 	for (op = ops; op != NULL; op = next) {
 		next = op->next;
 		if (op->done_fn != NULL)
@@ -322,6 +390,7 @@ writer_main(void *arg)
 			st->tail = NULL;
 		last->next = NULL;
 		pthread_mutex_unlock(&st->mu);
+		ops->batch_us = mono_us();
 
 		if (st->broken) {
 			for (op = ops; op != NULL; op = op->next)
@@ -356,6 +425,7 @@ static int
 enqueue_locked(struct store *st, struct store_op *op)
 {
 	op->done = 0;
+	op->batch_us = 0;
 	op->next = NULL;
 	op->result = 0;
 	op->err[0] = '\0';

@@ -455,6 +455,7 @@ msg_dead(struct store *st, struct store_ctx *cx, struct msg_rec *r,
 		return rc;
 	if (was_dead)
 		return 0; /* moved within dead: its receipt went before */
+	store_dead_count(cx, reason);
 	return receipt_emit(st, cx, &r->h,
 			    reason == STORE_DEAD_EXPIRED ? STORE_RCPT_EXPIRED
 							 : STORE_RCPT_REFUSED);

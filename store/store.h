@@ -656,6 +656,31 @@ struct store_stats {
 
 FERRY_MUST_CHECK int store_stats(struct store *st, struct store_stats *out);
 
+/*
+ * What the writer counts as it goes, for the metrics (agent/metrics.c):
+ * how long its commits take and what it dead-lettered, since the store
+ * was opened.  A commit is timed from the moment the writer starts a
+ * batch to the moment that batch's callers are answered, so it includes
+ * the log flush when one of them asked for durability, and the wait
+ * behind an earlier batch's flush.  The buckets are fixed: bucket i
+ * counts commits that took at most store_commit_bound_us[i] and more
+ * than the bound before it; the last one (STORE_COMMIT_BUCKETS) those
+ * above every bound.
+ */
+#define STORE_COMMIT_BUCKETS 14
+extern const uint64_t store_commit_bound_us[STORE_COMMIT_BUCKETS];
+struct store_counters {
+	uint64_t commit_bucket[STORE_COMMIT_BUCKETS + 1]; /* not cumulative */
+	uint64_t commits;	/* timed commits: the buckets' sum */
+	uint64_t commit_sum_us; /* their time, added up */
+	uint64_t dead[STORE_DEAD_LAST_ + 1]; /* messages dead-lettered, by
+						reason (a dead letter moved
+						within dead is not counted
+						again); [0] unused */
+};
+/* A snapshot of the counters; any thread, never blocks on the disk. */
+void store_counters(struct store *st, struct store_counters *out);
+
 const char *store_state_name(enum store_state s);
 const char *store_dead_reason_name(enum store_dead_reason r);
 /* "queued", "acked", "expired", "refused" or "?" */

@@ -110,6 +110,8 @@ struct store_op {
 	int sync;   /* wants its commit flushed to disk */
 	int result; /* out */
 	int done;
+	int64_t batch_us;      /* the first op of a writer batch: when the
+				  writer began it (monotonic); else 0 */
 	char err[200];	       /* out: detail for store_last_error() */
 	store_done_fn done_fn; /* async: called on the writer thread */
 	void *done_arg;
@@ -170,6 +172,9 @@ struct store_ctx {
 	uint64_t free_bytes;
 	unsigned rows; /* messages touched so far */
 	struct store_qent *dirty;
+	/* Messages this batch dead-lettered, by reason: added to the
+	 * store's counters once it committed (batch_run). */
+	uint32_t dead[STORE_DEAD_LAST_ + 1];
 	char errbuf[256];
 };
 
@@ -211,6 +216,12 @@ struct store {
 
 	/* Read under mu. */
 	uint64_t n_commits, n_ops;
+	/* The commit-time histogram (store_counters), under mu. */
+	uint64_t commit_bucket[STORE_COMMIT_BUCKETS + 1];
+	uint64_t commit_sum_us;
+	/* Dead-lettered since open, by reason: added by the writer, read by
+	 * anyone (atomics). */
+	uint64_t dead_total[STORE_DEAD_LAST_ + 1];
 
 	/* store_sweep calls (one at a time), for the compaction rhythm. */
 	unsigned sweeps;
@@ -332,6 +343,8 @@ int msg_remove(struct store *st, struct store_ctx *cx, struct msg_rec *r,
 	       enum store_status_kind why, const char *peer);
 int msg_dead(struct store *st, struct store_ctx *cx, struct msg_rec *r,
 	     enum store_dead_reason reason);
+/* Count a message dead-lettered by this batch (store_counters). */
+void store_dead_count(struct store_ctx *cx, enum store_dead_reason reason);
 /* An index entry (db, key) names a message that is missing or damaged:
  * drop the entry, move a damaged header to quarantine, go on. */
 int msg_quarantine(struct store *st, struct store_ctx *cx, DB *db,

@@ -228,6 +228,7 @@ msg_insert(struct store *st, struct store_ctx *cx, struct msg_rec *r)
 	    (rc = msg_count(st, cx, &r->h, +1)) != 0)
 		return rc;
 	cx->rows++;
+	store_dead_count(cx, i->dead_reason); /* straight into dead */
 	if (no_waiter)
 		return receipt_emit(st, cx, &r->h, STORE_RCPT_REFUSED);
 	if (r->h.info.state == STORE_QUEUED)

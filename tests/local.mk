@@ -60,3 +60,12 @@ include tests/integration/sneak_race.mk
 include tests/integration/http.mk
 include tests/interop/link.mk
 include tests/interop/bundle.mk
+
+# agent/metrics_text.c: a metrics snapshot as Prometheus text.
+check_PROGRAMS += tests/unit/test_agent_metrics_text
+tests_unit_test_agent_metrics_text_SOURCES = \
+	tests/unit/test_agent_metrics_text.c agent/metrics_text.c \
+	agent/metrics.h
+tests_unit_test_agent_metrics_text_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
+tests_unit_test_agent_metrics_text_LDADD = $(TEST_LIBS)
+TESTS += tests/unit/test_agent_metrics_text

@@ -121,6 +121,11 @@ uint64_t sneak_folder_sig(const char *dir, const char *fpr);
 /* Run j (export or import); fills j's out fields.  Returns j->rc. */
 int sneak_run(struct sneak_job *j);
 
+/* A file-drop run (the watcher's, or an operator's ferry export or
+ * import) moved msgs messages: count them for the transport's counts op
+ * (any thread).  HTTP's runs count as HTTP's, not here. */
+void filedrop_count(const struct sneak_job *j);
+
 /* An import kept the local copies of bundles whose messages another
  * transfer was receiving at the time (one writer per message): 1 when
  * it is time to apply them again (one of those transfers let go), with

@@ -61,6 +61,25 @@ struct dd_watch {
 /* The one watch of this process (ferryd runs one agent). */
 static struct dd_watch *watch;
 
+/* Messages imported and exported by file-drop runs since ferryd started
+ * (filedrop_count; atomics: pool threads add, anyone reads). */
+static uint64_t dd_msgs_in, dd_msgs_out;
+
+void
+filedrop_count(const struct sneak_job *j)
+{
+	__atomic_add_fetch(j->export ? &dd_msgs_out : &dd_msgs_in, j->msgs,
+			   __ATOMIC_RELAXED);
+}
+
+static void
+filedrop_counts(void *state, uint64_t *msgs_in, uint64_t *msgs_out)
+{
+	(void)state; /* ferry export and import count without a watch */
+	*msgs_in = __atomic_load_n(&dd_msgs_in, __ATOMIC_RELAXED);
+	*msgs_out = __atomic_load_n(&dd_msgs_out, __ATOMIC_RELAXED);
+}
+
 struct dd_job {
 	struct job job;
 	struct agent *ag;
@@ -74,8 +93,11 @@ dd_run(struct job *jb)
 	struct dd_job *d = (struct dd_job *)jb;
 
 	(void)sneak_run(&d->imp);
-	if (d->imp.rc == 0 || d->imp.rc == FERRY_ENOTFOUND)
+	filedrop_count(&d->imp);
+	if (d->imp.rc == 0 || d->imp.rc == FERRY_ENOTFOUND) {
 		(void)sneak_run(&d->exp);
+		filedrop_count(&d->exp);
+	}
 	if (!d->imp.listed)
 		d->sig_after = sneak_folder_sig(d->imp.dir, d->ag->fpr);
 }
@@ -410,4 +432,5 @@ const struct transport_ops filedrop_transport = {
     .stop = filedrop_stop,
     .kick = NULL,
     .status = NULL,
+    .counts = filedrop_counts,
 };

@@ -517,10 +517,29 @@ http_status(void *state, struct peer_status *p)
 	pthread_mutex_unlock(&hs->mu);
 }
 
+/* Messages imported from and exported for every peer since ferryd
+ * started (http_run counts them). */
+static void
+http_counts(void *state, uint64_t *msgs_in, uint64_t *msgs_out)
+{
+	struct http_state *hs = state;
+
+	*msgs_in = *msgs_out = 0;
+	if (hs == NULL)
+		return;
+	pthread_mutex_lock(&hs->mu);
+	for (size_t i = 0; i < hs->npeers; i++) {
+		*msgs_in += hs->peers[i].msgs_in;
+		*msgs_out += hs->peers[i].msgs_out;
+	}
+	pthread_mutex_unlock(&hs->mu);
+}
+
 const struct transport_ops http_transport = {
     .name = "http",
     .start = http_start,
     .stop = http_stop,
     .kick = http_kick,
     .status = http_status,
+    .counts = http_counts,
 };

@@ -85,6 +85,9 @@ int link_start(const struct link_opts *o, struct link **out);
 void link_kick(struct link *lk, const char *node, unsigned prio);
 /* What the link knows of peer p->name, into p (`ferry peers`). */
 void link_status(struct link *lk, struct peer_status *p);
+/* Messages received from and handed to every peer, since the counters
+ * began (they are kept in the store across restarts); any thread. */
+void link_counts(struct link *lk, uint64_t *msgs_in, uint64_t *msgs_out);
 /* Close every session (CLOSE shutdown), join every thread, free. */
 void link_stop(struct link *lk);
 

@@ -779,6 +779,20 @@ link_status(struct link *lk, struct peer_status *o)
 }
 
 void
+link_counts(struct link *lk, uint64_t *msgs_in, uint64_t *msgs_out)
+{
+	*msgs_in = *msgs_out = 0;
+	if (lk == NULL)
+		return;
+	pthread_mutex_lock(&lk->mu);
+	for (size_t i = 0; i < lk->npeers; i++) {
+		*msgs_in += lk->peers[i].msgs_in;
+		*msgs_out += lk->peers[i].msgs_out;
+	}
+	pthread_mutex_unlock(&lk->mu);
+}
+
+void
 link_stop(struct link *lk)
 {
 	int64_t until;
@@ -889,10 +903,17 @@ tcp_status(void *state, struct peer_status *p)
 	link_status(state, p);
 }
 
+static void
+tcp_counts(void *state, uint64_t *msgs_in, uint64_t *msgs_out)
+{
+	link_counts(state, msgs_in, msgs_out);
+}
+
 const struct transport_ops tcp_transport = {
     .name = "tcp",
     .start = tcp_start,
     .stop = tcp_stop,
     .kick = tcp_kick,
     .status = tcp_status,
+    .counts = tcp_counts,
 };

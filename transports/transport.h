@@ -95,6 +95,15 @@ struct transport_ops {
 	 * thread.  May be NULL.
 	 */
 	void (*status)(void *state, struct peer_status *p);
+	/*
+	 * Messages this transport has handed over to peers (they took
+	 * custody, or it wrote them onto a medium for them) and received
+	 * from them (stored here), all peers together: the metrics of
+	 * agent/metrics.c.  They only grow while ferryd runs.  Any thread;
+	 * cheap.  state may be NULL (the transport did not start).  May be
+	 * NULL: nothing is counted.
+	 */
+	void (*counts)(void *state, uint64_t *msgs_in, uint64_t *msgs_out);
 };
 
 /* The transports ferryd runs, in the order they start (registry.c). */

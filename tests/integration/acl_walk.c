@@ -176,6 +176,7 @@ static const struct walk_case cases[] = {
     {FERRY_F_IMPORT, "IMPORT", W_EPERM, 0, f_dir},
     {FERRY_F_PARTIALS, "PARTIALS (answered; only those it may send)", W_ANSWER,
      FERRY_F_END, f_none},
+    {FERRY_F_METRICS, "METRICS", W_EPERM, 0, f_none},
 };
 
 #define NCASES (sizeof(cases) / sizeof(cases[0]))

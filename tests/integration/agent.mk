@@ -54,7 +54,8 @@ AGENT_IT_TESTS = \
 	tests/integration/agent_flood.sh \
 	tests/integration/agent_clients.sh \
 	tests/integration/agent_ids.sh \
-	tests/integration/agent_partials.sh
+	tests/integration/agent_partials.sh \
+	tests/integration/agent_metrics.sh
 TESTS += $(AGENT_IT_TESTS)
 EXTRA_DIST += $(AGENT_IT_TESTS) tests/integration/lib.sh \
 	tests/integration/README.md

@@ -88,6 +88,8 @@ same_scalars(const struct policy *a, const struct policy *b)
 	       a->frame_timeout_ms == b->frame_timeout_ms &&
 	       a->idle_timeout_ms == b->idle_timeout_ms && a->nacl == b->nacl &&
 	       a->nqueues == b->nqueues && a->nlisten == b->nlisten &&
+	       strcmp(a->metrics_listen.host, b->metrics_listen.host) == 0 &&
+	       a->metrics_listen.port == b->metrics_listen.port &&
 	       a->npeers == b->npeers;
 }
 
@@ -179,6 +181,16 @@ static const struct policy_case load_cases[] = {
      "ferry.conf:2: bad node name 'Field!'"},
     {"bad log level", N "log_level = loud\n", FERRY_EINVAL,
      "ferry.conf:3: bad log_level 'loud' (use error, warn, info or debug)"},
+    {"metrics_listen no port", N "metrics_listen = 127.0.0.1\n", FERRY_EINVAL,
+     "ferry.conf:3: metrics_listen: no :PORT in '127.0.0.1'"},
+    {"metrics_listen port 0", N "metrics_listen = 0\n", FERRY_EINVAL,
+     "ferry.conf:3: metrics_listen: bad port '0'"},
+    {"metrics_listen port too big", N "metrics_listen = 65536\n", FERRY_EINVAL,
+     "ferry.conf:3: metrics_listen: bad port '65536'"},
+    {"metrics_listen v6 without brackets", N "metrics_listen = ::1:9108\n",
+     FERRY_EINVAL, "ferry.conf:3: metrics_listen: IPv6 address without"},
+    {"metrics_listen twice", N "metrics_listen = 9108\nmetrics_listen = 9109\n",
+     FERRY_EINVAL, "ferry.conf:4: duplicate key 'metrics_listen'"},
     {"socket_mode 1777", N "socket_mode = 1777\n", FERRY_EINVAL,
      "ferry.conf:3: socket_mode 1777 has bits outside 0777"},
     {"socket_mode not octal", N "socket_mode = 0668\n", FERRY_EINVAL,
@@ -451,6 +463,34 @@ test_default_paths_follow_config_dir(void)
 	FMT(want, "%s/ferryd.pid", realdir);
 	CU_ASSERT_STRING_EQUAL(p.pid_file, want);
 	policy_cleanup(&p);
+}
+
+/* [node] metrics_listen: host:port, [v6]:port, a port alone on the
+ * loopback, empty or absent for none. */
+static void
+test_metrics_listen(void)
+{
+	static const struct {
+		const char *line, *host;
+		unsigned port;
+	} cases[] = {
+	    {"", "", 0},
+	    {"metrics_listen =\n", "", 0},
+	    {"metrics_listen = 9108\n", "127.0.0.1", 9108},
+	    {"metrics_listen = 0.0.0.0:9108\n", "0.0.0.0", 9108},
+	    {"metrics_listen = [::1]:9\n", "::1", 9},
+	    {"metrics_listen = localhost:65535\n", "localhost", 65535},
+	};
+	struct policy p;
+	char err[1024], text[256];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		FMT(text, N "%s", cases[i].line);
+		CU_ASSERT_EQUAL_FATAL(load_text(text, &p, err, sizeof(err)), 0);
+		CU_ASSERT_STRING_EQUAL(p.metrics_listen.host, cases[i].host);
+		CU_ASSERT_EQUAL(p.metrics_listen.port, cases[i].port);
+		policy_cleanup(&p);
+	}
 }
 
 static void
@@ -979,6 +1019,7 @@ add_suites(void)
 	TEST_ADD(s, test_full_config_values);
 	TEST_ADD(s, test_init_defaults);
 	TEST_ADD(s, test_default_paths_follow_config_dir);
+	TEST_ADD(s, test_metrics_listen);
 	TEST_ADD(s, test_relative_paths_resolved);
 	TEST_ADD(s, test_relative_config_path);
 	TEST_ADD(s, test_unreadable_file);

@@ -339,7 +339,7 @@ static const struct policy_case load_cases[] = {
     {"listen in peer", PB "listen = h:1\n", FERRY_EINVAL,
      "ferry.conf:5: unknown key 'listen' in [peer NAME]"},
     {"unknown node key lists listen", N "lsiten = h:1\n", FERRY_EINVAL,
-     "log_level, listen or http_listen)"},
+     "log_level, metrics_listen, listen or http_listen)"},
 };
 
 /* A refused file leaves no peers and no listen addresses behind. */

@@ -415,6 +415,41 @@ test_dead_letter_reason(void)
 			FERRY_EINVAL);
 }
 
+/* store_counters: every commit timed once, into one bucket; dead letters
+ * counted by reason once (not again when moved within dead), and only
+ * what committed. */
+static void
+test_counters_commits_and_dead_letters(void)
+{
+	struct ferry_msg a, b;
+	struct store_counters k;
+	uint64_t sum = 0;
+
+	FRESH();
+	store_counters(st, &k);
+	CU_ASSERT_EQUAL(k.commits, 0);
+	CU_ASSERT_EQUAL(k.dead[STORE_DEAD_NO_ROUTE], 0);
+	test_msg(&a, "nowhere", "q", 3);
+	test_msg(&b, "nowhere", "q", 3);
+	CU_ASSERT_EQUAL(store_put(st, &a, "a", 1), 0);
+	CU_ASSERT_EQUAL(store_put(st, &b, "b", 1), 0);
+	CU_ASSERT_EQUAL(store_dead_letter(st, a.id, STORE_DEAD_NO_ROUTE), 0);
+	CU_ASSERT_EQUAL(store_dead_letter(st, a.id, STORE_DEAD_REJECTED),
+			FERRY_ESTATE);
+	CU_ASSERT_EQUAL(store_dead_letter(st, b.id, STORE_DEAD_TOO_LARGE), 0);
+	store_counters(st, &k);
+	CU_ASSERT(k.commits >= 4);
+	for (size_t i = 0; i <= STORE_COMMIT_BUCKETS; i++)
+		sum += k.commit_bucket[i];
+	CU_ASSERT_EQUAL(sum, k.commits);
+	CU_ASSERT_EQUAL(k.dead[STORE_DEAD_NO_ROUTE], 1);
+	CU_ASSERT_EQUAL(k.dead[STORE_DEAD_TOO_LARGE], 1);
+	CU_ASSERT_EQUAL(k.dead[STORE_DEAD_REJECTED], 0);
+	for (size_t i = 1; i < STORE_COMMIT_BUCKETS; i++)
+		CU_ASSERT(store_commit_bound_us[i] >
+			  store_commit_bound_us[i - 1]);
+}
+
 static void
 test_queue_quotas(void)
 {
@@ -1343,6 +1378,7 @@ add_suites(void)
 	TEST_ADD(s, test_expiry_moves_to_dead);
 	TEST_ADD(s, test_take_never_delivers_expired);
 	TEST_ADD(s, test_dead_letter_reason);
+	TEST_ADD(s, test_counters_commits_and_dead_letters);
 	TEST_ADD(s, test_dead_letter_acked_stays_dead);
 	TEST_ADD(s, test_unreadable_to_dead);
 	TEST_ADD(s, test_custody_after_dead_letter);
