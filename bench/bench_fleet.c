@@ -30,9 +30,11 @@
  * the base's ferry_send to the node's END.  Progress goes to stderr, the
  * tables to stdout; FLEET_JSON=FILE also writes the figures as JSON.
  *
- * --smoke (make check): N = 20 for 4 s with messages every second and a
- * 300 KiB big one; exit 1 unless every session came up and every message
- * arrived exactly once.  Timings are printed, never judged.
+ * --smoke (make check: tests/integration/link_fleet.sh): N = 20 for 4 s,
+ * a message a second from each node and a big one of 300 KiB (above
+ * LINK_INLINE_MAX, so it takes the RESUME path), whatever the environment
+ * says; exit 1 unless every session came up and every message arrived
+ * exactly once.  Timings are printed, never judged.
  *
  * The program owns the ferryd it starts (PR_SET_PDEATHSIG: it never
  * outlives the run) and its directory, removed at the end, on failure and
@@ -1366,6 +1368,39 @@ raise_nofile(unsigned nmax)
 		bench_fail_errno("setrlimit", "RLIMIT_NOFILE");
 }
 
+/* The smoke test's fixed settings, or the benchmark's from the
+ * environment. */
+static void
+settings(struct fl_cfg *cfg, int quick)
+{
+	const char *v;
+
+	cfg->small_bytes = FL_SMALL;
+	if (cfg->smoke) {
+		parse_ns(cfg, "20");
+		cfg->secs = 4.0;
+		cfg->spread_s = 0.5;
+		cfg->interval_s = 1.0;
+		cfg->idle_s = 0.0;
+		cfg->big_bytes = 300u * 1024u; /* above LINK_INLINE_MAX */
+		return;
+	}
+	v = getenv("FLEET_N");
+	parse_ns(cfg, v != NULL && v[0] != '\0' ? v : "100 500 1000");
+	cfg->secs = env_double("FLEET_SECS", quick ? 20.0 : 40.0, 2.0, 3600.0);
+	cfg->spread_s = env_double("FLEET_SPREAD_S", 5.0, 0.0, 600.0);
+	cfg->interval_s = env_double("FLEET_INTERVAL_S", 10.0, 0.01, 3600.0);
+	cfg->idle_s = env_double("FLEET_IDLE_S", 5.0, 0.0, 600.0);
+	cfg->big_bytes = (size_t)env_double("FLEET_BIG_KIB", FL_BIG >> 10, 0.0,
+					    (double)(FL_POOL >> 11)) *
+			 1024u;
+	v = getenv("FLEET_ONE_SOURCE");
+	cfg->one_source = v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
+	cfg->json = getenv("FLEET_JSON");
+	cfg->base_nofile =
+	    (unsigned long)env_double("FLEET_BASE_NOFILE", 0.0, 0.0, 1048576.0);
+}
+
 static void
 usage(void)
 {
@@ -1423,30 +1458,7 @@ main(int argc, char **argv)
 	if (sodium_init() < 0)
 		bench_failf("sodium_init failed");
 
-	parse_ns(&cfg, cfg.smoke		   ? "20"
-		       : getenv("FLEET_N") != NULL ? getenv("FLEET_N")
-						   : "100 500 1000");
-	cfg.secs = env_double("FLEET_SECS",
-			      cfg.smoke ? 4.0
-			      : quick	? 20.0
-					: 40.0,
-			      2.0, 3600.0);
-	cfg.spread_s =
-	    env_double("FLEET_SPREAD_S", cfg.smoke ? 0.5 : 5.0, 0.0, 600.0);
-	cfg.interval_s = env_double("FLEET_INTERVAL_S", cfg.smoke ? 1.0 : 10.0,
-				    0.01, 3600.0);
-	cfg.idle_s =
-	    env_double("FLEET_IDLE_S", cfg.smoke ? 0.0 : 5.0, 0.0, 600.0);
-	cfg.small_bytes = FL_SMALL;
-	cfg.big_bytes = (size_t)env_double("FLEET_BIG_KIB",
-					   cfg.smoke ? 300.0 : FL_BIG >> 10,
-					   0.0, (double)(FL_POOL >> 11)) *
-			1024u;
-	v = getenv("FLEET_ONE_SOURCE");
-	cfg.one_source = v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
-	cfg.json = getenv("FLEET_JSON");
-	cfg.base_nofile =
-	    (unsigned long)env_double("FLEET_BASE_NOFILE", 0.0, 0.0, 1048576.0);
+	settings(&cfg, quick);
 	cfg.ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	for (size_t i = 0; i < cfg.nns; i++)
 		if (cfg.ns[i] > nmax)

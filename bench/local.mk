@@ -109,13 +109,15 @@ EXTRA_DIST += bench/bench_idle.sh
 # and identity code) against one ferryd base (issue 16).  The program
 # makes (and removes) its own mktemp -d under the parent it is given and
 # writes its figures as JSON to bench-fleet.json in the build directory.
-EXTRA_PROGRAMS += bench/bench_fleet
+# Built by make check too: its --smoke mode is a test
+# (tests/integration/link_fleet.sh, about 5 s).
+check_PROGRAMS += bench/bench_fleet
 bench_bench_fleet_SOURCES = bench/bench_fleet.c bench/fleet_sim.c \
 	bench/fleet_sim.h $(BENCH_UTIL)
 bench_bench_fleet_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
 bench_bench_fleet_LDADD = $(LIBFERRY) transports/libhop.a $(NOISE_LIBS) \
 	$(PTHREAD_LIBS) -lm
-CLEANFILES += bench/bench_fleet$(EXEEXT) bench-fleet.json
+CLEANFILES += bench-fleet.json
 
 bench-fleet: bench/bench_fleet$(EXEEXT) agent/ferryd$(EXEEXT)
 	@FLEET_JSON="$${FLEET_JSON-$(abs_top_builddir)/bench-fleet.json}" \
