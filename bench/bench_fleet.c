@@ -1484,7 +1484,7 @@ main(int argc, char **argv)
 
 	for (size_t i = 0; i < cfg.nns; i++) {
 		run_one(&cfg, cfg.ns[i], &res[i]);
-		bad |= !res[i].exactly_once || res[i].up_end != res[i].n;
+		bad |= !res[i].exactly_once || res[i].ever_up != res[i].n;
 	}
 	print_tables(&cfg, res, cfg.nns);
 	write_json(&cfg, res, cfg.nns);
