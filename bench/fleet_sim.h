@@ -19,8 +19,10 @@
  * checked (length, BLAKE2b-256) and counted, then dropped.
  *
  * Threads: fleet_run() runs on one thread of the caller's; fleet_counts()
- * and fleet_stop() may be called from any other; the rest before
- * fleet_run() starts or after it returned.
+ * and fleet_stop() may be called from any other, and so may
+ * fleet_node_name() and fleet_node_card() (they read only what
+ * fleet_new() set); the rest before fleet_run() starts or after it
+ * returned.
  */
 #ifndef FERRY_BENCH_FLEET_SIM_H
 #define FERRY_BENCH_FLEET_SIM_H
