@@ -7,6 +7,8 @@
 #   make bench-sneak            export/import on a medium, next to NNCP and cp
 #   make bench-http             field -> base over HTTP, next to TCP and curl
 #   make bench-idle             wake-ups and CPU of an idle node (60 s)
+#   make bench-fleet            N = 100, 500, 1,000 field nodes on one base
+#                               (about 4 minutes; FLEET_N=1000 for one)
 #   BENCH_QUICK=1 make bench    every row about five times shorter
 #   BENCH_DIR=/mnt/x make bench measure another filesystem
 #
@@ -102,6 +104,26 @@ bench-idle: agent/ferryd$(EXEEXT) cli/ferry$(EXEEXT)
 		"$${BENCH_DIR:-$${TMPDIR:-/tmp}}"
 EXTRA_DIST += bench/bench_idle.sh
 
+# N simulated field nodes (one thread, one epoll loop, each node its own
+# identity and Noise session, built from the transport's own noise, hop
+# and identity code) against one ferryd base (issue 16).  The program
+# makes (and removes) its own mktemp -d under the parent it is given and
+# writes its figures as JSON to bench-fleet.json in the build directory.
+# Built by make check too: its --smoke mode is a test
+# (tests/integration/link_fleet.sh, about 5 s).
+check_PROGRAMS += bench/bench_fleet
+bench_bench_fleet_SOURCES = bench/bench_fleet.c bench/fleet_sim.c \
+	bench/fleet_sim.h $(BENCH_UTIL)
+bench_bench_fleet_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
+bench_bench_fleet_LDADD = $(LIBFERRY) transports/libhop.a $(NOISE_LIBS) \
+	$(PTHREAD_LIBS) -lm
+CLEANFILES += bench-fleet.json
+
+bench-fleet: bench/bench_fleet$(EXEEXT) agent/ferryd$(EXEEXT)
+	@FLEET_JSON="$${FLEET_JSON-$(abs_top_builddir)/bench-fleet.json}" \
+	./bench/bench_fleet$(EXEEXT) "$${BENCH_DIR:-$${TMPDIR:-/tmp}}" \
+		'$(abs_top_builddir)/agent/ferryd$(EXEEXT)'
+
 # One after the other, never at once: each would measure the other.
 bench:
 	@$(MAKE) $(AM_MAKEFLAGS) bench-store && \
@@ -110,4 +132,5 @@ bench:
 	$(MAKE) $(AM_MAKEFLAGS) bench-sneak && \
 	$(MAKE) $(AM_MAKEFLAGS) bench-http
 
-.PHONY: bench bench-store bench-agent bench-link bench-sneak bench-http bench-idle
+.PHONY: bench bench-store bench-agent bench-link bench-sneak bench-http bench-idle \
+	bench-fleet
