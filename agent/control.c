@@ -661,13 +661,33 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 }
 
 static void
+on_listen_resume(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	if (evconnlistener_enable(arg) != 0)
+		log_error("cannot listen for clients again");
+}
+
+static void
 on_listen_error(struct evconnlistener *l, void *arg)
 {
-	(void)l;
+	struct timeval tv = {1, 0};
+	int e = errno;
+
 	(void)arg;
-	/* EMFILE and friends: libevent retries on the next event. */
-	log_warn("accepting a client failed: %s (too many open files?)",
-		 strerror(errno));
+	/* EMFILE and friends: the pending connection stays, and libevent
+	 * would call again at once (a spin and a flood of lines): pause
+	 * accepting for a second. */
+	log_warn("accepting a client failed: %s%s; not accepting for 1 s",
+		 strerror(e),
+		 e == EMFILE || e == ENFILE ? " (raise the open files limit: "
+					      "LimitNOFILE=, ulimit -n)"
+					    : "");
+	if (evconnlistener_disable(l) != 0 ||
+	    event_base_once(evconnlistener_get_base(l), -1, EV_TIMEOUT,
+			    on_listen_resume, l, &tv) != 0)
+		log_error("cannot pause accepting clients");
 }
 
 /*

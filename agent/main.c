@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -246,6 +247,25 @@ write_pid_file(const char *path)
 }
 
 /* Fork; the parent waits until the child says it is ready. */
+/*
+ * A base holds a socket per peer session, a file per payload being
+ * streamed and the store's files: raise the soft limit of open files to
+ * the hard one (a shell's 1,024 runs out near 900 peers; the unit sets
+ * LimitNOFILE=).
+ */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		log_debug("cannot raise the open files limit: %s",
+			  strerror(errno));
+}
+
 static int
 daemonize(int *ready_fd)
 {
@@ -383,6 +403,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level((enum log_level)lvl);
+	raise_nofile();
 	if (daemon_mode) {
 		if (daemonize(&ready_fd) != 0) {
 			fprintf(stderr, "ferryd: cannot detach: %s\n",

@@ -53,6 +53,7 @@ AGENT_IT_TESTS = \
 	tests/integration/agent_subscribe.sh \
 	tests/integration/agent_flood.sh \
 	tests/integration/agent_clients.sh \
+	tests/integration/agent_fdlimit.sh \
 	tests/integration/agent_ids.sh \
 	tests/integration/agent_partials.sh \
 	tests/integration/agent_metrics.sh
