@@ -16,6 +16,7 @@
 #    syslog got is not checked: that needs a syslog daemon).
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
+it_heavy # stages 1 and 2 of CI run it; the tarball's suite need not
 
 T=$IT_TMP
 make_node alpha

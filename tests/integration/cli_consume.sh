@@ -14,6 +14,7 @@
 #       message again (FERRY_DELIVERIES 2).
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
+it_heavy # stages 1 and 2 of CI run it; the tarball's suite need not
 
 start_node alpha '[limits]' 'sweep_interval = 100ms'
 w=$IT_TMP/work

@@ -6,6 +6,7 @@
 # and HTTP falls quiet.  Messages both ways in every phase, exactly once.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
+it_heavy # stages 1 and 2 of CI run it; the tarball's suite need not
 
 T=$IT_TMP
 PROXY=$(it_helper fault_proxy) || exit 99

@@ -7,7 +7,7 @@
 #     payload by less than 25% (a cut transfer resumes from the other
 #     side's durable offset instead of starting over);
 #  2. kill -9 of either agent at random moments, KILLS cycles (30 with
-#     FERRY_TEST_LONG=1, else 10), while bulk goes both ways: nothing lost,
+#     FERRY_TEST_LONG=1, else 6), while bulk goes both ways: nothing lost,
 #     nothing twice.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
@@ -16,7 +16,7 @@ T=$IT_TMP
 PROXY=$(it_helper fault_proxy) || exit 99
 LOAD=$(it_helper load_clients) || exit 99
 it_heavy
-KILLS=10
+KILLS=6
 [ "${FERRY_TEST_LONG:-0}" = 1 ] && KILLS=30
 
 make_node base "[limits]" "sweep_interval = 250ms"

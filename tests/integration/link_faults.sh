@@ -1,10 +1,10 @@
 #!/bin/sh
-# link_faults.sh - a session cut 200 times under a mixed load.  alpha
+# link_faults.sh - a session cut 150 times under a mixed load.  alpha
 # dials beta through fault_proxy, which cuts each connection (both sides
 # closed) after a random number of bytes, counting both directions, until
-# it has cut 200 of them, then forwards transparently.  Meanwhile alpha
+# it has cut 150 of them, then forwards transparently.  Meanwhile alpha
 # holds 10,000 small messages (load_clients: 5,000 of 200 bytes and 5,000
-# of 1,800, each body its correlation "client C seq S" padded) and three
+# of 1,800, each body its correlation "client C seq S" padded) and two
 # of 50 MiB (random files).  Checks: every message is at beta exactly once
 # (counts per queue, then every small one received with its body checked,
 # none twice, every index there), the big ones byte-identical (cmp), alpha
@@ -22,8 +22,8 @@ it_heavy
 PROXY=$(it_helper fault_proxy) || exit 99
 LOAD=$(it_helper load_clients) || exit 99
 T=$IT_TMP
-ncuts=200
-nbig=3
+ncuts=150
+nbig=2
 per_client=2500 # 2 clients of each size
 if [ $IT_LONG -eq 1 ]; then
 	ncuts=1000
@@ -33,7 +33,7 @@ fi
 ncuts=${FERRY_TEST_CUTS:-$ncuts}
 nsmall=$((4 * per_client))
 big=52428800
-# Cuts every 512 KiB on average: the 200 cuts fall within the ~170 MB.
+# Cuts every 512 KiB on average: the 150 cuts fall within the ~120 MB.
 cut_max=1048576
 [ $IT_LONG -eq 1 ] && cut_max=262144
 seed=${FERRY_TEST_SEED:-$(it_rand 1000000000)}
