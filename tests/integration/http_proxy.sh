@@ -11,6 +11,7 @@
 # proxy fails the test); base's http_listen is on 127.0.0.1 only.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
+it_heavy # stages 1 and 2 of CI run it; the tarball's suite need not
 
 T=$IT_TMP
 for b in tinyproxy nginx openssl; do

@@ -8,6 +8,7 @@
 # CLOSE; receipts (queued, acked, expired) come back to the source.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
+it_heavy # stages 1 and 2 of CI run it; the tarball's suite need not
 
 T=$IT_TMP
 # Renew the sending keys every MiB, so the 5 MB message crosses several

@@ -19,6 +19,7 @@
 #      bytes the proxy saw.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
+it_heavy # stages 1 and 2 of CI run it; the tarball's suite need not
 
 PROXY=$(it_helper fault_proxy) || exit 99
 T=$IT_TMP
