@@ -163,14 +163,6 @@ carry_one(struct sneak_job *j, int dfd, const char *fname, const char *node,
 	return 1;
 }
 
-static int
-is_bundle(const char *name)
-{
-	size_t l = strlen(name);
-
-	return l > 7 && strcasecmp(name + l - 7, ".bundle") == 0;
-}
-
 void
 sneak_carry_others(struct sneak_job *j, const char *mine)
 {
@@ -210,7 +202,7 @@ sneak_carry_others(struct sneak_job *j, const char *mine)
 			routed = engine_hops(node, NULL, hops, 1, &nh) !=
 				 ENGINE_NO_ROUTE;
 		while ((se = readdir(sd)) != NULL) {
-			if (!is_bundle(se->d_name))
+			if (!sneak_is_bundle_name(se->d_name))
 				continue;
 			n++;
 			if (routed && !sneak_cancelled(j))

@@ -56,8 +56,8 @@ cand_cmp(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static int
-is_bundle_name(const char *name)
+int
+sneak_is_bundle_name(const char *name)
 {
 	size_t l = strlen(name);
 
@@ -90,7 +90,7 @@ sneak_folder_sig(const char *dir, const char *fpr)
 	if (d == NULL)
 		return 0;
 	while ((e = readdir(d)) != NULL)
-		if (is_bundle_name(e->d_name))
+		if (sneak_is_bundle_name(e->d_name))
 			sig += sneak_name_sig(e->d_name);
 	closedir(d);
 	return sig;
@@ -135,7 +135,7 @@ reject(struct sneak_job *j, const char *folder, const char *name,
 		(void)unlink(txt);
 		return;
 	}
-	if (is_bundle_name(name))
+	if (sneak_is_bundle_name(name))
 		j->gone_sig += sneak_name_sig(name);
 	(void)sneak_fsync_dir(rdir);
 	(void)sneak_fsync_dir(folder);
@@ -496,7 +496,7 @@ sneak_run_import(struct sneak_job *j, const char *myfpr)
 			struct stat sb;
 			const char *w = "truncated header";
 			int fd, hdr_ok, young;
-			if (!is_bundle_name(e->d_name))
+			if (!sneak_is_bundle_name(e->d_name))
 				continue;
 			j->seen_sig += sneak_name_sig(e->d_name);
 			snprintf(p, sizeof(p), "%s/%s", folder, e->d_name);

@@ -87,6 +87,8 @@ void sneak_busy_reset(void);
 
 /* filedrop_import.c */
 int sneak_run_import(struct sneak_job *j, const char *myfpr);
+/* Is name a bundle's file name ("*.bundle", any case)? */
+int sneak_is_bundle_name(const char *name);
 /* filedrop_carry.c: the bundles on the medium for other nodes: carried
  * there if this node knows them and has a route (docs/routing.md 11),
  * else listed as left on the medium. */
