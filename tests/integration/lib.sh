@@ -397,6 +397,20 @@ ferry_at() {
 	FERRY_SOCKET=$(node_sock "$fa_node") "$FERRY" "$@"
 }
 
+# node_info NODE KEY: the value of KEY in NODE's `ferry info --json`.
+node_info() { ferry_at "$1" info --json | json_get "$2"; }
+
+# wait_outbound NODE N SECS: until NODE holds N outbound messages (1 if
+# it does not within SECS).
+wait_outbound() {
+	wo_i=0
+	while [ "$(node_info "$1" outbound_messages)" != "$2" ]; do
+		wo_i=$((wo_i + 1))
+		[ $wo_i -lt $(($3 * 10)) ] || return 1
+		sleep 0.1
+	done
+}
+
 # Use NAME's socket for the following ferry commands.
 use_node() {
 	FERRY_SOCKET=$(node_sock "$1")

@@ -28,16 +28,6 @@ node_peer b r
 node_peer r b
 for n in r a b; do start_agent $n; done
 
-info() { ferry_at "$1" info --json | json_get "$2"; }
-wait_outbound() { # NODE N SECS
-	wo_i=0
-	while [ "$(info "$1" outbound_messages)" != "$2" ]; do
-		wo_i=$((wo_i + 1))
-		[ $wo_i -lt $(($3 * 10)) ] || return 1
-		sleep 0.1
-	done
-}
-
 use_node a
 k=1
 while [ $k -le $N ]; do
@@ -56,7 +46,7 @@ ferry_at r import "$S" >"$T/rimp" || it_fail "r import: $(cat "$T/rimp")"
 grep -q "carried $nb bundle" "$T/rimp" || it_fail "r's import: $(cat "$T/rimp")"
 wait_count b in $N 30 || it_fail "b/in: $(ferry_at b queues --json); b log: $(tail -n 5 "$(node_log b)")"
 wait_count b big 1 30 || it_fail "b/big: $(ferry_at b queues --json)"
-wait_outbound r 0 30 || it_fail "r kept $(info r outbound_messages)"
+wait_outbound r 0 30 || it_fail "r kept $(node_info r outbound_messages)"
 expect_eq "bundles left on the stick after r's import" \
 	"$(find "$S/ferry" -name '*.bundle' | wc -l)" "$nb"
 if grep -rqa 'carried-marker' "$(node_dir r)"; then
@@ -76,10 +66,10 @@ it_ok "b refused the stick's copy as already imported: each message once"
 
 # Custody back to a: b's receipts for a wait at b (a is reached only by
 # stick); b exports, a imports, and a's copies go.
-[ "$(info a outbound_messages)" = $((N + 1)) ] ||
-	it_fail "a holds $(info a outbound_messages), wanted $((N + 1)) before custody"
+[ "$(node_info a outbound_messages)" = $((N + 1)) ] ||
+	it_fail "a holds $(node_info a outbound_messages), wanted $((N + 1)) before custody"
 ferry_at b export "$S2" >"$T/bexp" || it_fail "b export: $(cat "$T/bexp")"
 ferry_at a import "$S2" >"$T/aimp" || it_fail "a import: $(cat "$T/aimp")"
-wait_outbound a 0 30 || it_fail "a kept $(info a outbound_messages); a log: $(tail -n 5 "$(node_log a)")"
+wait_outbound a 0 30 || it_fail "a kept $(node_info a outbound_messages); a log: $(tail -n 5 "$(node_log a)")"
 it_ok "b's custody came back to a (carried in a bundle on the second stick)"
 it_pass

@@ -52,16 +52,6 @@ printf '[directory]\na = %s\n[queue strict]\nrequire_verified = yes\n' \
 	"$(node_card a)" >>"$(node_conf b)"
 for n in a r1 r2 b; do start_agent $n; done
 
-info() { ferry_at "$1" info --json | json_get "$2"; }
-wait_outbound() { # NODE N SECS: until NODE holds N outbound messages
-	wo_i=0
-	while [ "$(info "$1" outbound_messages)" != "$2" ]; do
-		wo_i=$((wo_i + 1))
-		[ $wo_i -lt $(($3 * 10)) ] || return 1
-		sleep 0.1
-	done
-}
-
 # --- a sends N small messages and a large one to b, with receipts
 use_node a
 seq 1 $N | sed 's/^/msg-/' >"$T/lines"
@@ -81,9 +71,9 @@ N2=$((N + 4))
 
 # a -> r1 -> r2 over TCP: r2 holds them all, a and r1 nothing.
 wait_outbound r2 $N2 120 ||
-	it_fail "r2 holds $(info r2 outbound_messages) of $N2 (r1: $(info r1 outbound_messages), a: $(info a outbound_messages)); r1 log: $(tail -n 5 "$(node_log r1)")"
-wait_outbound r1 0 30 || it_fail "r1 kept $(info r1 outbound_messages)"
-wait_outbound a 0 30 || it_fail "a kept $(info a outbound_messages)"
+	it_fail "r2 holds $(node_info r2 outbound_messages) of $N2 (r1: $(node_info r1 outbound_messages), a: $(node_info a outbound_messages)); r1 log: $(tail -n 5 "$(node_log r1)")"
+wait_outbound r1 0 30 || it_fail "r1 kept $(node_info r1 outbound_messages)"
+wait_outbound a 0 30 || it_fail "a kept $(node_info a outbound_messages)"
 it_ok "custody went a -> r1 -> r2; a and r1 hold no copy"
 ferry_at a status "$big" | grep -q 'r1' ||
 	it_fail "a's status of the big one: $(ferry_at a status "$big")"
@@ -97,7 +87,7 @@ grep -q "imported $N2 messages" "$T/imp" ||
 ferry_at b export "$S" >"$T/exp2" || it_fail "b export: $(cat "$T/exp2")"
 ferry_at r2 import "$S" >"$T/imp2" || it_fail "r2 import: $(cat "$T/imp2")"
 wait_outbound r2 0 30 ||
-	it_fail "r2 kept $(info r2 outbound_messages) after b's custody"
+	it_fail "r2 kept $(node_info r2 outbound_messages) after b's custody"
 it_ok "b has them from the stick; r2 released its copies"
 
 use_node b
@@ -194,7 +184,7 @@ expect_eq "exit status of a send with no route" "$rc" 8
 grep -q 'no \[route\]' "$T/nr" || it_fail "no clear message: $(cat "$T/nr")"
 hid=$(echo held | ferry_at r1 send --hold nowhere/q) || it_fail "send --hold"
 sleep 1
-expect_eq "r1 keeps the held message" "$(info r1 outbound_messages)" 1
+expect_eq "r1 keeps the held message" "$(node_info r1 outbound_messages)" 1
 ferry_at r1 why "$hid" | grep -q 'no route to nowhere' ||
 	it_fail "ferry why: $(ferry_at r1 why "$hid")"
 printf 'nowhere = r2\n' >>"$(node_conf r1)"
@@ -213,7 +203,7 @@ grep -q "^window = $tomorrow" "$(node_conf a)" || it_harness "no window line"
 start_agent a
 wid=$(echo windowed | ferry_at a send b/in) || it_fail "send windowed"
 sleep 2
-expect_eq "a keeps it outside the window" "$(info a outbound_messages)" 1
+expect_eq "a keeps it outside the window" "$(node_info a outbound_messages)" 1
 ferry_at a why "$wid" | grep -q 'outside the contact windows of next hop r1: next at' ||
 	it_fail "ferry why outside a window: $(ferry_at a why "$wid")"
 grep -q 'outside its contact windows' "$(node_log a)" ||

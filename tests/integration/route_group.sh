@@ -35,16 +35,6 @@ done
 } >>"$(node_conf s)"
 for n in r s $M; do start_agent $n; done
 
-info() { ferry_at "$1" info --json | json_get "$2"; }
-wait_outbound() { # NODE N SECS
-	wo_i=0
-	while [ "$(info "$1" outbound_messages)" != "$2" ]; do
-		wo_i=$((wo_i + 1))
-		[ $wo_i -lt $(($3 * 10)) ] || return 1
-		sleep 0.1
-	done
-}
-
 use_node s
 id=$(printf 'to every member' | "$FERRY" send @alerts/q --receipt) ||
 	it_fail "send @alerts/q"
@@ -57,8 +47,8 @@ for m in $M; do
 	wait_count $m big 1 30 || it_fail "$m/big: $(ferry_at $m queues --json); r: $(tail -n 5 "$(node_log r)")"
 done
 wait_count s q 1 10 || it_fail "s's own copy"
-wait_outbound r 0 30 || it_fail "r kept $(info r outbound_messages)"
-wait_outbound s 0 30 || it_fail "s kept $(info s outbound_messages)"
+wait_outbound r 0 30 || it_fail "r kept $(node_info r outbound_messages)"
+wait_outbound s 0 30 || it_fail "s kept $(node_info s outbound_messages)"
 it_ok "every member (and s itself) has both; r and s keep no copy"
 
 # One copy of each crossed s -> r: r received 2 messages from s.
@@ -114,12 +104,12 @@ wait $burst
 [ ! -s "$T/burst.err" ] || it_fail "$(cat "$T/burst.err")"
 start_agent r
 use_node s
-wait_outbound s 0 30 || it_fail "s kept $(info s outbound_messages) of the burst"
+wait_outbound s 0 30 || it_fail "s kept $(node_info s outbound_messages) of the burst"
 for m in $M; do start_agent $m; done
 for m in $M; do
 	wait_count $m burst 20 30 || it_fail "$m/burst: $(ferry_at $m queues --json); r: $(tail -n 5 "$(node_log r)")"
 done
-wait_outbound r 0 30 || it_fail "r kept $(info r outbound_messages) after the burst"
+wait_outbound r 0 30 || it_fail "r kept $(node_info r outbound_messages) after the burst"
 sleep 0.5
 for m in $M; do
 	use_node $m

@@ -65,8 +65,6 @@ printf '[route]\n* = r2\n' >>"$(node_conf b)"
 printf '[directory]\nb = %s\n' "$(node_card b)" >>"$(node_conf a)"
 for n in a r1 r2 b; do start_agent $n; done
 
-info() { ferry_at "$1" info --json | json_get "$2"; }
-
 ms_sleep() {
 	sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"
 }
@@ -238,7 +236,7 @@ while :; do
 	check_all "draining"
 	left=
 	for n in a r1 r2 b; do
-		o=$(info $n outbound_messages)
+		o=$(node_info $n outbound_messages)
 		[ "$o" = 0 ] || left="$left $n:$o"
 	done
 	qi=$(queue_count in)

@@ -38,16 +38,6 @@ printf '[directory]\na = %s\n' "$(node_card a)" >>"$(node_conf b)"
 # b stays down at first: r1 keeps what it relays.
 for n in a r1; do start_agent $n; done
 
-info() { ferry_at "$1" info --json | json_get "$2"; }
-wait_outbound() { # NODE N SECS: until NODE holds N outbound messages
-	wo_i=0
-	while [ "$(info "$1" outbound_messages)" != "$2" ]; do
-		wo_i=$((wo_i + 1))
-		[ $wo_i -lt $(($3 * 10)) ] || return 1
-		sleep 0.1
-	done
-}
-
 # Payloads: the marker in the small one; in the big ones, once every
 # 64 KiB (and across chunk ends) in random bytes.
 printf 'hello %s sealed\n' "$MARK" >"$T/small"
@@ -118,8 +108,8 @@ echo plain | "$FERRY" send b/policy2 >/dev/null || it_fail "send to b/policy2"
 it_ok "a accepted a small, a 3 MiB, a resumed cut and a restarted cut message, sealed, and one sealed by [queue policy] seal = yes"
 
 wait_outbound r1 6 60 ||
-	it_fail "r1 holds $(info r1 outbound_messages) of 6 (a: $(info a outbound_messages)); r1 log: $(tail -n 5 "$(node_log r1)")"
-wait_outbound a 0 30 || it_fail "a kept $(info a outbound_messages)"
+	it_fail "r1 holds $(node_info r1 outbound_messages) of 6 (a: $(node_info a outbound_messages)); r1 log: $(tail -n 5 "$(node_log r1)")"
+wait_outbound a 0 30 || it_fail "a kept $(node_info a outbound_messages)"
 stop_node r1
 if grep -r -a -l "$MARK" "$(node_dir r1)" >"$T/found"; then
 	it_fail "the marker is in r1's files: $(cat "$T/found")"

@@ -22,8 +22,6 @@ printf '[queue in]\nmax_messages = 2\n' >>"$(node_conf b)"
 start_agent b
 start_agent a
 
-info() { ferry_at "$1" info --json | json_get "$2"; }
-
 # --- a sends until b refuses: two fit, then a large one (streamed, found
 # over the quota at its commit) does not
 for i in 1 2; do
@@ -52,7 +50,7 @@ grep -q 'peer b: queue in is full there' "$(node_log a)" ||
 # A small one for that queue waits with it, without crossing the link.
 held=$(echo m3 | ferry_at a send b/in) || it_fail "send m3"
 why_wait "$held"
-expect_eq "a keeps both" "$(info a outbound_messages)" 2
+expect_eq "a keeps both" "$(node_info a outbound_messages)" 2
 
 # Only that queue waits: the session stays up, another queue gets its
 # message.
@@ -74,7 +72,7 @@ why2=$(ferry_at a why "$big")
 expect_eq "the same since" "$(echo "$why2" | sed 's/.*(since \(.*\)).*/\1/')" \
 	"$(echo "$why1" | sed 's/.*(since \(.*\)).*/\1/')"
 expect_eq "m3 never crossed" "$(grep -c "message $held for" "$(node_log b)")" 0
-expect_eq "a still keeps both" "$(info a outbound_messages)" 2
+expect_eq "a still keeps both" "$(node_info a outbound_messages)" 2
 
 # --- b drains its queue: the held messages come, once each
 use_node b
@@ -86,7 +84,7 @@ wait_count b in 2 10 ||
 "$FERRY" recv in --count 0 --out "$T/out" >>"$T/got" || it_fail "recv the held"
 sleep 1
 expect_eq "nothing more at b" "$(queue_count in)" 0
-expect_eq "a holds nothing" "$(info a outbound_messages)" 0
+expect_eq "a holds nothing" "$(node_info a outbound_messages)" 0
 expect_eq "each message exactly once" "$(ls "$T/out" | sort | tr '\n' ' ')" \
 	"$( (cat "$T/ids"; echo "$big"; echo "$held") | sort | tr '\n' ' ')"
 expect_eq "the held small one" "$(cat "$T/out/$held")" m3
