@@ -51,7 +51,7 @@ agent_ferryd_SOURCES += \
 	transports/tcp.h transports/tcp_int.h \
 	transports/tcp_link.c transports/tcp_accept.c \
 	transports/tcp_session.c transports/tcp_send.c transports/tcp_recv.c \
-	transports/tcp_full.c
+	transports/tcp_full.c transports/tcp_ids.c
 
 # File-drop: sealed bundles on a folder or a medium (docs/formats.md).
 agent_ferryd_SOURCES += \

@@ -40,8 +40,10 @@ struct lpeer {
 	/* The last ids this node took custody of from the peer: replayed
 	 * in CUSTODY at the start of each session, since a receipt lost
 	 * with a link would make the peer send the message again. */
-	uint8_t (*recent)[FERRY_ID_LEN]; /* LINK_RECENT_MAX */
-	size_t nrecent, recent_head;
+	/* A ring, grown on demand up to LINK_RECENT_MAX (NULL until the
+	 * first: most of a base's 1,000 peers need a few slots). */
+	uint8_t (*recent)[FERRY_ID_LEN];
+	size_t nrecent, recent_head, recent_cap;
 	/* What the peer has no room for (its REFUSE "queue full", "store
 	 * full", "disk full"): those messages wait here (tcp_full.c). */
 	struct link_full {
@@ -173,18 +175,39 @@ struct idnode {
 	struct idnode *next;
 };
 
-#define IDSET_BUCKETS 4096u
+/* Buckets: a power of two, from IDSET_BUCKETS_MIN, four times more when
+ * the chains pass two ids on average, up to IDSET_BUCKETS_MAX.  A base
+ * with 1,000 mostly idle sessions keeps 1,000 small tables, not 1,000
+ * tables of 32 KiB. */
+#define IDSET_BUCKETS_MIN 64u
+#define IDSET_BUCKETS_MAX 65536u
 
 struct idset {
-	struct idnode *b[IDSET_BUCKETS];
+	struct idnode **b;
+	size_t nb; /* buckets */
 	size_t n;
 };
+
+/* An empty set; NULL when out of memory. */
+struct idset *idset_new(void);
 
 /* Buffered reading of length-prefixed records; reader thread only. */
 struct rdbuf {
 	uint8_t *p;
 	size_t len, off, cap;
+	uint8_t *plain; /* the decrypted record (HOP_PLAIN_MAX) */
+	int dirty;	/* p or plain have pages in use */
 };
+
+/* Big per-session buffers (records in and out, ~384 KiB a session) sit
+ * in pages of their own, given back to the kernel when the session goes
+ * quiet (pagebuf_idle) and faulted in again, zeroed, at the next use.  A
+ * base whose 1,000 sessions each carried one large message must not keep
+ * 1,000 x 384 KiB resident (docs/agent.md "Memory").  NULL when out of
+ * memory; pagebuf_free(NULL, n) does nothing. */
+void *pagebuf_new(size_t n);
+void pagebuf_idle(void *p, size_t n);
+void pagebuf_free(void *p, size_t n);
 
 /* Writer side: encrypt and send one record (rate limited). */
 struct wrstate {
@@ -287,6 +310,12 @@ int idset_has(const struct idset *s, const uint8_t *id);
 int idset_add(struct idset *s, const uint8_t *id);
 int idset_del(struct idset *s, const uint8_t *id);
 void idset_free(struct idset *s);
+
+/* tcp_ids.c: p's ring of custody ids (under the link's mu).  recent_add
+ * keeps the last LINK_RECENT_MAX; recent_get(p, i) is the i-th oldest
+ * (i < p->nrecent), NULL past the end. */
+void recent_add(struct lpeer *p, const uint8_t *id);
+const uint8_t *recent_get(const struct lpeer *p, size_t i);
 /* Drop id from s's held set (under s->mu). */
 void held_forget(struct session *s, const uint8_t *id);
 /* Wait for ev on fd until deadline (monotonic ms, -1: none). */

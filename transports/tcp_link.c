@@ -665,11 +665,6 @@ link_start(const struct link_opts *o, struct link **out)
 		struct lpeer *p = &lk->peers[i];
 		p->cfg = pol->peers[i];
 		p->dialer_link = lk;
-		p->recent = calloc(LINK_RECENT_MAX, FERRY_ID_LEN);
-		if (p->recent == NULL) {
-			link_stop(lk);
-			return FERRY_ENOMEM;
-		}
 		identity_node_id(p->cfg.sign_pk, p->cfg.kx_pk, p->node_id);
 		identity_fingerprint(p->cfg.sign_pk, p->cfg.kx_pk, p->fpr);
 		link_stats_load(lk, p);

@@ -53,15 +53,10 @@ struct receiver {
 
 /* Remember id among the last LINK_RECENT_MAX taken from this peer. */
 static void
-recent_add(struct session *s, const uint8_t *id)
+link_recent_add(struct session *s, const uint8_t *id)
 {
-	struct lpeer *p = s->peer;
-
 	pthread_mutex_lock(&s->lk->mu);
-	memcpy(p->recent[p->recent_head], id, FERRY_ID_LEN);
-	p->recent_head = (p->recent_head + 1) % LINK_RECENT_MAX;
-	if (p->nrecent < LINK_RECENT_MAX)
-		p->nrecent++;
+	recent_add(s->peer, id);
 	pthread_mutex_unlock(&s->lk->mu);
 }
 
@@ -141,7 +136,7 @@ put_done(int result, const struct ferry_msg *m, void *arg)
 		log_warn("peer %s: message not stored: %s", s->peer->cfg.name,
 			 ferry_strerror(result));
 	if (ok)
-		recent_add(s, m->id);
+		link_recent_add(s, m->id);
 	pthread_mutex_lock(&s->mu);
 	if (ok) {
 		push_custody(s, m->id);
@@ -449,7 +444,7 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 	case INTAKE_STREAM:
 		break;
 	case INTAKE_HAVE:
-		recent_add(s, hm.msg.id);
+		link_recent_add(s, hm.msg.id);
 		rx_refuse(s, r, HOP_REFUSE_HAVE);
 		return 0;
 	case INTAKE_BUSY:
@@ -635,7 +630,7 @@ on_end(struct receiver *rv, const struct hop_frame *f)
 	log_info("peer %s: received message %s (%llu bytes) for %s",
 		 s->peer->cfg.name, hex, (unsigned long long)r->len,
 		 intake_rx_msg(r->ir)->dst_queue);
-	recent_add(s, e.id);
+	link_recent_add(s, e.id);
 	pthread_mutex_lock(&s->mu);
 	push_custody(s, e.id);
 	pthread_mutex_unlock(&s->mu);

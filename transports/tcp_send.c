@@ -662,15 +662,16 @@ writer_main(void *arg)
 	struct session *s = arg;
 	struct sender *sd = calloc(1, sizeof(*sd));
 	struct wrstate w;
-	uint8_t *plain = malloc(HOP_PLAIN_MAX);
+	uint8_t *plain = pagebuf_new(HOP_PLAIN_MAX);
 	int rc = 0, closing = 0, first_sent = 0, synced = 0, seeking = 0;
+	int dirty = 0; /* plain, ct or tmp have pages in use */
 	int64_t stats_saved = ferry_mono_ms();
 
 	memset(&w, 0, sizeof(w));
-	w.ct = malloc(2 + HOP_RECORD_MAX);
+	w.ct = pagebuf_new(2 + HOP_RECORD_MAX);
 	w.rekey_mono = w.tokens_mono = w.start_mono = ferry_mono_ms();
 	if (sd != NULL)
-		sd->tmp = malloc(HOP_PLAIN_MAX);
+		sd->tmp = pagebuf_new(HOP_PLAIN_MAX);
 	if (sd == NULL || plain == NULL || w.ct == NULL || sd->tmp == NULL) {
 		mark_dead(s, "out of memory");
 		goto out;
@@ -843,6 +844,14 @@ writer_main(void *arg)
 				if (wait < 1)
 					wait = 1;
 				link_abstime(&ts, wait);
+				if (dirty) {
+					/* Idle: the buffers' pages go back
+					 * (tcp_int.h, pagebuf_new). */
+					pagebuf_idle(plain, HOP_PLAIN_MAX);
+					pagebuf_idle(w.ct, 2 + HOP_RECORD_MAX);
+					pagebuf_idle(sd->tmp, HOP_PLAIN_MAX);
+					dirty = 0;
+				}
 				pthread_mutex_lock(&s->mu);
 				if (!s->dead && !s->kick && s->ncust == 0 &&
 				    s->nrefuse == 0 && s->nresume == 0 &&
@@ -874,6 +883,7 @@ writer_main(void *arg)
 			}
 			rekey = 1;
 		}
+		dirty = 1;
 		if ((rc = write_record(s, &w, plain, len)) != 0) {
 			mark_dead(s, "%s",
 				  rc == FERRY_ETIMEDOUT
@@ -902,10 +912,10 @@ out:
 		for (size_t i = 0; i < LINK_RX_MAX; i++)
 			if (sd->x[i].used)
 				xfer_drop(sd, &sd->x[i], 1);
-		free(sd->tmp);
+		pagebuf_free(sd->tmp, HOP_PLAIN_MAX);
 		free(sd);
 	}
-	free(plain);
-	free(w.ct);
+	pagebuf_free(plain, HOP_PLAIN_MAX);
+	pagebuf_free(w.ct, 2 + HOP_RECORD_MAX);
 	return NULL;
 }

@@ -39,67 +39,9 @@
 #include "transports/tcp_int.h"
 
 #define CUST_MAX 8192u /* custody ids waiting to be sent */
-
-/* ------------------------------------------------------------ id set */
-
-static unsigned
-id_bucket(const uint8_t *id)
-{
-	/* Ids are random: their first bytes are a fine hash. */
-	return ((unsigned)id[0] | (unsigned)id[1] << 8) % IDSET_BUCKETS;
-}
-
-struct idnode *
-idset_find(const struct idset *s, const uint8_t *id)
-{
-	for (struct idnode *n = s->b[id_bucket(id)]; n != NULL; n = n->next)
-		if (memcmp(n->id, id, FERRY_ID_LEN) == 0)
-			return n;
-	return NULL;
-}
-
-int
-idset_has(const struct idset *s, const uint8_t *id)
-{
-	return idset_find(s, id) != NULL;
-}
-
-int
-idset_add(struct idset *s, const uint8_t *id)
-{
-	struct idnode *n;
-	unsigned h = id_bucket(id);
-
-	if (idset_has(s, id))
-		return 0;
-	n = malloc(sizeof(*n));
-	if (n == NULL)
-		return FERRY_ENOMEM;
-	memcpy(n->id, id, FERRY_ID_LEN);
-	n->whole = n->custody = 0;
-	n->next = s->b[h];
-	s->b[h] = n;
-	s->n++;
-	return 0;
-}
-
-/* 0: not there; 1: removed; 2: removed, and it counted in the window. */
-int
-idset_del(struct idset *s, const uint8_t *id)
-{
-	for (struct idnode **pp = &s->b[id_bucket(id)]; *pp != NULL;
-	     pp = &(*pp)->next) {
-		struct idnode *n = *pp;
-		if (memcmp(n->id, id, FERRY_ID_LEN) == 0) {
-			int whole = n->whole;
-			*pp = n->next;
-			free(n);
-			s->n--;
-			return whole ? 2 : 1;
-		}
-	}
-	return 0;
-}
+/* A reader with nothing buffered and nothing arriving for this long gives
+ * its buffers' pages back (pagebuf_idle). */
+#define SESSION_IDLE_MS 50
 
 /* Forget id, keeping the session's window count right; under s->mu. */
 void
@@ -107,20 +49,6 @@ held_forget(struct session *s, const uint8_t *id)
 {
 	if (idset_del(s->held, id) == 2 && s->window > 0)
 		s->window--;
-}
-
-void
-idset_free(struct idset *s)
-{
-	if (s == NULL)
-		return;
-	for (unsigned i = 0; i < IDSET_BUCKETS; i++)
-		while (s->b[i] != NULL) {
-			struct idnode *n = s->b[i];
-			s->b[i] = n->next;
-			free(n);
-		}
-	free(s);
 }
 
 /* ------------------------------------------------------------- socket */
@@ -218,6 +146,7 @@ rd_fill(struct session *s, struct rdbuf *b, size_t need, int64_t until)
 		    recv(s->fd, b->p + b->len, b->cap - b->len, MSG_DONTWAIT);
 		if (r > 0) {
 			b->len += (size_t)r;
+			b->dirty = 1;
 			continue;
 		}
 		if (r == 0)
@@ -234,7 +163,23 @@ rd_fill(struct session *s, struct rdbuf *b, size_t need, int64_t until)
 			if (until >= 0 && until < deadline)
 				deadline = until;
 		}
-		int rc = wait_fd(s->fd, POLLIN, deadline);
+		int rc;
+		if (b->dirty && b->len == 0) {
+			/* Between records: quiet for a moment, the buffers'
+			 * pages go back (pagebuf_idle). */
+			int64_t soon = ferry_mono_ms() + SESSION_IDLE_MS;
+			rc = wait_fd(s->fd, POLLIN,
+				     deadline >= 0 && deadline < soon ? deadline
+								      : soon);
+			if (rc == FERRY_ETIMEDOUT &&
+			    (deadline < 0 || ferry_mono_ms() < deadline)) {
+				pagebuf_idle(b->p, b->cap);
+				pagebuf_idle(b->plain, HOP_PLAIN_MAX);
+				b->dirty = 0;
+				continue;
+			}
+		} else
+			rc = wait_fd(s->fd, POLLIN, deadline);
 		if (rc != 0)
 			return rc;
 		pthread_mutex_lock(&s->mu);
@@ -398,18 +343,18 @@ session_new(struct link *lk, int fd, int initiator, const char *addr)
 	s->kick_prio = -1;
 	s->cust_cap = CUST_MAX;
 	s->cust = malloc(CUST_MAX * FERRY_ID_LEN);
-	s->held = calloc(1, sizeof(*s->held));
+	s->held = idset_new();
 	if (s->cust == NULL || s->held == NULL ||
 	    pthread_mutex_init(&s->mu, NULL) != 0) {
 		free(s->cust);
-		free(s->held);
+		idset_free(s->held);
 		free(s);
 		return NULL;
 	}
 	if (pthread_cond_init(&s->cv, NULL) != 0) {
 		pthread_mutex_destroy(&s->mu);
 		free(s->cust);
-		free(s->held);
+		idset_free(s->held);
 		free(s);
 		return NULL;
 	}
@@ -518,12 +463,13 @@ session_run(struct session *s)
 {
 	struct receiver *rv = receiver_new(s);
 	struct rdbuf rb = {0};
-	uint8_t *plain = malloc(HOP_PLAIN_MAX);
+	uint8_t *plain = pagebuf_new(HOP_PLAIN_MAX);
 	pthread_t wt;
 	int has_writer = 0, rc, attached = 0;
 
 	rb.cap = 2 * (2 + HOP_RECORD_MAX);
-	rb.p = malloc(rb.cap);
+	rb.p = pagebuf_new(rb.cap);
+	rb.plain = plain;
 	s->rate = s->peer->cfg.rate_bytes_per_s;
 	s->keepalive_ms = LINK_HANDSHAKE_MS;
 	s->plain_max = HOP_PLAIN_MAX;
@@ -565,11 +511,8 @@ session_run(struct session *s)
 	pthread_mutex_lock(&s->lk->mu);
 	for (size_t i = 0; i < s->peer->nrecent && s->ncust < s->cust_cap;
 	     i++) {
-		size_t k = (s->peer->recent_head + LINK_RECENT_MAX -
-			    s->peer->nrecent + i) %
-			   LINK_RECENT_MAX;
-		memcpy(s->cust + s->ncust * FERRY_ID_LEN, s->peer->recent[k],
-		       FERRY_ID_LEN);
+		memcpy(s->cust + s->ncust * FERRY_ID_LEN,
+		       recent_get(s->peer, i), FERRY_ID_LEN);
 		s->ncust++;
 	}
 	pthread_mutex_unlock(&s->lk->mu);
@@ -672,8 +615,8 @@ out:
 	else
 		log_info("peer %s (%s): session not started: %s",
 			 s->peer->cfg.name, s->addr, s->why);
-	free(rb.p);
-	free(plain);
+	pagebuf_free(rb.p, rb.cap);
+	pagebuf_free(plain, HOP_PLAIN_MAX);
 	link_untrack(s->lk, s);
 	session_free(s);
 }
