@@ -82,7 +82,8 @@ static struct {
 	size_t nstrict;
 	unsigned hop_limit;
 	struct agent *ag;
-	char me[FERRY_NODE_MAX + 1]; /* this node */
+	char me[FERRY_NODE_MAX + 1];   /* this node */
+	char site[FERRY_NODE_MAX + 1]; /* [node] site, or "" */
 } routes = {.lock = PTHREAD_RWLOCK_INITIALIZER};
 
 static int
@@ -162,6 +163,7 @@ engine_routes_set(struct agent *ag)
 	routes.hop_limit = p->hop_limit ? p->hop_limit : POLICY_HOP_LIMIT;
 	routes.ag = ag;
 	snprintf(routes.me, sizeof(routes.me), "%s", p->node_name);
+	snprintf(routes.site, sizeof(routes.site), "%s", p->site);
 	router_limit(routes.hop_limit);
 	pthread_rwlock_unlock(&routes.lock);
 	return 0;
@@ -399,10 +401,22 @@ router_arrived(const char *queue)
 		engine_arrived(ag, queue);
 }
 
+static int
+router_site(const char *node)
+{
+	int yes;
+
+	pthread_rwlock_rdlock(&routes.lock);
+	yes = routes.site[0] != '\0' && strcmp(node, routes.site) == 0;
+	pthread_rwlock_unlock(&routes.lock);
+	return yes;
+}
+
 static struct intake_router router = {
     .route = router_route,
     .group_key = router_group_key,
     .split_kick = split_kick,
+    .site = router_site,
     .kick = router_kick,
     .arrived = router_arrived,
     .carrier = engine_carrier,

@@ -59,6 +59,16 @@ group_split_here(const struct intake_node *me, const struct hop_msg *hm)
 	return 0;
 }
 
+/* Is a message for node delivered here: for this node, or its site? */
+static int
+for_here(const struct intake_node *me, const char *node)
+{
+	const struct intake_router *rt = me->router;
+
+	return strcmp(node, me->name) == 0 ||
+	       (rt != NULL && rt->site != NULL && rt->site(node));
+}
+
 enum intake_verdict
 intake_msg(const struct intake_node *me, const char *peer,
 	   const struct hop_msg *hm, enum intake_route *route, const char **why)
@@ -90,7 +100,7 @@ intake_msg(const struct intake_node *me, const char *peer,
 		 * when it is made (agent/split.c). */
 		r = route_path_has(hm->path, me->name) ? INTAKE_ROUTE_LOOP
 						       : INTAKE_ROUTE_SPLIT;
-	} else if (strcmp(m->dst_node, me->name) != 0) {
+	} else if (!for_here(me, m->dst_node)) {
 		unsigned limit;
 		if (me->router == NULL) {
 			*why = "it is for another node (this node relays "
@@ -135,8 +145,11 @@ struct intake_rx {
 	struct ferry_msg msg;
 	struct store_route *route; /* a relayed message's, or NULL */
 	int sig_check;		   /* for here, signed: verify at END */
-	int hashing;		   /* hs covers the payload (check_hash
-				      or sig_check) */
+	/* sent to this node's site: delivered here under this node's name,
+	 * its origin signature checked over the name it was sent to */
+	char site[FERRY_NODE_MAX + 1];
+	int hashing; /* hs covers the payload (check_hash
+			or sig_check) */
 	uint8_t sig[HOP_SIG_LEN];
 	enum intake_outcome oc;
 	enum intake_verdict verdict;
@@ -283,6 +296,14 @@ intake_begin(const struct intake *in, const struct hop_msg *hm,
 	if (rt == INTAKE_ROUTE_SPLIT)
 		snprintf(rx->msg.dst_node, sizeof(rx->msg.dst_node), "%s",
 			 STORE_SPLIT_DST);
+	else if (strcmp(rx->msg.dst_node, in->me.name) != 0 &&
+		 for_here(&in->me, rx->msg.dst_node)) {
+		/* For the site: stored here as for this node, so the store,
+		 * its queue and the bridge see a local message. */
+		snprintf(rx->site, sizeof(rx->site), "%s", rx->msg.dst_node);
+		snprintf(rx->msg.dst_node, sizeof(rx->msg.dst_node), "%s",
+			 in->me.name);
+	}
 	if ((rc = route_make(in, hm, rt, &rx->route)) != 0) {
 		intake_rx_free(rx, 0);
 		*out = NULL;
@@ -484,7 +505,12 @@ origin_judge(struct intake_rx *rx, const uint8_t hash[HOP_HASH_LEN])
 	    strcmp(rx->msg.dst_node, rx->in->me.name) != 0)
 		return;
 	ferry_id_to_hex(rx->msg.id, hex);
-	if (rx->sig_check)
+	if (rx->sig_check && rx->site[0] != '\0') {
+		/* Signed as sent: to the site. */
+		struct ferry_msg sent = rx->msg;
+		snprintf(sent.dst_node, sizeof(sent.dst_node), "%s", rx->site);
+		v = rt->origin_check(&sent, hash, rx->sig);
+	} else if (rx->sig_check)
 		v = rt->origin_check(&rx->msg, hash, rx->sig);
 	if (v == 1) {
 		r->sig_flags |= STORE_ROUTE_VERIFIED;

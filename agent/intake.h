@@ -90,6 +90,10 @@ struct intake_router {
 	int (*group_key)(const char *member, const char *path);
 	/* A group message waits to be split here (agent/split.c). */
 	void (*split_kick)(void);
+	/* Is node the [node] site here, a name this node shares with the
+	 * other bases of its site?  A message for it is delivered here, as
+	 * if for this node (docs/bridge.md, "Two bases").  May be NULL. */
+	int (*site)(const char *node);
 	unsigned hop_limit; /* [node] hop_limit: for a message without one */
 };
 

@@ -101,6 +101,9 @@ static const struct config_key config_keys[] = {
      "0000..0777", "0660", "Permission bits of the socket: who may connect."},
     {SECT_NODE, "pid_file", KIND_PATH, PF(pid_file), 0, 0, NULL, NULL,
      "File holding ferryd's process id (default: STATE_DIR/ferryd.pid)."},
+    {SECT_NODE, "site", KIND_NODE_NAME, PF(site), 0, 0, NULL, "",
+     "A name shared with the other bases of a site: what peers send "
+     "to it is delivered here (docs/bridge.md)."},
     {SECT_NODE, "hop_limit", KIND_UINT, PF(hop_limit), 1, 64, "1..64", "16",
      "Most nodes a message may visit on its way (a loop guard)."},
     {SECT_NODE, "log_level", KIND_LEVEL, PF(log_level), 0, 0, NULL, "info",
@@ -510,7 +513,8 @@ config_set(struct config_ctx *c, const struct config_key *k, const char *value,
 	char *field = (char *)base + k->off;
 
 	if (value[0] == '\0' && k->kind != KIND_GROUP &&
-	    k->kind != KIND_ENDPOINT)
+	    k->kind != KIND_ENDPOINT &&
+	    !(k->kind == KIND_NODE_NAME && k->def != NULL))
 		return config_fail(c, c->lineno, FERRY_EINVAL,
 				   "empty value for %s (give a value or "
 				   "remove the line to keep the default)",
@@ -530,6 +534,11 @@ config_set(struct config_ctx *c, const struct config_key *k, const char *value,
 					   k->name, value);
 		return 0;
 	case KIND_NODE_NAME:
+		if (value[0] == '\0' && k->def != NULL) {
+			/* an optional one (site): empty is none */
+			*(char *)field = '\0';
+			return 0;
+		}
 		if (!ferry_node_name_valid(value))
 			return config_fail(c, c->lineno, FERRY_EINVAL,
 					   "bad node name '%.64s' (use 1-%d of "
@@ -1004,6 +1013,10 @@ config_finish(struct config_ctx *c)
 		return config_fail(c, 0, FERRY_EINVAL,
 				   "[node] name is required (add 'name = NODE' "
 				   "under [node])");
+	if (strcmp(p->site, p->node_name) == 0)
+		return config_fail(c, 0, FERRY_EINVAL,
+				   "[node] site is this node's own name (the "
+				   "site is the name the bases share)");
 	if (config_key_find(SECT_NODE, "socket", &i_sock) == NULL ||
 	    config_key_find(SECT_NODE, "state_dir", &i_state) == NULL ||
 	    config_key_find(SECT_LIMITS, "default_lease", &i_dl) == NULL ||
@@ -1185,7 +1198,7 @@ config_write_key(FILE *f, const struct config_key *k, const char *node,
 
 	if (fprintf(f, "# %s\n", k->help) < 0)
 		return -1;
-	if (k->kind == KIND_NODE_NAME)
+	if (k->kind == KIND_NODE_NAME && strcmp(k->name, "name") == 0)
 		return fprintf(f, "name = %s\n", node) < 0 ? -1 : 0;
 	if (strcmp(k->name, "state_dir") == 0 && state != NULL)
 		return fprintf(f, "state_dir = %s\n", state) < 0 ? -1 : 0;

@@ -191,6 +191,10 @@ struct policy_bridge {
 
 struct policy {
 	char node_name[FERRY_NODE_MAX + 1];
+	/* [node] site = NAME: a name this node shares with the other bases
+	 * of its site; a message from a peer addressed to it is delivered
+	 * here as if to node_name (docs/bridge.md, "Two bases"); "": none */
+	char site[FERRY_NODE_MAX + 1];
 	/* [node] seal_to = PATTERN[, ...]: messages for matching nodes are
 	 * sealed by default (docs/routing.md section 9) */
 	char seal_to[POLICY_SEAL_PATTERNS][FERRY_NODE_MAX + 1];

@@ -6,3 +6,5 @@ tests_integration_nats_tool_CPPFLAGS = $(AM_CPPFLAGS) $(NATS_CFLAGS)
 tests_integration_nats_tool_LDADD = $(NATS_LIBS)
 TESTS += tests/integration/bridge_nats.sh
 EXTRA_DIST += tests/integration/bridge_nats.sh
+TESTS += tests/integration/bridge_two.sh
+EXTRA_DIST += tests/integration/bridge_two.sh tests/integration/lib_nats.sh

@@ -11,38 +11,15 @@
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
 it_heavy # stage 1 and the sanitizer stage of CI run it; distcheck need not
+. "$(dirname "$0")/lib_nats.sh"
 
 T=$IT_TMP
-command -v nats-server >/dev/null 2>&1 || it_skip "nats-server is not installed (apt-get install nats-server)"
-TOOL=$(it_helper nats_tool) || exit 99
+nats_setup
 LOAD=$(it_helper load_clients) || exit 99
 if [ "${FERRY_TEST_LONG:-0}" = 1 ]; then N=10000; else N=1000; fi
 M=100
 
 # --- the cluster
-P1=$(it_free_port) P2=$(it_free_port) P3=$(it_free_port)
-C1=$(it_free_port) C2=$(it_free_port) C3=$(it_free_port)
-URLS="nats://127.0.0.1:$P1,nats://127.0.0.1:$P2,nats://127.0.0.1:$P3"
-nats_start() { # I
-	eval "p=\$P$1"
-	routes=""
-	for j in 1 2 3; do
-		[ "$j" = "$1" ] && continue
-		eval "c=\$C$j"
-		routes="${routes:+$routes,}nats://127.0.0.1:$c"
-	done
-	eval "c=\$C$1"
-	nats-server -a 127.0.0.1 -p "$p" -n "n$1" -js -sd "$T/nats$1" \
-		--cluster_name ferrytest --cluster "nats://127.0.0.1:$c" \
-		--routes "$routes" >>"$T/nats$1.log" 2>&1 &
-	echo $! >"$T/nats$1.pid"
-	echo $! >>"$IT_TMP/.nats.pids"
-}
-nats_kill() { # I
-	kill -9 "$(cat "$T/nats$1.pid")" 2>/dev/null
-	wait "$(cat "$T/nats$1.pid")" 2>/dev/null
-}
-it_at_exit 'for p in $(cat "$IT_TMP/.nats.pids" 2>/dev/null); do kill -9 $p 2>/dev/null; done'
 for i in 1 2 3; do nats_start $i; done
 "$TOOL" "$URLS" create FIELD 'ferry.>' 3 120 ||
 	it_fail "cannot create the stream: $(tail -n 5 "$T/nats1.log")"

@@ -16,6 +16,10 @@
  *	--port-file, written to FILE (atomically) once accepting.  A
  *	half-close is forwarded as a half-close.  Runs until SIGTERM, SIGINT
  *	or SIGHUP, then writes the stats a last time and exits 0.
+ *	SIGUSR1 mutes the server: from then on what any connection's server
+ *	sends is read and dropped (the client hears nothing more, while its
+ *	own bytes still reach the server: a link that fails one way, e.g.
+ *	custody acknowledgements that never come back); SIGUSR2 unmutes.
  *
  *	--cut-random MIN:MAX  each connection gets a random budget in
  *		[MIN, MAX] (uniform, from the seed); once that many bytes have
@@ -43,6 +47,8 @@
  *		port, seed, connections (accepted and connected to the
  *		target), active, cuts, flips, flip_offset, c2s_bytes and
  *		s2c_bytes (read from each side, all connections),
+ *		s2c_dropped (read from servers while muted, not passed on),
+ *		muted (1 once a SIGUSR1 took effect, 0 after SIGUSR2),
  *		upstream_failures (the target refused), rejected, done (1 in
  *		the last version, written at exit).
  *
@@ -275,21 +281,26 @@ struct proxy {
 	unsigned nconns;
 	int rec_fd;
 	/* counters */
-	uint64_t accepted, connections, cuts, flips, c2s, s2c;
+	uint64_t accepted, connections, cuts, flips, c2s, s2c, s2c_dropped;
+	int muted; /* mute_s2c as last noted */
 	uint64_t upstream_failures, rejected;
 	int stats_dirty;
 	int64_t stats_ms;
 };
 
 static volatile sig_atomic_t stop_signal;
-static int sig_pipe[2] = {-1, -1}; /* wakes poll: no lost signal */
+static volatile sig_atomic_t mute_s2c; /* SIGUSR1 sets, SIGUSR2 clears */
+static int sig_pipe[2] = {-1, -1};     /* wakes poll: no lost signal */
 
 static void
 on_signal(int sig)
 {
 	int e = errno;
 
-	stop_signal = sig;
+	if (sig == SIGUSR1 || sig == SIGUSR2)
+		mute_s2c = sig == SIGUSR1;
+	else
+		stop_signal = sig;
 	if (write(sig_pipe[1], "", 1) < 0) {
 		/* full: poll wakes anyway */
 	}
@@ -311,11 +322,11 @@ stats_write(struct proxy *px, int done)
 		 "port %u\nseed %" PRIu64 "\nconnections %" PRIu64
 		 "\nactive %u\ncuts %" PRIu64 "\nflips %" PRIu64
 		 "\nflip_offset %s\nc2s_bytes %" PRIu64 "\ns2c_bytes %" PRIu64
-		 "\nupstream_failures %" PRIu64 "\nrejected %" PRIu64
-		 "\ndone %d\n",
+		 "\ns2c_dropped %" PRIu64 "\nupstream_failures %" PRIu64
+		 "\nrejected %" PRIu64 "\nmuted %d\ndone %d\n",
 		 px->port, px->o.seed, px->connections, px->nconns, px->cuts,
-		 px->flips, flip_off, px->c2s, px->s2c, px->upstream_failures,
-		 px->rejected, done);
+		 px->flips, flip_off, px->c2s, px->s2c, px->s2c_dropped,
+		 px->upstream_failures, px->rejected, px->muted, done);
 	if (write_file_atomic(px->o.stats_file, text) != 0)
 		it_die(1, "%s: %s", px->o.stats_file, strerror(errno));
 	px->stats_dirty = 0;
@@ -473,6 +484,13 @@ dir_read(struct proxy *px, struct conn *c, struct dir *d, int fd, int is_up)
 	if (is_up && c->record && px->rec_fd >= 0 &&
 	    it_write_all(px->rec_fd, d->buf + d->len, (size_t)n) != 0)
 		it_die(1, "%s: %s", px->o.record_file, strerror(errno));
+	if (!is_up && mute_s2c) {
+		/* Muted: read, counted, not passed on. */
+		d->bytes += (uint64_t)n;
+		px->s2c_dropped += (uint64_t)n;
+		px->stats_dirty = 1;
+		return 0;
+	}
 	if (is_up && c->flip && px->o.flip_off >= d->bytes &&
 	    px->o.flip_off < d->bytes + (uint64_t)n) {
 		size_t at = d->len + (size_t)(px->o.flip_off - d->bytes);
@@ -667,7 +685,8 @@ run_proxy(struct opts *o)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	if (sigemptyset(&sa.sa_mask) != 0 || sigaction(SIGTERM, &sa, NULL) ||
-	    sigaction(SIGINT, &sa, NULL) || sigaction(SIGHUP, &sa, NULL))
+	    sigaction(SIGINT, &sa, NULL) || sigaction(SIGHUP, &sa, NULL) ||
+	    sigaction(SIGUSR1, &sa, NULL) || sigaction(SIGUSR2, &sa, NULL))
 		it_die(1, "sigaction: %s", strerror(errno));
 	sa.sa_handler = SIG_IGN;
 	if (sigaction(SIGPIPE, &sa, NULL) != 0)
@@ -729,6 +748,18 @@ run_proxy(struct opts *o)
 			unsigned k = owner[i];
 			(void)conn_step(&px, i, pf[k].revents,
 					pf[k + 1].revents);
+		}
+		if (pf[1].revents & POLLIN) {
+			char sink[64];
+			while (read(sig_pipe[0], sink, sizeof(sink)) > 0)
+				;
+		}
+		if (px.muted != mute_s2c) {
+			px.muted = mute_s2c;
+			note("%s", px.muted ? "muted: what servers send is "
+					      "dropped"
+					    : "unmuted");
+			stats_write(&px, 0);
 		}
 		if (pf[0].revents & POLLIN)
 			do_accept(&px);
