@@ -78,3 +78,6 @@ join "$W/before" "$W/after" | awk '{print $1, $2, $5 - $3}' | sort -k3 -n -r |
 	head -n 6 | while read -r tid name n; do
 	echo "    $name ($tid)  $n"
 done
+# Issue 15, aim 6 (bench_report.sh): wake-ups per second against 1.
+. "$(dirname "$0")/bench_aim.sh"
+bench_aim "a quiet idle node" "$rate" wake-ups/s 1 1 "<="

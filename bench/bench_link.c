@@ -2037,6 +2037,37 @@ print_header(const struct bl_cfg *cfg)
 		       m.fs);
 }
 
+/* Issue 15's aims this benchmark measures (bench_report.sh): aim 2,
+ * small messages end to end against transfer alone; aim 3, the big
+ * message end to end against the raw secretstream over TCP; aim 7,
+ * ferryd's peak RSS over every ferry row. */
+static void
+emit_aims(const struct bl_set *small, const struct bl_set *big)
+{
+	uint64_t rss = 0;
+
+	const struct bl_row *se = &small->rows[R_FB_E2E];
+	const struct bl_row *be = &big->rows[R_FB_E2E];
+
+	bench_aim("end to end small messages", se->done ? row_rate(se) : -1.0,
+		  "msg/s", row_rate(&small->rows[R_FA_XFER]), 0.8, 1);
+	bench_aim("big messages over TCP", be->done ? row_mbs(be) : -1.0,
+		  "MB/s", row_mbs(&big->rows[R_RAW]), 0.8, 1);
+	for (int s = 0; s < 2; s++) {
+		const struct bl_set *set = s == 0 ? small : big;
+		for (int i = R_FA_QUEUE; i <= R_FB_E2E; i++) {
+			if (!set->rows[i].done)
+				continue;
+			if (set->rows[i].rss_a > rss)
+				rss = set->rows[i].rss_a;
+			if (set->rows[i].rss_b > rss)
+				rss = set->rows[i].rss_b;
+		}
+	}
+	bench_aim("memory", rss > 0 ? (double)rss / 1024.0 : -1.0, "MiB", 64.0,
+		  1.0, 0);
+}
+
 static void
 print_all(const struct bl_cfg *cfg, const struct bl_set *small,
 	  const struct bl_set *big, double crypto_mbs, double disk1,
@@ -2078,6 +2109,8 @@ print_all(const struct bl_cfg *cfg, const struct bl_set *small,
 		printf("  %-62s    x%.2f\n",
 		       "big, end to end: ferry (b) / min(disk, crypto)", x);
 	}
+
+	emit_aims(small, big);
 
 	printf("\nnotes:\n");
 	if (small->rows[R_FA_XFER].done)

@@ -465,7 +465,8 @@ echo "machine: $(nproc) CPUs, load $load0 at start, $(cut -d' ' -f1 /proc/loadav
 [ "$fs_type" = tmpfs ] && echo "WARNING: the medium is on tmpfs: fsync is free, cp and reads are memory copies"
 echo
 
-awk -F'|' -v nncp="$nncp" -v nncp_why="$nncp_why" -v ferry_msgs="$msgs" '
+awk -F'|' -v nncp="$nncp" -v nncp_why="$nncp_why" -v ferry_msgs="$msgs" \
+	-v aims="${BENCH_AIMS:-}" '
 function rate_mb(b, s) { return s > 0 ? b / s / 1e6 : 0 }
 function rate_n(n, s) { return s > 0 ? n / s : 0 }
 function mib(k) { return k == "-" || k == "" ? "-" : sprintf("%.0f", k / 1024) }
@@ -476,6 +477,8 @@ function mib(k) { return k == "-" || k == "" ? "-" : sprintf("%.0f", k / 1024) }
 	mb[nr] = rate_mb($6, $7); ms[nr] = rate_n($5, $7)
 	if ($2 == "nncp") { nn_mb[$1, $3] = mb[nr]; nn_ms[$1, $3] = ms[nr]; nn_secs[$1, $3] = $7; nn_n[$1] = $5 }
 	if ($2 == "ferry") { fe_mb[$1, $3] = mb[nr]; fe_ms[$1, $3] = ms[nr] }
+	if ($2 == "ferry" && $8 + 0 > rss_max) rss_max = $8 + 0
+	if ($2 == "ferry" && $9 + 0 > rss_max) rss_max = $9 + 0
 	if ($3 == "yard") { cp_sum += mb[nr]; cp_k++ }
 	if ($3 == "read") { rd_sum += mb[nr]; rd_k++ }
 }
@@ -529,6 +532,13 @@ END {
 			}
 			print line
 		}
+	# Issue 15 (bench_report.sh, bench_aim.sh): aim 4, the big message
+	# queued, exported and imported against NNCP end to end (nncp-file +
+	# xfer -tx + xfer -rx + toss); aim 7, ferryd'"'"'s peak RSS.
+	if (aims != "") {
+		printf "sneakernet 1 GiB\t%s\tMB/s\t%s\t1.5\t>=\n", (("big", "total") in fe_mb) ? fe_mb["big", "total"] : "-", (("big", "total") in nn_mb) ? nn_mb["big", "total"] : "-" >> aims
+		printf "memory\t%.1f\tMiB\t64\t1\t<=\n", rss_max / 1024 >> aims
+	}
 }' "$RES"
 echo
 echo "columns: MB = 10^6 payload bytes; rss a / rss b = peak RSS (MiB, VmHWM) of alpha's / beta's ferryd during the step;"

@@ -674,6 +674,11 @@ print_hints(const struct bench_raw *raw, const struct bench_row *rows)
 		       "bound by store overhead (payload written twice, log "
 		       "then pages, caps it near x0.5)\n",
 		       mb_big);
+	/* Issue 15, aim 1: the batched put against raw appends. */
+	bench_aim("pipelined sends: store batched put",
+		  rows[ROW_BATCH].secs > 0.0 ? row_rate(&rows[ROW_BATCH])
+					     : -1.0,
+		  "msg/s", f, 10.0, 1);
 	if (drift < 0.8 || drift > 1.25)
 		printf("  careful: raw fsync went from %.0f/s to %.0f/s during "
 		       "the run; fsync ratios (against the mean) are that "

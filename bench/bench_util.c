@@ -297,3 +297,29 @@ bench_log_tail(const char *path, size_t max_lines)
 		free(lines[i]);
 	free(lines);
 }
+
+void
+bench_aim(const char *aim, double value, const char *unit, double reference,
+	  double target, int higher)
+{
+	const char *path = getenv("BENCH_AIMS");
+	FILE *f;
+
+	if (path == NULL || path[0] == '\0')
+		return;
+	f = fopen(path, "a");
+	if (f == NULL) {
+		fprintf(stderr, "bench: %s: %s (aim %s not recorded)\n", path,
+			strerror(errno), aim);
+		return;
+	}
+	/* aim, value, unit, reference, target, sense: bench_report.sh */
+	if (value < 0.0 || reference <= 0.0)
+		fprintf(f, "%s\t-\t%s\t-\t%g\t%s\n", aim, unit, target,
+			higher ? ">=" : "<=");
+	else
+		fprintf(f, "%s\t%.6g\t%s\t%.6g\t%g\t%s\n", aim, value, unit,
+			reference, target, higher ? ">=" : "<=");
+	if (fclose(f) != 0)
+		fprintf(stderr, "bench: %s: %s\n", path, strerror(errno));
+}

@@ -75,4 +75,13 @@ const char *bench_fs_name(unsigned long f_type);
  * cannot be read). */
 void bench_log_tail(const char *path, size_t max_lines);
 
+/* One aim of issue 15 ("Performance") measured in this run, for `make
+ * bench`'s closing table (bench/bench_report.sh): appended as a line to
+ * the file $BENCH_AIMS names (nothing when it is unset).  ratio = value /
+ * reference; the aim is met when ratio >= target (higher = 1: more is
+ * better) or ratio <= target (higher = 0).  A value < 0 or a reference
+ * <= 0 means "not measured" (a peer tool missing, a row that failed). */
+void bench_aim(const char *aim, double value, const char *unit,
+	       double reference, double target, int higher);
+
 #endif /* FERRY_BENCH_UTIL_H */
