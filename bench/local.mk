@@ -104,6 +104,16 @@ bench-idle: agent/ferryd$(EXEEXT) cli/ferry$(EXEEXT)
 		"$${BENCH_DIR:-$${TMPDIR:-/tmp}}"
 EXTRA_DIST += bench/bench_idle.sh
 
+# Slow, paid links (issue 15, aim 5): bytes on the wire per 1 KiB
+# message, goodput under `rate = 256K` and an urgent message overtaking a
+# big one; its own mktemp -d under the parent it is given.
+bench-slow: bench/bench_sneak_util$(EXEEXT) agent/ferryd$(EXEEXT) \
+		cli/ferry$(EXEEXT)
+	@top_builddir='$(abs_top_builddir)' \
+		$(SHELL) '$(abs_top_srcdir)/bench/bench_slow.sh' \
+		"$${BENCH_DIR:-$${TMPDIR:-/tmp}}"
+EXTRA_DIST += bench/bench_slow.sh
+
 # N simulated field nodes (one thread, one epoll loop, each node its own
 # identity and Noise session, built from the transport's own noise, hop
 # and identity code) against one ferryd base (issue 16).  The program
@@ -140,6 +150,7 @@ bench:
 	$(MAKE) $(AM_MAKEFLAGS) bench-link && \
 	$(MAKE) $(AM_MAKEFLAGS) bench-sneak && \
 	$(MAKE) $(AM_MAKEFLAGS) bench-http && \
+	$(MAKE) $(AM_MAKEFLAGS) bench-slow && \
 	$(MAKE) $(AM_MAKEFLAGS) bench-idle; rc=$$?; \
 	$(SHELL) '$(abs_top_srcdir)/bench/bench_report.sh' \
 		'$(BENCH_AIMS_FILE)' '$(BENCH_RESULTS)' || rc=1; \
@@ -150,5 +161,5 @@ bench-report:
 	@$(SHELL) '$(abs_top_srcdir)/bench/bench_report.sh' \
 		'$(BENCH_AIMS_FILE)' '$(BENCH_RESULTS)'
 
-.PHONY: bench bench-report bench-store bench-agent bench-link bench-sneak bench-http bench-idle \
+.PHONY: bench bench-report bench-slow bench-store bench-agent bench-link bench-sneak bench-http bench-idle \
 	bench-fleet
