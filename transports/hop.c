@@ -25,7 +25,8 @@ enum {
 	HELLO_T_MAX_RECORD = 3,	  /* u16 */
 	HELLO_T_KEEPALIVE_MS = 4, /* u32 */
 	HELLO_T_CLOCK_MS = 5,	  /* u64, two's complement */
-	HELLO_T_MAX_ = 6,
+	HELLO_T_FEATURES = 6,	  /* u32, optional: HOP_FEAT_* */
+	HELLO_T_MAX_ = 7,
 };
 
 enum {
@@ -47,7 +48,8 @@ enum {
 	MSG_T_GROUP = 16,	/* node name, optional (a group copy) */
 	MSG_T_GROUP_ID = 17,	/* 16 bytes, with MSG_T_GROUP */
 	MSG_T_MEMBERS = 18,	/* node names, comma-separated, optional */
-	MSG_T_MAX_ = 19,
+	MSG_T_BODY = 19,	/* the whole payload, optional */
+	MSG_T_MAX_ = 20,
 };
 
 enum {
@@ -133,6 +135,10 @@ msg_check(const struct hop_msg *hm)
 		return "MSG path invalid";
 	if (hm->hop_limit > HOP_HOP_LIMIT_MAX)
 		return "MSG hop limit above 64";
+	if (hm->has_body &&
+	    (hm->body_len > HOP_BODY_MAX || hm->body_len != m->payload_len ||
+	     hm->offset != 0 || (hm->body == NULL && hm->body_len > 0)))
+		return "MSG body not the whole payload (or above 16 KiB)";
 	if (memchr(hm->group, '\0', sizeof(hm->group)) == NULL ||
 	    memchr(hm->members, '\0', sizeof(hm->members)) == NULL)
 		return "MSG string not terminated";
@@ -297,6 +303,11 @@ hop_hello_decode(const struct hop_frame *f, struct hop_hello *out,
 			if (rc == 0)
 				out->clock_ms = (int64_t)ferry_get_be64(t.v);
 			break;
+		case HELLO_T_FEATURES:
+			rc = tlv_size(&t, 4, why);
+			if (rc == 0)
+				out->features = ferry_get_be32(t.v);
+			break;
 		}
 		if (rc != 0)
 			return rc;
@@ -394,6 +405,11 @@ msg_field(const struct tlv *t, struct hop_msg *out, const char **why)
 		break;
 	case MSG_T_MEMBERS:
 		rc = tlv_str(t, out->members, sizeof(out->members), why);
+		break;
+	case MSG_T_BODY:
+		out->has_body = 1;
+		out->body = t->v;
+		out->body_len = t->len;
 		break;
 	}
 	return rc;
@@ -680,7 +696,8 @@ tlv_str_put(uint8_t *p, uint8_t tag, const char *s)
 static size_t
 hello_body_len(const struct hop_hello *h)
 {
-	return 5 * TLV_HDR + 1 + strlen(h->node) + 2 + 4 + 8;
+	return 5 * TLV_HDR + 1 + strlen(h->node) + 2 + 4 + 8 +
+	       (h->features != 0 ? TLV_HDR + 4 : 0);
 }
 
 void
@@ -698,7 +715,9 @@ hop_put_hello(struct hop_rbuf *b, const struct hop_hello *h)
 	p = tlv_str_put(p, HELLO_T_NODE, h->node);
 	p = tlv_u16(p, HELLO_T_MAX_RECORD, h->max_record);
 	p = tlv_u32(p, HELLO_T_KEEPALIVE_MS, h->keepalive_ms);
-	(void)tlv_u64(p, HELLO_T_CLOCK_MS, (uint64_t)h->clock_ms);
+	p = tlv_u64(p, HELLO_T_CLOCK_MS, (uint64_t)h->clock_ms);
+	if (h->features != 0)
+		(void)tlv_u32(p, HELLO_T_FEATURES, h->features);
 }
 
 static size_t
@@ -722,6 +741,8 @@ msg_body_len(const struct hop_msg *hm)
 		n += 2 * TLV_HDR + strlen(hm->group) + FERRY_ID_LEN;
 	if (hm->members[0] != '\0')
 		n += TLV_HDR + strlen(hm->members);
+	if (hm->has_body)
+		n += TLV_HDR + hm->body_len;
 	return n;
 }
 
@@ -768,7 +789,9 @@ hop_put_msg(struct hop_rbuf *b, const struct hop_msg *hm)
 		p = tlv_put(p, MSG_T_GROUP_ID, hm->group_id, FERRY_ID_LEN);
 	}
 	if (hm->members[0] != '\0')
-		(void)tlv_str_put(p, MSG_T_MEMBERS, hm->members);
+		p = tlv_str_put(p, MSG_T_MEMBERS, hm->members);
+	if (hm->has_body)
+		(void)tlv_put(p, MSG_T_BODY, hm->body, hm->body_len);
 }
 
 void

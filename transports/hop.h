@@ -44,7 +44,12 @@
 	(6 * 3 + HOP_PATH_MAX + 1 + HOP_SIG_LEN + FERRY_NODE_MAX +             \
 	 FERRY_ID_LEN + HOP_PATH_MAX)
 #define HOP_KEEPALIVE_MAX_MS 3600000u /* HELLO keepalive_ms upper bound */
-#define HOP_CLOSE_TEXT_MAX   255u     /* bytes of CLOSE text */
+/* HELLO features (tag 6, a u32 of bits; absent: none). */
+#define HOP_FEAT_BODY 0x1u /* takes a MSG carrying its whole payload */
+#define HOP_FEATS_ALL HOP_FEAT_BODY
+/* The largest payload a MSG carries in itself (tag 19): 16 KiB. */
+#define HOP_BODY_MAX	   16384u
+#define HOP_CLOSE_TEXT_MAX 255u /* bytes of CLOSE text */
 
 /* Fixed bodies (docs/hop.md section 4). */
 #define HOP_REFUSE_LEN	(FERRY_ID_LEN + 1 + 8)		  /* 25 */
@@ -109,6 +114,7 @@ struct hop_hello {
 	uint16_t max_record;	       /* largest record it accepts */
 	uint32_t keepalive_ms;	       /* 0 = none; <= HOP_KEEPALIVE_MAX_MS */
 	int64_t clock_ms;	       /* its wall clock, for skew warnings */
+	uint32_t features; /* HOP_FEAT_* it takes; unknown bits ignored */
 };
 
 /*
@@ -136,6 +142,13 @@ struct hop_msg {
 	char group[FERRY_NODE_MAX + 1];
 	uint8_t group_id[FERRY_ID_LEN];
 	char members[HOP_PATH_MAX + 1];
+	/* The whole payload in the MSG itself (tag 19; only to a peer whose
+	 * HELLO has HOP_FEAT_BODY): no CHUNK nor END follow.  body_len ==
+	 * msg.payload_len <= HOP_BODY_MAX, offset 0.  body points into the
+	 * record (decoding) or the caller's buffer (encoding). */
+	uint8_t has_body;
+	const uint8_t *body;
+	size_t body_len;
 };
 
 /*

@@ -161,6 +161,7 @@ struct session {
 	/* negotiated in HELLO */
 	size_t plain_max;
 	uint32_t keepalive_ms;
+	uint32_t peer_features; /* its HELLO's HOP_FEAT_* */
 	int64_t last_rx_mono, last_tx_mono;
 	uint64_t rate; /* bytes/s, 0 unlimited */
 };

@@ -375,11 +375,12 @@ rx_hash_main(void *arg)
 	return NULL;
 }
 
+static int msg_body(struct receiver *rv, const struct hop_msg *hm);
+
 static int
-on_msg(struct receiver *rv, const struct hop_frame *f)
+msg_begin(struct receiver *rv, const struct hop_msg *hm)
 {
 	struct session *s = rv->s;
-	struct hop_msg hm;
 	enum intake_outcome oc;
 	const char *why = NULL;
 	char hex[FERRY_ID_HEX_LEN + 1];
@@ -387,12 +388,8 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 	uint64_t have;
 	int rc;
 
-	if (hop_msg_decode(f, &hm, &why) != 0) {
-		mark_dead(s, "bad MSG frame: %s", why);
-		return FERRY_EPROTO;
-	}
-	ferry_id_to_hex(hm.msg.id, hex);
-	r = rx_find(rv, hm.msg.id);
+	ferry_id_to_hex(hm->msg.id, hex);
+	r = rx_find(rv, hm->msg.id);
 	if (r != NULL)
 		rx_clear(s, r, 1); /* the sender starts it again */
 	for (size_t i = 0; i < LINK_RX_MAX && r == NULL; i++)
@@ -403,18 +400,18 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 		return FERRY_EPROTO;
 	}
 	r->used = 1;
-	memcpy(r->id, hm.msg.id, FERRY_ID_LEN);
-	r->len = hm.msg.payload_len;
-	if (hm.msg.payload_len <= LINK_INLINE_MAX && hm.offset != 0) {
+	memcpy(r->id, hm->msg.id, FERRY_ID_LEN);
+	r->len = hm->msg.payload_len;
+	if (hm->msg.payload_len <= LINK_INLINE_MAX && hm->offset != 0) {
 		/* Small ones are never kept in part: from 0. */
 		r->skipping = 1;
-		send_refuse(s, hm.msg.id, HOP_REFUSE_PARTIAL, 0);
+		send_refuse(s, hm->msg.id, HOP_REFUSE_PARTIAL, 0);
 		return 0;
 	}
-	if (hm.msg.payload_len > LINK_INLINE_MAX) {
+	if (hm->msg.payload_len > LINK_INLINE_MAX) {
 		/* Another session of this peer (a link being replaced)
 		 * may still be receiving it: wait a little for it. */
-		if (link_rx_claim(s->lk, hm.msg.id) != 0) {
+		if (link_rx_claim(s->lk, hm->msg.id) != 0) {
 			log_info("peer %s: message %s is still being received "
 				 "by another session: asked to send it again "
 				 "later",
@@ -424,7 +421,7 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 		}
 		r->claimed = 1;
 	}
-	rc = intake_begin(&rv->in, &hm, &r->ir, &oc);
+	rc = intake_begin(&rv->in, hm, &r->ir, &oc);
 	if (rc == FERRY_EPROTO) {
 		mark_dead(s, "MSG %s shorter than its stored part", hex);
 		return FERRY_EPROTO;
@@ -432,7 +429,7 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 	if (rc != 0 && full_reason(rc) != 0) {
 		/* No room here for it now (a full disk at open): refused
 		 * before its payload; the peer offers it again later. */
-		log_full(s, &hm.msg, rc);
+		log_full(s, &hm->msg, rc);
 		rx_refuse(s, r, full_reason(rc));
 		return 0;
 	}
@@ -444,7 +441,7 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 	case INTAKE_STREAM:
 		break;
 	case INTAKE_HAVE:
-		link_recent_add(s, hm.msg.id);
+		link_recent_add(s, hm->msg.id);
 		rx_refuse(s, r, HOP_REFUSE_HAVE);
 		return 0;
 	case INTAKE_BUSY:
@@ -461,22 +458,22 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 			/* Never done by a ferry peer: a protocol violation. */
 			log_warn("peer %s: message %s refused: %s (it claims "
 				 "%s)",
-				 s->peer->cfg.name, hex, why, hm.msg.src_node);
+				 s->peer->cfg.name, hex, why, hm->msg.src_node);
 			rx_clear(s, r, 0);
 			mark_dead(s, "MSG %s claims another source", hex);
 			return FERRY_EPROTO;
 		case INTAKE_TOO_BIG:
 			log_warn("peer %s: message %s for %s/%s refused: %s",
-				 s->peer->cfg.name, hex, hm.msg.dst_node,
-				 hm.msg.dst_queue, why);
+				 s->peer->cfg.name, hex, hm->msg.dst_node,
+				 hm->msg.dst_queue, why);
 			rx_refuse(s, r, HOP_REFUSE_TOO_BIG);
 			return 0;
 		default:
-			if (strcmp(hm.msg.dst_node, s->lk->node) == 0)
+			if (strcmp(hm->msg.dst_node, s->lk->node) == 0)
 				log_warn("peer %s: message %s for %s/%s "
 					 "refused: %s",
 					 s->peer->cfg.name, hex,
-					 hm.msg.dst_node, hm.msg.dst_queue,
+					 hm->msg.dst_node, hm->msg.dst_queue,
 					 why);
 			rx_refuse(s, r, HOP_REFUSE_NO_ROUTE);
 			return 0;
@@ -499,29 +496,42 @@ on_msg(struct receiver *rv, const struct hop_frame *f)
 		r->hasher_started = 1;
 		log_info("peer %s: resuming message %s at %llu of %llu bytes",
 			 s->peer->cfg.name, hex, (unsigned long long)have,
-			 (unsigned long long)hm.msg.payload_len);
+			 (unsigned long long)hm->msg.payload_len);
 		return 0;
 	}
 	/* The answer the sender waits for: go on from what is durable here
 	 * (0 for a new message), whatever offset its MSG proposed. */
-	queue_resume(s, hm.msg.id, have, 1);
+	queue_resume(s, hm->msg.id, have, 1);
 	return 0;
 }
 
 static int
-on_chunk(struct receiver *rv, const struct hop_frame *f)
+on_msg(struct receiver *rv, const struct hop_frame *f)
+{
+	struct hop_msg hm;
+	const char *why = NULL;
+	int rc;
+
+	if (hop_msg_decode(f, &hm, &why) != 0) {
+		mark_dead(rv->s, "bad MSG frame: %s", why);
+		return FERRY_EPROTO;
+	}
+	rc = msg_begin(rv, &hm);
+	if (rc != 0 || !hm.has_body)
+		return rc;
+	return msg_body(rv, &hm);
+}
+
+/* Payload bytes of a message announced: from a CHUNK, or a MSG's body. */
+static int
+rx_chunk(struct receiver *rv, const struct hop_chunk *cp)
 {
 	struct session *s = rv->s;
-	struct hop_chunk c;
-	const char *why = NULL;
+	struct hop_chunk c = *cp;
 	struct rx *r;
 	uint64_t next;
 	int rc;
 
-	if (hop_chunk_decode(f, &c, &why) != 0) {
-		mark_dead(s, "bad CHUNK frame: %s", why);
-		return FERRY_EPROTO;
-	}
 	r = rx_find(rv, c.id);
 	if (r == NULL) {
 		mark_dead(s, "CHUNK of a message not announced");
@@ -557,19 +567,28 @@ on_chunk(struct receiver *rv, const struct hop_frame *f)
 }
 
 static int
-on_end(struct receiver *rv, const struct hop_frame *f)
+on_chunk(struct receiver *rv, const struct hop_frame *f)
+{
+	struct hop_chunk c;
+	const char *why = NULL;
+
+	if (hop_chunk_decode(f, &c, &why) != 0) {
+		mark_dead(rv->s, "bad CHUNK frame: %s", why);
+		return FERRY_EPROTO;
+	}
+	return rx_chunk(rv, &c);
+}
+
+/* The end of a message's payload: an END, or after a MSG's body. */
+static int
+rx_end(struct receiver *rv, const struct hop_end *ep)
 {
 	struct session *s = rv->s;
-	struct hop_end e;
-	const char *why = NULL;
+	struct hop_end e = *ep;
 	char hex[FERRY_ID_HEX_LEN + 1];
 	struct rx *r;
 	int rc;
 
-	if (hop_end_decode(f, &e, &why) != 0) {
-		mark_dead(s, "bad END frame: %s", why);
-		return FERRY_EPROTO;
-	}
 	r = rx_find(rv, e.id);
 	if (r == NULL) {
 		mark_dead(s, "END of a message not announced");
@@ -638,6 +657,55 @@ on_end(struct receiver *rv, const struct hop_frame *f)
 		stored(s, intake_rx_msg(r->ir));
 	rx_clear(s, r, 0);
 	return 0;
+}
+
+static int
+on_end(struct receiver *rv, const struct hop_frame *f)
+{
+	struct hop_end e;
+	const char *why = NULL;
+
+	if (hop_end_decode(f, &e, &why) != 0) {
+		mark_dead(rv->s, "bad END frame: %s", why);
+		return FERRY_EPROTO;
+	}
+	return rx_end(rv, &e);
+}
+
+/* A MSG that carries its whole payload (docs/hop.md, MSG tag 19): its
+ * CHUNK and END, as if they had come, unless the MSG was refused. */
+static int
+msg_body(struct receiver *rv, const struct hop_msg *hm)
+{
+	struct rx *r = rx_find(rv, hm->msg.id);
+	struct hop_chunk c;
+	struct hop_end e;
+	crypto_generichash_state hs;
+	int rc;
+
+	if (r == NULL)
+		return 0; /* refused and gone */
+	if (r->skipping) {
+		rx_clear(rv->s, r, 1); /* no CHUNK nor END will come */
+		return 0;
+	}
+	memcpy(c.id, hm->msg.id, FERRY_ID_LEN);
+	c.offset = 0;
+	c.data = hm->body;
+	c.len = hm->body_len;
+	if (c.len > 0 && (rc = rx_chunk(rv, &c)) != 0)
+		return rc;
+	if ((r = rx_find(rv, hm->msg.id)) != NULL && r->skipping) {
+		rx_clear(rv->s, r, 1);
+		return 0;
+	}
+	memcpy(e.id, hm->msg.id, FERRY_ID_LEN);
+	e.total_len = hm->body_len;
+	if (crypto_generichash_init(&hs, NULL, 0, HOP_HASH_LEN) != 0 ||
+	    crypto_generichash_update(&hs, hm->body, hm->body_len) != 0 ||
+	    crypto_generichash_final(&hs, e.hash, HOP_HASH_LEN) != 0)
+		return FERRY_EINVAL;
+	return rx_end(rv, &e);
 }
 
 struct receiver *

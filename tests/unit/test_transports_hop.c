@@ -830,6 +830,97 @@ test_patched_fields_refused(void)
 	}
 }
 
+/* A MSG carrying its payload (tag 19), and HELLO's features (tag 6). */
+static void
+test_msg_body_and_features(void)
+{
+	static uint8_t body[HOP_BODY_MAX + 1];
+	struct hop_msg m = sample_msg(), got;
+	struct hop_hello h = sample_hello(), hg;
+	struct hop_rbuf b;
+	struct hop_frame f;
+	size_t len;
+
+	for (size_t i = 0; i < sizeof(body); i++)
+		body[i] = (uint8_t)(i * 7 + 1);
+	m.offset = 0;
+	m.msg.payload_len = 1024;
+	m.has_body = 1;
+	m.body = body;
+	m.body_len = 1024;
+	hop_rbuf_init(&b, rec, sizeof(rec));
+	hop_put_msg(&b, &m);
+	CU_ASSERT_EQUAL_FATAL(hop_rbuf_end(&b, &len), 0);
+	CU_ASSERT_EQUAL(len, hop_msg_frame_len(&m));
+	f = only_frame(rec, len);
+	CU_ASSERT_EQUAL_FATAL(hop_msg_decode(&f, &got, NULL), 0);
+	check_msg_equal(&m, &got);
+	CU_ASSERT_EQUAL(got.has_body, 1);
+	CU_ASSERT_EQUAL_FATAL(got.body_len, 1024);
+	CU_ASSERT_EQUAL(memcmp(got.body, body, 1024), 0);
+	/* Empty payloads too; the largest body. */
+	m.msg.payload_len = m.body_len = 0;
+	hop_rbuf_init(&b, rec, sizeof(rec));
+	hop_put_msg(&b, &m);
+	CU_ASSERT_EQUAL_FATAL(hop_rbuf_end(&b, &len), 0);
+	f = only_frame(rec, len);
+	CU_ASSERT_EQUAL_FATAL(hop_msg_decode(&f, &got, NULL), 0);
+	CU_ASSERT_EQUAL(got.has_body, 1);
+	CU_ASSERT_EQUAL(got.body_len, 0);
+	m.msg.payload_len = m.body_len = HOP_BODY_MAX;
+	hop_rbuf_init(&b, rec, sizeof(rec));
+	hop_put_msg(&b, &m);
+	CU_ASSERT_EQUAL_FATAL(hop_rbuf_end(&b, &len), 0);
+	/* Not the whole payload, above 16 KiB, or resumed: the builder
+	 * refuses, and so does the decoder (a payload_len patched). */
+	const struct {
+		uint64_t payload_len, offset;
+		size_t body_len;
+	} bad[] = {{2048, 0, 1024},
+		   {HOP_BODY_MAX + 1, 0, HOP_BODY_MAX + 1},
+		   {1024, 512, 1024}};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		m.msg.payload_len = bad[i].payload_len;
+		m.offset = bad[i].offset;
+		m.body_len = bad[i].body_len;
+		hop_rbuf_init(&b, rec, sizeof(rec));
+		hop_put_msg(&b, &m);
+		CU_ASSERT_NOT_EQUAL(hop_rbuf_end(&b, &len), 0);
+	}
+	m.msg.payload_len = m.body_len = 1024;
+	m.offset = 0;
+	hop_rbuf_init(&b, rec, sizeof(rec));
+	hop_put_msg(&b, &m);
+	CU_ASSERT_EQUAL_FATAL(hop_rbuf_end(&b, &len), 0);
+	uint8_t pl[8] = {0, 0, 0, 0, 0, 0, 4, 0},
+		pl2[8] = {0, 0, 0, 0, 0, 0, 8, 0};
+	uint8_t pat[3 + 8], pat2[3 + 8];
+	pat[0] = pat2[0] = 11; /* MSG_T_PAYLOAD_LEN */
+	pat[1] = pat2[1] = 0;
+	pat[2] = pat2[2] = 8;
+	memcpy(pat + 3, pl, 8);
+	memcpy(pat2 + 3, pl2, 8);
+	CU_ASSERT_FATAL(patch(rec, len, pat, pat2, sizeof(pat)));
+	f = only_frame(rec, len);
+	CU_ASSERT_EQUAL(hop_msg_decode(&f, &got, NULL), FERRY_EPROTO);
+
+	/* HELLO: features travel; without them (an older ferry) none. */
+	h.features = HOP_FEAT_BODY | 0x80000000u;
+	hop_rbuf_init(&b, rec, sizeof(rec));
+	hop_put_hello(&b, &h);
+	CU_ASSERT_EQUAL_FATAL(hop_rbuf_end(&b, &len), 0);
+	f = only_frame(rec, len);
+	CU_ASSERT_EQUAL_FATAL(hop_hello_decode(&f, &hg, NULL), 0);
+	CU_ASSERT_EQUAL(hg.features, HOP_FEAT_BODY | 0x80000000u);
+	h.features = 0;
+	hop_rbuf_init(&b, rec, sizeof(rec));
+	hop_put_hello(&b, &h);
+	CU_ASSERT_EQUAL_FATAL(hop_rbuf_end(&b, &len), 0);
+	f = only_frame(rec, len);
+	CU_ASSERT_EQUAL_FATAL(hop_hello_decode(&f, &hg, NULL), 0);
+	CU_ASSERT_EQUAL(hg.features, 0);
+}
+
 static void
 test_unknown_fields_skipped(void)
 {
@@ -1308,6 +1399,7 @@ add_suites(void)
 	TEST_ADD(s, test_record_limits);
 	TEST_ADD(s, test_patched_fields_refused);
 	TEST_ADD(s, test_unknown_fields_skipped);
+	TEST_ADD(s, test_msg_body_and_features);
 	TEST_ADD(s, test_builder_refuses_what_decoder_refuses);
 	TEST_ADD(s, test_builder_overflow_is_sticky);
 	TEST_ADD(s, test_msg_group_round_trip);
