@@ -175,29 +175,32 @@ def hello(node, version=1, max_record=RECORD_MAX, keepalive_ms=30000,
 
 def msg(msg_id, src, dst, queue, payload_len, priority=3, flags=0,
         created_ms=0, ttl_ms=0, offset=0, reply_to="", correlation="",
-        path=None, hop_limit=None, origin_sig=None):
+        path=None, hop_limit=None, origin_sig=None, body=None):
     """A MSG frame.  The relaying fields (docs/routing.md) are sent only
     when given: path (str, tag 13; "" sends an empty field), hop_limit
     (int, tag 14, one byte) and origin_sig (bytes, tag 15, sent as given,
-    whatever their length, for negative tests)."""
-    body = (field(1, msg_id) + field(2, src.encode()) +
+    whatever their length, for negative tests); body (bytes, tag 19: the
+    whole payload in the MSG, no CHUNK nor END after it)."""
+    b = (field(1, msg_id) + field(2, src.encode()) +
             field(3, dst.encode()) + field(4, queue.encode()))
     if reply_to:
-        body += field(5, reply_to.encode())
+        b += field(5, reply_to.encode())
     if correlation:
-        body += field(6, correlation.encode())
-    body += (field(7, bytes([priority])) + field(8, struct.pack(">I", flags)) +
+        b += field(6, correlation.encode())
+    b += (field(7, bytes([priority])) + field(8, struct.pack(">I", flags)) +
              field(9, struct.pack(">q", created_ms)) +
              field(10, struct.pack(">Q", ttl_ms)) +
              field(11, struct.pack(">Q", payload_len)) +
              field(12, struct.pack(">Q", offset)))
     if path is not None:
-        body += field(13, path.encode())
+        b += field(13, path.encode())
     if hop_limit is not None:
-        body += field(14, bytes([hop_limit]))
+        b += field(14, bytes([hop_limit]))
     if origin_sig is not None:
-        body += field(15, origin_sig)
-    return frame(MSG, body)
+        b += field(15, origin_sig)
+    if body is not None:
+        b += field(19, body)
+    return frame(MSG, b)
 
 
 def chunk(msg_id, offset, data):
@@ -308,6 +311,8 @@ def parse_hello(body):
             "max_record": struct.unpack(">H", f[3])[0],
             "keepalive_ms": struct.unpack(">I", f[4])[0],
             "clock_ms": struct.unpack(">q", f[5])[0],
+            # tag 6, optional: the features it takes (0x1: MSG body)
+            "features": struct.unpack(">I", f[6])[0] if 6 in f else 0,
         }
     except (KeyError, struct.error) as e:
         raise ValueError("bad HELLO: %s" % e)

@@ -21,9 +21,10 @@ describe the wire:
    for beta/in, each MSG + CHUNK(s) + END with the BLAKE2b-256 of its
    payload: a small one in one record (kept in memory by ferryd) and a
    300 KiB one over five records (streamed to a store writer); ferryd
-   must send a CUSTODY frame naming each; then CLOSE, and ferryd hangs
-   up;
-5. `ferry recv in` on beta gives both payloads back, byte for byte, with
+   must send a CUSTODY frame naming each; then a third, of 2,000 bytes,
+   in its MSG alone (tag 19, which ferryd's HELLO must offer: features
+   0x1), CUSTODY for it too; then CLOSE, and ferryd hangs up;
+5. `ferry recv in` on beta gives the payloads back, byte for byte, with
    alpha as their source;
 6. ferryd stops cleanly on SIGTERM.
 
@@ -168,7 +169,7 @@ def refused_hello(agent, alpha, beta_pk):
     ok("HELLO naming gamma with alpha's key: closed without a HELLO back")
 
 
-def session(agent, alpha, beta_pk, payloads):
+def session(agent, alpha, beta_pk, payloads, body_payload):
     """The real session; the ids ferryd took custody of."""
     c = Conn(agent.port)
     try:
@@ -194,6 +195,8 @@ def session(agent, alpha, beta_pk, payloads):
               h["keepalive_ms"])
         check(abs(h["clock_ms"] - now_ms()) < 60000,
               "HELLO clock_ms is %d ms off" % (h["clock_ms"] - now_ms()))
+        check(h["features"] & 0x1, "HELLO features %#x: no MSG body (0x1)"
+              % h["features"])
         ok("ferryd's HELLO: %s" % h)
         plain_max = min(h["max_record"], hw.RECORD_MAX) - hw.TAG_LEN
 
@@ -239,10 +242,19 @@ def session(agent, alpha, beta_pk, payloads):
                     held.update(hw.parse_custody(body))
             return held
 
+        # A small one with its payload in the MSG (tag 19), as ferryd's
+        # HELLO says it takes: no CHUNK nor END after it.
+        msg_id = os.urandom(16)
+        ids.append(msg_id)
+        c.send_record(hw.msg(msg_id, "alpha", "beta", QUEUE, len(body_payload),
+                             created_ms=now_ms(), body=body_payload))
+        note("sent %d bytes for beta/%s (id %s) in its MSG" %
+             (len(body_payload), QUEUE, msg_id.hex()))
+
         got = c.frames_until(lambda f: set(ids) <= custody_ids(f),
-                             "CUSTODY for both messages")
+                             "CUSTODY for every message")
         check(custody_ids(got) == set(ids), "CUSTODY for unknown ids")
-        ok("CUSTODY for both messages (after a REKEY of our sending key)")
+        ok("CUSTODY for all three messages (after a REKEY of our sending key)")
 
         # The last frame: CLOSE; ferryd hangs up.
         c.send_record(hw.close(0, "interop done"))
@@ -268,7 +280,7 @@ def delivered(agent, ids, payloads):
               "the payload of %s differs" % msg_id.hex())
         check(m.get("src") == "alpha", "message %s comes from %r" %
               (msg_id.hex(), m.get("src")))
-    ok("ferry recv %s: both payloads arrived intact (%s bytes)" %
+    ok("ferry recv %s: every payload arrived intact (%s bytes)" %
        (QUEUE, " and ".join(str(len(p)) for p in payloads)))
 
 
@@ -306,8 +318,9 @@ def main():
         refused_hello(agent, alpha, beta_pk)
 
         payloads = [os.urandom(1000), os.urandom(300 * 1024)]
-        ids = session(agent, alpha, beta_pk, payloads)
-        delivered(agent, ids, payloads)
+        body_payload = os.urandom(2000)
+        ids = session(agent, alpha, beta_pk, payloads, body_payload)
+        delivered(agent, ids, payloads + [body_payload])
         rc = agent.stop()
         check(rc is not None, "ferryd still runs 10 s after SIGTERM")
         check(rc == 0, "ferryd exited with %d after SIGTERM" % rc)
