@@ -216,11 +216,27 @@ check_msg_equal(const struct hop_msg *a, const struct hop_msg *b)
 	CU_ASSERT_EQUAL(a->offset, b->offset);
 }
 
+/* Build m alone in a record, decode it into *got, compare. */
+static void
+msg_round_trip(const struct hop_msg *m, struct hop_msg *got)
+{
+	struct hop_rbuf b;
+	struct hop_frame f;
+	size_t len;
+
+	hop_rbuf_init(&b, rec, sizeof(rec));
+	hop_put_msg(&b, m);
+	CU_ASSERT_EQUAL_FATAL(hop_rbuf_end(&b, &len), 0);
+	CU_ASSERT_EQUAL(len, hop_msg_frame_len(m));
+	f = only_frame(rec, len);
+	CU_ASSERT_EQUAL_FATAL(hop_msg_decode(&f, got, NULL), 0);
+	check_msg_equal(m, got);
+}
+
 static void
 test_msg_round_trip(void)
 {
 	struct hop_msg m = sample_msg(), got;
-	struct hop_rbuf b;
 	struct hop_frame f;
 	size_t len;
 
@@ -238,13 +254,7 @@ test_msg_round_trip(void)
 	m.msg.payload_len = 0;
 	m.offset = 0;
 	m.ttl_ms = 0;
-	hop_rbuf_init(&b, rec, sizeof(rec));
-	hop_put_msg(&b, &m);
-	CU_ASSERT_EQUAL_FATAL(hop_rbuf_end(&b, &len), 0);
-	CU_ASSERT_EQUAL(len, hop_msg_frame_len(&m));
-	f = only_frame(rec, len);
-	CU_ASSERT_EQUAL_FATAL(hop_msg_decode(&f, &got, NULL), 0);
-	check_msg_equal(&m, &got);
+	msg_round_trip(&m, &got);
 }
 
 static void
@@ -848,13 +858,7 @@ test_msg_body_and_features(void)
 	m.has_body = 1;
 	m.body = body;
 	m.body_len = 1024;
-	hop_rbuf_init(&b, rec, sizeof(rec));
-	hop_put_msg(&b, &m);
-	CU_ASSERT_EQUAL_FATAL(hop_rbuf_end(&b, &len), 0);
-	CU_ASSERT_EQUAL(len, hop_msg_frame_len(&m));
-	f = only_frame(rec, len);
-	CU_ASSERT_EQUAL_FATAL(hop_msg_decode(&f, &got, NULL), 0);
-	check_msg_equal(&m, &got);
+	msg_round_trip(&m, &got);
 	CU_ASSERT_EQUAL(got.has_body, 1);
 	CU_ASSERT_EQUAL_FATAL(got.body_len, 1024);
 	CU_ASSERT_EQUAL(memcmp(got.body, body, 1024), 0);
