@@ -64,6 +64,11 @@ struct metrics_server;
 #define AGENT_OUTPUT_MAX (4u << 20)	/* no new requests or pushes above */
 #define AGENT_STAGE_MAX	 (2u * FERRY_DATA_MAX)
 #define AGENT_BROWSE_MAX 10000u /* headers per browse answer */
+/* Pipelined sends (docs/protocol.md §4): whole SENDs of one connection
+ * taken up while earlier ones wait for their commit, at most this many
+ * and this many payload bytes at once; more wait in the socket. */
+#define AGENT_PIPELINE_MAX   64u
+#define AGENT_PIPELINE_BYTES (1024u * 1024u)
 
 struct client;
 
@@ -154,6 +159,11 @@ struct client {
 	/* the request being served */
 	uint32_t reqid;
 	uint8_t type;
+	/* Whole SENDs in the store, not yet answered (pipelined: the state
+	 * stays IDLE, and only more whole SENDs are taken up meanwhile) and
+	 * their payload bytes; at most AGENT_PIPELINE_MAX/_BYTES. */
+	unsigned puts;
+	size_t put_bytes;
 
 	/* STREAM_IN: a streamed SEND */
 	struct store_writer *writer;

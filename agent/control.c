@@ -288,7 +288,7 @@ client_watch(struct client *c)
 				    len < total)))
 		want = CT_FRAME;
 	else if (len == 0 && c->state == CS_IDLE && c->sub_reqid == 0 &&
-		 pol->idle_timeout_ms > 0)
+		 c->puts == 0 && pol->idle_timeout_ms > 0)
 		want = CT_IDLE;
 	if (want == c->io_timer_kind)
 		return;
@@ -349,8 +349,9 @@ client_idle(struct client *c)
 
 /*
  * Parse and hand out the frames buffered, while the client can take them:
- * new requests only when IDLE, DATA frames when STREAM_IN, CREDIT and
- * UNSUBSCRIBE whenever.
+ * new requests only when IDLE (while pipelined SENDs are in the store,
+ * only more whole SENDs: pipeline_takes), DATA frames when STREAM_IN,
+ * CREDIT and UNSUBSCRIBE whenever.
  */
 void
 client_process(struct client *c)
@@ -365,6 +366,28 @@ client_process(struct client *c)
 	c->processing = 0;
 	client_watch(c);
 	client_unref(c);
+}
+
+/*
+ * With whole SENDs of c in the store (pipelined), may the frame at the
+ * head of its input (total bytes) be taken up now?  Only another whole
+ * SEND within the window (AGENT_PIPELINE_MAX, _BYTES), so that the
+ * sends of one connection share group commits, or a CREDIT; anything
+ * else waits until they are all answered, so that every other request
+ * is served after the sends before it, as without pipelining.
+ */
+static int
+pipeline_takes(struct client *c, struct evbuffer *in, size_t total)
+{
+	uint8_t hdr[FERRY_FRAME_HDR];
+
+	if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ssize_t)sizeof(hdr))
+		return 0;
+	if (hdr[4] == FERRY_F_CREDIT)
+		return 1;
+	return hdr[4] == FERRY_F_SEND && (hdr[5] & FERRY_FL_FIN) &&
+	       c->puts < AGENT_PIPELINE_MAX &&
+	       c->put_bytes + total <= AGENT_PIPELINE_BYTES;
 }
 
 static void
@@ -405,6 +428,9 @@ client_process_frames(struct client *c)
 				return;
 			if (hdr[4] != FERRY_F_CREDIT)
 				return;
+		} else if (c->state == CS_IDLE && c->puts > 0 &&
+			   !pipeline_takes(c, in, total)) {
+			return; /* after the sends in flight are answered */
 		}
 		p = evbuffer_pullup(in, (ssize_t)total);
 		if (p == NULL) {

@@ -117,6 +117,9 @@ struct req_job {
 	uint64_t gen;	 /* ag->notify_gen when submitted */
 	int scoped;	 /* SEND: the id is a client's choice (scope.c) */
 	int retried;	 /* RK_PUT: put again after RK_WDROP */
+	size_t piped;	 /* RK_PUT of a whole SEND: its payload bytes,
+			    counted in c->puts and c->put_bytes until
+			    answered; 0: not counted */
 	const char *why; /* a refusal's reason, when rc alone does not say */
 	struct store_partial *plist; /* RK_PARTIALS */
 	uint32_t limit;

@@ -575,6 +575,25 @@ answer_duplicate(struct client *c, uint32_t reqid,
 	client_send(c, &b);
 }
 
+/* A pipelined SEND is answered: it leaves c's window. */
+static void
+put_unpipe(struct client *c, struct req_job *r)
+{
+	if (r->piped == 0)
+		return;
+	if (c->puts == 0 || c->put_bytes < r->piped) {
+		/* Our bug: the window's count is out of step. */
+		log_error("client %llu: pipelined sends miscounted (%u, %zu "
+			  "bytes, answering %zu)",
+			  (unsigned long long)c->cid, c->puts, c->put_bytes,
+			  r->piped);
+		abort();
+	}
+	c->puts--;
+	c->put_bytes -= r->piped;
+	r->piped = 0;
+}
+
 void
 done_put(struct client *c, struct req_job *r)
 {
@@ -595,12 +614,14 @@ done_put(struct client *c, struct req_job *r)
 		n->buf = r->buf;
 		n->len = r->len;
 		n->route = r->route;
+		n->piped = r->piped;
 		r->buf = NULL;
 		r->route = NULL;
 		n->scoped = 1;
 		rj_submit(c, n);
 		return;
 	}
+	put_unpipe(c, r);
 	if (r->rc != 0) {
 		if (r->rc == FERRY_ENOSPC || r->rc == FERRY_EQUOTA ||
 		    r->rc == FERRY_EQUEUEQUOTA)
@@ -755,6 +776,8 @@ done_wdrop(struct client *c, struct req_job *r)
 	r->route = NULL;
 	n->scoped = 1;
 	n->retried = 1;
+	n->piped = r->piped;
+	r->piped = 0;
 	put_async(c, n);
 }
 
@@ -862,7 +885,10 @@ put_async(struct client *c, struct req_job *r)
 	r->put.len = r->len;
 	r->put.route = r->route;
 	client_ref(c);
-	c->state = CS_BUSY;
+	/* A whole SEND leaves c IDLE: more whole SENDs may follow it into
+	 * the same group commit (client_process_frames). */
+	if (r->piped == 0)
+		c->state = CS_BUSY;
 	jobs_track(c->ag->jobs);
 	rc = store_put_async(c->ag->store, &r->put, put_committed, r);
 	if (rc != 0) {
@@ -1077,6 +1103,9 @@ req_send(struct client *c, const struct req_cmd *cmd,
 			rj_free(r);
 			return;
 		}
+		r->piped = r->len != 0 ? r->len : 1;
+		c->puts++;
+		c->put_bytes += r->piped;
 		put_async(c, r);
 		return;
 	}

@@ -11,7 +11,12 @@
  *      send row is divided by the mean of the two (shared disks drift;
  *      the agent issue asks for x0.70 or better), and shown with the CPU
  *      ferryd spent in it;
- *   2. latency with one message in flight: ferry_send's own time, the time
+ *   2. pipelined 1 KiB sends from 16 clients (ferry_send_async, a full
+ *      window each) between two rows of the store's batched put
+ *      (store_put_batch, 100 per call, one thread) into a fresh store,
+ *      divided by their mean (issue 15 asks for x0.80); and the batched
+ *      put against raw fdatasync'd appends (the latency row's mean);
+ *   3. latency with one message in flight: ferry_send's own time, the time
  *      from the send to a receiver blocked in ferry_recv having the payload
  *      (the sender's CLOCK_MONOTONIC time rides in the payload), and
  *      ferry_ack's time; next to the disk's raw fdatasync latency, since a
@@ -64,6 +69,9 @@
 #define BENCH_CLIENTS	   16u
 #define BENCH_WORKERS	   32u	/* ferryd workers: 16 clients never queue */
 #define BENCH_TARGET	   0.70 /* of the store-only figure, from the issue */
+#define BENCH_PIPE_TARGET  0.80 /* pipelined, of the batched put (issue 15) */
+#define BENCH_BATCH_TARGET 10.0 /* batched put, of raw fdatasync (issue 15) */
+#define BENCH_BATCH	   100u
 #define BENCH_SECRET_BYTES 32u
 #define BENCH_START_MAX_S  15.0 /* ferryd start: store recovery included */
 #define BENCH_STOP_MAX_S   15.0 /* ferryd stop after SIGTERM */
@@ -95,6 +103,7 @@ struct bench_row {
 	uint64_t commits;   /* store rows: commits in the timed part */
 	uint64_t ops;	    /* store rows: operations in those commits */
 	int agent;	    /* through ferryd */
+	int pipe;	    /* agent: pipelined sends; store: batched puts */
 	double agent_cpu_s; /* ferryd's user+system CPU during the row */
 	double self_cpu_s;  /* this process's: callers (and store) CPU */
 };
@@ -108,6 +117,9 @@ enum bench_row_id {
 	ROW_STORE16,
 	ROW_AGENT16,
 	ROW_STORE16_AGAIN,
+	ROW_BATCH,
+	ROW_PIPE16,
+	ROW_BATCH_AGAIN,
 	ROW_N
 };
 
@@ -153,6 +165,7 @@ struct send_worker {
 	double budget_s;
 	uint64_t max_count;
 	pthread_barrier_t *start;
+	int pipe;	/* ferry_send_async / store_put_batch */
 	uint64_t count; /* out */
 	int err;	/* out: 0 or the first failure */
 	char detail[BENCH_DETAIL_MAX];
@@ -497,6 +510,83 @@ send_one(struct send_worker *w)
 	return rc;
 }
 
+/* A pipelined send answered: count it, or keep the first error. */
+static void
+pipe_sent(int rc, const uint8_t *id, const char *text, void *arg)
+{
+	struct send_worker *w = arg;
+
+	(void)id;
+	if (rc == 0) {
+		w->count++;
+	} else if (w->err == 0) {
+		w->err = rc;
+		bench_cell(w->detail, sizeof(w->detail), "ferry_send_async: %s",
+			   text);
+	}
+}
+
+/* Pipelined sends for the budget, then wait for every answer. */
+static void
+pipe_run(struct send_worker *w, double t0)
+{
+	uint64_t n = 0;
+	int rc;
+
+	while (n < w->max_count && w->err == 0) {
+		rc = ferry_send_async(w->conn, BENCH_DEST, w->payload,
+				      BENCH_MSG_BYTES, NULL, pipe_sent, w);
+		if (rc != 0) {
+			worker_fail(w, rc, "ferry_send_async");
+			return;
+		}
+		n++;
+		if (bench_now_s() - t0 >= w->budget_s)
+			break;
+	}
+	rc = ferry_send_flush(w->conn);
+	if (rc != 0 && w->err == 0)
+		worker_fail(w, rc, "ferry_send_flush");
+}
+
+/* Batched puts, BENCH_BATCH per call, for the budget. */
+static void
+batch_run(struct send_worker *w, double t0)
+{
+	struct ferry_msg m[BENCH_BATCH];
+	struct store_put_req req[BENCH_BATCH];
+	int rc;
+
+	while (w->count < w->max_count) {
+		for (size_t i = 0; i < BENCH_BATCH; i++) {
+			ferry_msg_init(&m[i]);
+			if ((rc = ferry_id_generate(m[i].id)) != 0) {
+				worker_fail(w, rc, "ferry_id_generate");
+				return;
+			}
+			memcpy(m[i].src_node, BENCH_NODE, sizeof(BENCH_NODE));
+			memcpy(m[i].dst_node, BENCH_NODE, sizeof(BENCH_NODE));
+			memcpy(m[i].dst_queue, BENCH_QUEUE,
+			       sizeof(BENCH_QUEUE));
+			m[i].created_ms = bench_wall_ms();
+			memset(&req[i], 0, sizeof(req[i]));
+			req[i].msg = &m[i];
+			req[i].payload = w->payload;
+			req[i].len = BENCH_MSG_BYTES;
+		}
+		rc = store_put_batch(w->st, req, BENCH_BATCH);
+		for (size_t i = 0; rc == 0 && i < BENCH_BATCH; i++)
+			rc = req[i].result;
+		if (rc != 0) {
+			worker_fail(w, rc, "store_put_batch");
+			return;
+		}
+		w->count += BENCH_BATCH;
+		if (bench_now_s() - t0 >= w->budget_s)
+			break;
+	}
+}
+
 static void *
 send_worker_run(void *arg)
 {
@@ -512,6 +602,13 @@ send_worker_run(void *arg)
 		return NULL;
 	}
 	t0 = bench_now_s();
+	if (w->pipe) {
+		if (w->st != NULL)
+			batch_run(w, t0);
+		else
+			pipe_run(w, t0);
+		return NULL;
+	}
 	while (w->count < w->max_count) {
 		if ((w->st != NULL ? put_one(w) : send_one(w)) != 0)
 			break;
@@ -544,6 +641,7 @@ bench_sends(const struct bench_cfg *cfg, struct store *st,
 		w[i].max_count =
 		    cfg->small_max / nw > 0 ? cfg->small_max / nw : 1;
 		w[i].start = &start;
+		w[i].pipe = r->pipe;
 		bench_check_pthread(
 		    pthread_create(&w[i].thread, NULL, send_worker_run, &w[i]),
 		    "pthread_create");
@@ -579,7 +677,7 @@ bench_sends(const struct bench_cfg *cfg, struct store *st,
 }
 
 static void
-store_counters(struct store *st, uint64_t *commits, uint64_t *ops)
+bench_counters(struct store *st, uint64_t *commits, uint64_t *ops)
 {
 	struct store_stats s;
 	int rc = store_stats(st, &s);
@@ -619,9 +717,9 @@ bench_store_row(const struct bench_cfg *cfg, unsigned nw, struct bench_row *r)
 	uint64_t commits0, ops0, commits, ops;
 
 	st = store_only_open(cfg, path);
-	store_counters(st, &commits0, &ops0);
+	bench_counters(st, &commits0, &ops0);
 	bench_sends(cfg, st, NULL, nw, r);
-	store_counters(st, &commits, &ops);
+	bench_counters(st, &commits, &ops);
 	r->commits = commits - commits0;
 	r->ops = ops - ops0;
 	store_close(st);
@@ -1005,8 +1103,9 @@ print_rows(const struct bench_row *rows)
 		if (r->agent && base.rate > 0.0) {
 			x = row_rate(r) / base.rate;
 			bench_cell(x_s, sizeof(x_s), "x%.2f", x);
-			note = x >= BENCH_TARGET ? "  meets the target"
-						 : "  BELOW the target";
+			note = x >= (r->pipe ? BENCH_PIPE_TARGET : BENCH_TARGET)
+				   ? "  meets the target"
+				   : "  BELOW the target";
 		}
 		if (r->commits > 0)
 			bench_cell(cmt_s, sizeof(cmt_s), "%.1f",
@@ -1018,6 +1117,30 @@ print_rows(const struct bench_row *rows)
 		       row_rate(r), row_rate(r) * BENCH_MSG_BYTES / 1e6, x_s,
 		       cmt_s, cpu_s, per_s, note);
 	}
+}
+
+/* Issue 15's two ratios: pipelined sends against the batched put, and
+ * the batched put against raw fdatasync'd appends (1 / their mean). */
+static void
+print_pipelined(const struct bench_row *rows, const struct lat_row *lat)
+{
+	struct bench_base b;
+	double raw, x;
+
+	row_base(rows, ROW_PIPE16, &b);
+	x = b.rate > 0.0 ? row_rate(&rows[ROW_PIPE16]) / b.rate : 0.0;
+	printf("\npipelined sends, 16 clients: %.1f msg/s, x%.2f of the "
+	       "store's batched put (%.1f msg/s, mean of the rows around "
+	       "it): %s x%.2f\n",
+	       row_rate(&rows[ROW_PIPE16]), x, b.rate,
+	       x >= BENCH_PIPE_TARGET ? "meets" : "SHORT of",
+	       BENCH_PIPE_TARGET);
+	raw = lat[LAT_FSYNC].mean > 0.0 ? 1.0 / lat[LAT_FSYNC].mean : 0.0;
+	x = raw > 0.0 ? b.rate / raw : 0.0;
+	printf("store batched put: %.1f msg/s, x%.2f of raw fdatasync'd 1 KiB "
+	       "appends (%.1f/s, 1 / their mean latency): %s x%.0f\n",
+	       b.rate, x, raw, x >= BENCH_BATCH_TARGET ? "meets" : "SHORT of",
+	       BENCH_BATCH_TARGET);
 }
 
 static void
@@ -1132,9 +1255,9 @@ hint_sixteen(const struct bench_row *rows)
 static void
 hint_drift(const struct bench_row *rows)
 {
-	static const int agent_rows[] = {ROW_AGENT1, ROW_AGENT16};
+	static const int agent_rows[] = {ROW_AGENT1, ROW_AGENT16, ROW_PIPE16};
 
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < 3; i++) {
 		struct bench_base s;
 		int r = agent_rows[i];
 
@@ -1256,6 +1379,12 @@ main(int argc, char **argv)
 	    [ROW_AGENT16] = {.label = "ferry_send 1 KiB, 16 clients"},
 	    [ROW_STORE16_AGAIN] = {.label =
 				       "store_put 1 KiB, 16 threads, again"},
+	    [ROW_BATCH] = {.label = "store batched put 1 KiB, 100/call",
+			   .pipe = 1},
+	    [ROW_PIPE16] = {.label = "pipelined 1 KiB sends, 16 clients",
+			    .pipe = 1},
+	    [ROW_BATCH_AGAIN] = {.label = "store batched put, again",
+				 .pipe = 1},
 	};
 	struct lat_row lat[LAT_N] = {
 	    [LAT_FSYNC] = {.label = "raw 1 KiB append+fdatasync"},
@@ -1302,6 +1431,13 @@ main(int argc, char **argv)
 	bench_agent_settle(&ag, &rows[ROW_AGENT16]);
 	bench_store_row(&cfg, BENCH_CLIENTS, &rows[ROW_STORE16_AGAIN]);
 	progress_row(&rows[ROW_STORE16_AGAIN]);
+	bench_store_row(&cfg, 1, &rows[ROW_BATCH]);
+	progress_row(&rows[ROW_BATCH]);
+	bench_sends(&cfg, NULL, &ag, BENCH_CLIENTS, &rows[ROW_PIPE16]);
+	progress_row(&rows[ROW_PIPE16]);
+	bench_agent_settle(&ag, &rows[ROW_PIPE16]);
+	bench_store_row(&cfg, 1, &rows[ROW_BATCH_AGAIN]);
+	progress_row(&rows[ROW_BATCH_AGAIN]);
 	/* The yardsticks just before the latency row they explain. */
 	bench_raw_fsync(&cfg, &lat[LAT_FSYNC]);
 	progress_lat(&lat[LAT_FSYNC]);
@@ -1316,6 +1452,7 @@ main(int argc, char **argv)
 
 	print_header(&cfg);
 	print_rows(rows);
+	print_pipelined(rows, lat);
 	print_latency(lat);
 	print_agent(&ag, lat_cpu_s);
 	printf("\nwhat bounds it:\n");

@@ -55,6 +55,7 @@ enum cli_opt {
 	CLI_OPT_MAX_MESSAGES,
 	CLI_OPT_RETRY_DELAY,
 	CLI_OPT_GRACE,
+	CLI_OPT_LINES,
 };
 
 /* State shared by the verbs of one run. */

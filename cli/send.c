@@ -16,12 +16,17 @@
  * ferryd stopped) leaves its partial payload with ferryd (`ferry status
  * --partials`); the same command with that --id resumes it rather than
  * storing a second copy.
+ *
+ * --lines sends each line of the input as a message of its own, many in
+ * flight at once (ferry_send_async), and prints their ids in input
+ * order; at most FERRY_SEND_WINDOW lines are held for that.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -59,11 +64,20 @@ static const char send_usage[] =
     "      --hold            keep it even for a node that is neither\n"
     "                        this one nor a [peer] (else refused:\n"
     "                        a typo is told at once)\n"
+    "      --lines           one message per line of the input\n"
+    "                        (without its newline, at most 64 KiB),\n"
+    "                        many in flight at once; prints their\n"
+    "                        ids in input order and names each line\n"
+    "                        that was not sent\n"
     "      --json            print {\"id\":...} instead of the id\n"
+    "                        (--lines: one object a line, with\n"
+    "                        \"line\" and \"id\" or \"error\")\n"
     "      --socket PATH     ferryd's control socket\n"
     "  -h, --help            this help\n"
     "\n"
-    "Without FILE, or with -, the message is standard input.\n";
+    "Without FILE, or with -, the message is standard input.\n"
+    "Exit status with --lines: 0 when every line was sent, else that\n"
+    "of the first failure.\n";
 
 const struct cli_cmd cli_cmd_send = {
     .name = "send",
@@ -262,6 +276,210 @@ out:
 	return ret;
 }
 
+/* ------------------------------------------------------------ --lines */
+
+enum { LINE_FREE = 0, LINE_PENDING, LINE_DONE };
+
+/* A line sent, until its answer is printed (in input order). */
+struct line_slot {
+	uint64_t line; /* 1-based */
+	int state;
+	int rc;
+	uint8_t id[FERRY_ID_LEN];
+	int has_id;
+	char text[256];
+};
+
+struct lines_run {
+	struct cli_ctx *ctx;
+	struct line_slot slot[FERRY_SEND_WINDOW];
+	uint64_t next_print; /* the next line to print */
+	uint64_t sent, failed;
+	int first_rc; /* of the first line that failed */
+	int json;
+};
+
+static void
+line_done(int rc, const uint8_t *id, const char *text, void *arg)
+{
+	struct line_slot *s = arg;
+
+	s->state = LINE_DONE;
+	s->rc = rc;
+	s->has_id = id != NULL;
+	if (id != NULL)
+		memcpy(s->id, id, FERRY_ID_LEN);
+	snprintf(s->text, sizeof(s->text), "%s", text != NULL ? text : "");
+}
+
+/* Print the answers that are next in input order. */
+static void
+lines_print(struct lines_run *lr)
+{
+	for (;;) {
+		struct line_slot *s =
+		    &lr->slot[lr->next_print % FERRY_SEND_WINDOW];
+		char hex[FERRY_ID_HEX_LEN + 1] = "";
+		struct cli_json j;
+		int dup;
+
+		if (s->state != LINE_DONE || s->line != lr->next_print)
+			return;
+		dup = s->rc == FERRY_EDUPLICATE && s->has_id;
+		if (s->has_id)
+			ferry_id_to_hex(s->id, hex);
+		if (s->rc == 0 || dup) {
+			lr->sent++;
+			if (lr->json) {
+				cli_json_begin(&j, stdout);
+				cli_json_u64(&j, "line", s->line);
+				cli_json_str(&j, "id", hex);
+				cli_json_bool(&j, "duplicate", dup);
+				cli_json_end(&j);
+			} else {
+				printf("%s\n", hex);
+			}
+		} else {
+			lr->failed++;
+			if (lr->first_rc == 0)
+				lr->first_rc = s->rc;
+			fprintf(stderr,
+				"ferry %s: line %llu not sent: %s%s%s\n",
+				lr->ctx->verb, (unsigned long long)s->line,
+				ferry_strerror(s->rc), s->text[0] ? ": " : "",
+				s->text);
+			if (lr->json) {
+				cli_json_begin(&j, stdout);
+				cli_json_u64(&j, "line", s->line);
+				cli_json_str(&j, "error",
+					     ferry_strerror(s->rc));
+				cli_json_str(&j, "text", s->text);
+				cli_json_end(&j);
+			}
+		}
+		s->state = LINE_FREE;
+		lr->next_print++;
+	}
+}
+
+/* The next line of f into buf (cap bytes; *len, without its newline);
+ * *toolong when it did not fit (the rest of it is skipped).  0 at the
+ * end of the input, 1 with a line, -1 on a read error. */
+static int
+line_read(FILE *f, char *buf, size_t cap, size_t *len, int *toolong)
+{
+	int ch, any = 0;
+
+	*len = 0;
+	*toolong = 0;
+	while ((ch = getc_unlocked(f)) != EOF) {
+		any = 1;
+		if (ch == '\n')
+			return 1;
+		if (*len < cap)
+			buf[(*len)++] = (char)ch;
+		else
+			*toolong = 1;
+	}
+	if (ferror(f))
+		return -1;
+	return any ? 1 : 0;
+}
+
+/* --lines: each line of in is a message.  A CLI_EXIT_* code. */
+static int
+send_lines(struct cli_ctx *ctx, struct ferry *c, const char *dest,
+	   struct send_input *in, const struct ferry_send_opts *o, int json)
+{
+	struct lines_run *lr = calloc(1, sizeof(*lr));
+	char *buf = malloc(FERRY_SEND_ASYNC_MAX);
+	FILE *f = NULL;
+	uint64_t n = 0;
+	int ret = CLI_EXIT_ERROR, rc = 0, got, lost = 0;
+
+	if (lr == NULL || buf == NULL) {
+		cli_warn(ctx, "out of memory");
+		goto out;
+	}
+	lr->ctx = ctx;
+	lr->json = json;
+	lr->next_print = 1;
+	f = fdopen(dup(in->fd), "r");
+	if (f == NULL) {
+		cli_warn(ctx, "cannot read %s: %s", in->name, strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		struct line_slot *s;
+		size_t len;
+		int toolong;
+
+		got = line_read(f, buf, FERRY_SEND_ASYNC_MAX, &len, &toolong);
+		if (got <= 0)
+			break;
+		n++;
+		/* Hold no more than a window of lines for printing. */
+		while (n - lr->next_print >= FERRY_SEND_WINDOW && rc == 0) {
+			rc = ferry_send_poll(c, -1);
+			lines_print(lr);
+		}
+		if (rc != 0) {
+			lost = 1;
+			break;
+		}
+		s = &lr->slot[n % FERRY_SEND_WINDOW];
+		s->line = n;
+		s->state = LINE_PENDING;
+		if (toolong) {
+			line_done(FERRY_ETOOBIG, NULL,
+				  "the line is longer than 64 KiB", s);
+		} else {
+			rc = ferry_send_async(c, dest, buf, len, o, line_done,
+					      s);
+			if (rc == FERRY_ECONNECT || rc == FERRY_EPROTO ||
+			    rc == FERRY_ECLOSED || rc == FERRY_ETOOMANY) {
+				s->state = LINE_FREE;
+				n--;
+				lost = 1;
+				break;
+			}
+			if (rc != 0)
+				line_done(rc, NULL, ferry_last_error(c), s);
+			rc = 0;
+		}
+		lines_print(lr);
+	}
+	if (got < 0) {
+		cli_warn(ctx, "cannot read %s: %s", in->name, strerror(errno));
+		lr->failed++;
+	}
+	if (ferry_send_flush(c) != 0)
+		lost = 1;
+	lines_print(lr);
+	if (lost) {
+		ret = cli_fail(ctx, c, rc != 0 ? rc : FERRY_ECONNECT,
+			       "lost ferryd after line %llu; the lines after "
+			       "it were not sent",
+			       (unsigned long long)n);
+		goto out;
+	}
+	if (lr->failed > 0) {
+		cli_warn(ctx, "%llu of %llu lines not sent",
+			 (unsigned long long)lr->failed, (unsigned long long)n);
+		ret = lr->first_rc != 0 ? cli_exit_code(lr->first_rc)
+					: CLI_EXIT_ERROR;
+		(void)cli_flush_stdout(ctx);
+		goto out;
+	}
+	ret = cli_flush_stdout(ctx);
+out:
+	if (f != NULL)
+		fclose(f);
+	free(buf);
+	free(lr);
+	return ret;
+}
+
 static int
 send_run(struct cli_ctx *ctx, int argc, char **argv)
 {
@@ -277,6 +495,7 @@ send_run(struct cli_ctx *ctx, int argc, char **argv)
 	    {"correlation", 1, NULL, CLI_OPT_CORRELATION},
 	    {"id", 1, NULL, CLI_OPT_ID},
 	    {"json", 0, NULL, CLI_OPT_JSON},
+	    {"lines", 0, NULL, CLI_OPT_LINES},
 	    {"hold", 0, NULL, CLI_OPT_HOLD},
 	    {"socket", 1, NULL, CLI_OPT_SOCKET},
 	    {"help", 0, NULL, 'h'},
@@ -290,7 +509,7 @@ send_run(struct cli_ctx *ctx, int argc, char **argv)
 	char hex[FERRY_ID_HEX_LEN + 1];
 	uint8_t want_id[FERRY_ID_LEN], id[FERRY_ID_LEN];
 	const char *dest, *file = NULL;
-	int ch, json = 0, dup = 0, prio_set = 0, ret;
+	int ch, json = 0, dup = 0, prio_set = 0, lines = 0, ret;
 	uint64_t v;
 	struct cli_json j;
 
@@ -368,6 +587,9 @@ send_run(struct cli_ctx *ctx, int argc, char **argv)
 		case CLI_OPT_JSON:
 			json = 1;
 			break;
+		case CLI_OPT_LINES:
+			lines = 1;
+			break;
 		case CLI_OPT_SOCKET:
 			ctx->socket_path = optarg;
 			break;
@@ -394,12 +616,20 @@ send_run(struct cli_ctx *ctx, int argc, char **argv)
 		    "A-Z a-z 0-9 - _ . /)",
 		    dest);
 
+	if (lines && o.id != NULL)
+		return cli_usage_error(cmd, "--id names one message; --lines "
+					    "sends many");
+
 	ret = input_open(ctx, file, &in);
 	if (ret != CLI_EXIT_OK)
 		goto out;
 	ret = cli_connect(ctx, &c);
 	if (ret != CLI_EXIT_OK)
 		goto out;
+	if (lines) {
+		ret = send_lines(ctx, c, dest, &in, &o, json);
+		goto out;
+	}
 	ret = send_payload(ctx, c, dest, &in, &o, id, &dup);
 	if (ret != CLI_EXIT_OK)
 		goto out;

@@ -2,9 +2,12 @@
  * client.c - libferry: the blocking client of ferryd's local API.
  *
  * One connection, one request at a time (a request id each); the answer is
- * read before the call returns.  Subscription pushes that arrive while a
- * call waits for its answer are queued (at most the credit granted, each
- * at most FERRY_INLINE_MAX of payload) for ferry_next_msg.  Payloads move
+ * read before the call returns, except for pipelined sends
+ * (ferry_send_async): up to FERRY_SEND_WINDOW of them wait for their
+ * answers in c->pipe, and whichever call reads a frame hands an answer
+ * of one of them to its callback (read_frame).  Subscription pushes that arrive
+ * while a call waits for its answer are queued (at most the credit granted,
+ * each at most FERRY_INLINE_MAX of payload) for ferry_next_msg.  Payloads move
  * as streams of DATA frames, so memory stays bounded whatever their size.
  */
 #include "config.h"
@@ -32,6 +35,13 @@ struct pushed {
 	uint8_t frame[]; /* a whole MSG frame */
 };
 
+/* A pipelined send waiting for its answer (ferry_send_async). */
+struct pipe_slot {
+	uint32_t reqid; /* 0: a free slot */
+	ferry_sent_fn done;
+	void *arg;
+};
+
 struct ferry {
 	int fd;
 	uint32_t next_reqid;
@@ -50,6 +60,9 @@ struct ferry {
 	/* The last message's origin (ferry_last_origin). */
 	int origin;
 	char path[FERRY_PATH_MAX + 1];
+	/* Pipelined sends in flight: FERRY_SEND_WINDOW slots once used. */
+	struct pipe_slot *pipe;
+	size_t npipe;
 };
 
 enum stream_kind { S_SEND, S_MEM, S_DATA };
@@ -178,12 +191,14 @@ ferry_close(struct ferry *c)
 	close(c->fd);
 	free(c->rbuf);
 	free(c->wbuf);
+	free(c->pipe);
 	free(c);
 }
 
 /* ------------------------------------------------------------------ I/O */
 
 static int read_frame(struct ferry *c, int timeout_ms, struct ferry_frame *f);
+static void pipe_fail_all(struct ferry *c, int rc);
 
 static int
 write_all(struct ferry *c, const uint8_t *p, size_t len)
@@ -248,12 +263,11 @@ goodbye(struct ferry *c, const struct ferry_frame *f)
 }
 
 /*
- * Read the next frame (any request id) into f.  It stays valid until the
- * next read.  timeout_ms < 0 waits for ever; FERRY_EAGAIN on timeout.
- * ferryd's goodbye (an ERROR of request id 0) is returned as its code.
+ * read_frame without the pipelined sends' answers.  ferryd's goodbye (an
+ * ERROR of request id 0) is returned as its code.
  */
 static int
-read_frame(struct ferry *c, int timeout_ms, struct ferry_frame *f)
+read_frame_raw(struct ferry *c, int timeout_ms, struct ferry_frame *f)
 {
 	int64_t deadline = timeout_ms < 0 ? -1 : ferry_mono_ms() + timeout_ms;
 	size_t total = 0;
@@ -307,6 +321,102 @@ read_frame(struct ferry *c, int timeout_ms, struct ferry_frame *f)
 	if (f->reqid == 0 && f->type == FERRY_F_ERROR)
 		return goodbye(c, f);
 	return 0;
+}
+
+/* The slot of the pipelined send with request id reqid, or NULL. */
+static struct pipe_slot *
+pipe_find(struct ferry *c, uint32_t reqid)
+{
+	if (c->npipe == 0 || reqid == 0)
+		return NULL;
+	for (size_t i = 0; i < FERRY_SEND_WINDOW; i++)
+		if (c->pipe[i].reqid == reqid)
+			return &c->pipe[i];
+	return NULL;
+}
+
+/* Hand the answer f to the callback of its send p, and free p. */
+static int
+pipe_complete(struct ferry *c, struct pipe_slot *p, const struct ferry_frame *f)
+{
+	struct pipe_slot s = *p;
+	struct ferry_fields fl;
+	const char *why = NULL;
+	int rc;
+
+	p->reqid = 0;
+	c->npipe--;
+	if ((f->type != FERRY_F_OK && f->type != FERRY_F_ERROR) ||
+	    ferry_fields_parse(f, &fl, &why) != 0 ||
+	    (f->type == FERRY_F_OK && !FERRY_HAS(&fl, FERRY_T_ID)) ||
+	    (f->type == FERRY_F_ERROR &&
+	     (fl.code >= 0 || fl.code < FERRY_ERR_MIN - 100))) {
+		c->broken = 1;
+		seterr(c, "malformed answer to a send from ferryd (%s)",
+		       ferry_frame_type_name(f->type));
+		s.done(FERRY_EPROTO, NULL, c->err, s.arg);
+		pipe_fail_all(c, FERRY_EPROTO);
+		return FERRY_EPROTO;
+	}
+	if (f->type == FERRY_F_OK) {
+		s.done(0, fl.id, "", s.arg);
+		return 0;
+	}
+	rc = fl.code;
+	s.done(rc, FERRY_HAS(&fl, FERRY_T_ID) ? fl.id : NULL, fl.text, s.arg);
+	return 0;
+}
+
+/* The connection is lost: every send in flight ends with rc (whether
+ * ferryd stored it is not known). */
+static void
+pipe_fail_all(struct ferry *c, int rc)
+{
+	for (size_t i = 0; c->npipe > 0 && i < FERRY_SEND_WINDOW; i++) {
+		struct pipe_slot s = c->pipe[i];
+		if (s.reqid == 0)
+			continue;
+		c->pipe[i].reqid = 0;
+		c->npipe--;
+		s.done(rc, NULL,
+		       c->err[0] != '\0' ? c->err
+					 : "lost the connection to ferryd",
+		       s.arg);
+	}
+}
+
+/*
+ * Read the next frame (any request id) into f.  It stays valid until the
+ * next read.  timeout_ms < 0 waits for ever; FERRY_EAGAIN on timeout.
+ * Answers to pipelined sends are handed to their callbacks on the way.
+ */
+static int
+read_frame(struct ferry *c, int timeout_ms, struct ferry_frame *f)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : ferry_mono_ms() + timeout_ms;
+
+	for (;;) {
+		int64_t left = -1;
+		struct pipe_slot *p;
+		int rc;
+
+		if (deadline >= 0) {
+			left = deadline - ferry_mono_ms();
+			if (left < 0)
+				left = 0;
+		}
+		rc = read_frame_raw(c, (int)left, f);
+		if (rc != 0) {
+			if (rc != FERRY_EAGAIN)
+				pipe_fail_all(c, rc);
+			return rc;
+		}
+		p = pipe_find(c, f->reqid);
+		if (p == NULL)
+			return 0;
+		if ((rc = pipe_complete(c, p, f)) != 0)
+			return rc;
+	}
 }
 
 static int
@@ -536,6 +646,137 @@ ferry_send(struct ferry *c, const char *dest, const void *data, size_t len,
 	if (rc == 0 && id_out != NULL)
 		memcpy(id_out, fl.id, FERRY_ID_LEN);
 	return dup_id_out(c, rc, id_out);
+}
+
+/* ------------------------------------------------------ pipelined sends */
+
+_Static_assert(FERRY_SEND_ASYNC_MAX <= FERRY_INLINE_MAX,
+	       "a pipelined send is one SEND frame");
+
+/* Wait for answers until at most max sends are in flight (timeout_ms < 0:
+ * for ever); FERRY_EAGAIN when the time ran out first. */
+static int
+pipe_wait(struct ferry *c, size_t max, int timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? -1 : ferry_mono_ms() + timeout_ms;
+
+	while (c->npipe > max) {
+		struct ferry_frame f;
+		struct pipe_slot *p;
+		int64_t left = -1;
+		int rc;
+
+		if (deadline >= 0) {
+			left = deadline - ferry_mono_ms();
+			if (left < 0)
+				left = 0;
+		}
+		rc = read_frame_raw(c, (int)left, &f);
+		if (rc != 0) {
+			if (rc != FERRY_EAGAIN)
+				pipe_fail_all(c, rc);
+			return rc;
+		}
+		p = pipe_find(c, f.reqid);
+		if (p != NULL) {
+			if ((rc = pipe_complete(c, p, &f)) != 0)
+				return rc;
+			continue;
+		}
+		/* A frame that is no answer of a send: only a push of the
+		 * subscription may come now. */
+		if (c->sub_reqid != 0 && f.reqid == c->sub_reqid &&
+		    f.type == FERRY_F_MSG) {
+			if ((rc = queue_push(c, &f)) != 0)
+				return rc;
+			continue;
+		}
+		c->broken = 1;
+		seterr(c, "ferryd answered out of turn (%s for request %u)",
+		       ferry_frame_type_name(f.type), f.reqid);
+		pipe_fail_all(c, FERRY_EPROTO);
+		return FERRY_EPROTO;
+	}
+	return 0;
+}
+
+int
+ferry_send_async(struct ferry *c, const char *dest, const void *data,
+		 size_t len, const struct ferry_send_opts *o,
+		 ferry_sent_fn done, void *arg)
+{
+	struct ferry_fbuf b;
+	struct pipe_slot *slot = NULL;
+	uint32_t reqid;
+	int rc;
+
+	if (done == NULL || (data == NULL && len != 0))
+		return FERRY_EINVAL;
+	if (c->busy != NULL) {
+		seterr(c, "a payload stream is still open on this connection");
+		return FERRY_ESTATE;
+	}
+	if (len > FERRY_SEND_ASYNC_MAX) {
+		seterr(c,
+		       "a pipelined send carries at most %u bytes (this "
+		       "one %zu): use ferry_send",
+		       (unsigned)FERRY_SEND_ASYNC_MAX, len);
+		return FERRY_ETOOBIG;
+	}
+	if (c->pipe == NULL &&
+	    (c->pipe = calloc(FERRY_SEND_WINDOW, sizeof(*c->pipe))) == NULL)
+		return FERRY_ENOMEM;
+	/* The window is full: the oldest answers first. */
+	if ((rc = pipe_wait(c, FERRY_SEND_WINDOW - 1, -1)) != 0)
+		return rc;
+	reqid = next_reqid(c);
+	while (reqid == 0 || pipe_find(c, reqid) != NULL)
+		reqid = next_reqid(c);
+	rc = send_header(c, &b, dest, len, o, FERRY_FL_FIN, reqid);
+	if (rc != 0)
+		return rc;
+	ferry_fbuf_bytes(&b, FERRY_T_PAYLOAD, data, len);
+	for (size_t i = 0; i < FERRY_SEND_WINDOW && slot == NULL; i++)
+		if (c->pipe[i].reqid == 0)
+			slot = &c->pipe[i];
+	if (slot == NULL)
+		return FERRY_ESTATE; /* cannot be: pipe_wait left one free */
+	if ((rc = send_fbuf(c, &b)) != 0) {
+		pipe_fail_all(c, rc);
+		return rc;
+	}
+	slot->reqid = reqid;
+	slot->done = done;
+	slot->arg = arg;
+	c->npipe++;
+	return 0;
+}
+
+int
+ferry_send_poll(struct ferry *c, int timeout_ms)
+{
+	int rc;
+
+	if (c->npipe == 0)
+		return 0;
+	/* At least one answer, unless the time runs out; then whatever
+	 * else is here already. */
+	rc = pipe_wait(c, c->npipe - 1, timeout_ms);
+	if (rc == 0)
+		rc = pipe_wait(c, 0, 0);
+	return rc == FERRY_EAGAIN ? 0 : rc;
+}
+
+int
+ferry_send_flush(struct ferry *c)
+{
+	return pipe_wait(c, 0, -1);
+}
+
+size_t
+ferry_send_pending(const struct ferry *c)
+{
+	return c->npipe;
 }
 
 int

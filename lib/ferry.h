@@ -85,6 +85,54 @@ FERRY_MUST_CHECK int ferry_send(struct ferry *c, const char *dest,
 				const struct ferry_send_opts *o,
 				uint8_t id_out[FERRY_ID_LEN]);
 
+/*
+ * Pipelined sends: many whole sends in flight on one connection, each
+ * still answered only once ferryd has committed it durably (transient:
+ * accepted), so that ferryd can commit many of them together.
+ *
+ * ferry_send_async checks and writes one send (payload at most
+ * FERRY_SEND_ASYNC_MAX bytes) and returns; done(arg) is called exactly
+ * once later with that send's outcome alone: 0 and the id it was stored
+ * under; FERRY_EDUPLICATE and the id (opts->id sent before); or its
+ * error, with ferryd's words in text (id NULL).  An error of one send
+ * says nothing about the others.  When the connection is lost, each send
+ * still in flight gets the connection's error (FERRY_ECONNECT, ...):
+ * whether ferryd stored it is not known (send it again under a chosen
+ * opts->id to make the retry idempotent).
+ *
+ * At most FERRY_SEND_WINDOW sends are in flight on c: with the window
+ * full, ferry_send_async first waits for the oldest answer.  ferryd reads
+ * ahead as many whole sends of one connection (docs/protocol.md §4,
+ * "Pipelined sends"), so neither side buffers more than that.
+ *
+ * done runs inside ferry_send_async, ferry_send_poll, ferry_send_flush,
+ * or any other call on c that reads from ferryd (they all wait for the
+ * answers of the sends before theirs); it must not call into c.  Returns
+ * of ferry_send_async other than 0 mean the send was not made (done is
+ * not called): FERRY_EINVAL (address, options), FERRY_ETOOBIG, FERRY_ESTATE
+ * (a payload stream is open), or a connection error.  ferry_close drops
+ * the sends in flight without calling done: call ferry_send_flush first.
+ */
+#define FERRY_SEND_WINDOW    64
+#define FERRY_SEND_ASYNC_MAX (64u * 1024u)
+
+typedef void (*ferry_sent_fn)(int rc, const uint8_t *id, const char *text,
+			      void *arg);
+
+FERRY_MUST_CHECK int ferry_send_async(struct ferry *c, const char *dest,
+				      const void *data, size_t len,
+				      const struct ferry_send_opts *o,
+				      ferry_sent_fn done, void *arg);
+/* Hand the answers already here to their callbacks, having waited up to
+ * timeout_ms (-1: for ever, 0: not) for one when none is.  0 (also when
+ * none came in time), or the connection's error. */
+FERRY_MUST_CHECK int ferry_send_poll(struct ferry *c, int timeout_ms);
+/* Wait until every send in flight is answered.  0, or the connection's
+ * error (each send in flight got it too). */
+FERRY_MUST_CHECK int ferry_send_flush(struct ferry *c);
+/* Sends in flight on c. */
+size_t ferry_send_pending(const struct ferry *c);
+
 #define FERRY_LEN_UNKNOWN UINT64_MAX
 
 /* Streamed send of any size: begin, write as often as needed, end. */

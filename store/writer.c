@@ -264,7 +264,9 @@ static int
 put_one(struct store *st, struct store_ctx *cx, const struct ferry_msg *m,
 	const struct store_route *route, const void *payload, size_t len)
 {
-	struct msg_rec *r;
+	/* On the writer thread's stack (8 MiB): no allocation per message
+	 * (it was one malloc and free of 7.8 KiB each). */
+	struct msg_rec rec, *r = &rec;
 	int local, rc;
 
 	if (m == NULL || (payload == NULL && len != 0) || msg_valid(st, m) != 0)
@@ -279,9 +281,6 @@ put_one(struct store *st, struct store_ctx *cx, const struct ferry_msg *m,
 		return rc;
 	if ((rc = store_check_space(st, cx, len + 512, m->priority)) != 0)
 		return rc;
-	r = malloc(sizeof(*r));
-	if (r == NULL)
-		return FERRY_ENOMEM;
 	hdr_from_msg(st, cx, &r->h, m, route, len);
 	r->h.has_inline = len <= STORE_INLINE_MAX;
 	r->inl = payload;
@@ -290,7 +289,6 @@ put_one(struct store *st, struct store_ctx *cx, const struct ferry_msg *m,
 		rc = put_chunks(st, cx, m->id, payload, len);
 	if (rc == 0)
 		rc = msg_insert(st, cx, r);
-	free(r);
 	return rc;
 }
 

@@ -6,6 +6,9 @@
 # cli_completion the bash completion (completion/ferry) against one.
 TESTS += tests/integration/cli_consume_bulk.sh
 EXTRA_DIST += tests/integration/cli_consume_bulk.sh
+# cli_send_lines: `ferry send --lines`, pipelined sends (issue 15).
+TESTS += tests/integration/cli_send_lines.sh
+EXTRA_DIST += tests/integration/cli_send_lines.sh
 TESTS += tests/integration/cli_usage.sh tests/integration/cli_consume.sh \
 	tests/integration/cli_request.sh tests/integration/cli_request_stick.sh \
 	tests/integration/cli_completion.sh

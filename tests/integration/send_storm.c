@@ -10,6 +10,11 @@
  *	payload is (bytes of the pattern of a seed derived from them).
  *	Exit 0 when the connection to ferryd was lost (what we wait for),
  *	1 on any other error.
+ *   send_storm pipe SOCKET NODE/QUEUE IDFILE SEED CLIENT
+ *	the same with pipelined sends (ferry_send_async, 1 byte to 4 KiB,
+ *	a full window in flight): each id a completion GAVE is appended to
+ *	IDFILE from its callback; a send answered twice, or never before
+ *	the connection ended, is an error.
  *   send_storm drain SOCKET QUEUE NWORKERS
  *	take and ack everything in QUEUE with NWORKERS connections; check
  *	each payload against its correlation; print the ids, one a line.
@@ -116,6 +121,122 @@ do_send(const char *sock, const char *dest, const char *idfile, uint64_t seed,
 	}
 }
 
+/* A pipelined send of do_pipe, until its callback has run. */
+struct pipe_send {
+	uint64_t seq; /* its sequence number; UINT64_MAX: answered */
+	int fd;	      /* IDFILE */
+	int *failed;  /* set on an error other than the connection's */
+	unsigned client;
+};
+
+static void
+pipe_done(int rc, const uint8_t *id, const char *text, void *arg)
+{
+	struct pipe_send *ps = arg;
+	char hex[FERRY_ID_HEX_LEN + 2];
+
+	if (ps->seq == UINT64_MAX) {
+		fprintf(stderr, "client %u: a send answered twice\n",
+			ps->client);
+		*ps->failed = 1;
+		return;
+	}
+	ps->seq = UINT64_MAX;
+	if (rc != 0) {
+		if (!lost(rc)) {
+			fprintf(stderr, "client %u: pipelined send: %s: %s\n",
+				ps->client, ferry_strerror(rc), text);
+			*ps->failed = 1;
+		}
+		return;
+	}
+	ferry_id_to_hex(id, hex);
+	hex[FERRY_ID_HEX_LEN] = '\n';
+	if (it_write_all(ps->fd, hex, FERRY_ID_HEX_LEN + 1) != 0)
+		it_die(99, "idfile: %s", strerror(errno));
+}
+
+static int
+do_pipe(const char *sock, const char *dest, const char *idfile, uint64_t seed,
+	unsigned client)
+{
+	struct pipe_send slot[FERRY_SEND_WINDOW];
+	struct ferry *c = NULL;
+	struct ferry_send_opts o;
+	struct it_pattern p;
+	char corr[128];
+	uint8_t *buf = malloc(SMALL_MAX);
+	uint64_t x = seed ^ ((uint64_t)client << 32) ^ 0x5bd1e995u;
+	int fd, rc, failed = 0;
+
+	if (buf == NULL)
+		it_die(99, "out of memory");
+	fd = open(idfile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		it_die(99, "%s: %s", idfile, strerror(errno));
+	rc = ferry_connect(sock, &c);
+	if (rc != 0) {
+		it_ferry_fail(NULL, rc, "client %u: connect to %s", client,
+			      sock);
+		return 1;
+	}
+	for (size_t i = 0; i < FERRY_SEND_WINDOW; i++)
+		slot[i].seq = UINT64_MAX;
+	ferry_send_opts_init(&o);
+	o.correlation = corr;
+	for (uint64_t seq = 0; !failed; seq++) {
+		struct pipe_send *ps = NULL;
+		size_t len;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		len = 1 + (size_t)((x >> 8) % SMALL_MAX);
+		snprintf(corr, sizeof(corr), "%" PRIu64 " %u %" PRIu64 " %zu",
+			 seed, client, seq, len);
+		it_pattern_init(&p, it_payload_seed(seed, client, seq));
+		it_pattern_next(&p, buf, len);
+		/* A free slot: one whose answer came (the window is the
+		 * library's, so one is free once ferry_send_poll ran). */
+		while (ps == NULL) {
+			for (size_t i = 0; i < FERRY_SEND_WINDOW; i++)
+				if (slot[i].seq == UINT64_MAX) {
+					ps = &slot[i];
+					break;
+				}
+			if (ps == NULL && (rc = ferry_send_poll(c, -1)) != 0)
+				goto out;
+		}
+		ps->seq = seq;
+		ps->fd = fd;
+		ps->failed = &failed;
+		ps->client = client;
+		rc = ferry_send_async(c, dest, buf, len, &o, pipe_done, ps);
+		if (rc != 0) {
+			ps->seq = UINT64_MAX;
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	if (rc != 0 && !lost(rc)) {
+		it_ferry_fail(c, rc, "client %u: pipelined send", client);
+		failed = 1;
+	}
+	for (size_t i = 0; i < FERRY_SEND_WINDOW; i++)
+		if (slot[i].seq != UINT64_MAX) {
+			fprintf(stderr,
+				"client %u: send #%" PRIu64 " never "
+				"answered\n",
+				client, slot[i].seq);
+			failed = 1;
+		}
+	ferry_close(c);
+	close(fd);
+	free(buf);
+	return failed;
+}
+
 /* Check the payload of one message against its correlation. */
 static int
 check_one(struct ferry *c, const struct ferry_msg_info *info,
@@ -208,11 +329,17 @@ main(int argc, char **argv)
 	    it_parse_u64(argv[6], &client) == 0 && client < 100000)
 		return do_send(argv[2], argv[3], argv[4], seed,
 			       (unsigned)client);
+	if (argc == 7 && strcmp(argv[1], "pipe") == 0 &&
+	    it_parse_u64(argv[5], &seed) == 0 &&
+	    it_parse_u64(argv[6], &client) == 0 && client < 100000)
+		return do_pipe(argv[2], argv[3], argv[4], seed,
+			       (unsigned)client);
 	if (argc == 5 && strcmp(argv[1], "drain") == 0 &&
 	    it_parse_u64(argv[4], &n) == 0 && n > 0 && n <= 256)
 		return do_drain(argv[2], argv[3], (unsigned)n);
 	fprintf(stderr,
 		"usage: send_storm send SOCKET NODE/QUEUE IDFILE SEED CLIENT\n"
+		"       send_storm pipe SOCKET NODE/QUEUE IDFILE SEED CLIENT\n"
 		"       send_storm drain SOCKET QUEUE NWORKERS\n");
 	return 99;
 }
