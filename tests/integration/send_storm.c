@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tests/integration/itutil.h"
@@ -121,6 +122,9 @@ do_send(const char *sock, const char *dest, const char *idfile, uint64_t seed,
 	}
 }
 
+#define PIPE_MAX      4000 /* sends of one pipelining client */
+#define PIPE_PAUSE_MS 15   /* after each window's worth */
+
 /* A pipelined send of do_pipe, until its callback has run. */
 struct pipe_send {
 	uint64_t seq; /* its sequence number; UINT64_MAX: answered */
@@ -184,10 +188,17 @@ do_pipe(const char *sock, const char *dest, const char *idfile, uint64_t seed,
 		slot[i].seq = UINT64_MAX;
 	ferry_send_opts_init(&o);
 	o.correlation = corr;
-	for (uint64_t seq = 0; !failed; seq++) {
+	/* Paced and capped (PIPE_PAUSE_MS after each window, PIPE_MAX in
+	 * all): the kill still finds a window in flight, and the drain
+	 * stays short (unpaced, one client sent 10,000 a cycle). */
+	for (uint64_t seq = 0; !failed && seq < PIPE_MAX; seq++) {
 		struct pipe_send *ps = NULL;
 		size_t len;
 
+		if (seq > 0 && seq % FERRY_SEND_WINDOW == 0)
+			(void)nanosleep(
+			    &(struct timespec){0, PIPE_PAUSE_MS * 1000000L},
+			    NULL);
 		x ^= x << 13;
 		x ^= x >> 7;
 		x ^= x << 17;
@@ -217,7 +228,7 @@ do_pipe(const char *sock, const char *dest, const char *idfile, uint64_t seed,
 			goto out;
 		}
 	}
-	rc = 0;
+	rc = ferry_send_flush(c); /* the last window's answers */
 out:
 	if (rc != 0 && !lost(rc)) {
 		it_ferry_fail(c, rc, "client %u: pipelined send", client);
