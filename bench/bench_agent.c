@@ -1141,6 +1141,11 @@ print_pipelined(const struct bench_row *rows, const struct lat_row *lat)
 	       "appends (%.1f/s, 1 / their mean latency): %s x%.0f\n",
 	       b.rate, x, raw, x >= BENCH_BATCH_TARGET ? "meets" : "SHORT of",
 	       BENCH_BATCH_TARGET);
+	/* For make bench's closing table (bench_report.sh). */
+	bench_aim("pipelined sends", row_rate(&rows[ROW_PIPE16]), "msg/s",
+		  b.rate, BENCH_PIPE_TARGET, 1);
+	bench_aim("pipelined sends: store batched put", b.rate, "msg/s", raw,
+		  BENCH_BATCH_TARGET, 1);
 }
 
 static void
@@ -1165,6 +1170,9 @@ print_agent(const struct bench_agent *ag, double lat_cpu_s)
 	       "%.2f s of it in the latency rows; peak RSS (VmHWM) "
 	       "%.1f MiB\n",
 	       ag->cpu_s, ag->alive_s, lat_cpu_s, (double)ag->hwm_kib / 1024.0);
+	bench_aim("memory",
+		  ag->hwm_kib > 0 ? (double)ag->hwm_kib / 1024.0 : -1.0, "MiB",
+		  64.0, 1.0, 0);
 	if (WIFEXITED(ag->exit_status))
 		printf("         stopped by SIGTERM in %.2f s, exit status "
 		       "%d\n",
