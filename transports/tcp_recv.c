@@ -367,7 +367,10 @@ rx_hash_main(void *arg)
 {
 	struct rx *r = arg;
 	struct session *s = r->s;
-	int rc = intake_hash_prefix(r->ir, &r->hash_cancel);
+	int rc;
+
+	ferry_thread_name("tcp-hash");
+	rc = intake_hash_prefix(r->ir, &r->hash_cancel);
 
 	__atomic_store_n(&r->hash_done, 1, __ATOMIC_RELEASE);
 	if (rc == 0) {

@@ -666,6 +666,7 @@ writer_main(void *arg)
 	int rc = 0, closing = 0, first_sent = 0, synced = 0, seeking = 0;
 	int64_t stats_saved = ferry_mono_ms();
 
+	ferry_thread_name("tcp-send:%s", s->peer->cfg.name);
 	memset(&w, 0, sizeof(w));
 	w.ct = malloc(2 + HOP_RECORD_MAX);
 	w.rekey_mono = w.tokens_mono = w.start_mono = ferry_mono_ms();
