@@ -106,6 +106,11 @@ struct agent {
 	uid_t uid;
 	int stopping;
 	int sweep_busy;
+	/* sweep.c: the store's "earlier deadline" eventfd, its event, and
+	 * the wall time the sweep timer is armed for (INT64_MAX: not) */
+	int sweep_efd;
+	struct event *ev_sweep_due;
+	int64_t sweep_at_ms;
 	int deferred_busy;   /* sweep.c: a job applies kept bundles */
 	uint64_t notify_gen; /* bumped by every notify: no lost wake-ups */
 	int exit_code;
@@ -251,8 +256,12 @@ void notify_wait(struct client *c, const char *queue, int64_t lease_ms,
 void notify_cancel(struct client *c);
 void subscription_push(struct client *c);
 
-/* sweep.c */
+/* sweep.c: the sweep runs when the store says it has work
+ * (store_due_ms), at most sweep_interval apart while work is left, and
+ * at least every SWEEP_IDLE_MS.  sweep_start (again at SIGHUP) arms it;
+ * sweep_free after store_close. */
 int sweep_start(struct agent *ag);
+void sweep_free(struct agent *ag);
 
 /* service.c: sd_notify(3) to systemd; each does nothing without
  * NOTIFY_SOCKET. */

@@ -181,6 +181,8 @@ conn_main(void *arg)
 	const char *urls[POLICY_NATS_SERVERS];
 	char why[256];
 
+	ferry_thread_name("bridge-conn");
+
 	for (size_t i = 0; i < b->cfg.nnats; i++)
 		urls[i] = b->cfg.nats[i];
 	while (!stopping(b)) {
@@ -466,6 +468,7 @@ drain_main(void *arg)
 	struct bridge *b = arg;
 	int64_t wait = BRIDGE_RETRY_MIN_MS;
 
+	ferry_thread_name("bridge-drain");
 	if (!wait_ready(b))
 		return NULL;
 	while (!stopping(b)) {
@@ -644,6 +647,8 @@ pull_main(void *arg)
 	natsSubscription *sub = NULL;
 	int64_t wait = BRIDGE_RETRY_MIN_MS;
 	char why[256];
+
+	ferry_thread_name("bridge-pull");
 
 	if (!wait_ready(b))
 		return NULL;

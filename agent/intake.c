@@ -249,7 +249,9 @@ route_make(const struct intake *in, const struct hop_msg *hm,
  * A message is stored here: its next hops are told if it goes on, its
  * receivers if it stays (in its queue, or in dead).  Whatever carried it
  * (TCP, a stick, HTTP), a RECV that waits, or a subscription, sees it
- * now, not at its next timeout.
+ * now, not at its next timeout.  A receipt the store queued for its
+ * source ("queued", "refused", custody) is kicked on its way too: the
+ * senders sleep until kicked (tcp_send.c).
  */
 static void
 stored(const struct intake *in, const struct ferry_msg *m,
@@ -259,6 +261,9 @@ stored(const struct intake *in, const struct ferry_msg *m,
 
 	if (rt == NULL)
 		return;
+	if ((m->flags & (FERRY_MSG_RECEIPT | FERRY_MSG_TRACK)) &&
+	    strcmp(m->src_node, in->me.name) != 0)
+		rt->kick(m->src_node, FERRY_PRIO_MAX - 1);
 	if (route != NULL && route->dead != STORE_DEAD_NONE) {
 		if (rt->arrived != NULL)
 			rt->arrived(FERRY_DEAD_QUEUE);

@@ -12,6 +12,7 @@
 
 #include "agent/jobs.h"
 #include "agent/log.h"
+#include "lib/util.h"
 
 struct jobs {
 	pthread_mutex_t mu;
@@ -20,7 +21,8 @@ struct jobs {
 	struct job *done_head, *done_tail;
 	pthread_t *threads;
 	unsigned nthreads;
-	unsigned pending; /* loop thread only */
+	unsigned nstarted; /* under mu: names the workers pool-0, pool-1.. */
+	unsigned pending;  /* loop thread only */
 	int stopping;
 	int efd;
 	struct event *ev;
@@ -43,6 +45,7 @@ worker(void *arg)
 	struct jobs *js = arg;
 
 	pthread_mutex_lock(&js->mu);
+	ferry_thread_name("pool-%u", js->nstarted++);
 	for (;;) {
 		struct job *j;
 		uint64_t one = 1;

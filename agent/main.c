@@ -353,6 +353,7 @@ main(int argc, char **argv)
 
 	memset(&ag, 0, sizeof(ag));
 	ag.sock_fd = -1;
+	ag.sweep_efd = -1;
 	ag.arrival_efd = -1;
 	ag.exit_code = 1;
 	while ((opt = getopt_long(argc, argv, "c:dsp:l:Vh", opts, NULL)) !=
@@ -538,8 +539,7 @@ out:
 		event_free(ag.ev_int);
 	if (ag.ev_hup)
 		event_free(ag.ev_hup);
-	if (ag.ev_sweep)
-		event_free(ag.ev_sweep);
+	sweep_free(&ag);
 	if (ag.ev_stop)
 		event_free(ag.ev_stop);
 	service_cleanup(&ag);

@@ -410,6 +410,7 @@ split_main(void *arg)
 	struct agent *ag = arg;
 	int retry = 0;
 
+	ferry_thread_name("split");
 	pthread_mutex_lock(&sp.mu);
 	for (;;) {
 		while (!sp.stop && !sp.kicked) {

@@ -1,6 +1,6 @@
 /*
  * util.c - small system helpers shared by every room (see util.h): errno
- * mapping, write_all, fsync of a directory, clocks.
+ * mapping, write_all, fsync of a directory, clocks, thread names.
  */
 #include "config.h"
 
@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -99,6 +101,18 @@ int64_t
 ferry_wall_ms(void)
 {
 	return clock_ms(CLOCK_REALTIME);
+}
+
+void
+ferry_thread_name(const char *fmt, ...)
+{
+	char name[16]; /* TASK_COMM_LEN, with its NUL */
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(name, sizeof(name), fmt, ap);
+	va_end(ap);
+	(void)pthread_setname_np(pthread_self(), name);
 }
 
 int64_t

@@ -1,7 +1,7 @@
 /*
  * util.h - small system helpers every room used to write for itself:
  * errno to ferry error codes, writing a whole buffer, making names in a
- * directory durable, and the two clocks in milliseconds.
+ * directory durable, the two clocks in milliseconds, and thread names.
  *
  * Not installed: part of libferrycore (and of libferry, which the client
  * code links alone).  Nothing here allocates or logs.
@@ -53,6 +53,16 @@ int64_t ferry_wall_ms(void);
 /* The monotonic clock (CLOCK_MONOTONIC) in ms; 0 if unreadable.  For
  * timeouts and durations: it never jumps with the wall clock. */
 int64_t ferry_mono_ms(void);
+
+/*
+ * Name the calling thread (printf-style; cut to the kernel's 15 bytes),
+ * so that top -H, /proc/PID/task/TID/comm, gdb and bench/bench_idle.sh
+ * say which thread is which.  Best effort: a failure changes nothing.
+ * ferryd's main thread keeps the process name ("ferryd"), which ps and
+ * pgrep match on.
+ */
+void ferry_thread_name(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 
 /*
  * A relayed message's path (docs/routing.md): the nodes that held it,

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "store/store_int.h"
+#include "lib/util.h"
 
 /* ------------------------------------------------------- writer thread */
 
@@ -287,6 +288,7 @@ flusher_main(void *arg)
 {
 	struct store *st = arg;
 
+	ferry_thread_name("store-flush");
 	pthread_mutex_lock(&st->mu);
 	for (;;) {
 		struct store_op *ops;
@@ -368,6 +370,7 @@ writer_main(void *arg)
 {
 	struct store *st = arg;
 
+	ferry_thread_name("store");
 	pthread_mutex_lock(&st->mu);
 	for (;;) {
 		struct store_op *ops, *op, *last;

@@ -310,6 +310,7 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 	st->lock_fd = -1;
 	st->spool_fd = -1;
 	pthread_mutex_init(&st->mu, NULL);
+	st->due_ms = INT64_MAX; /* nothing known before the first sweep */
 	pthread_mutex_init(&st->wmu, NULL);
 	pthread_cond_init(&st->work_cv, NULL);
 	pthread_cond_init(&st->done_cv, NULL);

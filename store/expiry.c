@@ -8,6 +8,12 @@
  * their start up to now, in bounded transactions, so its cost is the work
  * due, not the size of the store; reply queues are found by their records
  * (the "reply." range of queues), so that costs one read per open one.
+ *
+ * Each sweep ends by noting when the next one has work (store_due_ms):
+ * the first keys of the same indexes after now, the earliest idle
+ * partial and reply-queue deadline it read.  Writer operations that add
+ * an earlier deadline lower it (store_due_note), so the agent sleeps
+ * until then instead of sweeping by the clock (agent/sweep.c).
  */
 #include "config.h"
 
@@ -16,6 +22,7 @@
 #include <string.h>
 
 #include "store/store_int.h"
+#include "lib/util.h"
 
 static int
 op_dead(struct store *st, struct store_ctx *cx, struct store_op *op)
@@ -82,6 +89,68 @@ first_due(struct store_ctx *cx, DB *db, int64_t *t, uint8_t *id)
 		return 0;
 	memcpy(id, kbuf + 8, FERRY_ID_LEN);
 	return 1;
+}
+
+/* The first key of time index db at or after after_ms (INT64_MAX if
+ * none) into *t.  0 or STORE_EABORT. */
+static int
+first_from(struct store_ctx *cx, DB *db, int64_t after_ms, int64_t *t)
+{
+	uint8_t kbuf[8 + FERRY_ID_LEN];
+	DBC *c = NULL;
+	DBT k, v;
+	int rc;
+
+	*t = INT64_MAX;
+	rc = db->cursor(db, cx->txn, &c, 0);
+	if (rc != 0)
+		return store_dberr(cx, rc, "opening a cursor");
+	memset(kbuf, 0, sizeof(kbuf));
+	ferry_put_be64(kbuf, (uint64_t)(after_ms < 0 ? 0 : after_ms));
+	store_dbt_user(&k, kbuf, sizeof(kbuf));
+	k.size = sizeof(kbuf);
+	store_dbt_none(&v);
+	rc = c->get(c, &k, &v, DB_SET_RANGE);
+	(void)c->close(c);
+	if (rc == DB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return store_dberr(cx, rc, "reading a time index");
+	if (k.size == sizeof(kbuf))
+		*t = (int64_t)ferry_get_be64(kbuf);
+	return 0;
+}
+
+static void
+next_min(struct store_op *op, int64_t t)
+{
+	if (t < op->u.sw.next)
+		op->u.sw.next = t;
+}
+
+/* When the next sweep has work: what the indexes hold after now (an
+ * expired message that is leased or in flight stays in eidx until it
+ * comes back, which notes it again), or now when this one left some. */
+static int
+sweep_next(struct store *st, struct store_ctx *cx, struct store_op *op)
+{
+	int64_t t;
+	int rc;
+
+	if (op->u.sw.more) {
+		op->u.sw.next = cx->now;
+		return 0;
+	}
+	if ((rc = first_from(cx, st->lidx, 0, &t)) != 0)
+		return rc;
+	next_min(op, t);
+	if ((rc = first_from(cx, st->eidx, cx->now + 1, &t)) != 0)
+		return rc;
+	next_min(op, t);
+	if ((rc = first_from(cx, st->seenx, 0, &t)) != 0)
+		return rc;
+	next_min(op, t);
+	return 0;
 }
 
 static int
@@ -249,6 +318,9 @@ sweep_partials(struct store *st, struct store_ctx *cx, struct store_op *op)
 			   cx->now) {
 			lens[nv] = h.info.msg.payload_len;
 			memcpy(victims[nv++], kbuf, FERRY_ID_LEN);
+		} else {
+			next_min(op, h.info.stored_ms +
+					 st->opts.partial_max_idle_ms);
 		}
 	}
 	(void)c->close(c);
@@ -350,6 +422,8 @@ sweep_replies(struct store *st, struct store_ctx *cx, struct store_op *op,
 		    s.open_until_ms != 0 && s.open_until_ms <= cx->now) {
 			memcpy(names[nn], kbuf, k.size);
 			names[nn++][k.size] = '\0';
+		} else if (s.open_until_ms > cx->now) {
+			next_min(op, s.open_until_ms);
 		}
 		rc = c->get(c, &k, &v, DB_NEXT);
 	}
@@ -387,6 +461,7 @@ op_sweep(struct store *st, struct store_ctx *cx, struct store_op *op)
 	if (r == NULL)
 		return FERRY_ENOMEM;
 	op->u.sw.more = 0;
+	op->u.sw.next = INT64_MAX;
 	op->u.sw.ndead = 0;
 	memset(op->u.sw.stats, 0, sizeof(*op->u.sw.stats));
 	rc = sweep_leases(st, cx, op, r);
@@ -404,6 +479,10 @@ op_sweep(struct store *st, struct store_ctx *cx, struct store_op *op)
 		if (more)
 			op->u.sw.more = 1;
 	}
+	if (rc == 0)
+		rc = sweep_next(st, cx, op);
+	if (rc == 0)
+		__atomic_store_n(&st->due_ms, op->u.sw.next, __ATOMIC_RELEASE);
 	free(r);
 	return rc;
 }
@@ -455,6 +534,36 @@ store_compact(struct store *st, uint64_t *pages_freed)
 	return rc;
 }
 
+int64_t
+store_due_ms(struct store *st)
+{
+	return __atomic_load_n(&st->due_ms, __ATOMIC_ACQUIRE);
+}
+
+void
+store_set_due_fn(struct store *st, store_due_fn fn, void *arg)
+{
+	st->due_arg = arg;
+	__atomic_store_n(&st->due_fn, fn, __ATOMIC_RELEASE);
+}
+
+void
+store_due_note(struct store *st, int64_t at_ms)
+{
+	int64_t cur = __atomic_load_n(&st->due_ms, __ATOMIC_ACQUIRE);
+	store_due_fn fn;
+
+	while (at_ms < cur)
+		if (__atomic_compare_exchange_n(&st->due_ms, &cur, at_ms, 0,
+						__ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE)) {
+			fn = __atomic_load_n(&st->due_fn, __ATOMIC_ACQUIRE);
+			if (fn != NULL)
+				fn(st->due_arg);
+			return;
+		}
+}
+
 int
 store_sweep(struct store *st, store_dead_fn fn, void *arg,
 	    struct store_sweep_stats *stats)
@@ -466,6 +575,11 @@ store_sweep(struct store *st, store_dead_fn fn, void *arg,
 	int rc;
 
 	memset(&total, 0, sizeof(total));
+	/* Anything else done since the last sweep? (Compaction follows.) */
+	pthread_mutex_lock(&st->mu);
+	if (st->n_ops != st->sweep_ops)
+		st->compact_dirty = 1;
+	pthread_mutex_unlock(&st->mu);
 	dead = calloc(STORE_SWEEP_DEAD_MAX, sizeof(*dead));
 	if (dead == NULL)
 		return FERRY_ENOMEM;
@@ -491,9 +605,18 @@ store_sweep(struct store *st, store_dead_fn fn, void *arg,
 	} while (op.u.sw.more && ++rounds < STORE_SWEEP_ROUNDS &&
 		 total.bytes_freed < STORE_SWEEP_FREE_BYTES);
 	free(dead);
-	/* Only this thread calls store_sweep (one sweep at a time). */
-	if (rc == 0 && ++st->sweeps % STORE_COMPACT_EVERY == 0)
+	/* Only this thread calls store_sweep (one sweep at a time).  A store
+	 * nobody changed has nothing to give back: an idle node does not
+	 * compact every minute. */
+	if (rc == 0 && st->compact_dirty &&
+	    ferry_mono_ms() - st->compact_mono_ms >= STORE_COMPACT_EVERY_MS) {
 		rc = store_compact(st, &total.pages_freed);
+		st->compact_mono_ms = ferry_mono_ms();
+		st->compact_dirty = 0;
+	}
+	pthread_mutex_lock(&st->mu);
+	st->sweep_ops = st->n_ops;
+	pthread_mutex_unlock(&st->mu);
 	store_emergency_refill(st);
 	if (stats != NULL)
 		*stats = total;

@@ -108,6 +108,13 @@ msg_save(struct store *st, struct store_ctx *cx, const struct msg_rec *r)
 	return 0;
 }
 
+static int
+has_expiry(const struct store_hdr *h)
+{
+	return h->info.msg.expires_ms != 0 &&
+	       h->info.dead_reason == STORE_DEAD_NONE;
+}
+
 /* The position key of h: qidx, lidx or oidx by its state. */
 static DB *
 pos_key(struct store *st, const struct store_hdr *h, uint8_t *k, size_t *klen)
@@ -139,6 +146,12 @@ msg_pos_add(struct store *st, struct store_ctx *cx, const struct store_hdr *h)
 	DB *db = pos_key(st, h, k, &klen);
 	int rc;
 
+	/* A lease to return, or an expiry the sweep may act on now that
+	 * the message is queued again (not while leased or in flight). */
+	if (db == st->lidx)
+		store_due_note(st, h->info.lease_until_ms);
+	else if (has_expiry(h) && h->info.state != STORE_INFLIGHT)
+		store_due_note(st, h->info.msg.expires_ms);
 	if (db == st->lidx)
 		rc = store_db_put(db, cx->txn, k, klen, "", 0);
 	else
@@ -171,13 +184,6 @@ msg_pos_del(struct store *st, struct store_ctx *cx, const struct store_hdr *h)
 	if (rc != 0 && rc != DB_NOTFOUND)
 		return store_dberr(cx, rc, "updating a queue index");
 	return 0;
-}
-
-static int
-has_expiry(const struct store_hdr *h)
-{
-	return h->info.msg.expires_ms != 0 &&
-	       h->info.dead_reason == STORE_DEAD_NONE;
 }
 
 int
@@ -318,6 +324,7 @@ payload_free(struct store *st, struct store_ctx *cx, const uint8_t *id,
 	rc = store_db_put(st->garbage, cx->txn, id, FERRY_ID_LEN, "", 0);
 	if (rc != 0)
 		return store_dberr(cx, rc, "queueing a payload to free");
+	store_due_note(st, cx->now); /* its id is busy until then */
 	return 0;
 }
 

@@ -342,6 +342,8 @@ op_qcreate(struct store *st, struct store_ctx *cx, struct store_op *op)
 		    op->u.m.lim != NULL && op->u.m.lim->open_ms > 0
 			? cx->now + op->u.m.lim->open_ms
 			: 0;
+		if (q->s.open_until_ms != 0)
+			store_due_note(st, q->s.open_until_ms);
 	}
 	store_qdirty(cx, q);
 	return 0;

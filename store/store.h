@@ -612,6 +612,24 @@ FERRY_MUST_CHECK int store_dead_letter(struct store *st,
 
 typedef void (*store_dead_fn)(const struct store_msg_info *info, void *arg);
 
+/*
+ * When store_sweep next has work (wall ms): the earliest lease end,
+ * expiry of a queued or outbound message, dedup entry to forget, idle
+ * partial stream or reply-queue deadline it found, or its now when it
+ * left work for the next call; lowered since by operations that added an
+ * earlier one (a new lease, a message with an expiry, a payload to free).
+ * INT64_MAX when nothing is due at all.  Any thread.
+ */
+int64_t store_due_ms(struct store *st);
+/*
+ * fn(arg) is called whenever store_due_ms() becomes earlier than it was:
+ * on the store's writer thread, inside its batch, so it must only wake
+ * the caller's thread (write to an eventfd), nothing more.  fn NULL:
+ * nobody is told.  Set it before the first store_sweep.
+ */
+typedef void (*store_due_fn)(void *arg);
+void store_set_due_fn(struct store *st, store_due_fn fn, void *arg);
+
 struct store_sweep_stats {
 	uint64_t expired;	  /* moved to dead */
 	uint64_t leases_returned; /* leases that ran out */
@@ -629,14 +647,15 @@ struct store_sweep_stats {
  * than at ack time; until then their id is refused as busy).  Each call
  * does a bounded amount of work (64 transactions, 256 MiB of payload
  * freed); call it from a timer and what is left is done by later calls.
- * Every 30th call also compacts the databases a bounded step, giving the
- * space of removed messages back to the file system, so an emptied store
- * shrinks back towards its size when new.
+ * A call at least 30 s after the last compaction, with other operations
+ * since, also compacts the databases a bounded step, giving the space of
+ * removed messages back to the file system, so an emptied store shrinks
+ * back towards its size when new.  Call it again by store_due_ms().
  */
 FERRY_MUST_CHECK int store_sweep(struct store *st, store_dead_fn fn, void *arg,
 				 struct store_sweep_stats *stats);
 /* One bounded compaction step of every database (store_sweep does one
- * every 30 calls); *pages_freed: pages given back to the disk. */
+ * now and then); *pages_freed: pages given back to the disk. */
 FERRY_MUST_CHECK int store_compact(struct store *st, uint64_t *pages_freed);
 /* The effective disk reserve (after the raise and the small-volume
  * scaling of store_open), and the free space now (UINT64_MAX if it cannot

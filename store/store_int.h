@@ -73,7 +73,7 @@
 #define STORE_SWEEP_DEAD_MAX   128 /* reported per sweep transaction */
 #define STORE_SWEEP_ROUNDS     64  /* transactions per store_sweep call */
 #define STORE_SWEEP_FREE_BYTES (256u << 20) /* payload freed per call */
-#define STORE_COMPACT_EVERY    30	    /* sweeps between compactions */
+#define STORE_COMPACT_EVERY_MS 30000	    /* between compactions, at most */
 #define STORE_COMPACT_PAGES    2048 /* pages moved per database and call */
 
 /* Internal result: a database call failed; the batch is aborted. */
@@ -155,6 +155,7 @@ struct store_op {
 		struct {
 			struct store_sweep_stats *stats;
 			int more;
+			int64_t next; /* the next deadline seen (wall ms) */
 			struct store_msg_info *dead; /* dead-lettered */
 			size_t ndead;
 		} sw;
@@ -223,8 +224,20 @@ struct store {
 	 * anyone (atomics). */
 	uint64_t dead_total[STORE_DEAD_LAST_ + 1];
 
-	/* store_sweep calls (one at a time), for the compaction rhythm. */
-	unsigned sweeps;
+	/* The compaction rhythm (store_sweep's thread only): when the last
+	 * one ran, n_ops after the last sweep, and whether other operations
+	 * ran since (nothing changed: nothing to compact). */
+	int64_t compact_mono_ms;
+	uint64_t sweep_ops;
+	int compact_dirty;
+
+	/* When the sweep is next due (wall ms; INT64_MAX: nothing known):
+	 * set by the sweep from the time indexes, lowered by store_due_note
+	 * (any writer op), read by anyone (atomics).  due_fn is told when it
+	 * is lowered. */
+	int64_t due_ms;
+	store_due_fn due_fn;
+	void *due_arg;
 
 	/* Sizes scaled to the volume at open (store_open, "small volumes"). */
 	uint64_t log_file_bytes, emergency_bytes, cache_bytes;
@@ -234,6 +247,12 @@ struct store {
 	pthread_mutex_t wmu;
 	struct store_writer *live;
 };
+
+/* A deadline at (wall ms) appeared (a lease, an expiry, work for the
+ * sweep: pass the transaction's now): lower due_ms and tell due_fn if it
+ * is earlier than what is known.  Any thread; may be early (an aborted
+ * batch), never late. */
+void store_due_note(struct store *st, int64_t at_ms);
 
 /* store.c: errors, the clock, Berkeley DB helpers, the queue-counter
  * cache, the meta counters and disk space. */

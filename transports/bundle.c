@@ -219,6 +219,7 @@ w_helper(void *arg)
 {
 	struct bundle_writer *w = arg;
 
+	ferry_thread_name("bundle-write");
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
 		const uint8_t *buf;
@@ -654,6 +655,7 @@ r_helper(void *arg)
 {
 	struct bundle_reader *r = arg;
 
+	ferry_thread_name("bundle-read");
 	pthread_mutex_lock(&r->mu);
 	for (;;) {
 		const uint8_t *buf;

@@ -132,6 +132,9 @@ void filedrop_count(const struct sneak_job *j);
  * sneak_apply_deferred (only the store, the state dir, the identity and
  * the peers of j are used). */
 int sneak_deferred_due(struct store *st);
+/* When kept bundles are next to be tried (ferry_mono_ms()), 0 if none
+ * are kept: the sweep looks that often while some are. */
+int64_t sneak_deferred_at(void);
 int sneak_apply_deferred(struct sneak_job *j);
 
 /* The agent is stopping: every run stops at its next boundary, and runs

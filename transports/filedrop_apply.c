@@ -76,6 +76,12 @@ busy_add(const uint8_t id[FERRY_ID_LEN])
 		memcpy(busy.ids[busy.n++], id, FERRY_ID_LEN);
 }
 
+int64_t
+sneak_deferred_at(void)
+{
+	return __atomic_load_n(&deferred_at, __ATOMIC_ACQUIRE);
+}
+
 int
 sneak_deferred_due(struct store *st)
 {

@@ -6,8 +6,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -19,23 +24,33 @@
 #include "transports/filedrop.h"
 
 /*
- * A peer's `dir = PATH` is watched two ways.  inotify on PATH, PATH/ferry
- * and PATH/ferry/<our fingerprint> wakes the agent within
- * SNEAK_WATCH_SOON_MS when a bundle lands in a folder that stays there
- * (a shared folder, a stick left plugged in).  A rescan every
- * SNEAK_WATCH_MS sees what inotify cannot: a file system mounted on PATH
- * (a mount is no event on the mount point), changes made by another
- * machine on a network file system, a full inotify table.  Either way
- * the agent looks, on a pool thread (a failing stick must not stall the
- * loop), and compares what is there with what it saw last (the device of
- * PATH and the inode of PATH/ferry, the names of the bundles in our
- * folder, messages queued for the peer since), and only on a difference,
- * or every SNEAK_WATCH_FULL_MS while a medium is there, runs an import
- * and then an export for that peer, one run at a time, and logs one
- * line when anything moved.  Names, not the folder's mtime: FAT keeps
+ * A peer's `dir = PATH` is watched by what the kernel tells, not by the
+ * clock (an idle node on a battery must sleep).  Four things wake the
+ * agent, each within SNEAK_WATCH_SOON_MS:
+ *  - inotify on PATH, PATH/ferry and PATH/ferry/<our fingerprint>, when a
+ *    bundle lands in a folder that stays there (a shared folder, a stick
+ *    left plugged in), and on PATH's parent while PATH does not exist
+ *    (it appears);
+ *  - /proc/self/mountinfo, which the kernel reports (POLLPRI, POLLERR) on
+ *    every mount and unmount in our namespace: a file system mounted on
+ *    PATH is no inotify event on the mount point.  ferryd's libevent
+ *    cannot ask for POLLPRI alone (the file is always readable), so it is
+ *    asked through an epoll set of its own (mnt_ep), readable only then;
+ *  - a kick (engine_kick) for a peer with a dir: messages to export;
+ *  - a rescan every SNEAK_WATCH_MS, the safety net for what none of them
+ *    sees: changes made by another machine on a network file system, a
+ *    full inotify table, a SIGHUP that added the first dir.
+ * Each way the agent looks, on a pool thread (a failing stick must not
+ * stall the loop), and compares what is there with what it saw last (the
+ * device of PATH and the inode of PATH/ferry, the names of the bundles
+ * in our folder, messages queued for the peer since), and only on a
+ * difference, or every SNEAK_WATCH_FULL_MS while a medium is there, runs
+ * an import and then an export for that peer, one run at a time, and
+ * logs one line when anything moved.  Names, not the folder's mtime: FAT
+ * keeps
  * times in 2-second steps.
  */
-#define SNEAK_WATCH_MS	    2000
+#define SNEAK_WATCH_MS	    60000 /* was 2 s, before mount notifications */
 #define SNEAK_WATCH_FULL_MS 60000
 #define SNEAK_WATCH_SOON_MS 100
 
@@ -48,13 +63,23 @@ struct dd_seen {
 };
 
 struct dd_watch {
-	struct event *timer; /* the rescan */
-	struct event *soon;  /* one look soon after an inotify event */
-	struct event *ev_in; /* reads in_fd */
-	int in_fd;	     /* inotify, or -1 */
-	int busy;	     /* a look or a run is going */
-	int pending;	     /* 1 + the index of its peer */
-	int again;	     /* an event came while busy */
+	struct event *timer;  /* the rescan */
+	struct event *soon;   /* one look soon after an inotify event */
+	struct event *ev_in;  /* reads in_fd */
+	int in_fd;	      /* inotify, or -1 */
+	int mnt_fd;	      /* /proc/self/mountinfo, or -1 */
+	int mnt_ep;	      /* an epoll set: mnt_fd's POLLPRI, or -1 */
+	struct event *ev_mnt; /* reads mnt_ep */
+	int kick_fd;	      /* eventfd: filedrop_kick (any thread), or -1 */
+	struct event *ev_kick;
+	/* The peers with a dir, for filedrop_kick: set on the loop at each
+	 * look, read by any thread, under mu. */
+	pthread_mutex_t mu;
+	char names[SNEAK_PEERS_MAX][FERRY_NODE_MAX + 1];
+	size_t nnames;
+	int busy;    /* a look or a run is going */
+	int pending; /* 1 + the index of its peer */
+	int again;   /* an event came while busy */
 	struct dd_seen seen[SNEAK_PEERS_MAX];
 };
 
@@ -172,7 +197,16 @@ dd_inotify_add(int in_fd, const char *dir, const char *fpr)
 		return;
 	/* The configured path may be a symbolic link (operator's choice);
 	 * what the medium holds is watched without following any. */
-	(void)inotify_add_watch(in_fd, dir, mask & ~(uint32_t)IN_DONT_FOLLOW);
+	if (inotify_add_watch(in_fd, dir, mask & ~(uint32_t)IN_DONT_FOLLOW) <
+		0 &&
+	    errno == ENOENT) {
+		/* Not there yet: its parent tells when it appears (watching
+		 * the same folder again adds nothing). */
+		snprintf(p, sizeof(p), "%s", dir);
+		(void)inotify_add_watch(in_fd, dirname(p),
+					IN_CREATE | IN_MOVED_TO | IN_ONLYDIR);
+		return;
+	}
 	snprintf(p, sizeof(p), "%s/ferry", dir);
 	(void)inotify_add_watch(in_fd, p, mask);
 	snprintf(p, sizeof(p), "%s/ferry/%s", dir, fpr);
@@ -190,6 +224,35 @@ dd_inotify_read(evutil_socket_t fd, short what, void *arg)
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
 	dd_look_soon(watch);
+}
+
+/* A mount or unmount somewhere: drain mnt_ep (the POLLPRI is reported
+ * once per change) and look. */
+static void
+dd_mounts_changed(evutil_socket_t fd, short what, void *arg)
+{
+	struct epoll_event ev[4];
+
+	(void)what;
+	(void)arg;
+	while (epoll_wait(fd, ev, 4, 0) > 0)
+		;
+	if (watch != NULL)
+		dd_look_soon(watch);
+}
+
+/* filedrop_kick's eventfd, on the loop. */
+static void
+dd_kicked(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t n;
+
+	(void)what;
+	(void)arg;
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_warn("file-drop: eventfd read failed");
+	if (watch != NULL)
+		dd_look_soon(watch);
 }
 
 /*
@@ -334,7 +397,16 @@ dd_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (w == NULL || w->busy || ag->stopping || dd_peers(ag) == 0)
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->nnames = 0;
+	for (size_t i = 0; i < ag->pol.npeers && i < SNEAK_PEERS_MAX; i++)
+		if (ag->pol.peers[i].dir[0] != '\0')
+			snprintf(w->names[w->nnames++], sizeof(w->names[0]),
+				 "%s", ag->pol.peers[i].name);
+	pthread_mutex_unlock(&w->mu);
+	if (w->busy || ag->stopping || dd_peers(ag) == 0)
 		return;
 	l = calloc(1, sizeof(*l));
 	if (l == NULL)
@@ -380,15 +452,41 @@ filedrop_start(struct agent *ag, void **state)
 		return -1;
 	watch = w;
 	*state = w;
-	w->in_fd = -1;
+	w->in_fd = w->mnt_fd = w->mnt_ep = w->kick_fd = -1;
+	pthread_mutex_init(&w->mu, NULL);
 	w->timer = event_new(ag->base, -1, EV_PERSIST, dd_tick, ag);
 	w->soon = evtimer_new(ag->base, dd_soon, ag);
 	if (w->timer == NULL || w->soon == NULL ||
 	    event_add(w->timer, &tv) != 0)
 		return -1;
+	w->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->kick_fd < 0)
+		return -1;
+	w->ev_kick = event_new(ag->base, w->kick_fd, EV_READ | EV_PERSIST,
+			       dd_kicked, ag);
+	if (w->ev_kick == NULL || event_add(w->ev_kick, NULL) != 0)
+		return -1;
 	/* Only for a config with a dir (a SIGHUP that adds the first one
 	 * leaves the rescan alone, which is enough). */
 	if (dd_peers(ag) > 0) {
+		struct epoll_event pe = {.events = EPOLLPRI};
+
+		dd_tick(-1, 0, ag); /* the names for kicks, and a first look */
+		w->mnt_fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+		w->mnt_ep = epoll_create1(EPOLL_CLOEXEC);
+		if (w->mnt_fd < 0 || w->mnt_ep < 0 ||
+		    epoll_ctl(w->mnt_ep, EPOLL_CTL_ADD, w->mnt_fd, &pe) != 0)
+			log_warn("file-drop: no mount notifications (%s): a "
+				 "medium mounted on a dir is seen within %d s",
+				 strerror(errno), SNEAK_WATCH_MS / 1000);
+		else {
+			w->ev_mnt =
+			    event_new(ag->base, w->mnt_ep, EV_READ | EV_PERSIST,
+				      dd_mounts_changed, ag);
+			if (w->ev_mnt == NULL ||
+			    event_add(w->ev_mnt, NULL) != 0)
+				return -1;
+		}
 		w->in_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 		if (w->in_fd < 0)
 			log_warn("file-drop: no inotify (%s): folders are "
@@ -421,16 +519,47 @@ filedrop_stop(struct agent *ag, void *state)
 		event_free(w->ev_in);
 	if (w->in_fd >= 0)
 		close(w->in_fd);
+	if (w->ev_mnt != NULL)
+		event_free(w->ev_mnt);
+	if (w->mnt_ep >= 0)
+		close(w->mnt_ep);
+	if (w->mnt_fd >= 0)
+		close(w->mnt_fd);
+	if (w->ev_kick != NULL)
+		event_free(w->ev_kick);
+	if (w->kick_fd >= 0)
+		close(w->kick_fd);
+	pthread_mutex_destroy(&w->mu);
 	free(w);
 	watch = NULL;
 }
 
-/* No kick: the watcher compares engine_kicks() at each look. */
+/* Any thread: messages for node; a look soon if node has a dir (the look
+ * compares engine_kicks(), so a kick that comes during a run is not
+ * lost: dd_look_soon looks again after it). */
+static void
+filedrop_kick(void *state, const char *node, unsigned prio)
+{
+	struct dd_watch *w = state;
+	uint64_t one = 1;
+	int ours = 0;
+
+	(void)prio;
+	if (w == NULL || w->kick_fd < 0)
+		return;
+	pthread_mutex_lock(&w->mu);
+	for (size_t i = 0; i < w->nnames && !ours; i++)
+		ours = strcmp(w->names[i], node) == 0;
+	pthread_mutex_unlock(&w->mu);
+	if (ours && write(w->kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_warn("file-drop: cannot wake the loop (eventfd)");
+}
+
 const struct transport_ops filedrop_transport = {
     .name = "filedrop",
     .start = filedrop_start,
     .stop = filedrop_stop,
-    .kick = NULL,
+    .kick = filedrop_kick,
     .status = NULL,
     .counts = filedrop_counts,
 };

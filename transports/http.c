@@ -251,6 +251,7 @@ worker_main(void *arg)
 {
 	struct http_state *hs = arg;
 
+	ferry_thread_name("http");
 	pthread_mutex_lock(&hs->mu);
 	while (!hs->stopping) {
 		struct http_peer *hp = NULL;

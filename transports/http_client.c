@@ -514,6 +514,7 @@ export_main(void *arg)
 {
 	struct exporting *e = arg;
 
+	ferry_thread_name("http-export");
 	e->rc = http_run(e->hc->hs, e->hc->hp, 1, &e->msgs);
 	__atomic_store_n(&e->done, 1, __ATOMIC_RELEASE);
 	(void)curl_multi_wakeup(e->hc->multi);
@@ -841,6 +842,7 @@ client_main(void *arg)
 	const struct policy_peer *cfg = &hp->cfg;
 	int metered = cfg->call_every_set && cfg->call_every_ms > 0;
 
+	ferry_thread_name("http:%s", hp->name);
 	while (!__atomic_load_n(&hc->stop, __ATOMIC_ACQUIRE)) {
 		int64_t now = ferry_mono_ms();
 		char why[160];

@@ -290,6 +290,8 @@ inbound_main(void *arg)
 	struct link *lk = s->lk;
 	int rc;
 
+	ferry_thread_name("tcp-in");
+
 	rc = handshake_accept(s, in->since_ms);
 	free(in);
 	if (rc != 0) {
@@ -488,6 +490,8 @@ acceptor_main(void *arg)
 {
 	struct link *lk = arg;
 	struct pollfd pf[POLICY_ENDPOINTS_MAX + 1];
+
+	ferry_thread_name("tcp-accept");
 
 	for (;;) {
 		size_t n = 0;

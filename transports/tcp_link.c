@@ -462,6 +462,7 @@ dialer_main(void *arg)
 
 	/* The link is the owner of the peer array. */
 	lk = (struct link *)p->dialer_link;
+	ferry_thread_name("link:%s", p->cfg.name);
 	for (;;) {
 		if (check) {
 			int q = p->cfg.dial == POLICY_DIAL_ALWAYS ||
@@ -558,6 +559,7 @@ dialer_main(void *arg)
 			p->dialing = 0;
 			pthread_mutex_unlock(&lk->mu);
 			session_run(s); /* until the session ends */
+			ferry_thread_name("link:%s", p->cfg.name);
 		}
 		pthread_mutex_lock(&lk->mu);
 		p->dialing = 0;

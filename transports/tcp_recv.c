@@ -110,7 +110,8 @@ stored(struct session *s, const struct ferry_msg *m)
 	pthread_mutex_lock(&s->lk->mu);
 	s->peer->msgs_in++;
 	pthread_mutex_unlock(&s->lk->mu);
-	if ((m->flags & FERRY_MSG_RECEIPT) && s->lk->on_kick != NULL)
+	if ((m->flags & (FERRY_MSG_RECEIPT | FERRY_MSG_TRACK)) &&
+	    s->lk->on_kick != NULL)
 		s->lk->on_kick(m->src_node, FERRY_PRIO_MAX - 1, s->lk->arg);
 	if (s->lk->on_local != NULL)
 		s->lk->on_local(m->dst_queue, s->lk->arg);
@@ -362,7 +363,10 @@ rx_hash_main(void *arg)
 {
 	struct rx *r = arg;
 	struct session *s = r->s;
-	int rc = intake_hash_prefix(r->ir, &r->hash_cancel);
+	int rc;
+
+	ferry_thread_name("tcp-hash");
+	rc = intake_hash_prefix(r->ir, &r->hash_cancel);
 
 	__atomic_store_n(&r->hash_done, 1, __ATOMIC_RELEASE);
 	if (rc == 0) {

@@ -703,6 +703,42 @@ hello_put(struct session *s, struct hop_rbuf *b)
 	hop_put_hello(b, &h);
 }
 
+/*
+ * How long an idle sender sleeps on its condition variable.  Everything
+ * that gives it work signals it: a kick for the peer (a new outbound
+ * message, a route change, a receipt queued by the engine), custody,
+ * refusals and RESUMEs to say, a close.  So the wait ends only at the
+ * next real deadline: the keep-alive due (a third of the keep-alive
+ * time), a message refused "busy" offered again (later_due), the
+ * peer's first record after HELLO (LINK_SYNC_WAIT_MS), a "full" peer's
+ * retry (tcp_full.c: looked at every second while one is recorded).  A
+ * re-scan every LINK_RESCAN_MS stays as a safety net for anything the
+ * store queues for the peer without a kick: receipts are kicked where
+ * their message is stored (intake.c, tcp_recv.c) and by the sweep that
+ * dead-letters one, but a path that forgets would otherwise leave its
+ * message waiting until the next kick for that peer.
+ */
+#define LINK_RESCAN_MS 30000
+static int64_t
+idle_wait_ms(struct sender *sd, int64_t now, int64_t ka, int synced,
+	     int64_t start_mono)
+{
+	struct session *s = sd->s;
+	int64_t wait = LINK_RESCAN_MS;
+
+	if (ka != 0 && ka - (now - s->last_tx_mono) < wait)
+		wait = ka - (now - s->last_tx_mono);
+	for (size_t i = 0; i < sd->nlater; i++)
+		if (sd->later[i].at - now < wait)
+			wait = sd->later[i].at - now;
+	if (!synced && start_mono + LINK_SYNC_WAIT_MS - now < wait)
+		wait = start_mono + LINK_SYNC_WAIT_MS - now;
+	if (__atomic_load_n(&s->peer->nfull, __ATOMIC_RELAXED) != 0 &&
+	    wait > 1000)
+		wait = 1000;
+	return wait < 1 ? 1 : wait;
+}
+
 void *
 writer_main(void *arg)
 {
@@ -714,6 +750,7 @@ writer_main(void *arg)
 	int dirty = 0; /* plain, ct or tmp have pages in use */
 	int64_t stats_saved = ferry_mono_ms();
 
+	ferry_thread_name("tcp-send:%s", s->peer->cfg.name);
 	memset(&w, 0, sizeof(w));
 	w.ct = pagebuf_new(2 + HOP_RECORD_MAX);
 	w.rekey_mono = w.tokens_mono = w.start_mono = ferry_mono_ms();
@@ -883,13 +920,8 @@ writer_main(void *arg)
 			} else {
 				/* Nothing to say: wait for news. */
 				struct timespec ts;
-				int64_t wait =
-				    ka != 0 ? ka - (now - s->last_tx_mono)
-					    : 1000;
-				if (wait > 1000)
-					wait = 1000; /* re-scan now and then */
-				if (wait < 1)
-					wait = 1;
+				int64_t wait = idle_wait_ms(sd, now, ka, synced,
+							    w.start_mono);
 				link_abstime(&ts, wait);
 				if (dirty) {
 					/* Idle: the buffers' pages go back
@@ -907,8 +939,8 @@ writer_main(void *arg)
 					pthread_cond_timedwait(&s->cv, &s->mu,
 							       &ts);
 				/* A timeout looks again, from the top: the
-				 * store may have queued something (a
-				 * receipt) without telling us. */
+				 * store may have queued something without
+				 * a kick (LINK_RESCAN_MS, above). */
 				if (!s->kick && sd->exhausted) {
 					s->kick = 1;
 					s->kick_prio = FERRY_PRIO_MAX;

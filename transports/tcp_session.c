@@ -468,6 +468,7 @@ session_run(struct session *s)
 	pthread_t wt;
 	int has_writer = 0, rc, attached = 0;
 
+	ferry_thread_name("tcp-recv:%s", s->peer->cfg.name);
 	rb.cap = 2 * (2 + HOP_RECORD_MAX);
 	rb.p = pagebuf_new(rb.cap);
 	rb.plain = plain;
