@@ -25,7 +25,8 @@ enum {
 	HELLO_T_MAX_RECORD = 3,	  /* u16 */
 	HELLO_T_KEEPALIVE_MS = 4, /* u32 */
 	HELLO_T_CLOCK_MS = 5,	  /* u64, two's complement */
-	HELLO_T_MAX_ = 6,
+	HELLO_T_FEATURES = 6,	  /* u32, optional: HOP_FEAT_* */
+	HELLO_T_MAX_ = 7,
 };
 
 enum {
@@ -297,6 +298,11 @@ hop_hello_decode(const struct hop_frame *f, struct hop_hello *out,
 			if (rc == 0)
 				out->clock_ms = (int64_t)ferry_get_be64(t.v);
 			break;
+		case HELLO_T_FEATURES:
+			rc = tlv_size(&t, 4, why);
+			if (rc == 0)
+				out->features = ferry_get_be32(t.v);
+			break;
 		}
 		if (rc != 0)
 			return rc;
@@ -504,6 +510,26 @@ hop_chunk_decode(const struct hop_frame *f, struct hop_chunk *out,
 }
 
 int
+hop_chunkz_decode(const struct hop_frame *f, struct hop_chunkz *out,
+		  const char **why)
+{
+	if (want_type(f, HOP_CHUNKZ) != 0)
+		return FERRY_EINVAL;
+	if (f->len <= HOP_CHUNKZ_HDR)
+		return fail(why, "CHUNKZ without bytes");
+	memcpy(out->id, f->body, FERRY_ID_LEN);
+	out->offset = ferry_get_be64(f->body + FERRY_ID_LEN);
+	out->orig_len = ferry_get_be32(f->body + FERRY_ID_LEN + 8);
+	out->data = f->body + HOP_CHUNKZ_HDR;
+	out->len = f->len - HOP_CHUNKZ_HDR;
+	if (out->orig_len == 0 || out->orig_len > HOP_ZORIG_MAX)
+		return fail(why, "CHUNKZ original length out of range");
+	if (out->orig_len > UINT64_MAX - out->offset)
+		return fail(why, "CHUNKZ offset + length wraps");
+	return 0;
+}
+
+int
 hop_end_decode(const struct hop_frame *f, struct hop_end *out, const char **why)
 {
 	if (want_type(f, HOP_END) != 0)
@@ -680,7 +706,8 @@ tlv_str_put(uint8_t *p, uint8_t tag, const char *s)
 static size_t
 hello_body_len(const struct hop_hello *h)
 {
-	return 5 * TLV_HDR + 1 + strlen(h->node) + 2 + 4 + 8;
+	return 5 * TLV_HDR + 1 + strlen(h->node) + 2 + 4 + 8 +
+	       (h->features != 0 ? TLV_HDR + 4 : 0);
 }
 
 void
@@ -698,7 +725,9 @@ hop_put_hello(struct hop_rbuf *b, const struct hop_hello *h)
 	p = tlv_str_put(p, HELLO_T_NODE, h->node);
 	p = tlv_u16(p, HELLO_T_MAX_RECORD, h->max_record);
 	p = tlv_u32(p, HELLO_T_KEEPALIVE_MS, h->keepalive_ms);
-	(void)tlv_u64(p, HELLO_T_CLOCK_MS, (uint64_t)h->clock_ms);
+	p = tlv_u64(p, HELLO_T_CLOCK_MS, (uint64_t)h->clock_ms);
+	if (h->features != 0)
+		(void)tlv_u32(p, HELLO_T_FEATURES, h->features);
 }
 
 static size_t
@@ -919,6 +948,8 @@ hop_type_name(uint8_t type)
 		return "REKEY";
 	case HOP_CLOSE:
 		return "CLOSE";
+	case HOP_CHUNKZ:
+		return "CHUNKZ";
 	}
 	return "unknown";
 }
