@@ -312,17 +312,21 @@ void hop_put_close(struct hop_rbuf *b, uint16_t code, const char *text);
  * zstd for CHUNKZ (transports/hop_zstd.c, the one file that includes
  * zstd.h).  One struct hop_zstd per thread that uses it (a session's
  * writer, its reader, an export, an import), reused for every frame: its
- * zstd context and its HOP_ZORIG_MAX buffer are made on first use, so a
- * session that never compresses costs a pointer.
+ * decompression context and its HOP_ZORIG_MAX buffer are made on first
+ * use, so a session that never compresses costs a pointer.  Compression
+ * contexts (about 1 MiB each) are the process's, a few shared by all
+ * (borrowed for one frame; thread-safe).
  */
 struct hop_zstd;
 
 /* NULL when out of memory.  hop_zstd_free(NULL) is a no-op. */
 struct hop_zstd *hop_zstd_new(void);
 void hop_zstd_free(struct hop_zstd *z);
-/* Give the contexts and the buffer back while the owner is idle; the
+/* Give the context and the buffer back while the owner is idle; the
  * next use makes them again. */
 void hop_zstd_idle(struct hop_zstd *z);
+/* Free the shared compression contexts not in use (at exit). */
+void hop_zstd_shutdown(void);
 /* The HOP_ZORIG_MAX buffer a sender reads payload bytes into before
  * hop_put_chunkz; NULL when out of memory. */
 uint8_t *hop_zstd_buf(struct hop_zstd *z);

@@ -8,13 +8,19 @@
  * END hash and a bundle's partial payloads work as with plain CHUNKs,
  * and a cut link resumes exactly where the receiver's durable copy ends.
  *
- * Owns: one zstd context (compression or decompression, whichever its
- * owner uses) and one HOP_ZORIG_MAX buffer, both made on first use and
- * given back by hop_zstd_idle.  Does not: decide whether compressing
- * pays (the sender's job), hash, or know about sessions.
+ * Owns: per struct hop_zstd, a decompression context and one
+ * HOP_ZORIG_MAX buffer, both made on first use and given back by
+ * hop_zstd_idle; and the process's few compression contexts (ZPOOL_MAX),
+ * borrowed for one frame at a time.  A level-3 context for 256 KiB
+ * inputs is about 1 MiB (its hash and chain tables), against 96 KiB to
+ * decompress: one per session would cost a base with 1,000 busy peers a
+ * GiB, so sessions share a pool no larger than the cores can keep busy.
+ * Does not: decide whether compressing pays (the sender's job), hash, or
+ * know about sessions.
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,10 +36,61 @@ _Static_assert((1u << ZWINDOW_LOG_MAX) >= HOP_ZORIG_MAX,
 	       "the window covers a whole chunk");
 
 struct hop_zstd {
-	ZSTD_CCtx *cc;
 	ZSTD_DCtx *dc;
 	uint8_t *buf; /* HOP_ZORIG_MAX */
 };
+
+/* The compression contexts: made as needed up to ZPOOL_MAX, then a
+ * compressor waits (one frame takes well under a millisecond). */
+#define ZPOOL_MAX 4
+static pthread_mutex_t zpool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t zpool_cv = PTHREAD_COND_INITIALIZER;
+static ZSTD_CCtx *zpool_free[ZPOOL_MAX];
+static size_t zpool_nfree, zpool_made;
+
+static ZSTD_CCtx *
+cc_get(void)
+{
+	ZSTD_CCtx *cc = NULL;
+
+	pthread_mutex_lock(&zpool_mu);
+	while (zpool_nfree == 0 && zpool_made == ZPOOL_MAX)
+		pthread_cond_wait(&zpool_cv, &zpool_mu);
+	if (zpool_nfree > 0) {
+		cc = zpool_free[--zpool_nfree];
+		pthread_mutex_unlock(&zpool_mu);
+		return cc;
+	}
+	zpool_made++;
+	pthread_mutex_unlock(&zpool_mu);
+	if ((cc = ZSTD_createCCtx()) == NULL) {
+		pthread_mutex_lock(&zpool_mu);
+		zpool_made--;
+		pthread_cond_signal(&zpool_cv);
+		pthread_mutex_unlock(&zpool_mu);
+	}
+	return cc;
+}
+
+static void
+cc_put(ZSTD_CCtx *cc)
+{
+	pthread_mutex_lock(&zpool_mu);
+	zpool_free[zpool_nfree++] = cc;
+	pthread_cond_signal(&zpool_cv);
+	pthread_mutex_unlock(&zpool_mu);
+}
+
+void
+hop_zstd_shutdown(void)
+{
+	pthread_mutex_lock(&zpool_mu);
+	while (zpool_nfree > 0) {
+		ZSTD_freeCCtx(zpool_free[--zpool_nfree]);
+		zpool_made--;
+	}
+	pthread_mutex_unlock(&zpool_mu);
+}
 
 struct hop_zstd *
 hop_zstd_new(void)
@@ -46,10 +103,8 @@ hop_zstd_idle(struct hop_zstd *z)
 {
 	if (z == NULL)
 		return;
-	ZSTD_freeCCtx(z->cc);
 	ZSTD_freeDCtx(z->dc);
 	free(z->buf);
-	z->cc = NULL;
 	z->dc = NULL;
 	z->buf = NULL;
 }
@@ -75,6 +130,7 @@ hop_put_chunkz(struct hop_rbuf *b, struct hop_zstd *z, int level,
 	       const void *data, size_t len, size_t max_zlen)
 {
 	size_t room, cap, zlen;
+	ZSTD_CCtx *cc;
 	uint8_t *p;
 
 	if (b->err != 0)
@@ -91,28 +147,29 @@ hop_put_chunkz(struct hop_rbuf *b, struct hop_zstd *z, int level,
 		cap = max_zlen;
 	if (cap == 0)
 		return 0;
-	if (z->cc == NULL) {
-		if ((z->cc = ZSTD_createCCtx()) == NULL)
-			return FERRY_ENOMEM;
-	}
+	(void)z; /* compression contexts come from the pool */
+	if ((cc = cc_get()) == NULL)
+		return FERRY_ENOMEM;
 	/* The content size goes in the frame (the receiver checks it
 	 * against orig_len before decompressing); no checksum: the record
 	 * or bundle chunk is authenticated and END hashes the payload. */
-	if (ZSTD_isError(ZSTD_CCtx_reset(z->cc, ZSTD_reset_session_only)) ||
-	    ZSTD_isError(ZSTD_CCtx_setParameter(z->cc, ZSTD_c_compressionLevel,
-						level)) ||
+	if (ZSTD_isError(ZSTD_CCtx_reset(cc, ZSTD_reset_session_only)) ||
 	    ZSTD_isError(
-		ZSTD_CCtx_setParameter(z->cc, ZSTD_c_contentSizeFlag, 1)) ||
+		ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level)) ||
 	    ZSTD_isError(
-		ZSTD_CCtx_setParameter(z->cc, ZSTD_c_checksumFlag, 0)) ||
-	    ZSTD_isError(ZSTD_CCtx_setParameter(z->cc, ZSTD_c_windowLog,
-						ZWINDOW_LOG_MAX)))
+		ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, 1)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 0)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_windowLog,
+						ZWINDOW_LOG_MAX))) {
+		cc_put(cc);
 		return FERRY_EINVAL;
+	}
 	p = b->p + b->len;
 	/* Straight into the record: "does not fit" is zstd's
 	 * dstSize_tooSmall, nothing is copied twice. */
-	zlen = ZSTD_compress2(z->cc, p + HOP_FRAME_HDR + HOP_CHUNKZ_HDR, cap,
-			      data, len);
+	zlen = ZSTD_compress2(cc, p + HOP_FRAME_HDR + HOP_CHUNKZ_HDR, cap, data,
+			      len);
+	cc_put(cc);
 	if (ZSTD_isError(zlen) || zlen == 0)
 		return 0;
 	p[0] = HOP_CHUNKZ;

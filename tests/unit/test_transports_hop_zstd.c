@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,6 +316,54 @@ test_chunkz_not_one_frame(void)
 	hop_zstd_free(z);
 }
 
+/* Threads share the few compression contexts (more threads than the
+ * pool holds: some wait); each opens what it made. */
+static void *
+pool_worker(void *arg)
+{
+	static uint8_t recs[8][HOP_PLAIN_MAX];
+	uint8_t *r = recs[(size_t)arg];
+	struct hop_zstd *z = hop_zstd_new();
+	long bad = 0;
+
+	for (int i = 0; i < 50 && z != NULL; i++) {
+		struct hop_rbuf b;
+		struct hop_frame f;
+		struct hop_chunkz cz;
+		struct hop_chunk c;
+		size_t len = 0, off = 0, n = 4096 + 1000 * (size_t)arg;
+
+		hop_rbuf_init(&b, r, HOP_PLAIN_MAX);
+		if (hop_put_chunkz(&b, z, 3, id, (uint64_t)i, text, n,
+				   HOP_PLAIN_MAX) <= 0 ||
+		    hop_rbuf_end(&b, &len) != 0 ||
+		    hop_record_next(r, len, &off, &f) != 1 ||
+		    hop_chunkz_decode(&f, &cz, NULL) != 0 ||
+		    hop_chunkz_inflate(z, &cz, &c, NULL) != 0 || c.len != n ||
+		    memcmp(c.data, text, n) != 0)
+			bad++;
+	}
+	hop_zstd_free(z);
+	return (void *)bad;
+}
+
+static void
+test_chunkz_shared_contexts(void)
+{
+	pthread_t t[8];
+
+	fill_text(text, sizeof(text));
+	for (size_t i = 0; i < 8; i++)
+		CU_ASSERT_FATAL(
+		    pthread_create(&t[i], NULL, pool_worker, (void *)i) == 0);
+	for (size_t i = 0; i < 8; i++) {
+		void *bad = NULL;
+		CU_ASSERT_FATAL(pthread_join(t[i], &bad) == 0);
+		CU_ASSERT_PTR_NULL(bad);
+	}
+	hop_zstd_shutdown();
+}
+
 static void
 test_hello_features_round_trip(void)
 {
@@ -359,11 +408,15 @@ add_suites(void)
 	TEST_ADD(s, test_chunkz_does_not_fit);
 	TEST_ADD(s, test_chunkz_hostile);
 	TEST_ADD(s, test_chunkz_not_one_frame);
+	TEST_ADD(s, test_chunkz_shared_contexts);
 	TEST_ADD(s, test_hello_features_round_trip);
 }
 
 int
 main(void)
 {
-	return test_main("test_transports_hop_zstd", add_suites);
+	int rc = test_main("test_transports_hop_zstd", add_suites);
+
+	hop_zstd_shutdown();
+	return rc;
 }
