@@ -794,6 +794,7 @@ struct intake_stage {
 	uint8_t (*stale)[FERRY_ID_LEN]; /* partials found: dropped if ok */
 	size_t nstale, scap;
 	int rc; /* a store error: the carrier is tried again later */
+	struct hop_zstd *z; /* opens CHUNKZ frames, made on the first */
 };
 
 struct intake_stage *
@@ -912,9 +913,24 @@ intake_stage_frame(struct intake_stage *sg, const struct hop_frame *f)
 		return stage_msg(sg, f);
 	if (!sg->on)
 		return 0;
-	if (f->type == HOP_CHUNK) {
-		if (hop_chunk_decode(f, &c, &why) != 0 ||
-		    memcmp(c.id, sg->id, FERRY_ID_LEN) != 0 ||
+	if (f->type == HOP_CHUNKZ) {
+		struct hop_chunkz cz;
+		if (sg->z == NULL && (sg->z = hop_zstd_new()) == NULL) {
+			sg->rc = FERRY_ENOMEM;
+			return 0;
+		}
+		/* A bad one goes to the apply pass, which says so. */
+		if (hop_chunkz_decode(f, &cz, &why) != 0 ||
+		    hop_chunkz_inflate(sg->z, &cz, &c, &why) != 0) {
+			sg->on = 0;
+			return 0;
+		}
+	} else if (f->type == HOP_CHUNK && hop_chunk_decode(f, &c, &why) != 0) {
+		sg->on = 0;
+		return 0;
+	}
+	if (f->type == HOP_CHUNK || f->type == HOP_CHUNKZ) {
+		if (memcmp(c.id, sg->id, FERRY_ID_LEN) != 0 ||
 		    c.offset != sg->next || c.offset + c.len > sg->len) {
 			sg->on = 0; /* let the apply pass call it what it is */
 			return 0;
@@ -951,6 +967,7 @@ intake_stage_done(struct intake_stage *sg, int ok)
 		partial_drop(sg->in->st, sg->stale[i]);
 	free(sg->parked);
 	free(sg->stale);
+	hop_zstd_free(sg->z);
 	free(sg);
 }
 

@@ -34,6 +34,7 @@
 #include "agent/metrics.h"
 #include "agent/split.h"
 #include "transports/filedrop.h"
+#include "transports/hop.h"
 
 static void
 usage(FILE *f)
@@ -519,6 +520,7 @@ out:
 	/* The transports: sessions say CLOSE and hand back what was in
 	 * flight. */
 	engine_stop(&ag);
+	hop_zstd_shutdown(); /* CHUNKZ compression contexts */
 	store_close(ag.store);
 	ag.store = NULL;
 	jobs_free(ag.jobs);

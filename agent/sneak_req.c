@@ -140,6 +140,7 @@ sneak_peers_copy(const struct agent *ag, struct sneak_peer **out, size_t *n)
 		memcpy(p[i].kx_pk, pp->kx_pk, 32);
 		identity_node_id(pp->sign_pk, pp->kx_pk, p[i].id);
 		identity_fingerprint(pp->sign_pk, pp->kx_pk, p[i].fpr);
+		p[i].compress_level = pp->compress_level;
 	}
 	*out = p;
 	*n = pol->npeers;

@@ -88,6 +88,17 @@ bench-sneak: bench/bench_sneak_util$(EXEEXT) agent/ferryd$(EXEEXT) \
 		$(SHELL) '$(abs_top_srcdir)/bench/bench_sneak.sh' \
 		"$${BENCH_DIR:-$${TMPDIR:-/tmp}}"
 
+# A generated 100 MiB text log on the wire: ferry over TCP (compress =
+# auto and no), ferry's bundle, NNCP's packets (nncp-file, nncp-exec);
+# its own mktemp -d under the parent it is given (docs/hop.md 4.8).
+bench-compress: bench/bench_sneak_util$(EXEEXT) agent/ferryd$(EXEEXT) \
+		cli/ferry$(EXEEXT)
+	@top_builddir='$(abs_top_builddir)' \
+		$(SHELL) '$(abs_top_srcdir)/bench/bench_compress.sh' \
+		"$${BENCH_DIR:-$${TMPDIR:-/tmp}}"
+EXTRA_DIST += bench/bench_compress.sh
+CLEANFILES += bench-compress.json
+
 # The same: its own mktemp -d under the parent it is given.  Needs curl
 # for the raw reference (the row is skipped without it).
 bench-http: bench/bench_sneak_util$(EXEEXT) bench/bench_http_sign$(EXEEXT) \
@@ -149,6 +160,7 @@ bench:
 	$(MAKE) $(AM_MAKEFLAGS) bench-agent && \
 	$(MAKE) $(AM_MAKEFLAGS) bench-link && \
 	$(MAKE) $(AM_MAKEFLAGS) bench-sneak && \
+	$(MAKE) $(AM_MAKEFLAGS) bench-compress && \
 	$(MAKE) $(AM_MAKEFLAGS) bench-http && \
 	$(MAKE) $(AM_MAKEFLAGS) bench-slow && \
 	$(MAKE) $(AM_MAKEFLAGS) bench-idle; rc=$$?; \
@@ -161,5 +173,5 @@ bench-report:
 	@$(SHELL) '$(abs_top_srcdir)/bench/bench_report.sh' \
 		'$(BENCH_AIMS_FILE)' '$(BENCH_RESULTS)'
 
-.PHONY: bench bench-report bench-slow bench-store bench-agent bench-link bench-sneak bench-http bench-idle \
+.PHONY: bench bench-report bench-slow bench-compress bench-store bench-agent bench-link bench-sneak bench-http bench-idle \
 	bench-fleet

@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,7 @@ enum peer_key {
 	PK_CA,
 	PK_POLL,
 	PK_WINDOW,
+	PK_COMPRESS,
 };
 
 static const char *const peer_key_names[POLICY_PEER_NKEYS] = {
@@ -62,6 +64,7 @@ static const char *const peer_key_names[POLICY_PEER_NKEYS] = {
     [PK_CA] = "ca",
     [PK_POLL] = "poll",
     [PK_WINDOW] = "window",
+    [PK_COMPRESS] = "compress",
 };
 
 #define MS_S 1000LL
@@ -95,6 +98,34 @@ peer_why(char *why, size_t whylen, const char *fmt, ...)
 	return FERRY_EINVAL;
 }
 
+/* compress = no | auto | LEVEL (ferry.conf(5)). */
+static int
+peer_set_compress(struct policy_peer *peer, const char *value, char *why,
+		  size_t whylen)
+{
+	char *end = NULL;
+	long v;
+
+	if (strcmp(value, "no") == 0) {
+		peer->compress_level = 0;
+		return 0;
+	}
+	if (strcmp(value, "auto") == 0) {
+		peer->compress_level = POLICY_COMPRESS_AUTO;
+		return 0;
+	}
+	errno = 0;
+	v = strtol(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0' || v < 1 ||
+	    v > POLICY_COMPRESS_MAX)
+		return peer_why(why, whylen,
+				"bad compress '%.64s' (no, auto or a zstd "
+				"level 1..%d)",
+				value, POLICY_COMPRESS_MAX);
+	peer->compress_level = (int)v;
+	return 0;
+}
+
 static void
 peer_defaults(struct policy_peer *peer)
 {
@@ -105,6 +136,7 @@ peer_defaults(struct policy_peer *peer)
 	peer->keepalive_ms = 30 * MS_S;
 	peer->call_every_ms = -1; /* default: 1 h if it has an address */
 	peer->rate_bytes_per_s = 0;
+	peer->compress_level = POLICY_COMPRESS_AUTO;
 	peer->dial = POLICY_DIAL_WHEN_NEEDED;
 	peer->poll_ms = 60 * MS_S;
 }
@@ -471,8 +503,8 @@ policy_peer_set(struct policy *p, const char *key, const char *value, int line,
 				"unknown key '%.64s' in [peer NAME] (known "
 				"keys: key, tcp, dial, retry_min, retry_max, "
 				"retry_jitter, keepalive, rate, dir, "
-				"call_every, http, proxy, ca, poll or "
-				"window)",
+				"call_every, http, proxy, ca, poll, "
+				"window or compress)",
 				key);
 	if (value[0] == '\0')
 		return peer_why(why, whylen,
@@ -515,6 +547,8 @@ policy_peer_set(struct policy *p, const char *key, const char *value, int line,
 					"suffix, e.g. 1M; 0 = unlimited)",
 					value);
 		return 0;
+	case PK_COMPRESS:
+		return peer_set_compress(peer, value, why, whylen);
 	case PK_CALL_EVERY:
 		peer->call_every_set = 1;
 		if (strcmp(value, "0") == 0) {

@@ -39,7 +39,7 @@ FERRY_MUST_CHECK int policy_acl_rule_parse(const char *value, int allow,
  * keys was set on (0: not yet), POLICY_PEER_NKEYS entries, and is owned by
  * the caller.
  */
-#define POLICY_PEER_NKEYS 15
+#define POLICY_PEER_NKEYS 16
 
 /* Append [peer name] (header on line) with the defaults; clears seen[]. */
 FERRY_MUST_CHECK int policy_peer_open(struct policy *p, const char *name,

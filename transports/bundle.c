@@ -97,7 +97,7 @@ bundle_hdr_decode(const uint8_t in[BUNDLE_HDR_LEN], struct bundle_hdr *h,
 		*why = "unknown bundle kind (newer ferry?)";
 		return FERRY_EPROTO;
 	}
-	if (h->flags != 0) {
+	if ((h->flags & ~BUNDLE_FLAGS_ALL) != 0) {
 		*why = "unknown bundle flags (newer ferry?)";
 		return FERRY_EPROTO;
 	}
@@ -403,6 +403,16 @@ bundle_writer_open(int fd, const struct identity *me, const uint8_t rcpt_id[32],
 		   const uint8_t rcpt_kx[32], uint64_t seq, int64_t now_ms,
 		   uint32_t chunk, struct bundle_writer **out)
 {
+	return bundle_writer_open_flags(fd, me, rcpt_id, rcpt_kx, seq, now_ms,
+					chunk, 0, out);
+}
+
+int
+bundle_writer_open_flags(int fd, const struct identity *me,
+			 const uint8_t rcpt_id[32], const uint8_t rcpt_kx[32],
+			 uint64_t seq, int64_t now_ms, uint32_t chunk,
+			 uint16_t flags, struct bundle_writer **out)
+{
 	struct bundle_writer *w = NULL;
 	uint8_t prologue[BUNDLE_HDR_LEN], wrap[BUNDLE_WRAP_LEN];
 	uint8_t sshdr[BUNDLE_SS_HDR_LEN];
@@ -412,7 +422,7 @@ bundle_writer_open(int fd, const struct identity *me, const uint8_t rcpt_id[32],
 	if (out != NULL)
 		*out = NULL;
 	if (fd < 0 || me == NULL || rcpt_id == NULL || rcpt_kx == NULL ||
-	    out == NULL || seq == 0)
+	    out == NULL || seq == 0 || (flags & ~BUNDLE_FLAGS_ALL) != 0)
 		return FERRY_EINVAL;
 	if (chunk == 0)
 		chunk = BUNDLE_CHUNK_DEFAULT;
@@ -439,6 +449,7 @@ bundle_writer_open(int fd, const struct identity *me, const uint8_t rcpt_id[32],
 	}
 	w->hdr.version = BUNDLE_VERSION;
 	w->hdr.kind = BUNDLE_KIND_HOP;
+	w->hdr.flags = flags;
 	w->hdr.chunk = chunk;
 	identity_node_id(identity_sign_pk(me), identity_kx_pk(me),
 			 w->hdr.sender);

@@ -44,6 +44,10 @@
 	 BUNDLE_SS_ABYTES + BUNDLE_SIG_LEN)
 #define BUNDLE_SIGN_LABEL "ferry-bundle-v1"
 
+/* Header flags (docs/formats.md 1.1); a reader refuses any other bit. */
+#define BUNDLE_FLAG_ZSTD 0x0001u /* frames may include CHUNKZ */
+#define BUNDLE_FLAGS_ALL BUNDLE_FLAG_ZSTD
+
 struct bundle_hdr {
 	uint8_t version;
 	uint8_t kind;
@@ -84,6 +88,13 @@ FERRY_MUST_CHECK int bundle_writer_open(int fd, const struct identity *me,
 					const uint8_t rcpt_kx[32], uint64_t seq,
 					int64_t now_ms, uint32_t chunk,
 					struct bundle_writer **out);
+/* The same with header flags (BUNDLE_FLAG_*; others: FERRY_EINVAL). */
+FERRY_MUST_CHECK int bundle_writer_open_flags(int fd, const struct identity *me,
+					      const uint8_t rcpt_id[32],
+					      const uint8_t rcpt_kx[32],
+					      uint64_t seq, int64_t now_ms,
+					      uint32_t chunk, uint16_t flags,
+					      struct bundle_writer **out);
 /* Append len bytes of frames.  Errors: FERRY_EIO, FERRY_ENOSPC (the
  * writer is then dead: abort it). */
 FERRY_MUST_CHECK int bundle_writer_put(struct bundle_writer *w, const void *buf,

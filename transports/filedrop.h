@@ -34,6 +34,7 @@ struct sneak_peer {
 	uint8_t sign_pk[32], kx_pk[32];
 	uint8_t id[IDENTITY_NODE_ID_LEN];
 	char fpr[IDENTITY_FPR_LEN + 1];
+	int compress_level; /* [peer] compress: zstd level, 0 = plain */
 };
 
 struct sneak_progress {

@@ -234,6 +234,8 @@ struct applier {
 	uint64_t msgs, bytes, dups, custody, notforme, broken, expired;
 	uint64_t refused; /* by the intake (intake.h) */
 	uint64_t busy;	  /* kept for later: another transfer has them */
+
+	struct hop_zstd *z; /* opens CHUNKZ frames, made on the first */
 };
 
 /* One small message of a flushed batch. */
@@ -364,6 +366,30 @@ on_chunk(struct applier *a, const struct hop_frame *f)
 
 	if (hop_chunk_decode(f, &c, &why) != 0 || !a->active)
 		return FERRY_EPROTO;
+	rc = intake_chunk(a->rx, &c);
+	if (rc != 0 && rc != FERRY_EPROTO)
+		current_done(a, 1); /* what is durable stays */
+	return rc;
+}
+
+/* A compressed CHUNK (docs/hop.md 4.8): taken as the plain one. */
+static int
+on_chunkz(struct applier *a, const struct hop_frame *f)
+{
+	struct hop_chunkz cz;
+	struct hop_chunk c;
+	const char *why = NULL;
+	int rc;
+
+	if (hop_chunkz_decode(f, &cz, &why) != 0 || !a->active)
+		return FERRY_EPROTO;
+	if (a->z == NULL && (a->z = hop_zstd_new()) == NULL)
+		return FERRY_ENOMEM;
+	if ((rc = hop_chunkz_inflate(a->z, &cz, &c, &why)) != 0) {
+		if (rc == FERRY_EPROTO)
+			log_error("import: a bad CHUNKZ: %s", why);
+		return rc;
+	}
 	rc = intake_chunk(a->rx, &c);
 	if (rc != 0 && rc != FERRY_EPROTO)
 		current_done(a, 1); /* what is durable stays */
@@ -540,6 +566,9 @@ sneak_apply(struct sneak_job *j, const char *path)
 		case HOP_CHUNK:
 			rc = on_chunk(a, &f);
 			break;
+		case HOP_CHUNKZ:
+			rc = on_chunkz(a, &f);
+			break;
 		case HOP_END:
 			rc = on_end(a, &f);
 			break;
@@ -604,6 +633,7 @@ out:
 	intake_batch_free(a->batch);
 	spool_close(sp);
 	free(sp);
+	hop_zstd_free(a->z);
 	free(a);
 	return rc;
 }

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,7 @@ struct exporter {
 	uint64_t segment; /* bytes per file */
 	uint8_t frame[HOP_PLAIN_MAX];
 	uint8_t piece[SNEAK_PIECE];
+	struct hop_zstd *z; /* CHUNKZ, made on first use */
 	/* per peer */
 	uint64_t msgs, bytes, files, nofit_msgs, nofit_bytes, skipped;
 	size_t owed_total;
@@ -152,8 +154,9 @@ bf_open(struct exporter *x)
 		    sneak_shown(j));
 		return FERRY_EIO;
 	}
-	rc = bundle_writer_open(bf->fd, j->me, bf->peer->id, bf->peer->kx_pk,
-				seq, ferry_wall_ms(), 0, &bf->w);
+	rc = bundle_writer_open_flags(
+	    bf->fd, j->me, bf->peer->id, bf->peer->kx_pk, seq, ferry_wall_ms(),
+	    0, bf->peer->compress_level != 0 ? BUNDLE_FLAG_ZSTD : 0, &bf->w);
 	if (rc != 0) {
 		close(bf->fd);
 		bf->fd = -1;
@@ -301,6 +304,74 @@ msg_cost(const struct hop_msg *hm)
 	       HOP_FRAME_HDR + HOP_END_LEN;
 }
 
+/* CHUNKZ in bundles (docs/hop.md 4.8, as tcp_send.c does it): the least
+ * payload worth a zstd frame, and how small a sample must get (per
+ * 1,000) for the message to be sent compressed. */
+#define ZMIN_BYTES    128
+#define ZPAY_PERMILLE 900
+
+/*
+ * One CHUNKZ of the message at off into x->frame (*flen its length, *got
+ * the payload bytes it stands for), as many bytes as the ratio so far
+ * (*zpm, zstd bytes per 1,000; 0 before the sample) says fill a frame.
+ * 1: made; 0: send a plain CHUNK (the reader is back at off; *zpm 0 and a
+ * sample that did not pay: *zpm = UINT_MAX, plain from now on); < 0 an
+ * error.
+ */
+static int
+export_chunkz(struct exporter *x, struct store_reader *rd,
+	      const uint8_t id[FERRY_ID_LEN], uint64_t off, uint64_t left,
+	      unsigned *zpm, size_t *flen, size_t *got)
+{
+	size_t zroom = sizeof(x->frame) - HOP_FRAME_HDR - HOP_CHUNKZ_HDR;
+	size_t want, n, pay;
+	struct hop_rbuf b;
+	uint8_t *buf;
+	int rc;
+
+	if (x->z == NULL && (x->z = hop_zstd_new()) == NULL)
+		return FERRY_ENOMEM;
+	if ((buf = hop_zstd_buf(x->z)) == NULL)
+		return FERRY_ENOMEM;
+	for (int tries = 0; tries < 3; tries++) {
+		want = *zpm == 0
+			   ? SNEAK_PIECE
+			   : (size_t)((uint64_t)zroom * ZPAY_PERMILLE / *zpm);
+		if (want > HOP_ZORIG_MAX)
+			want = HOP_ZORIG_MAX;
+		if ((uint64_t)want > left)
+			want = (size_t)left;
+		if (want < ZMIN_BYTES)
+			return 0;
+		for (*got = 0; *got < want; *got += n) {
+			rc = store_reader_read(rd, buf + *got, want - *got, &n);
+			if (rc != 0)
+				return rc;
+			if (n == 0)
+				return FERRY_ECORRUPT;
+		}
+		pay = (size_t)((uint64_t)*got * ZPAY_PERMILLE / 1000);
+		hop_rbuf_init(&b, x->frame, sizeof(x->frame));
+		rc = hop_put_chunkz(&b, x->z, x->bf.peer->compress_level, id,
+				    off, buf, *got, pay);
+		if (rc < 0)
+			return rc;
+		if (rc > 0) {
+			*zpm = (unsigned)((uint64_t)rc * 1000 / *got) + 1;
+			return hop_rbuf_end(&b, flen) == 0 ? 1 : FERRY_EINVAL;
+		}
+		if ((rc = store_reader_seek(rd, off)) != 0)
+			return rc;
+		if (pay <= zroom) {
+			if (*zpm == 0)
+				*zpm = UINT_MAX; /* does not compress */
+			return 0;
+		}
+		*zpm *= 2; /* shrank, not into one frame: fewer bytes */
+	}
+	return 0;
+}
+
 /* Write one message; it may span files.  1: did not fit (nothing of it
  * written), 2: not here any more (expired, or handed over by another
  * transport meanwhile), 0: written, or an error. */
@@ -315,6 +386,7 @@ export_msg(struct exporter *x, const struct store_msg_info *info)
 	uint64_t off = 0, len = info->msg.payload_len, cost, cur, limit;
 	int64_t now = ferry_wall_ms();
 	size_t flen = 0;
+	unsigned zpm = x->bf.peer->compress_level != 0 ? 0 : UINT_MAX;
 	int rc;
 
 	memset(&hm, 0, sizeof(hm));
@@ -364,9 +436,28 @@ export_msg(struct exporter *x, const struct store_msg_info *info)
 					  ? SNEAK_PIECE
 					  : (size_t)(len - off);
 			size_t got = 0, put;
-			if (bf_after(x, SNEAK_FRAME_OVH + want) > x->segment &&
+			/* (a CHUNKZ frame may be up to a record) */
+			if (bf_after(x, zpm != UINT_MAX
+					    ? HOP_PLAIN_MAX
+					    : SNEAK_FRAME_OVH + want) >
+				x->segment &&
 			    bf_after(x, 0) > BUNDLE_MIN_SIZE + 4096)
 				break; /* the file is full: go on in the next */
+			if (zpm != UINT_MAX && len - off >= ZMIN_BYTES) {
+				rc =
+				    export_chunkz(x, rd, hm.msg.id, off,
+						  len - off, &zpm, &flen, &got);
+				if (rc < 0)
+					goto out;
+				if (rc == 1) {
+					if ((rc = put_frame(x, x->frame,
+							    flen)) != 0)
+						goto out;
+					off += got;
+					continue;
+				}
+				got = 0;
+			}
 			if ((rc = store_reader_read(rd, x->piece, want,
 						    &got)) != 0)
 				goto out;
@@ -656,6 +747,7 @@ sneak_run_export(struct sneak_job *j, int custody_only)
 			    "ferry import %s",
 			    n, sneak_shown(j));
 	}
+	hop_zstd_free(x->z);
 	free(x);
 	return rc;
 }

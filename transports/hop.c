@@ -520,6 +520,26 @@ hop_chunk_decode(const struct hop_frame *f, struct hop_chunk *out,
 }
 
 int
+hop_chunkz_decode(const struct hop_frame *f, struct hop_chunkz *out,
+		  const char **why)
+{
+	if (want_type(f, HOP_CHUNKZ) != 0)
+		return FERRY_EINVAL;
+	if (f->len <= HOP_CHUNKZ_HDR)
+		return fail(why, "CHUNKZ without bytes");
+	memcpy(out->id, f->body, FERRY_ID_LEN);
+	out->offset = ferry_get_be64(f->body + FERRY_ID_LEN);
+	out->orig_len = ferry_get_be32(f->body + FERRY_ID_LEN + 8);
+	out->data = f->body + HOP_CHUNKZ_HDR;
+	out->len = f->len - HOP_CHUNKZ_HDR;
+	if (out->orig_len == 0 || out->orig_len > HOP_ZORIG_MAX)
+		return fail(why, "CHUNKZ original length out of range");
+	if (out->orig_len > UINT64_MAX - out->offset)
+		return fail(why, "CHUNKZ offset + length wraps");
+	return 0;
+}
+
+int
 hop_end_decode(const struct hop_frame *f, struct hop_end *out, const char **why)
 {
 	if (want_type(f, HOP_END) != 0)
@@ -942,6 +962,8 @@ hop_type_name(uint8_t type)
 		return "REKEY";
 	case HOP_CLOSE:
 		return "CLOSE";
+	case HOP_CHUNKZ:
+		return "CHUNKZ";
 	}
 	return "unknown";
 }

@@ -44,9 +44,6 @@
 	(6 * 3 + HOP_PATH_MAX + 1 + HOP_SIG_LEN + FERRY_NODE_MAX +             \
 	 FERRY_ID_LEN + HOP_PATH_MAX)
 #define HOP_KEEPALIVE_MAX_MS 3600000u /* HELLO keepalive_ms upper bound */
-/* HELLO features (tag 6, a u32 of bits; absent: none). */
-#define HOP_FEAT_BODY 0x1u /* takes a MSG carrying its whole payload */
-#define HOP_FEATS_ALL HOP_FEAT_BODY
 /* The largest payload a MSG carries in itself (tag 19): 16 KiB. */
 #define HOP_BODY_MAX	   16384u
 #define HOP_CLOSE_TEXT_MAX 255u /* bytes of CLOSE text */
@@ -72,8 +69,20 @@ enum hop_type {
 	HOP_KEEPALIVE = 8,
 	HOP_REKEY = 9,
 	HOP_CLOSE = 10,
-	HOP_TYPE_MAX_ = 11
+	HOP_CHUNKZ = 11, /* a CHUNK compressed with zstd (section 4.8) */
+	HOP_TYPE_MAX_ = 12
 };
+
+/* HELLO features (docs/hop.md 3.1, tag 6, a u32 of bits; absent: none):
+ * what else the sender reads. */
+#define HOP_FEAT_CHUNKZ 0x1u /* CHUNKZ frames */
+#define HOP_FEAT_BODY	0x2u /* a MSG carrying its whole payload (tag 19) */
+#define HOP_FEAT_ALL	(HOP_FEAT_CHUNKZ | HOP_FEAT_BODY)
+
+/* CHUNKZ (docs/hop.md 4.8): 24 + 4 + n bytes; the zstd frame restores
+ * orig_len payload bytes, 1..HOP_ZORIG_MAX. */
+#define HOP_CHUNKZ_HDR (FERRY_ID_LEN + 8 + 4)
+#define HOP_ZORIG_MAX  262144u
 
 /* Why a receiver refuses a MSG before its payload is sent, or (the
  * "full" ones, 6..8) instead of its CUSTODY once it found no room. */
@@ -114,7 +123,8 @@ struct hop_hello {
 	uint16_t max_record;	       /* largest record it accepts */
 	uint32_t keepalive_ms;	       /* 0 = none; <= HOP_KEEPALIVE_MAX_MS */
 	int64_t clock_ms;	       /* its wall clock, for skew warnings */
-	uint32_t features; /* HOP_FEAT_* it takes; unknown bits ignored */
+	uint32_t features;	       /* HOP_FEAT_* it reads (unknown bits:
+					  a newer peer, ignored) */
 };
 
 /*
@@ -179,6 +189,16 @@ struct hop_chunk {
 	size_t len;	     /* 1..; offset + len does not wrap */
 };
 
+/* A CHUNKZ as sent: data is one zstd frame (not yet checked) that must
+ * decompress to exactly orig_len bytes, the payload at offset. */
+struct hop_chunkz {
+	uint8_t id[FERRY_ID_LEN];
+	uint64_t offset;     /* of the first original byte */
+	uint32_t orig_len;   /* 1..HOP_ZORIG_MAX; offset + it does not wrap */
+	const uint8_t *data; /* the zstd frame, points into the record */
+	size_t len;	     /* 1.. */
+};
+
 struct hop_end {
 	uint8_t id[FERRY_ID_LEN];
 	uint64_t total_len;
@@ -233,6 +253,10 @@ FERRY_MUST_CHECK int hop_refuse_decode(const struct hop_frame *f,
 				       const char **why);
 FERRY_MUST_CHECK int hop_chunk_decode(const struct hop_frame *f,
 				      struct hop_chunk *out, const char **why);
+/* The layout only; hop_chunkz_inflate checks and opens the zstd frame. */
+FERRY_MUST_CHECK int hop_chunkz_decode(const struct hop_frame *f,
+				       struct hop_chunkz *out,
+				       const char **why);
 FERRY_MUST_CHECK int hop_end_decode(const struct hop_frame *f,
 				    struct hop_end *out, const char **why);
 FERRY_MUST_CHECK int hop_custody_decode(const struct hop_frame *f,
@@ -294,6 +318,55 @@ void hop_put_keepalive(struct hop_rbuf *b, const struct hop_keepalive *k);
 void hop_put_rekey(struct hop_rbuf *b);
 /* text may be NULL or ""; no control bytes, at most HOP_CLOSE_TEXT_MAX. */
 void hop_put_close(struct hop_rbuf *b, uint16_t code, const char *text);
+
+/*
+ * zstd for CHUNKZ (transports/hop_zstd.c, the one file that includes
+ * zstd.h).  One struct hop_zstd per thread that uses it (a session's
+ * writer, its reader, an export, an import), reused for every frame: its
+ * decompression context and its HOP_ZORIG_MAX buffer are made on first
+ * use, so a session that never compresses costs a pointer.  Compression
+ * contexts (about 1 MiB each) are the process's, a few shared by all
+ * (borrowed for one frame; thread-safe).
+ */
+struct hop_zstd;
+
+/* NULL when out of memory.  hop_zstd_free(NULL) is a no-op. */
+struct hop_zstd *hop_zstd_new(void);
+void hop_zstd_free(struct hop_zstd *z);
+/* Give the context and the buffer back while the owner is idle; the
+ * next use makes them again. */
+void hop_zstd_idle(struct hop_zstd *z);
+/* Free the shared compression contexts not in use (at exit). */
+void hop_zstd_shutdown(void);
+/* The HOP_ZORIG_MAX buffer a sender reads payload bytes into before
+ * hop_put_chunkz; NULL when out of memory. */
+uint8_t *hop_zstd_buf(struct hop_zstd *z);
+
+/*
+ * Append a CHUNKZ of id at offset holding data[0..len) (1..HOP_ZORIG_MAX
+ * bytes) compressed at level (1..19), if the zstd frame is at most
+ * max_zlen bytes and fits in what b has left.  Returns the frame's zstd
+ * bytes (> 0) when placed; 0, with nothing written and err untouched,
+ * when it is larger (send the bytes plain, or fewer of them);
+ * FERRY_ENOMEM; FERRY_EINVAL (len out of range, wrap, sticky in b).
+ */
+FERRY_MUST_CHECK int hop_put_chunkz(struct hop_rbuf *b, struct hop_zstd *z,
+				    int level, const uint8_t id[FERRY_ID_LEN],
+				    uint64_t offset, const void *data,
+				    size_t len, size_t max_zlen);
+
+/*
+ * Open a decoded CHUNKZ into z's buffer: out gets its id, offset and the
+ * orig_len original bytes (out->data points into z, valid until the next
+ * call on z).  The zstd frame must be exactly one frame, declare
+ * orig_len as its content size and decompress to exactly that many bytes
+ * (never more are written: a "bomb" stops at orig_len); otherwise
+ * FERRY_EPROTO with a static reason.  FERRY_ENOMEM.
+ */
+FERRY_MUST_CHECK int hop_chunkz_inflate(struct hop_zstd *z,
+					const struct hop_chunkz *cz,
+					struct hop_chunk *out,
+					const char **why);
 
 /* "HELLO", "MSG", ... or "unknown". */
 const char *hop_type_name(uint8_t type);

@@ -22,10 +22,13 @@ NOISE_LIBS = transports/libnoise.a transports/libidentity.a \
 EXTRA_DIST += docs/noise.md
 
 # The hop frame codec: frames inside one decrypted Noise record or bundle
-# chunk (docs/hop.md).  Plain C: no sodium.h, no allocation.
+# chunk (docs/hop.md).  Plain C: no sodium.h, no allocation; hop_zstd.c
+# (CHUNKZ, zstd.h allowed there alone) makes its contexts on first use.
 noinst_LIBRARIES += transports/libhop.a
-transports_libhop_a_SOURCES = transports/hop.c transports/hop.h
-HOP_LIBS = transports/libhop.a lib/libferrycore.a
+transports_libhop_a_SOURCES = transports/hop.c transports/hop.h \
+	transports/hop_zstd.c
+transports_libhop_a_CPPFLAGS = $(AM_CPPFLAGS) $(ZSTD_CFLAGS)
+HOP_LIBS = transports/libhop.a lib/libferrycore.a $(ZSTD_LIBS)
 
 EXTRA_DIST += docs/hop.md
 
@@ -36,7 +39,7 @@ transports_libbundle_a_SOURCES = transports/bundle.c transports/bundle.h
 transports_libbundle_a_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
 BUNDLE_LIBS = transports/libbundle.a transports/libnoise.a \
 	transports/libhop.a transports/libidentity.a lib/libferrycore.a \
-	$(SODIUM_LIBS)
+	$(SODIUM_LIBS) $(ZSTD_LIBS)
 
 EXTRA_DIST += docs/formats.md
 

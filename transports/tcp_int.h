@@ -161,7 +161,11 @@ struct session {
 	/* negotiated in HELLO */
 	size_t plain_max;
 	uint32_t keepalive_ms;
-	uint32_t peer_features; /* its HELLO's HOP_FEAT_* */
+	uint32_t peer_features; /* HOP_FEAT_* its HELLO offered */
+	/* The reader's zstd context for CHUNKZ (made on the first one,
+	 * given back with the read buffers when quiet, freed with the
+	 * receiver). */
+	struct hop_zstd *zrx;
 	int64_t last_rx_mono, last_tx_mono;
 	uint64_t rate; /* bytes/s, 0 unlimited */
 };

@@ -509,6 +509,8 @@ msg_begin(struct receiver *rv, const struct hop_msg *hm)
 	return 0;
 }
 
+static int rx_chunk(struct receiver *rv, const struct hop_chunk *cp);
+
 static int
 on_msg(struct receiver *rv, const struct hop_frame *f)
 {
@@ -579,6 +581,36 @@ on_chunk(struct receiver *rv, const struct hop_frame *f)
 	if (hop_chunk_decode(f, &c, &why) != 0) {
 		mark_dead(rv->s, "bad CHUNK frame: %s", why);
 		return FERRY_EPROTO;
+	}
+	return rx_chunk(rv, &c);
+}
+
+/* A compressed CHUNK (docs/hop.md 4.8): opened into a bounded buffer,
+ * then taken as the plain CHUNK it stands for, so the store keeps the
+ * original bytes and the END hash covers them. */
+static int
+on_chunkz(struct receiver *rv, const struct hop_frame *f)
+{
+	struct hop_chunkz cz;
+	struct hop_chunk c;
+	const char *why = NULL;
+	int rc;
+
+	if (hop_chunkz_decode(f, &cz, &why) != 0) {
+		mark_dead(rv->s, "bad CHUNKZ frame: %s", why);
+		return FERRY_EPROTO;
+	}
+	if (rv->s->zrx == NULL && (rv->s->zrx = hop_zstd_new()) == NULL) {
+		mark_dead(rv->s, "out of memory");
+		return FERRY_ENOMEM;
+	}
+	if ((rc = hop_chunkz_inflate(rv->s->zrx, &cz, &c, &why)) != 0) {
+		char hex[FERRY_ID_HEX_LEN + 1];
+		ferry_id_to_hex(cz.id, hex);
+		mark_dead(rv->s, "message %s: bad CHUNKZ at offset %llu: %s",
+			  hex, (unsigned long long)cz.offset,
+			  rc == FERRY_EPROTO ? why : ferry_strerror(rc));
+		return rc;
 	}
 	return rx_chunk(rv, &c);
 }
@@ -739,6 +771,8 @@ receiver_free(struct receiver *rv)
 	for (size_t i = 0; i < LINK_RX_MAX; i++)
 		if (rv->rx[i].used)
 			rx_clear(rv->s, &rv->rx[i], 1);
+	hop_zstd_free(rv->s->zrx);
+	rv->s->zrx = NULL;
 	free(rv);
 }
 
@@ -759,6 +793,9 @@ on_record(struct receiver *rv, const uint8_t *rec, size_t len, int *rekey)
 			break;
 		case HOP_CHUNK:
 			rc = on_chunk(rv, &f);
+			break;
+		case HOP_CHUNKZ:
+			rc = on_chunkz(rv, &f);
 			break;
 		case HOP_END:
 			rc = on_end(rv, &f);

@@ -47,6 +47,11 @@ struct xfer {
 	uint64_t seek_to;
 	int claimed;  /* store_out_claim'd: release at the end */
 	uint64_t seq; /* start order, for ties */
+
+	/* CHUNKZ: 0 to sample, 1 on, -1 sent plain; and zstd bytes per
+	 * 1,000 payload bytes so far. */
+	int zmode;
+	unsigned zpermille;
 	struct store_reader *rd;
 	HASH_STATE hs;
 };
@@ -60,6 +65,8 @@ struct sender {
 	size_t ncand, icand;
 	int exhausted; /* the last scan found nothing more */
 	uint8_t *tmp;  /* HOP_PLAIN_MAX */
+
+	struct hop_zstd *z; /* CHUNKZ: made on first use */
 	/* Refused "busy": held (not offered) until their time comes. */
 	struct later {
 		uint8_t id[FERRY_ID_LEN];
@@ -381,6 +388,93 @@ body_read(struct xfer *x, uint8_t *buf, size_t len)
 	return 0;
 }
 
+/* CHUNKZ (docs/hop.md 4.8): the least payload worth a zstd frame, the
+ * least room left in a record worth one more, and how small a sample
+ * must get (per 1,000) for a message to be sent compressed. */
+#define ZMIN_BYTES    128
+#define ZMIN_ROOM     1024
+#define ZPAY_PERMILLE 900
+
+/*
+ * Place one CHUNKZ of x at x->off with as many payload bytes as the
+ * ratio so far says compress into what b has left.  The first one is
+ * the sample: a plain CHUNK's worth that must shrink to 90 %, else the
+ * message goes plain (already compressed data costs one try).  Nothing
+ * is hashed or counted unless placed; the reader goes back otherwise.
+ * 1: placed; 0: send plain bytes now; 2: record full enough, send it.
+ */
+static int
+chunkz_emit(struct sender *sd, struct xfer *x, struct hop_rbuf *b)
+{
+	struct session *s = sd->s;
+	int level = s->peer->cfg.compress_level;
+	uint64_t left = x->info.msg.payload_len - x->off;
+	size_t room = hop_rbuf_room(b), zroom, want, got, n, pay;
+	uint8_t *buf;
+	int rc;
+
+	if (x->zmode < 0 || level == 0 ||
+	    !(s->peer_features & HOP_FEAT_CHUNKZ) || left < ZMIN_BYTES)
+		return 0;
+	if (room < HOP_FRAME_HDR + HOP_CHUNKZ_HDR + ZMIN_ROOM)
+		return x->zmode > 0 ? 2 : 0;
+	zroom = room - HOP_FRAME_HDR - HOP_CHUNKZ_HDR;
+	if (sd->z == NULL && (sd->z = hop_zstd_new()) == NULL)
+		return FERRY_ENOMEM;
+	if ((buf = hop_zstd_buf(sd->z)) == NULL)
+		return FERRY_ENOMEM;
+	for (int tries = 0; tries < 3; tries++) {
+		want = x->zmode == 0 ? zroom
+				     : (size_t)((uint64_t)zroom *
+						ZPAY_PERMILLE / x->zpermille);
+		if (want > HOP_ZORIG_MAX)
+			want = HOP_ZORIG_MAX;
+		if ((uint64_t)want > left)
+			want = (size_t)left;
+		if (want < ZMIN_BYTES)
+			return 0;
+		for (got = 0; got < want; got += n) {
+			rc =
+			    store_reader_read(x->rd, buf + got, want - got, &n);
+			if (rc != 0)
+				return rc;
+			if (n == 0)
+				return FERRY_ECORRUPT;
+		}
+		pay = (size_t)((uint64_t)got * ZPAY_PERMILLE / 1000);
+		rc = hop_put_chunkz(b, sd->z, level, x->info.msg.id, x->off,
+				    buf, got, pay);
+		if (rc < 0)
+			return rc;
+		if (rc > 0) {
+			crypto_generichash_update(&x->hs, buf, got);
+			x->off += got;
+			x->zmode = 1;
+			x->zpermille =
+			    (unsigned)((uint64_t)rc * 1000 / got) + 1;
+			return 1;
+		}
+		if ((rc = store_reader_seek(x->rd, x->off)) != 0)
+			return rc;
+		if (pay <= zroom) {
+			/* Did not shrink enough. */
+			if (x->zmode == 0) {
+				char hex[FERRY_ID_HEX_LEN + 1];
+				ferry_id_to_hex(x->info.msg.id, hex);
+				log_debug("peer %s: message %s does not "
+					  "compress (a %zu-byte sample): "
+					  "sent plain",
+					  s->peer->cfg.name, hex, got);
+				x->zmode = -1;
+			}
+			return 0;
+		}
+		/* Shrank, but not into the room: fewer bytes. */
+		x->zpermille *= 2;
+	}
+	return 0;
+}
+
 /* Put frames of x into b; 1 when x is finished (END written). */
 static int
 xfer_emit(struct sender *sd, struct xfer *x, struct hop_rbuf *b)
@@ -410,6 +504,23 @@ xfer_emit(struct sender *sd, struct xfer *x, struct hop_rbuf *b)
 				     s->peer->cfg.name, s->lk->st);
 		if (rc != 0)
 			return rc;
+		if (body && x->zmode == 0 && len >= ZMIN_BYTES &&
+		    s->peer->cfg.compress_level != 0 &&
+		    (s->peer_features & HOP_FEAT_CHUNKZ) != 0) {
+			/* Compressible (text): MSG, CHUNKZ and END beat the
+			 * body.  Tried first; if the sample does not shrink,
+			 * the MSG is taken back and sent with its body. */
+			size_t mark = b->len;
+			hop_put_msg(b, &hm);
+			x->need_msg = 0;
+			rc = chunkz_emit(sd, x, b);
+			if (rc < 0)
+				return rc;
+			if (rc != 0 || x->zmode >= 0)
+				goto chunks;
+			b->len = mark;
+			x->need_msg = 1;
+		}
 		if (body) {
 			rc = body_read(x, sd->tmp, (size_t)len);
 			if (rc != 0)
@@ -432,8 +543,15 @@ xfer_emit(struct sender *sd, struct xfer *x, struct hop_rbuf *b)
 			return 2;
 		}
 	}
+chunks:
 	while (x->off < len &&
 	       hop_rbuf_room(b) > HOP_FRAME_HDR + HOP_CHUNK_HDR + 256) {
+		if ((rc = chunkz_emit(sd, x, b)) < 0)
+			return rc;
+		if (rc == 1)
+			continue;
+		if (rc == 2)
+			break;
 		size_t room = hop_rbuf_room(b) - HOP_FRAME_HDR - HOP_CHUNK_HDR;
 		size_t n = 0, got = 0;
 		if ((uint64_t)room > len - x->off)
@@ -699,7 +817,7 @@ hello_put(struct session *s, struct hop_rbuf *b)
 	h.max_record = HOP_RECORD_MAX;
 	h.keepalive_ms = (uint32_t)s->peer->cfg.keepalive_ms;
 	h.clock_ms = ferry_wall_ms();
-	h.features = HOP_FEATS_ALL;
+	h.features = HOP_FEAT_ALL;
 	hop_put_hello(b, &h);
 }
 
@@ -929,6 +1047,7 @@ writer_main(void *arg)
 					pagebuf_idle(plain, HOP_PLAIN_MAX);
 					pagebuf_idle(w.ct, 2 + HOP_RECORD_MAX);
 					pagebuf_idle(sd->tmp, HOP_PLAIN_MAX);
+					hop_zstd_idle(sd->z);
 					dirty = 0;
 				}
 				pthread_mutex_lock(&s->mu);
@@ -992,6 +1111,7 @@ out:
 			if (sd->x[i].used)
 				xfer_drop(sd, &sd->x[i], 1);
 		pagebuf_free(sd->tmp, HOP_PLAIN_MAX);
+		hop_zstd_free(sd->z);
 		free(sd);
 	}
 	pagebuf_free(plain, HOP_PLAIN_MAX);

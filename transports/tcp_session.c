@@ -175,6 +175,7 @@ rd_fill(struct session *s, struct rdbuf *b, size_t need, int64_t until)
 			    (deadline < 0 || ferry_mono_ms() < deadline)) {
 				pagebuf_idle(b->p, b->cap);
 				pagebuf_idle(b->plain, HOP_PLAIN_MAX);
+				hop_zstd_idle(s->zrx);
 				b->dirty = 0;
 				continue;
 			}
@@ -433,6 +434,7 @@ read_hello(struct session *s, struct rdbuf *rb, uint8_t *plain)
 	s->plain_max = (size_t)h.max_record - NOISE_TAG;
 	if (s->plain_max > HOP_PLAIN_MAX)
 		s->plain_max = HOP_PLAIN_MAX;
+	s->peer_features = h.features;
 	s->keepalive_ms = (uint32_t)s->peer->cfg.keepalive_ms;
 	if (h.keepalive_ms != 0 &&
 	    (s->keepalive_ms == 0 || h.keepalive_ms < s->keepalive_ms))

@@ -58,10 +58,12 @@ if ENABLE_FUZZ
 noinst_PROGRAMS += tests/fuzz/fuzz_hop
 # hop.c is compiled into the target so that libFuzzer's coverage and ASan
 # see inside the codec (transports/libhop.a is built without them).
-tests_fuzz_fuzz_hop_SOURCES = tests/fuzz/fuzz_hop.c transports/hop.c
+tests_fuzz_fuzz_hop_SOURCES = tests/fuzz/fuzz_hop.c transports/hop.c \
+	transports/hop_zstd.c
+tests_fuzz_fuzz_hop_CPPFLAGS = $(AM_CPPFLAGS) $(ZSTD_CFLAGS)
 tests_fuzz_fuzz_hop_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_hop_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
-tests_fuzz_fuzz_hop_LDADD = lib/libferrycore.a
+tests_fuzz_fuzz_hop_LDADD = lib/libferrycore.a $(ZSTD_LIBS)
 endif
 check_PROGRAMS += tests/fuzz/replay_hop
 tests_fuzz_replay_hop_SOURCES = tests/fuzz/fuzz_hop.c tests/fuzz/replay.c

@@ -118,6 +118,30 @@ while n > 0:
     n -= k' "$1" "$2"
 }
 
+# it_textlog SEED SIZE: about SIZE bytes (whole lines, at most one line
+# more) of a sensor log on standard output, CSV and JSON lines in turn,
+# the same for the same SEED: text that compresses as field logs do (zstd
+# -3 takes it to about a quarter), for the compression tests.
+it_textlog() {
+	awk -v seed="$1" -v bytes="$2" 'BEGIN {
+	srand(seed); t = 1764924000000; v = 20.0; n = 0; i = 0
+	split("ok ok ok ok ok warn ok ok error ok", st, " ")
+	while (n < bytes) {
+		t += 100 + int(rand() * 900); v += (rand() - 0.5) * 0.4
+		s = sprintf("sensor-%03d", int(rand() * 64))
+		w = st[1 + int(rand() * 10)]
+		if (i % 2 == 0)
+			l = sprintf("%d,%.3f,%s,%.3f,%.1f,%s\n", i, t / 1000, s,
+			    v, 40 + rand() * 20, w)
+		else
+			l = sprintf("{\"seq\":%d,\"ts_ms\":%.0f,\"node\":\"%s\"," \
+			    "\"temp_c\":%.3f,\"rh\":%.1f,\"status\":\"%s\"}\n",
+			    i, t, s, v, 40 + rand() * 20, w)
+		printf "%s", l; n += length(l); i++
+	}
+}'
+}
+
 # it_bundle_seq FILE: the sequence number of a bundle file (16 hex digits
 # at offset 96 of its header, docs/formats.md 1.1): fixed width, so it
 # sorts as text.

@@ -3,6 +3,7 @@
 # with 1,000 damaged bundles.
 SNEAK_IT_TESTS = \
 	tests/integration/sneak_basic.sh \
+	tests/integration/sneak_compress.sh \
 	tests/integration/sneak_corrupt.sh \
 	tests/integration/sneak_deputy.sh \
 	tests/integration/sneak_dir.sh \

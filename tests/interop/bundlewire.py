@@ -40,6 +40,7 @@ from dissononce.processing.impl.symmetricstate import SymmetricState
 MAGIC = b"FERRYBDL"
 VERSION = 1
 KIND_HOP = 1
+FLAG_ZSTD = 0x0001  # frames may include CHUNKZ (docs/formats.md 1.1)
 HDR_LEN = 128
 WRAP_LEN = 80
 SS_HDR_LEN = 24
@@ -227,7 +228,7 @@ def read_bundle(rcpt_seed, sender_seed, data):
         raise BundleError(1, "version %d" % h["version"])
     if h["kind"] != KIND_HOP:
         raise BundleError(1, "kind %d" % h["kind"])
-    if h["flags"] != 0:
+    if h["flags"] & ~FLAG_ZSTD:
         raise BundleError(1, "flags %#x" % h["flags"])
     if not CHUNK_MIN <= h["chunk"] <= CHUNK_MAX:
         raise BundleError(1, "chunk size %d" % h["chunk"])

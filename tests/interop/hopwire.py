@@ -311,7 +311,7 @@ def parse_hello(body):
             "max_record": struct.unpack(">H", f[3])[0],
             "keepalive_ms": struct.unpack(">I", f[4])[0],
             "clock_ms": struct.unpack(">q", f[5])[0],
-            # tag 6, optional: the features it takes (0x1: MSG body)
+            # tag 6, optional: the features it takes (0x1 CHUNKZ, 0x2 MSG body)
             "features": struct.unpack(">I", f[6])[0] if 6 in f else 0,
         }
     except (KeyError, struct.error) as e:

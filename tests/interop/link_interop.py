@@ -23,7 +23,7 @@ describe the wire:
    300 KiB one over five records (streamed to a store writer); ferryd
    must send a CUSTODY frame naming each; then a third, of 2,000 bytes,
    in its MSG alone (tag 19, which ferryd's HELLO must offer: features
-   0x1), CUSTODY for it too; then CLOSE, and ferryd hangs up;
+   0x2), CUSTODY for it too; then CLOSE, and ferryd hangs up;
 5. `ferry recv in` on beta gives the payloads back, byte for byte, with
    alpha as their source;
 6. ferryd stops cleanly on SIGTERM.
@@ -195,7 +195,7 @@ def session(agent, alpha, beta_pk, payloads, body_payload):
               h["keepalive_ms"])
         check(abs(h["clock_ms"] - now_ms()) < 60000,
               "HELLO clock_ms is %d ms off" % (h["clock_ms"] - now_ms()))
-        check(h["features"] & 0x1, "HELLO features %#x: no MSG body (0x1)"
+        check(h["features"] & 0x2, "HELLO features %#x: no MSG body (0x2)"
               % h["features"])
         ok("ferryd's HELLO: %s" % h)
         plain_max = min(h["max_record"], hw.RECORD_MAX) - hw.TAG_LEN

@@ -278,6 +278,12 @@ static const struct policy_case load_cases[] = {
      "ferry.conf:5: bad retry_jitter '%'"},
     {"rate fraction", PB "rate = 1.5M\n", FERRY_EINVAL,
      "ferry.conf:5: bad rate '1.5M' (bytes per second"},
+    {"compress 0", PB "compress = 0\n", FERRY_EINVAL,
+     "ferry.conf:5: bad compress '0' (no, auto or a zstd level 1..19)"},
+    {"compress 20", PB "compress = 20\n", FERRY_EINVAL,
+     "ferry.conf:5: bad compress '20'"},
+    {"compress yes", PB "compress = yes\n", FERRY_EINVAL,
+     "ferry.conf:5: bad compress 'yes'"},
 
     /* addresses */
     {"no port", PB "tcp = b.example.org\n", FERRY_EINVAL,
@@ -378,6 +384,7 @@ test_defaults(void)
 	CU_ASSERT_EQUAL(b->retry_jitter_pct, 20);
 	CU_ASSERT_EQUAL(b->keepalive_ms, 30 * 1000);
 	CU_ASSERT_EQUAL(b->rate_bytes_per_s, 0);
+	CU_ASSERT_EQUAL(b->compress_level, POLICY_COMPRESS_AUTO);
 	CU_ASSERT_EQUAL(b->dial, POLICY_DIAL_WHEN_NEEDED);
 	CU_ASSERT_EQUAL(b->line, 3);
 	CU_ASSERT_STRING_EQUAL(b->card, card_a);
@@ -397,8 +404,8 @@ test_every_value(void)
 	    "tcp = B.example.org:7700\ntcp = [fe80::1%eth0]:7701\n"
 	    "tcp = 10.0.0.2:1\n"
 	    "dial = always\nretry_min = 500ms\nretry_max = 1h\n"
-	    "retry_jitter = 35%\nkeepalive = 2m\nrate = 1M\n"
-	    "[peer c]\nkey = @B\ndial = never\n";
+	    "retry_jitter = 35%\nkeepalive = 2m\nrate = 1M\ncompress = 9\n"
+	    "[peer c]\nkey = @B\ndial = never\ncompress = no\n";
 	const struct policy_peer *b, *c;
 	struct policy p;
 	char err[1024];
@@ -431,7 +438,9 @@ test_every_value(void)
 	CU_ASSERT_STRING_EQUAL(c->name, "c");
 	CU_ASSERT_EQUAL(c->dial, POLICY_DIAL_NEVER);
 	CU_ASSERT_EQUAL(c->ntcp, 0);
-	CU_ASSERT_EQUAL(c->line, 16);
+	CU_ASSERT_EQUAL(c->line, 17);
+	CU_ASSERT_EQUAL(b->compress_level, 9);
+	CU_ASSERT_EQUAL(c->compress_level, 0);
 
 	/* lookups */
 	CU_ASSERT_PTR_EQUAL(policy_peer_find(&p, "b"), b);

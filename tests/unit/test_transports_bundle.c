@@ -464,8 +464,10 @@ plain_before(size_t off, size_t size, size_t plain_len)
 static unsigned
 flip_codes(size_t off)
 {
-	if (off < 12)
-		return M(FERRY_EPROTO); /* magic, version, kind, flags */
+	if (off < 10)
+		return M(FERRY_EPROTO); /* magic, version, kind */
+	if (off < 12) /* flags: unknown, or the zstd flag and the prologue */
+		return M(FERRY_EPROTO) | M(FERRY_ECORRUPT);
 	if (off < 16) /* chunk size: out of range, or the wrap's prologue */
 		return M(FERRY_EPROTO) | M(FERRY_ECORRUPT);
 	if (off < 48)
@@ -1039,7 +1041,7 @@ test_bad_frame_streams_refused(void)
 	     FERRY_ECORRUPT,
 	     "cut"},
 	    {"type 0", {0, 0, 0, 1, 7}, 5, FERRY_EPROTO, "malformed"},
-	    {"type 11", {11, 0, 0, 0}, 4, FERRY_EPROTO, "malformed"},
+	    {"type 12", {12, 0, 0, 0}, 4, FERRY_EPROTO, "malformed"},
 	    {"too long", {HOP_CHUNK, 0, 0xff, 0xec}, 4, FERRY_EPROTO, "larger"},
 	    {"2^24 - 1",
 	     {HOP_CHUNK, 0xff, 0xff, 0xff},
@@ -1109,7 +1111,8 @@ test_header_decode(void)
 	    {"version 2", 8, 1, 2, FERRY_EPROTO},
 	    {"kind 0", 9, 1, 0, FERRY_EPROTO},
 	    {"kind 2", 9, 1, 2, FERRY_EPROTO},
-	    {"flags 1", 10, 2, 1, FERRY_EPROTO},
+	    {"flags 1 (zstd)", 10, 2, BUNDLE_FLAG_ZSTD, 0},
+	    {"flags 2", 10, 2, 2, FERRY_EPROTO},
 	    {"flags 0x8000", 10, 2, 0x8000, FERRY_EPROTO},
 	    {"chunk 0", 12, 4, 0, FERRY_EPROTO},
 	    {"chunk 4095", 12, 4, 4095, FERRY_EPROTO},

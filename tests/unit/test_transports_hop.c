@@ -648,7 +648,7 @@ struct raw_case {
 
 static const struct raw_case raw_cases[] = {
     RAW("type 0", FERRY_EPROTO, 0, 0, 0, 0, 0),
-    RAW("type 11", FERRY_EPROTO, 0, 11, 0, 0, 0),
+    RAW("type 12", FERRY_EPROTO, 0, 12, 0, 0, 0),
     RAW("type 255", FERRY_EPROTO, 0, 255, 0, 0, 0),
     RAW("length past the record", FERRY_EPROTO, 0, HOP_REKEY, 0, 0, 1),
     RAW("length 2^24-1", FERRY_EPROTO, 0, HOP_CHUNK, 0xff, 0xff, 0xff, 1),
