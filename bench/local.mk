@@ -97,7 +97,6 @@ bench-compress: bench/bench_sneak_util$(EXEEXT) agent/ferryd$(EXEEXT) \
 		$(SHELL) '$(abs_top_srcdir)/bench/bench_compress.sh' \
 		"$${BENCH_DIR:-$${TMPDIR:-/tmp}}"
 EXTRA_DIST += bench/bench_compress.sh
-CLEANFILES += bench-compress.json
 
 # The same: its own mktemp -d under the parent it is given.  Needs curl
 # for the raw reference (the row is skipped without it).
