@@ -96,6 +96,7 @@ decode_frame(const struct hop_frame *f)
 	struct hop_msg m;
 	struct hop_refuse rf;
 	struct hop_chunk c;
+	struct hop_chunkz cz;
 	struct hop_end e;
 	struct hop_custody cu;
 	struct hop_resume rs;
@@ -136,6 +137,11 @@ decode_frame(const struct hop_frame *f)
 		break;
 	case HOP_CLOSE:
 		rc = hop_close_decode(f, &cl, NULL);
+		break;
+	case HOP_CHUNKZ: /* opened in fuzz_hop */
+		rc = hop_chunkz_decode(f, &cz, NULL);
+		CHECK(rc != 0 || (cz.len >= 1 && cz.orig_len >= 1 &&
+				  cz.data + cz.len == f->body + f->len));
 		break;
 	default:
 		abort(); /* the reader let an unknown type through */
