@@ -69,11 +69,13 @@ listener(void)
 	return hs;
 }
 
-/* A decoder's answer must be 0, or FERRY_EPROTO with a reason. */
+/* A decoder's answer must be 0, or FERRY_EPROTO with a reason.  The
+ * reason is read through its address: an argument `why` next to the
+ * call that sets it may be evaluated before that call. */
 static int
-decoded(int rc, const char *why)
+decoded(int rc, const char *const *why)
 {
-	CHECK(rc == 0 || (rc == FERRY_EPROTO && why != NULL));
+	CHECK(rc == 0 || (rc == FERRY_EPROTO && *why != NULL));
 	return rc;
 }
 
@@ -87,7 +89,7 @@ decode(const struct hop_frame *f, struct hop_hello *h)
 
 	switch (f->type) {
 	case HOP_HELLO:
-		rc = decoded(hop_hello_decode(f, h, &why), why);
+		rc = decoded(hop_hello_decode(f, h, &why), &why);
 		CHECK(rc != 0 ||
 		      (h->version >= 1 && ferry_node_name_valid(h->node) &&
 		       h->max_record >= HOP_RECORD_MIN &&
@@ -95,7 +97,7 @@ decode(const struct hop_frame *f, struct hop_hello *h)
 		return rc;
 	case HOP_MSG: {
 		struct hop_msg m;
-		rc = decoded(hop_msg_decode(f, &m, &why), why);
+		rc = decoded(hop_msg_decode(f, &m, &why), &why);
 		/* What the codec accepts, the message model accepts. */
 		CHECK(rc != 0 || (ferry_msg_validate(&m.msg) == 0 &&
 				  m.offset <= m.msg.payload_len));
@@ -103,11 +105,11 @@ decode(const struct hop_frame *f, struct hop_hello *h)
 	}
 	case HOP_REFUSE: {
 		struct hop_refuse r;
-		return decoded(hop_refuse_decode(f, &r, &why), why);
+		return decoded(hop_refuse_decode(f, &r, &why), &why);
 	}
 	case HOP_CHUNK: {
 		struct hop_chunk c;
-		rc = decoded(hop_chunk_decode(f, &c, &why), why);
+		rc = decoded(hop_chunk_decode(f, &c, &why), &why);
 		CHECK(rc != 0 || (c.len >= 1 && c.data >= f->body &&
 				  c.data + c.len == f->body + f->len &&
 				  c.offset + c.len >= c.offset));
@@ -115,11 +117,11 @@ decode(const struct hop_frame *f, struct hop_hello *h)
 	}
 	case HOP_END: {
 		struct hop_end e;
-		return decoded(hop_end_decode(f, &e, &why), why);
+		return decoded(hop_end_decode(f, &e, &why), &why);
 	}
 	case HOP_CUSTODY: {
 		struct hop_custody c;
-		rc = decoded(hop_custody_decode(f, &c, &why), why);
+		rc = decoded(hop_custody_decode(f, &c, &why), &why);
 		CHECK(rc != 0 ||
 		      (c.count >= 1 && c.count <= HOP_CUSTODY_MAX &&
 		       c.ids == f->body + HOP_CUSTODY_HDR &&
@@ -128,21 +130,21 @@ decode(const struct hop_frame *f, struct hop_hello *h)
 	}
 	case HOP_RESUME: {
 		struct hop_resume r;
-		return decoded(hop_resume_decode(f, &r, &why), why);
+		return decoded(hop_resume_decode(f, &r, &why), &why);
 	}
 	case HOP_KEEPALIVE: {
 		struct hop_keepalive k;
-		return decoded(hop_keepalive_decode(f, &k, &why), why);
+		return decoded(hop_keepalive_decode(f, &k, &why), &why);
 	}
 	case HOP_REKEY:
-		return decoded(hop_rekey_decode(f, &why), why);
+		return decoded(hop_rekey_decode(f, &why), &why);
 	case HOP_CLOSE: {
 		struct hop_close c;
-		return decoded(hop_close_decode(f, &c, &why), why);
+		return decoded(hop_close_decode(f, &c, &why), &why);
 	}
 	case HOP_CHUNKZ: { /* opened in fuzz_hop */
 		struct hop_chunkz cz;
-		rc = decoded(hop_chunkz_decode(f, &cz, &why), why);
+		rc = decoded(hop_chunkz_decode(f, &cz, &why), &why);
 		CHECK(rc != 0 || (cz.len >= 1 && cz.orig_len >= 1 &&
 				  cz.data + cz.len == f->body + f->len));
 		return rc;
