@@ -10,6 +10,7 @@
 #   (c) --id with --lines is a usage error.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
+it_heavy # stage 1 and the sanitizer stage of CI run it; distcheck need not
 
 start_node alpha '[limits]' 'max_message = 100'
 T=$IT_TMP

@@ -8,6 +8,7 @@
 # rate = 4M so the cut lands midway.  About 6 s.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
+it_heavy # stage 1 and the sanitizer stage of CI run it; distcheck need not
 
 T=$IT_TMP
 make_node alpha
