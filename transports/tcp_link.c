@@ -165,11 +165,32 @@ link_attach(struct link *lk, struct session *s)
 void
 link_detach(struct link *lk, struct session *s)
 {
+	int held;
+
 	pthread_mutex_lock(&lk->mu);
 	if (s->peer->cur == s) {
 		s->peer->cur = NULL;
 		/* What was in flight may still wait: look again. */
 		s->peer->wanted = 1;
+	}
+	pthread_mutex_lock(&s->mu);
+	held = s->held != NULL && s->held->n > 0;
+	pthread_mutex_unlock(&s->mu);
+	if (held) {
+		/* Messages sent without custody back wait here again; another
+		 * peer of their route may take them now.  The senders sleep
+		 * until kicked (tcp_send.c): wake the other sessions. */
+		for (size_t i = 0; i < lk->npeers; i++) {
+			struct session *o = lk->peers[i].cur;
+			if (o == NULL || o == s)
+				continue;
+			pthread_mutex_lock(&o->mu);
+			o->kick = 1;
+			if (o->kick_prio < FERRY_PRIO_MAX)
+				o->kick_prio = FERRY_PRIO_MAX;
+			pthread_cond_broadcast(&o->cv);
+			pthread_mutex_unlock(&o->mu);
+		}
 	}
 	pthread_cond_broadcast(&lk->cv);
 	pthread_mutex_unlock(&lk->mu);

@@ -10,14 +10,14 @@
 # A fifth sender pipelines its sends (ferry_send_async, 64 in flight):
 # every send its callbacks reported durable must be there too, and at
 # most a window (64) of its sends per cycle may be stored unheard of.
-# 5 cycles; 30 with FERRY_TEST_LONG=1.
+# 4 cycles; 30 with FERRY_TEST_LONG=1.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
 it_heavy
 
 STORM=$(it_helper send_storm) || exit 99
 T=$IT_TMP
-cycles=5
+cycles=4
 [ $IT_LONG -eq 1 ] && cycles=30
 nsenders=4
 seed=$(it_rand 1000000000)

@@ -22,7 +22,7 @@
 # base-1 had taken custody of but not yet bridged waits on its disk: it
 # is started once more at the end ("its disk comes back") and the stream
 # then holds every one of the K + M messages exactly once.
-# K = 20, M = 100 (about 25 s on 2 busy cores); K = 100, M = 1,902 with FERRY_TEST_LONG=1.
+# K = 20, M = 180 (six bursts of 30; about 30 s on 2 busy cores); K = 100, M = 1,902 with FERRY_TEST_LONG=1.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
 it_heavy # stage 1 and the sanitizer stage of CI run it; distcheck need not
@@ -32,7 +32,7 @@ T=$IT_TMP
 nats_setup
 PROXY=$(it_helper fault_proxy) || exit 99
 LOAD=$(it_helper load_clients) || exit 99
-if [ $IT_LONG -eq 1 ]; then K=100 M=1902; else K=20 M=100; fi
+if [ $IT_LONG -eq 1 ]; then K=100 M=1902; else K=20 M=180; fi
 N=$((K + M))
 
 # --- the nodes (NATS is not up yet)
