@@ -589,13 +589,16 @@ out:
 	mark_dead(s, "ended");
 	if (has_writer)
 		pthread_join(wt, NULL);
-	receiver_free(rv); /* keeps what is durable */
-	rv = NULL;
-	/* Store callbacks still hold s. */
+	/* Store callbacks still hold s, and the puts in flight the
+	 * receiver's intake (agent/intake.c put_done): wait for them
+	 * before freeing either (ASan found stored() reading a freed
+	 * receiver after a kill -9 of the peer). */
 	pthread_mutex_lock(&s->mu);
 	while (s->async > 0)
 		pthread_cond_wait(&s->cv, &s->mu);
 	pthread_mutex_unlock(&s->mu);
+	receiver_free(rv); /* keeps what is durable */
+	rv = NULL;
 	if (attached) {
 		/* Tampering and protocol breaches deserve an operator's
 		 * eye; cuts and closes are routine. */
