@@ -60,41 +60,15 @@ store_dead_letter(struct store *st, const uint8_t id[FERRY_ID_LEN],
 }
 
 /*
- * The first key of time index db that is due (<= now), copying the id at
- * byte 8 into id.  Returns 1 found, 0 none due, or STORE_EABORT.
+ * The first key of time index db at or after from_ms: its time into *t
+ * (INT64_MAX if none), and with id non-NULL its id (byte 8 on) too.
+ * Returns 1 found, 0 none, or STORE_EABORT.  A key of the wrong size is
+ * damage for a caller that takes the entry (id); for one that only wants
+ * the time, as if there were none.
  */
 static int
-first_due(struct store_ctx *cx, DB *db, int64_t *t, uint8_t *id)
-{
-	uint8_t kbuf[8 + FERRY_ID_LEN];
-	DBC *c = NULL;
-	DBT k, v;
-	int rc;
-
-	rc = db->cursor(db, cx->txn, &c, 0);
-	if (rc != 0)
-		return store_dberr(cx, rc, "opening a cursor");
-	store_dbt_user(&k, kbuf, sizeof(kbuf));
-	store_dbt_none(&v);
-	rc = c->get(c, &k, &v, DB_FIRST);
-	(void)c->close(c);
-	if (rc == DB_NOTFOUND)
-		return 0;
-	if (rc != 0)
-		return store_dberr(cx, rc, "reading a time index");
-	if (k.size != sizeof(kbuf))
-		return store_dberr(cx, EINVAL, "time index is damaged");
-	*t = (int64_t)ferry_get_be64(kbuf);
-	if (*t > cx->now)
-		return 0;
-	memcpy(id, kbuf + 8, FERRY_ID_LEN);
-	return 1;
-}
-
-/* The first key of time index db at or after after_ms (INT64_MAX if
- * none) into *t.  0 or STORE_EABORT. */
-static int
-first_from(struct store_ctx *cx, DB *db, int64_t after_ms, int64_t *t)
+time_first(struct store_ctx *cx, DB *db, int64_t from_ms, int64_t *t,
+	   uint8_t *id)
 {
 	uint8_t kbuf[8 + FERRY_ID_LEN];
 	DBC *c = NULL;
@@ -106,7 +80,7 @@ first_from(struct store_ctx *cx, DB *db, int64_t after_ms, int64_t *t)
 	if (rc != 0)
 		return store_dberr(cx, rc, "opening a cursor");
 	memset(kbuf, 0, sizeof(kbuf));
-	ferry_put_be64(kbuf, (uint64_t)(after_ms < 0 ? 0 : after_ms));
+	ferry_put_be64(kbuf, (uint64_t)(from_ms < 0 ? 0 : from_ms));
 	store_dbt_user(&k, kbuf, sizeof(kbuf));
 	k.size = sizeof(kbuf);
 	store_dbt_none(&v);
@@ -116,9 +90,34 @@ first_from(struct store_ctx *cx, DB *db, int64_t after_ms, int64_t *t)
 		return 0;
 	if (rc != 0)
 		return store_dberr(cx, rc, "reading a time index");
-	if (k.size == sizeof(kbuf))
-		*t = (int64_t)ferry_get_be64(kbuf);
-	return 0;
+	if (k.size != sizeof(kbuf))
+		return id != NULL
+			   ? store_dberr(cx, EINVAL, "time index is damaged")
+			   : 0;
+	*t = (int64_t)ferry_get_be64(kbuf);
+	if (id != NULL)
+		memcpy(id, kbuf + 8, FERRY_ID_LEN);
+	return 1;
+}
+
+/* The first entry of time index db that is due (<= now).  1 found, 0
+ * none due, or STORE_EABORT. */
+static int
+first_due(struct store_ctx *cx, DB *db, int64_t *t, uint8_t *id)
+{
+	int rc = time_first(cx, db, 0, t, id);
+
+	return rc == 1 && *t > cx->now ? 0 : rc;
+}
+
+/* The time of the first key of db at or after after_ms (INT64_MAX if
+ * none) into *t.  0 or STORE_EABORT. */
+static int
+first_from(struct store_ctx *cx, DB *db, int64_t after_ms, int64_t *t)
+{
+	int rc = time_first(cx, db, after_ms, t, NULL);
+
+	return rc < 0 ? rc : 0;
 }
 
 static void
