@@ -175,14 +175,6 @@ spool_sync(int fd)
 	return 0;
 }
 
-void
-spool_writeback(int fd, uint64_t off, size_t len)
-{
-	/* A hint: errors show up at the fdatasync that follows. */
-	(void)sync_file_range(fd, (off64_t)off, (off64_t)len,
-			      SYNC_FILE_RANGE_WRITE);
-}
-
 int
 spool_read(int fd, uint64_t off, void *buf, size_t cap, size_t *n)
 {

@@ -410,7 +410,6 @@ int spool_open_read(struct store *st, const uint8_t *id, int *fd);
 int spool_check_len(int fd, uint64_t len);
 int spool_write(int fd, const void *buf, size_t len);
 int spool_sync(int fd);
-void spool_writeback(int fd, uint64_t off, size_t len); /* start, no wait */
 int spool_read(int fd, uint64_t off, void *buf, size_t cap, size_t *n);
 int spool_is(struct store *st, const uint8_t *id, int fd, uint64_t len);
 void spool_unlink(struct store *st, const uint8_t *id);

@@ -470,6 +470,87 @@ test_streamed_queue_quota_refused_at_commit(void)
 	CU_ASSERT_EQUAL(qs.msgs, 0);
 }
 
+/* Durable one window behind (STORE_SYNC_EVERY bytes a window, made
+ * durable by the writer's syncer thread while the next one is written):
+ * once a write has passed the end of window 2, window 1 is recorded; a
+ * suspend records everything; a restart resumes from there. */
+static void
+test_writer_durable_one_window_behind(void)
+{
+	const size_t win = 8u << 20; /* STORE_SYNC_EVERY */
+	size_t len = 2 * win + 4097;
+	struct partials_seen seen = {.n = 0};
+	struct ferry_msg m;
+	struct store_writer *w = NULL;
+	uint64_t off = 0;
+	uint8_t *p;
+
+	test_msg(&m, "far", "windows", 3);
+	p = make_payload(m.id, len);
+	CU_ASSERT_EQUAL_FATAL(store_writer_open(st, &m, &w), 0);
+	for (size_t at = 0; at < len; at += 65536)
+		CU_ASSERT_EQUAL_FATAL(
+		    store_writer_write(w, p + at,
+				       len - at < 65536 ? len - at : 65536),
+		    0);
+	CU_ASSERT_EQUAL(store_partials_list(st, 0, collect_partial, &seen), 0);
+	CU_ASSERT_EQUAL_FATAL(seen.n, 1);
+	CU_ASSERT(seen.p[0].msg.payload_len == win ||
+		  seen.p[0].msg.payload_len == 2 * win);
+	CU_ASSERT_EQUAL(store_writer_suspend(w), 0);
+	store_close(st);
+	st = test_store_open(&dir, NULL, NULL);
+	CU_ASSERT_FATAL(st != NULL);
+	CU_ASSERT_EQUAL_FATAL(store_writer_resume(st, m.id, &w, &off), 0);
+	CU_ASSERT_EQUAL(off, len);
+	CU_ASSERT_EQUAL(store_writer_commit(w), 0);
+	CU_ASSERT(test_payload_ok(st, m.id, len));
+	free(p);
+}
+
+/* The store's quota reached in the middle of a stream: the error comes
+ * back from a write (a window late at most), what was
+ * recorded never passes the quota, and abort leaves nothing. */
+static void
+test_writer_quota_midway(void)
+{
+	const size_t win = 8u << 20;
+	struct store_opts o = {.quota_bytes = 3 * win / 2};
+	struct partials_seen seen = {.n = 0};
+	struct ferry_msg m;
+	struct store_writer *w = NULL;
+	size_t len = 6 * win, at = 0, chunk = 1u << 20;
+	uint8_t *p;
+	int rc = 0;
+
+	store_close(st);
+	st = test_store_open(&dir, NULL, &o);
+	CU_ASSERT_FATAL(st != NULL);
+	test_msg(&m, "far", "quota", 3);
+	p = make_payload(m.id, chunk);
+	CU_ASSERT_EQUAL_FATAL(store_writer_open(st, &m, &w), 0);
+	for (; at < len && rc == 0; at += chunk)
+		rc = store_writer_write(w, p, chunk);
+	CU_ASSERT_EQUAL(rc, FERRY_EQUOTA); /* window 2 is over the quota */
+	if (rc == 0) {
+		CU_ASSERT_EQUAL(store_writer_commit(w), FERRY_EQUOTA);
+	} else {
+		CU_ASSERT(at <= 4 * win); /* refused within two windows */
+		CU_ASSERT_EQUAL(
+		    store_partials_list(st, 0, collect_partial, &seen), 0);
+		CU_ASSERT_EQUAL_FATAL(seen.n, 1);
+		CU_ASSERT(seen.p[0].msg.payload_len <= o.quota_bytes);
+		store_writer_abort(w);
+	}
+	seen.n = 0;
+	CU_ASSERT_EQUAL(store_partials_list(st, 0, collect_partial, &seen), 0);
+	CU_ASSERT_EQUAL(seen.n, 0);
+	free(p);
+	store_close(st); /* the next tests: no quota */
+	st = test_store_open(&dir, NULL, NULL);
+	CU_ASSERT_FATAL(st != NULL);
+}
+
 /* 1 GiB in, 1 GiB out, while the process stays under 64 MiB resident. */
 static long long
 file_size(const char *name)
@@ -590,6 +671,8 @@ add_suites(void)
 	TEST_ADD(s, test_writer_refuses_known_ids_before_payload);
 	TEST_ADD(s, test_writer_abort_leaves_nothing);
 	TEST_ADD(s, test_writer_suspend_resume_after_restart);
+	TEST_ADD(s, test_writer_durable_one_window_behind);
+	TEST_ADD(s, test_writer_quota_midway);
 	TEST_ADD(s, test_partials_listed);
 	TEST_ADD(s, test_streamed_queue_quota_refused_at_commit);
 	TEST_ADD(s, test_spool_files_follow_the_store);
