@@ -148,8 +148,9 @@ struct intake_rx {
 	/* sent to this node's site: delivered here under this node's name,
 	 * its origin signature checked over the name it was sent to */
 	char site[FERRY_NODE_MAX + 1];
-	int hashing; /* hs covers the payload (check_hash
-			or sig_check) */
+	int check;   /* END's hash is checked (check_hash, and resumed
+			if hash_resumed) */
+	int hashing; /* hs covers the payload (check or sig_check) */
 	uint8_t sig[HOP_SIG_LEN];
 	enum intake_outcome oc;
 	enum intake_verdict verdict;
@@ -319,7 +320,9 @@ intake_begin(const struct intake *in, const struct hop_msg *hm,
 			strcmp(rx->msg.dst_node, in->me.name) == 0;
 	if (rx->sig_check)
 		memcpy(rx->sig, hm->origin_sig, HOP_SIG_LEN);
-	rx->hashing = in->check_hash || rx->sig_check;
+	/* Whole from 0 so far; set again once the stored prefix is known. */
+	rx->check = in->check_hash && !in->hash_resumed;
+	rx->hashing = rx->check || rx->sig_check;
 	if (rx->msg.expires_ms != 0 && rx->msg.expires_ms <= ferry_wall_ms() &&
 	    !expired_known(in->st, &rx->msg))
 		return *oc = rx->oc = INTAKE_EXPIRED, 0;
@@ -354,6 +357,12 @@ intake_begin(const struct intake *in, const struct hop_msg *hm,
 		intake_rx_free(rx, 1);
 		*out = NULL;
 		return FERRY_EPROTO;
+	}
+	if (in->check_hash && rx->durable > 0) {
+		/* Resumed: END's hash is what says the stored prefix and
+		 * the sender's bytes are one payload. */
+		rx->check = 1;
+		rx->hashing = 1;
 	}
 	if (rx->sig_check && !in->check_hash && rx->durable > 0) {
 		/* A signature to check and part of it stored before (a
@@ -565,8 +574,7 @@ intake_end(struct intake_rx *rx, const struct hop_end *e)
 		return FERRY_ECORRUPT;
 	if (rx->hashing)
 		crypto_generichash_final(&rx->hs, hash, HOP_HASH_LEN);
-	if (rx->in->check_hash &&
-	    sodium_memcmp(hash, e->hash, HOP_HASH_LEN) != 0)
+	if (rx->check && sodium_memcmp(hash, e->hash, HOP_HASH_LEN) != 0)
 		return FERRY_ECORRUPT;
 	origin_judge(rx, hash);
 	if (rx->oc == INTAKE_SMALL)

@@ -129,6 +129,10 @@ struct intake {
 	int check_hash;	   /* verify END's BLAKE2b (a live link); 0
 			      where a signature over the carrier covers
 			      every byte (a bundle) */
+	int hash_resumed;  /* with check_hash: only for a payload resumed
+			      from a stored prefix (the peer offered
+			      HOP_FEAT_RESUMEHASH); one received whole is
+			      covered by the session's AEAD */
 	int from_durable;  /* the sender goes on from this node's durable
 			      offset (it waits for RESUME: TCP); 0: its
 			      CHUNKs start at the MSG's offset and bytes

@@ -77,7 +77,10 @@ enum hop_type {
  * what else the sender reads. */
 #define HOP_FEAT_CHUNKZ 0x1u /* CHUNKZ frames */
 #define HOP_FEAT_BODY	0x2u /* a MSG carrying its whole payload (tag 19) */
-#define HOP_FEAT_ALL	(HOP_FEAT_CHUNKZ | HOP_FEAT_BODY)
+/* END's hash checked only for a payload resumed from an offset: one sent
+ * whole in the session (from 0) may end with a zero hash. */
+#define HOP_FEAT_RESUMEHASH 0x4u
+#define HOP_FEAT_ALL	    (HOP_FEAT_CHUNKZ | HOP_FEAT_BODY | HOP_FEAT_RESUMEHASH)
 
 /* CHUNKZ (docs/hop.md 4.8): 24 + 4 + n bytes; the zstd frame restores
  * orig_len payload bytes, 1..HOP_ZORIG_MAX. */

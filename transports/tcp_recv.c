@@ -759,6 +759,9 @@ receiver_new(struct session *s)
 	rv->in.peer = s->peer->cfg.name;
 	rv->in.medium_ms = 0; /* a live link: no time in transit */
 	rv->in.check_hash = 1;
+	/* Our HELLO offers HOP_FEAT_RESUMEHASH: a payload received whole
+	 * in this session needs no hash (an older peer sends one anyway). */
+	rv->in.hash_resumed = (HOP_FEAT_ALL & HOP_FEAT_RESUMEHASH) != 0;
 	rv->in.from_durable = 1;
 	return rv;
 }

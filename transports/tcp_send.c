@@ -53,6 +53,8 @@ struct xfer {
 	int zmode;
 	unsigned zpermille;
 	struct store_reader *rd;
+	int hash; /* hs kept: for END (not sent whole from 0, or an older
+		     peer: HOP_FEAT_RESUMEHASH) */
 	HASH_STATE hs;
 };
 
@@ -133,6 +135,9 @@ xfer_drop(struct sender *sd, struct xfer *x, int release)
 static int
 xfer_seek(struct sender *sd, struct xfer *x, uint64_t off, int then_msg)
 {
+	/* From 0, to a peer that checks END's hash only after a resume:
+	 * no hash (the session's AEAD covers every byte sent). */
+	int hash = off > 0 || !(sd->s->peer_features & HOP_FEAT_RESUMEHASH);
 	int rc;
 
 	if (x->rd == NULL) {
@@ -141,12 +146,13 @@ xfer_seek(struct sender *sd, struct xfer *x, uint64_t off, int then_msg)
 			return rc;
 		crypto_generichash_init(&x->hs, NULL, 0, HOP_HASH_LEN);
 		x->off = 0;
-	} else if (off < x->off) {
+	} else if (off < x->off || (hash && !x->hash)) {
 		if ((rc = store_reader_seek(x->rd, 0)) != 0)
 			return rc;
 		crypto_generichash_init(&x->hs, NULL, 0, HOP_HASH_LEN);
 		x->off = 0;
 	}
+	x->hash = hash;
 	x->seek_to = off;
 	x->seek_then_msg = then_msg;
 	x->seeking = 1;
@@ -175,7 +181,7 @@ xfer_seek_step(struct sender *sd, struct xfer *x, uint64_t *budget)
 			return rc;
 		if (n == 0)
 			return FERRY_ECORRUPT;
-		crypto_generichash_update(&x->hs, sd->tmp, n);
+		crypto_generichash_update(&x->hs, sd->tmp, n); /* off > 0 */
 		x->off += n;
 		*budget -= n < *budget ? n : *budget;
 	}
@@ -447,7 +453,8 @@ chunkz_emit(struct sender *sd, struct xfer *x, struct hop_rbuf *b)
 		if (rc < 0)
 			return rc;
 		if (rc > 0) {
-			crypto_generichash_update(&x->hs, buf, got);
+			if (x->hash)
+				crypto_generichash_update(&x->hs, buf, got);
 			x->off += got;
 			x->zmode = 1;
 			x->zpermille =
@@ -567,7 +574,8 @@ chunks:
 		}
 		if (got == 0)
 			return FERRY_ECORRUPT;
-		crypto_generichash_update(&x->hs, sd->tmp, got);
+		if (x->hash)
+			crypto_generichash_update(&x->hs, sd->tmp, got);
 		if (hop_put_chunk(b, x->info.msg.id, x->off, sd->tmp, got) !=
 		    got)
 			return FERRY_EINVAL;
@@ -580,7 +588,10 @@ chunks:
 	struct hop_end e;
 	memcpy(e.id, x->info.msg.id, FERRY_ID_LEN);
 	e.total_len = len;
-	crypto_generichash_final(&x->hs, e.hash, HOP_HASH_LEN);
+	if (x->hash)
+		crypto_generichash_final(&x->hs, e.hash, HOP_HASH_LEN);
+	else
+		memset(e.hash, 0, sizeof(e.hash));
 	hop_put_end(b, &e);
 	xfer_sent_whole(sd, x);
 	return 1;

@@ -430,7 +430,6 @@ read_hello(struct session *s, struct rdbuf *rb, uint8_t *plain)
 			 s->peer->cfg.name, s->addr, h.node, s->peer->cfg.name);
 		return FERRY_EPROTO;
 	}
-	s->peer_features = h.features;
 	s->plain_max = (size_t)h.max_record - NOISE_TAG;
 	if (s->plain_max > HOP_PLAIN_MAX)
 		s->plain_max = HOP_PLAIN_MAX;

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "agent/agent.h"
 #include "agent/intake.h"
 #include "lib/util.h"
@@ -504,6 +506,145 @@ test_loopback_ops(void)
 	node_close(&n);
 }
 
+/* ------------------------------------------- END's hash (HOP_FEAT_RESUMEHASH)
+ */
+
+#define HR_LEN (1u << 20) /* streamed (above INTAKE_SMALL_MAX) */
+#define HR_CUT (300u * 1024u)
+
+/* Feed [from, to) of m's payload (test_fill) to rx in 64 KiB CHUNKs. */
+static int
+hr_chunks(struct intake_rx *rx, const struct ferry_msg *m, uint64_t from,
+	  uint64_t to)
+{
+	static uint8_t buf[65536];
+	int rc = 0;
+
+	for (uint64_t off = from; off < to && rc == 0; off += sizeof(buf)) {
+		struct hop_chunk c;
+		size_t n =
+		    to - off < sizeof(buf) ? (size_t)(to - off) : sizeof(buf);
+		test_fill(m->id, off, buf, n);
+		memcpy(c.id, m->id, FERRY_ID_LEN);
+		c.offset = off;
+		c.data = buf;
+		c.len = n;
+		rc = intake_chunk(rx, &c);
+	}
+	return rc;
+}
+
+/* END of m: its true hash, or a zero one. */
+static int
+hr_end(struct intake_rx *rx, const struct ferry_msg *m, int true_hash)
+{
+	static uint8_t buf[65536];
+	crypto_generichash_state hs;
+	struct hop_end e;
+
+	memset(&e, 0, sizeof(e));
+	memcpy(e.id, m->id, FERRY_ID_LEN);
+	e.total_len = HR_LEN;
+	if (true_hash) {
+		crypto_generichash_init(&hs, NULL, 0, HOP_HASH_LEN);
+		for (uint64_t off = 0; off < HR_LEN; off += sizeof(buf)) {
+			test_fill(m->id, off, buf, sizeof(buf));
+			crypto_generichash_update(&hs, buf, sizeof(buf));
+		}
+		crypto_generichash_final(&hs, e.hash, HOP_HASH_LEN);
+	}
+	return intake_end(rx, &e);
+}
+
+static int
+hr_begin(const struct intake *in, const struct ferry_msg *m,
+	 struct intake_rx **rx, uint64_t offset)
+{
+	struct hop_msg hm;
+	enum intake_outcome oc;
+	int rc;
+
+	memset(&hm, 0, sizeof(hm));
+	hm.msg = *m;
+	hm.offset = offset;
+	rc = intake_begin(in, &hm, rx, &oc);
+	CU_ASSERT_EQUAL(oc, INTAKE_STREAM);
+	return rc;
+}
+
+/*
+ * A live link that checks END's hash only for a resumed payload: one
+ * received whole from 0 is stored with a zero hash (the session's AEAD
+ * covered every byte); one resumed from a stored prefix is refused with
+ * a zero or wrong hash and stored with the true one (its prefix hashed
+ * back from the store).  Without hash_resumed (an older ferry), a zero
+ * hash is refused even for a whole payload.
+ */
+static void
+test_end_hash_resumed_only(void)
+{
+	struct store *st;
+	char *dir = NULL;
+	struct intake in;
+	struct intake_rx *rx = NULL;
+	struct ferry_msg m;
+	static const int no_cancel = 0;
+
+	st = test_store_open(&dir, NULL, NULL);
+	CU_ASSERT_FATAL(st != NULL);
+	memset(&in, 0, sizeof(in));
+	in.st = st;
+	in.me.name = "beta";
+	in.peer = "alpha";
+	in.check_hash = 1;
+	in.hash_resumed = 1;
+	in.from_durable = 1;
+
+	/* Whole from 0: a zero hash is fine. */
+	test_msg(&m, "beta", "in", 3);
+	snprintf(m.src_node, sizeof(m.src_node), "alpha");
+	m.payload_len = HR_LEN;
+	CU_ASSERT_EQUAL_FATAL(hr_begin(&in, &m, &rx, 0), 0);
+	CU_ASSERT_EQUAL(hr_chunks(rx, &m, 0, HR_LEN), 0);
+	CU_ASSERT_EQUAL(hr_end(rx, &m, 0), 0);
+	intake_rx_free(rx, 0);
+	CU_ASSERT(test_payload_ok(st, m.id, HR_LEN));
+
+	/* Cut at HR_CUT, kept; resumed: a zero hash is refused. */
+	test_msg(&m, "beta", "in", 3);
+	snprintf(m.src_node, sizeof(m.src_node), "alpha");
+	m.payload_len = HR_LEN;
+	CU_ASSERT_EQUAL_FATAL(hr_begin(&in, &m, &rx, 0), 0);
+	CU_ASSERT_EQUAL(hr_chunks(rx, &m, 0, HR_CUT), 0);
+	intake_rx_free(rx, 1);
+	CU_ASSERT_EQUAL_FATAL(hr_begin(&in, &m, &rx, 0), 0);
+	CU_ASSERT_EQUAL(intake_rx_durable(rx), HR_CUT);
+	CU_ASSERT_EQUAL(intake_hash_prefix(rx, &no_cancel), 0);
+	CU_ASSERT_EQUAL(hr_chunks(rx, &m, HR_CUT, HR_LEN), 0);
+	CU_ASSERT_EQUAL(hr_end(rx, &m, 0), FERRY_ECORRUPT);
+	intake_rx_free(rx, 1);
+	/* Again, with the true hash: stored. */
+	CU_ASSERT_EQUAL_FATAL(hr_begin(&in, &m, &rx, 0), 0);
+	CU_ASSERT_EQUAL(intake_hash_prefix(rx, &no_cancel), 0);
+	CU_ASSERT_EQUAL(hr_chunks(rx, &m, intake_rx_durable(rx), HR_LEN), 0);
+	CU_ASSERT_EQUAL(hr_end(rx, &m, 1), 0);
+	intake_rx_free(rx, 0);
+	CU_ASSERT(test_payload_ok(st, m.id, HR_LEN));
+
+	/* An intake that checks every END: a zero hash is refused. */
+	in.hash_resumed = 0;
+	test_msg(&m, "beta", "in", 3);
+	snprintf(m.src_node, sizeof(m.src_node), "alpha");
+	m.payload_len = HR_LEN;
+	CU_ASSERT_EQUAL_FATAL(hr_begin(&in, &m, &rx, 0), 0);
+	CU_ASSERT_EQUAL(hr_chunks(rx, &m, 0, HR_LEN), 0);
+	CU_ASSERT_EQUAL(hr_end(rx, &m, 0), FERRY_ECORRUPT);
+	intake_rx_free(rx, 0);
+
+	store_close(st);
+	test_rmtree(dir);
+}
+
 static void
 add_suites(void)
 {
@@ -515,6 +656,7 @@ add_suites(void)
 	TEST_ADD(s, test_intake_cases_live);
 	TEST_ADD(s, test_intake_cases_carrier);
 	TEST_ADD(s, test_loopback_ops);
+	TEST_ADD(s, test_end_hash_resumed_only);
 }
 
 int
