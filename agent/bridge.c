@@ -18,8 +18,6 @@
  * Nothing is dropped when the cluster is down: the drain gives messages
  * back and waits, the pull waits; both try again, 0.5 s doubling to 5 s
  * (one publish or fetch a try: cheap for the cluster).
- *
- * A crypto file (BLAKE2b of ids): sodium.h allowed.
  */
 #include "config.h"
 
@@ -32,13 +30,12 @@
 #include <time.h>
 
 #include <nats/nats.h>
-#include <sodium.h>
 
 #include "agent/agent.h"
 #include "agent/bridge.h"
 #include "agent/engine.h"
 #include "agent/log.h"
-#include "lib/be.h"
+#include "agent/msgid.h"
 #include "lib/util.h"
 
 #define BRIDGE_LEASE_MS	     15000  /* a message being published */
@@ -51,7 +48,6 @@
 #define BRIDGE_RETRY_MIN_MS  500
 #define BRIDGE_RETRY_MAX_MS  5000
 #define BRIDGE_IDLE_MS	     30000 /* the drain looks anyway this often */
-#define BRIDGE_ID_LABEL	     "ferry-nats-v1"
 
 struct bridge {
 	struct policy_bridge cfg;
@@ -491,22 +487,6 @@ drain_main(void *arg)
 
 /* --------------------------------------------------------------- pull */
 
-static void
-nats_id(const char *stream, uint64_t seq, uint8_t out[FERRY_ID_LEN])
-{
-	crypto_generichash_state hs;
-	uint8_t be[8];
-
-	ferry_put_be64(be, seq);
-	crypto_generichash_init(&hs, NULL, 0, FERRY_ID_LEN);
-	crypto_generichash_update(&hs, (const uint8_t *)BRIDGE_ID_LABEL,
-				  sizeof(BRIDGE_ID_LABEL));
-	crypto_generichash_update(&hs, (const uint8_t *)stream,
-				  strlen(stream) + 1);
-	crypto_generichash_update(&hs, be, sizeof(be));
-	crypto_generichash_final(&hs, out, FERRY_ID_LEN);
-}
-
 /* Where m goes: its Ferry-To header "node/queue", or its subject past
  * the outbound filter's literal prefix, "node.queue".  0 or -1. */
 static int
@@ -569,7 +549,7 @@ take_one(struct bridge *b, natsMsg *nm)
 		(void)natsMsg_Nak(nm, NULL);
 		return 0;
 	}
-	nats_id(b->cfg.stream, meta->Sequence.Stream, m.id);
+	msgid_nats(b->cfg.stream, meta->Sequence.Stream, m.id);
 	jsMsgMetaData_Destroy(meta);
 	ferry_id_to_hex(m.id, hex);
 	if (dest_of(b, nm, m.dst_node, m.dst_queue) != 0) {
