@@ -24,6 +24,7 @@
 
 #include "agent/agent.h"
 #include "agent/engine.h"
+#include "agent/intake.h"
 #include "agent/log.h"
 #include "agent/msgid.h"
 #include "agent/split.h"
@@ -180,7 +181,7 @@ copy_put(struct store *st, const struct store_msg_info *src,
 	struct store_reader *rd = NULL;
 	struct store_writer *w = NULL;
 	uint8_t *buf;
-	uint64_t done = 0, off = 0;
+	uint64_t done = 0;
 	size_t cap = src->msg.payload_len < SPLIT_INLINE_MAX
 			 ? (size_t)src->msg.payload_len
 			 : STORE_CHUNK_BYTES;
@@ -212,14 +213,7 @@ copy_put(struct store *st, const struct store_msg_info *src,
 			rc = req.result;
 		goto out;
 	}
-	rc = store_writer_open_route(st, m, route, &w);
-	if (rc == FERRY_EBUSY &&
-	    store_writer_resume(st, m->id, &w, &off) == 0) {
-		/* Left half-made by a crash: start it again. */
-		store_writer_abort(w);
-		w = NULL;
-		rc = store_writer_open_route(st, m, route, &w);
-	}
+	rc = intake_writer_anew(st, m, route, &w);
 	while (rc == 0 && done < src->msg.payload_len) {
 		size_t n = 0;
 		rc = store_reader_read(rd, buf, cap, &n);

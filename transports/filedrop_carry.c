@@ -30,6 +30,7 @@
 #include <sodium.h>
 
 #include "agent/engine.h"
+#include "agent/intake.h"
 #include "agent/log.h"
 #include "agent/msgid.h"
 #include "transports/bundle.h"
@@ -45,7 +46,7 @@ carry_store(struct sneak_job *j, int fd, const struct bundle_hdr *h,
 {
 	struct ferry_msg m;
 	struct store_writer *w = NULL;
-	uint64_t done = 0, off = 0;
+	uint64_t done = 0;
 	uint8_t *buf;
 	int rc;
 
@@ -57,16 +58,9 @@ carry_store(struct sneak_job *j, int fd, const struct bundle_hdr *h,
 	m.priority = CARRY_PRIO;
 	m.created_ms = ferry_wall_ms();
 	m.payload_len = size;
-	rc = store_writer_open(j->st, &m, &w);
+	rc = intake_writer_anew(j->st, &m, NULL, &w);
 	if (rc == FERRY_EDUPLICATE)
 		return 1;
-	if (rc == FERRY_EBUSY &&
-	    store_writer_resume(j->st, m.id, &w, &off) == 0) {
-		/* Left half-stored by a crash: store it again. */
-		store_writer_abort(w);
-		w = NULL;
-		rc = store_writer_open(j->st, &m, &w);
-	}
 	if (rc != 0)
 		return rc;
 	buf = malloc(STORE_CHUNK_BYTES);
