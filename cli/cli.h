@@ -118,6 +118,11 @@ int cli_bad_option(const struct cli_cmd *cmd, char **argv, int ch);
 
 /* Reset getopt for a verb's own argv (GNU: optind 0 reinitialises). */
 void cli_getopt_reset(void);
+/* The command line of a verb that takes no arguments and no options but
+ * --socket, --help and, when json is not NULL, --json (*json set to 1).
+ * -1 to go on; else the exit code (help shown, a usage error). */
+int cli_plain_options(struct cli_ctx *ctx, const struct cli_cmd *cmd, int argc,
+		      char **argv, int *json);
 
 /* Whole-string decimal numbers; FERRY_EINVAL otherwise. */
 FERRY_MUST_CHECK int cli_parse_u64(const char *s, uint64_t *out);
