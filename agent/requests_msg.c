@@ -999,11 +999,9 @@ req_send(struct client *c, const struct req_cmd *cmd,
 		client_idle(c);
 		return;
 	}
-	r = rj_new(c, fin ? RK_PUT : RK_WOPEN, c->reqid);
-	if (r == NULL) {
-		fail_nomem(c, c->reqid);
+	r = rj_request(c, fin ? RK_PUT : RK_WOPEN);
+	if (r == NULL)
 		return;
-	}
 	m = &r->msg;
 	ferry_msg_init(m);
 	if (FERRY_HAS(fl, FERRY_T_ID)) {
@@ -1163,11 +1161,9 @@ request_data(struct client *c, const struct ferry_frame *f)
 		return;
 	}
 	if (f->flags & FERRY_FL_ABORT) {
-		r = rj_new(c, RK_WABORT, c->reqid);
-		if (r == NULL) {
-			fail_nomem(c, c->reqid);
+		r = rj_request(c, RK_WABORT);
+		if (r == NULL)
 			return;
-		}
 		r->writer = c->writer;
 		c->writer = NULL;
 		rj_submit(c, r);
@@ -1342,12 +1338,10 @@ void
 req_by_id(struct client *c, const struct req_cmd *cmd,
 	  const struct ferry_frame *f, const struct ferry_fields *fl)
 {
-	struct req_job *r = rj_new(c, RK_GET, c->reqid);
+	struct req_job *r = rj_request(c, RK_GET);
 
-	if (r == NULL) {
-		fail_nomem(c, c->reqid);
+	if (r == NULL)
 		return;
-	}
 	if (f->type == FERRY_F_NACK && nack_options(c, fl, r) != 0) {
 		rj_free(r);
 		return;
@@ -1366,14 +1360,12 @@ void
 req_browse(struct client *c, const struct req_cmd *cmd,
 	   const struct ferry_frame *f, const struct ferry_fields *fl)
 {
-	struct req_job *r = rj_new(c, RK_BROWSE, c->reqid);
+	struct req_job *r = rj_request(c, RK_BROWSE);
 
 	(void)cmd;
 	(void)f;
-	if (r == NULL) {
-		fail_nomem(c, c->reqid);
+	if (r == NULL)
 		return;
-	}
 	snprintf(r->queue, sizeof(r->queue), "%s", fl->queue);
 	r->limit = fl->limit == 0 || fl->limit > AGENT_BROWSE_MAX
 		       ? AGENT_BROWSE_MAX
