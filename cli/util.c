@@ -98,8 +98,8 @@ cli_getopt_reset(void)
 }
 
 int
-cli_plain_options(struct cli_ctx *ctx, const struct cli_cmd *cmd, int argc,
-		  char **argv, int *json)
+cli_plain_getopt(struct cli_ctx *ctx, const struct cli_cmd *cmd, int argc,
+		 char **argv, int *json)
 {
 	static const struct option longopts[] = {
 	    {"json", 0, NULL, CLI_OPT_JSON},
@@ -126,10 +126,19 @@ cli_plain_options(struct cli_ctx *ctx, const struct cli_cmd *cmd, int argc,
 			return cli_bad_option(cmd, argv, ch);
 		}
 	}
-	if (optind < argc)
-		return cli_usage_error(cmd, "unexpected argument '%s'",
-				       argv[optind]);
 	return -1;
+}
+
+int
+cli_plain_options(struct cli_ctx *ctx, const struct cli_cmd *cmd, int argc,
+		  char **argv, int *json)
+{
+	int ret = cli_plain_getopt(ctx, cmd, argc, argv, json);
+
+	if (ret < 0 && optind < argc)
+		ret = cli_usage_error(cmd, "unexpected argument '%s'",
+				      argv[optind]);
+	return ret;
 }
 
 int
