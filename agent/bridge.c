@@ -154,6 +154,16 @@ stream_check(struct bridge *b, jsCtx *js)
 	return 0;
 }
 
+/* Set *flag (b->kicked, b->stop) and wake b's threads (any thread). */
+static void
+bridge_wake(struct bridge *b, int *flag)
+{
+	pthread_mutex_lock(&b->mu);
+	*flag = 1;
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+}
+
 /* The client reconnected (on its own thread): what waits goes now. */
 static void
 on_reconnected(natsConnection *nc, void *arg)
@@ -161,10 +171,7 @@ on_reconnected(natsConnection *nc, void *arg)
 	struct bridge *b = arg;
 
 	(void)nc;
-	pthread_mutex_lock(&b->mu);
-	b->kicked = 1;
-	pthread_cond_broadcast(&b->cv);
-	pthread_mutex_unlock(&b->mu);
+	bridge_wake(b, &b->kicked);
 }
 
 /* The connection thread: connects (the client reconnects by itself
@@ -692,13 +699,8 @@ pull_main(void *arg)
 void
 bridge_kick(void)
 {
-	for (size_t k = 0; k < nbridges; k++) {
-		struct bridge *b = &bridges[k];
-		pthread_mutex_lock(&b->mu);
-		b->kicked = 1;
-		pthread_cond_broadcast(&b->cv);
-		pthread_mutex_unlock(&b->mu);
-	}
+	for (size_t k = 0; k < nbridges; k++)
+		bridge_wake(&bridges[k], &bridges[k].kicked);
 }
 
 int
@@ -760,10 +762,7 @@ bridge_stop(void)
 {
 	for (size_t k = 0; k < nbridges; k++) {
 		struct bridge *b = &bridges[k];
-		pthread_mutex_lock(&b->mu);
-		b->stop = 1;
-		pthread_cond_broadcast(&b->cv);
-		pthread_mutex_unlock(&b->mu);
+		bridge_wake(b, &b->stop);
 		if (b->have_conn)
 			pthread_join(b->conn, NULL);
 		/* A fetch under way returns at once. */
