@@ -18,8 +18,6 @@
  * Nothing is dropped when the cluster is down: the drain gives messages
  * back and waits, the pull waits; both try again, 0.5 s doubling to 5 s
  * (one publish or fetch a try: cheap for the cluster).
- *
- * A crypto file (BLAKE2b of ids): sodium.h allowed.
  */
 #include "config.h"
 
@@ -32,13 +30,12 @@
 #include <time.h>
 
 #include <nats/nats.h>
-#include <sodium.h>
 
 #include "agent/agent.h"
 #include "agent/bridge.h"
 #include "agent/engine.h"
 #include "agent/log.h"
-#include "lib/be.h"
+#include "agent/msgid.h"
 #include "lib/util.h"
 
 #define BRIDGE_LEASE_MS	     15000  /* a message being published */
@@ -51,7 +48,6 @@
 #define BRIDGE_RETRY_MIN_MS  500
 #define BRIDGE_RETRY_MAX_MS  5000
 #define BRIDGE_IDLE_MS	     30000 /* the drain looks anyway this often */
-#define BRIDGE_ID_LABEL	     "ferry-nats-v1"
 
 struct bridge {
 	struct policy_bridge cfg;
@@ -158,6 +154,16 @@ stream_check(struct bridge *b, jsCtx *js)
 	return 0;
 }
 
+/* Set *flag (b->kicked, b->stop) and wake b's threads (any thread). */
+static void
+bridge_wake(struct bridge *b, int *flag)
+{
+	pthread_mutex_lock(&b->mu);
+	*flag = 1;
+	pthread_cond_broadcast(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+}
+
 /* The client reconnected (on its own thread): what waits goes now. */
 static void
 on_reconnected(natsConnection *nc, void *arg)
@@ -165,10 +171,7 @@ on_reconnected(natsConnection *nc, void *arg)
 	struct bridge *b = arg;
 
 	(void)nc;
-	pthread_mutex_lock(&b->mu);
-	b->kicked = 1;
-	pthread_cond_broadcast(&b->cv);
-	pthread_mutex_unlock(&b->mu);
+	bridge_wake(b, &b->kicked);
 }
 
 /* The connection thread: connects (the client reconnects by itself
@@ -491,22 +494,6 @@ drain_main(void *arg)
 
 /* --------------------------------------------------------------- pull */
 
-static void
-nats_id(const char *stream, uint64_t seq, uint8_t out[FERRY_ID_LEN])
-{
-	crypto_generichash_state hs;
-	uint8_t be[8];
-
-	ferry_put_be64(be, seq);
-	crypto_generichash_init(&hs, NULL, 0, FERRY_ID_LEN);
-	crypto_generichash_update(&hs, (const uint8_t *)BRIDGE_ID_LABEL,
-				  sizeof(BRIDGE_ID_LABEL));
-	crypto_generichash_update(&hs, (const uint8_t *)stream,
-				  strlen(stream) + 1);
-	crypto_generichash_update(&hs, be, sizeof(be));
-	crypto_generichash_final(&hs, out, FERRY_ID_LEN);
-}
-
 /* Where m goes: its Ferry-To header "node/queue", or its subject past
  * the outbound filter's literal prefix, "node.queue".  0 or -1. */
 static int
@@ -569,7 +556,7 @@ take_one(struct bridge *b, natsMsg *nm)
 		(void)natsMsg_Nak(nm, NULL);
 		return 0;
 	}
-	nats_id(b->cfg.stream, meta->Sequence.Stream, m.id);
+	msgid_nats(b->cfg.stream, meta->Sequence.Stream, m.id);
 	jsMsgMetaData_Destroy(meta);
 	ferry_id_to_hex(m.id, hex);
 	if (dest_of(b, nm, m.dst_node, m.dst_queue) != 0) {
@@ -712,13 +699,8 @@ pull_main(void *arg)
 void
 bridge_kick(void)
 {
-	for (size_t k = 0; k < nbridges; k++) {
-		struct bridge *b = &bridges[k];
-		pthread_mutex_lock(&b->mu);
-		b->kicked = 1;
-		pthread_cond_broadcast(&b->cv);
-		pthread_mutex_unlock(&b->mu);
-	}
+	for (size_t k = 0; k < nbridges; k++)
+		bridge_wake(&bridges[k], &bridges[k].kicked);
 }
 
 int
@@ -780,10 +762,7 @@ bridge_stop(void)
 {
 	for (size_t k = 0; k < nbridges; k++) {
 		struct bridge *b = &bridges[k];
-		pthread_mutex_lock(&b->mu);
-		b->stop = 1;
-		pthread_cond_broadcast(&b->cv);
-		pthread_mutex_unlock(&b->mu);
+		bridge_wake(b, &b->stop);
 		if (b->have_conn)
 			pthread_join(b->conn, NULL);
 		/* A fetch under way returns at once. */

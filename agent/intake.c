@@ -177,15 +177,17 @@ expiry(const struct intake *in, uint64_t ttl_ms)
 }
 
 /* Discard the store's partial copy of id, if there is one and nobody
- * owns it (a transfer in progress keeps it). */
-static void
+ * owns it (a transfer in progress keeps it).  1 if it did. */
+static int
 partial_drop(struct store *st, const uint8_t id[FERRY_ID_LEN])
 {
 	struct store_writer *w = NULL;
 	uint64_t off = 0;
 
-	if (store_writer_resume(st, id, &w, &off) == 0)
-		store_writer_abort(w);
+	if (store_writer_resume(st, id, &w, &off) != 0)
+		return 0;
+	store_writer_abort(w);
+	return 1;
 }
 
 /*
@@ -617,6 +619,17 @@ int
 intake_owned(struct store *st, const uint8_t id[FERRY_ID_LEN])
 {
 	return store_writer_busy(st, id);
+}
+
+int
+intake_writer_anew(struct store *st, const struct ferry_msg *m,
+		   const struct store_route *route, struct store_writer **out)
+{
+	int rc = store_writer_open_route(st, m, route, out);
+
+	if (rc == FERRY_EBUSY && partial_drop(st, m->id))
+		rc = store_writer_open_route(st, m, route, out);
+	return rc;
 }
 
 /* --------------------------------------------------------- small puts */

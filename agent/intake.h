@@ -230,6 +230,14 @@ size_t intake_put_cost(uint64_t len);
 /* 1 while a transfer owns id's partial (one writer per message): a copy
  * kept for later may be applied once it is 0. */
 int intake_owned(struct store *st, const uint8_t id[FERRY_ID_LEN]);
+/* store_writer_open_route from the first byte: a partial of m's id that
+ * no writer owns (a crash left it half-made) is dropped first; one that
+ * a transfer owns stays (FERRY_EBUSY).  For a message this node makes
+ * again under the same derived id (a group copy, a carried bundle). */
+FERRY_MUST_CHECK int intake_writer_anew(struct store *st,
+					const struct ferry_msg *m,
+					const struct store_route *route,
+					struct store_writer **out);
 
 /* Small payloads put together in one commit (a bundle's). */
 struct intake_batch;

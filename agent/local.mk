@@ -14,6 +14,7 @@ agent_ferryd_SOURCES = \
 	agent/intake.c agent/intake.h \
 	agent/engine.c agent/engine.h \
 	agent/split.c agent/split.h \
+	agent/msgid.c agent/msgid.h \
 	agent/carry.c agent/carry.h \
 	agent/bridge.c agent/bridge.h \
 	agent/seal.c agent/seal.h \

@@ -586,12 +586,10 @@ static void
 admin_job(struct client *c, const struct req_cmd *cmd, enum req_kind kind,
 	  const char *queue)
 {
-	struct req_job *r = rj_new(c, kind, c->reqid);
+	struct req_job *r = rj_request(c, kind);
 
-	if (r == NULL) {
-		fail_nomem(c, c->reqid);
+	if (r == NULL)
 		return;
-	}
 	r->cmd = cmd;
 	if (queue != NULL)
 		snprintf(r->queue, sizeof(r->queue), "%s", queue);
@@ -602,14 +600,12 @@ void
 req_qcreate(struct client *c, const struct req_cmd *cmd,
 	    const struct ferry_frame *f, const struct ferry_fields *fl)
 {
-	struct req_job *r = rj_new(c, RK_QCREATE, c->reqid);
+	struct req_job *r = rj_request(c, RK_QCREATE);
 
 	(void)cmd;
 	(void)f;
-	if (r == NULL) {
-		fail_nomem(c, c->reqid);
+	if (r == NULL)
 		return;
-	}
 	snprintf(r->queue, sizeof(r->queue), "%s", fl->queue);
 	r->lim.max_bytes = fl->max_bytes;
 	r->lim.max_msgs = fl->max_msgs;
@@ -650,13 +646,11 @@ void
 req_status(struct client *c, const struct req_cmd *cmd,
 	   const struct ferry_frame *f, const struct ferry_fields *fl)
 {
-	struct req_job *r = rj_new(c, RK_STATUS, c->reqid);
+	struct req_job *r = rj_request(c, RK_STATUS);
 
 	(void)f;
-	if (r == NULL) {
-		fail_nomem(c, c->reqid);
+	if (r == NULL)
 		return;
-	}
 	r->cmd = cmd;
 	memcpy(r->id, fl->id, FERRY_ID_LEN);
 	rj_submit(c, r);
@@ -695,14 +689,12 @@ void
 req_metrics(struct client *c, const struct req_cmd *cmd,
 	    const struct ferry_frame *f, const struct ferry_fields *fl)
 {
-	struct req_job *r = rj_new(c, RK_METRICS, c->reqid);
+	struct req_job *r = rj_request(c, RK_METRICS);
 
 	(void)f;
 	(void)fl;
-	if (r == NULL) {
-		fail_nomem(c, c->reqid);
+	if (r == NULL)
 		return;
-	}
 	r->cmd = cmd;
 	snprintf(r->node, sizeof(r->node), "%s", c->ag->pol.node_name);
 	rj_submit(c, r);

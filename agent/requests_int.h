@@ -144,6 +144,9 @@ struct req_job {
 
 /* requests_job.c: the job's life, and what every answer shares */
 struct req_job *rj_new(struct client *c, enum req_kind kind, uint32_t reqid);
+/* A job of kind for c's request c->reqid; NULL when out of memory, and
+ * the request was failed so (fail_nomem). */
+struct req_job *rj_request(struct client *c, enum req_kind kind);
 void rj_free(struct req_job *r);
 /* Run r for c; c is BUSY until done (unless it is a subscription take). */
 void rj_submit(struct client *c, struct req_job *r);

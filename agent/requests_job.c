@@ -98,6 +98,16 @@ rj_new(struct client *c, enum req_kind kind, uint32_t reqid)
 	return r;
 }
 
+struct req_job *
+rj_request(struct client *c, enum req_kind kind)
+{
+	struct req_job *r = rj_new(c, kind, c->reqid);
+
+	if (r == NULL)
+		fail_nomem(c, c->reqid);
+	return r;
+}
+
 void
 rj_free(struct req_job *r)
 {

@@ -594,6 +594,30 @@ put_unpipe(struct client *c, struct req_job *r)
 	r->piped = 0;
 }
 
+/* A job of kind for r's request that takes over r's message, payload,
+ * route and pipelined bytes: a whole SEND of a scoped client tried
+ * another way.  NULL when out of memory (the request failed so). */
+static struct req_job *
+put_pass_on(struct client *c, struct req_job *r, enum req_kind kind)
+{
+	struct req_job *n = rj_new(c, kind, r->reqid);
+
+	if (n == NULL) {
+		fail_nomem(c, r->reqid);
+		return NULL;
+	}
+	n->msg = r->msg;
+	n->buf = r->buf;
+	n->len = r->len;
+	n->route = r->route;
+	n->piped = r->piped;
+	n->scoped = 1;
+	r->buf = NULL;
+	r->route = NULL;
+	r->piped = 0;
+	return n;
+}
+
 void
 done_put(struct client *c, struct req_job *r)
 {
@@ -605,20 +629,9 @@ done_put(struct client *c, struct req_job *r)
 	    !r->retried) {
 		/* Perhaps the client's own cut stream of this id: a whole
 		 * SEND replaces it (stream_resume). */
-		struct req_job *n = rj_new(c, RK_WDROP, r->reqid);
-		if (n == NULL) {
-			fail_nomem(c, r->reqid);
-			return;
-		}
-		n->msg = r->msg;
-		n->buf = r->buf;
-		n->len = r->len;
-		n->route = r->route;
-		n->piped = r->piped;
-		r->buf = NULL;
-		r->route = NULL;
-		n->scoped = 1;
-		rj_submit(c, n);
+		struct req_job *n = put_pass_on(c, r, RK_WDROP);
+		if (n != NULL)
+			rj_submit(c, n);
 		return;
 	}
 	put_unpipe(c, r);
@@ -763,21 +776,10 @@ done_wdrop(struct client *c, struct req_job *r)
 		done_put(c, r);
 		return;
 	}
-	n = rj_new(c, RK_PUT, r->reqid);
-	if (n == NULL) {
-		fail_nomem(c, r->reqid);
+	n = put_pass_on(c, r, RK_PUT);
+	if (n == NULL)
 		return;
-	}
-	n->msg = r->msg;
-	n->buf = r->buf;
-	n->len = r->len;
-	n->route = r->route;
-	r->buf = NULL;
-	r->route = NULL;
-	n->scoped = 1;
 	n->retried = 1;
-	n->piped = r->piped;
-	r->piped = 0;
 	put_async(c, n);
 }
 
@@ -999,11 +1001,9 @@ req_send(struct client *c, const struct req_cmd *cmd,
 		client_idle(c);
 		return;
 	}
-	r = rj_new(c, fin ? RK_PUT : RK_WOPEN, c->reqid);
-	if (r == NULL) {
-		fail_nomem(c, c->reqid);
+	r = rj_request(c, fin ? RK_PUT : RK_WOPEN);
+	if (r == NULL)
 		return;
-	}
 	m = &r->msg;
 	ferry_msg_init(m);
 	if (FERRY_HAS(fl, FERRY_T_ID)) {
@@ -1163,11 +1163,9 @@ request_data(struct client *c, const struct ferry_frame *f)
 		return;
 	}
 	if (f->flags & FERRY_FL_ABORT) {
-		r = rj_new(c, RK_WABORT, c->reqid);
-		if (r == NULL) {
-			fail_nomem(c, c->reqid);
+		r = rj_request(c, RK_WABORT);
+		if (r == NULL)
 			return;
-		}
 		r->writer = c->writer;
 		c->writer = NULL;
 		rj_submit(c, r);
@@ -1342,12 +1340,10 @@ void
 req_by_id(struct client *c, const struct req_cmd *cmd,
 	  const struct ferry_frame *f, const struct ferry_fields *fl)
 {
-	struct req_job *r = rj_new(c, RK_GET, c->reqid);
+	struct req_job *r = rj_request(c, RK_GET);
 
-	if (r == NULL) {
-		fail_nomem(c, c->reqid);
+	if (r == NULL)
 		return;
-	}
 	if (f->type == FERRY_F_NACK && nack_options(c, fl, r) != 0) {
 		rj_free(r);
 		return;
@@ -1366,14 +1362,12 @@ void
 req_browse(struct client *c, const struct req_cmd *cmd,
 	   const struct ferry_frame *f, const struct ferry_fields *fl)
 {
-	struct req_job *r = rj_new(c, RK_BROWSE, c->reqid);
+	struct req_job *r = rj_request(c, RK_BROWSE);
 
 	(void)cmd;
 	(void)f;
-	if (r == NULL) {
-		fail_nomem(c, c->reqid);
+	if (r == NULL)
 		return;
-	}
 	snprintf(r->queue, sizeof(r->queue), "%s", fl->queue);
 	r->limit = fl->limit == 0 || fl->limit > AGENT_BROWSE_MAX
 		       ? AGENT_BROWSE_MAX

@@ -13,8 +13,6 @@
  * store refuses as duplicates.  A member's own copy has the id derived
  * from the group id and its name alone, whatever way it came, so a
  * member stores a group message once.
- *
- * A crypto file (BLAKE2b of ids): sodium.h allowed.
  */
 #include "config.h"
 
@@ -24,18 +22,17 @@
 #include <string.h>
 #include <time.h>
 
-#include <sodium.h>
-
 #include "agent/agent.h"
 #include "agent/engine.h"
+#include "agent/intake.h"
 #include "agent/log.h"
+#include "agent/msgid.h"
 #include "agent/split.h"
 #include "lib/util.h"
 
 #define SPLIT_BATCH	 32	    /* messages split per store walk */
 #define SPLIT_RETRY_MS	 30000	    /* after a store error */
 #define SPLIT_INLINE_MAX (1u << 20) /* copies put whole, not streamed */
-#define SPLIT_LABEL	 "ferry-group-copy-v1"
 
 static struct {
 	pthread_mutex_t mu;
@@ -52,21 +49,6 @@ split_kick(void)
 	sp.kicked = 1;
 	pthread_cond_signal(&sp.cv);
 	pthread_mutex_unlock(&sp.mu);
-}
-
-void
-split_copy_id(const uint8_t group_id[FERRY_ID_LEN], const char *members,
-	      uint8_t out[FERRY_ID_LEN])
-{
-	crypto_generichash_state hs;
-
-	crypto_generichash_init(&hs, NULL, 0, FERRY_ID_LEN);
-	crypto_generichash_update(&hs, (const uint8_t *)SPLIT_LABEL,
-				  sizeof(SPLIT_LABEL));
-	crypto_generichash_update(&hs, group_id, FERRY_ID_LEN);
-	crypto_generichash_update(&hs, (const uint8_t *)members,
-				  strlen(members));
-	crypto_generichash_final(&hs, out, FERRY_ID_LEN);
 }
 
 /* ------------------------------------------------------------ resolve */
@@ -199,7 +181,7 @@ copy_put(struct store *st, const struct store_msg_info *src,
 	struct store_reader *rd = NULL;
 	struct store_writer *w = NULL;
 	uint8_t *buf;
-	uint64_t done = 0, off = 0;
+	uint64_t done = 0;
 	size_t cap = src->msg.payload_len < SPLIT_INLINE_MAX
 			 ? (size_t)src->msg.payload_len
 			 : STORE_CHUNK_BYTES;
@@ -231,14 +213,7 @@ copy_put(struct store *st, const struct store_msg_info *src,
 			rc = req.result;
 		goto out;
 	}
-	rc = store_writer_open_route(st, m, route, &w);
-	if (rc == FERRY_EBUSY &&
-	    store_writer_resume(st, m->id, &w, &off) == 0) {
-		/* Left half-made by a crash: start it again. */
-		store_writer_abort(w);
-		w = NULL;
-		rc = store_writer_open_route(st, m, route, &w);
-	}
+	rc = intake_writer_anew(st, m, route, &w);
 	while (rc == 0 && done < src->msg.payload_len) {
 		size_t n = 0;
 		rc = store_reader_read(rd, buf, cap, &n);
@@ -312,11 +287,11 @@ split_one(struct agent *ag, const struct store_msg_info *i)
 		if (parts[k].key == ENGINE_PART_SELF) {
 			snprintf(m.dst_node, sizeof(m.dst_node), "%s", me);
 			r.members[0] = '\0';
-			split_copy_id(rt->group_id, me, m.id);
+			msgid_group_copy(rt->group_id, me, m.id);
 		} else {
 			snprintf(m.dst_node, sizeof(m.dst_node), "%s", first);
 			memcpy(r.members, parts[k].members, sizeof(r.members));
-			split_copy_id(rt->group_id, parts[k].members, m.id);
+			msgid_group_copy(rt->group_id, parts[k].members, m.id);
 			if (parts[k].key == ENGINE_PART_NONE)
 				r.dead = STORE_DEAD_NO_ROUTE;
 			else if (parts[k].key == ENGINE_PART_LOOP)

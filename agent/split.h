@@ -31,9 +31,4 @@ void split_kick(void);
 int split_resolve(const struct policy *p, const char *group, char *out,
 		  size_t cap, char *why, size_t whylen);
 
-/* The id of the copy of group message group_id for members (one name:
- * a member's own copy). */
-void split_copy_id(const uint8_t group_id[FERRY_ID_LEN], const char *members,
-		   uint8_t out[FERRY_ID_LEN]);
-
 #endif

@@ -118,6 +118,14 @@ int cli_bad_option(const struct cli_cmd *cmd, char **argv, int ch);
 
 /* Reset getopt for a verb's own argv (GNU: optind 0 reinitialises). */
 void cli_getopt_reset(void);
+/* The options of a verb that has none but --socket, --help and, when
+ * json is not NULL, --json (*json set to 1).  -1 to go on, with optind
+ * at the first argument; else the exit code (help shown, a usage error). */
+int cli_plain_getopt(struct cli_ctx *ctx, const struct cli_cmd *cmd, int argc,
+		     char **argv, int *json);
+/* The same for a verb that takes no arguments either. */
+int cli_plain_options(struct cli_ctx *ctx, const struct cli_cmd *cmd, int argc,
+		      char **argv, int *json);
 
 /* Whole-string decimal numbers; FERRY_EINVAL otherwise. */
 FERRY_MUST_CHECK int cli_parse_u64(const char *s, uint64_t *out);

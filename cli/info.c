@@ -7,8 +7,6 @@
  */
 #include "config.h"
 
-#include <getopt.h>
-
 #include "cli/cli.h"
 #include "transports/base32.h"
 #include "transports/identity.h"
@@ -84,35 +82,13 @@ info_print(const struct cli_ctx *ctx, const struct ferry_node_info *ni,
 static int
 info_run(struct cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"json", 0, NULL, CLI_OPT_JSON},
-	    {"socket", 1, NULL, CLI_OPT_SOCKET},
-	    {"help", 0, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const struct cli_cmd *cmd = &cli_cmd_info;
 	struct ferry_node_info ni;
 	struct ferry *c = NULL;
-	int ch, json = 0, rc, ret;
+	int json = 0, rc, ret;
 
-	cli_getopt_reset();
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case CLI_OPT_JSON:
-			json = 1;
-			break;
-		case CLI_OPT_SOCKET:
-			ctx->socket_path = optarg;
-			break;
-		case 'h':
-			return cli_help(cmd);
-		default:
-			return cli_bad_option(cmd, argv, ch);
-		}
-	}
-	if (optind < argc)
-		return cli_usage_error(cmd, "unexpected argument '%s'",
-				       argv[optind]);
+	ret = cli_plain_options(ctx, &cli_cmd_info, argc, argv, &json);
+	if (ret >= 0)
+		return ret;
 	ret = cli_connect(ctx, &c);
 	if (ret != CLI_EXIT_OK)
 		return ret;

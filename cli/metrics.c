@@ -6,7 +6,6 @@
  */
 #include "config.h"
 
-#include <getopt.h>
 #include <stdio.h>
 
 #include "cli/cli.h"
@@ -42,30 +41,12 @@ write_out(const void *data, size_t len, void *arg)
 static int
 metrics_run(struct cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"socket", 1, NULL, CLI_OPT_SOCKET},
-	    {"help", 0, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const struct cli_cmd *cmd = &cli_cmd_metrics;
 	struct ferry *c = NULL;
-	int ch, rc, ret, out_failed = 0;
+	int rc, ret, out_failed = 0;
 
-	cli_getopt_reset();
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case CLI_OPT_SOCKET:
-			ctx->socket_path = optarg;
-			break;
-		case 'h':
-			return cli_help(cmd);
-		default:
-			return cli_bad_option(cmd, argv, ch);
-		}
-	}
-	if (optind < argc)
-		return cli_usage_error(cmd, "unexpected argument '%s'",
-				       argv[optind]);
+	ret = cli_plain_options(ctx, &cli_cmd_metrics, argc, argv, NULL);
+	if (ret >= 0)
+		return ret;
 	ret = cli_connect(ctx, &c);
 	if (ret != CLI_EXIT_OK)
 		return ret;

@@ -452,32 +452,10 @@ static int
 one_id_args(struct cli_ctx *ctx, const struct cli_cmd *cmd, int argc,
 	    char **argv, uint8_t id[FERRY_ID_LEN], int *json, int *code)
 {
-	static const struct option longopts[] = {
-	    {"json", 0, NULL, CLI_OPT_JSON},
-	    {"socket", 1, NULL, CLI_OPT_SOCKET},
-	    {"help", 0, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	int ch;
-
 	*json = 0;
-	cli_getopt_reset();
-	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		switch (ch) {
-		case CLI_OPT_JSON:
-			*json = 1;
-			break;
-		case CLI_OPT_SOCKET:
-			ctx->socket_path = optarg;
-			break;
-		case 'h':
-			*code = cli_help(cmd);
-			return 0;
-		default:
-			*code = cli_bad_option(cmd, argv, ch);
-			return 0;
-		}
-	}
+	*code = cli_plain_getopt(ctx, cmd, argc, argv, json);
+	if (*code >= 0)
+		return 0;
 	if (optind + 1 != argc) {
 		*code = cli_usage_error(cmd, "give one message ID");
 		return 0;

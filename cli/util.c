@@ -98,6 +98,50 @@ cli_getopt_reset(void)
 }
 
 int
+cli_plain_getopt(struct cli_ctx *ctx, const struct cli_cmd *cmd, int argc,
+		 char **argv, int *json)
+{
+	static const struct option longopts[] = {
+	    {"json", 0, NULL, CLI_OPT_JSON},
+	    {"socket", 1, NULL, CLI_OPT_SOCKET},
+	    {"help", 0, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	/* Without json, from --socket: --json is an unknown option. */
+	const struct option *opts = json != NULL ? longopts : longopts + 1;
+	int ch;
+
+	cli_getopt_reset();
+	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (ch) {
+		case CLI_OPT_JSON:
+			*json = 1;
+			break;
+		case CLI_OPT_SOCKET:
+			ctx->socket_path = optarg;
+			break;
+		case 'h':
+			return cli_help(cmd);
+		default:
+			return cli_bad_option(cmd, argv, ch);
+		}
+	}
+	return -1;
+}
+
+int
+cli_plain_options(struct cli_ctx *ctx, const struct cli_cmd *cmd, int argc,
+		  char **argv, int *json)
+{
+	int ret = cli_plain_getopt(ctx, cmd, argc, argv, json);
+
+	if (ret < 0 && optind < argc)
+		ret = cli_usage_error(cmd, "unexpected argument '%s'",
+				      argv[optind]);
+	return ret;
+}
+
+int
 cli_parse_u64(const char *s, uint64_t *out)
 {
 	unsigned long long v;

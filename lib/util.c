@@ -8,8 +8,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -85,6 +88,43 @@ ferry_fsync_dir(const char *path)
 		rc = FERRY_EIO;
 	}
 	return rc;
+}
+
+int
+ferry_listen_tcp(const char *host, unsigned port, int backlog, char *why,
+		 size_t whylen)
+{
+	struct addrinfo hints, *res = NULL;
+	char service[8];
+	int fd = -1, one = 1, rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(service, sizeof(service), "%u", port);
+	rc = getaddrinfo(host, service, &hints, &res);
+	if (rc != 0) {
+		snprintf(why, whylen, "%s", gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC,
+		    res->ai_protocol);
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    (res->ai_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) !=
+		 0) ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
+	    listen(fd, backlog) != 0) {
+		snprintf(why, whylen, "%s (is another program using the port?)",
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
 }
 
 static int64_t

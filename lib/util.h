@@ -46,6 +46,16 @@ int ferry_write_all(int fd, const void *buf, size_t len) FERRY_MUST_CHECK;
  */
 int ferry_fsync_dir(const char *path) FERRY_MUST_CHECK;
 
+/*
+ * A TCP socket listening on host:port, backlog deep: on the first address
+ * getaddrinfo gives (passive, numeric port), SO_REUSEADDR, IPv6 only on
+ * an IPv6 address, close-on-exec.  The fd; or -1 with why (whylen bytes)
+ * saying what failed: the name's resolution, or the socket's (its errno,
+ * "is another program using the port?").  For ferryd's HTTP servers.
+ */
+int ferry_listen_tcp(const char *host, unsigned port, int backlog, char *why,
+		     size_t whylen);
+
 /* The wall clock (CLOCK_REALTIME) in ms since the epoch; 0 if unreadable.
  * For timestamps that leave the process (created_ms, expiries). */
 int64_t ferry_wall_ms(void);

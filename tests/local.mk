@@ -69,3 +69,12 @@ tests_unit_test_agent_metrics_text_SOURCES = \
 tests_unit_test_agent_metrics_text_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
 tests_unit_test_agent_metrics_text_LDADD = $(TEST_LIBS)
 TESTS += tests/unit/test_agent_metrics_text
+
+# agent/msgid.c: ids derived alike on every node, fixed bytes.
+check_PROGRAMS += tests/unit/test_agent_msgid
+tests_unit_test_agent_msgid_SOURCES = \
+	tests/unit/test_agent_msgid.c agent/msgid.c agent/msgid.h
+tests_unit_test_agent_msgid_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
+tests_unit_test_agent_msgid_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
+tests_unit_test_agent_msgid_LDADD = $(TEST_LIBS) $(SODIUM_LIBS)
+TESTS += tests/unit/test_agent_msgid

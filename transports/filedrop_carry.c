@@ -30,28 +30,13 @@
 #include <sodium.h>
 
 #include "agent/engine.h"
+#include "agent/intake.h"
 #include "agent/log.h"
+#include "agent/msgid.h"
 #include "transports/bundle.h"
 #include "transports/filedrop_int.h"
 
-#define CARRY_LABEL "ferry-carried-bundle-v1"
-#define CARRY_PRIO  5 /* what it holds is unknown here: above the default */
-
-/* The id of the message that carries bundle h: the same on every relay
- * that carries it, so that a node stores it once. */
-static void
-carry_id(const struct bundle_hdr *h, uint8_t out[FERRY_ID_LEN])
-{
-	crypto_generichash_state hs;
-
-	crypto_generichash_init(&hs, NULL, 0, FERRY_ID_LEN);
-	crypto_generichash_update(&hs, (const uint8_t *)CARRY_LABEL,
-				  sizeof(CARRY_LABEL));
-	crypto_generichash_update(&hs, h->id, sizeof(h->id));
-	crypto_generichash_update(&hs, h->sender, sizeof(h->sender));
-	crypto_generichash_update(&hs, h->recipient, sizeof(h->recipient));
-	crypto_generichash_final(&hs, out, FERRY_ID_LEN);
-}
+#define CARRY_PRIO 5 /* what it holds is unknown here: above the default */
 
 /* Store the bundle file fd (size bytes, header h) as a message for node.
  * 0 stored, 1 stored before, or an error. */
@@ -61,28 +46,21 @@ carry_store(struct sneak_job *j, int fd, const struct bundle_hdr *h,
 {
 	struct ferry_msg m;
 	struct store_writer *w = NULL;
-	uint64_t done = 0, off = 0;
+	uint64_t done = 0;
 	uint8_t *buf;
 	int rc;
 
 	ferry_msg_init(&m);
-	carry_id(h, m.id);
+	msgid_carried_bundle(h, m.id);
 	snprintf(m.src_node, sizeof(m.src_node), "%s", j->node);
 	snprintf(m.dst_node, sizeof(m.dst_node), "%s", node);
 	snprintf(m.dst_queue, sizeof(m.dst_queue), "%s", FERRY_BUNDLE_QUEUE);
 	m.priority = CARRY_PRIO;
 	m.created_ms = ferry_wall_ms();
 	m.payload_len = size;
-	rc = store_writer_open(j->st, &m, &w);
+	rc = intake_writer_anew(j->st, &m, NULL, &w);
 	if (rc == FERRY_EDUPLICATE)
 		return 1;
-	if (rc == FERRY_EBUSY &&
-	    store_writer_resume(j->st, m.id, &w, &off) == 0) {
-		/* Left half-stored by a crash: store it again. */
-		store_writer_abort(w);
-		w = NULL;
-		rc = store_writer_open(j->st, &m, &w);
-	}
 	if (rc != 0)
 		return rc;
 	buf = malloc(STORE_CHUNK_BYTES);

@@ -438,6 +438,24 @@ dd_soon(evutil_socket_t fd, short what, void *arg)
 		dd_tick(fd, what, arg);
 }
 
+/* Watch fd on the loop (cb, *ev) if ok, that is if fd was set up; else
+ * warn "no WHAT (errno's reason): THEN N s": the rescan still finds what
+ * fd would have told.  0, or -1 if the event could not be made. */
+static int
+watch_fd(struct agent *ag, int ok, int fd, event_callback_fn cb,
+	 struct event **ev, const char *what, const char *then)
+{
+	if (!ok) {
+		log_warn("file-drop: no %s (%s): %s %d s", what,
+			 strerror(errno), then, SNEAK_WATCH_MS / 1000);
+		return 0;
+	}
+	*ev = event_new(ag->base, fd, EV_READ | EV_PERSIST, cb, ag);
+	if (*ev == NULL || event_add(*ev, NULL) != 0)
+		return -1;
+	return 0;
+}
+
 /* The file-drop transport's start: watch the `dir =` endpoints.  (An
  * operator's ferry export / import runs through sneak_req.c.) */
 static int
@@ -470,35 +488,22 @@ filedrop_start(struct agent *ag, void **state)
 	 * leaves the rescan alone, which is enough). */
 	if (dd_peers(ag) > 0) {
 		struct epoll_event pe = {.events = EPOLLPRI};
+		int ok;
 
 		dd_tick(-1, 0, ag); /* the names for kicks, and a first look */
 		w->mnt_fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
 		w->mnt_ep = epoll_create1(EPOLL_CLOEXEC);
-		if (w->mnt_fd < 0 || w->mnt_ep < 0 ||
-		    epoll_ctl(w->mnt_ep, EPOLL_CTL_ADD, w->mnt_fd, &pe) != 0)
-			log_warn("file-drop: no mount notifications (%s): a "
-				 "medium mounted on a dir is seen within %d s",
-				 strerror(errno), SNEAK_WATCH_MS / 1000);
-		else {
-			w->ev_mnt =
-			    event_new(ag->base, w->mnt_ep, EV_READ | EV_PERSIST,
-				      dd_mounts_changed, ag);
-			if (w->ev_mnt == NULL ||
-			    event_add(w->ev_mnt, NULL) != 0)
-				return -1;
-		}
+		ok = w->mnt_fd >= 0 && w->mnt_ep >= 0 &&
+		     epoll_ctl(w->mnt_ep, EPOLL_CTL_ADD, w->mnt_fd, &pe) == 0;
+		if (watch_fd(ag, ok, w->mnt_ep, dd_mounts_changed, &w->ev_mnt,
+			     "mount notifications",
+			     "a medium mounted on a dir is seen within") != 0)
+			return -1;
 		w->in_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-		if (w->in_fd < 0)
-			log_warn("file-drop: no inotify (%s): folders are "
-				 "looked at every %d s",
-				 strerror(errno), SNEAK_WATCH_MS / 1000);
-		else {
-			w->ev_in =
-			    event_new(ag->base, w->in_fd, EV_READ | EV_PERSIST,
-				      dd_inotify_read, ag);
-			if (w->ev_in == NULL || event_add(w->ev_in, NULL) != 0)
-				return -1;
-		}
+		if (watch_fd(ag, w->in_fd >= 0, w->in_fd, dd_inotify_read,
+			     &w->ev_in, "inotify",
+			     "folders are looked at every") != 0)
+			return -1;
 	}
 	return 0;
 }

@@ -782,38 +782,11 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 static int
 listen_on(const struct policy_endpoint *ep)
 {
-	struct addrinfo hints, *res = NULL;
-	char port[8];
-	int fd = -1, one = 1, rc;
+	char why[160];
+	int fd = ferry_listen_tcp(ep->host, ep->port, 256, why, sizeof(why));
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	snprintf(port, sizeof(port), "%u", ep->port);
-	rc = getaddrinfo(ep->host, port, &hints, &res);
-	if (rc != 0) {
-		log_error("http_listen %s:%u: %s", ep->host, ep->port,
-			  gai_strerror(rc));
-		return -1;
-	}
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC,
-		    res->ai_protocol);
-	if (fd < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    (res->ai_family == AF_INET6 &&
-	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) !=
-		 0) ||
-	    bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
-	    listen(fd, 256) != 0) {
-		log_error("http_listen %s:%u: %s (is another program using "
-			  "the port?)",
-			  ep->host, ep->port, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
+	if (fd < 0)
+		log_error("http_listen %s:%u: %s", ep->host, ep->port, why);
 	return fd;
 }
 

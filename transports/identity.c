@@ -440,7 +440,8 @@ identity_kx_sk(const struct identity *id)
 	return id->sec->kx_sk;
 }
 
-/* digest = BLAKE2b-512(u8 strlen(label) || label || msg). */
+/* digest = BLAKE2b-512(u8 strlen(label) || label || msg), once sodium
+ * is ready (what signing and verifying sign). */
 static int
 identity_digest(const char *label, const uint8_t *msg, size_t len,
 		uint8_t digest[crypto_generichash_BYTES_MAX])
@@ -448,7 +449,10 @@ identity_digest(const char *label, const uint8_t *msg, size_t len,
 	crypto_generichash_state st;
 	uint8_t label_len;
 	size_t n;
+	int rc = identity_sodium_init();
 
+	if (rc != 0)
+		return rc;
 	if (label == NULL || (msg == NULL && len != 0))
 		return FERRY_EINVAL;
 	n = strnlen(label, IDENTITY_LABEL_MAX + 1);
@@ -475,9 +479,6 @@ identity_sign(const struct identity *id, const char *label, const uint8_t *msg,
 
 	if (id == NULL || sig == NULL)
 		return FERRY_EINVAL;
-	rc = identity_sodium_init();
-	if (rc != 0)
-		return rc;
 	rc = identity_digest(label, msg, len, digest);
 	if (rc != 0)
 		return rc;
@@ -497,9 +498,6 @@ identity_verify(const uint8_t sign_pk[IDENTITY_PK_LEN], const char *label,
 
 	if (sign_pk == NULL || sig == NULL)
 		return FERRY_EINVAL;
-	rc = identity_sodium_init();
-	if (rc != 0)
-		return rc;
 	rc = identity_digest(label, msg, len, digest);
 	if (rc != 0)
 		return rc;

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -227,10 +228,89 @@ it_wait_all(unsigned n)
 	return bad;
 }
 
+int
+it_drain_forked(unsigned n, int (*worker)(const char *, const char *),
+		const char *sock, const char *queue)
+{
+	for (unsigned i = 0; i < n; i++) {
+		pid_t pid = fork();
+		if (pid < 0)
+			it_die(99, "fork: %s", strerror(errno));
+		if (pid == 0)
+			_exit(worker(sock, queue));
+	}
+	return it_wait_all(n);
+}
+
 uint64_t
 it_payload_seed(uint64_t seed, unsigned client, uint64_t seq)
 {
 	return seed * 1000003u + (uint64_t)client * 7919u + seq * 2654435761u;
+}
+
+void
+it_patterned_msg(struct it_pattern *p, char *corr, uint64_t seed,
+		 unsigned client, uint64_t seq, size_t len)
+{
+	snprintf(corr, IT_CORR_MAX, "%" PRIu64 " %u %" PRIu64 " %zu", seed,
+		 client, seq, len);
+	it_pattern_init(p, it_payload_seed(seed, client, seq));
+}
+
+uint64_t
+it_xorshift(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+int
+it_sender_open(const char *sock, const char *idfile, unsigned client,
+	       struct ferry **c)
+{
+	int fd, rc;
+
+	fd = open(idfile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		it_die(99, "%s: %s", idfile, strerror(errno));
+	rc = ferry_connect(sock, c);
+	if (rc != 0) {
+		it_ferry_fail(NULL, rc, "client %u: connect to %s", client,
+			      sock);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+it_send_patterned(struct ferry *c, const char *dest,
+		  const struct ferry_send_opts *o, struct it_pattern *p,
+		  uint8_t *buf, size_t buf_len, size_t len, int streamed,
+		  uint8_t *id)
+{
+	struct ferry_stream *s = NULL;
+	size_t done = 0;
+	int rc;
+
+	if (!streamed) {
+		it_pattern_next(p, buf, len);
+		return ferry_send(c, dest, buf, len, o, id);
+	}
+	rc = ferry_send_begin(c, dest, len, o, &s);
+	while (rc == 0 && done < len) {
+		size_t n = len - done < buf_len ? len - done : buf_len;
+		it_pattern_next(p, buf, n);
+		rc = ferry_stream_write(s, buf, n);
+		done += n;
+	}
+	if (s != NULL && rc != 0)
+		ferry_send_abort(s);
+	else if (s != NULL)
+		rc = ferry_send_end(s, id);
+	return rc;
 }
 
 int

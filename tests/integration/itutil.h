@@ -66,6 +66,10 @@ int it_write_all(int fd, const void *buf, size_t len);
 
 /* Reap n children: 0 if all exited 0, else 99 if one did, else 1. */
 int it_wait_all(unsigned n);
+/* Fork n drainers, each exiting with worker(sock, queue), and reap them
+ * (it_wait_all). */
+int it_drain_forked(unsigned n, int (*worker)(const char *, const char *),
+		    const char *sock, const char *queue);
 
 /*
  * Patterned messages (send_storm, kill_sender): the correlation is
@@ -73,6 +77,28 @@ int it_wait_all(unsigned n);
  * stream of it_payload_seed(SEED, CLIENT, SEQ).
  */
 uint64_t it_payload_seed(uint64_t seed, unsigned client, uint64_t seq);
+#define IT_CORR_MAX 128 /* bytes of a correlation buffer */
+/* Message seq of a sender: its correlation into corr (IT_CORR_MAX
+ * bytes), and p at the start of its payload. */
+void it_patterned_msg(struct it_pattern *p, char *corr, uint64_t seed,
+		      unsigned client, uint64_t seq, size_t len);
+/* One step of a sender's xorshift64 (x not 0): sizes and kinds differ
+ * from client to client.  The new *x. */
+uint64_t it_xorshift(uint64_t *x);
+/*
+ * A sender's start: IDFILE opened to append to (it_die on failure), then
+ * a connection to the agent at sock into *c.  The fd of IDFILE; or -1,
+ * said on stderr, if the connection failed (IDFILE is closed).
+ */
+int it_sender_open(const char *sock, const char *idfile, unsigned client,
+		   struct ferry **c);
+/* Send len bytes of p to dest with o: in one round trip, or streamed
+ * (through buf, buf_len bytes at a time).  The id into id; 0 or the
+ * libferry error. */
+int it_send_patterned(struct ferry *c, const char *dest,
+		      const struct ferry_send_opts *o, struct it_pattern *p,
+		      uint8_t *buf, size_t buf_len, size_t len, int streamed,
+		      uint8_t *id);
 /* Reads s (through buf, buf_len bytes) and checks it against info's
  * correlation; the sender's client and sequence number into *client,
  * *seq.  0; 1 if the message is not what its correlation says (said on

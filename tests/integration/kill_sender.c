@@ -76,40 +76,14 @@ pause_ms(struct ferry *c, int64_t ms)
 }
 
 static int
-send_one(struct ferry *c, const char *dest, struct ferry_send_opts *o,
-	 struct it_pattern *p, uint8_t *buf, size_t len, int streamed,
-	 uint8_t *id)
-{
-	struct ferry_stream *s = NULL;
-	size_t done = 0;
-	int rc;
-
-	if (!streamed) {
-		it_pattern_next(p, buf, len);
-		return ferry_send(c, dest, buf, len, o, id);
-	}
-	rc = ferry_send_begin(c, dest, len, o, &s);
-	while (rc == 0 && done < len) {
-		size_t n = len - done < BUF_MAX ? len - done : BUF_MAX;
-		it_pattern_next(p, buf, n);
-		rc = ferry_stream_write(s, buf, n);
-		done += n;
-	}
-	if (s != NULL && rc != 0)
-		ferry_send_abort(s);
-	else if (s != NULL)
-		rc = ferry_send_end(s, id);
-	return rc;
-}
-
-static int
 do_send(const char *sock, const char *dest, const char *idfile, uint64_t seed,
 	unsigned client, uint64_t every, uint64_t kibps, const char *stopfile)
 {
 	struct ferry *c = NULL;
 	struct ferry_send_opts o;
 	struct it_pattern p;
-	char corr[128], line[FERRY_ID_HEX_LEN + 64], hex[FERRY_ID_HEX_LEN + 1];
+	char corr[IT_CORR_MAX], line[FERRY_ID_HEX_LEN + 64];
+	char hex[FERRY_ID_HEX_LEN + 1];
 	uint8_t *buf = malloc(BUF_MAX), id[FERRY_ID_LEN];
 	uint64_t x = (seed ^ ((uint64_t)client << 32)) | 1u, sent = 0;
 	int64_t t0 = it_now_ms();
@@ -117,15 +91,8 @@ do_send(const char *sock, const char *dest, const char *idfile, uint64_t seed,
 
 	if (buf == NULL)
 		it_die(99, "out of memory");
-	fd = open(idfile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0)
-		it_die(99, "%s: %s", idfile, strerror(errno));
-	rc = ferry_connect(sock, &c);
-	if (rc != 0) {
-		it_ferry_fail(NULL, rc, "client %u: connect to %s", client,
-			      sock);
+	if ((fd = it_sender_open(sock, idfile, client, &c)) < 0) {
 		free(buf);
-		close(fd);
 		return 1;
 	}
 	ferry_send_opts_init(&o);
@@ -135,18 +102,14 @@ do_send(const char *sock, const char *dest, const char *idfile, uint64_t seed,
 		size_t len;
 		int streamed, n;
 
-		/* xorshift: sizes and kinds differ from client to client */
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
+		it_xorshift(&x);
 		streamed = every != 0 && x % every == 0;
 		len = streamed ? STREAM_MIN + (size_t)((x >> 8) % STREAM_SPAN)
 			       : SMALL_MIN + (size_t)((x >> 8) % SMALL_SPAN);
 		o.priority = (int)((x >> 40) % (FERRY_PRIO_MAX + 1));
-		snprintf(corr, sizeof(corr), "%" PRIu64 " %u %" PRIu64 " %zu",
-			 seed, client, seq, len);
-		it_pattern_init(&p, it_payload_seed(seed, client, seq));
-		rc = send_one(c, dest, &o, &p, buf, len, streamed, id);
+		it_patterned_msg(&p, corr, seed, client, seq, len);
+		rc = it_send_patterned(c, dest, &o, &p, buf, BUF_MAX, len,
+				       streamed, id);
 		if (rc != 0) {
 			if (!lost(rc)) {
 				it_ferry_fail(c, rc,
@@ -261,16 +224,9 @@ recv_loop(const char *sock, const char *queue, int fd, const char *stopfile)
 }
 
 static int
-do_drain(const char *sock, const char *queue, unsigned nworkers)
+drain_one(const char *sock, const char *queue)
 {
-	for (unsigned i = 0; i < nworkers; i++) {
-		pid_t pid = fork();
-		if (pid < 0)
-			it_die(99, "fork: %s", strerror(errno));
-		if (pid == 0)
-			_exit(recv_loop(sock, queue, 1, NULL));
-	}
-	return it_wait_all(nworkers);
+	return recv_loop(sock, queue, 1, NULL);
 }
 
 int
@@ -297,7 +253,8 @@ main(int argc, char **argv)
 	}
 	if (argc == 5 && strcmp(argv[1], "drain") == 0 &&
 	    it_parse_u64(argv[4], &n) == 0 && n > 0 && n <= 256)
-		return do_drain(argv[2], argv[3], (unsigned)n);
+		return it_drain_forked((unsigned)n, drain_one, argv[2],
+				       argv[3]);
 	fprintf(stderr,
 		"usage: kill_sender send SOCKET NODE/QUEUE IDFILE SEED "
 		"CLIENT EVERY KIBPS STOPFILE\n"

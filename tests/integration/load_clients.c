@@ -235,14 +235,7 @@ run_drain(const char *sock, const char *queue, unsigned nworkers)
 	int64_t t0 = it_now_ms();
 	int rc;
 
-	for (unsigned i = 0; i < nworkers; i++) {
-		pid_t pid = fork();
-		if (pid < 0)
-			it_die(99, "fork: %s", strerror(errno));
-		if (pid == 0)
-			_exit(drain_one(sock, queue));
-	}
-	rc = it_wait_all(nworkers);
+	rc = it_drain_forked(nworkers, drain_one, sock, queue);
 	fprintf(stderr, "load_clients: %u receivers drained %s in %lld ms\n",
 		nworkers, queue, (long long)(it_now_ms() - t0));
 	return rc;

@@ -24,7 +24,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,20 +52,15 @@ do_send(const char *sock, const char *dest, const char *idfile, uint64_t seed,
 	struct ferry *c = NULL;
 	struct ferry_send_opts o;
 	struct it_pattern p;
-	char corr[128], hex[FERRY_ID_HEX_LEN + 2];
+	char corr[IT_CORR_MAX], hex[FERRY_ID_HEX_LEN + 2];
 	uint8_t *buf = malloc(BUF_MAX), id[FERRY_ID_LEN];
 	uint64_t x = seed ^ ((uint64_t)client << 32);
 	int fd, rc;
 
 	if (buf == NULL)
 		it_die(99, "out of memory");
-	fd = open(idfile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0)
-		it_die(99, "%s: %s", idfile, strerror(errno));
-	rc = ferry_connect(sock, &c);
-	if (rc != 0) {
-		it_ferry_fail(NULL, rc, "client %u: connect to %s", client,
-			      sock);
+	if ((fd = it_sender_open(sock, idfile, client, &c)) < 0) {
+		free(buf);
 		return 1;
 	}
 	ferry_send_opts_init(&o);
@@ -75,35 +69,13 @@ do_send(const char *sock, const char *dest, const char *idfile, uint64_t seed,
 		size_t len;
 		int streamed;
 
-		/* xorshift: sizes and kinds differ from client to client */
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
+		it_xorshift(&x);
 		streamed = x % 40 == 0;
 		len = streamed ? STREAM_MIN + (size_t)((x >> 8) % STREAM_SPAN)
 			       : 1 + (size_t)((x >> 8) % SMALL_MAX);
-		snprintf(corr, sizeof(corr), "%" PRIu64 " %u %" PRIu64 " %zu",
-			 seed, client, seq, len);
-		it_pattern_init(&p, it_payload_seed(seed, client, seq));
-		if (!streamed) {
-			it_pattern_next(&p, buf, len);
-			rc = ferry_send(c, dest, buf, len, &o, id);
-		} else {
-			struct ferry_stream *s = NULL;
-			size_t done = 0;
-			rc = ferry_send_begin(c, dest, len, &o, &s);
-			while (rc == 0 && done < len) {
-				size_t n =
-				    len - done < BUF_MAX ? len - done : BUF_MAX;
-				it_pattern_next(&p, buf, n);
-				rc = ferry_stream_write(s, buf, n);
-				done += n;
-			}
-			if (s != NULL && rc != 0)
-				ferry_send_abort(s);
-			else if (s != NULL)
-				rc = ferry_send_end(s, id);
-		}
+		it_patterned_msg(&p, corr, seed, client, seq, len);
+		rc = it_send_patterned(c, dest, &o, &p, buf, BUF_MAX, len,
+				       streamed, id);
 		if (rc != 0) {
 			int ret = lost(rc) ? 0 : 1;
 			if (ret != 0)
@@ -168,20 +140,15 @@ do_pipe(const char *sock, const char *dest, const char *idfile, uint64_t seed,
 	struct ferry *c = NULL;
 	struct ferry_send_opts o;
 	struct it_pattern p;
-	char corr[128];
+	char corr[IT_CORR_MAX];
 	uint8_t *buf = malloc(SMALL_MAX);
 	uint64_t x = seed ^ ((uint64_t)client << 32) ^ 0x5bd1e995u;
 	int fd, rc, failed = 0;
 
 	if (buf == NULL)
 		it_die(99, "out of memory");
-	fd = open(idfile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0)
-		it_die(99, "%s: %s", idfile, strerror(errno));
-	rc = ferry_connect(sock, &c);
-	if (rc != 0) {
-		it_ferry_fail(NULL, rc, "client %u: connect to %s", client,
-			      sock);
+	if ((fd = it_sender_open(sock, idfile, client, &c)) < 0) {
+		free(buf);
 		return 1;
 	}
 	for (size_t i = 0; i < FERRY_SEND_WINDOW; i++)
@@ -199,13 +166,8 @@ do_pipe(const char *sock, const char *dest, const char *idfile, uint64_t seed,
 			(void)nanosleep(
 			    &(struct timespec){0, PIPE_PAUSE_MS * 1000000L},
 			    NULL);
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		len = 1 + (size_t)((x >> 8) % SMALL_MAX);
-		snprintf(corr, sizeof(corr), "%" PRIu64 " %u %" PRIu64 " %zu",
-			 seed, client, seq, len);
-		it_pattern_init(&p, it_payload_seed(seed, client, seq));
+		len = 1 + (size_t)((it_xorshift(&x) >> 8) % SMALL_MAX);
+		it_patterned_msg(&p, corr, seed, client, seq, len);
 		it_pattern_next(&p, buf, len);
 		/* A free slot: one whose answer came (the window is the
 		 * library's, so one is free once ferry_send_poll ran). */
@@ -316,19 +278,6 @@ drain_one(const char *sock, const char *queue)
 	return ret;
 }
 
-static int
-do_drain(const char *sock, const char *queue, unsigned nworkers)
-{
-	for (unsigned i = 0; i < nworkers; i++) {
-		pid_t pid = fork();
-		if (pid < 0)
-			it_die(99, "fork: %s", strerror(errno));
-		if (pid == 0)
-			_exit(drain_one(sock, queue));
-	}
-	return it_wait_all(nworkers);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -347,7 +296,8 @@ main(int argc, char **argv)
 			       (unsigned)client);
 	if (argc == 5 && strcmp(argv[1], "drain") == 0 &&
 	    it_parse_u64(argv[4], &n) == 0 && n > 0 && n <= 256)
-		return do_drain(argv[2], argv[3], (unsigned)n);
+		return it_drain_forked((unsigned)n, drain_one, argv[2],
+				       argv[3]);
 	fprintf(stderr,
 		"usage: send_storm send SOCKET NODE/QUEUE IDFILE SEED CLIENT\n"
 		"       send_storm pipe SOCKET NODE/QUEUE IDFILE SEED CLIENT\n"
