@@ -100,7 +100,8 @@ struct sneak_job {
 	 * rejected/); what is left there is seen_sig - gone_sig plus what
 	 * somebody else put there meanwhile */
 	uint64_t seen_sig, gone_sig;
-	int listed; /* import: the folder was listed (the sums mean it) */
+	int listed;  /* import: the folder was listed (the sums mean it) */
+	int copying; /* import: bundles left as still being copied */
 	/* the run's folders on the medium, opened level by level without
 	 * following a symbolic link (sneak_folder); closed at the end */
 	struct sneak_dirfd {

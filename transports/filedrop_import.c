@@ -352,6 +352,7 @@ static void
 still_copying(struct sneak_job *j, const char *name)
 {
 	j->seen_sig -= sneak_name_sig(name);
+	j->copying++;
 	sneak_say(j, "%s is still being copied there: looked at again shortly",
 		  name);
 }

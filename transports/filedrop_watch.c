@@ -53,6 +53,9 @@
 #define SNEAK_WATCH_MS	    60000 /* was 2 s, before mount notifications */
 #define SNEAK_WATCH_FULL_MS 60000
 #define SNEAK_WATCH_SOON_MS 100
+/* A bundle still being copied (written to by hand, slowly): looked at
+ * again this often until it is whole or SNEAK_SETTLE_MS old. */
+#define SNEAK_COPYING_MS 1000
 
 struct dd_seen {
 	char dir[1024];
@@ -177,6 +180,13 @@ dd_done(struct job *jb)
 		if (w->again) {
 			w->again = 0;
 			dd_look_soon(w);
+		} else if (d->imp.copying > 0) {
+			/* Appends to a file are no inotify event we ask for:
+			 * look again at a bundle still being copied. */
+			struct timeval tv = {SNEAK_COPYING_MS / 1000,
+					     (SNEAK_COPYING_MS % 1000) * 1000};
+			if (!evtimer_pending(w->soon, NULL))
+				(void)evtimer_add(w->soon, &tv);
 		}
 	}
 	free(d->imp.peers);
