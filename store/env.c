@@ -403,8 +403,8 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 	{
 		/* Lease tokens start at a random odd number, so a token from
 		 * before a restart does not match a lease after it. */
-		uint8_t rnd[FERRY_ID_LEN];
-		if (ferry_id_generate(rnd) == 0)
+		uint8_t rnd[8];
+		if (ferry_random_bytes(rnd, sizeof(rnd)) == 0)
 			memcpy(&st->token_next, rnd, sizeof(st->token_next));
 		else
 			st->token_next = (uint64_t)real_clock_ms(NULL);
