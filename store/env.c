@@ -154,6 +154,7 @@ store_free(struct store *st)
 	pthread_cond_destroy(&st->work_cv);
 	pthread_cond_destroy(&st->done_cv);
 	pthread_cond_destroy(&st->flush_cv);
+	pthread_cond_destroy(&st->ckpt_cv);
 	free(st->dir);
 	free(st);
 }
@@ -315,6 +316,7 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 	pthread_cond_init(&st->work_cv, NULL);
 	pthread_cond_init(&st->done_cv, NULL);
 	pthread_cond_init(&st->flush_cv, NULL);
+	pthread_cond_init(&st->ckpt_cv, NULL);
 	st->opts = *o;
 	if (st->opts.clock_ms == NULL)
 		st->opts.clock_ms = real_clock_ms;

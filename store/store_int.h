@@ -206,6 +206,12 @@ struct store {
 	int flushing;			   /* the flusher is in log_flush */
 	size_t flush_last_n, flush_prev_n; /* callers served by the last two */
 	int64_t flush_us;		   /* running average of a log flush */
+	/* The checkpointer: a checkpoint (every 8 MiB of log) writes the
+	 * dirty pages and fsyncs the files, off the writer's path; kicked
+	 * by the writer after each batch (ckpt_kick), under mu. */
+	pthread_t ckpt;
+	int ckpt_started, ckpt_stop, ckpt_kick;
+	pthread_cond_t ckpt_cv;
 	int broken; /* the environment needs recovery: refuse writes */
 	unsigned emergency_used; /* times the emergency space was freed */
 
@@ -293,9 +299,11 @@ void store_dbt_none(DBT *d);
 /* commit.c: the writer and flusher threads (group commit). */
 int store_submit(struct store *st, struct store_op *op);
 int store_submit_async(struct store *st, struct store_op *op);
-/* Start both threads: 0 or FERRY_ENOMEM (what started is marked in st). */
+/* Start the writer, flusher and checkpoint threads: 0 or FERRY_ENOMEM
+ * (what started is marked in st). */
 int store_threads_start(struct store *st);
-/* Let the writer finish its queue, then the flusher; join both. */
+/* Let the writer finish its queue, then the flusher; stop the
+ * checkpointer; join all three. */
 void store_threads_stop(struct store *st);
 
 /* record.c */
