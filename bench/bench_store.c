@@ -474,6 +474,8 @@ bench_fill(struct store *st, const char *queue, uint64_t count,
 			req[i].payload = payload;
 			req[i].len = BENCH_SMALL_BYTES;
 			req[i].result = 1;
+			/* Drawn just now, as ferryd draws a local send's. */
+			req[i].new_id = 1;
 		}
 		rc = store_put_batch(st, req, n);
 		if (rc != 0)

@@ -356,6 +356,10 @@ struct msg_rec {
 int msg_load(struct store *st, struct store_ctx *cx, const uint8_t *id,
 	     struct msg_rec *r);
 int msg_save(struct store *st, struct store_ctx *cx, const struct msg_rec *r);
+/* msg_save of a header that must not exist yet: FERRY_EDUPLICATE, with
+ * nothing written, if one does (the lookup folded into the put). */
+int msg_save_new(struct store *st, struct store_ctx *cx,
+		 const struct msg_rec *r);
 int msg_pos_add(struct store *st, struct store_ctx *cx,
 		const struct store_hdr *h);
 int msg_pos_del(struct store *st, struct store_ctx *cx,
@@ -388,11 +392,18 @@ int store_gc(struct store *st, struct store_ctx *cx, int *more,
 /* 0 unknown, 1 accepted before (msgs or seen), 2 being streamed in or
  * its old chunks are still being freed. */
 int msg_known(struct store *st, struct store_ctx *cx, const uint8_t *id);
+/* The same without looking in msgs (0, 1 for seen, 2). */
+int msg_known_elsewhere(struct store *st, struct store_ctx *cx,
+			const uint8_t *id);
 /* ferry_msg_validate, with STORE_SPLIT_DST a valid destination. */
 int msg_valid(const struct store *st, const struct ferry_msg *m);
 /* Make r (payload already stored) a message: header, indexes, counters;
- * a message entering a local queue may emit a receipt. */
-int msg_insert(struct store *st, struct store_ctx *cx, struct msg_rec *r);
+ * a message entering a local queue may emit a receipt.  first: nothing
+ * was written for r yet and msgs was not looked up: its header is put
+ * with msg_save_new, and FERRY_EDUPLICATE (nothing written) if the id
+ * is there. */
+int msg_insert(struct store *st, struct store_ctx *cx, struct msg_rec *r,
+	       int first);
 /* Remember h's id as gone (why, peer) until its forget time. */
 int seen_put(struct store *st, struct store_ctx *cx, const struct store_hdr *h,
 	     enum store_status_kind why, const char *peer);

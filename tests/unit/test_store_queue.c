@@ -280,6 +280,73 @@ test_duplicate_put_is_noop(void)
 	CU_ASSERT_EQUAL(store_put(st, &m, "one", 3), FERRY_EDUPLICATE);
 }
 
+/* A put marked new_id (an id the caller drew) skips the lookups of ids
+ * that left, never the message that holds it: one from outside with the
+ * same id is still refused, whole, and the first stays as it was. */
+static void
+test_new_id_put_still_refuses_stored_id(void)
+{
+	struct ferry_msg m;
+	struct store_put_req req[2] = {{0}};
+	struct store_queue_stats qs;
+	struct store_msg_info info;
+	struct store_reader *rd = NULL;
+	uint64_t tok;
+	uint8_t buf[8];
+	size_t n = 0;
+
+	FRESH();
+	test_msg(&m, "here", "q", 3);
+	req[0].msg = &m;
+	req[0].payload = "one";
+	req[0].len = 3;
+	req[0].new_id = 1;
+	req[1] = req[0];
+	req[1].payload = "other";
+	req[1].len = 5;
+	/* The same id twice in one batch: the second is refused. */
+	CU_ASSERT_EQUAL(store_put_batch(st, req, 2), 0);
+	CU_ASSERT_EQUAL(req[0].result, 0);
+	CU_ASSERT_EQUAL(req[1].result, FERRY_EDUPLICATE);
+	/* And in a later one, marked new or not. */
+	CU_ASSERT_EQUAL(store_put_batch(st, &req[1], 1), 0);
+	CU_ASSERT_EQUAL(req[1].result, FERRY_EDUPLICATE);
+	CU_ASSERT_EQUAL(store_put(st, &m, "two", 3), FERRY_EDUPLICATE);
+	CU_ASSERT_EQUAL(store_queue_stats(st, "q", &qs), 0);
+	CU_ASSERT_EQUAL(qs.msgs, 1);
+	CU_ASSERT_EQUAL(qs.bytes, 3);
+	CU_ASSERT_EQUAL(store_take(st, "q", 1000, &info, &tok), 0);
+	CU_ASSERT_EQUAL_FATAL(store_reader_open(st, m.id, &rd), 0);
+	CU_ASSERT_EQUAL(store_reader_read(rd, buf, sizeof(buf), &n), 0);
+	store_reader_close(rd);
+	CU_ASSERT(n == 3 && memcmp(buf, "one", 3) == 0);
+	/* Once it left, an id from outside is looked up in seen. */
+	CU_ASSERT_EQUAL(store_ack(st, m.id, tok), 0);
+	CU_ASSERT_EQUAL(store_put(st, &m, "one", 3), FERRY_EDUPLICATE);
+	/* After a restart (recovery), the same. */
+	store_close(st);
+	st = test_store_open(&dir, &clk, NULL);
+	CU_ASSERT_FATAL(st != NULL);
+	CU_ASSERT_EQUAL(store_put(st, &m, "one", 3), FERRY_EDUPLICATE);
+}
+
+/* The msgs lookup of an inline put is folded into its header's put, after
+ * the quota checks: a duplicate must still be answered as a duplicate
+ * (a retry is a no-op), not as over quota. */
+static void
+test_duplicate_answered_before_quota(void)
+{
+	struct store_queue_limits lim = {.max_msgs = 1};
+	struct ferry_msg m, m2;
+
+	FRESH();
+	CU_ASSERT_EQUAL(store_queue_create(st, "one", &lim), 0);
+	put_local(&m, "one", 3, "abc");
+	CU_ASSERT_EQUAL(store_put(st, &m, "abc", 3), FERRY_EDUPLICATE);
+	test_msg(&m2, "here", "one", 3);
+	CU_ASSERT_EQUAL(store_put(st, &m2, "abc", 3), FERRY_EQUEUEQUOTA);
+}
+
 static void
 test_seen_forgotten_after_retention(void)
 {
@@ -987,7 +1054,7 @@ test_group_split(void)
 	test_msg(&copy, "base", "alerts/in", 5);
 	{
 		struct store_route crt = rt;
-		struct store_put_req req = {&copy, "c", 1, 0, &crt};
+		struct store_put_req req = {&copy, "c", 1, 0, &crt, 0};
 		CU_ASSERT_EQUAL_FATAL(store_put_batch(st, &req, 1), 0);
 		CU_ASSERT_EQUAL_FATAL(req.result, 0);
 	}
@@ -1374,6 +1441,8 @@ add_suites(void)
 	TEST_ADD(s, test_nack_dead_keeps_text);
 	TEST_ADD(s, test_ack_by_id_without_token);
 	TEST_ADD(s, test_duplicate_put_is_noop);
+	TEST_ADD(s, test_new_id_put_still_refuses_stored_id);
+	TEST_ADD(s, test_duplicate_answered_before_quota);
 	TEST_ADD(s, test_seen_forgotten_after_retention);
 	TEST_ADD(s, test_expiry_moves_to_dead);
 	TEST_ADD(s, test_take_never_delivers_expired);
