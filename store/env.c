@@ -380,7 +380,8 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 		goto dbfail;
 	if ((err = schema_check(st)) != 0)
 		goto fail;
-	if ((rc = db_open(st, &st->msgs, "msgs.db", 8192)) != 0 ||
+	if ((rc = db_open(st, &st->msgs, "msgs.db", STORE_MSGS_PAGE_BYTES)) !=
+		0 ||
 	    (rc = db_open(st, &st->chunks, "chunks.db", 16384)) != 0 ||
 	    (rc = db_open(st, &st->qidx, "qidx.db", 0)) != 0 ||
 	    (rc = db_open(st, &st->lidx, "lidx.db", 0)) != 0 ||

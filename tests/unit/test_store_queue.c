@@ -347,6 +347,56 @@ test_duplicate_answered_before_quota(void)
 	CU_ASSERT_EQUAL(store_put(st, &m2, "abc", 3), FERRY_EQUEUEQUOTA);
 }
 
+/* msgs.db of a new store has STORE_MSGS_PAGE_BYTES pages; a store whose
+ * msgs.db was made with 8 KiB pages (before issue 15) keeps them, and
+ * works: put, reopen, take, ack. */
+static void
+test_msgs_page_size_new_and_kept(void)
+{
+	DB_ENV *env = NULL;
+	DB *db = NULL;
+	struct ferry_msg m;
+	struct store_msg_info info;
+	uint64_t tok;
+	uint32_t pg = 0;
+
+	FRESH();
+	CU_ASSERT_EQUAL(st->msgs->get_pagesize(st->msgs, &pg), 0);
+	CU_ASSERT_EQUAL(pg, STORE_MSGS_PAGE_BYTES);
+
+	teardown();
+	clk.now_ms = TEST_CLOCK_START_MS;
+	dir = test_tmpdir("store");
+	CU_ASSERT_EQUAL_FATAL(db_env_create(&env, 0), 0);
+	CU_ASSERT_EQUAL_FATAL(env->open(env, dir,
+					DB_CREATE | DB_INIT_TXN | DB_INIT_LOG |
+					    DB_INIT_LOCK | DB_INIT_MPOOL |
+					    DB_PRIVATE,
+					0600),
+			      0);
+	CU_ASSERT_EQUAL_FATAL(db_create(&db, env, 0), 0);
+	CU_ASSERT_EQUAL_FATAL(db->set_pagesize(db, 8192), 0);
+	CU_ASSERT_EQUAL_FATAL(db->open(db, NULL, "msgs.db", NULL, DB_BTREE,
+				       DB_CREATE | DB_AUTO_COMMIT, 0600),
+			      0);
+	CU_ASSERT_EQUAL(db->close(db, 0), 0);
+	CU_ASSERT_EQUAL(env->txn_checkpoint(env, 0, 0, DB_FORCE), 0);
+	CU_ASSERT_EQUAL(env->close(env, 0), 0);
+
+	st = test_store_open(&dir, &clk, NULL);
+	CU_ASSERT_FATAL(st != NULL);
+	CU_ASSERT_EQUAL(st->msgs->get_pagesize(st->msgs, &pg), 0);
+	CU_ASSERT_EQUAL(pg, 8192);
+	put_local(&m, "q", 3, "kept");
+	store_close(st);
+	st = test_store_open(&dir, &clk, NULL);
+	CU_ASSERT_FATAL(st != NULL);
+	CU_ASSERT_EQUAL(store_put(st, &m, "kept", 4), FERRY_EDUPLICATE);
+	CU_ASSERT_EQUAL(store_take(st, "q", 1000, &info, &tok), 0);
+	CU_ASSERT(memcmp(info.msg.id, m.id, FERRY_ID_LEN) == 0);
+	CU_ASSERT_EQUAL(store_ack(st, m.id, tok), 0);
+}
+
 static void
 test_seen_forgotten_after_retention(void)
 {
@@ -1443,6 +1493,7 @@ add_suites(void)
 	TEST_ADD(s, test_duplicate_put_is_noop);
 	TEST_ADD(s, test_new_id_put_still_refuses_stored_id);
 	TEST_ADD(s, test_duplicate_answered_before_quota);
+	TEST_ADD(s, test_msgs_page_size_new_and_kept);
 	TEST_ADD(s, test_seen_forgotten_after_retention);
 	TEST_ADD(s, test_expiry_moves_to_dead);
 	TEST_ADD(s, test_take_never_delivers_expired);
