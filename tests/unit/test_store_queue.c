@@ -4,9 +4,12 @@
  */
 #include "config.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "store/store_int.h" /* receipt_parse */
 #include "tests/unit/testutil.h"
@@ -328,6 +331,60 @@ test_new_id_put_still_refuses_stored_id(void)
 	st = test_store_open(&dir, &clk, NULL);
 	CU_ASSERT_FATAL(st != NULL);
 	CU_ASSERT_EQUAL(store_put(st, &m, "one", 3), FERRY_EDUPLICATE);
+}
+
+/* A batch of new_id puts committed, then the process is killed (-9):
+ * after recovery the same messages put again, as a client's retry
+ * (new_id 0) or even marked new_id, are duplicates, and nothing else
+ * changed. */
+static void
+test_reput_after_kill_is_duplicate(void)
+{
+	enum { N = 8 };
+	struct ferry_msg m[N];
+	struct store_put_req req[N] = {{0}};
+	struct store_queue_stats qs;
+	int status;
+	pid_t pid;
+
+	teardown();
+	clk.now_ms = TEST_CLOCK_START_MS;
+	dir = test_tmpdir("store");
+	for (int i = 0; i < N; i++) {
+		test_msg(&m[i], "here", "q", 3);
+		req[i].msg = &m[i];
+		req[i].payload = "kill";
+		req[i].len = 4;
+		req[i].new_id = 1;
+	}
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		struct store *cs = test_store_open(&dir, &clk, NULL);
+		if (cs == NULL || store_put_batch(cs, req, N) != 0)
+			_exit(2);
+		for (int i = 0; i < N; i++)
+			if (req[i].result != 0)
+				_exit(3);
+		(void)kill(getpid(), SIGKILL); /* no close, no checkpoint */
+		_exit(4);
+	}
+	CU_ASSERT_EQUAL_FATAL(waitpid(pid, &status, 0), pid);
+	CU_ASSERT_FATAL(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	st = test_store_open(&dir, &clk, NULL);
+	CU_ASSERT_FATAL(st != NULL);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < N; i++) {
+			req[i].new_id = pass;
+			req[i].result = 0;
+		}
+		CU_ASSERT_EQUAL(store_put_batch(st, req, N), 0);
+		for (int i = 0; i < N; i++)
+			CU_ASSERT_EQUAL(req[i].result, FERRY_EDUPLICATE);
+	}
+	CU_ASSERT_EQUAL(store_queue_stats(st, "q", &qs), 0);
+	CU_ASSERT_EQUAL(qs.msgs, N);
+	CU_ASSERT_EQUAL(qs.bytes, 4 * N);
 }
 
 /* The msgs lookup of an inline put is folded into its header's put, after
@@ -1493,6 +1550,7 @@ add_suites(void)
 	TEST_ADD(s, test_duplicate_put_is_noop);
 	TEST_ADD(s, test_new_id_put_still_refuses_stored_id);
 	TEST_ADD(s, test_duplicate_answered_before_quota);
+	TEST_ADD(s, test_reput_after_kill_is_duplicate);
 	TEST_ADD(s, test_msgs_page_size_new_and_kept);
 	TEST_ADD(s, test_seen_forgotten_after_retention);
 	TEST_ADD(s, test_expiry_moves_to_dead);
