@@ -29,7 +29,9 @@
  *     outbound one is in ondx too.
  *  2. A header with expires_ms != 0 and no dead_reason is in eidx.
  *  3. An id is in at most one of msgs, seen, partials.  An id in any of
- *     them is refused by put ("duplicate") or writer_open ("busy").
+ *     them is refused by put ("duplicate") or writer_open ("busy"); a
+ *     put marked new_id (an id its caller drew just now, which cannot be
+ *     in seen or partials) is refused only if msgs holds it.
  *  4. The queues record of Q counts exactly the headers whose queue is Q;
  *     meta totals count all headers.  Both change in the same transaction
  *     as the headers.
