@@ -886,6 +886,9 @@ put_async(struct client *c, struct req_job *r)
 	r->put.payload = r->buf;
 	r->put.len = r->len;
 	r->put.route = r->route;
+	/* An id ferryd drew for this SEND (not the client's, scoped): the
+	 * store need not look for it among ids that left (store.h). */
+	r->put.new_id = !r->scoped;
 	client_ref(c);
 	/* A whole SEND leaves c IDLE: more whole SENDs may follow it into
 	 * the same group commit (client_process_frames). */

@@ -573,6 +573,7 @@ batch_run(struct send_worker *w, double t0)
 			req[i].msg = &m[i];
 			req[i].payload = w->payload;
 			req[i].len = BENCH_MSG_BYTES;
+			req[i].new_id = 1; /* as ferryd's drawn ids */
 		}
 		rc = store_put_batch(w->st, req, BENCH_BATCH);
 		for (size_t i = 0; rc == 0 && i < BENCH_BATCH; i++)

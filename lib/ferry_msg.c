@@ -4,10 +4,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "ferry_msg.h"
+#include "util.h"
 
 void
 ferry_msg_init(struct ferry_msg *m)
@@ -16,13 +19,60 @@ ferry_msg_init(struct ferry_msg *m)
 	m->priority = FERRY_PRIO_DEFAULT;
 }
 
+/*
+ * Ids are time-ordered, like UUIDv7 (RFC 9562, section 5.7, "method 2"):
+ * bytes 0-5 are the Unix time in milliseconds, big-endian, and bytes 6-15
+ * are random for the first id a thread draws in a millisecond; each later
+ * one of that thread in the same millisecond (or after the clock stepped
+ * back) is the thread's last id plus 1 plus a random 48-bit step, so one
+ * thread's ids strictly increase and the next is still not guessable
+ * (a carry into the time bytes, rare, only makes an id claim a later
+ * millisecond).
+ *
+ * Why: a store files its messages under their id in a B-tree.  Random ids
+ * put each new message on a page of its own, anywhere in the tree (a page
+ * to find, dirty and write back for every message once the store outgrows
+ * its cache); ordered ones all go to the last page (docs/store.md, "What
+ * one message costs").  The time an id shows is no secret: the message's
+ * created_ms travels with it.
+ *
+ * Random bytes come from getrandom 240 at a time, kept per thread; a
+ * fork's child never uses what its parent drew (fork_gen), or both would
+ * draw the same ids.
+ */
+#define ID_POOL_BYTES 240
+
+struct id_state {
+	uint8_t pool[ID_POOL_BYTES];
+	size_t left;  /* unused bytes at the end of pool */
+	unsigned gen; /* fork_gen when pool was filled */
+	uint8_t last[FERRY_ID_LEN];
+	int64_t last_ms; /* the time in last (ms); -1: none yet */
+};
+
+static __thread struct id_state id_state = {.last_ms = -1};
+static unsigned fork_gen;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void
+id_fork_child(void)
+{
+	__atomic_add_fetch(&fork_gen, 1, __ATOMIC_RELAXED);
+}
+
+static void
+id_fork_register(void)
+{
+	(void)pthread_atfork(NULL, NULL, id_fork_child);
+}
+
 int
-ferry_id_generate(uint8_t id[FERRY_ID_LEN])
+ferry_random_bytes(void *buf, size_t len)
 {
 	size_t got = 0;
 
-	while (got < FERRY_ID_LEN) {
-		ssize_t n = getrandom(id + got, FERRY_ID_LEN - got, 0);
+	while (got < len) {
+		ssize_t n = getrandom((uint8_t *)buf + got, len - got, 0);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -30,6 +80,67 @@ ferry_id_generate(uint8_t id[FERRY_ID_LEN])
 		}
 		got += (size_t)n;
 	}
+	return 0;
+}
+
+/* n (at most ID_POOL_BYTES) random bytes from this thread's pool. */
+static int
+id_random(struct id_state *s, uint8_t *out, size_t n)
+{
+	unsigned gen;
+
+	(void)pthread_once(&fork_once, id_fork_register);
+	gen = __atomic_load_n(&fork_gen, __ATOMIC_RELAXED);
+	if (s->gen != gen) {
+		s->left = 0; /* drawn by our parent before a fork */
+		s->gen = gen;
+	}
+	if (s->left < n) {
+		int rc = ferry_random_bytes(s->pool, sizeof(s->pool));
+		if (rc != 0)
+			return rc;
+		s->left = sizeof(s->pool);
+	}
+	memcpy(out, s->pool + sizeof(s->pool) - s->left, n);
+	memset(s->pool + sizeof(s->pool) - s->left, 0, n); /* used once */
+	s->left -= n;
+	return 0;
+}
+
+int
+ferry_id_generate(uint8_t id[FERRY_ID_LEN])
+{
+	struct id_state *s = &id_state;
+	struct timespec ts;
+	uint8_t r[10];
+	int64_t ms = 0;
+	int rc;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) == 0 && ts.tv_sec >= 0)
+		ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	ms &= (int64_t)0xffffffffffff; /* 48 bits: until the year 10889 */
+	if ((rc = id_random(s, r, sizeof(r))) != 0)
+		return rc;
+	if (s->last_ms < 0 || ms > s->last_ms) {
+		for (int i = 0; i < 6; i++)
+			id[i] = (uint8_t)(ms >> (40 - 8 * i));
+		memcpy(id + 6, r, sizeof(r));
+	} else {
+		/* last + 1 + a 48-bit step: a 128-bit big-endian sum. */
+		unsigned carry = 1;
+		memcpy(id, s->last, FERRY_ID_LEN);
+		for (int i = FERRY_ID_LEN - 1; i >= 0; i--) {
+			unsigned add = i >= FERRY_ID_LEN - 6
+					   ? r[i - (FERRY_ID_LEN - 6)]
+					   : 0;
+			unsigned v = id[i] + add + carry;
+			id[i] = (uint8_t)v;
+			carry = v >> 8;
+		}
+		ms = s->last_ms;
+	}
+	memcpy(s->last, id, FERRY_ID_LEN);
+	s->last_ms = ms;
 	return 0;
 }
 

@@ -89,7 +89,12 @@ struct ferry_msg {
 /* Zero m and set the default priority. */
 void ferry_msg_init(struct ferry_msg *m);
 
-/* Fill id with 16 random bytes from the kernel (getrandom). */
+/* Draw a new message id: 6 bytes of Unix milliseconds (big-endian), then
+ * 80 bits that are random, or for a thread's next id in the same
+ * millisecond its last id plus 1 plus a random 48-bit step: time-ordered
+ * like a UUIDv7, so that a store files new messages at the end of its
+ * index, and one thread's ids strictly increase.  0 or FERRY_EIO (no
+ * randomness from the kernel). */
 FERRY_MUST_CHECK int ferry_id_generate(uint8_t id[FERRY_ID_LEN]);
 
 /* Lower-case hex of id into out (FERRY_ID_HEX_LEN + 1 bytes). */

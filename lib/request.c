@@ -31,12 +31,13 @@ ferry_request_open(struct ferry *c, int64_t timeout_ms,
 	memset(rq, 0, sizeof(*rq));
 	if (timeout_ms <= 0 || timeout_ms > INT64_MAX / 4 || so == NULL)
 		return FERRY_EINVAL;
-	if ((rc = ferry_id_generate(r)) != 0)
+	/* Wholly random, not an id: nobody may guess a reply queue. */
+	if ((rc = ferry_random_bytes(r, sizeof(r))) != 0)
 		return rc;
 	ferry_id_to_hex(r, hex);
 	snprintf(rq->reply_queue, sizeof(rq->reply_queue), "%s%s",
 		 FERRY_REPLY_PREFIX, hex);
-	if ((rc = ferry_id_generate(r)) != 0)
+	if ((rc = ferry_random_bytes(r, sizeof(r))) != 0)
 		return rc;
 	ferry_id_to_hex(r, rq->correlation);
 	rq->deadline_ms = ferry_mono_ms() + timeout_ms;

@@ -56,6 +56,11 @@ int ferry_fsync_dir(const char *path) FERRY_MUST_CHECK;
 int ferry_listen_tcp(const char *host, unsigned port, int backlog, char *why,
 		     size_t whylen);
 
+/* Fill buf with len random bytes from the kernel (getrandom), for names
+ * and tokens that must be wholly unguessable (message ids are not: see
+ * ferry_id_generate).  0 or FERRY_EIO.  In ferry_msg.c, next to ids. */
+int ferry_random_bytes(void *buf, size_t len) FERRY_MUST_CHECK;
+
 /* The wall clock (CLOCK_REALTIME) in ms since the epoch; 0 if unreadable.
  * For timestamps that leave the process (created_ms, expiries). */
 int64_t ferry_wall_ms(void);

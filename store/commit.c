@@ -1,8 +1,8 @@
 /*
  * commit.c - the writer thread and its queue of operations: group commit.
  *
- * Owns: the writer and flusher threads, the queue of pending operations
- * and the list of batches waiting for a log flush.
+ * Owns: the writer, flusher and checkpoint threads, the queue of pending
+ * operations and the list of batches waiting for a log flush.
  * Does not own: what each operation does (queue.c, outbound.c, writer.c,
  * expiry.c), opening the environment (env.c).
  *
@@ -177,9 +177,6 @@ batch_run(struct store *st, struct store_op *ops, size_t n, int *need_flush)
 					   __ATOMIC_RELAXED);
 	if (sync)
 		*need_flush = 1;
-	/* Keep the log short: checkpoint once 8 MiB of log has piled up,
-	 * so that log files (16 MiB each) are removed soon after. */
-	(void)st->env->txn_checkpoint(st->env, 8 * 1024, 0, 0);
 	return 0;
 }
 
@@ -365,6 +362,38 @@ flusher_main(void *arg)
 	return NULL;
 }
 
+/*
+ * Keep the log short: once 8 MiB of log has piled up since the last
+ * checkpoint, checkpoint, so that log files (16 MiB each) are removed
+ * soon after and recovery reads little.  A checkpoint writes every dirty
+ * page and fsyncs each file it wrote (measured: 16% of the writer's CPU
+ * with 1 KiB puts, and the fsyncs' wait); it ran on the writer after its
+ * commits, stalling every caller behind it, and runs here beside it now.
+ * Berkeley DB checkpoints while transactions run; durability does not
+ * depend on it (a commit is durable once its log is flushed).
+ */
+static void *
+ckpt_main(void *arg)
+{
+	struct store *st = arg;
+
+	ferry_thread_name("store-ckpt");
+	pthread_mutex_lock(&st->mu);
+	for (;;) {
+		while (!st->ckpt_kick && !st->ckpt_stop)
+			pthread_cond_wait(&st->ckpt_cv, &st->mu);
+		if (st->ckpt_stop)
+			break;
+		st->ckpt_kick = 0;
+		pthread_mutex_unlock(&st->mu);
+		if (!st->broken)
+			(void)st->env->txn_checkpoint(st->env, 8 * 1024, 0, 0);
+		pthread_mutex_lock(&st->mu);
+	}
+	pthread_mutex_unlock(&st->mu);
+	return NULL;
+}
+
 static void *
 writer_main(void *arg)
 {
@@ -403,6 +432,10 @@ writer_main(void *arg)
 		}
 
 		pthread_mutex_lock(&st->mu);
+		if (!st->ckpt_kick) {
+			st->ckpt_kick = 1;
+			pthread_cond_signal(&st->ckpt_cv);
+		}
 		/* A batch that needs no flush still waits behind one that
 		 * does, so nobody sees a write before it is durable. */
 		if (need_flush || st->flush_head != NULL || st->flushing) {
@@ -488,6 +521,11 @@ store_threads_start(struct store *st)
 		return FERRY_ENOMEM;
 	}
 	st->thread_started = 1;
+	if (pthread_create(&st->ckpt, NULL, ckpt_main, st) != 0) {
+		store_seterr("cannot start the store's checkpoint thread");
+		return FERRY_ENOMEM;
+	}
+	st->ckpt_started = 1;
 	return 0;
 }
 
@@ -508,4 +546,10 @@ store_threads_stop(struct store *st)
 	pthread_mutex_unlock(&st->mu);
 	if (st->flusher_started)
 		pthread_join(st->flusher, NULL);
+	pthread_mutex_lock(&st->mu);
+	st->ckpt_stop = 1;
+	pthread_cond_signal(&st->ckpt_cv);
+	pthread_mutex_unlock(&st->mu);
+	if (st->ckpt_started)
+		pthread_join(st->ckpt, NULL);
 }

@@ -154,6 +154,7 @@ store_free(struct store *st)
 	pthread_cond_destroy(&st->work_cv);
 	pthread_cond_destroy(&st->done_cv);
 	pthread_cond_destroy(&st->flush_cv);
+	pthread_cond_destroy(&st->ckpt_cv);
 	free(st->dir);
 	free(st);
 }
@@ -315,6 +316,7 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 	pthread_cond_init(&st->work_cv, NULL);
 	pthread_cond_init(&st->done_cv, NULL);
 	pthread_cond_init(&st->flush_cv, NULL);
+	pthread_cond_init(&st->ckpt_cv, NULL);
 	st->opts = *o;
 	if (st->opts.clock_ms == NULL)
 		st->opts.clock_ms = real_clock_ms;
@@ -378,7 +380,8 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 		goto dbfail;
 	if ((err = schema_check(st)) != 0)
 		goto fail;
-	if ((rc = db_open(st, &st->msgs, "msgs.db", 8192)) != 0 ||
+	if ((rc = db_open(st, &st->msgs, "msgs.db", STORE_MSGS_PAGE_BYTES)) !=
+		0 ||
 	    (rc = db_open(st, &st->chunks, "chunks.db", 16384)) != 0 ||
 	    (rc = db_open(st, &st->qidx, "qidx.db", 0)) != 0 ||
 	    (rc = db_open(st, &st->lidx, "lidx.db", 0)) != 0 ||
@@ -403,8 +406,8 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 	{
 		/* Lease tokens start at a random odd number, so a token from
 		 * before a restart does not match a lease after it. */
-		uint8_t rnd[FERRY_ID_LEN];
-		if (ferry_id_generate(rnd) == 0)
+		uint8_t rnd[8];
+		if (ferry_random_bytes(rnd, sizeof(rnd)) == 0)
 			memcpy(&st->token_next, rnd, sizeof(st->token_next));
 		else
 			st->token_next = (uint64_t)real_clock_ms(NULL);

@@ -38,13 +38,11 @@ store_db_exists(DB *db, DB_TXN *t, const void *k, size_t klen)
 }
 
 int
-msg_known(struct store *st, struct store_ctx *cx, const uint8_t *id)
+msg_known_elsewhere(struct store *st, struct store_ctx *cx, const uint8_t *id)
 {
 	int rc;
 
-	rc = store_db_exists(st->msgs, cx->txn, id, FERRY_ID_LEN);
-	if (rc == 0)
-		rc = store_db_exists(st->seen, cx->txn, id, FERRY_ID_LEN);
+	rc = store_db_exists(st->seen, cx->txn, id, FERRY_ID_LEN);
 	if (rc == 0) {
 		rc = store_db_exists(st->partials, cx->txn, id, FERRY_ID_LEN);
 		if (rc == 0)
@@ -56,6 +54,19 @@ msg_known(struct store *st, struct store_ctx *cx, const uint8_t *id)
 	if (rc < 0)
 		return store_dberr(cx, -rc, "looking up a message id");
 	return rc;
+}
+
+int
+msg_known(struct store *st, struct store_ctx *cx, const uint8_t *id)
+{
+	int rc;
+
+	rc = store_db_exists(st->msgs, cx->txn, id, FERRY_ID_LEN);
+	if (rc < 0)
+		return store_dberr(cx, -rc, "looking up a message id");
+	if (rc == 1)
+		return 1;
+	return msg_known_elsewhere(st, cx, id);
 }
 
 int
@@ -91,21 +102,44 @@ msg_load(struct store *st, struct store_ctx *cx, const uint8_t *id,
 	return 0;
 }
 
-int
-msg_save(struct store *st, struct store_ctx *cx, const struct msg_rec *r)
+/* msg_save, with the header written with flags (DB_NOOVERWRITE: an
+ * existing one is FERRY_EDUPLICATE, nothing written). */
+static int
+msg_save_flags(struct store *st, struct store_ctx *cx, const struct msg_rec *r,
+	       uint32_t flags)
 {
 	uint8_t buf[STORE_HDR_MAX];
+	DBT k, v;
 	size_t n;
 	int rc;
 
 	n = rec_hdr_encode(&r->h, r->inl, r->inl_len, buf, sizeof(buf));
 	if (n == 0)
 		return store_dberr(cx, EINVAL, "encoding a message header");
-	rc = store_db_put(st->msgs, cx->txn, r->h.info.msg.id, FERRY_ID_LEN,
-			  buf, n);
+	memset(&k, 0, sizeof(k));
+	memset(&v, 0, sizeof(v));
+	k.data = (void *)r->h.info.msg.id;
+	k.size = FERRY_ID_LEN;
+	v.data = buf;
+	v.size = (uint32_t)n;
+	rc = st->msgs->put(st->msgs, cx->txn, &k, &v, flags);
+	if (rc == DB_KEYEXIST && (flags & DB_NOOVERWRITE))
+		return FERRY_EDUPLICATE;
 	if (rc != 0)
 		return store_dberr(cx, rc, "writing a message header");
 	return 0;
+}
+
+int
+msg_save(struct store *st, struct store_ctx *cx, const struct msg_rec *r)
+{
+	return msg_save_flags(st, cx, r, 0);
+}
+
+int
+msg_save_new(struct store *st, struct store_ctx *cx, const struct msg_rec *r)
+{
+	return msg_save_flags(st, cx, r, DB_NOOVERWRITE);
 }
 
 static int

@@ -123,7 +123,7 @@ receipt_emit(struct store *st, struct store_ctx *cx, const struct store_hdr *h,
 	r->h.has_inline = 1;
 	r->inl = (const uint8_t *)line;
 	r->inl_len = (size_t)n;
-	rc = msg_insert(st, cx, r);
+	rc = msg_insert(st, cx, r, 0);
 	free(r);
 	return rc;
 }

@@ -101,6 +101,14 @@ struct store_put_req {
 	int result; /* out: as store_put */
 	/* NULL, or where the message has been (a relayed one). */
 	const struct store_route *route;
+	/* 1: msg->id was drawn by the caller just now (ferry_id_generate,
+	 * never given to the store before, never from outside): the store
+	 * does not look for it among the ids that left (seen) or are being
+	 * streamed in or freed (partials, garbage), where a drawn id cannot
+	 * be -- 3 B-tree lookups fewer.  It is still refused
+	 * (FERRY_EDUPLICATE) if a message holds it.  0 for any id that came
+	 * from a peer, a bundle, a client or a retry. */
+	int new_id;
 };
 
 /*

@@ -29,7 +29,9 @@
  *     outbound one is in ondx too.
  *  2. A header with expires_ms != 0 and no dead_reason is in eidx.
  *  3. An id is in at most one of msgs, seen, partials.  An id in any of
- *     them is refused by put ("duplicate") or writer_open ("busy").
+ *     them is refused by put ("duplicate") or writer_open ("busy"); a
+ *     put marked new_id (an id its caller drew just now, which cannot be
+ *     in seen or partials) is refused only if msgs holds it.
  *  4. The queues record of Q counts exactly the headers whose queue is Q;
  *     meta totals count all headers.  Both change in the same transaction
  *     as the headers.
@@ -75,6 +77,14 @@
 #define STORE_SWEEP_FREE_BYTES (256u << 20) /* payload freed per call */
 #define STORE_COMPACT_EVERY_MS 30000	    /* between compactions, at most */
 #define STORE_COMPACT_PAGES    2048 /* pages moved per database and call */
+
+/* msgs' page size, for a store created now (Berkeley DB keeps the page
+ * size a file was created with: older stores keep 8 KiB).  A leaf split,
+ * once every page's worth of new messages, logs the whole page: 32 KiB
+ * pages split a quarter as often as 8 KiB ones and waste less of each
+ * page, so a 1 KiB message logs 2.8 KiB instead of 3.2 and costs the
+ * writer 8-8.2 us instead of 9.7-10 (docs/store.md). */
+#define STORE_MSGS_PAGE_BYTES 32768u
 
 /* Internal result: a database call failed; the batch is aborted. */
 #define STORE_EABORT (-1000)
@@ -206,6 +216,12 @@ struct store {
 	int flushing;			   /* the flusher is in log_flush */
 	size_t flush_last_n, flush_prev_n; /* callers served by the last two */
 	int64_t flush_us;		   /* running average of a log flush */
+	/* The checkpointer: a checkpoint (every 8 MiB of log) writes the
+	 * dirty pages and fsyncs the files, off the writer's path; kicked
+	 * by the writer after each batch (ckpt_kick), under mu. */
+	pthread_t ckpt;
+	int ckpt_started, ckpt_stop, ckpt_kick;
+	pthread_cond_t ckpt_cv;
 	int broken; /* the environment needs recovery: refuse writes */
 	unsigned emergency_used; /* times the emergency space was freed */
 
@@ -293,9 +309,11 @@ void store_dbt_none(DBT *d);
 /* commit.c: the writer and flusher threads (group commit). */
 int store_submit(struct store *st, struct store_op *op);
 int store_submit_async(struct store *st, struct store_op *op);
-/* Start both threads: 0 or FERRY_ENOMEM (what started is marked in st). */
+/* Start the writer, flusher and checkpoint threads: 0 or FERRY_ENOMEM
+ * (what started is marked in st). */
 int store_threads_start(struct store *st);
-/* Let the writer finish its queue, then the flusher; join both. */
+/* Let the writer finish its queue, then the flusher; stop the
+ * checkpointer; join all three. */
 void store_threads_stop(struct store *st);
 
 /* record.c */
@@ -348,6 +366,10 @@ struct msg_rec {
 int msg_load(struct store *st, struct store_ctx *cx, const uint8_t *id,
 	     struct msg_rec *r);
 int msg_save(struct store *st, struct store_ctx *cx, const struct msg_rec *r);
+/* msg_save of a header that must not exist yet: FERRY_EDUPLICATE, with
+ * nothing written, if one does (the lookup folded into the put). */
+int msg_save_new(struct store *st, struct store_ctx *cx,
+		 const struct msg_rec *r);
 int msg_pos_add(struct store *st, struct store_ctx *cx,
 		const struct store_hdr *h);
 int msg_pos_del(struct store *st, struct store_ctx *cx,
@@ -380,11 +402,18 @@ int store_gc(struct store *st, struct store_ctx *cx, int *more,
 /* 0 unknown, 1 accepted before (msgs or seen), 2 being streamed in or
  * its old chunks are still being freed. */
 int msg_known(struct store *st, struct store_ctx *cx, const uint8_t *id);
+/* The same without looking in msgs (0, 1 for seen, 2). */
+int msg_known_elsewhere(struct store *st, struct store_ctx *cx,
+			const uint8_t *id);
 /* ferry_msg_validate, with STORE_SPLIT_DST a valid destination. */
 int msg_valid(const struct store *st, const struct ferry_msg *m);
 /* Make r (payload already stored) a message: header, indexes, counters;
- * a message entering a local queue may emit a receipt. */
-int msg_insert(struct store *st, struct store_ctx *cx, struct msg_rec *r);
+ * a message entering a local queue may emit a receipt.  first: nothing
+ * was written for r yet and msgs was not looked up: its header is put
+ * with msg_save_new, and FERRY_EDUPLICATE (nothing written) if the id
+ * is there. */
+int msg_insert(struct store *st, struct store_ctx *cx, struct msg_rec *r,
+	       int first);
 /* Remember h's id as gone (why, peer) until its forget time. */
 int seen_put(struct store *st, struct store_ctx *cx, const struct store_hdr *h,
 	     enum store_status_kind why, const char *peer);

@@ -230,7 +230,7 @@ reply_open(struct store *st, struct store_ctx *cx, const char *name)
 }
 
 int
-msg_insert(struct store *st, struct store_ctx *cx, struct msg_rec *r)
+msg_insert(struct store *st, struct store_ctx *cx, struct msg_rec *r, int first)
 {
 	struct store_msg_info *i = &r->h.info;
 	int rc, no_waiter = i->dead_reason == STORE_DEAD_LOOP ||
@@ -248,8 +248,12 @@ msg_insert(struct store *st, struct store_ctx *cx, struct msg_rec *r)
 		no_waiter = 1;
 	}
 	r->h.seq = ++st->seq;
-	if ((rc = msg_save(st, cx, r)) != 0 ||
-	    (rc = msg_pos_add(st, cx, &r->h)) != 0 ||
+	rc = first ? msg_save_new(st, cx, r) : msg_save(st, cx, r);
+	if (rc == FERRY_EDUPLICATE) {
+		st->seq--; /* nothing was written */
+		return rc;
+	}
+	if (rc != 0 || (rc = msg_pos_add(st, cx, &r->h)) != 0 ||
 	    (rc = msg_exp_add(st, cx, &r->h)) != 0 ||
 	    (rc = msg_count(st, cx, &r->h, +1)) != 0)
 		return rc;
@@ -286,35 +290,60 @@ put_chunks(struct store *st, struct store_ctx *cx, const uint8_t *id,
 	return 0;
 }
 
+/*
+ * What a put looks up before it writes (invariant 3: an id in at most one
+ * of msgs, seen, partials): msgs, seen, partials and garbage.  An inline
+ * payload's first write is its header, so the msgs lookup is folded into
+ * that put (msg_save_new); a new_id (drawn by the caller just now) is not
+ * looked for in seen, partials or garbage at all.  A chunked payload, or
+ * a receipt absorbed here (it writes only seen), looks up all four first.
+ */
 static int
-put_one(struct store *st, struct store_ctx *cx, const struct ferry_msg *m,
-	const struct store_route *route, const void *payload, size_t len)
+put_one(struct store *st, struct store_ctx *cx, const struct store_put_req *q)
 {
 	/* On the writer thread's stack (8 MiB): no allocation per message
 	 * (it was one malloc and free of 7.8 KiB each). */
 	struct msg_rec rec, *r = &rec;
-	int local, rc;
+	const struct ferry_msg *m = q->msg;
+	size_t len = q->len;
+	int local, absorb, inl, rc;
 
-	if (m == NULL || (payload == NULL && len != 0) || msg_valid(st, m) != 0)
+	if (m == NULL || (q->payload == NULL && len != 0) ||
+	    msg_valid(st, m) != 0)
 		return FERRY_EINVAL;
-	rc = msg_known(st, cx, m->id);
+	local = strcmp(m->dst_node, st->node) == 0;
+	absorb = local && strcmp(m->dst_queue, FERRY_RECEIPT_QUEUE) == 0;
+	inl = len <= STORE_INLINE_MAX;
+	if (!inl || absorb)
+		rc = msg_known(st, cx, m->id);
+	else if (!q->new_id)
+		rc = msg_known_elsewhere(st, cx, m->id);
+	else
+		rc = 0;
 	if (rc != 0)
 		return rc == 2 ? FERRY_EBUSY : rc == 1 ? FERRY_EDUPLICATE : rc;
-	local = strcmp(m->dst_node, st->node) == 0;
-	if (local && strcmp(m->dst_queue, FERRY_RECEIPT_QUEUE) == 0)
-		return receipt_absorb(st, cx, m, route, payload, len);
-	if ((rc = check_limits(st, m, len, local)) != 0)
-		return rc;
-	if ((rc = store_check_space(st, cx, len + 512, m->priority)) != 0)
-		return rc;
-	hdr_from_msg(st, cx, &r->h, m, route, len);
-	r->h.has_inline = len <= STORE_INLINE_MAX;
-	r->inl = payload;
+	if (absorb)
+		return receipt_absorb(st, cx, m, q->route, q->payload, len);
+	if ((rc = check_limits(st, m, len, local)) != 0 ||
+	    (rc = store_check_space(st, cx, len + 512, m->priority)) != 0) {
+		/* A duplicate is answered as one, quota or not: a retry of
+		 * a message stored before must hear that it is (a no-op). */
+		int known = inl ? store_db_exists(st->msgs, cx->txn, m->id,
+						  FERRY_ID_LEN)
+				: 0;
+		if (known < 0)
+			return store_dberr(cx, -known,
+					   "looking up a message id");
+		return known ? FERRY_EDUPLICATE : rc;
+	}
+	hdr_from_msg(st, cx, &r->h, m, q->route, len);
+	r->h.has_inline = inl;
+	r->inl = q->payload;
 	r->inl_len = len;
-	if (!r->h.has_inline)
-		rc = put_chunks(st, cx, m->id, payload, len);
+	if (!inl)
+		rc = put_chunks(st, cx, m->id, q->payload, len);
 	if (rc == 0)
-		rc = msg_insert(st, cx, r);
+		rc = msg_insert(st, cx, r, inl);
 	return rc;
 }
 
@@ -323,8 +352,7 @@ op_put(struct store *st, struct store_ctx *cx, struct store_op *op)
 {
 	for (size_t i = 0; i < op->u.put.n; i++) {
 		struct store_put_req *q = &op->u.put.reqs[i];
-		q->result =
-		    put_one(st, cx, q->msg, q->route, q->payload, q->len);
+		q->result = put_one(st, cx, q);
 		if (q->result == STORE_EABORT)
 			return STORE_EABORT;
 	}
@@ -396,7 +424,7 @@ int
 store_put(struct store *st, const struct ferry_msg *m, const void *payload,
 	  size_t len)
 {
-	struct store_put_req req = {m, payload, len, 0, NULL};
+	struct store_put_req req = {m, payload, len, 0, NULL, 0};
 	int rc = submit_put(st, &req, 1);
 
 	return rc != 0 ? rc : req.result;
@@ -521,7 +549,7 @@ wr_commit(struct store *st, struct store_ctx *cx, struct store_writer *w)
 	r->h.info.stored_ms = cx->now;
 	r->inl = NULL;
 	r->inl_len = 0;
-	rc = msg_insert(st, cx, r);
+	rc = msg_insert(st, cx, r, 0);
 	free(r);
 	return rc;
 }

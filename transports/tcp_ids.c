@@ -50,10 +50,12 @@ pagebuf_free(void *p, size_t n)
 static size_t
 id_bucket(const struct idset *s, const uint8_t *id)
 {
-	/* Ids are random (or BLAKE2b outputs): their first bytes are a fine
-	 * hash. */
-	uint32_t h = (uint32_t)id[0] | (uint32_t)id[1] << 8 |
-		     (uint32_t)id[2] << 16 | (uint32_t)id[3] << 24;
+	/* Ids end in random bytes (ferry_id_generate; scoped ids are
+	 * BLAKE2b outputs): their last bytes are a fine hash.  Not the
+	 * first: those are a time (milliseconds), the same for ids drawn
+	 * within a minute. */
+	uint32_t h = (uint32_t)id[12] | (uint32_t)id[13] << 8 |
+		     (uint32_t)id[14] << 16 | (uint32_t)id[15] << 24;
 	return h & (s->nb - 1);
 }
 

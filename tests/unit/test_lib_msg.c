@@ -6,6 +6,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "lib/be.h"
 #include "lib/frame.h"
@@ -187,6 +189,70 @@ test_msg_validate(void)
 	CU_ASSERT_EQUAL(ferry_msg_validate(&m), FERRY_EINVAL);
 }
 
+/* The time in an id's first 6 bytes (ms, big-endian). */
+static int64_t
+id_ms(const uint8_t id[FERRY_ID_LEN])
+{
+	int64_t ms = 0;
+
+	for (int i = 0; i < 6; i++)
+		ms = ms << 8 | id[i];
+	return ms;
+}
+
+static void
+test_id_generate_time_ordered(void)
+{
+	enum { N = 20000 };
+	static uint8_t ids[N][FERRY_ID_LEN];
+	int64_t t0 = ferry_wall_ms(), t1;
+	int tails_same = 0;
+
+	for (int i = 0; i < N; i++)
+		CU_ASSERT_EQUAL_FATAL(ferry_id_generate(ids[i]), 0);
+	t1 = ferry_wall_ms();
+	for (int i = 0; i < N; i++) {
+		/* The time of the draw, and one thread's ids increase. */
+		CU_ASSERT(id_ms(ids[i]) >= t0 && id_ms(ids[i]) <= t1);
+		if (i > 0) {
+			CU_ASSERT(memcmp(ids[i - 1], ids[i], FERRY_ID_LEN) < 0);
+			/* The last bytes (a hash for tcp_ids.c) vary. */
+			tails_same +=
+			    memcmp(ids[i - 1] + 12, ids[i] + 12, 4) == 0;
+		}
+	}
+	CU_ASSERT_EQUAL(tails_same, 0);
+}
+
+/* A fork's child draws its own random bytes: parent and child, drawing in
+ * a new millisecond each (so both take 80 fresh random bits), differ. */
+static void
+test_id_generate_fork_child_differs(void)
+{
+	uint8_t first[FERRY_ID_LEN], mine[FERRY_ID_LEN], its[FERRY_ID_LEN];
+	int fds[2], status;
+	pid_t pid;
+
+	CU_ASSERT_EQUAL_FATAL(ferry_id_generate(first), 0);
+	CU_ASSERT_EQUAL_FATAL(pipe(fds), 0);
+	usleep(3000);
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		uint8_t id[FERRY_ID_LEN];
+		int ok = ferry_id_generate(id) == 0 &&
+			 write(fds[1], id, sizeof(id)) == (ssize_t)sizeof(id);
+		_exit(ok ? 0 : 1);
+	}
+	CU_ASSERT_EQUAL_FATAL(ferry_id_generate(mine), 0);
+	CU_ASSERT_EQUAL(read(fds[0], its, sizeof(its)), (ssize_t)sizeof(its));
+	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(fds[0]);
+	close(fds[1]);
+	CU_ASSERT(memcmp(mine + 6, its + 6, FERRY_ID_LEN - 6) != 0);
+}
+
 static void
 test_id_hex_round_trip(void)
 {
@@ -307,6 +373,8 @@ add_suites(void)
 	TEST_ADD(s, test_quote_and_why);
 	TEST_ADD(s, test_msg_validate);
 	TEST_ADD(s, test_id_hex_round_trip);
+	TEST_ADD(s, test_id_generate_time_ordered);
+	TEST_ADD(s, test_id_generate_fork_child_differs);
 	TEST_ADD(s, test_strerror_names_every_code);
 	TEST_ADD(s, test_frame_fields_past_64);
 }

@@ -4,9 +4,12 @@
  */
 #include "config.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "store/store_int.h" /* receipt_parse */
 #include "tests/unit/testutil.h"
@@ -278,6 +281,177 @@ test_duplicate_put_is_noop(void)
 	st = test_store_open(&dir, &clk, NULL);
 	CU_ASSERT_FATAL(st != NULL);
 	CU_ASSERT_EQUAL(store_put(st, &m, "one", 3), FERRY_EDUPLICATE);
+}
+
+/* A put marked new_id (an id the caller drew) skips the lookups of ids
+ * that left, never the message that holds it: one from outside with the
+ * same id is still refused, whole, and the first stays as it was. */
+static void
+test_new_id_put_still_refuses_stored_id(void)
+{
+	struct ferry_msg m;
+	struct store_put_req req[2] = {{0}};
+	struct store_queue_stats qs;
+	struct store_msg_info info;
+	struct store_reader *rd = NULL;
+	uint64_t tok;
+	uint8_t buf[8];
+	size_t n = 0;
+
+	FRESH();
+	test_msg(&m, "here", "q", 3);
+	req[0].msg = &m;
+	req[0].payload = "one";
+	req[0].len = 3;
+	req[0].new_id = 1;
+	req[1] = req[0];
+	req[1].payload = "other";
+	req[1].len = 5;
+	/* The same id twice in one batch: the second is refused. */
+	CU_ASSERT_EQUAL(store_put_batch(st, req, 2), 0);
+	CU_ASSERT_EQUAL(req[0].result, 0);
+	CU_ASSERT_EQUAL(req[1].result, FERRY_EDUPLICATE);
+	/* And in a later one, marked new or not. */
+	CU_ASSERT_EQUAL(store_put_batch(st, &req[1], 1), 0);
+	CU_ASSERT_EQUAL(req[1].result, FERRY_EDUPLICATE);
+	CU_ASSERT_EQUAL(store_put(st, &m, "two", 3), FERRY_EDUPLICATE);
+	CU_ASSERT_EQUAL(store_queue_stats(st, "q", &qs), 0);
+	CU_ASSERT_EQUAL(qs.msgs, 1);
+	CU_ASSERT_EQUAL(qs.bytes, 3);
+	CU_ASSERT_EQUAL(store_take(st, "q", 1000, &info, &tok), 0);
+	CU_ASSERT_EQUAL_FATAL(store_reader_open(st, m.id, &rd), 0);
+	CU_ASSERT_EQUAL(store_reader_read(rd, buf, sizeof(buf), &n), 0);
+	store_reader_close(rd);
+	CU_ASSERT(n == 3 && memcmp(buf, "one", 3) == 0);
+	/* Once it left, an id from outside is looked up in seen. */
+	CU_ASSERT_EQUAL(store_ack(st, m.id, tok), 0);
+	CU_ASSERT_EQUAL(store_put(st, &m, "one", 3), FERRY_EDUPLICATE);
+	/* After a restart (recovery), the same. */
+	store_close(st);
+	st = test_store_open(&dir, &clk, NULL);
+	CU_ASSERT_FATAL(st != NULL);
+	CU_ASSERT_EQUAL(store_put(st, &m, "one", 3), FERRY_EDUPLICATE);
+}
+
+/* A batch of new_id puts committed, then the process is killed (-9):
+ * after recovery the same messages put again, as a client's retry
+ * (new_id 0) or even marked new_id, are duplicates, and nothing else
+ * changed. */
+static void
+test_reput_after_kill_is_duplicate(void)
+{
+	enum { N = 8 };
+	struct ferry_msg m[N];
+	struct store_put_req req[N] = {{0}};
+	struct store_queue_stats qs;
+	int status;
+	pid_t pid;
+
+	teardown();
+	clk.now_ms = TEST_CLOCK_START_MS;
+	dir = test_tmpdir("store");
+	for (int i = 0; i < N; i++) {
+		test_msg(&m[i], "here", "q", 3);
+		req[i].msg = &m[i];
+		req[i].payload = "kill";
+		req[i].len = 4;
+		req[i].new_id = 1;
+	}
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		struct store *cs = test_store_open(&dir, &clk, NULL);
+		if (cs == NULL || store_put_batch(cs, req, N) != 0)
+			_exit(2);
+		for (int i = 0; i < N; i++)
+			if (req[i].result != 0)
+				_exit(3);
+		(void)kill(getpid(), SIGKILL); /* no close, no checkpoint */
+		_exit(4);
+	}
+	CU_ASSERT_EQUAL_FATAL(waitpid(pid, &status, 0), pid);
+	CU_ASSERT_FATAL(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	st = test_store_open(&dir, &clk, NULL);
+	CU_ASSERT_FATAL(st != NULL);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < N; i++) {
+			req[i].new_id = pass;
+			req[i].result = 0;
+		}
+		CU_ASSERT_EQUAL(store_put_batch(st, req, N), 0);
+		for (int i = 0; i < N; i++)
+			CU_ASSERT_EQUAL(req[i].result, FERRY_EDUPLICATE);
+	}
+	CU_ASSERT_EQUAL(store_queue_stats(st, "q", &qs), 0);
+	CU_ASSERT_EQUAL(qs.msgs, N);
+	CU_ASSERT_EQUAL(qs.bytes, 4 * N);
+}
+
+/* The msgs lookup of an inline put is folded into its header's put, after
+ * the quota checks: a duplicate must still be answered as a duplicate
+ * (a retry is a no-op), not as over quota. */
+static void
+test_duplicate_answered_before_quota(void)
+{
+	struct store_queue_limits lim = {.max_msgs = 1};
+	struct ferry_msg m, m2;
+
+	FRESH();
+	CU_ASSERT_EQUAL(store_queue_create(st, "one", &lim), 0);
+	put_local(&m, "one", 3, "abc");
+	CU_ASSERT_EQUAL(store_put(st, &m, "abc", 3), FERRY_EDUPLICATE);
+	test_msg(&m2, "here", "one", 3);
+	CU_ASSERT_EQUAL(store_put(st, &m2, "abc", 3), FERRY_EQUEUEQUOTA);
+}
+
+/* msgs.db of a new store has STORE_MSGS_PAGE_BYTES pages; a store whose
+ * msgs.db was made with 8 KiB pages (before issue 15) keeps them, and
+ * works: put, reopen, take, ack. */
+static void
+test_msgs_page_size_new_and_kept(void)
+{
+	DB_ENV *env = NULL;
+	DB *db = NULL;
+	struct ferry_msg m;
+	struct store_msg_info info;
+	uint64_t tok;
+	uint32_t pg = 0;
+
+	FRESH();
+	CU_ASSERT_EQUAL(st->msgs->get_pagesize(st->msgs, &pg), 0);
+	CU_ASSERT_EQUAL(pg, STORE_MSGS_PAGE_BYTES);
+
+	teardown();
+	clk.now_ms = TEST_CLOCK_START_MS;
+	dir = test_tmpdir("store");
+	CU_ASSERT_EQUAL_FATAL(db_env_create(&env, 0), 0);
+	CU_ASSERT_EQUAL_FATAL(env->open(env, dir,
+					DB_CREATE | DB_INIT_TXN | DB_INIT_LOG |
+					    DB_INIT_LOCK | DB_INIT_MPOOL |
+					    DB_PRIVATE,
+					0600),
+			      0);
+	CU_ASSERT_EQUAL_FATAL(db_create(&db, env, 0), 0);
+	CU_ASSERT_EQUAL_FATAL(db->set_pagesize(db, 8192), 0);
+	CU_ASSERT_EQUAL_FATAL(db->open(db, NULL, "msgs.db", NULL, DB_BTREE,
+				       DB_CREATE | DB_AUTO_COMMIT, 0600),
+			      0);
+	CU_ASSERT_EQUAL(db->close(db, 0), 0);
+	CU_ASSERT_EQUAL(env->txn_checkpoint(env, 0, 0, DB_FORCE), 0);
+	CU_ASSERT_EQUAL(env->close(env, 0), 0);
+
+	st = test_store_open(&dir, &clk, NULL);
+	CU_ASSERT_FATAL(st != NULL);
+	CU_ASSERT_EQUAL(st->msgs->get_pagesize(st->msgs, &pg), 0);
+	CU_ASSERT_EQUAL(pg, 8192);
+	put_local(&m, "q", 3, "kept");
+	store_close(st);
+	st = test_store_open(&dir, &clk, NULL);
+	CU_ASSERT_FATAL(st != NULL);
+	CU_ASSERT_EQUAL(store_put(st, &m, "kept", 4), FERRY_EDUPLICATE);
+	CU_ASSERT_EQUAL(store_take(st, "q", 1000, &info, &tok), 0);
+	CU_ASSERT(memcmp(info.msg.id, m.id, FERRY_ID_LEN) == 0);
+	CU_ASSERT_EQUAL(store_ack(st, m.id, tok), 0);
 }
 
 static void
@@ -987,7 +1161,7 @@ test_group_split(void)
 	test_msg(&copy, "base", "alerts/in", 5);
 	{
 		struct store_route crt = rt;
-		struct store_put_req req = {&copy, "c", 1, 0, &crt};
+		struct store_put_req req = {&copy, "c", 1, 0, &crt, 0};
 		CU_ASSERT_EQUAL_FATAL(store_put_batch(st, &req, 1), 0);
 		CU_ASSERT_EQUAL_FATAL(req.result, 0);
 	}
@@ -1374,6 +1548,10 @@ add_suites(void)
 	TEST_ADD(s, test_nack_dead_keeps_text);
 	TEST_ADD(s, test_ack_by_id_without_token);
 	TEST_ADD(s, test_duplicate_put_is_noop);
+	TEST_ADD(s, test_new_id_put_still_refuses_stored_id);
+	TEST_ADD(s, test_duplicate_answered_before_quota);
+	TEST_ADD(s, test_reput_after_kill_is_duplicate);
+	TEST_ADD(s, test_msgs_page_size_new_and_kept);
 	TEST_ADD(s, test_seen_forgotten_after_retention);
 	TEST_ADD(s, test_expiry_moves_to_dead);
 	TEST_ADD(s, test_take_never_delivers_expired);

@@ -17,16 +17,16 @@
 #include "tests/unit/testutil.h"
 #include "transports/tcp_int.h"
 
-/* Id number n: its first bytes (the bucket hash) collide every 256 ids
+/* Id number n: its last bytes (the bucket hash) collide every 256 ids
  * when collide is set, to exercise long chains. */
 static void
 mkid(uint8_t id[FERRY_ID_LEN], uint32_t n, int collide)
 {
 	memset(id, 0, FERRY_ID_LEN);
-	id[0] = (uint8_t)(collide ? n % 256 : n);
-	id[1] = collide ? 0 : (uint8_t)(n >> 8);
-	id[2] = collide ? 0 : (uint8_t)(n >> 16);
-	memcpy(id + 8, &n, sizeof(n));
+	id[12] = (uint8_t)(collide ? n % 256 : n);
+	id[13] = collide ? 0 : (uint8_t)(n >> 8);
+	id[14] = collide ? 0 : (uint8_t)(n >> 16);
+	memcpy(id + 4, &n, sizeof(n));
 }
 
 static void
