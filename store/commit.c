@@ -432,8 +432,17 @@ writer_main(void *arg)
 		}
 
 		pthread_mutex_lock(&st->mu);
-		if (!st->ckpt_kick) {
+		/* Not after every batch: an idle node's occasional write
+		 * (link statistics, a keep-alive's bookkeeping) would wake
+		 * the checkpointer too, for a checkpoint that has nothing to
+		 * do below 8 MiB of log (issue 15, aim 6). */
+		st->ckpt_ops += n;
+		if (!st->ckpt_kick &&
+		    (st->ckpt_ops >= STORE_CKPT_OPS ||
+		     ops->batch_us - st->ckpt_kick_us >= STORE_CKPT_IDLE_US)) {
 			st->ckpt_kick = 1;
+			st->ckpt_ops = 0;
+			st->ckpt_kick_us = ops->batch_us;
 			pthread_cond_signal(&st->ckpt_cv);
 		}
 		/* A batch that needs no flush still waits behind one that

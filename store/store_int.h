@@ -62,7 +62,9 @@
 
 #define STORE_INLINE_MAX      4096u /* payloads up to this live in msgs */
 #define STORE_HDR_MAX	      (3712u + STORE_INLINE_MAX)
-#define STORE_BATCH_OPS	      512	 /* ops in one writer commit at most */
+#define STORE_BATCH_OPS	      512  /* ops in one writer commit at most */
+#define STORE_CKPT_OPS	      2048 /* kick the checkpointer after these */
+#define STORE_CKPT_IDLE_US    (30LL * 1000 * 1000) /* or this long */
 #define STORE_BATCH_ROWS      4096	 /* messages touched in one commit */
 #define STORE_SYNC_EVERY      (8u << 20) /* streamed bytes between log flushes */
 #define STORE_QKEY_MAX	      (FERRY_QUEUE_MAX + 1 + 1 + 8)
@@ -218,9 +220,12 @@ struct store {
 	int64_t flush_us;		   /* running average of a log flush */
 	/* The checkpointer: a checkpoint (every 8 MiB of log) writes the
 	 * dirty pages and fsyncs the files, off the writer's path; kicked
-	 * by the writer after each batch (ckpt_kick), under mu. */
+	 * by the writer (ckpt_kick) after STORE_CKPT_OPS operations, or
+	 * after a batch STORE_CKPT_IDLE_US after the last kick, under mu. */
 	pthread_t ckpt;
 	int ckpt_started, ckpt_stop, ckpt_kick;
+	size_t ckpt_ops;      /* operations since the last kick */
+	int64_t ckpt_kick_us; /* mono_us() of the last kick */
 	pthread_cond_t ckpt_cv;
 	int broken; /* the environment needs recovery: refuse writes */
 	unsigned emergency_used; /* times the emergency space was freed */
