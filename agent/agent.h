@@ -59,11 +59,12 @@ struct seal_enc;
 struct seal_dec;
 struct metrics_server;
 
-#define AGENT_INPUT_MAX	 (2u * (FERRY_FRAME_MAX + 4)) /* read watermark */
-#define AGENT_OUTPUT_LOW (512u * 1024u) /* refill streams below this */
-#define AGENT_OUTPUT_MAX (4u << 20)	/* no new requests or pushes above */
-#define AGENT_STAGE_MAX	 (2u * FERRY_DATA_MAX)
-#define AGENT_BROWSE_MAX 10000u /* headers per browse answer */
+#define AGENT_INPUT_MAX	  (2u * (FERRY_FRAME_MAX + 4)) /* read watermark */
+#define AGENT_OUTPUT_LOW  (512u * 1024u)  /* refill streams below this */
+#define AGENT_SINGLE_READ (1024u * 1024u) /* a read(2) of a client, at most */
+#define AGENT_OUTPUT_MAX  (4u << 20)	  /* no new requests or pushes above */
+#define AGENT_STAGE_MAX	  (2u * FERRY_DATA_MAX)
+#define AGENT_BROWSE_MAX  10000u /* headers per browse answer */
 /* Pipelined sends (docs/protocol.md §4): whole SENDs of one connection
  * taken up while earlier ones wait for their commit, at most this many
  * and this many payload bytes at once; more wait in the socket. */
@@ -154,6 +155,7 @@ struct client {
 	int refs;
 	int closing;	/* close once the output is flushed */
 	int processing; /* inside client_process: no recursion */
+	int read_held;	/* reading off while the input is full (on_read) */
 
 	/* control.c: the one timer watching the connection (client_watch):
 	 * a frame begun and not finished (frame_timeout), nothing in flight

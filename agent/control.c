@@ -21,10 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -366,6 +364,13 @@ client_process(struct client *c)
 	client_ref(c);
 	client_process_frames(c);
 	c->processing = 0;
+	if (c->read_held && !c->closing && c->state != CS_DEAD &&
+	    c->bev != NULL &&
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) <
+		AGENT_INPUT_MAX) {
+		c->read_held = 0;
+		bufferevent_enable(c->bev, EV_READ);
+	}
 	client_watch(c);
 	client_unref(c);
 }
@@ -465,56 +470,51 @@ client_process_frames(struct client *c)
 }
 
 /*
- * Read what else the socket holds, up to the read watermark, in one
- * readv.  libevent 2.1 reads a bufferevent 4 KiB at a time (its
- * EVBUFFER_MAX_READ), each read an epoll round, a FIONREAD and a readv:
- * 131,000 of each for a 512 MiB send, more CPU than storing the bytes
- * (perf and strace, issue 15).  Only what the socket holds now (FIONREAD)
- * is reserved, so a client sending little reserves nothing.  An end of
- * file or an error is left for the bufferevent's own next read, which
- * reports it as before.
+ * libevent 2.1 reads at most 4,096 bytes a wakeup (EVBUFFER_MAX_READ in
+ * its buffer.c; bufferevent_set_max_single_read cannot raise it), so a
+ * streamed SEND of 256 KiB DATA frames cost 64 wakeups (epoll_wait,
+ * FIONREAD, readv) a frame: 16,400 readv for 64 MiB, with the loop's
+ * thread busy for most of a `ferry send` (1.2 s of CPU for 256 MiB) and
+ * the CLI and the store waiting for it.  Once woken, take what the
+ * socket holds, up to the read watermark, in reads of up to
+ * AGENT_SINGLE_READ into one contiguous piece of the input, so that most
+ * frames need no copy to be pulled up (259 readv and about 750 reads for
+ * 64 MiB).  The input's watermark callback sees these bytes as it sees
+ * libevent's own.  EOF and errors are left to the bufferevent's next
+ * read, which meets them again.
  */
 static void
-client_topup(struct client *c)
+client_slurp(struct client *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
-	size_t len = evbuffer_get_length(in), want, got, left;
-	struct evbuffer_iovec v[2];
-	struct iovec iov[2];
-	ssize_t r;
-	int n, used = 0, avail = 0;
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	size_t len = evbuffer_get_length(in);
 
-	if (len >= AGENT_INPUT_MAX ||
-	    !(bufferevent_get_enabled(c->bev) & EV_READ))
-		return;
-	if (ioctl(bufferevent_getfd(c->bev), FIONREAD, &avail) != 0 ||
-	    avail < 4096)
-		return;
-	want = AGENT_INPUT_MAX - len;
-	if (want > (size_t)avail)
-		want = (size_t)avail;
-	/* The bufferevent keeps the end of its input frozen but for its
-	 * own reads (as it does around them). */
+	/* A bufferevent keeps the end of its input frozen but while it reads
+	 * itself; thawed for these reads, frozen again after. */
 	evbuffer_unfreeze(in, 0);
-	n = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2);
-	if (n <= 0) {
-		evbuffer_freeze(in, 0);
-		return;
+	while (len < AGENT_INPUT_MAX) {
+		struct evbuffer_iovec v;
+		size_t want = AGENT_INPUT_MAX - len;
+		ssize_t n;
+		if (want > AGENT_SINGLE_READ)
+			want = AGENT_SINGLE_READ;
+		if (evbuffer_reserve_space(in, (ev_ssize_t)want, &v, 1) < 1)
+			break;
+		if (v.iov_len > want)
+			v.iov_len = want;
+		n = read(fd, v.iov_base, v.iov_len);
+		if (n <= 0) {
+			(void)evbuffer_commit_space(in, NULL, 0);
+			break;
+		}
+		v.iov_len = (size_t)n;
+		if (evbuffer_commit_space(in, &v, 1) != 0)
+			break;
+		len += (size_t)n;
+		if ((size_t)n < want)
+			break; /* the socket is empty */
 	}
-	for (int i = 0; i < n; i++) {
-		iov[i].iov_base = v[i].iov_base;
-		iov[i].iov_len = v[i].iov_len;
-	}
-	do
-		r = readv(bufferevent_getfd(c->bev), iov, n);
-	while (r < 0 && errno == EINTR);
-	got = r > 0 ? (size_t)r : 0;
-	for (left = got; used < n && left > 0; used++) {
-		if (v[used].iov_len > left)
-			v[used].iov_len = left;
-		left -= v[used].iov_len;
-	}
-	(void)evbuffer_commit_space(in, v, used);
 	evbuffer_freeze(in, 0);
 }
 
@@ -524,12 +524,26 @@ on_read(struct bufferevent *bev, void *arg)
 	struct client *c = arg;
 
 	(void)bev;
+	if (!c->closing)
+		client_slurp(c);
 	/* Bytes came: the frame or idle timer starts again (client_watch). */
 	if (!c->closing && c->io_timer_kind != CT_NONE)
 		client_timer_set(c, CT_NONE, 0);
-	client_topup(c);
 	client_ref(c);
 	client_process(c);
+	/* Still full (the client waits for the store): libevent 2.1 calls
+	 * back at once, again and again, while reading is enabled and the
+	 * input is at its high watermark (bufferevent_inbuf_wm_check), and
+	 * the loop spun through epoll_wait(0) meanwhile: 7,000 turns in
+	 * 0.35 s of a 64 MiB send.  Reading is off until client_process
+	 * has taken frames. */
+	if (!c->closing && c->state != CS_DEAD && c->bev != NULL &&
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) >=
+		AGENT_INPUT_MAX &&
+	    (bufferevent_get_enabled(c->bev) & EV_READ)) {
+		bufferevent_disable(c->bev, EV_READ);
+		c->read_held = 1;
+	}
 	client_unref(c);
 }
 

@@ -914,6 +914,7 @@ stage_msg(struct intake_stage *sg, const struct hop_frame *f)
 			sg->rc = rc;
 		return 0;
 	}
+	store_writer_staged(sg->w); /* durable once, when parked */
 	memcpy(sg->id, hm.msg.id, FERRY_ID_LEN);
 	sg->on = 1;
 	sg->next = 0;

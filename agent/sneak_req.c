@@ -363,6 +363,7 @@ request_sneak(struct client *c, const struct ferry_fields *fl, int export)
 			return;
 		}
 		bufferevent_disable(c->bev, EV_READ);
+		c->read_held = 0; /* on_dirfd turns reading on again */
 		client_ref(c);
 		c->state = CS_BUSY;
 		agent_frame(c->ag, &b, FERRY_F_SEND_FD, 0, r->reqid);

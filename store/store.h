@@ -176,6 +176,12 @@ void store_writer_abort(struct store_writer *w);
  * genuine (a bundle whose signature is at its end). */
 FERRY_MUST_CHECK int store_writer_park(struct store_writer *w);
 void store_writer_release(struct store_writer *w);
+/* w's bytes are not yet known to be genuine (a bundle's, staged during
+ * the pass that verifies it): write never moves the durable offset, which
+ * park (or commit) moves once, at the end.  A crash before then leaves
+ * the partial at the offset it had, as if these bytes never came.  Call
+ * right after open, before any write. */
+void store_writer_staged(struct store_writer *w);
 /* 1 if a writer owns id's partial now (it is being received). */
 int store_writer_busy(struct store *st, const uint8_t id[FERRY_ID_LEN]);
 /* The header w writes (after resume: the partial's, with payload_len the

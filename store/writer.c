@@ -56,6 +56,7 @@ struct store_writer {
 	int fd;		 /* the spool file (spool.c), or -1 */
 	int failed;	 /* an error was returned: only abort is allowed */
 	int owner;	 /* in st->live: owns the partial of its id */
+	int staged; /* no durable offset before park (store_writer_staged) */
 	struct store_writer *live_next;
 
 	/* The syncer (started at the first full window), under smu. */
@@ -933,7 +934,8 @@ store_writer_write(struct store_writer *w, const void *buf, size_t len)
 		rc = 0;
 		if (w->buf_len == STORE_CHUNK_BYTES)
 			rc = buf_flush(w);
-		if (rc == 0 && w->off - w->queued >= STORE_SYNC_EVERY)
+		if (rc == 0 && !w->staged &&
+		    w->off - w->queued >= STORE_SYNC_EVERY)
 			rc = sync_behind(w);
 		if (rc != 0) {
 			w->failed = 1;
@@ -995,6 +997,18 @@ store_writer_park(struct store_writer *w)
 	w->buf = NULL;
 	w->failed = 1; /* no more writes: release or abort */
 	return rc;
+}
+
+void
+store_writer_staged(struct store_writer *w)
+{
+	/* The offset recorded every STORE_SYNC_EVERY bytes lets a cut
+	 * transfer resume; bytes still to be verified are not worth
+	 * resuming from (whoever resumed them would take them as genuine),
+	 * and recording them cost an fdatasync and a flushed transaction
+	 * per 8 MiB: 128 per GiB imported, 0.29 s of the import thread's
+	 * 2.6 s for 256 MiB under strace. */
+	w->staged = 1;
 }
 
 void

@@ -167,12 +167,15 @@ helper_stop(pthread_t thr, pthread_mutex_t *mu, pthread_cond_t *cv, int *quit)
 }
 
 /*
- * The writer runs on two threads once its output passes one buffer: the
- * caller's seals chunks into one output buffer while a helper thread
- * hashes (BLAKE2b-512, the slower half) and writes the previous one.  A
- * bundle that fits in one buffer is hashed and written by the caller.
- * The hash state belongs to the helper while a buffer is in flight; the
- * caller touches it only after w_drain.
+ * The writer runs on two threads once its output passes one buffer: a
+ * helper thread hashes (BLAKE2b-512) each full output buffer while the
+ * caller's writes it, then seals chunks into the other one.  (The helper
+ * used to write too: hashing and the page-cache copy of write(2) were
+ * 72 % of an export's samples on the helper against 28 % for reading and
+ * sealing on the caller; now about 41 against 56.)  A bundle that fits in
+ * one buffer is hashed and written by the caller.  The hash state belongs
+ * to the helper while a buffer is in flight; the caller touches it only
+ * after w_drain, and reuses a buffer only once its hash is done.
  */
 struct bundle_writer {
 	int fd;
@@ -197,11 +200,11 @@ struct bundle_writer {
 	int started;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	const uint8_t *job; /* a buffer to hash and write, or NULL */
+	const uint8_t *job; /* a buffer to hash, or NULL */
 	size_t job_len, job_skip;
 	int quit;
 	int err;	  /* the helper's first error */
-	uint64_t written; /* bytes the helper wrote (its own) */
+	uint64_t written; /* bytes written by w_flush */
 };
 
 #define BUNDLE_OUTCAP (BUNDLE_OUTBUF + BUNDLE_CHUNK_MAX + BUNDLE_SS_ABYTES)
@@ -233,22 +236,10 @@ w_helper(void *arg)
 		len = w->job_len;
 		skip = w->job_skip;
 		pthread_mutex_unlock(&w->mu);
-		if (w->err == 0) {
-			if (len > skip &&
-			    crypto_generichash_update(&w->hash, buf + skip,
-						      len - skip) != 0)
-				rc = FERRY_EINVAL;
-			if (rc == 0)
-				rc = w_write(w->fd, buf, len);
-			/* Start write-back now, so that the caller's final
-			 * fsync finds little left to do (a hint: errors show
-			 * at that fsync; some file systems ignore it). */
-			if (rc == 0)
-				(void)sync_file_range(
-				    w->fd, (off64_t)w->written, (off64_t)len,
-				    SYNC_FILE_RANGE_WRITE);
-			w->written += len;
-		}
+		if (w->err == 0 && len > skip &&
+		    crypto_generichash_update(&w->hash, buf + skip,
+					      len - skip) != 0)
+			rc = FERRY_EINVAL;
 		pthread_mutex_lock(&w->mu);
 		if (rc != 0 && w->err == 0)
 			w->err = rc;
@@ -293,7 +284,8 @@ w_start(struct bundle_writer *w)
 	return rc;
 }
 
-/* Hand the output buffer to the helper and go on with the other one. */
+/* Hand the output buffer to the helper to hash, write it meanwhile, and
+ * go on with the other one (whose hash w_drain waited for). */
 static int
 w_flush(struct bundle_writer *w)
 {
@@ -314,6 +306,16 @@ w_flush(struct bundle_writer *w)
 	w->job_skip = w->skip;
 	pthread_cond_broadcast(&w->cv);
 	pthread_mutex_unlock(&w->mu);
+	if ((rc = w_write(w->fd, w->out, w->outlen)) != 0) {
+		w->dead = 1;
+		return rc;
+	}
+	/* Start write-back now, so that the caller's final fsync finds
+	 * little left to do (a hint: errors show at that fsync; some file
+	 * systems ignore it). */
+	(void)sync_file_range(w->fd, (off64_t)w->written, (off64_t)w->outlen,
+			      SYNC_FILE_RANGE_WRITE);
+	w->written += w->outlen;
 	t = w->out;
 	w->out = w->spare;
 	w->spare = t;

@@ -141,10 +141,22 @@ reject(struct sneak_job *j, const char *folder, const char *name,
 	(void)sneak_fsync_dir(folder);
 }
 
-/* The reader's input: a file on the medium. */
+/*
+ * The reader's input: a file on the medium, read once, in order.  The
+ * kernel's own read-ahead (128 KiB by default) left the import thread
+ * waiting for the medium on most reads (0.77 s of 2.6 s for 256 MiB under
+ * strace); the next SRC_AHEAD bytes are asked for (POSIX_FADV_WILLNEED,
+ * which starts the reads and returns) whenever the reader comes within
+ * half of that of what was asked, so the medium works while this thread
+ * decrypts and writes.  The pages are the kernel's, not this process's.
+ */
+#define SRC_AHEAD (16u << 20)
+
 struct src {
 	int in;
 	struct sneak_job *j;
+	uint64_t off;	/* bytes read */
+	uint64_t ahead; /* bytes asked for */
 };
 
 static int
@@ -153,12 +165,18 @@ src_read(void *arg, void *buf, size_t cap, size_t *n)
 	struct src *t = arg;
 	ssize_t got;
 
+	if (t->off + SRC_AHEAD / 2 >= t->ahead) {
+		(void)posix_fadvise(t->in, (off_t)t->ahead, SRC_AHEAD,
+				    POSIX_FADV_WILLNEED);
+		t->ahead += SRC_AHEAD;
+	}
 	do
 		got = read(t->in, buf, cap);
 	while (got < 0 && errno == EINTR);
 	if (got < 0)
 		return FERRY_EIO;
 	*n = (size_t)got;
+	t->off += (uint64_t)got;
 	sneak_prog(t->j, NULL, (uint64_t)got, 0);
 	return 0;
 }
@@ -196,7 +214,7 @@ static int
 verify(struct sneak_job *j, int fd, int out, uint64_t size,
        const struct sneak_peer *sender, char *why, size_t whylen)
 {
-	struct src t = {fd, j};
+	struct src t = {fd, j, 0, 0};
 	struct spool_out o = {out, NULL, 0, 0};
 	struct intake in;
 	struct intake_stage *sg = NULL;

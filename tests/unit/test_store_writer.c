@@ -231,6 +231,50 @@ test_partials_listed(void)
 	free(p);
 }
 
+/* A staged writer (a bundle's bytes, not yet verified) records no durable
+ * offset while it writes, however much; park records it once.  A plain
+ * one records it every STORE_SYNC_EVERY bytes. */
+static void
+test_staged_writer_durable_at_park(void)
+{
+	struct partials_seen seen;
+	struct ferry_msg m, n;
+	struct store_writer *w = NULL, *v = NULL;
+	size_t len =
+	    (size_t)(8u << 20) + STORE_CHUNK_BYTES + 5; /* past 8 MiB */
+	uint8_t *p;
+
+	test_msg(&m, "far", "big", 3);
+	test_msg(&n, "far", "big", 4);
+	p = make_payload(m.id, len);
+	CU_ASSERT_EQUAL_FATAL(store_writer_open(st, &m, &w), 0);
+	store_writer_staged(w);
+	CU_ASSERT_EQUAL(store_writer_write(w, p, len), 0);
+	CU_ASSERT_EQUAL_FATAL(store_writer_open(st, &n, &v), 0);
+	CU_ASSERT_EQUAL(store_writer_write(v, p, len), 0);
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_EQUAL(store_partials_list(st, 0, collect_partial, &seen), 0);
+	CU_ASSERT_EQUAL_FATAL(seen.n, 2);
+	for (size_t i = 0; i < 2; i++) {
+		int mine = memcmp(seen.p[i].msg.id, m.id, FERRY_ID_LEN) == 0;
+		CU_ASSERT(mine ? seen.p[i].msg.payload_len == 0
+			       : seen.p[i].msg.payload_len >= (8u << 20));
+	}
+	CU_ASSERT_EQUAL(store_writer_park(w), 0);
+	memset(&seen, 0, sizeof(seen));
+	CU_ASSERT_EQUAL(store_partials_list(st, 0, collect_partial, &seen), 0);
+	for (size_t i = 0; i < seen.n && i < 4; i++) {
+		if (memcmp(seen.p[i].msg.id, m.id, FERRY_ID_LEN) == 0) {
+			CU_ASSERT_EQUAL(seen.p[i].msg.payload_len, len);
+		}
+	}
+	store_writer_release(w);
+	store_writer_abort(v);
+	CU_ASSERT_EQUAL_FATAL(store_writer_resume(st, m.id, &w, NULL), 0);
+	store_writer_abort(w);
+	free(p);
+}
+
 static void
 test_writer_suspend_resume_after_restart(void)
 {
@@ -674,6 +718,7 @@ add_suites(void)
 	TEST_ADD(s, test_writer_durable_one_window_behind);
 	TEST_ADD(s, test_writer_quota_midway);
 	TEST_ADD(s, test_partials_listed);
+	TEST_ADD(s, test_staged_writer_durable_at_park);
 	TEST_ADD(s, test_streamed_queue_quota_refused_at_commit);
 	TEST_ADD(s, test_spool_files_follow_the_store);
 	TEST_ADD(s, test_one_writer_per_message);
