@@ -189,7 +189,17 @@ ferry_at r1 why "$hid" | grep -q 'no route to nowhere' ||
 	it_fail "ferry why: $(ferry_at r1 why "$hid")"
 printf 'nowhere = r2\n' >>"$(node_conf r1)"
 printf 'nowhere = b\n' >>"$(node_conf r2)"
-kill -HUP "$(node_pid r2)" "$(node_pid r1)"
+# r2 first, and r1 only once r2 has its route: else r1 may hand it over
+# before r2 reloaded, r2 refuses it ("no route") and r1 dead-letters it.
+n=$(grep -c "SIGHUP: configuration reloaded" "$(node_log r2)")
+kill -HUP "$(node_pid r2)"
+i=0
+until [ "$(grep -c "SIGHUP: configuration reloaded" "$(node_log r2)")" -gt "$n" ]; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || it_fail "r2 did not reload: $(tail -n 3 "$(node_log r2)")"
+	sleep 0.1
+done
+kill -HUP "$(node_pid r1)"
 wait_outbound r1 0 30 ||
 	it_fail "the held message did not leave after SIGHUP: $(ferry_at r1 status "$hid")"
 wait_outbound r2 1 30 || it_fail "r2 does not hold it"
