@@ -233,7 +233,8 @@ test_partials_listed(void)
 
 /* A staged writer (a bundle's bytes, not yet verified) records no durable
  * offset while it writes, however much; park records it once.  A plain
- * one records it every STORE_SYNC_EVERY bytes. */
+ * one records it every STORE_SYNC_EVERY bytes (one window behind: past
+ * the end of window 2, window 1 is recorded). */
 static void
 test_staged_writer_durable_at_park(void)
 {
@@ -242,16 +243,18 @@ test_staged_writer_durable_at_park(void)
 	struct store_writer *w = NULL, *v = NULL;
 	size_t len =
 	    (size_t)(8u << 20) + STORE_CHUNK_BYTES + 5; /* past 8 MiB */
-	uint8_t *p;
+	size_t len2 = (size_t)(16u << 20) + 5;		/* past 16 MiB */
+	uint8_t *p, *q;
 
 	test_msg(&m, "far", "big", 3);
 	test_msg(&n, "far", "big", 4);
 	p = make_payload(m.id, len);
+	q = make_payload(n.id, len2);
 	CU_ASSERT_EQUAL_FATAL(store_writer_open(st, &m, &w), 0);
 	store_writer_staged(w);
 	CU_ASSERT_EQUAL(store_writer_write(w, p, len), 0);
 	CU_ASSERT_EQUAL_FATAL(store_writer_open(st, &n, &v), 0);
-	CU_ASSERT_EQUAL(store_writer_write(v, p, len), 0);
+	CU_ASSERT_EQUAL(store_writer_write(v, q, len2), 0);
 	memset(&seen, 0, sizeof(seen));
 	CU_ASSERT_EQUAL(store_partials_list(st, 0, collect_partial, &seen), 0);
 	CU_ASSERT_EQUAL_FATAL(seen.n, 2);
@@ -273,6 +276,7 @@ test_staged_writer_durable_at_park(void)
 	CU_ASSERT_EQUAL_FATAL(store_writer_resume(st, m.id, &w, NULL), 0);
 	store_writer_abort(w);
 	free(p);
+	free(q);
 }
 
 static void
