@@ -368,34 +368,10 @@ node_card() {
 }
 
 # A TCP port on 127.0.0.1 that was free a moment ago.
-# A port below the kernel's ephemeral range (ip_local_port_range,
-# 32768-60999 by default), picked at random and free now: one the kernel
-# hands out for port 0 is as soon handed to another test's outgoing
-# connection, and the agent's listen then fails "Address already in use"
-# (link_hs_flood in CI, under make -j2).
+# A free loopback port, below the kernel's ephemeral range: see
+# tests/interop/free_port.py.
 it_free_port() {
-	python3 -c '
-import random, socket
-lo = 20000
-try:
-    lo_eph = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-except Exception:
-    lo_eph = 32768
-hi = max(lo + 1000, lo_eph) - 1
-for _ in range(200):
-    p = random.randint(lo, hi)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        continue
-    finally:
-        s.close()
-    print(p)
-    break
-else:
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])
-'
+	python3 "$(dirname "$0")/../interop/free_port.py"
 }
 
 # node_listen NAME PORT: NAME accepts peers on 127.0.0.1:PORT.

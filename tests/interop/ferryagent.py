@@ -14,7 +14,6 @@ test could not run (exit 99).
 
 import json
 import os
-import random
 import shutil
 import signal
 import socket
@@ -23,6 +22,7 @@ import tempfile
 import time
 
 import hopwire as hw
+from free_port import free_port
 
 
 class Fail(Exception):
@@ -40,35 +40,6 @@ def check(cond, what):
 
 def now_ms():
     return int(time.time() * 1000)
-
-
-def free_port():
-    """A loopback TCP port that was free a moment ago, below the kernel's
-    ephemeral range (a port 0 gives is as soon some other test's outgoing
-    connection's, and the agent cannot listen on it; see it_free_port in
-    tests/integration/lib.sh)."""
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            lo_eph = int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        lo_eph = 32768
-    hi = max(21000, lo_eph) - 1
-    for _ in range(200):
-        p = random.randint(20000, hi)
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        finally:
-            s.close()
-        return p
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
 
 
 # ------------------------------------------------------------ the agent

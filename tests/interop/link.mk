@@ -6,4 +6,4 @@
 # Needs agent/ferryd and cli/ferry.
 TESTS += tests/interop/link_interop.py
 EXTRA_DIST += tests/interop/link_interop.py tests/interop/hopwire.py \
-	tests/interop/ferryagent.py
+	tests/interop/ferryagent.py tests/interop/free_port.py
