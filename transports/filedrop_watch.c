@@ -130,15 +130,23 @@ dd_run(struct job *jb)
 		d->sig_after = sneak_folder_sig(d->imp.dir, d->ag->fpr);
 }
 
+/* A look ms from now (unless one is due sooner), or right after the one
+ * running now. */
 static void
-dd_look_soon(struct dd_watch *w)
+dd_look_in(struct dd_watch *w, int ms)
 {
-	struct timeval tv = {0, SNEAK_WATCH_SOON_MS * 1000};
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
 	if (w->busy)
 		w->again = 1;
 	else if (!evtimer_pending(w->soon, NULL))
 		(void)evtimer_add(w->soon, &tv);
+}
+
+static void
+dd_look_soon(struct dd_watch *w)
+{
+	dd_look_in(w, SNEAK_WATCH_SOON_MS);
 }
 
 static void
@@ -183,10 +191,7 @@ dd_done(struct job *jb)
 		} else if (d->imp.copying > 0) {
 			/* Appends to a file are no inotify event we ask for:
 			 * look again at a bundle still being copied. */
-			struct timeval tv = {SNEAK_COPYING_MS / 1000,
-					     (SNEAK_COPYING_MS % 1000) * 1000};
-			if (!evtimer_pending(w->soon, NULL))
-				(void)evtimer_add(w->soon, &tv);
+			dd_look_in(w, SNEAK_COPYING_MS);
 		}
 	}
 	free(d->imp.peers);
