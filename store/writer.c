@@ -667,6 +667,8 @@ writer_new(struct store *st)
 	return w;
 }
 
+/* Free w; a window still in flight is finished first (the syncer takes
+ * the window before it looks at sync_stop). */
 static void
 writer_free(struct store_writer *w)
 {
@@ -1023,8 +1025,7 @@ store_writer_suspend(struct store_writer *w)
 {
 	int rc = w->failed ? FERRY_ESTATE : make_durable(w, WR_SUSPEND);
 
-	(void)sync_wait(w); /* failed: a window may still be in flight */
-	writer_free(w);
+	writer_free(w); /* failed: it lets a window in flight finish first */
 	return rc;
 }
 
