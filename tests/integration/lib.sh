@@ -368,10 +368,10 @@ node_card() {
 }
 
 # A TCP port on 127.0.0.1 that was free a moment ago.
-# A free loopback port, below the kernel's ephemeral range: see
-# tests/interop/free_port.py.
+# A free loopback port, below the kernel's ephemeral range, and none this
+# test was given before: see tests/interop/free_port.py.
 it_free_port() {
-	python3 "$(dirname "$0")/../interop/free_port.py"
+	python3 "$(dirname "$0")/../interop/free_port.py" "$IT_TMP/.ports"
 }
 
 # node_listen NAME PORT: NAME accepts peers on 127.0.0.1:PORT.
