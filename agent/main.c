@@ -283,8 +283,7 @@ static void
 limit_arenas(void)
 {
 #ifdef M_ARENA_MAX
-	if (getenv("MALLOC_ARENA_MAX") == NULL &&
-	    mallopt(M_ARENA_MAX, 2) != 1)
+	if (getenv("MALLOC_ARENA_MAX") == NULL && mallopt(M_ARENA_MAX, 2) != 1)
 		log_debug("cannot limit malloc to two arenas: mallopt failed");
 #endif
 }
