@@ -27,6 +27,7 @@
 #include "lib/be.h"
 #include "lib/util.h"
 #include "transports/bundle.h"
+#include "transports/hash512.h"
 #include "transports/noise.h"
 
 #define BUNDLE_KDF_CTX	 "ferrybdy"
@@ -182,13 +183,13 @@ struct bundle_writer {
 	const struct identity *me;
 	struct bundle_hdr hdr;
 	struct bundle_secrets *sec;
-	crypto_generichash_state hash; /* BLAKE2b-512 of wrap..chunks */
-	uint8_t *chunk;		       /* hdr.chunk plaintext bytes */
-	size_t fill;		       /* of chunk */
-	uint8_t *out;		       /* being filled: outcap bytes */
-	size_t outcap;		       /* small at first, BUNDLE_OUTCAP once
-					  a bundle outgrows it */
-	uint8_t *spare;		       /* the other one */
+	struct hash512 *hash; /* BLAKE2b-512 of wrap..chunks */
+	uint8_t *chunk;	      /* hdr.chunk plaintext bytes */
+	size_t fill;	      /* of chunk */
+	uint8_t *out;	      /* being filled: outcap bytes */
+	size_t outcap;	      /* small at first, BUNDLE_OUTCAP once
+				 a bundle outgrows it */
+	uint8_t *spare;	      /* the other one */
 	size_t outlen;
 	size_t skip;	/* bytes at out's start not hashed (the header) */
 	uint64_t pos;	/* bytes of the file produced (header included) */
@@ -236,10 +237,8 @@ w_helper(void *arg)
 		len = w->job_len;
 		skip = w->job_skip;
 		pthread_mutex_unlock(&w->mu);
-		if (w->err == 0 && len > skip &&
-		    crypto_generichash_update(&w->hash, buf + skip,
-					      len - skip) != 0)
-			rc = FERRY_EINVAL;
+		if (w->err == 0 && len > skip)
+			rc = hash512_update(w->hash, buf + skip, len - skip);
 		pthread_mutex_lock(&w->mu);
 		if (rc != 0 && w->err == 0)
 			w->err = rc;
@@ -396,7 +395,7 @@ w_free(struct bundle_writer *w)
 	}
 	free(w->out);
 	free(w->spare);
-	sodium_memzero(&w->hash, sizeof(w->hash));
+	hash512_free(w->hash);
 	free(w);
 }
 
@@ -475,11 +474,12 @@ bundle_writer_open_flags(int fd, const struct identity *me,
 				       sizeof(w->sec->body_key), 1,
 				       BUNDLE_KDF_CTX, w->sec->file_key) != 0 ||
 	    crypto_secretstream_xchacha20poly1305_init_push(
-		&w->sec->ss, sshdr, w->sec->body_key) != 0 ||
-	    crypto_generichash_init(&w->hash, NULL, 0, 64) != 0) {
+		&w->sec->ss, sshdr, w->sec->body_key) != 0) {
 		rc = FERRY_EINVAL;
 		goto fail;
 	}
+	if ((rc = hash512_new(1, &w->hash)) != 0)
+		goto fail;
 	sodium_memzero(w->sec->file_key, sizeof(w->sec->file_key));
 	sodium_memzero(w->sec->body_key, sizeof(w->sec->body_key));
 	/* The header is rewritten with its size at the end. */
@@ -557,21 +557,16 @@ bundle_writer_finish(struct bundle_writer *w, struct bundle_hdr *hdr)
 		 * it with its header in one sequential write.  (Some FUSE FAT
 		 * drivers lose a rewrite of the first bytes of a small
 		 * file.) */
-		if (crypto_generichash_update(&w->hash, w->out + w->skip,
-					      w->outlen - w->skip) != 0) {
-			rc = FERRY_EINVAL;
+		if ((rc = hash512_update(w->hash, w->out + w->skip,
+					 w->outlen - w->skip)) != 0)
 			goto out;
-		}
 	} else if ((rc = w_flush(w)) != 0 || (rc = w_drain(w)) != 0) {
 		goto out;
 	}
 	w->hdr.size = w->pos + BUNDLE_SIG_LEN;
 	bundle_hdr_encode(&w->hdr, signed_part);
-	if (crypto_generichash_final(&w->hash, signed_part + BUNDLE_HDR_LEN,
-				     64) != 0) {
-		rc = FERRY_EINVAL;
+	if ((rc = hash512_final(w->hash, signed_part + BUNDLE_HDR_LEN)) != 0)
 		goto out;
-	}
 	if ((rc = identity_sign(w->me, BUNDLE_SIGN_LABEL, signed_part,
 				sizeof(signed_part), sig)) != 0)
 		goto out;
@@ -626,10 +621,10 @@ struct bundle_reader {
 	struct bundle_hdr hdr;
 	uint8_t hdr_raw[BUNDLE_HDR_LEN];
 	struct bundle_secrets *sec;
-	crypto_generichash_state hash;
-	uint64_t pos;	   /* bytes consumed from the input */
-	uint64_t body_end; /* offset where the trailer starts */
-	uint8_t *in;	   /* in_cap bytes of read-ahead */
+	struct hash512 *hash; /* BLAKE2b-512 of wrap..chunks */
+	uint64_t pos;	      /* bytes consumed from the input */
+	uint64_t body_end;    /* offset where the trailer starts */
+	uint8_t *in;	      /* in_cap bytes of read-ahead */
 	size_t in_cap, in_len, in_off;
 	int in_eof;
 	uint8_t *ct; /* one sealed chunk */
@@ -659,6 +654,7 @@ struct bundle_reader {
 	const uint8_t *job;
 	size_t job_len;
 	int quit;
+	int hash_err; /* an update failed (the helper's; read after h_drain) */
 };
 
 #define R_HASH_CAP (2u * BUNDLE_CHUNK_MAX)
@@ -680,7 +676,8 @@ r_helper(void *arg)
 		buf = r->job;
 		len = r->job_len;
 		pthread_mutex_unlock(&r->mu);
-		(void)crypto_generichash_update(&r->hash, buf, len);
+		if (hash512_update(r->hash, buf, len) != 0)
+			r->hash_err = 1;
 		pthread_mutex_lock(&r->mu);
 		r->job = NULL;
 		pthread_cond_broadcast(&r->cv);
@@ -754,12 +751,13 @@ h_final(struct bundle_reader *r, uint8_t out[64])
 			return rc;
 		h_drain(r);
 	} else if (r->hlen > 0 &&
-		   crypto_generichash_update(&r->hash, r->hbuf, r->hlen) != 0) {
+		   hash512_update(r->hash, r->hbuf, r->hlen) != 0) {
 		return FERRY_EINVAL;
 	}
 	r->hlen = 0;
-	return crypto_generichash_final(&r->hash, out, 64) == 0 ? 0
-								: FERRY_EINVAL;
+	if (r->hash_err)
+		return FERRY_EINVAL;
+	return hash512_final(r->hash, out);
 }
 
 static int __attribute__((format(printf, 3, 4)))
@@ -927,11 +925,15 @@ bundle_reader_unwrap(struct bundle_reader *r, const uint8_t sender_sign_pk[32],
 				       sizeof(r->sec->body_key), 1,
 				       BUNDLE_KDF_CTX, r->sec->file_key) != 0 ||
 	    crypto_secretstream_xchacha20poly1305_init_pull(
-		&r->sec->ss, sshdr, r->sec->body_key) != 0 ||
-	    crypto_generichash_init(&r->hash, NULL, 0, 64) != 0 ||
-	    h_add(r, wrap, sizeof(wrap)) != 0 ||
-	    h_add(r, sshdr, sizeof(sshdr)) != 0)
+		&r->sec->ss, sshdr, r->sec->body_key) != 0)
 		return r_fail(r, FERRY_ECORRUPT, "bad stream header");
+	if ((rc = hash512_new(1, &r->hash)) != 0)
+		return r_fail(r, rc, "cannot start the bundle's hash: %s",
+			      ferry_strerror(rc));
+	if ((rc = h_add(r, wrap, sizeof(wrap))) != 0 ||
+	    (rc = h_add(r, sshdr, sizeof(sshdr))) != 0)
+		return r_fail(r, rc, "cannot hash the stream header: %s",
+			      ferry_strerror(rc));
 	sodium_memzero(r->sec->file_key, sizeof(r->sec->file_key));
 	sodium_memzero(r->sec->body_key, sizeof(r->sec->body_key));
 	if (r->pos > r->body_end || r->body_end - r->pos < BUNDLE_SS_ABYTES)
@@ -1109,6 +1111,6 @@ bundle_reader_free(struct bundle_reader *r)
 		sodium_memzero(r->frame, r->frame_hi);
 		free(r->frame);
 	}
-	sodium_memzero(&r->hash, sizeof(r->hash));
+	hash512_free(r->hash);
 	free(r);
 }

@@ -35,11 +35,13 @@ EXTRA_DIST += docs/hop.md
 # Sealed offline bundles: Noise K key wrap, secretstream body, Ed25519
 # trailer (docs/formats.md).  A crypto file: sodium.h allowed.
 noinst_LIBRARIES += transports/libbundle.a
-transports_libbundle_a_SOURCES = transports/bundle.c transports/bundle.h
-transports_libbundle_a_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
+transports_libbundle_a_SOURCES = transports/bundle.c transports/bundle.h \
+	transports/hash512.c transports/hash512.h
+transports_libbundle_a_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS) \
+	$(CRYPTO_CFLAGS)
 BUNDLE_LIBS = transports/libbundle.a transports/libnoise.a \
 	transports/libhop.a transports/libidentity.a lib/libferrycore.a \
-	$(SODIUM_LIBS) $(ZSTD_LIBS)
+	$(SODIUM_LIBS) $(CRYPTO_LIBS) $(ZSTD_LIBS)
 
 EXTRA_DIST += docs/formats.md
 

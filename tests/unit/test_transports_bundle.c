@@ -26,6 +26,7 @@
 
 #include "tests/unit/testutil.h"
 #include "transports/bundle.h"
+#include "transports/hash512.h"
 #include "transports/noise.h"
 
 #define CHUNK	   4096u
@@ -1416,6 +1417,64 @@ suite_clean(void)
 	return 0;
 }
 
+/* The signed digest (docs/formats.md 1.4) is BLAKE2b-512 whichever library
+ * hashes: libcrypto's equals libsodium's crypto_generichash for any
+ * length fed in any pieces, and matches RFC 7693's "abc" vector. */
+static void
+test_hash512_same_digest(void)
+{
+	static const size_t lens[] = {0,   1,	63,   64,    65,      127,
+				      128, 129, 1000, 65553, 3u << 20};
+	static const size_t steps[] = {1, 7, 128, 4096, SIZE_MAX};
+	static const char abc512[] =
+	    "ba80a53f981c4d0d6a2797b69f12f6e94c212f14685ac4b74b12bb6fdbffa2d1"
+	    "7d87c5392aab792dc252d5de4533cc9518d38aa8dbf1925ab92386edd4009923";
+	uint8_t *data = malloc(3u << 20), want[HASH512_LEN], got[HASH512_LEN];
+	char hex[2 * HASH512_LEN + 1];
+	struct hash512 *h;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(data);
+	randombytes_buf(data, 3u << 20);
+	for (int lc = 1; lc >= 0; lc--) {
+		CU_ASSERT_EQUAL_FATAL(hash512_new(lc, &h), 0);
+		CU_ASSERT_STRING_EQUAL(hash512_impl(h),
+				       lc ? "libcrypto" : "libsodium");
+		CU_ASSERT_EQUAL(hash512_update(h, "abc", 3), 0);
+		CU_ASSERT_EQUAL(hash512_final(h, got), 0);
+		sodium_bin2hex(hex, sizeof(hex), got, sizeof(got));
+		CU_ASSERT_STRING_EQUAL(hex, abc512);
+		/* Final ends it: no more updates, no second digest. */
+		CU_ASSERT_EQUAL(hash512_update(h, "x", 1), FERRY_EINVAL);
+		CU_ASSERT_EQUAL(hash512_final(h, got), FERRY_EINVAL);
+		hash512_free(h);
+		for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+			crypto_generichash(want, sizeof(want), data, lens[i],
+					   NULL, 0);
+			for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]);
+			     s++) {
+				size_t off = 0, step = steps[s];
+				if (lens[i] > 70000 && step < 4096)
+					continue;
+				CU_ASSERT_EQUAL_FATAL(hash512_new(lc, &h), 0);
+				while (off < lens[i]) {
+					size_t n = lens[i] - off < step
+						       ? lens[i] - off
+						       : step;
+					CU_ASSERT_EQUAL(
+					    hash512_update(h, data + off, n),
+					    0);
+					off += n;
+				}
+				CU_ASSERT_EQUAL(hash512_final(h, got), 0);
+				CU_ASSERT(memcmp(got, want, sizeof(want)) == 0);
+				hash512_free(h);
+			}
+		}
+	}
+	hash512_free(NULL);
+	free(data);
+}
+
 static void
 add_suites(void)
 {
@@ -1437,6 +1496,7 @@ add_suites(void)
 	TEST_ADD(s, test_bad_frame_streams_refused);
 	TEST_ADD(s, test_header_decode);
 	TEST_ADD(s, test_api_misuse);
+	TEST_ADD(s, test_hash512_same_digest);
 }
 
 int
