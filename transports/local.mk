@@ -14,10 +14,12 @@ EXTRA_DIST += docs/identity.md
 # Noise_IK_25519_ChaChaPoly_SHA256 handshakes and transport ciphers of TCP
 # sessions (docs/noise.md).  A crypto file: sodium.h allowed.
 noinst_LIBRARIES += transports/libnoise.a
-transports_libnoise_a_SOURCES = transports/noise.c transports/noise.h
-transports_libnoise_a_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
+transports_libnoise_a_SOURCES = transports/noise.c transports/noise.h \
+	transports/chachapoly.c transports/chachapoly.h
+transports_libnoise_a_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS) \
+	$(CRYPTO_CFLAGS)
 NOISE_LIBS = transports/libnoise.a transports/libidentity.a \
-	lib/libferrycore.a $(SODIUM_LIBS)
+	lib/libferrycore.a $(SODIUM_LIBS) $(CRYPTO_LIBS)
 
 EXTRA_DIST += docs/noise.md
 

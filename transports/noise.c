@@ -21,8 +21,10 @@
  *                          noise_write_msg1() ... noise_read_msg2().
  * Functions (spec 4, 12): DH = crypto_scalarmult (X25519; an all-zero result,
  * which libsodium also reports as -1, refuses the handshake), ENCRYPT =
- * crypto_aead_chacha20poly1305_ietf with a 96-bit nonce of 32 zero bits and
- * the 64-bit counter little-endian (12.3), HASH = crypto_hash_sha256,
+ * ChaCha20-Poly1305 of RFC 8439 (chachapoly.c: libcrypto's, else
+ * libsodium's crypto_aead_chacha20poly1305_ietf) with a 96-bit nonce of 32
+ * zero bits and the 64-bit counter little-endian (12.3), HASH =
+ * crypto_hash_sha256,
  * HMAC-HASH = crypto_auth_hmacsha256 and HKDF as in spec 4.3.
  *
  * Handshake steps (field step; the function that moves along each arrow):
@@ -49,6 +51,7 @@
 
 #include <sodium.h>
 
+#include "transports/chachapoly.h"
 #include "transports/noise.h"
 
 #define NOISE_PROTOCOL_NAME "Noise_IK_25519_ChaChaPoly_SHA256"
@@ -64,7 +67,7 @@ _Static_assert(NOISE_KEY == crypto_scalarmult_BYTES &&
 	       "key sizes");
 _Static_assert(NOISE_TAG == crypto_aead_chacha20poly1305_ietf_ABYTES,
 	       "tag size");
-_Static_assert(crypto_aead_chacha20poly1305_ietf_NPUBBYTES == 12, "nonce size");
+_Static_assert(CHACHAPOLY_NONCE == 12, "nonce size");
 
 enum noise_step {
 	NOISE_STEP_DEAD = 0, /* a zeroed block is dead (invariant 1) */
@@ -123,15 +126,10 @@ static int
 noise_seal(const uint8_t k[NOISE_KEY], uint64_t n, const uint8_t *ad,
 	   size_t adlen, const uint8_t *pt, size_t len, uint8_t *out)
 {
-	uint8_t nonce[crypto_aead_chacha20poly1305_ietf_NPUBBYTES];
-	unsigned long long clen = 0;
+	uint8_t nonce[CHACHAPOLY_NONCE];
 
 	noise_nonce_bytes(nonce, n);
-	if (crypto_aead_chacha20poly1305_ietf_encrypt(
-		out, &clen, pt, len, ad, adlen, NULL, nonce, k) != 0 ||
-	    clen != (unsigned long long)len + NOISE_TAG)
-		return FERRY_EINVAL;
-	return 0;
+	return chachapoly_seal(k, nonce, ad, adlen, pt, len, out);
 }
 
 /* DECRYPT(k, n, ad, ct): out gets len - NOISE_TAG bytes, zeroed on error. */
@@ -139,18 +137,10 @@ static int
 noise_open(const uint8_t k[NOISE_KEY], uint64_t n, const uint8_t *ad,
 	   size_t adlen, const uint8_t *ct, size_t len, uint8_t *out)
 {
-	uint8_t nonce[crypto_aead_chacha20poly1305_ietf_NPUBBYTES];
-	unsigned long long mlen = 0;
+	uint8_t nonce[CHACHAPOLY_NONCE];
 
 	noise_nonce_bytes(nonce, n);
-	if (crypto_aead_chacha20poly1305_ietf_decrypt(
-		out, &mlen, NULL, ct, len, ad, adlen, nonce, k) != 0 ||
-	    mlen != (unsigned long long)len - NOISE_TAG) {
-		if (len > NOISE_TAG)
-			sodium_memzero(out, len - NOISE_TAG);
-		return FERRY_ECORRUPT;
-	}
-	return 0;
+	return chachapoly_open(k, nonce, ad, adlen, ct, len, out);
 }
 
 /* HMAC-HASH(key, a || b) into out; the state is wiped afterwards. */

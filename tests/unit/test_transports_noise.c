@@ -18,6 +18,7 @@
 #include "tests/unit/noise_vectors.h"
 #include "tests/unit/testutil.h"
 #include "transports/identity.h"
+#include "transports/chachapoly.h"
 #include "transports/noise.h"
 
 #define NVEC	 (sizeof(noise_vectors) / sizeof(noise_vectors[0]))
@@ -870,6 +871,107 @@ test_nonce_exhaustion(void)
 	session_close(&s);
 }
 
+/* ENCRYPT and DECRYPT give the same bytes whichever library computes
+ * them (chachapoly.c: libcrypto, else libsodium): each opens the other's,
+ * any flipped byte is refused with the output zeroed, in place too, and
+ * RFC 8439 2.8.2's tag comes out of both.  The vector tests above run on
+ * the default, libcrypto. */
+static void
+test_chachapoly_libraries_agree(void)
+{
+	static const size_t lens[] = {0,  1,  15, 16,	17,
+				      63, 64, 65, 1000, 65519};
+	static const size_t adlens[] = {0, 1, 32, 100};
+	static const char sunscreen[] =
+	    "Ladies and Gentlemen of the class of '99: If I could offer you "
+	    "only one tip for the future, sunscreen would be it.";
+	static const uint8_t rfc_tag[CHACHAPOLY_TAG] = {
+	    0x1a, 0xe1, 0x0b, 0x59, 0x4f, 0x09, 0xe2, 0x6a,
+	    0x7e, 0x90, 0x2e, 0xcb, 0xd0, 0x60, 0x06, 0x91};
+	static const uint8_t rfc_nonce[CHACHAPOLY_NONCE] = {
+	    0x07, 0, 0, 0, 0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47};
+	static const uint8_t rfc_ad[12] = {0x50, 0x51, 0x52, 0x53, 0xc0, 0xc1,
+					   0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7};
+	static uint8_t pt[65519], ad[100], a[65535], b[65535], o[65519];
+	uint8_t k[CHACHAPOLY_KEY], nonce[CHACHAPOLY_NONCE];
+	size_t slen = sizeof(sunscreen) - 1;
+
+	CU_ASSERT_FATAL(getrandom(pt, sizeof(pt), 0) == (ssize_t)sizeof(pt));
+	CU_ASSERT_FATAL(getrandom(ad, sizeof(ad), 0) == (ssize_t)sizeof(ad));
+	CU_ASSERT_FATAL(getrandom(k, sizeof(k), 0) == (ssize_t)sizeof(k));
+	CU_ASSERT_FATAL(getrandom(nonce, sizeof(nonce), 0) ==
+			(ssize_t)sizeof(nonce));
+	CU_ASSERT_STRING_EQUAL(chachapoly_impl(), "libcrypto");
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
+		for (size_t j = 0; j < sizeof(adlens) / sizeof(adlens[0]);
+		     j++) {
+			size_t n = lens[i], al = adlens[j];
+			chachapoly_use_libcrypto(1);
+			CU_ASSERT_EQUAL(
+			    chachapoly_seal(k, nonce, ad, al, pt, n, a), 0);
+			chachapoly_use_libcrypto(0);
+			CU_ASSERT_STRING_EQUAL(chachapoly_impl(), "libsodium");
+			CU_ASSERT_EQUAL(
+			    chachapoly_seal(k, nonce, ad, al, pt, n, b), 0);
+			CU_ASSERT(memcmp(a, b, n + CHACHAPOLY_TAG) == 0);
+			for (int lc = 0; lc <= 1; lc++) {
+				chachapoly_use_libcrypto(lc);
+				memset(o, 0xee, sizeof(o));
+				CU_ASSERT_EQUAL(
+				    chachapoly_open(k, nonce, ad, al, a,
+						    n + CHACHAPOLY_TAG, o),
+				    0);
+				CU_ASSERT(n == 0 || memcmp(o, pt, n) == 0);
+				/* A flipped byte: refused, nothing left. */
+				a[(n + CHACHAPOLY_TAG) / 2] ^= 0x01;
+				memset(o, 0xee, sizeof(o));
+				CU_ASSERT_EQUAL(
+				    chachapoly_open(k, nonce, ad, al, a,
+						    n + CHACHAPOLY_TAG, o),
+				    FERRY_ECORRUPT);
+				CU_ASSERT(n == 0 ||
+					  (o[0] == 0 && o[n - 1] == 0));
+				a[(n + CHACHAPOLY_TAG) / 2] ^= 0x01;
+				if (al > 0) {
+					ad[0] ^= 0x80;
+					CU_ASSERT_EQUAL(
+					    chachapoly_open(k, nonce, ad, al, a,
+							    n + CHACHAPOLY_TAG,
+							    o),
+					    FERRY_ECORRUPT);
+					ad[0] ^= 0x80;
+				}
+				/* In place, both ways. */
+				memcpy(b, pt, n);
+				CU_ASSERT_EQUAL(
+				    chachapoly_seal(k, nonce, ad, al, b, n, b),
+				    0);
+				CU_ASSERT(memcmp(a, b, n + CHACHAPOLY_TAG) ==
+					  0);
+				CU_ASSERT_EQUAL(
+				    chachapoly_open(k, nonce, ad, al, b,
+						    n + CHACHAPOLY_TAG, b),
+				    0);
+				CU_ASSERT(n == 0 || memcmp(b, pt, n) == 0);
+			}
+			CU_ASSERT_EQUAL(chachapoly_open(k, nonce, ad, al, a,
+							CHACHAPOLY_TAG - 1, o),
+					FERRY_ECORRUPT);
+		}
+	for (int lc = 0; lc <= 1; lc++) {
+		uint8_t rk[CHACHAPOLY_KEY];
+		for (int i = 0; i < (int)sizeof(rk); i++)
+			rk[i] = (uint8_t)(0x80 + i);
+		chachapoly_use_libcrypto(lc);
+		CU_ASSERT_EQUAL(
+		    chachapoly_seal(rk, rfc_nonce, rfc_ad, sizeof(rfc_ad),
+				    (const uint8_t *)sunscreen, slen, a),
+		    0);
+		CU_ASSERT(memcmp(a + slen, rfc_tag, CHACHAPOLY_TAG) == 0);
+	}
+	chachapoly_use_libcrypto(1);
+}
+
 /* ---------------------------------------------------------------- main */
 
 static void
@@ -899,6 +1001,7 @@ add_tests(void)
 	TEST_ADD(t, test_transport_limits);
 	TEST_ADD(t, test_rekey_both_sides);
 	TEST_ADD(t, test_nonce_exhaustion);
+	TEST_ADD(t, test_chachapoly_libraries_agree);
 }
 
 int

@@ -1,0 +1,39 @@
+/*
+ * chachapoly.h - the ChaCha20-Poly1305 AEAD of RFC 8439 (96-bit nonce),
+ * Noise's ENCRYPT and DECRYPT (docs/noise.md).
+ *
+ * The bytes are those of libsodium's crypto_aead_chacha20poly1305_ietf_*;
+ * libcrypto (OpenSSL 3) computes them, about three times as fast on
+ * x86-64 with AVX-512 (docs/noise.md has the figures).  Where libcrypto has
+ * no ChaCha20-Poly1305 (a provider configuration without it), libsodium
+ * does: same bytes, slower.
+ */
+#ifndef FERRY_TRANSPORTS_CHACHAPOLY_H
+#define FERRY_TRANSPORTS_CHACHAPOLY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CHACHAPOLY_KEY	 32u
+#define CHACHAPOLY_NONCE 12u
+#define CHACHAPOLY_TAG	 16u
+
+/* Which library: 1 libcrypto (the default where it can), 0 libsodium.
+ * For tests and benchmarks, which compare the two; not thread-safe
+ * against concurrent seals and opens. */
+void chachapoly_use_libcrypto(int yes);
+/* "libcrypto" or "libsodium": what the next call will use. */
+const char *chachapoly_impl(void);
+
+/* out gets len + CHACHAPOLY_TAG bytes (out may be pt); 0 or FERRY_EINVAL
+ * (a library failure, or len past INT_MAX - CHACHAPOLY_TAG). */
+int chachapoly_seal(const uint8_t k[CHACHAPOLY_KEY],
+		    const uint8_t nonce[CHACHAPOLY_NONCE], const uint8_t *ad,
+		    size_t adlen, const uint8_t *pt, size_t len, uint8_t *out);
+/* out gets len - CHACHAPOLY_TAG bytes (out may be ct); 0, or
+ * FERRY_ECORRUPT when the tag does not verify (out is then zeroed). */
+int chachapoly_open(const uint8_t k[CHACHAPOLY_KEY],
+		    const uint8_t nonce[CHACHAPOLY_NONCE], const uint8_t *ad,
+		    size_t adlen, const uint8_t *ct, size_t len, uint8_t *out);
+
+#endif
