@@ -34,7 +34,7 @@ CLEANFILES += bench/bench_agent$(EXEEXT)
 EXTRA_PROGRAMS += bench/bench_link
 bench_bench_link_SOURCES = bench/bench_link.c $(BENCH_UTIL)
 bench_bench_link_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
-bench_bench_link_LDADD = $(LIBFERRY) $(IDENTITY_LIBS) $(PTHREAD_LIBS)
+bench_bench_link_LDADD = $(LIBFERRY) $(NOISE_LIBS) $(PTHREAD_LIBS)
 CLEANFILES += bench/bench_link$(EXEEXT)
 
 # bench_sneak.sh drives two ferryd through `ferry export` / `ferry import`
