@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <sodium.h>
 
@@ -79,6 +80,8 @@ evp_run(const EVP_CIPHER *ci, int enc, const uint8_t *k, const uint8_t *nonce,
 	     (!enc || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG,
 					  CHACHAPOLY_TAG, tag) == 1);
 	EVP_CIPHER_CTX_free(ctx);
+	if (!ok)
+		ERR_clear_error(); /* the thread's queue: nothing reads it */
 	return ok;
 }
 

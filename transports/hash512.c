@@ -13,6 +13,7 @@
 
 #include <stdlib.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <sodium.h>
 
@@ -41,6 +42,7 @@ hash512_new(int use_libcrypto, struct hash512 **out)
 		    EVP_DigestInit_ex(h->ctx, EVP_blake2b512(), NULL) != 1) {
 			EVP_MD_CTX_free(h->ctx);
 			h->ctx = NULL;
+			ERR_clear_error();
 		}
 	}
 	if (h->ctx == NULL &&
