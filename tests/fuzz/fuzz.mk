@@ -79,11 +79,12 @@ noinst_PROGRAMS += tests/fuzz/fuzz_link
 # noise.c and hop.c are compiled into the target so that libFuzzer's
 # coverage and ASan see inside them (their libraries are built without).
 tests_fuzz_fuzz_link_SOURCES = tests/fuzz/fuzz_link.c transports/noise.c \
-	transports/hop.c tests/unit/noise_vectors.h
-tests_fuzz_fuzz_link_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
+	transports/chachapoly.c transports/hop.c tests/unit/noise_vectors.h
+tests_fuzz_fuzz_link_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS) \
+	$(CRYPTO_CFLAGS)
 tests_fuzz_fuzz_link_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_link_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
-tests_fuzz_fuzz_link_LDADD = lib/libferrycore.a $(SODIUM_LIBS)
+tests_fuzz_fuzz_link_LDADD = lib/libferrycore.a $(SODIUM_LIBS) $(CRYPTO_LIBS)
 endif
 check_PROGRAMS += tests/fuzz/replay_link
 tests_fuzz_replay_link_SOURCES = tests/fuzz/fuzz_link.c tests/fuzz/replay.c \
@@ -100,12 +101,15 @@ noinst_PROGRAMS += tests/fuzz/fuzz_bundle
 # libFuzzer's coverage and ASan see inside them (their libraries are
 # built without).
 tests_fuzz_fuzz_bundle_SOURCES = tests/fuzz/fuzz_bundle.c \
-	transports/bundle.c transports/noise.c transports/hop.c \
-	transports/identity.c transports/base32.c
-tests_fuzz_fuzz_bundle_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS)
+	transports/bundle.c transports/hash512.c transports/noise.c \
+	transports/chachapoly.c transports/hop.c transports/identity.c \
+	transports/base32.c
+tests_fuzz_fuzz_bundle_CPPFLAGS = $(AM_CPPFLAGS) $(SODIUM_CFLAGS) \
+	$(CRYPTO_CFLAGS)
 tests_fuzz_fuzz_bundle_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_bundle_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer,address,undefined
-tests_fuzz_fuzz_bundle_LDADD = lib/libferrycore.a $(SODIUM_LIBS)
+tests_fuzz_fuzz_bundle_LDADD = lib/libferrycore.a $(SODIUM_LIBS) \
+	$(CRYPTO_LIBS)
 endif
 check_PROGRAMS += tests/fuzz/replay_bundle
 tests_fuzz_replay_bundle_SOURCES = tests/fuzz/fuzz_bundle.c tests/fuzz/replay.c
