@@ -62,11 +62,10 @@ _Static_assert(sizeof(NOISE_PROTOCOL_NAME) - 1 == crypto_hash_sha256_BYTES,
 	       "protocol name must be HASHLEN bytes");
 _Static_assert(NOISE_KEY == crypto_scalarmult_BYTES &&
 		   NOISE_KEY == crypto_scalarmult_SCALARBYTES &&
-		   NOISE_KEY == crypto_aead_chacha20poly1305_ietf_KEYBYTES &&
+		   NOISE_KEY == CHACHAPOLY_KEY &&
 		   NOISE_KEY == crypto_auth_hmacsha256_BYTES,
 	       "key sizes");
-_Static_assert(NOISE_TAG == crypto_aead_chacha20poly1305_ietf_ABYTES,
-	       "tag size");
+_Static_assert(NOISE_TAG == CHACHAPOLY_TAG, "tag size");
 _Static_assert(CHACHAPOLY_NONCE == 12, "nonce size");
 
 enum noise_step {
