@@ -430,6 +430,12 @@ intake_rx_durable(const struct intake_rx *rx)
 }
 
 int
+intake_rx_checks_hash(const struct intake_rx *rx)
+{
+	return rx->check;
+}
+
+int
 intake_hash_prefix(struct intake_rx *rx, const int *cancel)
 {
 	struct store_reader *rd = NULL;

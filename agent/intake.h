@@ -183,6 +183,9 @@ enum intake_verdict intake_rx_verdict(const struct intake_rx *rx,
 uint64_t intake_rx_next(const struct intake_rx *rx);
 /* Bytes of it stored here before this transfer (a resumed partial). */
 uint64_t intake_rx_durable(const struct intake_rx *rx);
+/* 1 when intake_end will compare END's hash with the payload's (a link
+ * that checks it, or a resumed partial); 0: END's hash is not read. */
+int intake_rx_checks_hash(const struct intake_rx *rx);
 
 /*
  * A resumed partial on a link that checks END's hash: hash the stored

@@ -353,6 +353,14 @@ uint8_t *hop_zstd_buf(struct hop_zstd *z);
  * when it is larger (send the bytes plain, or fewer of them);
  * FERRY_ENOMEM; FERRY_EINVAL (len out of range, wrap, sticky in b).
  */
+/*
+ * 1 when data[0..len) is small and its bytes so nearly uniform (random,
+ * encrypted, already compressed) that a zstd frame of it cannot be at
+ * most max_zlen bytes but through long repeats, which such bytes rarely
+ * hold: hop_put_chunkz then declines it without trying.  0: try.
+ */
+int hop_zstd_hopeless(const void *data, size_t len, size_t max_zlen);
+
 FERRY_MUST_CHECK int hop_put_chunkz(struct hop_rbuf *b, struct hop_zstd *z,
 				    int level, const uint8_t id[FERRY_ID_LEN],
 				    uint64_t offset, const void *data,

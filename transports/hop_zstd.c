@@ -124,6 +124,45 @@ hop_zstd_buf(struct hop_zstd *z)
 	return z->buf;
 }
 
+/*
+ * Whether a small input's bytes are so nearly uniform that a zstd frame
+ * cannot be at most max_zlen bytes, judged without trying: trying costs
+ * 2-4 us for 1 KiB however well the data compresses, as much as the rest
+ * of sending a small message.  Only zstd's entropy stage sees the byte
+ * histogram; by it, n bytes of Shannon entropy H bits each need n*H/8
+ * bytes, and H is at least the collision (Renyi-2) entropy
+ * H2 = -log2(sum p^2), here estimated without bias from the counts c:
+ * sum p^2 ~ sum c(c-1) / (n(n-1)).  H2 >= HOPELESS_BITS means no entropy
+ * coder gets the input under max_zlen; only repeated strings could, and
+ * nearly uniform bytes (encrypted, already compressed or random data)
+ * rarely have them.  Uniform random bytes give H2 ~ 8 (1 KiB of them is
+ * judged hopeless with overwhelming odds); text 4-6, base64 6.
+ */
+#define HOPELESS_MIN  256u   /* fewer bytes: the estimate is too loose */
+#define HOPELESS_MAX  16384u /* more: zstd's own raw-block path is cheap */
+#define HOPELESS_BITS 7.7    /* 2^7.7 = 207.9 */
+#define HOPELESS_INV  208u
+
+int
+hop_zstd_hopeless(const void *data, size_t len, size_t max_zlen)
+{
+	const uint8_t *p = data;
+	uint32_t c[256];
+	uint64_t pairs = 0;
+
+	if (len < HOPELESS_MIN || len > HOPELESS_MAX ||
+	    (double)max_zlen * 8 >= (double)len * HOPELESS_BITS)
+		return 0;
+	memset(c, 0, sizeof(c));
+	for (size_t i = 0; i < len; i++)
+		c[p[i]]++;
+	for (size_t k = 0; k < 256; k++)
+		pairs += (uint64_t)c[k] * c[k];
+	pairs -= len; /* sum c(c-1): ordered pairs of equal bytes */
+	/* sum p^2 <= 2^-HOPELESS_BITS */
+	return pairs * HOPELESS_INV <= (uint64_t)len * (len - 1);
+}
+
 int
 hop_put_chunkz(struct hop_rbuf *b, struct hop_zstd *z, int level,
 	       const uint8_t id[FERRY_ID_LEN], uint64_t offset,
@@ -145,7 +184,7 @@ hop_put_chunkz(struct hop_rbuf *b, struct hop_zstd *z, int level,
 	cap = room - HOP_FRAME_HDR - HOP_CHUNKZ_HDR;
 	if (cap > max_zlen)
 		cap = max_zlen;
-	if (cap == 0)
+	if (cap == 0 || hop_zstd_hopeless(data, len, cap))
 		return 0;
 	(void)z; /* compression contexts come from the pool */
 	if ((cc = cc_get()) == NULL)

@@ -1,7 +1,8 @@
 /*
  * test_transports_hop_zstd.c - CUnit tests of CHUNKZ (transports/hop_zstd.c
  * and its layout decoder in hop.c, docs/hop.md 4.8): round trips, the
- * sender's "does not pay" and "does not fit", and hostile frames: a zstd
+ * sender's "does not pay" and "does not fit", the pre-check that spares
+ * zstd small random inputs, and hostile frames: a zstd
  * frame whose content size lies about orig_len, a bomb (declared small,
  * decompresses big: stops at orig_len), two frames in one, garbage, and
  * every truncation (exact-size heap copies, so ASan sees over-reads).
@@ -142,6 +143,44 @@ test_chunkz_does_not_pay(void)
 	CU_ASSERT_EQUAL(hop_put_chunk(&b, id, 0, buf, 100), 100);
 	CU_ASSERT_EQUAL(hop_rbuf_end(&b, &len), 0);
 	CU_ASSERT_EQUAL(len, HOP_FRAME_HDR + HOP_CHUNK_HDR + 100);
+	hop_zstd_free(z);
+}
+
+/* The pre-check that spares zstd small inputs of nearly uniform bytes:
+ * random ones are declined without a try (a frame would not pay anyway),
+ * anything with a skewed histogram is tried and compresses; inputs too
+ * small for the estimate, too big to need it, or a max_zlen an entropy
+ * coder could meet are always tried. */
+static void
+test_chunkz_hopeless(void)
+{
+	struct hop_zstd *z = hop_zstd_new();
+	struct hop_rbuf b;
+	uint8_t buf[20000];
+	int declined = 0;
+
+	for (uint32_t seed = 1; seed <= 200; seed++) {
+		fill_random(buf, 1024, seed * 2654435761u);
+		declined += hop_zstd_hopeless(buf, 1024, 921);
+	}
+	CU_ASSERT_EQUAL(declined, 200);
+	fill_random(buf, sizeof(buf), 5);
+	CU_ASSERT_EQUAL(hop_zstd_hopeless(buf, 255, 229), 0);
+	CU_ASSERT_EQUAL(hop_zstd_hopeless(buf, 16385, 14746), 0);
+	CU_ASSERT_EQUAL(hop_zstd_hopeless(buf, 4096, 3943), 0);
+	CU_ASSERT_EQUAL(hop_zstd_hopeless(buf, 4096, 3686), 1);
+	hop_rbuf_init(&b, rec, sizeof(rec));
+	CU_ASSERT_EQUAL(hop_put_chunkz(&b, z, 3, id, 0, buf, 1024, 921), 0);
+	CU_ASSERT_EQUAL(b.len, 0);
+	CU_ASSERT_EQUAL(b.err, 0);
+	/* Text, and 64 random bytes repeated: skewed histograms, tried. */
+	fill_text(text, 1024);
+	CU_ASSERT_EQUAL(hop_zstd_hopeless(text, 1024, 921), 0);
+	CU_ASSERT(hop_put_chunkz(&b, z, 3, id, 0, text, 1024, 921) > 0);
+	for (size_t i = 64; i < 1024; i++)
+		buf[i] = buf[i % 64];
+	CU_ASSERT_EQUAL(hop_zstd_hopeless(buf, 1024, 921), 0);
+	CU_ASSERT(hop_put_chunkz(&b, z, 3, id, 1024, buf, 1024, 921) > 0);
 	hop_zstd_free(z);
 }
 
@@ -405,6 +444,7 @@ add_suites(void)
 		abort();
 	TEST_ADD(s, test_chunkz_round_trip);
 	TEST_ADD(s, test_chunkz_does_not_pay);
+	TEST_ADD(s, test_chunkz_hopeless);
 	TEST_ADD(s, test_chunkz_does_not_fit);
 	TEST_ADD(s, test_chunkz_hostile);
 	TEST_ADD(s, test_chunkz_not_one_frame);
