@@ -348,53 +348,53 @@ done_admin(struct client *c, struct req_job *r)
 		break;
 	case RK_STATUS:
 		/* The ACL cell of STATUS (REQ_ON_STATUS). */
-		if (r->status.kind == STORE_ST_PRESENT &&
-		    !status_visible(c, r->cmd, &r->status.info)) {
+		if (r->status->kind == STORE_ST_PRESENT &&
+		    !status_visible(c, r->cmd, &r->status->info)) {
 			client_error(c, r->reqid, FERRY_EPERM,
 				     "uid %ld may not see the status of a "
 				     "message for %s/%s (needs recv or admin "
 				     "on its queue, or send to it, in [acl] of "
 				     "ferry.conf)",
-				     (long)c->uid, r->status.info.msg.dst_node,
-				     r->status.info.msg.dst_queue);
+				     (long)c->uid, r->status->info.msg.dst_node,
+				     r->status->info.msg.dst_queue);
 			client_idle(c);
 			return;
 		}
 		agent_frame(c->ag, &b, FERRY_F_STATUS_OK, 0, r->reqid);
-		ferry_fbuf_u8(&b, FERRY_T_STATUS, (uint8_t)r->status.kind);
-		if (r->status.kind == STORE_ST_PRESENT)
-			put_info(&b, &r->status.info, c->ag->pol.node_name);
-		if (r->status.kind == STORE_ST_DEAD_REMOVED) {
+		ferry_fbuf_u8(&b, FERRY_T_STATUS, (uint8_t)r->status->kind);
+		if (r->status->kind == STORE_ST_PRESENT)
+			put_info(&b, &r->status->info, c->ag->pol.node_name);
+		if (r->status->kind == STORE_ST_DEAD_REMOVED) {
 			ferry_fbuf_u8(&b, FERRY_T_DEAD_REASON,
-				      (uint8_t)r->status.info.dead_reason);
+				      (uint8_t)r->status->info.dead_reason);
 			ferry_fbuf_u64(&b, FERRY_T_DEAD_MS,
-				       (uint64_t)r->status.info.dead_ms);
+				       (uint64_t)r->status->info.dead_ms);
 		}
-		if (r->status.kind == STORE_ST_PRESENT &&
-		    r->status.exported.at_ms != 0) {
+		if (r->status->kind == STORE_ST_PRESENT &&
+		    r->status->exported.at_ms != 0) {
 			char m[200];
 			snprintf(m, sizeof(m), "%s %.*s",
-				 r->status.exported.peer, 120,
-				 r->status.exported.medium);
+				 r->status->exported.peer, 120,
+				 r->status->exported.medium);
 			ferry_fbuf_str(&b, FERRY_T_MEDIUM, m);
 			ferry_fbuf_u64(&b, FERRY_T_MEDIUM_MS,
-				       (uint64_t)r->status.exported.at_ms);
+				       (uint64_t)r->status->exported.at_ms);
 		}
-		ferry_fbuf_u64(&b, FERRY_T_AT_MS, (uint64_t)r->status.at_ms);
-		if (r->status.peer[0] != '\0')
-			ferry_fbuf_str(&b, FERRY_T_PEER, r->status.peer);
-		if (r->status.kind == STORE_ST_PRESENT) {
+		ferry_fbuf_u64(&b, FERRY_T_AT_MS, (uint64_t)r->status->at_ms);
+		if (r->status->peer[0] != '\0')
+			ferry_fbuf_str(&b, FERRY_T_PEER, r->status->peer);
+		if (r->status->kind == STORE_ST_PRESENT) {
 			char why[512];
-			why_text(c->ag, &r->status, why, sizeof(why));
+			why_text(c->ag, r->status, why, sizeof(why));
 			if (why[0] != '\0')
 				ferry_fbuf_str(&b, FERRY_T_WHY, why);
 		}
-		if (r->status.nreceipts > 0) {
+		if (r->status->nreceipts > 0) {
 			char rs[4096];
 			size_t n = 0;
-			for (size_t i = 0; i < r->status.nreceipts; i++) {
+			for (size_t i = 0; i < r->status->nreceipts; i++) {
 				const struct store_receipt *e =
-				    &r->status.receipts[i];
+				    &r->status->receipts[i];
 				int k = snprintf(
 				    rs + n, sizeof(rs) - n, "%s %s %lld\n",
 				    store_receipt_event_name(e->event), e->node,

@@ -126,7 +126,8 @@ struct req_job {
 	struct store_queue_limits lim;
 
 	struct store_msg_info info;
-	struct store_status status;
+	struct store_status *status; /* RK_STATUS, a RK_GET not found: 6 KiB,
+					made by the job (not in every one) */
 	struct store_stats stats;
 	struct store_queue_stats qs;
 	struct store_msg_info *list;

@@ -119,6 +119,7 @@ rj_free(struct req_job *r)
 	free(r->list);
 	free(r->qlist);
 	free(r->plist);
+	free(r->status);
 	metrics_text_cleanup(&r->metrics);
 	seal_dec_free(r->unseal);
 	seal_enc_free(r->seal);
@@ -292,9 +293,12 @@ job_run(struct job *j)
 		break;
 	case RK_GET:
 		r->rc = store_get(st, r->id, &r->info);
-		if (r->rc == FERRY_ENOTFOUND &&
-		    store_status(st, r->id, &r->status) != 0)
-			r->status.kind = STORE_ST_UNKNOWN;
+		if (r->rc != FERRY_ENOTFOUND)
+			break;
+		if ((r->status = calloc(1, sizeof(*r->status))) == NULL)
+			r->rc = FERRY_ENOMEM;
+		else if (store_status(st, r->id, r->status) != 0)
+			r->status->kind = STORE_ST_UNKNOWN;
 		break;
 	case RK_ACK:
 		r->rc = store_ack(st, r->id, r->token);
@@ -339,7 +343,10 @@ job_run(struct job *j)
 		r->rc = store_queue_purge(st, r->queue, &r->count);
 		break;
 	case RK_STATUS:
-		r->rc = store_status(st, r->id, &r->status);
+		if ((r->status = calloc(1, sizeof(*r->status))) == NULL)
+			r->rc = FERRY_ENOMEM;
+		else
+			r->rc = store_status(st, r->id, r->status);
 		break;
 	case RK_INFO:
 		r->rc = store_stats(st, &r->stats);

@@ -407,17 +407,18 @@ done_get(struct client *c, struct req_job *r)
 {
 	struct req_job *n;
 
-	if (r->rc == FERRY_ENOTFOUND && r->status.kind >= STORE_ST_ACKED) {
+	if (r->rc == FERRY_ENOTFOUND && r->status != NULL &&
+	    r->status->kind >= STORE_ST_ACKED) {
 		/* Not here any more: say what became of it, as status does
 		 * (a second ack, say). */
 		client_error(c, r->reqid, FERRY_ESTATE,
 			     "the message is not here any more: %s (see "
 			     "`ferry status`)",
-			     r->status.kind == STORE_ST_ACKED
+			     r->status->kind == STORE_ST_ACKED
 				 ? "acknowledged already"
-			     : r->status.kind == STORE_ST_HANDED
+			     : r->status->kind == STORE_ST_HANDED
 				 ? "handed to the next hop"
-			     : r->status.kind == STORE_ST_PURGED
+			     : r->status->kind == STORE_ST_PURGED
 				 ? "purged"
 				 : "removed from the dead queue");
 		client_idle(c);
