@@ -312,6 +312,9 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 	st->spool_fd = -1;
 	pthread_mutex_init(&st->mu, NULL);
 	st->due_ms = INT64_MAX; /* nothing known before the first sweep */
+	/* No compaction in the first STORE_COMPACT_EVERY_MS (a start under
+	 * traffic, or a backlog going out), and then not while busy. */
+	st->compact_mono_ms = ferry_mono_ms();
 	pthread_mutex_init(&st->wmu, NULL);
 	pthread_cond_init(&st->work_cv, NULL);
 	pthread_cond_init(&st->done_cv, NULL);

@@ -571,12 +571,14 @@ store_sweep(struct store *st, store_dead_fn fn, void *arg,
 	struct store_msg_info *dead;
 	struct store_op op;
 	unsigned rounds = 0;
-	int rc;
+	int64_t since;
+	int rc, busy;
 
 	memset(&total, 0, sizeof(total));
 	/* Anything else done since the last sweep? (Compaction follows.) */
 	pthread_mutex_lock(&st->mu);
-	if (st->n_ops != st->sweep_ops)
+	busy = st->n_ops != st->sweep_ops;
+	if (busy)
 		st->compact_dirty = 1;
 	pthread_mutex_unlock(&st->mu);
 	dead = calloc(STORE_SWEEP_DEAD_MAX, sizeof(*dead));
@@ -606,9 +608,15 @@ store_sweep(struct store *st, store_dead_fn fn, void *arg,
 	free(dead);
 	/* Only this thread calls store_sweep (one sweep at a time).  A store
 	 * nobody changed has nothing to give back: an idle node does not
-	 * compact every minute. */
-	if (rc == 0 && st->compact_dirty &&
-	    ferry_mono_ms() - st->compact_mono_ms >= STORE_COMPACT_EVERY_MS) {
+	 * compact every minute.  Nor one in the middle of a burst: a step
+	 * moves records (each logged twice, bytes and all) in one
+	 * transaction that the writer's puts wait behind, and what a
+	 * draining backlog frees is worth giving back once it has drained:
+	 * at the first sweep that no other operation preceded, or every
+	 * STORE_COMPACT_BUSY_MS under steady traffic. */
+	since = ferry_mono_ms() - st->compact_mono_ms;
+	if (rc == 0 && st->compact_dirty && since >= STORE_COMPACT_EVERY_MS &&
+	    (!busy || since >= STORE_COMPACT_BUSY_MS)) {
 		rc = store_compact(st, &total.pages_freed);
 		st->compact_mono_ms = ferry_mono_ms();
 		st->compact_dirty = 0;

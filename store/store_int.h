@@ -78,6 +78,7 @@
 #define STORE_SWEEP_ROUNDS     64  /* transactions per store_sweep call */
 #define STORE_SWEEP_FREE_BYTES (256u << 20) /* payload freed per call */
 #define STORE_COMPACT_EVERY_MS 30000	    /* between compactions, at most */
+#define STORE_COMPACT_BUSY_MS  600000	    /* ... while operations go on */
 #define STORE_COMPACT_PAGES    2048 /* pages moved per database and call */
 
 /* msgs' page size, for a store created now (Berkeley DB keeps the page
