@@ -24,6 +24,7 @@ struct jobs {
 	unsigned nstarted; /* under mu: names the workers pool-0, pool-1.. */
 	unsigned pending;  /* loop thread only */
 	int stopping;
+	int woken; /* under mu: efd written since run_done took the list */
 	int efd;
 	struct event *ev;
 };
@@ -39,6 +40,25 @@ list_add(struct job **head, struct job **tail, struct job *j)
 	*tail = j;
 }
 
+/*
+ * A finished job for the loop (js->mu held).  The eventfd is written
+ * once until the loop takes the list (run_done clears woken as it does),
+ * not once per job: one write per batch of completions, not per message.
+ */
+static void
+done_add(struct jobs *js, struct job *j)
+{
+	uint64_t one = 1;
+
+	list_add(&js->done_head, &js->done_tail, j);
+	if (js->woken)
+		return;
+	if (write(js->efd, &one, sizeof(one)) == sizeof(one) || errno == EAGAIN)
+		js->woken = 1; /* EAGAIN: the counter is full, a wake is owed */
+	else
+		log_error("jobs: cannot wake the loop: eventfd write failed");
+}
+
 static void *
 worker(void *arg)
 {
@@ -48,7 +68,6 @@ worker(void *arg)
 	ferry_thread_name("pool-%u", js->nstarted++);
 	for (;;) {
 		struct job *j;
-		uint64_t one = 1;
 
 		while (js->ready_head == NULL && !js->stopping)
 			pthread_cond_wait(&js->cv, &js->mu);
@@ -61,10 +80,7 @@ worker(void *arg)
 		pthread_mutex_unlock(&js->mu);
 		j->run(j);
 		pthread_mutex_lock(&js->mu);
-		list_add(&js->done_head, &js->done_tail, j);
-		if (write(js->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-			log_error("jobs: cannot wake the loop: %s",
-				  "eventfd write failed");
+		done_add(js, j);
 	}
 	pthread_mutex_unlock(&js->mu);
 	return NULL;
@@ -78,6 +94,7 @@ run_done(struct jobs *js)
 	pthread_mutex_lock(&js->mu);
 	list = js->done_head;
 	js->done_head = js->done_tail = NULL;
+	js->woken = 0;
 	pthread_mutex_unlock(&js->mu);
 	for (; list != NULL; list = next) {
 		next = list->next;
@@ -147,12 +164,8 @@ jobs_track(struct jobs *js)
 void
 jobs_complete(struct jobs *js, struct job *j)
 {
-	uint64_t one = 1;
-
 	pthread_mutex_lock(&js->mu);
-	list_add(&js->done_head, &js->done_tail, j);
-	if (write(js->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_error("jobs: cannot wake the loop: eventfd write failed");
+	done_add(js, j);
 	pthread_mutex_unlock(&js->mu);
 }
 
