@@ -27,6 +27,7 @@
 #include "lib/be.h"
 #include "lib/util.h"
 #include "transports/bundle.h"
+#include "transports/chachapoly.h"
 #include "transports/hash512.h"
 #include "transports/noise.h"
 
@@ -369,10 +370,10 @@ w_seal(struct bundle_writer *w, uint8_t tag)
 
 	if ((rc = w_room(w, w->fill + BUNDLE_SS_ABYTES)) != 0)
 		return rc;
-	if (crypto_secretstream_xchacha20poly1305_push(
-		&w->sec->ss, w->out + w->outlen, &clen, w->chunk, w->fill, NULL,
-		0, tag) != 0)
+	if (chachapoly_stream_push(&w->sec->ss, w->out + w->outlen, w->chunk,
+				   w->fill, NULL, 0, tag) != 0)
 		return FERRY_EINVAL;
+	clen = w->fill + BUNDLE_SS_ABYTES;
 	w->outlen += (size_t)clen;
 	w->pos += clen;
 	sodium_memzero(w->chunk, w->fill);
@@ -959,8 +960,9 @@ r_chunk(struct bundle_reader *r)
 		return rc;
 	if (h_add(r, r->ct, clen) != 0)
 		return r_fail(r, FERRY_ENOMEM, "out of memory");
-	if (crypto_secretstream_xchacha20poly1305_pull(
-		&r->sec->ss, r->pt, &plen, &tag, r->ct, clen, NULL, 0) != 0)
+	plen = clen - BUNDLE_SS_ABYTES;
+	if (chachapoly_stream_pull(&r->sec->ss, r->pt, &tag, r->ct, clen, NULL,
+				   0) != 0)
 		return r_fail(r, FERRY_ECORRUPT,
 			      "the chunk ending at byte %llu does not "
 			      "authenticate: damaged or altered",

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sodium.h>
 
 #include "tests/unit/noise_vectors.h"
 #include "tests/unit/testutil.h"
@@ -24,6 +25,7 @@
 #define NVEC	 (sizeof(noise_vectors) / sizeof(noise_vectors[0]))
 #define NLOW	 (sizeof(noise_low_order) / sizeof(noise_low_order[0]))
 #define PROLOGUE "ferry-tcp-v1 noise-ik"
+#define SS_AB	 crypto_secretstream_xchacha20poly1305_ABYTES
 
 /* ------------------------------------------------------------ helpers */
 
@@ -972,6 +974,105 @@ test_chachapoly_libraries_agree(void)
 	chachapoly_use_libcrypto(1);
 }
 
+/* A bundle's secretstream through chachapoly_stream_push/_pull gives
+ * libsodium's bytes and state: one stream of many messages (every tag,
+ * lengths around the 64-byte block and the 16-byte pad, with and without
+ * ad, a REKEY in the middle) pushed by libsodium, by libcrypto and by
+ * the stream functions with libcrypto off: the same ciphertexts; each is
+ * pulled by the other library with the tags back; a flipped byte, a
+ * wrong ad or a message out of order is refused with the output zeroed
+ * and the state unchanged (the right message still opens after). */
+static void
+test_chachapoly_stream_matches_libsodium(void)
+{
+	static const size_t lens[] = {0,   1,	  15, 16, 17,	 47,
+				      48,  63,	  64, 65, 1000,	 4096,
+				      100, 65536, 1,  0,  70000, 3};
+	enum { N = sizeof(lens) / sizeof(lens[0]), MAXL = 70000 };
+	static uint8_t pt[MAXL], ref[N][MAXL + SS_AB], got[MAXL + SS_AB];
+	static uint8_t out[MAXL];
+	crypto_secretstream_xchacha20poly1305_state s0, s1, s2, p;
+	uint8_t key[crypto_secretstream_xchacha20poly1305_KEYBYTES];
+	uint8_t hdr[crypto_secretstream_xchacha20poly1305_HEADERBYTES];
+	uint8_t ad[21], tags[N], tag;
+
+	CU_ASSERT_FATAL(getrandom(pt, sizeof(pt), 0) == (ssize_t)sizeof(pt));
+	CU_ASSERT_FATAL(getrandom(key, sizeof(key), 0) == (ssize_t)sizeof(key));
+	CU_ASSERT_FATAL(getrandom(ad, sizeof(ad), 0) == (ssize_t)sizeof(ad));
+	CU_ASSERT_FATAL(crypto_secretstream_xchacha20poly1305_init_push(
+			    &s0, hdr, key) == 0);
+	s1 = s2 = s0;
+	for (size_t i = 0; i < N; i++) {
+		unsigned long long clen = 0;
+		size_t n = lens[i], al = i % 3 == 1 ? sizeof(ad) : 0;
+		tags[i] =
+		    i == N - 1 ? crypto_secretstream_xchacha20poly1305_TAG_FINAL
+		    : i == 7   ? crypto_secretstream_xchacha20poly1305_TAG_REKEY
+		    : i % 5 == 4
+			? crypto_secretstream_xchacha20poly1305_TAG_PUSH
+			: crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
+		CU_ASSERT_EQUAL(
+		    crypto_secretstream_xchacha20poly1305_push(
+			&s0, ref[i], &clen, pt, n, al ? ad : NULL, al, tags[i]),
+		    0);
+		CU_ASSERT_EQUAL(clen, n + SS_AB);
+		chachapoly_use_libcrypto(1);
+		CU_ASSERT_EQUAL(
+		    chachapoly_stream_push(&s1, got, pt, n, ad, al, tags[i]),
+		    0);
+		CU_ASSERT(memcmp(got, ref[i], n + SS_AB) == 0);
+		chachapoly_use_libcrypto(0);
+		CU_ASSERT_EQUAL(
+		    chachapoly_stream_push(&s2, got, pt, n, ad, al, tags[i]),
+		    0);
+		CU_ASSERT(memcmp(got, ref[i], n + SS_AB) == 0);
+	}
+	CU_ASSERT(memcmp(&s0, &s1, sizeof(s0)) == 0);
+	for (int lc = 0; lc <= 1; lc++) {
+		chachapoly_use_libcrypto(lc);
+		CU_ASSERT_FATAL(crypto_secretstream_xchacha20poly1305_init_pull(
+				    &p, hdr, key) == 0);
+		for (size_t i = 0; i < N; i++) {
+			size_t n = lens[i], al = i % 3 == 1 ? sizeof(ad) : 0;
+			crypto_secretstream_xchacha20poly1305_state keep = p;
+			/* Damaged: refused, zeroed, the state as it was. */
+			ref[i][(n + SS_AB) / 2] ^= 0x10;
+			memset(out, 0xee, n);
+			CU_ASSERT_EQUAL(
+			    chachapoly_stream_pull(&p, out, &tag, ref[i],
+						   n + SS_AB, ad, al),
+			    FERRY_ECORRUPT);
+			CU_ASSERT(n == 0 || (out[0] == 0 && out[n - 1] == 0));
+			CU_ASSERT(memcmp(&keep, &p, sizeof(p)) == 0);
+			ref[i][(n + SS_AB) / 2] ^= 0x10;
+			if (i + 1 < N)
+				CU_ASSERT_EQUAL(
+				    chachapoly_stream_pull(
+					&p, out, &tag, ref[i + 1],
+					lens[i + 1] + SS_AB, ad,
+					(i + 1) % 3 == 1 ? sizeof(ad) : 0),
+				    FERRY_ECORRUPT);
+			if (al > 0)
+				CU_ASSERT_EQUAL(chachapoly_stream_pull(
+						    &p, out, &tag, ref[i],
+						    n + SS_AB, ad, al - 1),
+						FERRY_ECORRUPT);
+			tag = 0xee;
+			CU_ASSERT_EQUAL(
+			    chachapoly_stream_pull(&p, out, &tag, ref[i],
+						   n + SS_AB, ad, al),
+			    0);
+			CU_ASSERT_EQUAL(tag, tags[i]);
+			CU_ASSERT(n == 0 || memcmp(out, pt, n) == 0);
+		}
+		CU_ASSERT(memcmp(&p, &s0, sizeof(p)) == 0);
+		CU_ASSERT_EQUAL(chachapoly_stream_pull(&p, out, &tag, ref[0],
+						       SS_AB - 1, NULL, 0),
+				FERRY_ECORRUPT);
+	}
+	chachapoly_use_libcrypto(1);
+}
+
 /* ---------------------------------------------------------------- main */
 
 static void
@@ -1002,6 +1103,7 @@ add_tests(void)
 	TEST_ADD(t, test_rekey_both_sides);
 	TEST_ADD(t, test_nonce_exhaustion);
 	TEST_ADD(t, test_chachapoly_libraries_agree);
+	TEST_ADD(t, test_chachapoly_stream_matches_libsodium);
 }
 
 int
