@@ -1,6 +1,7 @@
 /*
- * chachapoly.c - RFC 8439 ChaCha20-Poly1305 through libcrypto, else
- * libsodium (chachapoly.h).  A crypto file: sodium.h and openssl/ allowed.
+ * chachapoly.c - RFC 8439 ChaCha20-Poly1305, and libsodium's secretstream
+ * (a bundle's body), through libcrypto, else libsodium (chachapoly.h).
+ * A crypto file: sodium.h and openssl/ allowed.
  *
  * Why libcrypto: every byte of a TCP session is sealed once and opened
  * once, on the session's one sending and one receiving thread, and the

@@ -1,6 +1,7 @@
 /*
  * chachapoly.h - the ChaCha20-Poly1305 AEAD of RFC 8439 (96-bit nonce),
- * Noise's ENCRYPT and DECRYPT (docs/noise.md).
+ * Noise's ENCRYPT and DECRYPT (docs/noise.md); and libsodium's
+ * secretstream, a bundle's body (docs/formats.md 1.3).
  *
  * The bytes are those of libsodium's crypto_aead_chacha20poly1305_ietf_*;
  * libcrypto (OpenSSL 3) computes them, about three times as fast on
