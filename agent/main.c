@@ -269,22 +269,24 @@ raise_nofile(void)
 }
 
 /*
- * At most two malloc arenas, unless MALLOC_ARENA_MAX says otherwise.
+ * One malloc arena, unless MALLOC_ARENA_MAX says otherwise.
  * glibc gives each thread that allocates an arena of its own, up to 8 per
  * core, and each keeps the chunks freed into it.  Berkeley DB's private
  * environment mallocs every cache page, often on one thread and frees it
  * on another: exporting 100,000 queued 10 KiB messages took ferryd from
  * 41 to 72 MiB of RSS with 42 MiB of heap in use at the peak, the rest
- * free chunks held by a dozen arenas.  With two arenas it peaks at
- * 53 MiB; the pipelined-send and batched-put rates of bench-agent did not
- * change (docs/agent.md, "Memory").
+ * free chunks held by a dozen arenas.  With two arenas it peaked at
+ * 54 MiB in some runs and 72 in others (two of five); with one, at 54 in
+ * every run, and the pipelined-send and batched-put rates of bench-agent
+ * did not change: glibc's per-thread caches serve small allocations
+ * without the arena's lock (docs/agent.md, "Memory").
  */
 static void
 limit_arenas(void)
 {
 #ifdef M_ARENA_MAX
-	if (getenv("MALLOC_ARENA_MAX") == NULL && mallopt(M_ARENA_MAX, 2) != 1)
-		log_debug("cannot limit malloc to two arenas: mallopt failed");
+	if (getenv("MALLOC_ARENA_MAX") == NULL && mallopt(M_ARENA_MAX, 1) != 1)
+		log_debug("cannot limit malloc to one arena: mallopt failed");
 #endif
 }
 

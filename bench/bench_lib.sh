@@ -31,10 +31,16 @@ fail() {
 
 # timed NAME COMMAND [ARG...]: run it, with stdout and stderr in
 # $W/log/NAME.log; T_SECS (wall), T_RSS (peak RSS, KiB, of the command
-# and its descendants).  A failure stops the run.
+# and its descendants).  A failure stops the run.  Untimed first: sync,
+# so that what earlier steps left in the page cache for the disk (the
+# source file, a step that does not fsync) is written back before, not
+# during, this step: the first steps (ferry's, in bench_sneak) paid for
+# it, and the raw cp row at the start ran at half the speed of the one
+# at the end.
 timed() {
 	tm_name=$1
 	shift
+	sync
 	"$UTIL" run "$W/.timing" "$@" >"$W/log/$tm_name.log" 2>&1 &
 	tm_pid=$!
 	PIDS="$PIDS $tm_pid"
