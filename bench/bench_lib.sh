@@ -41,6 +41,11 @@ timed() {
 	tm_name=$1
 	shift
 	sync
+	# WARM_MIB (bench_sneak.sh): the memory the step's page cache will
+	# take, touched first (bench_warm_memory in bench_util.c).
+	if [ "${WARM_MIB:-0}" -gt 0 ]; then
+		"$UTIL" warm "$WARM_MIB" || fail "warm $WARM_MIB"
+	fi
 	"$UTIL" run "$W/.timing" "$@" >"$W/log/$tm_name.log" 2>&1 &
 	tm_pid=$!
 	PIDS="$PIDS $tm_pid"

@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_util.h"
 #include "lib/ferry.h"
 
 #define POOL_BYTES (4u << 20)
@@ -309,6 +310,10 @@ main(int argc, char **argv)
 		return do_wait(argc - 2, argv + 2);
 	if (argc >= 4 && strcmp(argv[1], "run") == 0)
 		return do_run(argv[2], argv + 3);
+	if (argc == 3 && strcmp(argv[1], "warm") == 0) {
+		bench_warm_memory(strtoull(argv[2], NULL, 10) << 20);
+		return 0;
+	}
 	if (argc >= 3 && strcmp(argv[1], "uncache") == 0) {
 		for (i = 2; i < argc; i++)
 			if (nftw(argv[i], uncache_one, 16, FTW_PHYS) != 0) {
@@ -322,6 +327,7 @@ main(int argc, char **argv)
 			"THREADS\n"
 			"       bench_sneak_util run OUT COMMAND [ARG...]\n"
 			"       bench_sneak_util uncache PATH...\n"
+			"       bench_sneak_util warm MIB\n"
 			"       bench_sneak_util wait SOCKET QUEUE N "
 			"TIMEOUT_S\n");
 	return 2;

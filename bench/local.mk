@@ -42,7 +42,7 @@ CLEANFILES += bench/bench_link$(EXEEXT)
 # messages through libferry, times commands (wall time, peak RSS) and
 # drops the medium's files from the page cache before a read.
 EXTRA_PROGRAMS += bench/bench_sneak_util
-bench_bench_sneak_util_SOURCES = bench/bench_sneak_util.c
+bench_bench_sneak_util_SOURCES = bench/bench_sneak_util.c $(BENCH_UTIL)
 bench_bench_sneak_util_LDADD = $(LIBFERRY) $(PTHREAD_LIBS)
 CLEANFILES += bench/bench_sneak_util$(EXEEXT)
 EXTRA_DIST += bench/README.md bench/bench_sneak.sh bench/bench_lib.sh
