@@ -320,11 +320,6 @@ store_meta_save(struct store *st, DB_TXN *t)
 /* ------------------------------------------------------ disk space */
 
 /*
- * Refuse new data when the file system's free space minus need would fall
- * below the reserve.  Urgent messages may use half of the reserve, so
- * that they still get through when bulk traffic has filled the disk.
- */
-/*
  * The free space a batch starts from: a statvfs at most every
  * STORE_FREE_STALE_MS, less what the batches since counted (clients that
  * wait for each answer get a commit each, and a statvfs a message cost
@@ -359,6 +354,11 @@ free_space(struct store *st, struct store_ctx *cx, int fresh)
 	return 0;
 }
 
+/*
+ * Refuse new data when the file system's free space minus need would fall
+ * below the reserve.  Urgent messages may use half of the reserve, so
+ * that they still get through when bulk traffic has filled the disk.
+ */
 int
 store_check_space(struct store *st, struct store_ctx *cx, uint64_t need,
 		  int priority)

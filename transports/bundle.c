@@ -365,16 +365,15 @@ w_emit(struct bundle_writer *w, const void *p, size_t len)
 static int
 w_seal(struct bundle_writer *w, uint8_t tag)
 {
-	unsigned long long clen = 0;
+	size_t clen = w->fill + BUNDLE_SS_ABYTES;
 	int rc;
 
-	if ((rc = w_room(w, w->fill + BUNDLE_SS_ABYTES)) != 0)
+	if ((rc = w_room(w, clen)) != 0)
 		return rc;
 	if (chachapoly_stream_push(&w->sec->ss, w->out + w->outlen, w->chunk,
 				   w->fill, NULL, 0, tag) != 0)
 		return FERRY_EINVAL;
-	clen = w->fill + BUNDLE_SS_ABYTES;
-	w->outlen += (size_t)clen;
+	w->outlen += clen;
 	w->pos += clen;
 	sodium_memzero(w->chunk, w->fill);
 	w->fill = 0;
@@ -946,7 +945,6 @@ r_chunk(struct bundle_reader *r)
 {
 	uint64_t rem = r->body_end - r->pos;
 	size_t clen = r->hdr.chunk + BUNDLE_SS_ABYTES;
-	unsigned long long plen = 0;
 	unsigned char tag = 0;
 	int rc;
 
@@ -960,7 +958,6 @@ r_chunk(struct bundle_reader *r)
 		return rc;
 	if (h_add(r, r->ct, clen) != 0)
 		return r_fail(r, FERRY_ENOMEM, "out of memory");
-	plen = clen - BUNDLE_SS_ABYTES;
 	if (chachapoly_stream_pull(&r->sec->ss, r->pt, &tag, r->ct, clen, NULL,
 				   0) != 0)
 		return r_fail(r, FERRY_ECORRUPT,
@@ -979,7 +976,7 @@ r_chunk(struct bundle_reader *r)
 			      "unknown before the end",
 			      (unsigned long long)r->pos);
 	}
-	r->pt_len = (size_t)plen;
+	r->pt_len = clen - BUNDLE_SS_ABYTES;
 	if (r->pt_len > r->pt_hi)
 		r->pt_hi = r->pt_len;
 	r->pt_off = 0;

@@ -155,6 +155,9 @@ _Static_assert(
 	SS_CTR + SS_INONCE == CHACHAPOLY_NONCE,
     "libsodium's secretstream layout");
 
+/* Plaintext of the keystream blocks, and the MAC's pads. */
+static const uint8_t ss_zeros[64];
+
 /* Raw ChaCha20 and Poly1305, fetched once; NULL: libsodium does it. */
 static pthread_once_t ss_once = PTHREAD_ONCE_INIT;
 static EVP_CIPHER *ss_chacha;
@@ -234,7 +237,6 @@ ss_mac(const uint8_t block0[64], const uint8_t *ad, size_t adlen,
        const uint8_t cblock[64], const uint8_t *c, size_t mlen,
        uint8_t mac[CHACHAPOLY_TAG])
 {
-	static const uint8_t zeros[16];
 	EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(ss_poly);
 	uint8_t lens[16];
 	size_t outl = 0;
@@ -246,10 +248,10 @@ ss_mac(const uint8_t block0[64], const uint8_t *ad, size_t adlen,
 	}
 	ok = ctx != NULL && EVP_MAC_init(ctx, block0, 32, NULL) == 1 &&
 	     (adlen == 0 || EVP_MAC_update(ctx, ad, adlen) == 1) &&
-	     EVP_MAC_update(ctx, zeros, (0x10 - adlen) & 0xf) == 1 &&
+	     EVP_MAC_update(ctx, ss_zeros, (0x10 - adlen) & 0xf) == 1 &&
 	     EVP_MAC_update(ctx, cblock, 64) == 1 &&
 	     (mlen == 0 || EVP_MAC_update(ctx, c, mlen) == 1) &&
-	     EVP_MAC_update(ctx, zeros, (0x10 - 64 + mlen) & 0xf) == 1 &&
+	     EVP_MAC_update(ctx, ss_zeros, (0x10 - 64 + mlen) & 0xf) == 1 &&
 	     EVP_MAC_update(ctx, lens, sizeof(lens)) == 1 &&
 	     EVP_MAC_final(ctx, mac, &outl, CHACHAPOLY_TAG) == 1 &&
 	     outl == CHACHAPOLY_TAG;
@@ -262,7 +264,6 @@ chachapoly_stream_push(crypto_secretstream_xchacha20poly1305_state *s,
 		       uint8_t *out, const uint8_t *m, size_t len,
 		       const uint8_t *ad, size_t adlen, uint8_t tag)
 {
-	static const uint8_t zeros[64];
 	uint8_t block0[64], block[64], cblock[64], mac[CHACHAPOLY_TAG];
 	unsigned long long clen = 0;
 	EVP_CIPHER_CTX *ctx;
@@ -280,7 +281,7 @@ chachapoly_stream_push(crypto_secretstream_xchacha20poly1305_state *s,
 	memset(block, 0, sizeof(block));
 	block[0] = tag;
 	ctx = ss_stream(s);
-	ok = ctx != NULL && ss_xor(ctx, block0, zeros, 64) &&
+	ok = ctx != NULL && ss_xor(ctx, block0, ss_zeros, 64) &&
 	     ss_xor(ctx, cblock, block, 64) && ss_xor(ctx, out + 1, m, len) &&
 	     ss_mac(block0, ad, adlen, cblock, out + 1, len, mac);
 	EVP_CIPHER_CTX_free(ctx);
@@ -300,7 +301,6 @@ chachapoly_stream_pull(crypto_secretstream_xchacha20poly1305_state *s,
 		       uint8_t *out, uint8_t *tag, const uint8_t *c, size_t len,
 		       const uint8_t *ad, size_t adlen)
 {
-	static const uint8_t zeros[64];
 	uint8_t block0[64], cblock[64], mac[CHACHAPOLY_TAG], t = 0;
 	unsigned long long mlen = 0;
 	EVP_CIPHER_CTX *ctx;
@@ -324,8 +324,8 @@ chachapoly_stream_pull(crypto_secretstream_xchacha20poly1305_state *s,
 	 * first byte as sent, the rest the keystream (zeros encrypted).
 	 * The MAC is checked before anything is decrypted. */
 	ctx = ss_stream(s);
-	ok = ctx != NULL && ss_xor(ctx, block0, zeros, 64) &&
-	     ss_xor(ctx, cblock, zeros, 64);
+	ok = ctx != NULL && ss_xor(ctx, block0, ss_zeros, 64) &&
+	     ss_xor(ctx, cblock, ss_zeros, 64);
 	if (ok) {
 		t = (uint8_t)(cblock[0] ^ c[0]);
 		cblock[0] = c[0];

@@ -346,14 +346,6 @@ void hop_zstd_shutdown(void);
 uint8_t *hop_zstd_buf(struct hop_zstd *z);
 
 /*
- * Append a CHUNKZ of id at offset holding data[0..len) (1..HOP_ZORIG_MAX
- * bytes) compressed at level (1..19), if the zstd frame is at most
- * max_zlen bytes and fits in what b has left.  Returns the frame's zstd
- * bytes (> 0) when placed; 0, with nothing written and err untouched,
- * when it is larger (send the bytes plain, or fewer of them);
- * FERRY_ENOMEM; FERRY_EINVAL (len out of range, wrap, sticky in b).
- */
-/*
  * 1 when data[0..len) is small and its bytes so nearly uniform (random,
  * encrypted, already compressed) that a zstd frame of it cannot be at
  * most max_zlen bytes but through long repeats, which such bytes rarely
@@ -361,6 +353,14 @@ uint8_t *hop_zstd_buf(struct hop_zstd *z);
  */
 int hop_zstd_hopeless(const void *data, size_t len, size_t max_zlen);
 
+/*
+ * Append a CHUNKZ of id at offset holding data[0..len) (1..HOP_ZORIG_MAX
+ * bytes) compressed at level (1..19), if the zstd frame is at most
+ * max_zlen bytes and fits in what b has left.  Returns the frame's zstd
+ * bytes (> 0) when placed; 0, with nothing written and err untouched,
+ * when it is larger (send the bytes plain, or fewer of them);
+ * FERRY_ENOMEM; FERRY_EINVAL (len out of range, wrap, sticky in b).
+ */
 FERRY_MUST_CHECK int hop_put_chunkz(struct hop_rbuf *b, struct hop_zstd *z,
 				    int level, const uint8_t id[FERRY_ID_LEN],
 				    uint64_t offset, const void *data,
