@@ -153,10 +153,9 @@ struct client {
 	int ngroups;
 	enum client_state state;
 	int refs;
-	int closing;	 /* close once the output is flushed */
-	int processing;	 /* inside client_process: no recursion */
-	int read_held;	 /* reading off while the input is full (on_read) */
-	size_t in_added; /* bytes added to the input since on_read last ran */
+	int closing;	/* close once the output is flushed */
+	int processing; /* inside client_process: no recursion */
+	int read_held;	/* reading off while the input is full (on_read) */
 
 	/* control.c: the one timer watching the connection (client_watch):
 	 * a frame begun and not finished (frame_timeout), nothing in flight

@@ -469,8 +469,6 @@ client_process_frames(struct client *c)
 	}
 }
 
-#define LIBEVENT_READ_MAX 4096 /* EVBUFFER_MAX_READ in libevent 2.1 */
-
 /*
  * libevent 2.1 reads at most 4,096 bytes a wakeup (EVBUFFER_MAX_READ in
  * its buffer.c; bufferevent_set_max_single_read cannot raise it), so a
@@ -520,30 +518,14 @@ client_slurp(struct client *c)
 	evbuffer_freeze(in, 0);
 }
 
-/* Bytes added to a client's input (libevent's reads and client_slurp's):
- * counted, so that on_read knows whether the socket may hold more. */
-static void
-on_input_added(struct evbuffer *buf, const struct evbuffer_cb_info *info,
-	       void *arg)
-{
-	struct client *c = arg;
-
-	(void)buf;
-	c->in_added += info->n_added;
-}
-
 static void
 on_read(struct bufferevent *bev, void *arg)
 {
 	struct client *c = arg;
 
 	(void)bev;
-	/* libevent read less than its most (it reads what FIONREAD says, up
-	 * to LIBEVENT_READ_MAX): the socket was empty, and a read here would
-	 * only meet EAGAIN -- a system call a small request, wasted. */
-	if (!c->closing && c->in_added >= LIBEVENT_READ_MAX)
+	if (!c->closing)
 		client_slurp(c);
-	c->in_added = 0;
 	/* Bytes came: the frame or idle timer starts again (client_watch). */
 	if (!c->closing && c->io_timer_kind != CT_NONE)
 		client_timer_set(c, CT_NONE, 0);
@@ -764,11 +746,6 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	ag->clients = c;
 	ag->nclients++;
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
-	if (evbuffer_add_cb(bufferevent_get_input(c->bev), on_input_added, c) ==
-	    NULL) {
-		client_kill(c, "cannot watch its input");
-		return;
-	}
 	bufferevent_setwatermark(c->bev, EV_READ, 0, AGENT_INPUT_MAX);
 	bufferevent_setwatermark(c->bev, EV_WRITE, AGENT_OUTPUT_LOW, 0);
 	if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) != 0) {
