@@ -22,7 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lib/util.h"
 #include "store/store_int.h"
 
 static __thread char last_error[STORE_ERR_MAX];
@@ -320,41 +319,6 @@ store_meta_save(struct store *st, DB_TXN *t)
 /* ------------------------------------------------------ disk space */
 
 /*
- * The free space a batch starts from: a statvfs at most every
- * STORE_FREE_STALE_MS, less what the batches since counted (clients that
- * wait for each answer get a commit each, and a statvfs a message cost
- * as much as a tenth of the put).  Another program's writes in between
- * are what the reserve and the emergency file are for; a refusal is
- * never made on the estimate alone (fresh = 1: statvfs now).  0, or -1
- * when statvfs fails.
- */
-static int
-free_space(struct store *st, struct store_ctx *cx, int fresh)
-{
-	int64_t now = ferry_mono_ms();
-	struct statvfs sv;
-
-	pthread_mutex_lock(&st->mu);
-	if (!fresh && st->free_mono != 0 &&
-	    now - st->free_mono < STORE_FREE_STALE_MS) {
-		cx->free_bytes = st->free_est;
-		cx->free_checked = 2; /* an estimate */
-		pthread_mutex_unlock(&st->mu);
-		return 0;
-	}
-	pthread_mutex_unlock(&st->mu);
-	if (statvfs(st->dir, &sv) != 0)
-		return -1;
-	cx->free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
-	cx->free_checked = 1;
-	pthread_mutex_lock(&st->mu);
-	st->free_est = cx->free_bytes;
-	st->free_mono = now;
-	pthread_mutex_unlock(&st->mu);
-	return 0;
-}
-
-/*
  * Refuse new data when the file system's free space minus need would fall
  * below the reserve.  Urgent messages may use half of the reserve, so
  * that they still get through when bulk traffic has filled the disk.
@@ -365,23 +329,18 @@ store_check_space(struct store *st, struct store_ctx *cx, uint64_t need,
 {
 	uint64_t reserve = st->reserve;
 
-	if (!cx->free_checked && free_space(st, cx, 0) != 0)
-		return 0; /* cannot tell: let the write decide */
+	if (!cx->free_checked) {
+		struct statvfs sv;
+		if (statvfs(st->dir, &sv) != 0)
+			return 0; /* cannot tell: let the write decide */
+		cx->free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+		cx->free_checked = 1;
+	}
 	if (priority >= FERRY_PRIO_MAX)
 		reserve /= 2;
 	/* Berkeley DB writes the payload twice (log, then pages), and pages
 	 * round it up: count it two and a half times. */
 	need = need * 5 / 2;
-	if ((cx->free_bytes < reserve || cx->free_bytes - reserve < need) &&
-	    cx->free_checked == 2) {
-		/* Look again before refusing (space may have come back),
-		 * less what this batch counted already. */
-		if (free_space(st, cx, 1) != 0)
-			return 0;
-		cx->free_bytes = cx->free_bytes > cx->free_counted
-				     ? cx->free_bytes - cx->free_counted
-				     : 0;
-	}
 	if (cx->free_bytes < reserve || cx->free_bytes - reserve < need) {
 		snprintf(cx->errbuf, sizeof(cx->errbuf),
 			 "disk full: %llu bytes free in %s, reserve %llu",
@@ -390,11 +349,6 @@ store_check_space(struct store *st, struct store_ctx *cx, uint64_t need,
 		return FERRY_ENOSPC;
 	}
 	cx->free_bytes -= need;
-	cx->free_counted += need;
-	pthread_mutex_lock(&st->mu);
-	if (st->free_est > cx->free_bytes)
-		st->free_est = cx->free_bytes;
-	pthread_mutex_unlock(&st->mu);
 	return 0;
 }
 

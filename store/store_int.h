@@ -79,7 +79,6 @@
 #define STORE_SWEEP_FREE_BYTES (256u << 20) /* payload freed per call */
 #define STORE_COMPACT_EVERY_MS 30000	    /* between compactions, at most */
 #define STORE_COMPACT_BUSY_MS  600000	    /* ... while operations go on */
-#define STORE_FREE_STALE_MS    100  /* a statvfs serves the batches after */
 #define STORE_COMPACT_PAGES    2048 /* pages moved per database and call */
 
 /* msgs' page size, for a store created now (Berkeley DB keeps the page
@@ -183,10 +182,9 @@ struct store_ctx {
 	DB_TXN *txn;
 	int dberr; /* the Berkeley DB error that aborts the batch */
 	int64_t now;
-	int free_checked; /* 1 statvfs done in this batch, 2 an estimate */
+	int free_checked; /* statvfs done in this batch */
 	uint64_t free_bytes;
-	uint64_t free_counted; /* needs deducted in this batch */
-	unsigned rows;	       /* messages touched so far */
+	unsigned rows; /* messages touched so far */
 	struct store_qent *dirty;
 	/* Messages this batch dead-lettered, by reason: added to the
 	 * store's counters once it committed (batch_run). */
@@ -252,10 +250,6 @@ struct store {
 	 * one ran, n_ops after the last sweep, and whether other operations
 	 * ran since (nothing changed: nothing to compact). */
 	int64_t compact_mono_ms;
-	/* store_check_space's last statvfs, less what was counted since
-	 * (under mu); free_mono 0: none to trust */
-	uint64_t free_est;
-	int64_t free_mono;
 	uint64_t sweep_ops;
 	int compact_dirty;
 
