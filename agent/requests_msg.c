@@ -961,6 +961,25 @@ seal_inline(struct client *c, struct req_job *r, const uint8_t pk[32])
 
 /* SEND (its address and the ACL are checked): build the message, then
  * put it or start its stream. */
+/*
+ * A SEND refused, and answered, before its stream began.  A streamed
+ * one's DATA frames come anyway (a client sends them without waiting):
+ * they are dropped until FIN (request_data, in_error), not taken for a
+ * protocol violation that closes the connection while the client still
+ * writes -- it then saw EPIPE before the refusal, at random (a typo in
+ * the node of `ferry send FILE` exited 4 instead of 8 in CI).
+ */
+static void
+send_refused(struct client *c, int fin, int rc)
+{
+	if (fin) {
+		client_idle(c);
+		return;
+	}
+	c->state = CS_STREAM_IN;
+	c->in_error = rc;
+}
+
 void
 req_send(struct client *c, const struct req_cmd *cmd,
 	 const struct ferry_frame *f, const struct ferry_fields *fl)
@@ -1082,7 +1101,7 @@ req_send(struct client *c, const struct req_cmd *cmd,
 			     "typo? to keep the message until a route is "
 			     "configured: ferry send --hold)",
 			     q, ag->pol.node_name);
-		client_idle(c);
+		send_refused(c, fin, FERRY_ENOROUTE);
 		return;
 	}
 	if (r->route == NULL && strcmp(m->dst_node, ag->pol.node_name) != 0 &&
