@@ -89,7 +89,7 @@ policy_bridge_open(struct policy *p, const char *name, int line, char *why,
 			 POLICY_BRIDGES_MAX);
 		return FERRY_EINVAL;
 	}
-	grown = realloc(p->bridges, (p->nbridges + 1) * sizeof(*p->bridges));
+	grown = policy_grow(p->bridges, p->nbridges, sizeof(*p->bridges));
 	if (grown == NULL) {
 		snprintf(why, whylen, "out of memory");
 		return FERRY_ENOMEM;

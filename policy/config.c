@@ -592,7 +592,7 @@ config_acl_add(struct config_ctx *c, int allow, const char *value)
 	if (rc != 0)
 		return config_fail(c, c->lineno, rc, "%s", why);
 	r.line = c->lineno;
-	grown = reallocarray(p->acl, p->nacl + 1, sizeof(*grown));
+	grown = policy_grow(p->acl, p->nacl, sizeof(*grown));
 	if (grown == NULL)
 		return config_fail(c, c->lineno, FERRY_ENOMEM, "out of memory");
 	p->acl = grown;
@@ -729,12 +729,12 @@ config_queue_open(struct config_ctx *c, const char *name)
 				   "more than %d [queue NAME] sections (set "
 				   "the common limits in [limits])",
 				   POLICY_QUEUES_MAX);
-	q = reallocarray(p->queues, p->nqueues + 1, sizeof(*q));
+	q = policy_grow(p->queues, p->nqueues, sizeof(*q));
 	if (q == NULL)
 		return config_fail(c, c->lineno, FERRY_ENOMEM, "out of memory");
 	p->queues = q;
-	lines = reallocarray(c->queue_lines, (p->nqueues + 1) * CONFIG_NQKEYS,
-			     sizeof(*lines));
+	lines = policy_grow(c->queue_lines, p->nqueues,
+			    CONFIG_NQKEYS * sizeof(*lines));
 	if (lines == NULL)
 		return config_fail(c, c->lineno, FERRY_ENOMEM, "out of memory");
 	c->queue_lines = lines;

@@ -386,7 +386,7 @@ policy_peer_open(struct policy *p, const char *name, int line, int *seen,
 				"more than %d [peer NAME] sections (route "
 				"through fewer peers)",
 				POLICY_PEERS_MAX);
-	grown = reallocarray(p->peers, p->npeers + 1, sizeof(*grown));
+	grown = policy_grow(p->peers, p->npeers, sizeof(*grown));
 	if (grown == NULL) {
 		peer_why(why, whylen, "out of memory");
 		return FERRY_ENOMEM;

@@ -66,7 +66,7 @@ policy_route_add(struct policy *p, const char *pattern, const char *value,
 			 POLICY_ROUTES_MAX);
 		return FERRY_EINVAL;
 	}
-	grown = realloc(p->routes, (p->nroutes + 1) * sizeof(*p->routes));
+	grown = policy_grow(p->routes, p->nroutes, sizeof(*p->routes));
 	if (grown == NULL) {
 		snprintf(why, whylen, "out of memory");
 		return FERRY_ENOMEM;
@@ -187,7 +187,7 @@ policy_group_open(struct policy *p, const char *name, int line, char *why,
 			 POLICY_GROUPS_MAX);
 		return FERRY_EINVAL;
 	}
-	grown = realloc(p->groups, (p->ngroups + 1) * sizeof(*p->groups));
+	grown = policy_grow(p->groups, p->ngroups, sizeof(*p->groups));
 	if (grown == NULL) {
 		snprintf(why, whylen, "out of memory");
 		return FERRY_ENOMEM;
@@ -327,8 +327,7 @@ policy_directory_add(struct policy *p, const char *name, const char *card,
 			 POLICY_PEERS_MAX * 16);
 		return FERRY_EINVAL;
 	}
-	grown =
-	    realloc(p->directory, (p->ndirectory + 1) * sizeof(*p->directory));
+	grown = policy_grow(p->directory, p->ndirectory, sizeof(*p->directory));
 	if (grown == NULL) {
 		snprintf(why, whylen, "out of memory");
 		return FERRY_ENOMEM;

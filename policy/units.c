@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "policy/policy.h"
@@ -107,6 +108,14 @@ policy_parse_duration_ms(const char *s, int64_t *out)
 		return 0;
 	}
 	return FERRY_EINVAL;
+}
+
+void *
+policy_grow(void *arr, size_t n, size_t size)
+{
+	if (n != 0 && (n & (n - 1)) != 0)
+		return arr;
+	return reallocarray(arr, n == 0 ? 1 : 2 * n, size);
 }
 
 int
