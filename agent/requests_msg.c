@@ -980,6 +980,16 @@ send_refused(struct client *c, int fin, int rc)
 	c->in_error = rc;
 }
 
+/* The same after a helper (seal_key, group_route, fail_nomem) answered
+ * and set the client idle: its frames are still being handed out
+ * (client_process), so the next DATA has not been read yet. */
+static void
+send_refused_after(struct client *c, int fin, int rc)
+{
+	if (!fin && c->state == CS_IDLE)
+		send_refused(c, fin, rc);
+}
+
 void
 req_send(struct client *c, const struct req_cmd *cmd,
 	 const struct ferry_frame *f, const struct ferry_fields *fl)
@@ -999,7 +1009,7 @@ req_send(struct client *c, const struct req_cmd *cmd,
 			     "max_message (%llu bytes)",
 			     (unsigned long long)fl->payload_len,
 			     (unsigned long long)ag->pol.max_message_bytes);
-		client_idle(c);
+		send_refused(c, fin, FERRY_ETOOBIG);
 		return;
 	}
 	if (fin && fl->payload_len_inline > ag->pol.max_message_bytes) {
@@ -1025,8 +1035,10 @@ req_send(struct client *c, const struct req_cmd *cmd,
 		return;
 	}
 	r = rj_request(c, fin ? RK_PUT : RK_WOPEN);
-	if (r == NULL)
+	if (r == NULL) {
+		send_refused_after(c, fin, FERRY_ENOMEM);
 		return;
+	}
 	m = &r->msg;
 	ferry_msg_init(m);
 	if (FERRY_HAS(fl, FERRY_T_ID)) {
@@ -1037,7 +1049,7 @@ req_send(struct client *c, const struct req_cmd *cmd,
 	} else if (ferry_id_generate(m->id) != 0) {
 		rj_free(r);
 		client_error(c, c->reqid, FERRY_EIO, "no randomness for an id");
-		client_idle(c);
+		send_refused(c, fin, FERRY_EIO);
 		return;
 	}
 	snprintf(m->src_node, sizeof(m->src_node), "%s", ag->pol.node_name);
@@ -1046,8 +1058,10 @@ req_send(struct client *c, const struct req_cmd *cmd,
 		 * is checked as one for this node. */
 		snprintf(m->dst_node, sizeof(m->dst_node), "%s",
 			 ag->pol.node_name);
-		if (group_route(c, r, fl) != 0)
+		if (group_route(c, r, fl) != 0) {
+			send_refused_after(c, fin, FERRY_EINVAL);
 			return;
+		}
 	} else {
 		memcpy(m->dst_node, fl->dst_node, sizeof(m->dst_node));
 	}
@@ -1070,7 +1084,7 @@ req_send(struct client *c, const struct req_cmd *cmd,
 		client_error(c, c->reqid, FERRY_EINVAL,
 			     "invalid message: check priority (0-7), flags, "
 			     "reply-to");
-		client_idle(c);
+		send_refused(c, fin, FERRY_EINVAL);
 		return;
 	}
 	if (r->route != NULL) {
@@ -1079,7 +1093,7 @@ req_send(struct client *c, const struct req_cmd *cmd,
 			client_error(c, c->reqid, FERRY_EINVAL,
 				     "--seal cannot be used with a group (a "
 				     "sealed payload opens for one node)");
-			client_idle(c);
+			send_refused(c, fin, FERRY_EINVAL);
 			return;
 		}
 		memcpy(r->route->group_id, m->id, FERRY_ID_LEN);
@@ -1109,6 +1123,7 @@ req_send(struct client *c, const struct req_cmd *cmd,
 		m->flags |= FERRY_MSG_SEALED; /* [node] seal_to, [queue] seal */
 	if ((m->flags & FERRY_MSG_SEALED) && seal_key(c, m, kx_pk) != 0) {
 		rj_free(r);
+		send_refused_after(c, fin, FERRY_EINVAL);
 		return;
 	}
 	if (fin) {
@@ -1136,6 +1151,7 @@ req_send(struct client *c, const struct req_cmd *cmd,
 	if (c->stage == NULL && (c->stage = malloc(AGENT_STAGE_MAX)) == NULL) {
 		rj_free(r);
 		fail_nomem(c, c->reqid);
+		send_refused_after(c, fin, FERRY_ENOMEM);
 		return;
 	}
 	c->in_msg = *m;
@@ -1154,7 +1170,7 @@ req_send(struct client *c, const struct req_cmd *cmd,
 		client_error(c, c->reqid, FERRY_EINVAL,
 			     "--seal: the key of %s cannot be sealed to",
 			     c->in_msg.dst_node);
-		client_idle(c);
+		send_refused(c, fin, FERRY_EINVAL);
 		return;
 	}
 	r->count = c->in_declared; /* a longer partial is not resumed */
