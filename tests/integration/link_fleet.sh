@@ -10,6 +10,7 @@
 # About 5 s.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
+it_heavy
 
 FLEET=$top_builddir/bench/bench_fleet
 [ -x "$FLEET" ] || it_harness "$FLEET is not built (make check builds it)"

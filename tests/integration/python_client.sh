@@ -13,6 +13,7 @@
 # PYTHON picks the interpreter (default /usr/bin/python3, Debian's).
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
+it_heavy
 
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 src=$top_srcdir/clients/python

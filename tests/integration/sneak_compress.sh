@@ -9,6 +9,7 @@
 # compress = no on alpha's peer, a bundle without the flag.  About 5 s.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
+it_heavy
 
 T=$IT_TMP
 make_node alpha
