@@ -64,6 +64,7 @@ struct metrics_server;
 #define AGENT_SINGLE_READ (1024u * 1024u) /* a read(2) of a client, at most */
 #define AGENT_OUTPUT_MAX  (4u << 20)	  /* no new requests or pushes above */
 #define AGENT_STAGE_MAX	  (2u * FERRY_DATA_MAX)
+#define AGENT_LEASE_MEMO  4u	 /* leases a client is remembered to hold */
 #define AGENT_BROWSE_MAX  10000u /* headers per browse answer */
 /* Pipelined sends (docs/protocol.md §4): whole SENDs of one connection
  * taken up while earlier ones wait for their commit, at most this many
@@ -212,6 +213,18 @@ struct client {
 	int64_t sub_lease_ms;
 	int sub_busy;	/* a take for the subscription is in flight */
 	int sub_wanted; /* something may have arrived meanwhile */
+
+	/* The last leases handed to this client (RECV, a subscription's
+	 * MSG): an ACK of one of them needs no lookup of its message first
+	 * (req_by_id); the store still checks the token, the ACL the queue. */
+	struct client_lease {
+		uint8_t id[FERRY_ID_LEN];
+		uint64_t token; /* 0: a free slot */
+		uint32_t msg_flags;
+		char queue[FERRY_QUEUE_MAX + 1];
+		char src_node[FERRY_NODE_MAX + 1];
+	} leases[AGENT_LEASE_MEMO];
+	unsigned lease_next; /* the slot the next lease takes */
 };
 
 /* control.c */

@@ -35,6 +35,7 @@ has_route(const char *node)
 }
 
 static void put_async(struct client *c, struct req_job *r);
+static void ack_async(struct client *c, struct req_job *r);
 
 /* A SEND to @GROUP: r->route gets the group and its members (the group
  * id is the message's, set once it is known).  0, or answered (-1). */
@@ -336,6 +337,37 @@ partial_drop_own(struct store *st, struct req_job *r)
 	return 0;
 }
 
+/* client->leases: remember a lease handed out, recall it at its ACK. */
+static void
+lease_remember(struct client *c, const struct store_msg_info *info,
+	       uint64_t token)
+{
+	struct client_lease *l = &c->leases[c->lease_next];
+
+	c->lease_next = (c->lease_next + 1) % AGENT_LEASE_MEMO;
+	memcpy(l->id, info->msg.id, FERRY_ID_LEN);
+	l->token = token;
+	l->msg_flags = info->msg.flags;
+	snprintf(l->queue, sizeof(l->queue), "%s", info->queue);
+	snprintf(l->src_node, sizeof(l->src_node), "%s", info->msg.src_node);
+}
+
+/* The lease of id under token, as remembered (and forgotten now: an ACK
+ * settles it either way), or NULL. */
+static struct client_lease *
+lease_recall(struct client *c, const uint8_t *id, uint64_t token)
+{
+	for (unsigned i = 0; token != 0 && i < AGENT_LEASE_MEMO; i++) {
+		struct client_lease *l = &c->leases[i];
+
+		if (l->token == token && memcmp(l->id, id, FERRY_ID_LEN) == 0) {
+			l->token = 0;
+			return l;
+		}
+	}
+	return NULL;
+}
+
 /* Send MSG for r (a take, peek or fetch), then its payload. */
 static void
 answer_msg(struct client *c, struct req_job *r, uint32_t reqid)
@@ -351,6 +383,8 @@ answer_msg(struct client *c, struct req_job *r, uint32_t reqid)
 	if (inline_payload)
 		ferry_fbuf_bytes(&b, FERRY_T_PAYLOAD, r->buf, r->len);
 	client_send(c, &b);
+	if (r->token != 0)
+		lease_remember(c, &r->info, r->token);
 	if (inline_payload || c->state == CS_DEAD)
 		return; /* a dead client's reader is closed with the job */
 	c->reader = r->reader;
@@ -453,7 +487,10 @@ done_get(struct client *c, struct req_job *r)
 	memcpy(n->text, r->text, sizeof(n->text));
 	n->info = r->info;
 	snprintf(n->queue, sizeof(n->queue), "%s", r->info.queue);
-	rj_submit(c, n);
+	if (n->kind == RK_ACK)
+		ack_async(c, n);
+	else
+		rj_submit(c, n);
 }
 
 void
@@ -863,7 +900,7 @@ client_cleanup_streams(struct client *c)
 
 /* ------------------------------------------------------- dispatch */
 
-/* The store's writer thread says the put is committed. */
+/* The store's writer thread says the put (or ack) is committed. */
 static void
 put_committed(int result, void *arg)
 {
@@ -871,6 +908,25 @@ put_committed(int result, void *arg)
 
 	r->rc = result;
 	jobs_complete(r->ag->jobs, &r->job);
+}
+
+/* An ACK, as a put: straight to the store's writer, whose commit answers
+ * it, not through a pool thread that would only wait for that commit
+ * (drain of 20,000 messages by 32 consumers: 8 thread switches a
+ * recv+ack -> N). */
+static void
+ack_async(struct client *c, struct req_job *r)
+{
+	int rc;
+
+	client_ref(c);
+	c->state = CS_BUSY;
+	jobs_track(c->ag->jobs);
+	rc = store_ack_async(c->ag->store, r->id, r->token, put_committed, r);
+	if (rc != 0) {
+		r->rc = rc;
+		jobs_complete(c->ag->jobs, &r->job);
+	}
 }
 
 /*
@@ -1386,9 +1442,31 @@ void
 req_by_id(struct client *c, const struct req_cmd *cmd,
 	  const struct ferry_frame *f, const struct ferry_fields *fl)
 {
-	struct req_job *r = rj_request(c, RK_GET);
+	struct req_job *r;
+	struct client_lease *l;
 
-	if (r == NULL)
+	if (f->type == FERRY_F_ACK &&
+	    (l = lease_recall(c, fl->id, fl->token)) != NULL) {
+		/* It was handed to this client with this token: what a GET
+		 * would find out (its queue, for the ACL; its flags and
+		 * source, for a receipt) is known.  The store checks the
+		 * token. */
+		if (!req_allowed_message(c, cmd, l->queue))
+			return;
+		if ((r = rj_request(c, RK_ACK)) == NULL)
+			return;
+		memcpy(r->id, fl->id, FERRY_ID_LEN);
+		r->token = fl->token;
+		memcpy(r->info.msg.id, fl->id, FERRY_ID_LEN);
+		r->info.msg.flags = l->msg_flags;
+		snprintf(r->info.msg.src_node, sizeof(r->info.msg.src_node),
+			 "%s", l->src_node);
+		snprintf(r->info.queue, sizeof(r->info.queue), "%s", l->queue);
+		snprintf(r->queue, sizeof(r->queue), "%s", l->queue);
+		ack_async(c, r);
+		return;
+	}
+	if ((r = rj_request(c, RK_GET)) == NULL)
 		return;
 	if (f->type == FERRY_F_NACK && nack_options(c, fl, r) != 0) {
 		rj_free(r);

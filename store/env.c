@@ -152,7 +152,6 @@ store_free(struct store *st)
 	pthread_mutex_destroy(&st->mu);
 	pthread_mutex_destroy(&st->wmu);
 	pthread_cond_destroy(&st->work_cv);
-	pthread_cond_destroy(&st->done_cv);
 	pthread_cond_destroy(&st->flush_cv);
 	pthread_cond_destroy(&st->ckpt_cv);
 	free(st->dir);
@@ -317,7 +316,6 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 	st->compact_mono_ms = ferry_mono_ms();
 	pthread_mutex_init(&st->wmu, NULL);
 	pthread_cond_init(&st->work_cv, NULL);
-	pthread_cond_init(&st->done_cv, NULL);
 	pthread_cond_init(&st->flush_cv, NULL);
 	pthread_cond_init(&st->ckpt_cv, NULL);
 	st->opts = *o;

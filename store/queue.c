@@ -270,6 +270,35 @@ store_ack(struct store *st, const uint8_t id[FERRY_ID_LEN], uint64_t token)
 	return submit_id(st, op_ack, id, token, 1);
 }
 
+struct ack_op {
+	struct store_op op; /* first: the writer frees the op pointer */
+	uint8_t id[FERRY_ID_LEN];
+};
+
+int
+store_ack_async(struct store *st, const uint8_t id[FERRY_ID_LEN],
+		uint64_t token, store_done_fn done, void *arg)
+{
+	struct ack_op *a;
+	int rc;
+
+	if (id == NULL || done == NULL)
+		return FERRY_EINVAL;
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return FERRY_ENOMEM;
+	memcpy(a->id, id, FERRY_ID_LEN);
+	a->op.fn = op_ack;
+	a->op.sync = 1; /* as store_ack */
+	a->op.u.m.id = a->id;
+	a->op.u.m.token = token;
+	a->op.done_fn = done;
+	a->op.done_arg = arg;
+	rc = store_submit_async(st, &a->op);
+	if (rc != 0)
+		free(a);
+	return rc;
+}
+
 int
 store_nack(struct store *st, const uint8_t id[FERRY_ID_LEN], uint64_t token)
 {

@@ -331,6 +331,14 @@ FERRY_MUST_CHECK int store_take(struct store *st, const char *queue,
 FERRY_MUST_CHECK int store_ack(struct store *st, const uint8_t id[FERRY_ID_LEN],
 			       uint64_t token);
 
+/* store_ack without waiting: done(result, arg) runs on a store thread
+ * once the ack is durable (or failed).  Returns 0 (done will be called)
+ * or FERRY_EINVAL, FERRY_ENOMEM, FERRY_ECLOSED (it will not). */
+FERRY_MUST_CHECK int store_ack_async(struct store *st,
+				     const uint8_t id[FERRY_ID_LEN],
+				     uint64_t token, store_done_fn done,
+				     void *arg);
+
 /* Nack: give a leased message back to its place in the queue at once. */
 FERRY_MUST_CHECK int store_nack(struct store *st,
 				const uint8_t id[FERRY_ID_LEN], uint64_t token);

@@ -128,6 +128,7 @@ struct store_op {
 	char err[200];	       /* out: detail for store_last_error() */
 	store_done_fn done_fn; /* async: called on the writer thread */
 	void *done_arg;
+	pthread_cond_t *cv; /* sync: its submitter waits on it (store_submit) */
 	struct store_op *next;
 	union {
 		struct {
@@ -207,7 +208,7 @@ struct store {
 	pthread_t thread;
 	int thread_started;
 	pthread_mutex_t mu;
-	pthread_cond_t work_cv, done_cv;
+	pthread_cond_t work_cv;
 	struct store_op *head, *tail;
 	int stopping;
 	/* committed batches waiting for the flusher's log flush */

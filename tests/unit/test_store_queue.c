@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,68 @@ collect_fn(const struct store_msg_info *info, void *arg)
 	if (c->n < 64)
 		c->infos[c->n++] = *info;
 	return 0;
+}
+
+/* store_ack_async's completion: its result, once, from a store thread. */
+struct ack_wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int calls, result;
+};
+
+static void
+ack_done(int result, void *arg)
+{
+	struct ack_wait *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	w->calls++;
+	w->result = result;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static int
+ack_async_wait(const uint8_t *id, uint64_t tok)
+{
+	struct ack_wait w = {PTHREAD_MUTEX_INITIALIZER,
+			     PTHREAD_COND_INITIALIZER, 0, 0};
+
+	CU_ASSERT_EQUAL_FATAL(store_ack_async(st, id, tok, ack_done, &w), 0);
+	pthread_mutex_lock(&w.mu);
+	while (w.calls == 0)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	CU_ASSERT_EQUAL(w.calls, 1);
+	return w.result;
+}
+
+/* The ACK a client sends goes to the store without a pool thread
+ * (agent/requests_msg.c, ack_async): same checks, same result. */
+static void
+test_ack_async(void)
+{
+	struct ferry_msg a, b;
+	struct store_msg_info info;
+	struct store_status s;
+	uint64_t tok = 0;
+
+	FRESH();
+	put_local(&a, "inbox", 3, "one");
+	put_local(&b, "inbox", 3, "two");
+	CU_ASSERT_EQUAL(store_ack_async(st, a.id, 0, NULL, NULL), FERRY_EINVAL);
+	CU_ASSERT_EQUAL_FATAL(store_take(st, "inbox", 30000, &info, &tok), 0);
+	CU_ASSERT(memcmp(info.msg.id, a.id, 16) == 0);
+	CU_ASSERT_EQUAL(ack_async_wait(a.id, tok + 1), FERRY_ELEASE);
+	CU_ASSERT_EQUAL(store_get(st, a.id, &info), 0);
+	CU_ASSERT_EQUAL(ack_async_wait(a.id, tok), 0);
+	CU_ASSERT_EQUAL(store_get(st, a.id, &info), FERRY_ENOTFOUND);
+	CU_ASSERT_EQUAL(store_status(st, a.id, &s), 0);
+	CU_ASSERT_EQUAL(s.kind, STORE_ST_ACKED);
+	CU_ASSERT_EQUAL(ack_async_wait(a.id, tok), FERRY_ENOTFOUND);
+	/* The other one is still there, queued. */
+	CU_ASSERT_EQUAL(store_get(st, b.id, &info), 0);
+	CU_ASSERT_EQUAL(info.state, STORE_QUEUED);
 }
 
 static void
@@ -1562,6 +1625,7 @@ add_suites(void)
 	TEST_ADD(s, test_custody_after_dead_letter);
 	TEST_ADD(s, test_queue_quotas);
 	TEST_ADD(s, test_store_quota);
+	TEST_ADD(s, test_ack_async);
 	TEST_ADD(s, test_purge_removes_all);
 	TEST_ADD(s, test_reply_queue_open_until_purged_or_timed_out);
 	TEST_ADD(s, test_queue_list_and_stats);
