@@ -16,6 +16,10 @@
  *      (store_put_batch, 100 per call, one thread) into a fresh store,
  *      divided by their mean (issue 15 asks for x0.80); and the batched
  *      put against raw fdatasync'd appends (the latency row's mean);
+ *   2b. what the pipelined row stored, taken by 16 consumers (ferry_recv
+ *      + payload + ferry_ack, one connection each) for as long as a row
+ *      runs, the rest purged: messages a second, against the 16 clients'
+ *      durable sends of row 1 (do consumers keep up with senders?);
  *   3. latency with one message in flight: ferry_send's own time, the time
  *      from the send to a receiver blocked in ferry_recv having the payload
  *      (the sender's CLOCK_MONOTONIC time rides in the payload), and
@@ -104,12 +108,14 @@ struct bench_row {
 	uint64_t ops;	    /* store rows: operations in those commits */
 	int agent;	    /* through ferryd */
 	int pipe;	    /* agent: pipelined sends; store: batched puts */
+	int drain;	    /* agent: recv + ack, not sends */
 	double agent_cpu_s; /* ferryd's user+system CPU during the row */
 	double self_cpu_s;  /* this process's: callers (and store) CPU */
 };
 
-/* In the order they run: each agent row between two store-only rows of
- * the same width, whose mean it is compared with (shared disks drift). */
+/* In the order they run (but the last, which follows ROW_PIPE16): each
+ * agent row between two store-only rows of the same width, whose mean it
+ * is compared with (shared disks drift). */
 enum bench_row_id {
 	ROW_STORE1,
 	ROW_AGENT1,
@@ -120,6 +126,7 @@ enum bench_row_id {
 	ROW_BATCH,
 	ROW_PIPE16,
 	ROW_BATCH_AGAIN,
+	ROW_DRAIN16, /* runs right after ROW_PIPE16, on what it stored */
 	ROW_N
 };
 
@@ -755,6 +762,144 @@ bench_agent_settle(const struct bench_agent *ag, const struct bench_row *r)
 	ferry_close(c);
 }
 
+/* ----------------------------------------------------------------- drain */
+
+/* One consumer: recv, read, ack until the queue is empty. */
+struct drain_worker {
+	pthread_t thread;
+	struct ferry *conn;
+	pthread_barrier_t *start;
+	double budget_s;
+	uint64_t count; /* out */
+	int err;	/* out: 0 or the first failure */
+	char detail[BENCH_DETAIL_MAX];
+};
+
+static void
+drain_fail(struct drain_worker *w, int rc, const char *what)
+{
+	w->err = rc;
+	bench_cell(w->detail, sizeof(w->detail), "%s: %s", what,
+		   ferry_last_error(w->conn));
+}
+
+static void *
+drain_worker_run(void *arg)
+{
+	struct drain_worker *w = arg;
+	uint8_t buf[BENCH_MSG_BYTES];
+	struct ferry_recv_opts o;
+	double t0;
+	int rc;
+
+	rc = pthread_barrier_wait(w->start);
+	if (rc != 0 && rc != PTHREAD_BARRIER_SERIAL_THREAD) {
+		w->err = FERRY_EINVAL;
+		return NULL;
+	}
+	t0 = bench_now_s();
+	ferry_recv_opts_init(&o);
+	while (bench_now_s() - t0 < w->budget_s) {
+		struct ferry_msg_info info;
+		struct ferry_stream *s = NULL;
+		size_t len = 0, n = 0;
+
+		rc = ferry_recv(w->conn, BENCH_QUEUE, &o, &info, &s);
+		if (rc == FERRY_EEMPTY)
+			return NULL;
+		if (rc != 0) {
+			drain_fail(w, rc, "ferry_recv");
+			return NULL;
+		}
+		do {
+			rc = ferry_stream_read(s, buf + len, sizeof(buf) - len,
+					       &n);
+			len += n;
+		} while (rc == 0 && n != 0 && len < sizeof(buf));
+		ferry_stream_close(s);
+		if (rc != 0 || len != BENCH_MSG_BYTES) {
+			drain_fail(w, rc != 0 ? rc : FERRY_ECORRUPT,
+				   "ferry_stream_read");
+			return NULL;
+		}
+		rc = ferry_ack(w->conn, info.msg.id, info.token);
+		if (rc != 0) {
+			drain_fail(w, rc, "ferry_ack");
+			return NULL;
+		}
+		w->count++;
+	}
+	return NULL;
+}
+
+/* Row r: nw consumers take from BENCH_QUEUE, which holds want messages,
+ * for the row's time (or until it is empty); the rest is purged.  Every
+ * message must be received once or purged. */
+static void
+bench_drain(const struct bench_cfg *cfg, const struct bench_agent *ag,
+	    unsigned nw, uint64_t want, struct bench_row *r)
+{
+	struct drain_worker *w = calloc(nw, sizeof(*w));
+	pthread_barrier_t start;
+	struct ferry_queue_info qi;
+	struct ferry *c;
+	uint64_t removed = 0;
+	double t0, cpu0;
+	int rc;
+
+	if (w == NULL)
+		bench_fail("calloc", FERRY_ENOMEM, "");
+	bench_check_pthread(pthread_barrier_init(&start, NULL, nw + 1),
+			    "pthread_barrier_init");
+	for (unsigned i = 0; i < nw; i++) {
+		w[i].conn = agent_connect(ag);
+		w[i].start = &start;
+		w[i].budget_s = cfg->budget_s;
+		bench_check_pthread(
+		    pthread_create(&w[i].thread, NULL, drain_worker_run, &w[i]),
+		    "pthread_create");
+	}
+	cpu0 = bench_proc_cpu_s(ag->pid);
+	rc = pthread_barrier_wait(&start);
+	if (rc != 0 && rc != PTHREAD_BARRIER_SERIAL_THREAD)
+		bench_check_pthread(rc, "pthread_barrier_wait");
+	t0 = bench_now_s();
+	for (unsigned i = 0; i < nw; i++)
+		bench_check_pthread(pthread_join(w[i].thread, NULL),
+				    "pthread_join");
+	r->secs = bench_now_s() - t0;
+	r->agent = 1;
+	r->drain = 1;
+	r->agent_cpu_s = bench_proc_cpu_s(ag->pid) - cpu0;
+	bench_check_pthread(pthread_barrier_destroy(&start),
+			    "pthread_barrier_destroy");
+	for (unsigned i = 0; i < nw; i++) {
+		if (w[i].err != 0)
+			bench_fail(r->label, w[i].err, w[i].detail);
+		r->count += w[i].count;
+		ferry_close(w[i].conn);
+	}
+	free(w);
+	c = agent_connect(ag);
+	rc = ferry_queue_stats(c, BENCH_QUEUE, &qi);
+	if (rc != 0)
+		bench_fail("ferry_queue_stats", rc, ferry_last_error(c));
+	if (r->count + qi.msgs != want)
+		bench_failf("%s: %llu messages received and %llu left, %llu "
+			    "were stored",
+			    r->label, (unsigned long long)r->count,
+			    (unsigned long long)qi.msgs,
+			    (unsigned long long)want);
+	rc = ferry_queue_purge(c, BENCH_QUEUE, &removed);
+	if (rc != 0)
+		bench_fail("ferry_queue_purge", rc, ferry_last_error(c));
+	if (removed != qi.msgs)
+		bench_failf("purging %s: %llu removed, %llu expected",
+			    BENCH_QUEUE, (unsigned long long)removed,
+			    (unsigned long long)qi.msgs);
+	ferry_close(c);
+}
+
 /* --------------------------------------------------------------- latency */
 
 static void
@@ -1099,9 +1244,13 @@ print_rows(const struct bench_row *rows)
 		struct bench_base base;
 		double x = 0.0;
 
-		if (r->agent)
+		if (r->agent && !r->drain)
 			row_base(rows, i, &base);
-		if (r->agent && base.rate > 0.0) {
+		if (r->drain && row_rate(&rows[ROW_AGENT16]) > 0.0) {
+			x = row_rate(r) / row_rate(&rows[ROW_AGENT16]);
+			bench_cell(x_s, sizeof(x_s), "x%.2f", x);
+			note = "  (of ferry_send, 16 clients)";
+		} else if (r->agent && base.rate > 0.0) {
 			x = row_rate(r) / base.rate;
 			bench_cell(x_s, sizeof(x_s), "x%.2f", x);
 			note = x >= (r->pipe ? BENCH_PIPE_TARGET : BENCH_TARGET)
@@ -1394,6 +1543,7 @@ main(int argc, char **argv)
 			    .pipe = 1},
 	    [ROW_BATCH_AGAIN] = {.label = "store batched put, again",
 				 .pipe = 1},
+	    [ROW_DRAIN16] = {.label = "recv+ack 1 KiB, 16 consumers"},
 	};
 	struct lat_row lat[LAT_N] = {
 	    [LAT_FSYNC] = {.label = "raw 1 KiB append+fdatasync"},
@@ -1444,7 +1594,9 @@ main(int argc, char **argv)
 	progress_row(&rows[ROW_BATCH]);
 	bench_sends(&cfg, NULL, &ag, BENCH_CLIENTS, &rows[ROW_PIPE16]);
 	progress_row(&rows[ROW_PIPE16]);
-	bench_agent_settle(&ag, &rows[ROW_PIPE16]);
+	bench_drain(&cfg, &ag, BENCH_CLIENTS, rows[ROW_PIPE16].count,
+		    &rows[ROW_DRAIN16]);
+	progress_row(&rows[ROW_DRAIN16]);
 	bench_store_row(&cfg, 1, &rows[ROW_BATCH_AGAIN]);
 	progress_row(&rows[ROW_BATCH_AGAIN]);
 	/* The yardsticks just before the latency row they explain. */
