@@ -31,6 +31,9 @@ void jobs_submit(struct jobs *js, struct job *j);
  */
 void jobs_track(struct jobs *js);
 void jobs_complete(struct jobs *js, struct job *j);
+/* A tracked job whose work elsewhere is done but that has more for a pool
+ * thread (its run()), from any thread; done() follows as for any job. */
+void jobs_forward(struct jobs *js, struct job *j);
 /* Jobs submitted and not yet done. */
 unsigned jobs_pending(const struct jobs *js);
 /* Let the threads finish every queued job, then join them.  Jobs

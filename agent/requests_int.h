@@ -110,7 +110,10 @@ struct req_job {
 	char queue[FERRY_QUEUE_MAX + 1];
 	int64_t lease_ms; /* take; NACK: renew the lease instead (0: no) */
 	int peek;
-	int dead_reason; /* NACK: to dead with this reason (0: no) */
+	int taken; /* RK_TAKE: leased by store_take_async; the pool thread
+		      only opens its payload (take_readable) */
+	struct store_take_req take; /* RK_TAKE without a pool thread */
+	int dead_reason;	    /* NACK: to dead with this reason (0: no) */
 	char text[STORE_DEAD_TEXT_MAX + 1]; /* NACK to dead: kept */
 	uint8_t id[FERRY_ID_LEN];
 	uint64_t token, offset;

@@ -190,10 +190,14 @@ take_readable(struct store *st, struct req_job *r)
 	int moved = 0;
 
 	for (;;) {
-		r->rc =
-		    store_take(st, r->queue, r->lease_ms, &r->info, &r->token);
-		if (r->rc != 0)
-			return;
+		if (r->taken) {
+			r->taken = 0; /* by take_async: open its payload */
+		} else {
+			r->rc = store_take(st, r->queue, r->lease_ms, &r->info,
+					   &r->token);
+			if (r->rc != 0)
+				return;
+		}
 		r->rc = open_payload(st, r);
 		if (r->rc == 0)
 			return;
@@ -1327,6 +1331,69 @@ request_data(struct client *c, const struct ferry_frame *f)
 }
 
 /* RECV, or a retry of it by notify.c. */
+/* The store's writer thread has leased a message for r (or not). */
+static void
+take_taken(int result, void *arg)
+{
+	struct req_job *r = arg;
+
+	r->rc = result;
+	if (result == 0) {
+		r->info = r->take.info;
+		r->token = r->take.token;
+	}
+	if (result == 0 && r->take.payload_in &&
+	    !(r->info.msg.flags & FERRY_MSG_SEALED)) {
+		r->len = r->take.payload_len; /* in r->buf */
+		jobs_complete(r->ag->jobs, &r->job);
+		return;
+	}
+	free(r->buf);
+	r->buf = NULL;
+	if (result != 0) {
+		jobs_complete(r->ag->jobs, &r->job);
+		return;
+	}
+	/* Chunked, spooled or sealed: a pool thread reads (and opens) it,
+	 * and moves it to dead if it cannot (take_readable). */
+	r->taken = 1;
+	jobs_forward(r->ag->jobs, &r->job);
+}
+
+/*
+ * A RECV (not a peek): the store's writer leases the message and hands
+ * back a small payload with it, so most takes need no pool thread (loop ->
+ * writer -> loop, as a send).  Other payloads are opened on a pool thread
+ * afterwards.
+ */
+static void
+take_async(struct client *c, struct req_job *r)
+{
+	int rc;
+
+	r->buf = malloc(STORE_TAKE_INLINE);
+	if (r->buf == NULL) {
+		uint32_t reqid = r->reqid;
+
+		rj_free(r);
+		fail_nomem(c, reqid);
+		return;
+	}
+	r->take.queue = r->queue;
+	r->take.lease_ms = r->lease_ms;
+	r->take.payload = r->buf;
+	client_ref(c);
+	c->state = CS_BUSY;
+	jobs_track(c->ag->jobs);
+	rc = store_take_async(c->ag->store, &r->take, take_taken, r);
+	if (rc != 0) {
+		free(r->buf);
+		r->buf = NULL;
+		r->rc = rc;
+		jobs_complete(c->ag->jobs, &r->job);
+	}
+}
+
 void
 request_take(struct client *c, uint32_t reqid, const char *queue,
 	     int64_t lease_ms, int peek)
@@ -1340,7 +1407,10 @@ request_take(struct client *c, uint32_t reqid, const char *queue,
 	snprintf(r->queue, sizeof(r->queue), "%s", queue);
 	r->lease_ms = lease_ms;
 	r->peek = peek;
-	rj_submit(c, r);
+	if (peek)
+		rj_submit(c, r);
+	else
+		take_async(c, r);
 }
 
 void

@@ -97,6 +97,13 @@ op_take(struct store *st, struct store_ctx *cx, struct store_op *op)
 		cx->rows++;
 		*op->u.m.info = r->h.info;
 		*op->u.m.token_out = r->h.token;
+		if (op->u.m.take != NULL && r->h.has_inline == 1 &&
+		    r->inl != NULL && r->inl_len <= STORE_TAKE_INLINE &&
+		    r->inl_len == r->h.info.msg.payload_len) {
+			memcpy(op->u.m.take->payload, r->inl, r->inl_len);
+			op->u.m.take->payload_len = r->inl_len;
+			op->u.m.take->payload_in = 1;
+		}
 		break;
 	}
 	free(r);
@@ -122,6 +129,37 @@ store_take(struct store *st, const char *queue, int64_t lease_ms,
 	/* A lease lost in a crash returns the message: no flush needed. */
 	op.sync = 0;
 	return store_submit(st, &op);
+}
+
+int
+store_take_async(struct store *st, struct store_take_req *req,
+		 store_done_fn done, void *arg)
+{
+	struct store_op *op; /* freed by the writer */
+	int rc;
+
+	if (req == NULL || done == NULL || req->payload == NULL ||
+	    req->queue == NULL || !ferry_queue_name_valid(req->queue) ||
+	    req->lease_ms <= 0 || req->lease_ms > STORE_LEASE_MAX_MS)
+		return FERRY_EINVAL;
+	if ((op = calloc(1, sizeof(*op))) == NULL)
+		return FERRY_ENOMEM;
+	req->token = 0;
+	req->payload_len = 0;
+	req->payload_in = 0;
+	op->fn = op_take;
+	op->sync = 0; /* as store_take */
+	op->u.m.queue = req->queue;
+	op->u.m.lease_ms = req->lease_ms;
+	op->u.m.info = &req->info;
+	op->u.m.token_out = &req->token;
+	op->u.m.take = req;
+	op->done_fn = done;
+	op->done_arg = arg;
+	rc = store_submit_async(st, op);
+	if (rc != 0)
+		free(op);
+	return rc;
 }
 
 /* Load id and check that the caller may settle it with token. */

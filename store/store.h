@@ -323,6 +323,28 @@ FERRY_MUST_CHECK int store_take(struct store *st, const char *queue,
 				int64_t lease_ms, struct store_msg_info *out,
 				uint64_t *token);
 
+/* store_take_async's request.  The caller's, until done is called. */
+#define STORE_TAKE_INLINE 4096u
+struct store_take_req {
+	const char *queue; /* in */
+	int64_t lease_ms;  /* in */
+	uint8_t *payload;  /* in: STORE_TAKE_INLINE bytes, the caller's */
+	struct store_msg_info info; /* out, as store_take */
+	uint64_t token;		    /* out */
+	size_t payload_len;	    /* out: bytes in payload when payload_in */
+	int payload_in; /* out: 1: the whole payload is in payload (a
+			   small one, kept in the message's record); 0:
+			   read it with store_reader_open */
+};
+
+/* store_take without waiting, and with the payload when it is small:
+ * done(result, arg) runs on a store thread once the message is leased
+ * (result 0) or not (FERRY_EEMPTY, an error).  Returns 0 (done will be
+ * called) or FERRY_EINVAL, FERRY_ENOMEM, FERRY_ECLOSED (it will not). */
+FERRY_MUST_CHECK int store_take_async(struct store *st,
+				      struct store_take_req *req,
+				      store_done_fn done, void *arg);
+
 /* Ack: the message is done and leaves the store (its id is remembered for
  * dedup).  token 0 skips the lease check.  FERRY_ELEASE, FERRY_ENOTFOUND.
  * A dead letter acked out of the dead queue was never delivered: its

@@ -146,6 +146,7 @@ struct store_op {
 			const char *text; /* store_nack_dead */
 			struct store_msg_info *info;
 			uint64_t *token_out;
+			struct store_take_req *take; /* async take, or NULL */
 			const struct store_queue_limits *lim;
 		} m;
 		struct {

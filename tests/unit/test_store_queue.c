@@ -90,6 +90,90 @@ ack_async_wait(const uint8_t *id, uint64_t tok)
 	return w.result;
 }
 
+static int
+take_async_wait(const char *queue, uint8_t *payload, struct store_take_req *req)
+{
+	struct ack_wait w = {PTHREAD_MUTEX_INITIALIZER,
+			     PTHREAD_COND_INITIALIZER, 0, 0};
+
+	memset(req, 0, sizeof(*req));
+	req->queue = queue;
+	req->lease_ms = 30000;
+	req->payload = payload;
+	CU_ASSERT_EQUAL_FATAL(store_take_async(st, req, ack_done, &w), 0);
+	pthread_mutex_lock(&w.mu);
+	while (w.calls == 0)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	CU_ASSERT_EQUAL(w.calls, 1);
+	return w.result;
+}
+
+/* A RECV's take without a pool thread: leased as by store_take, a small
+ * payload handed back with it, a big one left to store_reader_open. */
+static void
+test_take_async(void)
+{
+	static uint8_t payload[STORE_TAKE_INLINE], big[3 * STORE_TAKE_INLINE];
+	struct store_take_req req;
+	struct store_msg_info info;
+	struct store_reader *rd = NULL;
+	struct ferry_msg a, b;
+	uint64_t tok_b;
+	size_t n = 0;
+
+	FRESH();
+	put_local(&a, "inbox", 3, "small one");
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 7);
+	test_msg(&b, "here", "inbox", 3);
+	CU_ASSERT_EQUAL_FATAL(store_put(st, &b, big, sizeof(big)), 0);
+	memset(&req, 0, sizeof(req));
+	CU_ASSERT_EQUAL(store_take_async(st, &req, ack_done, NULL),
+			FERRY_EINVAL);
+
+	CU_ASSERT_EQUAL(take_async_wait("inbox", payload, &req), 0);
+	CU_ASSERT(memcmp(req.info.msg.id, a.id, 16) == 0);
+	CU_ASSERT_EQUAL(req.info.state, STORE_LEASED);
+	CU_ASSERT(req.token != 0);
+	CU_ASSERT_EQUAL(req.payload_in, 1);
+	CU_ASSERT_EQUAL(req.payload_len, 9);
+	CU_ASSERT(memcmp(payload, "small one", 9) == 0);
+	/* Leased as by store_take: hidden, and acked with its token. */
+	CU_ASSERT_EQUAL(store_get(st, a.id, &info), 0);
+	CU_ASSERT_EQUAL(info.state, STORE_LEASED);
+
+	CU_ASSERT_EQUAL(take_async_wait("inbox", payload, &req), 0);
+	CU_ASSERT(memcmp(req.info.msg.id, b.id, 16) == 0);
+	CU_ASSERT_EQUAL(req.payload_in, 0);
+	CU_ASSERT_EQUAL(req.info.msg.payload_len, sizeof(big));
+	tok_b = req.token;
+	CU_ASSERT_EQUAL_FATAL(store_reader_open(st, b.id, &rd), 0);
+	{
+		static uint8_t got[sizeof(big)];
+		size_t off = 0;
+
+		do {
+			CU_ASSERT_EQUAL_FATAL(
+			    store_reader_read(rd, got + off, sizeof(got) - off,
+					      &n),
+			    0);
+			off += n;
+		} while (n != 0 && off < sizeof(got));
+		CU_ASSERT_EQUAL(off, sizeof(big));
+		CU_ASSERT(memcmp(got, big, sizeof(big)) == 0);
+	}
+	store_reader_close(rd);
+
+	/* Both leased: nothing more, and nothing written to payload. */
+	payload[0] = 0x5a;
+	CU_ASSERT_EQUAL(take_async_wait("inbox", payload, &req), FERRY_EEMPTY);
+	CU_ASSERT_EQUAL(req.payload_in, 0);
+	CU_ASSERT_EQUAL(payload[0], 0x5a);
+	CU_ASSERT_EQUAL(store_ack(st, b.id, tok_b + 2), FERRY_ELEASE);
+	CU_ASSERT_EQUAL(store_ack(st, b.id, tok_b), 0);
+}
+
 /* The ACK a client sends goes to the store without a pool thread
  * (agent/requests_msg.c, ack_async): same checks, same result. */
 static void
@@ -1626,6 +1710,7 @@ add_suites(void)
 	TEST_ADD(s, test_queue_quotas);
 	TEST_ADD(s, test_store_quota);
 	TEST_ADD(s, test_ack_async);
+	TEST_ADD(s, test_take_async);
 	TEST_ADD(s, test_purge_removes_all);
 	TEST_ADD(s, test_reply_queue_open_until_purged_or_timed_out);
 	TEST_ADD(s, test_queue_list_and_stats);
