@@ -1361,10 +1361,10 @@ take_taken(int result, void *arg)
 }
 
 /*
- * A RECV (not a peek): the store's writer leases the message and hands
- * back a small payload with it, so most takes need no pool thread (loop ->
- * writer -> loop, as a send).  Other payloads are opened on a pool thread
- * afterwards.
+ * A RECV (not a peek) or a subscription's push: the store's writer leases
+ * the message and hands back a small payload with it, so most takes need
+ * no pool thread (loop -> writer -> loop, as a send).  Other payloads are
+ * opened on a pool thread afterwards.
  */
 static void
 take_async(struct client *c, struct req_job *r)
@@ -1373,17 +1373,15 @@ take_async(struct client *c, struct req_job *r)
 
 	r->buf = malloc(STORE_TAKE_INLINE);
 	if (r->buf == NULL) {
-		uint32_t reqid = r->reqid;
-
-		rj_free(r);
-		fail_nomem(c, reqid);
+		rj_submit(c, r); /* the pool's way, which needs no buffer */
 		return;
 	}
 	r->take.queue = r->queue;
 	r->take.lease_ms = r->lease_ms;
 	r->take.payload = r->buf;
 	client_ref(c);
-	c->state = CS_BUSY;
+	if (r->kind == RK_TAKE)
+		c->state = CS_BUSY; /* a subscription's push leaves it as is */
 	jobs_track(c->ag->jobs);
 	rc = store_take_async(c->ag->store, &r->take, take_taken, r);
 	if (rc != 0) {
@@ -1434,7 +1432,7 @@ subscription_push(struct client *c)
 	r->lease_ms = c->sub_lease_ms;
 	c->sub_busy = 1;
 	c->sub_wanted = 0;
-	rj_submit(c, r);
+	take_async(c, r);
 }
 
 /* ---------------------------------------------------------- handlers */
