@@ -146,22 +146,19 @@ fail:
 }
 
 void
-jobs_submit(struct jobs *js, struct job *j)
-{
-	pthread_mutex_lock(&js->mu);
-	list_add(&js->ready_head, &js->ready_tail, j);
-	pthread_cond_signal(&js->cv);
-	pthread_mutex_unlock(&js->mu);
-	js->pending++;
-}
-
-void
 jobs_forward(struct jobs *js, struct job *j)
 {
 	pthread_mutex_lock(&js->mu);
 	list_add(&js->ready_head, &js->ready_tail, j);
 	pthread_cond_signal(&js->cv);
 	pthread_mutex_unlock(&js->mu);
+}
+
+void
+jobs_submit(struct jobs *js, struct job *j)
+{
+	jobs_forward(js, j);
+	js->pending++;
 }
 
 void

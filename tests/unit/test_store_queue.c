@@ -75,6 +75,18 @@ ack_done(int result, void *arg)
 	pthread_mutex_unlock(&w->mu);
 }
 
+/* The result, once ack_done was called (exactly once). */
+static int
+ack_wait_result(struct ack_wait *w)
+{
+	pthread_mutex_lock(&w->mu);
+	while (w->calls == 0)
+		pthread_cond_wait(&w->cv, &w->mu);
+	pthread_mutex_unlock(&w->mu);
+	CU_ASSERT_EQUAL(w->calls, 1);
+	return w->result;
+}
+
 static int
 ack_async_wait(const uint8_t *id, uint64_t tok)
 {
@@ -82,12 +94,7 @@ ack_async_wait(const uint8_t *id, uint64_t tok)
 			     PTHREAD_COND_INITIALIZER, 0, 0};
 
 	CU_ASSERT_EQUAL_FATAL(store_ack_async(st, id, tok, ack_done, &w), 0);
-	pthread_mutex_lock(&w.mu);
-	while (w.calls == 0)
-		pthread_cond_wait(&w.cv, &w.mu);
-	pthread_mutex_unlock(&w.mu);
-	CU_ASSERT_EQUAL(w.calls, 1);
-	return w.result;
+	return ack_wait_result(&w);
 }
 
 static int
@@ -101,12 +108,7 @@ take_async_wait(const char *queue, uint8_t *payload, struct store_take_req *req)
 	req->lease_ms = 30000;
 	req->payload = payload;
 	CU_ASSERT_EQUAL_FATAL(store_take_async(st, req, ack_done, &w), 0);
-	pthread_mutex_lock(&w.mu);
-	while (w.calls == 0)
-		pthread_cond_wait(&w.cv, &w.mu);
-	pthread_mutex_unlock(&w.mu);
-	CU_ASSERT_EQUAL(w.calls, 1);
-	return w.result;
+	return ack_wait_result(&w);
 }
 
 /* A RECV's take without a pool thread: leased as by store_take, a small
