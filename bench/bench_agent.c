@@ -764,7 +764,8 @@ bench_agent_settle(const struct bench_agent *ag, const struct bench_row *r)
 
 /* ----------------------------------------------------------------- drain */
 
-/* One consumer: recv, read, ack until the queue is empty. */
+/* One consumer: recv, read, ack until the queue is empty or the row's
+ * time is up. */
 struct drain_worker {
 	pthread_t thread;
 	struct ferry *conn;

@@ -97,9 +97,10 @@ op_take(struct store *st, struct store_ctx *cx, struct store_op *op)
 		cx->rows++;
 		*op->u.m.info = r->h.info;
 		*op->u.m.token_out = r->h.token;
-		if (op->u.m.take != NULL && r->h.has_inline == 1 &&
-		    r->inl != NULL && r->inl_len <= STORE_TAKE_INLINE &&
-		    r->inl_len == r->h.info.msg.payload_len) {
+		/* msg_load sets inl only for a payload kept whole in the
+		 * record (of payload_len bytes, or the record is damaged). */
+		if (op->u.m.take != NULL && r->inl != NULL &&
+		    r->inl_len <= STORE_TAKE_INLINE) {
 			memcpy(op->u.m.take->payload, r->inl, r->inl_len);
 			op->u.m.take->payload_len = r->inl_len;
 			op->u.m.take->payload_in = 1;
