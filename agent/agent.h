@@ -66,6 +66,9 @@ struct metrics_server;
 #define AGENT_STAGE_MAX	  (2u * FERRY_DATA_MAX)
 #define AGENT_LEASE_MEMO  4u	 /* leases a client is remembered to hold */
 #define AGENT_BROWSE_MAX  10000u /* headers per browse answer */
+/* A streamed SEND of at least this many declared bytes to a peer with a
+ * session up goes cut-through (engine_cut): sent while it comes in. */
+#define AGENT_CUT_MIN (1u << 20)
 /* Pipelined sends (docs/protocol.md §4): whole SENDs of one connection
  * taken up while earlier ones wait for their commit, at most this many
  * and this many payload bytes at once; more wait in the socket. */

@@ -561,6 +561,17 @@ engine_kick(struct agent *ag, const char *node, unsigned prio)
 		kick_peer(ag, hops[i], prio);
 }
 
+int
+engine_cut(struct agent *ag, const char *node, struct store_tap *t)
+{
+	for (size_t t_i = 0; ferry_transports[t_i] != NULL; t_i++)
+		if (ferry_transports[t_i]->cut != NULL &&
+		    ag->tstate[t_i] != NULL &&
+		    ferry_transports[t_i]->cut(ag->tstate[t_i], node, t))
+			return 1;
+	return 0;
+}
+
 void
 engine_kick_all(struct agent *ag)
 {

@@ -32,6 +32,10 @@ void engine_stop(struct agent *ag);
 void engine_kick(struct agent *ag, const char *node, unsigned prio);
 /* Every peer (the routes changed: what waited may go now). */
 void engine_kick_all(struct agent *ag);
+/* Cut-through: a transport with a session up to the peer node sends the
+ * payload t taps while it is written (transport_ops.cut); 1 if one took
+ * it.  Loop thread. */
+int engine_cut(struct agent *ag, const char *node, struct store_tap *t);
 
 /* Routes (docs/routing.md).  Copy [route] and the peers' names from
  * ag->pol: at start and after a SIGHUP (on the loop).  0 or

@@ -741,6 +741,38 @@ stream_in_end(struct client *c)
 	c->in_skip = 0;
 }
 
+/*
+ * Cut-through (docs/session.md §4): a large payload for a peer is sent
+ * there while it comes in, if a session is up, instead of after its
+ * commit here.  The transfer's END waits for that commit, so the peer
+ * never has what this node has not.  Not for a sealed payload (its
+ * stored length is not the declared one) nor for one that goes through
+ * relays (its origin signature covers the whole payload's hash).
+ */
+static void
+cut_offer(struct client *c)
+{
+	const struct ferry_msg *m = &c->in_msg;
+	struct store_tap *t = NULL;
+	char hex[FERRY_ID_HEX_LEN + 1];
+
+	if (c->writer == NULL || c->in_declared == UINT64_MAX ||
+	    c->in_declared < AGENT_CUT_MIN || c->in_seal != NULL ||
+	    (m->flags & FERRY_MSG_SEALED) ||
+	    strcmp(m->dst_node, c->ag->pol.node_name) == 0 ||
+	    strcmp(m->dst_node, STORE_SPLIT_DST) == 0)
+		return;
+	if (store_writer_tap(c->writer, c->in_declared, &t) != 0)
+		return; /* it goes once committed, as any message */
+	if (engine_cut(c->ag, m->dst_node, t)) {
+		ferry_id_to_hex(m->id, hex);
+		log_info("message %s for %s/%s: sent to %s while it comes in "
+			 "(cut-through)",
+			 hex, m->dst_node, m->dst_queue, m->dst_node);
+	}
+	store_tap_unref(t);
+}
+
 void
 done_stream_in(struct client *c, struct req_job *r)
 {
@@ -767,6 +799,8 @@ done_stream_in(struct client *c, struct req_job *r)
 			c->in_prefix = r->reader;
 			r->reader = NULL;
 		}
+		if (r->rc == 0)
+			cut_offer(c);
 		client_process(c);
 		return;
 	case RK_WWRITE:

@@ -13,5 +13,6 @@ store_libstore_a_SOURCES = \
 	store/sneaker.c \
 	store/expiry.c \
 	store/receipt.c \
-	store/spool.c
+	store/spool.c \
+	store/tap.c
 STORE_LIBS = store/libstore.a lib/libferrycore.a $(DB_LIBS)

@@ -99,6 +99,7 @@ struct store_reader {
 	uint8_t *chunk;
 	uint32_t chunk_idx; /* index held in chunk, or UINT32_MAX */
 	size_t chunk_len;
+	uint64_t dropped; /* a spool file's page cache given back below */
 };
 
 int
@@ -163,6 +164,8 @@ store_reader_seek(struct store_reader *r, uint64_t offset)
 	if (offset > r->len)
 		return FERRY_EINVAL;
 	r->off = offset;
+	if (offset < r->dropped)
+		r->dropped = offset; /* read again: dropped again behind */
 	return 0;
 }
 
@@ -188,6 +191,16 @@ store_reader_read(struct store_reader *r, void *buf, size_t cap, size_t *n)
 			return FERRY_ECORRUPT;
 		}
 		r->off += *n;
+		/* Read once, front to back: its page cache goes back
+		 * behind the reader, a window at a time, as the writer's
+		 * does (writer.c, drop_behind). */
+		if (r->off >= r->dropped + 2 * (uint64_t)STORE_SYNC_EVERY) {
+			uint64_t to = r->off - STORE_SYNC_EVERY;
+			(void)posix_fadvise(r->fd, (off_t)r->dropped,
+					    (off_t)(to - r->dropped),
+					    POSIX_FADV_DONTNEED);
+			r->dropped = to;
+		}
 		return rc2;
 	}
 	if (r->inl != NULL) {

@@ -184,6 +184,38 @@ void store_writer_release(struct store_writer *w);
 void store_writer_staged(struct store_writer *w);
 /* 1 if a writer owns id's partial now (it is being received). */
 int store_writer_busy(struct store *st, const uint8_t id[FERRY_ID_LEN]);
+/*
+ * Cut-through (docs/session.md §4): a reader of w's payload while it is
+ * being written, for a payload of len bytes (the length its sender
+ * declared).  The tap shows the bytes written to the spool file so far
+ * and ends WHOLE at a commit of len bytes, GONE otherwise (suspend,
+ * abort, a failure, another length).  Bytes read before WHOLE may not
+ * be durable yet.  Only while nobody else uses w (between two calls);
+ * the caller owns one reference (store_tap_unref), w another.
+ */
+enum {
+	STORE_TAP_STREAMING = 0,
+	STORE_TAP_WHOLE = 1,
+	STORE_TAP_GONE = -1,
+};
+struct store_tap;
+FERRY_MUST_CHECK int store_writer_tap(struct store_writer *w, uint64_t len,
+				      struct store_tap **out);
+/* The message's header (msg.payload_len: the declared length). */
+const struct store_msg_info *store_tap_info(const struct store_tap *t);
+/* Its state, and the payload bytes readable now. */
+int store_tap_state(struct store_tap *t, uint64_t *avail);
+/* Up to cap bytes at off, no further than the bytes written (*n = 0
+ * there). */
+FERRY_MUST_CHECK int store_tap_read(struct store_tap *t, uint64_t off,
+				    void *buf, size_t cap, size_t *n);
+/* wake(arg) runs, under the tap's lock, on the writer's thread, each time
+ * more bytes are readable or the tap ends; NULL stops it (after which it
+ * runs no more).  wake must not call the tap. */
+void store_tap_watch(struct store_tap *t, void (*wake)(void *arg), void *arg);
+void store_tap_ref(struct store_tap *t);
+void store_tap_unref(struct store_tap *t);
+
 /* The header w writes (after resume: the partial's, with payload_len the
  * durable offset it resumed from). */
 const struct ferry_msg *store_writer_msg(const struct store_writer *w);

@@ -448,6 +448,14 @@ int spool_check_len(int fd, uint64_t len);
 int spool_write(int fd, const void *buf, size_t len);
 int spool_sync(int fd);
 int spool_read(int fd, uint64_t off, void *buf, size_t cap, size_t *n);
+/* tap.c: a tap of a partial with avail bytes in its spool file; the
+ * writer moves it (a NULL t is ignored). */
+int store_tap_new(struct store *st, const struct store_msg_info *info,
+		  uint64_t avail, struct store_tap **out);
+void tap_update(struct store_tap *t, uint64_t avail, int state);
+/* Where the writer's page cache must stay for t's reader, written bytes
+ * written so far (UINT64_MAX: anywhere may go). */
+uint64_t tap_keep_from(struct store_tap *t, uint64_t written);
 int spool_is(struct store *st, const uint8_t *id, int fd, uint64_t len);
 void spool_unlink(struct store *st, const uint8_t *id);
 

@@ -37,6 +37,7 @@
 
 #include <stdlib.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -58,6 +59,7 @@ struct store_writer {
 	int owner;	 /* in st->live: owns the partial of its id */
 	int staged; /* no durable offset before park (store_writer_staged) */
 	struct store_writer *live_next;
+	struct store_tap *tap; /* cut-through reader (tap.c), or NULL */
 
 	/* The syncer (started at the first full window), under smu. */
 	pthread_t syncer;
@@ -69,6 +71,9 @@ struct store_writer {
 	int sync_rc;	  /* its result, returned by the next call */
 	uint64_t sync_to; /* the window's end */
 	char sync_err[STORE_ERR_MAX];
+	/* Page cache given back: [0, dropped) dropped, and the end of the
+	 * window synced before the last (syncer thread only). */
+	uint64_t dropped, prev_to;
 };
 
 static int sync_wait(struct store_writer *w);
@@ -684,6 +689,9 @@ writer_free(struct store_writer *w)
 	owner_release(w);
 	if (w->fd >= 0)
 		close(w->fd);
+	/* Not committed (or already told so): the tap's reader gives up. */
+	tap_update(w->tap, w->off - w->buf_len, STORE_TAP_GONE);
+	store_tap_unref(w->tap);
 	free(w->buf);
 	free(w);
 }
@@ -709,8 +717,10 @@ buf_flush(struct store_writer *w)
 	 * 0.4 ms per 256 KiB (the kernel submits the write-back in the
 	 * caller); the syncer's fdatasync does that work off this thread. */
 	rc = spool_write(w->fd, w->buf, w->buf_len);
-	if (rc == 0)
+	if (rc == 0) {
 		w->buf_len = 0;
+		tap_update(w->tap, w->off, STORE_TAP_STREAMING);
+	}
 	return rc;
 }
 
@@ -727,6 +737,32 @@ window_durable(struct store_writer *w, int kind, uint64_t target)
 	if (rc == 0)
 		w->synced = target;
 	return rc;
+}
+
+/*
+ * A window is on disk: give back the page cache of the one before it
+ * (clean pages now).  A large payload would otherwise fill the page cache
+ * with its whole size and push out what the rest of the machine uses;
+ * and pages given back are reused by the next windows, where fresh ones
+ * cost the kernel much more (on this project's VMs, most of the CPU of
+ * writing a large payload: docs/store.md, "Payloads").  One window is
+ * kept: a reader right behind the writer (cut-through, tap.c) still finds
+ * its bytes in memory.
+ */
+static void
+drop_behind(struct store_writer *w, uint64_t to)
+{
+	uint64_t upto = w->prev_to, keep = tap_keep_from(w->tap, to);
+
+	if (keep < upto)
+		upto = keep; /* a cut-through reader has not read it yet */
+	if (upto > w->dropped) {
+		(void)posix_fadvise(w->fd, (off_t)w->dropped,
+				    (off_t)(upto - w->dropped),
+				    POSIX_FADV_DONTNEED);
+		w->dropped = upto;
+	}
+	w->prev_to = to;
 }
 
 static void *
@@ -751,6 +787,8 @@ syncer_main(void *arg)
 		 * off its park or commit. */
 		rc = w->staged ? spool_sync(w->fd)
 			       : window_durable(w, WR_CHUNK, to);
+		if (rc == 0)
+			drop_behind(w, to);
 		pthread_mutex_lock(&w->smu);
 		if (rc != 0)
 			snprintf(w->sync_err, sizeof(w->sync_err), "%s",
@@ -913,6 +951,25 @@ store_writer_resume(struct store *st, const uint8_t id[FERRY_ID_LEN],
 }
 
 int
+store_writer_tap(struct store_writer *w, uint64_t len, struct store_tap **out)
+{
+	struct store_msg_info info;
+	int rc;
+
+	*out = NULL;
+	if (w->failed || w->tap != NULL || w->fd < 0 || w->staged)
+		return FERRY_ESTATE;
+	info = w->h.info;
+	info.msg.payload_len = len;
+	rc = store_tap_new(w->st, &info, w->off - w->buf_len, &w->tap);
+	if (rc != 0)
+		return rc;
+	store_tap_ref(w->tap);
+	*out = w->tap;
+	return 0;
+}
+
+int
 store_writer_prefix(struct store_writer *w, struct store_reader **out)
 {
 	*out = NULL;
@@ -932,14 +989,24 @@ store_writer_write(struct store_writer *w, const void *buf, size_t len)
 	while (len > 0) {
 		size_t room = STORE_CHUNK_BYTES - w->buf_len;
 		size_t n = len < room ? len : room;
-		memcpy(w->buf + w->buf_len, p, n);
-		w->buf_len += n;
-		w->off += n;
+		if (w->buf_len == 0 && n == STORE_CHUNK_BYTES) {
+			/* A whole chunk: straight from the caller's buffer
+			 * (a copy less of every byte of a large payload). */
+			rc = spool_write(w->fd, p, n);
+			if (rc == 0) {
+				w->off += n;
+				tap_update(w->tap, w->off, STORE_TAP_STREAMING);
+			}
+		} else {
+			memcpy(w->buf + w->buf_len, p, n);
+			w->buf_len += n;
+			w->off += n;
+			rc = 0;
+			if (w->buf_len == STORE_CHUNK_BYTES)
+				rc = buf_flush(w);
+		}
 		p += n;
 		len -= n;
-		rc = 0;
-		if (w->buf_len == STORE_CHUNK_BYTES)
-			rc = buf_flush(w);
 		if (rc == 0 && w->off - w->queued >= STORE_SYNC_EVERY)
 			rc = sync_behind(w);
 		if (rc != 0) {
@@ -985,6 +1052,11 @@ store_writer_commit(struct store_writer *w)
 		/* Nothing was committed: do not leave the payload behind. */
 		abort_op(w);
 	}
+	if (rc == 0 && w->tap != NULL)
+		tap_update(w->tap, w->off,
+			   w->off == store_tap_info(w->tap)->msg.payload_len
+			       ? STORE_TAP_WHOLE
+			       : STORE_TAP_GONE);
 	writer_free(w);
 	return rc;
 }

@@ -40,6 +40,8 @@
 #define LINK_INLINE_MAX	    (256u * 1024u) /* received in memory below */
 #define LINK_RX_PENDING_MAX (16u << 20)	   /* bytes of async puts in flight */
 #define LINK_RX_MAX	    8		   /* messages being received at once */
+#define LINK_CUT_MAX	    4 /* cut-through offers waiting for the sender */
+#define LINK_CUT_MIN	    (1u << 20) /* least payload sent cut-through */
 #define LINK_RESUME_EVERY   (8u << 20) /* RESUME hint every this many bytes */
 #define LINK_BUSY_RETRY_MS  2000       /* a MSG refused "busy": offered again */
 /* A peer with no room (REFUSE "full", tcp_full.c): a run of refusals ends
@@ -83,6 +85,9 @@ int link_start(const struct link_opts *o, struct link **out);
 /* Something was queued for node (priority prio): dial or wake its
  * session.  Any thread; cheap; unknown nodes are ignored. */
 void link_kick(struct link *lk, const char *node, unsigned prio);
+/* Cut-through: send t's payload to node in the session up now, while it
+ * is written (tcp_send.c); 1 if taken (with a reference of its own). */
+int link_cut(struct link *lk, const char *node, struct store_tap *t);
 /* What the link knows of peer p->name, into p (`ferry peers`). */
 void link_status(struct link *lk, struct peer_status *p);
 /* Messages received from and handed to every peer, since the counters

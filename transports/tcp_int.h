@@ -157,6 +157,11 @@ struct session {
 	size_t window;	     /* ids sent whole, custody pending */
 	unsigned async;	     /* store callbacks not yet run */
 	uint64_t rx_pending; /* bytes of async puts in flight */
+	/* Cut-through offers (link_cut) for the writer to start; each
+	 * holds a reference. */
+	struct store_tap *cut[LINK_CUT_MAX];
+	size_t ncut;
+	int cut_news; /* a tap moved (tcp_send.c, cut_wake) */
 
 	/* negotiated in HELLO */
 	size_t plain_max;

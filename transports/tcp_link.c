@@ -754,6 +754,34 @@ link_kick(struct link *lk, const char *node, unsigned prio)
 	pthread_mutex_unlock(&lk->mu);
 }
 
+int
+link_cut(struct link *lk, const char *node, struct store_tap *t)
+{
+	int taken = 0;
+
+	if (lk == NULL)
+		return 0;
+	pthread_mutex_lock(&lk->mu);
+	for (size_t i = 0; i < lk->npeers && !taken; i++) {
+		struct lpeer *p = &lk->peers[i];
+		struct session *s = p->cur;
+		if (strcmp(p->cfg.name, node) != 0 || s == NULL)
+			continue;
+		pthread_mutex_lock(&s->mu);
+		if (!s->dead && !s->want_close && s->peer_synced &&
+		    s->ncut < LINK_CUT_MAX) {
+			store_tap_ref(t);
+			s->cut[s->ncut++] = t;
+			s->kick = 1;
+			pthread_cond_broadcast(&s->cv);
+			taken = 1;
+		}
+		pthread_mutex_unlock(&s->mu);
+	}
+	pthread_mutex_unlock(&lk->mu);
+	return taken;
+}
+
 void
 link_status(struct link *lk, struct peer_status *o)
 {
@@ -915,6 +943,12 @@ tcp_kick(void *state, const char *node, unsigned prio)
 	link_kick(state, node, prio);
 }
 
+static int
+tcp_cut(void *state, const char *node, struct store_tap *t)
+{
+	return link_cut(state, node, t);
+}
+
 static void
 tcp_status(void *state, struct peer_status *p)
 {
@@ -932,6 +966,7 @@ const struct transport_ops tcp_transport = {
     .start = tcp_start,
     .stop = tcp_stop,
     .kick = tcp_kick,
+    .cut = tcp_cut,
     .status = tcp_status,
     .counts = tcp_counts,
 };

@@ -47,6 +47,12 @@ struct xfer {
 	uint64_t seek_to;
 	int claimed;  /* store_out_claim'd: release at the end */
 	uint64_t seq; /* start order, for ties */
+	/* Cut-through (a local payload still being written: link_cut):
+	 * read through the tap at rpos instead of rd; END only once the tap
+	 * says the local commit is done. */
+	struct store_tap *tap;
+	uint64_t rpos;
+	int whole_seen; /* the tap said WHOLE: claimed then */
 
 	/* CHUNKZ: 0 to sample, 1 on, -1 sent plain; and zstd bytes per
 	 * 1,000 payload bytes so far. */
@@ -109,6 +115,57 @@ refill(struct sender *sd)
 	return 0;
 }
 
+/* Payload bytes of x at its read position: the stored message's, or what
+ * its tap has written so far (*n = 0 at the end of either). */
+static int
+src_read(struct xfer *x, void *buf, size_t cap, size_t *n)
+{
+	int rc;
+
+	if (x->tap == NULL)
+		return store_reader_read(x->rd, buf, cap, n);
+	rc = store_tap_read(x->tap, x->rpos, buf, cap, n);
+	if (rc == 0)
+		x->rpos += *n;
+	return rc;
+}
+
+static int
+src_seek(struct xfer *x, uint64_t off)
+{
+	if (x->tap == NULL)
+		return store_reader_seek(x->rd, off);
+	x->rpos = off;
+	return 0;
+}
+
+/* How far x's payload can be read now: all of it, or for a tap the
+ * bytes written so far. */
+static uint64_t
+src_avail(struct xfer *x)
+{
+	uint64_t len = x->info.msg.payload_len, avail;
+
+	if (x->tap == NULL)
+		return len;
+	if (store_tap_state(x->tap, &avail) == STORE_TAP_WHOLE)
+		return len;
+	return avail < len ? avail : len;
+}
+
+/* The tap's writer thread: more bytes, or the end (under the tap's lock;
+ * the session outlives it: xfer_drop stops it first). */
+static void
+cut_wake(void *arg)
+{
+	struct session *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	s->cut_news = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
 static void
 xfer_drop(struct sender *sd, struct xfer *x, int release)
 {
@@ -116,6 +173,11 @@ xfer_drop(struct sender *sd, struct xfer *x, int release)
 
 	store_reader_close(x->rd);
 	x->rd = NULL;
+	if (x->tap != NULL) {
+		store_tap_watch(x->tap, NULL, NULL);
+		store_tap_unref(x->tap);
+		x->tap = NULL;
+	}
 	if (release && x->claimed) {
 		int rc = store_out_release(s->lk->st, x->info.msg.id);
 		if (rc != 0 && rc != FERRY_ENOTFOUND && rc != FERRY_ESTATE)
@@ -140,14 +202,14 @@ xfer_seek(struct sender *sd, struct xfer *x, uint64_t off, int then_msg)
 	int hash = off > 0 || !(sd->s->peer_features & HOP_FEAT_RESUMEHASH);
 	int rc;
 
-	if (x->rd == NULL) {
+	if (x->rd == NULL && x->tap == NULL) {
 		rc = store_reader_open(sd->s->lk->st, x->info.msg.id, &x->rd);
 		if (rc != 0)
 			return rc;
 		crypto_generichash_init(&x->hs, NULL, 0, HOP_HASH_LEN);
 		x->off = 0;
 	} else if (off < x->off || (hash && !x->hash)) {
-		if ((rc = store_reader_seek(x->rd, 0)) != 0)
+		if ((rc = src_seek(x, 0)) != 0)
 			return rc;
 		crypto_generichash_init(&x->hs, NULL, 0, HOP_HASH_LEN);
 		x->off = 0;
@@ -164,7 +226,8 @@ xfer_seek(struct sender *sd, struct xfer *x, uint64_t off, int then_msg)
 	return 0;
 }
 
-/* Hash x on towards its seek_to, at most *budget bytes; 0 or an error. */
+/* Hash x on towards its seek_to, at most *budget bytes; 0 or an error.
+ * A tap's bytes not written yet are waited for (the tap wakes us). */
 static int
 xfer_seek_step(struct sender *sd, struct xfer *x, uint64_t *budget)
 {
@@ -176,9 +239,11 @@ xfer_seek_step(struct sender *sd, struct xfer *x, uint64_t *budget)
 			want = (size_t)left;
 		if (*budget < want)
 			want = (size_t)*budget;
-		rc = store_reader_read(x->rd, sd->tmp, want, &n);
+		rc = src_read(x, sd->tmp, want, &n);
 		if (rc != 0)
 			return rc;
+		if (n == 0 && x->tap != NULL)
+			return 0;
 		if (n == 0)
 			return FERRY_ECORRUPT;
 		crypto_generichash_update(&x->hs, sd->tmp, n); /* off > 0 */
@@ -297,6 +362,19 @@ xfer_find(struct sender *sd, const uint8_t *id)
 	return NULL;
 }
 
+/* A tap's transfer has something to send: bytes not sent yet, or its END
+ * (once the local commit is done). */
+static int
+cut_ready(struct xfer *x)
+{
+	uint64_t avail;
+	int state = store_tap_state(x->tap, &avail);
+
+	if (x->off < x->info.msg.payload_len)
+		return state == STORE_TAP_WHOLE || avail > x->off;
+	return state == STORE_TAP_WHOLE;
+}
+
 /* The most urgent transfer, oldest first among equals. */
 static struct xfer *
 xfer_pick(struct sender *sd)
@@ -305,7 +383,8 @@ xfer_pick(struct sender *sd)
 
 	for (size_t i = 0; i < LINK_RX_MAX; i++) {
 		struct xfer *x = &sd->x[i];
-		if (!x->used || x->wait_go || x->seeking)
+		if (!x->used || x->wait_go || x->seeking ||
+		    (x->tap != NULL && !x->need_msg && !cut_ready(x)))
 			continue;
 		if (best == NULL ||
 		    x->info.msg.priority > best->info.msg.priority ||
@@ -360,6 +439,111 @@ start_more(struct sender *sd)
 	}
 }
 
+/*
+ * Cut-through (docs/session.md §4): start sending t's payload, a local
+ * message still being written, if a transfer slot is free as start_more
+ * would use it; else it goes the usual way once committed.  Takes the
+ * offer's reference.
+ */
+static void
+cut_start(struct sender *sd, struct store_tap *t)
+{
+	struct session *s = sd->s;
+	const struct store_msg_info *info = store_tap_info(t);
+	struct xfer *x = xfer_slot(sd);
+	int64_t now = ferry_wall_ms();
+	uint64_t avail;
+	int minprio, held, rc;
+	size_t n = nsending(sd, &minprio), window;
+	char hex[FERRY_ID_HEX_LEN + 1];
+
+	pthread_mutex_lock(&s->mu);
+	window = s->window;
+	held = idset_has(s->held, info->msg.id);
+	pthread_mutex_unlock(&s->mu);
+	if (x == NULL || held || n >= LINK_RX_MAX ||
+	    window + n >= LINK_WINDOW ||
+	    (n >= LINK_SENDING_MAX && info->msg.priority <= minprio) ||
+	    store_tap_state(t, &avail) != STORE_TAP_STREAMING ||
+	    (info->msg.expires_ms != 0 && info->msg.expires_ms <= now)) {
+		store_tap_unref(t);
+		return;
+	}
+	memset(x, 0, sizeof(*x));
+	x->info = *info;
+	if (info->msg.expires_ms != 0)
+		x->ttl_ms = (uint64_t)(info->msg.expires_ms - now);
+	pthread_mutex_lock(&s->mu);
+	rc = idset_add(s->held, info->msg.id);
+	pthread_mutex_unlock(&s->mu);
+	if (rc != 0) {
+		store_tap_unref(t);
+		return;
+	}
+	x->used = 1;
+	x->seq = sd->next_seq++;
+	x->tap = t;
+	crypto_generichash_init(&x->hs, NULL, 0, HOP_HASH_LEN);
+	(void)xfer_seek(sd, x, 0, 1); /* a tap's: no reader to open */
+	store_tap_watch(t, cut_wake, s);
+	ferry_id_to_hex(info->msg.id, hex);
+	log_debug("peer %s: message %s goes while it is written here "
+		  "(cut-through, %llu bytes)",
+		  s->peer->cfg.name, hex,
+		  (unsigned long long)info->msg.payload_len);
+}
+
+/* The tap transfers' news: one whose local commit is done is claimed as
+ * any large message (`ferry status`); one whose local sender stopped
+ * before the end is given up.  0, or FERRY_ECLOSED when a given-up
+ * transfer had begun: the session must end, so that the peer stops
+ * waiting for its bytes and keeps what it has as a partial. */
+static int
+cuts_step(struct sender *sd)
+{
+	struct session *s = sd->s;
+
+	for (size_t i = 0; i < LINK_RX_MAX; i++) {
+		struct xfer *x = &sd->x[i];
+		uint64_t avail;
+		int state, rc;
+		char hex[FERRY_ID_HEX_LEN + 1];
+
+		if (!x->used || x->tap == NULL)
+			continue;
+		state = store_tap_state(x->tap, &avail);
+		ferry_id_to_hex(x->info.msg.id, hex);
+		if (state == STORE_TAP_GONE) {
+			int begun = !x->need_msg;
+			pthread_mutex_lock(&s->mu);
+			held_forget(s, x->info.msg.id);
+			pthread_mutex_unlock(&s->mu);
+			xfer_drop(sd, x, 0);
+			if (begun) {
+				mark_dead(s,
+					  "message %s was being sent while it "
+					  "was written here, and its local "
+					  "sender stopped before the end",
+					  hex);
+				return FERRY_ECLOSED;
+			}
+			continue;
+		}
+		if (state == STORE_TAP_WHOLE && !x->whole_seen) {
+			x->whole_seen = 1;
+			rc = store_out_claim(s->lk->st, x->info.msg.id,
+					     s->peer->cfg.name);
+			if (rc == 0)
+				x->claimed = 1;
+			else if (rc != FERRY_ESTATE)
+				log_debug("peer %s: claiming %s: %s",
+					  s->peer->cfg.name, hex,
+					  ferry_strerror(rc));
+		}
+	}
+	return 0;
+}
+
 /* x is sent whole: it counts in the window until its custody. */
 static void
 xfer_sent_whole(struct sender *sd, struct xfer *x)
@@ -384,7 +568,7 @@ body_read(struct xfer *x, uint8_t *buf, size_t len)
 	int rc;
 
 	while (got < len) {
-		rc = store_reader_read(x->rd, buf + got, len - got, &n);
+		rc = src_read(x, buf + got, len - got, &n);
 		if (rc != 0)
 			return rc;
 		if (n == 0)
@@ -414,7 +598,7 @@ chunkz_emit(struct sender *sd, struct xfer *x, struct hop_rbuf *b)
 {
 	struct session *s = sd->s;
 	int level = s->peer->cfg.compress_level;
-	uint64_t left = x->info.msg.payload_len - x->off;
+	uint64_t left = src_avail(x) - x->off;
 	size_t room = hop_rbuf_room(b), zroom, want, got, n, pay;
 	uint8_t *buf;
 	int rc;
@@ -440,8 +624,7 @@ chunkz_emit(struct sender *sd, struct xfer *x, struct hop_rbuf *b)
 		if (want < ZMIN_BYTES)
 			return 0;
 		for (got = 0; got < want; got += n) {
-			rc =
-			    store_reader_read(x->rd, buf + got, want - got, &n);
+			rc = src_read(x, buf + got, want - got, &n);
 			if (rc != 0)
 				return rc;
 			if (n == 0)
@@ -461,7 +644,7 @@ chunkz_emit(struct sender *sd, struct xfer *x, struct hop_rbuf *b)
 			    (unsigned)((uint64_t)rc * 1000 / got) + 1;
 			return 1;
 		}
-		if ((rc = store_reader_seek(x->rd, x->off)) != 0)
+		if ((rc = src_seek(x, x->off)) != 0)
 			return rc;
 		if (pay <= zroom) {
 			/* Did not shrink enough. */
@@ -482,12 +665,14 @@ chunkz_emit(struct sender *sd, struct xfer *x, struct hop_rbuf *b)
 	return 0;
 }
 
-/* Put frames of x into b; 1 when x is finished (END written). */
+/* Put frames of x into b; 1 when x is finished (END written), 0 when b
+ * is full, 2 when x waits for the receiver's RESUME, 3 when a tap's
+ * transfer waits for more bytes or for the local commit. */
 static int
 xfer_emit(struct sender *sd, struct xfer *x, struct hop_rbuf *b)
 {
 	struct session *s = sd->s;
-	uint64_t len = x->info.msg.payload_len;
+	uint64_t len = x->info.msg.payload_len, avail;
 	int rc;
 
 	if (x->need_msg) {
@@ -551,7 +736,8 @@ xfer_emit(struct sender *sd, struct xfer *x, struct hop_rbuf *b)
 		}
 	}
 chunks:
-	while (x->off < len &&
+	avail = src_avail(x);
+	while (x->off < avail &&
 	       hop_rbuf_room(b) > HOP_FRAME_HDR + HOP_CHUNK_HDR + 256) {
 		if ((rc = chunkz_emit(sd, x, b)) < 0)
 			return rc;
@@ -561,11 +747,10 @@ chunks:
 			break;
 		size_t room = hop_rbuf_room(b) - HOP_FRAME_HDR - HOP_CHUNK_HDR;
 		size_t n = 0, got = 0;
-		if ((uint64_t)room > len - x->off)
-			room = (size_t)(len - x->off);
+		if ((uint64_t)room > avail - x->off)
+			room = (size_t)(avail - x->off);
 		while (got < room) {
-			rc = store_reader_read(x->rd, sd->tmp + got, room - got,
-					       &n);
+			rc = src_read(x, sd->tmp + got, room - got, &n);
 			if (rc != 0)
 				return rc;
 			if (n == 0)
@@ -581,6 +766,8 @@ chunks:
 			return FERRY_EINVAL;
 		x->off += got;
 	}
+	if (x->tap != NULL && x->off == avail && !cut_ready(x))
+		return 3; /* all written so far is sent */
 	if (x->off < len)
 		return 0;
 	if (hop_rbuf_room(b) < HOP_FRAME_HDR + HOP_END_LEN)
@@ -749,8 +936,8 @@ seeks_step(struct sender *sd)
 			xfer_abandon(sd, x, x->seek_to, rc);
 			continue;
 		}
-		if (x->seeking)
-			more = 1;
+		if (x->seeking && (x->tap == NULL || src_avail(x) > x->off))
+			more = 1; /* a tap's waits for its bytes */
 	}
 	return more;
 }
@@ -894,7 +1081,8 @@ writer_main(void *arg)
 		struct hop_rbuf b;
 		struct hop_refuse pref[64];
 		struct hop_resume go[64];
-		size_t npref = 0, ngo = 0, len = 0;
+		struct store_tap *cut[LINK_CUT_MAX];
+		size_t npref = 0, ngo = 0, ncut = 0, len = 0;
 		int kick = 0, kick_prio = -1;
 
 		hop_rbuf_init(&b, plain, s->plain_max);
@@ -940,6 +1128,10 @@ writer_main(void *arg)
 		ngo = s->npeer_go;
 		memcpy(go, s->peer_go, ngo * sizeof(go[0]));
 		s->npeer_go = 0;
+		ncut = s->ncut;
+		memcpy(cut, s->cut, ncut * sizeof(cut[0]));
+		s->ncut = 0;
+		s->cut_news = 0;
 		/* A fresh handshake (new ephemeral keys) every 24 hours: the
 		 * caller closes and dials again at once. */
 		if (s->initiator && !s->want_close &&
@@ -967,6 +1159,10 @@ writer_main(void *arg)
 			apply_refuse(sd, &pref[i]);
 		for (size_t i = 0; i < ngo; i++)
 			apply_resume(sd, &go[i]);
+		for (size_t i = 0; i < ncut; i++)
+			cut_start(sd, cut[i]);
+		if (cuts_step(sd) != 0)
+			goto out;
 		if (link_full_due(s->lk, s->peer)) {
 			/* What waited for room there goes now: from the
 			 * top, whatever its priority. */
@@ -1017,17 +1213,24 @@ writer_main(void *arg)
 			}
 			if (rc < 0) {
 				char hex[FERRY_ID_HEX_LEN + 1];
+				int tapped = x->tap != NULL;
 				ferry_id_to_hex(x->info.msg.id, hex);
 				log_warn("peer %s: reading message %s: %s; "
 					 "skipped for this session",
 					 s->peer->cfg.name, hex,
 					 ferry_strerror(rc));
 				xfer_drop(sd, x, 1);
-				continue;
+				if (!tapped)
+					continue;
+				/* Begun: the peer waits for its bytes. */
+				mark_dead(s, "reading message %s: %s", hex,
+					  ferry_strerror(rc));
+				goto out;
 			}
 			if (rc == 0)
 				break; /* the record is full */
-			/* 1: finished; 2: waits for the receiver's RESUME */
+			/* 1: finished; 2: waits for the receiver's RESUME;
+			 * 3: a tap's, waits for its bytes or commit */
 		}
 		if (hop_rbuf_end(&b, &len) != 0) {
 			mark_dead(s, "building a record failed");
@@ -1065,6 +1268,7 @@ writer_main(void *arg)
 				if (!s->dead && !s->kick && s->ncust == 0 &&
 				    s->nrefuse == 0 && s->nresume == 0 &&
 				    s->npeer_refuse == 0 && s->npeer_go == 0 &&
+				    s->ncut == 0 && !s->cut_news &&
 				    !s->want_close)
 					pthread_cond_timedwait(&s->cv, &s->mu,
 							       &ts);

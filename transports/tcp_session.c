@@ -372,6 +372,8 @@ session_free(struct session *s)
 	noise_cipher_free(s->tx);
 	noise_cipher_free(s->rx);
 	idset_free(s->held);
+	for (size_t i = 0; i < s->ncut; i++)
+		store_tap_unref(s->cut[i]);
 	free(s->cust);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);

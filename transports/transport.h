@@ -23,6 +23,8 @@
 #include "lib/ferry_msg.h"
 #include "transports/identity.h"
 
+struct store_tap;
+
 struct agent;
 
 /*
@@ -89,6 +91,14 @@ struct transport_ops {
 	 * transport polls engine_kicks() instead.
 	 */
 	void (*kick)(void *state, const char *node, unsigned prio);
+	/*
+	 * Cut-through (docs/session.md §4): a local client is streaming in
+	 * a large payload for the peer node (t, store_writer_tap): if a
+	 * session with node is up now, send it while it comes in.  1 if
+	 * taken (the transport keeps its own reference), else 0.  Loop
+	 * thread; cheap.  May be NULL.
+	 */
+	int (*cut)(void *state, const char *node, struct store_tap *t);
 	/*
 	 * Fill what this transport knows of peer p->name into p (only the
 	 * fields it knows; a live session sets connected and via).  Any

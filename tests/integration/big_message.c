@@ -3,9 +3,12 @@
  * (agent_bigmsg.sh), generated from a seed on the way in and checked
  * against it on the way out: nothing of it is ever stored by the test.
  *
- *   big_message send SOCKET NODE/QUEUE SIZE SEED
+ *   big_message send SOCKET NODE/QUEUE SIZE SEED [HOLD GOFILE]
  *	stream SIZE bytes (k, M, G suffixes) with the declared length;
- *	print the id.
+ *	print the id.  With HOLD: stop after HOLD bytes until GOFILE
+ *	exists (link_cut.sh: what happens while a payload comes in).
+ *	BIG_MESSAGE_ID in the environment (32 hex digits) chooses the id:
+ *	the same again resumes a cut send.
  *   big_message recv SOCKET QUEUE SIZE SEED ID
  *	take the next message of QUEUE under a long lease; it must be ID,
  *	SIZE bytes, every byte as generated; then ack it.
@@ -19,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests/integration/itutil.h"
 
@@ -35,12 +39,14 @@ rate(const char *what, uint64_t bytes, int64_t t0)
 }
 
 static int
-do_send(const char *sock, const char *dest, uint64_t size, uint64_t seed)
+do_send(const char *sock, const char *dest, uint64_t size, uint64_t seed,
+	uint64_t hold, const char *go)
 {
 	struct ferry *c = NULL;
 	struct ferry_stream *s = NULL;
+	struct ferry_send_opts o;
 	struct it_pattern p;
-	uint8_t id[FERRY_ID_LEN];
+	uint8_t id[FERRY_ID_LEN], chosen[FERRY_ID_LEN];
 	char hex[FERRY_ID_HEX_LEN + 1];
 	uint8_t *buf = malloc(CHUNK);
 	uint64_t done = 0;
@@ -54,7 +60,13 @@ do_send(const char *sock, const char *dest, uint64_t size, uint64_t seed)
 		it_ferry_fail(NULL, rc, "connect to %s", sock);
 		return 1;
 	}
-	rc = ferry_send_begin(c, dest, size, NULL, &s);
+	ferry_send_opts_init(&o);
+	if (getenv("BIG_MESSAGE_ID") != NULL) {
+		if (ferry_id_from_hex(getenv("BIG_MESSAGE_ID"), chosen) != 0)
+			it_die(99, "BIG_MESSAGE_ID: 32 hex digits");
+		o.id = chosen;
+	}
+	rc = ferry_send_begin(c, dest, size, &o, &s);
 	if (rc != 0) {
 		it_ferry_fail(c, rc, "send_begin");
 		return 1;
@@ -62,6 +74,10 @@ do_send(const char *sock, const char *dest, uint64_t size, uint64_t seed)
 	it_pattern_init(&p, seed);
 	while (done < size) {
 		size_t n = size - done < CHUNK ? (size_t)(size - done) : CHUNK;
+		if (go != NULL && done < hold && hold - done < n)
+			n = (size_t)(hold - done);
+		while (go != NULL && done == hold && access(go, F_OK) != 0)
+			it_sleep_ms(10);
 		it_pattern_next(&p, buf, n);
 		rc = ferry_stream_write(s, buf, n);
 		if (rc != 0) {
@@ -187,7 +203,13 @@ main(int argc, char **argv)
 	    it_parse_u64(argv[5], &seed) != 0)
 		goto usage;
 	if (argc == 6 && strcmp(argv[1], "send") == 0)
-		return do_send(argv[2], argv[3], size, seed);
+		return do_send(argv[2], argv[3], size, seed, 0, NULL);
+	if (argc == 8 && strcmp(argv[1], "send") == 0) {
+		uint64_t hold;
+		if (it_parse_u64(argv[6], &hold) != 0 || hold > size)
+			it_die(99, "bad HOLD: %s", argv[6]);
+		return do_send(argv[2], argv[3], size, seed, hold, argv[7]);
+	}
 	if (argc == 7 && strcmp(argv[1], "recv") == 0)
 		return do_recv(argv[2], argv[3], size, seed, argv[6]);
 usage:

@@ -8,6 +8,7 @@ LINK_IT_TESTS += tests/integration/link_call.sh
 LINK_IT_TESTS += tests/integration/link_resume_hash.sh
 LINK_IT_TESTS += tests/integration/link_peer_stats.sh
 LINK_IT_TESTS += tests/integration/link_compress.sh
+LINK_IT_TESTS += tests/integration/link_cut.sh
 # Needs bench/bench_fleet (bench/local.mk, a check program).
 LINK_IT_TESTS += tests/integration/link_fleet.sh
 TESTS += $(LINK_IT_TESTS)

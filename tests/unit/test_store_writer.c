@@ -185,6 +185,94 @@ test_writer_abort_leaves_nothing(void)
 	CU_ASSERT_EQUAL(after.bytes, before.bytes);
 }
 
+/* What a tap (cut-through) wakes with. */
+static void
+tap_woken(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* Cut-through: a tap shows the bytes written to the spool so far (not
+ * those still buffered), reads them as written, wakes its watcher, and
+ * ends WHOLE at a commit of the declared length; GONE at an abort, or at
+ * a commit of another length. */
+static void
+test_writer_tap(void)
+{
+	struct ferry_msg m;
+	struct store_writer *w = NULL;
+	struct store_tap *t = NULL;
+	size_t len = 3 * STORE_CHUNK_BYTES + 100, n = 0;
+	uint8_t *p, *back;
+	uint64_t avail = 1;
+	int woken = 0;
+
+	test_msg(&m, "peer", "q", 3);
+	p = make_payload(m.id, len);
+	back = malloc(len);
+	CU_ASSERT_FATAL(back != NULL);
+	CU_ASSERT_EQUAL_FATAL(store_writer_open(st, &m, &w), 0);
+	CU_ASSERT_EQUAL_FATAL(store_writer_tap(w, len, &t), 0);
+	CU_ASSERT_EQUAL(store_tap_info(t)->msg.payload_len, len);
+	CU_ASSERT(memcmp(store_tap_info(t)->msg.id, m.id, FERRY_ID_LEN) == 0);
+	store_tap_watch(t, tap_woken, &woken);
+	CU_ASSERT_EQUAL(store_tap_state(t, &avail), STORE_TAP_STREAMING);
+	CU_ASSERT_EQUAL(avail, 0);
+	/* Half a chunk stays in the writer's buffer: nothing to read. */
+	CU_ASSERT_EQUAL(store_writer_write(w, p, STORE_CHUNK_BYTES / 2), 0);
+	CU_ASSERT_EQUAL(store_tap_state(t, &avail), STORE_TAP_STREAMING);
+	CU_ASSERT_EQUAL(avail, 0);
+	CU_ASSERT_EQUAL(store_tap_read(t, 0, back, len, &n), 0);
+	CU_ASSERT_EQUAL(n, 0);
+	/* The rest of the first chunk and two more (one straight). */
+	CU_ASSERT_EQUAL(store_writer_write(w, p + STORE_CHUNK_BYTES / 2,
+					   STORE_CHUNK_BYTES / 2),
+			0);
+	CU_ASSERT_EQUAL(
+	    store_writer_write(w, p + STORE_CHUNK_BYTES, 2 * STORE_CHUNK_BYTES),
+	    0);
+	CU_ASSERT_EQUAL(store_tap_state(t, &avail), STORE_TAP_STREAMING);
+	CU_ASSERT_EQUAL(avail, 3 * STORE_CHUNK_BYTES);
+	CU_ASSERT(woken >= 2);
+	CU_ASSERT_EQUAL(store_tap_read(t, 100, back, len, &n), 0);
+	CU_ASSERT_EQUAL(n, 3 * STORE_CHUNK_BYTES - 100);
+	CU_ASSERT(memcmp(back, p + 100, n) == 0);
+	CU_ASSERT_EQUAL(store_writer_write(w, p + 3 * STORE_CHUNK_BYTES, 100),
+			0);
+	CU_ASSERT_EQUAL(store_writer_commit(w), 0);
+	CU_ASSERT_EQUAL(store_tap_state(t, &avail), STORE_TAP_WHOLE);
+	CU_ASSERT_EQUAL(avail, len);
+	CU_ASSERT_EQUAL(store_tap_read(t, 0, back, len, &n), 0);
+	CU_ASSERT_EQUAL(n, len);
+	CU_ASSERT(memcmp(back, p, len) == 0);
+	store_tap_watch(t, NULL, NULL);
+	store_tap_unref(t);
+
+	/* Aborted: GONE, and the watcher hears of it. */
+	test_msg(&m, "peer", "q", 3);
+	CU_ASSERT_EQUAL_FATAL(store_writer_open(st, &m, &w), 0);
+	CU_ASSERT_EQUAL_FATAL(store_writer_tap(w, len, &t), 0);
+	store_tap_watch(t, tap_woken, &woken);
+	CU_ASSERT_EQUAL(store_writer_write(w, p, STORE_CHUNK_BYTES), 0);
+	woken = 0;
+	store_writer_abort(w);
+	CU_ASSERT_EQUAL(woken, 1);
+	CU_ASSERT_EQUAL(store_tap_state(t, &avail), STORE_TAP_GONE);
+	store_tap_unref(t);
+
+	/* Committed shorter than declared: stored, but the tap says GONE
+	 * (its reader declared another length to the peer). */
+	test_msg(&m, "peer", "q", 3);
+	CU_ASSERT_EQUAL_FATAL(store_writer_open(st, &m, &w), 0);
+	CU_ASSERT_EQUAL_FATAL(store_writer_tap(w, len, &t), 0);
+	CU_ASSERT_EQUAL(store_writer_write(w, p, STORE_CHUNK_BYTES), 0);
+	CU_ASSERT_EQUAL(store_writer_commit(w), 0);
+	CU_ASSERT_EQUAL(store_tap_state(t, &avail), STORE_TAP_GONE);
+	store_tap_unref(t);
+	free(back);
+	free(p);
+}
+
 /* A cut stream is listed (id, address, bytes so far, last progress, owned
  * or not) until it is resumed and committed; then it is gone. */
 static void
@@ -718,6 +806,7 @@ add_suites(void)
 	TEST_ADD(s, test_reader_seek);
 	TEST_ADD(s, test_writer_refuses_known_ids_before_payload);
 	TEST_ADD(s, test_writer_abort_leaves_nothing);
+	TEST_ADD(s, test_writer_tap);
 	TEST_ADD(s, test_writer_suspend_resume_after_restart);
 	TEST_ADD(s, test_writer_durable_one_window_behind);
 	TEST_ADD(s, test_writer_quota_midway);

@@ -1,0 +1,123 @@
+#!/bin/sh
+# link_cut.sh - cut-through (docs/session.md §4): a large message sent on
+# alpha while its session with beta is up crosses while it comes in, not
+# after.  A 48 MiB stream stops half-way on the client's side: beta
+# already holds most of those 24 MiB as a partial, and has not stored the
+# message; once the rest comes and alpha commits, beta stores it, whole
+# and once, and alpha says "handed".  A second one whose client dies
+# half-way: alpha drops it, the session starts over (beta must stop
+# waiting for its bytes), beta keeps what it got as a partial and never
+# delivers it, and what is sent next still goes.
+# Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
+. "$(dirname "$0")/lib.sh"
+it_heavy
+
+T=$IT_TMP
+BIG=$(it_helper big_message) || exit 99
+size=$((48 * 1024 * 1024))
+half=$((24 * 1024 * 1024))
+make_node alpha
+make_node beta
+node_listen beta "$(it_free_port)"
+node_peer alpha beta
+node_peer beta alpha
+start_agent alpha
+start_agent beta
+use_node alpha
+i=0
+until [ "$("$FERRY" peers --json | json_get connected)" = true ]; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || it_fail "alpha never connected to beta"
+	sleep 0.1
+done
+
+# beta's partial payloads of at least $1 bytes (durable so far)
+partials_over() {
+	(use_node beta; "$FERRY" status --partials --json) |
+		grep -o '"bytes": *[0-9]*' | grep -o '[0-9]*$' |
+		awk -v min="$1" '$1 >= min { n++ } END { print n + 0 }'
+}
+# wait until $2 of beta's partials hold at least $1 bytes, 20 s at most
+wait_partial() {
+	wp_i=0
+	while [ "$(partials_over "$1")" -lt "$2" ]; do
+		wp_i=$((wp_i + 1))
+		[ $wp_i -lt 200 ] || return 1
+		sleep 0.1
+	done
+}
+
+# --- 1. half of it at beta before alpha has the whole
+"$BIG" send "$(node_sock alpha)" beta/big "$size" 7 "$half" "$T/go" \
+	>"$T/id" 2>"$T/send.err" &
+sp=$!
+wait_partial $((16 * 1024 * 1024)) 1 ||
+	it_fail "beta holds no 16 MiB while alpha's client waits half-way: not sent while it comes in"
+expect_eq "beta has not stored it yet" "$(use_node beta; queue_count big)" 0
+it_ok "16 MiB or more at beta while alpha's client is half-way"
+touch "$T/go"
+wait $sp || it_fail "the send failed: $(cat "$T/send.err")"
+id=$(cat "$T/id")
+wait_count beta big 1 30 || it_fail "beta did not store it"
+"$BIG" recv "$(node_sock beta)" big "$size" 7 "$id" 2>"$T/recv.err" ||
+	it_fail "beta's copy: $(cat "$T/recv.err")"
+i=0
+until [ "$("$FERRY" status "$id" --json | json_get status)" = handed ]; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || it_fail "alpha: not handed"
+	sleep 0.1
+done
+grep -q "sent to beta while it comes in" "$(node_log alpha)" ||
+	it_fail "alpha's log does not say it went cut-through"
+it_ok "whole and once at beta, handed at alpha"
+
+# --- 2. the client dies half-way
+ended0=$(grep -c "session ended" "$(node_log alpha)")
+"$BIG" send "$(node_sock alpha)" beta/big "$size" 8 "$half" "$T/never" \
+	>/dev/null 2>"$T/send2.err" &
+sp=$!
+wait_partial $((16 * 1024 * 1024)) 1 || it_fail "the second one did not start"
+kill -9 $sp
+wait $sp 2>/dev/null
+i=0
+until grep -q "its local sender stopped before the end" "$(node_log alpha)"; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || it_fail "alpha did not give the transfer up"
+	sleep 0.1
+done
+id2=$(echo after | "$FERRY" send beta/small) || it_fail "send after"
+wait_count beta small 1 20 || it_fail "a message sent next did not go"
+[ "$(grep -c "session ended" "$(node_log alpha)")" -gt "$ended0" ] ||
+	it_fail "the session went on"
+expect_eq "nothing more at beta" "$(use_node beta; queue_count big)" 0
+n=$(use_node beta; "$FERRY" status --partials --json | grep -c '"id"')
+expect_eq "beta keeps one partial" "$n" 1
+expect_eq "alpha keeps nothing of it" \
+	"$("$FERRY" status --partials --json | grep -c '"id"')" 0
+it_ok "given up: a partial at beta, nothing at alpha, the link goes on"
+
+# --- 3. cut with a chosen id, then sent again with it: alpha resumes its
+# own partial, beta goes on from what it kept (its prefix hashed on both
+# sides), and the message arrives whole, once
+BIG_MESSAGE_ID=0123456789abcdef0123456789abcdef
+export BIG_MESSAGE_ID
+resumed0=$(grep -c "resuming message" "$(node_log beta)")
+"$BIG" send "$(node_sock alpha)" beta/big "$size" 9 "$half" "$T/never" \
+	>/dev/null 2>"$T/send3.err" &
+sp=$!
+wait_partial $((16 * 1024 * 1024)) 2 || it_fail "the third one did not start"
+kill -9 $sp
+wait $sp 2>/dev/null
+"$BIG" send "$(node_sock alpha)" beta/big "$size" 9 >"$T/id3" \
+	2>"$T/send3.err" || it_fail "sent again: $(cat "$T/send3.err")"
+unset BIG_MESSAGE_ID
+wait_count beta big 1 30 || it_fail "beta did not store the one sent again"
+"$BIG" recv "$(node_sock beta)" big "$size" 9 "$(cat "$T/id3")" \
+	2>"$T/recv3.err" || it_fail "beta's copy: $(cat "$T/recv3.err")"
+[ "$(grep -c "resuming message" "$(node_log beta)")" -gt "$resumed0" ] ||
+	it_fail "beta did not go on from what it kept"
+grep -q "the client resends a cut stream" "$(node_log alpha)" ||
+	it_fail "alpha did not resume its own partial"
+it_ok "sent again with its id: resumed on both sides, whole and once"
+it_check_alive "the end" alpha beta
+it_pass
