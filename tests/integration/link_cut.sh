@@ -7,7 +7,9 @@
 # and once, and alpha says "handed".  A second one whose client dies
 # half-way: alpha drops it, the session starts over (beta must stop
 # waiting for its bytes), beta keeps what it got as a partial and never
-# delivers it, and what is sent next still goes.
+# delivers it, and what is sent next still goes.  Then two with a chosen
+# id, cut half-way: the same one again resumes on both sides; a shorter
+# one under the same id replaces what beta kept.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
 it_heavy
@@ -119,5 +121,27 @@ wait_count beta big 1 30 || it_fail "beta did not store the one sent again"
 grep -q "the client resends a cut stream" "$(node_log alpha)" ||
 	it_fail "alpha did not resume its own partial"
 it_ok "sent again with its id: resumed on both sides, whole and once"
+
+# --- 4. cut with a chosen id, then a shorter message under that id: beta
+# drops what it kept (more than the new one) and takes the new one whole;
+# kept, it would refuse that message for ever
+BIG_MESSAGE_ID=00112233445566778899aabbccddeeff
+export BIG_MESSAGE_ID
+"$BIG" send "$(node_sock alpha)" beta/big "$size" 10 "$half" "$T/never" \
+	>/dev/null 2>"$T/send4.err" &
+sp=$!
+wait_partial $((16 * 1024 * 1024)) 2 || it_fail "the fourth one did not start"
+kill -9 $sp
+wait $sp 2>/dev/null
+short=$((4 * 1024 * 1024))
+"$BIG" send "$(node_sock alpha)" beta/big "$short" 11 >"$T/id4" \
+	2>"$T/send4.err" || it_fail "the shorter one: $(cat "$T/send4.err")"
+unset BIG_MESSAGE_ID
+wait_count beta big 1 30 || it_fail "beta did not store the shorter one"
+"$BIG" recv "$(node_sock beta)" big "$short" 11 "$(cat "$T/id4")" \
+	2>"$T/recv4.err" || it_fail "beta's copy: $(cat "$T/recv4.err")"
+grep -q "more than the $short now offered" "$(node_log beta)" ||
+	it_fail "beta does not say it dropped what it kept"
+it_ok "a shorter message under a cut one's id: the kept part dropped, the new one whole"
 it_check_alive "the end" alpha beta
 it_pass
