@@ -761,6 +761,10 @@ link_cut(struct link *lk, const char *node, struct store_tap *t)
 
 	if (lk == NULL)
 		return 0;
+	/* The session's reference, taken before its lock: a tap's lock is
+	 * never taken under a session's (cut_wake takes them the other way
+	 * round). */
+	store_tap_ref(t);
 	pthread_mutex_lock(&lk->mu);
 	for (size_t i = 0; i < lk->npeers && !taken; i++) {
 		struct lpeer *p = &lk->peers[i];
@@ -770,7 +774,6 @@ link_cut(struct link *lk, const char *node, struct store_tap *t)
 		pthread_mutex_lock(&s->mu);
 		if (!s->dead && !s->want_close && s->peer_synced &&
 		    s->ncut < LINK_CUT_MAX) {
-			store_tap_ref(t);
 			s->cut[s->ncut++] = t;
 			s->kick = 1;
 			pthread_cond_broadcast(&s->cv);
@@ -779,6 +782,8 @@ link_cut(struct link *lk, const char *node, struct store_tap *t)
 		pthread_mutex_unlock(&s->mu);
 	}
 	pthread_mutex_unlock(&lk->mu);
+	if (!taken)
+		store_tap_unref(t); /* not the last: the caller holds one */
 	return taken;
 }
 
