@@ -281,6 +281,41 @@ stored(const struct intake *in, const struct ferry_msg *m,
 	}
 }
 
+/*
+ * rx's writer: the partial kept under its id resumed (rx->durable: its
+ * bytes), else a new one.  A partial longer than the MSG says is another
+ * message under this id: a sender's cut-through (docs/session.md §4)
+ * leaves one when its local client stops half-way and then sends
+ * something shorter under the same chosen id.  The message offered now
+ * is the one its sender has; the kept part can never complete it, and
+ * kept it would refuse that message for ever.  It goes, as a resumed
+ * payload whose END's hash differs does (docs/hop.md §4.5).
+ */
+static int
+rx_writer(const struct intake *in, struct intake_rx *rx)
+{
+	int rc = store_writer_resume(in->st, rx->msg.id, &rx->w, &rx->durable);
+
+	if (rc == 0 && rx->durable > rx->msg.payload_len) {
+		char hex[FERRY_ID_HEX_LEN + 1];
+		ferry_id_to_hex(rx->msg.id, hex);
+		log_warn("message %s: the %llu bytes kept of it are more than "
+			 "the %llu now offered (another message under the "
+			 "same id): dropped, received again from the start",
+			 hex, (unsigned long long)rx->durable,
+			 (unsigned long long)rx->msg.payload_len);
+		store_writer_abort(rx->w);
+		rx->w = NULL;
+		rc = FERRY_ENOTFOUND;
+	}
+	if (rc == FERRY_ENOTFOUND) {
+		rx->durable = 0;
+		rc = store_writer_open_route(in->st, &rx->msg, rx->route,
+					     &rx->w);
+	}
+	return rc;
+}
+
 int
 intake_begin(const struct intake *in, const struct hop_msg *hm,
 	     struct intake_rx **out, enum intake_outcome *oc)
@@ -337,12 +372,7 @@ intake_begin(const struct intake *in, const struct hop_msg *hm,
 		}
 		return *oc = rx->oc = INTAKE_SMALL, 0;
 	}
-	rc = store_writer_resume(in->st, rx->msg.id, &rx->w, &rx->durable);
-	if (rc == FERRY_ENOTFOUND) {
-		rx->durable = 0;
-		rc = store_writer_open_route(in->st, &rx->msg, rx->route,
-					     &rx->w);
-	}
+	rc = rx_writer(in, rx);
 	if (rc == FERRY_EDUPLICATE)
 		return *oc = rx->oc = INTAKE_HAVE, 0;
 	if (rc == FERRY_EBUSY)
@@ -352,36 +382,6 @@ intake_begin(const struct intake *in, const struct hop_msg *hm,
 		intake_rx_free(rx, 0);
 		*out = NULL;
 		return rc;
-	}
-	if (rx->durable > rx->msg.payload_len) {
-		/* The MSG says shorter than what is stored: another message
-		 * under this id.  A sender's cut-through (docs/session.md
-		 * §4) leaves such a partial when its local client stops
-		 * half-way and then sends something else under the same
-		 * chosen id.  The message offered now is the one its sender
-		 * has; the stored part can never complete it, and kept it
-		 * would refuse that message for ever.  It goes (as a
-		 * resumed payload whose END's hash differs does). */
-		char hex[FERRY_ID_HEX_LEN + 1];
-		ferry_id_to_hex(rx->msg.id, hex);
-		log_warn("message %s: the %llu bytes kept of it are more than "
-			 "the %llu now offered (another message under the "
-			 "same id): dropped, received again from the start",
-			 hex, (unsigned long long)rx->durable,
-			 (unsigned long long)rx->msg.payload_len);
-		store_writer_abort(rx->w);
-		rx->w = NULL;
-		rx->durable = 0;
-		rc = store_writer_open_route(in->st, &rx->msg, rx->route,
-					     &rx->w);
-		if (rc == FERRY_EBUSY)
-			return *oc = rx->oc = INTAKE_BUSY, 0;
-		if (rc != 0) {
-			rx->w = NULL;
-			intake_rx_free(rx, 0);
-			*out = NULL;
-			return rc;
-		}
 	}
 	if (in->check_hash && rx->durable > 0) {
 		/* Resumed: END's hash is what says the stored prefix and

@@ -49,6 +49,28 @@ wait_partial() {
 	done
 }
 
+# send_cut SEED N: a 48 MiB send on alpha that stops half-way, killed once
+# N of beta's partials hold 16 MiB or more (this one among them)
+send_cut() {
+	"$BIG" send "$(node_sock alpha)" beta/big "$size" "$1" "$half" \
+		"$T/never" >/dev/null 2>"$T/send_cut.err" &
+	sc_pid=$!
+	wait_partial $((16 * 1024 * 1024)) "$2" ||
+		it_fail "seed $1: not at beta while it comes in"
+	kill -9 $sc_pid
+	wait $sc_pid 2>/dev/null
+}
+
+# send_whole SIZE SEED: a send on alpha to its end; beta stores it, and
+# its copy is every byte as sent
+send_whole() {
+	"$BIG" send "$(node_sock alpha)" beta/big "$1" "$2" >"$T/id" \
+		2>"$T/send.err" || it_fail "seed $2: $(cat "$T/send.err")"
+	wait_count beta big 1 30 || it_fail "beta did not store seed $2"
+	"$BIG" recv "$(node_sock beta)" big "$1" "$2" "$(cat "$T/id")" \
+		2>"$T/recv.err" || it_fail "beta's copy: $(cat "$T/recv.err")"
+}
+
 # --- 1. half of it at beta before alpha has the whole
 "$BIG" send "$(node_sock alpha)" beta/big "$size" 7 "$half" "$T/go" \
 	>"$T/id" 2>"$T/send.err" &
@@ -75,12 +97,7 @@ it_ok "whole and once at beta, handed at alpha"
 
 # --- 2. the client dies half-way
 ended0=$(grep -c "session ended" "$(node_log alpha)")
-"$BIG" send "$(node_sock alpha)" beta/big "$size" 8 "$half" "$T/never" \
-	>/dev/null 2>"$T/send2.err" &
-sp=$!
-wait_partial $((16 * 1024 * 1024)) 1 || it_fail "the second one did not start"
-kill -9 $sp
-wait $sp 2>/dev/null
+send_cut 8 1
 i=0
 until grep -q "its local sender stopped before the end" "$(node_log alpha)"; do
 	i=$((i + 1))
@@ -104,18 +121,9 @@ it_ok "given up: a partial at beta, nothing at alpha, the link goes on"
 BIG_MESSAGE_ID=0123456789abcdef0123456789abcdef
 export BIG_MESSAGE_ID
 resumed0=$(grep -c "resuming message" "$(node_log beta)")
-"$BIG" send "$(node_sock alpha)" beta/big "$size" 9 "$half" "$T/never" \
-	>/dev/null 2>"$T/send3.err" &
-sp=$!
-wait_partial $((16 * 1024 * 1024)) 2 || it_fail "the third one did not start"
-kill -9 $sp
-wait $sp 2>/dev/null
-"$BIG" send "$(node_sock alpha)" beta/big "$size" 9 >"$T/id3" \
-	2>"$T/send3.err" || it_fail "sent again: $(cat "$T/send3.err")"
+send_cut 9 2
+send_whole "$size" 9
 unset BIG_MESSAGE_ID
-wait_count beta big 1 30 || it_fail "beta did not store the one sent again"
-"$BIG" recv "$(node_sock beta)" big "$size" 9 "$(cat "$T/id3")" \
-	2>"$T/recv3.err" || it_fail "beta's copy: $(cat "$T/recv3.err")"
 [ "$(grep -c "resuming message" "$(node_log beta)")" -gt "$resumed0" ] ||
 	it_fail "beta did not go on from what it kept"
 grep -q "the client resends a cut stream" "$(node_log alpha)" ||
@@ -127,19 +135,10 @@ it_ok "sent again with its id: resumed on both sides, whole and once"
 # kept, it would refuse that message for ever
 BIG_MESSAGE_ID=00112233445566778899aabbccddeeff
 export BIG_MESSAGE_ID
-"$BIG" send "$(node_sock alpha)" beta/big "$size" 10 "$half" "$T/never" \
-	>/dev/null 2>"$T/send4.err" &
-sp=$!
-wait_partial $((16 * 1024 * 1024)) 2 || it_fail "the fourth one did not start"
-kill -9 $sp
-wait $sp 2>/dev/null
+send_cut 10 2
 short=$((4 * 1024 * 1024))
-"$BIG" send "$(node_sock alpha)" beta/big "$short" 11 >"$T/id4" \
-	2>"$T/send4.err" || it_fail "the shorter one: $(cat "$T/send4.err")"
+send_whole "$short" 11
 unset BIG_MESSAGE_ID
-wait_count beta big 1 30 || it_fail "beta did not store the shorter one"
-"$BIG" recv "$(node_sock beta)" big "$short" 11 "$(cat "$T/id4")" \
-	2>"$T/recv4.err" || it_fail "beta's copy: $(cat "$T/recv4.err")"
 grep -q "more than the $short now offered" "$(node_log beta)" ||
 	it_fail "beta does not say it dropped what it kept"
 it_ok "a shorter message under a cut one's id: the kept part dropped, the new one whole"
