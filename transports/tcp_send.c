@@ -1095,7 +1095,6 @@ writer_main(void *arg)
 		}
 		if (sd->nlater > 0)
 			later_due(sd);
-		seeking = seeks_step(sd);
 		pthread_mutex_lock(&s->mu);
 		if (s->dead) {
 			pthread_mutex_unlock(&s->mu);
@@ -1163,6 +1162,10 @@ writer_main(void *arg)
 			cut_start(sd, cut[i]);
 		if (cuts_step(sd) != 0)
 			goto out;
+		/* After the RESUMEs: one that starts a seek hashes now, not
+		 * after the idle wait below (a third of the keep-alive time,
+		 * 10 s by default, when nothing else woke the writer). */
+		seeking = seeks_step(sd);
 		if (link_full_due(s->lk, s->peer)) {
 			/* What waited for room there goes now: from the
 			 * top, whatever its priority. */

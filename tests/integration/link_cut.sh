@@ -9,7 +9,8 @@
 # waiting for its bytes), beta keeps what it got as a partial and never
 # delivers it, and what is sent next still goes.  Then two with a chosen
 # id, cut half-way: the same one again resumes on both sides; a shorter
-# one under the same id replaces what beta kept.
+# one under the same id replaces what beta kept.  And alpha killed -9
+# half-way: the same send after its restart arrives whole, once.
 # Exit: 0 pass, 1 fail, 77 skip, 99 harness error.
 . "$(dirname "$0")/lib.sh"
 it_heavy
@@ -122,8 +123,14 @@ BIG_MESSAGE_ID=0123456789abcdef0123456789abcdef
 export BIG_MESSAGE_ID
 resumed0=$(grep -c "resuming message" "$(node_log beta)")
 send_cut 9 2
+t0=$(it_now_ms)
 send_whole "$size" 9
 unset BIG_MESSAGE_ID
+# The sender hashes its 16-24 MiB prefix first: a fraction of a second.
+# It used to wait for its idle timer (a third of the keep-alive, 10 s)
+# before it began: a RESUME that started a seek did not count as work.
+[ $(($(it_now_ms) - t0)) -lt 6000 ] ||
+	it_fail "the resumed transfer took $(($(it_now_ms) - t0)) ms (a seek that waited for the idle timer?)"
 [ "$(grep -c "resuming message" "$(node_log beta)")" -gt "$resumed0" ] ||
 	it_fail "beta did not go on from what it kept"
 grep -q "the client resends a cut stream" "$(node_log alpha)" ||
@@ -142,5 +149,23 @@ unset BIG_MESSAGE_ID
 grep -q "more than the $short now offered" "$(node_log beta)" ||
 	it_fail "beta does not say it dropped what it kept"
 it_ok "a shorter message under a cut one's id: the kept part dropped, the new one whole"
+
+# --- 5. kill -9 of alpha itself half-way (beta may hold more of it than
+# alpha had made durable), then the same send with its id again after
+# the restart: whole and once at beta
+BIG_MESSAGE_ID=ffeeddccbbaa99887766554433221100
+export BIG_MESSAGE_ID
+"$BIG" send "$(node_sock alpha)" beta/big "$size" 12 "$half" "$T/never" \
+	>/dev/null 2>"$T/send5.err" &
+sp=$!
+wait_partial $((16 * 1024 * 1024)) 2 || it_fail "seed 12: not at beta"
+kill9_node alpha
+kill -9 $sp # it waits half-way without a word to say to the dead agent
+wait $sp 2>/dev/null
+start_agent alpha
+send_whole "$size" 12
+unset BIG_MESSAGE_ID
+expect_eq "nothing more at beta" "$(use_node beta; queue_count big)" 0
+it_ok "alpha killed half-way, sent again after its restart: whole and once"
 it_check_alive "the end" alpha beta
 it_pass
