@@ -60,6 +60,14 @@ send_cut() {
 		it_fail "seed $1: not at beta while it comes in"
 	kill -9 $sc_pid
 	wait $sc_pid 2>/dev/null
+	# Until alpha has let go of it (dropped, or kept for a resend with
+	# its id): a resend meanwhile is answered "busy", as it should be.
+	sc_i=0
+	while [ "$("$FERRY" status --partials --json | json_get receiving)" = true ]; do
+		sc_i=$((sc_i + 1))
+		[ $sc_i -lt 200 ] || it_fail "alpha still receives seed $1 20 s after its client died"
+		sleep 0.1
+	done
 }
 
 # send_whole SIZE SEED: a send on alpha to its end; beta stores it, and
