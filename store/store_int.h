@@ -221,6 +221,12 @@ struct store {
 	int flushing;			   /* the flusher is in log_flush */
 	size_t flush_last_n, flush_prev_n; /* callers served by the last two */
 	int64_t flush_us;		   /* running average of a log flush */
+	/* The log file the flusher gives the page cache back of, behind
+	 * the flushed end (log_drop_behind): its number, a descriptor of
+	 * its own (-1: none open) and how far it has given back. */
+	int log_fd;
+	uint32_t log_fileno;
+	uint32_t log_dropped;
 	/* The checkpointer: a checkpoint (every 8 MiB of log) writes the
 	 * dirty pages and fsyncs the files, off the writer's path; kicked
 	 * by the writer (ckpt_kick) after STORE_CKPT_OPS operations, or
