@@ -310,6 +310,7 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 	st->lock_fd = -1;
 	st->spool_fd = -1;
 	st->log_fd = -1;
+	(void)store_logsum_check();
 	pthread_mutex_init(&st->mu, NULL);
 	st->due_ms = INT64_MAX; /* nothing known before the first sweep */
 	/* No compaction in the first STORE_COMPACT_EVERY_MS (a start under

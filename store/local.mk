@@ -14,5 +14,6 @@ store_libstore_a_SOURCES = \
 	store/expiry.c \
 	store/receipt.c \
 	store/spool.c \
-	store/tap.c
+	store/tap.c \
+	store/logsum.c
 STORE_LIBS = store/libstore.a lib/libferrycore.a $(DB_LIBS)

@@ -289,6 +289,9 @@ void store_due_note(struct store *st, int64_t at_ms);
 #define STORE_ERR_MAX 512 /* store_last_error()'s buffer, with its NUL */
 void store_seterr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void store_clearerr(void);
+/* Checks the fast log checksum against Berkeley DB's own, once per
+ * process (store/logsum.c); 1 when it is used. */
+int store_logsum_check(void);
 int store_dberr(struct store_ctx *cx, int rc, const char *what);
 int store_map_dberr(int rc);
 int64_t store_now(struct store *st);
