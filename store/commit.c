@@ -322,7 +322,8 @@ log_drop_behind(struct store *st)
 	if (end <= st->log_dropped)
 		return;
 	(void)posix_fadvise(st->log_fd, st->log_dropped,
-			    (off_t)(end - st->log_dropped), POSIX_FADV_DONTNEED);
+			    (off_t)(end - st->log_dropped),
+			    POSIX_FADV_DONTNEED);
 	st->log_dropped = end;
 }
 

@@ -44,10 +44,10 @@ uint32_t __ham_func4(DB *dbp, const void *key, uint32_t len);
 
 typedef uint32_t (*logsum_impl)(const uint8_t *, size_t);
 
-static logsum_fn logsum_lib;	   /* the library's, if found */
-static logsum_impl logsum_use;	   /* set once the check passed */
+static logsum_fn logsum_lib;   /* the library's, if found */
+static logsum_impl logsum_use; /* set once the check passed */
 static pthread_once_t logsum_once = PTHREAD_ONCE_INIT;
-static uint32_t pow33[33];	   /* 33^0 .. 33^32 mod 2^32 */
+static uint32_t pow33[33]; /* 33^0 .. 33^32 mod 2^32 */
 
 /* The definition: one byte at a time. */
 static uint32_t
