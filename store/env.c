@@ -69,6 +69,32 @@ env_config(struct store *st)
 	return rc;
 }
 
+/* Does bundles.db hold an export mark ('x' row)?  Until one is written,
+ * a message leaving needs no lookup of its mark (exports_forget). */
+static int
+export_marks_look(struct store *st)
+{
+	DBC *c = NULL;
+	DBT k, v;
+	uint8_t x = 'x';
+	int rc = st->bundles->cursor(st->bundles, NULL, &c, 0);
+
+	if (rc != 0)
+		return rc;
+	memset(&k, 0, sizeof(k));
+	memset(&v, 0, sizeof(v));
+	k.data = &x;
+	k.size = 1;
+	v.flags = DB_DBT_PARTIAL; /* the key is enough */
+	rc = c->get(c, &k, &v, DB_SET_RANGE);
+	if (rc == 0)
+		st->export_marks = k.size >= 1 && ((uint8_t *)k.data)[0] == 'x';
+	else if (rc == DB_NOTFOUND)
+		rc = 0;
+	c->close(c);
+	return rc;
+}
+
 static int
 db_open(struct store *st, DB **dbp, const char *file, uint32_t pagesize)
 {
@@ -403,6 +429,8 @@ store_open(const char *dir, const struct store_opts *o, struct store **out)
 	if ((rc = store_meta_load(st)) != 0)
 		goto dbfail;
 	if ((rc = ondx_build(st)) != 0)
+		goto dbfail;
+	if ((rc = export_marks_look(st)) != 0)
 		goto dbfail;
 	if ((err = spool_open(st)) != 0)
 		goto fail;

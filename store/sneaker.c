@@ -267,6 +267,7 @@ op_exported(struct store *st, struct store_ctx *cx, struct store_op *op)
 		return FERRY_ENOTFOUND;
 	if (rc < 0)
 		return store_dberr(cx, -rc, "looking a message up");
+	st->export_marks = 1;
 	k[0] = 'x';
 	memcpy(k + 1, op->u.b.bid, FERRY_ID_LEN);
 	ferry_put_be64(v, (uint64_t)op->u.b.at);
@@ -358,6 +359,8 @@ exports_forget(struct store *st, struct store_ctx *cx, const uint8_t *id)
 	uint8_t k[1 + FERRY_ID_LEN];
 	int rc;
 
+	if (!st->export_marks) /* none was ever made: nothing to look up */
+		return 0;
 	k[0] = 'x';
 	memcpy(k + 1, id, FERRY_ID_LEN);
 	rc = store_db_del(st->bundles, cx->txn, k, sizeof(k));

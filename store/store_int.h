@@ -226,6 +226,9 @@ struct store {
 	 * its own (-1: none open) and how far it has given back. */
 	int log_fd;
 	uint32_t log_fileno;
+	/* bundles.db may hold an export mark: set at open if it does, and by
+	 * op_exported; never cleared while open (writer thread). */
+	int export_marks;
 	uint32_t log_dropped;
 	/* The checkpointer: a checkpoint (every 8 MiB of log) writes the
 	 * dirty pages and fsyncs the files, off the writer's path; kicked
