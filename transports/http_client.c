@@ -374,7 +374,7 @@ upload_one(struct hclient *hc, const char *dir, const char *name, uint64_t size)
 	struct http_peer *hp = hc->hp;
 	char path[SNEAK_PATH_MAX + 200], route[HTTP_NAME_MAX + 16];
 	char o[24], z[24], why[200];
-	uint64_t off = 0;
+	uint64_t off = 0, kept = 0;
 	int fd, rc = FERRY_EIO;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -411,6 +411,15 @@ upload_one(struct hclient *hc, const char *dir, const char *name, uint64_t size)
 			}
 			xfer_free(x);
 			hc->resume[0] = '\0';
+			/* The peer kept more than after the last cut: the
+			 * link works, only badly.  Tries count the cuts that
+			 * moved nothing, so a long bundle over a link cut
+			 * every few MB goes on at once instead of waiting
+			 * retry_min, doubling, after every third cut. */
+			if (off > kept) {
+				kept = off;
+				tries = 0;
+			}
 		}
 		if (off == size) {
 			rc = 0;
@@ -609,12 +618,15 @@ download_one(struct hclient *hc, const char *name, uint64_t size)
 		return ferry_errno_code(errno);
 	}
 	rc = 0;
-	if (off < size) {
+	/* A cut that moved bytes is resumed at once from the part file's
+	 * new length; HC_TRIES cuts in a row that moved nothing give up
+	 * (the poll then waits retry_min, doubling). */
+	for (int tries = 0; off < size && tries < HC_TRIES; tries++) {
+		int cut;
 		snprintf(route, sizeof(route), "v1/in/%s", name);
 		snprintf(range, sizeof(range), "bytes=%llu-",
 			 (unsigned long long)off);
-		if (off > 0)
-			pm.range = range;
+		pm.range = off > 0 ? range : NULL;
 		x = xfer_new(hc, "GET", route, &pm);
 		if (x == NULL) {
 			close(fd);
@@ -627,6 +639,9 @@ download_one(struct hclient *hc, const char *name, uint64_t size)
 		pthread_mutex_lock(&hc->hs->mu);
 		hp->bytes_in += x->moved;
 		pthread_mutex_unlock(&hc->hs->mu);
+		cut = rc == 0 && x->res != CURLE_OK && x->moved > 0 &&
+		      (x->code == 200 || x->code == 206) &&
+		      x->off + x->moved < size;
 		if (rc == 0 &&
 		    (x->res != CURLE_OK || x->off + x->moved != size ||
 		     (x->code != 200 && x->code != 206))) {
@@ -640,7 +655,15 @@ download_one(struct hclient *hc, const char *name, uint64_t size)
 						    : FERRY_EIO;
 			}
 		}
+		if (cut) {
+			off = x->off + x->moved;
+			tries = -1;
+			rc = 0;
+			xfer_free(x);
+			continue;
+		}
 		xfer_free(x);
+		break;
 	}
 	if (rc == 0 && fdatasync(fd) != 0)
 		rc = ferry_errno_code(errno);
