@@ -443,6 +443,23 @@ use_node() {
 	export FERRY_SOCKET
 }
 
+# wait_until SECS WHAT CMD [ARG...]: run CMD every 0.1 s until it
+# succeeds; after SECS seconds the test fails: "WHAT (after SECS s)".
+# CMD is run again each time, so a condition on a command's output is a
+# function (connected() { [ "$(...)" = true; }; wait_until 10 "..."
+# connected).
+wait_until() {
+	wu_max=$(($1 * 10))
+	wu_what=$2
+	shift 2
+	wu_i=0
+	until "$@"; do
+		wu_i=$((wu_i + 1))
+		[ $wu_i -lt $wu_max ] || it_fail "$wu_what (after $((wu_max / 10)) s)"
+		sleep 0.1
+	done
+}
+
 # wait_count NAME QUEUE N [SECS]: until NAME's QUEUE holds N messages.
 wait_count() {
 	wc_i=0

@@ -27,12 +27,8 @@ node_peer beta alpha
 start_agent alpha
 start_agent beta
 use_node alpha
-i=0
-until [ "$("$FERRY" peers --json | json_get connected)" = true ]; do
-	i=$((i + 1))
-	[ $i -lt 100 ] || it_fail "alpha never connected to beta"
-	sleep 0.1
-done
+connected() { [ "$("$FERRY" peers --json | json_get connected)" = true ]; }
+wait_until 10 "alpha never connected to beta" connected
 
 # beta's partial payloads of at least $1 bytes (durable so far)
 partials_over() {
@@ -40,15 +36,8 @@ partials_over() {
 		grep -o '"bytes": *[0-9]*' | grep -o '[0-9]*$' |
 		awk -v min="$1" '$1 >= min { n++ } END { print n + 0 }'
 }
-# wait until $2 of beta's partials hold at least $1 bytes, 20 s at most
-wait_partial() {
-	wp_i=0
-	while [ "$(partials_over "$1")" -lt "$2" ]; do
-		wp_i=$((wp_i + 1))
-		[ $wp_i -lt 200 ] || return 1
-		sleep 0.1
-	done
-}
+# $1 or more of beta's partials hold 16 MiB or more
+partials_at() { [ "$(partials_over $((16 * 1024 * 1024)))" -ge "$1" ]; }
 
 # send_cut SEED N: a 48 MiB send on alpha that stops half-way, killed once
 # N of beta's partials hold 16 MiB or more (this one among them)
@@ -56,19 +45,20 @@ send_cut() {
 	"$BIG" send "$(node_sock alpha)" beta/big "$size" "$1" "$half" \
 		"$T/never" >/dev/null 2>"$T/send_cut.err" &
 	sc_pid=$!
-	wait_partial $((16 * 1024 * 1024)) "$2" ||
-		it_fail "seed $1: not at beta while it comes in"
+	wait_until 20 "seed $1: not at beta while it comes in" partials_at "$2"
 	kill -9 $sc_pid
 	wait $sc_pid 2>/dev/null
 	# Until alpha has let go of it (dropped, or kept for a resend with
 	# its id): a resend meanwhile is answered "busy", as it should be.
-	sc_i=0
-	while [ "$("$FERRY" status --partials --json | json_get receiving)" = true ]; do
-		sc_i=$((sc_i + 1))
-		[ $sc_i -lt 200 ] || it_fail "alpha still receives seed $1 20 s after its client died"
-		sleep 0.1
-	done
+	wait_until 20 "alpha still receives seed $1 after its client died" \
+		let_go
 }
+# alpha receives no local stream now
+let_go() {
+	[ "$("$FERRY" status --partials --json | json_get receiving)" != true ]
+}
+# $1 (an id) is handed over at alpha
+handed() { [ "$("$FERRY" status "$1" --json | json_get status)" = handed ]; }
 
 # send_whole SIZE SEED: a send on alpha to its end; beta stores it, and
 # its copy is every byte as sent
@@ -84,8 +74,8 @@ send_whole() {
 "$BIG" send "$(node_sock alpha)" beta/big "$size" 7 "$half" "$T/go" \
 	>"$T/id" 2>"$T/send.err" &
 sp=$!
-wait_partial $((16 * 1024 * 1024)) 1 ||
-	it_fail "beta holds no 16 MiB while alpha's client waits half-way: not sent while it comes in"
+wait_until 20 "beta holds no 16 MiB while alpha's client waits half-way: not sent while it comes in" \
+	partials_at 1
 expect_eq "beta has not stored it yet" "$(use_node beta; queue_count big)" 0
 it_ok "16 MiB or more at beta while alpha's client is half-way"
 touch "$T/go"
@@ -94,12 +84,7 @@ id=$(cat "$T/id")
 wait_count beta big 1 30 || it_fail "beta did not store it"
 "$BIG" recv "$(node_sock beta)" big "$size" 7 "$id" 2>"$T/recv.err" ||
 	it_fail "beta's copy: $(cat "$T/recv.err")"
-i=0
-until [ "$("$FERRY" status "$id" --json | json_get status)" = handed ]; do
-	i=$((i + 1))
-	[ $i -lt 100 ] || it_fail "alpha: not handed"
-	sleep 0.1
-done
+wait_until 10 "alpha: not handed" handed "$id"
 grep -q "sent to beta while it comes in" "$(node_log alpha)" ||
 	it_fail "alpha's log does not say it went cut-through"
 it_ok "whole and once at beta, handed at alpha"
@@ -107,12 +92,8 @@ it_ok "whole and once at beta, handed at alpha"
 # --- 2. the client dies half-way
 ended0=$(grep -c "session ended" "$(node_log alpha)")
 send_cut 8 1
-i=0
-until grep -q "its local sender stopped before the end" "$(node_log alpha)"; do
-	i=$((i + 1))
-	[ $i -lt 100 ] || it_fail "alpha did not give the transfer up"
-	sleep 0.1
-done
+wait_until 10 "alpha did not give the transfer up" \
+	grep -q "its local sender stopped before the end" "$(node_log alpha)"
 id2=$(echo after | "$FERRY" send beta/small) || it_fail "send after"
 wait_count beta small 1 20 || it_fail "a message sent next did not go"
 [ "$(grep -c "session ended" "$(node_log alpha)")" -gt "$ended0" ] ||
@@ -166,7 +147,7 @@ export BIG_MESSAGE_ID
 "$BIG" send "$(node_sock alpha)" beta/big "$size" 12 "$half" "$T/never" \
 	>/dev/null 2>"$T/send5.err" &
 sp=$!
-wait_partial $((16 * 1024 * 1024)) 2 || it_fail "seed 12: not at beta"
+wait_until 20 "seed 12: not at beta" partials_at 2
 kill9_node alpha
 kill -9 $sp # it waits half-way without a word to say to the dead agent
 wait $sp 2>/dev/null
