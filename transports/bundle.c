@@ -329,11 +329,10 @@ w_flush(struct bundle_writer *w)
 	 * is dropped. */
 	if (w->written >= w->dropped + 2 * (uint64_t)BUNDLE_KEEP) {
 		uint64_t to = (w->written - BUNDLE_KEEP) & ~(uint64_t)4095;
-		if (sync_file_range(w->fd, (off64_t)w->dropped,
-				    (off64_t)(to - w->dropped),
-				    SYNC_FILE_RANGE_WAIT_BEFORE |
-					SYNC_FILE_RANGE_WRITE |
-					SYNC_FILE_RANGE_WAIT_AFTER) == 0)
+		if (sync_file_range(
+			w->fd, (off64_t)w->dropped, (off64_t)(to - w->dropped),
+			SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+			    SYNC_FILE_RANGE_WAIT_AFTER) == 0)
 			(void)posix_fadvise(w->fd, (off_t)w->dropped,
 					    (off_t)(to - w->dropped),
 					    POSIX_FADV_DONTNEED);
