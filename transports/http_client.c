@@ -34,6 +34,10 @@
 #define HC_LOW_TIME   60L    /* ... this many seconds, a transfer is cut */
 #define HC_IDLE_MS    1000   /* looks at TCP's state this often */
 #define HC_TRIES      3	     /* 409s in a row before giving up a file */
+/* A cut transfer that moved the other side's offset this far forward is
+ * resumed at once without counting as a try (less: a try), so a peer
+ * that keeps a byte a time cannot keep the client calling in a loop. */
+#define HC_PROGRESS (64u << 10)
 
 struct hclient {
 	struct http_state *hs;
@@ -416,7 +420,7 @@ upload_one(struct hclient *hc, const char *dir, const char *name, uint64_t size)
 			 * moved nothing, so a long bundle over a link cut
 			 * every few MB goes on at once instead of waiting
 			 * retry_min, doubling, after every third cut. */
-			if (off > kept) {
+			if (off >= kept + HC_PROGRESS) {
 				kept = off;
 				tries = 0;
 			}
@@ -618,9 +622,9 @@ download_one(struct hclient *hc, const char *name, uint64_t size)
 		return ferry_errno_code(errno);
 	}
 	rc = 0;
-	/* A cut that moved bytes is resumed at once from the part file's
-	 * new length; HC_TRIES cuts in a row that moved nothing give up
-	 * (the poll then waits retry_min, doubling). */
+	/* A cut that moved HC_PROGRESS bytes or more is resumed at once from
+	 * the part file's new length; HC_TRIES tries in a row that moved
+	 * less give up (the poll then waits retry_min, doubling). */
 	for (int tries = 0; off < size && tries < HC_TRIES; tries++) {
 		int cut;
 		snprintf(route, sizeof(route), "v1/in/%s", name);
@@ -656,9 +660,11 @@ download_one(struct hclient *hc, const char *name, uint64_t size)
 			}
 		}
 		if (cut) {
+			/* A try; one that moved HC_PROGRESS does not count. */
+			if (x->moved >= HC_PROGRESS)
+				tries = -1;
 			off = x->off + x->moved;
-			tries = -1;
-			rc = 0;
+			rc = FERRY_EIO; /* unless a next try gets the rest */
 			xfer_free(x);
 			continue;
 		}
