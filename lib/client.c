@@ -16,15 +16,18 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "be.h"
 #include "ferry.h"
 #include "frame.h"
 #include "util.h"
@@ -236,6 +239,46 @@ write_all(struct ferry *c, const uint8_t *p, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+/* A DATA frame of len payload bytes straight from data: its header and
+ * the bytes in one sendmsg, no copy into a frame buffer. */
+static int
+send_data(struct ferry *c, uint8_t flags, uint32_t reqid, const uint8_t *data,
+	  size_t len)
+{
+	uint8_t hdr[FERRY_FRAME_HDR];
+	struct ferry_fbuf b;
+	size_t done = 0, total = sizeof(hdr) + len;
+
+	if (len > FERRY_DATA_MAX)
+		return FERRY_ETOOBIG;
+	ferry_fbuf_begin(&b, hdr, sizeof(hdr), FERRY_F_DATA, flags, reqid);
+	ferry_put_be32(hdr, (uint32_t)(total - 4));
+	while (done < sizeof(hdr)) {
+		struct iovec iov[2];
+		struct msghdr mh;
+		ssize_t n;
+
+		memset(&mh, 0, sizeof(mh));
+		iov[0].iov_base = hdr + done;
+		iov[0].iov_len = sizeof(hdr) - done;
+		iov[1].iov_base = (void *)(uintptr_t)data;
+		iov[1].iov_len = len;
+		mh.msg_iov = iov;
+		mh.msg_iovlen = len > 0 ? 2 : 1;
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			/* The error path of write_all: what ferryd said. */
+			return write_all(c, hdr + done, sizeof(hdr) - done);
+		}
+		done += (size_t)n;
+	}
+	/* The header is out; the rest of the payload, if sendmsg stopped
+	 * in it. */
+	return write_all(c, data + (done - sizeof(hdr)), total - done);
 }
 
 static int
@@ -864,12 +907,8 @@ check_early_error(struct ferry_stream *s)
 static int
 flush_data(struct ferry_stream *s, uint8_t flags)
 {
-	struct ferry_fbuf b;
-	int rc;
+	int rc = send_data(s->c, flags, s->reqid, s->buf, s->buf_len);
 
-	begin(s->c, &b, FERRY_F_DATA, flags, s->reqid);
-	ferry_fbuf_raw(&b, s->buf, s->buf_len);
-	rc = send_fbuf(s->c, &b);
 	if (rc != 0)
 		return rc;
 	s->sent += s->buf_len;
@@ -897,6 +936,23 @@ ferry_stream_write(struct ferry_stream *s, const void *data, size_t len)
 	}
 	while (len > 0) {
 		size_t n = FERRY_DATA_MAX - s->buf_len;
+		if (s->buf_len == 0 && len >= FERRY_DATA_MAX) {
+			/* A whole frame's worth: sent from the caller's
+			 * bytes, not copied into the stream's buffer. */
+			int rc =
+			    send_data(s->c, 0, s->reqid, p, FERRY_DATA_MAX);
+			if (rc == 0) {
+				s->sent += FERRY_DATA_MAX;
+				rc = check_early_error(s);
+			}
+			if (rc != 0) {
+				s->failed = rc;
+				return rc;
+			}
+			p += FERRY_DATA_MAX;
+			len -= FERRY_DATA_MAX;
+			continue;
+		}
 		if (n > len)
 			n = len;
 		memcpy(s->buf + s->buf_len, p, n);
