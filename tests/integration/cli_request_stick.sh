@@ -29,19 +29,6 @@ custody_for() {
 	ferry_at "$1" peers --json | json_get queued_messages
 }
 
-# wait_for SECS WHAT CMD...: until CMD succeeds, polling every 0.1 s;
-# it_fail naming WHAT after SECS.
-wait_for() {
-	wf_n=$(($1 * 10))
-	wf_what=$2
-	shift 2
-	wf_i=0
-	until "$@"; do
-		[ $wf_i -ge $wf_n ] && it_fail "$wf_what (after $((wf_n / 10)) s)"
-		sleep 0.1
-		wf_i=$((wf_i + 1))
-	done
-}
 custody_is() { [ "$(custody_for "$1")" = "$2" ]; }
 # queue_is NODE QUEUE N: does NODE's QUEUE hold N messages?
 queue_is() { [ "$(use_node "$1"; queue_count "$2")" = "$3" ]; }
@@ -66,7 +53,7 @@ echo "hello from alpha" |
 	ferry_at alpha request beta/q --timeout 60s >"$w/reply" 2>"$w/req.err" &
 req=$!
 it_at_exit "kill -9 $req 2>/dev/null"
-wait_for 5 "alpha never queued the request for beta" custody_is alpha 1
+wait_until 5 "alpha never queued the request for beta" custody_is alpha 1
 expect_eq "alpha opened one reply queue" "$(reply_queues alpha)" 1
 ferry_at alpha export "$S" -q >"$w/exp.a" 2>&1 ||
 	it_fail "alpha export: $(cat "$w/exp.a")"
@@ -89,8 +76,8 @@ cons=$!
 it_at_exit "kill -9 $cons 2>/dev/null"
 # The reply is committed before the request is acked: once q is empty,
 # the reply waits in beta's custody for alpha.
-wait_for 5 "beta's handler did not take the request" queue_is beta q 0
-wait_for 2 "no reply in beta's custody for alpha" custody_is beta 1
+wait_until 5 "beta's handler did not take the request" queue_is beta q 0
+wait_until 2 "no reply in beta's custody for alpha" custody_is beta 1
 kill -TERM $cons
 wait $cons ||
 	it_fail "consume exited $? after SIGTERM: $(cat "$w/consume.err")"
@@ -129,7 +116,7 @@ wait $req || rc=$?
 expect_eq "the request exits 0 once the reply is imported" "$rc" 0
 expect_eq "it printed beta's reply" "$(cat "$w/reply")" "HELLO FROM ALPHA"
 expect_eq "alpha's reply queue is closed" "$(reply_queues alpha)" 0
-wait_for 2 "alpha kept custody of the request" custody_is alpha 0
+wait_until 2 "alpha kept custody of the request" custody_is alpha 0
 it_ok "the custody receipt came back to alpha on the stick"
 
 # --- the same stick again (as it was before each import): nothing twice

@@ -454,9 +454,9 @@ wait_until() {
 	shift 2
 	wu_i=0
 	until "$@"; do
-		wu_i=$((wu_i + 1))
 		[ $wu_i -lt $wu_max ] || it_fail "$wu_what (after $((wu_max / 10)) s)"
 		sleep 0.1
+		wu_i=$((wu_i + 1))
 	done
 }
 
