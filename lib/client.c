@@ -904,19 +904,31 @@ check_early_error(struct ferry_stream *s)
 	}
 }
 
+/* One DATA frame of s's payload, from p (the stream's buffer, or the
+ * caller's bytes when a whole frame's worth is there). */
 static int
-flush_data(struct ferry_stream *s, uint8_t flags)
+stream_data(struct ferry_stream *s, uint8_t flags, const uint8_t *p, size_t len)
 {
-	int rc = send_data(s->c, flags, s->reqid, s->buf, s->buf_len);
+	int rc = send_data(s->c, flags, s->reqid, p, len);
 
 	if (rc != 0)
 		return rc;
-	s->sent += s->buf_len;
-	s->buf_len = 0;
+	s->sent += len;
 	/* After FIN the answer is the caller's to read (it may be OK). */
 	if (flags & FERRY_FL_FIN)
 		return 0;
 	return check_early_error(s);
+}
+
+static int
+flush_data(struct ferry_stream *s, uint8_t flags)
+{
+	uint64_t before = s->sent;
+	int rc = stream_data(s, flags, s->buf, s->buf_len);
+
+	if (s->sent != before) /* sent, whatever ferryd answered */
+		s->buf_len = 0;
+	return rc;
 }
 
 int
@@ -939,12 +951,7 @@ ferry_stream_write(struct ferry_stream *s, const void *data, size_t len)
 		if (s->buf_len == 0 && len >= FERRY_DATA_MAX) {
 			/* A whole frame's worth: sent from the caller's
 			 * bytes, not copied into the stream's buffer. */
-			int rc =
-			    send_data(s->c, 0, s->reqid, p, FERRY_DATA_MAX);
-			if (rc == 0) {
-				s->sent += FERRY_DATA_MAX;
-				rc = check_early_error(s);
-			}
+			int rc = stream_data(s, 0, p, FERRY_DATA_MAX);
 			if (rc != 0) {
 				s->failed = rc;
 				return rc;
